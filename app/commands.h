@@ -1,0 +1,24 @@
+/* commands.h — the subcommands of the `ivl` tool; each lives in its own cmd-*.c. */
+#ifndef IVL_COMMANDS_H
+#define IVL_COMMANDS_H
+
+/* Each returns the process exit status: 0 on success, 1 on failure, 2 on bad usage. */
+typedef int (*ivl_command_fn)(int argc, char **argv);
+
+typedef struct {
+  const char *name;
+  ivl_command_fn run;
+  const char *summary;
+} ivl_command;
+
+/* --- model files (issue 2) --- */
+
+/* --- text (issue 3) --- */
+
+/* --- media (issue 4) --- */
+
+/* --- generation (issue 5) --- */
+
+/* --- downloads (issue 7) --- */
+
+#endif

@@ -1,0 +1,62 @@
+/* ivl — the command-line tool: dispatches to one subcommand per cmd-*.c file. */
+#include "ivl-config.h"
+
+#include <glib.h>
+#include <glib/gi18n.h>
+#include <locale.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "commands.h"
+
+static const ivl_command commands[] = {
+  /* --- model files (issue 2) --- */
+
+  /* --- text (issue 3) --- */
+
+  /* --- media (issue 4) --- */
+
+  /* --- generation (issue 5) --- */
+
+  /* --- downloads (issue 7) --- */
+
+  {NULL, NULL, NULL},
+};
+
+static void print_usage(FILE *out)
+{
+  fprintf(out, "Usage: ivl COMMAND [OPTIONS…]\n\n%s\n\n", _("Run InternVL3 vision-language models locally."));
+  fprintf(out, "%s\n", _("Commands:"));
+  for (const ivl_command *c = commands; c->name; c++)
+    fprintf(out, "  %-12s %s\n", c->name, _(c->summary));
+  fprintf(out, "\n%s\n", _("Run 'ivl COMMAND --help' for the options of a command."));
+}
+
+int main(int argc, char **argv)
+{
+  setlocale(LC_ALL, "");
+  bindtextdomain(GETTEXT_PACKAGE, IVL_LOCALEDIR);
+  bind_textdomain_codeset(GETTEXT_PACKAGE, "UTF-8");
+  textdomain(GETTEXT_PACKAGE);
+
+  if (argc < 2) {
+    print_usage(stderr);
+    return 2;
+  }
+  if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+      strcmp(argv[1], "help") == 0) {
+    print_usage(stdout);
+    return 0;
+  }
+  if (strcmp(argv[1], "--version") == 0) {
+    printf("ivl %s\n", IVL_VERSION);
+    return 0;
+  }
+  for (const ivl_command *c = commands; c->name; c++) {
+    if (strcmp(argv[1], c->name) == 0)
+      return c->run(argc - 1, argv + 1);
+  }
+  fprintf(stderr, _("ivl: unknown command '%s'\n\n"), argv[1]);
+  print_usage(stderr);
+  return 2;
+}

@@ -1,0 +1,133 @@
+/* backend.h — the small interface the model code runs on (internal to libivl).
+ *
+ * The model (vision, projector, language) is written once against these ops; backend-cpu.c
+ * and backend-cuda.c implement them. Nothing outside a backend knows where memory lives.
+ *
+ * Tensors are 2-D, row-major and contiguous: [rows, cols]. Higher-rank PyTorch tensors are
+ * viewed as matrices (a conv weight [Dv,3,14,14] is [Dv, 588]; a batch of N sequences of T
+ * tokens is [N*T, D]). Weights keep their file dtype (bf16/f16/f32); activations use the
+ * backend's act_dtype (f32 on the CPU, bf16 on CUDA) and every reduction accumulates in f32.
+ *
+ * Ops are enqueued in order and may run asynchronously; download() and synchronize() wait.
+ * A failing op records the first error on the backend; ivl_backend_take_error() returns it,
+ * so model code checks once per layer rather than after every call.
+ */
+#ifndef IVL_BACKEND_H
+#define IVL_BACKEND_H
+
+#include <glib.h>
+#include <stdint.h>
+
+typedef enum {
+  IVL_DTYPE_F32,
+  IVL_DTYPE_F16,
+  IVL_DTYPE_BF16,
+  IVL_DTYPE_I32,
+} ivl_dtype;
+
+size_t ivl_dtype_size(ivl_dtype dtype);
+
+typedef struct ivl_backend ivl_backend;
+
+typedef struct {
+  ivl_backend *backend;
+  ivl_dtype dtype;
+  int64_t rows, cols;
+  void *data;        /* host pointer (CPU) or device pointer (CUDA) */
+  gboolean owns_data; /* FALSE for weights used in place from a mapped file */
+} ivl_tensor;
+
+typedef struct {
+  float temperature; /* <= 0: greedy */
+  int top_k;         /* 0: off */
+  float top_p;       /* >= 1: off */
+} ivl_sample_params;
+
+typedef struct ivl_backend_ops {
+  const char *name; /* "cpu", "cuda" */
+
+  void (*free)(ivl_backend *be);
+
+  /* -- memory -- */
+  ivl_tensor *(*tensor_new)(ivl_backend *be, ivl_dtype dtype, int64_t rows, int64_t cols,
+                            GError **error);
+  /* A weight from host memory (e.g. the mmapped file): the CPU uses it in place, CUDA copies
+   * it to the device (converting to bf16 where asked by the backend). */
+  ivl_tensor *(*weight_from_host)(ivl_backend *be, ivl_dtype dtype, int64_t rows, int64_t cols,
+                                  const void *host, GError **error);
+  void (*tensor_free)(ivl_backend *be, ivl_tensor *t);
+  /* Host f32 <-> tensor rows [row0, row0+n_rows), converting to/from the tensor's dtype. */
+  gboolean (*upload_f32)(ivl_backend *be, ivl_tensor *t, int64_t row0, int64_t n_rows,
+                         const float *host, GError **error);
+  gboolean (*download_f32)(ivl_backend *be, const ivl_tensor *t, int64_t row0, int64_t n_rows,
+                           float *host, GError **error);
+  gboolean (*synchronize)(ivl_backend *be, GError **error);
+
+  /* -- ops; rows of x and y match unless said otherwise -- */
+
+  /* y[n, out] = x[n, in] · w[out, in]ᵀ (+ bias[out]); bias may be NULL. */
+  void (*matmul)(ivl_backend *be, ivl_tensor *y, const ivl_tensor *x, const ivl_tensor *w,
+                 const ivl_tensor *bias);
+  /* Per row: (x - mean) / sqrt(var + eps) * w + b, biased variance. */
+  void (*layer_norm)(ivl_backend *be, ivl_tensor *y, const ivl_tensor *x, const ivl_tensor *w,
+                     const ivl_tensor *b, float eps);
+  /* Per row: x * rsqrt(mean(x²) + eps) * w. */
+  void (*rms_norm)(ivl_backend *be, ivl_tensor *y, const ivl_tensor *x, const ivl_tensor *w,
+                   float eps);
+  /* In place, rotate-half (NeoX) RoPE on x[T, n_heads*head_dim]; row t has position
+   * pos0 + t; inv_freq[i] = theta^(-2i/head_dim). */
+  void (*rope)(ivl_backend *be, ivl_tensor *x, int n_heads, int head_dim, int64_t pos0,
+               double theta);
+  /* out[Tq, H*hd] = softmax(q kᵀ · scale) v per head, GQA: head h reads kv head
+   * h / (H/KV). q holds n_seq sequences of Tq/n_seq rows each and k, v the same number of
+   * sequences of Tk/n_seq rows (vision tiles); n_seq = 1 for the language model.
+   * Causal: query row i sits at position q_pos0 + i and sees keys 0 .. q_pos0 + i. */
+  void (*attention)(ivl_backend *be, ivl_tensor *out, const ivl_tensor *q, const ivl_tensor *k,
+                    const ivl_tensor *v, int n_seq, int n_heads, int n_kv_heads, int head_dim,
+                    gboolean causal, int64_t q_pos0, float scale);
+  /* In place, exact (erf) GELU. */
+  void (*gelu)(ivl_backend *be, ivl_tensor *x);
+  /* gate = silu(gate) * up, in place. */
+  void (*silu_mul)(ivl_backend *be, ivl_tensor *gate, const ivl_tensor *up);
+  /* y = a + b (same shapes; y may alias a). */
+  void (*add)(ivl_backend *be, ivl_tensor *y, const ivl_tensor *a, const ivl_tensor *b);
+  /* y += x * scale[col] (layer scale ls1/ls2 over rows); scale is [1, cols]. */
+  void (*add_scaled)(ivl_backend *be, ivl_tensor *y, const ivl_tensor *x,
+                     const ivl_tensor *scale);
+  /* y[i] = table[ids[i]] for i < n; ids are host ints; y rows = n. */
+  void (*get_rows)(ivl_backend *be, ivl_tensor *y, const ivl_tensor *table, const int32_t *ids,
+                   int64_t n);
+  /* dst[dst_row0 + i] = src[src_row0 + i] for i < n_rows (KV cache writes, cls prepend,
+   * image embeddings into <IMG_CONTEXT> positions when rows are contiguous). */
+  void (*copy_rows)(ivl_backend *be, ivl_tensor *dst, int64_t dst_row0, const ivl_tensor *src,
+                    int64_t src_row0, int64_t n_rows);
+  /* Pixels [n_tiles*3, S*S] (f32, CHW per tile) -> patches [n_tiles*(S/p)², 3*p*p], each
+   * patch flattened channel-major (c, ky, kx) like a Conv2d weight [D, 3, p, p]. */
+  void (*patchify)(ivl_backend *be, ivl_tensor *y, const ivl_tensor *pixels, int n_tiles,
+                   int image_size, int patch);
+  /* Pixel shuffle v2 (s = 0.5) of n_tiles grids g x g of D channels, cls already dropped:
+   * x[n*g*g, D] -> y[n*(g/2)², 4D], y[i][j][q*D + c] = x[2i + q/2][2j + q%2][c]. */
+  void (*pixel_shuffle)(ivl_backend *be, ivl_tensor *y, const ivl_tensor *x, int n_tiles,
+                        int grid);
+  /* Index of the largest value of row `row` (ties: the lowest index). Waits. */
+  int32_t (*argmax)(ivl_backend *be, const ivl_tensor *logits, int64_t row);
+} ivl_backend_ops;
+
+struct ivl_backend {
+  const ivl_backend_ops *ops;
+  ivl_dtype act_dtype;
+  GError *error; /* first failure of an asynchronous op */
+};
+
+/* Records err as the backend's failure unless one is already recorded (takes ownership). */
+void ivl_backend_set_error(ivl_backend *be, GError *err);
+/* Moves the recorded failure to *error; FALSE when there was one. */
+gboolean ivl_backend_take_error(ivl_backend *be, GError **error);
+
+ivl_backend *ivl_backend_cpu_new(int n_threads, GError **error);
+#if IVL_HAVE_CUDA
+/* NULL with an error when no usable device is present. */
+ivl_backend *ivl_backend_cuda_new(int device, GError **error);
+#endif
+
+#endif /* IVL_BACKEND_H */

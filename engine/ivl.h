@@ -1,0 +1,140 @@
+/* ivl.h — the public API of libivl: InternVL3 inference in C.
+ *
+ * Ownership: every *_new / *_load / *_from_* has a matching *_free that accepts NULL.
+ * Errors: functions that can fail take a GError** last and report in the IVL_ERROR domain.
+ * Threads: an ivl_model and its sessions are used from one thread at a time; distinct
+ * models may live on distinct threads.
+ */
+#ifndef IVL_H
+#define IVL_H
+
+#include <gio/gio.h>
+#include <glib.h>
+#include <stdint.h>
+
+G_BEGIN_DECLS
+
+/* ---- errors ---------------------------------------------------------------------------- */
+
+#define IVL_ERROR (ivl_error_quark())
+GQuark ivl_error_quark(void);
+
+typedef enum {
+  IVL_ERROR_NOT_FOUND,        /* a file, tensor or model is missing */
+  IVL_ERROR_CORRUPT,          /* a file exists but its content is malformed or truncated */
+  IVL_ERROR_UNSUPPORTED,      /* well formed, but not something ivl can run */
+  IVL_ERROR_INVALID_ARGUMENT, /* the caller's input is inconsistent (e.g. <image> count) */
+  IVL_ERROR_OUT_OF_MEMORY,    /* host or device memory could not be had */
+  IVL_ERROR_CANCELLED,        /* a GCancellable fired */
+  IVL_ERROR_IO,               /* reading or writing failed */
+  IVL_ERROR_BACKEND,          /* the compute device failed */
+} IvlErrorCode;
+
+/* ---- opaque types ---------------------------------------------------------------------- */
+
+typedef struct ivl_model ivl_model;
+typedef struct ivl_media ivl_media;
+typedef struct ivl_session ivl_session;
+
+/* ---- model ----------------------------------------------------------------------------- */
+
+typedef enum {
+  IVL_BACKEND_AUTO, /* CUDA when a device works, else CPU */
+  IVL_BACKEND_CPU,
+  IVL_BACKEND_CUDA,
+} ivl_backend_kind;
+
+/* Called while loading with a fraction in [0, 1] and a short description. */
+typedef void (*ivl_progress_cb)(double fraction, const char *what, void *user_data);
+
+typedef struct {
+  ivl_backend_kind backend;
+  int n_threads;          /* CPU worker threads; 0 = one per core */
+  int context_length;     /* tokens the KV cache holds; 0 = default (8192) */
+  ivl_progress_cb progress;
+  void *progress_data;
+} ivl_model_params;
+
+ivl_model_params ivl_model_default_params(void);
+
+/* Loads config.json, the safetensors and the tokenizer from dir. */
+ivl_model *ivl_model_load(const char *dir, const ivl_model_params *params,
+                          GCancellable *cancellable, GError **error);
+void ivl_model_free(ivl_model *model);
+/* "cpu" or "cuda"; owned by the model. */
+const char *ivl_model_get_backend_name(const ivl_model *model);
+
+/* ---- media: images and video frames, preprocessed into 448x448 tiles -------------------- */
+
+typedef struct {
+  int min_num;            /* fewest tiles of the grid (default 1) */
+  int max_num;            /* most tiles of the grid, thumbnail not counted (default 12) */
+  gboolean use_thumbnail; /* append a whole-image tile when the grid has more than one (TRUE) */
+} ivl_image_params;
+
+ivl_image_params ivl_image_default_params(void);
+
+typedef struct {
+  int n_segments;         /* frames to sample (default 8) */
+  gboolean has_bound;     /* sample only between start and end seconds */
+  double start, end;
+} ivl_video_params;
+
+ivl_video_params ivl_video_default_params(void);
+
+/* One image: its tiles (grid row-major, thumbnail last). */
+ivl_media *ivl_media_from_image_file(const char *path, const ivl_image_params *params,
+                                     GError **error);
+/* One video: n_segments frames, one tile each. */
+ivl_media *ivl_media_from_video_file(const char *path, const ivl_video_params *params,
+                                     GError **error);
+void ivl_media_free(ivl_media *media);
+
+gboolean ivl_media_is_video(const ivl_media *media);
+int ivl_media_get_n_tiles(const ivl_media *media);
+/* The grid of an image (cols x rows, thumbnail not counted); 1x1 for video frames. */
+void ivl_media_get_grid(const ivl_media *media, int *cols, int *rows);
+/* Normalized CHW float32 pixels of tile i: 3*448*448 floats, owned by the media. */
+const float *ivl_media_get_tile(const ivl_media *media, int i);
+/* A stable id of the source content (sha256 hex of the file), for caching and storage. */
+const char *ivl_media_get_id(const ivl_media *media);
+
+/* ---- generation ------------------------------------------------------------------------ */
+
+typedef struct {
+  int max_new_tokens;       /* default 1024 */
+  gboolean do_sample;       /* FALSE = greedy (default) */
+  float temperature;        /* 1.0 */
+  int top_k;                /* 50; 0 = off */
+  float top_p;              /* 1.0 = off */
+  float repetition_penalty; /* 1.0 = off */
+  guint64 seed;
+} ivl_generation_params;
+
+ivl_generation_params ivl_generation_default_params(void);
+
+/* How several images of one question are shown to the model. */
+typedef enum {
+  IVL_IMAGES_SEPARATE, /* "Image-1: <image>\nImage-2: <image>\n..." */
+  IVL_IMAGES_COMBINED, /* all tiles behind one <image> */
+} ivl_image_layout;
+
+/* Streams decoded text as it becomes valid UTF-8. Return FALSE to stop generating. */
+typedef gboolean (*ivl_token_cb)(const char *piece, int token_id, void *user_data);
+
+/* A conversation with history and KV cache; system_message NULL = the model's default. */
+ivl_session *ivl_session_new(ivl_model *model, const char *system_message, GError **error);
+void ivl_session_free(ivl_session *session);
+/* Forget the history and the cache. */
+void ivl_session_reset(ivl_session *session);
+
+/* Asks one question with the media of this turn (may be none; a video is one media).
+ * Returns the post-processed answer (caller frees) and adds the turn to the history. */
+char *ivl_session_ask(ivl_session *session, const char *question, ivl_media *const *media,
+                      int n_media, ivl_image_layout layout, const ivl_generation_params *params,
+                      ivl_token_cb callback, void *user_data, GCancellable *cancellable,
+                      GError **error);
+
+G_END_DECLS
+
+#endif /* IVL_H */
