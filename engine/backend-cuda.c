@@ -400,7 +400,11 @@ static gboolean open_device(int device, char *name, size_t name_size, GError **e
   cudaError_t err = cudaGetDeviceCount(&count);
   if (err != cudaSuccess || count == 0) {
     g_set_error(error, IVL_ERROR, IVL_ERROR_UNSUPPORTED, "no CUDA device: %s",
-                err != cudaSuccess ? cudaGetErrorString(err) : "the driver lists none");
+                err == cudaErrorInsufficientDriver
+                    ? "no NVIDIA driver new enough for this CUDA runtime"
+                      " (libcuda.so.1 is missing or older)"
+                : err != cudaSuccess ? cudaGetErrorString(err)
+                                     : "the driver lists none");
     cudaGetLastError();
     return FALSE;
   }
