@@ -31,14 +31,16 @@ void ivl_cuda_fail(CudaBackend *self, int code, const char *fmt, ...)
   va_end(ap);
 }
 
-static GError *oom_error(size_t asked, const char *device_name)
+/* asked == 0: the size is not known here (cuBLAS or a launch ran out). */
+static GError *oom_error(size_t asked, const char *what, const char *device_name)
 {
   size_t free_b = 0, total_b = 0;
   cudaGetLastError(); /* an allocation failure is not sticky: clear it */
   cudaMemGetInfo(&free_b, &total_b);
+  g_autofree char *ask = asked ? g_strdup_printf("asked for %.1f MiB, ", mib(asked)) : g_strdup("");
   return g_error_new(IVL_ERROR, IVL_ERROR_OUT_OF_MEMORY,
-                     "GPU out of memory on %s: asked for %.1f MiB, %.1f MiB free of %.1f MiB",
-                     device_name, mib(asked), mib(free_b), mib(total_b));
+                     "GPU out of memory on %s (%s): %s%.1f MiB free of %.1f MiB", device_name,
+                     what, ask, mib(free_b), mib(total_b));
 }
 
 gboolean ivl_cuda_check(CudaBackend *self, cudaError_t err, const char *what)
@@ -46,7 +48,7 @@ gboolean ivl_cuda_check(CudaBackend *self, cudaError_t err, const char *what)
   if (err == cudaSuccess)
     return TRUE;
   if (err == cudaErrorMemoryAllocation)
-    ivl_backend_set_error(&self->base, oom_error(0, self->name));
+    ivl_backend_set_error(&self->base, oom_error(0, what, self->name));
   else
     ivl_cuda_fail(self, IVL_ERROR_BACKEND, "CUDA %s failed on %s: %s", what, self->name,
                   cudaGetErrorString(err));
@@ -58,7 +60,7 @@ static void *device_alloc(CudaBackend *self, size_t bytes, GError **error)
   void *p = NULL;
   const cudaError_t err = cudaMalloc(&p, bytes ? bytes : 1);
   if (err == cudaErrorMemoryAllocation) {
-    g_propagate_error(error, oom_error(bytes, self->name));
+    g_propagate_error(error, oom_error(bytes, "allocation", self->name));
     return NULL;
   }
   if (err != cudaSuccess) {
@@ -69,12 +71,14 @@ static void *device_alloc(CudaBackend *self, size_t bytes, GError **error)
   return p;
 }
 
-/* A buffer a recording may reference stays allocated until the graph goes. */
-static void device_release(CudaBackend *self, void *p)
+/* A buffer a recording or a recorded graph may reference stays allocated until the graph
+ * goes. The caller's tensors are its business once the recording ends (backend.h); the
+ * backend's own scratch buffers (`scratch`) a graph may hold on to at any time. */
+static void device_release(CudaBackend *self, void *p, gboolean scratch)
 {
   if (p == NULL)
     return;
-  if (self->recording || self->graph != NULL)
+  if (self->recording || (scratch && self->graph != NULL))
     g_ptr_array_add(self->retired, p);
   else
     cudaFree(p);
@@ -90,7 +94,7 @@ gboolean ivl_cuda_reserve(CudaBackend *self, void **buf, size_t *size, size_t ne
     ivl_backend_set_error(&self->base, error);
     return FALSE;
   }
-  device_release(self, *buf);
+  device_release(self, *buf, TRUE);
   *buf = p;
   *size = need;
   return TRUE;
@@ -120,7 +124,7 @@ static void cuda_tensor_free(ivl_backend *be, ivl_tensor *t)
   if (t == NULL)
     return;
   if (t->owns_data)
-    device_release(cuda_backend(be), t->data);
+    device_release(cuda_backend(be), t->data, FALSE);
   g_free(t);
 }
 
