@@ -3,7 +3,7 @@
  * test-backend-ops. Error is normalised MSE, sum((cuda - cpu)²) / sum(cpu²), with a
  * tolerance per op (reasons below); any NaN, a touched guard row or an unwritten output
  * element fails. The seed is printed; IVL_OPS_SEED replays another. An argument runs only
- * the cases whose name contains it. Exit 77 (skipped) without a CUDA device.
+ * the cases whose name contains one of its comma-separated parts. Exit 77 (skipped) without a CUDA device.
  *
  * Why the tolerances: CUDA keeps activations in bf16, whose rounding leaves a relative error
  * of at most 2^-9 and an rms of about 2^-9/sqrt(3); its square, ~2.5e-6, is the nmse one
@@ -316,6 +316,18 @@ static guint64 seed_from_env(void)
   return s != NULL ? g_ascii_strtoull(s, NULL, 10) : 20261127;
 }
 
+/* filter: comma-separated substrings of case names; NULL selects all. */
+static gboolean selected(const char *name, const char *filter)
+{
+  if (filter == NULL)
+    return TRUE;
+  g_auto(GStrv) parts = g_strsplit(filter, ",", -1);
+  for (char **p = parts; *p != NULL; p++)
+    if (**p != '\0' && strstr(name, *p) != NULL)
+      return TRUE;
+  return FALSE;
+}
+
 static int run_cases(ivl_backend *cpu, ivl_backend *cuda, guint64 seed, const char *filter)
 {
   ops_ctx c;
@@ -324,7 +336,7 @@ static int run_cases(ivl_backend *cpu, ivl_backend *cuda, guint64 seed, const ch
   for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
     const ops_case *k = &cases[i];
     g_autofree char *name = g_strdup_printf("%s: %s", k->op->name, k->what);
-    if (filter != NULL && strstr(name, filter) == NULL)
+    if (!selected(name, filter))
       continue;
     ops_rng_seed(&c.rng, seed + i);
     double nmse = 0.0;
