@@ -23,16 +23,18 @@ struct ivl_threadpool {
 
   GMutex lock;
   GCond work_cond; /* a new loop was published, or quit */
-  GCond done_cond; /* the last worker finished its share */
+  GCond done_cond; /* the last task of the loop finished */
   atomic_uint generation;
   gboolean quit;
 
-  /* the current loop */
+  /* the current loop; written under lock before generation moves */
   ivl_task_fn fn;
   void *ctx;
   int64_t n_tasks;
-  atomic_int_fast64_t next_task;
-  atomic_int busy_workers;
+  /* (generation << 32) | next task index: a worker that wakes late, after its loop ended and
+   * the next began, cannot claim a task of the new loop with the old loop's function */
+  atomic_uint_fast64_t claim;
+  atomic_int_fast64_t done_tasks;
 };
 
 typedef struct {
@@ -40,30 +42,25 @@ typedef struct {
   int index;
 } worker_arg;
 
-static void run_tasks(ivl_threadpool *pool, int thread)
+/* Claims and runs tasks of loop `gen` until none is left. The caller never waits for a worker
+ * that has not started: it waits for claimed tasks only, so a worker descheduled on a busy
+ * machine costs nothing (the others take its share). */
+static void run_tasks(ivl_threadpool *pool, unsigned gen, ivl_task_fn fn, void *ctx,
+                      int64_t n_tasks, int thread)
 {
   for (;;) {
-    int64_t task = atomic_fetch_add(&pool->next_task, 1);
-    if (task >= pool->n_tasks)
-      break;
-    pool->fn(pool->ctx, task, thread);
+    uint_fast64_t cur = atomic_load(&pool->claim);
+    if ((unsigned)(cur >> 32) != gen || (int64_t)(cur & 0xffffffffu) >= n_tasks)
+      return;
+    if (!atomic_compare_exchange_weak(&pool->claim, &cur, cur + 1))
+      continue;
+    fn(ctx, (int64_t)(cur & 0xffffffffu), thread);
+    if (atomic_fetch_add(&pool->done_tasks, 1) + 1 == n_tasks) {
+      g_mutex_lock(&pool->lock);
+      g_cond_signal(&pool->done_cond);
+      g_mutex_unlock(&pool->lock);
+    }
   }
-}
-
-static gboolean wait_for_work(ivl_threadpool *pool, unsigned *seen)
-{
-  for (int i = 0; i < SPIN_ROUNDS; i++) {
-    if (atomic_load(&pool->generation) != *seen)
-      break;
-    cpu_relax();
-  }
-  g_mutex_lock(&pool->lock);
-  while (atomic_load(&pool->generation) == *seen && !pool->quit)
-    g_cond_wait(&pool->work_cond, &pool->lock);
-  gboolean quit = pool->quit;
-  *seen = atomic_load(&pool->generation);
-  g_mutex_unlock(&pool->lock);
-  return !quit;
 }
 
 static gpointer worker_main(gpointer data)
@@ -74,15 +71,23 @@ static gpointer worker_main(gpointer data)
   unsigned seen = 0;
   g_free(arg);
 
-  while (wait_for_work(pool, &seen)) {
-    run_tasks(pool, index);
-    if (atomic_fetch_sub(&pool->busy_workers, 1) == 1) {
-      g_mutex_lock(&pool->lock);
-      g_cond_signal(&pool->done_cond);
+  for (;;) {
+    for (int i = 0; i < SPIN_ROUNDS && atomic_load(&pool->generation) == seen; i++)
+      cpu_relax();
+    g_mutex_lock(&pool->lock);
+    while (atomic_load(&pool->generation) == seen && !pool->quit)
+      g_cond_wait(&pool->work_cond, &pool->lock);
+    if (pool->quit) {
       g_mutex_unlock(&pool->lock);
+      return NULL;
     }
+    seen = atomic_load(&pool->generation);
+    ivl_task_fn fn = pool->fn;
+    void *ctx = pool->ctx;
+    int64_t n_tasks = pool->n_tasks;
+    g_mutex_unlock(&pool->lock);
+    run_tasks(pool, seen, fn, ctx, n_tasks, index);
   }
-  return NULL;
 }
 
 ivl_threadpool *ivl_threadpool_new(int n_threads, GError **error)
@@ -141,7 +146,7 @@ void ivl_threadpool_run(ivl_threadpool *pool, int64_t n_tasks, ivl_task_fn fn, v
 {
   if (n_tasks <= 0)
     return;
-  if (pool->n_threads == 1 || n_tasks == 1) {
+  if (pool->n_threads == 1 || n_tasks == 1 || n_tasks > (int64_t)G_MAXUINT32) {
     for (int64_t i = 0; i < n_tasks; i++)
       fn(ctx, i, 0);
     return;
@@ -150,18 +155,19 @@ void ivl_threadpool_run(ivl_threadpool *pool, int64_t n_tasks, ivl_task_fn fn, v
   pool->fn = fn;
   pool->ctx = ctx;
   pool->n_tasks = n_tasks;
-  atomic_store(&pool->next_task, 0);
-  atomic_store(&pool->busy_workers, pool->n_threads - 1);
-  atomic_fetch_add(&pool->generation, 1);
+  atomic_store(&pool->done_tasks, 0);
+  unsigned gen = atomic_load(&pool->generation) + 1;
+  atomic_store(&pool->claim, (uint_fast64_t)gen << 32);
+  atomic_store(&pool->generation, gen);
   g_cond_broadcast(&pool->work_cond);
   g_mutex_unlock(&pool->lock);
 
-  run_tasks(pool, 0);
+  run_tasks(pool, gen, fn, ctx, n_tasks, 0);
 
-  for (int i = 0; i < SPIN_ROUNDS && atomic_load(&pool->busy_workers) > 0; i++)
+  for (int i = 0; i < SPIN_ROUNDS && atomic_load(&pool->done_tasks) < n_tasks; i++)
     cpu_relax();
   g_mutex_lock(&pool->lock);
-  while (atomic_load(&pool->busy_workers) > 0)
+  while (atomic_load(&pool->done_tasks) < n_tasks)
     g_cond_wait(&pool->done_cond, &pool->lock);
   g_mutex_unlock(&pool->lock);
 }
