@@ -1,5 +1,7 @@
 #include "ops-harness.h"
 
+#include "cpu-kernels.h"
+
 #include <math.h>
 #include <string.h>
 
@@ -129,24 +131,18 @@ ops_pair ops_input(ops_ctx *c, int64_t rows, int64_t cols, float scale, float of
   return ops_input_values(c, TRUE, IVL_DTYPE_F32, rows, cols, v);
 }
 
-/* Round to nearest even, as checkpoints were written. */
-static guint16 to_bf16(float f)
-{
-  guint32 u;
-  memcpy(&u, &f, 4);
-  return (guint16)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
-}
-
 ops_pair ops_weight(ops_ctx *c, ivl_dtype dtype, int64_t rows, int64_t cols, float scale,
                     float offset)
 {
   ops_pair p = {.rows = rows, .cols = cols};
   const int64_t n = rows * cols;
   void *host;
-  if (dtype == IVL_DTYPE_BF16) {
+  if (dtype == IVL_DTYPE_BF16 || dtype == IVL_DTYPE_F16) {
     guint16 *h = g_new(guint16, n);
-    for (int64_t i = 0; i < n; i++)
-      h[i] = to_bf16(offset + scale * ops_rng_uniform(&c->rng));
+    for (int64_t i = 0; i < n; i++) {
+      const float v = offset + scale * ops_rng_uniform(&c->rng);
+      h[i] = dtype == IVL_DTYPE_BF16 ? cpu_f32_to_bf16(v) : cpu_f32_to_f16(v);
+    }
     host = h;
   } else {
     host = random_rows(c, n, scale, offset);

@@ -31,7 +31,7 @@ struct ops_case {
   int64_t n, out, in; /* rows and widths; meaning per op */
   int heads, kv_heads, head_dim, n_seq;
   int64_t tk, pos0;
-  gboolean causal, bias, f32;
+  gboolean causal, bias, f32, f16; /* f32, f16: of the weights (norms, matmul), f32 also of y */
   double theta;
   float eps;
 };
@@ -39,7 +39,8 @@ struct ops_case {
 static gboolean run_matmul(ops_ctx *c, const ops_case *k, double *nmse, char **why)
 {
   ops_pair x = ops_input(c, k->n, k->in, 1.0f, 0.0f);
-  ops_pair w = ops_weight(c, IVL_DTYPE_BF16, k->out, k->in, 1.0f / sqrtf((float)k->in), 0.0f);
+  ops_pair w = ops_weight(c, k->f16 ? IVL_DTYPE_F16 : IVL_DTYPE_BF16, k->out, k->in,
+                          1.0f / sqrtf((float)k->in), 0.0f);
   ops_pair b = ops_weight(c, IVL_DTYPE_BF16, 1, k->out, 0.5f, 0.0f);
   ops_pair y = k->f32 ? ops_output_typed(c, IVL_DTYPE_F32, k->n, k->out)
                       : ops_output(c, k->n, k->out);
@@ -52,7 +53,8 @@ static gboolean run_matmul(ops_ctx *c, const ops_case *k, double *nmse, char **w
 static gboolean run_rms_norm(ops_ctx *c, const ops_case *k, double *nmse, char **why)
 {
   ops_pair x = ops_input(c, k->n, k->in, 2.0f, 0.0f);
-  ops_pair w = ops_weight(c, k->f32 ? IVL_DTYPE_F32 : IVL_DTYPE_BF16, 1, k->in, 0.5f, 1.0f);
+  const ivl_dtype wt = k->f32 ? IVL_DTYPE_F32 : k->f16 ? IVL_DTYPE_F16 : IVL_DTYPE_BF16;
+  ops_pair w = ops_weight(c, wt, 1, k->in, 0.5f, 1.0f);
   ops_pair y = ops_output(c, k->n, k->in);
   for (int s = 0; s < 2; s++)
     c->be[s]->ops->rms_norm(c->be[s], &y.view[s], &x.view[s], &w.view[s], k->eps);
@@ -257,12 +259,16 @@ static const ops_case cases[] = {
   MM("mlp1 1B, 256 tokens", 256, 896, 4096, TRUE, FALSE),
   MM("6B fc1, one row, bias", 1, 12800, 3200, TRUE, FALSE),
   MM("in 588, one row: scalar GEMV", 1, 1000, 588, TRUE, FALSE),
+  {.op = &MATMUL, .what = "f16 weights converted, 5 rows", .n = 5, .out = 256, .in = 512,
+   .f16 = TRUE},
   /* norms */
   {.op = &RMS_NORM, .what = "1B hidden, 7 rows", .n = 7, .in = 896, .eps = 1e-6f},
   {.op = &RMS_NORM, .what = "78B hidden, 3 rows", .n = 3, .in = 8192, .eps = 1e-6f},
   {.op = &RMS_NORM, .what = "6B qk-norm, 1025 rows", .n = 1025, .in = 3200, .eps = 1e-6f},
   {.op = &RMS_NORM, .what = "8B, f32 weight converted", .n = 5, .in = 3584, .eps = 1e-6f,
    .f32 = TRUE},
+  {.op = &RMS_NORM, .what = "8B, f16 weight converted", .n = 5, .in = 3584, .eps = 1e-6f,
+   .f16 = TRUE},
   {.op = &LAYER_NORM, .what = "300M, 1025 rows", .n = 1025, .in = 1024, .eps = 1e-6f},
   {.op = &LAYER_NORM, .what = "mlp1 1B, eps 1e-5", .n = 256, .in = 4096, .eps = 1e-5f},
   {.op = &LAYER_NORM, .what = "mlp1 6B, eps 1e-5", .n = 64, .in = 12800, .eps = 1e-5f},

@@ -6,6 +6,7 @@
 #include "ivl-config.h"
 
 #include "backend.h"
+#include "cpu-kernels.h"
 #include "ivl.h"
 
 #include <stdio.h>
@@ -25,13 +26,6 @@ typedef struct {
   ivl_backend *be;
   ivl_tensor *emb, *norm_w, *wk;
 } model;
-
-static guint16 bf16(float f)
-{
-  guint32 u;
-  memcpy(&u, &f, 4);
-  return (guint16)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
-}
 
 static void run_step(model *m, step_tensors *s, int64_t pos, int32_t id)
 {
@@ -124,7 +118,7 @@ static gboolean compare_runs(model *m, step_tensors *e, step_tensors *g, const i
 static gboolean make_model(model *m, GRand *rng, guint16 *host, GError **error)
 {
   for (int i = 0; i < VOCAB * D + D + D * D; i++)
-    host[i] = bf16((float)g_rand_double_range(rng, -1.0, 1.0));
+    host[i] = cpu_f32_to_bf16((float)g_rand_double_range(rng, -1.0, 1.0));
   const ivl_backend_ops *o = m->be->ops;
   m->emb = o->weight_from_host(m->be, IVL_DTYPE_BF16, VOCAB, D, host, error);
   m->norm_w = m->emb ? o->weight_from_host(m->be, IVL_DTYPE_BF16, 1, D, host + VOCAB * D, error)
