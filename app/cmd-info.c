@@ -206,7 +206,7 @@ int ivl_cmd_info(int argc, char **argv)
       {"json", 0, 0, G_OPTION_ARG_NONE, &json, N_("Print JSON"), NULL},
       {"context", 0, 0, G_OPTION_ARG_INT, &context,
        N_("Context length for the memory estimate (8192)"), "N"},
-      {NULL},
+      G_OPTION_ENTRY_NULL,
   };
   g_autoptr(GOptionContext) ctx = g_option_context_new(_("— describe a model"));
   g_option_context_add_main_entries(ctx, entries, GETTEXT_PACKAGE);

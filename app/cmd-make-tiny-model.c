@@ -77,7 +77,7 @@ int ivl_cmd_make_tiny_model(int argc, char **argv)
       {"vocab", 0, 0, G_OPTION_ARG_INT, &o.p.llm_vocab, N_("Vocabulary size (151674)"), "N"},
       {"max-position-embeddings", 0, 0, G_OPTION_ARG_INT, &o.p.max_position_embeddings,
        N_("LLM max_position_embeddings (32768)"), "N"},
-      {NULL},
+      G_OPTION_ENTRY_NULL,
   };
   g_autoptr(GOptionContext) ctx = g_option_context_new(_("DIR — write a tiny random InternVL3 model"));
   g_option_context_add_main_entries(ctx, entries, GETTEXT_PACKAGE);

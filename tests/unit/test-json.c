@@ -67,6 +67,7 @@ static void test_checks(void)
     g_autoptr(GError) error = NULL;
     g_autoptr(JsonParser) p = ivl_json_parse_checked(good[i], strlen(good[i]), "t.json", &error);
     g_assert_no_error(error);
+    g_assert_nonnull(p);
   }
 }
 
