@@ -14,8 +14,8 @@ static int run(const char *const *argv, char **out, char **err)
   GError *error = NULL;
   int wait_status = 0;
   GSpawnFlags flags = out ? G_SPAWN_DEFAULT : G_SPAWN_STDOUT_TO_DEV_NULL;
-  g_assert_true(g_spawn_sync(NULL, (char **)argv, NULL, flags, NULL, NULL, out, err,
-                             &wait_status, &error));
+  g_assert_true(
+      g_spawn_sync(NULL, (char **)argv, NULL, flags, NULL, NULL, out, err, &wait_status, &error));
   g_assert_no_error(error);
   return WIFEXITED(wait_status) ? WEXITSTATUS(wait_status) : -1;
 }
@@ -69,10 +69,18 @@ typedef struct {
 static const layout_case cases[] = {
     {"300m-qwen2", {"--vocab", "1000", NULL}, "300m", "qwen2", "BF16", 1},
     {"6b-qwen2", {"--vision-layout", "6b", "--vocab", "1000", NULL}, "6b", "qwen2", "BF16", 1},
-    {"300m-internlm2", {"--llm-layout", "internlm2", "--vocab", "1000", NULL}, "300m",
-     "internlm2", "BF16", 1},
-    {"sharded", {"--shards", "3", "--vocab", "1000", "--no-tokenizer", NULL}, "300m", "qwen2",
-     "BF16", 3},
+    {"300m-internlm2",
+     {"--llm-layout", "internlm2", "--vocab", "1000", NULL},
+     "300m",
+     "internlm2",
+     "BF16",
+     1},
+    {"sharded",
+     {"--shards", "3", "--vocab", "1000", "--no-tokenizer", NULL},
+     "300m",
+     "qwen2",
+     "BF16",
+     3},
     {"f32", {"--dtype", "f32", "--vocab", "1000", "--seed", "5", NULL}, "300m", "qwen2", "F32", 1},
     {"default", {NULL}, "300m", "qwen2", "BF16", 1},
 };
