@@ -61,7 +61,9 @@ static const char *weights_dtype(const model_facts *f)
 
 static const char *rope_scaling_name(ivl_rope_scaling r)
 {
-  return r == IVL_ROPE_SCALING_DYNAMIC ? "dynamic" : r == IVL_ROPE_SCALING_LINEAR ? "linear" : "none";
+  return r == IVL_ROPE_SCALING_DYNAMIC  ? "dynamic"
+         : r == IVL_ROPE_SCALING_LINEAR ? "linear"
+                                        : "none";
 }
 
 #define SET_INT(o, k, v) json_object_set_int_member(o, k, (gint64)(v))
@@ -123,7 +125,8 @@ static void print_json(const model_facts *f)
   const char *size = ivl_model_size_name(c);
   JsonObject *top = json_object_new();
   json_object_set_string_member(top, "path", f->dir);
-  json_object_set_string_member(top, "family", g_str_equal(size, "custom") ? "InternVL" : "InternVL3");
+  json_object_set_string_member(top, "family",
+                                g_str_equal(size, "custom") ? "InternVL" : "InternVL3");
   json_object_set_string_member(top, "size", size);
   json_object_set_object_member(top, "vision", vision_json(&c->vision, vision_layout(c)));
   JsonObject *proj = json_object_new();
@@ -170,10 +173,11 @@ static void print_text(const model_facts *f)
   const ivl_vision_config *v = &c->vision;
   const ivl_llm_config *l = &c->llm;
   printf(_("Model:      %s (%s)\n"), f->dir, ivl_model_size_name(c));
-  printf(_("Vision:     InternViT %s layout: hidden %d, %d layers, %d heads of %d, MLP %d, %s%s%s\n"),
-         vision_layout(c), v->hidden_size, v->num_layers, v->num_heads, v->head_dim,
-         v->intermediate_size, ivl_norm_type_name(v->norm_type), v->qkv_bias ? ", qkv bias" : "",
-         v->qk_normalization ? ", q/k norm" : "");
+  printf(
+      _("Vision:     InternViT %s layout: hidden %d, %d layers, %d heads of %d, MLP %d, %s%s%s\n"),
+      vision_layout(c), v->hidden_size, v->num_layers, v->num_heads, v->head_dim,
+      v->intermediate_size, ivl_norm_type_name(v->norm_type), v->qkv_bias ? ", qkv bias" : "",
+      v->qk_normalization ? ", q/k norm" : "");
   printf(_("Projector:  mlp1 %d -> %d, %d tokens per %dpx tile\n"), 4 * v->hidden_size,
          l->hidden_size, c->num_image_token, v->image_size);
   printf(_("Language:   %s: hidden %d, %d layers, %d heads / %d KV heads of %d, MLP %d, "
@@ -184,8 +188,8 @@ static void print_text(const model_facts *f)
                   *pl = format_count(f->params.llm), *pt = format_count(f->params.total);
   printf(_("Parameters: vision %s, projector %s, language %s, total %s\n"), pv, pp, pl, pt);
   g_autofree char *disk = g_format_size(f->disk_bytes);
-  printf(_("On disk:    %s (%u weight files, %s)\n"), disk,
-         ivl_safetensors_get_n_files(f->weights), weights_dtype(f));
+  printf(_("On disk:    %s (%u weight files, %s)\n"), disk, ivl_safetensors_get_n_files(f->weights),
+         weights_dtype(f));
   printf(_("Memory for a %d-token context (weights + KV cache + workspace):\n"), f->context);
   printf("            %-12s %s\n", "GPU", "CPU");
   for (int p = 0; p < IVL_N_PRECISIONS; p++) {
@@ -206,7 +210,7 @@ int ivl_cmd_info(int argc, char **argv)
       {"json", 0, 0, G_OPTION_ARG_NONE, &json, N_("Print JSON"), NULL},
       {"context", 0, 0, G_OPTION_ARG_INT, &context,
        N_("Context length for the memory estimate (8192)"), "N"},
-      {NULL},
+      G_OPTION_ENTRY_NULL,
   };
   g_autoptr(GOptionContext) ctx = g_option_context_new(_("— describe a model"));
   g_option_context_add_main_entries(ctx, entries, GETTEXT_PACKAGE);

@@ -46,8 +46,8 @@ static gboolean parse_choices(options *o, GError **error)
                 _("--llm-layout must be qwen2 or internlm2"));
     return FALSE;
   }
-  o->p.llm_arch = o->llm_layout && strcmp(o->llm_layout, "internlm2") == 0 ? IVL_LLM_INTERNLM2
-                                                                          : IVL_LLM_QWEN2;
+  o->p.llm_arch =
+      o->llm_layout && strcmp(o->llm_layout, "internlm2") == 0 ? IVL_LLM_INTERNLM2 : IVL_LLM_QWEN2;
   return TRUE;
 }
 
@@ -63,7 +63,8 @@ int ivl_cmd_make_tiny_model(int argc, char **argv)
        N_("Copy the tokenizer files of DIR into the model"), "DIR"},
       {"vision-layout", 0, 0, G_OPTION_ARG_STRING, &o.vision_layout,
        N_("300m (LayerNorm, qkv bias; default) or 6b (RMSNorm, q/k norm)"), "L"},
-      {"vision-hidden", 0, 0, G_OPTION_ARG_INT, &o.p.vision_hidden, N_("Vision hidden size (64)"), "N"},
+      {"vision-hidden", 0, 0, G_OPTION_ARG_INT, &o.p.vision_hidden, N_("Vision hidden size (64)"),
+       "N"},
       {"vision-layers", 0, 0, G_OPTION_ARG_INT, &o.p.vision_layers, N_("Vision layers (2)"), "N"},
       {"vision-heads", 0, 0, G_OPTION_ARG_INT, &o.p.vision_heads, N_("Vision heads (4)"), "N"},
       {"vision-ffn", 0, 0, G_OPTION_ARG_INT, &o.p.vision_ffn, N_("Vision MLP size (128)"), "N"},
@@ -72,14 +73,16 @@ int ivl_cmd_make_tiny_model(int argc, char **argv)
       {"llm-hidden", 0, 0, G_OPTION_ARG_INT, &o.p.llm_hidden, N_("LLM hidden size (16)"), "N"},
       {"llm-layers", 0, 0, G_OPTION_ARG_INT, &o.p.llm_layers, N_("LLM layers (2)"), "N"},
       {"llm-heads", 0, 0, G_OPTION_ARG_INT, &o.p.llm_heads, N_("LLM attention heads (4)"), "N"},
-      {"llm-kv-heads", 0, 0, G_OPTION_ARG_INT, &o.p.llm_kv_heads, N_("LLM key/value heads (2)"), "N"},
+      {"llm-kv-heads", 0, 0, G_OPTION_ARG_INT, &o.p.llm_kv_heads, N_("LLM key/value heads (2)"),
+       "N"},
       {"llm-ffn", 0, 0, G_OPTION_ARG_INT, &o.p.llm_ffn, N_("LLM MLP size (32)"), "N"},
       {"vocab", 0, 0, G_OPTION_ARG_INT, &o.p.llm_vocab, N_("Vocabulary size (151674)"), "N"},
       {"max-position-embeddings", 0, 0, G_OPTION_ARG_INT, &o.p.max_position_embeddings,
        N_("LLM max_position_embeddings (32768)"), "N"},
-      {NULL},
+      G_OPTION_ENTRY_NULL,
   };
-  g_autoptr(GOptionContext) ctx = g_option_context_new(_("DIR — write a tiny random InternVL3 model"));
+  g_autoptr(GOptionContext) ctx =
+      g_option_context_new(_("DIR — write a tiny random InternVL3 model"));
   g_option_context_add_main_entries(ctx, entries, GETTEXT_PACKAGE);
   g_autoptr(GError) error = NULL;
   int status = 0;

@@ -66,7 +66,7 @@ static gboolean get_size(const section *s, const char *key, gint64 hi, int *out,
   return get_int(s, key, FALSE, 0, 1, hi, out, error);
 }
 
-/* Number field (int or float), finite and > 0 unless allow_zero. */
+/* Number field (int or float), finite and > 0. */
 static gboolean get_double(const section *s, const char *key, gboolean has_default, double dflt,
                            double *out, GError **error)
 {
@@ -150,8 +150,8 @@ static gboolean must_divide(const section *s, const char *key_a, int a, const ch
 {
   if (b % a == 0)
     return TRUE;
-  g_set_error(error, IVL_ERROR, IVL_ERROR_CORRUPT,
-              "config.json: %s.%s (%d) must divide %s (%d)", s->path, key_a, a, key_b, b);
+  g_set_error(error, IVL_ERROR, IVL_ERROR_CORRUPT, "config.json: %s.%s (%d) must divide %s (%d)",
+              s->path, key_a, a, key_b, b);
   return FALSE;
 }
 
@@ -207,9 +207,10 @@ static gboolean parse_arch(const section *s, ivl_llm_arch *arch, GError **error)
     return FALSE;
   }
   JsonNode *first = json_array_get_element(json_node_get_array(n), 0);
-  const char *name = JSON_NODE_HOLDS_VALUE(first) && json_node_get_value_type(first) == G_TYPE_STRING
-                         ? json_node_get_string(first)
-                         : "";
+  const char *name =
+      JSON_NODE_HOLDS_VALUE(first) && json_node_get_value_type(first) == G_TYPE_STRING
+          ? json_node_get_string(first)
+          : "";
   if (strcmp(name, "Qwen2ForCausalLM") == 0) {
     *arch = IVL_LLM_QWEN2;
   } else if (strcmp(name, "InternLM2ForCausalLM") == 0 ||
@@ -285,15 +286,15 @@ static gboolean parse_llm(const section *s, ivl_llm_config *l, GError **error)
       !get_size(s, "hidden_size", MAX_DIM, &l->hidden_size, error) ||
       !get_size(s, "num_hidden_layers", MAX_LAYERS, &l->num_layers, error) ||
       !get_size(s, "num_attention_heads", MAX_DIM, &l->num_heads, error) ||
-      !get_int(s, "num_key_value_heads", TRUE, l->num_heads, 1, MAX_DIM, &l->num_kv_heads,
-               error) ||
+      !get_int(s, "num_key_value_heads", TRUE, l->num_heads, 1, MAX_DIM, &l->num_kv_heads, error) ||
       !get_size(s, "intermediate_size", MAX_DIM, &l->intermediate_size, error) ||
       !get_size(s, "vocab_size", MAX_VOCAB, &l->vocab_size, error) ||
       !get_size(s, "max_position_embeddings", 1 << 24, &l->max_position_embeddings, error) ||
       !get_double(s, "rope_theta", TRUE, 10000.0, &l->rope_theta, error) ||
       !get_double(s, "rms_norm_eps", TRUE, 1e-6, &l->rms_norm_eps, error) ||
       !get_bool(s, "tie_word_embeddings", FALSE, &l->tie_word_embeddings, error) ||
-      !get_bool(s, "bias", FALSE, &l->bias, error) ||
+      /* InternLM2Config defaults bias to true; InternLM3's file sets it false. */
+      !get_bool(s, "bias", l->arch == IVL_LLM_INTERNLM2, &l->bias, error) ||
       !get_token_id(s, "bos_token_id", &l->bos_token_id, error) ||
       !get_token_id(s, "eos_token_id", &l->eos_token_id, error) ||
       !parse_rope_scaling(s, l, error) ||
@@ -301,15 +302,14 @@ static gboolean parse_llm(const section *s, ivl_llm_config *l, GError **error)
     return FALSE;
   if (l->arch == IVL_LLM_QWEN2)
     l->bias = FALSE; /* Qwen2's q/k/v biases are implied by the architecture, not this key. */
-  if (!must_divide(s, "num_key_value_heads", l->num_kv_heads, "num_attention_heads",
-                   l->num_heads, error))
+  if (!must_divide(s, "num_key_value_heads", l->num_kv_heads, "num_attention_heads", l->num_heads,
+                   error))
     return FALSE;
   if (member(s, "head_dim")) {
     if (!get_size(s, "head_dim", MAX_DIM, &l->head_dim, error))
       return FALSE;
   } else {
-    if (!must_divide(s, "num_attention_heads", l->num_heads, "hidden_size", l->hidden_size,
-                     error))
+    if (!must_divide(s, "num_attention_heads", l->num_heads, "hidden_size", l->hidden_size, error))
       return FALSE;
     l->head_dim = l->hidden_size / l->num_heads;
   }
@@ -324,18 +324,18 @@ static gboolean parse_llm(const section *s, ivl_llm_config *l, GError **error)
 
 static gboolean parse_top(const section *top, ivl_config *c, GError **error)
 {
-  c->torch_dtype = get_string(top, "torch_dtype", "bfloat16", error);
-  c->template_name = c->torch_dtype ? get_string(top, "template", NULL, error) : NULL;
-  c->ps_version = c->template_name ? get_string(top, "ps_version", NULL, error) : NULL;
-  if (!c->ps_version || !get_double(top, "downsample_ratio", FALSE, 0, &c->downsample_ratio, error) ||
+  if (!(c->torch_dtype = get_string(top, "torch_dtype", "bfloat16", error)) ||
+      !(c->template_name = get_string(top, "template", NULL, error)) ||
+      !(c->ps_version = get_string(top, "ps_version", NULL, error)) ||
+      !get_double(top, "downsample_ratio", FALSE, 0, &c->downsample_ratio, error) ||
       !get_int(top, "select_layer", TRUE, -1, -c->vision.num_layers, c->vision.num_layers - 1,
                &c->select_layer, error) ||
       !get_int(top, "force_image_size", TRUE, c->vision.image_size, 1, MAX_DIM,
                &c->force_image_size, error))
     return FALSE;
   if (strcmp(c->ps_version, "v2") != 0) {
-    g_set_error(error, IVL_ERROR, IVL_ERROR_UNSUPPORTED,
-                "config.json: ps_version \"%s\" is not v2", c->ps_version);
+    g_set_error(error, IVL_ERROR, IVL_ERROR_UNSUPPORTED, "config.json: ps_version \"%s\" is not v2",
+                c->ps_version);
     return FALSE;
   }
   if (c->downsample_ratio != 0.5) {
@@ -386,7 +386,7 @@ ivl_config *ivl_config_load(const char *model_dir, GError **error)
   GError *local = NULL;
   if (!g_file_get_contents(path, &text, &len, &local)) {
     int code = g_error_matches(local, G_FILE_ERROR, G_FILE_ERROR_NOENT) ? IVL_ERROR_NOT_FOUND
-                                                                         : IVL_ERROR_IO;
+                                                                        : IVL_ERROR_IO;
     g_set_error(error, IVL_ERROR, code, "%s", local->message);
     g_error_free(local);
     return NULL;

@@ -28,15 +28,15 @@ typedef enum {
 } ivl_rope_scaling;
 
 typedef struct {
-  int hidden_size;       /* vision_config.hidden_size (Dv) */
-  int num_layers;        /* vision_config.num_hidden_layers */
-  int num_heads;         /* vision_config.num_attention_heads */
-  int head_dim;          /* hidden_size / num_heads */
-  int intermediate_size; /* vision_config.intermediate_size (MLP fc1 rows) */
-  int image_size;        /* vision_config.image_size (448) */
-  int patch_size;        /* vision_config.patch_size (14) */
-  int num_channels;      /* vision_config.num_channels (3; default 3 when absent) */
-  int num_positions;     /* (image_size / patch_size)^2 + 1: rows of position_embedding */
+  int hidden_size;           /* vision_config.hidden_size (Dv) */
+  int num_layers;            /* vision_config.num_hidden_layers */
+  int num_heads;             /* vision_config.num_attention_heads */
+  int head_dim;              /* hidden_size / num_heads */
+  int intermediate_size;     /* vision_config.intermediate_size (MLP fc1 rows) */
+  int image_size;            /* vision_config.image_size (448) */
+  int patch_size;            /* vision_config.patch_size (14) */
+  int num_channels;          /* vision_config.num_channels (3; default 3 when absent) */
+  int num_positions;         /* (image_size / patch_size)^2 + 1: rows of position_embedding */
   ivl_norm_type norm_type;   /* vision_config.norm_type */
   double layer_norm_eps;     /* vision_config.layer_norm_eps */
   gboolean qkv_bias;         /* vision_config.qkv_bias */
@@ -44,24 +44,24 @@ typedef struct {
 } ivl_vision_config;
 
 typedef struct {
-  ivl_llm_arch arch;          /* from llm_config.architectures[0] */
-  int hidden_size;            /* llm_config.hidden_size (Dl) */
-  int num_layers;             /* llm_config.num_hidden_layers */
-  int num_heads;              /* llm_config.num_attention_heads (H) */
-  int num_kv_heads;           /* llm_config.num_key_value_heads (KV; = H when absent) */
-  int head_dim;               /* llm_config.head_dim, else hidden_size / num_heads */
-  int intermediate_size;      /* llm_config.intermediate_size (I) */
-  int vocab_size;             /* llm_config.vocab_size (V) */
-  int max_position_embeddings; /* llm_config.max_position_embeddings */
-  double rope_theta;          /* llm_config.rope_theta */
+  ivl_llm_arch arch;             /* from llm_config.architectures[0] */
+  int hidden_size;               /* llm_config.hidden_size (Dl) */
+  int num_layers;                /* llm_config.num_hidden_layers */
+  int num_heads;                 /* llm_config.num_attention_heads (H) */
+  int num_kv_heads;              /* llm_config.num_key_value_heads (KV; = H when absent) */
+  int head_dim;                  /* llm_config.head_dim, else hidden_size / num_heads */
+  int intermediate_size;         /* llm_config.intermediate_size (I) */
+  int vocab_size;                /* llm_config.vocab_size (V) */
+  int max_position_embeddings;   /* llm_config.max_position_embeddings */
+  double rope_theta;             /* llm_config.rope_theta */
   ivl_rope_scaling rope_scaling; /* llm_config.rope_scaling.type (or rope_type) */
-  double rope_scaling_factor; /* llm_config.rope_scaling.factor; 1.0 when none */
-  double rms_norm_eps;        /* llm_config.rms_norm_eps */
-  gboolean tie_word_embeddings; /* llm_config.tie_word_embeddings; InternVL3 forces false */
-  gboolean bias;              /* InternLM2 llm_config.bias (wqkv/wo biases); FALSE for Qwen2 */
-  int bos_token_id;           /* llm_config.bos_token_id; -1 when absent or null */
-  int eos_token_id;           /* llm_config.eos_token_id (first if a list); -1 when absent */
-  char *torch_dtype;          /* llm_config.torch_dtype, e.g. "bfloat16"; never NULL */
+  double rope_scaling_factor;    /* llm_config.rope_scaling.factor; 1.0 when none */
+  double rms_norm_eps;           /* llm_config.rms_norm_eps */
+  gboolean tie_word_embeddings;  /* llm_config.tie_word_embeddings; InternVL3 forces false */
+  gboolean bias;     /* InternLM2 llm_config.bias (wqkv, wo; default true); Qwen2: FALSE */
+  int bos_token_id;  /* llm_config.bos_token_id; -1 when absent or null */
+  int eos_token_id;  /* llm_config.eos_token_id (first if a list); -1 when absent */
+  char *torch_dtype; /* llm_config.torch_dtype, e.g. "bfloat16"; never NULL */
 } ivl_llm_config;
 
 typedef struct {

@@ -26,14 +26,15 @@ static gboolean scan_text(const char *text, gsize length, const char *label, GEr
     if (ch >= '0' && ch <= '9') {
       if (!in_fraction && ++digits > MAX_INT_DIGITS) {
         g_set_error(error, IVL_ERROR, IVL_ERROR_CORRUPT,
-                    "%s: a number at byte %" G_GSIZE_FORMAT " has more than %d digits", label,
-                    i, MAX_INT_DIGITS);
+                    "%s: a number at byte %" G_GSIZE_FORMAT " has more than %d digits", label, i,
+                    MAX_INT_DIGITS);
         return FALSE;
       }
       continue;
     }
     /* Digits after '.' or an exponent make a double, which json-glib reads safely. */
-    in_fraction = (ch == '.' || ch == 'e' || ch == 'E' || ((ch == '-' || ch == '+') && in_fraction));
+    in_fraction =
+        (ch == '.' || ch == 'e' || ch == 'E' || ((ch == '-' || ch == '+') && in_fraction));
     digits = 0;
     if (ch == '"') {
       in_string = TRUE;

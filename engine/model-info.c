@@ -111,8 +111,8 @@ static guint64 workspace_bytes(const ivl_config *c, guint64 context)
   guint64 p = MIN(512, context);
   guint64 per_token = 4 * (guint64)l->hidden_size + 2 * (guint64)l->intermediate_size +
                       (guint64)(l->num_heads + 2 * l->num_kv_heads) * (guint64)l->head_dim;
-  guint64 llm = p * per_token * 4 + (guint64)l->num_heads * p * context * 4 +
-                (guint64)l->vocab_size * 4;
+  guint64 llm =
+      p * per_token * 4 + (guint64)l->num_heads * p * context * 4 + (guint64)l->vocab_size * 4;
   return MAX(vision, llm);
 }
 

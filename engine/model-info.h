@@ -32,7 +32,7 @@ typedef struct {
   guint64 projector; /* mlp1.* */
   guint64 llm;       /* language_model.* */
   guint64 total;
-  guint64 linear;    /* of these, in Linear weight matrices (what int8/4-bit quantize) */
+  guint64 linear; /* of these, in Linear weight matrices (what int8/4-bit quantize) */
 } ivl_param_counts;
 
 /* Counts the parameters of every tensor ivl_model_tensor_specs(config) lists. */

@@ -120,8 +120,7 @@ char *ivl_model_path_resolve(const char *name_or_dir, GError **error)
   g_autofree char *repo_id = ivl_model_path_repo_id(name_or_dir);
   g_autofree char *user = ivl_model_path_user_models_dir();
   g_autofree char *hub = ivl_model_path_hub_cache_dir();
-  char *places[] = {g_build_filename("pretrained", base, NULL),
-                    g_build_filename(user, base, NULL),
+  char *places[] = {g_build_filename("pretrained", base, NULL), g_build_filename(user, base, NULL),
                     ivl_model_path_hub_snapshot(hub, repo_id)};
   char *found = NULL;
   for (gsize i = 0; i < G_N_ELEMENTS(places); i++) {

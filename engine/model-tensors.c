@@ -14,8 +14,8 @@ static void spec_free(gpointer p)
 }
 
 /* Appends one tensor; shape given as ndim int64 arguments. */
-static void add(GPtrArray *out, ivl_model_part part, gboolean is_linear, int ndim,
-                const char *name, ...)
+static void add(GPtrArray *out, ivl_model_part part, gboolean is_linear, int ndim, const char *name,
+                ...)
 {
   ivl_tensor_spec *s = g_new0(ivl_tensor_spec, 1);
   s->name = g_strdup(name);
@@ -31,7 +31,7 @@ static void add(GPtrArray *out, ivl_model_part part, gboolean is_linear, int ndi
 }
 
 #define VEC(out, part, n, name) add(out, part, FALSE, 1, name, (int64_t)(n))
-#define MAT(out, part, rows, cols, name)                                                        \
+#define MAT(out, part, rows, cols, name)                                                           \
   add(out, part, TRUE, 2, name, (int64_t)(rows), (int64_t)(cols))
 
 static void add_vision_layer(GPtrArray *out, const ivl_vision_config *v, int L)
@@ -141,7 +141,8 @@ static void add_llm(GPtrArray *out, const ivl_llm_config *l)
   gboolean qwen = l->arch == IVL_LLM_QWEN2;
   int64_t v = l->vocab_size, d = l->hidden_size;
   add(out, P, FALSE, 2,
-      qwen ? "language_model.model.embed_tokens.weight" : "language_model.model.tok_embeddings.weight",
+      qwen ? "language_model.model.embed_tokens.weight"
+           : "language_model.model.tok_embeddings.weight",
       v, d);
   for (int L = 0; L < l->num_layers; L++) {
     if (qwen)
@@ -180,16 +181,14 @@ static char *shape_string(int ndim, const int64_t *shape)
   return g_string_free(s, FALSE);
 }
 
-gboolean ivl_safetensors_check(const ivl_safetensors *st, const ivl_config *config,
-                               GError **error)
+gboolean ivl_safetensors_check(const ivl_safetensors *st, const ivl_config *config, GError **error)
 {
   g_autoptr(GPtrArray) specs = ivl_model_tensor_specs(config);
   for (guint k = 0; k < specs->len; k++) {
     const ivl_tensor_spec *s = g_ptr_array_index(specs, k);
     const ivl_st_tensor *t = ivl_safetensors_find(st, s->name);
     if (!t) {
-      g_set_error(error, IVL_ERROR, IVL_ERROR_NOT_FOUND, "the weights lack tensor \"%s\"",
-                  s->name);
+      g_set_error(error, IVL_ERROR, IVL_ERROR_NOT_FOUND, "the weights lack tensor \"%s\"", s->name);
       return FALSE;
     }
     if (t->ndim != s->ndim || memcmp(t->shape, s->shape, sizeof(int64_t) * s->ndim) != 0) {

@@ -19,10 +19,10 @@ typedef enum {
 } ivl_model_part;
 
 typedef struct {
-  char *name;          /* e.g. "vision_model.encoder.layers.0.attn.qkv.weight" */
+  char *name; /* e.g. "vision_model.encoder.layers.0.attn.qkv.weight" */
   ivl_model_part part;
-  int ndim;            /* 1..4 */
-  int64_t shape[4];    /* PyTorch order: Linear weights are [out, in] */
+  int ndim;         /* 1..4 */
+  int64_t shape[4]; /* PyTorch order: Linear weights are [out, in] */
   /* TRUE for a Linear layer's weight matrix (what int8/4-bit quantization would touch);
    * FALSE for embeddings, norms, biases, layer scales, the patch conv. */
   gboolean is_linear;
@@ -38,8 +38,7 @@ int64_t ivl_tensor_spec_n_elements(const ivl_tensor_spec *spec);
 /* Checks that st holds every tensor of ivl_model_tensor_specs(config) with that shape.
  * Reports the first missing tensor (IVL_ERROR_NOT_FOUND) or wrong shape (IVL_ERROR_CORRUPT)
  * by name. Tensors st holds beyond these are ignored. */
-gboolean ivl_safetensors_check(const ivl_safetensors *st, const ivl_config *config,
-                               GError **error);
+gboolean ivl_safetensors_check(const ivl_safetensors *st, const ivl_config *config, GError **error);
 
 G_END_DECLS
 

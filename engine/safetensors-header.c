@@ -36,9 +36,9 @@ static gboolean dtype_from_name(const char *s, ivl_dtype *out)
 /* The other dtypes the safetensors format defines: well formed, but not ours to run. */
 static gboolean is_known_dtype(const char *s)
 {
-  static const char *const known[] = {"F64", "I64", "U64", "I32", "U32", "I16", "U16", "I8",
-                                      "U8", "BOOL", "F8_E4M3", "F8_E5M2", "F8_E8M0", "F6_E2M3",
-                                      "F6_E3M2", "F4", "C64"};
+  static const char *const known[] = {"F64",     "I64",     "U64",     "I32",  "U32",     "I16",
+                                      "U16",     "I8",      "U8",      "BOOL", "F8_E4M3", "F8_E5M2",
+                                      "F8_E8M0", "F6_E2M3", "F6_E3M2", "F4",   "C64"};
   for (gsize i = 0; i < G_N_ELEMENTS(known); i++)
     if (strcmp(s, known[i]) == 0)
       return TRUE;
@@ -75,8 +75,7 @@ static gboolean parse_dtype(JsonObject *o, const char *label, const char *name, 
     return TRUE;
   if (is_known_dtype(s)) {
     g_set_error(error, IVL_ERROR, IVL_ERROR_UNSUPPORTED,
-                "%s: tensor \"%s\" has dtype %s; ivl reads only BF16, F16 and F32", label, name,
-                s);
+                "%s: tensor \"%s\" has dtype %s; ivl reads only BF16, F16 and F32", label, name, s);
     return FALSE;
   }
   return bad(error, label, name, "unknown dtype \"%s\"", s);
@@ -184,7 +183,7 @@ static gboolean check_disjoint(GPtrArray *tensors, const char *label, GError **e
   return TRUE;
 }
 
-/* Reads and bounds the 8-byte length prefix; returns the header's JSON text bounds. */
+/* Reads the 8-byte little-endian header length into *n and checks it fits the file. */
 static gboolean read_prefix(const guint8 *data, gsize size, const char *label, guint64 *n,
                             GError **error)
 {
@@ -225,8 +224,7 @@ GPtrArray *ivl_st_parse(const guint8 *data, gsize size, const char *label, GErro
     return NULL;
   JsonNode *root = json_parser_get_root(parser);
   if (!JSON_NODE_HOLDS_OBJECT(root)) {
-    g_set_error(error, IVL_ERROR, IVL_ERROR_CORRUPT, "%s: the header is not a JSON object",
-                label);
+    g_set_error(error, IVL_ERROR, IVL_ERROR_CORRUPT, "%s: the header is not a JSON object", label);
     return NULL;
   }
   const guint8 *data_start = data + 8 + header_len;

@@ -11,7 +11,7 @@ G_BEGIN_DECLS
 #define IVL_ST_MAX_HEADER_BYTES (100u * 1024 * 1024)
 
 /* Parses and validates the size bytes of a whole safetensors file at data. label names
- * the file in messages and becomes each tensor's .file (the strings are copied).
+ * the file in messages and becomes each tensor's .file (interned with g_intern_string).
  * Returns a GPtrArray of ivl_st_tensor* sorted by data offset, each pointing into data and
  * owning its name; it frees them itself. NULL with a GError on any defect. */
 GPtrArray *ivl_st_parse(const guint8 *data, gsize size, const char *label, GError **error);

@@ -1,4 +1,4 @@
-/* safetensors-write.h — writes a safetensors file (used by the tiny-model generator and tests). */
+/* safetensors-write.h — writes a safetensors file (for the tiny-model generator and tests). */
 #ifndef IVL_SAFETENSORS_WRITE_H
 #define IVL_SAFETENSORS_WRITE_H
 

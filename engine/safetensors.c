@@ -54,8 +54,8 @@ void ivl_safetensors_free(ivl_safetensors *st)
 
 static void set_file_error(GError **error, GError *local)
 {
-  int code = g_error_matches(local, G_FILE_ERROR, G_FILE_ERROR_NOENT) ? IVL_ERROR_NOT_FOUND
-                                                                       : IVL_ERROR_IO;
+  int code =
+      g_error_matches(local, G_FILE_ERROR, G_FILE_ERROR_NOENT) ? IVL_ERROR_NOT_FOUND : IVL_ERROR_IO;
   g_set_error(error, IVL_ERROR, code, "%s", local->message);
   g_error_free(local);
 }
@@ -86,8 +86,8 @@ static gboolean add_file(ivl_safetensors *st, const char *path, GError **error)
     if (!g_hash_table_insert(st->by_name, (gpointer)t->name, t)) {
       for (guint j = i + 1; j < tensors->len; j++)
         g_ptr_array_add(st->tensors, g_ptr_array_index(tensors, j));
-      g_set_error(error, IVL_ERROR, IVL_ERROR_CORRUPT,
-                  "%s: tensor \"%s\" is also in another shard", label, t->name);
+      g_set_error(error, IVL_ERROR, IVL_ERROR_CORRUPT, "%s: tensor \"%s\" is also in another shard",
+                  label, t->name);
       return FALSE;
     }
     st->tensor_bytes += t->nbytes;
@@ -110,8 +110,7 @@ static gboolean is_plain_name(const char *s)
 }
 
 /* Reads the index's weight_map into a table name → shard file name (borrowed from parser). */
-static JsonObject *read_weight_map(const char *index_path, JsonParser **parser_out,
-                                   GError **error)
+static JsonObject *read_weight_map(const char *index_path, JsonParser **parser_out, GError **error)
 {
   g_autofree char *text = NULL;
   gsize len = 0;
@@ -178,8 +177,9 @@ static gboolean open_shards(ivl_safetensors *st, const char *dir, JsonObject *ma
     const char *shard = json_object_get_string_member(map, l->data);
     const ivl_st_tensor *t = g_hash_table_lookup(st->by_name, l->data);
     if (!t || strcmp(t->file, shard) != 0) {
-      g_set_error(error, IVL_ERROR, IVL_ERROR_CORRUPT, "%s maps tensor \"%s\" to %s, which lacks it",
-                  INDEX_NAME, (const char *)l->data, shard);
+      g_set_error(error, IVL_ERROR, IVL_ERROR_CORRUPT,
+                  "%s maps tensor \"%s\" to %s, which lacks it", INDEX_NAME, (const char *)l->data,
+                  shard);
       return FALSE;
     }
   }

@@ -21,17 +21,17 @@ const char *ivl_dtype_name(ivl_dtype dtype);
 #define IVL_ST_MAX_DIMS 8
 
 typedef struct {
-  const char *name;                /* e.g. "language_model.model.norm.weight" */
+  const char *name; /* e.g. "language_model.model.norm.weight" */
   ivl_dtype dtype;
-  int ndim;                        /* 0 (scalar) .. IVL_ST_MAX_DIMS */
-  int64_t shape[IVL_ST_MAX_DIMS];  /* outermost first, as PyTorch; unused dims are 0 */
-  int64_t n_elements;              /* product of shape (1 for a scalar) */
-  gsize nbytes;                    /* n_elements * ivl_dtype_size(dtype) */
+  int ndim;                       /* 0 (scalar) .. IVL_ST_MAX_DIMS */
+  int64_t shape[IVL_ST_MAX_DIMS]; /* outermost first, as PyTorch; unused dims are 0 */
+  int64_t n_elements;             /* product of shape (1 for a scalar) */
+  gsize nbytes;                   /* n_elements * ivl_dtype_size(dtype) */
   /* Row-major elements inside the mapping. Aligned to the element size when the file's
    * header length and earlier tensors keep it so (files written by the safetensors library
    * and by ivl do); callers that need alignment check ((uintptr_t)data % size). */
   const void *data;
-  const char *file;                /* base name of the file holding it */
+  const char *file; /* base name of the file holding it */
 } ivl_st_tensor;
 
 typedef struct ivl_safetensors ivl_safetensors;

@@ -204,8 +204,7 @@ static gboolean remove_old_weights(const char *dir, GError **error)
       continue;
     g_autofree char *path = g_build_filename(dir, name, NULL);
     if (g_unlink(path) != 0) {
-      g_set_error(error, IVL_ERROR, IVL_ERROR_IO, "cannot remove %s: %s", path,
-                  g_strerror(errno));
+      g_set_error(error, IVL_ERROR, IVL_ERROR_IO, "cannot remove %s: %s", path, g_strerror(errno));
       return FALSE;
     }
   }
@@ -286,8 +285,8 @@ gboolean ivl_tiny_model_write(const char *dir, const ivl_tiny_model_params *p, G
   }
   g_autofree char *gen = generation_config_json(config);
   if (!write_text(dir, "config.json", config_text, error) ||
-      !write_text(dir, "generation_config.json", gen, error) ||
-      !remove_old_weights(dir, error) || !write_all_weights(dir, config, p, error))
+      !write_text(dir, "generation_config.json", gen, error) || !remove_old_weights(dir, error) ||
+      !write_all_weights(dir, config, p, error))
     return FALSE;
   return !p->tokenizer_dir || copy_tokenizer(p->tokenizer_dir, dir, error);
 }

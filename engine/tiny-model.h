@@ -12,9 +12,9 @@
 G_BEGIN_DECLS
 
 typedef struct {
-  guint64 seed;          /* weights are a pure function of (seed, tensor name, index) */
-  ivl_dtype dtype;       /* IVL_DTYPE_BF16 (as the hub files) or IVL_DTYPE_F32 */
-  int n_shards;          /* 0: one model.safetensors; N >= 1: N shards + index.json */
+  guint64 seed;    /* weights are a pure function of (seed, tensor name, index) */
+  ivl_dtype dtype; /* IVL_DTYPE_BF16 (as the hub files) or IVL_DTYPE_F32 */
+  int n_shards;    /* 0: one model.safetensors; N >= 1: N shards + index.json */
   /* Vision: FALSE = InternViT-300M layout (LayerNorm, qkv bias); TRUE = InternViT-6B layout
    * (RMSNorm, q/k norm, no qkv bias) as in 38B/78B. image 448, patch 14 always. */
   gboolean vision_6b;
@@ -40,8 +40,7 @@ char *ivl_tiny_model_config_json(const ivl_tiny_model_params *params);
 /* Creates dir (and parents) and writes the model there. Files already there are replaced.
  * Errors: INVALID_ARGUMENT (dimensions config.json would refuse; the message says which),
  * IO, NOT_FOUND (tokenizer_dir missing). */
-gboolean ivl_tiny_model_write(const char *dir, const ivl_tiny_model_params *params,
-                              GError **error);
+gboolean ivl_tiny_model_write(const char *dir, const ivl_tiny_model_params *params, GError **error);
 
 G_END_DECLS
 

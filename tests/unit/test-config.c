@@ -11,8 +11,8 @@
 
 static char *read_1b(void)
 {
-  g_autofree char *path = g_build_filename(g_getenv("IVL_SOURCE_ROOT"), "tests", "data",
-                                           "config", "internvl3-1b.json", NULL);
+  g_autofree char *path = g_build_filename(g_getenv("IVL_SOURCE_ROOT"), "tests", "data", "config",
+                                           "internvl3-1b.json", NULL);
   char *text = NULL;
   g_assert_true(g_file_get_contents(path, &text, NULL, NULL));
   return text;
@@ -97,7 +97,8 @@ static void test_sizes(void)
     g_autoptr(ivl_config) c = ivl_config_parse(json, -1, &error);
     g_assert_no_error(error);
     g_assert_cmpstr(ivl_model_size_name(c), ==, s->name);
-    g_assert_cmpint(c->vision.norm_type, ==, s->vision_6b ? IVL_NORM_RMS_NORM : IVL_NORM_LAYER_NORM);
+    g_assert_cmpint(c->vision.norm_type, ==,
+                    s->vision_6b ? IVL_NORM_RMS_NORM : IVL_NORM_LAYER_NORM);
     g_assert_cmpint(c->vision.qk_normalization, ==, s->vision_6b);
     g_assert_cmpint(c->vision.qkv_bias, ==, !s->vision_6b);
     g_assert_cmpint(c->vision.head_dim, ==, s->vision_6b ? 128 : 64);
@@ -171,7 +172,8 @@ static const bad_case bad_cases[] = {
     {"vision_config", "intermediate_size", "99999999999", IVL_ERROR_CORRUPT,
      "vision_config.intermediate_size (99999999999) must be in"},
     {"llm_config", "rms_norm_eps", "-1e-6", IVL_ERROR_CORRUPT, "llm_config.rms_norm_eps"},
-    {"llm_config", "rope_theta", "\"big\"", IVL_ERROR_CORRUPT, "llm_config.rope_theta must be a number"},
+    {"llm_config", "rope_theta", "\"big\"", IVL_ERROR_CORRUPT,
+     "llm_config.rope_theta must be a number"},
     {"llm_config", "rope_scaling", "{\"type\": \"yarn\", \"factor\": 4.0}", IVL_ERROR_UNSUPPORTED,
      "llm_config.rope_scaling.type \"yarn\""},
     {"llm_config", "rope_scaling", "{\"type\": \"dynamic\"}", IVL_ERROR_CORRUPT,
@@ -179,7 +181,8 @@ static const bad_case bad_cases[] = {
     {"llm_config", "eos_token_id", "-5", IVL_ERROR_CORRUPT, "llm_config.eos_token_id"},
     {"vision_config", "norm_type", "\"batch_norm\"", IVL_ERROR_UNSUPPORTED,
      "vision_config.norm_type \"batch_norm\""},
-    {"vision_config", "qkv_bias", "1", IVL_ERROR_CORRUPT, "vision_config.qkv_bias must be true or false"},
+    {"vision_config", "qkv_bias", "1", IVL_ERROR_CORRUPT,
+     "vision_config.qkv_bias must be true or false"},
     {"vision_config", "image_size", "224", IVL_ERROR_UNSUPPORTED, "vision_config.image_size"},
     {"", "force_image_size", "224", IVL_ERROR_UNSUPPORTED, "force_image_size (224)"},
     {"", "ps_version", "\"v1\"", IVL_ERROR_UNSUPPORTED, "ps_version \"v1\" is not v2"},
@@ -204,9 +207,10 @@ static void test_bad(gconstpointer data)
 
 static void test_bad_text(void)
 {
-  static const char *const texts[] = {"", "not json", "[1, 2]", "{\"a\": 1", "\"str\"",
-                                      "{\"vision_config\": {}, \"vision_config\": {}}"};
-  static const char *const messages[] = {"empty", "not valid JSON", "not a JSON object",
+  static const char *const texts[] = {"",        "not json",
+                                      "[1, 2]",  "{\"a\": 1",
+                                      "\"str\"", "{\"vision_config\": {}, \"vision_config\": {}}"};
+  static const char *const messages[] = {"empty",          "not valid JSON",    "not a JSON object",
                                          "not valid JSON", "not a JSON object", "appears twice"};
   for (gsize i = 0; i < G_N_ELEMENTS(texts); i++) {
     g_autoptr(GError) error = NULL;
@@ -234,9 +238,9 @@ int main(int argc, char **argv)
   g_test_add_func("/config/bad-text", test_bad_text);
   g_test_add_func("/config/load-missing", test_load_missing);
   for (gsize i = 0; i < G_N_ELEMENTS(bad_cases); i++) {
-    g_autofree char *path = g_strdup_printf("/config/bad/%s%s%s=%s", bad_cases[i].sect,
-                                            *bad_cases[i].sect ? "." : "", bad_cases[i].key,
-                                            bad_cases[i].value ? bad_cases[i].value : "(removed)");
+    g_autofree char *path =
+        g_strdup_printf("/config/bad/%s%s%s=%s", bad_cases[i].sect, *bad_cases[i].sect ? "." : "",
+                        bad_cases[i].key, bad_cases[i].value ? bad_cases[i].value : "(removed)");
     g_strdelimit(path + 1, " \"{}[]:,", '_');
     g_test_add_data_func(path, &bad_cases[i], test_bad);
   }

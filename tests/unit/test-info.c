@@ -7,17 +7,17 @@
 
 static char *tmp_dir;
 
-/* Runs argv; returns stdout, sets *status to the exit status and *err to stderr. */
-static char *run(const char *const *argv, int *status, char **err)
+/* Runs argv; returns its exit status, with stdout in *out unless out is NULL (then
+ * discarded) and stderr in *err. */
+static int run(const char *const *argv, char **out, char **err)
 {
-  char *out = NULL;
   GError *error = NULL;
   int wait_status = 0;
-  g_assert_true(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, err,
-                             &wait_status, &error));
+  GSpawnFlags flags = out ? G_SPAWN_DEFAULT : G_SPAWN_STDOUT_TO_DEV_NULL;
+  g_assert_true(
+      g_spawn_sync(NULL, (char **)argv, NULL, flags, NULL, NULL, out, err, &wait_status, &error));
   g_assert_no_error(error);
-  *status = WIFEXITED(wait_status) ? WEXITSTATUS(wait_status) : -1;
-  return out;
+  return WIFEXITED(wait_status) ? WEXITSTATUS(wait_status) : -1;
 }
 
 static void make_model(const char *dir, const char *const *options)
@@ -28,10 +28,8 @@ static void make_model(const char *dir, const char *const *options)
   for (const char *const *o = options; *o; o++)
     g_ptr_array_add(argv, (gpointer)*o);
   g_ptr_array_add(argv, NULL);
-  int status;
   g_autofree char *err = NULL;
-  g_autofree char *out = run((const char *const *)argv->pdata, &status, &err);
-  if (status != 0)
+  if (run((const char *const *)argv->pdata, NULL, &err) != 0)
     g_error("make-tiny-model failed: %s", err);
   g_ptr_array_free(argv, TRUE);
 }
@@ -39,10 +37,9 @@ static void make_model(const char *dir, const char *const *options)
 static JsonParser *info_json(const char *dir)
 {
   const char *argv[] = {g_getenv("IVL"), "info", "-m", dir, "--json", NULL};
-  int status;
   g_autofree char *err = NULL;
-  g_autofree char *out = run(argv, &status, &err);
-  if (status != 0)
+  g_autofree char *out = NULL;
+  if (run(argv, &out, &err) != 0)
     g_error("ivl info failed: %s", err);
   JsonParser *parser = json_parser_new();
   g_assert_true(json_parser_load_from_data(parser, out, -1, NULL));
@@ -72,10 +69,18 @@ typedef struct {
 static const layout_case cases[] = {
     {"300m-qwen2", {"--vocab", "1000", NULL}, "300m", "qwen2", "BF16", 1},
     {"6b-qwen2", {"--vision-layout", "6b", "--vocab", "1000", NULL}, "6b", "qwen2", "BF16", 1},
-    {"300m-internlm2", {"--llm-layout", "internlm2", "--vocab", "1000", NULL}, "300m",
-     "internlm2", "BF16", 1},
-    {"sharded", {"--shards", "3", "--vocab", "1000", "--no-tokenizer", NULL}, "300m", "qwen2",
-     "BF16", 3},
+    {"300m-internlm2",
+     {"--llm-layout", "internlm2", "--vocab", "1000", NULL},
+     "300m",
+     "internlm2",
+     "BF16",
+     1},
+    {"sharded",
+     {"--shards", "3", "--vocab", "1000", "--no-tokenizer", NULL},
+     "300m",
+     "qwen2",
+     "BF16",
+     3},
     {"f32", {"--dtype", "f32", "--vocab", "1000", "--seed", "5", NULL}, "300m", "qwen2", "F32", 1},
     {"default", {NULL}, "300m", "qwen2", "BF16", 1},
 };
@@ -124,10 +129,9 @@ static void test_text_output(void)
   const char *options[] = {"--vocab", "1000", "--no-tokenizer", NULL};
   make_model(dir, options);
   const char *argv[] = {g_getenv("IVL"), "info", "-m", dir, NULL};
-  int status;
   g_autofree char *err = NULL;
-  g_autofree char *out = run(argv, &status, &err);
-  g_assert_cmpint(status, ==, 0);
+  g_autofree char *out = NULL;
+  g_assert_cmpint(run(argv, &out, &err), ==, 0);
   g_assert_nonnull(strstr(out, "Parameters:"));
   g_assert_nonnull(strstr(out, "4bit"));
 }
@@ -141,22 +145,18 @@ static void test_errors(void)
   g_autofree char *weights = g_build_filename(dir, "model.safetensors", NULL);
   g_assert_true(g_file_set_contents(weights, "\x10\0\0\0\0\0\0\0{}", 10, NULL));
   const char *argv[] = {g_getenv("IVL"), "info", "-m", dir, NULL};
-  int status;
   g_autofree char *err = NULL;
-  g_autofree char *out = run(argv, &status, &err);
-  g_assert_cmpint(status, ==, 1);
+  g_assert_cmpint(run(argv, NULL, &err), ==, 1);
   g_assert_nonnull(strstr(err, "model.safetensors: truncated"));
 
   g_autofree char *err2 = NULL;
   const char *argv2[] = {g_getenv("IVL"), "info", "-m", "NoSuchModel-1B", NULL};
-  g_autofree char *out2 = run(argv2, &status, &err2);
-  g_assert_cmpint(status, ==, 1);
+  g_assert_cmpint(run(argv2, NULL, &err2), ==, 1);
   g_assert_nonnull(strstr(err2, "model \"NoSuchModel-1B\" not found"));
 
   g_autofree char *err3 = NULL;
   const char *argv3[] = {g_getenv("IVL"), "make-tiny-model", dir, "--dtype", "f64", NULL};
-  g_autofree char *out3 = run(argv3, &status, &err3);
-  g_assert_cmpint(status, ==, 2);
+  g_assert_cmpint(run(argv3, NULL, &err3), ==, 2);
 }
 
 static void remove_tree(const char *path)

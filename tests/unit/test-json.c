@@ -19,10 +19,18 @@ static void test_floats(void)
   static const struct {
     const char *in, *out;
   } cases[] = {
-      {"1e-10", "1e-10\n"},       {"1e-6", "1e-06\n"},       {"0.02", "0.02\n"},
-      {"0.0", "0.0\n"},           {"2.0", "2.0\n"},          {"1000000.0", "1000000.0\n"},
-      {"50000000.0", "50000000.0\n"}, {"1e16", "1e+16\n"},   {"0.1", "0.1\n"},
-      {"-1.5e-7", "-1.5e-07\n"},  {"0.0001", "0.0001\n"},    {"123456789.125", "123456789.125\n"},
+      {"1e-10", "1e-10\n"},
+      {"1e-6", "1e-06\n"},
+      {"0.02", "0.02\n"},
+      {"0.0", "0.0\n"},
+      {"2.0", "2.0\n"},
+      {"1000000.0", "1000000.0\n"},
+      {"50000000.0", "50000000.0\n"},
+      {"1e16", "1e+16\n"},
+      {"0.1", "0.1\n"},
+      {"-1.5e-7", "-1.5e-07\n"},
+      {"0.0001", "0.0001\n"},
+      {"123456789.125", "123456789.125\n"},
       {"3", "3\n"},
   };
   for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
@@ -54,19 +62,21 @@ static void test_checks(void)
   };
   for (gsize i = 0; i < G_N_ELEMENTS(bad); i++) {
     g_autoptr(GError) error = NULL;
-    g_autoptr(JsonParser) p = ivl_json_parse_checked(bad[i].text, strlen(bad[i].text), "t.json", &error);
+    g_autoptr(JsonParser) p =
+        ivl_json_parse_checked(bad[i].text, strlen(bad[i].text), "t.json", &error);
     g_assert_null(p);
     g_assert_error(error, IVL_ERROR, IVL_ERROR_CORRUPT);
     if (!strstr(error->message, bad[i].message))
       g_error("\"%s\": message \"%s\" lacks \"%s\"", bad[i].text, error->message, bad[i].message);
   }
-  static const char *const good[] = {"{\"a\": 123456789012345678, \"b\": 1.5e-300}",
-                                     "{\"a\": {\"a\": 1}, \"b\": {\"a\": 1}}",
-                                     "[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]", "{\"s\": \"[[[[[[[[[[[[[[[[[[[[\"}"};
+  static const char *const good[] = {
+      "{\"a\": 123456789012345678, \"b\": 1.5e-300}", "{\"a\": {\"a\": 1}, \"b\": {\"a\": 1}}",
+      "[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]", "{\"s\": \"[[[[[[[[[[[[[[[[[[[[\"}"};
   for (gsize i = 0; i < G_N_ELEMENTS(good); i++) {
     g_autoptr(GError) error = NULL;
     g_autoptr(JsonParser) p = ivl_json_parse_checked(good[i], strlen(good[i]), "t.json", &error);
     g_assert_no_error(error);
+    g_assert_nonnull(p);
   }
 }
 

@@ -64,7 +64,8 @@ static void test_user_data(void)
 
 static void test_hub_refs_main(void)
 {
-  g_autofree char *old = make_model_dir("hub", "models--OpenGVLab--Hub-1B", "snapshots", "aaa", NULL);
+  g_autofree char *old =
+      make_model_dir("hub", "models--OpenGVLab--Hub-1B", "snapshots", "aaa", NULL);
   g_autofree char *main_dir =
       make_model_dir("hub", "models--OpenGVLab--Hub-1B", "snapshots", "bbb", NULL);
   g_autofree char *refs = g_build_filename(root, "hub", "models--OpenGVLab--Hub-1B", "refs", NULL);

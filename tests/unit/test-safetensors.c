@@ -148,8 +148,9 @@ static const corrupt_case corrupt_cases[] = {
     {"not-utf8", "{\"\xff\xfe\":{}}", -1, 0, IVL_ERROR_CORRUPT, "not valid UTF-8"},
     {"deep-nesting", "{\"__metadata__\":{\"a\":[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]}}", -1, 0,
      IVL_ERROR_CORRUPT, "nests deeper"},
-    {"long-number", "{\"t\":{\"dtype\":\"BF16\",\"shape\":[2],\"data_offsets\":[0,"
-                    "18446744073709551620]}}",
+    {"long-number",
+     "{\"t\":{\"dtype\":\"BF16\",\"shape\":[2],\"data_offsets\":[0,"
+     "18446744073709551620]}}",
      -1, 4, IVL_ERROR_CORRUPT, "more than 18 digits"},
     {"overlap", "{" T1 ",\"u\":{\"dtype\":\"BF16\",\"shape\":[2],\"data_offsets\":[2,6]}}", -1, 8,
      IVL_ERROR_CORRUPT, "overlap"},
@@ -165,8 +166,8 @@ static const corrupt_case corrupt_cases[] = {
      IVL_ERROR_CORRUPT, "\"dtype\" is missing or not a string"},
     {"bytes-mismatch", "{\"t\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,4]}}", -1, 4,
      IVL_ERROR_CORRUPT, "2 F32 elements are 8 bytes but data_offsets span 4"},
-    {"negative-shape", "{\"t\":{\"dtype\":\"BF16\",\"shape\":[-2],\"data_offsets\":[0,4]}}", -1,
-     4, IVL_ERROR_CORRUPT, "shape[0] is not an integer"},
+    {"negative-shape", "{\"t\":{\"dtype\":\"BF16\",\"shape\":[-2],\"data_offsets\":[0,4]}}", -1, 4,
+     IVL_ERROR_CORRUPT, "shape[0] is not an integer"},
     {"float-shape", "{\"t\":{\"dtype\":\"BF16\",\"shape\":[2.0],\"data_offsets\":[0,4]}}", -1, 4,
      IVL_ERROR_CORRUPT, "shape[0] is not an integer"},
     {"overflowing-shape",
@@ -181,10 +182,10 @@ static const corrupt_case corrupt_cases[] = {
      IVL_ERROR_CORRUPT, "key \"dtype\" appears twice"},
     {"offsets-missing", "{\"t\":{\"dtype\":\"BF16\",\"shape\":[2]}}", -1, 4, IVL_ERROR_CORRUPT,
      "\"data_offsets\" is not a pair"},
-    {"offsets-triple", "{\"t\":{\"dtype\":\"BF16\",\"shape\":[2],\"data_offsets\":[0,4,8]}}", -1,
-     8, IVL_ERROR_CORRUPT, "\"data_offsets\" is not a pair"},
-    {"negative-offset", "{\"t\":{\"dtype\":\"BF16\",\"shape\":[2],\"data_offsets\":[-4,0]}}", -1,
-     4, IVL_ERROR_CORRUPT, "\"data_offsets\" is not a pair"},
+    {"offsets-triple", "{\"t\":{\"dtype\":\"BF16\",\"shape\":[2],\"data_offsets\":[0,4,8]}}", -1, 8,
+     IVL_ERROR_CORRUPT, "\"data_offsets\" is not a pair"},
+    {"negative-offset", "{\"t\":{\"dtype\":\"BF16\",\"shape\":[2],\"data_offsets\":[-4,0]}}", -1, 4,
+     IVL_ERROR_CORRUPT, "\"data_offsets\" is not a pair"},
     {"entry-not-object", "{\"t\":[1,2]}", -1, 0, IVL_ERROR_CORRUPT, "entry is not an object"},
     {"metadata-not-object", "{\"__metadata__\":5}", -1, 0, IVL_ERROR_CORRUPT,
      "__metadata__ is not an object"},
@@ -216,8 +217,7 @@ static void test_nul_in_header(void)
 static void test_metadata_and_padding(void)
 {
   g_autofree char *dir = case_dir();
-  g_autoptr(GByteArray) b =
-      image("{\"__metadata__\":{\"format\":\"pt\"}," T1 "}      ", -1, 4);
+  g_autoptr(GByteArray) b = image("{\"__metadata__\":{\"format\":\"pt\"}," T1 "}      ", -1, 4);
   put(dir, "model.safetensors", b->data, b->len);
   g_autoptr(GError) error = NULL;
   g_autoptr(ivl_safetensors) st = ivl_safetensors_open(dir, &error);
@@ -276,9 +276,8 @@ static const index_case index_cases[] = {
     {"not-string", "{\"weight_map\":{\"a\":1}}", IVL_ERROR_CORRUPT, "weight_map[\"a\"]"},
     {"wrong-shard", "{\"weight_map\":{\"a\":\"s2.safetensors\",\"b\":\"s1.safetensors\"}}",
      IVL_ERROR_CORRUPT, "maps tensor \"a\" to s2.safetensors, which lacks it"},
-    {"duplicate-key",
-     "{\"weight_map\":{\"a\":\"s1.safetensors\",\"a\":\"s2.safetensors\"}}", IVL_ERROR_CORRUPT,
-     "appears twice"},
+    {"duplicate-key", "{\"weight_map\":{\"a\":\"s1.safetensors\",\"a\":\"s2.safetensors\"}}",
+     IVL_ERROR_CORRUPT, "appears twice"},
 };
 
 static void test_bad_index(gconstpointer data)

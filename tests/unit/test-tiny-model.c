@@ -139,8 +139,8 @@ static void test_tokenizer_copy(void)
 {
   ivl_tiny_model_params p = ivl_tiny_model_default_params();
   p.llm_vocab = 300;
-  g_autofree char *tok = g_build_filename(g_getenv("IVL_SOURCE_ROOT"), "tests", "data",
-                                          "tokenizer", "qwen2.5", NULL);
+  g_autofree char *tok =
+      g_build_filename(g_getenv("IVL_SOURCE_ROOT"), "tests", "data", "tokenizer", "qwen2.5", NULL);
   p.tokenizer_dir = tok;
   g_autofree char *dir = write_model("with-tokenizer", &p);
   g_autofree char *vocab = g_build_filename(dir, "vocab.json", NULL);
@@ -188,8 +188,9 @@ static void test_check_errors(void)
   g_autoptr(ivl_config) deeper = ivl_config_parse(json3, -1, &error);
   g_assert_false(ivl_safetensors_check(st, deeper, &error));
   g_assert_error(error, IVL_ERROR, IVL_ERROR_NOT_FOUND);
-  g_assert_cmpstr(error->message, ==,
-                  "the weights lack tensor \"language_model.model.layers.2.input_layernorm.weight\"");
+  g_assert_cmpstr(
+      error->message, ==,
+      "the weights lack tensor \"language_model.model.layers.2.input_layernorm.weight\"");
 }
 
 static void remove_tree(const char *path)
