@@ -7,12 +7,12 @@
 
 #include "ivl.h"
 
-#define CHECK(cond, ...)                                                                     \
-  do {                                                                                     \
-    if (!(cond)) {                                                                         \
-      ivl_cuda_fail(self, IVL_ERROR_INVALID_ARGUMENT, __VA_ARGS__);                        \
-      return;                                                                              \
-    }                                                                                      \
+#define CHECK(cond, ...)                                                                           \
+  do {                                                                                             \
+    if (!(cond)) {                                                                                 \
+      ivl_cuda_fail(self, IVL_ERROR_INVALID_ARGUMENT, __VA_ARGS__);                                \
+      return;                                                                                      \
+    }                                                                                              \
   } while (0)
 
 static gboolean is_act(const ivl_tensor *t)
@@ -52,9 +52,9 @@ static void cuda_matmul(ivl_backend *be, ivl_tensor *y, const ivl_tensor *x, con
         x->rows, x->cols, w->rows, w->cols, y->rows, y->cols);
   CHECK(bias == NULL || is_vec(bias, w->rows), "matmul: bias must be bf16 [%" G_GINT64_FORMAT "]",
         w->rows);
-  ivl_cuda_check(self, ivl_cuda_matmul(self->cublas, y->data, (ivl_cuda_dtype)y->dtype, x->data,
-                                       w->data, bias ? bias->data : NULL, x->rows, w->rows,
-                                       x->cols, self->stream),
+  ivl_cuda_check(self,
+                 ivl_cuda_matmul(self->cublas, y->data, (ivl_cuda_dtype)y->dtype, x->data, w->data,
+                                 bias ? bias->data : NULL, x->rows, w->rows, x->cols, self->stream),
                  "matmul");
 }
 
@@ -64,18 +64,20 @@ static void cuda_layer_norm(ivl_backend *be, ivl_tensor *y, const ivl_tensor *x,
   CudaBackend *self = cuda_backend(be);
   CHECK(is_act(x) && same_shape(x, y) && is_vec(w, x->cols) && is_vec(b, x->cols),
         "layer_norm: shapes or dtypes differ");
-  ivl_cuda_check(self, ivl_cuda_layer_norm(y->data, x->data, (ivl_cuda_dtype)x->dtype, w->data,
-                                           b->data, x->rows, x->cols, eps, self->stream),
+  ivl_cuda_check(self,
+                 ivl_cuda_layer_norm(y->data, x->data, (ivl_cuda_dtype)x->dtype, w->data, b->data,
+                                     x->rows, x->cols, eps, self->stream),
                  "layer_norm");
 }
 
-static void cuda_rms_norm(ivl_backend *be, ivl_tensor *y, const ivl_tensor *x,
-                          const ivl_tensor *w, float eps)
+static void cuda_rms_norm(ivl_backend *be, ivl_tensor *y, const ivl_tensor *x, const ivl_tensor *w,
+                          float eps)
 {
   CudaBackend *self = cuda_backend(be);
   CHECK(is_act(x) && same_shape(x, y) && is_vec(w, x->cols), "rms_norm: shapes or dtypes differ");
-  ivl_cuda_check(self, ivl_cuda_rms_norm(y->data, x->data, (ivl_cuda_dtype)x->dtype, w->data,
-                                         x->rows, x->cols, eps, self->stream),
+  ivl_cuda_check(self,
+                 ivl_cuda_rms_norm(y->data, x->data, (ivl_cuda_dtype)x->dtype, w->data, x->rows,
+                                   x->cols, eps, self->stream),
                  "rms_norm");
 }
 
@@ -86,8 +88,9 @@ static void cuda_rope(ivl_backend *be, ivl_tensor *x, int n_heads, int head_dim,
   CHECK(is_act(x) && head_dim > 0 && head_dim % 2 == 0 && x->cols == (int64_t)n_heads * head_dim,
         "rope: %d heads of %d on %" G_GINT64_FORMAT " columns", n_heads, head_dim, x->cols);
   const int32_t *base = pos_base(self, &pos0);
-  ivl_cuda_check(self, ivl_cuda_rope(x->data, (ivl_cuda_dtype)x->dtype, x->rows, n_heads,
-                                     head_dim, pos0, base, (float)theta, self->stream),
+  ivl_cuda_check(self,
+                 ivl_cuda_rope(x->data, (ivl_cuda_dtype)x->dtype, x->rows, n_heads, head_dim, pos0,
+                               base, (float)theta, self->stream),
                  "rope");
 }
 
@@ -112,14 +115,14 @@ static void cuda_attention(ivl_backend *be, ivl_tensor *out, const ivl_tensor *q
     return;
   }
   const int64_t tq = q->rows / n_seq, tk = k->rows / n_seq;
-  const size_t ws = ivl_cuda_attention_workspace_size(n_seq, tq, tk, n_heads, n_kv_heads,
-                                                      head_dim);
+  const size_t ws = ivl_cuda_attention_workspace_size(n_seq, tq, tk, n_heads, n_kv_heads, head_dim);
   if (!ivl_cuda_reserve(self, &self->attn_workspace, &self->attn_workspace_size, ws))
     return;
   const int32_t *base = pos_base(self, &q_pos0);
-  ivl_cuda_check(self, ivl_cuda_attention(out->data, q->data, k->data, v->data, n_seq, tq, tk,
-                                          n_heads, n_kv_heads, head_dim, causal, q_pos0, base,
-                                          scale, self->attn_workspace, self->stream),
+  ivl_cuda_check(self,
+                 ivl_cuda_attention(out->data, q->data, k->data, v->data, n_seq, tq, tk, n_heads,
+                                    n_kv_heads, head_dim, causal, q_pos0, base, scale,
+                                    self->attn_workspace, self->stream),
                  "attention");
 }
 
@@ -127,8 +130,8 @@ static void cuda_gelu(ivl_backend *be, ivl_tensor *x)
 {
   CudaBackend *self = cuda_backend(be);
   CHECK(is_act(x), "gelu: activation dtype needed");
-  ivl_cuda_check(self, ivl_cuda_gelu(x->data, (ivl_cuda_dtype)x->dtype, x->rows * x->cols,
-                                     self->stream),
+  ivl_cuda_check(self,
+                 ivl_cuda_gelu(x->data, (ivl_cuda_dtype)x->dtype, x->rows * x->cols, self->stream),
                  "gelu");
 }
 
@@ -136,8 +139,9 @@ static void cuda_silu_mul(ivl_backend *be, ivl_tensor *gate, const ivl_tensor *u
 {
   CudaBackend *self = cuda_backend(be);
   CHECK(is_act(gate) && same_shape(gate, up), "silu_mul: shapes or dtypes differ");
-  ivl_cuda_check(self, ivl_cuda_silu_mul(gate->data, up->data, (ivl_cuda_dtype)gate->dtype,
-                                         gate->rows * gate->cols, self->stream),
+  ivl_cuda_check(self,
+                 ivl_cuda_silu_mul(gate->data, up->data, (ivl_cuda_dtype)gate->dtype,
+                                   gate->rows * gate->cols, self->stream),
                  "silu_mul");
 }
 
@@ -145,8 +149,9 @@ static void cuda_add(ivl_backend *be, ivl_tensor *y, const ivl_tensor *a, const 
 {
   CudaBackend *self = cuda_backend(be);
   CHECK(is_act(y) && same_shape(y, a) && same_shape(y, b), "add: shapes or dtypes differ");
-  ivl_cuda_check(self, ivl_cuda_add(y->data, a->data, b->data, (ivl_cuda_dtype)y->dtype,
-                                    y->rows * y->cols, self->stream),
+  ivl_cuda_check(self,
+                 ivl_cuda_add(y->data, a->data, b->data, (ivl_cuda_dtype)y->dtype,
+                              y->rows * y->cols, self->stream),
                  "add");
 }
 
@@ -156,8 +161,9 @@ static void cuda_add_scaled(ivl_backend *be, ivl_tensor *y, const ivl_tensor *x,
   CudaBackend *self = cuda_backend(be);
   CHECK(is_act(y) && same_shape(y, x) && is_vec(scale, y->cols),
         "add_scaled: shapes or dtypes differ");
-  ivl_cuda_check(self, ivl_cuda_add_scaled(y->data, x->data, (ivl_cuda_dtype)y->dtype,
-                                           scale->data, y->rows, y->cols, self->stream),
+  ivl_cuda_check(self,
+                 ivl_cuda_add_scaled(y->data, x->data, (ivl_cuda_dtype)y->dtype, scale->data,
+                                     y->rows, y->cols, self->stream),
                  "add_scaled");
 }
 
@@ -169,7 +175,8 @@ static void cuda_get_rows(ivl_backend *be, ivl_tensor *y, const ivl_tensor *tabl
   CudaBackend *self = cuda_backend(be);
   CHECK(is_act(y) && is_act(table) && y->cols == table->cols && n >= 0 && n <= y->rows,
         "get_rows: %" G_GINT64_FORMAT " rows of %" G_GINT64_FORMAT " into [%" G_GINT64_FORMAT
-        ",%" G_GINT64_FORMAT "]", n, table->cols, y->rows, y->cols);
+        ",%" G_GINT64_FORMAT "]",
+        n, table->cols, y->rows, y->cols);
   const int32_t *dev_ids;
   if (self->recording) {
     CHECK(n <= IVL_CUDA_MAX_GRAPH_IDS && (self->rec_n_ids < 0 || self->rec_n_ids == n),
@@ -179,18 +186,20 @@ static void cuda_get_rows(ivl_backend *be, ivl_tensor *y, const ivl_tensor *tabl
     dev_ids = self->step + 1;
   } else {
     for (int64_t i = 0; i < n; i++)
-      CHECK(ids[i] >= 0 && ids[i] < table->rows, "get_rows: id %d outside [0, %" G_GINT64_FORMAT
-            ")", ids[i], table->rows);
+      CHECK(ids[i] >= 0 && ids[i] < table->rows,
+            "get_rows: id %d outside [0, %" G_GINT64_FORMAT ")", ids[i], table->rows);
     if (!ivl_cuda_reserve(self, (void **)&self->ids, &self->ids_size, (size_t)n * 4) ||
-        !ivl_cuda_check(self, cudaMemcpyAsync(self->ids, ids, (size_t)n * 4,
-                                              cudaMemcpyHostToDevice, self->stream),
-                        "get_rows ids upload"))
+        !ivl_cuda_check(
+            self,
+            cudaMemcpyAsync(self->ids, ids, (size_t)n * 4, cudaMemcpyHostToDevice, self->stream),
+            "get_rows ids upload"))
       return;
     dev_ids = self->ids;
   }
-  ivl_cuda_check(self, ivl_cuda_get_rows(y->data, (ivl_cuda_dtype)y->dtype, table->data,
-                                         (ivl_cuda_dtype)table->dtype, table->rows, table->cols,
-                                         dev_ids, n, self->stream),
+  ivl_cuda_check(self,
+                 ivl_cuda_get_rows(y->data, (ivl_cuda_dtype)y->dtype, table->data,
+                                   (ivl_cuda_dtype)table->dtype, table->rows, table->cols, dev_ids,
+                                   n, self->stream),
                  "get_rows");
 }
 
@@ -201,13 +210,13 @@ static void cuda_copy_rows(ivl_backend *be, ivl_tensor *dst, int64_t dst_row0,
   CHECK(dst->dtype == src->dtype && dst->cols == src->cols && n_rows >= 0 && src_row0 >= 0 &&
             src_row0 + n_rows <= src->rows && dst_row0 >= 0 && dst_row0 + n_rows <= dst->rows,
         "copy_rows: %" G_GINT64_FORMAT " rows from %" G_GINT64_FORMAT " of %" G_GINT64_FORMAT
-        " to %" G_GINT64_FORMAT " of %" G_GINT64_FORMAT, n_rows, src_row0, src->rows, dst_row0,
-        dst->rows);
+        " to %" G_GINT64_FORMAT " of %" G_GINT64_FORMAT,
+        n_rows, src_row0, src->rows, dst_row0, dst->rows);
   const int32_t *base = pos_base(self, &dst_row0);
-  ivl_cuda_check(self, ivl_cuda_copy_rows(dst->data, dst->rows, dst_row0, base, src->data,
-                                          src_row0, n_rows,
-                                          dst->cols * (int64_t)ivl_dtype_size(dst->dtype),
-                                          self->stream),
+  ivl_cuda_check(self,
+                 ivl_cuda_copy_rows(dst->data, dst->rows, dst_row0, base, src->data, src_row0,
+                                    n_rows, dst->cols * (int64_t)ivl_dtype_size(dst->dtype),
+                                    self->stream),
                  "copy_rows");
 }
 
@@ -222,8 +231,9 @@ static void cuda_patchify(ivl_backend *be, ivl_tensor *y, const ivl_tensor *pixe
             pixels->cols == (int64_t)image_size * image_size && y->rows == n_tiles * g * g &&
             y->cols == 3LL * patch * patch,
         "patchify: shapes do not match %d tiles of %d px", n_tiles, image_size);
-  ivl_cuda_check(self, ivl_cuda_patchify(y->data, (ivl_cuda_dtype)y->dtype, pixels->data, n_tiles,
-                                         image_size, patch, self->stream),
+  ivl_cuda_check(self,
+                 ivl_cuda_patchify(y->data, (ivl_cuda_dtype)y->dtype, pixels->data, n_tiles,
+                                   image_size, patch, self->stream),
                  "patchify");
 }
 
@@ -235,30 +245,32 @@ static void cuda_pixel_shuffle(ivl_backend *be, ivl_tensor *y, const ivl_tensor 
             x->rows == (int64_t)n_tiles * grid * grid &&
             y->rows == (int64_t)n_tiles * (grid / 2) * (grid / 2) && y->cols == 4 * x->cols,
         "pixel_shuffle: shapes do not match %d tiles of %d x %d", n_tiles, grid, grid);
-  ivl_cuda_check(self, ivl_cuda_pixel_shuffle(y->data, x->data, (ivl_cuda_dtype)x->dtype, n_tiles,
-                                              grid, x->cols, self->stream),
+  ivl_cuda_check(self,
+                 ivl_cuda_pixel_shuffle(y->data, x->data, (ivl_cuda_dtype)x->dtype, n_tiles, grid,
+                                        x->cols, self->stream),
                  "pixel_shuffle");
 }
 
 static int32_t cuda_argmax(ivl_backend *be, const ivl_tensor *logits, int64_t row)
 {
   CudaBackend *self = cuda_backend(be);
-  if (self->recording || !is_act(logits) || row < 0 || row >= logits->rows ||
-      logits->cols <= 0) {
+  if (self->recording || !is_act(logits) || row < 0 || row >= logits->rows || logits->cols <= 0) {
     ivl_cuda_fail(self, IVL_ERROR_INVALID_ARGUMENT,
                   self->recording ? "argmax waits and cannot be recorded"
                                   : "argmax: row %" G_GINT64_FORMAT " of %" G_GINT64_FORMAT,
                   row, logits->rows);
     return 0;
   }
-  const char *x = (const char *)logits->data +
-                  row * logits->cols * (int64_t)ivl_dtype_size(logits->dtype);
+  const char *x =
+      (const char *)logits->data + row * logits->cols * (int64_t)ivl_dtype_size(logits->dtype);
   int32_t index = 0;
-  if (ivl_cuda_check(self, ivl_cuda_argmax(self->argmax_out, x, (ivl_cuda_dtype)logits->dtype,
-                                           logits->cols, self->stream),
+  if (ivl_cuda_check(self,
+                     ivl_cuda_argmax(self->argmax_out, x, (ivl_cuda_dtype)logits->dtype,
+                                     logits->cols, self->stream),
                      "argmax") &&
-      ivl_cuda_check(self, cudaMemcpyAsync(&index, self->argmax_out, sizeof index,
-                                           cudaMemcpyDeviceToHost, self->stream),
+      ivl_cuda_check(self,
+                     cudaMemcpyAsync(&index, self->argmax_out, sizeof index, cudaMemcpyDeviceToHost,
+                                     self->stream),
                      "argmax download"))
     ivl_cuda_check(self, cudaStreamSynchronize(self->stream), "synchronize");
   return index;

@@ -39,8 +39,8 @@ static GError *oom_error(size_t asked, const char *what, const char *device_name
   cudaMemGetInfo(&free_b, &total_b);
   g_autofree char *ask = asked ? g_strdup_printf("asked for %.1f MiB, ", mib(asked)) : g_strdup("");
   return g_error_new(IVL_ERROR, IVL_ERROR_OUT_OF_MEMORY,
-                     "GPU out of memory on %s (%s): %s%.1f MiB free of %.1f MiB", device_name,
-                     what, ask, mib(free_b), mib(total_b));
+                     "GPU out of memory on %s (%s): %s%.1f MiB free of %.1f MiB", device_name, what,
+                     ask, mib(free_b), mib(total_b));
 }
 
 gboolean ivl_cuda_check(CudaBackend *self, cudaError_t err, const char *what)
@@ -107,8 +107,8 @@ static ivl_tensor *cuda_tensor_new(ivl_backend *be, ivl_dtype dtype, int64_t row
 {
   CudaBackend *self = cuda_backend(be);
   if (rows < 0 || cols < 0) {
-    g_set_error(error, IVL_ERROR, IVL_ERROR_INVALID_ARGUMENT, "tensor of %" G_GINT64_FORMAT
-                " x %" G_GINT64_FORMAT, rows, cols);
+    g_set_error(error, IVL_ERROR, IVL_ERROR_INVALID_ARGUMENT,
+                "tensor of %" G_GINT64_FORMAT " x %" G_GINT64_FORMAT, rows, cols);
     return NULL;
   }
   void *data = device_alloc(self, (size_t)(rows * cols) * ivl_dtype_size(dtype), error);
@@ -153,8 +153,9 @@ static ivl_tensor *cuda_weight_from_host(ivl_backend *be, ivl_dtype dtype, int64
     return NULL;
   const int64_t n = rows * cols;
   if (dtype == dev) {
-    ivl_cuda_check(self, cudaMemcpyAsync(t->data, host, (size_t)n * ivl_dtype_size(dtype),
-                                         cudaMemcpyHostToDevice, self->stream),
+    ivl_cuda_check(self,
+                   cudaMemcpyAsync(t->data, host, (size_t)n * ivl_dtype_size(dtype),
+                                   cudaMemcpyHostToDevice, self->stream),
                    "weight upload");
   } else {
     const size_t esz = ivl_dtype_size(dtype);
@@ -162,13 +163,13 @@ static ivl_tensor *cuda_weight_from_host(ivl_backend *be, ivl_dtype dtype, int64
       const int64_t m = MIN(UPLOAD_CHUNK, n - i);
       if (!ivl_cuda_reserve(self, &self->staging, &self->staging_size, (size_t)m * esz))
         break;
-      if (ivl_cuda_check(self, cudaMemcpyAsync(self->staging, (const char *)host + i * esz,
-                                               (size_t)m * esz, cudaMemcpyHostToDevice,
-                                               self->stream),
+      if (ivl_cuda_check(self,
+                         cudaMemcpyAsync(self->staging, (const char *)host + i * esz,
+                                         (size_t)m * esz, cudaMemcpyHostToDevice, self->stream),
                          "weight upload"))
-        ivl_cuda_check(self, ivl_cuda_convert((uint16_t *)t->data + i, IVL_CUDA_BF16,
-                                              self->staging, (ivl_cuda_dtype)dtype, m,
-                                              self->stream),
+        ivl_cuda_check(self,
+                       ivl_cuda_convert((uint16_t *)t->data + i, IVL_CUDA_BF16, self->staging,
+                                        (ivl_cuda_dtype)dtype, m, self->stream),
                        "weight conversion to bf16");
     }
   }
@@ -184,7 +185,8 @@ static gboolean rows_in_range(const ivl_tensor *t, int64_t row0, int64_t n_rows,
   if (row0 >= 0 && n_rows >= 0 && row0 + n_rows <= t->rows)
     return TRUE;
   g_set_error(error, IVL_ERROR, IVL_ERROR_INVALID_ARGUMENT,
-              "rows %" G_GINT64_FORMAT "+%" G_GINT64_FORMAT " outside a tensor of %" G_GINT64_FORMAT,
+              "rows %" G_GINT64_FORMAT "+%" G_GINT64_FORMAT
+              " outside a tensor of %" G_GINT64_FORMAT,
               row0, n_rows, t->rows);
   return FALSE;
 }
@@ -202,15 +204,17 @@ static gboolean cuda_upload_f32(ivl_backend *be, ivl_tensor *t, int64_t row0, in
   const int64_t n = n_rows * t->cols;
   char *dst = (char *)t->data + row0 * t->cols * ivl_dtype_size(t->dtype);
   if (t->dtype == IVL_DTYPE_F32) {
-    ivl_cuda_check(self, cudaMemcpyAsync(dst, host, (size_t)n * 4, cudaMemcpyHostToDevice,
-                                         self->stream),
+    ivl_cuda_check(self,
+                   cudaMemcpyAsync(dst, host, (size_t)n * 4, cudaMemcpyHostToDevice, self->stream),
                    "upload");
   } else if (ivl_cuda_reserve(self, &self->staging, &self->staging_size, (size_t)n * 4) &&
-             ivl_cuda_check(self, cudaMemcpyAsync(self->staging, host, (size_t)n * 4,
-                                                  cudaMemcpyHostToDevice, self->stream),
+             ivl_cuda_check(self,
+                            cudaMemcpyAsync(self->staging, host, (size_t)n * 4,
+                                            cudaMemcpyHostToDevice, self->stream),
                             "upload")) {
-    ivl_cuda_check(self, ivl_cuda_convert(dst, (ivl_cuda_dtype)t->dtype, self->staging,
-                                          IVL_CUDA_F32, n, self->stream),
+    ivl_cuda_check(self,
+                   ivl_cuda_convert(dst, (ivl_cuda_dtype)t->dtype, self->staging, IVL_CUDA_F32, n,
+                                    self->stream),
                    "upload conversion");
   }
   return transfer_result(self, error);
@@ -230,15 +234,16 @@ static gboolean cuda_download_f32(ivl_backend *be, const ivl_tensor *t, int64_t 
   const char *src = (const char *)t->data + row0 * t->cols * ivl_dtype_size(t->dtype);
   if (t->dtype != IVL_DTYPE_F32) {
     if (ivl_cuda_reserve(self, &self->staging, &self->staging_size, (size_t)n * 4) &&
-        ivl_cuda_check(self, ivl_cuda_convert(self->staging, IVL_CUDA_F32, src,
-                                              (ivl_cuda_dtype)t->dtype, n, self->stream),
+        ivl_cuda_check(self,
+                       ivl_cuda_convert(self->staging, IVL_CUDA_F32, src, (ivl_cuda_dtype)t->dtype,
+                                        n, self->stream),
                        "download conversion"))
       src = self->staging;
   }
   if (self->base.error == NULL &&
-      ivl_cuda_check(self, cudaMemcpyAsync(host, src, (size_t)n * 4, cudaMemcpyDeviceToHost,
-                                           self->stream),
-                     "download"))
+      ivl_cuda_check(
+          self, cudaMemcpyAsync(host, src, (size_t)n * 4, cudaMemcpyDeviceToHost, self->stream),
+          "download"))
     ivl_cuda_check(self, cudaStreamSynchronize(self->stream), "synchronize");
   return transfer_result(self, error);
 }
@@ -272,7 +277,8 @@ static gboolean cuda_graph_begin(ivl_backend *be, int64_t pos, GError **error)
   if (self->recording || pos < 0 || pos > G_MAXINT32) {
     g_set_error(error, IVL_ERROR, IVL_ERROR_INVALID_ARGUMENT,
                 self->recording ? "a graph is already being recorded"
-                                : "graph position %" G_GINT64_FORMAT " out of range", pos);
+                                : "graph position %" G_GINT64_FORMAT " out of range",
+                pos);
     return FALSE;
   }
   if (!ivl_backend_take_error(be, error))
@@ -312,8 +318,8 @@ static gboolean cuda_graph_end(ivl_backend *be, GError **error)
   return ivl_backend_take_error(be, error);
 }
 
-static gboolean cuda_graph_replay(ivl_backend *be, int64_t pos, const int32_t *ids,
-                                  int64_t n_ids, GError **error)
+static gboolean cuda_graph_replay(ivl_backend *be, int64_t pos, const int32_t *ids, int64_t n_ids,
+                                  GError **error)
 {
   CudaBackend *self = cuda_backend(be);
   if (self->graph == NULL || self->recording) {
@@ -323,7 +329,8 @@ static gboolean cuda_graph_replay(ivl_backend *be, int64_t pos, const int32_t *i
   if (n_ids != self->graph_n_ids || pos < 0 || pos > G_MAXINT32) {
     g_set_error(error, IVL_ERROR, IVL_ERROR_INVALID_ARGUMENT,
                 "graph replay with %" G_GINT64_FORMAT " ids at %" G_GINT64_FORMAT
-                " (recorded with %" G_GINT64_FORMAT " ids)", n_ids, pos, self->graph_n_ids);
+                " (recorded with %" G_GINT64_FORMAT " ids)",
+                n_ids, pos, self->graph_n_ids);
     return FALSE;
   }
   int32_t step[1 + IVL_CUDA_MAX_GRAPH_IDS];
@@ -337,8 +344,9 @@ static gboolean cuda_graph_replay(ivl_backend *be, int64_t pos, const int32_t *i
     }
     step[1 + i] = ids[i];
   }
-  if (ivl_cuda_check(self, cudaMemcpyAsync(self->step, step, (size_t)(1 + n_ids) * 4,
-                                           cudaMemcpyHostToDevice, self->stream),
+  if (ivl_cuda_check(self,
+                     cudaMemcpyAsync(self->step, step, (size_t)(1 + n_ids) * 4,
+                                     cudaMemcpyHostToDevice, self->stream),
                      "graph step upload"))
     ivl_cuda_check(self, cudaGraphLaunch(self->graph, self->stream), "graph launch");
   return ivl_backend_take_error(be, error);
@@ -362,8 +370,8 @@ static void cuda_free(ivl_backend *be)
     cudaStreamSynchronize(self->stream);
   graph_drop(self);
   g_ptr_array_unref(self->retired);
-  void *buffers[] = {self->staging, self->ids, self->attn_workspace, self->argmax_out,
-                     self->step, self->cublas_workspace};
+  void *buffers[] = {self->staging,    self->ids,  self->attn_workspace,
+                     self->argmax_out, self->step, self->cublas_workspace};
   for (gsize i = 0; i < G_N_ELEMENTS(buffers); i++)
     cudaFree(buffers[i]);
   if (self->cublas != NULL)
@@ -414,8 +422,8 @@ static gboolean open_device(int device, char *name, size_t name_size, GError **e
   }
   struct cudaDeviceProp prop;
   if (device < 0 || device >= count || cudaGetDeviceProperties(&prop, device) != cudaSuccess) {
-    g_set_error(error, IVL_ERROR, IVL_ERROR_UNSUPPORTED, "no CUDA device %d (%d present)",
-                device, count);
+    g_set_error(error, IVL_ERROR, IVL_ERROR_UNSUPPORTED, "no CUDA device %d (%d present)", device,
+                count);
     return FALSE;
   }
   g_snprintf(name, name_size, "GPU %d (%s)", device, prop.name);
@@ -455,8 +463,7 @@ static gboolean setup_handles(CudaBackend *self, GError **error)
       cublasSetStream(self->cublas, self->stream) != CUBLAS_STATUS_SUCCESS ||
       cublasSetWorkspace(self->cublas, self->cublas_workspace, CUBLAS_WORKSPACE_BYTES) !=
           CUBLAS_STATUS_SUCCESS) {
-    g_set_error(error, IVL_ERROR, IVL_ERROR_BACKEND, "cannot initialise cuBLAS on %s",
-                self->name);
+    g_set_error(error, IVL_ERROR, IVL_ERROR_BACKEND, "cannot initialise cuBLAS on %s", self->name);
     return FALSE;
   }
   return TRUE;
@@ -489,8 +496,8 @@ gboolean ivl_backend_cuda_check_memory(int device, guint64 weight_bytes, guint64
   size_t free_b = 0, total_b = 0;
   const cudaError_t err = cudaMemGetInfo(&free_b, &total_b);
   if (err != cudaSuccess) {
-    g_set_error(error, IVL_ERROR, IVL_ERROR_BACKEND, "cannot read the free memory of %s: %s",
-                name, cudaGetErrorString(err));
+    g_set_error(error, IVL_ERROR, IVL_ERROR_BACKEND, "cannot read the free memory of %s: %s", name,
+                cudaGetErrorString(err));
     return FALSE;
   }
   const ivl_gpu_memory_plan plan = {weight_bytes, kv_cache_bytes, workspace_bytes};

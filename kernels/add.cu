@@ -2,8 +2,7 @@
  * y += bias[col] (the matmul bias when cuBLAS ran the product). */
 #include "common.cuh"
 
-template <typename T>
-static __global__ void add_kernel(T *y, const T *a, const T *b, int64_t n)
+template <typename T> static __global__ void add_kernel(T *y, const T *a, const T *b, int64_t n)
 {
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
        i += (int64_t)gridDim.x * blockDim.x)
@@ -32,9 +31,8 @@ extern "C" cudaError_t ivl_cuda_add(void *y, const void *a, const void *b, ivl_c
 {
   if (n <= 0)
     return cudaSuccess;
-  IVL_DISPATCH_ACT(t, T,
-                   add_kernel<T><<<grid_for(n), 256, 0, stream>>>((T *)y, (const T *)a,
-                                                                 (const T *)b, n));
+  IVL_DISPATCH_ACT(
+      t, T, add_kernel<T><<<grid_for(n), 256, 0, stream>>>((T *)y, (const T *)a, (const T *)b, n));
   return cudaGetLastError();
 }
 
@@ -46,8 +44,8 @@ extern "C" cudaError_t ivl_cuda_add_scaled(void *y, const void *x, ivl_cuda_dtyp
   if (n <= 0)
     return cudaSuccess;
   IVL_DISPATCH_ACT(t, T,
-                   add_cols_kernel<T><<<grid_for(n), 256, 0, stream>>>((T *)y, (const T *)x,
-                                                                      scale, n, cols));
+                   add_cols_kernel<T>
+                   <<<grid_for(n), 256, 0, stream>>>((T *)y, (const T *)x, scale, n, cols));
   return cudaGetLastError();
 }
 
@@ -58,7 +56,7 @@ extern "C" cudaError_t ivl_cuda_add_bias(void *y, ivl_cuda_dtype t, const uint16
   if (n <= 0)
     return cudaSuccess;
   IVL_DISPATCH_ACT(t, T,
-                   add_cols_kernel<T><<<grid_for(n), 256, 0, stream>>>((T *)y, (const T *)NULL,
-                                                                      bias, n, cols));
+                   add_cols_kernel<T>
+                   <<<grid_for(n), 256, 0, stream>>>((T *)y, (const T *)NULL, bias, n, cols));
   return cudaGetLastError();
 }

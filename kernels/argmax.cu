@@ -7,8 +7,7 @@ __device__ __forceinline__ bool better(float v, int i, float bv, int bi)
   return v > bv || (v == bv && i < bi);
 }
 
-template <typename T>
-static __global__ void argmax_kernel(int32_t *out, const T *x, int64_t n)
+template <typename T> static __global__ void argmax_kernel(int32_t *out, const T *x, int64_t n)
 {
   __shared__ float sv[32];
   __shared__ int si[32];

@@ -13,9 +13,8 @@
 
 template <int HD>
 static __global__ void __launch_bounds__(WARPS * 32)
-    decode_kernel(float *ws, const bf16 *q, const bf16 *k, const bf16 *v, int64_t tk,
-                  int n_heads, int n_kv_heads, int causal, int64_t q_pos0,
-                  const int32_t *pos_base, float scale)
+    decode_kernel(float *ws, const bf16 *q, const bf16 *k, const bf16 *v, int64_t tk, int n_heads,
+                  int n_kv_heads, int causal, int64_t q_pos0, const int32_t *pos_base, float scale)
 {
   constexpr int E = HD / 32;
   __shared__ float qs[MAX_GROUP][HD];
@@ -139,19 +138,17 @@ cudaError_t ivl_cuda_attention_decode(bf16 *out, const bf16 *q, const bf16 *k, c
     return cudaErrorInvalidValue;
   const dim3 grid((unsigned)n_kv_heads, (unsigned)n_splits_for(tk));
   if (head_dim == 64)
-    decode_kernel<64><<<grid, WARPS * 32, 0, stream>>>(workspace, q, k, v, tk, n_heads,
-                                                       n_kv_heads, causal, q_pos0, pos_base,
-                                                       scale);
+    decode_kernel<64><<<grid, WARPS * 32, 0, stream>>>(workspace, q, k, v, tk, n_heads, n_kv_heads,
+                                                       causal, q_pos0, pos_base, scale);
   else if (head_dim == 128)
-    decode_kernel<128><<<grid, WARPS * 32, 0, stream>>>(workspace, q, k, v, tk, n_heads,
-                                                        n_kv_heads, causal, q_pos0, pos_base,
-                                                        scale);
+    decode_kernel<128><<<grid, WARPS * 32, 0, stream>>>(workspace, q, k, v, tk, n_heads, n_kv_heads,
+                                                        causal, q_pos0, pos_base, scale);
   else
     return cudaErrorInvalidValue;
   const cudaError_t err = cudaGetLastError();
   if (err != cudaSuccess)
     return err;
   merge_kernel<<<(unsigned)n_heads, (unsigned)head_dim, 0, stream>>>(out, workspace,
-                                                                    n_splits_for(tk), head_dim);
+                                                                     n_splits_for(tk), head_dim);
   return cudaGetLastError();
 }

@@ -12,8 +12,8 @@
 template <int HD>
 static __global__ void __launch_bounds__(128)
     flash_kernel(bf16 *out, const bf16 *q, const bf16 *k, const bf16 *v, int64_t tq, int64_t tk,
-                 int n_heads, int n_kv_heads, int causal, int64_t q_pos0,
-                 const int32_t *pos_base, float scale)
+                 int n_heads, int n_kv_heads, int causal, int64_t q_pos0, const int32_t *pos_base,
+                 float scale)
 {
   constexpr int E = HD / 32; /* output dims per lane */
   __shared__ float qs[BQ][HD];
@@ -136,17 +136,17 @@ static __global__ void __launch_bounds__(128)
 }
 
 cudaError_t ivl_cuda_attention_flash(bf16 *out, const bf16 *q, const bf16 *k, const bf16 *v,
-                                     int n_seq, int64_t tq, int64_t tk, int n_heads,
-                                     int n_kv_heads, int head_dim, int causal, int64_t q_pos0,
+                                     int n_seq, int64_t tq, int64_t tk, int n_heads, int n_kv_heads,
+                                     int head_dim, int causal, int64_t q_pos0,
                                      const int32_t *pos_base, float scale, cudaStream_t stream)
 {
   const dim3 grid((unsigned)((tq + BQ - 1) / BQ), (unsigned)n_heads, (unsigned)n_seq);
   if (head_dim == 64)
-    flash_kernel<64><<<grid, 128, 0, stream>>>(out, q, k, v, tq, tk, n_heads, n_kv_heads,
-                                               causal, q_pos0, pos_base, scale);
+    flash_kernel<64><<<grid, 128, 0, stream>>>(out, q, k, v, tq, tk, n_heads, n_kv_heads, causal,
+                                               q_pos0, pos_base, scale);
   else if (head_dim == 128)
-    flash_kernel<128><<<grid, 128, 0, stream>>>(out, q, k, v, tq, tk, n_heads, n_kv_heads,
-                                                causal, q_pos0, pos_base, scale);
+    flash_kernel<128><<<grid, 128, 0, stream>>>(out, q, k, v, tq, tk, n_heads, n_kv_heads, causal,
+                                                q_pos0, pos_base, scale);
   else
     return cudaErrorInvalidValue;
   return cudaGetLastError();

@@ -10,12 +10,30 @@
 
 typedef __nv_bfloat16 bf16;
 
-__device__ __forceinline__ float ivl_load(const float *p, int64_t i) { return p[i]; }
-__device__ __forceinline__ float ivl_load(const bf16 *p, int64_t i) { return __bfloat162float(p[i]); }
-__device__ __forceinline__ float ivl_load(const __half *p, int64_t i) { return __half2float(p[i]); }
-__device__ __forceinline__ void ivl_store(float *p, int64_t i, float v) { p[i] = v; }
-__device__ __forceinline__ void ivl_store(bf16 *p, int64_t i, float v) { p[i] = __float2bfloat16(v); }
-__device__ __forceinline__ void ivl_store(__half *p, int64_t i, float v) { p[i] = __float2half(v); }
+__device__ __forceinline__ float ivl_load(const float *p, int64_t i)
+{
+  return p[i];
+}
+__device__ __forceinline__ float ivl_load(const bf16 *p, int64_t i)
+{
+  return __bfloat162float(p[i]);
+}
+__device__ __forceinline__ float ivl_load(const __half *p, int64_t i)
+{
+  return __half2float(p[i]);
+}
+__device__ __forceinline__ void ivl_store(float *p, int64_t i, float v)
+{
+  p[i] = v;
+}
+__device__ __forceinline__ void ivl_store(bf16 *p, int64_t i, float v)
+{
+  p[i] = __float2bfloat16(v);
+}
+__device__ __forceinline__ void ivl_store(__half *p, int64_t i, float v)
+{
+  p[i] = __float2half(v);
+}
 
 /* Weights are stored as raw bf16 bits. */
 __device__ __forceinline__ float ivl_wload(const uint16_t *w, int64_t i)
@@ -61,15 +79,15 @@ static inline unsigned ivl_blocks(int64_t n, int threads)
 
 /* Calls body.template operator()<T>() with T the C++ type of an activation dtype; f32 and
  * bf16 only (the backend rejects others before they get here). */
-#define IVL_DISPATCH_ACT(t, T, ...)                                                          \
-  do {                                                                                     \
-    if ((t) == IVL_CUDA_F32) {                                                             \
-      typedef float T;                                                                     \
-      __VA_ARGS__;                                                                         \
-    } else if ((t) == IVL_CUDA_BF16) {                                                     \
-      typedef bf16 T;                                                                      \
-      __VA_ARGS__;                                                                         \
-    } else {                                                                               \
-      return cudaErrorInvalidValue;                                                        \
-    }                                                                                      \
+#define IVL_DISPATCH_ACT(t, T, ...)                                                                \
+  do {                                                                                             \
+    if ((t) == IVL_CUDA_F32) {                                                                     \
+      typedef float T;                                                                             \
+      __VA_ARGS__;                                                                                 \
+    } else if ((t) == IVL_CUDA_BF16) {                                                             \
+      typedef bf16 T;                                                                              \
+      __VA_ARGS__;                                                                                 \
+    } else {                                                                                       \
+      return cudaErrorInvalidValue;                                                                \
+    }                                                                                              \
   } while (0)

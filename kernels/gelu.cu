@@ -2,8 +2,7 @@
  * erf form, not the tanh approximation). */
 #include "common.cuh"
 
-template <typename T>
-static __global__ void gelu_kernel(T *x, int64_t n)
+template <typename T> static __global__ void gelu_kernel(T *x, int64_t n)
 {
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
        i += (int64_t)gridDim.x * blockDim.x) {

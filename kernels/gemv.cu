@@ -20,8 +20,8 @@ __device__ __forceinline__ float dot8(uint4 w, uint4 x)
 }
 
 template <typename Y>
-static __global__ void gemv_vec_kernel(Y *y, const uint4 *x, const uint4 *w,
-                                       const uint16_t *bias, int64_t out, int64_t in8)
+static __global__ void gemv_vec_kernel(Y *y, const uint4 *x, const uint4 *w, const uint16_t *bias,
+                                       int64_t out, int64_t in8)
 {
   const int64_t row = (int64_t)blockIdx.x * ROWS_PER_BLOCK + (threadIdx.x >> 5);
   const int lane = threadIdx.x & 31;
@@ -59,9 +59,9 @@ static __global__ void gemv_scalar_kernel(Y *y, const bf16 *x, const uint16_t *w
     ivl_store(y, row, s + (bias ? ivl_wload(bias, row) : 0.0f));
 }
 
-extern "C" cudaError_t ivl_cuda_gemv(void *y, ivl_cuda_dtype y_t, const void *x,
-                                     const uint16_t *w, const uint16_t *bias, int64_t out,
-                                     int64_t in, cudaStream_t stream)
+extern "C" cudaError_t ivl_cuda_gemv(void *y, ivl_cuda_dtype y_t, const void *x, const uint16_t *w,
+                                     const uint16_t *bias, int64_t out, int64_t in,
+                                     cudaStream_t stream)
 {
   if (out <= 0)
     return cudaSuccess;
@@ -72,8 +72,8 @@ extern "C" cudaError_t ivl_cuda_gemv(void *y, ivl_cuda_dtype y_t, const void *x,
       gemv_vec_kernel<Y><<<blocks, 32 * ROWS_PER_BLOCK, 0, stream>>>(
           (Y *)y, (const uint4 *)x, (const uint4 *)w, bias, out, in / 8);
     else
-      gemv_scalar_kernel<Y><<<blocks, 32 * ROWS_PER_BLOCK, 0, stream>>>(
-          (Y *)y, (const bf16 *)x, w, bias, out, in);
+      gemv_scalar_kernel<Y>
+          <<<blocks, 32 * ROWS_PER_BLOCK, 0, stream>>>((Y *)y, (const bf16 *)x, w, bias, out, in);
   });
   return cudaGetLastError();
 }

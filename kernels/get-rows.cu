@@ -14,9 +14,8 @@ static __global__ void get_rows_kernel(D *y, const S *table, int64_t table_rows,
 }
 
 template <typename D>
-static cudaError_t get_rows_to(D *y, const void *table, ivl_cuda_dtype table_t,
-                               int64_t table_rows, int64_t cols, const int32_t *ids, int64_t n,
-                               cudaStream_t stream)
+static cudaError_t get_rows_to(D *y, const void *table, ivl_cuda_dtype table_t, int64_t table_rows,
+                               int64_t cols, const int32_t *ids, int64_t n, cudaStream_t stream)
 {
   switch (table_t) {
   case IVL_CUDA_F32:
@@ -24,8 +23,7 @@ static cudaError_t get_rows_to(D *y, const void *table, ivl_cuda_dtype table_t,
                                                      ids);
     break;
   case IVL_CUDA_BF16:
-    get_rows_kernel<<<(unsigned)n, 256, 0, stream>>>(y, (const bf16 *)table, table_rows, cols,
-                                                     ids);
+    get_rows_kernel<<<(unsigned)n, 256, 0, stream>>>(y, (const bf16 *)table, table_rows, cols, ids);
     break;
   default:
     return cudaErrorInvalidValue;
@@ -34,13 +32,11 @@ static cudaError_t get_rows_to(D *y, const void *table, ivl_cuda_dtype table_t,
 }
 
 extern "C" cudaError_t ivl_cuda_get_rows(void *y, ivl_cuda_dtype y_t, const void *table,
-                                         ivl_cuda_dtype table_t, int64_t table_rows,
-                                         int64_t cols, const int32_t *ids, int64_t n,
-                                         cudaStream_t stream)
+                                         ivl_cuda_dtype table_t, int64_t table_rows, int64_t cols,
+                                         const int32_t *ids, int64_t n, cudaStream_t stream)
 {
   if (n <= 0)
     return cudaSuccess;
   IVL_DISPATCH_ACT(y_t, T,
-                   return get_rows_to((T *)y, table, table_t, table_rows, cols, ids, n,
-                                      stream));
+                   return get_rows_to((T *)y, table, table_t, table_rows, cols, ids, n, stream));
 }

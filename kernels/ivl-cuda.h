@@ -30,8 +30,8 @@ typedef enum {
 } ivl_cuda_dtype;
 
 /* dst[i] = (dst_t) src[i] for i < n; f32, f16 and bf16 in any pair (same type: a copy). */
-cudaError_t ivl_cuda_convert(void *dst, ivl_cuda_dtype dst_t, const void *src,
-                             ivl_cuda_dtype src_t, int64_t n, cudaStream_t stream);
+cudaError_t ivl_cuda_convert(void *dst, ivl_cuda_dtype dst_t, const void *src, ivl_cuda_dtype src_t,
+                             int64_t n, cudaStream_t stream);
 
 /* y = x · wᵀ (+ bias): x [n, in] bf16, w [out, in], y [n, out] bf16 or f32. n == 1 runs the
  * bandwidth-bound GEMV kernel, larger n cuBLAS (bf16 in, f32 accumulate). */
@@ -52,8 +52,7 @@ cudaError_t ivl_cuda_layer_norm(void *y, const void *x, ivl_cuda_dtype t, const 
                                 cudaStream_t stream);
 /* In place, rotate-half RoPE on x [rows, n_heads*head_dim]; row r at pos0 + r (+ *pos_base). */
 cudaError_t ivl_cuda_rope(void *x, ivl_cuda_dtype t, int64_t rows, int n_heads, int head_dim,
-                          int64_t pos0, const int32_t *pos_base, float theta,
-                          cudaStream_t stream);
+                          int64_t pos0, const int32_t *pos_base, float theta, cudaStream_t stream);
 
 cudaError_t ivl_cuda_gelu(void *x, ivl_cuda_dtype t, int64_t n, cudaStream_t stream);
 cudaError_t ivl_cuda_silu_mul(void *gate, const void *up, ivl_cuda_dtype t, int64_t n,
@@ -78,8 +77,8 @@ cudaError_t ivl_cuda_copy_rows(void *dst, int64_t dst_rows, int64_t dst_row0,
 cudaError_t ivl_cuda_patchify(void *y, ivl_cuda_dtype y_t, const float *pixels, int n_tiles,
                               int image_size, int patch, cudaStream_t stream);
 /* x [n*g*g, d] -> y [n*(g/2)², 4d], y[i][j][q*d + c] = x[2i + q/2][2j + q%2][c]. */
-cudaError_t ivl_cuda_pixel_shuffle(void *y, const void *x, ivl_cuda_dtype t, int n_tiles,
-                                   int grid, int64_t d, cudaStream_t stream);
+cudaError_t ivl_cuda_pixel_shuffle(void *y, const void *x, ivl_cuda_dtype t, int n_tiles, int grid,
+                                   int64_t d, cudaStream_t stream);
 
 /* *out = index of the largest of x[0..n) (ties: lowest index; NaN never wins). */
 cudaError_t ivl_cuda_argmax(int32_t *out, const void *x, ivl_cuda_dtype t, int64_t n,
@@ -92,11 +91,10 @@ cudaError_t ivl_cuda_argmax(int32_t *out, const void *x, ivl_cuda_dtype t, int64
  * ivl_cuda_attention_workspace_size(...) bytes; the other path needs none. */
 size_t ivl_cuda_attention_workspace_size(int n_seq, int64_t tq, int64_t tk, int n_heads,
                                          int n_kv_heads, int head_dim);
-cudaError_t ivl_cuda_attention(void *out, const void *q, const void *k, const void *v,
-                               int n_seq, int64_t tq, int64_t tk, int n_heads, int n_kv_heads,
-                               int head_dim, int causal, int64_t q_pos0,
-                               const int32_t *pos_base, float scale, void *workspace,
-                               cudaStream_t stream);
+cudaError_t ivl_cuda_attention(void *out, const void *q, const void *k, const void *v, int n_seq,
+                               int64_t tq, int64_t tk, int n_heads, int n_kv_heads, int head_dim,
+                               int causal, int64_t q_pos0, const int32_t *pos_base, float scale,
+                               void *workspace, cudaStream_t stream);
 
 #ifdef __cplusplus
 }

@@ -20,9 +20,9 @@ extern "C" cudaError_t ivl_cuda_matmul(cublasHandle_t cublas, void *y, ivl_cuda_
   if (cublasSetStream(cublas, stream) != CUBLAS_STATUS_SUCCESS)
     return cudaErrorUnknown;
   const cublasStatus_t st = cublasGemmEx(
-      cublas, CUBLAS_OP_T, CUBLAS_OP_N, (int)out, (int)n, (int)in, &alpha, w, CUDA_R_16BF,
-      (int)in, x, CUDA_R_16BF, (int)in, &beta, y, y_t == IVL_CUDA_BF16 ? CUDA_R_16BF : CUDA_R_32F,
-      (int)out, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+      cublas, CUBLAS_OP_T, CUBLAS_OP_N, (int)out, (int)n, (int)in, &alpha, w, CUDA_R_16BF, (int)in,
+      x, CUDA_R_16BF, (int)in, &beta, y, y_t == IVL_CUDA_BF16 ? CUDA_R_16BF : CUDA_R_32F, (int)out,
+      CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
   if (st != CUBLAS_STATUS_SUCCESS)
     return st == CUBLAS_STATUS_ALLOC_FAILED ? cudaErrorMemoryAllocation : cudaErrorUnknown;
   return bias ? ivl_cuda_add_bias(y, y_t, bias, n, out, stream) : cudaSuccess;

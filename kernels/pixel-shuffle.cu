@@ -17,15 +17,14 @@ static __global__ void pixel_shuffle_kernel(T *y, const T *x, int grid, int64_t 
   }
 }
 
-extern "C" cudaError_t ivl_cuda_pixel_shuffle(void *y, const void *x, ivl_cuda_dtype t,
-                                              int n_tiles, int grid, int64_t d,
-                                              cudaStream_t stream)
+extern "C" cudaError_t ivl_cuda_pixel_shuffle(void *y, const void *x, ivl_cuda_dtype t, int n_tiles,
+                                              int grid, int64_t d, cudaStream_t stream)
 {
   const int64_t blocks = (int64_t)n_tiles * (grid / 2) * (grid / 2);
   if (blocks <= 0)
     return cudaSuccess;
   IVL_DISPATCH_ACT(t, T,
-                   pixel_shuffle_kernel<T><<<(unsigned)blocks, 256, 0, stream>>>(
-                       (T *)y, (const T *)x, grid, d));
+                   pixel_shuffle_kernel<T>
+                   <<<(unsigned)blocks, 256, 0, stream>>>((T *)y, (const T *)x, grid, d));
   return cudaGetLastError();
 }

@@ -4,8 +4,7 @@
 #include "common.cuh"
 
 template <typename T>
-static __global__ void rms_norm_kernel(T *y, const T *x, const uint16_t *w, int64_t cols,
-                                       float eps)
+static __global__ void rms_norm_kernel(T *y, const T *x, const uint16_t *w, int64_t cols, float eps)
 {
   __shared__ float scratch[32];
   const T *xr = x + blockIdx.x * cols;
@@ -21,13 +20,13 @@ static __global__ void rms_norm_kernel(T *y, const T *x, const uint16_t *w, int6
 }
 
 extern "C" cudaError_t ivl_cuda_rms_norm(void *y, const void *x, ivl_cuda_dtype t,
-                                         const uint16_t *w, int64_t rows, int64_t cols,
-                                         float eps, cudaStream_t stream)
+                                         const uint16_t *w, int64_t rows, int64_t cols, float eps,
+                                         cudaStream_t stream)
 {
   if (rows <= 0)
     return cudaSuccess;
   IVL_DISPATCH_ACT(t, T,
-                   rms_norm_kernel<T><<<(unsigned)rows, 256, 0, stream>>>(
-                       (T *)y, (const T *)x, w, cols, eps));
+                   rms_norm_kernel<T>
+                   <<<(unsigned)rows, 256, 0, stream>>>((T *)y, (const T *)x, w, cols, eps));
   return cudaGetLastError();
 }

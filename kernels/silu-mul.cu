@@ -1,8 +1,7 @@
 /* silu-mul.cu — gate = silu(gate) * up in place (the Qwen2 MLP's act_fn(gate) * up). */
 #include "common.cuh"
 
-template <typename T>
-static __global__ void silu_mul_kernel(T *gate, const T *up, int64_t n)
+template <typename T> static __global__ void silu_mul_kernel(T *gate, const T *up, int64_t n)
 {
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
        i += (int64_t)gridDim.x * blockDim.x) {

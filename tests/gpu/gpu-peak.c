@@ -105,8 +105,8 @@ static cudaError_t gemm_work(void *arg)
 static cudaError_t attention_work(void *arg)
 {
   work *w = arg;
-  return ivl_cuda_attention(w->c, w->a, w->a, w->b, w->seq, w->m, w->m, w->heads, w->heads, 64,
-                            0, 0, NULL, 0.125f, NULL, w->stream);
+  return ivl_cuda_attention(w->c, w->a, w->a, w->b, w->seq, w->m, w->m, w->heads, w->heads, 64, 0,
+                            0, NULL, 0.125f, NULL, w->stream);
 }
 
 static void release(work *w)
@@ -132,7 +132,8 @@ int main(void)
 
   /* 2 GiB copied: far past any L2. */
   w.m = (int64_t)2 << 30;
-  if (failed(cudaMalloc(&w.a, (size_t)w.m), "alloc") || failed(cudaMalloc(&w.c, (size_t)w.m), "alloc"))
+  if (failed(cudaMalloc(&w.a, (size_t)w.m), "alloc") ||
+      failed(cudaMalloc(&w.c, (size_t)w.m), "alloc"))
     return 1;
   cudaMemsetAsync(w.a, 1, (size_t)w.m, w.stream);
   const float copy_ms = time_ms(copy_work, &w, w.stream);

@@ -84,8 +84,7 @@ static float *random_rows(ops_ctx *c, int64_t n, float scale, float offset)
   return v;
 }
 
-static void upload(ops_ctx *c, int side, ivl_tensor *t, int64_t row0, int64_t rows,
-                   const float *v)
+static void upload(ops_ctx *c, int side, ivl_tensor *t, int64_t row0, int64_t rows, const float *v)
 {
   GError *error = NULL;
   if (t->data != NULL && !c->be[side]->ops->upload_f32(c->be[side], t, row0, rows, v, &error)) {
@@ -103,8 +102,8 @@ static ops_pair make(ops_ctx *c, ivl_dtype dtype, gboolean act, int64_t rows, in
   for (int side = 0; side < 2; side++) {
     GError *error = NULL;
     const ivl_dtype d = act ? c->be[side]->act_dtype : dtype;
-    keep(c, side, c->be[side]->ops->tensor_new(c->be[side], d, rows + guard, cols, &error),
-         error, &p);
+    keep(c, side, c->be[side]->ops->tensor_new(c->be[side], d, rows + guard, cols, &error), error,
+         &p);
   }
   return p;
 }

@@ -12,7 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define D 128      /* 2 heads of 64 */
+#define D 128 /* 2 heads of 64 */
 #define VOCAB 50
 #define CACHE 64
 #define STEPS 6
@@ -50,7 +50,7 @@ static gboolean alloc_step(ivl_backend *be, step_tensors *s, GError **error)
       return FALSE;
   }
   /* Zeroed caches, so both runs start alike. */
-  g_autofree float *zero = g_new0(float, CACHE * D);
+  g_autofree float *zero = g_new0(float, CACHE *D);
   return be->ops->upload_f32(be, s->kc, 0, CACHE, zero, error) &&
          be->ops->upload_f32(be, s->vc, 0, CACHE, zero, error);
 }
@@ -104,8 +104,8 @@ static gboolean compare_runs(model *m, step_tensors *e, step_tensors *g, const i
     printf("ok   step %d at position %d (token %d): replay equals eager run\n", t, POS0 + t,
            ids[t]);
   }
-  g_autofree float *ca = g_new(float, CACHE * D);
-  g_autofree float *cb = g_new(float, CACHE * D);
+  g_autofree float *ca = g_new(float, CACHE *D);
+  g_autofree float *cb = g_new(float, CACHE *D);
   if (!m->be->ops->download_f32(m->be, e->kc, 0, CACHE, ca, &error) ||
       !m->be->ops->download_f32(m->be, g->kc, 0, CACHE, cb, &error))
     return fail("cache download", error);
@@ -121,8 +121,8 @@ static gboolean make_model(model *m, GRand *rng, guint16 *host, GError **error)
     host[i] = cpu_f32_to_bf16((float)g_rand_double_range(rng, -1.0, 1.0));
   const ivl_backend_ops *o = m->be->ops;
   m->emb = o->weight_from_host(m->be, IVL_DTYPE_BF16, VOCAB, D, host, error);
-  m->norm_w = m->emb ? o->weight_from_host(m->be, IVL_DTYPE_BF16, 1, D, host + VOCAB * D, error)
-                     : NULL;
+  m->norm_w =
+      m->emb ? o->weight_from_host(m->be, IVL_DTYPE_BF16, 1, D, host + VOCAB * D, error) : NULL;
   m->wk = m->norm_w ? o->weight_from_host(m->be, IVL_DTYPE_BF16, D, D, host + VOCAB * D + D, error)
                     : NULL;
   return m->wk != NULL;

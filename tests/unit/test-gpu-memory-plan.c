@@ -29,8 +29,7 @@ static void test_shortfall_message(void)
   /* 8B in bf16 (~16 GiB) with a 32k context on a 12 GiB card. */
   const ivl_gpu_memory_plan plan = {16 * GIB, 4 * GIB, 2 * GIB};
   g_autoptr(GError) error = NULL;
-  g_assert_false(
-      ivl_gpu_memory_plan_check(&plan, "GPU 0 (RTX 4070)", 11 * GIB, 12 * GIB, &error));
+  g_assert_false(ivl_gpu_memory_plan_check(&plan, "GPU 0 (RTX 4070)", 11 * GIB, 12 * GIB, &error));
   g_assert_error(error, IVL_ERROR, IVL_ERROR_OUT_OF_MEMORY);
   const char *m = error->message;
   g_assert_nonnull(strstr(m, "GPU 0 (RTX 4070) has 11.00 GiB free (of 12.00 GiB)"));
