@@ -254,6 +254,7 @@ static const ops_case cases[] = {
     MM("1B gate, decode", 1, 4864, 896, FALSE, FALSE),
     MM("1B down, decode", 1, 896, 4864, FALSE, FALSE),
     MM("1B lm_head, decode, f32 logits", 1, VOCAB, 896, FALSE, TRUE),
+    MM("1B lm_head, decode, act-dtype logits", 1, VOCAB, 896, FALSE, FALSE),
     MM("1B lm_head, 3 rows, f32 logits", 3, VOCAB, 896, FALSE, TRUE),
     MM("2B q/k/v, decode, bias", 1, 2048, 1536, TRUE, FALSE),
     MM("8B gate, 64 tokens", 64, 18944, 3584, FALSE, FALSE),
