@@ -52,6 +52,7 @@ def bench_rows(name, b, peak):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", required=True)
+    ap.add_argument("--logs", required=True)
     ap.add_argument("--dir", required=True)
     ap.add_argument("--gpu", required=True)
     ap.add_argument("--mode", required=True)
@@ -60,9 +61,9 @@ def main():
     a = ap.parse_args()
 
     steps = read_steps(a.steps)
-    peak = last_json(os.path.join(a.dir, "gpu-peak.log"))
-    bench = {"1b": last_json(os.path.join(a.dir, "bench-1b.log")),
-             "8b": last_json(os.path.join(a.dir, "bench-8b.log"))}
+    peak = last_json(os.path.join(a.logs, "gpu-peak.log"))
+    bench = {"1b": last_json(os.path.join(a.logs, "bench-1b.log")),
+             "8b": last_json(os.path.join(a.logs, "bench-8b.log"))}
     report = {
         "gpu": a.gpu.strip(),
         "build": a.mode,
