@@ -14,6 +14,7 @@ typedef struct {
 /* --- model files (issue 2) --- */
 
 /* --- text (issue 3) --- */
+int ivl_cmd_tokenize(int argc, char **argv);
 
 /* --- media (issue 4) --- */
 

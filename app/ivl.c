@@ -13,6 +13,7 @@ static const ivl_command commands[] = {
   /* --- model files (issue 2) --- */
 
   /* --- text (issue 3) --- */
+  {"tokenize", ivl_cmd_tokenize, N_("Turn text into token ids and back")},
 
   /* --- media (issue 4) --- */
 
