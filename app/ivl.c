@@ -15,6 +15,7 @@ static const ivl_command commands[] = {
   {"make-tiny-model", ivl_cmd_make_tiny_model, N_("Write a tiny random model for tests")},
 
   /* --- text (issue 3) --- */
+  {"tokenize", ivl_cmd_tokenize, N_("Turn text into token ids and back")},
 
   /* --- media (issue 4) --- */
 
