@@ -1,6 +1,6 @@
 /* test-model-golden — the engine's forward passes against the PyTorch reference's goldens.
  *
- * Each tests/reference/goldens/*.json names a tiny model (the parameters of
+ * Each golden file (tests/reference/goldens) names a tiny model (the parameters of
  * engine/tiny-model, whose output is pinned by sha256), deterministic test tiles and prompt
  * ids, and what tests/reference/internvl_ref.py computed from them in f32: vision hidden
  * states, projected embeddings, last-position logits and 32 greedy tokens.
