@@ -18,6 +18,7 @@ typedef struct {
 /* --- media (issue 4) --- */
 
 /* --- generation (issue 5) --- */
+int ivl_cmd_bench(int argc, char **argv);
 
 /* --- downloads (issue 7) --- */
 

@@ -2,8 +2,6 @@
  * parts; and the media path InternViT -> mlp1 that sessions call. */
 #include "model.h"
 
-#include <string.h>
-
 #include "model-tensors.h"
 
 /* Tiles through InternViT at once: the batch shares one attention call (n_seq tiles) while
@@ -143,27 +141,4 @@ ivl_tensor *ivl_model_encode_tiles(ivl_model *m, const float *pixels, int n_tile
     }
   }
   return out;
-}
-
-ivl_tensor *ivl_model_encode_media(ivl_model *m, ivl_media *const *media, int n_media,
-                                   GCancellable *cancellable, GError **error)
-{
-  int s = m->config->vision.image_size;
-  size_t tile_floats = (size_t)m->config->vision.num_channels * s * s;
-  int n_tiles = 0;
-
-  if (s != 448 || m->config->vision.num_channels != 3) {
-    /* ivl_media tiles are 3 x 448 x 448 (spec 8). */
-    g_set_error(error, IVL_ERROR, IVL_ERROR_UNSUPPORTED,
-                "the vision encoder takes %dx%d tiles; images are cut into 448x448", s, s);
-    return NULL;
-  }
-  for (int i = 0; i < n_media; i++)
-    n_tiles += ivl_media_get_n_tiles(media[i]);
-  g_autofree float *pixels = g_new(float, (size_t)n_tiles * tile_floats);
-  for (int i = 0, t = 0; i < n_media; i++)
-    for (int k = 0; k < ivl_media_get_n_tiles(media[i]); k++, t++)
-      memcpy(pixels + (size_t)t * tile_floats, ivl_media_get_tile(media[i], k),
-             tile_floats * sizeof(float));
-  return ivl_model_encode_tiles(m, pixels, n_tiles, cancellable, error);
 }

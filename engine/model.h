@@ -26,12 +26,8 @@ struct ivl_model {
   const void *cache_owner;  /* the session whose tokens the KV cache holds, or NULL */
 };
 
-/* Tiles of the media, in order, through InternViT and mlp1: a tensor
- * [n_tiles_total * num_image_token, Dl] the caller frees, or NULL with an error. */
-ivl_tensor *ivl_model_encode_media(ivl_model *model, ivl_media *const *media, int n_media,
-                                   GCancellable *cancellable, GError **error);
-
-/* The same for raw tiles (n_tiles x 3 x S x S floats). */
+/* Raw tiles (n_tiles x 3 x S x S floats, CHW) through InternViT and mlp1, in batches:
+ * a tensor [n_tiles * num_image_token, Dl] the caller frees, or NULL with an error. */
 ivl_tensor *ivl_model_encode_tiles(ivl_model *model, const float *pixels, int n_tiles,
                                    GCancellable *cancellable, GError **error);
 
