@@ -146,6 +146,29 @@ static gboolean run_text(ivl_model *m, int n_prompt, int n_decode, bench_result 
   return TRUE;
 }
 
+static gboolean measure_ceilings(ivl_model *m, bench_result *r, int n_threads, GError **error)
+{
+  ivl_roofline roof;
+  if (g_str_equal(ivl_model_get_backend_name(m), "cpu")) {
+    if (!ivl_roofline_measure(n_threads, &roof, error))
+      return FALSE;
+    r->roof_gbps = roof.read_bytes_per_s / 1e9;
+    r->roof_gflops = roof.f32_flops_per_s / 1e9;
+    return TRUE;
+  }
+  /* engine/roofline measures the host; a device's ceilings are not measured here, and the
+   * fractions are then reported as unknown (0 ceilings). */
+  (void)error;
+  r->roof_gbps = r->roof_gflops = 0;
+  return TRUE;
+}
+
+/* x as a fraction of its ceiling, or -1 when the ceiling is unknown. */
+static double fraction(double x, double ceiling)
+{
+  return ceiling > 0 ? x / ceiling : -1;
+}
+
 static void print_result(const bench_result *r, const char *backend, gboolean json)
 {
   if (json) {
@@ -158,9 +181,9 @@ static void print_result(const bench_result *r, const char *backend, gboolean js
            "\"peak_rss_mib\":%.1f,\"machine_bandwidth_gb_per_s\":%.2f,"
            "\"machine_peak_gflops\":%.2f}\n",
            backend, r->load_s, r->vision_ms_per_tile, r->vision_gflops,
-           r->vision_gflops / r->roof_gflops, r->ttft_ms, r->ttft_tokens, r->ttft_tiles, r->prefill_tps,
-           r->prefill_gflops, r->prefill_gflops / r->roof_gflops, r->decode_tps,
-           r->decode_gbps, r->decode_gbps / r->roof_gbps, r->peak_rss_mib, r->roof_gbps,
+           fraction(r->vision_gflops, r->roof_gflops), r->ttft_ms, r->ttft_tokens, r->ttft_tiles, r->prefill_tps,
+           r->prefill_gflops, fraction(r->prefill_gflops, r->roof_gflops), r->decode_tps,
+           r->decode_gbps, fraction(r->decode_gbps, r->roof_gbps), r->peak_rss_mib, r->roof_gbps,
            r->roof_gflops);
     return;
   }
@@ -168,13 +191,13 @@ static void print_result(const bench_result *r, const char *backend, gboolean js
   printf(_("machine            %.1f GB/s memory bandwidth, %.1f GFLOP/s FMA peak\n"),
          r->roof_gbps, r->roof_gflops);
   printf(_("vision             %.1f ms per tile, %.1f GFLOP/s (%.0f%% of peak)\n"),
-         r->vision_ms_per_tile, r->vision_gflops, 100 * r->vision_gflops / r->roof_gflops);
+         r->vision_ms_per_tile, r->vision_gflops, 100 * fraction(r->vision_gflops, r->roof_gflops));
   printf(_("first token        %.0f ms with a %d-tile image (%d prompt tokens)\n"),
          r->ttft_ms, r->ttft_tiles, r->ttft_tokens);
   printf(_("prefill            %.1f tokens/s, %.1f GFLOP/s (%.0f%% of peak)\n"),
-         r->prefill_tps, r->prefill_gflops, 100 * r->prefill_gflops / r->roof_gflops);
+         r->prefill_tps, r->prefill_gflops, 100 * fraction(r->prefill_gflops, r->roof_gflops));
   printf(_("decode             %.2f tokens/s, %.1f GB/s (%.0f%% of bandwidth)\n"),
-         r->decode_tps, r->decode_gbps, 100 * r->decode_gbps / r->roof_gbps);
+         r->decode_tps, r->decode_gbps, 100 * fraction(r->decode_gbps, r->roof_gbps));
   printf(_("peak memory        %.0f MiB (VmHWM)\n"), r->peak_rss_mib);
 }
 
@@ -219,7 +242,7 @@ int ivl_cmd_bench(int argc, char **argv)
                 run_text(model, n_prompt, n_decode, &r, &error);
   if (ok) {
     r.peak_rss_mib = peak_rss_mib();
-    ok = measure_ceilings(model, &r, &error);
+    ok = measure_ceilings(model, &r, mo.threads, &error);
   }
   if (ok)
     print_result(&r, ivl_model_get_backend_name(model), json);

@@ -8,6 +8,20 @@
 
 #include <math.h>
 
+ivl_generation_params ivl_generation_default_params(void)
+{
+  /* transformers' defaults for the inner LM (spec 9), greedy unless asked. */
+  return (ivl_generation_params){
+      .max_new_tokens = 1024,
+      .do_sample = FALSE,
+      .temperature = 1.0f,
+      .top_k = 50,
+      .top_p = 1.0f,
+      .repetition_penalty = 1.0f,
+      .seed = 0,
+  };
+}
+
 struct ivl_sampler {
   ivl_generation_params params;
   int vocab_size;
