@@ -1,4 +1,4 @@
-/* language.c — the Qwen2 decoder (spec 7c): pre-norm blocks, GQA attention with rotate-half
+/* language.c — the Qwen2 decoder (spec 7c), and InternLM2's (spec 7d) as the same blocks: pre-norm blocks, GQA attention with rotate-half
  * RoPE over a KV cache, SwiGLU MLP, final RMSNorm and lm_head.
  *
  * Long prompts run in chunks of CHUNK rows: with causal attention over the cache, chunked
@@ -17,7 +17,8 @@ typedef struct {
   ivl_tensor *attn_norm;      /* [1, D] input_layernorm */
   ivl_tensor *wq, *wk, *wv;   /* [H*hd, D], [KV*hd, D], [KV*hd, D] */
   ivl_tensor *bq, *bk, *bv;   /* [1, H*hd], [1, KV*hd], [1, KV*hd] */
-  ivl_tensor *wo;             /* [D, H*hd] (no bias) */
+  ivl_tensor *wo;             /* [D, H*hd] */
+  ivl_tensor *bo;             /* [1, D]: InternLM2 with bias only; NULL for Qwen2 */
   ivl_tensor *ffn_norm;       /* [1, D] post_attention_layernorm */
   ivl_tensor *w_gate, *w_up;  /* [I, D] */
   ivl_tensor *w_down;         /* [D, I] */
@@ -56,7 +57,7 @@ double ivl_language_rope_theta(const ivl_llm_config *cfg, int64_t seq_len)
   return theta;
 }
 
-static gboolean load_layer(ivl_language *lm, ivl_loader *ld, int l, GError **error)
+static gboolean load_qwen2_layer(ivl_language *lm, ivl_loader *ld, int l, GError **error)
 {
   const ivl_llm_config *c = &lm->cfg;
   lm_layer *w = &lm->layers[l];
@@ -80,8 +81,65 @@ static gboolean load_layer(ivl_language *lm, ivl_loader *ld, int l, GError **err
   W(w->w_up, f, d, "%s.%d.mlp.up_proj.weight", p, l);
   W(w->w_down, d, f, "%s.%d.mlp.down_proj.weight", p, l);
 #undef W
+  return TRUE;
+}
+
+/* InternLM2 (spec 2d): wqkv rows are [KV][G+2][hd] with G = H/KV; in kv group j, blocks
+ * 0..G-1 are query heads j*G.., block G key head j, block G+1 value head j. The blocks are
+ * gathered into plain q, k, v matrices once, so the forward pass is Qwen2's. */
+static gboolean load_internlm2_layer(ivl_language *lm, ivl_loader *ld, int l, GError **error)
+{
+  const ivl_llm_config *c = &lm->cfg;
+  lm_layer *w = &lm->layers[l];
+  int64_t d = c->hidden_size, hd = c->head_dim, f = c->intermediate_size;
+  int kv = c->num_kv_heads, g = c->num_heads / kv;
+  int64_t total = (int64_t)(c->num_heads + 2 * kv) * hd;
+  const char *p = "language_model.model.layers";
+  g_autofree int64_t *qb = g_new(int64_t, c->num_heads);
+  g_autofree int64_t *kb = g_new(int64_t, kv);
+  g_autofree int64_t *vb = g_new(int64_t, kv);
+  for (int j = 0; j < kv; j++) {
+    for (int h = 0; h < g; h++)
+      qb[j * g + h] = (int64_t)j * (g + 2) + h;
+    kb[j] = (int64_t)j * (g + 2) + g;
+    vb[j] = (int64_t)j * (g + 2) + g + 1;
+  }
+
+#define W(dst, r, cc, ...)                                                                 \
+  if (!((dst) = ivl_loader_weight(ld, r, cc, error, __VA_ARGS__)))                         \
+  return FALSE
+#define GATHER(dst, cc, blocks, n, what)                                                   \
+  if (!((dst) = ivl_loader_weight_gather(ld, total, cc, hd, blocks, n, error,              \
+                                         "%s.%d.attention.wqkv.%s", p, l, what)))          \
+  return FALSE
+  W(w->attn_norm, 1, d, "%s.%d.attention_norm.weight", p, l);
+  GATHER(w->wq, d, qb, c->num_heads, "weight");
+  GATHER(w->wk, d, kb, kv, "weight");
+  GATHER(w->wv, d, vb, kv, "weight");
+  if (c->bias) {
+    GATHER(w->bq, 1, qb, c->num_heads, "bias");
+    GATHER(w->bk, 1, kb, kv, "bias");
+    GATHER(w->bv, 1, vb, kv, "bias");
+    W(w->bo, 1, d, "%s.%d.attention.wo.bias", p, l);
+  }
+  W(w->wo, d, (int64_t)c->num_heads * hd, "%s.%d.attention.wo.weight", p, l);
+  W(w->ffn_norm, 1, d, "%s.%d.ffn_norm.weight", p, l);
+  W(w->w_gate, f, d, "%s.%d.feed_forward.w1.weight", p, l);
+  W(w->w_up, f, d, "%s.%d.feed_forward.w3.weight", p, l);
+  W(w->w_down, d, f, "%s.%d.feed_forward.w2.weight", p, l);
+#undef W
+#undef GATHER
+  return TRUE;
+}
+
+static gboolean load_layer(ivl_language *lm, ivl_loader *ld, int l, GError **error)
+{
   ivl_backend *be = lm->be;
-  return (w->k_cache = be->ops->tensor_new(be, be->act_dtype, lm->n_ctx, kvd, error)) &&
+  lm_layer *w = &lm->layers[l];
+  int64_t kvd = (int64_t)lm->cfg.num_kv_heads * lm->cfg.head_dim;
+  gboolean ok = lm->cfg.arch == IVL_LLM_QWEN2 ? load_qwen2_layer(lm, ld, l, error)
+                                              : load_internlm2_layer(lm, ld, l, error);
+  return ok && (w->k_cache = be->ops->tensor_new(be, be->act_dtype, lm->n_ctx, kvd, error)) &&
          (w->v_cache = be->ops->tensor_new(be, be->act_dtype, lm->n_ctx, kvd, error));
 }
 
@@ -107,12 +165,6 @@ static gboolean alloc_state(ivl_language *lm, GError **error)
 
 static gboolean check_supported(const ivl_llm_config *c, GError **error)
 {
-  if (c->arch != IVL_LLM_QWEN2) {
-    g_set_error(error, IVL_ERROR, IVL_ERROR_UNSUPPORTED,
-                "language model architecture %s is not supported yet (only Qwen2: "
-                "InternVL3-1B/2B/8B/14B/38B/78B)", ivl_llm_arch_name(c->arch));
-    return FALSE;
-  }
   if (c->rope_scaling == IVL_ROPE_SCALING_LINEAR) {
     g_set_error(error, IVL_ERROR, IVL_ERROR_UNSUPPORTED,
                 "linear rope_scaling is not supported (InternVL3 uses dynamic)");
@@ -138,13 +190,16 @@ ivl_language *ivl_language_new(ivl_backend *be, const ivl_llm_config *cfg, ivl_l
   lm->n_ctx = n_ctx;
   lm->layers = g_new0(lm_layer, cfg->num_layers);
   int64_t d = cfg->hidden_size, v = cfg->vocab_size;
-  gboolean ok =
-      (lm->embed = ivl_loader_weight(ld, v, d, error, "language_model.model.embed_tokens.weight")) &&
-      (lm->norm = ivl_loader_weight(ld, 1, d, error, "language_model.model.norm.weight"));
-  if (ok && cfg->tie_word_embeddings && !ivl_loader_has(ld, "language_model.lm_head.weight"))
+  gboolean qwen = cfg->arch == IVL_LLM_QWEN2;
+  const char *embed = qwen ? "language_model.model.embed_tokens.weight"
+                           : "language_model.model.tok_embeddings.weight";
+  const char *head = qwen ? "language_model.lm_head.weight" : "language_model.output.weight";
+  gboolean ok = (lm->embed = ivl_loader_weight(ld, v, d, error, "%s", embed)) &&
+                (lm->norm = ivl_loader_weight(ld, 1, d, error, "language_model.model.norm.weight"));
+  if (ok && cfg->tie_word_embeddings && !ivl_loader_has(ld, head))
     lm->lm_head = lm->embed;
   else if (ok)
-    ok = (lm->lm_head = ivl_loader_weight(ld, v, d, error, "language_model.lm_head.weight")) != NULL;
+    ok = (lm->lm_head = ivl_loader_weight(ld, v, d, error, "%s", head)) != NULL;
   for (int l = 0; ok && l < cfg->num_layers; l++)
     ok = load_layer(lm, ld, l, error);
   if (!ok || !alloc_state(lm, error)) {
@@ -211,7 +266,7 @@ static void layer_forward(ivl_language *lm, lm_layer *w, int64_t n, int64_t pos0
   ivl_tensor vc = ivl_tensor_view_rows(w->v_cache, 0, pos0 + n);
   o->attention(be, &att, &q, &kc, &vc, 1, c->num_heads, c->num_kv_heads, c->head_dim, TRUE,
                pos0, 1.0f / sqrtf((float)c->head_dim));
-  o->matmul(be, &out, &att, w->wo, NULL);
+  o->matmul(be, &out, &att, w->wo, w->bo);
   o->add(be, &x, &x, &out);
 
   o->rms_norm(be, &xn, &x, w->ffn_norm, eps);

@@ -1,4 +1,4 @@
-/* language.h — the Qwen2 decoder with its KV cache over the backend ops (internal). */
+/* language.h — the Qwen2 (and InternLM2) decoder with its KV cache over the backend ops. */
 #ifndef IVL_LANGUAGE_H
 #define IVL_LANGUAGE_H
 

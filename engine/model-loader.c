@@ -2,6 +2,7 @@
 #include "model-loader.h"
 
 #include <stdarg.h>
+#include <string.h>
 
 #include "ivl.h"
 #include "safetensors.h"
@@ -10,6 +11,7 @@ struct ivl_loader {
   ivl_backend *be;
   ivl_safetensors *st;
   GPtrArray *tensors; /* ivl_tensor*: every weight handed out */
+  GPtrArray *copies;  /* host buffers of gathered weights, used in place by the CPU */
 };
 
 ivl_loader *ivl_loader_new(ivl_backend *be, const char *model_dir, GError **error)
@@ -21,6 +23,7 @@ ivl_loader *ivl_loader_new(ivl_backend *be, const char *model_dir, GError **erro
   ld->be = be;
   ld->st = st;
   ld->tensors = g_ptr_array_new();
+  ld->copies = g_ptr_array_new_with_free_func(g_free);
   return ld;
 }
 
@@ -31,6 +34,7 @@ void ivl_loader_free(ivl_loader *ld)
   for (guint i = 0; i < ld->tensors->len; i++)
     ld->be->ops->tensor_free(ld->be, g_ptr_array_index(ld->tensors, i));
   g_ptr_array_unref(ld->tensors);
+  g_ptr_array_unref(ld->copies);
   ivl_safetensors_free(ld->st);
   g_free(ld);
 }
@@ -102,6 +106,38 @@ ivl_tensor *ivl_loader_weight_rows(ivl_loader *ld, int64_t total_rows, int64_t r
   g_autofree char *name = g_strdup_vprintf(format, ap);
   va_end(ap);
   return weight_rows(ld, name, total_rows, row0, n_rows, cols, error);
+}
+
+ivl_tensor *ivl_loader_weight_gather(ivl_loader *ld, int64_t total_rows, int64_t cols,
+                                     int64_t block_rows, const int64_t *blocks, int n_blocks,
+                                     GError **error, const char *format, ...)
+{
+  va_list ap;
+  va_start(ap, format);
+  g_autofree char *name = g_strdup_vprintf(format, ap);
+  va_end(ap);
+  const ivl_st_tensor *t = find(ld, name, total_rows * cols, error);
+  if (!t)
+    return NULL;
+  gsize block_bytes = (gsize)(block_rows * cols) * ivl_dtype_size(t->dtype);
+  char *copy = g_malloc(block_bytes * n_blocks);
+  for (int i = 0; i < n_blocks; i++) {
+    if (blocks[i] < 0 || (blocks[i] + 1) * block_rows > total_rows) {
+      g_free(copy);
+      g_set_error(error, IVL_ERROR, IVL_ERROR_CORRUPT, "row block %" G_GINT64_FORMAT
+                  " is outside tensor %s", blocks[i], name);
+      return NULL;
+    }
+    memcpy(copy + i * block_bytes, (const char *)t->data + blocks[i] * block_bytes,
+           block_bytes);
+  }
+  g_ptr_array_add(ld->copies, copy);
+  int64_t n = n_blocks * block_rows;
+  int64_t r = cols == 1 ? 1 : n, c = cols == 1 ? n : cols;
+  ivl_tensor *w = ld->be->ops->weight_from_host(ld->be, t->dtype, r, c, copy, error);
+  if (w)
+    g_ptr_array_add(ld->tensors, w);
+  return w;
 }
 
 float *ivl_loader_read_f32(ivl_loader *ld, int64_t n_elements, GError **error,

@@ -31,6 +31,15 @@ ivl_tensor *ivl_loader_weight_rows(ivl_loader *ld, int64_t total_rows, int64_t r
                                    int64_t n_rows, int64_t cols, GError **error,
                                    const char *format, ...) G_GNUC_PRINTF(7, 8);
 
+/* Blocks of block_rows rows (block indices into the weight viewed [total_rows, cols]),
+ * gathered in the given order into one [n_blocks * block_rows, cols] weight: a host copy
+ * the loader keeps (InternLM2's interleaved wqkv split into q, k and v). cols == 1: a
+ * vector, returned as [1, n_blocks * block_rows]. */
+ivl_tensor *ivl_loader_weight_gather(ivl_loader *ld, int64_t total_rows, int64_t cols,
+                                     int64_t block_rows, const int64_t *blocks, int n_blocks,
+                                     GError **error, const char *format, ...)
+    G_GNUC_PRINTF(8, 9);
+
 /* A weight as host f32 (for small tables the model precomputes from), caller frees. */
 float *ivl_loader_read_f32(ivl_loader *ld, int64_t n_elements, GError **error,
                            const char *format, ...) G_GNUC_PRINTF(4, 5);

@@ -169,6 +169,55 @@ def _rope(x, positions, theta):
     return x * cos + rot * sin
 
 
+def _is_internlm2(config):
+    return config["llm_config"]["architectures"][0].startswith("InternLM2")
+
+
+def _embed_table(config, W):
+    name = "tok_embeddings" if _is_internlm2(config) else "embed_tokens"
+    return W[f"language_model.model.{name}.weight"]
+
+
+def _lm_head(config, W):
+    name = "output" if _is_internlm2(config) else "lm_head"
+    return W.get(f"language_model.{name}.weight", _embed_table(config, W))
+
+
+def _lm_layer(config, W, l):
+    """One decoder layer's weights under Qwen2 names; InternLM2's interleaved wqkv is split:
+    rows viewed [KV][G+2][hd], in group j blocks 0..G-1 are query heads j*G.., block G the
+    key head j and block G+1 the value head j (spec 2d)."""
+    q = f"language_model.model.layers.{l}."
+    if not _is_internlm2(config):
+        a = q + "self_attn."
+        return {"attn_norm": W[q + "input_layernorm.weight"],
+                "wq": W[a + "q_proj.weight"], "bq": W[a + "q_proj.bias"],
+                "wk": W[a + "k_proj.weight"], "bk": W[a + "k_proj.bias"],
+                "wv": W[a + "v_proj.weight"], "bv": W[a + "v_proj.bias"],
+                "wo": W[a + "o_proj.weight"], "bo": None,
+                "ffn_norm": W[q + "post_attention_layernorm.weight"],
+                "gate": W[q + "mlp.gate_proj.weight"], "up": W[q + "mlp.up_proj.weight"],
+                "down": W[q + "mlp.down_proj.weight"]}
+    lc = config["llm_config"]
+    heads, kv = lc["num_attention_heads"], lc["num_key_value_heads"]
+    hd = lc["hidden_size"] // heads
+    g = heads // kv
+
+    def split(t):
+        t = t.reshape(kv, g + 2, hd, -1)
+        return (t[:, :g].reshape(heads * hd, -1), t[:, g].reshape(kv * hd, -1),
+                t[:, g + 1].reshape(kv * hd, -1))
+
+    wq, wk, wv = split(W[q + "attention.wqkv.weight"])
+    bias = W.get(q + "attention.wqkv.bias")
+    bq, bk, bv = (b.reshape(-1) for b in split(bias)) if bias is not None else (None,) * 3
+    return {"attn_norm": W[q + "attention_norm.weight"], "wq": wq, "bq": bq, "wk": wk,
+            "bk": bk, "wv": wv, "bv": bv, "wo": W[q + "attention.wo.weight"],
+            "bo": W.get(q + "attention.wo.bias"), "ffn_norm": W[q + "ffn_norm.weight"],
+            "gate": W[q + "feed_forward.w1.weight"], "up": W[q + "feed_forward.w3.weight"],
+            "down": W[q + "feed_forward.w2.weight"]}
+
+
 def language_forward(config, W, embeds, cache=None):
     """embeds [T, Dl] at positions P..P+T-1, P = the cached length -> logits [T, V].
 
@@ -189,11 +238,11 @@ def language_forward(config, W, embeds, cache=None):
     mask = torch.full((t, past + t), float("-inf")).triu(past + 1)
     x = embeds
     for l in range(lc["num_hidden_layers"]):
-        q = f"{p}layers.{l}."
-        h = _rms_norm(x, W[q + "input_layernorm.weight"], eps)
-        qq = F.linear(h, W[q + "self_attn.q_proj.weight"], W[q + "self_attn.q_proj.bias"])
-        kk = F.linear(h, W[q + "self_attn.k_proj.weight"], W[q + "self_attn.k_proj.bias"])
-        vv = F.linear(h, W[q + "self_attn.v_proj.weight"], W[q + "self_attn.v_proj.bias"])
+        w = _lm_layer(config, W, l)
+        h = _rms_norm(x, w["attn_norm"], eps)
+        qq = F.linear(h, w["wq"], w["bq"])
+        kk = F.linear(h, w["wk"], w["bk"])
+        vv = F.linear(h, w["wv"], w["bv"])
         qq = _rope(qq.reshape(t, heads, hd), positions, theta)
         kk = _rope(kk.reshape(t, kv, hd), positions, theta)
         vv = vv.reshape(t, kv, hd)
@@ -208,19 +257,16 @@ def language_forward(config, W, embeds, cache=None):
         vv = vv.repeat_interleave(heads // kv, dim=1)
         s = torch.einsum("qhd,khd->hqk", qq, kk) * hd ** -0.5 + mask
         att = torch.einsum("hqk,khd->qhd", torch.softmax(s, dim=-1), vv).reshape(t, heads * hd)
-        x = x + F.linear(att, W[q + "self_attn.o_proj.weight"])
-        h = _rms_norm(x, W[q + "post_attention_layernorm.weight"], eps)
-        g = F.linear(h, W[q + "mlp.gate_proj.weight"])
-        u = F.linear(h, W[q + "mlp.up_proj.weight"])
-        x = x + F.linear(F.silu(g) * u, W[q + "mlp.down_proj.weight"])
+        x = x + F.linear(att, w["wo"], w["bo"])
+        h = _rms_norm(x, w["ffn_norm"], eps)
+        x = x + F.linear(F.silu(F.linear(h, w["gate"])) * F.linear(h, w["up"]), w["down"])
     x = _rms_norm(x, W[p + "norm.weight"], eps)
-    head = W.get("language_model.lm_head.weight", W[p + "embed_tokens.weight"])
-    return F.linear(x, head)
+    return F.linear(x, _lm_head(config, W))
 
 
 def embed_prompt(config, W, ids, image_embeds, image_token):
     """Token embeddings, with the k-th image_token position taking image row k (spec 6.7)."""
-    x = W["language_model.model.embed_tokens.weight"][torch.tensor(ids)].clone()
+    x = _embed_table(config, W)[torch.tensor(ids)].clone()
     pos = [i for i, t in enumerate(ids) if t == image_token]
     if image_embeds is not None:
         rows = image_embeds.reshape(-1, image_embeds.shape[-1])
@@ -236,7 +282,7 @@ def greedy(config, W, embeds, n_new):
     cache = []
     logits = language_forward(config, W, embeds, cache)[-1]
     first_logits, tokens, gaps = logits, [], []
-    table = W["language_model.model.embed_tokens.weight"]
+    table = _embed_table(config, W)
     for _ in range(n_new):
         top = torch.topk(logits, 2)
         tok = int(top.indices[0])

@@ -23,14 +23,14 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import internvl_ref as ref  # noqa: E402
 
-BASE = dict(seed=0, dtype="bf16", n_shards=0, vision_6b=False, vision_hidden=64,
+BASE = dict(seed=0, llm_arch="qwen2", dtype="bf16", n_shards=0, vision_6b=False, vision_hidden=64,
             vision_layers=2, vision_heads=4, vision_ffn=128, llm_hidden=256, llm_layers=2,
             llm_heads=4, llm_kv_heads=2, llm_ffn=512, llm_vocab=1024,
             max_position_embeddings=32768)
 
 # name -> (model parameters, tiles): both vision layouts, GQA ratios 1, 2 and 7, head dims 64
-# and 128, bf16 and f32 weights, single and sharded files, and one model whose prompt runs
-# past max_position_embeddings so dynamic NTK is in play.
+# and 128, bf16 and f32 weights, single and sharded files, the InternLM2 layout (9B), and
+# one model whose prompt runs past max_position_embeddings so dynamic NTK is in play.
 CASES = {
     "vit300m-gqa2-hd64-bf16-2tiles": (dict(BASE, seed=1), 2),
     "vit6b-gqa7-hd64-f32-3shards": (dict(BASE, seed=2, dtype="f32", n_shards=3, vision_6b=True,
@@ -38,6 +38,8 @@ CASES = {
                                          llm_ffn=640), 1),
     "vit300m-gqa1-hd128-bf16-2shards": (dict(BASE, seed=3, n_shards=2, llm_heads=2,
                                              llm_kv_heads=2, llm_ffn=384), 1),
+    "vit300m-internlm2-gqa2-hd64-bf16": (dict(BASE, seed=5, llm_arch="internlm2",
+                                              llm_heads=4, llm_kv_heads=2), 1),
     "vit6b-gqa2-hd128-bf16-ntk": (dict(BASE, seed=4, vision_6b=True, llm_hidden=512,
                                        llm_heads=4, llm_kv_heads=2, llm_ffn=768,
                                        max_position_embeddings=200), 1),
@@ -84,7 +86,7 @@ def make(name, params, n_tiles, build, out_dir):
                         model, spec], check=True)
         golden["sha256"] = {
             n: hashlib.sha256(open(os.path.join(model, n), "rb").read()).hexdigest()
-            for n in sorted(os.listdir(model)) if "safetensors" in n or n == "config.json"}
+            for n in sorted(os.listdir(model)) if n.endswith(".safetensors")}
         config, W = ref.load_model_dir(model)
 
     size = config["vision_config"]["image_size"]

@@ -1,7 +1,7 @@
 /* test-model-golden — the engine's forward passes against the PyTorch reference's goldens.
  *
  * Each golden file (tests/reference/goldens) names a tiny model (the parameters of
- * engine/tiny-model, whose output is pinned by sha256), deterministic test tiles and prompt
+ * engine/tiny-model, whose weight files are pinned by sha256), deterministic test tiles and prompt
  * ids, and what tests/reference/internvl_ref.py computed from them in f32: vision hidden
  * states, projected embeddings, last-position logits and 32 greedy tokens.
  *
@@ -74,6 +74,9 @@ static ivl_tiny_model_params tiny_params(JsonObject *m)
   p.dtype = g_str_equal(json_object_get_string_member(m, "dtype"), "f32") ? IVL_DTYPE_F32
                                                                           : IVL_DTYPE_BF16;
   p.n_shards = json_object_get_int_member(m, "n_shards");
+  p.llm_arch = g_str_equal(json_object_get_string_member(m, "llm_arch"), "internlm2")
+                   ? IVL_LLM_INTERNLM2
+                   : IVL_LLM_QWEN2;
   p.vision_6b = json_object_get_boolean_member(m, "vision_6b");
   p.vision_hidden = json_object_get_int_member(m, "vision_hidden");
   p.vision_layers = json_object_get_int_member(m, "vision_layers");
