@@ -11,6 +11,8 @@
 
 static const ivl_command commands[] = {
   /* --- model files (issue 2) --- */
+  {"info", ivl_cmd_info, N_("Describe a model: sizes, parameters, memory needed")},
+  {"make-tiny-model", ivl_cmd_make_tiny_model, N_("Write a tiny random model for tests")},
 
   /* --- text (issue 3) --- */
 
