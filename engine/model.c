@@ -60,14 +60,14 @@ static gboolean load_parts(ivl_model *m, const ivl_model_params *params,
   if (!(m->loader = ivl_loader_new(m->backend, m->dir, error)) ||
       !ivl_safetensors_check(ivl_loader_get_safetensors(m->loader), m->config, error))
     return FALSE;
-  if (g_cancellable_set_error_if_cancelled(cancellable, error))
+  if (ivl_cancelled(cancellable, error))
     return FALSE;
   progress(params, 0.3, "vision encoder");
   if (!(m->vision = ivl_vision_new(m->backend, &m->config->vision, m->config->select_layer,
                                    m->loader, error)) ||
       !(m->projector = ivl_projector_new(m->backend, m->config, m->loader, error)))
     return FALSE;
-  if (g_cancellable_set_error_if_cancelled(cancellable, error))
+  if (ivl_cancelled(cancellable, error))
     return FALSE;
   progress(params, 0.5, "language model");
   if (!(m->language = ivl_language_new(m->backend, &m->config->llm, m->loader, n_ctx, error)))
@@ -129,7 +129,7 @@ ivl_tensor *ivl_model_encode_tiles(ivl_model *m, const float *pixels, int n_tile
   for (int t0 = 0; t0 < n_tiles; t0 += VISION_BATCH) {
     int n = MIN(VISION_BATCH, n_tiles - t0);
     ivl_tensor *vit = NULL;
-    gboolean ok = !g_cancellable_set_error_if_cancelled(cancellable, error) &&
+    gboolean ok = !ivl_cancelled(cancellable, error) &&
                   (vit = ivl_vision_encode(m->vision, pixels + t0 * tile_floats, n, error)) &&
                   ivl_projector_forward(m->projector, vit, n, out, (int64_t)t0 * per_tile,
                                         error);

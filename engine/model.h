@@ -26,6 +26,15 @@ struct ivl_model {
   const void *cache_owner;  /* the session whose tokens the KV cache holds, or NULL */
 };
 
+/* Whether cancellable fired; if so sets IVL_ERROR_CANCELLED (the code ivl.h promises). */
+static inline gboolean ivl_cancelled(GCancellable *cancellable, GError **error)
+{
+  if (!g_cancellable_is_cancelled(cancellable))
+    return FALSE;
+  g_set_error_literal(error, IVL_ERROR, IVL_ERROR_CANCELLED, "cancelled");
+  return TRUE;
+}
+
 /* Raw tiles (n_tiles x 3 x S x S floats, CHW) through InternViT and mlp1, in batches:
  * a tensor [n_tiles * num_image_token, Dl] the caller frees, or NULL with an error. */
 ivl_tensor *ivl_model_encode_tiles(ivl_model *model, const float *pixels, int n_tiles,
