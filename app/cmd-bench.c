@@ -76,7 +76,7 @@ static double lm_weight_bytes(ivl_model *m)
 static float *bench_tiles(int n, int size)
 {
   size_t per = (size_t)3 * size * size;
-  float *px = g_new(float, n * per);
+  float *px = g_new(float, n *per);
   for (size_t i = 0; i < n * per; i++)
     px[i] = (float)(i % 251) / 125.0f - 1.0f;
   return px;
@@ -119,8 +119,7 @@ static gboolean run_vision_and_ttft(ivl_model *m, int n_tiles, bench_result *r, 
   return ok;
 }
 
-static gboolean run_text(ivl_model *m, int n_prompt, int n_decode, bench_result *r,
-                         GError **error)
+static gboolean run_text(ivl_model *m, int n_prompt, int n_decode, bench_result *r, GError **error)
 {
   const ivl_llm_config *c = &m->config->llm;
   g_autofree int32_t *ids = bench_ids(n_prompt, c->vocab_size);
@@ -140,8 +139,8 @@ static gboolean run_text(ivl_model *m, int n_prompt, int n_decode, bench_result 
   r->prefill_gflops =
       (lm_flops_per_token(c, n_prompt / 2.0) * n_prompt + lm_head) / (t1 - t0) / 1e9;
   r->decode_tps = n_decode / (t2 - t1);
-  double kv_bytes = 2.0 * c->num_layers * c->num_kv_heads * c->head_dim * 4 *
-                    (n_prompt + n_decode / 2.0);
+  double kv_bytes =
+      2.0 * c->num_layers * c->num_kv_heads * c->head_dim * 4 * (n_prompt + n_decode / 2.0);
   r->decode_gbps = (lm_weight_bytes(m) + kv_bytes) * r->decode_tps / 1e9;
   return TRUE;
 }
@@ -181,23 +180,23 @@ static void print_result(const bench_result *r, const char *backend, gboolean js
            "\"peak_rss_mib\":%.1f,\"machine_bandwidth_gb_per_s\":%.2f,"
            "\"machine_peak_gflops\":%.2f}\n",
            backend, r->load_s, r->vision_ms_per_tile, r->vision_gflops,
-           fraction(r->vision_gflops, r->roof_gflops), r->ttft_ms, r->ttft_tokens, r->ttft_tiles, r->prefill_tps,
-           r->prefill_gflops, fraction(r->prefill_gflops, r->roof_gflops), r->decode_tps,
-           r->decode_gbps, fraction(r->decode_gbps, r->roof_gbps), r->peak_rss_mib, r->roof_gbps,
-           r->roof_gflops);
+           fraction(r->vision_gflops, r->roof_gflops), r->ttft_ms, r->ttft_tokens, r->ttft_tiles,
+           r->prefill_tps, r->prefill_gflops, fraction(r->prefill_gflops, r->roof_gflops),
+           r->decode_tps, r->decode_gbps, fraction(r->decode_gbps, r->roof_gbps), r->peak_rss_mib,
+           r->roof_gbps, r->roof_gflops);
     return;
   }
   printf(_("backend            %s (model loaded in %.2f s)\n"), backend, r->load_s);
-  printf(_("machine            %.1f GB/s memory bandwidth, %.1f GFLOP/s FMA peak\n"),
-         r->roof_gbps, r->roof_gflops);
+  printf(_("machine            %.1f GB/s memory bandwidth, %.1f GFLOP/s FMA peak\n"), r->roof_gbps,
+         r->roof_gflops);
   printf(_("vision             %.1f ms per tile, %.1f GFLOP/s (%.0f%% of peak)\n"),
          r->vision_ms_per_tile, r->vision_gflops, 100 * fraction(r->vision_gflops, r->roof_gflops));
-  printf(_("first token        %.0f ms with a %d-tile image (%d prompt tokens)\n"),
-         r->ttft_ms, r->ttft_tiles, r->ttft_tokens);
-  printf(_("prefill            %.1f tokens/s, %.1f GFLOP/s (%.0f%% of peak)\n"),
-         r->prefill_tps, r->prefill_gflops, 100 * fraction(r->prefill_gflops, r->roof_gflops));
-  printf(_("decode             %.2f tokens/s, %.1f GB/s (%.0f%% of bandwidth)\n"),
-         r->decode_tps, r->decode_gbps, 100 * fraction(r->decode_gbps, r->roof_gbps));
+  printf(_("first token        %.0f ms with a %d-tile image (%d prompt tokens)\n"), r->ttft_ms,
+         r->ttft_tiles, r->ttft_tokens);
+  printf(_("prefill            %.1f tokens/s, %.1f GFLOP/s (%.0f%% of peak)\n"), r->prefill_tps,
+         r->prefill_gflops, 100 * fraction(r->prefill_gflops, r->roof_gflops));
+  printf(_("decode             %.2f tokens/s, %.1f GB/s (%.0f%% of bandwidth)\n"), r->decode_tps,
+         r->decode_gbps, 100 * fraction(r->decode_gbps, r->roof_gbps));
   printf(_("peak memory        %.0f MiB (VmHWM)\n"), r->peak_rss_mib);
 }
 
@@ -210,8 +209,8 @@ int ivl_cmd_bench(int argc, char **argv)
       {"json", 0, 0, G_OPTION_ARG_NONE, &json, N_("Print one JSON object"), NULL},
       {"prompt-tokens", 0, 0, G_OPTION_ARG_INT, &n_prompt,
        N_("Text prompt length for prefill (default 512)"), "N"},
-      {"decode-tokens", 0, 0, G_OPTION_ARG_INT, &n_decode,
-       N_("Tokens to decode (default 32)"), "N"},
+      {"decode-tokens", 0, 0, G_OPTION_ARG_INT, &n_decode, N_("Tokens to decode (default 32)"),
+       "N"},
       {"tiles", 0, 0, G_OPTION_ARG_INT, &n_tiles,
        N_("Image tiles for time to first token (default 13)"), "N"},
       {NULL},

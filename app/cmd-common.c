@@ -11,12 +11,12 @@
 void ivl_cli_add_model_options(GOptionContext *ctx, ivl_cli_model_options *opts)
 {
   const GOptionEntry entries[] = {
-      {"model", 'm', 0, G_OPTION_ARG_STRING, &opts->model,
-       N_("Model directory or name (required)"), "MODEL"},
+      {"model", 'm', 0, G_OPTION_ARG_STRING, &opts->model, N_("Model directory or name (required)"),
+       "MODEL"},
       {"backend", 0, 0, G_OPTION_ARG_STRING, &opts->backend,
        N_("Compute backend: auto, cpu or cuda (default auto)"), "NAME"},
-      {"threads", 0, 0, G_OPTION_ARG_INT, &opts->threads,
-       N_("CPU threads (default: one per core)"), "N"},
+      {"threads", 0, 0, G_OPTION_ARG_INT, &opts->threads, N_("CPU threads (default: one per core)"),
+       "N"},
       {"context", 0, 0, G_OPTION_ARG_INT, &opts->context,
        N_("Tokens the KV cache holds (default 8192)"), "N"},
       {NULL},
@@ -78,9 +78,12 @@ ivl_model *ivl_cli_load_model(const ivl_cli_model_options *opts, GError **error)
 
 void ivl_cli_generation_options_init(ivl_cli_generation_options *opts)
 {
-  *opts = (ivl_cli_generation_options){
-      .max_new_tokens = 1024, .temperature = -1, .top_p = -1, .repetition_penalty = -1,
-      .top_k = -1, .seed = 0};
+  *opts = (ivl_cli_generation_options){.max_new_tokens = 1024,
+                                       .temperature = -1,
+                                       .top_p = -1,
+                                       .repetition_penalty = -1,
+                                       .top_k = -1,
+                                       .seed = 0};
 }
 
 void ivl_cli_add_generation_options(GOptionContext *ctx, ivl_cli_generation_options *opts)
@@ -104,8 +107,8 @@ void ivl_cli_add_generation_options(GOptionContext *ctx, ivl_cli_generation_opti
   g_option_context_add_main_entries(ctx, entries, GETTEXT_PACKAGE);
 }
 
-gboolean ivl_cli_generation_params(const ivl_cli_generation_options *o,
-                                   ivl_generation_params *p, GError **error)
+gboolean ivl_cli_generation_params(const ivl_cli_generation_options *o, ivl_generation_params *p,
+                                   GError **error)
 {
   *p = ivl_generation_default_params();
   p->max_new_tokens = o->max_new_tokens;

@@ -119,7 +119,10 @@ typedef enum {
   IVL_IMAGES_COMBINED, /* all tiles behind one <image> */
 } ivl_image_layout;
 
-/* Streams decoded text as it becomes valid UTF-8. Return FALSE to stop generating. */
+/* Streams decoded text as it becomes valid UTF-8: called once per generated token (piece
+ * may be "" while a character is incomplete; special tokens give ""), and once more with
+ * token_id -1 if an unfinished character remains at the end. Return FALSE to stop
+ * generating: the answer so far is kept, as if the model had stopped. */
 typedef gboolean (*ivl_token_cb)(const char *piece, int token_id, void *user_data);
 
 /* A conversation with history and KV cache; system_message NULL = the model's default. */

@@ -1,5 +1,6 @@
-/* language.c — the Qwen2 decoder (spec 7c), and InternLM2's (spec 7d) as the same blocks: pre-norm blocks, GQA attention with rotate-half
- * RoPE over a KV cache, SwiGLU MLP, final RMSNorm and lm_head.
+/* language.c — the Qwen2 decoder (spec 7c), and InternLM2's (spec 7d) as the same blocks: pre-norm
+ * blocks, GQA attention with rotate-half RoPE over a KV cache, SwiGLU MLP, final RMSNorm and
+ * lm_head.
  *
  * Long prompts run in chunks of CHUNK rows: with causal attention over the cache, chunked
  * prefill computes exactly what one pass would, and the activations stay small.
@@ -14,16 +15,16 @@
 #define CHUNK 256
 
 typedef struct {
-  ivl_tensor *attn_norm;      /* [1, D] input_layernorm */
-  ivl_tensor *wq, *wk, *wv;   /* [H*hd, D], [KV*hd, D], [KV*hd, D] */
-  ivl_tensor *bq, *bk, *bv;   /* [1, H*hd], [1, KV*hd], [1, KV*hd] */
-  ivl_tensor *wo;             /* [D, H*hd] */
-  ivl_tensor *bo;             /* [1, D]: InternLM2 with bias only; NULL for Qwen2 */
-  ivl_tensor *ffn_norm;       /* [1, D] post_attention_layernorm */
-  ivl_tensor *w_gate, *w_up;  /* [I, D] */
-  ivl_tensor *w_down;         /* [D, I] */
-  ivl_tensor *k_cache;        /* [n_ctx, KV*hd] act, rotated keys */
-  ivl_tensor *v_cache;        /* [n_ctx, KV*hd] act */
+  ivl_tensor *attn_norm;     /* [1, D] input_layernorm */
+  ivl_tensor *wq, *wk, *wv;  /* [H*hd, D], [KV*hd, D], [KV*hd, D] */
+  ivl_tensor *bq, *bk, *bv;  /* [1, H*hd], [1, KV*hd], [1, KV*hd] */
+  ivl_tensor *wo;            /* [D, H*hd] */
+  ivl_tensor *bo;            /* [1, D]: InternLM2 with bias only; NULL for Qwen2 */
+  ivl_tensor *ffn_norm;      /* [1, D] post_attention_layernorm */
+  ivl_tensor *w_gate, *w_up; /* [I, D] */
+  ivl_tensor *w_down;        /* [D, I] */
+  ivl_tensor *k_cache;       /* [n_ctx, KV*hd] act, rotated keys */
+  ivl_tensor *v_cache;       /* [n_ctx, KV*hd] act */
 } lm_layer;
 
 struct ivl_language {
@@ -36,14 +37,14 @@ struct ivl_language {
   ivl_tensor *lm_head; /* [V, D] (embed when tied) */
   lm_layer *layers;
   /* run state: one chunk of rows */
-  ivl_tensor *x;       /* [CHUNK, D] residual stream */
-  ivl_tensor *xn;      /* [CHUNK, D] normed */
-  ivl_tensor *q, *att; /* [CHUNK, H*hd] */
-  ivl_tensor *k, *v;   /* [CHUNK, KV*hd] */
-  ivl_tensor *out;     /* [CHUNK, D] o_proj / down output */
+  ivl_tensor *x;         /* [CHUNK, D] residual stream */
+  ivl_tensor *xn;        /* [CHUNK, D] normed */
+  ivl_tensor *q, *att;   /* [CHUNK, H*hd] */
+  ivl_tensor *k, *v;     /* [CHUNK, KV*hd] */
+  ivl_tensor *out;       /* [CHUNK, D] o_proj / down output */
   ivl_tensor *gate, *up; /* [CHUNK, I] */
-  ivl_tensor *last;    /* [1, D] final norm of the last row */
-  ivl_tensor *logits;  /* [1, V] */
+  ivl_tensor *last;      /* [1, D] final norm of the last row */
+  ivl_tensor *logits;    /* [1, V] */
 };
 
 double ivl_language_rope_theta(const ivl_llm_config *cfg, int64_t seq_len)
@@ -65,8 +66,8 @@ static gboolean load_qwen2_layer(ivl_language *lm, ivl_loader *ld, int l, GError
   int64_t kvd = (int64_t)c->num_kv_heads * c->head_dim, f = c->intermediate_size;
   const char *p = "language_model.model.layers";
 
-#define W(dst, r, cc, ...)                                                                 \
-  if (!((dst) = ivl_loader_weight(ld, r, cc, error, __VA_ARGS__)))                         \
+#define W(dst, r, cc, ...)                                                                         \
+  if (!((dst) = ivl_loader_weight(ld, r, cc, error, __VA_ARGS__)))                                 \
   return FALSE
   W(w->attn_norm, 1, d, "%s.%d.input_layernorm.weight", p, l);
   W(w->wq, qd, d, "%s.%d.self_attn.q_proj.weight", p, l);
@@ -105,12 +106,12 @@ static gboolean load_internlm2_layer(ivl_language *lm, ivl_loader *ld, int l, GE
     vb[j] = (int64_t)j * (g + 2) + g + 1;
   }
 
-#define W(dst, r, cc, ...)                                                                 \
-  if (!((dst) = ivl_loader_weight(ld, r, cc, error, __VA_ARGS__)))                         \
+#define W(dst, r, cc, ...)                                                                         \
+  if (!((dst) = ivl_loader_weight(ld, r, cc, error, __VA_ARGS__)))                                 \
   return FALSE
-#define GATHER(dst, cc, blocks, n, what)                                                   \
-  if (!((dst) = ivl_loader_weight_gather(ld, total, cc, hd, blocks, n, error,              \
-                                         "%s.%d.attention.wqkv.%s", p, l, what)))          \
+#define GATHER(dst, cc, blocks, n, what)                                                           \
+  if (!((dst) = ivl_loader_weight_gather(ld, total, cc, hd, blocks, n, error,                      \
+                                         "%s.%d.attention.wqkv.%s", p, l, what)))                  \
   return FALSE
   W(w->attn_norm, 1, d, "%s.%d.attention_norm.weight", p, l);
   GATHER(w->wq, d, qb, c->num_heads, "weight");
@@ -172,8 +173,8 @@ static gboolean check_supported(const ivl_llm_config *c, GError **error)
   }
   if (c->num_kv_heads <= 0 || c->num_heads % c->num_kv_heads != 0 || c->head_dim % 2) {
     g_set_error(error, IVL_ERROR, IVL_ERROR_UNSUPPORTED,
-                "%d attention heads over %d kv heads of dim %d cannot be grouped",
-                c->num_heads, c->num_kv_heads, c->head_dim);
+                "%d attention heads over %d kv heads of dim %d cannot be grouped", c->num_heads,
+                c->num_kv_heads, c->head_dim);
     return FALSE;
   }
   return TRUE;
@@ -214,8 +215,8 @@ void ivl_language_free(ivl_language *lm)
   if (!lm)
     return;
   ivl_backend *be = lm->be;
-  ivl_tensor *state[] = {lm->x, lm->xn, lm->q, lm->att, lm->k, lm->v, lm->out,
-                         lm->gate, lm->up, lm->last, lm->logits};
+  ivl_tensor *state[] = {lm->x,   lm->xn,   lm->q,  lm->att,  lm->k,     lm->v,
+                         lm->out, lm->gate, lm->up, lm->last, lm->logits};
   for (size_t i = 0; i < G_N_ELEMENTS(state); i++)
     if (state[i])
       be->ops->tensor_free(be, state[i]);
@@ -264,8 +265,8 @@ static void layer_forward(ivl_language *lm, lm_layer *w, int64_t n, int64_t pos0
   o->copy_rows(be, w->v_cache, pos0, &v, 0, n);
   ivl_tensor kc = ivl_tensor_view_rows(w->k_cache, 0, pos0 + n);
   ivl_tensor vc = ivl_tensor_view_rows(w->v_cache, 0, pos0 + n);
-  o->attention(be, &att, &q, &kc, &vc, 1, c->num_heads, c->num_kv_heads, c->head_dim, TRUE,
-               pos0, 1.0f / sqrtf((float)c->head_dim));
+  o->attention(be, &att, &q, &kc, &vc, 1, c->num_heads, c->num_kv_heads, c->head_dim, TRUE, pos0,
+               1.0f / sqrtf((float)c->head_dim));
   o->matmul(be, &out, &att, w->wo, w->bo);
   o->add(be, &x, &x, &out);
 
@@ -301,8 +302,7 @@ static void embed_chunk(ivl_language *lm, const int32_t *ids, int64_t n, int32_t
 }
 
 gboolean ivl_language_forward(ivl_language *lm, const int32_t *ids, int64_t n, int64_t pos0,
-                              int32_t image_token, const ivl_tensor *image_embeds,
-                              GError **error)
+                              int32_t image_token, const ivl_tensor *image_embeds, GError **error)
 {
   ivl_backend *be = lm->be;
   int64_t image_row = 0;
@@ -310,7 +310,8 @@ gboolean ivl_language_forward(ivl_language *lm, const int32_t *ids, int64_t n, i
   if (n <= 0 || pos0 < 0 || pos0 > lm->n_past || pos0 + n > lm->n_ctx) {
     g_set_error(error, IVL_ERROR, IVL_ERROR_INVALID_ARGUMENT,
                 "%" G_GINT64_FORMAT " tokens at position %" G_GINT64_FORMAT
-                " do not fit the context of %d tokens", n, pos0, lm->n_ctx);
+                " do not fit the context of %d tokens",
+                n, pos0, lm->n_ctx);
     return FALSE;
   }
   for (int64_t i = 0; i < n; i++) {

@@ -25,8 +25,7 @@ int64_t ivl_language_get_n_past(const ivl_language *lm);
  * position for ivl_language_get_logits / ivl_language_argmax. Errors: INVALID_ARGUMENT when
  * the context would overflow, the backend's failures. */
 gboolean ivl_language_forward(ivl_language *lm, const int32_t *ids, int64_t n, int64_t pos0,
-                              int32_t image_token, const ivl_tensor *image_embeds,
-                              GError **error);
+                              int32_t image_token, const ivl_tensor *image_embeds, GError **error);
 
 /* The last forward's logits as f32 into logits[vocab_size]. */
 gboolean ivl_language_get_logits(ivl_language *lm, float *logits, GError **error);

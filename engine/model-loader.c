@@ -59,15 +59,16 @@ static const ivl_st_tensor *find(ivl_loader *ld, const char *name, int64_t n_ele
   }
   if (t->n_elements != n_elements) {
     g_set_error(error, IVL_ERROR, IVL_ERROR_CORRUPT,
-                "tensor %s has %" G_GINT64_FORMAT " elements where the config implies %"
-                G_GINT64_FORMAT, name, t->n_elements, n_elements);
+                "tensor %s has %" G_GINT64_FORMAT
+                " elements where the config implies %" G_GINT64_FORMAT,
+                name, t->n_elements, n_elements);
     return NULL;
   }
   return t;
 }
 
-static ivl_tensor *weight_rows(ivl_loader *ld, const char *name, int64_t total_rows,
-                               int64_t row0, int64_t n_rows, int64_t cols, GError **error)
+static ivl_tensor *weight_rows(ivl_loader *ld, const char *name, int64_t total_rows, int64_t row0,
+                               int64_t n_rows, int64_t cols, GError **error)
 {
   const ivl_st_tensor *t = find(ld, name, total_rows * cols, error);
   if (!t)
@@ -97,9 +98,8 @@ ivl_tensor *ivl_loader_weight(ivl_loader *ld, int64_t rows, int64_t cols, GError
   return w;
 }
 
-ivl_tensor *ivl_loader_weight_rows(ivl_loader *ld, int64_t total_rows, int64_t row0,
-                                   int64_t n_rows, int64_t cols, GError **error,
-                                   const char *format, ...)
+ivl_tensor *ivl_loader_weight_rows(ivl_loader *ld, int64_t total_rows, int64_t row0, int64_t n_rows,
+                                   int64_t cols, GError **error, const char *format, ...)
 {
   va_list ap;
   va_start(ap, format);
@@ -124,12 +124,11 @@ ivl_tensor *ivl_loader_weight_gather(ivl_loader *ld, int64_t total_rows, int64_t
   for (int i = 0; i < n_blocks; i++) {
     if (blocks[i] < 0 || (blocks[i] + 1) * block_rows > total_rows) {
       g_free(copy);
-      g_set_error(error, IVL_ERROR, IVL_ERROR_CORRUPT, "row block %" G_GINT64_FORMAT
-                  " is outside tensor %s", blocks[i], name);
+      g_set_error(error, IVL_ERROR, IVL_ERROR_CORRUPT,
+                  "row block %" G_GINT64_FORMAT " is outside tensor %s", blocks[i], name);
       return NULL;
     }
-    memcpy(copy + i * block_bytes, (const char *)t->data + blocks[i] * block_bytes,
-           block_bytes);
+    memcpy(copy + i * block_bytes, (const char *)t->data + blocks[i] * block_bytes, block_bytes);
   }
   g_ptr_array_add(ld->copies, copy);
   int64_t n = n_blocks * block_rows;
@@ -140,8 +139,8 @@ ivl_tensor *ivl_loader_weight_gather(ivl_loader *ld, int64_t total_rows, int64_t
   return w;
 }
 
-float *ivl_loader_read_f32(ivl_loader *ld, int64_t n_elements, GError **error,
-                           const char *format, ...)
+float *ivl_loader_read_f32(ivl_loader *ld, int64_t n_elements, GError **error, const char *format,
+                           ...)
 {
   va_list ap;
   va_start(ap, format);

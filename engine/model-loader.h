@@ -27,9 +27,9 @@ ivl_tensor *ivl_loader_weight(ivl_loader *ld, int64_t rows, int64_t cols, GError
 /* Rows [row0, row0 + n_rows) of a weight whose full view is [total_rows, cols] (the q, k
  * and v blocks of a fused qkv matrix). A 1-D weight (a bias) is viewed with cols = 1 and
  * returned as [1, n_rows]. */
-ivl_tensor *ivl_loader_weight_rows(ivl_loader *ld, int64_t total_rows, int64_t row0,
-                                   int64_t n_rows, int64_t cols, GError **error,
-                                   const char *format, ...) G_GNUC_PRINTF(7, 8);
+ivl_tensor *ivl_loader_weight_rows(ivl_loader *ld, int64_t total_rows, int64_t row0, int64_t n_rows,
+                                   int64_t cols, GError **error, const char *format, ...)
+    G_GNUC_PRINTF(7, 8);
 
 /* Blocks of block_rows rows (block indices into the weight viewed [total_rows, cols]),
  * gathered in the given order into one [n_blocks * block_rows, cols] weight: a host copy
@@ -37,12 +37,11 @@ ivl_tensor *ivl_loader_weight_rows(ivl_loader *ld, int64_t total_rows, int64_t r
  * vector, returned as [1, n_blocks * block_rows]. */
 ivl_tensor *ivl_loader_weight_gather(ivl_loader *ld, int64_t total_rows, int64_t cols,
                                      int64_t block_rows, const int64_t *blocks, int n_blocks,
-                                     GError **error, const char *format, ...)
-    G_GNUC_PRINTF(8, 9);
+                                     GError **error, const char *format, ...) G_GNUC_PRINTF(8, 9);
 
 /* A weight as host f32 (for small tables the model precomputes from), caller frees. */
-float *ivl_loader_read_f32(ivl_loader *ld, int64_t n_elements, GError **error,
-                           const char *format, ...) G_GNUC_PRINTF(4, 5);
+float *ivl_loader_read_f32(ivl_loader *ld, int64_t n_elements, GError **error, const char *format,
+                           ...) G_GNUC_PRINTF(4, 5);
 
 /* The mapped files (for validation against the config). */
 const ivl_safetensors *ivl_loader_get_safetensors(const ivl_loader *ld);

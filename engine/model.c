@@ -51,8 +51,8 @@ static void progress(const ivl_model_params *p, double fraction, const char *wha
     p->progress(fraction, what, p->progress_data);
 }
 
-static gboolean load_parts(ivl_model *m, const ivl_model_params *params,
-                           GCancellable *cancellable, GError **error)
+static gboolean load_parts(ivl_model *m, const ivl_model_params *params, GCancellable *cancellable,
+                           GError **error)
 {
   int n_ctx = params->context_length > 0 ? params->context_length : DEFAULT_CONTEXT;
 
@@ -86,8 +86,7 @@ ivl_model *ivl_model_load(const char *dir, const ivl_model_params *params,
   ivl_model *m = g_new0(ivl_model, 1);
   m->dir = g_strdup(dir);
   progress(params, 0.0, "reading config.json");
-  if (!(m->config = ivl_config_load(dir, error)) ||
-      !(m->backend = open_backend(params, error)) ||
+  if (!(m->config = ivl_config_load(dir, error)) || !(m->backend = open_backend(params, error)) ||
       !load_parts(m, params, cancellable, error)) {
     ivl_model_free(m);
     return NULL;
@@ -131,8 +130,7 @@ ivl_tensor *ivl_model_encode_tiles(ivl_model *m, const float *pixels, int n_tile
     ivl_tensor *vit = NULL;
     gboolean ok = !ivl_cancelled(cancellable, error) &&
                   (vit = ivl_vision_encode(m->vision, pixels + t0 * tile_floats, n, error)) &&
-                  ivl_projector_forward(m->projector, vit, n, out, (int64_t)t0 * per_tile,
-                                        error);
+                  ivl_projector_forward(m->projector, vit, n, out, (int64_t)t0 * per_tile, error);
     if (vit)
       be->ops->tensor_free(be, vit);
     if (!ok) {

@@ -28,8 +28,8 @@ ivl_projector *ivl_projector_new(ivl_backend *be, const ivl_config *cfg, ivl_loa
   if (cfg->downsample_ratio != 0.5 || g_strcmp0(cfg->ps_version, "v2") != 0 || p->grid % 2) {
     g_set_error(error, IVL_ERROR, IVL_ERROR_UNSUPPORTED,
                 "only pixel shuffle v2 with downsample_ratio 0.5 on an even grid is "
-                "supported (got %s, %g, grid %d)", cfg->ps_version, cfg->downsample_ratio,
-                p->grid);
+                "supported (got %s, %g, grid %d)",
+                cfg->ps_version, cfg->downsample_ratio, p->grid);
     g_free(p);
     return NULL;
   }

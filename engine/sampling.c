@@ -25,9 +25,9 @@ ivl_generation_params ivl_generation_default_params(void)
 struct ivl_sampler {
   ivl_generation_params params;
   int vocab_size;
-  guint8 *seen;     /* [vocab_size]: generated so far (repetition penalty) */
-  int32_t *order;   /* [vocab_size] scratch: candidate indices, by logit descending */
-  guint64 rng;      /* splitmix64 state */
+  guint8 *seen;   /* [vocab_size]: generated so far (repetition penalty) */
+  int32_t *order; /* [vocab_size] scratch: candidate indices, by logit descending */
+  guint64 rng;    /* splitmix64 state */
 };
 
 ivl_sampler *ivl_sampler_new(const ivl_generation_params *params, int vocab_size)

@@ -12,13 +12,13 @@
 typedef struct {
   ivl_tensor *norm1_w, *norm1_b; /* [1, Dv]; the biases are NULL for rms_norm */
   ivl_tensor *norm2_w, *norm2_b;
-  ivl_tensor *wq, *wk, *wv;      /* [Dv, Dv]: the q | k | v row blocks of attn.qkv.weight */
-  ivl_tensor *bq, *bk, *bv;      /* [1, Dv] or NULL (qkv_bias false) */
-  ivl_tensor *q_norm, *k_norm;   /* [1, Dv] or NULL (qk_normalization false) */
-  ivl_tensor *proj_w, *proj_b;   /* [Dv, Dv], [1, Dv] */
-  ivl_tensor *ls1, *ls2;         /* [1, Dv] layer scales */
-  ivl_tensor *fc1_w, *fc1_b;     /* [Dffn, Dv], [1, Dffn] */
-  ivl_tensor *fc2_w, *fc2_b;     /* [Dv, Dffn], [1, Dv] */
+  ivl_tensor *wq, *wk, *wv;    /* [Dv, Dv]: the q | k | v row blocks of attn.qkv.weight */
+  ivl_tensor *bq, *bk, *bv;    /* [1, Dv] or NULL (qkv_bias false) */
+  ivl_tensor *q_norm, *k_norm; /* [1, Dv] or NULL (qk_normalization false) */
+  ivl_tensor *proj_w, *proj_b; /* [Dv, Dv], [1, Dv] */
+  ivl_tensor *ls1, *ls2;       /* [1, Dv] layer scales */
+  ivl_tensor *fc1_w, *fc1_b;   /* [Dffn, Dv], [1, Dffn] */
+  ivl_tensor *fc2_w, *fc2_b;   /* [Dv, Dffn], [1, Dv] */
 } vit_layer;
 
 struct ivl_vision {
@@ -37,20 +37,20 @@ struct ivl_vision {
 /* Activations of one batch of tiles, allocated per call (the batch size varies). */
 typedef struct {
   ivl_backend *be;
-  ivl_tensor *pixels;  /* [N*C, S*S] f32 */
-  ivl_tensor *patches; /* [N*n_patches, C*p*p] */
-  ivl_tensor *embed;   /* [N*n_patches, Dv] */
-  ivl_tensor *x;       /* [N*T, Dv] residual stream */
-  ivl_tensor *xn;      /* [N*T, Dv] normed */
+  ivl_tensor *pixels;          /* [N*C, S*S] f32 */
+  ivl_tensor *patches;         /* [N*n_patches, C*p*p] */
+  ivl_tensor *embed;           /* [N*n_patches, Dv] */
+  ivl_tensor *x;               /* [N*T, Dv] residual stream */
+  ivl_tensor *xn;              /* [N*T, Dv] normed */
   ivl_tensor *q, *k, *v, *att; /* [N*T, Dv] */
-  ivl_tensor *out;     /* [N*T, Dv] proj / fc2 output */
-  ivl_tensor *ff;      /* [N*T, Dffn] */
+  ivl_tensor *out;             /* [N*T, Dv] proj / fc2 output */
+  ivl_tensor *ff;              /* [N*T, Dffn] */
 } vit_state;
 
 static void vit_state_clear(vit_state *s)
 {
   ivl_tensor **all[] = {&s->pixels, &s->patches, &s->embed, &s->xn, &s->q, &s->k,
-                        &s->v, &s->att, &s->out, &s->ff, &s->x};
+                        &s->v,      &s->att,     &s->out,   &s->ff, &s->x};
   for (size_t i = 0; i < G_N_ELEMENTS(all); i++) {
     if (*all[i])
       s->be->ops->tensor_free(s->be, *all[i]);
@@ -94,11 +94,11 @@ static gboolean load_layer(ivl_vision *vis, ivl_loader *ld, int l, GError **erro
   gboolean ln = c->norm_type == IVL_NORM_LAYER_NORM;
   const char *p = "vision_model.encoder.layers";
 
-#define W(dst, r, cc, ...)                                                                 \
-  if (!((dst) = ivl_loader_weight(ld, r, cc, error, __VA_ARGS__)))                         \
+#define W(dst, r, cc, ...)                                                                         \
+  if (!((dst) = ivl_loader_weight(ld, r, cc, error, __VA_ARGS__)))                                 \
   return FALSE
-#define WROWS(dst, total, row0, cc, ...)                                                   \
-  if (!((dst) = ivl_loader_weight_rows(ld, total, row0, d, cc, error, __VA_ARGS__)))      \
+#define WROWS(dst, total, row0, cc, ...)                                                           \
+  if (!((dst) = ivl_loader_weight_rows(ld, total, row0, d, cc, error, __VA_ARGS__)))               \
   return FALSE
   W(w->norm1_w, 1, d, "%s.%d.norm1.weight", p, l);
   W(w->norm2_w, 1, d, "%s.%d.norm2.weight", p, l);
@@ -143,8 +143,8 @@ static gboolean load_embeddings(ivl_vision *vis, ivl_loader *ld, GError **error)
 
   if (!(vis->patch_w = ivl_loader_weight(ld, d, pp, error,
                                          "vision_model.embeddings.patch_embedding.weight")) ||
-      !(vis->patch_b = ivl_loader_weight(ld, 1, d, error,
-                                         "vision_model.embeddings.patch_embedding.bias")))
+      !(vis->patch_b =
+            ivl_loader_weight(ld, 1, d, error, "vision_model.embeddings.patch_embedding.bias")))
     return FALSE;
   g_autofree float *cls =
       ivl_loader_read_f32(ld, d, error, "vision_model.embeddings.class_embedding");
@@ -175,8 +175,7 @@ ivl_vision *ivl_vision_new(ivl_backend *be, const ivl_vision_config *cfg, int se
   vis->n_run = select_layer < 0 ? cfg->num_layers + 1 + select_layer : select_layer;
   if (vis->n_run < 0 || vis->n_run > cfg->num_layers) {
     g_set_error(error, IVL_ERROR, IVL_ERROR_UNSUPPORTED,
-                "select_layer %d is outside the %d vision layers", select_layer,
-                cfg->num_layers);
+                "select_layer %d is outside the %d vision layers", select_layer, cfg->num_layers);
     ivl_vision_free(vis);
     return NULL;
   }
@@ -253,8 +252,8 @@ static void layer_forward(ivl_vision *vis, const vit_layer *w, vit_state *s, int
     o->rms_norm(be, s->xn, s->k, w->k_norm, eps);
     tmp = s->k, s->k = s->xn, s->xn = tmp;
   }
-  o->attention(be, s->att, s->q, s->k, s->v, n, c->num_heads, c->num_heads, c->head_dim,
-               FALSE, 0, 1.0f / sqrtf((float)c->head_dim));
+  o->attention(be, s->att, s->q, s->k, s->v, n, c->num_heads, c->num_heads, c->head_dim, FALSE, 0,
+               1.0f / sqrtf((float)c->head_dim));
   o->matmul(be, s->out, s->att, w->proj_w, w->proj_b);
   o->add_scaled(be, s->x, s->out, w->ls1);
 
@@ -265,8 +264,7 @@ static void layer_forward(ivl_vision *vis, const vit_layer *w, vit_state *s, int
   o->add_scaled(be, s->x, s->out, w->ls2);
 }
 
-ivl_tensor *ivl_vision_encode(ivl_vision *vis, const float *pixels, int n_tiles,
-                              GError **error)
+ivl_tensor *ivl_vision_encode(ivl_vision *vis, const float *pixels, int n_tiles, GError **error)
 {
   ivl_backend *be = vis->be;
   const ivl_vision_config *c = &vis->cfg;
@@ -275,8 +273,7 @@ ivl_tensor *ivl_vision_encode(ivl_vision *vis, const float *pixels, int n_tiles,
   g_return_val_if_fail(n_tiles > 0, NULL);
   if (!vit_state_init(&s, vis, n_tiles, error))
     return NULL;
-  if (!be->ops->upload_f32(be, s.pixels, 0, (int64_t)n_tiles * c->num_channels, pixels,
-                           error)) {
+  if (!be->ops->upload_f32(be, s.pixels, 0, (int64_t)n_tiles * c->num_channels, pixels, error)) {
     vit_state_clear(&s);
     return NULL;
   }

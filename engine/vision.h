@@ -16,7 +16,6 @@ void ivl_vision_free(ivl_vision *vision);
 
 /* Tiles (n_tiles x 3 x S x S normalized floats, CHW each) -> the selected layer's hidden
  * states [n_tiles * (1 + (S/p)²), Dv], cls first in each tile. Caller frees the tensor. */
-ivl_tensor *ivl_vision_encode(ivl_vision *vision, const float *pixels, int n_tiles,
-                              GError **error);
+ivl_tensor *ivl_vision_encode(ivl_vision *vision, const float *pixels, int n_tiles, GError **error);
 
 #endif /* IVL_VISION_H */

@@ -56,11 +56,10 @@ static void parts_clear(parts *p)
 static gboolean parts_load(parts *p, const char *dir, int n_ctx, GError **error)
 {
   *p = (parts){0};
-  return (p->config = ivl_config_load(dir, error)) &&
-         (p->be = ivl_backend_cpu_new(2, error)) &&
+  return (p->config = ivl_config_load(dir, error)) && (p->be = ivl_backend_cpu_new(2, error)) &&
          (p->loader = ivl_loader_new(p->be, dir, error)) &&
-         (p->vision = ivl_vision_new(p->be, &p->config->vision, p->config->select_layer,
-                                     p->loader, error)) &&
+         (p->vision = ivl_vision_new(p->be, &p->config->vision, p->config->select_layer, p->loader,
+                                     error)) &&
          (p->projector = ivl_projector_new(p->be, p->config, p->loader, error)) &&
          (p->language = ivl_language_new(p->be, &p->config->llm, p->loader, n_ctx, error));
 }
@@ -142,8 +141,8 @@ static void check_summary(const char *what, const float *x, int64_t rows, int64_
   if (fabs(sum - json_object_get_double_member(g, "sum")) > tol ||
       fabs(abs_sum - json_object_get_double_member(g, "abs_sum")) > tol)
     g_error("%s: sum %.6f |sum| %.6f, reference %.6f %.6f (tol %.2g)", what, sum, abs_sum,
-            json_object_get_double_member(g, "sum"),
-            json_object_get_double_member(g, "abs_sum"), tol);
+            json_object_get_double_member(g, "sum"), json_object_get_double_member(g, "abs_sum"),
+            tol);
   JsonObject *r = json_object_get_object_member(g, "rows_head");
   GList *names = json_object_get_members(r);
   for (GList *l = names; l; l = l->next) {
@@ -152,8 +151,7 @@ static void check_summary(const char *what, const float *x, int64_t rows, int64_
     for (guint j = 0; j < json_array_get_length(vals); j++) {
       double want = json_array_get_double_element(vals, j), got = x[row * cols + j];
       if (fabs(got - want) > REL_TOL * scale)
-        g_error("%s[%" G_GINT64_FORMAT "][%u] = %.7f, reference %.7f", what, row, j, got,
-                want);
+        g_error("%s[%" G_GINT64_FORMAT "][%u] = %.7f, reference %.7f", what, row, j, got, want);
     }
   }
   g_list_free(names);
@@ -175,8 +173,7 @@ static void check_logits(const float *logits, int vocab, JsonObject *g)
   }
   g_test_message("logits: worst |diff| %.3g (scale %.3g)", worst, scale);
   if (worst > REL_TOL * scale)
-    g_error("logits differ from the reference by %.3g (tolerance %.3g)", worst,
-            REL_TOL * scale);
+    g_error("logits differ from the reference by %.3g (tolerance %.3g)", worst, REL_TOL * scale);
 }
 
 static float *download(ivl_backend *be, const ivl_tensor *t)
@@ -201,13 +198,14 @@ static void check_files(const char *dir, JsonObject *sha)
     g_autofree char *sum = g_compute_checksum_for_data(G_CHECKSUM_SHA256, (guchar *)data, len);
     if (!g_str_equal(sum, json_object_get_string_member(sha, l->data)))
       g_error("%s: the tiny-model generator's output changed; regenerate the goldens with "
-              "tests/reference/make_goldens.py", (char *)l->data);
+              "tests/reference/make_goldens.py",
+              (char *)l->data);
   }
   g_list_free(names);
 }
 
-static void greedy_and_cache(parts *p, GArray *ids, int32_t image_token,
-                             const ivl_tensor *embeds, JsonObject *g);
+static void greedy_and_cache(parts *p, GArray *ids, int32_t image_token, const ivl_tensor *embeds,
+                             JsonObject *g);
 
 static void run_golden(gconstpointer data)
 {
@@ -236,8 +234,8 @@ static void run_golden(gconstpointer data)
   check_summary("vision", vit_h, vit->rows, vit->cols, json_object_get_object_member(g, "vision"));
 
   int64_t n_img = (int64_t)n_tiles * p.config->num_image_token;
-  ivl_tensor *emb = p.be->ops->tensor_new(p.be, p.be->act_dtype, n_img,
-                                          p.config->llm.hidden_size, &error);
+  ivl_tensor *emb =
+      p.be->ops->tensor_new(p.be, p.be->act_dtype, n_img, p.config->llm.hidden_size, &error);
   g_assert_true(ivl_projector_forward(p.projector, vit, n_tiles, emb, 0, &error));
   g_autofree float *emb_h = download(p.be, emb);
   check_summary("embeds", emb_h, emb->rows, emb->cols, json_object_get_object_member(g, "embeds"));
@@ -260,8 +258,8 @@ static void run_golden(gconstpointer data)
 
 /* Greedy decoding with the KV cache, token by token against the reference; then the cached
  * decode step's logits against a full recomputation of the same sequence from position 0. */
-static void greedy_and_cache(parts *p, GArray *ids, int32_t image_token,
-                             const ivl_tensor *embeds, JsonObject *g)
+static void greedy_and_cache(parts *p, GArray *ids, int32_t image_token, const ivl_tensor *embeds,
+                             JsonObject *g)
 {
   g_autoptr(GError) error = NULL;
   int vocab = p->config->llm.vocab_size;
@@ -270,10 +268,11 @@ static void greedy_and_cache(parts *p, GArray *ids, int32_t image_token,
   JsonObject *gr = json_object_get_object_member(g, "greedy");
   JsonArray *tokens = json_object_get_array_member(gr, "tokens");
   JsonArray *gaps = json_object_get_array_member(gr, "gaps");
-  double scale = MAX(1.0, json_object_get_double_member(json_object_get_object_member(g, "logits"), "max_abs"));
+  double scale = MAX(
+      1.0, json_object_get_double_member(json_object_get_object_member(g, "logits"), "max_abs"));
 
-  g_assert_true(ivl_language_forward(p->language, (int32_t *)ids->data, ids->len, 0,
-                                     image_token, embeds, &error));
+  g_assert_true(ivl_language_forward(p->language, (int32_t *)ids->data, ids->len, 0, image_token,
+                                     embeds, &error));
   g_assert_true(ivl_language_get_logits(p->language, logits, &error));
   check_logits(logits, vocab, json_object_get_object_member(g, "logits"));
 
@@ -289,15 +288,15 @@ static void greedy_and_cache(parts *p, GArray *ids, int32_t image_token,
       g_error("greedy step %u: token %d, reference %d", i, got, want);
     }
     g_array_append_val(seq, got);
-    g_assert_true(ivl_language_forward(p->language, &got, 1, seq->len - 1, image_token,
-                                       NULL, &error));
+    g_assert_true(
+        ivl_language_forward(p->language, &got, 1, seq->len - 1, image_token, NULL, &error));
   }
   /* KV-cache decoding equals full recomputation (positions below max_position_embeddings
    * only: beyond it dynamic NTK makes the cached keys differ by design, as in transformers). */
   if (seq->len <= (guint)p->config->llm.max_position_embeddings) {
     g_assert_true(ivl_language_get_logits(p->language, logits, &error));
-    g_assert_true(ivl_language_forward(p->language, (int32_t *)seq->data, seq->len, 0,
-                                       image_token, embeds, &error));
+    g_assert_true(ivl_language_forward(p->language, (int32_t *)seq->data, seq->len, 0, image_token,
+                                       embeds, &error));
     g_assert_true(ivl_language_get_logits(p->language, again, &error));
     double worst = 0;
     for (int i = 0; i < vocab; i++)

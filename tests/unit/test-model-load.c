@@ -147,11 +147,10 @@ int main(int argc, char **argv)
   g_test_add("/model-load/ok", fixture, NULL, setup, test_loads, teardown);
   g_test_add("/model-load/internlm2", fixture, &internlm2, setup, test_loads, teardown);
   g_test_add_func("/model-load/missing-dir", test_missing_dir);
-  g_test_add("/model-load/missing-weights", fixture, NULL, setup, test_missing_weights,
-             teardown);
+  g_test_add("/model-load/missing-weights", fixture, NULL, setup, test_missing_weights, teardown);
   g_test_add("/model-load/truncated", fixture, NULL, setup, test_truncated_weights, teardown);
-  g_test_add("/model-load/config-disagrees", fixture, NULL, setup,
-             test_config_weights_disagree, teardown);
+  g_test_add("/model-load/config-disagrees", fixture, NULL, setup, test_config_weights_disagree,
+             teardown);
   g_test_add("/model-load/no-cuda", fixture, NULL, setup, test_no_cuda, teardown);
   g_test_add("/model-load/cancelled", fixture, NULL, setup, test_cancelled, teardown);
   return g_test_run();
