@@ -118,6 +118,7 @@ static void test_no_cuda(fixture *f, gconstpointer data)
 {
   (void)data;
 #if IVL_HAVE_CUDA
+  (void)f;
   g_test_skip("built with CUDA");
 #else
   g_autoptr(GError) error = NULL;
