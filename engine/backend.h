@@ -15,8 +15,6 @@
 #ifndef IVL_BACKEND_H
 #define IVL_BACKEND_H
 
-#include "ivl-config.h" /* IVL_HAVE_CUDA, tested below */
-
 #include <glib.h>
 #include <stdint.h>
 

@@ -138,8 +138,11 @@ if [ "$MODE" != none ]; then
   else
     record compute-sanitizer skip 0 "not installed: no memcheck or racecheck"
   fi
+  if [ "$MODE" = bundle ]; then
+    step greedy-cuda 300 env IVL_SOURCE_ROOT="$ROOT" "$BUNDLE/bin/test-greedy-cuda"
+  fi
   if [ "$MODE" = source ]; then
-    # The rest of suite gpu (the ops suite ran above, binary by binary).
+    # The rest of suite gpu (the ops suite ran above, binary by binary): greedy-cuda.
     step meson-tests-gpu 240 $MESON test -C "$BUILD" --suite gpu --no-suite ops \
       --print-errorlogs --timeout-multiplier 4
   fi
@@ -155,7 +158,9 @@ if [ "$MODE" != none ]; then
   # shellcheck disable=SC2086
   step make-1b 120 "$BIN_IVL" make-tiny-model "$MODELS/1b" $VISION --llm-hidden 896 \
     --llm-layers 24 --llm-heads 14 --llm-kv-heads 2 --llm-ffn 4864 &&
-    step bench-1b 150 "$BIN_IVL" bench -m "$MODELS/1b" --backend cuda --json
+    step bench-1b 150 "$BIN_IVL" bench -m "$MODELS/1b" --backend cuda --json &&
+    step bench-1b-no-graph 150 env IVL_CUDA_GRAPHS=0 "$BIN_IVL" bench -m "$MODELS/1b" \
+      --backend cuda --json
   # shellcheck disable=SC2086
   # Shards: the safetensors writer keeps a file in one GByteArray, which stops at 4 GiB.
   step make-8b 200 "$BIN_IVL" make-tiny-model "$MODELS/8b" $VISION --shards 4 --llm-hidden 3584 \

@@ -1,5 +1,7 @@
 /* test-model-load — ivl_model_load on good and bad model directories: every failure is a
  * GError with a code a caller can act on and a message that names the problem. */
+#include "ivl-config.h" /* IVL_HAVE_CUDA */
+
 #include <glib/gstdio.h>
 #include <string.h>
 
