@@ -82,7 +82,7 @@ static gboolean check_counts(const ivl_prompt_turn *turns, gsize n_turns, int nu
   }
   if (n_placeholders != n_images) {
     g_set_error(error, IVL_ERROR, IVL_ERROR_INVALID_ARGUMENT,
-                "the prompt holds %zu " IVL_PROMPT_IMAGE " placeholders but %zu images were given",
+                "the prompt holds %zu " IVL_PROMPT_IMAGE " placeholders for %zu images",
                 n_placeholders, n_images);
     return FALSE;
   }
