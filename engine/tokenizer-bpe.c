@@ -451,12 +451,21 @@ static gboolean read_merges(bpe *t, const char *path, GError **error)
                 local->message);
     return FALSE;
   }
-  g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
-  merge_table_init(&t->merges, g_strv_length(lines));
+  gsize n_lines = 1;
+  for (const char *p = text; (p = strchr(p, '\n')); p++)
+    n_lines++;
+  merge_table_init(&t->merges, n_lines);
   GString *joined = g_string_new(NULL);
   guint32 rank = 0;
-  for (guint i = 0; lines[i]; i++) {
-    char *line = g_strstrip(lines[i]);
+  char *next = text;
+  /* Lines are cut in place: g_strsplit rescans the rest of the text at every line. */
+  for (guint i = 0; next; i++) {
+    char *line = next;
+    char *nl = strchr(line, '\n');
+    next = nl ? nl + 1 : NULL;
+    if (nl)
+      *nl = '\0';
+    g_strstrip(line);
     if ((i == 0 && g_str_has_prefix(line, "#version:")) || !*line)
       continue;
     char *space = strchr(line, ' ');
