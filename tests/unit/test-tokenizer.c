@@ -232,23 +232,63 @@ static void test_load_errors(void)
   g_rmdir(dir);
 }
 
-/* Not a speed assertion: a generous bound catches only a pathological slowdown. */
-static void test_speed(void)
+/* Varied text (seeded pseudo-random words in several scripts) keeps the word cache from
+ * doing all the work. */
+static GString *varied_text(gsize size)
 {
+  static const char *const parts[] = {"the", "model", "reads", " ", "  ", "\n", "42", "3.14",
+                                      "你好", "世界", "图片", "don't", "I'LL", ", ", ". ", "🦀",
+                                      "é", "Привет", "(x)", "{}", "->", "\t", "image"};
+  GRand *rand = g_rand_new_with_seed(20251127);
   GString *text = g_string_new(NULL);
-  const char *para = "The InternVL3 model reads images and text. 它能理解图片。 Numbers: 3.14, "
-                     "2025; code: if (x != y) { return f(x); }\n\n";
-  while (text->len < 100 * 1024)
-    g_string_append(text, para);
+  while (text->len < size) {
+    g_string_append(text, parts[g_rand_int_range(rand, 0, G_N_ELEMENTS(parts))]);
+    for (int i = g_rand_int_range(rand, 0, 4); i > 0; i--)
+      g_string_append_c(text, (char)g_rand_int_range(rand, 'a', 'z' + 1));
+  }
+  g_rand_free(rand);
+  return text;
+}
+
+static double timed_encode(const char *what, const GString *text)
+{
   gint64 t0 = g_get_monotonic_time();
   g_autoptr(GArray) ids = ivl_tokenizer_encode(tok, text->str, (gssize)text->len);
   double seconds = (g_get_monotonic_time() - t0) / 1e6;
-  g_test_message("encoded %zu bytes into %u ids in %.3f s", text->len, ids->len, seconds);
-  g_printerr("# encode speed: %zu bytes -> %u ids in %.3f s\n", text->len, ids->len, seconds);
-  g_assert_cmpfloat(seconds, <, 5.0);
+  g_printerr("# encode speed (%s): %zu bytes -> %u ids in %.3f s\n", what, text->len, ids->len,
+             seconds);
   g_autofree char *back = ivl_tokenizer_decode(tok, (gint32 *)ids->data, ids->len, FALSE);
   g_assert_cmpstr(back, ==, text->str);
-  g_string_free(text, TRUE);
+  return seconds;
+}
+
+/* Not a speed assertion: a generous bound catches only a pathological slowdown. */
+static void test_speed(void)
+{
+  GString *varied = varied_text(100 * 1024);
+  GString *one_word = g_string_new(NULL);
+  while (one_word->len < 100 * 1024)
+    g_string_append(one_word, "abcdefghij");
+  g_assert_cmpfloat(timed_encode("varied", varied), <, 5.0);
+  g_assert_cmpfloat(timed_encode("one 100 KB word", one_word), <, 5.0);
+  g_string_free(varied, TRUE);
+  g_string_free(one_word, TRUE);
+}
+
+/* Random bytes, mostly not UTF-8: encoding never fails and decodes to valid UTF-8. */
+static void test_random_bytes(void)
+{
+  GRand *rand = g_rand_new_with_seed(7);
+  for (int round = 0; round < 200; round++) {
+    guint8 buf[64];
+    gsize n = (gsize)g_rand_int_range(rand, 0, sizeof buf);
+    for (gsize i = 0; i < n; i++)
+      buf[i] = (guint8)g_rand_int_range(rand, 0, 256);
+    g_autoptr(GArray) ids = ivl_tokenizer_encode(tok, (const char *)buf, (gssize)n);
+    g_autofree char *back = ivl_tokenizer_decode(tok, (gint32 *)ids->data, ids->len, FALSE);
+    g_assert_true(g_utf8_validate(back, -1, NULL));
+  }
+  g_rand_free(rand);
 }
 
 int main(int argc, char **argv)
@@ -263,6 +303,7 @@ int main(int argc, char **argv)
   g_test_add_func("/tokenizer/decode", test_decode);
   g_test_add_func("/tokenizer/stream-every-byte", test_stream_every_byte);
   g_test_add_func("/tokenizer/load-errors", test_load_errors);
+  g_test_add_func("/tokenizer/random-bytes", test_random_bytes);
   g_test_add_func("/tokenizer/speed", test_speed);
   int status = g_test_run();
   ivl_tokenizer_free(tok);
