@@ -64,13 +64,13 @@ static gboolean print_prompt(const prompt_options *o, const char *model, const c
   ivl_prompt_turn turn = {q, NULL, (const int *)counts->data, counts->len};
   if (o->ids) {
     g_autoptr(ivl_prompt) p =
-      ivl_prompt_build(m.tok, m.tpl, o->system, &turn, 1, m.num_image_token, error);
+        ivl_prompt_build(m.tok, m.tpl, o->system, &turn, 1, m.num_image_token, error);
     if (p)
       ivl_text_print_ids((const gint32 *)p->ids->data, p->ids->len);
     return p != NULL;
   }
   g_autofree char *text =
-    ivl_prompt_render(m.tpl, o->system, &turn, 1, m.num_image_token, TRUE, error);
+      ivl_prompt_render(m.tpl, o->system, &turn, 1, m.num_image_token, TRUE, error);
   if (text)
     fputs(text, stdout);
   return text != NULL;
@@ -82,17 +82,17 @@ int ivl_cmd_prompt(int argc, char **argv)
   prompt_options o = {0};
   g_auto(GStrv) args = NULL;
   GOptionEntry entries[] = {
-    {"model", 'm', 0, G_OPTION_ARG_FILENAME, &model, N_("Model directory or name"), N_("MODEL")},
-    {"system", 0, 0, G_OPTION_ARG_STRING, &o.system,
-     N_("System message (default: the template's)"), N_("TEXT")},
-    {"tiles", 0, 0, G_OPTION_ARG_STRING_ARRAY, &o.tiles,
-     N_("An image of N tiles (repeat for more images)"), N_("N")},
-    {"separate", 0, 0, G_OPTION_ARG_NONE, &o.separate,
-     N_("Show the images separately (Image-1: …) instead of combined"), NULL},
-    {"frames", 0, 0, G_OPTION_ARG_INT, &o.frames, N_("A video of N frames"), N_("N")},
-    {"ids", 0, 0, G_OPTION_ARG_NONE, &o.ids, N_("Print the token ids instead"), NULL},
-    {G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_STRING_ARRAY, &args, NULL, N_("QUESTION")},
-    G_OPTION_ENTRY_NULL,
+      {"model", 'm', 0, G_OPTION_ARG_FILENAME, &model, N_("Model directory or name"), N_("MODEL")},
+      {"system", 0, 0, G_OPTION_ARG_STRING, &o.system,
+       N_("System message (default: the template's)"), N_("TEXT")},
+      {"tiles", 0, 0, G_OPTION_ARG_STRING_ARRAY, &o.tiles,
+       N_("An image of N tiles (repeat for more images)"), N_("N")},
+      {"separate", 0, 0, G_OPTION_ARG_NONE, &o.separate,
+       N_("Show the images separately (Image-1: …) instead of combined"), NULL},
+      {"frames", 0, 0, G_OPTION_ARG_INT, &o.frames, N_("A video of N frames"), N_("N")},
+      {"ids", 0, 0, G_OPTION_ARG_NONE, &o.ids, N_("Print the token ids instead"), NULL},
+      {G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_STRING_ARRAY, &args, NULL, N_("QUESTION")},
+      G_OPTION_ENTRY_NULL,
   };
   g_autoptr(GOptionContext) ctx = g_option_context_new(NULL);
   g_option_context_set_summary(ctx, _("Print the prompt chat() builds for QUESTION, with image "
@@ -107,8 +107,9 @@ int ivl_cmd_prompt(int argc, char **argv)
                       !(o.frames > 0 && (o.tiles || o.separate));
   int status = 2;
   if (!usage_ok)
-    fprintf(stderr, "%s", _("Usage: ivl prompt -m MODEL [--system TEXT] [--tiles N]… "
-                            "[--separate] [--frames N] [--ids] QUESTION\n"));
+    fprintf(stderr, "%s",
+            _("Usage: ivl prompt -m MODEL [--system TEXT] [--tiles N]… "
+              "[--separate] [--frames N] [--ids] QUESTION\n"));
   else if (print_prompt(&o, model, args[0], &error))
     status = 0;
   else {

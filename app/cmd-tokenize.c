@@ -41,7 +41,7 @@ static int encode_or_decode(const ivl_tokenizer *tok, const char *file, gboolean
     if (!ids)
       return 2;
     g_autofree char *text =
-      ivl_tokenizer_decode(tok, (const gint32 *)ids->data, ids->len, skip_special);
+        ivl_tokenizer_decode(tok, (const gint32 *)ids->data, ids->len, skip_special);
     printf("%s\n", text);
     return 0;
   }
@@ -78,13 +78,13 @@ int ivl_cmd_tokenize(int argc, char **argv)
   gboolean decode = FALSE, skip_special = FALSE;
   g_auto(GStrv) args = NULL;
   GOptionEntry entries[] = {
-    {"model", 'm', 0, G_OPTION_ARG_FILENAME, &model, N_("Model directory or name"), N_("MODEL")},
-    {"file", 0, 0, G_OPTION_ARG_FILENAME, &file, N_("Encode the contents of FILE"), N_("FILE")},
-    {"decode", 0, 0, G_OPTION_ARG_NONE, &decode, N_("Decode ids to text"), NULL},
-    {"skip-special", 0, 0, G_OPTION_ARG_NONE, &skip_special,
-     N_("With --decode: leave out special tokens"), NULL},
-    {G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_STRING_ARRAY, &args, NULL, N_("TEXT | IDS…")},
-    G_OPTION_ENTRY_NULL,
+      {"model", 'm', 0, G_OPTION_ARG_FILENAME, &model, N_("Model directory or name"), N_("MODEL")},
+      {"file", 0, 0, G_OPTION_ARG_FILENAME, &file, N_("Encode the contents of FILE"), N_("FILE")},
+      {"decode", 0, 0, G_OPTION_ARG_NONE, &decode, N_("Decode ids to text"), NULL},
+      {"skip-special", 0, 0, G_OPTION_ARG_NONE, &skip_special,
+       N_("With --decode: leave out special tokens"), NULL},
+      {G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_STRING_ARRAY, &args, NULL, N_("TEXT | IDS…")},
+      G_OPTION_ENTRY_NULL,
   };
   g_autoptr(GOptionContext) ctx = g_option_context_new(NULL);
   g_option_context_set_summary(ctx, _("Print the token ids of TEXT as a JSON array, or with "
@@ -97,10 +97,11 @@ int ivl_cmd_tokenize(int argc, char **argv)
   }
   guint n_args = args ? g_strv_length(args) : 0;
   gboolean usage_ok =
-    model && (decode ? (!file && n_args > 0) : (file ? n_args == 0 : n_args == 1));
+      model && (decode ? (!file && n_args > 0) : (file ? n_args == 0 : n_args == 1));
   if (!usage_ok) {
-    fprintf(stderr, "%s", _("Usage: ivl tokenize -m MODEL [--file FILE | TEXT]\n"
-                            "       ivl tokenize -m MODEL --decode [--skip-special] IDS…\n"));
+    fprintf(stderr, "%s",
+            _("Usage: ivl tokenize -m MODEL [--file FILE | TEXT]\n"
+              "       ivl tokenize -m MODEL --decode [--skip-special] IDS…\n"));
     return 2;
   }
   int status = run(model, file, decode, skip_special, args, &error);

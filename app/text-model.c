@@ -14,8 +14,8 @@
 gboolean ivl_text_model_open(ivl_text_model *m, const char *arg, GError **error)
 {
   memset(m, 0, sizeof *m);
-  m->dir = g_file_test(arg, G_FILE_TEST_IS_DIR) ? g_strdup(arg)
-                                                 : ivl_model_path_resolve(arg, error);
+  m->dir =
+      g_file_test(arg, G_FILE_TEST_IS_DIR) ? g_strdup(arg) : ivl_model_path_resolve(arg, error);
   if (!m->dir)
     return FALSE;
   const char *template_name = "internvl2_5";

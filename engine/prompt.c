@@ -132,7 +132,7 @@ ivl_prompt *ivl_prompt_build(const ivl_tokenizer *tok, const ivl_template *tpl,
                              gsize n_turns, int num_image_token, GError **error)
 {
   g_autofree char *text =
-    ivl_prompt_render(tpl, system_message, turns, n_turns, num_image_token, FALSE, error);
+      ivl_prompt_render(tpl, system_message, turns, n_turns, num_image_token, FALSE, error);
   if (!text)
     return NULL;
   gsize want = expected_context(turns, n_turns, num_image_token);
@@ -196,9 +196,9 @@ static void place_row(ivl_prompt_batch *b, gsize row, const ivl_prompt *p, gint3
 }
 
 ivl_prompt_batch *ivl_prompt_build_batch(const ivl_tokenizer *tok, const ivl_template *tpl,
-                                         const char *system_message,
-                                         const char *const *questions, const int *n_tiles,
-                                         gsize n_rows, int num_image_token, GError **error)
+                                         const char *system_message, const char *const *questions,
+                                         const int *n_tiles, gsize n_rows, int num_image_token,
+                                         GError **error)
 {
   gint32 pad = ivl_tokenizer_get_pad_id(tok);
   if (pad < 0) {
@@ -243,8 +243,8 @@ void ivl_prompt_batch_free(ivl_prompt_batch *batch)
   g_free(batch);
 }
 
-char *ivl_prompt_postprocess(const ivl_tokenizer *tok, const ivl_template *tpl,
-                             const gint32 *ids, gsize n_ids)
+char *ivl_prompt_postprocess(const ivl_tokenizer *tok, const ivl_template *tpl, const gint32 *ids,
+                             gsize n_ids)
 {
   g_autofree char *text = ivl_tokenizer_decode(tok, ids, n_ids, TRUE);
   char *stop = strstr(text, ivl_template_get_stop_text(tpl));

@@ -72,15 +72,15 @@ typedef struct {
  * "<image>\n" is prepended to a question without one; each must then hold exactly one.
  * UNSUPPORTED when the tokenizer has no pad token. */
 ivl_prompt_batch *ivl_prompt_build_batch(const ivl_tokenizer *tok, const ivl_template *tpl,
-                                         const char *system_message,
-                                         const char *const *questions, const int *n_tiles,
-                                         gsize n_rows, int num_image_token, GError **error);
+                                         const char *system_message, const char *const *questions,
+                                         const int *n_tiles, gsize n_rows, int num_image_token,
+                                         GError **error);
 void ivl_prompt_batch_free(ivl_prompt_batch *batch);
 
 /* chat()'s answer from the generated ids: decoded without special tokens, cut at the
  * template's stop text, stripped as Python's str.strip(). Returns a new string. */
-char *ivl_prompt_postprocess(const ivl_tokenizer *tok, const ivl_template *tpl,
-                             const gint32 *ids, gsize n_ids);
+char *ivl_prompt_postprocess(const ivl_tokenizer *tok, const ivl_template *tpl, const gint32 *ids,
+                             gsize n_ids);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(ivl_prompt, ivl_prompt_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(ivl_prompt_batch, ivl_prompt_batch_free)

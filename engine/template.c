@@ -17,16 +17,17 @@ struct ivl_template {
 
 /* Spec section 5: upstream get_conv_template('internvl2_5'), SeparatorStyle.MPT. */
 static const ivl_template templates[] = {
-  {
-    .name = "internvl2_5",
-    .system_template = "<|im_start|>system\n{system_message}",
-    .default_system_message = "你是书生·万象，英文名是InternVL，是由上海人工智能实验室、清华大学及多家"
-                              "合作单位联合开发的多模态大语言模型。",
-    .user_role = "<|im_start|>user\n",
-    .assistant_role = "<|im_start|>assistant\n",
-    .sep = "<|im_end|>\n",
-    .stop_text = "<|im_end|>",
-  },
+    {
+        .name = "internvl2_5",
+        .system_template = "<|im_start|>system\n{system_message}",
+        .default_system_message =
+            "你是书生·万象，英文名是InternVL，是由上海人工智能实验室、清华大学及多家"
+            "合作单位联合开发的多模态大语言模型。",
+        .user_role = "<|im_start|>user\n",
+        .assistant_role = "<|im_start|>assistant\n",
+        .sep = "<|im_end|>\n",
+        .stop_text = "<|im_end|>",
+    },
 };
 
 const ivl_template *ivl_template_lookup(const char *name, GError **error)

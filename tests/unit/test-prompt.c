@@ -12,10 +12,10 @@ static const ivl_template *tpl;
 
 /* Spec section 5: the default system message as UTF-8 hex. */
 static const char default_system_hex[] =
-  "e4bda0e698afe4b9a6e7949fc2b7e4b887e8b1a1efbc8ce88bb1e69687e5908de698af496e7465726e564cefbc8c"
-  "e698afe794b1e4b88ae6b5b7e4babae5b7a5e699bae883bde5ae9ee9aa8ce5aea4e38081e6b885e58d8ee5a4a7e5"
-  "ada6e58f8ae5a49ae5aeb6e59088e4bd9ce58d95e4bd8de88194e59088e5bc80e58f91e79a84e5a49ae6a8a1e680"
-  "81e5a4a7e8afade8a880e6a8a1e59e8be38082";
+    "e4bda0e698afe4b9a6e7949fc2b7e4b887e8b1a1efbc8ce88bb1e69687e5908de698af496e7465726e564cefbc8c"
+    "e698afe794b1e4b88ae6b5b7e4babae5b7a5e699bae883bde5ae9ee9aa8ce5aea4e38081e6b885e58d8ee5a4a7e5"
+    "ada6e58f8ae5a49ae5aeb6e59088e4bd9ce58d95e4bd8de88194e59088e5bc80e58f91e79a84e5a49ae6a8a1e680"
+    "81e5a4a7e8afade8a880e6a8a1e59e8be38082";
 
 #define SYS_OPEN "<|im_start|>system\n"
 #define SEP "<|im_end|>\n"
@@ -71,8 +71,7 @@ static void test_template(void)
 
   ivl_template_turn one = {"Hello", NULL};
   g_autofree char *a = ivl_template_render(tpl, NULL, &one, 1);
-  g_autofree char *want_a =
-    g_strconcat(SYS_OPEN, sys, SEP USER "Hello" SEP ASSISTANT, NULL);
+  g_autofree char *want_a = g_strconcat(SYS_OPEN, sys, SEP USER "Hello" SEP ASSISTANT, NULL);
   g_assert_cmpstr(a, ==, want_a);
 
   g_autofree char *b = ivl_template_render(tpl, "Be brief.", &one, 1);
@@ -82,8 +81,9 @@ static void test_template(void)
 
   ivl_template_turn history[] = {{"Q1", "A1"}, {"Q2", "A2"}, {"Q3", NULL}};
   g_autofree char *d = ivl_template_render(tpl, "S", history, 3);
-  g_assert_cmpstr(d, ==, SYS_OPEN "S" SEP USER "Q1" SEP ASSISTANT "A1" SEP USER "Q2" SEP
-                           ASSISTANT "A2" SEP USER "Q3" SEP ASSISTANT);
+  g_assert_cmpstr(d, ==,
+                  SYS_OPEN "S" SEP USER "Q1" SEP ASSISTANT "A1" SEP USER "Q2" SEP ASSISTANT
+                           "A2" SEP USER "Q3" SEP ASSISTANT);
 
   /* An empty answer (and an empty question) adds only its role: upstream's truthiness test. */
   ivl_template_turn empty[] = {{"Q1", ""}, {"", NULL}};
@@ -141,23 +141,23 @@ static void test_render_one_image(void)
   ivl_prompt_turn t = {q, NULL, tiles, 1};
   g_autofree char *text = render("S", &t, 1);
   g_autofree char *img = image_tokens(512);
-  g_autofree char *want = g_strconcat(SYS_OPEN "S" SEP USER, img, "\nDescribe." SEP ASSISTANT,
-                                      NULL);
+  g_autofree char *want =
+      g_strconcat(SYS_OPEN "S" SEP USER, img, "\nDescribe." SEP ASSISTANT, NULL);
   g_assert_cmpstr(text, ==, want);
 
   g_autoptr(GError) error = NULL;
   g_autofree char *brief = ivl_prompt_render(tpl, "S", &t, 1, 256, TRUE, &error);
   g_assert_no_error(error);
   g_assert_cmpstr(brief, ==,
-                  SYS_OPEN "S" SEP USER "<img><IMG_CONTEXT>\xC3\x97" "512</img>\nDescribe." SEP
-                    ASSISTANT);
+                  SYS_OPEN "S" SEP USER "<img><IMG_CONTEXT>\xC3\x97"
+                           "512</img>\nDescribe." SEP ASSISTANT);
 
   /* A placeholder the user wrote stays where it is. */
   g_autofree char *q2 = ivl_prompt_chat_question("Look: <image> what?", 1, TRUE);
   ivl_prompt_turn t2 = {q2, NULL, tiles, 1};
   g_autofree char *text2 = render("S", &t2, 1);
-  g_autofree char *want2 = g_strconcat(SYS_OPEN "S" SEP USER "Look: ", img, " what?" SEP
-                                       ASSISTANT, NULL);
+  g_autofree char *want2 =
+      g_strconcat(SYS_OPEN "S" SEP USER "Look: ", img, " what?" SEP ASSISTANT, NULL);
   g_assert_cmpstr(text2, ==, want2);
 }
 
@@ -166,18 +166,18 @@ static void test_render_history(void)
 {
   const int first[] = {3}, third[] = {1};
   ivl_prompt_turn turns[] = {
-    {"<image>\nDescribe.", "A cat.", first, 1},
-    {"And the color?", "Grey.", NULL, 0},
-    {"<image>\nAnd this one?", NULL, third, 1},
+      {"<image>\nDescribe.", "A cat.", first, 1},
+      {"And the color?", "Grey.", NULL, 0},
+      {"<image>\nAnd this one?", NULL, third, 1},
   };
   g_autofree char *text = render(NULL, turns, 3);
   g_autofree char *sys = default_system();
   g_autofree char *img3 = image_tokens(768);
   g_autofree char *img1 = image_tokens(256);
-  g_autofree char *want = g_strconcat(SYS_OPEN, sys, SEP USER, img3, "\nDescribe." SEP
-                                      ASSISTANT "A cat." SEP USER "And the color?" SEP
-                                      ASSISTANT "Grey." SEP USER, img1, "\nAnd this one?" SEP
-                                      ASSISTANT, NULL);
+  g_autofree char *want = g_strconcat(SYS_OPEN, sys, SEP USER, img3,
+                                      "\nDescribe." SEP ASSISTANT "A cat." SEP USER
+                                      "And the color?" SEP ASSISTANT "Grey." SEP USER,
+                                      img1, "\nAnd this one?" SEP ASSISTANT, NULL);
   g_assert_cmpstr(text, ==, want);
 }
 
@@ -189,8 +189,7 @@ static void test_render_combined_separate_video(void)
   ivl_prompt_turn tc = {qc, NULL, combined, 1};
   g_autofree char *c = render("S", &tc, 1);
   g_autofree char *img5 = image_tokens(1280);
-  g_autofree char *want_c = g_strconcat(SYS_OPEN "S" SEP USER, img5, "\nBoth?" SEP ASSISTANT,
-                                        NULL);
+  g_autofree char *want_c = g_strconcat(SYS_OPEN "S" SEP USER, img5, "\nBoth?" SEP ASSISTANT, NULL);
   g_assert_cmpstr(c, ==, want_c);
 
   const int separate[] = {2, 3};
@@ -199,8 +198,8 @@ static void test_render_combined_separate_video(void)
   g_autofree char *s = render("S", &ts, 1);
   g_autofree char *img2 = image_tokens(512);
   g_autofree char *img3 = image_tokens(768);
-  g_autofree char *want_s = g_strconcat(SYS_OPEN "S" SEP USER "Image-1: ", img2, "\nImage-2: ",
-                                        img3, "\nCompare." SEP ASSISTANT, NULL);
+  g_autofree char *want_s = g_strconcat(SYS_OPEN "S" SEP USER "Image-1: ", img2,
+                                        "\nImage-2: ", img3, "\nCompare." SEP ASSISTANT, NULL);
   g_assert_cmpstr(s, ==, want_s);
 
   const int frames[] = {1, 1};
@@ -208,8 +207,8 @@ static void test_render_combined_separate_video(void)
   ivl_prompt_turn tv = {qv, NULL, frames, 2};
   g_autofree char *v = render("S", &tv, 1);
   g_autofree char *img1 = image_tokens(256);
-  g_autofree char *want_v = g_strconcat(SYS_OPEN "S" SEP USER "Frame1: ", img1, "\nFrame2: ",
-                                        img1, "\nWhy?" SEP ASSISTANT, NULL);
+  g_autofree char *want_v = g_strconcat(SYS_OPEN "S" SEP USER "Frame1: ", img1, "\nFrame2: ", img1,
+                                        "\nWhy?" SEP ASSISTANT, NULL);
   g_assert_cmpstr(v, ==, want_v);
 }
 
@@ -238,8 +237,8 @@ static void test_build(void)
 {
   const int tiles[] = {2, 1};
   ivl_prompt_turn turns[] = {
-    {"<image>\nDescribe.", "A dog.", tiles, 1},
-    {"Image-1: <image>\nNow?", NULL, tiles + 1, 1},
+      {"<image>\nDescribe.", "A dog.", tiles, 1},
+      {"Image-1: <image>\nNow?", NULL, tiles + 1, 1},
   };
   g_autoptr(GError) error = NULL;
   g_autoptr(ivl_prompt) p = ivl_prompt_build(tok, tpl, "S", turns, 2, 256, &error);
@@ -303,7 +302,7 @@ static void test_batch(void)
   const int tiles[] = {1, 2};
   g_autoptr(GError) error = NULL;
   g_autoptr(ivl_prompt_batch) b =
-    ivl_prompt_build_batch(tok, tpl, NULL, questions, tiles, 2, 256, &error);
+      ivl_prompt_build_batch(tok, tpl, NULL, questions, tiles, 2, 256, &error);
   g_assert_no_error(error);
   g_assert_cmpuint(b->n_rows, ==, 2);
   check_row(b, 0, "<image>\nHi", 1);
@@ -320,7 +319,7 @@ static void test_batch(void)
 
   /* Text only: no prefix, no images. */
   g_autoptr(ivl_prompt_batch) t =
-    ivl_prompt_build_batch(tok, tpl, NULL, questions, NULL, 1, 256, &error);
+      ivl_prompt_build_batch(tok, tpl, NULL, questions, NULL, 1, 256, &error);
   g_assert_no_error(error);
   check_row(t, 0, "Hi", 0);
   g_assert_cmpuint(t->image_positions->len, ==, 0);
@@ -363,7 +362,7 @@ int main(int argc, char **argv)
   g_test_init(&argc, &argv, NULL);
   const char *root = g_getenv("IVL_SOURCE_ROOT");
   g_autofree char *dir =
-    g_build_filename(root ? root : ".", "tests", "data", "tokenizer", "qwen2.5", NULL);
+      g_build_filename(root ? root : ".", "tests", "data", "tokenizer", "qwen2.5", NULL);
   g_autoptr(GError) error = NULL;
   tok = ivl_tokenizer_load(dir, &error);
   g_assert_no_error(error);

@@ -18,8 +18,8 @@ static char *run_ivl(int *status, const char *const *args)
   g_autofree char *err = NULL;
   int wait_status;
   g_autoptr(GError) error = NULL;
-  g_assert_true(g_spawn_sync(NULL, (char **)argv->pdata, NULL, G_SPAWN_DEFAULT, NULL, NULL,
-                             &out, &err, &wait_status, &error));
+  g_assert_true(g_spawn_sync(NULL, (char **)argv->pdata, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out,
+                             &err, &wait_status, &error));
   g_assert_no_error(error);
   *status = WIFEXITED(wait_status) ? WEXITSTATUS(wait_status) : -1;
   return out;
@@ -40,8 +40,9 @@ static void test_tokenize(void)
   expect(enc, 0, "[9707, 1879]\n");
   const char *const dec[] = {"tokenize", "-m", tokenizer_dir, "--decode", "9707", "1879", NULL};
   expect(dec, 0, "Hello world\n");
-  const char *const json[] = {"tokenize", "-m", tokenizer_dir, "--decode", "--skip-special",
-                              "[151644, 8948, 198, 151645]", NULL};
+  const char *const json[] = {
+      "tokenize", "-m", tokenizer_dir, "--decode", "--skip-special", "[151644, 8948, 198, 151645]",
+      NULL};
   expect(json, 0, "system\n\n");
 
   g_autofree char *file = NULL;
@@ -63,37 +64,41 @@ static void test_tokenize(void)
 
 static void test_prompt(void)
 {
-  const char *const text[] = {"prompt", "-m", tokenizer_dir, "--system", "S", "--tiles", "2",
-                              "Describe.", NULL};
+  const char *const text[] = {"prompt",  "-m", tokenizer_dir, "--system", "S",
+                              "--tiles", "2",  "Describe.",   NULL};
   expect(text, 0,
-         "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\n<img><IMG_CONTEXT>\xC3\x97" "512"
+         "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\n<img><IMG_CONTEXT>\xC3\x97"
+         "512"
          "</img>\nDescribe.<|im_end|>\n<|im_start|>assistant\n");
-  const char *const separate[] = {"prompt", "-m", tokenizer_dir, "--system", "", "--tiles", "1",
-                                  "--tiles", "3", "--separate", "Compare.", NULL};
+  const char *const separate[] = {"prompt",  "-m", tokenizer_dir, "--system", "",  "--tiles", "1",
+                                  "--tiles", "3",  "--separate",  "Compare.", NULL};
   expect(separate, 0,
          "<|im_start|>system\n<|im_end|>\n<|im_start|>user\nImage-1: <img><IMG_CONTEXT>\xC3\x97"
-         "256</img>\nImage-2: <img><IMG_CONTEXT>\xC3\x97" "768</img>\nCompare.<|im_end|>\n"
+         "256</img>\nImage-2: <img><IMG_CONTEXT>\xC3\x97"
+         "768</img>\nCompare.<|im_end|>\n"
          "<|im_start|>assistant\n");
-  const char *const combined[] = {"prompt", "-m", tokenizer_dir, "--system", "S", "--tiles", "1",
-                                  "--tiles", "3", "Both?", NULL};
+  const char *const combined[] = {"prompt", "-m",      tokenizer_dir, "--system", "S", "--tiles",
+                                  "1",      "--tiles", "3",           "Both?",    NULL};
   expect(combined, 0,
-         "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\n<img><IMG_CONTEXT>\xC3\x97" "1024"
+         "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\n<img><IMG_CONTEXT>\xC3\x97"
+         "1024"
          "</img>\nBoth?<|im_end|>\n<|im_start|>assistant\n");
-  const char *const video[] = {"prompt", "-m", tokenizer_dir, "--system", "S", "--frames", "2",
-                               "Why?", NULL};
+  const char *const video[] = {"prompt",   "-m", tokenizer_dir, "--system", "S",
+                               "--frames", "2",  "Why?",        NULL};
   expect(video, 0,
          "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nFrame1: <img><IMG_CONTEXT>\xC3\x97"
-         "256</img>\nFrame2: <img><IMG_CONTEXT>\xC3\x97" "256</img>\nWhy?<|im_end|>\n"
+         "256</img>\nFrame2: <img><IMG_CONTEXT>\xC3\x97"
+         "256</img>\nWhy?<|im_end|>\n"
          "<|im_start|>assistant\n");
-  const char *const ids[] = {"prompt", "-m", tokenizer_dir, "--system", "S", "--ids", "Hi",
-                             NULL};
-  expect(ids, 0, "[151644, 8948, 198, 50, 151645, 198, 151644, 872, 198, 13048, 151645, 198, "
-                 "151644, 77091, 198]\n");
-  const char *const mismatch[] = {"prompt", "-m", tokenizer_dir, "--tiles", "1",
+  const char *const ids[] = {"prompt", "-m", tokenizer_dir, "--system", "S", "--ids", "Hi", NULL};
+  expect(ids, 0,
+         "[151644, 8948, 198, 50, 151645, 198, 151644, 872, 198, 13048, 151645, 198, "
+         "151644, 77091, 198]\n");
+  const char *const mismatch[] = {"prompt",          "-m", tokenizer_dir, "--tiles", "1",
                                   "<image> <image>", NULL};
   expect(mismatch, 1, "");
-  const char *const both[] = {"prompt", "-m", tokenizer_dir, "--tiles", "1", "--frames", "2",
-                              "x", NULL};
+  const char *const both[] = {"prompt",   "-m", tokenizer_dir, "--tiles", "1",
+                              "--frames", "2",  "x",           NULL};
   expect(both, 2, "");
   const char *const zero[] = {"prompt", "-m", tokenizer_dir, "--tiles", "0", "x", NULL};
   expect(zero, 1, "");
@@ -104,7 +109,7 @@ int main(int argc, char **argv)
   g_test_init(&argc, &argv, NULL);
   const char *root = g_getenv("IVL_SOURCE_ROOT");
   tokenizer_dir =
-    g_build_filename(root ? root : ".", "tests", "data", "tokenizer", "qwen2.5", NULL);
+      g_build_filename(root ? root : ".", "tests", "data", "tokenizer", "qwen2.5", NULL);
   g_test_add_func("/text-cli/tokenize", test_tokenize);
   g_test_add_func("/text-cli/prompt", test_prompt);
   int status = g_test_run();

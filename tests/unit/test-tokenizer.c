@@ -75,7 +75,7 @@ static void test_goldens(void)
   g_assert_true(json_parser_load_from_file(parser, path, &error));
   g_assert_no_error(error);
   JsonArray *cases =
-    json_object_get_array_member(json_node_get_object(json_parser_get_root(parser)), "cases");
+      json_object_get_array_member(json_node_get_object(json_parser_get_root(parser)), "cases");
   g_assert_cmpuint(json_array_get_length(cases), >, 300);
   for (guint i = 0; i < json_array_get_length(cases); i++)
     check_case(json_array_get_object_element(cases, i));
@@ -85,14 +85,15 @@ static void test_goldens(void)
 static void test_spec_ids(void)
 {
   static const char *const special[] = {
-    "<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|object_ref_start|>", "<|object_ref_end|>",
-    "<|box_start|>", "<|box_end|>", "<|quad_start|>", "<|quad_end|>", "<|vision_start|>",
-    "<|vision_end|>", "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>"};
-  static const char *const plain[] = {"<tool_call>", "</tool_call>", "<|fim_prefix|>",
+      "<|endoftext|>",      "<|im_start|>",     "<|im_end|>",     "<|object_ref_start|>",
+      "<|object_ref_end|>", "<|box_start|>",    "<|box_end|>",    "<|quad_start|>",
+      "<|quad_end|>",       "<|vision_start|>", "<|vision_end|>", "<|vision_pad|>",
+      "<|image_pad|>",      "<|video_pad|>"};
+  static const char *const plain[] = {"<tool_call>",    "</tool_call>",   "<|fim_prefix|>",
                                       "<|fim_middle|>", "<|fim_suffix|>", "<|fim_pad|>",
-                                      "<|repo_name|>", "<|file_sep|>"};
-  static const char *const internvl[] = {"<img>", "</img>", "<IMG_CONTEXT>", "<quad>",
-                                         "</quad>", "<ref>", "</ref>", "<box>", "</box>"};
+                                      "<|repo_name|>",  "<|file_sep|>"};
+  static const char *const internvl[] = {"<img>", "</img>", "<IMG_CONTEXT>", "<quad>", "</quad>",
+                                         "<ref>", "</ref>", "<box>",         "</box>"};
   for (gint32 i = 0; i < (gint32)G_N_ELEMENTS(special); i++) {
     g_assert_cmpint(ivl_tokenizer_token_to_id(tok, special[i]), ==, 151643 + i);
     g_assert_true(ivl_tokenizer_is_special(tok, 151643 + i));
@@ -161,8 +162,8 @@ static gint32 byte_token(guint8 b)
 /* One token per byte puts a token boundary at every byte boundary of the text. */
 static void test_stream_every_byte(void)
 {
-  static const char *const texts[] = {
-    "héllo 你好 🦀👩‍👩‍👧 Ω 𝕏 end", "\xe4\xbd x \xf0\x9f\x98 y \xff\xc3\x28 \xed\xa0\x80 z \xf0"};
+  static const char *const texts[] = {"héllo 你好 🦀👩‍👩‍👧 Ω 𝕏 end",
+                                      "\xe4\xbd x \xf0\x9f\x98 y \xff\xc3\x28 \xed\xa0\x80 z \xf0"};
   for (gsize t = 0; t < G_N_ELEMENTS(texts); t++) {
     const char *text = texts[t];
     gsize n = strlen(text);
@@ -236,9 +237,10 @@ static void test_load_errors(void)
  * doing all the work. */
 static GString *varied_text(gsize size)
 {
-  static const char *const parts[] = {"the", "model", "reads", " ", "  ", "\n", "42", "3.14",
-                                      "你好", "世界", "图片", "don't", "I'LL", ", ", ". ", "🦀",
-                                      "é", "Привет", "(x)", "{}", "->", "\t", "image"};
+  static const char *const parts[] = {"the",  "model", "reads", " ",    "  ",   "\n",
+                                      "42",   "3.14",  "你好",  "世界", "图片", "don't",
+                                      "I'LL", ", ",    ". ",    "🦀", "é",    "Привет",
+                                      "(x)",  "{}",    "->",    "\t",   "image"};
   GRand *rand = g_rand_new_with_seed(20251127);
   GString *text = g_string_new(NULL);
   while (text->len < size) {
