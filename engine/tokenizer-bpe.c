@@ -237,7 +237,8 @@ static void bpe_piece(const bpe *t, const guint8 *piece, int n, GArray *out)
 
 static void encode_piece(const bpe *t, const char *piece, gsize len, GArray *ids)
 {
-  gboolean cacheable = len <= CACHE_MAX_PIECE;
+  /* Keys are C strings: a piece holding NUL would collide with its prefix. */
+  gboolean cacheable = len <= CACHE_MAX_PIECE && !memchr(piece, '\0', len);
   g_autofree char *key = cacheable ? g_strndup(piece, len) : NULL;
   if (cacheable) {
     g_mutex_lock((GMutex *)&t->cache_lock);
