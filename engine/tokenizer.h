@@ -37,7 +37,7 @@ GArray *ivl_tokenizer_encode(const ivl_tokenizer *tok, const char *text, gssize 
 
 /* Decodes ids to UTF-8 (caller frees): token bytes concatenated, invalid UTF-8 replaced by
  * U+FFFD (errors="replace"). skip_special drops the special added tokens. Ids that name no
- * token are skipped. */
+ * token are skipped. The result is a C string: text after a decoded NUL byte is hidden. */
 char *ivl_tokenizer_decode(const ivl_tokenizer *tok, const gint32 *ids, gsize n_ids,
                            gboolean skip_special);
 
