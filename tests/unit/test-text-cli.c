@@ -104,6 +104,37 @@ static void test_prompt(void)
   expect(zero, 1, "");
 }
 
+/* A model directory: config.json (template, image geometry) beside the tokenizer files. */
+static void test_model_dir(void)
+{
+  const char *root = g_getenv("IVL_SOURCE_ROOT");
+  g_autofree char *dir = g_dir_make_tmp("ivl-text-model-XXXXXX", NULL);
+  g_assert_nonnull(dir);
+  const char *files[] = {"vocab.json",
+                         "merges.txt",
+                         "tokenizer_config.json",
+                         "added_tokens.json",
+                         "special_tokens_map.json",
+                         "config.json"};
+  for (gsize i = 0; i < G_N_ELEMENTS(files); i++) {
+    g_autofree char *target = i + 1 < G_N_ELEMENTS(files)
+                                  ? g_build_filename(tokenizer_dir, files[i], NULL)
+                                  : g_build_filename(root ? root : ".", "tests", "data", "config",
+                                                     "internvl3-1b.json", NULL);
+    g_autofree char *link = g_build_filename(dir, files[i], NULL);
+    g_assert_cmpint(symlink(target, link), ==, 0);
+  }
+  const char *const args[] = {"prompt", "-m", dir, "--system", "S", "--tiles", "1", "x", NULL};
+  expect(args, 0,
+         "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\n<img><IMG_CONTEXT>\xC3\x97"
+         "256</img>\nx<|im_end|>\n<|im_start|>assistant\n");
+  for (gsize i = 0; i < G_N_ELEMENTS(files); i++) {
+    g_autofree char *link = g_build_filename(dir, files[i], NULL);
+    g_unlink(link);
+  }
+  g_rmdir(dir);
+}
+
 int main(int argc, char **argv)
 {
   g_test_init(&argc, &argv, NULL);
@@ -112,6 +143,7 @@ int main(int argc, char **argv)
       g_build_filename(root ? root : ".", "tests", "data", "tokenizer", "qwen2.5", NULL);
   g_test_add_func("/text-cli/tokenize", test_tokenize);
   g_test_add_func("/text-cli/prompt", test_prompt);
+  g_test_add_func("/text-cli/model-dir", test_model_dir);
   int status = g_test_run();
   g_free(tokenizer_dir);
   return status;
