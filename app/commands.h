@@ -22,6 +22,7 @@ int ivl_cmd_prompt(int argc, char **argv);
 /* --- media (issue 4) --- */
 
 /* --- generation (issue 5) --- */
+int ivl_cmd_bench(int argc, char **argv);
 
 /* --- downloads (issue 7) --- */
 

@@ -21,6 +21,7 @@ static const ivl_command commands[] = {
   /* --- media (issue 4) --- */
 
   /* --- generation (issue 5) --- */
+  {"bench", ivl_cmd_bench, N_("Measure prefill, decode and vision speed of a model")},
 
   /* --- downloads (issue 7) --- */
 
