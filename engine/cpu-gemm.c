@@ -64,6 +64,28 @@ static void store_tile(const cpu_gemm_args *g, int64_t i0, int mr, int64_t j0, i
   }
 }
 
+#if HAVE_X86_SIMD
+/* store_tile for a full 16-wide tile: attention scores have k = head_dim = 64, where a scalar
+ * store would cost a sixth of the FMAs. */
+__attribute__((target("avx2,fma"))) static void store_full_tile_avx2(const cpu_gemm_args *g,
+                                                                      int64_t i0, int mr,
+                                                                      int64_t j0, float acc[MR][NR],
+                                                                      gboolean first,
+                                                                      const float *bias)
+{
+  __m256 alpha = _mm256_set1_ps(g->alpha);
+  __m256 b0 = bias ? _mm256_loadu_ps(bias) : _mm256_setzero_ps();
+  __m256 b1 = bias ? _mm256_loadu_ps(bias + 8) : _mm256_setzero_ps();
+  for (int r = 0; r < mr; r++) {
+    float *c = g->c + (i0 + r) * g->ldc + j0;
+    __m256 base0 = first ? b0 : _mm256_loadu_ps(c);
+    __m256 base1 = first ? b1 : _mm256_loadu_ps(c + 8);
+    _mm256_storeu_ps(c, _mm256_fmadd_ps(alpha, _mm256_loadu_ps(acc[r]), base0));
+    _mm256_storeu_ps(c + 8, _mm256_fmadd_ps(alpha, _mm256_loadu_ps(acc[r] + 8), base1));
+  }
+}
+#endif
+
 static void kernel_portable(int mr, int kc, const float *a, int64_t lda, const float *panel,
                             float acc[MR][NR])
 {
@@ -141,7 +163,12 @@ static void gemm_packed(const cpu_gemm_args *g, int64_t i0, int64_t i1, int64_t 
         else
 #endif
           kernel_portable(mr, kc, a, g->lda, panel, acc);
-        store_tile(g, ib, mr, jb, nb, acc, kb == 0, g->bias ? bias : NULL);
+#if HAVE_X86_SIMD
+        if (simd && nb == NR)
+          store_full_tile_avx2(g, ib, mr, jb, acc, kb == 0, g->bias ? bias : NULL);
+        else
+#endif
+          store_tile(g, ib, mr, jb, nb, acc, kb == 0, g->bias ? bias : NULL);
       }
     }
   }

@@ -45,7 +45,7 @@ typedef struct {
 #define CPU_GEMM_PANEL 16
 /* Rows of A per tile for the packed path: MC rows x KC (256) columns of A (512 KiB) stay in
  * L2 while every panel of the tile's columns passes over them. */
-#define CPU_GEMM_ROW_BLOCK 512
+#define CPU_GEMM_ROW_BLOCK 2048
 
 /* Computes C[i0:i1, j0:j1]. The path (packed or streaming) depends on g->m only, so tiles of
  * one product agree bit for bit with a single call over the whole matrix. */
@@ -64,7 +64,7 @@ typedef struct {
 } cpu_attention_args;
 
 /* Query rows are processed in blocks of this many per task. */
-#define CPU_ATTENTION_QBLOCK 64
+#define CPU_ATTENTION_QBLOCK 256
 
 /* One sequence `seq`, one head, query rows [i0, i1) of that sequence. */
 gboolean cpu_attention_block(const cpu_attention_args *a, int64_t seq, int head, int64_t i0,
