@@ -177,22 +177,26 @@ static void gemm_packed(const cpu_gemm_args *g, int64_t i0, int64_t i1, int64_t 
 
 /* -- few rows: B streamed once -- */
 
+/* a · b in eight interleaved partial sums: independent chains instead of one long dependency
+ * (and a shape compilers vectorise), so the portable path is not latency-bound. */
 static float dot_portable(const float *a, const void *b, ivl_dtype dtype, int64_t k)
 {
-  float sum = 0.0f;
-  switch (dtype) {
-  case IVL_DTYPE_BF16:
-    for (int64_t kk = 0; kk < k; kk++)
-      sum += a[kk] * cpu_bf16_to_f32(((const uint16_t *)b)[kk]);
-    break;
-  case IVL_DTYPE_F16:
-    for (int64_t kk = 0; kk < k; kk++)
-      sum += a[kk] * cpu_f16_to_f32(((const uint16_t *)b)[kk]);
-    break;
-  default:
-    for (int64_t kk = 0; kk < k; kk++)
-      sum += a[kk] * ((const float *)b)[kk];
-    break;
+  float s[8] = {0}, w[8];
+  int64_t kk = 0;
+  for (; kk + 8 <= k; kk += 8) {
+    if (dtype == IVL_DTYPE_BF16)
+      for (int l = 0; l < 8; l++)
+        w[l] = cpu_bf16_to_f32(((const uint16_t *)b)[kk + l]);
+    else
+      cpu_row_to_f32(w, (const char *)b + kk * (int64_t)ivl_dtype_size(dtype), dtype, 8);
+    for (int l = 0; l < 8; l++)
+      s[l] += a[kk + l] * w[l];
+  }
+  float sum = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+  if (kk < k) {
+    cpu_row_to_f32(w, (const char *)b + kk * (int64_t)ivl_dtype_size(dtype), dtype, k - kk);
+    for (int64_t l = 0; l < k - kk; l++)
+      sum += a[kk + l] * w[l];
   }
   return sum;
 }

@@ -13,7 +13,14 @@
 gboolean cpu_simd_available(void);
 
 /* -- dtype conversion (cpu-convert.c) -- */
-float cpu_bf16_to_f32(uint16_t h);
+static inline float cpu_bf16_to_f32(uint16_t h)
+{
+  union {
+    uint32_t u;
+    float f;
+  } v = {(uint32_t)h << 16}; /* bf16 is the top half of an f32 */
+  return v.f;
+}
 uint16_t cpu_f32_to_bf16(float f); /* round to nearest even; NaN stays NaN */
 float cpu_f16_to_f32(uint16_t h);
 uint16_t cpu_f32_to_f16(float f); /* round to nearest even; overflow to inf */
@@ -43,8 +50,9 @@ typedef struct {
 
 /* Columns are packed in panels of this width: a tile should start at a multiple of it. */
 #define CPU_GEMM_PANEL 16
-/* Rows of A per tile for the packed path: MC rows x KC (256) columns of A (512 KiB) stay in
- * L2 while every panel of the tile's columns passes over them. */
+/* Rows of A per tile for the packed path. A panel of B is packed once per row block, so a
+ * vision tile (1025 rows) is one block; its 2048 x 256 f32 slice of A (2 MiB) is re-read from
+ * L2/L3 by every panel, at a few GB/s, far below what the caches give. */
 #define CPU_GEMM_ROW_BLOCK 2048
 
 /* Computes C[i0:i1, j0:j1]. The path (packed or streaming) depends on g->m only, so tiles of

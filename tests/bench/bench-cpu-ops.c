@@ -117,6 +117,19 @@ static double bench_attention(bench *b, int reps)
   return best;
 }
 
+/* Best of `reps` GELUs over the vision MLP's hidden activations [1025, 4096]. */
+static double bench_gelu(bench *b, int reps)
+{
+  ivl_tensor *x = act(b, 1025, 4096);
+  double best = G_MAXDOUBLE;
+  for (int r = 0; r < reps; r++) {
+    double t0 = now();
+    b->be->ops->gelu(b->be, x);
+    best = MIN(best, now() - t0);
+  }
+  return best;
+}
+
 int main(int argc, char **argv)
 {
   int n_threads = argc > 1 ? atoi(argv[1]) : 0;
@@ -164,6 +177,7 @@ int main(int argc, char **argv)
   double att_flop = 16 * 2.0 * 2 * 1025 * 1025 * 64;
   printf("    \"attention\": {\"ms\": %.2f, \"GFLOPps\": %.2f, \"fraction_of_peak\": %.3f},\n",
          att_s * 1e3, att_flop / att_s * 1e-9, att_flop / att_s / roof.f32_flops_per_s);
+  printf("    \"gelu_fc1\": {\"ms\": %.2f},\n", bench_gelu(&b, 3) * 1e3);
   printf("    \"layer_matmuls\": {\"ms\": %.2f, \"GFLOPps\": %.2f, \"fraction_of_peak\": %.3f}\n"
          "  }\n}\n",
          total_s * 1e3, total_flop / total_s * 1e-9, total_flop / total_s / roof.f32_flops_per_s);
