@@ -107,7 +107,7 @@ typedef struct {
 static void gelu_rows(void *ctx, int64_t r0, int64_t r1)
 {
   ew_job *j = ctx;
-  cpu_gelu(j->y + r0 * j->cols, (r1 - r0) * j->cols);
+  cpu_gelu(j->y + r0 * j->cols, (r1 - r0) * j->cols, j->simd);
 }
 
 static void silu_mul_rows(void *ctx, int64_t r0, int64_t r1)
@@ -120,7 +120,7 @@ void cpu_op_gelu(ivl_backend *be, ivl_tensor *x)
 {
   if (!cpu_check_act(be, "gelu", "x", x, -1, -1))
     return;
-  ew_job job = {.y = x->data, .cols = x->cols};
+  ew_job job = {.y = x->data, .cols = x->cols, .simd = cpu_of(be)->simd};
   cpu_parallel_rows(cpu_of(be), x->rows, 16 * x->cols, gelu_rows, &job);
 }
 

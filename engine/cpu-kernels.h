@@ -82,7 +82,7 @@ gboolean cpu_attention_block(const cpu_attention_args *a, int64_t seq, int head,
 void cpu_layer_norm_row(float *y, const float *x, const float *w, const float *b, int64_t n,
                         float eps);
 void cpu_rms_norm_row(float *y, const float *x, const float *w, int64_t n, float eps);
-void cpu_gelu(float *x, int64_t n);
+void cpu_gelu(float *x, int64_t n, gboolean simd);
 void cpu_silu_mul(float *gate, const float *up, int64_t n, gboolean simd);
 /* In place, numerically stable (max-subtracted) softmax of x[n], n >= 1. */
 void cpu_softmax_row(float *x, int64_t n, gboolean simd);
