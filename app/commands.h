@@ -12,6 +12,8 @@ typedef struct {
 } ivl_command;
 
 /* --- model files (issue 2) --- */
+int ivl_cmd_info(int argc, char **argv);
+int ivl_cmd_make_tiny_model(int argc, char **argv);
 
 /* --- text (issue 3) --- */
 
