@@ -4,6 +4,9 @@
 
 #include "ivl.h"
 
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,9 +17,11 @@ gboolean cpu_simd_available(void)
   if (off != NULL && *off != '\0' && strcmp(off, "0") != 0)
     return FALSE;
 #if defined(__x86_64__)
+  unsigned eax, ebx, ecx, edx;
+  /* clang's __builtin_cpu_supports has no "f16c": read its CPUID bit directly */
+  gboolean f16c = __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & bit_F16C);
   __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-         __builtin_cpu_supports("f16c");
+  return f16c && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 #else
   return FALSE;
 #endif
