@@ -8,6 +8,7 @@
 #include <cpuid.h>
 #endif
 #include <stdarg.h>
+#include <sys/mman.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -109,22 +110,56 @@ static gboolean tensor_bytes(int64_t rows, int64_t cols, ivl_dtype dtype, size_t
   return TRUE;
 }
 
+/* Tensors of at least this size are mapped rather than allocated: the pages come zeroed from
+ * the kernel and are only committed when touched, so a KV cache sized for the full context
+ * costs what the conversation uses. */
+#define MAP_MIN_BYTES ((size_t)1 << 20)
+/* Bytes before the data holding the mapping's length (0: from posix_memalign). One page for
+ * mappings keeps the data page-aligned; 64 bytes (a cache line) otherwise. */
+#define MAP_HEADER ((size_t)4096)
+#define HEAP_HEADER ((size_t)64)
+
+static void *host_alloc(size_t bytes)
+{
+  if (bytes >= MAP_MIN_BYTES) {
+    size_t length = bytes + MAP_HEADER;
+    char *base = mmap(NULL, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (base == MAP_FAILED)
+      return NULL;
+    *(size_t *)(base + MAP_HEADER - sizeof(size_t)) = length;
+    return base + MAP_HEADER;
+  }
+  void *base = NULL;
+  if (posix_memalign(&base, 64, bytes + HEAP_HEADER) != 0)
+    return NULL;
+  memset(base, 0, bytes + HEAP_HEADER);
+  return (char *)base + HEAP_HEADER;
+}
+
+static void host_free(void *data)
+{
+  size_t length = *((size_t *)data - 1);
+  if (length != 0)
+    munmap((char *)data - MAP_HEADER, length);
+  else
+    free((char *)data - HEAP_HEADER);
+}
+
 static ivl_tensor *cpu_tensor_new(ivl_backend *be, ivl_dtype dtype, int64_t rows, int64_t cols,
                                   GError **error)
 {
   size_t bytes;
   if (!tensor_bytes(rows, cols, dtype, &bytes, error))
     return NULL;
-  void *data = NULL;
-  /* 64-byte alignment: whole cache lines per row start, aligned vector loads where rows allow */
-  if (posix_memalign(&data, 64, MAX(bytes, 64)) != 0) {
+  /* zero-filled, 64-byte aligned: whole cache lines per row start */
+  void *data = host_alloc(bytes);
+  if (data == NULL) {
     g_set_error(error, IVL_ERROR, IVL_ERROR_OUT_OF_MEMORY,
                 "cannot allocate %zu bytes for a [%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT
                 "] tensor",
                 bytes, rows, cols);
     return NULL;
   }
-  memset(data, 0, bytes);
   ivl_tensor *t = g_new(ivl_tensor, 1);
   *t = (ivl_tensor){be, dtype, rows, cols, data, TRUE};
   return t;
@@ -152,7 +187,7 @@ static void cpu_tensor_free(ivl_backend *be, ivl_tensor *t)
   if (t == NULL)
     return;
   if (t->owns_data)
-    free(t->data);
+    host_free(t->data);
   g_free(t);
 }
 

@@ -69,6 +69,31 @@ static void test_conversions(ivl_backend *be)
   }
 }
 
+/* New tensors are zero, from the heap (small) or a mapping (>= 1 MiB); an impossible size is an
+ * out-of-memory error. */
+static void test_memory(ivl_backend *be)
+{
+  static const int64_t rows[] = {3, 1 << 12};
+  for (size_t i = 0; i < G_N_ELEMENTS(rows); i++) {
+    g_autoptr(GError) error = NULL;
+    ivl_tensor *t = be->ops->tensor_new(be, IVL_DTYPE_F32, rows[i], 100, &error);
+    g_autofree float *v = g_new(float, rows[i] * 100);
+    EXPECT(t && be->ops->download_f32(be, t, 0, rows[i], v, &error), "tensor_new: %s",
+           error ? error->message : "");
+    for (int64_t j = 0; t && j < rows[i] * 100; j++)
+      if (v[j] != 0.0f) {
+        EXPECT(FALSE, "tensor_new [%" G_GINT64_FORMAT ", 100] not zero at %" G_GINT64_FORMAT,
+               rows[i], j);
+        break;
+      }
+    be->ops->tensor_free(be, t);
+  }
+  g_autoptr(GError) error = NULL;
+  EXPECT(be->ops->tensor_new(be, IVL_DTYPE_F32, (int64_t)1 << 40, 1 << 12, &error) == NULL &&
+           g_error_matches(error, IVL_ERROR, IVL_ERROR_OUT_OF_MEMORY),
+         "a 16 PiB tensor did not fail with IVL_ERROR_OUT_OF_MEMORY");
+}
+
 /* Bad shapes are reported through the backend's error, never a crash or a write. */
 static void test_errors(ivl_backend *be)
 {
@@ -135,6 +160,7 @@ int main(int argc, char **argv)
   }
   failures += ivl_op_cases_run(cpu, ref, &params);
   test_conversions(cpu);
+  test_memory(cpu);
   test_errors(cpu);
   cpu->ops->free(cpu);
   ref->ops->free(ref);
