@@ -420,9 +420,10 @@ static void matmul_cases(harness *h)
   case_matmul(h, 1, 896, 151674, IVL_DTYPE_BF16, FALSE);  /* lm_head */
   case_matmul(h, 3, 100, 37, IVL_DTYPE_F16, TRUE);        /* few rows, odd everything */
   case_matmul(h, 2, 17, 5, IVL_DTYPE_F32, TRUE);          /* k below one vector */
-  case_matmul(h, 4, 1000, 61, IVL_DTYPE_F16, FALSE);      /* most rows still streamed */
-  case_matmul(h, 5, 33, 19, IVL_DTYPE_F32, FALSE);        /* fewest rows packed */
-  case_matmul(h, 7, 1024, 100, IVL_DTYPE_BF16, TRUE);     /* vision qkv-like, 4 k blocks */
+  case_matmul(h, 10, 1000, 61, IVL_DTYPE_F16, FALSE);     /* most rows still streamed */
+  case_matmul(h, 11, 33, 19, IVL_DTYPE_F32, FALSE);       /* fewest rows packed */
+  case_matmul(h, 7, 1024, 100, IVL_DTYPE_BF16, TRUE);     /* a short prompt chunk */
+  case_matmul(h, 19, 1024, 100, IVL_DTYPE_BF16, TRUE);    /* packed, 4 k blocks */
   case_matmul(h, 37, 300, 70, IVL_DTYPE_F16, TRUE);       /* partial tiles and panels */
   case_matmul(h, 13, 4864, 40, IVL_DTYPE_BF16, FALSE);    /* 19 k blocks, odd last */
   case_matmul(h, 61, 588, 64, IVL_DTYPE_BF16, TRUE);      /* patch embedding, k = 3*14*14 */
