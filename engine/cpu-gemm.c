@@ -65,6 +65,9 @@ static void pack_panel(float *panel, const cpu_gemm_args *g, int64_t j0, int nb,
       for (int kk = 0; kk < kc; kk++)
         panel[kk * NR + c] = row[kk];
     }
+  } else if (g->b_dtype == IVL_DTYPE_F32 && nb == NR) { /* attention values: plain copies */
+    for (int kk = 0; kk < kc; kk++)
+      memcpy(panel + kk * NR, (const float *)g->b + (k0 + kk) * g->ldb + j0, NR * sizeof(float));
   } else {
     for (int kk = 0; kk < kc; kk++)
       cpu_row_to_f32(panel + kk * NR, b_at(g, (k0 + kk) * g->ldb + j0), g->b_dtype, nb);

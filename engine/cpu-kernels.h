@@ -84,8 +84,9 @@ void cpu_layer_norm_row(float *y, const float *x, const float *w, const float *b
 void cpu_rms_norm_row(float *y, const float *x, const float *w, int64_t n, float eps);
 void cpu_gelu(float *x, int64_t n, gboolean simd);
 void cpu_silu_mul(float *gate, const float *up, int64_t n, gboolean simd);
-/* In place, numerically stable (max-subtracted) softmax of x[n], n >= 1. */
-void cpu_softmax_row(float *x, int64_t n, gboolean simd);
+/* x[i] = exp(x[i] - max(x)) in place, n >= 1; returns the sum (the softmax denominator, which
+ * attention applies to its few output columns instead of to every score). */
+float cpu_exp_row(float *x, int64_t n, gboolean simd);
 void cpu_rope_row(float *x, int n_heads, int head_dim, int64_t pos, const float *inv_freq);
 
 #endif /* IVL_CPU_KERNELS_H */

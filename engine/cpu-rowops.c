@@ -80,19 +80,19 @@ __attribute__((target("avx2,fma"), always_inline)) static inline __m256 exp_avx2
   return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
 }
 
-__attribute__((target("avx2,fma"))) static void softmax_avx2(float *x, int64_t n)
+__attribute__((target("avx2,fma"))) static float exp_row_avx2(float *x, int64_t n)
 {
   __m256 mv = _mm256_set1_ps(-INFINITY);
   int64_t i = 0;
   for (; i + 8 <= n; i += 8)
     mv = _mm256_max_ps(mv, _mm256_loadu_ps(x + i));
-  float m = -INFINITY;
   float lanes[8];
   _mm256_storeu_ps(lanes, mv);
-  for (int l = 0; l < 8; l++)
-    m = fmaxf(m, lanes[l]);
+  float m = lanes[0];
+  for (int l = 1; l < 8; l++)
+    m = m > lanes[l] ? m : lanes[l];
   for (int64_t j = i; j < n; j++)
-    m = fmaxf(m, x[j]);
+    m = m > x[j] ? m : x[j];
   __m256 sv = _mm256_setzero_ps();
   __m256 mb = _mm256_set1_ps(m);
   for (i = 0; i + 8 <= n; i += 8) {
@@ -108,11 +108,7 @@ __attribute__((target("avx2,fma"))) static void softmax_avx2(float *x, int64_t n
     x[i] = expf(x[i] - m);
     sum += x[i];
   }
-  __m256 inv = _mm256_set1_ps(1.0f / sum);
-  for (i = 0; i + 8 <= n; i += 8)
-    _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), inv));
-  for (; i < n; i++)
-    x[i] *= 1.0f / sum;
+  return sum;
 }
 
 /* GELU(x) = x/2 · (1 + erf(x/√2)) with erfc(z) = poly(t) e^(-z²), t = 1/(1 + p z), z = |x|/√2
@@ -157,13 +153,11 @@ __attribute__((target("avx2,fma"))) static void silu_mul_avx2(float *g, const fl
 }
 #endif
 
-void cpu_softmax_row(float *x, int64_t n, gboolean simd)
+float cpu_exp_row(float *x, int64_t n, gboolean simd)
 {
 #if HAVE_X86_SIMD
-  if (simd) {
-    softmax_avx2(x, n);
-    return;
-  }
+  if (simd)
+    return exp_row_avx2(x, n);
 #endif
   (void)simd;
   float m = -INFINITY, sum = 0.0f;
@@ -173,9 +167,7 @@ void cpu_softmax_row(float *x, int64_t n, gboolean simd)
     x[i] = expf(x[i] - m);
     sum += x[i];
   }
-  float inv = 1.0f / sum;
-  for (int64_t i = 0; i < n; i++)
-    x[i] *= inv;
+  return sum;
 }
 
 void cpu_silu_mul(float *gate, const float *up, int64_t n, gboolean simd)
