@@ -15,10 +15,12 @@ static const ivl_command commands[] = {
   {"make-tiny-model", ivl_cmd_make_tiny_model, N_("Write a tiny random model for tests")},
 
   /* --- text (issue 3) --- */
+  {"tokenize", ivl_cmd_tokenize, N_("Turn text into token ids and back")},
 
   /* --- media (issue 4) --- */
 
   /* --- generation (issue 5) --- */
+  {"bench", ivl_cmd_bench, N_("Measure prefill, decode and vision speed of a model")},
 
   /* --- downloads (issue 7) --- */
 
