@@ -196,8 +196,8 @@ static gboolean check_row_range(const ivl_tensor *t, int64_t row0, int64_t n_row
   if (row0 >= 0 && n_rows >= 0 && row0 <= t->rows && n_rows <= t->rows - row0)
     return TRUE;
   g_set_error(error, IVL_ERROR, IVL_ERROR_INVALID_ARGUMENT,
-              "rows [%" G_GINT64_FORMAT ", +%" G_GINT64_FORMAT ") are outside a tensor of %" G_GINT64_FORMAT
-              " rows",
+              "rows [%" G_GINT64_FORMAT ", +%" G_GINT64_FORMAT
+              ") are outside a tensor of %" G_GINT64_FORMAT " rows",
               row0, n_rows, t->rows);
   return FALSE;
 }
@@ -213,8 +213,8 @@ static gboolean cpu_upload_f32(ivl_backend *be, ivl_tensor *t, int64_t row0, int
   return TRUE;
 }
 
-static gboolean cpu_download_f32(ivl_backend *be, const ivl_tensor *t, int64_t row0,
-                                 int64_t n_rows, float *host, GError **error)
+static gboolean cpu_download_f32(ivl_backend *be, const ivl_tensor *t, int64_t row0, int64_t n_rows,
+                                 float *host, GError **error)
 {
   (void)be;
   if (!check_row_range(t, row0, n_rows, error))
@@ -241,28 +241,28 @@ static void cpu_free(ivl_backend *be)
 }
 
 static const ivl_backend_ops cpu_ops = {
-  .name = "cpu",
-  .free = cpu_free,
-  .tensor_new = cpu_tensor_new,
-  .weight_from_host = cpu_weight_from_host,
-  .tensor_free = cpu_tensor_free,
-  .upload_f32 = cpu_upload_f32,
-  .download_f32 = cpu_download_f32,
-  .synchronize = cpu_synchronize,
-  .matmul = cpu_op_matmul,
-  .layer_norm = cpu_op_layer_norm,
-  .rms_norm = cpu_op_rms_norm,
-  .rope = cpu_op_rope,
-  .attention = cpu_op_attention,
-  .gelu = cpu_op_gelu,
-  .silu_mul = cpu_op_silu_mul,
-  .add = cpu_op_add,
-  .add_scaled = cpu_op_add_scaled,
-  .get_rows = cpu_op_get_rows,
-  .copy_rows = cpu_op_copy_rows,
-  .patchify = cpu_op_patchify,
-  .pixel_shuffle = cpu_op_pixel_shuffle,
-  .argmax = cpu_op_argmax,
+    .name = "cpu",
+    .free = cpu_free,
+    .tensor_new = cpu_tensor_new,
+    .weight_from_host = cpu_weight_from_host,
+    .tensor_free = cpu_tensor_free,
+    .upload_f32 = cpu_upload_f32,
+    .download_f32 = cpu_download_f32,
+    .synchronize = cpu_synchronize,
+    .matmul = cpu_op_matmul,
+    .layer_norm = cpu_op_layer_norm,
+    .rms_norm = cpu_op_rms_norm,
+    .rope = cpu_op_rope,
+    .attention = cpu_op_attention,
+    .gelu = cpu_op_gelu,
+    .silu_mul = cpu_op_silu_mul,
+    .add = cpu_op_add,
+    .add_scaled = cpu_op_add_scaled,
+    .get_rows = cpu_op_get_rows,
+    .copy_rows = cpu_op_copy_rows,
+    .patchify = cpu_op_patchify,
+    .pixel_shuffle = cpu_op_pixel_shuffle,
+    .argmax = cpu_op_argmax,
 };
 
 ivl_backend *ivl_backend_cpu_new(int n_threads, GError **error)

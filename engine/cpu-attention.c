@@ -24,10 +24,18 @@ gboolean cpu_attention_block(const cpu_attention_args *a, int64_t seq, int head,
   const float *k = a->k + seq * a->tk * ldk + (int64_t)kv_head * hd;
   const float *v = a->v + seq * a->tk * ldk + (int64_t)kv_head * hd;
   cpu_gemm_args scores = {
-    .m = m, .n = n_keys, .k = hd,
-    .a = a->q + (seq * a->tq + i0) * ldq + (int64_t)head * hd, .lda = ldq,
-    .b = k, .b_dtype = IVL_DTYPE_F32, .ldb = ldk, .b_rows_are_n = TRUE,
-    .alpha = a->scale, .c = s, .ldc = n_keys,
+      .m = m,
+      .n = n_keys,
+      .k = hd,
+      .a = a->q + (seq * a->tq + i0) * ldq + (int64_t)head * hd,
+      .lda = ldq,
+      .b = k,
+      .b_dtype = IVL_DTYPE_F32,
+      .ldb = ldk,
+      .b_rows_are_n = TRUE,
+      .alpha = a->scale,
+      .c = s,
+      .ldc = n_keys,
   };
   cpu_gemm_tile(&scores, 0, m, 0, n_keys, simd);
 
@@ -39,10 +47,18 @@ gboolean cpu_attention_block(const cpu_attention_args *a, int64_t seq, int head,
   }
 
   cpu_gemm_args values = {
-    .m = m, .n = hd, .k = n_keys,
-    .a = s, .lda = n_keys,
-    .b = v, .b_dtype = IVL_DTYPE_F32, .ldb = ldk, .b_rows_are_n = FALSE,
-    .alpha = 1.0f, .c = a->out + (seq * a->tq + i0) * ldq + (int64_t)head * hd, .ldc = ldq,
+      .m = m,
+      .n = hd,
+      .k = n_keys,
+      .a = s,
+      .lda = n_keys,
+      .b = v,
+      .b_dtype = IVL_DTYPE_F32,
+      .ldb = ldk,
+      .b_rows_are_n = FALSE,
+      .alpha = 1.0f,
+      .c = a->out + (seq * a->tq + i0) * ldq + (int64_t)head * hd,
+      .ldc = ldq,
   };
   cpu_gemm_tile(&values, 0, m, 0, hd, simd);
   for (int64_t r = 0; r < m; r++) { /* softmax's division, on head_dim values, not n_keys */

@@ -55,8 +55,7 @@ static const char *b_at(const cpu_gemm_args *g, int64_t index)
 }
 
 /* panel[kk * NR + c] = B[j0 + c][k0 + kk] as f32; columns nb..NR-1 are zero. */
-static void pack_panel(float *panel, const cpu_gemm_args *g, int64_t j0, int nb, int64_t k0,
-                       int kc)
+static void pack_panel(float *panel, const cpu_gemm_args *g, int64_t j0, int nb, int64_t k0, int kc)
 {
   float row[KC > NR ? KC : NR];
   if (g->b_rows_are_n) {
@@ -100,8 +99,7 @@ __attribute__((target("avx2,fma"), always_inline)) static inline void transpose8
 
 /* 8 rows x 8 values of B (rows past nb zero) into panel columns col0..col0+7, k rows 0..7. */
 __attribute__((target("avx2,fma,f16c"), always_inline)) static inline void
-pack_block8(float *panel, const char *const rows[NR], int col0, int nb, int64_t kk,
-            ivl_dtype dtype)
+pack_block8(float *panel, const char *const rows[NR], int col0, int nb, int64_t kk, ivl_dtype dtype)
 {
   __m256 r[8];
   for (int c = 0; c < 8; c++)
@@ -129,9 +127,15 @@ pack_rows_avx2(float *panel, const cpu_gemm_args *g, int64_t j0, int nb, int64_t
   for (int c = 0; c < NR; c++)
     rows[c] = b_at(g, (j0 + MIN(c, nb - 1)) * g->ldb + k0);
   switch (g->b_dtype) {
-  case IVL_DTYPE_BF16: pack_rows_avx2_t(panel, rows, nb, kc, IVL_DTYPE_BF16); break;
-  case IVL_DTYPE_F16: pack_rows_avx2_t(panel, rows, nb, kc, IVL_DTYPE_F16); break;
-  default: pack_rows_avx2_t(panel, rows, nb, kc, IVL_DTYPE_F32); break;
+  case IVL_DTYPE_BF16:
+    pack_rows_avx2_t(panel, rows, nb, kc, IVL_DTYPE_BF16);
+    break;
+  case IVL_DTYPE_F16:
+    pack_rows_avx2_t(panel, rows, nb, kc, IVL_DTYPE_F16);
+    break;
+  default:
+    pack_rows_avx2_t(panel, rows, nb, kc, IVL_DTYPE_F32);
+    break;
   }
   size_t es = ivl_dtype_size(g->b_dtype);
   for (int c = 0; c < NR; c++) /* the last kc % 8 values */
@@ -160,11 +164,9 @@ static void store_tile(const cpu_gemm_args *g, int64_t i0, int mr, int64_t j0, i
 #if HAVE_X86_SIMD
 /* store_tile for a full 16-wide tile: attention scores have k = head_dim = 64, where a scalar
  * store would cost a sixth of the FMAs. */
-__attribute__((target("avx2,fma"))) static void store_full_tile_avx2(const cpu_gemm_args *g,
-                                                                      int64_t i0, int mr,
-                                                                      int64_t j0, float acc[MR][NR],
-                                                                      gboolean first,
-                                                                      const float *bias)
+__attribute__((target("avx2,fma"))) static void
+store_full_tile_avx2(const cpu_gemm_args *g, int64_t i0, int mr, int64_t j0, float acc[MR][NR],
+                     gboolean first, const float *bias)
 {
   __m256 alpha = _mm256_set1_ps(g->alpha);
   __m256 b0 = bias ? _mm256_loadu_ps(bias) : _mm256_setzero_ps();
@@ -223,12 +225,24 @@ __attribute__((target("avx2,fma"))) static void
 kernel_avx2(int mr, int kc, const float *a, int64_t lda, const float *panel, float acc[MR][NR])
 {
   switch (mr) {
-  case 6: kernel_avx2_rows(6, kc, a, lda, panel, acc); break;
-  case 5: kernel_avx2_rows(5, kc, a, lda, panel, acc); break;
-  case 4: kernel_avx2_rows(4, kc, a, lda, panel, acc); break;
-  case 3: kernel_avx2_rows(3, kc, a, lda, panel, acc); break;
-  case 2: kernel_avx2_rows(2, kc, a, lda, panel, acc); break;
-  default: kernel_avx2_rows(1, kc, a, lda, panel, acc); break;
+  case 6:
+    kernel_avx2_rows(6, kc, a, lda, panel, acc);
+    break;
+  case 5:
+    kernel_avx2_rows(5, kc, a, lda, panel, acc);
+    break;
+  case 4:
+    kernel_avx2_rows(4, kc, a, lda, panel, acc);
+    break;
+  case 3:
+    kernel_avx2_rows(3, kc, a, lda, panel, acc);
+    break;
+  case 2:
+    kernel_avx2_rows(2, kc, a, lda, panel, acc);
+    break;
+  default:
+    kernel_avx2_rows(1, kc, a, lda, panel, acc);
+    break;
   }
 }
 #endif
@@ -424,7 +438,7 @@ static void axpy_portable(float *c, float s, const void *b, ivl_dtype dtype, int
 
 #if HAVE_X86_SIMD
 __attribute__((target("avx2,fma"))) static void axpy_avx2(float *c, float s, const float *b,
-                                                           int64_t n)
+                                                          int64_t n)
 {
   __m256 sv = _mm256_set1_ps(s);
   int64_t j = 0;

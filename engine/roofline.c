@@ -149,10 +149,10 @@ gboolean ivl_roofline_measure(int n_threads, ivl_roofline *out, GError **error)
   ivl_threadpool_free(pool);
 
   *out = (ivl_roofline){
-    .n_threads = threads,
-    .read_bytes_per_s = (double)READ_BYTES / read_s,
-    .f32_flops_per_s = (double)fma_tasks * FMA_ITERS * 12 * 8 * 2 / fma_s,
-    .simd = job.simd,
+      .n_threads = threads,
+      .read_bytes_per_s = (double)READ_BYTES / read_s,
+      .f32_flops_per_s = (double)fma_tasks * FMA_ITERS * 12 * 8 * 2 / fma_s,
+      .simd = job.simd,
   };
   return TRUE;
 }

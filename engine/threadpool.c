@@ -22,7 +22,7 @@ struct ivl_threadpool {
   int n_threads;
   GThread **workers; /* n_threads - 1 */
 
-  pthread_mutex_t lock; /* pthread rather than GMutex: ThreadSanitizer sees through it */
+  pthread_mutex_t lock;     /* pthread rather than GMutex: ThreadSanitizer sees through it */
   pthread_cond_t work_cond; /* a new loop was published, or quit */
   pthread_cond_t done_cond; /* the last task of the loop finished */
   atomic_uint generation;

@@ -54,7 +54,7 @@ static double now(void)
 
 enum { Q, K, V, O, GATE, UP, DOWN, N_MATS };
 static const int64_t qwen_shape[N_MATS][2] = {
-  {896, 896}, {128, 896}, {128, 896}, {896, 896}, {4864, 896}, {4864, 896}, {896, 4864},
+    {896, 896}, {128, 896}, {128, 896}, {896, 896}, {4864, 896}, {4864, 896}, {896, 4864},
 };
 
 /* Best of `reps` decode steps; returns seconds, sets *bytes to the weight bytes of one step. */
@@ -155,9 +155,8 @@ int main(int argc, char **argv)
   printf("  \"decode_qwen2.5_0.5b\": {\"weight_MB\": %.1f, \"ms_per_token\": %.2f, "
          "\"GBps\": %.2f, \"fraction_of_bandwidth\": %.3f,\n"
          "    \"lm_head_ms\": %.2f, \"lm_head_GBps\": %.2f, \"lm_head_fraction\": %.3f},\n",
-         bytes * 1e-6, dec_s * 1e3, bytes / dec_s * 1e-9,
-         bytes / dec_s / roof.read_bytes_per_s, lm_s * 1e3, lm_bytes / lm_s * 1e-9,
-         lm_bytes / lm_s / roof.read_bytes_per_s);
+         bytes * 1e-6, dec_s * 1e3, bytes / dec_s * 1e-9, bytes / dec_s / roof.read_bytes_per_s,
+         lm_s * 1e3, lm_bytes / lm_s * 1e-9, lm_bytes / lm_s / roof.read_bytes_per_s);
 
   static const struct {
     const char *name;

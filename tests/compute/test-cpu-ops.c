@@ -32,26 +32,26 @@ static void test_conversions(ivl_backend *be)
     ivl_dtype dtype;
     float in, out;
   } cases[] = {
-    {IVL_DTYPE_BF16, 1.0f, 1.0f},
-    {IVL_DTYPE_BF16, 1.0f + 0x1p-8f, 1.0f},                   /* tie: to even */
-    {IVL_DTYPE_BF16, 1.0f + 3 * 0x1p-8f, 1.0f + 0x1p-6f},     /* tie: to even, up */
-    {IVL_DTYPE_BF16, 1.0f + 0x1p-8f + 0x1p-12f, 1.0f + 0x1p-7f}, /* above the tie */
-    {IVL_DTYPE_BF16, -FLT_MAX, -INFINITY},                   /* past the last bf16 */
-    {IVL_DTYPE_F16, 1.0f + 0x1p-11f, 1.0f},                   /* tie: to even */
-    {IVL_DTYPE_F16, 65504.0f, 65504.0f},
-    {IVL_DTYPE_F16, 65519.0f, 65504.0f},
-    {IVL_DTYPE_F16, 65520.0f, INFINITY},
-    {IVL_DTYPE_F16, 0x1p-24f, 0x1p-24f},                      /* smallest subnormal */
-    {IVL_DTYPE_F16, 0x1p-25f, 0.0f},                          /* tie: to even (zero) */
-    {IVL_DTYPE_F16, 3 * 0x1p-25f, 0x1p-23f},                  /* tie: to even, up */
-    {IVL_DTYPE_F16, -0x1.ffcp-15f, -0x1p-14f},                /* subnormal rounds to normal */
+      {IVL_DTYPE_BF16, 1.0f, 1.0f},
+      {IVL_DTYPE_BF16, 1.0f + 0x1p-8f, 1.0f},                      /* tie: to even */
+      {IVL_DTYPE_BF16, 1.0f + 3 * 0x1p-8f, 1.0f + 0x1p-6f},        /* tie: to even, up */
+      {IVL_DTYPE_BF16, 1.0f + 0x1p-8f + 0x1p-12f, 1.0f + 0x1p-7f}, /* above the tie */
+      {IVL_DTYPE_BF16, -FLT_MAX, -INFINITY},                       /* past the last bf16 */
+      {IVL_DTYPE_F16, 1.0f + 0x1p-11f, 1.0f},                      /* tie: to even */
+      {IVL_DTYPE_F16, 65504.0f, 65504.0f},
+      {IVL_DTYPE_F16, 65519.0f, 65504.0f},
+      {IVL_DTYPE_F16, 65520.0f, INFINITY},
+      {IVL_DTYPE_F16, 0x1p-24f, 0x1p-24f},       /* smallest subnormal */
+      {IVL_DTYPE_F16, 0x1p-25f, 0.0f},           /* tie: to even (zero) */
+      {IVL_DTYPE_F16, 3 * 0x1p-25f, 0x1p-23f},   /* tie: to even, up */
+      {IVL_DTYPE_F16, -0x1.ffcp-15f, -0x1p-14f}, /* subnormal rounds to normal */
   };
   for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
     g_autoptr(GError) error = NULL;
     ivl_tensor *t = be->ops->tensor_new(be, cases[i].dtype, 1, 1, &error);
     float back = NAN;
     EXPECT(t && be->ops->upload_f32(be, t, 0, 1, &cases[i].in, &error) &&
-             be->ops->download_f32(be, t, 0, 1, &back, &error),
+               be->ops->download_f32(be, t, 0, 1, &back, &error),
            "conversion setup: %s", error ? error->message : "");
     EXPECT(back == cases[i].out, "%s(%a) -> %a, expected %a",
            cases[i].dtype == IVL_DTYPE_BF16 ? "bf16" : "f16", cases[i].in, back, cases[i].out);
@@ -90,7 +90,7 @@ static void test_memory(ivl_backend *be)
   }
   g_autoptr(GError) error = NULL;
   EXPECT(be->ops->tensor_new(be, IVL_DTYPE_F32, (int64_t)1 << 40, 1 << 12, &error) == NULL &&
-           g_error_matches(error, IVL_ERROR, IVL_ERROR_OUT_OF_MEMORY),
+             g_error_matches(error, IVL_ERROR, IVL_ERROR_OUT_OF_MEMORY),
          "a 16 PiB tensor did not fail with IVL_ERROR_OUT_OF_MEMORY");
 }
 
@@ -99,7 +99,7 @@ static void test_errors(ivl_backend *be)
 {
   g_autoptr(GError) error = NULL;
   EXPECT(be->ops->tensor_new(be, IVL_DTYPE_F32, -1, 4, &error) == NULL &&
-           g_error_matches(error, IVL_ERROR, IVL_ERROR_INVALID_ARGUMENT),
+             g_error_matches(error, IVL_ERROR, IVL_ERROR_INVALID_ARGUMENT),
          "negative rows accepted");
   g_clear_error(&error);
 
@@ -108,7 +108,7 @@ static void test_errors(ivl_backend *be)
   ivl_tensor *y = be->ops->tensor_new(be, IVL_DTYPE_F32, 2, 3, &error);
   float row[8] = {0};
   EXPECT(!be->ops->upload_f32(be, x, 1, 2, row, &error) &&
-           g_error_matches(error, IVL_ERROR, IVL_ERROR_INVALID_ARGUMENT),
+             g_error_matches(error, IVL_ERROR, IVL_ERROR_INVALID_ARGUMENT),
          "upload past the end accepted");
   g_clear_error(&error);
 
