@@ -12,12 +12,16 @@ typedef struct {
 } ivl_command;
 
 /* --- model files (issue 2) --- */
+int ivl_cmd_info(int argc, char **argv);
+int ivl_cmd_make_tiny_model(int argc, char **argv);
 
 /* --- text (issue 3) --- */
+int ivl_cmd_tokenize(int argc, char **argv);
 
 /* --- media (issue 4) --- */
 
 /* --- generation (issue 5) --- */
+int ivl_cmd_bench(int argc, char **argv);
 
 /* --- downloads (issue 7) --- */
 

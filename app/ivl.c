@@ -11,12 +11,16 @@
 
 static const ivl_command commands[] = {
   /* --- model files (issue 2) --- */
+  {"info", ivl_cmd_info, N_("Describe a model: sizes, parameters, memory needed")},
+  {"make-tiny-model", ivl_cmd_make_tiny_model, N_("Write a tiny random model for tests")},
 
   /* --- text (issue 3) --- */
+  {"tokenize", ivl_cmd_tokenize, N_("Turn text into token ids and back")},
 
   /* --- media (issue 4) --- */
 
   /* --- generation (issue 5) --- */
+  {"bench", ivl_cmd_bench, N_("Measure prefill, decode and vision speed of a model")},
 
   /* --- downloads (issue 7) --- */
 
@@ -28,7 +32,7 @@ static void print_usage(FILE *out)
   fprintf(out, "Usage: ivl COMMAND [OPTIONS…]\n\n%s\n\n", _("Run InternVL3 vision-language models locally."));
   fprintf(out, "%s\n", _("Commands:"));
   for (const ivl_command *c = commands; c->name; c++)
-    fprintf(out, "  %-12s %s\n", c->name, _(c->summary));
+    fprintf(out, "  %-16s %s\n", c->name, _(c->summary));
   fprintf(out, "\n%s\n", _("Run 'ivl COMMAND --help' for the options of a command."));
 }
 

@@ -111,6 +111,24 @@ typedef struct ivl_backend_ops {
                         int grid);
   /* Index of the largest value of row `row` (ties: the lowest index). Waits. */
   int32_t (*argmax)(ivl_backend *be, const ivl_tensor *logits, int64_t row);
+
+  /* -- optional: a recorded decode step (CUDA graph); NULL where a backend has none (the CPU
+   * backend), and the caller then runs the ops directly --
+   * graph_begin(pos) starts a recording: the ops after it are recorded, not run. In a
+   * recording, rope's pos0, attention's q_pos0 and copy_rows' dst_row0 are kept as offsets
+   * from `pos`; get_rows keeps its count n but reads its ids from those given at replay (the
+   * host ids are not read); attention over k/v of Tk rows is recorded for up to Tk keys. Ops
+   * that wait (argmax, download_f32, synchronize) fail inside a recording. Every tensor a
+   * recording uses must live until the graph is replaced or the backend freed.
+   * graph_end() stops the recording and readies the graph; nothing has run yet.
+   * graph_replay(pos, ids, n_ids) runs the graph as if recorded at `pos` with get_rows ids
+   * ids[0 .. n_ids), n_ids equal to the recorded count. One graph per backend: a new
+   * recording replaces the previous graph. Errors come back directly and also end a
+   * recording. */
+  gboolean (*graph_begin)(ivl_backend *be, int64_t pos, GError **error);
+  gboolean (*graph_end)(ivl_backend *be, GError **error);
+  gboolean (*graph_replay)(ivl_backend *be, int64_t pos, const int32_t *ids, int64_t n_ids,
+                           GError **error);
 } ivl_backend_ops;
 
 struct ivl_backend {
@@ -126,8 +144,15 @@ gboolean ivl_backend_take_error(ivl_backend *be, GError **error);
 
 ivl_backend *ivl_backend_cpu_new(int n_threads, GError **error);
 #if IVL_HAVE_CUDA
-/* NULL with an error when no usable device is present. */
+/* NULL with an error when no usable device is present (IVL_ERROR_UNSUPPORTED: no driver, no
+ * device, or one older than compute capability 8.0). The CUDA runtime is touched only here,
+ * so a build with CUDA runs on machines without a GPU. */
 ivl_backend *ivl_backend_cuda_new(int device, GError **error);
+/* Before loading: do weights, KV cache and workspace (bytes) fit in what `device` has free?
+ * FALSE with IVL_ERROR_OUT_OF_MEMORY naming the shortfall and what to try, or
+ * IVL_ERROR_UNSUPPORTED when there is no such device. */
+gboolean ivl_backend_cuda_check_memory(int device, guint64 weight_bytes, guint64 kv_cache_bytes,
+                                       guint64 workspace_bytes, GError **error);
 #endif
 
 #endif /* IVL_BACKEND_H */

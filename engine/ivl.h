@@ -119,7 +119,10 @@ typedef enum {
   IVL_IMAGES_COMBINED, /* all tiles behind one <image> */
 } ivl_image_layout;
 
-/* Streams decoded text as it becomes valid UTF-8. Return FALSE to stop generating. */
+/* Streams decoded text as it becomes valid UTF-8: called once per generated token (piece
+ * may be "" while a character is incomplete; special tokens give ""), and once more with
+ * token_id -1 if an unfinished character remains at the end. Return FALSE to stop
+ * generating: the answer so far is kept, as if the model had stopped. */
 typedef gboolean (*ivl_token_cb)(const char *piece, int token_id, void *user_data);
 
 /* A conversation with history and KV cache; system_message NULL = the model's default. */
@@ -141,6 +144,27 @@ char *ivl_session_ask(ivl_session *session, const char *question, ivl_media *con
 gboolean ivl_session_add_turn(ivl_session *session, const char *question,
                               ivl_media *const *media, int n_media, ivl_image_layout layout,
                               const char *answer, GError **error);
+
+/* What the last ivl_session_ask did. Times in milliseconds of wall clock. */
+typedef struct {
+  int n_prompt_tokens;   /* the rendered prompt, history included */
+  int n_cached_tokens;   /* of them, reused from the KV cache (not recomputed) */
+  int n_generated;       /* tokens generated (the stop token not counted) */
+  int n_image_tiles;     /* tiles run through the vision encoder in this ask */
+  double vision_ms;      /* InternViT + mlp1 */
+  double prefill_ms;     /* the uncached prompt suffix through the language model */
+  double first_token_ms; /* from the call to the first generated token */
+  double decode_ms;      /* all later tokens */
+} ivl_generation_stats;
+
+void ivl_session_get_stats(const ivl_session *session, ivl_generation_stats *stats);
+/* Token ids of the last ask's prompt and of its generated tokens; owned by the session,
+ * valid until the next ask or reset. */
+const int32_t *ivl_session_get_prompt_ids(const ivl_session *session, int *n_ids);
+const int32_t *ivl_session_get_generated_ids(const ivl_session *session, int *n_ids);
+/* The logits at the last prompt position of the last ask ([n_vocab] floats, owned by the
+ * session), or NULL before the first ask. */
+const float *ivl_session_get_prompt_logits(const ivl_session *session, int *n_vocab);
 
 G_END_DECLS
 

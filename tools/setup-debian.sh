@@ -16,7 +16,7 @@ PACKAGES="
   gstreamer1.0-libav gstreamer1.0-tools
   gettext desktop-file-utils appstream appstream-util
   xvfb xauth dbus-x11 at-spi2-core adwaita-icon-theme fonts-dejavu-core fonts-noto-cjk
-  python3-numpy python3-torch python3-torchvision python3-pil
+  python3-numpy python3-torch python3-torchvision python3-pil python3-regex
 "
 
 export DEBIAN_FRONTEND=noninteractive

@@ -1,0 +1,253 @@
+/* cmd-bench.c — `ivl bench`: prefill and decode speed, time to first token with a 13-tile
+ * image, vision time per tile and peak memory, each speed beside the machine's measured
+ * ceiling (memory bandwidth for decode, FMA peak for prefill and vision).
+ *
+ * Inputs are synthetic (fixed token ids, patterned tiles): speed does not depend on what
+ * the tokens say, and the benchmark then needs neither a tokenizer nor an image file.
+ */
+#include "ivl-config.h"
+
+#include <glib/gi18n.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cmd-common.h"
+#include "commands.h"
+#include "model.h"
+#include "roofline.h"
+#include "safetensors.h"
+
+typedef struct {
+  double load_s;
+  double vision_ms_per_tile, vision_gflops;
+  double ttft_ms;
+  int ttft_tokens, ttft_tiles;
+  double prefill_tps, prefill_gflops;
+  double decode_tps, decode_gbps;
+  double peak_rss_mib;
+  double roof_gbps, roof_gflops;
+} bench_result;
+
+static double now_s(void)
+{
+  return (double)g_get_monotonic_time() / 1e6;
+}
+
+static double peak_rss_mib(void)
+{
+  g_autofree char *status = NULL;
+  if (!g_file_get_contents("/proc/self/status", &status, NULL, NULL))
+    return 0;
+  const char *p = strstr(status, "VmHWM:");
+  return p ? g_ascii_strtod(p + 6, NULL) / 1024.0 : 0;
+}
+
+/* Multiply-adds x2 of one language-model token at context length ctx (lm_head excluded). */
+static double lm_flops_per_token(const ivl_llm_config *c, double ctx)
+{
+  double d = c->hidden_size, qd = (double)c->num_heads * c->head_dim;
+  double kvd = (double)c->num_kv_heads * c->head_dim, f = c->intermediate_size;
+  double per_layer = d * qd * 2 + d * kvd * 2 + 3 * d * f + 2 * qd * ctx;
+  return 2 * per_layer * c->num_layers;
+}
+
+static double vision_flops_per_tile(const ivl_config *c)
+{
+  double dv = c->vision.hidden_size, f = c->vision.intermediate_size, dl = c->llm.hidden_size;
+  double g = (double)c->vision.image_size / c->vision.patch_size, t = g * g + 1;
+  double per_layer = t * (4 * dv * dv + 2 * dv * f) + 2 * t * t * dv;
+  double proj = (g * g / 4) * (4 * dv * dl + dl * dl);
+  return 2 * (per_layer * c->vision.num_layers + g * g * 3 * 196 * dv + proj);
+}
+
+/* Bytes a decode step streams: every language weight but the embedding table (one row). */
+static double lm_weight_bytes(ivl_model *m)
+{
+  const ivl_safetensors *st = ivl_loader_get_safetensors(m->loader);
+  double bytes = 0;
+  for (guint i = 0; i < ivl_safetensors_get_n_tensors(st); i++) {
+    const ivl_st_tensor *t = ivl_safetensors_get_tensor(st, i);
+    if (g_str_has_prefix(t->name, "language_model.") && !strstr(t->name, "embed_tokens"))
+      bytes += (double)t->nbytes;
+  }
+  return bytes;
+}
+
+static float *bench_tiles(int n, int size)
+{
+  size_t per = (size_t)3 * size * size;
+  float *px = g_new(float, n *per);
+  for (size_t i = 0; i < n * per; i++)
+    px[i] = (float)(i % 251) / 125.0f - 1.0f;
+  return px;
+}
+
+static int32_t *bench_ids(int n, int vocab)
+{
+  int32_t *ids = g_new(int32_t, n);
+  for (int i = 0; i < n; i++)
+    ids[i] = (int32_t)((i * 7919u + 13u) % (guint)(vocab - 1));
+  return ids;
+}
+
+static gboolean run_vision_and_ttft(ivl_model *m, int n_tiles, bench_result *r, GError **error)
+{
+  const ivl_config *c = m->config;
+  int vocab = c->llm.vocab_size, per = c->num_image_token;
+  g_autofree float *px = bench_tiles(n_tiles, c->vision.image_size);
+  int n_text = 40, n = n_text + n_tiles * per;
+  g_autofree int32_t *ids = bench_ids(n, vocab);
+  int32_t image_token = vocab - 1;
+  for (int i = 20; i < 20 + n_tiles * per; i++)
+    ids[i] = image_token;
+
+  double t0 = now_s();
+  ivl_tensor *emb = ivl_model_encode_tiles(m, px, n_tiles, NULL, error);
+  if (!emb)
+    return FALSE;
+  double t1 = now_s();
+  gboolean ok = ivl_language_forward(m->language, ids, n, 0, image_token, emb, error);
+  if (ok)
+    (void)ivl_language_argmax(m->language);
+  double t2 = now_s();
+  emb->backend->ops->tensor_free(emb->backend, emb);
+  r->vision_ms_per_tile = (t1 - t0) * 1e3 / n_tiles;
+  r->vision_gflops = vision_flops_per_tile(c) * n_tiles / (t1 - t0) / 1e9;
+  r->ttft_ms = (t2 - t0) * 1e3;
+  r->ttft_tokens = n;
+  r->ttft_tiles = n_tiles;
+  return ok;
+}
+
+static gboolean run_text(ivl_model *m, int n_prompt, int n_decode, bench_result *r, GError **error)
+{
+  const ivl_llm_config *c = &m->config->llm;
+  g_autofree int32_t *ids = bench_ids(n_prompt, c->vocab_size);
+  double t0 = now_s();
+  if (!ivl_language_forward(m->language, ids, n_prompt, 0, -1, NULL, error))
+    return FALSE;
+  int32_t tok = ivl_language_argmax(m->language);
+  double t1 = now_s();
+  for (int i = 0; i < n_decode; i++) {
+    if (!ivl_language_forward(m->language, &tok, 1, n_prompt + i, -1, NULL, error))
+      return FALSE;
+    tok = ivl_language_argmax(m->language);
+  }
+  double t2 = now_s();
+  double lm_head = 2.0 * c->hidden_size * c->vocab_size;
+  r->prefill_tps = n_prompt / (t1 - t0);
+  r->prefill_gflops =
+      (lm_flops_per_token(c, n_prompt / 2.0) * n_prompt + lm_head) / (t1 - t0) / 1e9;
+  r->decode_tps = n_decode / (t2 - t1);
+  double kv_bytes =
+      2.0 * c->num_layers * c->num_kv_heads * c->head_dim * 4 * (n_prompt + n_decode / 2.0);
+  r->decode_gbps = (lm_weight_bytes(m) + kv_bytes) * r->decode_tps / 1e9;
+  return TRUE;
+}
+
+static gboolean measure_ceilings(ivl_model *m, bench_result *r, int n_threads, GError **error)
+{
+  ivl_roofline roof;
+  if (g_str_equal(ivl_model_get_backend_name(m), "cpu")) {
+    if (!ivl_roofline_measure(n_threads, &roof, error))
+      return FALSE;
+    r->roof_gbps = roof.read_bytes_per_s / 1e9;
+    r->roof_gflops = roof.f32_flops_per_s / 1e9;
+    return TRUE;
+  }
+  /* engine/roofline measures the host; a device's ceilings are not measured here, and the
+   * fractions are then reported as unknown (0 ceilings). */
+  (void)error;
+  r->roof_gbps = r->roof_gflops = 0;
+  return TRUE;
+}
+
+/* x as a fraction of its ceiling, or -1 when the ceiling is unknown. */
+static double fraction(double x, double ceiling)
+{
+  return ceiling > 0 ? x / ceiling : -1;
+}
+
+static void print_result(const bench_result *r, const char *backend, gboolean json)
+{
+  if (json) {
+    printf("{\"backend\":\"%s\",\"load_s\":%.3f,\"vision_ms_per_tile\":%.2f,"
+           "\"vision_gflops\":%.2f,\"vision_fraction_of_peak\":%.3f,"
+           "\"ttft_ms\":%.1f,\"ttft_tokens\":%d,\"ttft_tiles\":%d,"
+           "\"prefill_tokens_per_s\":%.2f,\"prefill_gflops\":%.2f,"
+           "\"prefill_fraction_of_peak\":%.3f,\"decode_tokens_per_s\":%.2f,"
+           "\"decode_gb_per_s\":%.2f,\"decode_fraction_of_bandwidth\":%.3f,"
+           "\"peak_rss_mib\":%.1f,\"machine_bandwidth_gb_per_s\":%.2f,"
+           "\"machine_peak_gflops\":%.2f}\n",
+           backend, r->load_s, r->vision_ms_per_tile, r->vision_gflops,
+           fraction(r->vision_gflops, r->roof_gflops), r->ttft_ms, r->ttft_tokens, r->ttft_tiles,
+           r->prefill_tps, r->prefill_gflops, fraction(r->prefill_gflops, r->roof_gflops),
+           r->decode_tps, r->decode_gbps, fraction(r->decode_gbps, r->roof_gbps), r->peak_rss_mib,
+           r->roof_gbps, r->roof_gflops);
+    return;
+  }
+  printf(_("backend            %s (model loaded in %.2f s)\n"), backend, r->load_s);
+  printf(_("machine            %.1f GB/s memory bandwidth, %.1f GFLOP/s FMA peak\n"), r->roof_gbps,
+         r->roof_gflops);
+  printf(_("vision             %.1f ms per tile, %.1f GFLOP/s (%.0f%% of peak)\n"),
+         r->vision_ms_per_tile, r->vision_gflops, 100 * fraction(r->vision_gflops, r->roof_gflops));
+  printf(_("first token        %.0f ms with a %d-tile image (%d prompt tokens)\n"), r->ttft_ms,
+         r->ttft_tiles, r->ttft_tokens);
+  printf(_("prefill            %.1f tokens/s, %.1f GFLOP/s (%.0f%% of peak)\n"), r->prefill_tps,
+         r->prefill_gflops, 100 * fraction(r->prefill_gflops, r->roof_gflops));
+  printf(_("decode             %.2f tokens/s, %.1f GB/s (%.0f%% of bandwidth)\n"), r->decode_tps,
+         r->decode_gbps, 100 * fraction(r->decode_gbps, r->roof_gbps));
+  printf(_("peak memory        %.0f MiB (VmHWM)\n"), r->peak_rss_mib);
+}
+
+int ivl_cmd_bench(int argc, char **argv)
+{
+  ivl_cli_model_options mo = {0};
+  gboolean json = FALSE;
+  int n_prompt = 512, n_decode = 32, n_tiles = 13;
+  const GOptionEntry entries[] = {
+      {"json", 0, 0, G_OPTION_ARG_NONE, &json, N_("Print one JSON object"), NULL},
+      {"prompt-tokens", 0, 0, G_OPTION_ARG_INT, &n_prompt,
+       N_("Text prompt length for prefill (default 512)"), "N"},
+      {"decode-tokens", 0, 0, G_OPTION_ARG_INT, &n_decode, N_("Tokens to decode (default 32)"),
+       "N"},
+      {"tiles", 0, 0, G_OPTION_ARG_INT, &n_tiles,
+       N_("Image tiles for time to first token (default 13)"), "N"},
+      {NULL},
+  };
+  g_autoptr(GOptionContext) ctx = g_option_context_new(NULL);
+  g_option_context_set_summary(ctx, _("Measure prefill, decode and vision speed against the "
+                                      "machine's bandwidth and FMA peak."));
+  ivl_cli_add_model_options(ctx, &mo);
+  g_option_context_add_main_entries(ctx, entries, GETTEXT_PACKAGE);
+  if (!ivl_cli_parse(ctx, &argc, &argv)) {
+    ivl_cli_model_options_clear(&mo);
+    return 2;
+  }
+  if (n_prompt < 1 || n_decode < 1 || n_tiles < 1) {
+    fprintf(stderr, "ivl bench: %s\n", _("counts must be positive"));
+    ivl_cli_model_options_clear(&mo);
+    return 2;
+  }
+  if (mo.context == 0)
+    mo.context = MAX(n_prompt + n_decode, 64 + n_tiles * 256);
+
+  g_autoptr(GError) error = NULL;
+  bench_result r = {0};
+  double t0 = now_s();
+  ivl_model *model = ivl_cli_load_model(&mo, &error);
+  r.load_s = now_s() - t0;
+  gboolean ok = model && run_vision_and_ttft(model, n_tiles, &r, &error) &&
+                run_text(model, n_prompt, n_decode, &r, &error);
+  if (ok) {
+    r.peak_rss_mib = peak_rss_mib();
+    ok = measure_ceilings(model, &r, mo.threads, &error);
+  }
+  if (ok)
+    print_result(&r, ivl_model_get_backend_name(model), json);
+  else
+    fprintf(stderr, "ivl bench: %s\n", error->message);
+  ivl_model_free(model);
+  ivl_cli_model_options_clear(&mo);
+  return ok ? 0 : 1;
+}

@@ -1,0 +1,156 @@
+/* cmd-common.c — shared options of the generation commands (cmd-common.h). */
+#include "ivl-config.h"
+
+#include "cmd-common.h"
+#include "model-path.h"
+
+#include <glib/gi18n.h>
+#include <signal.h>
+#include <stdio.h>
+
+void ivl_cli_add_model_options(GOptionContext *ctx, ivl_cli_model_options *opts)
+{
+  const GOptionEntry entries[] = {
+      {"model", 'm', 0, G_OPTION_ARG_STRING, &opts->model, N_("Model directory or name (required)"),
+       "MODEL"},
+      {"backend", 0, 0, G_OPTION_ARG_STRING, &opts->backend,
+       N_("Compute backend: auto, cpu or cuda (default auto)"), "NAME"},
+      {"threads", 0, 0, G_OPTION_ARG_INT, &opts->threads, N_("CPU threads (default: one per core)"),
+       "N"},
+      {"context", 0, 0, G_OPTION_ARG_INT, &opts->context,
+       N_("Tokens the KV cache holds (default 8192)"), "N"},
+      {NULL},
+  };
+  g_option_context_add_main_entries(ctx, entries, GETTEXT_PACKAGE);
+}
+
+void ivl_cli_model_options_clear(ivl_cli_model_options *opts)
+{
+  g_clear_pointer(&opts->model, g_free);
+  g_clear_pointer(&opts->backend, g_free);
+}
+
+gboolean ivl_cli_parse(GOptionContext *ctx, int *argc, char ***argv)
+{
+  g_autoptr(GError) error = NULL;
+  if (!g_option_context_parse(ctx, argc, argv, &error)) {
+    fprintf(stderr, "ivl: %s\n", error->message);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static gboolean parse_backend(const char *name, ivl_backend_kind *kind, GError **error)
+{
+  if (!name || g_str_equal(name, "auto"))
+    *kind = IVL_BACKEND_AUTO;
+  else if (g_str_equal(name, "cpu"))
+    *kind = IVL_BACKEND_CPU;
+  else if (g_str_equal(name, "cuda"))
+    *kind = IVL_BACKEND_CUDA;
+  else {
+    g_set_error(error, IVL_ERROR, IVL_ERROR_INVALID_ARGUMENT,
+                _("unknown backend '%s' (expected auto, cpu or cuda)"), name);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+ivl_model *ivl_cli_load_model(const ivl_cli_model_options *opts, GError **error)
+{
+  ivl_model_params params = ivl_model_default_params();
+  if (!opts->model) {
+    g_set_error(error, IVL_ERROR, IVL_ERROR_INVALID_ARGUMENT, _("no model given (-m MODEL)"));
+    return NULL;
+  }
+  if (!parse_backend(opts->backend, &params.backend, error))
+    return NULL;
+  params.n_threads = opts->threads;
+  params.context_length = opts->context;
+  g_autofree char *dir = ivl_model_path_resolve(opts->model, error);
+  if (!dir)
+    return NULL;
+  ivl_model *model = ivl_model_load(dir, &params, NULL, error);
+  if (model)
+    fprintf(stderr, _("ivl: %s on the %s backend\n"), dir, ivl_model_get_backend_name(model));
+  return model;
+}
+
+void ivl_cli_generation_options_init(ivl_cli_generation_options *opts)
+{
+  *opts = (ivl_cli_generation_options){.max_new_tokens = 1024,
+                                       .temperature = -1,
+                                       .top_p = -1,
+                                       .repetition_penalty = -1,
+                                       .top_k = -1,
+                                       .seed = 0};
+}
+
+void ivl_cli_add_generation_options(GOptionContext *ctx, ivl_cli_generation_options *opts)
+{
+  const GOptionEntry entries[] = {
+      {"max-new-tokens", 0, 0, G_OPTION_ARG_INT, &opts->max_new_tokens,
+       N_("Most tokens to generate (default 1024)"), "N"},
+      {"greedy", 0, 0, G_OPTION_ARG_NONE, &opts->greedy,
+       N_("Always take the most likely token (the default)"), NULL},
+      {"temperature", 0, 0, G_OPTION_ARG_DOUBLE, &opts->temperature,
+       N_("Sample with this temperature (default 1.0 when sampling)"), "T"},
+      {"top-k", 0, 0, G_OPTION_ARG_INT, &opts->top_k,
+       N_("Sample from the K most likely tokens (default 50; 0 = all)"), "K"},
+      {"top-p", 0, 0, G_OPTION_ARG_DOUBLE, &opts->top_p,
+       N_("Sample from the smallest set with probability P (default 1.0)"), "P"},
+      {"seed", 0, 0, G_OPTION_ARG_INT64, &opts->seed, N_("Sampling seed (default 0)"), "S"},
+      {"repetition-penalty", 0, 0, G_OPTION_ARG_DOUBLE, &opts->repetition_penalty,
+       N_("Penalise generated tokens (default 1.0 = off)"), "R"},
+      {NULL},
+  };
+  g_option_context_add_main_entries(ctx, entries, GETTEXT_PACKAGE);
+}
+
+gboolean ivl_cli_generation_params(const ivl_cli_generation_options *o, ivl_generation_params *p,
+                                   GError **error)
+{
+  *p = ivl_generation_default_params();
+  p->max_new_tokens = o->max_new_tokens;
+  p->do_sample = !o->greedy && (o->temperature >= 0 || o->top_k >= 0 || o->top_p >= 0);
+  if (o->temperature >= 0)
+    p->temperature = (float)o->temperature;
+  if (o->top_k >= 0)
+    p->top_k = o->top_k;
+  if (o->top_p >= 0)
+    p->top_p = (float)o->top_p;
+  if (o->repetition_penalty >= 0)
+    p->repetition_penalty = (float)o->repetition_penalty;
+  p->seed = (guint64)o->seed;
+  if (p->max_new_tokens < 1 || (p->do_sample && p->temperature <= 0) || p->top_p <= 0 ||
+      p->top_p > 1 || p->repetition_penalty <= 0) {
+    g_set_error(error, IVL_ERROR, IVL_ERROR_INVALID_ARGUMENT,
+                _("generation options out of range (max-new-tokens >= 1, temperature > 0, "
+                  "0 < top-p <= 1, repetition-penalty > 0)"));
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static volatile sig_atomic_t interrupted;
+
+static void on_interrupt(int sig)
+{
+  (void)sig;
+  interrupted = 1;
+}
+
+void ivl_cli_catch_interrupt(void)
+{
+  struct sigaction sa = {0};
+  sa.sa_handler = on_interrupt;
+  sa.sa_flags = SA_RESETHAND;
+  sigemptyset(&sa.sa_mask);
+  interrupted = 0;
+  sigaction(SIGINT, &sa, NULL);
+}
+
+gboolean ivl_cli_interrupted(void)
+{
+  return interrupted != 0;
+}

@@ -1,0 +1,62 @@
+/* cmd-common.h — the options every generation command shares (-m, --backend, --threads,
+ * --context) and loading the model they name. */
+#ifndef IVL_CMD_COMMON_H
+#define IVL_CMD_COMMON_H
+
+#include "ivl.h"
+
+typedef struct {
+  char *model;   /* -m: a model directory or name */
+  char *backend; /* auto | cpu | cuda */
+  int threads;   /* 0 = one per core */
+  int context;   /* KV cache tokens; 0 = default */
+} ivl_cli_model_options;
+
+/* Generation options; a sampling option without --greedy turns sampling on. */
+typedef struct {
+  int max_new_tokens;
+  gboolean greedy;
+  double temperature, top_p, repetition_penalty; /* < 0: not given */
+  int top_k;                                     /* < 0: not given */
+  gint64 seed;
+} ivl_cli_generation_options;
+
+void ivl_cli_generation_options_init(ivl_cli_generation_options *opts);
+void ivl_cli_add_generation_options(GOptionContext *ctx, ivl_cli_generation_options *opts);
+/* FALSE with an error for out-of-range values. */
+gboolean ivl_cli_generation_params(const ivl_cli_generation_options *opts,
+                                   ivl_generation_params *params, GError **error);
+
+/* Media options: --image (repeatable), --separate, --video with its sampling, --max-num. */
+typedef struct {
+  char **images;
+  gboolean separate;
+  char *video;
+  int segments;
+  double start, end; /* seconds; < 0: not given */
+  int max_num;
+} ivl_cli_media_options;
+
+void ivl_cli_media_options_init(ivl_cli_media_options *opts);
+void ivl_cli_add_media_options(GOptionContext *ctx, ivl_cli_media_options *opts);
+void ivl_cli_media_options_clear(ivl_cli_media_options *opts);
+/* The media the options name (ivl_media*, freed with the array), possibly none. */
+GPtrArray *ivl_cli_load_media(const ivl_cli_media_options *opts, GError **error);
+ivl_image_layout ivl_cli_media_layout(const ivl_cli_media_options *opts);
+
+/* Ctrl-C while generating stops the answer (the token callback asks ivl_cli_interrupted);
+ * a second Ctrl-C ends the program as usual. */
+void ivl_cli_catch_interrupt(void);
+gboolean ivl_cli_interrupted(void);
+
+/* Adds the entries to the context's main group; values land in opts. */
+void ivl_cli_add_model_options(GOptionContext *ctx, ivl_cli_model_options *opts);
+void ivl_cli_model_options_clear(ivl_cli_model_options *opts);
+
+/* Resolves -m, loads the model and says on stderr which backend runs it. */
+ivl_model *ivl_cli_load_model(const ivl_cli_model_options *opts, GError **error);
+
+/* Parses argv with ctx; on a usage error prints it and returns FALSE (exit status 2). */
+gboolean ivl_cli_parse(GOptionContext *ctx, int *argc, char ***argv);
+
+#endif /* IVL_CMD_COMMON_H */

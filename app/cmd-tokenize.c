@@ -1,0 +1,114 @@
+/* cmd-tokenize.c — `ivl tokenize`: text to token ids and back with a model's tokenizer. */
+#include "ivl-config.h"
+
+#include <glib.h>
+#include <glib/gi18n.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "commands.h"
+#include "ivl.h"
+#include "tokenizer.h"
+
+/* Ids as a JSON array ("[1, 2]") or separated by spaces and/or commas. */
+static GArray *parse_ids(char **args, GError **error)
+{
+  g_autofree char *joined = g_strjoinv(" ", args);
+  GArray *ids = g_array_new(FALSE, FALSE, sizeof(gint32));
+  g_strdelimit(joined, "[],\t\r\n", ' ');
+  g_auto(GStrv) words = g_strsplit(joined, " ", -1);
+  for (guint i = 0; words[i]; i++) {
+    if (!*words[i])
+      continue;
+    gint64 v;
+    if (!g_ascii_string_to_signed(words[i], 10, 0, G_MAXINT32, &v, NULL)) {
+      g_set_error(error, IVL_ERROR, IVL_ERROR_INVALID_ARGUMENT, _("'%s' is not a token id"),
+                  words[i]);
+      g_array_unref(ids);
+      return NULL;
+    }
+    gint32 id = (gint32)v;
+    g_array_append_val(ids, id);
+  }
+  return ids;
+}
+
+static void print_ids(const GArray *ids)
+{
+  GString *s = g_string_new("[");
+  for (guint i = 0; i < ids->len; i++)
+    g_string_append_printf(s, i ? ", %d" : "%d", g_array_index(ids, gint32, i));
+  g_string_append(s, "]\n");
+  fputs(s->str, stdout);
+  g_string_free(s, TRUE);
+}
+
+static int run(const char *model, const char *file, gboolean decode, gboolean skip_special,
+               char **args, GError **error)
+{
+  g_autoptr(ivl_tokenizer) tok = ivl_tokenizer_load(model, error);
+  if (!tok)
+    return 1;
+  if (decode) {
+    g_autoptr(GArray) ids = parse_ids(args, error);
+    if (!ids)
+      return 2;
+    g_autofree char *text =
+      ivl_tokenizer_decode(tok, (const gint32 *)ids->data, ids->len, skip_special);
+    printf("%s\n", text);
+    return 0;
+  }
+  g_autofree char *contents = NULL;
+  gsize len = 0;
+  if (file) {
+    g_autoptr(GError) local = NULL;
+    if (!g_file_get_contents(file, &contents, &len, &local)) {
+      g_set_error(error, IVL_ERROR, IVL_ERROR_IO, "%s", local->message);
+      return 1;
+    }
+  } else {
+    contents = g_strdup(args[0]);
+    len = strlen(contents);
+  }
+  g_autoptr(GArray) ids = ivl_tokenizer_encode(tok, contents, (gssize)len);
+  print_ids(ids);
+  return 0;
+}
+
+int ivl_cmd_tokenize(int argc, char **argv)
+{
+  g_autofree char *model = NULL;
+  g_autofree char *file = NULL;
+  gboolean decode = FALSE, skip_special = FALSE;
+  g_auto(GStrv) args = NULL;
+  GOptionEntry entries[] = {
+    {"model", 'm', 0, G_OPTION_ARG_FILENAME, &model, N_("Model directory"), N_("DIR")},
+    {"file", 0, 0, G_OPTION_ARG_FILENAME, &file, N_("Encode the contents of FILE"), N_("FILE")},
+    {"decode", 0, 0, G_OPTION_ARG_NONE, &decode, N_("Decode ids to text"), NULL},
+    {"skip-special", 0, 0, G_OPTION_ARG_NONE, &skip_special,
+     N_("With --decode: leave out special tokens"), NULL},
+    {G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_STRING_ARRAY, &args, NULL, N_("TEXT | IDS…")},
+    G_OPTION_ENTRY_NULL,
+  };
+  g_autoptr(GOptionContext) ctx = g_option_context_new(NULL);
+  g_option_context_set_summary(ctx, _("Print the token ids of TEXT as a JSON array, or with "
+                                      "--decode the text of IDS (a JSON array or numbers)."));
+  g_option_context_add_main_entries(ctx, entries, GETTEXT_PACKAGE);
+  g_autoptr(GError) error = NULL;
+  if (!g_option_context_parse(ctx, &argc, &argv, &error)) {
+    fprintf(stderr, "ivl tokenize: %s\n", error->message);
+    return 2;
+  }
+  guint n_args = args ? g_strv_length(args) : 0;
+  gboolean usage_ok =
+    model && (decode ? (!file && n_args > 0) : (file ? n_args == 0 : n_args == 1));
+  if (!usage_ok) {
+    fprintf(stderr, "%s", _("Usage: ivl tokenize -m MODEL [--file FILE | TEXT]\n"
+                            "       ivl tokenize -m MODEL --decode [--skip-special] IDS…\n"));
+    return 2;
+  }
+  int status = run(model, file, decode, skip_special, args, &error);
+  if (status != 0)
+    fprintf(stderr, "ivl tokenize: %s\n", error->message);
+  return status;
+}

@@ -1,0 +1,239 @@
+/* The CPU backend: f32 activations in aligned host memory, weights used in place from the
+ * mapped model file, ops on a thread pool (see cpu-kernels.h for the kernels). */
+#include "backend-cpu-private.h"
+
+#include "ivl.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+gboolean cpu_simd_available(void)
+{
+  const char *off = g_getenv("IVL_CPU_NO_SIMD");
+  if (off != NULL && *off != '\0' && strcmp(off, "0") != 0)
+    return FALSE;
+#if defined(__x86_64__)
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+         __builtin_cpu_supports("f16c");
+#else
+  return FALSE;
+#endif
+}
+
+gboolean cpu_check(ivl_backend *be, gboolean ok, const char *op, const char *fmt, ...)
+{
+  if (ok)
+    return TRUE;
+  va_list args;
+  va_start(args, fmt);
+  g_autofree char *msg = g_strdup_vprintf(fmt, args);
+  va_end(args);
+  ivl_backend_set_error(be, g_error_new(IVL_ERROR, IVL_ERROR_INVALID_ARGUMENT, "%s: %s", op, msg));
+  return FALSE;
+}
+
+gboolean cpu_check_act(ivl_backend *be, const char *op, const char *what, const ivl_tensor *t,
+                       int64_t rows, int64_t cols)
+{
+  if (!cpu_check(be, t != NULL, op, "%s is missing", what))
+    return FALSE;
+  if (!cpu_check(be, t->dtype == IVL_DTYPE_F32, op, "%s must be f32 (an activation)", what))
+    return FALSE;
+  return cpu_check(be, (rows < 0 || t->rows == rows) && (cols < 0 || t->cols == cols), op,
+                   "%s is [%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT "], expected [%" G_GINT64_FORMAT
+                   ", %" G_GINT64_FORMAT "]",
+                   what, t->rows, t->cols, rows, cols);
+}
+
+gboolean cpu_check_vector(ivl_backend *be, const char *op, const char *what, const ivl_tensor *t,
+                          int64_t n)
+{
+  if (!cpu_check(be, t != NULL, op, "%s is missing", what))
+    return FALSE;
+  if (!cpu_check(be, t->dtype != IVL_DTYPE_I32, op, "%s must be f32, f16 or bf16", what))
+    return FALSE;
+  return cpu_check(be, t->rows * t->cols == n, op,
+                   "%s has %" G_GINT64_FORMAT " elements, expected %" G_GINT64_FORMAT, what,
+                   t->rows * t->cols, n);
+}
+
+typedef struct {
+  cpu_rows_fn fn;
+  void *ctx;
+  int64_t n_rows, rows_per_task;
+} rows_job;
+
+static void rows_task(void *ctx, int64_t task, int thread)
+{
+  rows_job *job = ctx;
+  int64_t r0 = task * job->rows_per_task;
+  (void)thread;
+  job->fn(job->ctx, r0, MIN(job->n_rows, r0 + job->rows_per_task));
+}
+
+void cpu_parallel_rows(cpu_backend *cb, int64_t n_rows, int64_t work_per_row, cpu_rows_fn fn,
+                       void *ctx)
+{
+  const int64_t min_work = 32768; /* below this a thread wake-up costs more than it saves */
+  int64_t n_threads = ivl_threadpool_n_threads(cb->pool);
+  int64_t per_task = MAX(1, min_work / MAX(1, work_per_row));
+  per_task = MAX(per_task, (n_rows + 4 * n_threads - 1) / (4 * n_threads));
+  if (n_rows <= 0)
+    return;
+  if (per_task >= n_rows) {
+    fn(ctx, 0, n_rows);
+    return;
+  }
+  rows_job job = {fn, ctx, n_rows, per_task};
+  ivl_threadpool_run(cb->pool, (n_rows + per_task - 1) / per_task, rows_task, &job);
+}
+
+/* -- memory -- */
+
+static gboolean tensor_bytes(int64_t rows, int64_t cols, ivl_dtype dtype, size_t *bytes,
+                             GError **error)
+{
+  if (rows < 0 || cols < 0 || (cols > 0 && rows > (int64_t)(SIZE_MAX / 8) / cols)) {
+    g_set_error(error, IVL_ERROR, IVL_ERROR_INVALID_ARGUMENT,
+                "tensor shape [%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT "] is invalid", rows, cols);
+    return FALSE;
+  }
+  *bytes = (size_t)(rows * cols) * ivl_dtype_size(dtype);
+  return TRUE;
+}
+
+static ivl_tensor *cpu_tensor_new(ivl_backend *be, ivl_dtype dtype, int64_t rows, int64_t cols,
+                                  GError **error)
+{
+  size_t bytes;
+  if (!tensor_bytes(rows, cols, dtype, &bytes, error))
+    return NULL;
+  void *data = NULL;
+  /* 64-byte alignment: whole cache lines per row start, aligned vector loads where rows allow */
+  if (posix_memalign(&data, 64, MAX(bytes, 64)) != 0) {
+    g_set_error(error, IVL_ERROR, IVL_ERROR_OUT_OF_MEMORY,
+                "cannot allocate %zu bytes for a [%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT
+                "] tensor",
+                bytes, rows, cols);
+    return NULL;
+  }
+  memset(data, 0, bytes);
+  ivl_tensor *t = g_new(ivl_tensor, 1);
+  *t = (ivl_tensor){be, dtype, rows, cols, data, TRUE};
+  return t;
+}
+
+static ivl_tensor *cpu_weight_from_host(ivl_backend *be, ivl_dtype dtype, int64_t rows,
+                                        int64_t cols, const void *host, GError **error)
+{
+  size_t bytes;
+  if (!tensor_bytes(rows, cols, dtype, &bytes, error))
+    return NULL;
+  if (dtype == IVL_DTYPE_I32) {
+    g_set_error(error, IVL_ERROR, IVL_ERROR_UNSUPPORTED, "an i32 weight is not supported");
+    return NULL;
+  }
+  ivl_tensor *t = g_new(ivl_tensor, 1);
+  /* used in place: ops only read weights, so the mapping may stay read-only */
+  *t = (ivl_tensor){be, dtype, rows, cols, (void *)host, FALSE};
+  return t;
+}
+
+static void cpu_tensor_free(ivl_backend *be, ivl_tensor *t)
+{
+  (void)be;
+  if (t == NULL)
+    return;
+  if (t->owns_data)
+    free(t->data);
+  g_free(t);
+}
+
+static gboolean check_row_range(const ivl_tensor *t, int64_t row0, int64_t n_rows, GError **error)
+{
+  if (row0 >= 0 && n_rows >= 0 && row0 <= t->rows && n_rows <= t->rows - row0)
+    return TRUE;
+  g_set_error(error, IVL_ERROR, IVL_ERROR_INVALID_ARGUMENT,
+              "rows [%" G_GINT64_FORMAT ", +%" G_GINT64_FORMAT ") are outside a tensor of %" G_GINT64_FORMAT
+              " rows",
+              row0, n_rows, t->rows);
+  return FALSE;
+}
+
+static gboolean cpu_upload_f32(ivl_backend *be, ivl_tensor *t, int64_t row0, int64_t n_rows,
+                               const float *host, GError **error)
+{
+  (void)be;
+  if (!check_row_range(t, row0, n_rows, error))
+    return FALSE;
+  char *dst = (char *)t->data + row0 * t->cols * (int64_t)ivl_dtype_size(t->dtype);
+  cpu_row_from_f32(dst, t->dtype, host, n_rows * t->cols);
+  return TRUE;
+}
+
+static gboolean cpu_download_f32(ivl_backend *be, const ivl_tensor *t, int64_t row0,
+                                 int64_t n_rows, float *host, GError **error)
+{
+  (void)be;
+  if (!check_row_range(t, row0, n_rows, error))
+    return FALSE;
+  const char *src = (const char *)t->data + row0 * t->cols * (int64_t)ivl_dtype_size(t->dtype);
+  cpu_row_to_f32(host, src, t->dtype, n_rows * t->cols);
+  return TRUE;
+}
+
+static gboolean cpu_synchronize(ivl_backend *be, GError **error)
+{
+  (void)be;
+  (void)error;
+  return TRUE; /* ops run synchronously */
+}
+
+static void cpu_free(ivl_backend *be)
+{
+  if (be == NULL)
+    return;
+  ivl_threadpool_free(cpu_of(be)->pool);
+  g_clear_error(&be->error);
+  g_free(be);
+}
+
+static const ivl_backend_ops cpu_ops = {
+  .name = "cpu",
+  .free = cpu_free,
+  .tensor_new = cpu_tensor_new,
+  .weight_from_host = cpu_weight_from_host,
+  .tensor_free = cpu_tensor_free,
+  .upload_f32 = cpu_upload_f32,
+  .download_f32 = cpu_download_f32,
+  .synchronize = cpu_synchronize,
+  .matmul = cpu_op_matmul,
+  .layer_norm = cpu_op_layer_norm,
+  .rms_norm = cpu_op_rms_norm,
+  .rope = cpu_op_rope,
+  .attention = cpu_op_attention,
+  .gelu = cpu_op_gelu,
+  .silu_mul = cpu_op_silu_mul,
+  .add = cpu_op_add,
+  .add_scaled = cpu_op_add_scaled,
+  .get_rows = cpu_op_get_rows,
+  .copy_rows = cpu_op_copy_rows,
+  .patchify = cpu_op_patchify,
+  .pixel_shuffle = cpu_op_pixel_shuffle,
+  .argmax = cpu_op_argmax,
+};
+
+ivl_backend *ivl_backend_cpu_new(int n_threads, GError **error)
+{
+  ivl_threadpool *pool = ivl_threadpool_new(n_threads, error);
+  if (pool == NULL)
+    return NULL;
+  cpu_backend *cb = g_new0(cpu_backend, 1);
+  cb->base.ops = &cpu_ops;
+  cb->base.act_dtype = IVL_DTYPE_F32;
+  cb->pool = pool;
+  cb->simd = cpu_simd_available();
+  return &cb->base;
+}

@@ -1,0 +1,295 @@
+/* backend-cuda-ops.c — the CUDA backend's ops: shape and dtype checks on the host, then one
+ * launcher from kernels/ivl-cuda.h. Activations may be bf16 (the backend's act_dtype) or f32;
+ * weights are bf16 on the device (weight_from_host converts). Inside a graph recording,
+ * position arguments become offsets from the recorded position and the kernels add the
+ * replayed one from device memory (self->step[0]). */
+#include "backend-cuda-private.h"
+
+#include "ivl.h"
+
+#define CHECK(cond, ...)                                                                           \
+  do {                                                                                             \
+    if (!(cond)) {                                                                                 \
+      ivl_cuda_fail(self, IVL_ERROR_INVALID_ARGUMENT, __VA_ARGS__);                                \
+      return;                                                                                      \
+    }                                                                                              \
+  } while (0)
+
+static gboolean is_act(const ivl_tensor *t)
+{
+  return t->dtype == IVL_DTYPE_BF16 || t->dtype == IVL_DTYPE_F32;
+}
+
+static gboolean same_shape(const ivl_tensor *a, const ivl_tensor *b)
+{
+  return a->rows == b->rows && a->cols == b->cols && a->dtype == b->dtype;
+}
+
+/* A per-column weight vector [1, cols] (bf16 on the device). */
+static gboolean is_vec(const ivl_tensor *w, int64_t cols)
+{
+  return w != NULL && w->dtype == IVL_DTYPE_BF16 && w->rows * w->cols == cols;
+}
+
+/* Position shift for the kernels: none when running, the replayed position when recording. */
+static const int32_t *pos_base(CudaBackend *self, int64_t *pos)
+{
+  if (!self->recording)
+    return NULL;
+  *pos -= self->rec_pos;
+  return self->step;
+}
+
+static void cuda_matmul(ivl_backend *be, ivl_tensor *y, const ivl_tensor *x, const ivl_tensor *w,
+                        const ivl_tensor *bias)
+{
+  CudaBackend *self = cuda_backend(be);
+  CHECK(x->dtype == IVL_DTYPE_BF16 && w->dtype == IVL_DTYPE_BF16 && is_act(y),
+        "matmul: bf16 x and w needed");
+  CHECK(x->cols == w->cols && y->rows == x->rows && y->cols == w->rows,
+        "matmul: [%" G_GINT64_FORMAT ",%" G_GINT64_FORMAT "] x [%" G_GINT64_FORMAT
+        ",%" G_GINT64_FORMAT "]T into [%" G_GINT64_FORMAT ",%" G_GINT64_FORMAT "]",
+        x->rows, x->cols, w->rows, w->cols, y->rows, y->cols);
+  CHECK(bias == NULL || is_vec(bias, w->rows), "matmul: bias must be bf16 [%" G_GINT64_FORMAT "]",
+        w->rows);
+  ivl_cuda_check(self,
+                 ivl_cuda_matmul(self->cublas, y->data, (ivl_cuda_dtype)y->dtype, x->data, w->data,
+                                 bias ? bias->data : NULL, x->rows, w->rows, x->cols, self->stream),
+                 "matmul");
+}
+
+static void cuda_layer_norm(ivl_backend *be, ivl_tensor *y, const ivl_tensor *x,
+                            const ivl_tensor *w, const ivl_tensor *b, float eps)
+{
+  CudaBackend *self = cuda_backend(be);
+  CHECK(is_act(x) && same_shape(x, y) && is_vec(w, x->cols) && is_vec(b, x->cols),
+        "layer_norm: shapes or dtypes differ");
+  ivl_cuda_check(self,
+                 ivl_cuda_layer_norm(y->data, x->data, (ivl_cuda_dtype)x->dtype, w->data, b->data,
+                                     x->rows, x->cols, eps, self->stream),
+                 "layer_norm");
+}
+
+static void cuda_rms_norm(ivl_backend *be, ivl_tensor *y, const ivl_tensor *x, const ivl_tensor *w,
+                          float eps)
+{
+  CudaBackend *self = cuda_backend(be);
+  CHECK(is_act(x) && same_shape(x, y) && is_vec(w, x->cols), "rms_norm: shapes or dtypes differ");
+  ivl_cuda_check(self,
+                 ivl_cuda_rms_norm(y->data, x->data, (ivl_cuda_dtype)x->dtype, w->data, x->rows,
+                                   x->cols, eps, self->stream),
+                 "rms_norm");
+}
+
+static void cuda_rope(ivl_backend *be, ivl_tensor *x, int n_heads, int head_dim, int64_t pos0,
+                      double theta)
+{
+  CudaBackend *self = cuda_backend(be);
+  CHECK(is_act(x) && head_dim > 0 && head_dim % 2 == 0 && x->cols == (int64_t)n_heads * head_dim,
+        "rope: %d heads of %d on %" G_GINT64_FORMAT " columns", n_heads, head_dim, x->cols);
+  const int32_t *base = pos_base(self, &pos0);
+  ivl_cuda_check(self,
+                 ivl_cuda_rope(x->data, (ivl_cuda_dtype)x->dtype, x->rows, n_heads, head_dim, pos0,
+                               base, (float)theta, self->stream),
+                 "rope");
+}
+
+static void cuda_attention(ivl_backend *be, ivl_tensor *out, const ivl_tensor *q,
+                           const ivl_tensor *k, const ivl_tensor *v, int n_seq, int n_heads,
+                           int n_kv_heads, int head_dim, gboolean causal, int64_t q_pos0,
+                           float scale)
+{
+  CudaBackend *self = cuda_backend(be);
+  CHECK(q->dtype == IVL_DTYPE_BF16 && k->dtype == IVL_DTYPE_BF16 && v->dtype == IVL_DTYPE_BF16 &&
+            same_shape(q, out) && same_shape(k, v),
+        "attention: bf16 q, k, v, out of matching shapes needed");
+  CHECK(n_seq > 0 && n_kv_heads > 0 && n_heads % n_kv_heads == 0 && q->rows % n_seq == 0 &&
+            k->rows % n_seq == 0 && q->cols == (int64_t)n_heads * head_dim &&
+            k->cols == (int64_t)n_kv_heads * head_dim,
+        "attention: %d sequences, %d/%d heads of %d do not fit q [%" G_GINT64_FORMAT
+        ",%" G_GINT64_FORMAT "], k [%" G_GINT64_FORMAT ",%" G_GINT64_FORMAT "]",
+        n_seq, n_heads, n_kv_heads, head_dim, q->rows, q->cols, k->rows, k->cols);
+  if (head_dim != 64 && head_dim != 128) {
+    ivl_cuda_fail(self, IVL_ERROR_UNSUPPORTED, "attention: head dim %d (CUDA has 64 and 128)",
+                  head_dim);
+    return;
+  }
+  const int64_t tq = q->rows / n_seq, tk = k->rows / n_seq;
+  const size_t ws = ivl_cuda_attention_workspace_size(n_seq, tq, tk, n_heads, n_kv_heads, head_dim);
+  if (!ivl_cuda_reserve(self, &self->attn_workspace, &self->attn_workspace_size, ws))
+    return;
+  const int32_t *base = pos_base(self, &q_pos0);
+  ivl_cuda_check(self,
+                 ivl_cuda_attention(out->data, q->data, k->data, v->data, n_seq, tq, tk, n_heads,
+                                    n_kv_heads, head_dim, causal, q_pos0, base, scale,
+                                    self->attn_workspace, self->stream),
+                 "attention");
+}
+
+static void cuda_gelu(ivl_backend *be, ivl_tensor *x)
+{
+  CudaBackend *self = cuda_backend(be);
+  CHECK(is_act(x), "gelu: activation dtype needed");
+  ivl_cuda_check(self,
+                 ivl_cuda_gelu(x->data, (ivl_cuda_dtype)x->dtype, x->rows * x->cols, self->stream),
+                 "gelu");
+}
+
+static void cuda_silu_mul(ivl_backend *be, ivl_tensor *gate, const ivl_tensor *up)
+{
+  CudaBackend *self = cuda_backend(be);
+  CHECK(is_act(gate) && same_shape(gate, up), "silu_mul: shapes or dtypes differ");
+  ivl_cuda_check(self,
+                 ivl_cuda_silu_mul(gate->data, up->data, (ivl_cuda_dtype)gate->dtype,
+                                   gate->rows * gate->cols, self->stream),
+                 "silu_mul");
+}
+
+static void cuda_add(ivl_backend *be, ivl_tensor *y, const ivl_tensor *a, const ivl_tensor *b)
+{
+  CudaBackend *self = cuda_backend(be);
+  CHECK(is_act(y) && same_shape(y, a) && same_shape(y, b), "add: shapes or dtypes differ");
+  ivl_cuda_check(self,
+                 ivl_cuda_add(y->data, a->data, b->data, (ivl_cuda_dtype)y->dtype,
+                              y->rows * y->cols, self->stream),
+                 "add");
+}
+
+static void cuda_add_scaled(ivl_backend *be, ivl_tensor *y, const ivl_tensor *x,
+                            const ivl_tensor *scale)
+{
+  CudaBackend *self = cuda_backend(be);
+  CHECK(is_act(y) && same_shape(y, x) && is_vec(scale, y->cols),
+        "add_scaled: shapes or dtypes differ");
+  ivl_cuda_check(self,
+                 ivl_cuda_add_scaled(y->data, x->data, (ivl_cuda_dtype)y->dtype, scale->data,
+                                     y->rows, y->cols, self->stream),
+                 "add_scaled");
+}
+
+/* Eagerly the host ids are checked and copied to the device; in a recording the kernel reads
+ * the ids that graph_replay writes after the position. */
+static void cuda_get_rows(ivl_backend *be, ivl_tensor *y, const ivl_tensor *table,
+                          const int32_t *ids, int64_t n)
+{
+  CudaBackend *self = cuda_backend(be);
+  CHECK(is_act(y) && is_act(table) && y->cols == table->cols && n >= 0 && n <= y->rows,
+        "get_rows: %" G_GINT64_FORMAT " rows of %" G_GINT64_FORMAT " into [%" G_GINT64_FORMAT
+        ",%" G_GINT64_FORMAT "]",
+        n, table->cols, y->rows, y->cols);
+  const int32_t *dev_ids;
+  if (self->recording) {
+    CHECK(n <= IVL_CUDA_MAX_GRAPH_IDS && (self->rec_n_ids < 0 || self->rec_n_ids == n),
+          "get_rows: a recording takes one count of at most %d ids", IVL_CUDA_MAX_GRAPH_IDS);
+    self->rec_n_ids = n;
+    self->rec_table_rows = MIN(self->rec_table_rows, table->rows);
+    dev_ids = self->step + 1;
+  } else {
+    for (int64_t i = 0; i < n; i++)
+      CHECK(ids[i] >= 0 && ids[i] < table->rows,
+            "get_rows: id %d outside [0, %" G_GINT64_FORMAT ")", ids[i], table->rows);
+    if (!ivl_cuda_reserve(self, (void **)&self->ids, &self->ids_size, (size_t)n * 4) ||
+        !ivl_cuda_check(
+            self,
+            cudaMemcpyAsync(self->ids, ids, (size_t)n * 4, cudaMemcpyHostToDevice, self->stream),
+            "get_rows ids upload"))
+      return;
+    dev_ids = self->ids;
+  }
+  ivl_cuda_check(self,
+                 ivl_cuda_get_rows(y->data, (ivl_cuda_dtype)y->dtype, table->data,
+                                   (ivl_cuda_dtype)table->dtype, table->rows, table->cols, dev_ids,
+                                   n, self->stream),
+                 "get_rows");
+}
+
+static void cuda_copy_rows(ivl_backend *be, ivl_tensor *dst, int64_t dst_row0,
+                           const ivl_tensor *src, int64_t src_row0, int64_t n_rows)
+{
+  CudaBackend *self = cuda_backend(be);
+  CHECK(dst->dtype == src->dtype && dst->cols == src->cols && n_rows >= 0 && src_row0 >= 0 &&
+            src_row0 + n_rows <= src->rows && dst_row0 >= 0 && dst_row0 + n_rows <= dst->rows,
+        "copy_rows: %" G_GINT64_FORMAT " rows from %" G_GINT64_FORMAT " of %" G_GINT64_FORMAT
+        " to %" G_GINT64_FORMAT " of %" G_GINT64_FORMAT,
+        n_rows, src_row0, src->rows, dst_row0, dst->rows);
+  const int32_t *base = pos_base(self, &dst_row0);
+  ivl_cuda_check(self,
+                 ivl_cuda_copy_rows(dst->data, dst->rows, dst_row0, base, src->data, src_row0,
+                                    n_rows, dst->cols * (int64_t)ivl_dtype_size(dst->dtype),
+                                    self->stream),
+                 "copy_rows");
+}
+
+static void cuda_patchify(ivl_backend *be, ivl_tensor *y, const ivl_tensor *pixels, int n_tiles,
+                          int image_size, int patch)
+{
+  CudaBackend *self = cuda_backend(be);
+  CHECK(patch > 0 && image_size % patch == 0, "patchify: %d is not a multiple of %d", image_size,
+        patch);
+  const int64_t g = image_size / patch;
+  CHECK(pixels->dtype == IVL_DTYPE_F32 && is_act(y) && pixels->rows == (int64_t)n_tiles * 3 &&
+            pixels->cols == (int64_t)image_size * image_size && y->rows == n_tiles * g * g &&
+            y->cols == 3LL * patch * patch,
+        "patchify: shapes do not match %d tiles of %d px", n_tiles, image_size);
+  ivl_cuda_check(self,
+                 ivl_cuda_patchify(y->data, (ivl_cuda_dtype)y->dtype, pixels->data, n_tiles,
+                                   image_size, patch, self->stream),
+                 "patchify");
+}
+
+static void cuda_pixel_shuffle(ivl_backend *be, ivl_tensor *y, const ivl_tensor *x, int n_tiles,
+                               int grid)
+{
+  CudaBackend *self = cuda_backend(be);
+  CHECK(is_act(x) && x->dtype == y->dtype && grid % 2 == 0 &&
+            x->rows == (int64_t)n_tiles * grid * grid &&
+            y->rows == (int64_t)n_tiles * (grid / 2) * (grid / 2) && y->cols == 4 * x->cols,
+        "pixel_shuffle: shapes do not match %d tiles of %d x %d", n_tiles, grid, grid);
+  ivl_cuda_check(self,
+                 ivl_cuda_pixel_shuffle(y->data, x->data, (ivl_cuda_dtype)x->dtype, n_tiles, grid,
+                                        x->cols, self->stream),
+                 "pixel_shuffle");
+}
+
+static int32_t cuda_argmax(ivl_backend *be, const ivl_tensor *logits, int64_t row)
+{
+  CudaBackend *self = cuda_backend(be);
+  if (self->recording || !is_act(logits) || row < 0 || row >= logits->rows || logits->cols <= 0) {
+    ivl_cuda_fail(self, IVL_ERROR_INVALID_ARGUMENT,
+                  self->recording ? "argmax waits and cannot be recorded"
+                                  : "argmax: row %" G_GINT64_FORMAT " of %" G_GINT64_FORMAT,
+                  row, logits->rows);
+    return 0;
+  }
+  const char *x =
+      (const char *)logits->data + row * logits->cols * (int64_t)ivl_dtype_size(logits->dtype);
+  int32_t index = 0;
+  if (ivl_cuda_check(self,
+                     ivl_cuda_argmax(self->argmax_out, x, (ivl_cuda_dtype)logits->dtype,
+                                     logits->cols, self->stream),
+                     "argmax") &&
+      ivl_cuda_check(self,
+                     cudaMemcpyAsync(&index, self->argmax_out, sizeof index, cudaMemcpyDeviceToHost,
+                                     self->stream),
+                     "argmax download"))
+    ivl_cuda_check(self, cudaStreamSynchronize(self->stream), "synchronize");
+  return index;
+}
+
+void ivl_cuda_backend_set_ops(ivl_backend_ops *ops)
+{
+  ops->matmul = cuda_matmul;
+  ops->layer_norm = cuda_layer_norm;
+  ops->rms_norm = cuda_rms_norm;
+  ops->rope = cuda_rope;
+  ops->attention = cuda_attention;
+  ops->gelu = cuda_gelu;
+  ops->silu_mul = cuda_silu_mul;
+  ops->add = cuda_add;
+  ops->add_scaled = cuda_add_scaled;
+  ops->get_rows = cuda_get_rows;
+  ops->copy_rows = cuda_copy_rows;
+  ops->patchify = cuda_patchify;
+  ops->pixel_shuffle = cuda_pixel_shuffle;
+  ops->argmax = cuda_argmax;
+}

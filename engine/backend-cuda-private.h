@@ -1,0 +1,58 @@
+/* backend-cuda-private.h — the CUDA backend's state, shared by backend-cuda.c (device,
+ * memory, graphs) and backend-cuda-ops.c (the ops). */
+#ifndef IVL_BACKEND_CUDA_PRIVATE_H
+#define IVL_BACKEND_CUDA_PRIVATE_H
+
+#include "ivl-config.h"
+
+#include "backend.h"
+#include "ivl-cuda.h"
+
+/* get_rows ids a recorded graph can take per replay. */
+#define IVL_CUDA_MAX_GRAPH_IDS 256
+
+typedef struct {
+  ivl_backend base;
+  int device;
+  char name[256];
+  cudaStream_t stream;
+  cublasHandle_t cublas;
+  void *cublas_workspace;
+
+  /* Scratch that grows on demand: f32 staging for conversions, get_rows ids, attention
+   * partials. Buffers a recording may still use are retired, not freed, while it lasts. */
+  void *staging;
+  size_t staging_size;
+  int32_t *ids;
+  size_t ids_size;
+  void *attn_workspace;
+  size_t attn_workspace_size;
+  int32_t *argmax_out;
+  GPtrArray *retired; /* device pointers freed with the graph or the backend */
+
+  /* Graph recording and replay: step[0] is the position, step[1..] the ids. */
+  int32_t *step;
+  gboolean recording;
+  int64_t rec_pos;
+  int64_t rec_n_ids;      /* -1: no get_rows recorded */
+  int64_t rec_table_rows; /* smallest table a recorded get_rows reads */
+  cudaGraphExec_t graph;
+  int64_t graph_n_ids;
+  int64_t graph_table_rows;
+} CudaBackend;
+
+static inline CudaBackend *cuda_backend(ivl_backend *be)
+{
+  return (CudaBackend *)be;
+}
+
+/* Records a failure on the backend (first one wins). */
+void ivl_cuda_fail(CudaBackend *self, int code, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
+/* FALSE (and a recorded failure naming `what`) when err is not cudaSuccess. */
+gboolean ivl_cuda_check(CudaBackend *self, cudaError_t err, const char *what);
+/* Makes *buf hold at least `need` bytes, growing it on the device. */
+gboolean ivl_cuda_reserve(CudaBackend *self, void **buf, size_t *size, size_t need);
+
+void ivl_cuda_backend_set_ops(ivl_backend_ops *ops);
+
+#endif /* IVL_BACKEND_CUDA_PRIVATE_H */

@@ -1,0 +1,83 @@
+/* cpu-kernels.h — the CPU backend's compute kernels (internal to backend-cpu*.c).
+ *
+ * Kernels work on plain host pointers; backend-cpu.c checks shapes and splits the work over
+ * threads. Every kernel has a portable C path and, where it pays, an AVX2/FMA path chosen at
+ * run time (cpu_simd_init); `simd` selects between them so tests can exercise both.
+ */
+#ifndef IVL_CPU_KERNELS_H
+#define IVL_CPU_KERNELS_H
+
+#include "backend.h"
+
+/* TRUE when the CPU has AVX2, FMA and F16C and IVL_CPU_NO_SIMD is unset or "0". */
+gboolean cpu_simd_available(void);
+
+/* -- dtype conversion (cpu-convert.c) -- */
+float cpu_bf16_to_f32(uint16_t h);
+uint16_t cpu_f32_to_bf16(float f); /* round to nearest even; NaN stays NaN */
+float cpu_f16_to_f32(uint16_t h);
+uint16_t cpu_f32_to_f16(float f); /* round to nearest even; overflow to inf */
+/* dst[i] = src[i] for i < n, src in dtype (f32, f16, bf16). */
+void cpu_row_to_f32(float *dst, const void *src, ivl_dtype dtype, int64_t n);
+void cpu_row_from_f32(void *dst, ivl_dtype dtype, const float *src, int64_t n);
+
+/* -- matrix products (cpu-gemm.c) -- */
+
+/* C[m, n] = alpha * A[m, k] · B (+ bias[n]), all strides in elements. B is read as
+ * B[j][kk] = b[j * ldb + kk] when b_rows_are_n (weights [out, in], keys) and as
+ * b[kk * ldb + j] otherwise (values). A and C are f32. */
+typedef struct {
+  int64_t m, n, k;
+  const float *a;
+  int64_t lda;
+  const void *b;
+  ivl_dtype b_dtype;
+  int64_t ldb;
+  gboolean b_rows_are_n;
+  const void *bias; /* NULL or [n] in bias_dtype */
+  ivl_dtype bias_dtype;
+  float alpha;
+  float *c;
+  int64_t ldc;
+} cpu_gemm_args;
+
+/* Columns are packed in panels of this width: a tile should start at a multiple of it. */
+#define CPU_GEMM_PANEL 16
+/* Rows of A per tile for the packed path: MC rows x KC (256) columns of A (512 KiB) stay in
+ * L2 while every panel of the tile's columns passes over them. */
+#define CPU_GEMM_ROW_BLOCK 512
+
+/* Computes C[i0:i1, j0:j1]. The path (packed or streaming) depends on g->m only, so tiles of
+ * one product agree bit for bit with a single call over the whole matrix. */
+void cpu_gemm_tile(const cpu_gemm_args *g, int64_t i0, int64_t i1, int64_t j0, int64_t j1,
+                   gboolean simd);
+
+/* -- attention (cpu-attention.c) -- */
+typedef struct {
+  float *out;
+  const float *q, *k, *v;
+  int64_t tq, tk; /* rows per sequence */
+  int n_heads, n_kv_heads, head_dim;
+  gboolean causal;
+  int64_t q_pos0;
+  float scale;
+} cpu_attention_args;
+
+/* Query rows are processed in blocks of this many per task. */
+#define CPU_ATTENTION_QBLOCK 64
+
+/* One sequence `seq`, one head, query rows [i0, i1) of that sequence. */
+gboolean cpu_attention_block(const cpu_attention_args *a, int64_t seq, int head, int64_t i0,
+                             int64_t i1, gboolean simd);
+
+/* -- row-wise ops (cpu-rowops.c); w, b already in f32 -- */
+void cpu_layer_norm_row(float *y, const float *x, const float *w, const float *b, int64_t n,
+                        float eps);
+void cpu_rms_norm_row(float *y, const float *x, const float *w, int64_t n, float eps);
+void cpu_gelu(float *x, int64_t n);
+void cpu_silu_mul(float *gate, const float *up, int64_t n, gboolean simd);
+/* In place, numerically stable (max-subtracted) softmax of x[n], n >= 1. */
+void cpu_softmax_row(float *x, int64_t n, gboolean simd);
+void cpu_rope_row(float *x, int n_heads, int head_dim, int64_t pos, const float *inv_freq);
+
+#endif /* IVL_CPU_KERNELS_H */

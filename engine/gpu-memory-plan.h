@@ -1,0 +1,24 @@
+/* gpu-memory-plan.h — does a model fit on a GPU? The arithmetic and the message, apart from
+ * any device query so that it is tested on machines without one. */
+#ifndef IVL_GPU_MEMORY_PLAN_H
+#define IVL_GPU_MEMORY_PLAN_H
+
+#include <glib.h>
+
+typedef struct {
+  guint64 weights;   /* bytes of weights as stored on the device */
+  guint64 kv_cache;  /* bytes of K and V for the whole context, all layers */
+  guint64 workspace; /* activations, attention scratch, vision batch */
+} ivl_gpu_memory_plan;
+
+/* Bytes kept free beyond the plan for cuBLAS's workspace, the decode graph and allocator
+ * rounding. */
+#define IVL_GPU_MEMORY_RESERVE ((guint64)512 << 20)
+
+/* TRUE when plan + reserve fits in free_bytes. Otherwise FALSE with IVL_ERROR_OUT_OF_MEMORY
+ * saying what is needed, what is free on device_name, how much is missing, and what to try,
+ * largest lever first. */
+gboolean ivl_gpu_memory_plan_check(const ivl_gpu_memory_plan *plan, const char *device_name,
+                                   guint64 free_bytes, guint64 total_bytes, GError **error);
+
+#endif /* IVL_GPU_MEMORY_PLAN_H */

@@ -1,0 +1,38 @@
+/* language.h — the Qwen2 (and InternLM2) decoder with its KV cache over the backend ops. */
+#ifndef IVL_LANGUAGE_H
+#define IVL_LANGUAGE_H
+
+#include "backend.h"
+#include "config.h"
+#include "model-loader.h"
+
+typedef struct ivl_language ivl_language;
+
+/* Takes language_model.* from the loader and allocates the run state: a KV cache of n_ctx
+ * positions and activations for prefill chunks. */
+ivl_language *ivl_language_new(ivl_backend *be, const ivl_llm_config *cfg, ivl_loader *ld,
+                               int n_ctx, GError **error);
+void ivl_language_free(ivl_language *lm);
+
+int ivl_language_get_n_ctx(const ivl_language *lm);
+/* Positions held in the KV cache. */
+int64_t ivl_language_get_n_past(const ivl_language *lm);
+
+/* Runs tokens ids[0..n) at positions pos0.. (pos0 <= n_past: the cache beyond pos0 is
+ * dropped, which is how a session reuses a common prefix). Where ids[i] == image_token,
+ * the next unused row of image_embeds (rows in order, [n_images_rows, D]) replaces the
+ * token embedding; the caller guarantees the counts match. Leaves the logits of the last
+ * position for ivl_language_get_logits / ivl_language_argmax. Errors: INVALID_ARGUMENT when
+ * the context would overflow, the backend's failures. */
+gboolean ivl_language_forward(ivl_language *lm, const int32_t *ids, int64_t n, int64_t pos0,
+                              int32_t image_token, const ivl_tensor *image_embeds, GError **error);
+
+/* The last forward's logits as f32 into logits[vocab_size]. */
+gboolean ivl_language_get_logits(ivl_language *lm, float *logits, GError **error);
+/* The argmax of the last forward's logits, computed where they live. */
+int32_t ivl_language_argmax(ivl_language *lm);
+
+/* Dynamic NTK (spec 7c): the RoPE base for a forward whose last position is seq_len - 1. */
+double ivl_language_rope_theta(const ivl_llm_config *cfg, int64_t seq_len);
+
+#endif /* IVL_LANGUAGE_H */

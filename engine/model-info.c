@@ -1,0 +1,151 @@
+/* model-info.c — size names, parameter counts and memory estimates. */
+#include "model-info.h"
+
+#include <glib/gstdio.h>
+#include <sys/stat.h>
+
+#include "model-tensors.h"
+
+/* spec/INTERNVL3.md section 1b. The 2B intermediate size and the 8B..78B rows other than
+ * 14B are Qwen2.5 base dimensions (UNCONFIRMED against the InternVL3 files), so matching
+ * uses hidden size, layers and heads only, not the intermediate size. */
+static const ivl_model_size sizes[] = {
+    {"InternVL3-1B", FALSE, IVL_LLM_QWEN2, 896, 24, 14, 2, 4864},
+    {"InternVL3-2B", FALSE, IVL_LLM_QWEN2, 1536, 28, 12, 2, 8960},
+    {"InternVL3-8B", FALSE, IVL_LLM_QWEN2, 3584, 28, 28, 4, 18944},
+    {"InternVL3-9B", FALSE, IVL_LLM_INTERNLM2, 4096, 48, 32, 2, 10240},
+    {"InternVL3-14B", FALSE, IVL_LLM_QWEN2, 5120, 48, 40, 8, 13824},
+    {"InternVL3-38B", TRUE, IVL_LLM_QWEN2, 5120, 64, 40, 8, 27648},
+    {"InternVL3-78B", TRUE, IVL_LLM_QWEN2, 8192, 80, 64, 8, 29568},
+};
+
+const ivl_model_size *ivl_model_sizes(guint *n_sizes)
+{
+  *n_sizes = G_N_ELEMENTS(sizes);
+  return sizes;
+}
+
+const char *ivl_model_size_name(const ivl_config *c)
+{
+  /* InternViT-300M: 1024 hidden, 24 layers; InternViT-6B: 3200, 45 (spec 1a). */
+  gboolean v300m = c->vision.hidden_size == 1024 && c->vision.num_layers == 24;
+  gboolean v6b = c->vision.hidden_size == 3200 && c->vision.num_layers == 45;
+  for (gsize i = 0; i < G_N_ELEMENTS(sizes); i++) {
+    const ivl_model_size *s = &sizes[i];
+    if ((s->vision_6b ? v6b : v300m) && c->llm.arch == s->llm_arch &&
+        c->llm.hidden_size == s->llm_hidden && c->llm.num_layers == s->llm_layers &&
+        c->llm.num_heads == s->llm_heads && c->llm.num_kv_heads == s->llm_kv_heads)
+      return s->name;
+  }
+  return "custom";
+}
+
+ivl_param_counts ivl_model_count_params(const ivl_config *config)
+{
+  ivl_param_counts n = {0};
+  g_autoptr(GPtrArray) specs = ivl_model_tensor_specs(config);
+  for (guint i = 0; i < specs->len; i++) {
+    const ivl_tensor_spec *s = g_ptr_array_index(specs, i);
+    guint64 k = (guint64)ivl_tensor_spec_n_elements(s);
+    if (s->part == IVL_PART_VISION)
+      n.vision += k;
+    else if (s->part == IVL_PART_PROJECTOR)
+      n.projector += k;
+    else
+      n.llm += k;
+    if (s->is_linear)
+      n.linear += k;
+  }
+  n.total = n.vision + n.projector + n.llm;
+  return n;
+}
+
+const char *ivl_precision_name(ivl_precision precision)
+{
+  switch (precision) {
+  case IVL_PRECISION_BF16:
+    return "bf16";
+  case IVL_PRECISION_INT8:
+    return "int8";
+  case IVL_PRECISION_Q4:
+    return "4bit";
+  }
+  return "?";
+}
+
+/* Weights: every Linear weight matrix in the chosen precision, everything else (embeddings,
+ * norms, biases, the patch conv) in bf16:
+ *   bf16: 2 bytes per parameter;
+ *   int8: 1 byte per weight + one f32 scale per output row (4 bytes × rows);
+ *   4bit: 0.5 byte per weight + one f16 scale per group of 32 weights (0.5625 bytes each). */
+static guint64 weight_bytes(const ivl_config *config, ivl_precision precision)
+{
+  g_autoptr(GPtrArray) specs = ivl_model_tensor_specs(config);
+  guint64 bytes = 0;
+  for (guint i = 0; i < specs->len; i++) {
+    const ivl_tensor_spec *s = g_ptr_array_index(specs, i);
+    guint64 k = (guint64)ivl_tensor_spec_n_elements(s);
+    if (!s->is_linear || precision == IVL_PRECISION_BF16)
+      bytes += 2 * k;
+    else if (precision == IVL_PRECISION_INT8)
+      bytes += k + 4 * (guint64)s->shape[0];
+    else
+      bytes += k / 2 + (k + 31) / 32 * 2;
+  }
+  return bytes;
+}
+
+/* Workspace, the larger of the two passes (they run one after the other), all f32:
+ *   vision, one image of 13 tiles (12 + thumbnail) of T = 1025 tokens at once:
+ *     13 × T × (6·Dv + Fv) × 4   (x, norm, q, k, v, attention out; MLP hidden)
+ *     + heads_v × T² × 4          (one tile's attention scores)
+ *   LLM prefill in chunks of P = min(512, context) tokens against a context of C:
+ *     P × (4·Dl + 2·I + (H + 2·KV)·hd) × 4 + H × P × C × 4 (scores) + V × 4 (logits). */
+static guint64 workspace_bytes(const ivl_config *c, guint64 context)
+{
+  const ivl_vision_config *v = &c->vision;
+  const ivl_llm_config *l = &c->llm;
+  guint64 t = (guint64)v->num_positions;
+  guint64 vision = 13 * t * (6 * (guint64)v->hidden_size + (guint64)v->intermediate_size) * 4 +
+                   (guint64)v->num_heads * t * t * 4;
+  guint64 p = MIN(512, context);
+  guint64 per_token = 4 * (guint64)l->hidden_size + 2 * (guint64)l->intermediate_size +
+                      (guint64)(l->num_heads + 2 * l->num_kv_heads) * (guint64)l->head_dim;
+  guint64 llm =
+      p * per_token * 4 + (guint64)l->num_heads * p * context * 4 + (guint64)l->vocab_size * 4;
+  return MAX(vision, llm);
+}
+
+/* Total = weights + KV cache + workspace + overhead, where
+ *   KV cache = 2 (K, V) × layers × KV × hd × context × element size,
+ *              bf16 on a GPU (2 bytes), f32 on the CPU (4 bytes);
+ *   overhead = 512 MiB on a GPU for the CUDA context and cuBLAS workspace, 0 on the CPU.
+ * On the CPU the bf16 weights are the mapped files (page cache, not private memory), still
+ * counted since they must fit in RAM to run at speed. */
+ivl_memory_estimate ivl_model_estimate_memory(const ivl_config *config, ivl_precision precision,
+                                              gboolean gpu, int context_length)
+{
+  guint64 context = context_length > 0 ? (guint64)context_length : IVL_DEFAULT_CONTEXT_LENGTH;
+  const ivl_llm_config *l = &config->llm;
+  ivl_memory_estimate m;
+  m.weights = weight_bytes(config, precision);
+  m.kv_cache = 2 * (guint64)l->num_layers * (guint64)l->num_kv_heads * (guint64)l->head_dim *
+               context * (gpu ? 2 : 4);
+  m.workspace = workspace_bytes(config, context);
+  m.overhead = gpu ? G_GUINT64_CONSTANT(512) << 20 : 0;
+  m.total = m.weights + m.kv_cache + m.workspace + m.overhead;
+  return m;
+}
+
+guint64 ivl_model_dir_disk_bytes(const char *dir)
+{
+  g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+  guint64 total = 0;
+  for (const char *name; d && (name = g_dir_read_name(d));) {
+    g_autofree char *path = g_build_filename(dir, name, NULL);
+    GStatBuf sb;
+    if (g_stat(path, &sb) == 0 && S_ISREG(sb.st_mode))
+      total += (guint64)sb.st_size;
+  }
+  return total;
+}

@@ -1,0 +1,52 @@
+/* model-loader.h — how the model parts get their weights (internal to libivl).
+ *
+ * The loader maps a model directory's safetensors and hands each named weight to the
+ * backend (in place on the CPU, uploaded on CUDA). It owns every tensor it hands out: the
+ * parts keep borrowed pointers, and ivl_loader_free releases them all at once.
+ */
+#ifndef IVL_MODEL_LOADER_H
+#define IVL_MODEL_LOADER_H
+
+#include <gio/gio.h>
+
+#include "backend.h"
+
+typedef struct ivl_safetensors ivl_safetensors;
+
+typedef struct ivl_loader ivl_loader;
+
+ivl_loader *ivl_loader_new(ivl_backend *be, const char *model_dir, GError **error);
+/* Frees the weights handed out, then the mapping. */
+void ivl_loader_free(ivl_loader *ld);
+
+/* The weight named by the printf-style format, viewed as [rows, cols]. Errors: NOT_FOUND
+ * when absent, CORRUPT when its element count is not rows * cols. */
+ivl_tensor *ivl_loader_weight(ivl_loader *ld, int64_t rows, int64_t cols, GError **error,
+                              const char *format, ...) G_GNUC_PRINTF(5, 6);
+
+/* Rows [row0, row0 + n_rows) of a weight whose full view is [total_rows, cols] (the q, k
+ * and v blocks of a fused qkv matrix). A 1-D weight (a bias) is viewed with cols = 1 and
+ * returned as [1, n_rows]. */
+ivl_tensor *ivl_loader_weight_rows(ivl_loader *ld, int64_t total_rows, int64_t row0, int64_t n_rows,
+                                   int64_t cols, GError **error, const char *format, ...)
+    G_GNUC_PRINTF(7, 8);
+
+/* Blocks of block_rows rows (block indices into the weight viewed [total_rows, cols]),
+ * gathered in the given order into one [n_blocks * block_rows, cols] weight: a host copy
+ * the loader keeps (InternLM2's interleaved wqkv split into q, k and v). cols == 1: a
+ * vector, returned as [1, n_blocks * block_rows]. */
+ivl_tensor *ivl_loader_weight_gather(ivl_loader *ld, int64_t total_rows, int64_t cols,
+                                     int64_t block_rows, const int64_t *blocks, int n_blocks,
+                                     GError **error, const char *format, ...) G_GNUC_PRINTF(8, 9);
+
+/* A weight as host f32 (for small tables the model precomputes from), caller frees. */
+float *ivl_loader_read_f32(ivl_loader *ld, int64_t n_elements, GError **error, const char *format,
+                           ...) G_GNUC_PRINTF(4, 5);
+
+/* The mapped files (for validation against the config). */
+const ivl_safetensors *ivl_loader_get_safetensors(const ivl_loader *ld);
+
+/* Whether the named tensor is present (layout probes). */
+gboolean ivl_loader_has(ivl_loader *ld, const char *name);
+
+#endif /* IVL_MODEL_LOADER_H */

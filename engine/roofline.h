@@ -1,0 +1,20 @@
+/* roofline.h — the machine's ceilings, measured in about a second, so that benchmarks can say
+ * what fraction of the hardware a kernel uses (`ivl bench`, tests/bench/bench-cpu-ops). */
+#ifndef IVL_ROOFLINE_H
+#define IVL_ROOFLINE_H
+
+#include <glib.h>
+
+typedef struct {
+  int n_threads;
+  /* streaming read of a buffer far larger than the last-level cache, all threads, bytes/s */
+  double read_bytes_per_s;
+  /* register-resident multiply-adds, all threads, f32 FLOP/s (an FMA counts 2) */
+  double f32_flops_per_s;
+  gboolean simd; /* measured with AVX2/FMA (else with portable C, as the kernels would run) */
+} ivl_roofline;
+
+/* n_threads <= 0: one per online CPU. Fails only when memory or threads cannot be had. */
+gboolean ivl_roofline_measure(int n_threads, ivl_roofline *out, GError **error);
+
+#endif /* IVL_ROOFLINE_H */

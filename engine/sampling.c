@@ -1,0 +1,183 @@
+/* sampling.c — the logits processors of transformers' generate(), in its order (spec 9):
+ * RepetitionPenalty, then for do_sample Temperature, TopK, TopP, softmax, multinomial.
+ *
+ * chat() generates from inputs_embeds, so generate()'s input_ids start empty and the
+ * repetition penalty sees only the generated tokens, never the prompt.
+ */
+#include "sampling.h"
+
+#include <math.h>
+
+ivl_generation_params ivl_generation_default_params(void)
+{
+  /* transformers' defaults for the inner LM (spec 9), greedy unless asked. */
+  return (ivl_generation_params){
+      .max_new_tokens = 1024,
+      .do_sample = FALSE,
+      .temperature = 1.0f,
+      .top_k = 50,
+      .top_p = 1.0f,
+      .repetition_penalty = 1.0f,
+      .seed = 0,
+  };
+}
+
+struct ivl_sampler {
+  ivl_generation_params params;
+  int vocab_size;
+  guint8 *seen;   /* [vocab_size]: generated so far (repetition penalty) */
+  int32_t *order; /* [vocab_size] scratch: candidate indices, by logit descending */
+  guint64 rng;    /* splitmix64 state */
+};
+
+ivl_sampler *ivl_sampler_new(const ivl_generation_params *params, int vocab_size)
+{
+  ivl_sampler *s = g_new0(ivl_sampler, 1);
+  s->params = *params;
+  s->vocab_size = vocab_size;
+  s->seen = g_new0(guint8, vocab_size);
+  s->order = g_new(int32_t, vocab_size);
+  s->rng = params->seed;
+  return s;
+}
+
+void ivl_sampler_free(ivl_sampler *s)
+{
+  if (!s)
+    return;
+  g_free(s->seen);
+  g_free(s->order);
+  g_free(s);
+}
+
+gboolean ivl_sampler_needs_logits(const ivl_sampler *s)
+{
+  return s->params.do_sample || s->params.repetition_penalty != 1.0f;
+}
+
+void ivl_sampler_accept(ivl_sampler *s, int32_t token)
+{
+  if (token >= 0 && token < s->vocab_size)
+    s->seen[token] = 1;
+}
+
+/* splitmix64 (Steele, Lea, Flood 2014): small, seedable, good enough for one draw a token. */
+static double next_uniform(ivl_sampler *s)
+{
+  guint64 z = (s->rng += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  z ^= z >> 31;
+  return (double)(z >> 11) * (1.0 / 9007199254740992.0);
+}
+
+static int32_t argmax(const float *x, int n)
+{
+  int32_t best = 0;
+  for (int i = 1; i < n; i++)
+    if (x[i] > x[best])
+      best = i;
+  return best;
+}
+
+static void repetition_penalty(ivl_sampler *s, float *logits)
+{
+  float p = s->params.repetition_penalty;
+  if (p == 1.0f)
+    return;
+  for (int i = 0; i < s->vocab_size; i++)
+    if (s->seen[i])
+      logits[i] = logits[i] < 0 ? logits[i] * p : logits[i] / p;
+}
+
+static gint by_logit_desc(gconstpointer a, gconstpointer b, gpointer user_data)
+{
+  const float *logits = user_data;
+  float x = logits[*(const int32_t *)a], y = logits[*(const int32_t *)b];
+  if (x != y)
+    return x > y ? -1 : 1;
+  return *(const int32_t *)a - *(const int32_t *)b;
+}
+
+/* Candidates with a finite logit, sorted descending; returns how many. */
+static int sort_candidates(ivl_sampler *s, const float *logits)
+{
+  int n = 0;
+  for (int i = 0; i < s->vocab_size; i++)
+    if (logits[i] != -INFINITY)
+      s->order[n++] = i;
+  g_qsort_with_data(s->order, n, sizeof *s->order, by_logit_desc, (gpointer)logits);
+  return n;
+}
+
+/* TopK keeps every logit >= the k-th largest (ties at the threshold survive, as with
+ * torch.topk's value threshold). */
+static void top_k(ivl_sampler *s, float *logits)
+{
+  int k = s->params.top_k;
+  if (k <= 0 || k >= s->vocab_size)
+    return;
+  int n = sort_candidates(s, logits);
+  if (k >= n)
+    return;
+  float threshold = logits[s->order[k - 1]];
+  for (int i = 0; i < s->vocab_size; i++)
+    if (logits[i] < threshold)
+      logits[i] = -INFINITY;
+}
+
+/* TopP: over the ascending sort, drop tokens whose cumulative probability is <= 1 - top_p,
+ * always keeping the most likely one. */
+static void top_p(ivl_sampler *s, float *logits)
+{
+  float p = s->params.top_p;
+  if (p >= 1.0f)
+    return;
+  int n = sort_candidates(s, logits);
+  float max = logits[s->order[0]];
+  double sum = 0;
+  for (int i = 0; i < n; i++)
+    sum += exp((double)logits[s->order[i]] - max);
+  double cum = 0;
+  for (int i = n - 1; i >= 1; i--) {
+    cum += exp((double)logits[s->order[i]] - max) / sum;
+    if (cum <= 1.0 - p)
+      logits[s->order[i]] = -INFINITY;
+    else
+      break;
+  }
+}
+
+static int32_t multinomial(ivl_sampler *s, const float *logits)
+{
+  int32_t best = argmax(logits, s->vocab_size);
+  float max = logits[best];
+  double sum = 0;
+  for (int i = 0; i < s->vocab_size; i++)
+    if (logits[i] != -INFINITY)
+      sum += exp((double)logits[i] - max);
+  double u = next_uniform(s) * sum, acc = 0;
+  int32_t last = best;
+  for (int i = 0; i < s->vocab_size; i++) {
+    if (logits[i] == -INFINITY)
+      continue;
+    acc += exp((double)logits[i] - max);
+    last = i;
+    if (u < acc)
+      return i;
+  }
+  return last; /* u within rounding of sum */
+}
+
+int32_t ivl_sampler_sample(ivl_sampler *s, float *logits)
+{
+  repetition_penalty(s, logits);
+  if (!s->params.do_sample)
+    return argmax(logits, s->vocab_size);
+  if (s->params.temperature > 0 && s->params.temperature != 1.0f)
+    for (int i = 0; i < s->vocab_size; i++)
+      logits[i] /= s->params.temperature;
+  top_k(s, logits);
+  top_p(s, logits);
+  return multinomial(s, logits);
+}

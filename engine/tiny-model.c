@@ -1,0 +1,292 @@
+/* tiny-model.c — deterministic random weights for the tensors model-tensors.c lists,
+ * written as one safetensors file or N shards plus the index, next to config.json. */
+#include "tiny-model.h"
+
+#include <errno.h>
+#include <math.h>
+#include <string.h>
+
+#include <gio/gio.h>
+#include <glib/gstdio.h>
+#include <json-glib/json-glib.h>
+
+#include "ivl.h"
+#include "json-write.h"
+#include "model-tensors.h"
+#include "safetensors-write.h"
+
+ivl_tiny_model_params ivl_tiny_model_default_params(void)
+{
+  return (ivl_tiny_model_params){
+      .seed = 0,
+      .dtype = IVL_DTYPE_BF16,
+      .n_shards = 0,
+      .vision_6b = FALSE,
+      .vision_hidden = 64,
+      .vision_layers = 2,
+      .vision_heads = 4,
+      .vision_ffn = 128,
+      .llm_arch = IVL_LLM_QWEN2,
+      .llm_hidden = 16,
+      .llm_layers = 2,
+      .llm_heads = 4,
+      .llm_kv_heads = 2,
+      .llm_ffn = 32,
+      .llm_vocab = 151674,
+      .max_position_embeddings = 32768,
+      .tokenizer_dir = NULL,
+  };
+}
+
+/* splitmix64 (Steele, Lea, Flood 2014; the seeding generator of xoshiro): a 64-bit state
+ * advanced by the golden-ratio increment, output through two xor-shift-multiply rounds.
+ * Tiny, fast, and every seed (0 included) gives a full-period stream. */
+static guint64 splitmix64(guint64 *state)
+{
+  guint64 z = (*state += G_GUINT64_CONSTANT(0x9e3779b97f4a7c15));
+  z = (z ^ (z >> 30)) * G_GUINT64_CONSTANT(0xbf58476d1ce4e5b9);
+  z = (z ^ (z >> 27)) * G_GUINT64_CONSTANT(0x94d049bb133111eb);
+  return z ^ (z >> 31);
+}
+
+/* Uniform in (0, 1): the top 53 bits, offset by half a step so log() never sees 0. */
+static double uniform01(guint64 *state)
+{
+  return ((double)(splitmix64(state) >> 11) + 0.5) * (1.0 / 9007199254740992.0);
+}
+
+/* Standard normal by Box–Muller (one value per pair of uniforms; simplicity over speed). */
+static double normal(guint64 *state)
+{
+  double u1 = uniform01(state), u2 = uniform01(state);
+  return sqrt(-2.0 * log(u1)) * cos(2.0 * G_PI * u2);
+}
+
+/* FNV-1a of the name, so a tensor's values do not depend on the order or the sharding. */
+static guint64 name_hash(const char *s)
+{
+  guint64 h = G_GUINT64_CONSTANT(0xcbf29ce484222325);
+  for (; *s; s++)
+    h = (h ^ (guint8)*s) * G_GUINT64_CONSTANT(0x100000001b3);
+  return h;
+}
+
+/* Init-like scales keep activations finite through a forward pass: norm weights near 1,
+ * layer scales 0.1 (InternViT's initializer_factor), everything else N(0, 0.02). */
+static void value_law(const char *name, double *mean, double *std)
+{
+  *mean = 0.0;
+  *std = 0.02;
+  gboolean is_weight = g_str_has_suffix(name, ".weight");
+  if (g_str_has_suffix(name, ".ls1") || g_str_has_suffix(name, ".ls2")) {
+    *mean = 0.1;
+    *std = 0.0;
+  } else if (is_weight && (strstr(name, "norm") || g_str_equal(name, "mlp1.0.weight"))) {
+    *mean = 1.0;
+    *std = 0.02;
+  }
+}
+
+/* bf16 = the high half of the f32, rounded to nearest even (finite inputs only). */
+static guint16 to_bf16(float f)
+{
+  guint32 u;
+  memcpy(&u, &f, 4);
+  u += 0x7fffu + ((u >> 16) & 1u);
+  return (guint16)(u >> 16);
+}
+
+static gpointer make_values(const ivl_tensor_spec *s, const ivl_tiny_model_params *p)
+{
+  int64_t n = ivl_tensor_spec_n_elements(s);
+  guint64 state = p->seed ^ name_hash(s->name);
+  double mean, std;
+  value_law(s->name, &mean, &std);
+  if (p->dtype == IVL_DTYPE_F32) {
+    float *v = g_new(float, n);
+    for (int64_t i = 0; i < n; i++)
+      v[i] = (float)(mean + std * normal(&state));
+    return v;
+  }
+  guint16 *v = g_new(guint16, n);
+  for (int64_t i = 0; i < n; i++)
+    v[i] = to_bf16((float)(mean + std * normal(&state)));
+  return v;
+}
+
+/* Splits n tensors of the given sizes into `shards` contiguous runs of about equal bytes:
+ * run k ends where the running total first reaches (k+1)/shards of the whole. */
+static void shard_bounds(const ivl_st_write_tensor *t, guint n, int shards, guint *ends)
+{
+  guint64 total = 0, run = 0;
+  for (guint i = 0; i < n; i++)
+    total += ivl_st_write_tensor_nbytes(&t[i]);
+  guint i = 0;
+  for (int k = 0; k < shards; k++) {
+    guint64 goal = total * (guint64)(k + 1) / (guint64)shards;
+    while (i < n && (run < goal || k == shards - 1)) {
+      run += ivl_st_write_tensor_nbytes(&t[i]);
+      i++;
+    }
+    ends[k] = i;
+  }
+}
+
+static gboolean write_text(const char *dir, const char *name, const char *text, GError **error)
+{
+  g_autofree char *path = g_build_filename(dir, name, NULL);
+  GError *local = NULL;
+  if (!g_file_set_contents(path, text, -1, &local)) {
+    g_set_error(error, IVL_ERROR, IVL_ERROR_IO, "%s", local->message);
+    g_error_free(local);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static char *index_json(const ivl_st_write_tensor *t, guint n, const guint *ends, int shards)
+{
+  g_autoptr(JsonBuilder) b = json_builder_new();
+  guint64 total = 0;
+  for (guint i = 0; i < n; i++)
+    total += ivl_st_write_tensor_nbytes(&t[i]);
+  json_builder_begin_object(b);
+  json_builder_set_member_name(b, "metadata");
+  json_builder_begin_object(b);
+  json_builder_set_member_name(b, "total_size");
+  json_builder_add_int_value(b, (gint64)total);
+  json_builder_end_object(b);
+  json_builder_set_member_name(b, "weight_map");
+  json_builder_begin_object(b);
+  guint i = 0;
+  for (int k = 0; k < shards; k++) {
+    g_autofree char *file = g_strdup_printf("model-%05d-of-%05d.safetensors", k + 1, shards);
+    for (; i < ends[k]; i++) {
+      json_builder_set_member_name(b, t[i].name);
+      json_builder_add_string_value(b, file);
+    }
+  }
+  json_builder_end_object(b);
+  json_builder_end_object(b);
+  g_autoptr(JsonNode) root = json_builder_get_root(b);
+  return ivl_json_write_pretty(root, TRUE);
+}
+
+static gboolean write_weights(const char *dir, const ivl_st_write_tensor *t, guint n, int shards,
+                              GError **error)
+{
+  if (shards == 0) {
+    g_autofree char *path = g_build_filename(dir, "model.safetensors", NULL);
+    return ivl_safetensors_write(path, t, n, error);
+  }
+  g_autofree guint *ends = g_new(guint, shards);
+  shard_bounds(t, n, shards, ends);
+  guint start = 0;
+  for (int k = 0; k < shards; k++) {
+    g_autofree char *name = g_strdup_printf("model-%05d-of-%05d.safetensors", k + 1, shards);
+    g_autofree char *path = g_build_filename(dir, name, NULL);
+    if (!ivl_safetensors_write(path, t + start, ends[k] - start, error))
+      return FALSE;
+    start = ends[k];
+  }
+  g_autofree char *index = index_json(t, n, ends, shards);
+  return write_text(dir, "model.safetensors.index.json", index, error);
+}
+
+/* Weight files of an earlier model in dir would shadow or mix with the new ones. */
+static gboolean remove_old_weights(const char *dir, GError **error)
+{
+  g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+  for (const char *name; d && (name = g_dir_read_name(d));) {
+    if (!g_str_equal(name, "model.safetensors") &&
+        !g_str_equal(name, "model.safetensors.index.json") &&
+        !(g_str_has_prefix(name, "model-") && g_str_has_suffix(name, ".safetensors")))
+      continue;
+    g_autofree char *path = g_build_filename(dir, name, NULL);
+    if (g_unlink(path) != 0) {
+      g_set_error(error, IVL_ERROR, IVL_ERROR_IO, "cannot remove %s: %s", path, g_strerror(errno));
+      return FALSE;
+    }
+  }
+  return TRUE;
+}
+
+static gboolean write_all_weights(const char *dir, const ivl_config *config,
+                                  const ivl_tiny_model_params *p, GError **error)
+{
+  g_autoptr(GPtrArray) specs = ivl_model_tensor_specs(config);
+  g_autofree ivl_st_write_tensor *t = g_new0(ivl_st_write_tensor, specs->len);
+  g_autoptr(GPtrArray) buffers = g_ptr_array_new_with_free_func(g_free);
+  for (guint i = 0; i < specs->len; i++) {
+    const ivl_tensor_spec *s = g_ptr_array_index(specs, i);
+    t[i].name = s->name;
+    t[i].dtype = p->dtype;
+    t[i].ndim = s->ndim;
+    memcpy(t[i].shape, s->shape, sizeof s->shape);
+    t[i].data = make_values(s, p);
+    g_ptr_array_add(buffers, (gpointer)t[i].data);
+  }
+  return write_weights(dir, t, specs->len, p->n_shards, error);
+}
+
+static gboolean copy_tokenizer(const char *from, const char *dir, GError **error)
+{
+  GError *local = NULL;
+  g_autoptr(GDir) d = g_dir_open(from, 0, &local);
+  if (!d) {
+    g_set_error(error, IVL_ERROR, IVL_ERROR_NOT_FOUND, "tokenizer directory: %s", local->message);
+    g_error_free(local);
+    return FALSE;
+  }
+  for (const char *name; (name = g_dir_read_name(d));) {
+    g_autofree char *src = g_build_filename(from, name, NULL);
+    if (!g_file_test(src, G_FILE_TEST_IS_REGULAR))
+      continue;
+    g_autofree char *dst = g_build_filename(dir, name, NULL);
+    g_autoptr(GFile) fs = g_file_new_for_path(src);
+    g_autoptr(GFile) fd = g_file_new_for_path(dst);
+    if (!g_file_copy(fs, fd, G_FILE_COPY_OVERWRITE, NULL, NULL, NULL, &local)) {
+      g_set_error(error, IVL_ERROR, IVL_ERROR_IO, "copying %s: %s", src, local->message);
+      g_error_free(local);
+      return FALSE;
+    }
+  }
+  return TRUE;
+}
+
+/* generation_config.json of the hub repos is UNCONFIRMED (spec 9); this carries the ids the
+ * inner LM's config has, which is what transformers writes by default. */
+static char *generation_config_json(const ivl_config *c)
+{
+  return g_strdup_printf("{\n  \"_from_model_config\": true,\n  \"bos_token_id\": %d,\n"
+                         "  \"eos_token_id\": %d,\n  \"transformers_version\": \"4.37.2\"\n}\n",
+                         c->llm.bos_token_id, c->llm.eos_token_id);
+}
+
+gboolean ivl_tiny_model_write(const char *dir, const ivl_tiny_model_params *p, GError **error)
+{
+  if ((p->dtype != IVL_DTYPE_BF16 && p->dtype != IVL_DTYPE_F32) || p->n_shards < 0 ||
+      p->n_shards > 999) {
+    g_set_error(error, IVL_ERROR, IVL_ERROR_INVALID_ARGUMENT,
+                "tiny model: dtype must be bf16 or f32 and shards in [0, 999]");
+    return FALSE;
+  }
+  g_autofree char *config_text = ivl_tiny_model_config_json(p);
+  GError *local = NULL;
+  g_autoptr(ivl_config) config = ivl_config_parse(config_text, -1, &local);
+  if (!config) {
+    g_set_error(error, IVL_ERROR, IVL_ERROR_INVALID_ARGUMENT, "tiny model: %s", local->message);
+    g_error_free(local);
+    return FALSE;
+  }
+  if (g_mkdir_with_parents(dir, 0755) != 0) {
+    g_set_error(error, IVL_ERROR, IVL_ERROR_IO, "cannot create %s: %s", dir, g_strerror(errno));
+    return FALSE;
+  }
+  g_autofree char *gen = generation_config_json(config);
+  if (!write_text(dir, "config.json", config_text, error) ||
+      !write_text(dir, "generation_config.json", gen, error) || !remove_old_weights(dir, error) ||
+      !write_all_weights(dir, config, p, error))
+    return FALSE;
+  return !p->tokenizer_dir || copy_tokenizer(p->tokenizer_dir, dir, error);
+}

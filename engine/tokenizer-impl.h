@@ -1,0 +1,38 @@
+/* tokenizer-impl.h — what a tokenizer family provides to engine/tokenizer.c.
+ *
+ * tokenizer.c owns what all families share: finding the family, the added tokens (split out
+ * before the family sees the text), decoding bytes to UTF-8, streaming. A family owns its
+ * vocabulary, normalization and the encoding of plain text.
+ */
+#ifndef IVL_TOKENIZER_IMPL_H
+#define IVL_TOKENIZER_IMPL_H
+
+#include <glib.h>
+
+typedef struct ivl_tokenizer_impl ivl_tokenizer_impl;
+
+typedef struct {
+  const char *kind;
+  /* Returns the normalized copy of valid UTF-8 text (len bytes, may hold NUL), setting
+   * *out_len. Runs on the whole text before the added tokens are split out. */
+  char *(*normalize)(const ivl_tokenizer_impl *impl, const char *text, gsize len,
+                     gsize *out_len);
+  /* Appends the ids of normalized text that holds no added token. */
+  void (*encode)(const ivl_tokenizer_impl *impl, const char *text, gsize len, GArray *ids);
+  /* The bytes a vocabulary id stands for; NULL when the id is not in the vocabulary. */
+  const char *(*id_bytes)(const ivl_tokenizer_impl *impl, gint32 id, gsize *len);
+  const char *(*id_to_token)(const ivl_tokenizer_impl *impl, gint32 id);
+  gint32 (*token_to_id)(const ivl_tokenizer_impl *impl, const char *token);
+  gint32 (*vocab_size)(const ivl_tokenizer_impl *impl);
+  void (*free)(ivl_tokenizer_impl *impl);
+} ivl_tokenizer_vtable;
+
+/* Every family's state begins with this. */
+struct ivl_tokenizer_impl {
+  const ivl_tokenizer_vtable *vt;
+};
+
+/* Qwen2 byte-level BPE from dir/vocab.json and dir/merges.txt (engine/tokenizer-bpe.c). */
+ivl_tokenizer_impl *ivl_tokenizer_bpe_load(const char *dir, GError **error);
+
+#endif /* IVL_TOKENIZER_IMPL_H */

@@ -1,0 +1,432 @@
+/* tokenizer.c — the tokenizer families' common part: choosing the family, added tokens,
+ * decoding and streaming. See tokenizer.h. */
+#include "tokenizer.h"
+
+#include "ivl.h"
+#include "tokenizer-impl.h"
+#include "utf8.h"
+
+#include <json-glib/json-glib.h>
+#include <string.h>
+
+typedef struct {
+  char *content;
+  gsize len;
+  gint32 id;
+  gboolean special;
+} added_token;
+
+struct ivl_tokenizer {
+  ivl_tokenizer_impl *impl;
+  GPtrArray *added;          /* added_token*, owns them */
+  GHashTable *added_by_text; /* content -> added_token* */
+  GHashTable *added_by_id;   /* GINT_TO_POINTER(id) -> added_token* */
+  GPtrArray *by_first_byte[256]; /* candidates for a match, longest first; NULL when none */
+  gint32 vocab_size;
+  gint32 im_start, im_end, img_context, pad, eos, bos;
+};
+
+static void added_token_free(gpointer p)
+{
+  added_token *a = p;
+  g_free(a->content);
+  g_free(a);
+}
+
+/* ---- reading the JSON files -------------------------------------------------------------- */
+
+/* Reads dir/name as a JSON object; a missing file gives NULL without an error. */
+static JsonObject *read_json_object(const char *dir, const char *name, GError **error)
+{
+  g_autofree char *path = g_build_filename(dir, name, NULL);
+  if (!g_file_test(path, G_FILE_TEST_EXISTS))
+    return NULL;
+  g_autoptr(JsonParser) parser = json_parser_new();
+  g_autoptr(GError) local = NULL;
+  if (!json_parser_load_from_file(parser, path, &local)) {
+    g_set_error(error, IVL_ERROR, IVL_ERROR_CORRUPT, "%s: %s", path, local->message);
+    return NULL;
+  }
+  JsonNode *root = json_parser_get_root(parser);
+  if (!root || !JSON_NODE_HOLDS_OBJECT(root)) {
+    g_set_error(error, IVL_ERROR, IVL_ERROR_CORRUPT, "%s: not a JSON object", path);
+    return NULL;
+  }
+  return json_object_ref(json_node_get_object(root));
+}
+
+/* A special-token field is a string or an AddedToken object {"content": ...}. */
+static const char *token_field(JsonObject *obj, const char *member)
+{
+  JsonNode *n = obj ? json_object_get_member(obj, member) : NULL;
+  if (!n)
+    return NULL;
+  if (JSON_NODE_HOLDS_VALUE(n) && json_node_get_value_type(n) == G_TYPE_STRING)
+    return json_node_get_string(n);
+  if (JSON_NODE_HOLDS_OBJECT(n)) {
+    JsonObject *o = json_node_get_object(n);
+    if (json_object_has_member(o, "content"))
+      return json_object_get_string_member_with_default(o, "content", NULL);
+  }
+  return NULL;
+}
+
+static void add_token(ivl_tokenizer *tok, const char *content, gint32 id, gboolean special)
+{
+  added_token *a = g_hash_table_lookup(tok->added_by_text, content);
+  if (a) {
+    a->special |= special;
+    return;
+  }
+  a = g_new0(added_token, 1);
+  a->content = g_strdup(content);
+  a->len = strlen(content);
+  a->id = id;
+  a->special = special;
+  g_ptr_array_add(tok->added, a);
+  g_hash_table_insert(tok->added_by_text, a->content, a);
+  g_hash_table_insert(tok->added_by_id, GINT_TO_POINTER(id), a);
+  tok->vocab_size = MAX(tok->vocab_size, id + 1);
+}
+
+/* tokenizer_config.json's added_tokens_decoder: {"151643": {"content": ..., "special": ...}}. */
+static gboolean read_added_decoder(ivl_tokenizer *tok, JsonObject *config, GError **error)
+{
+  JsonObject *dec = config && json_object_has_member(config, "added_tokens_decoder")
+                      ? json_object_get_object_member(config, "added_tokens_decoder")
+                      : NULL;
+  if (!dec)
+    return TRUE;
+  g_autoptr(GList) members = json_object_get_members(dec);
+  for (GList *l = members; l; l = l->next) {
+    char *end;
+    gint64 id = g_ascii_strtoll(l->data, &end, 10);
+    JsonNode *n = json_object_get_member(dec, l->data);
+    JsonObject *entry = JSON_NODE_HOLDS_OBJECT(n) ? json_node_get_object(n) : NULL;
+    const char *content = entry ? token_field(entry, "content") : NULL;
+    if (*end || id < 0 || id >= G_MAXINT32 / 2 || !content || !*content) {
+      g_set_error(error, IVL_ERROR, IVL_ERROR_CORRUPT,
+                  "tokenizer_config.json: bad added token '%s'", (const char *)l->data);
+      return FALSE;
+    }
+    add_token(tok, content, (gint32)id,
+              json_object_get_boolean_member_with_default(entry, "special", FALSE));
+  }
+  return TRUE;
+}
+
+/* added_tokens.json: {"<|im_end|>": 151645, ...}; special-ness comes from the other files. */
+static gboolean read_added_tokens(ivl_tokenizer *tok, JsonObject *added, GError **error)
+{
+  g_autoptr(GList) members = added ? json_object_get_members(added) : NULL;
+  for (GList *l = members; l; l = l->next) {
+    JsonNode *n = json_object_get_member(added, l->data);
+    if (!JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_INT64 ||
+        json_node_get_int(n) < 0 || json_node_get_int(n) >= G_MAXINT32 / 2 ||
+        !*(const char *)l->data) {
+      g_set_error(error, IVL_ERROR, IVL_ERROR_CORRUPT, "added_tokens.json: bad entry '%s'",
+                  (const char *)l->data);
+      return FALSE;
+    }
+    add_token(tok, l->data, (gint32)json_node_get_int(n), FALSE);
+  }
+  return TRUE;
+}
+
+/* The named special tokens (eos, pad, additional_special_tokens, ...) of a config or a
+ * special_tokens_map.json; skip_special_tokens drops all of them. */
+static void mark_special(ivl_tokenizer *tok, JsonObject *obj)
+{
+  static const char *const fields[] = {"bos_token", "eos_token", "unk_token", "sep_token",
+                                       "pad_token", "cls_token", "mask_token"};
+  if (!obj)
+    return;
+  for (gsize i = 0; i < G_N_ELEMENTS(fields); i++) {
+    const char *content = token_field(obj, fields[i]);
+    added_token *a = content ? g_hash_table_lookup(tok->added_by_text, content) : NULL;
+    if (a)
+      a->special = TRUE;
+  }
+  JsonNode *n = json_object_get_member(obj, "additional_special_tokens");
+  if (!n || !JSON_NODE_HOLDS_ARRAY(n))
+    return;
+  JsonArray *arr = json_node_get_array(n);
+  for (guint i = 0; i < json_array_get_length(arr); i++) {
+    JsonNode *e = json_array_get_element(arr, i);
+    const char *s = NULL;
+    if (JSON_NODE_HOLDS_VALUE(e) && json_node_get_value_type(e) == G_TYPE_STRING)
+      s = json_node_get_string(e);
+    else if (JSON_NODE_HOLDS_OBJECT(e))
+      s = token_field(json_node_get_object(e), "content");
+    added_token *a = s ? g_hash_table_lookup(tok->added_by_text, s) : NULL;
+    if (a)
+      a->special = TRUE;
+  }
+}
+
+static gint compare_longer_first(gconstpointer a, gconstpointer b)
+{
+  gsize la = (*(added_token *const *)a)->len, lb = (*(added_token *const *)b)->len;
+  return la < lb ? 1 : la > lb ? -1 : 0;
+}
+
+static void index_added(ivl_tokenizer *tok)
+{
+  for (guint i = 0; i < tok->added->len; i++) {
+    added_token *a = g_ptr_array_index(tok->added, i);
+    guint8 first = (guint8)a->content[0];
+    if (!tok->by_first_byte[first])
+      tok->by_first_byte[first] = g_ptr_array_new();
+    g_ptr_array_add(tok->by_first_byte[first], a);
+  }
+  for (int b = 0; b < 256; b++) {
+    if (tok->by_first_byte[b])
+      g_ptr_array_sort(tok->by_first_byte[b], compare_longer_first);
+  }
+}
+
+/* ---- choosing the family ----------------------------------------------------------------- */
+
+static gboolean has_file(const char *dir, const char *name)
+{
+  g_autofree char *path = g_build_filename(dir, name, NULL);
+  return g_file_test(path, G_FILE_TEST_IS_REGULAR);
+}
+
+static ivl_tokenizer_impl *load_family(const char *dir, JsonObject *config, GError **error)
+{
+  const char *cls = config ? json_object_get_string_member_with_default(
+                               config, "tokenizer_class", NULL)
+                           : NULL;
+  if (cls) {
+    if (strcmp(cls, "Qwen2Tokenizer") == 0 || strcmp(cls, "Qwen2TokenizerFast") == 0)
+      return ivl_tokenizer_bpe_load(dir, error);
+    g_set_error(error, IVL_ERROR, IVL_ERROR_UNSUPPORTED,
+                "tokenizer class %s is not supported (ivl reads the Qwen2 BPE tokenizer)", cls);
+    return NULL;
+  }
+  if (has_file(dir, "vocab.json") && has_file(dir, "merges.txt"))
+    return ivl_tokenizer_bpe_load(dir, error);
+  if (has_file(dir, "tokenizer.model")) {
+    g_set_error(error, IVL_ERROR, IVL_ERROR_UNSUPPORTED,
+                "%s: SentencePiece tokenizers are not supported", dir);
+    return NULL;
+  }
+  g_set_error(error, IVL_ERROR, IVL_ERROR_NOT_FOUND, "%s: no tokenizer files", dir);
+  return NULL;
+}
+
+/* The id of a named special token, from tokenizer_config.json or else special_tokens_map.json. */
+static gint32 config_token_id(const ivl_tokenizer *tok, JsonObject *config, JsonObject *map,
+                              const char *field)
+{
+  const char *content = token_field(config, field);
+  if (!content)
+    content = token_field(map, field);
+  return content ? ivl_tokenizer_token_to_id(tok, content) : -1;
+}
+
+ivl_tokenizer *ivl_tokenizer_load(const char *dir, GError **error)
+{
+  if (!g_file_test(dir, G_FILE_TEST_IS_DIR)) {
+    g_set_error(error, IVL_ERROR, IVL_ERROR_NOT_FOUND, "%s: no such directory", dir);
+    return NULL;
+  }
+  GError *local = NULL;
+  g_autoptr(JsonObject) config = read_json_object(dir, "tokenizer_config.json", &local);
+  g_autoptr(JsonObject) added = local ? NULL : read_json_object(dir, "added_tokens.json", &local);
+  g_autoptr(JsonObject) map =
+    local ? NULL : read_json_object(dir, "special_tokens_map.json", &local);
+  if (local) {
+    g_propagate_error(error, local);
+    return NULL;
+  }
+  ivl_tokenizer_impl *impl = load_family(dir, config, error);
+  if (!impl)
+    return NULL;
+  g_autoptr(ivl_tokenizer) tok = g_new0(ivl_tokenizer, 1);
+  tok->impl = impl;
+  tok->vocab_size = impl->vt->vocab_size(impl);
+  tok->added = g_ptr_array_new_with_free_func(added_token_free);
+  tok->added_by_text = g_hash_table_new(g_str_hash, g_str_equal);
+  tok->added_by_id = g_hash_table_new(g_direct_hash, g_direct_equal);
+  if (!read_added_decoder(tok, config, error) || !read_added_tokens(tok, added, error))
+    return NULL;
+  mark_special(tok, config);
+  mark_special(tok, map);
+  index_added(tok);
+
+  tok->im_start = ivl_tokenizer_token_to_id(tok, "<|im_start|>");
+  tok->im_end = ivl_tokenizer_token_to_id(tok, "<|im_end|>");
+  tok->img_context = ivl_tokenizer_token_to_id(tok, "<IMG_CONTEXT>");
+  tok->pad = config_token_id(tok, config, map, "pad_token");
+  tok->eos = config_token_id(tok, config, map, "eos_token");
+  gboolean add_bos = config && json_object_get_boolean_member_with_default(config,
+                                                                           "add_bos_token", FALSE);
+  tok->bos = add_bos ? config_token_id(tok, config, map, "bos_token") : -1;
+  return g_steal_pointer(&tok);
+}
+
+void ivl_tokenizer_free(ivl_tokenizer *tok)
+{
+  if (!tok)
+    return;
+  if (tok->impl)
+    tok->impl->vt->free(tok->impl);
+  for (int b = 0; b < 256; b++)
+    g_clear_pointer(&tok->by_first_byte[b], g_ptr_array_unref);
+  g_clear_pointer(&tok->added_by_text, g_hash_table_unref);
+  g_clear_pointer(&tok->added_by_id, g_hash_table_unref);
+  g_clear_pointer(&tok->added, g_ptr_array_unref);
+  g_free(tok);
+}
+
+/* ---- encoding ---------------------------------------------------------------------------- */
+
+static const added_token *match_added(const ivl_tokenizer *tok, const char *s, gsize len)
+{
+  GPtrArray *cands = tok->by_first_byte[(guint8)s[0]];
+  for (guint i = 0; cands && i < cands->len; i++) {
+    const added_token *a = g_ptr_array_index(cands, i);
+    if (a->len <= len && memcmp(a->content, s, a->len) == 0)
+      return a;
+  }
+  return NULL;
+}
+
+GArray *ivl_tokenizer_encode(const ivl_tokenizer *tok, const char *text, gssize len)
+{
+  GArray *ids = g_array_new(FALSE, FALSE, sizeof(gint32));
+  gsize n = len < 0 ? strlen(text) : (gsize)len;
+  g_autoptr(GString) valid = g_string_sized_new(n);
+  ivl_utf8_append_replacing(valid, text, n, TRUE);
+  const ivl_tokenizer_vtable *vt = tok->impl->vt;
+  gsize norm_len;
+  g_autofree char *norm = vt->normalize(tok->impl, valid->str, valid->len, &norm_len);
+
+  /* Leftmost, then longest, added token first; the family encodes the text between. */
+  gsize seg = 0;
+  for (gsize pos = 0; pos < norm_len;) {
+    const added_token *a = match_added(tok, norm + pos, norm_len - pos);
+    if (!a) {
+      pos++;
+      continue;
+    }
+    if (pos > seg)
+      vt->encode(tok->impl, norm + seg, pos - seg, ids);
+    g_array_append_val(ids, a->id);
+    pos += a->len;
+    seg = pos;
+  }
+  if (norm_len > seg)
+    vt->encode(tok->impl, norm + seg, norm_len - seg, ids);
+  return ids;
+}
+
+/* ---- decoding ---------------------------------------------------------------------------- */
+
+/* Added tokens stand for their text; the family's tokens for their bytes. */
+static void append_id_bytes(const ivl_tokenizer *tok, gint32 id, gboolean skip_special,
+                            GString *bytes)
+{
+  const added_token *a = g_hash_table_lookup(tok->added_by_id, GINT_TO_POINTER(id));
+  if (a) {
+    if (!(skip_special && a->special))
+      g_string_append_len(bytes, a->content, a->len);
+    return;
+  }
+  gsize len;
+  const char *b = tok->impl->vt->id_bytes(tok->impl, id, &len);
+  if (b)
+    g_string_append_len(bytes, b, len);
+}
+
+char *ivl_tokenizer_decode(const ivl_tokenizer *tok, const gint32 *ids, gsize n_ids,
+                           gboolean skip_special)
+{
+  g_autoptr(GString) bytes = g_string_new(NULL);
+  for (gsize i = 0; i < n_ids; i++)
+    append_id_bytes(tok, ids[i], skip_special, bytes);
+  GString *out = g_string_sized_new(bytes->len);
+  ivl_utf8_append_replacing(out, bytes->str, bytes->len, TRUE);
+  return g_string_free(out, FALSE);
+}
+
+/* ---- lookups ----------------------------------------------------------------------------- */
+
+const char *ivl_tokenizer_get_kind(const ivl_tokenizer *tok)
+{
+  return tok->impl->vt->kind;
+}
+
+gint32 ivl_tokenizer_get_vocab_size(const ivl_tokenizer *tok)
+{
+  return tok->vocab_size;
+}
+
+gint32 ivl_tokenizer_token_to_id(const ivl_tokenizer *tok, const char *token)
+{
+  const added_token *a = g_hash_table_lookup(tok->added_by_text, token);
+  return a ? a->id : tok->impl->vt->token_to_id(tok->impl, token);
+}
+
+const char *ivl_tokenizer_id_to_token(const ivl_tokenizer *tok, gint32 id)
+{
+  const added_token *a = g_hash_table_lookup(tok->added_by_id, GINT_TO_POINTER(id));
+  return a ? a->content : tok->impl->vt->id_to_token(tok->impl, id);
+}
+
+gboolean ivl_tokenizer_is_special(const ivl_tokenizer *tok, gint32 id)
+{
+  const added_token *a = g_hash_table_lookup(tok->added_by_id, GINT_TO_POINTER(id));
+  return a && a->special;
+}
+
+gint32 ivl_tokenizer_get_im_start_id(const ivl_tokenizer *tok) { return tok->im_start; }
+gint32 ivl_tokenizer_get_im_end_id(const ivl_tokenizer *tok) { return tok->im_end; }
+gint32 ivl_tokenizer_get_img_context_id(const ivl_tokenizer *tok) { return tok->img_context; }
+gint32 ivl_tokenizer_get_pad_id(const ivl_tokenizer *tok) { return tok->pad; }
+gint32 ivl_tokenizer_get_eos_id(const ivl_tokenizer *tok) { return tok->eos; }
+gint32 ivl_tokenizer_get_bos_id(const ivl_tokenizer *tok) { return tok->bos; }
+
+/* ---- streaming --------------------------------------------------------------------------- */
+
+struct ivl_token_stream {
+  const ivl_tokenizer *tok;
+  gboolean skip_special;
+  GString *held; /* bytes of an unfinished character */
+};
+
+ivl_token_stream *ivl_token_stream_new(const ivl_tokenizer *tok, gboolean skip_special)
+{
+  ivl_token_stream *s = g_new0(ivl_token_stream, 1);
+  s->tok = tok;
+  s->skip_special = skip_special;
+  s->held = g_string_new(NULL);
+  return s;
+}
+
+void ivl_token_stream_free(ivl_token_stream *stream)
+{
+  if (!stream)
+    return;
+  g_string_free(stream->held, TRUE);
+  g_free(stream);
+}
+
+char *ivl_token_stream_feed(ivl_token_stream *stream, gint32 id)
+{
+  append_id_bytes(stream->tok, id, stream->skip_special, stream->held);
+  GString *out = g_string_new(NULL);
+  gsize used = ivl_utf8_append_replacing(out, stream->held->str, stream->held->len, FALSE);
+  g_string_erase(stream->held, 0, (gssize)used);
+  return g_string_free(out, FALSE);
+}
+
+char *ivl_token_stream_flush(ivl_token_stream *stream)
+{
+  GString *out = g_string_new(NULL);
+  ivl_utf8_append_replacing(out, stream->held->str, stream->held->len, TRUE);
+  g_string_truncate(stream->held, 0);
+  return g_string_free(out, FALSE);
+}

@@ -1,0 +1,93 @@
+/* common.cuh — helpers shared by the kernels: typed loads/stores, warp and block reductions,
+ * and the dispatch from a run-time dtype to a template instantiation. */
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <stdint.h>
+
+#include "ivl-cuda.h"
+
+typedef __nv_bfloat16 bf16;
+
+__device__ __forceinline__ float ivl_load(const float *p, int64_t i)
+{
+  return p[i];
+}
+__device__ __forceinline__ float ivl_load(const bf16 *p, int64_t i)
+{
+  return __bfloat162float(p[i]);
+}
+__device__ __forceinline__ float ivl_load(const __half *p, int64_t i)
+{
+  return __half2float(p[i]);
+}
+__device__ __forceinline__ void ivl_store(float *p, int64_t i, float v)
+{
+  p[i] = v;
+}
+__device__ __forceinline__ void ivl_store(bf16 *p, int64_t i, float v)
+{
+  p[i] = __float2bfloat16(v);
+}
+__device__ __forceinline__ void ivl_store(__half *p, int64_t i, float v)
+{
+  p[i] = __float2half(v);
+}
+
+/* Weights are stored as raw bf16 bits. */
+__device__ __forceinline__ float ivl_wload(const uint16_t *w, int64_t i)
+{
+  return __uint_as_float((uint32_t)w[i] << 16);
+}
+
+__device__ __forceinline__ float ivl_warp_sum(float v)
+{
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1)
+    v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
+__device__ __forceinline__ float ivl_warp_max(float v)
+{
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1)
+    v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+  return v;
+}
+
+/* Sum over a block of up to 1024 threads; every thread gets the result. `scratch` holds 32
+ * floats in shared memory and may be reused after the call returns. */
+__device__ __forceinline__ float ivl_block_sum(float v, float *scratch)
+{
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int n_warps = (blockDim.x + 31) >> 5;
+  v = ivl_warp_sum(v);
+  __syncthreads(); /* scratch may still be read by a previous call */
+  if (lane == 0)
+    scratch[warp] = v;
+  __syncthreads();
+  v = lane < n_warps ? scratch[lane] : 0.0f;
+  return ivl_warp_sum(v);
+}
+
+static inline unsigned ivl_blocks(int64_t n, int threads)
+{
+  return (unsigned)((n + threads - 1) / threads);
+}
+
+/* Calls body.template operator()<T>() with T the C++ type of an activation dtype; f32 and
+ * bf16 only (the backend rejects others before they get here). */
+#define IVL_DISPATCH_ACT(t, T, ...)                                                                \
+  do {                                                                                             \
+    if ((t) == IVL_CUDA_F32) {                                                                     \
+      typedef float T;                                                                             \
+      __VA_ARGS__;                                                                                 \
+    } else if ((t) == IVL_CUDA_BF16) {                                                             \
+      typedef bf16 T;                                                                              \
+      __VA_ARGS__;                                                                                 \
+    } else {                                                                                       \
+      return cudaErrorInvalidValue;                                                                \
+    }                                                                                              \
+  } while (0)

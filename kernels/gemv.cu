@@ -1,0 +1,79 @@
+/* gemv.cu — y = W x (+ bias) for one token (decode). The weights dominate the traffic, so
+ * each warp streams whole rows with 16-byte loads (8 bf16), two in flight per lane, and
+ * accumulates in f32; x is small and stays in L1/L2. Rows whose length or alignment rules
+ * out 16-byte loads take the scalar kernel. */
+#include "common.cuh"
+
+#define ROWS_PER_BLOCK 8 /* one warp per row */
+
+__device__ __forceinline__ float dot8(uint4 w, uint4 x)
+{
+  const __nv_bfloat162 *wp = (const __nv_bfloat162 *)&w, *xp = (const __nv_bfloat162 *)&x;
+  float s = 0.0f;
+#pragma unroll
+  for (int k = 0; k < 4; k++) {
+    const float2 a = __bfloat1622float2(wp[k]), b = __bfloat1622float2(xp[k]);
+    s = fmaf(a.x, b.x, s);
+    s = fmaf(a.y, b.y, s);
+  }
+  return s;
+}
+
+template <typename Y>
+static __global__ void gemv_vec_kernel(Y *y, const uint4 *x, const uint4 *w, const uint16_t *bias,
+                                       int64_t out, int64_t in8)
+{
+  const int64_t row = (int64_t)blockIdx.x * ROWS_PER_BLOCK + (threadIdx.x >> 5);
+  const int lane = threadIdx.x & 31;
+  if (row >= out)
+    return;
+  const uint4 *wr = w + row * in8;
+  float s0 = 0.0f, s1 = 0.0f;
+  int64_t i = lane;
+  for (; i + 32 < in8; i += 64) {
+    const uint4 w0 = __ldg(wr + i), w1 = __ldg(wr + i + 32);
+    const uint4 x0 = __ldg(x + i), x1 = __ldg(x + i + 32);
+    s0 += dot8(w0, x0);
+    s1 += dot8(w1, x1);
+  }
+  if (i < in8)
+    s0 += dot8(__ldg(wr + i), __ldg(x + i));
+  const float s = ivl_warp_sum(s0 + s1);
+  if (lane == 0)
+    ivl_store(y, row, s + (bias ? ivl_wload(bias, row) : 0.0f));
+}
+
+template <typename Y>
+static __global__ void gemv_scalar_kernel(Y *y, const bf16 *x, const uint16_t *w,
+                                          const uint16_t *bias, int64_t out, int64_t in)
+{
+  const int64_t row = (int64_t)blockIdx.x * ROWS_PER_BLOCK + (threadIdx.x >> 5);
+  const int lane = threadIdx.x & 31;
+  if (row >= out)
+    return;
+  float s = 0.0f;
+  for (int64_t i = lane; i < in; i += 32)
+    s = fmaf(ivl_wload(w, row * in + i), ivl_load(x, i), s);
+  s = ivl_warp_sum(s);
+  if (lane == 0)
+    ivl_store(y, row, s + (bias ? ivl_wload(bias, row) : 0.0f));
+}
+
+extern "C" cudaError_t ivl_cuda_gemv(void *y, ivl_cuda_dtype y_t, const void *x, const uint16_t *w,
+                                     const uint16_t *bias, int64_t out, int64_t in,
+                                     cudaStream_t stream)
+{
+  if (out <= 0)
+    return cudaSuccess;
+  const unsigned blocks = ivl_blocks(out, ROWS_PER_BLOCK);
+  const bool vec = in % 8 == 0 && (uintptr_t)x % 16 == 0 && (uintptr_t)w % 16 == 0;
+  IVL_DISPATCH_ACT(y_t, Y, {
+    if (vec)
+      gemv_vec_kernel<Y><<<blocks, 32 * ROWS_PER_BLOCK, 0, stream>>>(
+          (Y *)y, (const uint4 *)x, (const uint4 *)w, bias, out, in / 8);
+    else
+      gemv_scalar_kernel<Y>
+          <<<blocks, 32 * ROWS_PER_BLOCK, 0, stream>>>((Y *)y, (const bf16 *)x, w, bias, out, in);
+  });
+  return cudaGetLastError();
+}

@@ -1,0 +1,103 @@
+/* ivl-cuda.h — the C face of the CUDA device code (the .cu files beside it).
+ *
+ * Each launcher enqueues its kernel(s) on `stream` and returns the launch status; none waits,
+ * none aborts. Matrices are row-major and contiguous. Activations (x, y, q, k, v, ...) are
+ * bf16 or f32 as `t` says, and every reduction accumulates in f32; weights (w, b, bias,
+ * scale) are bf16 (uint16_t bit patterns), as the CUDA backend stores every weight.
+ *
+ * Position-like arguments (rope's pos0, attention's q_pos0, copy_rows' dst_row0) may be
+ * shifted by a device scalar *pos_base (NULL: no shift) so that a captured CUDA graph can be
+ * replayed at another position by rewriting that scalar.
+ */
+#ifndef IVL_CUDA_H
+#define IVL_CUDA_H
+
+#include <cublas_v2.h>
+#include <cuda_runtime_api.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Same order as ivl_dtype (engine/backend.h); the backend checks this at compile time. */
+typedef enum {
+  IVL_CUDA_F32 = 0,
+  IVL_CUDA_F16 = 1,
+  IVL_CUDA_BF16 = 2,
+  IVL_CUDA_I32 = 3,
+} ivl_cuda_dtype;
+
+/* dst[i] = (dst_t) src[i] for i < n; f32, f16 and bf16 in any pair (same type: a copy). */
+cudaError_t ivl_cuda_convert(void *dst, ivl_cuda_dtype dst_t, const void *src, ivl_cuda_dtype src_t,
+                             int64_t n, cudaStream_t stream);
+
+/* y = x · wᵀ (+ bias): x [n, in] bf16, w [out, in], y [n, out] bf16 or f32. n == 1 runs the
+ * bandwidth-bound GEMV kernel, larger n cuBLAS (bf16 in, f32 accumulate). */
+cudaError_t ivl_cuda_matmul(cublasHandle_t cublas, void *y, ivl_cuda_dtype y_t, const void *x,
+                            const uint16_t *w, const uint16_t *bias, int64_t n, int64_t out,
+                            int64_t in, cudaStream_t stream);
+/* The GEMV alone (n == 1), exposed for the bandwidth benchmark. */
+cudaError_t ivl_cuda_gemv(void *y, ivl_cuda_dtype y_t, const void *x, const uint16_t *w,
+                          const uint16_t *bias, int64_t out, int64_t in, cudaStream_t stream);
+/* y[r, c] += bias[c] */
+cudaError_t ivl_cuda_add_bias(void *y, ivl_cuda_dtype t, const uint16_t *bias, int64_t rows,
+                              int64_t cols, cudaStream_t stream);
+
+cudaError_t ivl_cuda_rms_norm(void *y, const void *x, ivl_cuda_dtype t, const uint16_t *w,
+                              int64_t rows, int64_t cols, float eps, cudaStream_t stream);
+cudaError_t ivl_cuda_layer_norm(void *y, const void *x, ivl_cuda_dtype t, const uint16_t *w,
+                                const uint16_t *b, int64_t rows, int64_t cols, float eps,
+                                cudaStream_t stream);
+/* In place, rotate-half RoPE on x [rows, n_heads*head_dim]; row r at pos0 + r (+ *pos_base). */
+cudaError_t ivl_cuda_rope(void *x, ivl_cuda_dtype t, int64_t rows, int n_heads, int head_dim,
+                          int64_t pos0, const int32_t *pos_base, float theta, cudaStream_t stream);
+
+cudaError_t ivl_cuda_gelu(void *x, ivl_cuda_dtype t, int64_t n, cudaStream_t stream);
+cudaError_t ivl_cuda_silu_mul(void *gate, const void *up, ivl_cuda_dtype t, int64_t n,
+                              cudaStream_t stream);
+cudaError_t ivl_cuda_add(void *y, const void *a, const void *b, ivl_cuda_dtype t, int64_t n,
+                         cudaStream_t stream);
+/* y[r, c] += x[r, c] * scale[c] */
+cudaError_t ivl_cuda_add_scaled(void *y, const void *x, ivl_cuda_dtype t, const uint16_t *scale,
+                                int64_t rows, int64_t cols, cudaStream_t stream);
+
+/* y[i] = table[ids[i]] (ids on the device; an id outside [0, table_rows) gives a zero row). */
+cudaError_t ivl_cuda_get_rows(void *y, ivl_cuda_dtype y_t, const void *table,
+                              ivl_cuda_dtype table_t, int64_t table_rows, int64_t cols,
+                              const int32_t *ids, int64_t n, cudaStream_t stream);
+/* dst[dst_row0 (+ *pos_base) + i] = src[src_row0 + i], rows of row_bytes bytes; rows that
+ * would land at or past dst_rows are skipped. */
+cudaError_t ivl_cuda_copy_rows(void *dst, int64_t dst_rows, int64_t dst_row0,
+                               const int32_t *pos_base, const void *src, int64_t src_row0,
+                               int64_t n_rows, int64_t row_bytes, cudaStream_t stream);
+
+/* pixels [n_tiles*3, S*S] f32 -> y [n_tiles*(S/p)², 3*p*p], patch flattened (c, ky, kx). */
+cudaError_t ivl_cuda_patchify(void *y, ivl_cuda_dtype y_t, const float *pixels, int n_tiles,
+                              int image_size, int patch, cudaStream_t stream);
+/* x [n*g*g, d] -> y [n*(g/2)², 4d], y[i][j][q*d + c] = x[2i + q/2][2j + q%2][c]. */
+cudaError_t ivl_cuda_pixel_shuffle(void *y, const void *x, ivl_cuda_dtype t, int n_tiles, int grid,
+                                   int64_t d, cudaStream_t stream);
+
+/* *out = index of the largest of x[0..n) (ties: lowest index; NaN never wins). */
+cudaError_t ivl_cuda_argmax(int32_t *out, const void *x, ivl_cuda_dtype t, int64_t n,
+                            cudaStream_t stream);
+
+/* Attention, bf16 q/k/v/out (see backend.h for the layout). tq and tk count rows per
+ * sequence. Query row i of a sequence sits at q_pos0 (+ *pos_base) + i; when causal it sees
+ * keys 0 ..= that position (capped at tk). head_dim 64 or 128. The decode path (tq == 1,
+ * n_seq == 1) splits the keys over blocks and needs `workspace` of
+ * ivl_cuda_attention_workspace_size(...) bytes; the other path needs none. */
+size_t ivl_cuda_attention_workspace_size(int n_seq, int64_t tq, int64_t tk, int n_heads,
+                                         int n_kv_heads, int head_dim);
+cudaError_t ivl_cuda_attention(void *out, const void *q, const void *k, const void *v, int n_seq,
+                               int64_t tq, int64_t tk, int n_heads, int n_kv_heads, int head_dim,
+                               int causal, int64_t q_pos0, const int32_t *pos_base, float scale,
+                               void *workspace, cudaStream_t stream);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* IVL_CUDA_H */

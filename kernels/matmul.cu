@@ -1,0 +1,29 @@
+/* matmul.cu — y[n, out] = x[n, in] · w[out, in]ᵀ (+ bias). One token: the GEMV kernel, which
+ * reads the weights once at full bandwidth. More: cuBLAS with bf16 operands and f32
+ * accumulation. cuBLAS is column-major, so it computes yᵀ = w · xᵀ: w (row-major [out, in])
+ * is a column-major [in, out] matrix used transposed, x one [in, n] used as is. */
+#include "common.cuh"
+
+extern "C" cudaError_t ivl_cuda_matmul(cublasHandle_t cublas, void *y, ivl_cuda_dtype y_t,
+                                       const void *x, const uint16_t *w, const uint16_t *bias,
+                                       int64_t n, int64_t out, int64_t in, cudaStream_t stream)
+{
+  if (n <= 0 || out <= 0)
+    return cudaSuccess;
+  if (n == 1)
+    return ivl_cuda_gemv(y, y_t, x, w, bias, out, in, stream);
+  if (y_t != IVL_CUDA_BF16 && y_t != IVL_CUDA_F32)
+    return cudaErrorInvalidValue;
+  if (n > INT32_MAX || out > INT32_MAX || in > INT32_MAX)
+    return cudaErrorInvalidValue;
+  const float alpha = 1.0f, beta = 0.0f;
+  if (cublasSetStream(cublas, stream) != CUBLAS_STATUS_SUCCESS)
+    return cudaErrorUnknown;
+  const cublasStatus_t st = cublasGemmEx(
+      cublas, CUBLAS_OP_T, CUBLAS_OP_N, (int)out, (int)n, (int)in, &alpha, w, CUDA_R_16BF, (int)in,
+      x, CUDA_R_16BF, (int)in, &beta, y, y_t == IVL_CUDA_BF16 ? CUDA_R_16BF : CUDA_R_32F, (int)out,
+      CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+  if (st != CUBLAS_STATUS_SUCCESS)
+    return st == CUBLAS_STATUS_ALLOC_FAILED ? cudaErrorMemoryAllocation : cudaErrorUnknown;
+  return bias ? ivl_cuda_add_bias(y, y_t, bias, n, out, stream) : cudaSuccess;
+}

@@ -1,0 +1,26 @@
+/* op-cases.h — every backend op on the shapes the models use, run on two backends and
+ * compared (after ggml's test-backend-ops): `tested` against `oracle`.
+ *
+ * Each case states its tolerance as a normalised mean squared error, NMSE = Σ(a-b)² / Σb²
+ * (b from the oracle), with the reason next to it; data movement must match exactly. Every
+ * output tensor is allocated with guard rows after it, which must come back untouched, and
+ * any NaN fails. Inputs come from a GRand seeded with `seed`, printed with each failure.
+ */
+#ifndef IVL_OP_CASES_H
+#define IVL_OP_CASES_H
+
+#include "backend.h"
+
+typedef struct {
+  guint32 seed;
+  /* added to every case's NMSE bound, for a backend whose activations are not f32 (bf16
+   * activations: ~1e-5); 0 for f32 against f32 */
+  double extra_nmse;
+  const char *filter; /* only cases whose name contains this; NULL: all */
+  gboolean verbose;   /* print one line per case */
+} ivl_op_cases_params;
+
+/* Runs every case and returns the number that failed (details on stderr). */
+int ivl_op_cases_run(ivl_backend *tested, ivl_backend *oracle, const ivl_op_cases_params *params);
+
+#endif /* IVL_OP_CASES_H */

@@ -1,0 +1,143 @@
+/* The CPU backend against the reference ops (op-cases.c), plus what only the CPU backend has:
+ * dtype conversion on upload/download and errors for bad shapes. Runs the AVX2 kernels, or the
+ * portable ones when IVL_CPU_NO_SIMD=1 (meson runs it both ways).
+ * Usage: test-cpu-ops [-v] [filter]; IVL_TEST_SEED overrides the fixed seed. */
+#include "backend.h"
+#include "cpu-kernels.h"
+#include "ivl.h"
+#include "op-cases.h"
+#include "reference-ops.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+static int failures;
+
+#define EXPECT(cond, ...)                                                                          \
+  do {                                                                                             \
+    if (!(cond)) {                                                                                 \
+      fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                         \
+      fprintf(stderr, __VA_ARGS__);                                                                \
+      fprintf(stderr, "\n");                                                                       \
+      failures++;                                                                                  \
+    }                                                                                              \
+  } while (0)
+
+/* f32 -> bf16/f16 -> f32 through a tensor: rounding to nearest even, overflow, subnormals. */
+static void test_conversions(ivl_backend *be)
+{
+  static const struct {
+    ivl_dtype dtype;
+    float in, out;
+  } cases[] = {
+    {IVL_DTYPE_BF16, 1.0f, 1.0f},
+    {IVL_DTYPE_BF16, 1.0f + 0x1p-8f, 1.0f},                   /* tie: to even */
+    {IVL_DTYPE_BF16, 1.0f + 3 * 0x1p-8f, 1.0f + 0x1p-6f},     /* tie: to even, up */
+    {IVL_DTYPE_BF16, 1.0f + 0x1p-8f + 0x1p-12f, 1.0f + 0x1p-7f}, /* above the tie */
+    {IVL_DTYPE_BF16, -FLT_MAX, -INFINITY},                   /* past the last bf16 */
+    {IVL_DTYPE_F16, 1.0f + 0x1p-11f, 1.0f},                   /* tie: to even */
+    {IVL_DTYPE_F16, 65504.0f, 65504.0f},
+    {IVL_DTYPE_F16, 65519.0f, 65504.0f},
+    {IVL_DTYPE_F16, 65520.0f, INFINITY},
+    {IVL_DTYPE_F16, 0x1p-24f, 0x1p-24f},                      /* smallest subnormal */
+    {IVL_DTYPE_F16, 0x1p-25f, 0.0f},                          /* tie: to even (zero) */
+    {IVL_DTYPE_F16, 3 * 0x1p-25f, 0x1p-23f},                  /* tie: to even, up */
+    {IVL_DTYPE_F16, -0x1.ffcp-15f, -0x1p-14f},                /* subnormal rounds to normal */
+  };
+  for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+    g_autoptr(GError) error = NULL;
+    ivl_tensor *t = be->ops->tensor_new(be, cases[i].dtype, 1, 1, &error);
+    float back = NAN;
+    EXPECT(t && be->ops->upload_f32(be, t, 0, 1, &cases[i].in, &error) &&
+             be->ops->download_f32(be, t, 0, 1, &back, &error),
+           "conversion setup: %s", error ? error->message : "");
+    EXPECT(back == cases[i].out, "%s(%a) -> %a, expected %a",
+           cases[i].dtype == IVL_DTYPE_BF16 ? "bf16" : "f16", cases[i].in, back, cases[i].out);
+    be->ops->tensor_free(be, t);
+  }
+  EXPECT(isnan(cpu_bf16_to_f32(cpu_f32_to_bf16(NAN))), "bf16 NaN");
+  EXPECT(isnan(cpu_f16_to_f32(cpu_f32_to_f16(NAN))), "f16 NaN");
+  /* every half value survives f16 -> f32 -> f16 */
+  for (uint32_t h = 0; h < 0x10000u; h++) {
+    float f = cpu_f16_to_f32((uint16_t)h);
+    if (!isnan(f) && cpu_f32_to_f16(f) != h) {
+      EXPECT(FALSE, "f16 %04x -> %a -> %04x", h, f, cpu_f32_to_f16(f));
+      break;
+    }
+  }
+}
+
+/* Bad shapes are reported through the backend's error, never a crash or a write. */
+static void test_errors(ivl_backend *be)
+{
+  g_autoptr(GError) error = NULL;
+  EXPECT(be->ops->tensor_new(be, IVL_DTYPE_F32, -1, 4, &error) == NULL &&
+           g_error_matches(error, IVL_ERROR, IVL_ERROR_INVALID_ARGUMENT),
+         "negative rows accepted");
+  g_clear_error(&error);
+
+  ivl_tensor *x = be->ops->tensor_new(be, IVL_DTYPE_F32, 2, 8, &error);
+  ivl_tensor *w = be->ops->tensor_new(be, IVL_DTYPE_F32, 3, 7, &error);
+  ivl_tensor *y = be->ops->tensor_new(be, IVL_DTYPE_F32, 2, 3, &error);
+  float row[8] = {0};
+  EXPECT(!be->ops->upload_f32(be, x, 1, 2, row, &error) &&
+           g_error_matches(error, IVL_ERROR, IVL_ERROR_INVALID_ARGUMENT),
+         "upload past the end accepted");
+  g_clear_error(&error);
+
+  be->ops->matmul(be, y, x, w, NULL);
+  EXPECT(!ivl_backend_take_error(be, &error) && strstr(error->message, "matmul"),
+         "matmul with mismatched columns not reported");
+  g_clear_error(&error);
+
+  be->ops->attention(be, y, x, x, x, 1, 2, 2, 4, TRUE, 5, 0.5f);
+  EXPECT(!ivl_backend_take_error(be, &error), "causal attention past the keys not reported");
+  g_clear_error(&error);
+
+  int32_t bad_id = 5;
+  be->ops->get_rows(be, y, w, &bad_id, 1);
+  EXPECT(!ivl_backend_take_error(be, &error), "get_rows with an id past the table not reported");
+  g_clear_error(&error);
+  EXPECT(be->ops->argmax(be, y, 2) == -1 && !ivl_backend_take_error(be, &error),
+         "argmax of a missing row not reported");
+  g_clear_error(&error);
+
+  EXPECT(ivl_backend_take_error(be, &error), "an error left behind");
+  be->ops->tensor_free(be, x);
+  be->ops->tensor_free(be, w);
+  be->ops->tensor_free(be, y);
+  be->ops->tensor_free(be, NULL);
+}
+
+int main(int argc, char **argv)
+{
+  ivl_op_cases_params params = {.seed = 20261127};
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "-v") == 0)
+      params.verbose = TRUE;
+    else
+      params.filter = argv[i];
+  }
+  const char *seed = g_getenv("IVL_TEST_SEED");
+  if (seed)
+    params.seed = (guint32)g_ascii_strtoull(seed, NULL, 10);
+  printf("seed %u, kernels %s\n", params.seed, cpu_simd_available() ? "avx2" : "portable");
+
+  g_autoptr(GError) error = NULL;
+  /* 3 threads on any machine: uneven splits of every op */
+  ivl_backend *cpu = ivl_backend_cpu_new(3, &error);
+  ivl_backend *ref = cpu ? ivl_reference_backend_new(&error) : NULL;
+  if (ref == NULL) {
+    fprintf(stderr, "cannot create the backends: %s\n", error->message);
+    return 1;
+  }
+  failures += ivl_op_cases_run(cpu, ref, &params);
+  test_conversions(cpu);
+  test_errors(cpu);
+  cpu->ops->free(cpu);
+  ref->ops->free(ref);
+  printf("%d failure(s)\n", failures);
+  return failures == 0 ? 0 : 1;
+}

@@ -1,0 +1,106 @@
+#!/usr/bin/env python3
+"""Writes report.json and report.md of tests/gpu/run.sh from its steps and logs (stdlib only)."""
+import argparse
+import json
+import os
+
+
+def last_json(path):
+    """The last line of a log that parses as a JSON object, or None."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    for line in reversed(lines):
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                return json.loads(line)
+            except ValueError:
+                continue
+    return None
+
+
+def read_steps(path):
+    steps = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            name, status, seconds, detail = (line.rstrip("\n").split("\t") + ["", "", ""])[:4]
+            steps.append({"step": name, "status": status, "seconds": int(seconds or 0),
+                          "detail": detail})
+    return steps
+
+
+def fmt(v, unit=""):
+    if v is None:
+        return "-"
+    return f"{v:,.1f}{unit}" if isinstance(v, float) else f"{v}{unit}"
+
+
+def bench_rows(name, b, peak):
+    if not b:
+        return [f"| {name} | (no result) | | | | |"]
+    bw = peak.get("copy_gb_per_s") if peak else None
+    dec = b.get("decode_gb_per_s")
+    frac = f"{dec / bw:.0%}" if bw and dec else "-"
+    return [f"| {name} | {fmt(b.get('decode_tokens_per_s'))} | {fmt(dec)} ({frac} of copy) | "
+            f"{fmt(b.get('prefill_tokens_per_s'))} | {fmt(b.get('vision_ms_per_tile'))} | "
+            f"{fmt(b.get('ttft_ms'))} |"]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--steps", required=True)
+    ap.add_argument("--dir", required=True)
+    ap.add_argument("--gpu", required=True)
+    ap.add_argument("--mode", required=True)
+    ap.add_argument("--layers-8b", type=int, required=True)
+    ap.add_argument("--seconds", type=int, required=True)
+    a = ap.parse_args()
+
+    steps = read_steps(a.steps)
+    peak = last_json(os.path.join(a.dir, "gpu-peak.log"))
+    bench = {"1b": last_json(os.path.join(a.dir, "bench-1b.log")),
+             "8b": last_json(os.path.join(a.dir, "bench-8b.log"))}
+    report = {
+        "gpu": a.gpu.strip(),
+        "build": a.mode,
+        "seconds": a.seconds,
+        "passed": bool(steps) and all(s["status"] in ("pass", "skip") for s in steps) and a.mode != "none",
+        "steps": steps,
+        "gpu_peak": peak,
+        "bench": {"1b_shaped": bench["1b"],
+                  f"8b_shaped_{a.layers_8b}_layers": bench["8b"]},
+    }
+    with open(os.path.join(a.dir, "report.json"), "w", encoding="utf-8") as f:
+        json.dump(report, f, indent=2)
+        f.write("\n")
+
+    md = [f"# ivl GPU check: {'PASSED' if report['passed'] else 'FAILED'}", "",
+          f"GPU: {report['gpu']}; build: {a.mode}; {a.seconds} s in all.", "",
+          "| step | status | s | detail |", "| --- | --- | ---: | --- |"]
+    md += [f"| {s['step']} | {s['status']} | {s['seconds']} | {s['detail'].replace('|', '/')} |"
+           for s in steps]
+    md += ["", "## Ceilings measured in this run", ""]
+    if peak:
+        md += ["| copy GB/s (read+write) | decode GEMV GB/s | bf16 GEMM TFLOP/s | "
+               "vision attention (13x1025, 16x64) |", "| ---: | ---: | ---: | ---: |",
+               f"| {fmt(peak.get('copy_gb_per_s'))} | {fmt(peak.get('gemv_gb_per_s'))} "
+               f"({peak.get('gemv_fraction_of_copy', 0):.0%}) | "
+               f"{fmt(peak.get('gemm_bf16_tflops'))} | {fmt(peak.get('vision_attention_ms'))} ms, "
+               f"{fmt(peak.get('vision_attention_tflops'))} TFLOP/s |"]
+    else:
+        md += ["(gpu-peak gave no result)"]
+    md += ["", "## ivl bench --backend cuda (random weights)", "",
+           "| model | decode tok/s | decode GB/s | prefill tok/s | vision ms/tile | "
+           "first token ms |", "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    md += bench_rows("1B-shaped (all 24 layers)", bench["1b"], peak)
+    md += bench_rows(f"8B-shaped ({a.layers_8b} of 28 layers)", bench["8b"], peak)
+    with open(os.path.join(a.dir, "report.md"), "w", encoding="utf-8") as f:
+        f.write("\n".join(md) + "\n")
+    return 0 if report["passed"] else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

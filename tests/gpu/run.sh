@@ -1,0 +1,167 @@
+#!/bin/bash
+# tests/gpu/run.sh — the GPU check, in one go (under 8 minutes on an H100):
+#   1. find the GPU (nvidia-smi) and its compute capability;
+#   2. build for exactly that capability (meson, -Dgpu_archs=<cc>) or, where this machine
+#      cannot build (no meson, GLib or json-glib headers), use build-gpu-bundle/ made
+#      elsewhere by tests/gpu/bundle.sh;
+#   3. run the op tests (CUDA vs CPU on every InternVL3 shape) and the graph check, plus,
+#      when building from source, every test of the suites ops and gpu;
+#   4. measure the GPU's ceilings (tests/gpu/gpu-peak: copy bandwidth, bf16 GEMM);
+#   5. `ivl bench --backend cuda` on a 1B-shaped and an 8B-shaped random model written on the
+#      spot by `ivl make-tiny-model`;
+#   6. write report.json and report.md into $IVL_GPU_REPORT_DIR (default: $OUT if set, else
+#      build-gpu/report).
+# Exit status: 0 all passed (a tool that is missing, e.g. compute-sanitizer, is a skip), 1 something failed (the report says what), 77 no GPU here.
+set -u -o pipefail
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BUILD=${IVL_GPU_BUILD_DIR:-$ROOT/build-gpu}
+BUNDLE=${IVL_GPU_BUNDLE:-$ROOT/build-gpu-bundle}
+REPORT=${IVL_GPU_REPORT_DIR:-${OUT:-$BUILD/report}}
+MODELS=${IVL_GPU_MODEL_DIR:-${TMPDIR:-/tmp}/ivl-gpu-models}
+LAYERS_8B=${IVL_GPU_8B_LAYERS:-6} # of the 8B's 28: widths are the 8B's, depth is cut for time
+BUDGET_S=${IVL_GPU_BUDGET_S:-450}
+export PATH="$PATH:/usr/local/cuda/bin"
+
+mkdir -p "$REPORT"
+STEPS="$REPORT/steps.tsv" # name, status, seconds, detail
+: >"$STEPS"
+FAILED=0
+
+log() { printf '[gpu-check %3ds] %s\n' "$SECONDS" "$*"; }
+
+# step NAME LIMIT_S CMD...: runs CMD with a time limit, output to $REPORT/NAME.log.
+step() {
+  local name=$1 limit=$2
+  shift 2
+  if [ "$SECONDS" -ge "$BUDGET_S" ]; then
+    record "$name" fail 0 "not run: the ${BUDGET_S} s budget is spent"
+    return 1
+  fi
+  log "$name ..."
+  local t0=$SECONDS rc
+  # Through bash so that CMD may be an exported function.
+  timeout --kill-after=10 "$limit" bash -c '"$@"' "$name" "$@" >"$REPORT/$name.log" 2>&1
+  rc=$?
+  local dt=$((SECONDS - t0)) detail
+  detail=$(tail -n 1 "$REPORT/$name.log" | tr '\t' ' ' | cut -c1-200)
+  if [ $rc -eq 0 ]; then
+    record "$name" pass "$dt" "$detail"
+  elif [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
+    record "$name" fail "$dt" "timed out after ${limit} s"
+  else
+    record "$name" fail "$dt" "exit $rc: $detail"
+  fi
+  return $rc
+}
+
+record() {
+  printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >>"$STEPS"
+  log "$1: $2 ($3 s) $4"
+  [ "$2" = pass ] || [ "$2" = skip ] || FAILED=1
+}
+
+# -- 1. the GPU --
+if ! GPU=$(nvidia-smi --query-gpu=name,compute_cap,memory.total,driver_version \
+  --format=csv,noheader -i 0 2>&1); then
+  log "no NVIDIA GPU found (nvidia-smi: ${GPU:-not installed}): nothing to check"
+  exit 77
+fi
+CC=$(echo "$GPU" | cut -d, -f2 | tr -d ' ')
+ARCH=${CC/./}
+log "GPU: $GPU (building for sm_$ARCH)"
+
+# -- 2. build --
+MESON=$(command -v meson || true)
+if [ -z "$MESON" ] && python3 -c 'import mesonbuild' 2>/dev/null; then
+  MESON="python3 -m mesonbuild.mesonmain"
+fi
+build_from_source() {
+  [ -n "$MESON" ] || { echo "meson is not installed"; return 1; }
+  if [ -f "$BUILD/build.ninja" ]; then
+    $MESON configure "$BUILD" -Dgpu_archs="$ARCH" || return 1
+  else
+    $MESON setup "$BUILD" "$ROOT" -Dgpu_archs="$ARCH" -Dwith_cuda=enabled \
+      -Dwith_gui=disabled --buildtype=release || return 1
+  fi
+  $MESON compile -C "$BUILD"
+}
+export -f build_from_source
+export MESON BUILD ROOT ARCH
+MODE=source
+if step build 360 build_from_source; then
+  BIN_IVL=$BUILD/app/ivl
+  BIN_OPS=$BUILD/tests/test-backend-ops
+  BIN_GRAPH=$BUILD/tests/test-cuda-graph
+  BIN_PEAK=$BUILD/tests/gpu-peak
+elif [ -x "$BUNDLE/bin/ivl" ]; then
+  # The failed source build is not this check's failure when a bundle stands in for it.
+  sed -i '$d' "$STEPS"
+  FAILED=0
+  MODE=bundle
+  record build pass 0 "no source build here ($(tail -n 1 "$REPORT/build.log" | cut -c1-120)); using build-gpu-bundle for sm_$(cat "$BUNDLE/archs" 2>/dev/null)"
+  case ";$(cat "$BUNDLE/archs" 2>/dev/null);" in
+    *";$ARCH;"*) ;;
+    *) record bundle-archs fail 0 "the bundle was built for $(cat "$BUNDLE/archs"), not $ARCH" ;;
+  esac
+  export LD_LIBRARY_PATH="$BUNDLE/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  BIN_IVL=$BUNDLE/bin/ivl
+  BIN_OPS=$BUNDLE/bin/test-backend-ops
+  BIN_GRAPH=$BUNDLE/bin/test-cuda-graph
+  BIN_PEAK=$BUNDLE/bin/gpu-peak
+else
+  log "cannot build here and no build-gpu-bundle/: see $REPORT/build.log; make a bundle with"
+  log "tests/gpu/bundle.sh on a machine with the build dependencies and bring it along"
+  MODE=none
+fi
+
+# cuBLAS: the toolkit's, else the one pip's nvidia-cublas package carries.
+if ! ldconfig -p 2>/dev/null | grep -q 'libcublas.so.13' && [ ! -e /usr/local/cuda/lib64/libcublas.so.13 ]; then
+  PIPCUBLAS=$(python3 -c 'import nvidia.cublas, os; print(os.path.join(list(nvidia.cublas.__path__)[0], "lib"))' 2>/dev/null || true)
+  [ -n "$PIPCUBLAS" ] && export LD_LIBRARY_PATH="$PIPCUBLAS${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+fi
+
+if [ "$MODE" != none ]; then
+  # -- 3. tests --
+  step ops-cuda-vs-cpu 240 "$BIN_OPS"
+  step cuda-graph 60 "$BIN_GRAPH"
+  # The sanitizer slows the kernels, not the CPU reference: the whole op test fits; racecheck
+  # (shared memory) on one case of each attention kernel and head size.
+  if command -v compute-sanitizer >/dev/null; then
+    step memcheck-ops 240 compute-sanitizer --tool memcheck --error-exitcode 1 "$BIN_OPS"
+    step memcheck-graph 120 compute-sanitizer --tool memcheck --error-exitcode 1 "$BIN_GRAPH"
+    step racecheck-attention 240 compute-sanitizer --tool racecheck --error-exitcode 1 \
+      "$BIN_OPS" "prefill 100,prefill 70,decode at 299,at 5 of 256"
+  else
+    record compute-sanitizer skip 0 "not installed: no memcheck or racecheck"
+  fi
+  if [ "$MODE" = source ]; then
+    step meson-tests-ops-gpu 240 $MESON test -C "$BUILD" --suite ops --suite gpu \
+      --print-errorlogs --timeout-multiplier 4
+  fi
+
+  # -- 4. ceilings --
+  step gpu-peak 120 "$BIN_PEAK"
+
+  # -- 5. benchmarks on random models of real widths --
+  VISION="--vision-hidden 1024 --vision-layers 24 --vision-heads 16 --vision-ffn 4096"
+  mkdir -p "$MODELS"
+  rm -rf "$MODELS/1b" "$MODELS/8b"
+  VISION="$VISION --tokenizer $ROOT/tests/data/tokenizer/qwen2.5"
+  # shellcheck disable=SC2086
+  step make-1b 120 "$BIN_IVL" make-tiny-model "$MODELS/1b" $VISION --llm-hidden 896 \
+    --llm-layers 24 --llm-heads 14 --llm-kv-heads 2 --llm-ffn 4864 &&
+    step bench-1b 150 "$BIN_IVL" bench -m "$MODELS/1b" --backend cuda --json
+  # shellcheck disable=SC2086
+  step make-8b 150 "$BIN_IVL" make-tiny-model "$MODELS/8b" $VISION --llm-hidden 3584 \
+    --llm-layers "$LAYERS_8B" --llm-heads 28 --llm-kv-heads 4 --llm-ffn 18944 &&
+    step bench-8b 150 "$BIN_IVL" bench -m "$MODELS/8b" --backend cuda --json
+  rm -rf "$MODELS/1b" "$MODELS/8b"
+fi
+
+# -- 6. report --
+python3 "$ROOT/tests/gpu/report.py" --steps "$STEPS" --dir "$REPORT" --gpu "$GPU" \
+  --mode "$MODE" --layers-8b "$LAYERS_8B" --seconds "$SECONDS" || FAILED=1
+log "report: $REPORT/report.md and report.json"
+[ "$MODE" != none ] || FAILED=1
+exit $FAILED

@@ -1,0 +1,131 @@
+#!/usr/bin/python3
+"""Regenerates tests/reference/goldens/*.json from internvl_ref.py.
+
+Each golden is for one tiny model of engine/tiny-model (its parameters and the sha256 of the
+files it writes are stored, so a changed generator is detected rather than misread as an
+engine bug), deterministic test tiles, and synthetic prompt ids laid out as chat() lays a
+one-image prompt out (text, <img>, 256*n image tokens, </img>, text). The prompt ids do not
+go through a tokenizer: the golden models have a small vocabulary and the image token is
+stored with them.
+
+    /usr/bin/python3 tests/reference/make_goldens.py BUILD_DIR
+(BUILD_DIR holds tests/test-model-golden, which writes the models with the C generator.)
+"""
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import internvl_ref as ref  # noqa: E402
+
+BASE = dict(seed=0, llm_arch="qwen2", dtype="bf16", n_shards=0, vision_6b=False, vision_hidden=64,
+            vision_layers=2, vision_heads=4, vision_ffn=128, llm_hidden=256, llm_layers=2,
+            llm_heads=4, llm_kv_heads=2, llm_ffn=512, llm_vocab=1024,
+            max_position_embeddings=32768)
+
+# name -> (model parameters, tiles): both vision layouts, GQA ratios 1, 2 and 7, head dims 64
+# and 128, bf16 and f32 weights, single and sharded files, the InternLM2 layout (9B), and
+# one model whose prompt runs past max_position_embeddings so dynamic NTK is in play.
+CASES = {
+    "vit300m-gqa2-hd64-bf16-2tiles": (dict(BASE, seed=1), 2),
+    "vit6b-gqa7-hd64-f32-3shards": (dict(BASE, seed=2, dtype="f32", n_shards=3, vision_6b=True,
+                                         llm_hidden=448, llm_heads=7, llm_kv_heads=1,
+                                         llm_ffn=640), 1),
+    "vit300m-gqa1-hd128-bf16-2shards": (dict(BASE, seed=3, n_shards=2, llm_heads=2,
+                                             llm_kv_heads=2, llm_ffn=384), 1),
+    "vit300m-internlm2-gqa2-hd64-bf16": (dict(BASE, seed=5, llm_arch="internlm2",
+                                              llm_heads=4, llm_kv_heads=2), 1),
+    "vit6b-gqa2-hd128-bf16-ntk": (dict(BASE, seed=4, vision_6b=True, llm_hidden=512,
+                                       llm_heads=4, llm_kv_heads=2, llm_ffn=768,
+                                       max_position_embeddings=200), 1),
+}
+
+N_GREEDY = 32
+HEAD = 8  # leading values stored per listed row
+
+
+def summary(x, rows):
+    x2 = x.reshape(-1, x.shape[-1])
+    return {
+        "rows": x2.shape[0], "cols": x2.shape[1],
+        "sum": float(x2.double().sum()), "abs_sum": float(x2.double().abs().sum()),
+        "rows_head": {str(r): [float(v) for v in x2[r, :HEAD]] for r in rows},
+    }
+
+
+def prompt_ids(vocab, image_token, n_image_rows):
+    # Text ids are arbitrary but fixed; <img>/</img> stand-ins are vocab-3 and vocab-2.
+    head = [(7 * i + 3) % (vocab - 8) for i in range(17)]
+    tail = [(11 * i + 5) % (vocab - 8) for i in range(9)]
+    ids = head + [vocab - 3] + [image_token] * n_image_rows + [vocab - 2] + tail
+    rle = []
+    for t in ids:
+        if rle and rle[-1][0] == t:
+            rle[-1][1] += 1
+        else:
+            rle.append([t, 1])
+    return ids, rle
+
+
+def make(name, params, n_tiles, build, out_dir):
+    golden = {"what": "tests/reference/internvl_ref.py outputs for a tiny model, f32",
+              "generator": "engine/tiny-model.c (ivl_tiny_model_write)",
+              "model": params, "n_tiles": n_tiles,
+              "pixels": "((t*7 + c*5 + y*3 + x) % 29) / 14 - 1"}
+    with tempfile.TemporaryDirectory() as tmp:
+        spec = os.path.join(tmp, "golden.json")
+        with open(spec, "w") as f:
+            json.dump(golden, f)
+        model = os.path.join(tmp, "model")
+        subprocess.run([os.path.join(build, "tests", "test-model-golden"), "--write-model",
+                        model, spec], check=True)
+        golden["sha256"] = {
+            n: hashlib.sha256(open(os.path.join(model, n), "rb").read()).hexdigest()
+            for n in sorted(os.listdir(model)) if n.endswith(".safetensors")}
+        config, W = ref.load_model_dir(model)
+
+    size = config["vision_config"]["image_size"]
+    vit = ref.vision_forward(config, W, ref.test_pixels(n_tiles, size))
+    t = vit.shape[1]
+    golden["vision"] = summary(vit, [0, 1, t - 1, (n_tiles - 1) * t + 5])
+    emb = ref.project(config, W, vit)
+    per = emb.shape[1]
+    golden["embeds"] = summary(emb, [0, 17, n_tiles * per - 1])
+
+    vocab = config["llm_config"]["vocab_size"]
+    image_token = vocab - 1
+    ids, rle = prompt_ids(vocab, image_token, n_tiles * per)
+    golden["image_token"] = image_token
+    golden["prompt_ids_rle"] = rle
+    embeds = ref.embed_prompt(config, W, ids, emb, image_token)
+    logits, tokens, gaps = ref.greedy(config, W, embeds, N_GREEDY)
+    stride = 7
+    top = torch.topk(logits, 20)
+    golden["logits"] = {
+        "n_prompt": len(ids), "max_abs": float(logits.abs().max()), "stride": stride,
+        "samples": [float(v) for v in logits[::stride]],
+        "top": [[int(i), float(v)] for v, i in zip(top.values, top.indices)],
+    }
+    golden["greedy"] = {"tokens": tokens, "gaps": gaps}
+    with open(os.path.join(out_dir, name + ".json"), "w") as f:
+        json.dump(golden, f, indent=1)
+        f.write("\n")
+    print(name, "prompt", len(ids), "tokens", tokens[:8], "...")
+
+
+def main():
+    torch.set_grad_enabled(False)
+    build = sys.argv[1] if len(sys.argv) > 1 else "build"
+    out_dir = os.path.join(os.path.dirname(os.path.abspath(__file__)), "goldens")
+    os.makedirs(out_dir, exist_ok=True)
+    for name, (params, n_tiles) in CASES.items():
+        make(name, params, n_tiles, build, out_dir)
+
+
+if __name__ == "__main__":
+    main()
