@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "model-path.h"
+
 void ivl_model_entry_free(IvlModelEntry *entry)
 {
   if (entry == NULL)
@@ -14,7 +16,7 @@ void ivl_model_entry_free(IvlModelEntry *entry)
 
 char *ivl_model_list_user_dir(void)
 {
-  return g_build_filename(g_get_user_data_dir(), "ivl", "models", NULL);
+  return ivl_model_path_user_models_dir();
 }
 
 static gboolean is_model_dir(const char *path)
@@ -50,7 +52,7 @@ static void scan_folder(GPtrArray *out, const char *folder)
   }
 }
 
-/* A cached repo models--<owner>--<repo> is used at the snapshot refs/main names. */
+/* Each cached repo models--<Org>--<Name>, at the snapshot the engine would pick. */
 static void scan_hf_cache(GPtrArray *out, const char *hub)
 {
   g_autoptr(GDir) dir = g_dir_open(hub, 0, NULL);
@@ -59,31 +61,14 @@ static void scan_hf_cache(GPtrArray *out, const char *hub)
   while (dir && (name = g_dir_read_name(dir)) != NULL) {
     if (!g_str_has_prefix(name, "models--"))
       continue;
-    g_autofree char *ref_path = g_build_filename(hub, name, "refs", "main", NULL);
-    g_autofree char *commit = NULL;
-    if (!g_file_get_contents(ref_path, &commit, NULL, NULL))
-      continue;
-    g_autofree char *snapshot =
-        g_build_filename(hub, name, "snapshots", g_strstrip(commit), NULL);
-    if (strchr(commit, '/') || !is_model_dir(snapshot))
-      continue;
     g_auto(GStrv) parts = g_strsplit(name + strlen("models--"), "--", 2);
-    g_autofree char *label =
-        parts[1] ? g_strconcat(parts[0], "/", parts[1], NULL) : g_strdup(parts[0]);
-    add_entry(out, label, snapshot);
+    if (parts[0] == NULL || parts[1] == NULL)
+      continue;
+    g_autofree char *repo_id = g_strconcat(parts[0], "/", parts[1], NULL);
+    g_autofree char *snapshot = ivl_model_path_hub_snapshot(hub, repo_id);
+    if (snapshot && is_model_dir(snapshot))
+      add_entry(out, repo_id, snapshot);
   }
-}
-
-static char *hf_hub_dir(void)
-{
-  const char *hub = g_getenv("HF_HUB_CACHE");
-  const char *home = g_getenv("HF_HOME");
-
-  if (hub && *hub)
-    return g_strdup(hub);
-  if (home && *home)
-    return g_build_filename(home, "hub", NULL);
-  return g_build_filename(g_get_user_cache_dir(), "huggingface", "hub", NULL);
 }
 
 static int by_name(gconstpointer a, gconstpointer b)
@@ -97,7 +82,7 @@ GPtrArray *ivl_model_list_scan(const char *extra_folder)
 {
   GPtrArray *out = g_ptr_array_new_with_free_func((GDestroyNotify)ivl_model_entry_free);
   g_autofree char *user = ivl_model_list_user_dir();
-  g_autofree char *hub = hf_hub_dir();
+  g_autofree char *hub = ivl_model_path_hub_cache_dir();
 
   scan_folder(out, "pretrained");
   scan_folder(out, user);

@@ -1,6 +1,7 @@
 /* ivl-model-list.h — the model folders the app can offer: ./pretrained/<name>,
  * $XDG_DATA_HOME/ivl/models/<name>, the preferred models folder and Hugging Face cache
- * snapshots (used in place). A folder counts when it holds a config.json. */
+ * snapshots (used in place): the places engine/model-path.h resolves names in. A folder
+ * counts when it holds a config.json. */
 #pragma once
 
 #include <glib.h>

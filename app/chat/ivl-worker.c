@@ -6,9 +6,7 @@
 #include <glib/gi18n.h>
 
 #include "ivl.h"
-#ifdef IVL_CHAT_DEMO_MODEL
 #include "tiny-model.h"
-#endif
 
 G_DEFINE_QUARK(ivl-worker-error-quark, ivl_worker_error)
 
@@ -365,28 +363,41 @@ static void run_ask(IvlWorker *self, Job *job)
                            layout_of(job->question), &params, on_token, job->task,
                            g_task_get_cancellable(job->task), &error);
   if (answer == NULL) {
-    /* Whether a stopped turn entered the history is the engine's business: rebuild next time. */
+    /* What a failed ask left in the history is unknown: the next ask rebuilds it. */
     self->session_turns = -1;
     return_engine_error(job->task, error, IVL_WORKER_ERROR_BAD_MEDIA, IVL_WORKER_ERROR_FAILED);
     return;
   }
+  /* A stopped answer is kept by the engine as the turn's answer, and by the window too. */
   self->session_turns++;
+  if (g_cancellable_is_cancelled(g_task_get_cancellable(job->task))) {
+    g_free(answer);
+    g_task_return_new_error(job->task, IVL_WORKER_ERROR, IVL_WORKER_ERROR_CANCELLED,
+                            _("Stopped"));
+    return;
+  }
   g_task_return_pointer(job->task, answer, g_free);
+}
+
+/* The demo model needs the Qwen2.5 tokenizer files; they are installed with the app
+ * (IVL_TOKENIZER_DIR overrides, for running from a build tree). */
+static const char *tokenizer_dir(void)
+{
+  const char *env = g_getenv("IVL_TOKENIZER_DIR");
+
+  return env && *env ? env : IVL_DATADIR "/tokenizer/qwen2.5";
 }
 
 static void run_demo(Job *job)
 {
-#ifdef IVL_CHAT_DEMO_MODEL
   g_autoptr(GError) error = NULL;
+  ivl_tiny_model_params params = ivl_tiny_model_default_params();
 
-  if (!ivl_tiny_model_write(job->dir, &error))
+  params.tokenizer_dir = tokenizer_dir();
+  if (!ivl_tiny_model_write(job->dir, &params, &error))
     return_engine_error(job->task, error, IVL_WORKER_ERROR_FAILED, IVL_WORKER_ERROR_FAILED);
   else
     g_task_return_boolean(job->task, TRUE);
-#else
-  g_task_return_new_error(job->task, IVL_WORKER_ERROR, IVL_WORKER_ERROR_FAILED,
-                          _("This build cannot write the demo model"));
-#endif
 }
 
 static gboolean release_task(gpointer task)
@@ -592,11 +603,9 @@ char *ivl_worker_ask_finish(IvlWorker *self, GAsyncResult *result, GError **erro
 
 gboolean ivl_worker_can_write_demo(void)
 {
-#ifdef IVL_CHAT_DEMO_MODEL
-  return TRUE;
-#else
-  return FALSE;
-#endif
+  g_autofree char *vocab = g_build_filename(tokenizer_dir(), "vocab.json", NULL);
+
+  return g_file_test(vocab, G_FILE_TEST_IS_REGULAR);
 }
 
 void ivl_worker_write_demo_async(IvlWorker *self, const char *dir, GCancellable *cancellable,

@@ -68,7 +68,7 @@ void ivl_worker_ask_async(IvlWorker *self, const char *conversation_id, GListMod
                           GAsyncReadyCallback callback, gpointer user_data);
 char *ivl_worker_ask_finish(IvlWorker *self, GAsyncResult *result, GError **error);
 
-/* Whether this build can write the demo model (the engine's tiny-model writer is in it). */
+/* Whether the demo model can be written (the tokenizer files it copies are installed). */
 gboolean ivl_worker_can_write_demo(void);
 /* Writes the demo model (random weights, meaningless text) into dir. */
 void ivl_worker_write_demo_async(IvlWorker *self, const char *dir, GCancellable *cancellable,
