@@ -43,7 +43,10 @@ struct _IvlWindow {
   IvlMessage *answer;             /* the answer being generated */
   GCancellable *ask_cancellable;  /* set while an answer is generated */
   gboolean stick_to_bottom;       /* follow the stream while the view is at its end */
-  double scroll_upper;            /* the view's height when last seen */
+  double last_scroll_value;
+  gboolean scrolling;             /* the view is being moved by follow_tick, not the person */
+  guint follow_tick;              /* the tick callback following the end; 0 when none */
+  int follow_frames;              /* frames follow_tick has seen the end stay put */
 };
 
 /* ivl-window.c */

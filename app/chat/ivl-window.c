@@ -12,6 +12,7 @@
 G_DEFINE_FINAL_TYPE(IvlWindow, ivl_window, ADW_TYPE_APPLICATION_WINDOW)
 
 static void load_selected_model(IvlWindow *self);
+static void follow_bottom(IvlWindow *self);
 
 /* ---- errors ---------------------------------------------------------------------------- */
 
@@ -75,26 +76,58 @@ static void on_messages_changed(IvlWindow *self)
 
   gtk_stack_set_visible_child_name(self->chat_stack,
                                    g_list_model_get_n_items(messages) ? "messages" : "empty");
+  follow_bottom(self);
   ivl_window_update_actions(self);
 }
 
-/* Follows a streaming answer while the person has not scrolled up to read. */
-static void on_scroll_value(GtkAdjustment *adj, IvlWindow *self)
+/* Follows a streaming answer while the person has not scrolled up to read. A list view
+ * learns its rows' heights as it shows them, so the end moves for a few frames after each
+ * jump: a tick callback keeps going there until it stays put. */
+static gboolean follow_tick(GtkWidget *widget, GdkFrameClock *clock, gpointer data)
 {
+  IvlWindow *self = data;
+  GtkAdjustment *adj = gtk_scrolled_window_get_vadjustment(self->message_scroller);
   double end = gtk_adjustment_get_upper(adj) - gtk_adjustment_get_page_size(adj);
 
-  /* Moves caused by content growing or the list re-anchoring are not the person's. */
-  if (gtk_adjustment_get_upper(adj) != self->scroll_upper)
-    return;
-  self->stick_to_bottom = gtk_adjustment_get_value(adj) >= end - 48;
+  (void)widget;
+  (void)clock;
+  if (!self->stick_to_bottom || ++self->follow_frames > 120) {
+    self->follow_tick = 0;
+    return G_SOURCE_REMOVE;
+  }
+  if (gtk_adjustment_get_value(adj) < end) {
+    self->follow_frames = 0;
+    self->scrolling = TRUE;
+    gtk_adjustment_set_value(adj, end);
+    self->scrolling = FALSE;
+  } else if (self->follow_frames > 3) {
+    self->follow_tick = 0;
+    return G_SOURCE_REMOVE;
+  }
+  return G_SOURCE_CONTINUE;
 }
 
-static void on_scroll_changed(GtkAdjustment *adj, IvlWindow *self)
+static void follow_bottom(IvlWindow *self)
 {
-  self->scroll_upper = gtk_adjustment_get_upper(adj);
-  if (self->stick_to_bottom)
-    gtk_adjustment_set_value(adj, gtk_adjustment_get_upper(adj) -
-                                      gtk_adjustment_get_page_size(adj));
+  self->follow_frames = 0;
+  if (self->stick_to_bottom && self->follow_tick == 0)
+    self->follow_tick = gtk_widget_add_tick_callback(GTK_WIDGET(self->message_scroller),
+                                                     follow_tick, self, NULL);
+}
+
+static void on_scroll_value(GtkAdjustment *adj, IvlWindow *self)
+{
+  double value = gtk_adjustment_get_value(adj);
+  double end = gtk_adjustment_get_upper(adj) - gtk_adjustment_get_page_size(adj);
+
+  if (self->scrolling)
+    return;
+  /* Only a move up is the person's: content growing never moves the view up. */
+  if (value >= end - 48)
+    self->stick_to_bottom = TRUE;
+  else if (value < self->last_scroll_value)
+    self->stick_to_bottom = FALSE;
+  self->last_scroll_value = value;
 }
 
 static void select_current_row(IvlWindow *self)
@@ -205,6 +238,7 @@ static void on_tokens(IvlWindow *self, const char *text)
 {
   if (self->answer)
     ivl_message_append_text(self->answer, text);
+  follow_bottom(self);
 }
 
 static void on_answer(GObject *source, GAsyncResult *result, gpointer user_data)
@@ -466,6 +500,9 @@ static void ivl_window_dispose(GObject *object)
   if (self->conversation)
     g_signal_handlers_disconnect_by_data(ivl_conversation_get_messages(self->conversation),
                                          self);
+  if (self->follow_tick)
+    gtk_widget_remove_tick_callback(GTK_WIDGET(self->message_scroller), self->follow_tick);
+  self->follow_tick = 0;
   g_clear_object(&self->conversation);
   g_clear_object(&self->settings);
   g_clear_object(&self->store);
@@ -529,7 +566,6 @@ static void ivl_window_init(IvlWindow *self)
 
   adj = gtk_scrolled_window_get_vadjustment(self->message_scroller);
   g_signal_connect(adj, "value-changed", G_CALLBACK(on_scroll_value), self);
-  g_signal_connect(adj, "changed", G_CALLBACK(on_scroll_changed), self);
   g_signal_connect_swapped(self->model_dropdown, "notify::selected",
                            G_CALLBACK(load_selected_model), self);
   g_signal_connect_swapped(self->conversation_list, "row-selected",
