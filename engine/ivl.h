@@ -138,6 +138,13 @@ char *ivl_session_ask(ivl_session *session, const char *question, ivl_media *con
                       ivl_token_cb callback, void *user_data, GCancellable *cancellable,
                       GError **error);
 
+/* Adds a finished turn (question, its media, the answer given) to the history without
+ * generating, as when a saved conversation is restored or an answer is regenerated; the KV
+ * cache catches up on the next ivl_session_ask. */
+gboolean ivl_session_add_turn(ivl_session *session, const char *question,
+                              ivl_media *const *media, int n_media, ivl_image_layout layout,
+                              const char *answer, GError **error);
+
 /* What the last ivl_session_ask did. Times in milliseconds of wall clock. */
 typedef struct {
   int n_prompt_tokens;   /* the rendered prompt, history included */

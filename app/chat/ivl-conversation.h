@@ -1,0 +1,29 @@
+/* ivl-conversation.h — a conversation: its messages, title and when it last changed. */
+#pragma once
+
+#include "ivl-message.h"
+
+G_BEGIN_DECLS
+
+#define IVL_TYPE_CONVERSATION (ivl_conversation_get_type())
+G_DECLARE_FINAL_TYPE(IvlConversation, ivl_conversation, IVL, CONVERSATION, GObject)
+
+IvlConversation *ivl_conversation_new(void);
+IvlConversation *ivl_conversation_new_from_json(JsonNode *node, const char *images_dir,
+                                                GError **error);
+JsonNode *ivl_conversation_to_json(IvlConversation *self);
+
+/* A file-name-safe unique id. */
+const char *ivl_conversation_get_id(IvlConversation *self);
+/* The first question, shortened; "New conversation" while there is none. */
+const char *ivl_conversation_get_title(IvlConversation *self);
+gint64 ivl_conversation_get_updated(IvlConversation *self);
+void ivl_conversation_touch(IvlConversation *self);
+
+/* The IvlMessage list: user and assistant messages alternate, a question first. */
+GListModel *ivl_conversation_get_messages(IvlConversation *self);
+void ivl_conversation_append(IvlConversation *self, IvlMessage *message);
+/* Removes the last message (an answer about to be regenerated). */
+void ivl_conversation_remove_last(IvlConversation *self);
+
+G_END_DECLS

@@ -1,0 +1,17 @@
+/* ivl-message-row.h — how one message looks in the conversation view. */
+#pragma once
+
+#include <gtk/gtk.h>
+
+#include "ivl-message.h"
+
+G_BEGIN_DECLS
+
+#define IVL_TYPE_MESSAGE_ROW (ivl_message_row_get_type())
+G_DECLARE_FINAL_TYPE(IvlMessageRow, ivl_message_row, IVL, MESSAGE_ROW, GtkWidget)
+
+GtkWidget *ivl_message_row_new(void);
+/* Shows message (NULL: none) and follows its text and state while it streams. */
+void ivl_message_row_set_message(IvlMessageRow *self, IvlMessage *message);
+
+G_END_DECLS

@@ -1,0 +1,195 @@
+/* ivl-message.c — one message of a conversation. */
+#include "ivl-config.h"
+
+#include "ivl-message.h"
+
+#include <glib/gi18n.h>
+
+struct _IvlMessage {
+  GObject parent_instance;
+
+  IvlMessageRole role;
+  IvlMessageState state;
+  GString *text;
+  GPtrArray *attachments; /* IvlAttachment */
+  gboolean combined;
+};
+
+G_DEFINE_FINAL_TYPE(IvlMessage, ivl_message, G_TYPE_OBJECT)
+
+enum { PROP_0, PROP_TEXT, PROP_STATE, N_PROPS };
+static GParamSpec *props[N_PROPS];
+
+static const char *const state_names[] = {"done", "streaming", "stopped", "failed"};
+
+static void ivl_message_finalize(GObject *object)
+{
+  IvlMessage *self = IVL_MESSAGE(object);
+
+  g_string_free(self->text, TRUE);
+  g_ptr_array_unref(self->attachments);
+  G_OBJECT_CLASS(ivl_message_parent_class)->finalize(object);
+}
+
+static void ivl_message_get_property(GObject *object, guint id, GValue *value,
+                                     GParamSpec *pspec)
+{
+  IvlMessage *self = IVL_MESSAGE(object);
+
+  switch (id) {
+  case PROP_TEXT:
+    g_value_set_string(value, self->text->str);
+    break;
+  case PROP_STATE:
+    g_value_set_int(value, self->state);
+    break;
+  default:
+    G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, pspec);
+  }
+}
+
+static void ivl_message_class_init(IvlMessageClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS(klass);
+
+  object_class->finalize = ivl_message_finalize;
+  object_class->get_property = ivl_message_get_property;
+  props[PROP_TEXT] =
+      g_param_spec_string("text", NULL, NULL, "", G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+  props[PROP_STATE] = g_param_spec_int("state", NULL, NULL, IVL_MESSAGE_DONE, IVL_MESSAGE_FAILED,
+                                       IVL_MESSAGE_DONE, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+  g_object_class_install_properties(object_class, N_PROPS, props);
+}
+
+static void ivl_message_init(IvlMessage *self)
+{
+  self->text = g_string_new(NULL);
+  self->attachments = g_ptr_array_new_with_free_func(g_object_unref);
+}
+
+IvlMessage *ivl_message_new(IvlMessageRole role, const char *text)
+{
+  IvlMessage *self = g_object_new(IVL_TYPE_MESSAGE, NULL);
+
+  self->role = role;
+  g_string_assign(self->text, text ? text : "");
+  return self;
+}
+
+IvlMessage *ivl_message_new_from_json(JsonObject *object, const char *images_dir,
+                                      GError **error)
+{
+  const char *role = json_object_get_string_member_with_default(object, "role", "");
+  const char *text = json_object_get_string_member_with_default(object, "text", "");
+  const char *state = json_object_get_string_member_with_default(object, "state", "done");
+  g_autoptr(IvlMessage) self = NULL;
+
+  if (g_strcmp0(role, "user") != 0 && g_strcmp0(role, "assistant") != 0) {
+    g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, _("Unknown message role “%s”"),
+                role);
+    return NULL;
+  }
+  self = ivl_message_new(g_str_equal(role, "user") ? IVL_MESSAGE_USER : IVL_MESSAGE_ASSISTANT,
+                         text);
+  for (guint i = 0; i < G_N_ELEMENTS(state_names); i++)
+    if (g_str_equal(state, state_names[i]))
+      self->state = i;
+  /* An answer that was streaming when the app went away is what it is: partial. */
+  if (self->state == IVL_MESSAGE_STREAMING)
+    self->state = IVL_MESSAGE_STOPPED;
+  self->combined = json_object_get_boolean_member_with_default(object, "combined", FALSE);
+
+  JsonArray *media = json_object_has_member(object, "media")
+                         ? json_object_get_array_member(object, "media")
+                         : NULL;
+  for (guint i = 0; media && i < json_array_get_length(media); i++) {
+    JsonObject *m = json_array_get_object_element(media, i);
+    IvlAttachment *a = m ? ivl_attachment_new_from_json(m, images_dir, error) : NULL;
+    if (a == NULL) {
+      if (m == NULL)
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, _("An attachment is malformed"));
+      return NULL;
+    }
+    g_ptr_array_add(self->attachments, a);
+  }
+  return g_steal_pointer(&self);
+}
+
+JsonNode *ivl_message_to_json(IvlMessage *self)
+{
+  g_autoptr(JsonBuilder) b = json_builder_new();
+
+  json_builder_begin_object(b);
+  json_builder_set_member_name(b, "role");
+  json_builder_add_string_value(b, self->role == IVL_MESSAGE_USER ? "user" : "assistant");
+  json_builder_set_member_name(b, "text");
+  json_builder_add_string_value(b, self->text->str);
+  json_builder_set_member_name(b, "state");
+  json_builder_add_string_value(b, state_names[self->state]);
+  if (self->attachments->len > 0) {
+    json_builder_set_member_name(b, "combined");
+    json_builder_add_boolean_value(b, self->combined);
+    json_builder_set_member_name(b, "media");
+    json_builder_begin_array(b);
+    for (guint i = 0; i < self->attachments->len; i++)
+      json_builder_add_value(b, ivl_attachment_to_json(self->attachments->pdata[i]));
+    json_builder_end_array(b);
+  }
+  json_builder_end_object(b);
+  return json_builder_get_root(b);
+}
+
+IvlMessageRole ivl_message_get_role(IvlMessage *self)
+{
+  return self->role;
+}
+
+const char *ivl_message_get_text(IvlMessage *self)
+{
+  return self->text->str;
+}
+
+void ivl_message_set_text(IvlMessage *self, const char *text)
+{
+  g_string_assign(self->text, text ? text : "");
+  g_object_notify_by_pspec(G_OBJECT(self), props[PROP_TEXT]);
+}
+
+void ivl_message_append_text(IvlMessage *self, const char *piece)
+{
+  g_string_append(self->text, piece);
+  g_object_notify_by_pspec(G_OBJECT(self), props[PROP_TEXT]);
+}
+
+IvlMessageState ivl_message_get_state(IvlMessage *self)
+{
+  return self->state;
+}
+
+void ivl_message_set_state(IvlMessage *self, IvlMessageState state)
+{
+  if (self->state == state)
+    return;
+  self->state = state;
+  g_object_notify_by_pspec(G_OBJECT(self), props[PROP_STATE]);
+}
+
+GPtrArray *ivl_message_get_attachments(IvlMessage *self)
+{
+  return self->attachments;
+}
+
+void ivl_message_add_attachment(IvlMessage *self, IvlAttachment *attachment)
+{
+  g_ptr_array_add(self->attachments, g_object_ref(attachment));
+}
+
+gboolean ivl_message_get_combined(IvlMessage *self)
+{
+  return self->combined;
+}
+
+void ivl_message_set_combined(IvlMessage *self, gboolean combined)
+{
+  self->combined = combined;
+}

@@ -1,0 +1,42 @@
+/* ivl-message.h — one message of a conversation: a question with its media, or an answer. */
+#pragma once
+
+#include "ivl-attachment.h"
+
+G_BEGIN_DECLS
+
+typedef enum {
+  IVL_MESSAGE_USER,
+  IVL_MESSAGE_ASSISTANT,
+} IvlMessageRole;
+
+typedef enum {
+  IVL_MESSAGE_DONE,
+  IVL_MESSAGE_STREAMING, /* the answer is being generated */
+  IVL_MESSAGE_STOPPED,   /* the person stopped it; the text is partial */
+  IVL_MESSAGE_FAILED,    /* generation failed; text holds what came before */
+} IvlMessageState;
+
+#define IVL_TYPE_MESSAGE (ivl_message_get_type())
+G_DECLARE_FINAL_TYPE(IvlMessage, ivl_message, IVL, MESSAGE, GObject)
+
+IvlMessage *ivl_message_new(IvlMessageRole role, const char *text);
+IvlMessage *ivl_message_new_from_json(JsonObject *object, const char *images_dir,
+                                      GError **error);
+JsonNode *ivl_message_to_json(IvlMessage *self);
+
+IvlMessageRole ivl_message_get_role(IvlMessage *self);
+const char *ivl_message_get_text(IvlMessage *self);
+void ivl_message_set_text(IvlMessage *self, const char *text);
+void ivl_message_append_text(IvlMessage *self, const char *piece);
+IvlMessageState ivl_message_get_state(IvlMessage *self);
+void ivl_message_set_state(IvlMessage *self, IvlMessageState state);
+
+/* The attachments of a question (IvlAttachment), in order; the array is owned by the message. */
+GPtrArray *ivl_message_get_attachments(IvlMessage *self);
+void ivl_message_add_attachment(IvlMessage *self, IvlAttachment *attachment);
+/* TRUE when several images go behind one <image> instead of "Image-1: …" each. */
+gboolean ivl_message_get_combined(IvlMessage *self);
+void ivl_message_set_combined(IvlMessage *self, gboolean combined);
+
+G_END_DECLS

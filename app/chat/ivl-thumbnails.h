@@ -1,0 +1,12 @@
+/* ivl-thumbnails.h — small pictures of attachments, decoded once per file. */
+#pragma once
+
+#include "ivl-attachment.h"
+
+G_BEGIN_DECLS
+
+/* The attachment's preview if it has one, else its image scaled to fit 256 px (cached by
+ * path); NULL for a video without sampled frames or an unreadable file. Caller unrefs. */
+GdkPaintable *ivl_thumbnail_get(IvlAttachment *attachment);
+
+G_END_DECLS

@@ -1,0 +1,75 @@
+/* ivl-window-actions.c — the window's commands, as actions with keyboard shortcuts. */
+#include "ivl-config.h"
+
+#include "ivl-window-private.h"
+
+static void send_action(GtkWidget *widget, const char *name, GVariant *param)
+{
+  (void)name;
+  (void)param;
+  ivl_window_send(IVL_WINDOW(widget));
+}
+
+static void stop_action(GtkWidget *widget, const char *name, GVariant *param)
+{
+  (void)name;
+  (void)param;
+  ivl_window_stop(IVL_WINDOW(widget));
+}
+
+static void regenerate_action(GtkWidget *widget, const char *name, GVariant *param)
+{
+  (void)name;
+  (void)param;
+  ivl_window_regenerate(IVL_WINDOW(widget));
+}
+
+static void new_conversation_action(GtkWidget *widget, const char *name, GVariant *param)
+{
+  (void)name;
+  (void)param;
+  ivl_window_new_conversation(IVL_WINDOW(widget));
+}
+
+static void attach_action(GtkWidget *widget, const char *name, GVariant *param)
+{
+  (void)name;
+  (void)param;
+  ivl_window_attach_dialog(IVL_WINDOW(widget));
+}
+
+static void demo_model_action(GtkWidget *widget, const char *name, GVariant *param)
+{
+  (void)name;
+  (void)param;
+  ivl_window_make_demo_model(IVL_WINDOW(widget));
+}
+
+static void toggle_sidebar_action(GtkWidget *widget, const char *name, GVariant *param)
+{
+  IvlWindow *self = IVL_WINDOW(widget);
+
+  (void)name;
+  (void)param;
+  adw_flap_set_reveal_flap(self->flap, !adw_flap_get_reveal_flap(self->flap));
+}
+
+void ivl_window_install_actions(IvlWindowClass *klass)
+{
+  GtkWidgetClass *w = GTK_WIDGET_CLASS(klass);
+
+  gtk_widget_class_install_action(w, "win.send", NULL, send_action);
+  gtk_widget_class_install_action(w, "win.stop", NULL, stop_action);
+  gtk_widget_class_install_action(w, "win.regenerate", NULL, regenerate_action);
+  gtk_widget_class_install_action(w, "win.new-conversation", NULL, new_conversation_action);
+  gtk_widget_class_install_action(w, "win.attach", NULL, attach_action);
+  gtk_widget_class_install_action(w, "win.make-demo-model", NULL, demo_model_action);
+  gtk_widget_class_install_action(w, "win.toggle-sidebar", NULL, toggle_sidebar_action);
+
+  gtk_widget_class_add_binding_action(w, GDK_KEY_Escape, 0, "win.stop", NULL);
+  gtk_widget_class_add_binding_action(w, GDK_KEY_n, GDK_CONTROL_MASK, "win.new-conversation",
+                                      NULL);
+  gtk_widget_class_add_binding_action(w, GDK_KEY_o, GDK_CONTROL_MASK, "win.attach", NULL);
+  gtk_widget_class_add_binding_action(w, GDK_KEY_r, GDK_CONTROL_MASK, "win.regenerate", NULL);
+  gtk_widget_class_add_binding_action(w, GDK_KEY_F9, 0, "win.toggle-sidebar", NULL);
+}

@@ -1,0 +1,67 @@
+/* ivl-window-private.h — the chat window's state, shared by its files:
+ * ivl-window.c (conversations, models, answers), ivl-window-actions.c (commands),
+ * ivl-window-dnd.c (drag and drop, paste, attachments). */
+#pragma once
+
+#include "ivl-model-list.h"
+#include "ivl-window.h"
+
+struct _IvlWindow {
+  AdwApplicationWindow parent_instance;
+
+  /* template widgets */
+  AdwToastOverlay *toast_overlay;
+  AdwFlap *flap;
+  GtkDropDown *model_dropdown;
+  GtkListBox *conversation_list;
+  GtkStack *main_stack;
+  GtkButton *demo_button;
+  GtkLabel *demo_label;
+  GtkProgressBar *loading_bar;
+  GtkLabel *loading_label;
+  GtkStack *chat_stack;
+  GtkScrolledWindow *message_scroller;
+  GtkListView *message_view;
+  GtkRevealer *attachments_revealer;
+  GtkBox *attachments_box;
+  GtkToggleButton *combine_button;
+  GtkTextView *input;
+  GtkStack *send_stack;
+
+  /* borrowed from the application */
+  GSettings *settings;
+  IvlStore *store;
+  IvlWorker *worker;
+
+  /* owned */
+  GPtrArray *models;              /* IvlModelEntry, as in the selector */
+  char *loaded_model;             /* path of the model the worker holds; NULL while none */
+  char *loading_model;            /* path of the model being loaded */
+  GCancellable *load_cancellable; /* set while a model loads */
+  IvlConversation *conversation;  /* the one shown */
+  GListStore *attachments;        /* IvlAttachment for the next question */
+  IvlMessage *answer;             /* the answer being generated */
+  GCancellable *ask_cancellable;  /* set while an answer is generated */
+  gboolean stick_to_bottom;       /* follow the stream while the view is at its end */
+  double last_scroll_value;
+  gboolean scrolling;             /* the view is being moved by follow_tick, not the person */
+  guint follow_tick;              /* the tick callback following the end; 0 when none */
+  int follow_frames;              /* frames follow_tick has seen the end stay put */
+};
+
+/* ivl-window.c */
+void ivl_window_send(IvlWindow *self);
+void ivl_window_stop(IvlWindow *self);
+void ivl_window_regenerate(IvlWindow *self);
+void ivl_window_new_conversation(IvlWindow *self);
+void ivl_window_make_demo_model(IvlWindow *self);
+IvlAskOptions ivl_window_ask_options(IvlWindow *self);
+void ivl_window_update_actions(IvlWindow *self);
+
+/* ivl-window-actions.c */
+void ivl_window_install_actions(IvlWindowClass *klass);
+
+/* ivl-window-dnd.c */
+void ivl_window_setup_dnd(IvlWindow *self);
+void ivl_window_attach_dialog(IvlWindow *self);
+void ivl_window_clear_attachments(IvlWindow *self);

@@ -1,0 +1,605 @@
+/* ivl-window.c — the chat window: models, conversations, questions and answers. */
+#include "ivl-config.h"
+
+#include "ivl-window-private.h"
+
+#include <glib/gi18n.h>
+
+#include "ivl-message-row.h"
+
+#define DEMO_MODEL_NAME "ivl-demo-tiny"
+
+G_DEFINE_FINAL_TYPE(IvlWindow, ivl_window, ADW_TYPE_APPLICATION_WINDOW)
+
+static void load_selected_model(IvlWindow *self);
+static void follow_bottom(IvlWindow *self);
+
+/* ---- errors ---------------------------------------------------------------------------- */
+
+void ivl_window_show_error(IvlWindow *self, const GError *error)
+{
+  g_autofree char *text = NULL;
+  g_autofree char *escaped = NULL;
+  AdwToast *toast;
+
+  if (error->domain != IVL_WORKER_ERROR)
+    text = g_strdup(error->message);
+  else if (error->code == IVL_WORKER_ERROR_NO_MODEL)
+    text = g_strdup_printf(_("No model to answer with (%s). Choose a model at the top of the "
+                             "window, or put one in the models folder."),
+                           error->message);
+  else if (error->code == IVL_WORKER_ERROR_BAD_MEDIA)
+    text = g_strdup_printf(_("This image or video cannot be used: %s. Try another file."),
+                           error->message);
+  else if (error->code == IVL_WORKER_ERROR_CORRUPT)
+    text = g_strdup_printf(_("The model files are damaged or not supported: %s. Download the "
+                             "model again or choose another one."),
+                           error->message);
+  else if (error->code == IVL_WORKER_ERROR_MEMORY)
+    text = g_strdup_printf(_("Out of memory: %s. Close other programs, lower the most tiles "
+                             "per image in Preferences, or use a smaller model."),
+                           error->message);
+  else
+    text = g_strdup(error->message);
+  escaped = g_markup_escape_text(text, -1);
+  toast = adw_toast_new(escaped);
+  adw_toast_set_timeout(toast, 8);
+  adw_toast_overlay_add_toast(self->toast_overlay, toast);
+}
+
+/* ---- the conversation view ------------------------------------------------------------- */
+
+static void setup_row(GtkSignalListItemFactory *factory, GtkListItem *item)
+{
+  (void)factory;
+  gtk_list_item_set_child(item, ivl_message_row_new());
+  gtk_list_item_set_activatable(item, FALSE);
+  gtk_list_item_set_selectable(item, FALSE);
+}
+
+static void bind_row(GtkSignalListItemFactory *factory, GtkListItem *item)
+{
+  (void)factory;
+  ivl_message_row_set_message(IVL_MESSAGE_ROW(gtk_list_item_get_child(item)),
+                              gtk_list_item_get_item(item));
+}
+
+static void unbind_row(GtkSignalListItemFactory *factory, GtkListItem *item)
+{
+  (void)factory;
+  ivl_message_row_set_message(IVL_MESSAGE_ROW(gtk_list_item_get_child(item)), NULL);
+}
+
+static void on_messages_changed(IvlWindow *self)
+{
+  GListModel *messages = ivl_conversation_get_messages(self->conversation);
+
+  gtk_stack_set_visible_child_name(self->chat_stack,
+                                   g_list_model_get_n_items(messages) ? "messages" : "empty");
+  follow_bottom(self);
+  ivl_window_update_actions(self);
+}
+
+/* Follows a streaming answer while the person has not scrolled up to read. A list view
+ * learns its rows' heights as it shows them, so the end moves for a few frames after each
+ * jump: a tick callback keeps going there until it stays put. */
+static gboolean follow_tick(GtkWidget *widget, GdkFrameClock *clock, gpointer data)
+{
+  IvlWindow *self = data;
+  GtkAdjustment *adj = gtk_scrolled_window_get_vadjustment(self->message_scroller);
+  double end = gtk_adjustment_get_upper(adj) - gtk_adjustment_get_page_size(adj);
+
+  (void)widget;
+  (void)clock;
+  if (!self->stick_to_bottom || ++self->follow_frames > 120) {
+    self->follow_tick = 0;
+    return G_SOURCE_REMOVE;
+  }
+  if (gtk_adjustment_get_value(adj) < end) {
+    self->follow_frames = 0;
+    self->scrolling = TRUE;
+    gtk_adjustment_set_value(adj, end);
+    self->scrolling = FALSE;
+  } else if (self->follow_frames > 3) {
+    self->follow_tick = 0;
+    return G_SOURCE_REMOVE;
+  }
+  return G_SOURCE_CONTINUE;
+}
+
+static void follow_bottom(IvlWindow *self)
+{
+  self->follow_frames = 0;
+  if (self->stick_to_bottom && self->follow_tick == 0)
+    self->follow_tick = gtk_widget_add_tick_callback(GTK_WIDGET(self->message_scroller),
+                                                     follow_tick, self, NULL);
+}
+
+static void on_scroll_value(GtkAdjustment *adj, IvlWindow *self)
+{
+  double value = gtk_adjustment_get_value(adj);
+  double end = gtk_adjustment_get_upper(adj) - gtk_adjustment_get_page_size(adj);
+
+  if (self->scrolling)
+    return;
+  /* Only a move up is the person's: content growing never moves the view up. */
+  if (value >= end - 48)
+    self->stick_to_bottom = TRUE;
+  else if (value < self->last_scroll_value)
+    self->stick_to_bottom = FALSE;
+  self->last_scroll_value = value;
+}
+
+static void select_current_row(IvlWindow *self)
+{
+  guint pos;
+
+  if (self->conversation &&
+      g_list_store_find(G_LIST_STORE(ivl_store_get_conversations(self->store)),
+                        self->conversation, &pos))
+    gtk_list_box_select_row(self->conversation_list,
+                            gtk_list_box_get_row_at_index(self->conversation_list, (int)pos));
+}
+
+static void show_conversation(IvlWindow *self, IvlConversation *conversation)
+{
+  GListModel *messages;
+
+  if (self->conversation == conversation)
+    return;
+  if (self->conversation)
+    g_signal_handlers_disconnect_by_data(ivl_conversation_get_messages(self->conversation),
+                                         self);
+  g_set_object(&self->conversation, conversation);
+  messages = ivl_conversation_get_messages(conversation);
+  g_autoptr(GtkNoSelection) selection = gtk_no_selection_new(g_object_ref(messages));
+  gtk_list_view_set_model(self->message_view, GTK_SELECTION_MODEL(selection));
+  g_signal_connect_swapped(messages, "items-changed", G_CALLBACK(on_messages_changed), self);
+  self->stick_to_bottom = TRUE;
+  on_messages_changed(self);
+  select_current_row(self);
+}
+
+static void save_conversation(IvlWindow *self, IvlConversation *conversation)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (!ivl_store_save(self->store, conversation, &error))
+    ivl_window_show_error(self, error);
+  select_current_row(self);
+}
+
+static GtkWidget *create_conversation_row(gpointer item, gpointer user_data)
+{
+  GtkWidget *label = gtk_label_new(NULL);
+
+  (void)user_data;
+  gtk_label_set_xalign(GTK_LABEL(label), 0);
+  gtk_label_set_ellipsize(GTK_LABEL(label), PANGO_ELLIPSIZE_END);
+  g_object_bind_property(item, "title", label, "label", G_BINDING_SYNC_CREATE);
+  return label;
+}
+
+static void on_conversation_selected(IvlWindow *self, GtkListBoxRow *row)
+{
+  GListModel *list = ivl_store_get_conversations(self->store);
+
+  if (row == NULL)
+    return;
+  g_autoptr(IvlConversation) c = g_list_model_get_item(list, gtk_list_box_row_get_index(row));
+  if (c)
+    show_conversation(self, c);
+}
+
+void ivl_window_new_conversation(IvlWindow *self)
+{
+  g_autoptr(IvlConversation) c = NULL;
+
+  /* An untouched conversation is reused rather than piling up empty ones. */
+  if (self->conversation &&
+      g_list_model_get_n_items(ivl_conversation_get_messages(self->conversation)) == 0)
+    return;
+  c = ivl_conversation_new();
+  ivl_store_add(self->store, c);
+  show_conversation(self, c);
+  gtk_widget_grab_focus(GTK_WIDGET(self->input));
+}
+
+/* ---- asking ---------------------------------------------------------------------------- */
+
+IvlAskOptions ivl_window_ask_options(IvlWindow *self)
+{
+  IvlAskOptions o;
+
+  o.system_message = g_settings_get_string(self->settings, "system-message");
+  o.max_tiles = g_settings_get_int(self->settings, "max-tiles");
+  o.max_new_tokens = g_settings_get_int(self->settings, "max-new-tokens");
+  o.do_sample = g_settings_get_boolean(self->settings, "do-sample");
+  o.temperature = g_settings_get_double(self->settings, "temperature");
+  o.top_p = g_settings_get_double(self->settings, "top-p");
+  o.top_k = g_settings_get_int(self->settings, "top-k");
+  return o;
+}
+
+void ivl_window_update_actions(IvlWindow *self)
+{
+  GListModel *messages =
+      self->conversation ? ivl_conversation_get_messages(self->conversation) : NULL;
+  guint n = messages ? g_list_model_get_n_items(messages) : 0;
+  gboolean busy = self->ask_cancellable != NULL;
+
+  gtk_stack_set_visible_child_name(self->send_stack, busy ? "stop" : "send");
+  gtk_widget_action_set_enabled(GTK_WIDGET(self), "win.send", !busy);
+  gtk_widget_action_set_enabled(GTK_WIDGET(self), "win.stop", busy);
+  gtk_widget_action_set_enabled(GTK_WIDGET(self), "win.regenerate", !busy && n >= 2);
+}
+
+static void on_tokens(IvlWindow *self, const char *text)
+{
+  if (self->answer)
+    ivl_message_append_text(self->answer, text);
+  follow_bottom(self);
+}
+
+static void on_answer(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(IvlWindow) self = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *answer = ivl_worker_ask_finish(IVL_WORKER(source), result, &error);
+  g_autoptr(IvlMessage) message = g_steal_pointer(&self->answer);
+  IvlConversation *conversation = g_object_get_data(G_OBJECT(message), "conversation");
+
+  g_clear_object(&self->ask_cancellable);
+  if (answer) {
+    ivl_message_set_text(message, answer);
+    ivl_message_set_state(message, IVL_MESSAGE_DONE);
+  } else if (g_error_matches(error, IVL_WORKER_ERROR, IVL_WORKER_ERROR_CANCELLED)) {
+    ivl_message_set_state(message, IVL_MESSAGE_STOPPED);
+  } else {
+    ivl_message_set_state(message, IVL_MESSAGE_FAILED);
+    ivl_window_show_error(self, error);
+  }
+  /* Whatever happened, what was asked and answered so far is kept. */
+  ivl_conversation_touch(conversation);
+  save_conversation(self, conversation);
+  ivl_window_update_actions(self);
+}
+
+/* Appends an empty answer to the conversation and has the worker fill it. */
+static void start_answer(IvlWindow *self)
+{
+  IvlAskOptions options = ivl_window_ask_options(self);
+  GListModel *messages = ivl_conversation_get_messages(self->conversation);
+
+  self->ask_cancellable = g_cancellable_new();
+  ivl_worker_ask_async(self->worker, ivl_conversation_get_id(self->conversation), messages,
+                       &options, self->ask_cancellable, on_answer, g_object_ref(self));
+  g_free(options.system_message);
+  self->answer = ivl_message_new(IVL_MESSAGE_ASSISTANT, NULL);
+  ivl_message_set_state(self->answer, IVL_MESSAGE_STREAMING);
+  /* The answer may finish after the person switched to another conversation. */
+  g_object_set_data_full(G_OBJECT(self->answer), "conversation",
+                         g_object_ref(self->conversation), g_object_unref);
+  self->stick_to_bottom = TRUE;
+  ivl_conversation_append(self->conversation, self->answer);
+  save_conversation(self, self->conversation);
+  ivl_window_update_actions(self);
+}
+
+void ivl_window_send(IvlWindow *self)
+{
+  GtkTextBuffer *buffer = gtk_text_view_get_buffer(self->input);
+  GListModel *attachments = G_LIST_MODEL(self->attachments);
+  guint n_attachments = g_list_model_get_n_items(attachments);
+  GtkTextIter start, end;
+  g_autofree char *text = NULL;
+  g_autoptr(IvlMessage) question = NULL;
+
+  if (self->ask_cancellable)
+    return;
+  gtk_text_buffer_get_bounds(buffer, &start, &end);
+  text = g_strstrip(gtk_text_buffer_get_text(buffer, &start, &end, FALSE));
+  if (*text == '\0' && n_attachments == 0)
+    return;
+  for (guint i = 0; i < n_attachments; i++) {
+    g_autoptr(IvlAttachment) a = g_list_model_get_item(attachments, i);
+    if (ivl_attachment_get_n_tiles(a) == 0) {
+      adw_toast_overlay_add_toast(self->toast_overlay,
+                                  adw_toast_new(_("The attachments are still being prepared")));
+      return;
+    }
+  }
+  question = ivl_message_new(IVL_MESSAGE_USER, text);
+  for (guint i = 0; i < n_attachments; i++) {
+    g_autoptr(IvlAttachment) a = g_list_model_get_item(attachments, i);
+    ivl_message_add_attachment(question, a);
+  }
+  ivl_message_set_combined(question, gtk_toggle_button_get_active(self->combine_button));
+  ivl_conversation_append(self->conversation, question);
+  gtk_text_buffer_set_text(buffer, "", 0);
+  ivl_window_clear_attachments(self);
+  start_answer(self);
+}
+
+void ivl_window_stop(IvlWindow *self)
+{
+  if (self->ask_cancellable)
+    g_cancellable_cancel(self->ask_cancellable);
+}
+
+void ivl_window_regenerate(IvlWindow *self)
+{
+  GListModel *messages = ivl_conversation_get_messages(self->conversation);
+  guint n = g_list_model_get_n_items(messages);
+  g_autoptr(IvlMessage) last = n ? g_list_model_get_item(messages, n - 1) : NULL;
+
+  if (self->ask_cancellable || last == NULL ||
+      ivl_message_get_role(last) != IVL_MESSAGE_ASSISTANT)
+    return;
+  ivl_conversation_remove_last(self->conversation);
+  start_answer(self);
+}
+
+/* ---- models ---------------------------------------------------------------------------- */
+
+static void on_load_progress(IvlWindow *self, double fraction, const char *what)
+{
+  gtk_progress_bar_set_fraction(self->loading_bar, CLAMP(fraction, 0.0, 1.0));
+  gtk_label_set_text(self->loading_label, what);
+}
+
+static void on_model_loaded(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(IvlWindow) self = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *backend = ivl_worker_load_finish(IVL_WORKER(source), result, &error);
+
+  /* A load replaced by a newer one has nothing more to say. */
+  if (g_cancellable_is_cancelled(g_task_get_cancellable(G_TASK(result))))
+    return;
+  g_clear_object(&self->load_cancellable);
+  gtk_stack_set_visible_child_name(self->main_stack, "chat");
+  if (backend == NULL) {
+    g_clear_pointer(&self->loaded_model, g_free);
+    ivl_window_show_error(self, error);
+    return;
+  }
+  g_free(self->loaded_model);
+  self->loaded_model = g_steal_pointer(&self->loading_model);
+  g_settings_set_string(self->settings, "last-model", self->loaded_model);
+  gtk_widget_set_tooltip_text(GTK_WIDGET(self->model_dropdown), self->loaded_model);
+}
+
+static void load_selected_model(IvlWindow *self)
+{
+  static const char *const nicks[] = {"auto", "cpu", "cuda"};
+  guint i = gtk_drop_down_get_selected(self->model_dropdown);
+  g_autofree char *backend = g_settings_get_string(self->settings, "backend");
+  IvlWorkerBackend kind = IVL_WORKER_BACKEND_AUTO;
+  IvlModelEntry *entry;
+
+  if (self->models == NULL || i >= self->models->len)
+    return;
+  entry = self->models->pdata[i];
+  if (g_strcmp0(entry->path, self->load_cancellable ? self->loading_model : self->loaded_model) ==
+      0)
+    return;
+  for (guint k = 0; k < G_N_ELEMENTS(nicks); k++)
+    if (g_str_equal(backend, nicks[k]))
+      kind = (IvlWorkerBackend)k;
+  if (self->load_cancellable)
+    g_cancellable_cancel(self->load_cancellable);
+  g_clear_object(&self->load_cancellable);
+  self->load_cancellable = g_cancellable_new();
+  g_free(self->loading_model);
+  self->loading_model = g_strdup(entry->path);
+  gtk_progress_bar_set_fraction(self->loading_bar, 0);
+  gtk_label_set_text(self->loading_label, entry->name);
+  gtk_stack_set_visible_child_name(self->main_stack, "loading");
+  ivl_worker_load_async(self->worker, entry->path, kind, self->load_cancellable,
+                        on_model_loaded, g_object_ref(self));
+}
+
+void ivl_window_refresh_models(IvlWindow *self)
+{
+  g_autofree char *folder = g_settings_get_string(self->settings, "models-folder");
+  g_autofree char *last = g_settings_get_string(self->settings, "last-model");
+  g_autoptr(GtkStringList) names = gtk_string_list_new(NULL);
+  guint selected = 0;
+
+  g_clear_pointer(&self->models, g_ptr_array_unref);
+  self->models = ivl_model_list_scan(folder);
+  for (guint i = 0; i < self->models->len; i++) {
+    IvlModelEntry *e = self->models->pdata[i];
+    gtk_string_list_append(names, e->name);
+    if (g_strcmp0(e->path, last) == 0)
+      selected = i;
+  }
+  g_signal_handlers_block_by_func(self->model_dropdown, load_selected_model, self);
+  gtk_drop_down_set_model(self->model_dropdown, G_LIST_MODEL(names));
+  gtk_drop_down_set_selected(self->model_dropdown, selected);
+  g_signal_handlers_unblock_by_func(self->model_dropdown, load_selected_model, self);
+  gtk_widget_set_visible(GTK_WIDGET(self->model_dropdown), self->models->len > 0);
+  if (self->models->len == 0) {
+    gtk_stack_set_visible_child_name(self->main_stack, "no-model");
+    return;
+  }
+  if (self->load_cancellable == NULL)
+    gtk_stack_set_visible_child_name(self->main_stack, "chat");
+  load_selected_model(self);
+}
+
+static void on_demo_written(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(IvlWindow) self = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *user_dir = ivl_model_list_user_dir();
+  g_autofree char *dir = g_build_filename(user_dir, DEMO_MODEL_NAME, NULL);
+  g_autofree char *canonical = g_canonicalize_filename(dir, NULL);
+
+  gtk_widget_set_sensitive(GTK_WIDGET(self->demo_button), TRUE);
+  if (!ivl_worker_write_demo_finish(IVL_WORKER(source), result, &error)) {
+    ivl_window_show_error(self, error);
+    return;
+  }
+  g_settings_set_string(self->settings, "last-model", canonical);
+  ivl_window_refresh_models(self);
+}
+
+void ivl_window_make_demo_model(IvlWindow *self)
+{
+  g_autofree char *user_dir = ivl_model_list_user_dir();
+  g_autofree char *dir = g_build_filename(user_dir, DEMO_MODEL_NAME, NULL);
+
+  gtk_widget_set_sensitive(GTK_WIDGET(self->demo_button), FALSE);
+  ivl_worker_write_demo_async(self->worker, dir, NULL, on_demo_written, g_object_ref(self));
+}
+
+/* ---- the window ------------------------------------------------------------------------ */
+
+static gboolean on_input_key(GtkEventControllerKey *controller, guint keyval, guint keycode,
+                             GdkModifierType state, IvlWindow *self)
+{
+  (void)controller;
+  (void)keycode;
+  /* Enter sends; Shift+Enter starts a new line, as in other chat apps. */
+  if ((keyval == GDK_KEY_Return || keyval == GDK_KEY_KP_Enter) &&
+      !(state & (GDK_SHIFT_MASK | GDK_CONTROL_MASK))) {
+    ivl_window_send(self);
+    return TRUE;
+  }
+  return FALSE;
+}
+
+static gboolean on_close_request(IvlWindow *self)
+{
+  int w, h;
+
+  gtk_window_get_default_size(GTK_WINDOW(self), &w, &h);
+  g_settings_set_int(self->settings, "window-width", w);
+  g_settings_set_int(self->settings, "window-height", h);
+  g_settings_set_boolean(self->settings, "window-maximized",
+                         gtk_window_is_maximized(GTK_WINDOW(self)));
+  ivl_window_stop(self);
+  if (self->load_cancellable)
+    g_cancellable_cancel(self->load_cancellable);
+  return FALSE;
+}
+
+static void ivl_window_dispose(GObject *object)
+{
+  IvlWindow *self = IVL_WINDOW(object);
+
+  /* Tearing the template down emits these; the state they read goes first. */
+  if (self->conversation_list) {
+    g_signal_handlers_disconnect_by_data(self->conversation_list, self);
+    g_signal_handlers_disconnect_by_data(self->model_dropdown, self);
+  }
+  if (self->worker)
+    g_signal_handlers_disconnect_by_data(self->worker, self);
+  if (self->conversation)
+    g_signal_handlers_disconnect_by_data(ivl_conversation_get_messages(self->conversation),
+                                         self);
+  if (self->follow_tick)
+    gtk_widget_remove_tick_callback(GTK_WIDGET(self->message_scroller), self->follow_tick);
+  self->follow_tick = 0;
+  g_clear_object(&self->conversation);
+  g_clear_object(&self->settings);
+  g_clear_object(&self->store);
+  g_clear_object(&self->worker);
+  g_clear_object(&self->attachments);
+  g_clear_pointer(&self->models, g_ptr_array_unref);
+  g_clear_pointer(&self->loaded_model, g_free);
+  g_clear_pointer(&self->loading_model, g_free);
+  g_clear_object(&self->load_cancellable);
+  g_clear_object(&self->ask_cancellable);
+  g_clear_object(&self->answer);
+  gtk_widget_dispose_template(GTK_WIDGET(self), IVL_TYPE_WINDOW);
+  G_OBJECT_CLASS(ivl_window_parent_class)->dispose(object);
+}
+
+static void ivl_window_class_init(IvlWindowClass *klass)
+{
+  GtkWidgetClass *widget_class = GTK_WIDGET_CLASS(klass);
+
+  G_OBJECT_CLASS(klass)->dispose = ivl_window_dispose;
+  gtk_widget_class_set_template_from_resource(widget_class, "/io/github/ivl/Chat/ui/ivl-window.ui");
+#define BIND(name) gtk_widget_class_bind_template_child(widget_class, IvlWindow, name)
+  BIND(toast_overlay);
+  BIND(flap);
+  BIND(model_dropdown);
+  BIND(conversation_list);
+  BIND(main_stack);
+  BIND(demo_button);
+  BIND(demo_label);
+  BIND(loading_bar);
+  BIND(loading_label);
+  BIND(chat_stack);
+  BIND(message_scroller);
+  BIND(message_view);
+  BIND(attachments_revealer);
+  BIND(attachments_box);
+  BIND(combine_button);
+  BIND(input);
+  BIND(send_stack);
+#undef BIND
+  ivl_window_install_actions(klass);
+}
+
+static void ivl_window_init(IvlWindow *self)
+{
+  GtkListItemFactory *factory = gtk_signal_list_item_factory_new();
+  GtkEventController *keys = gtk_event_controller_key_new();
+  GtkAdjustment *adj;
+
+  gtk_widget_init_template(GTK_WIDGET(self));
+  self->attachments = g_list_store_new(IVL_TYPE_ATTACHMENT);
+  g_signal_connect(factory, "setup", G_CALLBACK(setup_row), NULL);
+  g_signal_connect(factory, "bind", G_CALLBACK(bind_row), NULL);
+  g_signal_connect(factory, "unbind", G_CALLBACK(unbind_row), NULL);
+  gtk_list_view_set_factory(self->message_view, factory);
+  g_object_unref(factory);
+
+  gtk_event_controller_set_propagation_phase(keys, GTK_PHASE_CAPTURE);
+  g_signal_connect(keys, "key-pressed", G_CALLBACK(on_input_key), self);
+  gtk_widget_add_controller(GTK_WIDGET(self->input), keys);
+
+  adj = gtk_scrolled_window_get_vadjustment(self->message_scroller);
+  g_signal_connect(adj, "value-changed", G_CALLBACK(on_scroll_value), self);
+  g_signal_connect_swapped(self->model_dropdown, "notify::selected",
+                           G_CALLBACK(load_selected_model), self);
+  g_signal_connect_swapped(self->conversation_list, "row-selected",
+                           G_CALLBACK(on_conversation_selected), self);
+  g_signal_connect(self, "close-request", G_CALLBACK(on_close_request), NULL);
+
+  gtk_widget_set_visible(GTK_WIDGET(self->demo_button), ivl_worker_can_write_demo());
+  gtk_widget_set_visible(GTK_WIDGET(self->demo_label), ivl_worker_can_write_demo());
+  ivl_window_setup_dnd(self);
+}
+
+IvlWindow *ivl_window_new(GtkApplication *app, GSettings *settings, IvlStore *store,
+                          IvlWorker *worker)
+{
+  IvlWindow *self = g_object_new(IVL_TYPE_WINDOW, "application", app, NULL);
+  GListModel *conversations = ivl_store_get_conversations(store);
+
+  self->settings = g_object_ref(settings);
+  self->store = g_object_ref(store);
+  self->worker = g_object_ref(worker);
+  gtk_window_set_default_size(GTK_WINDOW(self), g_settings_get_int(settings, "window-width"),
+                              g_settings_get_int(settings, "window-height"));
+  if (g_settings_get_boolean(settings, "window-maximized"))
+    gtk_window_maximize(GTK_WINDOW(self));
+  g_signal_connect_swapped(worker, "tokens", G_CALLBACK(on_tokens), self);
+  g_signal_connect_swapped(worker, "load-progress", G_CALLBACK(on_load_progress), self);
+  gtk_list_box_bind_model(self->conversation_list, conversations, create_conversation_row, NULL,
+                          NULL);
+  if (g_list_model_get_n_items(conversations) > 0) {
+    g_autoptr(IvlConversation) newest = g_list_model_get_item(conversations, 0);
+    show_conversation(self, newest);
+  } else {
+    ivl_window_new_conversation(self);
+  }
+  ivl_window_refresh_models(self);
+  return self;
+}

@@ -1,0 +1,625 @@
+/* ivl-worker.c — the inference worker: one thread owns the model and its session. */
+#include "ivl-config.h"
+
+#include "ivl-worker.h"
+
+#include <glib/gi18n.h>
+
+#include "ivl.h"
+#include "tiny-model.h"
+
+G_DEFINE_QUARK(ivl-worker-error-quark, ivl_worker_error)
+
+typedef enum { JOB_QUIT, JOB_LOAD, JOB_INSPECT, JOB_ASK, JOB_DEMO } JobKind;
+
+typedef struct {
+  char *question;
+  GPtrArray *attachments; /* IvlAttachment; their path and bounds never change */
+  gboolean combined;
+  char *answer;
+} Turn;
+
+typedef struct {
+  JobKind kind;
+  GTask *task; /* NULL for JOB_QUIT */
+  char *dir;
+  IvlWorkerBackend backend;
+  IvlAttachment *attachment;
+  int max_tiles;
+  char *conversation_id;
+  GPtrArray *history; /* Turn; the answer of each is known */
+  Turn *question;     /* answer NULL */
+  IvlAskOptions options;
+} Job;
+
+typedef struct {
+  int cols, rows, n_tiles;
+  GPtrArray *frames; /* GBytes of 448x448 RGB, video only */
+} Inspection;
+
+struct _IvlWorker {
+  GObject parent_instance;
+
+  GThread *thread;
+  GAsyncQueue *jobs;
+  GMainContext *context; /* where callbacks and signals run */
+
+  /* Shared with the thread, under lock: what the next idle callback delivers. */
+  GMutex lock;
+  GString *pending_tokens;
+  double progress;
+  char *progress_what;
+  gboolean flush_scheduled;
+
+  /* Owned by the thread alone. */
+  ivl_model *model;
+  ivl_session *session;
+  char *session_conversation;
+  char *session_system;
+  int session_turns; /* turns the session holds; -1 when unknown (after a stop) */
+};
+
+G_DEFINE_FINAL_TYPE(IvlWorker, ivl_worker, G_TYPE_OBJECT)
+
+enum { SIGNAL_TOKENS, SIGNAL_LOAD_PROGRESS, N_SIGNALS };
+static guint signals[N_SIGNALS];
+
+static void turn_free(Turn *t)
+{
+  if (t == NULL)
+    return;
+  g_free(t->question);
+  g_free(t->answer);
+  g_ptr_array_unref(t->attachments);
+  g_free(t);
+}
+
+static void job_free(Job *job)
+{
+  g_free(job->dir);
+  g_clear_object(&job->attachment);
+  g_free(job->conversation_id);
+  if (job->history)
+    g_ptr_array_unref(job->history);
+  turn_free(job->question);
+  g_free(job->options.system_message);
+  g_free(job);
+}
+
+static void inspection_free(Inspection *in)
+{
+  if (in->frames)
+    g_ptr_array_unref(in->frames);
+  g_free(in);
+}
+
+/* ---- engine errors, told in terms of what the person can do ----------------------------- */
+
+static void return_engine_error(GTask *task, GError *error, IvlWorkerError not_found,
+                                IvlWorkerError corrupt)
+{
+  IvlWorkerError code = IVL_WORKER_ERROR_FAILED;
+
+  if (error->domain == IVL_ERROR) {
+    switch ((IvlErrorCode)error->code) {
+    case IVL_ERROR_NOT_FOUND:
+      code = not_found;
+      break;
+    case IVL_ERROR_CORRUPT:
+    case IVL_ERROR_UNSUPPORTED:
+      code = corrupt;
+      break;
+    case IVL_ERROR_OUT_OF_MEMORY:
+      code = IVL_WORKER_ERROR_MEMORY;
+      break;
+    case IVL_ERROR_CANCELLED:
+      code = IVL_WORKER_ERROR_CANCELLED;
+      break;
+    default:
+      break;
+    }
+  } else if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
+    code = IVL_WORKER_ERROR_CANCELLED;
+  }
+  g_task_return_new_error(task, IVL_WORKER_ERROR, code, "%s", error->message);
+}
+
+/* ---- batched delivery to the main context ---------------------------------------------- */
+
+static gboolean flush_pending(gpointer data)
+{
+  IvlWorker *self = data;
+  g_autofree char *tokens = NULL;
+  g_autofree char *what = NULL;
+  double progress;
+
+  g_mutex_lock(&self->lock);
+  self->flush_scheduled = FALSE;
+  if (self->pending_tokens->len > 0) {
+    tokens = g_strdup(self->pending_tokens->str);
+    g_string_truncate(self->pending_tokens, 0);
+  }
+  what = g_steal_pointer(&self->progress_what);
+  progress = self->progress;
+  g_mutex_unlock(&self->lock);
+
+  if (what)
+    g_signal_emit(self, signals[SIGNAL_LOAD_PROGRESS], 0, progress, what);
+  if (tokens)
+    g_signal_emit(self, signals[SIGNAL_TOKENS], 0, tokens);
+  return G_SOURCE_REMOVE;
+}
+
+/* Always through an idle source: g_main_context_invoke would run func right here on the
+ * worker thread whenever the main context happens to be free. */
+static void idle_on(GMainContext *context, GSourceFunc func, gpointer data, GDestroyNotify notify)
+{
+  GSource *source = g_idle_source_new();
+
+  g_source_set_priority(source, G_PRIORITY_DEFAULT);
+  g_source_set_callback(source, func, data, notify);
+  g_source_attach(source, context);
+  g_source_unref(source);
+}
+
+/* Called with the lock held: one idle source at a time, however many tokens arrive. */
+static void schedule_flush_locked(IvlWorker *self)
+{
+  if (self->flush_scheduled)
+    return;
+  self->flush_scheduled = TRUE;
+  idle_on(self->context, flush_pending, g_object_ref(self), g_object_unref);
+}
+
+static gboolean on_token(const char *piece, int token_id, void *user_data)
+{
+  GTask *task = user_data;
+  IvlWorker *self = g_task_get_source_object(task);
+
+  (void)token_id;
+  g_mutex_lock(&self->lock);
+  g_string_append(self->pending_tokens, piece);
+  schedule_flush_locked(self);
+  g_mutex_unlock(&self->lock);
+  return !g_cancellable_is_cancelled(g_task_get_cancellable(task));
+}
+
+static void on_progress(double fraction, const char *what, void *user_data)
+{
+  IvlWorker *self = user_data;
+
+  g_mutex_lock(&self->lock);
+  self->progress = fraction;
+  g_free(self->progress_what);
+  self->progress_what = g_strdup(what ? what : "");
+  schedule_flush_locked(self);
+  g_mutex_unlock(&self->lock);
+}
+
+/* ---- jobs, run on the worker thread ---------------------------------------------------- */
+
+static void drop_session(IvlWorker *self)
+{
+  g_clear_pointer(&self->session, ivl_session_free);
+  g_clear_pointer(&self->session_conversation, g_free);
+  g_clear_pointer(&self->session_system, g_free);
+  self->session_turns = 0;
+}
+
+static void run_load(IvlWorker *self, Job *job)
+{
+  static const ivl_backend_kind kinds[] = {IVL_BACKEND_AUTO, IVL_BACKEND_CPU, IVL_BACKEND_CUDA};
+  ivl_model_params params = ivl_model_default_params();
+  g_autoptr(GError) error = NULL;
+
+  /* The old model goes first: two models rarely fit in memory together. */
+  drop_session(self);
+  g_clear_pointer(&self->model, ivl_model_free);
+  params.backend = kinds[job->backend];
+  params.progress = on_progress;
+  params.progress_data = self;
+  self->model = ivl_model_load(job->dir, &params, g_task_get_cancellable(job->task), &error);
+  if (self->model == NULL)
+    return_engine_error(job->task, error, IVL_WORKER_ERROR_NO_MODEL, IVL_WORKER_ERROR_CORRUPT);
+  else
+    g_task_return_pointer(job->task, g_strdup(ivl_model_get_backend_name(self->model)), g_free);
+}
+
+static ivl_media *media_from_attachment(IvlAttachment *a, int max_tiles, GError **error)
+{
+  if (ivl_attachment_is_video(a)) {
+    ivl_video_params p = ivl_video_default_params();
+    p.n_segments = ivl_attachment_get_n_frames(a);
+    p.has_bound = ivl_attachment_get_bounds(a, &p.start, &p.end);
+    return ivl_media_from_video_file(ivl_attachment_get_path(a), &p, error);
+  }
+  ivl_image_params p = ivl_image_default_params();
+  p.max_num = max_tiles;
+  return ivl_media_from_image_file(ivl_attachment_get_path(a), &p, error);
+}
+
+/* Undoes the ImageNet normalisation of a tile so a person can see what the model sees. */
+static GBytes *tile_to_rgb(const float *chw)
+{
+  static const float mean[3] = {0.485f, 0.456f, 0.406f}, std[3] = {0.229f, 0.224f, 0.225f};
+  const int n = 448 * 448;
+  guint8 *rgb = g_malloc((gsize)n * 3);
+
+  for (int i = 0; i < n; i++)
+    for (int c = 0; c < 3; c++) {
+      float v = (chw[c * n + i] * std[c] + mean[c]) * 255.0f + 0.5f;
+      rgb[i * 3 + c] = (guint8)CLAMP(v, 0.0f, 255.0f);
+    }
+  return g_bytes_new_take(rgb, (gsize)n * 3);
+}
+
+static void run_inspect(Job *job)
+{
+  g_autoptr(GError) error = NULL;
+  ivl_media *media = media_from_attachment(job->attachment, job->max_tiles, &error);
+  Inspection *in;
+
+  if (media == NULL) {
+    return_engine_error(job->task, error, IVL_WORKER_ERROR_BAD_MEDIA,
+                        IVL_WORKER_ERROR_BAD_MEDIA);
+    return;
+  }
+  in = g_new0(Inspection, 1);
+  ivl_media_get_grid(media, &in->cols, &in->rows);
+  in->n_tiles = ivl_media_get_n_tiles(media);
+  if (ivl_media_is_video(media)) {
+    in->frames = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
+    for (int i = 0; i < in->n_tiles; i++)
+      g_ptr_array_add(in->frames, tile_to_rgb(ivl_media_get_tile(media, i)));
+  }
+  ivl_media_free(media);
+  g_task_return_pointer(job->task, in, (GDestroyNotify)inspection_free);
+}
+
+static GPtrArray *media_of_turn(Turn *t, int max_tiles, GError **error)
+{
+  GPtrArray *media = g_ptr_array_new_with_free_func((GDestroyNotify)ivl_media_free);
+
+  for (guint i = 0; i < t->attachments->len; i++) {
+    ivl_media *m = media_from_attachment(t->attachments->pdata[i], max_tiles, error);
+    if (m == NULL) {
+      g_ptr_array_unref(media);
+      return NULL;
+    }
+    g_ptr_array_add(media, m);
+  }
+  return media;
+}
+
+static ivl_image_layout layout_of(Turn *t)
+{
+  return t->combined ? IVL_IMAGES_COMBINED : IVL_IMAGES_SEPARATE;
+}
+
+/* Makes the session hold exactly the job's history, reusing it when it already does. */
+static gboolean prepare_session(IvlWorker *self, Job *job, GError **error)
+{
+  const char *system = job->options.system_message && *job->options.system_message
+                           ? job->options.system_message
+                           : NULL;
+
+  if (self->session && g_strcmp0(self->session_system, system) == 0 &&
+      g_strcmp0(self->session_conversation, job->conversation_id) == 0 &&
+      self->session_turns == (int)job->history->len)
+    return TRUE;
+  drop_session(self);
+  self->session = ivl_session_new(self->model, system, error);
+  if (self->session == NULL)
+    return FALSE;
+  self->session_system = g_strdup(system);
+  self->session_conversation = g_strdup(job->conversation_id);
+  for (guint i = 0; i < job->history->len; i++) {
+    Turn *t = job->history->pdata[i];
+    GPtrArray *media = media_of_turn(t, job->options.max_tiles, error);
+    gboolean ok = media && ivl_session_add_turn(self->session, t->question,
+                                                (ivl_media *const *)media->pdata,
+                                                (int)media->len, layout_of(t), t->answer, error);
+    if (media)
+      g_ptr_array_unref(media);
+    if (!ok) {
+      drop_session(self);
+      return FALSE;
+    }
+    self->session_turns++;
+  }
+  return TRUE;
+}
+
+static void run_ask(IvlWorker *self, Job *job)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) media = NULL;
+  ivl_generation_params params = ivl_generation_default_params();
+  char *answer;
+
+  if (self->model == NULL) {
+    g_task_return_new_error(job->task, IVL_WORKER_ERROR, IVL_WORKER_ERROR_NO_MODEL,
+                            _("No model is loaded"));
+    return;
+  }
+  media = media_of_turn(job->question, job->options.max_tiles, &error);
+  if (media == NULL) {
+    return_engine_error(job->task, error, IVL_WORKER_ERROR_BAD_MEDIA,
+                        IVL_WORKER_ERROR_BAD_MEDIA);
+    return;
+  }
+  if (!prepare_session(self, job, &error)) {
+    return_engine_error(job->task, error, IVL_WORKER_ERROR_BAD_MEDIA, IVL_WORKER_ERROR_CORRUPT);
+    return;
+  }
+  params.max_new_tokens = job->options.max_new_tokens;
+  params.do_sample = job->options.do_sample;
+  params.temperature = (float)job->options.temperature;
+  params.top_p = (float)job->options.top_p;
+  params.top_k = job->options.top_k;
+  params.seed = (guint64)g_get_real_time();
+  answer = ivl_session_ask(self->session, job->question->question,
+                           (ivl_media *const *)media->pdata, (int)media->len,
+                           layout_of(job->question), &params, on_token, job->task,
+                           g_task_get_cancellable(job->task), &error);
+  if (answer == NULL) {
+    /* What a failed ask left in the history is unknown: the next ask rebuilds it. */
+    self->session_turns = -1;
+    return_engine_error(job->task, error, IVL_WORKER_ERROR_BAD_MEDIA, IVL_WORKER_ERROR_FAILED);
+    return;
+  }
+  /* A stopped answer is kept by the engine as the turn's answer, and by the window too. */
+  self->session_turns++;
+  if (g_cancellable_is_cancelled(g_task_get_cancellable(job->task))) {
+    g_free(answer);
+    g_task_return_new_error(job->task, IVL_WORKER_ERROR, IVL_WORKER_ERROR_CANCELLED,
+                            _("Stopped"));
+    return;
+  }
+  g_task_return_pointer(job->task, answer, g_free);
+}
+
+/* The demo model needs the Qwen2.5 tokenizer files; they are installed with the app
+ * (IVL_TOKENIZER_DIR overrides, for running from a build tree). */
+static const char *tokenizer_dir(void)
+{
+  const char *env = g_getenv("IVL_TOKENIZER_DIR");
+
+  return env && *env ? env : IVL_DATADIR "/tokenizer/qwen2.5";
+}
+
+static void run_demo(Job *job)
+{
+  g_autoptr(GError) error = NULL;
+  ivl_tiny_model_params params = ivl_tiny_model_default_params();
+
+  params.tokenizer_dir = tokenizer_dir();
+  if (!ivl_tiny_model_write(job->dir, &params, &error))
+    return_engine_error(job->task, error, IVL_WORKER_ERROR_FAILED, IVL_WORKER_ERROR_FAILED);
+  else
+    g_task_return_boolean(job->task, TRUE);
+}
+
+static gboolean release_task(gpointer task)
+{
+  g_object_unref(task);
+  return G_SOURCE_REMOVE;
+}
+
+static gpointer thread_main(gpointer data)
+{
+  IvlWorker *self = data;
+  Job *job;
+
+  while ((job = g_async_queue_pop(self->jobs))->kind != JOB_QUIT) {
+    if (g_cancellable_is_cancelled(g_task_get_cancellable(job->task)))
+      g_task_return_new_error(job->task, IVL_WORKER_ERROR, IVL_WORKER_ERROR_CANCELLED,
+                              _("Cancelled"));
+    else if (job->kind == JOB_LOAD)
+      run_load(self, job);
+    else if (job->kind == JOB_INSPECT)
+      run_inspect(job);
+    else if (job->kind == JOB_ASK)
+      run_ask(self, job);
+    else
+      run_demo(job);
+    /* The task holds the worker: its last reference must not drop on this thread, or the
+     * worker would be finalized here and join itself. */
+    idle_on(self->context, release_task, g_steal_pointer(&job->task), NULL);
+    job_free(job);
+  }
+  job_free(job);
+  drop_session(self);
+  g_clear_pointer(&self->model, ivl_model_free);
+  return NULL;
+}
+
+/* ---- the main-context side ------------------------------------------------------------- */
+
+static void ivl_worker_finalize(GObject *object)
+{
+  IvlWorker *self = IVL_WORKER(object);
+  Job *quit = g_new0(Job, 1);
+
+  quit->kind = JOB_QUIT;
+  g_async_queue_push(self->jobs, quit);
+  g_thread_join(self->thread);
+  g_async_queue_unref(self->jobs);
+  g_main_context_unref(self->context);
+  g_string_free(self->pending_tokens, TRUE);
+  g_free(self->progress_what);
+  g_mutex_clear(&self->lock);
+  G_OBJECT_CLASS(ivl_worker_parent_class)->finalize(object);
+}
+
+static void ivl_worker_class_init(IvlWorkerClass *klass)
+{
+  G_OBJECT_CLASS(klass)->finalize = ivl_worker_finalize;
+
+  /* Text of the answer being generated, as one or more pieces at a time. */
+  signals[SIGNAL_TOKENS] = g_signal_new("tokens", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST,
+                                        0, NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_STRING);
+  signals[SIGNAL_LOAD_PROGRESS] =
+      g_signal_new("load-progress", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL,
+                   NULL, G_TYPE_NONE, 2, G_TYPE_DOUBLE, G_TYPE_STRING);
+}
+
+static void ivl_worker_init(IvlWorker *self)
+{
+  g_mutex_init(&self->lock);
+  self->pending_tokens = g_string_new(NULL);
+  self->context = g_main_context_ref_thread_default();
+  self->jobs = g_async_queue_new();
+  self->thread = g_thread_new("ivl-worker", thread_main, self);
+}
+
+IvlWorker *ivl_worker_new(void)
+{
+  return g_object_new(IVL_TYPE_WORKER, NULL);
+}
+
+static Job *job_new(IvlWorker *self, JobKind kind, GCancellable *cancellable,
+                    GAsyncReadyCallback callback, gpointer user_data, gpointer tag)
+{
+  Job *job = g_new0(Job, 1);
+
+  job->kind = kind;
+  job->task = g_task_new(self, cancellable, callback, user_data);
+  g_task_set_source_tag(job->task, tag);
+  /* The thread reports a cancel itself, as IVL_WORKER_ERROR_CANCELLED. */
+  g_task_set_check_cancellable(job->task, FALSE);
+  return job;
+}
+
+void ivl_worker_load_async(IvlWorker *self, const char *dir, IvlWorkerBackend backend,
+                           GCancellable *cancellable, GAsyncReadyCallback callback,
+                           gpointer user_data)
+{
+  Job *job = job_new(self, JOB_LOAD, cancellable, callback, user_data, ivl_worker_load_async);
+
+  job->dir = g_strdup(dir);
+  job->backend = CLAMP(backend, IVL_WORKER_BACKEND_AUTO, IVL_WORKER_BACKEND_CUDA);
+  g_async_queue_push(self->jobs, job);
+}
+
+char *ivl_worker_load_finish(IvlWorker *self, GAsyncResult *result, GError **error)
+{
+  g_return_val_if_fail(g_task_is_valid(result, self), NULL);
+  flush_pending(self);
+  return g_task_propagate_pointer(G_TASK(result), error);
+}
+
+void ivl_worker_inspect_async(IvlWorker *self, IvlAttachment *attachment, int max_tiles,
+                              GCancellable *cancellable, GAsyncReadyCallback callback,
+                              gpointer user_data)
+{
+  Job *job =
+      job_new(self, JOB_INSPECT, cancellable, callback, user_data, ivl_worker_inspect_async);
+
+  job->attachment = g_object_ref(attachment);
+  job->max_tiles = max_tiles;
+  g_task_set_task_data(job->task, g_object_ref(attachment), g_object_unref);
+  g_async_queue_push(self->jobs, job);
+}
+
+static GdkTexture *frame_texture(GBytes *rgb)
+{
+  return gdk_memory_texture_new(448, 448, GDK_MEMORY_R8G8B8, rgb, 448 * 3);
+}
+
+gboolean ivl_worker_inspect_finish(IvlWorker *self, GAsyncResult *result, GPtrArray **frames,
+                                   GError **error)
+{
+  IvlAttachment *attachment;
+  Inspection *in;
+
+  g_return_val_if_fail(g_task_is_valid(result, self), FALSE);
+  in = g_task_propagate_pointer(G_TASK(result), error);
+  if (frames)
+    *frames = NULL;
+  if (in == NULL)
+    return FALSE;
+  attachment = g_task_get_task_data(G_TASK(result));
+  ivl_attachment_set_grid(attachment, in->cols, in->rows, in->n_tiles);
+  if (in->frames && frames) {
+    *frames = g_ptr_array_new_with_free_func(g_object_unref);
+    for (guint i = 0; i < in->frames->len; i++)
+      g_ptr_array_add(*frames, frame_texture(in->frames->pdata[i]));
+  }
+  inspection_free(in);
+  return TRUE;
+}
+
+static Turn *turn_from(IvlMessage *question, IvlMessage *answer)
+{
+  Turn *t = g_new0(Turn, 1);
+
+  t->question = g_strdup(ivl_message_get_text(question));
+  t->attachments = g_ptr_array_ref(ivl_message_get_attachments(question));
+  t->combined = ivl_message_get_combined(question);
+  t->answer = answer ? g_strdup(ivl_message_get_text(answer)) : NULL;
+  return t;
+}
+
+void ivl_worker_ask_async(IvlWorker *self, const char *conversation_id, GListModel *messages,
+                          const IvlAskOptions *options, GCancellable *cancellable,
+                          GAsyncReadyCallback callback, gpointer user_data)
+{
+  Job *job = job_new(self, JOB_ASK, cancellable, callback, user_data, ivl_worker_ask_async);
+  guint n = g_list_model_get_n_items(messages);
+
+  job->conversation_id = g_strdup(conversation_id);
+  job->options = *options;
+  job->options.system_message = g_strdup(options->system_message);
+  job->history = g_ptr_array_new_with_free_func((GDestroyNotify)turn_free);
+  /* Messages alternate question, answer; the last one is the new question. */
+  for (guint i = 0; i + 1 < n; i += 2) {
+    g_autoptr(IvlMessage) q = g_list_model_get_item(messages, i);
+    g_autoptr(IvlMessage) a = g_list_model_get_item(messages, i + 1);
+    g_ptr_array_add(job->history, turn_from(q, a));
+  }
+  if (n % 2 == 1) {
+    g_autoptr(IvlMessage) q = g_list_model_get_item(messages, n - 1);
+    job->question = turn_from(q, NULL);
+  }
+  if (job->question == NULL) {
+    g_task_return_new_error(job->task, IVL_WORKER_ERROR, IVL_WORKER_ERROR_FAILED,
+                            _("There is no question to answer"));
+    g_object_unref(job->task);
+    job->task = NULL;
+    job_free(job);
+    return;
+  }
+  g_async_queue_push(self->jobs, job);
+}
+
+char *ivl_worker_ask_finish(IvlWorker *self, GAsyncResult *result, GError **error)
+{
+  g_return_val_if_fail(g_task_is_valid(result, self), NULL);
+  /* Tokens still waiting for their idle callback belong before the end of the answer. */
+  flush_pending(self);
+  return g_task_propagate_pointer(G_TASK(result), error);
+}
+
+gboolean ivl_worker_can_write_demo(void)
+{
+  g_autofree char *vocab = g_build_filename(tokenizer_dir(), "vocab.json", NULL);
+
+  return g_file_test(vocab, G_FILE_TEST_IS_REGULAR);
+}
+
+void ivl_worker_write_demo_async(IvlWorker *self, const char *dir, GCancellable *cancellable,
+                                 GAsyncReadyCallback callback, gpointer user_data)
+{
+  Job *job =
+      job_new(self, JOB_DEMO, cancellable, callback, user_data, ivl_worker_write_demo_async);
+
+  job->dir = g_strdup(dir);
+  g_async_queue_push(self->jobs, job);
+}
+
+gboolean ivl_worker_write_demo_finish(IvlWorker *self, GAsyncResult *result, GError **error)
+{
+  g_return_val_if_fail(g_task_is_valid(result, self), FALSE);
+  return g_task_propagate_boolean(G_TASK(result), error);
+}

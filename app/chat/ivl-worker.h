@@ -1,0 +1,78 @@
+/* ivl-worker.h — the inference worker: one thread owns the model and its session.
+ *
+ * Every request is queued to that thread and answered through a GAsyncReadyCallback on the
+ * caller's main context, so the window never waits on the engine. Tokens of an answer arrive
+ * through the "tokens" signal, several at a time: the thread keeps at most one idle source
+ * pending on the main context however fast tokens come. This is the only file of the app that
+ * calls the engine (engine/ivl.h). */
+#pragma once
+
+#include "ivl-message.h"
+
+G_BEGIN_DECLS
+
+typedef enum {
+  IVL_WORKER_BACKEND_AUTO,
+  IVL_WORKER_BACKEND_CPU,
+  IVL_WORKER_BACKEND_CUDA,
+} IvlWorkerBackend;
+
+typedef struct {
+  char *system_message; /* NULL or "" = the model's default */
+  int max_tiles;
+  int max_new_tokens;
+  gboolean do_sample;
+  double temperature, top_p;
+  int top_k;
+} IvlAskOptions;
+
+/* Why a request failed, for the window to say what to do. */
+typedef enum {
+  IVL_WORKER_ERROR_NO_MODEL,  /* no model loaded, or its folder is gone */
+  IVL_WORKER_ERROR_BAD_MEDIA, /* an image or video could not be read */
+  IVL_WORKER_ERROR_CORRUPT,   /* the model files are damaged or unsupported */
+  IVL_WORKER_ERROR_MEMORY,    /* out of host or device memory */
+  IVL_WORKER_ERROR_CANCELLED,
+  IVL_WORKER_ERROR_FAILED,
+} IvlWorkerError;
+
+#define IVL_WORKER_ERROR (ivl_worker_error_quark())
+GQuark ivl_worker_error_quark(void);
+
+#define IVL_TYPE_WORKER (ivl_worker_get_type())
+G_DECLARE_FINAL_TYPE(IvlWorker, ivl_worker, IVL, WORKER, GObject)
+
+IvlWorker *ivl_worker_new(void);
+
+/* Loads the model in dir, replacing the current one; "load-progress" reports on the way.
+ * finish returns the backend it runs on ("cpu", "cuda"). */
+void ivl_worker_load_async(IvlWorker *self, const char *dir, IvlWorkerBackend backend,
+                           GCancellable *cancellable, GAsyncReadyCallback callback,
+                           gpointer user_data);
+char *ivl_worker_load_finish(IvlWorker *self, GAsyncResult *result, GError **error);
+
+/* Cuts an attachment the way the model will see it and sets its grid; for a video, also
+ * returns the sampled frames (GdkTexture, in order); NULL array for an image. */
+void ivl_worker_inspect_async(IvlWorker *self, IvlAttachment *attachment, int max_tiles,
+                              GCancellable *cancellable, GAsyncReadyCallback callback,
+                              gpointer user_data);
+gboolean ivl_worker_inspect_finish(IvlWorker *self, GAsyncResult *result, GPtrArray **frames,
+                                   GError **error);
+
+/* Answers the last message of messages (a question) with the earlier messages as history.
+ * The session is kept between asks of one conversation, so a follow-up reuses the KV cache;
+ * another conversation, or a history that changed (regenerate), rebuilds it from the turns.
+ * finish returns the whole answer. */
+void ivl_worker_ask_async(IvlWorker *self, const char *conversation_id, GListModel *messages,
+                          const IvlAskOptions *options, GCancellable *cancellable,
+                          GAsyncReadyCallback callback, gpointer user_data);
+char *ivl_worker_ask_finish(IvlWorker *self, GAsyncResult *result, GError **error);
+
+/* Whether the demo model can be written (the tokenizer files it copies are installed). */
+gboolean ivl_worker_can_write_demo(void);
+/* Writes the demo model (random weights, meaningless text) into dir. */
+void ivl_worker_write_demo_async(IvlWorker *self, const char *dir, GCancellable *cancellable,
+                                 GAsyncReadyCallback callback, gpointer user_data);
+gboolean ivl_worker_write_demo_finish(IvlWorker *self, GAsyncResult *result, GError **error);
+
+G_END_DECLS

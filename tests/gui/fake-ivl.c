@@ -1,0 +1,271 @@
+/* fake-ivl.c — a scripted stand-in for libivl, for the GUI tests only.
+ *
+ * It implements the inference part of engine/ivl.h that the app's worker uses (models,
+ * media, sessions; the rest comes from libivl, e.g. the tiny-model writer) with predictable
+ * behaviour, so the window's flows (streaming, stop, follow-ups, restore, media errors) are
+ * tested without model weights: images are checked and cut into the InternVL grid, videos
+ * are recognised by their container magic, answers are a fixed markdown text streamed word by
+ * word that states the turn number and how many turns the session already held.
+ * IVL_FAKE_TOKEN_US sets the delay per word (default 2000 µs). */
+#include <gdk-pixbuf/gdk-pixbuf.h>
+#include <json-glib/json-glib.h>
+#include <math.h>
+#include <string.h>
+
+#include "ivl.h"
+
+#define TILE 448
+
+struct ivl_model {
+  char *dir;
+};
+
+struct ivl_media {
+  gboolean video;
+  int cols, rows, n_tiles;
+  float *tiles; /* video frames only */
+  char *id;
+};
+
+struct ivl_session {
+  ivl_model *model;
+  int turns;
+};
+
+ivl_model_params ivl_model_default_params(void)
+{
+  return (ivl_model_params){.backend = IVL_BACKEND_AUTO};
+}
+
+ivl_image_params ivl_image_default_params(void)
+{
+  return (ivl_image_params){.min_num = 1, .max_num = 12, .use_thumbnail = TRUE};
+}
+
+ivl_video_params ivl_video_default_params(void)
+{
+  return (ivl_video_params){.n_segments = 8};
+}
+
+ivl_generation_params ivl_generation_default_params(void)
+{
+  return (ivl_generation_params){.max_new_tokens = 1024, .temperature = 1, .top_k = 50,
+                                 .top_p = 1, .repetition_penalty = 1};
+}
+
+ivl_model *ivl_model_load(const char *dir, const ivl_model_params *params,
+                          GCancellable *cancellable, GError **error)
+{
+  g_autofree char *config = g_build_filename(dir, "config.json", NULL);
+  g_autoptr(JsonParser) parser = json_parser_new();
+  ivl_model *model;
+
+  if (!g_file_test(config, G_FILE_TEST_IS_REGULAR)) {
+    g_set_error(error, IVL_ERROR, IVL_ERROR_NOT_FOUND, "%s has no config.json", dir);
+    return NULL;
+  }
+  if (!json_parser_load_from_file(parser, config, NULL)) {
+    g_set_error(error, IVL_ERROR, IVL_ERROR_CORRUPT, "config.json is not JSON");
+    return NULL;
+  }
+  for (int step = 0; step <= 4; step++) {
+    if (g_cancellable_is_cancelled(cancellable)) {
+      g_set_error(error, IVL_ERROR, IVL_ERROR_CANCELLED, "cancelled");
+      return NULL;
+    }
+    if (params->progress)
+      params->progress(step / 4.0, "model.safetensors", params->progress_data);
+    g_usleep(5000);
+  }
+  model = g_new0(ivl_model, 1);
+  model->dir = g_strdup(dir);
+  return model;
+}
+
+void ivl_model_free(ivl_model *model)
+{
+  if (model == NULL)
+    return;
+  g_free(model->dir);
+  g_free(model);
+}
+
+const char *ivl_model_get_backend_name(const ivl_model *model)
+{
+  (void)model;
+  return "cpu";
+}
+
+/* InternVL's dynamic_preprocess: the grid whose aspect ratio is closest to the image's. */
+static void choose_grid(int w, int h, const ivl_image_params *p, int *cols, int *rows)
+{
+  double ar = (double)w / h, best = INFINITY;
+
+  *cols = *rows = 1;
+  for (int n = p->min_num; n <= p->max_num; n++)
+    for (int i = 1; i <= n; i++) {
+      int j = n / i;
+      if (i * j != n)
+        continue;
+      double diff = fabs(ar - (double)i / j);
+      if (diff < best) {
+        best = diff;
+        *cols = i, *rows = j;
+      } else if (diff == best && (double)w * h > 0.5 * TILE * TILE * i * j) {
+        *cols = i, *rows = j;
+      }
+    }
+}
+
+static char *file_id(const char *path, GError **error)
+{
+  g_autofree char *data = NULL;
+  gsize len;
+
+  if (!g_file_get_contents(path, &data, &len, error))
+    return NULL;
+  return g_compute_checksum_for_data(G_CHECKSUM_SHA256, (const guchar *)data, len);
+}
+
+ivl_media *ivl_media_from_image_file(const char *path, const ivl_image_params *params,
+                                     GError **error)
+{
+  g_autoptr(GdkPixbuf) pixbuf = gdk_pixbuf_new_from_file(path, NULL);
+  ivl_media *m;
+
+  if (pixbuf == NULL) {
+    g_set_error(error, IVL_ERROR, IVL_ERROR_CORRUPT, "not a readable image");
+    return NULL;
+  }
+  m = g_new0(ivl_media, 1);
+  choose_grid(gdk_pixbuf_get_width(pixbuf), gdk_pixbuf_get_height(pixbuf), params, &m->cols,
+              &m->rows);
+  m->n_tiles = m->cols * m->rows + (m->cols * m->rows > 1 && params->use_thumbnail);
+  m->id = file_id(path, NULL);
+  return m;
+}
+
+ivl_media *ivl_media_from_video_file(const char *path, const ivl_video_params *params,
+                                     GError **error)
+{
+  static const guchar webm[4] = {0x1a, 0x45, 0xdf, 0xa3};
+  g_autofree char *data = NULL;
+  gsize len = 0;
+  ivl_media *m;
+  const size_t plane = TILE * TILE;
+
+  if (!g_file_get_contents(path, &data, &len, NULL) || len < 12 ||
+      (memcmp(data, webm, 4) != 0 && memcmp(data + 4, "ftyp", 4) != 0)) {
+    g_set_error(error, IVL_ERROR, IVL_ERROR_CORRUPT, "no video stream found");
+    return NULL;
+  }
+  m = g_new0(ivl_media, 1);
+  m->video = TRUE;
+  m->cols = m->rows = 1;
+  m->n_tiles = params->n_segments;
+  m->tiles = g_new(float, (size_t)m->n_tiles * 3 * plane);
+  /* Frames fade from blue to orange, so a strip of them is visibly in order. */
+  for (int f = 0; f < m->n_tiles; f++) {
+    float t = m->n_tiles > 1 ? (float)f / (m->n_tiles - 1) : 0;
+    float rgb[3] = {0.2f + 0.7f * t, 0.4f, 0.9f - 0.7f * t};
+    static const float mean[3] = {0.485f, 0.456f, 0.406f}, std[3] = {0.229f, 0.224f, 0.225f};
+    for (int c = 0; c < 3; c++)
+      for (size_t i = 0; i < plane; i++)
+        m->tiles[((size_t)f * 3 + c) * plane + i] = (rgb[c] - mean[c]) / std[c];
+  }
+  m->id = g_compute_checksum_for_data(G_CHECKSUM_SHA256, (const guchar *)data, len);
+  return m;
+}
+
+void ivl_media_free(ivl_media *media)
+{
+  if (media == NULL)
+    return;
+  g_free(media->tiles);
+  g_free(media->id);
+  g_free(media);
+}
+
+gboolean ivl_media_is_video(const ivl_media *media)
+{
+  return media->video;
+}
+
+int ivl_media_get_n_tiles(const ivl_media *media)
+{
+  return media->n_tiles;
+}
+
+void ivl_media_get_grid(const ivl_media *media, int *cols, int *rows)
+{
+  *cols = media->cols;
+  *rows = media->rows;
+}
+
+const float *ivl_media_get_tile(const ivl_media *media, int i)
+{
+  return media->tiles ? media->tiles + (size_t)i * 3 * TILE * TILE : NULL;
+}
+
+const char *ivl_media_get_id(const ivl_media *media)
+{
+  return media->id;
+}
+
+ivl_session *ivl_session_new(ivl_model *model, const char *system_message, GError **error)
+{
+  ivl_session *s = g_new0(ivl_session, 1);
+
+  (void)system_message;
+  (void)error;
+  s->model = model;
+  return s;
+}
+
+void ivl_session_free(ivl_session *session)
+{
+  g_free(session);
+}
+
+void ivl_session_reset(ivl_session *session)
+{
+  session->turns = 0;
+}
+
+gboolean ivl_session_add_turn(ivl_session *session, const char *question,
+                              ivl_media *const *media, int n_media, ivl_image_layout layout,
+                              const char *answer, GError **error)
+{
+  (void)question, (void)media, (void)n_media, (void)layout, (void)answer, (void)error;
+  session->turns++;
+  return TRUE;
+}
+
+char *ivl_session_ask(ivl_session *session, const char *question, ivl_media *const *media,
+                      int n_media, ivl_image_layout layout, const ivl_generation_params *params,
+                      ivl_token_cb callback, void *user_data, GCancellable *cancellable,
+                      GError **error)
+{
+  const char *delay = g_getenv("IVL_FAKE_TOKEN_US");
+  gulong us = delay ? strtoul(delay, NULL, 10) : 2000;
+  g_autofree char *text = g_strdup_printf(
+      "**Turn %d** (history: %d turns) about “%s” with %d media, %s.\n\n"
+      "- the picture is *clear*\n- see `tile 1`\n\n```\nprint(\"hello\")\n```\nDone.",
+      session->turns + 1, session->turns, question, n_media,
+      layout == IVL_IMAGES_COMBINED ? "combined" : "separate");
+  g_auto(GStrv) words = g_strsplit(text, " ", -1);
+  GString *answer = g_string_new(NULL);
+
+  (void)media;
+  /* As the engine does: a callback that says stop ends the answer, which is kept. */
+  for (int i = 0; words[i] && i < params->max_new_tokens; i++) {
+    g_autofree char *piece = g_strconcat(i ? " " : "", words[i], NULL);
+    g_usleep(us);
+    g_string_append(answer, piece);
+    if (!callback(piece, i, user_data) || g_cancellable_is_cancelled(cancellable))
+      break;
+  }
+  (void)error;
+  session->turns++;
+  return g_string_free(answer, FALSE);
+}

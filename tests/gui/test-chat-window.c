@@ -1,0 +1,477 @@
+/* The ivl-chat window, driven in-process as a person would use it, over a scripted stand-in
+ * for the engine (fake-ivl.c): no model page, demo model, preferences, attachments, streamed
+ * answers, follow-up, stop, regenerate, broken media, video clips, and a restart that finds
+ * the conversation again. Each state is saved as a PNG, light and dark, in
+ * $IVL_SCREENSHOT_DIR. */
+#include "ivl-config.h"
+
+#include <adwaita.h>
+#include <glib/gstdio.h>
+#include <unistd.h>
+
+#include "ivl-application.h"
+#include "ivl-preferences.h"
+#include "ivl-video-dialog.h"
+#include "ivl-window-private.h"
+
+#define WAIT_MS 10000
+
+static IvlApplication *app;
+static IvlWindow *window;
+static char *data_home;
+
+/* ---- helpers --------------------------------------------------------------------------- */
+
+typedef gboolean (*Condition)(gpointer data);
+
+/* What the window shows, for the log of a failed wait. */
+static void print_labels(GtkWidget *widget)
+{
+  if (GTK_IS_LABEL(widget) && gtk_widget_is_drawable(widget) &&
+      *gtk_label_get_text(GTK_LABEL(widget)))
+    g_printerr("  label: %s\n", gtk_label_get_text(GTK_LABEL(widget)));
+  for (GtkWidget *c = gtk_widget_get_first_child(widget); c; c = gtk_widget_get_next_sibling(c))
+    print_labels(c);
+}
+
+static void wait_until(Condition cond, gpointer data, const char *what)
+{
+  gint64 end = g_get_monotonic_time() + WAIT_MS * 1000;
+
+  while (!cond(data)) {
+    if (g_get_monotonic_time() > end) {
+      print_labels(GTK_WIDGET(window));
+      g_error("timed out waiting for %s", what);
+    }
+    g_main_context_iteration(NULL, FALSE);
+    g_usleep(1000);
+  }
+}
+
+static gboolean later(gpointer data)
+{
+  return g_get_monotonic_time() >= *(gint64 *)data;
+}
+
+/* Lets layout, transitions and idle work settle. */
+static void settle(int ms)
+{
+  gint64 end = g_get_monotonic_time() + ms * 1000;
+
+  wait_until(later, &end, "time");
+}
+
+static void save_png(GtkWidget *widget, const char *path)
+{
+  int w = gtk_widget_get_width(widget), h = gtk_widget_get_height(widget);
+  g_autoptr(GdkPaintable) paintable = gtk_widget_paintable_new(widget);
+  GtkSnapshot *snapshot = gtk_snapshot_new();
+  g_autoptr(GskRenderNode) node = NULL;
+  g_autoptr(GdkTexture) texture = NULL;
+
+  gdk_paintable_snapshot(paintable, snapshot, w, h);
+  node = gtk_snapshot_free_to_node(snapshot);
+  g_assert_nonnull(node);
+  texture = gsk_renderer_render_texture(gtk_native_get_renderer(gtk_widget_get_native(widget)),
+                                        node, &GRAPHENE_RECT_INIT(0, 0, w, h));
+  g_assert_true(gdk_texture_save_to_png(texture, path));
+}
+
+static void screenshot(GtkWidget *widget, const char *name)
+{
+  const char *dir = g_getenv("IVL_SCREENSHOT_DIR");
+  AdwStyleManager *style = adw_style_manager_get_default();
+  static const struct {
+    AdwColorScheme scheme;
+    const char *suffix;
+  } looks[] = {{ADW_COLOR_SCHEME_FORCE_LIGHT, "light"}, {ADW_COLOR_SCHEME_FORCE_DARK, "dark"}};
+
+  if (dir == NULL)
+    return;
+  g_mkdir_with_parents(dir, 0755);
+  for (guint i = 0; i < G_N_ELEMENTS(looks); i++) {
+    g_autofree char *file = g_strdup_printf("%s-%s.png", name, looks[i].suffix);
+    g_autofree char *path = g_build_filename(dir, file, NULL);
+    adw_style_manager_set_color_scheme(style, looks[i].scheme);
+    settle(250);
+    save_png(widget, path);
+  }
+  adw_style_manager_set_color_scheme(style, ADW_COLOR_SCHEME_FORCE_LIGHT);
+}
+
+/* Whether a label with this text somewhere in it is shown under widget (e.g. a toast). */
+static gboolean shows_text(GtkWidget *widget, const char *needle)
+{
+  if (GTK_IS_LABEL(widget) && gtk_widget_is_drawable(widget) &&
+      strstr(gtk_label_get_text(GTK_LABEL(widget)), needle))
+    return TRUE;
+  for (GtkWidget *c = gtk_widget_get_first_child(widget); c; c = gtk_widget_get_next_sibling(c))
+    if (shows_text(c, needle))
+      return TRUE;
+  return FALSE;
+}
+
+static GtkWidget *find_button(GtkWidget *widget, const char *label)
+{
+  if (GTK_IS_BUTTON(widget) && g_strcmp0(gtk_button_get_label(GTK_BUTTON(widget)), label) == 0)
+    return widget;
+  for (GtkWidget *c = gtk_widget_get_first_child(widget); c; c = gtk_widget_get_next_sibling(c)) {
+    GtkWidget *found = find_button(c, label);
+    if (found)
+      return found;
+  }
+  return NULL;
+}
+
+typedef struct {
+  GtkWidget *widget;
+  const char *text;
+} TextWait;
+
+static gboolean text_shown(gpointer data)
+{
+  TextWait *w = data;
+  return shows_text(w->widget, w->text);
+}
+
+static void wait_for_text(GtkWidget *widget, const char *text)
+{
+  TextWait w = {widget, text};
+  wait_until(text_shown, &w, text);
+}
+
+static gboolean page_is(gpointer name)
+{
+  return g_strcmp0(gtk_stack_get_visible_child_name(window->main_stack), name) == 0;
+}
+
+static gboolean model_ready(gpointer data)
+{
+  (void)data;
+  return window->loaded_model != NULL && window->load_cancellable == NULL;
+}
+
+static gboolean answer_done(gpointer data)
+{
+  (void)data;
+  return window->ask_cancellable == NULL;
+}
+
+static gboolean answer_has_text(gpointer data)
+{
+  (void)data;
+  return window->answer && *ivl_message_get_text(window->answer) != '\0';
+}
+
+static gboolean attachments_ready(gpointer data)
+{
+  GListModel *list = G_LIST_MODEL(window->attachments);
+  guint n = g_list_model_get_n_items(list);
+
+  for (guint i = 0; i < n; i++) {
+    g_autoptr(IvlAttachment) a = g_list_model_get_item(list, i);
+    if (ivl_attachment_get_n_tiles(a) == 0)
+      return FALSE;
+  }
+  return n == GPOINTER_TO_UINT(data);
+}
+
+static IvlMessage *last_message(void)
+{
+  GListModel *messages = ivl_conversation_get_messages(window->conversation);
+  guint n = g_list_model_get_n_items(messages);
+
+  return n ? g_list_model_get_item(messages, n - 1) : NULL;
+}
+
+static void type_and_send(const char *question)
+{
+  gtk_text_buffer_set_text(gtk_text_view_get_buffer(window->input), question, -1);
+  g_assert_true(gtk_widget_activate_action(GTK_WIDGET(window), "win.send", NULL));
+}
+
+static void attach_test_file(const char *name)
+{
+  g_autofree char *path = g_build_filename(g_getenv("IVL_TEST_DATA"), name, NULL);
+  g_autoptr(GFile) file = g_file_new_for_path(path);
+
+  ivl_window_attach_files(window, &file, 1);
+}
+
+static GtkWindow *find_toplevel(GType type)
+{
+  GListModel *tops = gtk_window_get_toplevels(); /* not ours to free */
+
+  for (guint i = 0; i < g_list_model_get_n_items(tops); i++) {
+    g_autoptr(GtkWindow) w = g_list_model_get_item(tops, i);
+    if (G_TYPE_CHECK_INSTANCE_TYPE(w, type))
+      return w;
+  }
+  return NULL;
+}
+
+static gboolean toplevel_shown(gpointer type)
+{
+  GtkWindow *w = find_toplevel(GPOINTER_TO_SIZE(type));
+  return w && gtk_widget_get_mapped(GTK_WIDGET(w));
+}
+
+static GtkWindow *wait_for_toplevel(GType type)
+{
+  wait_until(toplevel_shown, GSIZE_TO_POINTER(type), g_type_name(type));
+  settle(200);
+  return find_toplevel(type);
+}
+
+/* ---- the flows, in the order a first session goes -------------------------------------- */
+
+static void test_no_model(void)
+{
+  g_assert_true(page_is("no-model"));
+  g_assert_true(gtk_widget_get_visible(GTK_WIDGET(window->demo_button)));
+  settle(300);
+  screenshot(GTK_WIDGET(window), "01-no-model");
+}
+
+static void test_preferences(void)
+{
+  GtkWindow *prefs;
+
+  g_action_group_activate_action(G_ACTION_GROUP(app), "preferences", NULL);
+  prefs = wait_for_toplevel(IVL_TYPE_PREFERENCES);
+  screenshot(GTK_WIDGET(prefs), "02-preferences");
+  gtk_window_destroy(prefs);
+}
+
+static void test_demo_model(void)
+{
+  g_assert_true(gtk_widget_activate_action(GTK_WIDGET(window), "win.make-demo-model", NULL));
+  wait_until(model_ready, NULL, "the demo model");
+  g_assert_true(page_is("chat"));
+  g_assert_true(g_str_has_suffix(window->loaded_model, "ivl-demo-tiny"));
+  settle(300);
+  screenshot(GTK_WIDGET(window), "03-empty-chat");
+}
+
+static void test_attach_and_ask(void)
+{
+  g_autoptr(IvlMessage) answer = NULL;
+
+  attach_test_file("wide.png");
+  attach_test_file("photo.jpg");
+  wait_until(attachments_ready, GUINT_TO_POINTER(2), "two attachments cut into tiles");
+  /* 896x448 is exactly a 2x1 grid, plus the thumbnail. */
+  wait_for_text(GTK_WIDGET(window->attachments_box), "2×1 + thumbnail, 3 tiles");
+  g_assert_true(gtk_widget_get_visible(GTK_WIDGET(window->combine_button)));
+  gtk_text_buffer_set_text(gtk_text_view_get_buffer(window->input),
+                           "What is in these pictures?", -1);
+  settle(400);
+  screenshot(GTK_WIDGET(window), "04-attachments");
+
+  g_assert_true(gtk_widget_activate_action(GTK_WIDGET(window), "win.send", NULL));
+  wait_until(answer_done, NULL, "the answer");
+  answer = last_message();
+  g_assert_cmpint(ivl_message_get_state(answer), ==, IVL_MESSAGE_DONE);
+  g_assert_nonnull(strstr(ivl_message_get_text(answer), "**Turn 1** (history: 0 turns)"));
+  g_assert_nonnull(strstr(ivl_message_get_text(answer), "with 2 media, separate"));
+  g_assert_cmpuint(g_list_model_get_n_items(G_LIST_MODEL(window->attachments)), ==, 0);
+}
+
+static void test_follow_up(void)
+{
+  g_autoptr(IvlMessage) answer = NULL;
+
+  type_and_send("And the colours?");
+  wait_until(answer_done, NULL, "the follow-up answer");
+  answer = last_message();
+  /* The session kept the first turn: the follow-up sees it. */
+  g_assert_nonnull(strstr(ivl_message_get_text(answer), "**Turn 2** (history: 1 turns)"));
+  settle(400);
+  screenshot(GTK_WIDGET(window), "05-answers");
+}
+
+static void test_stop(void)
+{
+  g_autoptr(IvlMessage) answer = NULL;
+
+  g_setenv("IVL_FAKE_TOKEN_US", "200000", TRUE);
+  type_and_send("Describe it slowly");
+  wait_until(answer_has_text, NULL, "the first words");
+  g_assert_true(gtk_widget_activate_action(GTK_WIDGET(window), "win.stop", NULL));
+  wait_until(answer_done, NULL, "the stop");
+  g_setenv("IVL_FAKE_TOKEN_US", "2000", TRUE);
+  answer = last_message();
+  g_assert_cmpint(ivl_message_get_state(answer), ==, IVL_MESSAGE_STOPPED);
+  g_assert_null(strstr(ivl_message_get_text(answer), "Done."));
+  settle(300);
+  screenshot(GTK_WIDGET(window), "06-stopped");
+}
+
+static void test_regenerate(void)
+{
+  g_autoptr(IvlMessage) answer = NULL;
+  GListModel *messages = ivl_conversation_get_messages(window->conversation);
+  guint n = g_list_model_get_n_items(messages);
+
+  g_assert_true(gtk_widget_activate_action(GTK_WIDGET(window), "win.regenerate", NULL));
+  wait_until(answer_done, NULL, "the regenerated answer");
+  g_assert_cmpuint(g_list_model_get_n_items(messages), ==, n);
+  answer = last_message();
+  g_assert_cmpint(ivl_message_get_state(answer), ==, IVL_MESSAGE_DONE);
+  /* Rebuilt from the two finished turns, since the stopped one was dropped. */
+  g_assert_nonnull(strstr(ivl_message_get_text(answer), "**Turn 3** (history: 2 turns)"));
+}
+
+static gboolean no_attachments(gpointer data)
+{
+  (void)data;
+  return g_list_model_get_n_items(G_LIST_MODEL(window->attachments)) == 0;
+}
+
+static void test_broken_image(void)
+{
+  attach_test_file("broken.png");
+  wait_for_text(GTK_WIDGET(window->toast_overlay), "This image or video cannot be used");
+  wait_until(no_attachments, NULL, "the broken image to go");
+  settle(300);
+  screenshot(GTK_WIDGET(window), "07-broken-image");
+}
+
+static void test_video(void)
+{
+  GtkWindow *dialog;
+
+  attach_test_file("clip.mov");
+  dialog = wait_for_toplevel(IVL_TYPE_VIDEO_DIALOG);
+  wait_for_text(GTK_WIDGET(dialog), "8 frames");
+  settle(500);
+  screenshot(GTK_WIDGET(dialog), "08-video-clip");
+  /* Add: the clip becomes an attachment with its sampled frames. */
+  g_signal_emit_by_name(find_button(GTK_WIDGET(dialog), "_Add"), "clicked");
+  wait_until(attachments_ready, GUINT_TO_POINTER(1), "the video attachment");
+  wait_for_text(GTK_WIDGET(window->attachments_box), "8 frames");
+  ivl_window_clear_attachments(window);
+}
+
+static void test_broken_video(void)
+{
+  GtkWindow *dialog;
+
+  attach_test_file("broken.mp4");
+  dialog = wait_for_toplevel(IVL_TYPE_VIDEO_DIALOG);
+  wait_for_text(GTK_WIDGET(dialog), "This video cannot be");
+  screenshot(GTK_WIDGET(dialog), "09-broken-video");
+  gtk_window_destroy(dialog);
+}
+
+static void test_shortcuts(void)
+{
+  GtkWindow *help;
+
+  g_assert_true(gtk_widget_activate_action(GTK_WIDGET(window), "win.show-help-overlay", NULL));
+  help = wait_for_toplevel(GTK_TYPE_SHORTCUTS_WINDOW);
+  screenshot(GTK_WIDGET(help), "10-shortcuts");
+  gtk_window_destroy(help);
+}
+
+/* A new store, worker and window over the same data folder: what a restart reads back. */
+static void test_restart(void)
+{
+  g_autofree char *id = g_strdup(ivl_conversation_get_id(window->conversation));
+  g_autofree char *base = g_build_filename(data_home, "ivl", NULL);
+  g_autoptr(GSettings) settings = g_settings_new("io.github.ivl.Chat");
+  g_autoptr(IvlStore) store = ivl_store_new(base);
+  g_autoptr(IvlWorker) worker = ivl_worker_new();
+  g_autoptr(IvlMessage) first = NULL;
+  g_autoptr(IvlMessage) answer = NULL;
+  GListModel *messages;
+
+  gtk_window_destroy(GTK_WINDOW(window));
+  g_assert_true(ivl_store_load(store, NULL));
+  window = ivl_window_new(GTK_APPLICATION(app), settings, store, worker);
+  gtk_window_present(GTK_WINDOW(window));
+  wait_until(model_ready, NULL, "the model after restart");
+  g_assert_cmpstr(ivl_conversation_get_id(window->conversation), ==, id);
+  messages = ivl_conversation_get_messages(window->conversation);
+  g_assert_cmpuint(g_list_model_get_n_items(messages), ==, 6);
+  first = g_list_model_get_item(messages, 0);
+  g_assert_cmpuint(ivl_message_get_attachments(first)->len, ==, 2);
+  g_assert_true(g_file_test(
+      ivl_attachment_get_path(ivl_message_get_attachments(first)->pdata[0]), G_FILE_TEST_EXISTS));
+  settle(400);
+  screenshot(GTK_WIDGET(window), "11-restored");
+
+  /* The session is rebuilt from the saved turns: a follow-up sees all three. */
+  type_and_send("One more question");
+  wait_until(answer_done, NULL, "the answer after restart");
+  answer = last_message();
+  g_assert_nonnull(strstr(ivl_message_get_text(answer), "(history: 3 turns)"));
+}
+
+/* GStreamer sees only the plugins playback needs: a full system set drags GTK 3 (the
+ * gtkwayland plugin) or DirectFB into this GTK 4 process, which breaks under Xvfb. */
+static void isolate_gstreamer(const char *tmp)
+{
+  static const char *const plugins[] = {
+      "app",     "audioconvert", "audiofx",   "audioparsers",      "audioresample",
+      "autodetect", "coreelements", "id3demux", "isomp4",          "libav",
+      "matroska", "playback",     "typefindfunctions", "videoconvertscale", "videoparsersbad",
+      "volume",  "vpx",
+  };
+  const char *system = g_getenv("IVL_GST_PLUGINS_DIR");
+  g_autofree char *dir = g_build_filename(tmp, "gst-plugins", NULL);
+  g_autofree char *registry = g_build_filename(tmp, "gst-registry.bin", NULL);
+
+  g_mkdir_with_parents(dir, 0700);
+  for (guint i = 0; system && i < G_N_ELEMENTS(plugins); i++) {
+    g_autofree char *name = g_strdup_printf("libgst%s.so", plugins[i]);
+    g_autofree char *from = g_build_filename(system, name, NULL);
+    g_autofree char *to = g_build_filename(dir, name, NULL);
+    if (g_file_test(from, G_FILE_TEST_EXISTS))
+      g_assert_cmpint(symlink(from, to), ==, 0);
+  }
+  g_setenv("GST_PLUGIN_SYSTEM_PATH_1_0", dir, TRUE);
+  g_setenv("GST_PLUGIN_PATH_1_0", "", TRUE);
+  g_setenv("GST_REGISTRY_1_0", registry, TRUE);
+}
+
+int main(int argc, char **argv)
+{
+  g_autofree char *tmp = g_dir_make_tmp("ivl-chat-test-XXXXXX", NULL);
+  int status;
+
+  /* A fresh data folder: no models, no conversations. */
+  data_home = g_build_filename(tmp, "data", NULL);
+  g_setenv("XDG_DATA_HOME", data_home, TRUE);
+  g_setenv("XDG_CACHE_HOME", tmp, TRUE);
+  g_setenv("HF_HOME", tmp, TRUE);
+  isolate_gstreamer(tmp);
+  gtk_test_init(&argc, &argv, NULL);
+
+  app = ivl_application_new();
+  g_application_set_flags(G_APPLICATION(app), G_APPLICATION_NON_UNIQUE);
+  g_assert_true(g_application_register(G_APPLICATION(app), NULL, NULL));
+  adw_style_manager_set_color_scheme(adw_style_manager_get_default(),
+                                     ADW_COLOR_SCHEME_FORCE_LIGHT);
+  g_application_activate(G_APPLICATION(app));
+  window = IVL_WINDOW(gtk_application_get_active_window(GTK_APPLICATION(app)));
+  gtk_window_set_default_size(GTK_WINDOW(window), 960, 720);
+
+  g_test_add_func("/chat/no-model", test_no_model);
+  g_test_add_func("/chat/preferences", test_preferences);
+  g_test_add_func("/chat/demo-model", test_demo_model);
+  g_test_add_func("/chat/attach-and-ask", test_attach_and_ask);
+  g_test_add_func("/chat/follow-up", test_follow_up);
+  g_test_add_func("/chat/stop", test_stop);
+  g_test_add_func("/chat/regenerate", test_regenerate);
+  g_test_add_func("/chat/broken-image", test_broken_image);
+  g_test_add_func("/chat/video", test_video);
+  g_test_add_func("/chat/broken-video", test_broken_video);
+  g_test_add_func("/chat/shortcuts", test_shortcuts);
+  g_test_add_func("/chat/restart", test_restart);
+  status = g_test_run();
+
+  gtk_window_destroy(GTK_WINDOW(window));
+  g_object_unref(app);
+  return status;
+}
