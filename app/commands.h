@@ -25,5 +25,7 @@ int ivl_cmd_prompt(int argc, char **argv);
 int ivl_cmd_bench(int argc, char **argv);
 
 /* --- downloads (issue 7) --- */
+int ivl_cmd_download(int argc, char **argv);
+int ivl_cmd_models(int argc, char **argv);
 
 #endif

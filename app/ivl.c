@@ -24,6 +24,8 @@ static const ivl_command commands[] = {
   {"bench", ivl_cmd_bench, N_("Measure prefill, decode and vision speed of a model")},
 
   /* --- downloads (issue 7) --- */
+  {"download", ivl_cmd_download, N_("Download a model from the Hugging Face Hub (resumable)")},
+  {"models", ivl_cmd_models, N_("List the downloadable models, their memory needs, installed")},
 
   {NULL, NULL, NULL},
 };
