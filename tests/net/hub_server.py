@@ -3,7 +3,7 @@
 with faults on demand, for the download tests.
 
 Usage: hub_server.py [--write-repo DIR]
-Prints "PORT <n>" once listening on 127.0.0.1 (ephemeral port). With --write-repo, writes the
+Prints "PORT <n>" once listening on 127.0.0.1 (ephemeral port); exits when stdin closes. With --write-repo, writes the
 repo's files to DIR so a test can compare what it downloaded byte for byte.
 
 Every repo id serves the same files, except:
@@ -87,6 +87,8 @@ class State:
         self.reset()
 
     def reset(self):
+        # Transfers still running from before a reset count no more bytes.
+        self.generation = getattr(self, "generation", 0) + 1
         self.faults = {}  # path -> [kind, remaining]
         self.bps = 0
         self.bytes_sent = {}
@@ -285,11 +287,14 @@ class Handler(BaseHTTPRequestHandler):
 
     def write_body(self, name, body):
         chunk = 16 * 1024
+        with STATE.lock:
+            generation = STATE.generation
         for i in range(0, len(body), chunk):
             piece = body[i:i + chunk]
             self.wfile.write(piece)
             with STATE.lock:
-                STATE.bytes_sent[name] = STATE.bytes_sent.get(name, 0) + len(piece)
+                if STATE.generation == generation:
+                    STATE.bytes_sent[name] = STATE.bytes_sent.get(name, 0) + len(piece)
                 bps = STATE.bps
             if bps:
                 self.wfile.flush()
@@ -306,7 +311,9 @@ def main():
             with open(os.path.join(out, name), "wb") as f:
                 f.write(data)
     print("PORT %d" % server.server_port, flush=True)
-    server.serve_forever()
+    # The test holds our stdin open; when it ends (even by a crash) we end too.
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    sys.stdin.read()
 
 
 if __name__ == "__main__":
