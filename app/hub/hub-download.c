@@ -85,21 +85,18 @@ static gboolean query_free_space(const char *dir, guint64 *free_bytes, GError **
 static gboolean plan(download_job *job, GError **error)
 {
   guint64 total = 0, done = 0;
-  guint complete = 0;
   for (guint i = 0; i < job->files->len; i++) {
     const IvlHubFile *f = g_ptr_array_index(job->files, i);
     total += f->size;
-    if (ivl_hub_file_is_complete(job->dir, f)) {
+    if (ivl_hub_file_is_complete(job->dir, f))
       done += f->size;
-      complete++;
-    } else {
+    else
       done += MIN(ivl_hub_file_partial_size(job->dir, f), f->size);
-    }
   }
   __atomic_store_n(&job->total, (gint64)total, __ATOMIC_RELAXED);
   __atomic_store_n(&job->bytes_done, (gint64)done, __ATOMIC_RELAXED);
   g_atomic_int_set(&job->files_total, job->files->len);
-  g_atomic_int_set(&job->files_done, complete);
+  /* files_done counts up as the workers pass each file, complete ones at once. */
 
   guint64 needed = total - done, free_bytes = 0;
   g_autoptr(GError) local = NULL;
