@@ -27,6 +27,7 @@ struct _IvlModelRow {
   char *installed; /* the installed folder, or NULL */
   GCancellable *cancel; /* non-NULL while downloading */
   gboolean delete_when_stopped;
+  gboolean disposed; /* the window closed while a download or delete ran */
 };
 
 G_DEFINE_FINAL_TYPE(IvlModelRow, ivl_model_row, ADW_TYPE_ACTION_ROW)
@@ -109,6 +110,8 @@ static void on_deleted(GObject *source, GAsyncResult *result, gpointer data)
   (void)source;
   g_autoptr(IvlModelRow) self = data;
   g_autoptr(GError) error = NULL;
+  if (self->disposed)
+    return;
   if (!g_task_propagate_boolean(G_TASK(result), &error)) {
     g_autofree char *text = g_strdup_printf(_("Could not delete %s: %s"),
                                             (char *)g_task_get_task_data(G_TASK(result)),
@@ -130,6 +133,8 @@ static void delete_folder(IvlModelRow *self, const char *path)
 static void on_progress(const IvlHubProgress *p, gpointer data)
 {
   IvlModelRow *self = data;
+  if (self->disposed)
+    return;
   if (p->phase == IVL_HUB_PHASE_LISTING || p->total == 0) {
     gtk_progress_bar_pulse(self->progress_bar);
     set_status(self, _("Reading the list of files…"));
@@ -160,6 +165,8 @@ static void on_download_done(GObject *source, GAsyncResult *result, gpointer dat
   g_autoptr(GError) error = NULL;
   g_autofree char *commit = ivl_hub_download_finish(result, &error);
   g_clear_object(&self->cancel);
+  if (self->disposed)
+    return;
   if (commit) {
     g_free(self->installed);
     self->installed = g_strdup(self->dir);
@@ -290,6 +297,7 @@ void ivl_model_row_register_resources(void)
 static void ivl_model_row_dispose(GObject *object)
 {
   IvlModelRow *self = IVL_MODEL_ROW(object);
+  self->disposed = TRUE;
   /* A download outlives no window: closing pauses it, keeping the partial files. */
   if (self->cancel)
     g_cancellable_cancel(self->cancel);

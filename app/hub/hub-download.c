@@ -217,6 +217,7 @@ static void download_thread(GTask *task, gpointer source, gpointer data, GCancel
     return;
   }
   if (!plan(job, &error)) {
+    g_rmdir(job->dir); /* only if empty: a refused first download leaves no trace */
     g_task_return_error(task, error);
     return;
   }

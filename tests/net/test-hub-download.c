@@ -298,6 +298,28 @@ static void test_not_found(void)
   expect_error("missing/tiny", "missing", IVL_ERROR_NOT_FOUND, "missing/tiny");
 }
 
+/* Nothing listens: the retries back off (about 8 s in all), then a message says what to do. */
+static void test_offline(void)
+{
+  g_autoptr(GSocket) sock =
+      g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, NULL);
+  g_autoptr(GInetAddress) lo = g_inet_address_new_loopback(G_SOCKET_FAMILY_IPV4);
+  g_autoptr(GSocketAddress) any = g_inet_socket_address_new(lo, 0);
+  g_assert_true(g_socket_bind(sock, any, FALSE, NULL));
+  g_autoptr(GSocketAddress) bound = g_socket_get_local_address(sock, NULL);
+  guint16 port = g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(bound));
+  g_socket_close(sock, NULL); /* a port that was free a moment ago, now closed */
+  g_autofree char *closed = g_strdup_printf("http://127.0.0.1:%u", port);
+  g_setenv("HF_ENDPOINT", closed, TRUE);
+  g_autofree char *dir = fresh_dir("offline");
+  g_autoptr(GError) error = NULL;
+  g_assert_null(download("test/tiny", dir, &error));
+  g_setenv("HF_ENDPOINT", endpoint, TRUE);
+  g_assert_error(error, IVL_ERROR, IVL_ERROR_IO);
+  g_test_message("offline: %s", error->message);
+  g_assert_nonnull(strstr(error->message, "Could not reach 127.0.0.1"));
+}
+
 static gboolean tiny_disk(const char *dir, guint64 *free_bytes, GError **error)
 {
   (void)dir;
@@ -318,6 +340,7 @@ static void test_no_space(void)
   g_assert_nonnull(strstr(error->message, "Not enough free space"));
   g_assert_nonnull(strstr(error->message, "662.7")); /* 962.7 kB needed − 300.0 kB free */
   g_assert_cmpint(stat_of("bytes_sent", "model.safetensors"), ==, 0);
+  g_assert_false(g_file_test(dir, G_FILE_TEST_EXISTS));
 }
 
 typedef struct {
@@ -438,6 +461,7 @@ int main(int argc, char **argv)
   g_test_add_func("/hub/no-space", test_no_space);
   g_test_add_func("/hub/cancel-and-resume", test_cancel_and_resume);
   g_test_add_func("/hub/token-file", test_token_file);
+  g_test_add_func("/hub/offline", test_offline);
   int status = g_test_run();
   g_subprocess_force_exit(server);
   g_subprocess_wait(server, NULL, NULL);
