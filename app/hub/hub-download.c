@@ -248,7 +248,7 @@ static void report(download_job *job, IvlHubPhase phase)
   p.commit = commit;
   guint slot = job->n_samples % RATE_SAMPLES;
   guint oldest = job->n_samples >= RATE_SAMPLES ? slot : 0;
-  if (job->n_samples > 0 && phase == IVL_HUB_PHASE_DOWNLOADING) {
+  if (job->n_samples > 0 && phase != IVL_HUB_PHASE_LISTING) {
     double dt = (now - job->sample_time[oldest]) / 1e6;
     gint64 db = (gint64)p.done - job->sample_bytes[oldest];
     if (dt > 0.5 && db >= 0)
