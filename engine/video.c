@@ -85,6 +85,9 @@ static gboolean bus_check(GstElement *pipeline, const char *label, GError **erro
 typedef struct {
   GstElement *pipeline;
   GstElement *video_sink; /* where the first video stream goes: the converter or the appsink */
+  GstAppSink *appsink;
+  gint no_more_pads;      /* the demuxer has exposed all its streams (atomic) */
+  gint have_video;        /* one of them went to video_sink (atomic) */
 } video_pipe;
 
 static void on_pad_added(GstElement *bin, GstPad *pad, gpointer user_data)
@@ -97,6 +100,7 @@ static void on_pad_added(GstElement *bin, GstPad *pad, gpointer user_data)
   GstElement *sink;
   if (g_str_has_prefix(name, "video/") && !gst_pad_is_linked(video_pad)) {
     sink = vp->video_sink;
+    g_atomic_int_set(&vp->have_video, 1);
   } else {
     sink = gst_element_factory_make("fakesink", NULL);
     gst_bin_add(GST_BIN(vp->pipeline), sink);
@@ -104,6 +108,11 @@ static void on_pad_added(GstElement *bin, GstPad *pad, gpointer user_data)
   }
   g_autoptr(GstPad) sinkpad = gst_element_get_static_pad(sink, "sink");
   gst_pad_link(pad, sinkpad);
+}
+
+static void on_no_more_pads(video_pipe *vp)
+{
+  g_atomic_int_set(&vp->no_more_pads, 1);
 }
 
 static gboolean pipe_start(video_pipe *vp, const char *path, gboolean decode, const char *label,
@@ -119,8 +128,8 @@ static gboolean pipe_start(video_pipe *vp, const char *path, gboolean decode, co
   g_autofree char *desc = g_strdup_printf(
       decode ? "filesrc name=src ! decodebin name=bin  videoconvert name=conv ! videoflip "
                "video-direction=auto ! video/x-raw,format=RGB ! appsink name=sink sync=false "
-               "max-buffers=4"
-             : "filesrc name=src ! parsebin name=bin  appsink name=sink sync=false max-buffers=64");
+               "async=false max-buffers=4"
+             : "filesrc name=src ! parsebin name=bin  appsink name=sink sync=false async=false max-buffers=64");
   vp->pipeline = gst_parse_launch(desc, &local);
   if (vp->pipeline == NULL) {
     g_set_error(error, IVL_ERROR, IVL_ERROR_UNSUPPORTED,
@@ -134,7 +143,9 @@ static gboolean pipe_start(video_pipe *vp, const char *path, gboolean decode, co
   GstElement *bin = gst_bin_get_by_name(GST_BIN(vp->pipeline), "bin");
   vp->video_sink = gst_bin_get_by_name(GST_BIN(vp->pipeline), decode ? "conv" : "sink");
   g_signal_connect(bin, "pad-added", G_CALLBACK(on_pad_added), vp);
+  g_signal_connect_swapped(bin, "no-more-pads", G_CALLBACK(on_no_more_pads), vp);
   gst_object_unref(bin);
+  vp->appsink = GST_APP_SINK(gst_bin_get_by_name(GST_BIN(vp->pipeline), "sink"));
   gst_element_set_state(vp->pipeline, GST_STATE_PLAYING);
   return TRUE;
 }
@@ -147,18 +158,37 @@ static void pipe_stop(video_pipe *vp)
   }
   if (vp->video_sink)
     gst_object_unref(vp->video_sink);
+  if (vp->appsink)
+    gst_object_unref(vp->appsink);
   memset(vp, 0, sizeof *vp);
 }
 
-static GstAppSink *pipe_appsink(video_pipe *vp)
+/* The next sample; NULL at the end of the stream, on an error (bus_check tells which), when
+ * the file turned out to have no video stream, or when nothing came for PULL_TIMEOUT. */
+static GstSample *pull(video_pipe *vp)
 {
-  return GST_APP_SINK(gst_bin_get_by_name(GST_BIN(vp->pipeline), "sink"));
-}
-
-/* NULL at the end of the stream or on an error (then bus_check tells which). */
-static GstSample *pull(GstAppSink *sink)
-{
-  return gst_app_sink_try_pull_sample(sink, PULL_TIMEOUT);
+  gint64 deadline = g_get_monotonic_time() + PULL_TIMEOUT / 1000;
+  while (g_get_monotonic_time() < deadline) {
+    GstSample *sample = gst_app_sink_try_pull_sample(vp->appsink, 50 * GST_MSECOND);
+    if (sample)
+      return sample;
+    if (gst_app_sink_is_eos(vp->appsink))
+      return NULL;
+    g_autoptr(GstBus) bus = gst_element_get_bus(vp->pipeline);
+    g_autoptr(GstMessage) msg = gst_bus_peek(bus);
+    gboolean failed = msg && GST_MESSAGE_TYPE(msg) == GST_MESSAGE_ERROR;
+    /* The appsink does not hold up the state change (async=false): once the pipeline
+     * plays, every stream has been exposed, so no video pad by then means none exists. */
+    GstState state = GST_STATE_NULL;
+    gst_element_get_state(vp->pipeline, &state, NULL, 0);
+    gboolean no_video = !g_atomic_int_get(&vp->have_video) &&
+                        (state == GST_STATE_PLAYING || g_atomic_int_get(&vp->no_more_pads));
+    if (failed || no_video)
+      return NULL;
+    if (msg)
+      gst_message_unref(gst_bus_pop(bus));
+  }
+  return NULL;
 }
 
 gboolean ivl_video_probe(const char *path, ivl_video_info *info, GError **error)
@@ -167,12 +197,11 @@ gboolean ivl_video_probe(const char *path, ivl_video_info *info, GError **error)
   video_pipe vp = {0};
   if (!pipe_start(&vp, path, FALSE, label, error))
     return FALSE;
-  g_autoptr(GstAppSink) sink = pipe_appsink(&vp);
   gint64 count = 0;
   int fps_n = 0, fps_d = 1;
   memset(info, 0, sizeof *info);
   GstSample *sample;
-  while ((sample = pull(sink)) != NULL) {
+  while ((sample = pull(&vp)) != NULL) {
     if (count == 0) {
       GstStructure *s = gst_caps_get_structure(gst_sample_get_caps(sample), 0);
       gst_structure_get_fraction(s, "framerate", &fps_n, &fps_d);
@@ -187,7 +216,7 @@ gboolean ivl_video_probe(const char *path, ivl_video_info *info, GError **error)
   if (!ok)
     return FALSE;
   if (count == 0) {
-    g_set_error(error, IVL_ERROR, IVL_ERROR_UNSUPPORTED, "%s: the file has no video stream",
+    g_set_error(error, IVL_ERROR, IVL_ERROR_UNSUPPORTED, "%s: the file has no video stream, or is cut off before its first frame",
                 label);
     return FALSE;
   }
@@ -232,13 +261,12 @@ ivl_rgb_image **ivl_video_read_frames(const char *path, const gint64 *indices, i
   video_pipe vp = {0};
   if (!pipe_start(&vp, path, TRUE, label, error))
     return NULL;
-  g_autoptr(GstAppSink) sink = pipe_appsink(&vp);
   ivl_rgb_image **frames = g_new0(ivl_rgb_image *, n);
   int next = 0;
   gint64 index = 0;
   GError *local = NULL;
   GstSample *sample;
-  while (next < n && local == NULL && (sample = pull(sink)) != NULL) {
+  while (next < n && local == NULL && (sample = pull(&vp)) != NULL) {
     /* Several sampled indices may name the same frame when the clip is short. */
     while (next < n && indices[next] == index && local == NULL) {
       frames[next] = sample_to_image(sample, &local);
