@@ -19,6 +19,8 @@ static const ivl_command commands[] = {
   {"prompt", ivl_cmd_prompt, N_("Show the prompt a question gives the model")},
 
   /* --- media (issue 4) --- */
+  {"preprocess", ivl_cmd_preprocess, N_("Cut an image into the tiles the model sees")},
+  {"frames", ivl_cmd_frames, N_("Sample a video's frames as the model sees them")},
 
   /* --- generation (issue 5) --- */
 #if IVL_HAVE_MEDIA
