@@ -48,9 +48,13 @@ CASES = {
 # A whole chat() turn on a tiny model with the real Qwen2.5 vocabulary: the prompt rendered
 # from the internvl2_5 template (spec 5) and tokenized by the text helper's independent
 # reference tokenizer, then greedy decoding to <|im_end|> or CHAT_NEW tokens.
+# With an image, the tiles come from the quick start's own preprocessing
+# (make_media_goldens.py: Pillow + torchvision), kept in f32 as the engine feeds them.
+CHAT_MODEL = dict(BASE, seed=21, llm_hidden=64, llm_heads=4, llm_kv_heads=2, llm_ffn=128,
+                  llm_vocab=151674)
 CHAT_CASES = {
-    "chat-text-qwen2": dict(BASE, seed=21, llm_hidden=64, llm_heads=4, llm_kv_heads=2,
-                            llm_ffn=128, llm_vocab=151674),
+    "chat-text-qwen2": (CHAT_MODEL, None, 0),
+    "chat-image-qwen2": (CHAT_MODEL, "data/demo/red-panda.jpg", 6),
 }
 CHAT_QUESTION = "Describe a red panda in one sentence, please."
 CHAT_NEW = 16
@@ -103,7 +107,16 @@ def write_model(params, build, tmp, tokenizer=None):
     return model, sha
 
 
-def make_chat(name, params, build, out_dir):
+def quick_start_tiles(path, max_num):
+    from PIL import Image
+    import make_media_goldens as mm
+    image = Image.open(path).convert("RGB")
+    tiles, _ = mm.dynamic_preprocess(image, max_num=max_num, image_size=448, use_thumbnail=True)
+    transform = mm.build_transform(448)
+    return torch.stack([transform(t) for t in tiles])
+
+
+def make_chat(name, params, image, max_num, build, out_dir):
     from qwen2_tokenizer import Qwen2Tokenizer
     tok_dir = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data",
                            "tokenizer", "qwen2.5")
@@ -112,13 +125,25 @@ def make_chat(name, params, build, out_dir):
                       "tests/reference/qwen2_tokenizer.py",
               "kind": "chat", "generator": "engine/tiny-model.c (ivl_tiny_model_write)",
               "model": params, "question": CHAT_QUESTION, "max_new_tokens": CHAT_NEW}
+    if image:
+        golden["image"] = image
+        golden["max_num"] = max_num
     with tempfile.TemporaryDirectory() as tmp:
         model, golden["sha256"] = write_model(params, build, tmp)
         config, W = ref.load_model_dir(model)
-    prompt = (f"<|im_start|>system\n{SYSTEM}<|im_end|>\n<|im_start|>user\n{CHAT_QUESTION}"
+    question, rows, image_token = CHAT_QUESTION, None, -1
+    if image:
+        root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+        pixels = quick_start_tiles(os.path.join(root, image), max_num)
+        rows = ref.project(config, W, ref.vision_forward(config, W, pixels))
+        # chat() step 1 and 5 (spec 6): "<image>\n" first, then the expansion.
+        question = ("<img>" + "<IMG_CONTEXT>" * rows.shape[0] * rows.shape[1] + "</img>\n"
+                    + CHAT_QUESTION)
+        image_token = tok.encode("<IMG_CONTEXT>")[0]
+    prompt = (f"<|im_start|>system\n{SYSTEM}<|im_end|>\n<|im_start|>user\n{question}"
               "<|im_end|>\n<|im_start|>assistant\n")
     ids = tok.encode(prompt)
-    embeds = ref.embed_prompt(config, W, ids, None, -1)
+    embeds = ref.embed_prompt(config, W, ids, rows, image_token)
     _, tokens, gaps = ref.greedy(config, W, embeds, CHAT_NEW)
     eos = tok.encode("<|im_end|>")[0]
     if eos in tokens:
@@ -178,8 +203,8 @@ def main():
     os.makedirs(out_dir, exist_ok=True)
     for name, (params, n_tiles) in CASES.items():
         make(name, params, n_tiles, build, out_dir)
-    for name, params in CHAT_CASES.items():
-        make_chat(name, params, build, out_dir)
+    for name, (params, image, max_num) in CHAT_CASES.items():
+        make_chat(name, params, image, max_num, build, out_dir)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 /* test-chat-golden — one chat() turn through the public API against the reference: the
  * internvl2_5 prompt rendered and tokenized (compared with tests/reference/qwen2_tokenizer.py
- * over the spec's template), then greedy decoding on a tiny model with the real vocabulary
- * (compared with tests/reference/internvl_ref.py in f32). Template, tokenizer, session and
- * model are all in the loop.
+ * over the spec's template), an image preprocessed (the reference uses the quick start's
+ * Pillow + torchvision code), then greedy decoding on a tiny model with the real vocabulary
+ * (compared with tests/reference/internvl_ref.py in f32). Template, tokenizer, media,
+ * session and model are all in the loop.
  *
  * Greedy tokens must agree exactly, except at a step where the reference's top two logits
  * lie within 2e-4 (the f32 tolerance test-model-golden justifies): there a tie may break
@@ -32,15 +33,25 @@ static void run_chat(JsonObject *g, const char *dir)
   g_autoptr(GError) error = NULL;
   ivl_model_params mp = ivl_model_default_params();
   mp.backend = IVL_BACKEND_CPU;
-  mp.context_length = 512;
+  mp.context_length = 2048;
   ivl_model *model = ivl_model_load(dir, &mp, NULL, &error);
   g_assert_no_error(error);
   ivl_session *s = ivl_session_new(model, NULL, &error);
   ivl_generation_params gp = ivl_generation_default_params();
   gp.max_new_tokens = json_object_get_int_member(g, "max_new_tokens");
-  g_autofree char *answer = ivl_session_ask(s, json_object_get_string_member(g, "question"), NULL,
-                                            0, IVL_IMAGES_COMBINED, &gp, NULL, NULL, NULL, &error);
+  ivl_media *media = NULL;
+  if (json_object_has_member(g, "image")) {
+    g_autofree char *path = golden_source_path(json_object_get_string_member(g, "image"));
+    ivl_image_params ip = ivl_image_default_params();
+    ip.max_num = json_object_get_int_member(g, "max_num");
+    media = ivl_media_from_image_file(path, &ip, &error);
+    g_assert_no_error(error);
+  }
+  g_autofree char *answer =
+      ivl_session_ask(s, json_object_get_string_member(g, "question"), &media, media ? 1 : 0,
+                      IVL_IMAGES_COMBINED, &gp, NULL, NULL, NULL, &error);
   g_assert_no_error(error);
+  ivl_media_free(media);
   int n;
   const int32_t *ids = ivl_session_get_prompt_ids(s, &n);
   check_ids("prompt", ids, n, json_object_get_array_member(g, "prompt_ids"), NULL);
