@@ -4,6 +4,7 @@
 #include "ivl-video-dialog.h"
 
 #include <glib/gi18n.h>
+#include <string.h>
 
 #define FRAME_SIZE 80
 /* Dragging a scale asks for frames once it rests, not at every step. */
@@ -19,6 +20,7 @@ struct _IvlVideoDialog {
   GtkAdjustment *start_adjustment;
   GtkAdjustment *end_adjustment;
   GtkSpinButton *frames_spin;
+  GtkWidget *controls;
   GtkBox *strip;
   GtkLabel *status_label;
 
@@ -138,8 +140,15 @@ static void on_stream_changed(IvlVideoDialog *self)
   gint64 duration = stream ? gtk_media_stream_get_duration(stream) : 0;
 
   if (error) {
-    g_autofree char *text = g_strdup_printf(_("This video cannot be played: %s"), error->message);
+    /* GStreamer's message is "Error from element <path>: <reason>\n<debug details>":
+     * the reason is what a person can read. */
+    g_autofree char *line = g_strndup(error->message, strcspn(error->message, "\n"));
+    const char *reason = g_strrstr(line, ": ");
+    g_autofree char *text =
+        g_strdup_printf(_("This video cannot be played: %s"), reason ? reason + 2 : line);
     set_status(self, text, TRUE);
+    gtk_widget_set_sensitive(GTK_WIDGET(self->controls), FALSE);
+    gtk_widget_set_sensitive(GTK_WIDGET(self->add_button), FALSE);
     return;
   }
   if (duration <= 0 || self->duration > 0)
@@ -205,6 +214,7 @@ static void ivl_video_dialog_class_init(IvlVideoDialogClass *klass)
   gtk_widget_class_bind_template_child(widget_class, IvlVideoDialog, start_adjustment);
   gtk_widget_class_bind_template_child(widget_class, IvlVideoDialog, end_adjustment);
   gtk_widget_class_bind_template_child(widget_class, IvlVideoDialog, frames_spin);
+  gtk_widget_class_bind_template_child(widget_class, IvlVideoDialog, controls);
   gtk_widget_class_bind_template_child(widget_class, IvlVideoDialog, strip);
   gtk_widget_class_bind_template_child(widget_class, IvlVideoDialog, status_label);
   gtk_widget_class_add_binding_action(widget_class, GDK_KEY_Escape, 0, "window.close", NULL);
