@@ -8,7 +8,7 @@
 
 #include "commands.h"
 #include "ivl.h"
-#include "tokenizer.h"
+#include "text-model.h"
 
 /* Ids as a JSON array ("[1, 2]") or separated by spaces and/or commas. */
 static GArray *parse_ids(char **args, GError **error)
@@ -33,28 +33,15 @@ static GArray *parse_ids(char **args, GError **error)
   return ids;
 }
 
-static void print_ids(const GArray *ids)
+static int encode_or_decode(const ivl_tokenizer *tok, const char *file, gboolean decode,
+                            gboolean skip_special, char **args, GError **error)
 {
-  GString *s = g_string_new("[");
-  for (guint i = 0; i < ids->len; i++)
-    g_string_append_printf(s, i ? ", %d" : "%d", g_array_index(ids, gint32, i));
-  g_string_append(s, "]\n");
-  fputs(s->str, stdout);
-  g_string_free(s, TRUE);
-}
-
-static int run(const char *model, const char *file, gboolean decode, gboolean skip_special,
-               char **args, GError **error)
-{
-  g_autoptr(ivl_tokenizer) tok = ivl_tokenizer_load(model, error);
-  if (!tok)
-    return 1;
   if (decode) {
     g_autoptr(GArray) ids = parse_ids(args, error);
     if (!ids)
       return 2;
     g_autofree char *text =
-      ivl_tokenizer_decode(tok, (const gint32 *)ids->data, ids->len, skip_special);
+        ivl_tokenizer_decode(tok, (const gint32 *)ids->data, ids->len, skip_special);
     printf("%s\n", text);
     return 0;
   }
@@ -71,8 +58,17 @@ static int run(const char *model, const char *file, gboolean decode, gboolean sk
     len = strlen(contents);
   }
   g_autoptr(GArray) ids = ivl_tokenizer_encode(tok, contents, (gssize)len);
-  print_ids(ids);
+  ivl_text_print_ids((const gint32 *)ids->data, ids->len);
   return 0;
+}
+
+static int run(const char *model, const char *file, gboolean decode, gboolean skip_special,
+               char **args, GError **error)
+{
+  g_auto(ivl_text_model) m = {0};
+  if (!ivl_text_model_open(&m, model, error))
+    return 1;
+  return encode_or_decode(m.tok, file, decode, skip_special, args, error);
 }
 
 int ivl_cmd_tokenize(int argc, char **argv)
@@ -82,13 +78,13 @@ int ivl_cmd_tokenize(int argc, char **argv)
   gboolean decode = FALSE, skip_special = FALSE;
   g_auto(GStrv) args = NULL;
   GOptionEntry entries[] = {
-    {"model", 'm', 0, G_OPTION_ARG_FILENAME, &model, N_("Model directory"), N_("DIR")},
-    {"file", 0, 0, G_OPTION_ARG_FILENAME, &file, N_("Encode the contents of FILE"), N_("FILE")},
-    {"decode", 0, 0, G_OPTION_ARG_NONE, &decode, N_("Decode ids to text"), NULL},
-    {"skip-special", 0, 0, G_OPTION_ARG_NONE, &skip_special,
-     N_("With --decode: leave out special tokens"), NULL},
-    {G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_STRING_ARRAY, &args, NULL, N_("TEXT | IDS…")},
-    G_OPTION_ENTRY_NULL,
+      {"model", 'm', 0, G_OPTION_ARG_FILENAME, &model, N_("Model directory or name"), N_("MODEL")},
+      {"file", 0, 0, G_OPTION_ARG_FILENAME, &file, N_("Encode the contents of FILE"), N_("FILE")},
+      {"decode", 0, 0, G_OPTION_ARG_NONE, &decode, N_("Decode ids to text"), NULL},
+      {"skip-special", 0, 0, G_OPTION_ARG_NONE, &skip_special,
+       N_("With --decode: leave out special tokens"), NULL},
+      {G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_STRING_ARRAY, &args, NULL, N_("TEXT | IDS…")},
+      G_OPTION_ENTRY_NULL,
   };
   g_autoptr(GOptionContext) ctx = g_option_context_new(NULL);
   g_option_context_set_summary(ctx, _("Print the token ids of TEXT as a JSON array, or with "
@@ -101,10 +97,11 @@ int ivl_cmd_tokenize(int argc, char **argv)
   }
   guint n_args = args ? g_strv_length(args) : 0;
   gboolean usage_ok =
-    model && (decode ? (!file && n_args > 0) : (file ? n_args == 0 : n_args == 1));
+      model && (decode ? (!file && n_args > 0) : (file ? n_args == 0 : n_args == 1));
   if (!usage_ok) {
-    fprintf(stderr, "%s", _("Usage: ivl tokenize -m MODEL [--file FILE | TEXT]\n"
-                            "       ivl tokenize -m MODEL --decode [--skip-special] IDS…\n"));
+    fprintf(stderr, "%s",
+            _("Usage: ivl tokenize -m MODEL [--file FILE | TEXT]\n"
+              "       ivl tokenize -m MODEL --decode [--skip-special] IDS…\n"));
     return 2;
   }
   int status = run(model, file, decode, skip_special, args, &error);

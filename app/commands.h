@@ -17,6 +17,7 @@ int ivl_cmd_make_tiny_model(int argc, char **argv);
 
 /* --- text (issue 3) --- */
 int ivl_cmd_tokenize(int argc, char **argv);
+int ivl_cmd_prompt(int argc, char **argv);
 
 /* --- media (issue 4) --- */
 

@@ -16,6 +16,7 @@ static const ivl_command commands[] = {
 
   /* --- text (issue 3) --- */
   {"tokenize", ivl_cmd_tokenize, N_("Turn text into token ids and back")},
+  {"prompt", ivl_cmd_prompt, N_("Show the prompt a question gives the model")},
 
   /* --- media (issue 4) --- */
 

@@ -36,14 +36,24 @@ void cpu_op_matmul(ivl_backend *be, ivl_tensor *y, const ivl_tensor *x, const iv
     return;
   cpu_backend *cb = cpu_of(be);
   matmul_job job = {
-    .g = {
-      .m = x->rows, .n = w->rows, .k = x->cols,
-      .a = x->data, .lda = x->cols,
-      .b = w->data, .b_dtype = w->dtype, .ldb = w->cols, .b_rows_are_n = TRUE,
-      .bias = bias ? bias->data : NULL, .bias_dtype = bias ? bias->dtype : IVL_DTYPE_F32,
-      .alpha = 1.0f, .c = y->data, .ldc = y->cols,
-    },
-    .simd = cb->simd,
+      .g =
+          {
+              .m = x->rows,
+              .n = w->rows,
+              .k = x->cols,
+              .a = x->data,
+              .lda = x->cols,
+              .b = w->data,
+              .b_dtype = w->dtype,
+              .ldb = w->cols,
+              .b_rows_are_n = TRUE,
+              .bias = bias ? bias->data : NULL,
+              .bias_dtype = bias ? bias->dtype : IVL_DTYPE_F32,
+              .alpha = 1.0f,
+              .c = y->data,
+              .ldc = y->cols,
+          },
+      .simd = cb->simd,
   };
   /* about 8 tasks per thread over the columns of each row block, so threads that start late
    * (the machine may be shared) still find work; at least one 16-wide panel each */
@@ -52,8 +62,8 @@ void cpu_op_matmul(ivl_backend *be, ivl_tensor *y, const ivl_tensor *x, const iv
   int64_t n_row_blocks = (job.g.m + job.row_block - 1) / job.row_block;
   int64_t want = MAX(1, 8 * n_threads / n_row_blocks);
   job.col_chunk = (job.g.n + want - 1) / want;
-  job.col_chunk = MAX(CPU_GEMM_PANEL, (job.col_chunk + CPU_GEMM_PANEL - 1) / CPU_GEMM_PANEL *
-                                          CPU_GEMM_PANEL);
+  job.col_chunk =
+      MAX(CPU_GEMM_PANEL, (job.col_chunk + CPU_GEMM_PANEL - 1) / CPU_GEMM_PANEL * CPU_GEMM_PANEL);
   job.n_col_chunks = MAX(1, (job.g.n + job.col_chunk - 1) / job.col_chunk);
   if (job.g.m == 0 || job.g.n == 0)
     return;
@@ -80,14 +90,14 @@ static void attention_task(void *ctx, int64_t task, int thread)
     atomic_store(&job->out_of_memory, TRUE);
 }
 
-static gboolean check_attention_shapes(ivl_backend *be, const ivl_tensor *out,
-                                       const ivl_tensor *q, const ivl_tensor *k,
-                                       const ivl_tensor *v, int n_seq, int n_heads,
-                                       int n_kv_heads, int head_dim)
+static gboolean check_attention_shapes(ivl_backend *be, const ivl_tensor *out, const ivl_tensor *q,
+                                       const ivl_tensor *k, const ivl_tensor *v, int n_seq,
+                                       int n_heads, int n_kv_heads, int head_dim)
 {
   const char *op = "attention";
-  if (!cpu_check(be, n_seq > 0 && n_heads > 0 && n_kv_heads > 0 && head_dim > 0 &&
-                         n_heads % n_kv_heads == 0,
+  if (!cpu_check(be,
+                 n_seq > 0 && n_heads > 0 && n_kv_heads > 0 && head_dim > 0 &&
+                     n_heads % n_kv_heads == 0,
                  op, "n_seq %d, %d heads, %d kv heads, head_dim %d are inconsistent", n_seq,
                  n_heads, n_kv_heads, head_dim))
     return FALSE;
@@ -117,13 +127,23 @@ void cpu_op_attention(ivl_backend *be, ivl_tensor *out, const ivl_tensor *q, con
     return;
   cpu_backend *cb = cpu_of(be);
   attention_job job = {
-    .a = {
-      .out = out->data, .q = q->data, .k = k->data, .v = v->data,
-      .tq = tq, .tk = tk, .n_heads = n_heads, .n_kv_heads = n_kv_heads, .head_dim = head_dim,
-      .causal = causal, .q_pos0 = q_pos0, .scale = scale,
-    },
-    .n_qblocks = (tq + CPU_ATTENTION_QBLOCK - 1) / CPU_ATTENTION_QBLOCK,
-    .simd = cb->simd,
+      .a =
+          {
+              .out = out->data,
+              .q = q->data,
+              .k = k->data,
+              .v = v->data,
+              .tq = tq,
+              .tk = tk,
+              .n_heads = n_heads,
+              .n_kv_heads = n_kv_heads,
+              .head_dim = head_dim,
+              .causal = causal,
+              .q_pos0 = q_pos0,
+              .scale = scale,
+          },
+      .n_qblocks = (tq + CPU_ATTENTION_QBLOCK - 1) / CPU_ATTENTION_QBLOCK,
+      .simd = cb->simd,
   };
   atomic_init(&job.out_of_memory, FALSE);
   if (tq == 0)

@@ -81,10 +81,11 @@ void cpu_op_rope(ivl_backend *be, ivl_tensor *x, int n_heads, int head_dim, int6
                  double theta)
 {
   const char *op = "rope";
-  if (!cpu_check(be, n_heads > 0 && head_dim > 0 && head_dim % 2 == 0 && head_dim <= 512 &&
-                         theta > 0.0 && pos0 >= 0,
-                 op, "%d heads of dim %d, theta %g, pos0 %" G_GINT64_FORMAT " are invalid",
-                 n_heads, head_dim, theta, pos0) ||
+  if (!cpu_check(be,
+                 n_heads > 0 && head_dim > 0 && head_dim % 2 == 0 && head_dim <= 512 &&
+                     theta > 0.0 && pos0 >= 0,
+                 op, "%d heads of dim %d, theta %g, pos0 %" G_GINT64_FORMAT " are invalid", n_heads,
+                 head_dim, theta, pos0) ||
       !cpu_check_act(be, op, "x", x, -1, (int64_t)n_heads * head_dim))
     return;
   float inv_freq[256];
@@ -107,7 +108,7 @@ typedef struct {
 static void gelu_rows(void *ctx, int64_t r0, int64_t r1)
 {
   ew_job *j = ctx;
-  cpu_gelu(j->y + r0 * j->cols, (r1 - r0) * j->cols);
+  cpu_gelu(j->y + r0 * j->cols, (r1 - r0) * j->cols, j->simd);
 }
 
 static void silu_mul_rows(void *ctx, int64_t r0, int64_t r1)
@@ -120,7 +121,7 @@ void cpu_op_gelu(ivl_backend *be, ivl_tensor *x)
 {
   if (!cpu_check_act(be, "gelu", "x", x, -1, -1))
     return;
-  ew_job job = {.y = x->data, .cols = x->cols};
+  ew_job job = {.y = x->data, .cols = x->cols, .simd = cpu_of(be)->simd};
   cpu_parallel_rows(cpu_of(be), x->rows, 16 * x->cols, gelu_rows, &job);
 }
 
@@ -172,8 +173,7 @@ static void add_scaled_rows(void *ctx, int64_t r0, int64_t r1)
   }
 }
 
-void cpu_op_add_scaled(ivl_backend *be, ivl_tensor *y, const ivl_tensor *x,
-                       const ivl_tensor *scale)
+void cpu_op_add_scaled(ivl_backend *be, ivl_tensor *y, const ivl_tensor *x, const ivl_tensor *scale)
 {
   const char *op = "add_scaled";
   if (!cpu_check_act(be, op, "y", y, -1, -1) || !cpu_check_act(be, op, "x", x, y->rows, y->cols) ||
@@ -211,8 +211,9 @@ void cpu_op_copy_rows(ivl_backend *be, ivl_tensor *dst, int64_t dst_row0, const 
   if (!cpu_check(be, dst != NULL && src != NULL, op, "a tensor is missing") ||
       !cpu_check(be, dst->dtype == src->dtype && dst->cols == src->cols, op,
                  "src and dst differ in dtype or columns") ||
-      !cpu_check(be, n_rows >= 0 && dst_row0 >= 0 && src_row0 >= 0 &&
-                         dst_row0 <= dst->rows - n_rows && src_row0 <= src->rows - n_rows,
+      !cpu_check(be,
+                 n_rows >= 0 && dst_row0 >= 0 && src_row0 >= 0 && dst_row0 <= dst->rows - n_rows &&
+                     src_row0 <= src->rows - n_rows,
                  op, "rows out of range"))
     return;
   int64_t row_bytes = dst->cols * (int64_t)ivl_dtype_size(dst->dtype);
@@ -261,15 +262,16 @@ void cpu_op_pixel_shuffle(ivl_backend *be, ivl_tensor *y, const ivl_tensor *x, i
       for (int64_t j = 0; j < h; j++)
         for (int64_t q = 0; q < 4; q++) /* y[i][j][q*D + c] = x[2i + q/2][2j + q%2][c] */
           memcpy(dst + ((t * h + i) * h + j) * 4 * d + q * d,
-                 src + ((t * g + 2 * i + q / 2) * g + 2 * j + q % 2) * d, (size_t)d * sizeof(float));
+                 src + ((t * g + 2 * i + q / 2) * g + 2 * j + q % 2) * d,
+                 (size_t)d * sizeof(float));
 }
 
 int32_t cpu_op_argmax(ivl_backend *be, const ivl_tensor *logits, int64_t row)
 {
   const char *op = "argmax";
   if (!cpu_check_act(be, op, "logits", logits, -1, -1) ||
-      !cpu_check(be, row >= 0 && row < logits->rows && logits->cols > 0 &&
-                         logits->cols <= G_MAXINT32,
+      !cpu_check(be,
+                 row >= 0 && row < logits->rows && logits->cols > 0 && logits->cols <= G_MAXINT32,
                  op, "row %" G_GINT64_FORMAT " is not in the logits", row))
     return -1;
   const float *x = (const float *)logits->data + row * logits->cols;

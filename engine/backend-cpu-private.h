@@ -19,7 +19,7 @@ static inline cpu_backend *cpu_of(ivl_backend *be)
 
 /* Records an IVL_ERROR_INVALID_ARGUMENT "<op>: <message>" on be unless ok; returns ok. */
 gboolean cpu_check(ivl_backend *be, gboolean ok, const char *op, const char *fmt, ...)
-  G_GNUC_PRINTF(4, 5);
+    G_GNUC_PRINTF(4, 5);
 /* Checks that t is an f32 activation of rows x cols (rows or cols < 0: any). */
 gboolean cpu_check_act(ivl_backend *be, const char *op, const char *what, const ivl_tensor *t,
                        int64_t rows, int64_t cols);

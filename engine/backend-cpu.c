@@ -4,7 +4,11 @@
 
 #include "ivl.h"
 
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
 #include <stdarg.h>
+#include <sys/mman.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,9 +18,11 @@ gboolean cpu_simd_available(void)
   if (off != NULL && *off != '\0' && strcmp(off, "0") != 0)
     return FALSE;
 #if defined(__x86_64__)
+  unsigned eax, ebx, ecx, edx;
+  /* clang's __builtin_cpu_supports has no "f16c": read its CPUID bit directly */
+  gboolean f16c = __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & bit_F16C);
   __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-         __builtin_cpu_supports("f16c");
+  return f16c && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 #else
   return FALSE;
 #endif
@@ -104,22 +110,56 @@ static gboolean tensor_bytes(int64_t rows, int64_t cols, ivl_dtype dtype, size_t
   return TRUE;
 }
 
+/* Tensors of at least this size are mapped rather than allocated: the pages come zeroed from
+ * the kernel and are only committed when touched, so a KV cache sized for the full context
+ * costs what the conversation uses. */
+#define MAP_MIN_BYTES ((size_t)1 << 20)
+/* Bytes before the data holding the mapping's length (0: from posix_memalign). One page for
+ * mappings keeps the data page-aligned; 64 bytes (a cache line) otherwise. */
+#define MAP_HEADER ((size_t)4096)
+#define HEAP_HEADER ((size_t)64)
+
+static void *host_alloc(size_t bytes)
+{
+  if (bytes >= MAP_MIN_BYTES) {
+    size_t length = bytes + MAP_HEADER;
+    char *base = mmap(NULL, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (base == MAP_FAILED)
+      return NULL;
+    *(size_t *)(base + MAP_HEADER - sizeof(size_t)) = length;
+    return base + MAP_HEADER;
+  }
+  void *base = NULL;
+  if (posix_memalign(&base, 64, bytes + HEAP_HEADER) != 0)
+    return NULL;
+  memset(base, 0, bytes + HEAP_HEADER);
+  return (char *)base + HEAP_HEADER;
+}
+
+static void host_free(void *data)
+{
+  size_t length = *((size_t *)data - 1);
+  if (length != 0)
+    munmap((char *)data - MAP_HEADER, length);
+  else
+    free((char *)data - HEAP_HEADER);
+}
+
 static ivl_tensor *cpu_tensor_new(ivl_backend *be, ivl_dtype dtype, int64_t rows, int64_t cols,
                                   GError **error)
 {
   size_t bytes;
   if (!tensor_bytes(rows, cols, dtype, &bytes, error))
     return NULL;
-  void *data = NULL;
-  /* 64-byte alignment: whole cache lines per row start, aligned vector loads where rows allow */
-  if (posix_memalign(&data, 64, MAX(bytes, 64)) != 0) {
+  /* zero-filled, 64-byte aligned: whole cache lines per row start */
+  void *data = host_alloc(bytes);
+  if (data == NULL) {
     g_set_error(error, IVL_ERROR, IVL_ERROR_OUT_OF_MEMORY,
                 "cannot allocate %zu bytes for a [%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT
                 "] tensor",
                 bytes, rows, cols);
     return NULL;
   }
-  memset(data, 0, bytes);
   ivl_tensor *t = g_new(ivl_tensor, 1);
   *t = (ivl_tensor){be, dtype, rows, cols, data, TRUE};
   return t;
@@ -147,7 +187,7 @@ static void cpu_tensor_free(ivl_backend *be, ivl_tensor *t)
   if (t == NULL)
     return;
   if (t->owns_data)
-    free(t->data);
+    host_free(t->data);
   g_free(t);
 }
 
@@ -156,8 +196,8 @@ static gboolean check_row_range(const ivl_tensor *t, int64_t row0, int64_t n_row
   if (row0 >= 0 && n_rows >= 0 && row0 <= t->rows && n_rows <= t->rows - row0)
     return TRUE;
   g_set_error(error, IVL_ERROR, IVL_ERROR_INVALID_ARGUMENT,
-              "rows [%" G_GINT64_FORMAT ", +%" G_GINT64_FORMAT ") are outside a tensor of %" G_GINT64_FORMAT
-              " rows",
+              "rows [%" G_GINT64_FORMAT ", +%" G_GINT64_FORMAT
+              ") are outside a tensor of %" G_GINT64_FORMAT " rows",
               row0, n_rows, t->rows);
   return FALSE;
 }
@@ -173,8 +213,8 @@ static gboolean cpu_upload_f32(ivl_backend *be, ivl_tensor *t, int64_t row0, int
   return TRUE;
 }
 
-static gboolean cpu_download_f32(ivl_backend *be, const ivl_tensor *t, int64_t row0,
-                                 int64_t n_rows, float *host, GError **error)
+static gboolean cpu_download_f32(ivl_backend *be, const ivl_tensor *t, int64_t row0, int64_t n_rows,
+                                 float *host, GError **error)
 {
   (void)be;
   if (!check_row_range(t, row0, n_rows, error))
@@ -201,28 +241,28 @@ static void cpu_free(ivl_backend *be)
 }
 
 static const ivl_backend_ops cpu_ops = {
-  .name = "cpu",
-  .free = cpu_free,
-  .tensor_new = cpu_tensor_new,
-  .weight_from_host = cpu_weight_from_host,
-  .tensor_free = cpu_tensor_free,
-  .upload_f32 = cpu_upload_f32,
-  .download_f32 = cpu_download_f32,
-  .synchronize = cpu_synchronize,
-  .matmul = cpu_op_matmul,
-  .layer_norm = cpu_op_layer_norm,
-  .rms_norm = cpu_op_rms_norm,
-  .rope = cpu_op_rope,
-  .attention = cpu_op_attention,
-  .gelu = cpu_op_gelu,
-  .silu_mul = cpu_op_silu_mul,
-  .add = cpu_op_add,
-  .add_scaled = cpu_op_add_scaled,
-  .get_rows = cpu_op_get_rows,
-  .copy_rows = cpu_op_copy_rows,
-  .patchify = cpu_op_patchify,
-  .pixel_shuffle = cpu_op_pixel_shuffle,
-  .argmax = cpu_op_argmax,
+    .name = "cpu",
+    .free = cpu_free,
+    .tensor_new = cpu_tensor_new,
+    .weight_from_host = cpu_weight_from_host,
+    .tensor_free = cpu_tensor_free,
+    .upload_f32 = cpu_upload_f32,
+    .download_f32 = cpu_download_f32,
+    .synchronize = cpu_synchronize,
+    .matmul = cpu_op_matmul,
+    .layer_norm = cpu_op_layer_norm,
+    .rms_norm = cpu_op_rms_norm,
+    .rope = cpu_op_rope,
+    .attention = cpu_op_attention,
+    .gelu = cpu_op_gelu,
+    .silu_mul = cpu_op_silu_mul,
+    .add = cpu_op_add,
+    .add_scaled = cpu_op_add_scaled,
+    .get_rows = cpu_op_get_rows,
+    .copy_rows = cpu_op_copy_rows,
+    .patchify = cpu_op_patchify,
+    .pixel_shuffle = cpu_op_pixel_shuffle,
+    .argmax = cpu_op_argmax,
 };
 
 ivl_backend *ivl_backend_cpu_new(int n_threads, GError **error)

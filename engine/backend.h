@@ -142,6 +142,10 @@ void ivl_backend_set_error(ivl_backend *be, GError *err);
 /* Moves the recorded failure to *error; FALSE when there was one. */
 gboolean ivl_backend_take_error(ivl_backend *be, GError **error);
 
+/* n_threads <= 0: one per online CPU. AVX2/FMA/F16C kernels where the CPU has them, portable C
+ * otherwise or when the environment sets IVL_CPU_NO_SIMD=1. Tensors from tensor_new are zeroed.
+ * Ops run synchronously on the calling thread and the backend's own workers; one thread at a
+ * time may use a backend. */
 ivl_backend *ivl_backend_cpu_new(int n_threads, GError **error);
 #if IVL_HAVE_CUDA
 /* NULL with an error when no usable device is present (IVL_ERROR_UNSUPPORTED: no driver, no

@@ -19,11 +19,6 @@ static float bits_f32(uint32_t u)
   return f;
 }
 
-float cpu_bf16_to_f32(uint16_t h)
-{
-  return bits_f32((uint32_t)h << 16);
-}
-
 uint16_t cpu_f32_to_bf16(float f)
 {
   uint32_t u = f32_bits(f);

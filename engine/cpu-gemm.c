@@ -22,9 +22,32 @@
 #define MR 6
 #define NR CPU_GEMM_PANEL
 #define KC 256
-/* Up to this many rows of A, B is streamed row by row instead of packed: packing costs about
- * one pass over B, which only pays when several rows reuse it. */
-#define GEMV_MAX_ROWS 4
+/* Up to this many rows of A, B is streamed row by row instead of packed: packing converts and
+ * transposes all of B, which only pays when enough rows reuse it (measured on a 4864 x 896
+ * bf16 weight: streaming ~50 GFLOP/s flat, packing overtakes it from about 11 rows). */
+#define GEMV_MAX_ROWS 10
+
+#if HAVE_X86_SIMD
+__attribute__((target("avx2,fma,f16c"), always_inline)) static inline __m256
+load8(const void *b, int64_t kk, ivl_dtype dtype)
+{
+  if (dtype == IVL_DTYPE_F32)
+    return _mm256_loadu_ps((const float *)b + kk);
+  __m128i h = _mm_loadu_si128((const __m128i *)((const uint16_t *)b + kk));
+  if (dtype == IVL_DTYPE_F16)
+    return _mm256_cvtph_ps(h);
+  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+
+__attribute__((target("avx2,fma"), always_inline)) static inline float hsum(__m256 v)
+{
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+#endif
 
 static const char *b_at(const cpu_gemm_args *g, int64_t index)
 {
@@ -32,8 +55,7 @@ static const char *b_at(const cpu_gemm_args *g, int64_t index)
 }
 
 /* panel[kk * NR + c] = B[j0 + c][k0 + kk] as f32; columns nb..NR-1 are zero. */
-static void pack_panel(float *panel, const cpu_gemm_args *g, int64_t j0, int nb, int64_t k0,
-                       int kc)
+static void pack_panel(float *panel, const cpu_gemm_args *g, int64_t j0, int nb, int64_t k0, int kc)
 {
   float row[KC > NR ? KC : NR];
   if (g->b_rows_are_n) {
@@ -42,6 +64,9 @@ static void pack_panel(float *panel, const cpu_gemm_args *g, int64_t j0, int nb,
       for (int kk = 0; kk < kc; kk++)
         panel[kk * NR + c] = row[kk];
     }
+  } else if (g->b_dtype == IVL_DTYPE_F32 && nb == NR) { /* attention values: plain copies */
+    for (int kk = 0; kk < kc; kk++)
+      memcpy(panel + kk * NR, (const float *)g->b + (k0 + kk) * g->ldb + j0, NR * sizeof(float));
   } else {
     for (int kk = 0; kk < kc; kk++)
       cpu_row_to_f32(panel + kk * NR, b_at(g, (k0 + kk) * g->ldb + j0), g->b_dtype, nb);
@@ -50,6 +75,78 @@ static void pack_panel(float *panel, const cpu_gemm_args *g, int64_t j0, int nb,
     for (int kk = 0; kk < kc; kk++)
       memset(panel + kk * NR + nb, 0, (size_t)(NR - nb) * sizeof(float));
 }
+
+#if HAVE_X86_SIMD
+/* In-register transpose: r[i] = row i of an 8 x 8 block becomes r[i] = column i. */
+__attribute__((target("avx2,fma"), always_inline)) static inline void transpose8(__m256 r[8])
+{
+  __m256 t[8], u[8];
+  for (int i = 0; i < 8; i += 2) {
+    t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 8; i += 4) {
+    u[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+  for (int i = 0; i < 4; i++) {
+    r[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
+    r[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
+  }
+}
+
+/* 8 rows x 8 values of B (rows past nb zero) into panel columns col0..col0+7, k rows 0..7. */
+__attribute__((target("avx2,fma,f16c"), always_inline)) static inline void
+pack_block8(float *panel, const char *const rows[NR], int col0, int nb, int64_t kk, ivl_dtype dtype)
+{
+  __m256 r[8];
+  for (int c = 0; c < 8; c++)
+    r[c] = col0 + c < nb ? load8(rows[col0 + c], kk, dtype) : _mm256_setzero_ps();
+  transpose8(r);
+  for (int i = 0; i < 8; i++)
+    _mm256_store_ps(panel + i * NR + col0, r[i]);
+}
+
+__attribute__((target("avx2,fma,f16c"), always_inline)) static inline void
+pack_rows_avx2_t(float *panel, const char *const rows[NR], int nb, int kc, ivl_dtype dtype)
+{
+  for (int kk = 0; kk + 8 <= kc; kk += 8) {
+    pack_block8(panel + kk * NR, rows, 0, nb, kk, dtype);
+    pack_block8(panel + kk * NR, rows, 8, nb, kk, dtype);
+  }
+}
+
+/* pack_panel for B stored [n, k] (weights, keys), 8 x 8 blocks converted and transposed in
+ * registers: scalar packing cost as much as the products below ~300 rows of A. */
+__attribute__((target("avx2,fma,f16c"))) static void
+pack_rows_avx2(float *panel, const cpu_gemm_args *g, int64_t j0, int nb, int64_t k0, int kc)
+{
+  const char *rows[NR];
+  for (int c = 0; c < NR; c++)
+    rows[c] = b_at(g, (j0 + MIN(c, nb - 1)) * g->ldb + k0);
+  switch (g->b_dtype) {
+  case IVL_DTYPE_BF16:
+    pack_rows_avx2_t(panel, rows, nb, kc, IVL_DTYPE_BF16);
+    break;
+  case IVL_DTYPE_F16:
+    pack_rows_avx2_t(panel, rows, nb, kc, IVL_DTYPE_F16);
+    break;
+  default:
+    pack_rows_avx2_t(panel, rows, nb, kc, IVL_DTYPE_F32);
+    break;
+  }
+  size_t es = ivl_dtype_size(g->b_dtype);
+  for (int c = 0; c < NR; c++) /* the last kc % 8 values */
+    for (int t = kc / 8 * 8; t < kc; t++) {
+      float v = 0.0f;
+      if (c < nb)
+        cpu_row_to_f32(&v, rows[c] + t * (int64_t)es, g->b_dtype, 1);
+      panel[t * NR + c] = v;
+    }
+}
+#endif
 
 /* C tile = alpha * acc (+ bias) on the first k block, C += alpha * acc on later ones. */
 static void store_tile(const cpu_gemm_args *g, int64_t i0, int mr, int64_t j0, int nb,
@@ -63,6 +160,26 @@ static void store_tile(const cpu_gemm_args *g, int64_t i0, int mr, int64_t j0, i
     }
   }
 }
+
+#if HAVE_X86_SIMD
+/* store_tile for a full 16-wide tile: attention scores have k = head_dim = 64, where a scalar
+ * store would cost a sixth of the FMAs. */
+__attribute__((target("avx2,fma"))) static void
+store_full_tile_avx2(const cpu_gemm_args *g, int64_t i0, int mr, int64_t j0, float acc[MR][NR],
+                     gboolean first, const float *bias)
+{
+  __m256 alpha = _mm256_set1_ps(g->alpha);
+  __m256 b0 = bias ? _mm256_loadu_ps(bias) : _mm256_setzero_ps();
+  __m256 b1 = bias ? _mm256_loadu_ps(bias + 8) : _mm256_setzero_ps();
+  for (int r = 0; r < mr; r++) {
+    float *c = g->c + (i0 + r) * g->ldc + j0;
+    __m256 base0 = first ? b0 : _mm256_loadu_ps(c);
+    __m256 base1 = first ? b1 : _mm256_loadu_ps(c + 8);
+    _mm256_storeu_ps(c, _mm256_fmadd_ps(alpha, _mm256_loadu_ps(acc[r]), base0));
+    _mm256_storeu_ps(c + 8, _mm256_fmadd_ps(alpha, _mm256_loadu_ps(acc[r] + 8), base1));
+  }
+}
+#endif
 
 static void kernel_portable(int mr, int kc, const float *a, int64_t lda, const float *panel,
                             float acc[MR][NR])
@@ -108,12 +225,24 @@ __attribute__((target("avx2,fma"))) static void
 kernel_avx2(int mr, int kc, const float *a, int64_t lda, const float *panel, float acc[MR][NR])
 {
   switch (mr) {
-  case 6: kernel_avx2_rows(6, kc, a, lda, panel, acc); break;
-  case 5: kernel_avx2_rows(5, kc, a, lda, panel, acc); break;
-  case 4: kernel_avx2_rows(4, kc, a, lda, panel, acc); break;
-  case 3: kernel_avx2_rows(3, kc, a, lda, panel, acc); break;
-  case 2: kernel_avx2_rows(2, kc, a, lda, panel, acc); break;
-  default: kernel_avx2_rows(1, kc, a, lda, panel, acc); break;
+  case 6:
+    kernel_avx2_rows(6, kc, a, lda, panel, acc);
+    break;
+  case 5:
+    kernel_avx2_rows(5, kc, a, lda, panel, acc);
+    break;
+  case 4:
+    kernel_avx2_rows(4, kc, a, lda, panel, acc);
+    break;
+  case 3:
+    kernel_avx2_rows(3, kc, a, lda, panel, acc);
+    break;
+  case 2:
+    kernel_avx2_rows(2, kc, a, lda, panel, acc);
+    break;
+  default:
+    kernel_avx2_rows(1, kc, a, lda, panel, acc);
+    break;
   }
 }
 #endif
@@ -131,7 +260,12 @@ static void gemm_packed(const cpu_gemm_args *g, int64_t i0, int64_t i1, int64_t 
                      g->bias_dtype, nb);
     for (int64_t kb = 0; kb < g->k || kb == 0; kb += KC) {
       int kc = (int)MIN(KC, g->k - kb);
-      pack_panel(panel, g, jb, nb, kb, kc);
+#if HAVE_X86_SIMD
+      if (simd && g->b_rows_are_n)
+        pack_rows_avx2(panel, g, jb, nb, kb, kc);
+      else
+#endif
+        pack_panel(panel, g, jb, nb, kb, kc);
       for (int64_t ib = i0; ib < i1; ib += MR) {
         int mr = (int)MIN(MR, i1 - ib);
         const float *a = g->a + ib * g->lda + kb;
@@ -141,7 +275,12 @@ static void gemm_packed(const cpu_gemm_args *g, int64_t i0, int64_t i1, int64_t 
         else
 #endif
           kernel_portable(mr, kc, a, g->lda, panel, acc);
-        store_tile(g, ib, mr, jb, nb, acc, kb == 0, g->bias ? bias : NULL);
+#if HAVE_X86_SIMD
+        if (simd && nb == NR)
+          store_full_tile_avx2(g, ib, mr, jb, acc, kb == 0, g->bias ? bias : NULL);
+        else
+#endif
+          store_tile(g, ib, mr, jb, nb, acc, kb == 0, g->bias ? bias : NULL);
       }
     }
   }
@@ -150,46 +289,31 @@ static void gemm_packed(const cpu_gemm_args *g, int64_t i0, int64_t i1, int64_t 
 
 /* -- few rows: B streamed once -- */
 
+/* a · b in eight interleaved partial sums: independent chains instead of one long dependency
+ * (and a shape compilers vectorise), so the portable path is not latency-bound. */
 static float dot_portable(const float *a, const void *b, ivl_dtype dtype, int64_t k)
 {
-  float sum = 0.0f;
-  switch (dtype) {
-  case IVL_DTYPE_BF16:
-    for (int64_t kk = 0; kk < k; kk++)
-      sum += a[kk] * cpu_bf16_to_f32(((const uint16_t *)b)[kk]);
-    break;
-  case IVL_DTYPE_F16:
-    for (int64_t kk = 0; kk < k; kk++)
-      sum += a[kk] * cpu_f16_to_f32(((const uint16_t *)b)[kk]);
-    break;
-  default:
-    for (int64_t kk = 0; kk < k; kk++)
-      sum += a[kk] * ((const float *)b)[kk];
-    break;
+  float s[8] = {0}, w[8];
+  int64_t kk = 0;
+  for (; kk + 8 <= k; kk += 8) {
+    if (dtype == IVL_DTYPE_BF16)
+      for (int l = 0; l < 8; l++)
+        w[l] = cpu_bf16_to_f32(((const uint16_t *)b)[kk + l]);
+    else
+      cpu_row_to_f32(w, (const char *)b + kk * (int64_t)ivl_dtype_size(dtype), dtype, 8);
+    for (int l = 0; l < 8; l++)
+      s[l] += a[kk + l] * w[l];
+  }
+  float sum = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+  if (kk < k) {
+    cpu_row_to_f32(w, (const char *)b + kk * (int64_t)ivl_dtype_size(dtype), dtype, k - kk);
+    for (int64_t l = 0; l < k - kk; l++)
+      sum += a[kk + l] * w[l];
   }
   return sum;
 }
 
 #if HAVE_X86_SIMD
-__attribute__((target("avx2,fma,f16c"), always_inline)) static inline __m256
-load8(const void *b, int64_t kk, ivl_dtype dtype)
-{
-  if (dtype == IVL_DTYPE_F32)
-    return _mm256_loadu_ps((const float *)b + kk);
-  __m128i h = _mm_loadu_si128((const __m128i *)((const uint16_t *)b + kk));
-  if (dtype == IVL_DTYPE_F16)
-    return _mm256_cvtph_ps(h);
-  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
-}
-
-__attribute__((target("avx2,fma"), always_inline)) static inline float hsum(__m256 v)
-{
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
-
 /* a · b over k values of b in dtype, four accumulators to cover FMA latency. One row at a time:
  * a thread then reads its share of B as one sequential stream, which the hardware prefetcher
  * follows better than several interleaved rows (measured: ~80% of the read bandwidth of one
@@ -314,7 +438,7 @@ static void axpy_portable(float *c, float s, const void *b, ivl_dtype dtype, int
 
 #if HAVE_X86_SIMD
 __attribute__((target("avx2,fma"))) static void axpy_avx2(float *c, float s, const float *b,
-                                                           int64_t n)
+                                                          int64_t n)
 {
   __m256 sv = _mm256_set1_ps(s);
   int64_t j = 0;

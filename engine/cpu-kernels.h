@@ -13,7 +13,14 @@
 gboolean cpu_simd_available(void);
 
 /* -- dtype conversion (cpu-convert.c) -- */
-float cpu_bf16_to_f32(uint16_t h);
+static inline float cpu_bf16_to_f32(uint16_t h)
+{
+  union {
+    uint32_t u;
+    float f;
+  } v = {(uint32_t)h << 16}; /* bf16 is the top half of an f32 */
+  return v.f;
+}
 uint16_t cpu_f32_to_bf16(float f); /* round to nearest even; NaN stays NaN */
 float cpu_f16_to_f32(uint16_t h);
 uint16_t cpu_f32_to_f16(float f); /* round to nearest even; overflow to inf */
@@ -43,9 +50,10 @@ typedef struct {
 
 /* Columns are packed in panels of this width: a tile should start at a multiple of it. */
 #define CPU_GEMM_PANEL 16
-/* Rows of A per tile for the packed path: MC rows x KC (256) columns of A (512 KiB) stay in
- * L2 while every panel of the tile's columns passes over them. */
-#define CPU_GEMM_ROW_BLOCK 512
+/* Rows of A per tile for the packed path. A panel of B is packed once per row block, so a
+ * vision tile (1025 rows) is one block; its 2048 x 256 f32 slice of A (2 MiB) is re-read from
+ * L2/L3 by every panel, at a few GB/s, far below what the caches give. */
+#define CPU_GEMM_ROW_BLOCK 2048
 
 /* Computes C[i0:i1, j0:j1]. The path (packed or streaming) depends on g->m only, so tiles of
  * one product agree bit for bit with a single call over the whole matrix. */
@@ -64,7 +72,7 @@ typedef struct {
 } cpu_attention_args;
 
 /* Query rows are processed in blocks of this many per task. */
-#define CPU_ATTENTION_QBLOCK 64
+#define CPU_ATTENTION_QBLOCK 256
 
 /* One sequence `seq`, one head, query rows [i0, i1) of that sequence. */
 gboolean cpu_attention_block(const cpu_attention_args *a, int64_t seq, int head, int64_t i0,
@@ -74,10 +82,11 @@ gboolean cpu_attention_block(const cpu_attention_args *a, int64_t seq, int head,
 void cpu_layer_norm_row(float *y, const float *x, const float *w, const float *b, int64_t n,
                         float eps);
 void cpu_rms_norm_row(float *y, const float *x, const float *w, int64_t n, float eps);
-void cpu_gelu(float *x, int64_t n);
+void cpu_gelu(float *x, int64_t n, gboolean simd);
 void cpu_silu_mul(float *gate, const float *up, int64_t n, gboolean simd);
-/* In place, numerically stable (max-subtracted) softmax of x[n], n >= 1. */
-void cpu_softmax_row(float *x, int64_t n, gboolean simd);
+/* x[i] = exp(x[i] - max(x)) in place, n >= 1; returns the sum (the softmax denominator, which
+ * attention applies to its few output columns instead of to every score). */
+float cpu_exp_row(float *x, int64_t n, gboolean simd);
 void cpu_rope_row(float *x, int n_heads, int head_dim, int64_t pos, const float *inv_freq);
 
 #endif /* IVL_CPU_KERNELS_H */

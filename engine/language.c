@@ -45,6 +45,10 @@ struct ivl_language {
   ivl_tensor *gate, *up; /* [CHUNK, I] */
   ivl_tensor *last;      /* [1, D] final norm of the last row */
   ivl_tensor *logits;    /* [1, V] */
+  /* decode graph (backends with graph_begin): recorded once, replayed per token */
+  gboolean recording; /* attention then reads the whole cache, masked by position */
+  gboolean graph_ready;
+  double graph_theta; /* RoPE theta baked into the graph (dynamic NTK may change it) */
 };
 
 double ivl_language_rope_theta(const ivl_llm_config *cfg, int64_t seq_len)
@@ -263,8 +267,9 @@ static void layer_forward(ivl_language *lm, lm_layer *w, int64_t n, int64_t pos0
   o->rope(be, &k, c->num_kv_heads, c->head_dim, pos0, theta);
   o->copy_rows(be, w->k_cache, pos0, &k, 0, n);
   o->copy_rows(be, w->v_cache, pos0, &v, 0, n);
-  ivl_tensor kc = ivl_tensor_view_rows(w->k_cache, 0, pos0 + n);
-  ivl_tensor vc = ivl_tensor_view_rows(w->v_cache, 0, pos0 + n);
+  const int64_t kv_rows = lm->recording ? lm->n_ctx : pos0 + n;
+  ivl_tensor kc = ivl_tensor_view_rows(w->k_cache, 0, kv_rows);
+  ivl_tensor vc = ivl_tensor_view_rows(w->v_cache, 0, kv_rows);
   o->attention(be, &att, &q, &kc, &vc, 1, c->num_heads, c->num_kv_heads, c->head_dim, TRUE, pos0,
                1.0f / sqrtf((float)c->head_dim));
   o->matmul(be, &out, &att, w->wo, w->bo);
@@ -301,6 +306,50 @@ static void embed_chunk(ivl_language *lm, const int32_t *ids, int64_t n, int32_t
   }
 }
 
+/* logits = lm_head(norm(x[row])) */
+static void final_logits(ivl_language *lm, int64_t row)
+{
+  ivl_backend *be = lm->be;
+  ivl_tensor last = ivl_tensor_view_rows(lm->x, row, 1);
+  be->ops->rms_norm(be, lm->last, &last, lm->norm, (float)lm->cfg.rms_norm_eps);
+  be->ops->matmul(be, lm->logits, lm->last, lm->lm_head, NULL);
+}
+
+static gboolean graphs_enabled(const ivl_language *lm)
+{
+  return lm->be->ops->graph_begin != NULL && g_strcmp0(g_getenv("IVL_CUDA_GRAPHS"), "0") != 0;
+}
+
+/* One decode token through a recorded graph, which removes the per-kernel launch gaps: the
+ * first call (and one after dynamic NTK changed theta) records the step, every call replays
+ * it at its position. Set IVL_CUDA_GRAPHS=0 to run the ops directly instead. */
+static gboolean decode_with_graph(ivl_language *lm, int32_t id, int64_t pos, double theta,
+                                  GError **error)
+{
+  ivl_backend *be = lm->be;
+  if (!lm->graph_ready || lm->graph_theta != theta) {
+    lm->graph_ready = FALSE;
+    if (!be->ops->graph_begin(be, pos, error))
+      return FALSE;
+    lm->recording = TRUE;
+    embed_chunk(lm, &id, 1, -1, NULL, NULL);
+    for (int l = 0; l < lm->cfg.num_layers; l++)
+      layer_forward(lm, &lm->layers[l], 1, pos, theta);
+    final_logits(lm, 0);
+    lm->recording = FALSE;
+    if (!be->ops->graph_end(be, error))
+      return FALSE;
+    lm->graph_ready = TRUE;
+    lm->graph_theta = theta;
+  }
+  if (!be->ops->graph_replay(be, pos, &id, 1, error)) {
+    lm->graph_ready = FALSE;
+    return FALSE;
+  }
+  lm->n_past = pos + 1;
+  return TRUE;
+}
+
 gboolean ivl_language_forward(ivl_language *lm, const int32_t *ids, int64_t n, int64_t pos0,
                               int32_t image_token, const ivl_tensor *image_embeds, GError **error)
 {
@@ -324,6 +373,8 @@ gboolean ivl_language_forward(ivl_language *lm, const int32_t *ids, int64_t n, i
   /* transformers' dynamic NTK picks the base from the whole call's length, so every chunk
    * of one call uses the same theta. */
   double theta = ivl_language_rope_theta(&lm->cfg, pos0 + n);
+  if (n == 1 && image_embeds == NULL && graphs_enabled(lm))
+    return decode_with_graph(lm, ids[0], pos0, theta, error);
   lm->n_past = pos0;
   for (int64_t c0 = 0; c0 < n; c0 += CHUNK) {
     int64_t len = MIN(CHUNK, n - c0);
@@ -334,11 +385,8 @@ gboolean ivl_language_forward(ivl_language *lm, const int32_t *ids, int64_t n, i
         return FALSE;
     }
     lm->n_past = pos0 + c0 + len;
-    if (c0 + len == n) {
-      ivl_tensor last = ivl_tensor_view_rows(lm->x, len - 1, 1);
-      be->ops->rms_norm(be, lm->last, &last, lm->norm, (float)lm->cfg.rms_norm_eps);
-      be->ops->matmul(be, lm->logits, lm->last, lm->lm_head, NULL);
-    }
+    if (c0 + len == n)
+      final_logits(lm, len - 1);
   }
   return ivl_backend_take_error(be, error);
 }

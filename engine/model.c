@@ -1,5 +1,7 @@
 /* model.c — ivl_model_load / ivl_model_free: config, backend choice, weights, and the three
  * parts; and the media path InternViT -> mlp1 that sessions call. */
+#include "ivl-config.h" /* IVL_HAVE_CUDA */
+
 #include "model.h"
 
 #include "model-tensors.h"

@@ -18,8 +18,8 @@
 #endif
 
 #define READ_BYTES ((size_t)512 << 20) /* 16x a 32 MiB L3 */
-#define READ_CHUNK ((size_t)1 << 20)
-#define READ_PASSES 4
+#define READ_CHUNK ((size_t)8 << 20)
+#define READ_PASSES 6
 #define FMA_ITERS 200000 /* per task: 12 x 8-wide FMAs each, ~1 ms */
 #define FMA_PASSES 3
 
@@ -149,10 +149,10 @@ gboolean ivl_roofline_measure(int n_threads, ivl_roofline *out, GError **error)
   ivl_threadpool_free(pool);
 
   *out = (ivl_roofline){
-    .n_threads = threads,
-    .read_bytes_per_s = (double)READ_BYTES / read_s,
-    .f32_flops_per_s = (double)fma_tasks * FMA_ITERS * 12 * 8 * 2 / fma_s,
-    .simd = job.simd,
+      .n_threads = threads,
+      .read_bytes_per_s = (double)READ_BYTES / read_s,
+      .f32_flops_per_s = (double)fma_tasks * FMA_ITERS * 12 * 8 * 2 / fma_s,
+      .simd = job.simd,
   };
   return TRUE;
 }

@@ -2,6 +2,7 @@
 
 #include "ivl.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <unistd.h>
 
@@ -21,9 +22,9 @@ struct ivl_threadpool {
   int n_threads;
   GThread **workers; /* n_threads - 1 */
 
-  GMutex lock;
-  GCond work_cond; /* a new loop was published, or quit */
-  GCond done_cond; /* the last task of the loop finished */
+  pthread_mutex_t lock;     /* pthread rather than GMutex: ThreadSanitizer sees through it */
+  pthread_cond_t work_cond; /* a new loop was published, or quit */
+  pthread_cond_t done_cond; /* the last task of the loop finished */
   atomic_uint generation;
   gboolean quit;
 
@@ -56,9 +57,9 @@ static void run_tasks(ivl_threadpool *pool, unsigned gen, ivl_task_fn fn, void *
       continue;
     fn(ctx, (int64_t)(cur & 0xffffffffu), thread);
     if (atomic_fetch_add(&pool->done_tasks, 1) + 1 == n_tasks) {
-      g_mutex_lock(&pool->lock);
-      g_cond_signal(&pool->done_cond);
-      g_mutex_unlock(&pool->lock);
+      pthread_mutex_lock(&pool->lock);
+      pthread_cond_signal(&pool->done_cond);
+      pthread_mutex_unlock(&pool->lock);
     }
   }
 }
@@ -74,18 +75,18 @@ static gpointer worker_main(gpointer data)
   for (;;) {
     for (int i = 0; i < SPIN_ROUNDS && atomic_load(&pool->generation) == seen; i++)
       cpu_relax();
-    g_mutex_lock(&pool->lock);
+    pthread_mutex_lock(&pool->lock);
     while (atomic_load(&pool->generation) == seen && !pool->quit)
-      g_cond_wait(&pool->work_cond, &pool->lock);
+      pthread_cond_wait(&pool->work_cond, &pool->lock);
     if (pool->quit) {
-      g_mutex_unlock(&pool->lock);
+      pthread_mutex_unlock(&pool->lock);
       return NULL;
     }
     seen = atomic_load(&pool->generation);
     ivl_task_fn fn = pool->fn;
     void *ctx = pool->ctx;
     int64_t n_tasks = pool->n_tasks;
-    g_mutex_unlock(&pool->lock);
+    pthread_mutex_unlock(&pool->lock);
     run_tasks(pool, seen, fn, ctx, n_tasks, index);
   }
 }
@@ -98,9 +99,9 @@ ivl_threadpool *ivl_threadpool_new(int n_threads, GError **error)
   }
   ivl_threadpool *pool = g_new0(ivl_threadpool, 1);
   pool->n_threads = 1;
-  g_mutex_init(&pool->lock);
-  g_cond_init(&pool->work_cond);
-  g_cond_init(&pool->done_cond);
+  pthread_mutex_init(&pool->lock, NULL);
+  pthread_cond_init(&pool->work_cond, NULL);
+  pthread_cond_init(&pool->done_cond, NULL);
   pool->workers = g_new0(GThread *, n_threads);
   for (int i = 1; i < n_threads; i++) {
     worker_arg *arg = g_new(worker_arg, 1);
@@ -124,16 +125,16 @@ void ivl_threadpool_free(ivl_threadpool *pool)
 {
   if (pool == NULL)
     return;
-  g_mutex_lock(&pool->lock);
+  pthread_mutex_lock(&pool->lock);
   pool->quit = TRUE;
-  g_cond_broadcast(&pool->work_cond);
-  g_mutex_unlock(&pool->lock);
+  pthread_cond_broadcast(&pool->work_cond);
+  pthread_mutex_unlock(&pool->lock);
   for (int i = 0; i < pool->n_threads - 1; i++)
     g_thread_join(pool->workers[i]);
   g_free(pool->workers);
-  g_mutex_clear(&pool->lock);
-  g_cond_clear(&pool->work_cond);
-  g_cond_clear(&pool->done_cond);
+  pthread_mutex_destroy(&pool->lock);
+  pthread_cond_destroy(&pool->work_cond);
+  pthread_cond_destroy(&pool->done_cond);
   g_free(pool);
 }
 
@@ -151,7 +152,7 @@ void ivl_threadpool_run(ivl_threadpool *pool, int64_t n_tasks, ivl_task_fn fn, v
       fn(ctx, i, 0);
     return;
   }
-  g_mutex_lock(&pool->lock);
+  pthread_mutex_lock(&pool->lock);
   pool->fn = fn;
   pool->ctx = ctx;
   pool->n_tasks = n_tasks;
@@ -159,15 +160,15 @@ void ivl_threadpool_run(ivl_threadpool *pool, int64_t n_tasks, ivl_task_fn fn, v
   unsigned gen = atomic_load(&pool->generation) + 1;
   atomic_store(&pool->claim, (uint_fast64_t)gen << 32);
   atomic_store(&pool->generation, gen);
-  g_cond_broadcast(&pool->work_cond);
-  g_mutex_unlock(&pool->lock);
+  pthread_cond_broadcast(&pool->work_cond);
+  pthread_mutex_unlock(&pool->lock);
 
   run_tasks(pool, gen, fn, ctx, n_tasks, 0);
 
   for (int i = 0; i < SPIN_ROUNDS && atomic_load(&pool->done_tasks) < n_tasks; i++)
     cpu_relax();
-  g_mutex_lock(&pool->lock);
+  pthread_mutex_lock(&pool->lock);
   while (atomic_load(&pool->done_tasks) < n_tasks)
-    g_cond_wait(&pool->done_cond, &pool->lock);
-  g_mutex_unlock(&pool->lock);
+    pthread_cond_wait(&pool->done_cond, &pool->lock);
+  pthread_mutex_unlock(&pool->lock);
 }

@@ -19,6 +19,7 @@ ivl_threadpool *ivl_threadpool_new(int n_threads, GError **error);
 void ivl_threadpool_free(ivl_threadpool *pool);
 int ivl_threadpool_n_threads(const ivl_threadpool *pool);
 /* Runs fn(ctx, i, thread) once for every i in [0, n_tasks) and returns when all are done.
+ * One caller at a time, and not from inside a task (a backend belongs to one thread).
  * Tasks are handed out in order, one at a time, so uneven tasks balance across threads. */
 void ivl_threadpool_run(ivl_threadpool *pool, int64_t n_tasks, ivl_task_fn fn, void *ctx);
 

@@ -17,9 +17,9 @@
 /* The pre-tokenizer of Qwen2 (PRETOKENIZE_REGEX). With PCRE2_UCP, \s is Unicode White_Space
  * (category Z plus TAB, LF, VT, FF, CR, NEL), the same set as Python's regex module and the
  * Rust regex crate; \p{N} takes one digit per piece. */
-static const char pretokenize_pattern[] =
-  "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*"
-  "|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+static const char pretokenize_pattern[] = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{"
+                                          "L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*"
+                                          "|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 
 /* Word -> ids memo; cleared when it grows past this many words. */
 #define CACHE_MAX_WORDS 65536
@@ -38,16 +38,16 @@ typedef struct {
 typedef struct {
   ivl_tokenizer_impl base;
   gint32 n_vocab;
-  char **tokens;          /* [n_vocab] vocabulary form, NULL for holes */
-  const char **bytes;     /* [n_vocab] raw bytes of each token */
-  guint32 *n_bytes;       /* [n_vocab] */
-  GStringChunk *strings;  /* owns tokens and bytes */
-  GHashTable *token_ids;  /* vocabulary form -> id (GINT_TO_POINTER(id + 1)) */
-  gint32 byte_ids[256];   /* the single-character token of each byte */
+  char **tokens;         /* [n_vocab] vocabulary form, NULL for holes */
+  const char **bytes;    /* [n_vocab] raw bytes of each token */
+  guint32 *n_bytes;      /* [n_vocab] */
+  GStringChunk *strings; /* owns tokens and bytes */
+  GHashTable *token_ids; /* vocabulary form -> id (GINT_TO_POINTER(id + 1)) */
+  gint32 byte_ids[256];  /* the single-character token of each byte */
   merge_table merges;
   pcre2_code *regex;
   GMutex cache_lock;
-  GHashTable *cache;      /* piece -> gint32[1 + n] (count first) */
+  GHashTable *cache; /* piece -> gint32[1 + n] (count first) */
 } bpe;
 
 /* ---- GPT-2 byte <-> unicode map ---------------------------------------------------------- */
@@ -237,7 +237,8 @@ static void bpe_piece(const bpe *t, const guint8 *piece, int n, GArray *out)
 
 static void encode_piece(const bpe *t, const char *piece, gsize len, GArray *ids)
 {
-  gboolean cacheable = len <= CACHE_MAX_PIECE;
+  /* Keys are C strings: a piece holding NUL would collide with its prefix. */
+  gboolean cacheable = len <= CACHE_MAX_PIECE && !memchr(piece, '\0', len);
   g_autofree char *key = cacheable ? g_strndup(piece, len) : NULL;
   if (cacheable) {
     g_mutex_lock((GMutex *)&t->cache_lock);
@@ -349,14 +350,14 @@ static void bpe_free(ivl_tokenizer_impl *impl)
 }
 
 static const ivl_tokenizer_vtable bpe_vtable = {
-  .kind = "qwen2-bpe",
-  .normalize = bpe_normalize,
-  .encode = bpe_encode,
-  .id_bytes = bpe_id_bytes,
-  .id_to_token = bpe_id_to_token,
-  .token_to_id = bpe_token_to_id,
-  .vocab_size = bpe_vocab_size,
-  .free = bpe_free,
+    .kind = "qwen2-bpe",
+    .normalize = bpe_normalize,
+    .encode = bpe_encode,
+    .id_bytes = bpe_id_bytes,
+    .id_to_token = bpe_id_to_token,
+    .token_to_id = bpe_token_to_id,
+    .vocab_size = bpe_vocab_size,
+    .free = bpe_free,
 };
 
 /* ---- loading ----------------------------------------------------------------------------- */
@@ -367,8 +368,8 @@ static gboolean read_vocab(bpe *t, const char *path, GError **error)
   g_autoptr(GError) local = NULL;
   if (!json_parser_load_from_file(parser, path, &local)) {
     gboolean missing = g_error_matches(local, G_FILE_ERROR, G_FILE_ERROR_NOENT);
-    g_set_error(error, IVL_ERROR, missing ? IVL_ERROR_NOT_FOUND : IVL_ERROR_CORRUPT,
-                "%s: %s", path, local->message);
+    g_set_error(error, IVL_ERROR, missing ? IVL_ERROR_NOT_FOUND : IVL_ERROR_CORRUPT, "%s: %s", path,
+                local->message);
     return FALSE;
   }
   JsonNode *root = json_parser_get_root(parser);
@@ -451,12 +452,21 @@ static gboolean read_merges(bpe *t, const char *path, GError **error)
                 local->message);
     return FALSE;
   }
-  g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
-  merge_table_init(&t->merges, g_strv_length(lines));
+  gsize n_lines = 1;
+  for (const char *p = text; (p = strchr(p, '\n')); p++)
+    n_lines++;
+  merge_table_init(&t->merges, n_lines);
   GString *joined = g_string_new(NULL);
   guint32 rank = 0;
-  for (guint i = 0; lines[i]; i++) {
-    char *line = g_strstrip(lines[i]);
+  char *next = text;
+  /* Lines are cut in place: g_strsplit rescans the rest of the text at every line. */
+  for (guint i = 0; next; i++) {
+    char *line = next;
+    char *nl = strchr(line, '\n');
+    next = nl ? nl + 1 : NULL;
+    if (nl)
+      *nl = '\0';
+    g_strstrip(line);
     if ((i == 0 && g_str_has_prefix(line, "#version:")) || !*line)
       continue;
     char *space = strchr(line, ' ');

@@ -15,8 +15,7 @@ typedef struct {
   const char *kind;
   /* Returns the normalized copy of valid UTF-8 text (len bytes, may hold NUL), setting
    * *out_len. Runs on the whole text before the added tokens are split out. */
-  char *(*normalize)(const ivl_tokenizer_impl *impl, const char *text, gsize len,
-                     gsize *out_len);
+  char *(*normalize)(const ivl_tokenizer_impl *impl, const char *text, gsize len, gsize *out_len);
   /* Appends the ids of normalized text that holds no added token. */
   void (*encode)(const ivl_tokenizer_impl *impl, const char *text, gsize len, GArray *ids);
   /* The bytes a vocabulary id stands for; NULL when the id is not in the vocabulary. */

@@ -18,9 +18,9 @@ typedef struct {
 
 struct ivl_tokenizer {
   ivl_tokenizer_impl *impl;
-  GPtrArray *added;          /* added_token*, owns them */
-  GHashTable *added_by_text; /* content -> added_token* */
-  GHashTable *added_by_id;   /* GINT_TO_POINTER(id) -> added_token* */
+  GPtrArray *added;              /* added_token*, owns them */
+  GHashTable *added_by_text;     /* content -> added_token* */
+  GHashTable *added_by_id;       /* GINT_TO_POINTER(id) -> added_token* */
   GPtrArray *by_first_byte[256]; /* candidates for a match, longest first; NULL when none */
   gint32 vocab_size;
   gint32 im_start, im_end, img_context, pad, eos, bos;
@@ -93,8 +93,8 @@ static void add_token(ivl_tokenizer *tok, const char *content, gint32 id, gboole
 static gboolean read_added_decoder(ivl_tokenizer *tok, JsonObject *config, GError **error)
 {
   JsonObject *dec = config && json_object_has_member(config, "added_tokens_decoder")
-                      ? json_object_get_object_member(config, "added_tokens_decoder")
-                      : NULL;
+                        ? json_object_get_object_member(config, "added_tokens_decoder")
+                        : NULL;
   if (!dec)
     return TRUE;
   g_autoptr(GList) members = json_object_get_members(dec);
@@ -195,9 +195,8 @@ static gboolean has_file(const char *dir, const char *name)
 
 static ivl_tokenizer_impl *load_family(const char *dir, JsonObject *config, GError **error)
 {
-  const char *cls = config ? json_object_get_string_member_with_default(
-                               config, "tokenizer_class", NULL)
-                           : NULL;
+  const char *cls =
+      config ? json_object_get_string_member_with_default(config, "tokenizer_class", NULL) : NULL;
   if (cls) {
     if (strcmp(cls, "Qwen2Tokenizer") == 0 || strcmp(cls, "Qwen2TokenizerFast") == 0)
       return ivl_tokenizer_bpe_load(dir, error);
@@ -236,7 +235,7 @@ ivl_tokenizer *ivl_tokenizer_load(const char *dir, GError **error)
   g_autoptr(JsonObject) config = read_json_object(dir, "tokenizer_config.json", &local);
   g_autoptr(JsonObject) added = local ? NULL : read_json_object(dir, "added_tokens.json", &local);
   g_autoptr(JsonObject) map =
-    local ? NULL : read_json_object(dir, "special_tokens_map.json", &local);
+      local ? NULL : read_json_object(dir, "special_tokens_map.json", &local);
   if (local) {
     g_propagate_error(error, local);
     return NULL;
@@ -261,8 +260,8 @@ ivl_tokenizer *ivl_tokenizer_load(const char *dir, GError **error)
   tok->img_context = ivl_tokenizer_token_to_id(tok, "<IMG_CONTEXT>");
   tok->pad = config_token_id(tok, config, map, "pad_token");
   tok->eos = config_token_id(tok, config, map, "eos_token");
-  gboolean add_bos = config && json_object_get_boolean_member_with_default(config,
-                                                                           "add_bos_token", FALSE);
+  gboolean add_bos =
+      config && json_object_get_boolean_member_with_default(config, "add_bos_token", FALSE);
   tok->bos = add_bos ? config_token_id(tok, config, map, "bos_token") : -1;
   return g_steal_pointer(&tok);
 }
@@ -382,12 +381,30 @@ gboolean ivl_tokenizer_is_special(const ivl_tokenizer *tok, gint32 id)
   return a && a->special;
 }
 
-gint32 ivl_tokenizer_get_im_start_id(const ivl_tokenizer *tok) { return tok->im_start; }
-gint32 ivl_tokenizer_get_im_end_id(const ivl_tokenizer *tok) { return tok->im_end; }
-gint32 ivl_tokenizer_get_img_context_id(const ivl_tokenizer *tok) { return tok->img_context; }
-gint32 ivl_tokenizer_get_pad_id(const ivl_tokenizer *tok) { return tok->pad; }
-gint32 ivl_tokenizer_get_eos_id(const ivl_tokenizer *tok) { return tok->eos; }
-gint32 ivl_tokenizer_get_bos_id(const ivl_tokenizer *tok) { return tok->bos; }
+gint32 ivl_tokenizer_get_im_start_id(const ivl_tokenizer *tok)
+{
+  return tok->im_start;
+}
+gint32 ivl_tokenizer_get_im_end_id(const ivl_tokenizer *tok)
+{
+  return tok->im_end;
+}
+gint32 ivl_tokenizer_get_img_context_id(const ivl_tokenizer *tok)
+{
+  return tok->img_context;
+}
+gint32 ivl_tokenizer_get_pad_id(const ivl_tokenizer *tok)
+{
+  return tok->pad;
+}
+gint32 ivl_tokenizer_get_eos_id(const ivl_tokenizer *tok)
+{
+  return tok->eos;
+}
+gint32 ivl_tokenizer_get_bos_id(const ivl_tokenizer *tok)
+{
+  return tok->bos;
+}
 
 /* ---- streaming --------------------------------------------------------------------------- */
 

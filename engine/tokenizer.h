@@ -37,7 +37,7 @@ GArray *ivl_tokenizer_encode(const ivl_tokenizer *tok, const char *text, gssize 
 
 /* Decodes ids to UTF-8 (caller frees): token bytes concatenated, invalid UTF-8 replaced by
  * U+FFFD (errors="replace"). skip_special drops the special added tokens. Ids that name no
- * token are skipped. */
+ * token are skipped. The result is a C string: text after a decoded NUL byte is hidden. */
 char *ivl_tokenizer_decode(const ivl_tokenizer *tok, const gint32 *ids, gsize n_ids,
                            gboolean skip_special);
 
@@ -51,12 +51,12 @@ const char *ivl_tokenizer_id_to_token(const ivl_tokenizer *tok, gint32 id);
 gboolean ivl_tokenizer_is_special(const ivl_tokenizer *tok, gint32 id);
 
 /* Ids of the tokens the chat code needs; -1 when the tokenizer has none. */
-gint32 ivl_tokenizer_get_im_start_id(const ivl_tokenizer *tok);  /* <|im_start|> */
-gint32 ivl_tokenizer_get_im_end_id(const ivl_tokenizer *tok);    /* <|im_end|>: chat's eos */
+gint32 ivl_tokenizer_get_im_start_id(const ivl_tokenizer *tok);    /* <|im_start|> */
+gint32 ivl_tokenizer_get_im_end_id(const ivl_tokenizer *tok);      /* <|im_end|>: chat's eos */
 gint32 ivl_tokenizer_get_img_context_id(const ivl_tokenizer *tok); /* <IMG_CONTEXT> */
-gint32 ivl_tokenizer_get_pad_id(const ivl_tokenizer *tok);       /* pad_token */
-gint32 ivl_tokenizer_get_eos_id(const ivl_tokenizer *tok);       /* eos_token of the config */
-gint32 ivl_tokenizer_get_bos_id(const ivl_tokenizer *tok);       /* -1: no BOS is prepended */
+gint32 ivl_tokenizer_get_pad_id(const ivl_tokenizer *tok);         /* pad_token */
+gint32 ivl_tokenizer_get_eos_id(const ivl_tokenizer *tok);         /* eos_token of the config */
+gint32 ivl_tokenizer_get_bos_id(const ivl_tokenizer *tok);         /* -1: no BOS is prepended */
 
 /* Incremental decoding for streamed generation: text comes out only as whole UTF-8
  * characters; a token that ends inside a multi-byte character is held until it completes.

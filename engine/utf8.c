@@ -78,8 +78,8 @@ gboolean ivl_utf8_is_py_space(gunichar c)
     return TRUE;
   if (c < 0x1680)
     return FALSE;
-  return c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 ||
-         c == 0x202F || c == 0x205F || c == 0x3000;
+  return c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F ||
+         c == 0x205F || c == 0x3000;
 }
 
 char *ivl_utf8_strip_py(const char *s)

@@ -54,7 +54,7 @@ static double now(void)
 
 enum { Q, K, V, O, GATE, UP, DOWN, N_MATS };
 static const int64_t qwen_shape[N_MATS][2] = {
-  {896, 896}, {128, 896}, {128, 896}, {896, 896}, {4864, 896}, {4864, 896}, {896, 4864},
+    {896, 896}, {128, 896}, {128, 896}, {896, 896}, {4864, 896}, {4864, 896}, {896, 4864},
 };
 
 /* Best of `reps` decode steps; returns seconds, sets *bytes to the weight bytes of one step. */
@@ -117,6 +117,19 @@ static double bench_attention(bench *b, int reps)
   return best;
 }
 
+/* Best of `reps` GELUs over the vision MLP's hidden activations [1025, 4096]. */
+static double bench_gelu(bench *b, int reps)
+{
+  ivl_tensor *x = act(b, 1025, 4096);
+  double best = G_MAXDOUBLE;
+  for (int r = 0; r < reps; r++) {
+    double t0 = now();
+    b->be->ops->gelu(b->be, x);
+    best = MIN(best, now() - t0);
+  }
+  return best;
+}
+
 int main(int argc, char **argv)
 {
   int n_threads = argc > 1 ? atoi(argv[1]) : 0;
@@ -142,9 +155,8 @@ int main(int argc, char **argv)
   printf("  \"decode_qwen2.5_0.5b\": {\"weight_MB\": %.1f, \"ms_per_token\": %.2f, "
          "\"GBps\": %.2f, \"fraction_of_bandwidth\": %.3f,\n"
          "    \"lm_head_ms\": %.2f, \"lm_head_GBps\": %.2f, \"lm_head_fraction\": %.3f},\n",
-         bytes * 1e-6, dec_s * 1e3, bytes / dec_s * 1e-9,
-         bytes / dec_s / roof.read_bytes_per_s, lm_s * 1e3, lm_bytes / lm_s * 1e-9,
-         lm_bytes / lm_s / roof.read_bytes_per_s);
+         bytes * 1e-6, dec_s * 1e3, bytes / dec_s * 1e-9, bytes / dec_s / roof.read_bytes_per_s,
+         lm_s * 1e3, lm_bytes / lm_s * 1e-9, lm_bytes / lm_s / roof.read_bytes_per_s);
 
   static const struct {
     const char *name;
@@ -164,6 +176,7 @@ int main(int argc, char **argv)
   double att_flop = 16 * 2.0 * 2 * 1025 * 1025 * 64;
   printf("    \"attention\": {\"ms\": %.2f, \"GFLOPps\": %.2f, \"fraction_of_peak\": %.3f},\n",
          att_s * 1e3, att_flop / att_s * 1e-9, att_flop / att_s / roof.f32_flops_per_s);
+  printf("    \"gelu_fc1\": {\"ms\": %.2f},\n", bench_gelu(&b, 3) * 1e3);
   printf("    \"layer_matmuls\": {\"ms\": %.2f, \"GFLOPps\": %.2f, \"fraction_of_peak\": %.3f}\n"
          "  }\n}\n",
          total_s * 1e3, total_flop / total_s * 1e-9, total_flop / total_s / roof.f32_flops_per_s);

@@ -54,8 +54,8 @@ static void ref_matmul(ivl_backend *be, ivl_tensor *y, const ivl_tensor *x, cons
     }
 }
 
-static void ref_layer_norm(ivl_backend *be, ivl_tensor *y, const ivl_tensor *x,
-                           const ivl_tensor *w, const ivl_tensor *b, float eps)
+static void ref_layer_norm(ivl_backend *be, ivl_tensor *y, const ivl_tensor *x, const ivl_tensor *w,
+                           const ivl_tensor *b, float eps)
 {
   (void)be;
   for (int64_t r = 0; r < x->rows; r++) {
@@ -66,7 +66,7 @@ static void ref_layer_norm(ivl_backend *be, ivl_tensor *y, const ivl_tensor *x,
       var += (at(x, r, c) - mean) * (at(x, r, c) - mean) / (double)x->cols;
     for (int64_t c = 0; c < x->cols; c++)
       f32(y)[r * y->cols + c] =
-        (float)((at(x, r, c) - mean) / sqrt(var + eps) * ref_value(w, c) + ref_value(b, c));
+          (float)((at(x, r, c) - mean) / sqrt(var + eps) * ref_value(w, c) + ref_value(b, c));
   }
 }
 
@@ -179,8 +179,8 @@ static void ref_get_rows(ivl_backend *be, ivl_tensor *y, const ivl_tensor *table
       f32(y)[i * y->cols + c] = (float)at(table, ids[i], c);
 }
 
-static void ref_copy_rows(ivl_backend *be, ivl_tensor *dst, int64_t dst_row0,
-                          const ivl_tensor *src, int64_t src_row0, int64_t n_rows)
+static void ref_copy_rows(ivl_backend *be, ivl_tensor *dst, int64_t dst_row0, const ivl_tensor *src,
+                          int64_t src_row0, int64_t n_rows)
 {
   (void)be;
   size_t row = (size_t)src->cols * ivl_dtype_size(src->dtype);
@@ -201,7 +201,8 @@ static void ref_patchify(ivl_backend *be, ivl_tensor *y, const ivl_tensor *pixel
           for (int ky = 0; ky < patch; ky++)
             for (int kx = 0; kx < patch; kx++)
               f32(y)[((int64_t)(t * g + py) * g + px) * y->cols + (c * patch + ky) * patch + kx] =
-                (float)at(pixels, t * 3 + c, (int64_t)(py * patch + ky) * image_size + px * patch + kx);
+                  (float)at(pixels, t * 3 + c,
+                            (int64_t)(py * patch + ky) * image_size + px * patch + kx);
 }
 
 static void ref_pixel_shuffle(ivl_backend *be, ivl_tensor *y, const ivl_tensor *x, int n_tiles,
@@ -216,7 +217,7 @@ static void ref_pixel_shuffle(ivl_backend *be, ivl_tensor *y, const ivl_tensor *
         for (int q = 0; q < 4; q++)
           for (int64_t c = 0; c < d; c++)
             f32(y)[((int64_t)(t * h + i) * h + j) * y->cols + q * d + c] =
-              (float)at(x, ((int64_t)t * grid + 2 * i + q / 2) * grid + 2 * j + q % 2, c);
+                (float)at(x, ((int64_t)t * grid + 2 * i + q / 2) * grid + 2 * j + q % 2, c);
 }
 
 static int32_t ref_argmax(ivl_backend *be, const ivl_tensor *logits, int64_t row)

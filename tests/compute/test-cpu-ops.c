@@ -32,26 +32,26 @@ static void test_conversions(ivl_backend *be)
     ivl_dtype dtype;
     float in, out;
   } cases[] = {
-    {IVL_DTYPE_BF16, 1.0f, 1.0f},
-    {IVL_DTYPE_BF16, 1.0f + 0x1p-8f, 1.0f},                   /* tie: to even */
-    {IVL_DTYPE_BF16, 1.0f + 3 * 0x1p-8f, 1.0f + 0x1p-6f},     /* tie: to even, up */
-    {IVL_DTYPE_BF16, 1.0f + 0x1p-8f + 0x1p-12f, 1.0f + 0x1p-7f}, /* above the tie */
-    {IVL_DTYPE_BF16, -FLT_MAX, -INFINITY},                   /* past the last bf16 */
-    {IVL_DTYPE_F16, 1.0f + 0x1p-11f, 1.0f},                   /* tie: to even */
-    {IVL_DTYPE_F16, 65504.0f, 65504.0f},
-    {IVL_DTYPE_F16, 65519.0f, 65504.0f},
-    {IVL_DTYPE_F16, 65520.0f, INFINITY},
-    {IVL_DTYPE_F16, 0x1p-24f, 0x1p-24f},                      /* smallest subnormal */
-    {IVL_DTYPE_F16, 0x1p-25f, 0.0f},                          /* tie: to even (zero) */
-    {IVL_DTYPE_F16, 3 * 0x1p-25f, 0x1p-23f},                  /* tie: to even, up */
-    {IVL_DTYPE_F16, -0x1.ffcp-15f, -0x1p-14f},                /* subnormal rounds to normal */
+      {IVL_DTYPE_BF16, 1.0f, 1.0f},
+      {IVL_DTYPE_BF16, 1.0f + 0x1p-8f, 1.0f},                      /* tie: to even */
+      {IVL_DTYPE_BF16, 1.0f + 3 * 0x1p-8f, 1.0f + 0x1p-6f},        /* tie: to even, up */
+      {IVL_DTYPE_BF16, 1.0f + 0x1p-8f + 0x1p-12f, 1.0f + 0x1p-7f}, /* above the tie */
+      {IVL_DTYPE_BF16, -FLT_MAX, -INFINITY},                       /* past the last bf16 */
+      {IVL_DTYPE_F16, 1.0f + 0x1p-11f, 1.0f},                      /* tie: to even */
+      {IVL_DTYPE_F16, 65504.0f, 65504.0f},
+      {IVL_DTYPE_F16, 65519.0f, 65504.0f},
+      {IVL_DTYPE_F16, 65520.0f, INFINITY},
+      {IVL_DTYPE_F16, 0x1p-24f, 0x1p-24f},       /* smallest subnormal */
+      {IVL_DTYPE_F16, 0x1p-25f, 0.0f},           /* tie: to even (zero) */
+      {IVL_DTYPE_F16, 3 * 0x1p-25f, 0x1p-23f},   /* tie: to even, up */
+      {IVL_DTYPE_F16, -0x1.ffcp-15f, -0x1p-14f}, /* subnormal rounds to normal */
   };
   for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
     g_autoptr(GError) error = NULL;
     ivl_tensor *t = be->ops->tensor_new(be, cases[i].dtype, 1, 1, &error);
     float back = NAN;
     EXPECT(t && be->ops->upload_f32(be, t, 0, 1, &cases[i].in, &error) &&
-             be->ops->download_f32(be, t, 0, 1, &back, &error),
+               be->ops->download_f32(be, t, 0, 1, &back, &error),
            "conversion setup: %s", error ? error->message : "");
     EXPECT(back == cases[i].out, "%s(%a) -> %a, expected %a",
            cases[i].dtype == IVL_DTYPE_BF16 ? "bf16" : "f16", cases[i].in, back, cases[i].out);
@@ -69,12 +69,37 @@ static void test_conversions(ivl_backend *be)
   }
 }
 
+/* New tensors are zero, from the heap (small) or a mapping (>= 1 MiB); an impossible size is an
+ * out-of-memory error. */
+static void test_memory(ivl_backend *be)
+{
+  static const int64_t rows[] = {3, 1 << 12};
+  for (size_t i = 0; i < G_N_ELEMENTS(rows); i++) {
+    g_autoptr(GError) error = NULL;
+    ivl_tensor *t = be->ops->tensor_new(be, IVL_DTYPE_F32, rows[i], 100, &error);
+    g_autofree float *v = g_new(float, rows[i] * 100);
+    EXPECT(t && be->ops->download_f32(be, t, 0, rows[i], v, &error), "tensor_new: %s",
+           error ? error->message : "");
+    for (int64_t j = 0; t && j < rows[i] * 100; j++)
+      if (v[j] != 0.0f) {
+        EXPECT(FALSE, "tensor_new [%" G_GINT64_FORMAT ", 100] not zero at %" G_GINT64_FORMAT,
+               rows[i], j);
+        break;
+      }
+    be->ops->tensor_free(be, t);
+  }
+  g_autoptr(GError) error = NULL;
+  EXPECT(be->ops->tensor_new(be, IVL_DTYPE_F32, (int64_t)1 << 40, 1 << 12, &error) == NULL &&
+             g_error_matches(error, IVL_ERROR, IVL_ERROR_OUT_OF_MEMORY),
+         "a 16 PiB tensor did not fail with IVL_ERROR_OUT_OF_MEMORY");
+}
+
 /* Bad shapes are reported through the backend's error, never a crash or a write. */
 static void test_errors(ivl_backend *be)
 {
   g_autoptr(GError) error = NULL;
   EXPECT(be->ops->tensor_new(be, IVL_DTYPE_F32, -1, 4, &error) == NULL &&
-           g_error_matches(error, IVL_ERROR, IVL_ERROR_INVALID_ARGUMENT),
+             g_error_matches(error, IVL_ERROR, IVL_ERROR_INVALID_ARGUMENT),
          "negative rows accepted");
   g_clear_error(&error);
 
@@ -83,7 +108,7 @@ static void test_errors(ivl_backend *be)
   ivl_tensor *y = be->ops->tensor_new(be, IVL_DTYPE_F32, 2, 3, &error);
   float row[8] = {0};
   EXPECT(!be->ops->upload_f32(be, x, 1, 2, row, &error) &&
-           g_error_matches(error, IVL_ERROR, IVL_ERROR_INVALID_ARGUMENT),
+             g_error_matches(error, IVL_ERROR, IVL_ERROR_INVALID_ARGUMENT),
          "upload past the end accepted");
   g_clear_error(&error);
 
@@ -135,6 +160,7 @@ int main(int argc, char **argv)
   }
   failures += ivl_op_cases_run(cpu, ref, &params);
   test_conversions(cpu);
+  test_memory(cpu);
   test_errors(cpu);
   cpu->ops->free(cpu);
   ref->ops->free(ref);

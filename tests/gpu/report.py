@@ -52,6 +52,7 @@ def bench_rows(name, b, peak):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", required=True)
+    ap.add_argument("--logs", required=True)
     ap.add_argument("--dir", required=True)
     ap.add_argument("--gpu", required=True)
     ap.add_argument("--mode", required=True)
@@ -60,9 +61,10 @@ def main():
     a = ap.parse_args()
 
     steps = read_steps(a.steps)
-    peak = last_json(os.path.join(a.dir, "gpu-peak.log"))
-    bench = {"1b": last_json(os.path.join(a.dir, "bench-1b.log")),
-             "8b": last_json(os.path.join(a.dir, "bench-8b.log"))}
+    peak = last_json(os.path.join(a.logs, "gpu-peak.log"))
+    bench = {"1b": last_json(os.path.join(a.logs, "bench-1b.log")),
+             "1b_no_graph": last_json(os.path.join(a.logs, "bench-1b-no-graph.log")),
+             "8b": last_json(os.path.join(a.logs, "bench-8b.log"))}
     report = {
         "gpu": a.gpu.strip(),
         "build": a.mode,
@@ -71,6 +73,7 @@ def main():
         "steps": steps,
         "gpu_peak": peak,
         "bench": {"1b_shaped": bench["1b"],
+                  "1b_shaped_no_cuda_graph": bench["1b_no_graph"],
                   f"8b_shaped_{a.layers_8b}_layers": bench["8b"]},
     }
     with open(os.path.join(a.dir, "report.json"), "w", encoding="utf-8") as f:
@@ -96,6 +99,7 @@ def main():
            "| model | decode tok/s | decode GB/s | prefill tok/s | vision ms/tile | "
            "first token ms |", "| --- | ---: | ---: | ---: | ---: | ---: |"]
     md += bench_rows("1B-shaped (all 24 layers)", bench["1b"], peak)
+    md += bench_rows("1B-shaped, IVL_CUDA_GRAPHS=0", bench["1b_no_graph"], peak)
     md += bench_rows(f"8B-shaped ({a.layers_8b} of 28 layers)", bench["8b"], peak)
     with open(os.path.join(a.dir, "report.md"), "w", encoding="utf-8") as f:
         f.write("\n".join(md) + "\n")

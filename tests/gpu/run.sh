@@ -4,13 +4,14 @@
 #   2. build for exactly that capability (meson, -Dgpu_archs=<cc>) or, where this machine
 #      cannot build (no meson, GLib or json-glib headers), use build-gpu-bundle/ made
 #      elsewhere by tests/gpu/bundle.sh;
-#   3. run the op tests (CUDA vs CPU on every InternVL3 shape) and the graph check, plus,
-#      when building from source, every test of the suites ops and gpu;
+#   3. run the op tests (CUDA vs CPU on every InternVL3 shape) and the graph check, under
+#      compute-sanitizer's memcheck too (racecheck for the attention kernels), plus, when
+#      building from source, the other tests of suite gpu;
 #   4. measure the GPU's ceilings (tests/gpu/gpu-peak: copy bandwidth, bf16 GEMM);
 #   5. `ivl bench --backend cuda` on a 1B-shaped and an 8B-shaped random model written on the
 #      spot by `ivl make-tiny-model`;
-#   6. write report.json and report.md into $IVL_GPU_REPORT_DIR (default: $OUT if set, else
-#      build-gpu/report).
+#   6. write report.json, report.md and logs.tar.gz (every step's output) into
+#      $IVL_GPU_REPORT_DIR (default: $OUT if set, else build-gpu/report), and print report.md.
 # Exit status: 0 all passed (a tool that is missing, e.g. compute-sanitizer, is a skip), 1 something failed (the report says what), 77 no GPU here.
 set -u -o pipefail
 
@@ -24,13 +25,15 @@ BUDGET_S=${IVL_GPU_BUDGET_S:-450}
 export PATH="$PATH:/usr/local/cuda/bin"
 
 mkdir -p "$REPORT"
-STEPS="$REPORT/steps.tsv" # name, status, seconds, detail
+LOGS=$(mktemp -d)
+trap 'rm -rf "$LOGS"' EXIT
+STEPS="$LOGS/steps.tsv" # name, status, seconds, detail
 : >"$STEPS"
 FAILED=0
 
 log() { printf '[gpu-check %3ds] %s\n' "$SECONDS" "$*"; }
 
-# step NAME LIMIT_S CMD...: runs CMD with a time limit, output to $REPORT/NAME.log.
+# step NAME LIMIT_S CMD...: runs CMD with a time limit, output to $LOGS/NAME.log.
 step() {
   local name=$1 limit=$2
   shift 2
@@ -41,10 +44,10 @@ step() {
   log "$name ..."
   local t0=$SECONDS rc
   # Through bash so that CMD may be an exported function.
-  timeout --kill-after=10 "$limit" bash -c '"$@"' "$name" "$@" >"$REPORT/$name.log" 2>&1
+  timeout --kill-after=10 "$limit" bash -c '"$@"' "$name" "$@" >"$LOGS/$name.log" 2>&1
   rc=$?
   local dt=$((SECONDS - t0)) detail
-  detail=$(tail -n 1 "$REPORT/$name.log" | tr '\t' ' ' | cut -c1-200)
+  detail=$(tail -n 1 "$LOGS/$name.log" | tr '\t' ' ' | cut -c1-200)
   if [ $rc -eq 0 ]; then
     record "$name" pass "$dt" "$detail"
   elif [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
@@ -99,7 +102,7 @@ elif [ -x "$BUNDLE/bin/ivl" ]; then
   sed -i '$d' "$STEPS"
   FAILED=0
   MODE=bundle
-  record build pass 0 "no source build here ($(tail -n 1 "$REPORT/build.log" | cut -c1-120)); using build-gpu-bundle for sm_$(cat "$BUNDLE/archs" 2>/dev/null)"
+  record build pass 0 "no source build here ($(tail -n 1 "$LOGS/build.log" | cut -c1-120)); using build-gpu-bundle for sm_$(cat "$BUNDLE/archs" 2>/dev/null)"
   case ";$(cat "$BUNDLE/archs" 2>/dev/null);" in
     *";$ARCH;"*) ;;
     *) record bundle-archs fail 0 "the bundle was built for $(cat "$BUNDLE/archs"), not $ARCH" ;;
@@ -110,7 +113,7 @@ elif [ -x "$BUNDLE/bin/ivl" ]; then
   BIN_GRAPH=$BUNDLE/bin/test-cuda-graph
   BIN_PEAK=$BUNDLE/bin/gpu-peak
 else
-  log "cannot build here and no build-gpu-bundle/: see $REPORT/build.log; make a bundle with"
+  log "cannot build here and no build-gpu-bundle/ (build log in logs.tar.gz); make a bundle with"
   log "tests/gpu/bundle.sh on a machine with the build dependencies and bring it along"
   MODE=none
 fi
@@ -135,8 +138,12 @@ if [ "$MODE" != none ]; then
   else
     record compute-sanitizer skip 0 "not installed: no memcheck or racecheck"
   fi
+  if [ "$MODE" = bundle ]; then
+    step greedy-cuda 300 env IVL_SOURCE_ROOT="$ROOT" "$BUNDLE/bin/test-greedy-cuda"
+  fi
   if [ "$MODE" = source ]; then
-    step meson-tests-ops-gpu 240 $MESON test -C "$BUILD" --suite ops --suite gpu \
+    # The rest of suite gpu (the ops suite ran above, binary by binary): greedy-cuda.
+    step meson-tests-gpu 240 $MESON test -C "$BUILD" --suite gpu --no-suite ops \
       --print-errorlogs --timeout-multiplier 4
   fi
 
@@ -151,17 +158,22 @@ if [ "$MODE" != none ]; then
   # shellcheck disable=SC2086
   step make-1b 120 "$BIN_IVL" make-tiny-model "$MODELS/1b" $VISION --llm-hidden 896 \
     --llm-layers 24 --llm-heads 14 --llm-kv-heads 2 --llm-ffn 4864 &&
-    step bench-1b 150 "$BIN_IVL" bench -m "$MODELS/1b" --backend cuda --json
+    step bench-1b 150 "$BIN_IVL" bench -m "$MODELS/1b" --backend cuda --json &&
+    step bench-1b-no-graph 150 env IVL_CUDA_GRAPHS=0 "$BIN_IVL" bench -m "$MODELS/1b" \
+      --backend cuda --json
   # shellcheck disable=SC2086
-  step make-8b 150 "$BIN_IVL" make-tiny-model "$MODELS/8b" $VISION --llm-hidden 3584 \
+  # Shards: the safetensors writer keeps a file in one GByteArray, which stops at 4 GiB.
+  step make-8b 200 "$BIN_IVL" make-tiny-model "$MODELS/8b" $VISION --shards 4 --llm-hidden 3584 \
     --llm-layers "$LAYERS_8B" --llm-heads 28 --llm-kv-heads 4 --llm-ffn 18944 &&
     step bench-8b 150 "$BIN_IVL" bench -m "$MODELS/8b" --backend cuda --json
   rm -rf "$MODELS/1b" "$MODELS/8b"
 fi
 
 # -- 6. report --
-python3 "$ROOT/tests/gpu/report.py" --steps "$STEPS" --dir "$REPORT" --gpu "$GPU" \
-  --mode "$MODE" --layers-8b "$LAYERS_8B" --seconds "$SECONDS" || FAILED=1
-log "report: $REPORT/report.md and report.json"
+python3 "$ROOT/tests/gpu/report.py" --steps "$STEPS" --logs "$LOGS" --dir "$REPORT" \
+  --gpu "$GPU" --mode "$MODE" --layers-8b "$LAYERS_8B" --seconds "$SECONDS" || FAILED=1
+tar czf "$REPORT/logs.tar.gz" -C "$LOGS" . || FAILED=1
+cat "$REPORT/report.md" 2>/dev/null
+log "report: $REPORT/report.md, report.json, logs.tar.gz"
 [ "$MODE" != none ] || FAILED=1
 exit $FAILED

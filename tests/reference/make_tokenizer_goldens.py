@@ -53,6 +53,7 @@ CASES = [
     ("unicode-spaces", "a\u2028b\u2029c\u0085d\u1680e\u2003f\u202fg\u205fh\x0bi\x0cj"),
     ("py-space-not-ws", "a\x1cb\x1dc\x1e d\x1f\x1f e"),
     ("control", "a\x00b\x01\x7f c\x1b[0m"),
+    ("nul-pieces", "\x00a \x00b\x00\x00 \x00a\x00"),
     ("punctuation", "Hello!!! ... ??? -- ;; (a) [b] {c} \"q\" «g» “smart” ‘quotes’ …"),
     ("digits-other", "٣٤٥ ²³ Ⅻ ½ ①② 𝟙𝟚 ໓"),
     ("mixed-scripts", "Привет, мир! Γειά σου κόσμε! مرحبا بالعالم שלום עולם"),

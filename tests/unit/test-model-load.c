@@ -1,5 +1,7 @@
 /* test-model-load — ivl_model_load on good and bad model directories: every failure is a
  * GError with a code a caller can act on and a message that names the problem. */
+#include "ivl-config.h" /* IVL_HAVE_CUDA */
+
 #include <glib/gstdio.h>
 #include <string.h>
 
@@ -118,6 +120,7 @@ static void test_no_cuda(fixture *f, gconstpointer data)
 {
   (void)data;
 #if IVL_HAVE_CUDA
+  (void)f;
   g_test_skip("built with CUDA");
 #else
   g_autoptr(GError) error = NULL;

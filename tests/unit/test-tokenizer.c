@@ -75,7 +75,7 @@ static void test_goldens(void)
   g_assert_true(json_parser_load_from_file(parser, path, &error));
   g_assert_no_error(error);
   JsonArray *cases =
-    json_object_get_array_member(json_node_get_object(json_parser_get_root(parser)), "cases");
+      json_object_get_array_member(json_node_get_object(json_parser_get_root(parser)), "cases");
   g_assert_cmpuint(json_array_get_length(cases), >, 300);
   for (guint i = 0; i < json_array_get_length(cases); i++)
     check_case(json_array_get_object_element(cases, i));
@@ -85,14 +85,15 @@ static void test_goldens(void)
 static void test_spec_ids(void)
 {
   static const char *const special[] = {
-    "<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|object_ref_start|>", "<|object_ref_end|>",
-    "<|box_start|>", "<|box_end|>", "<|quad_start|>", "<|quad_end|>", "<|vision_start|>",
-    "<|vision_end|>", "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>"};
-  static const char *const plain[] = {"<tool_call>", "</tool_call>", "<|fim_prefix|>",
+      "<|endoftext|>",      "<|im_start|>",     "<|im_end|>",     "<|object_ref_start|>",
+      "<|object_ref_end|>", "<|box_start|>",    "<|box_end|>",    "<|quad_start|>",
+      "<|quad_end|>",       "<|vision_start|>", "<|vision_end|>", "<|vision_pad|>",
+      "<|image_pad|>",      "<|video_pad|>"};
+  static const char *const plain[] = {"<tool_call>",    "</tool_call>",   "<|fim_prefix|>",
                                       "<|fim_middle|>", "<|fim_suffix|>", "<|fim_pad|>",
-                                      "<|repo_name|>", "<|file_sep|>"};
-  static const char *const internvl[] = {"<img>", "</img>", "<IMG_CONTEXT>", "<quad>",
-                                         "</quad>", "<ref>", "</ref>", "<box>", "</box>"};
+                                      "<|repo_name|>",  "<|file_sep|>"};
+  static const char *const internvl[] = {"<img>", "</img>", "<IMG_CONTEXT>", "<quad>", "</quad>",
+                                         "<ref>", "</ref>", "<box>",         "</box>"};
   for (gint32 i = 0; i < (gint32)G_N_ELEMENTS(special); i++) {
     g_assert_cmpint(ivl_tokenizer_token_to_id(tok, special[i]), ==, 151643 + i);
     g_assert_true(ivl_tokenizer_is_special(tok, 151643 + i));
@@ -161,8 +162,8 @@ static gint32 byte_token(guint8 b)
 /* One token per byte puts a token boundary at every byte boundary of the text. */
 static void test_stream_every_byte(void)
 {
-  static const char *const texts[] = {
-    "héllo 你好 🦀👩‍👩‍👧 Ω 𝕏 end", "\xe4\xbd x \xf0\x9f\x98 y \xff\xc3\x28 \xed\xa0\x80 z \xf0"};
+  static const char *const texts[] = {"héllo 你好 🦀👩‍👩‍👧 Ω 𝕏 end",
+                                      "\xe4\xbd x \xf0\x9f\x98 y \xff\xc3\x28 \xed\xa0\x80 z \xf0"};
   for (gsize t = 0; t < G_N_ELEMENTS(texts); t++) {
     const char *text = texts[t];
     gsize n = strlen(text);
@@ -232,23 +233,64 @@ static void test_load_errors(void)
   g_rmdir(dir);
 }
 
-/* Not a speed assertion: a generous bound catches only a pathological slowdown. */
-static void test_speed(void)
+/* Varied text (seeded pseudo-random words in several scripts) keeps the word cache from
+ * doing all the work. */
+static GString *varied_text(gsize size)
 {
+  static const char *const parts[] = {"the",  "model", "reads", " ",    "  ",   "\n",
+                                      "42",   "3.14",  "你好",  "世界", "图片", "don't",
+                                      "I'LL", ", ",    ". ",    "🦀", "é",    "Привет",
+                                      "(x)",  "{}",    "->",    "\t",   "image"};
+  GRand *rand = g_rand_new_with_seed(20251127);
   GString *text = g_string_new(NULL);
-  const char *para = "The InternVL3 model reads images and text. 它能理解图片。 Numbers: 3.14, "
-                     "2025; code: if (x != y) { return f(x); }\n\n";
-  while (text->len < 100 * 1024)
-    g_string_append(text, para);
+  while (text->len < size) {
+    g_string_append(text, parts[g_rand_int_range(rand, 0, G_N_ELEMENTS(parts))]);
+    for (int i = g_rand_int_range(rand, 0, 4); i > 0; i--)
+      g_string_append_c(text, (char)g_rand_int_range(rand, 'a', 'z' + 1));
+  }
+  g_rand_free(rand);
+  return text;
+}
+
+static double timed_encode(const char *what, const GString *text)
+{
   gint64 t0 = g_get_monotonic_time();
   g_autoptr(GArray) ids = ivl_tokenizer_encode(tok, text->str, (gssize)text->len);
   double seconds = (g_get_monotonic_time() - t0) / 1e6;
-  g_test_message("encoded %zu bytes into %u ids in %.3f s", text->len, ids->len, seconds);
-  g_printerr("# encode speed: %zu bytes -> %u ids in %.3f s\n", text->len, ids->len, seconds);
-  g_assert_cmpfloat(seconds, <, 5.0);
+  g_printerr("# encode speed (%s): %zu bytes -> %u ids in %.3f s\n", what, text->len, ids->len,
+             seconds);
   g_autofree char *back = ivl_tokenizer_decode(tok, (gint32 *)ids->data, ids->len, FALSE);
   g_assert_cmpstr(back, ==, text->str);
-  g_string_free(text, TRUE);
+  return seconds;
+}
+
+/* Not a speed assertion: a generous bound catches only a pathological slowdown. */
+static void test_speed(void)
+{
+  GString *varied = varied_text(100 * 1024);
+  GString *one_word = g_string_new(NULL);
+  while (one_word->len < 100 * 1024)
+    g_string_append(one_word, "abcdefghij");
+  g_assert_cmpfloat(timed_encode("varied", varied), <, 5.0);
+  g_assert_cmpfloat(timed_encode("one 100 KB word", one_word), <, 5.0);
+  g_string_free(varied, TRUE);
+  g_string_free(one_word, TRUE);
+}
+
+/* Random bytes, mostly not UTF-8: encoding never fails and decodes to valid UTF-8. */
+static void test_random_bytes(void)
+{
+  GRand *rand = g_rand_new_with_seed(7);
+  for (int round = 0; round < 200; round++) {
+    guint8 buf[64];
+    gsize n = (gsize)g_rand_int_range(rand, 0, sizeof buf);
+    for (gsize i = 0; i < n; i++)
+      buf[i] = (guint8)g_rand_int_range(rand, 0, 256);
+    g_autoptr(GArray) ids = ivl_tokenizer_encode(tok, (const char *)buf, (gssize)n);
+    g_autofree char *back = ivl_tokenizer_decode(tok, (gint32 *)ids->data, ids->len, FALSE);
+    g_assert_true(g_utf8_validate(back, -1, NULL));
+  }
+  g_rand_free(rand);
 }
 
 int main(int argc, char **argv)
@@ -263,6 +305,7 @@ int main(int argc, char **argv)
   g_test_add_func("/tokenizer/decode", test_decode);
   g_test_add_func("/tokenizer/stream-every-byte", test_stream_every_byte);
   g_test_add_func("/tokenizer/load-errors", test_load_errors);
+  g_test_add_func("/tokenizer/random-bytes", test_random_bytes);
   g_test_add_func("/tokenizer/speed", test_speed);
   int status = g_test_run();
   ivl_tokenizer_free(tok);

@@ -1,0 +1,83 @@
+/* template.c — the conversation templates (upstream internvl/conversation.py). */
+#include "template.h"
+
+#include "ivl.h"
+
+#include <string.h>
+
+struct ivl_template {
+  const char *name;
+  const char *system_template; /* "{system_message}" is replaced by the message */
+  const char *default_system_message;
+  const char *user_role;
+  const char *assistant_role;
+  const char *sep;
+  const char *stop_text;
+};
+
+/* Spec section 5: upstream get_conv_template('internvl2_5'), SeparatorStyle.MPT. */
+static const ivl_template templates[] = {
+    {
+        .name = "internvl2_5",
+        .system_template = "<|im_start|>system\n{system_message}",
+        .default_system_message =
+            "你是书生·万象，英文名是InternVL，是由上海人工智能实验室、清华大学及多家"
+            "合作单位联合开发的多模态大语言模型。",
+        .user_role = "<|im_start|>user\n",
+        .assistant_role = "<|im_start|>assistant\n",
+        .sep = "<|im_end|>\n",
+        .stop_text = "<|im_end|>",
+    },
+};
+
+const ivl_template *ivl_template_lookup(const char *name, GError **error)
+{
+  for (gsize i = 0; name && i < G_N_ELEMENTS(templates); i++) {
+    if (strcmp(templates[i].name, name) == 0)
+      return &templates[i];
+  }
+  g_set_error(error, IVL_ERROR, IVL_ERROR_UNSUPPORTED,
+              "conversation template '%s' is not supported (ivl has internvl2_5)",
+              name ? name : "(none)");
+  return NULL;
+}
+
+const char *ivl_template_get_name(const ivl_template *tpl)
+{
+  return tpl->name;
+}
+
+const char *ivl_template_get_default_system_message(const ivl_template *tpl)
+{
+  return tpl->default_system_message;
+}
+
+const char *ivl_template_get_stop_text(const ivl_template *tpl)
+{
+  return tpl->stop_text;
+}
+
+/* MPT: a message that is empty adds only its role, with no separator. */
+static void append_message(GString *out, const ivl_template *tpl, const char *role,
+                           const char *message)
+{
+  g_string_append(out, role);
+  if (message && *message) {
+    g_string_append(out, message);
+    g_string_append(out, tpl->sep);
+  }
+}
+
+char *ivl_template_render(const ivl_template *tpl, const char *system_message,
+                          const ivl_template_turn *turns, gsize n_turns)
+{
+  GString *out = g_string_new(tpl->system_template);
+  g_string_replace(out, "{system_message}",
+                   system_message ? system_message : tpl->default_system_message, 1);
+  g_string_append(out, tpl->sep);
+  for (gsize i = 0; i < n_turns; i++) {
+    append_message(out, tpl, tpl->user_role, turns[i].question);
+    append_message(out, tpl, tpl->assistant_role, turns[i].answer);
+  }
+  return g_string_free(out, FALSE);
+}
