@@ -356,6 +356,25 @@ static void test_broken_image(void)
   screenshot(GTK_WIDGET(window), "07-broken-image");
 }
 
+/* Ctrl+V of an image: it becomes an attachment, saved as PNG among the stored images. */
+static void test_paste(void)
+{
+  g_autofree char *path = g_build_filename(g_getenv("IVL_TEST_DATA"), "wide.png", NULL);
+  g_autoptr(GdkTexture) texture = gdk_texture_new_from_filename(path, NULL);
+  g_autoptr(IvlAttachment) pasted = NULL;
+
+  g_assert_nonnull(texture);
+  gdk_clipboard_set_texture(gtk_widget_get_clipboard(GTK_WIDGET(window->input)), texture);
+  g_signal_emit_by_name(window->input, "paste-clipboard");
+  wait_until(attachments_ready, GUINT_TO_POINTER(1), "the pasted image");
+  pasted = g_list_model_get_item(G_LIST_MODEL(window->attachments), 0);
+  g_assert_true(g_str_has_prefix(ivl_attachment_get_path(pasted),
+                                 ivl_store_get_images_dir(window->store)));
+  g_assert_true(g_str_has_suffix(ivl_attachment_get_path(pasted), ".png"));
+  g_assert_cmpint(ivl_attachment_get_n_tiles(pasted), ==, 3);
+  ivl_window_clear_attachments(window);
+}
+
 static void test_video(void)
 {
   GtkWindow *dialog;
@@ -486,6 +505,7 @@ int main(int argc, char **argv)
   g_test_add_func("/chat/stop", test_stop);
   g_test_add_func("/chat/regenerate", test_regenerate);
   g_test_add_func("/chat/broken-image", test_broken_image);
+  g_test_add_func("/chat/paste", test_paste);
   g_test_add_func("/chat/video", test_video);
   g_test_add_func("/chat/broken-video", test_broken_video);
   g_test_add_func("/chat/shortcuts", test_shortcuts);
