@@ -163,17 +163,18 @@ static void on_stream_changed(IvlVideoDialog *self)
   g_signal_handlers_unblock_by_func(self->end_adjustment, on_controls_changed, self);
 }
 
-static void on_add(IvlVideoDialog *self)
+static void on_imported(GObject *source, GAsyncResult *result, gpointer user_data)
 {
+  g_autoptr(IvlVideoDialog) self = user_data;
   g_autoptr(GError) error = NULL;
-  g_autofree char *stored = NULL;
+  g_autofree char *stored = ivl_store_import_file_finish(IVL_STORE(source), result, &error);
   double start, end;
 
-  if (self->sampled == NULL)
-    return;
-  stored = ivl_store_import_file(self->store, self->path, &error);
+  if (self->path == NULL)
+    return; /* cancelled while copying: the dialog is gone */
   if (stored == NULL) {
     set_status(self, error->message, TRUE);
+    gtk_widget_set_sensitive(GTK_WIDGET(self->add_button), TRUE);
     return;
   }
   if (!ivl_attachment_get_bounds(self->sampled, &start, &end))
@@ -182,6 +183,15 @@ static void on_add(IvlVideoDialog *self)
                 ivl_attachment_get_n_frames(self->sampled),
                 ivl_attachment_get_n_tiles(self->sampled), self->first_frame);
   gtk_window_destroy(GTK_WINDOW(self));
+}
+
+static void on_add(IvlVideoDialog *self)
+{
+  if (self->sampled == NULL)
+    return;
+  gtk_widget_set_sensitive(GTK_WIDGET(self->add_button), FALSE);
+  set_status(self, _("Copying the video…"), FALSE);
+  ivl_store_import_file_async(self->store, self->path, NULL, on_imported, g_object_ref(self));
 }
 
 static void ivl_video_dialog_dispose(GObject *object)
