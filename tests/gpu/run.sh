@@ -107,7 +107,6 @@ elif [ -x "$BUNDLE/bin/ivl" ]; then
     *";$ARCH;"*) ;;
     *) record bundle-archs fail 0 "the bundle was built for $(cat "$BUNDLE/archs"), not $ARCH" ;;
   esac
-  export LD_LIBRARY_PATH="$BUNDLE/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
   BIN_IVL=$BUNDLE/bin/ivl
   BIN_OPS=$BUNDLE/bin/test-backend-ops
   BIN_GRAPH=$BUNDLE/bin/test-cuda-graph
@@ -124,22 +123,29 @@ if ! ldconfig -p 2>/dev/null | grep -q 'libcublas.so.13' && [ ! -e /usr/local/cu
   [ -n "$PIPCUBLAS" ] && export LD_LIBRARY_PATH="$PIPCUBLAS${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 fi
 
+# The bundle's libraries for our programs only: python3, tar and the sanitizer keep the
+# system's own.
+RUN=env
+if [ "$MODE" = bundle ]; then
+  RUN="env LD_LIBRARY_PATH=$BUNDLE/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+fi
+
 if [ "$MODE" != none ]; then
   # -- 3. tests --
-  step ops-cuda-vs-cpu 240 "$BIN_OPS"
-  step cuda-graph 60 "$BIN_GRAPH"
+  step ops-cuda-vs-cpu 240 $RUN "$BIN_OPS"
+  step cuda-graph 60 $RUN "$BIN_GRAPH"
   # The sanitizer slows the kernels, not the CPU reference: the whole op test fits; racecheck
   # (shared memory) on one case of each attention kernel and head size.
   if command -v compute-sanitizer >/dev/null; then
-    step memcheck-ops 240 compute-sanitizer --tool memcheck --error-exitcode 1 "$BIN_OPS"
-    step memcheck-graph 120 compute-sanitizer --tool memcheck --error-exitcode 1 "$BIN_GRAPH"
-    step racecheck-attention 240 compute-sanitizer --tool racecheck --error-exitcode 1 \
+    step memcheck-ops 240 $RUN compute-sanitizer --tool memcheck --error-exitcode 1 "$BIN_OPS"
+    step memcheck-graph 120 $RUN compute-sanitizer --tool memcheck --error-exitcode 1 "$BIN_GRAPH"
+    step racecheck-attention 240 $RUN compute-sanitizer --tool racecheck --error-exitcode 1 \
       "$BIN_OPS" "prefill 100,prefill 70,decode at 299,at 5 of 256"
   else
     record compute-sanitizer skip 0 "not installed: no memcheck or racecheck"
   fi
   if [ "$MODE" = bundle ]; then
-    step greedy-cuda 300 env IVL_SOURCE_ROOT="$ROOT" "$BUNDLE/bin/test-greedy-cuda"
+    step greedy-cuda 300 $RUN IVL_SOURCE_ROOT="$ROOT" "$BUNDLE/bin/test-greedy-cuda"
   fi
   if [ "$MODE" = source ]; then
     # The rest of suite gpu (the ops suite ran above, binary by binary): greedy-cuda.
@@ -148,7 +154,7 @@ if [ "$MODE" != none ]; then
   fi
 
   # -- 4. ceilings --
-  step gpu-peak 120 "$BIN_PEAK"
+  step gpu-peak 120 $RUN "$BIN_PEAK"
 
   # -- 5. benchmarks on random models of real widths --
   VISION="--vision-hidden 1024 --vision-layers 24 --vision-heads 16 --vision-ffn 4096"
@@ -156,16 +162,16 @@ if [ "$MODE" != none ]; then
   rm -rf "$MODELS/1b" "$MODELS/8b"
   VISION="$VISION --tokenizer $ROOT/tests/data/tokenizer/qwen2.5"
   # shellcheck disable=SC2086
-  step make-1b 120 "$BIN_IVL" make-tiny-model "$MODELS/1b" $VISION --llm-hidden 896 \
+  step make-1b 120 $RUN "$BIN_IVL" make-tiny-model "$MODELS/1b" $VISION --llm-hidden 896 \
     --llm-layers 24 --llm-heads 14 --llm-kv-heads 2 --llm-ffn 4864 &&
-    step bench-1b 150 "$BIN_IVL" bench -m "$MODELS/1b" --backend cuda --json &&
-    step bench-1b-no-graph 150 env IVL_CUDA_GRAPHS=0 "$BIN_IVL" bench -m "$MODELS/1b" \
+    step bench-1b 150 $RUN "$BIN_IVL" bench -m "$MODELS/1b" --backend cuda --json &&
+    step bench-1b-no-graph 150 $RUN IVL_CUDA_GRAPHS=0 "$BIN_IVL" bench -m "$MODELS/1b" \
       --backend cuda --json
   # shellcheck disable=SC2086
   # Shards: the safetensors writer keeps a file in one GByteArray, which stops at 4 GiB.
-  step make-8b 200 "$BIN_IVL" make-tiny-model "$MODELS/8b" $VISION --shards 4 --llm-hidden 3584 \
+  step make-8b 200 $RUN "$BIN_IVL" make-tiny-model "$MODELS/8b" $VISION --shards 4 --llm-hidden 3584 \
     --llm-layers "$LAYERS_8B" --llm-heads 28 --llm-kv-heads 4 --llm-ffn 18944 &&
-    step bench-8b 150 "$BIN_IVL" bench -m "$MODELS/8b" --backend cuda --json
+    step bench-8b 150 $RUN "$BIN_IVL" bench -m "$MODELS/8b" --backend cuda --json
   rm -rf "$MODELS/1b" "$MODELS/8b"
 fi
 
