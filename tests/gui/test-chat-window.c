@@ -456,7 +456,7 @@ static void isolate_gstreamer(const char *tmp)
       "app",     "audioconvert", "audiofx",   "audioparsers",      "audioresample",
       "autodetect", "coreelements", "id3demux", "isomp4",          "libav",
       "matroska", "playback",     "typefindfunctions", "videoconvertscale", "videoparsersbad",
-      "volume",  "vpx",
+      "videofilter", "volume", "vpx",
   };
   const char *system = g_getenv("IVL_GST_PLUGINS_DIR");
   g_autofree char *dir = g_build_filename(tmp, "gst-plugins", NULL);
