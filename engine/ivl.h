@@ -98,6 +98,12 @@ void ivl_media_get_grid(const ivl_media *media, int *cols, int *rows);
 const float *ivl_media_get_tile(const ivl_media *media, int i);
 /* A stable id of the source content (sha256 hex of the file), for caching and storage. */
 const char *ivl_media_get_id(const ivl_media *media);
+/* The 8-bit RGB pixels (448*448*3, rows top to bottom) tile i was normalized from. */
+const guint8 *ivl_media_get_tile_rgb(const ivl_media *media, int i);
+/* For a video: its average fps, frame count and the sampled frame indices (n_tiles of
+ * them, owned by the media). FALSE for an image. */
+gboolean ivl_media_get_video_info(const ivl_media *media, double *fps, gint64 *frame_count,
+                                  const gint64 **indices);
 
 /* ---- generation ------------------------------------------------------------------------ */
 
