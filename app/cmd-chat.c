@@ -18,15 +18,6 @@ typedef struct {
   ivl_generation_params gen;
 } chat_state;
 
-static gboolean print_piece(const char *piece, int token_id, void *user_data)
-{
-  (void)token_id;
-  (void)user_data;
-  fputs(piece, stdout);
-  fflush(stdout);
-  return !ivl_cli_interrupted();
-}
-
 static void attach(chat_state *st, const char *path, gboolean video)
 {
   g_autoptr(GError) error = NULL;
@@ -54,7 +45,7 @@ static void ask(chat_state *st, const char *question)
   ivl_cli_catch_interrupt();
   g_autofree char *answer = ivl_session_ask(
       st->session, question, (ivl_media *const *)st->pending->pdata, (int)st->pending->len,
-      ivl_cli_media_layout(st->media_opts), &st->gen, print_piece, NULL, NULL, &error);
+      ivl_cli_media_layout(st->media_opts), &st->gen, ivl_cli_print_piece, NULL, NULL, &error);
   printf("\n");
   if (!answer)
     fprintf(stderr, "%s\n", error->message);

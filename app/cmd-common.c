@@ -154,3 +154,12 @@ gboolean ivl_cli_interrupted(void)
 {
   return interrupted != 0;
 }
+
+gboolean ivl_cli_print_piece(const char *piece, int token_id, void *user_data)
+{
+  (void)token_id;
+  (void)user_data;
+  fputs(piece, stdout);
+  fflush(stdout);
+  return !ivl_cli_interrupted();
+}

@@ -48,6 +48,8 @@ ivl_image_layout ivl_cli_media_layout(const ivl_cli_media_options *opts);
  * a second Ctrl-C ends the program as usual. */
 void ivl_cli_catch_interrupt(void);
 gboolean ivl_cli_interrupted(void);
+/* An ivl_token_cb that prints each piece to stdout as it comes, until Ctrl-C. */
+gboolean ivl_cli_print_piece(const char *piece, int token_id, void *user_data);
 
 /* Adds the entries to the context's main group; values land in opts. */
 void ivl_cli_add_model_options(GOptionContext *ctx, ivl_cli_model_options *opts);

@@ -44,15 +44,6 @@ static char *ensure_demo_model(GError **error)
   return g_steal_pointer(&dir);
 }
 
-static gboolean print_piece(const char *piece, int token_id, void *user_data)
-{
-  (void)token_id;
-  (void)user_data;
-  fputs(piece, stdout);
-  fflush(stdout);
-  return !ivl_cli_interrupted();
-}
-
 static gboolean demo(ivl_cli_model_options *mo, const char *image, GError **error)
 {
   gboolean random = mo->model == NULL;
@@ -79,7 +70,7 @@ static gboolean demo(ivl_cli_model_options *mo, const char *image, GError **erro
     fflush(stdout);
     ivl_cli_catch_interrupt();
     answer = ivl_session_ask(session, DEMO_QUESTION, &media, 1, IVL_IMAGES_COMBINED, &gp,
-                             print_piece, NULL, NULL, error);
+                             ivl_cli_print_piece, NULL, NULL, error);
     printf("\n");
   }
   ivl_session_free(session);

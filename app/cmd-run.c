@@ -25,15 +25,6 @@ static void run_options_clear(run_options *o)
   g_free(o->logits_out);
 }
 
-static gboolean print_piece(const char *piece, int token_id, void *user_data)
-{
-  (void)token_id;
-  (void)user_data;
-  fputs(piece, stdout);
-  fflush(stdout);
-  return !ivl_cli_interrupted();
-}
-
 static void add_ids(JsonBuilder *b, const char *name, const int32_t *ids, int n)
 {
   json_builder_set_member_name(b, name);
@@ -113,7 +104,7 @@ static gboolean run(run_options *o, const char *question, GError **error)
   if (session) {
     ivl_cli_catch_interrupt();
     answer = ivl_session_ask(session, question, (ivl_media *const *)media->pdata, (int)media->len,
-                             ivl_cli_media_layout(&o->media), &gp, o->json ? NULL : print_piece,
+                             ivl_cli_media_layout(&o->media), &gp, o->json ? NULL : ivl_cli_print_piece,
                              NULL, NULL, error);
   }
   gboolean ok = answer != NULL;

@@ -165,7 +165,9 @@ static gboolean alloc_state(ivl_language *lm, GError **error)
          (lm->gate = be->ops->tensor_new(be, a, CHUNK, c->intermediate_size, error)) &&
          (lm->up = be->ops->tensor_new(be, a, CHUNK, c->intermediate_size, error)) &&
          (lm->last = be->ops->tensor_new(be, a, 1, d, error)) &&
-         (lm->logits = be->ops->tensor_new(be, a, 1, c->vocab_size, error));
+         /* f32 whatever the activations: bf16 logits would round near-ties together and
+          * let greedy decoding pick another token than the CPU reference. */
+         (lm->logits = be->ops->tensor_new(be, IVL_DTYPE_F32, 1, c->vocab_size, error));
 }
 
 static gboolean check_supported(const ivl_llm_config *c, GError **error)

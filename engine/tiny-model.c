@@ -38,6 +38,25 @@ ivl_tiny_model_params ivl_tiny_model_default_params(void)
   };
 }
 
+ivl_tiny_model_params ivl_tiny_model_params_for_size(const ivl_model_size *s)
+{
+  ivl_tiny_model_params p = ivl_tiny_model_default_params();
+  p.vision_6b = s->vision_6b;
+  p.vision_hidden = s->vision_6b ? 3200 : 1024;
+  p.vision_layers = s->vision_6b ? 45 : 24;
+  p.vision_heads = s->vision_6b ? 25 : 16;
+  p.vision_ffn = s->vision_6b ? 12800 : 4096;
+  p.llm_arch = s->llm_arch;
+  p.llm_hidden = s->llm_hidden;
+  p.llm_layers = s->llm_layers;
+  p.llm_heads = s->llm_heads;
+  p.llm_kv_heads = s->llm_kv_heads;
+  p.llm_ffn = s->llm_ffn;
+  p.llm_vocab = s->llm_arch == IVL_LLM_INTERNLM2 ? 128512 : 151674;
+  p.max_position_embeddings = 32768;
+  return p;
+}
+
 /* splitmix64 (Steele, Lea, Flood 2014; the seeding generator of xoshiro): a 64-bit state
  * advanced by the golden-ratio increment, output through two xor-shift-multiply rounds.
  * Tiny, fast, and every seed (0 included) gives a full-period stream. */

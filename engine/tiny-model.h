@@ -7,6 +7,7 @@
 #include <glib.h>
 
 #include "config.h"
+#include "model-info.h"
 #include "safetensors.h"
 
 G_BEGIN_DECLS
@@ -32,6 +33,9 @@ typedef struct {
  * 4 heads, 2 kv heads, ffn 32, vocab 151674 (the real Qwen2.5 + InternVL3 vocabulary, so the
  * embedding dominates: about 10 MB in bf16); bf16, one file, seed 0, no tokenizer. */
 ivl_tiny_model_params ivl_tiny_model_default_params(void);
+/* The default params with every dimension of a published size (spec section 1; the 9B
+ * vocabulary, the InternLM3 base's 128512, is UNCONFIRMED there). */
+ivl_tiny_model_params ivl_tiny_model_params_for_size(const ivl_model_size *size);
 
 /* The config.json text for params: every key of the InternVL3-1B file (spec section 3)
  * with params' dimensions, and for InternLM2 the InternLM3-8B LLM keys. Caller frees. */

@@ -69,11 +69,23 @@ static gboolean ensure_gst(GError **error)
 static gboolean bus_check(GstElement *pipeline, const char *label, GError **error)
 {
   g_autoptr(GstBus) bus = gst_element_get_bus(pipeline);
-  g_autoptr(GstMessage) msg = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR);
-  if (msg == NULL)
-    return TRUE;
   g_autoptr(GError) err = NULL;
-  gst_message_parse_error(msg, &err, NULL);
+  GstMessage *msg;
+  /* The most specific error: "Internal data stream error" only says that another element
+   * failed, and that element's own message tells what is wrong with the file. */
+  while ((msg = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR))) {
+    GError *e = NULL;
+    gst_message_parse_error(msg, &e, NULL);
+    gst_message_unref(msg);
+    if (err == NULL || g_error_matches(err, GST_STREAM_ERROR, GST_STREAM_ERROR_FAILED)) {
+      g_clear_error(&err);
+      err = e;
+    } else {
+      g_error_free(e);
+    }
+  }
+  if (err == NULL)
+    return TRUE;
   gboolean missing = g_error_matches(err, GST_CORE_ERROR, GST_CORE_ERROR_MISSING_PLUGIN) ||
                      g_error_matches(err, GST_STREAM_ERROR, GST_STREAM_ERROR_CODEC_NOT_FOUND);
   g_set_error(error, IVL_ERROR, missing ? IVL_ERROR_UNSUPPORTED : IVL_ERROR_CORRUPT,
@@ -210,6 +222,25 @@ gboolean ivl_video_probe(const char *path, ivl_video_info *info, GError **error)
     }
     count++;
     gst_sample_unref(sample);
+  }
+  if (count == 0) {
+    /* No video so far: let the demuxer finish, so a file cut off early reports its own
+     * error rather than looking like a file without video. */
+    g_autoptr(GstBus) bus = gst_element_get_bus(vp.pipeline);
+    GList *errors = NULL;
+    GstClockTime wait = 2 * GST_SECOND;
+    GstMessage *msg;
+    while ((msg = gst_bus_timed_pop_filtered(bus, wait, GST_MESSAGE_ERROR | GST_MESSAGE_EOS))) {
+      if (GST_MESSAGE_TYPE(msg) == GST_MESSAGE_EOS) {
+        gst_message_unref(msg);
+        break;
+      }
+      errors = g_list_append(errors, msg);
+      wait = 200 * GST_MSECOND; /* the elements upstream report theirs right after */
+    }
+    for (GList *l = errors; l; l = l->next)
+      gst_bus_post(bus, l->data);
+    g_list_free(errors);
   }
   gboolean ok = bus_check(vp.pipeline, label, error);
   pipe_stop(&vp);

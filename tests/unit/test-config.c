@@ -79,19 +79,7 @@ static void test_sizes(void)
   static const double nominal[] = {1, 2, 8, 9, 14, 38, 78};
   for (guint i = 0; i < n_sizes; i++) {
     const ivl_model_size *s = &sizes[i];
-    ivl_tiny_model_params p = ivl_tiny_model_default_params();
-    p.vision_6b = s->vision_6b;
-    p.vision_hidden = s->vision_6b ? 3200 : 1024;
-    p.vision_layers = s->vision_6b ? 45 : 24;
-    p.vision_heads = s->vision_6b ? 25 : 16;
-    p.vision_ffn = s->vision_6b ? 12800 : 4096;
-    p.llm_arch = s->llm_arch;
-    p.llm_hidden = s->llm_hidden;
-    p.llm_layers = s->llm_layers;
-    p.llm_heads = s->llm_heads;
-    p.llm_kv_heads = s->llm_kv_heads;
-    p.llm_ffn = s->llm_ffn;
-    p.llm_vocab = s->llm_arch == IVL_LLM_INTERNLM2 ? 128512 : 151674;
+    ivl_tiny_model_params p = ivl_tiny_model_params_for_size(s);
     g_autofree char *json = ivl_tiny_model_config_json(&p);
     g_autoptr(GError) error = NULL;
     g_autoptr(ivl_config) c = ivl_config_parse(json, -1, &error);

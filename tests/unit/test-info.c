@@ -4,6 +4,7 @@
 #include <json-glib/json-glib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include "test-util.h"
 
 static char *tmp_dir;
 
@@ -159,20 +160,6 @@ static void test_errors(void)
   g_assert_cmpint(run(argv3, NULL, &err3), ==, 2);
 }
 
-static void remove_tree(const char *path)
-{
-  if (g_file_test(path, G_FILE_TEST_IS_DIR) && !g_file_test(path, G_FILE_TEST_IS_SYMLINK)) {
-    g_autoptr(GDir) d = g_dir_open(path, 0, NULL);
-    for (const char *name; d && (name = g_dir_read_name(d));) {
-      g_autofree char *child = g_build_filename(path, name, NULL);
-      remove_tree(child);
-    }
-    g_rmdir(path);
-  } else {
-    g_unlink(path);
-  }
-}
-
 int main(int argc, char **argv)
 {
   g_test_init(&argc, &argv, NULL);
@@ -188,7 +175,7 @@ int main(int argc, char **argv)
   g_test_add_func("/info/text", test_text_output);
   g_test_add_func("/info/errors", test_errors);
   int rc = g_test_run();
-  remove_tree(tmp_dir);
+  ivl_test_remove_tree(tmp_dir);
   g_free(tmp_dir);
   return rc;
 }

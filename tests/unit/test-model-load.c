@@ -7,6 +7,7 @@
 
 #include "ivl.h"
 #include "tiny-model.h"
+#include "test-util.h"
 
 typedef struct {
   char *dir;
@@ -16,16 +17,6 @@ static char *tokenizer_dir(void)
 {
   const char *root = g_getenv("IVL_SOURCE_ROOT");
   return g_build_filename(root ? root : ".", "tests", "data", "tokenizer", "qwen2.5", NULL);
-}
-
-static void remove_tree(const char *dir)
-{
-  g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
-  for (const char *name; d && (name = g_dir_read_name(d));) {
-    g_autofree char *path = g_build_filename(dir, name, NULL);
-    g_remove(path);
-  }
-  g_rmdir(dir);
 }
 
 static void setup(fixture *f, gconstpointer data)
@@ -43,7 +34,7 @@ static void setup(fixture *f, gconstpointer data)
 static void teardown(fixture *f, gconstpointer data)
 {
   (void)data;
-  remove_tree(f->dir);
+  ivl_test_remove_tree(f->dir);
   g_free(f->dir);
 }
 

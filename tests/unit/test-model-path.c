@@ -7,6 +7,7 @@
 
 #include "ivl.h"
 #include "model-path.h"
+#include "test-util.h"
 
 static char *root;
 
@@ -124,20 +125,6 @@ static void test_hub_cache_dir(void)
   g_assert_cmpstr(id, ==, "OpenGVLab/InternVL3-1B");
 }
 
-static void remove_tree(const char *path)
-{
-  if (g_file_test(path, G_FILE_TEST_IS_DIR)) {
-    g_autoptr(GDir) d = g_dir_open(path, 0, NULL);
-    for (const char *name; d && (name = g_dir_read_name(d));) {
-      g_autofree char *child = g_build_filename(path, name, NULL);
-      remove_tree(child);
-    }
-    g_rmdir(path);
-  } else {
-    g_unlink(path);
-  }
-}
-
 int main(int argc, char **argv)
 {
   root = g_dir_make_tmp("ivl-test-model-path-XXXXXX", NULL);
@@ -159,7 +146,7 @@ int main(int argc, char **argv)
   g_test_add_func("/model-path/hub-cache-dir", test_hub_cache_dir);
   int rc = g_test_run();
   g_assert_cmpint(chdir("/"), ==, 0);
-  remove_tree(root);
+  ivl_test_remove_tree(root);
   g_free(root);
   return rc;
 }

@@ -6,6 +6,7 @@
 #include "ivl.h"
 #include "safetensors-write.h"
 #include "safetensors.h"
+#include "test-util.h"
 
 static char *tmp_dir;
 
@@ -305,20 +306,6 @@ static void test_corrupt_shard(void)
   expect_error(dir, IVL_ERROR_CORRUPT, "s2.safetensors: truncated");
 }
 
-static void remove_tree(const char *path)
-{
-  if (g_file_test(path, G_FILE_TEST_IS_DIR)) {
-    g_autoptr(GDir) d = g_dir_open(path, 0, NULL);
-    for (const char *name; d && (name = g_dir_read_name(d));) {
-      g_autofree char *child = g_build_filename(path, name, NULL);
-      remove_tree(child);
-    }
-    g_rmdir(path);
-  } else {
-    g_unlink(path);
-  }
-}
-
 int main(int argc, char **argv)
 {
   g_test_init(&argc, &argv, NULL);
@@ -341,7 +328,7 @@ int main(int argc, char **argv)
     g_test_add_data_func(path, &index_cases[i], test_bad_index);
   }
   int rc = g_test_run();
-  remove_tree(tmp_dir);
+  ivl_test_remove_tree(tmp_dir);
   g_free(tmp_dir);
   return rc;
 }

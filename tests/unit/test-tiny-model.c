@@ -11,6 +11,7 @@
 #include "safetensors-write.h"
 #include "safetensors.h"
 #include "tiny-model.h"
+#include "test-util.h"
 
 static char *tmp_dir;
 
@@ -193,20 +194,6 @@ static void test_check_errors(void)
       "the weights lack tensor \"language_model.model.layers.2.input_layernorm.weight\"");
 }
 
-static void remove_tree(const char *path)
-{
-  if (g_file_test(path, G_FILE_TEST_IS_DIR)) {
-    g_autoptr(GDir) d = g_dir_open(path, 0, NULL);
-    for (const char *name; d && (name = g_dir_read_name(d));) {
-      g_autofree char *child = g_build_filename(path, name, NULL);
-      remove_tree(child);
-    }
-    g_rmdir(path);
-  } else {
-    g_unlink(path);
-  }
-}
-
 int main(int argc, char **argv)
 {
   g_test_init(&argc, &argv, NULL);
@@ -220,7 +207,7 @@ int main(int argc, char **argv)
   g_test_add_func("/tiny-model/bad-params", test_bad_params);
   g_test_add_func("/model-tensors/check-errors", test_check_errors);
   int rc = g_test_run();
-  remove_tree(tmp_dir);
+  ivl_test_remove_tree(tmp_dir);
   g_free(tmp_dir);
   return rc;
 }
