@@ -99,7 +99,7 @@ ivl_media *ivl_media_from_video_file(const char *path, const ivl_video_params *p
                                      GError **error)
 {
   ivl_video_params p = params ? *params : ivl_video_default_params();
-  ivl_video_info info;
+  g_auto(ivl_video_info) info = {0};
   if (p.n_segments < 1 || p.n_segments > 256) {
     g_set_error(error, IVL_ERROR, IVL_ERROR_INVALID_ARGUMENT,
                 "The number of frames must be between 1 and 256, not %d", p.n_segments);
@@ -111,7 +111,7 @@ ivl_media *ivl_media_from_video_file(const char *path, const ivl_video_params *p
   if (!ivl_video_frame_indices(info.fps, info.frame_count, p.has_bound, p.start, p.end,
                                p.n_segments, indices, error))
     return NULL;
-  ivl_rgb_image **frames = ivl_video_read_frames(path, indices, p.n_segments, error);
+  ivl_rgb_image **frames = ivl_video_read_frames(path, &info, indices, p.n_segments, error);
   if (frames == NULL)
     return NULL;
   gsize tile_bytes = (gsize)IVL_TILE_PIXELS * 3;

@@ -1,10 +1,10 @@
 /* video.c — video frames through GStreamer, sampled as InternVL's load_video samples them.
  *
  * load_video uses decord, whose frame count is the stream's packet count and whose fps is
- * the stream's average frame rate. We count the parsed video packets (parsebin, no
- * decoding) and take the frame rate the demuxer states; then decode once, in presentation
- * order, keeping only the wanted frames. Rotation metadata is applied (videoflip auto), as
- * decord does. */
+ * the stream's average frame rate. We read the demuxer's video packets (decodebin
+ * stopped at the demuxer, no decoding; a parser would restate durations): their count, summed durations and presentation times; then decode once and
+ * keep the wanted frames, each recognised by its presentation time. Rotation metadata is
+ * applied (videoflip auto), as decord does. */
 #include "video.h"
 #include "ivl.h"
 
@@ -106,6 +106,19 @@ static void on_pad_added(GstElement *bin, GstPad *pad, gpointer user_data)
   gst_pad_link(pad, sinkpad);
 }
 
+/* decodebin's autoplug-continue: expose a demuxer's streams as they are stored. */
+static gboolean stop_at_demuxer(GstElement *bin, GstPad *pad, GstCaps *caps, gpointer user_data)
+{
+  (void)bin;
+  (void)caps;
+  (void)user_data;
+  g_autoptr(GstElement) parent = gst_pad_get_parent_element(pad);
+  GstElementFactory *factory = parent ? gst_element_get_factory(parent) : NULL;
+  const char *klass =
+      factory ? gst_element_factory_get_metadata(factory, GST_ELEMENT_METADATA_KLASS) : NULL;
+  return klass == NULL || strstr(klass, "Demux") == NULL;
+}
+
 static gboolean pipe_start(video_pipe *vp, const char *path, gboolean decode, const char *label,
                            GError **error)
 {
@@ -120,7 +133,7 @@ static gboolean pipe_start(video_pipe *vp, const char *path, gboolean decode, co
       decode ? "filesrc name=src ! decodebin name=bin  videoconvert name=conv ! videoflip "
                "video-direction=auto ! video/x-raw,format=RGB ! appsink name=sink sync=false "
                "max-buffers=4"
-             : "filesrc name=src ! parsebin name=bin  appsink name=sink sync=false max-buffers=64");
+             : "filesrc name=src ! decodebin name=bin  appsink name=sink sync=false max-buffers=64");
   vp->pipeline = gst_parse_launch(desc, &local);
   if (vp->pipeline == NULL) {
     g_set_error(error, IVL_ERROR, IVL_ERROR_UNSUPPORTED,
@@ -134,6 +147,8 @@ static gboolean pipe_start(video_pipe *vp, const char *path, gboolean decode, co
   GstElement *bin = gst_bin_get_by_name(GST_BIN(vp->pipeline), "bin");
   vp->video_sink = gst_bin_get_by_name(GST_BIN(vp->pipeline), decode ? "conv" : "sink");
   g_signal_connect(bin, "pad-added", G_CALLBACK(on_pad_added), vp);
+  if (!decode)
+    g_signal_connect(bin, "autoplug-continue", G_CALLBACK(stop_at_demuxer), NULL);
   gst_object_unref(bin);
   gst_element_set_state(vp->pipeline, GST_STATE_PLAYING);
   return TRUE;
@@ -161,43 +176,79 @@ static GstSample *pull(GstAppSink *sink)
   return gst_app_sink_try_pull_sample(sink, PULL_TIMEOUT);
 }
 
+void ivl_video_info_clear(ivl_video_info *info)
+{
+  g_clear_pointer(&info->pts, g_free);
+}
+
+static gint compare_gint64(gconstpointer a, gconstpointer b)
+{
+  gint64 x = *(const gint64 *)a, y = *(const gint64 *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* decord's fps is FFmpeg's avg_frame_rate: for MP4/MOV the frame count over the summed
+ * sample durations (895000/29833 for red-panda.mp4, not its nominal 30/1), for Matroska
+ * the default duration, which is also what every packet then lasts. So the packets'
+ * summed durations give it wherever all packets state one; else the caps' frame rate. */
+static double average_fps(gint64 count, GstClockTime total, gboolean all_timed, int fps_n,
+                          int fps_d)
+{
+  /* Demuxers round each packet's duration to nanoseconds; the sum to microseconds undoes
+   * that for the usual time scales (red-panda.mp4: 29.833 s). */
+  gint64 total_us = (gint64)((total + 500) / 1000);
+  if (all_timed && total_us > 0)
+    return (double)count * 1e6 / (double)total_us;
+  return fps_n > 0 && fps_d > 0 ? (double)fps_n / fps_d : 0.0;
+}
+
 gboolean ivl_video_probe(const char *path, ivl_video_info *info, GError **error)
 {
   g_autofree char *label = g_filename_display_basename(path);
   video_pipe vp = {0};
+  memset(info, 0, sizeof *info);
   if (!pipe_start(&vp, path, FALSE, label, error))
     return FALSE;
   g_autoptr(GstAppSink) sink = pipe_appsink(&vp);
-  gint64 count = 0;
+  g_autoptr(GArray) pts = g_array_new(FALSE, FALSE, sizeof(gint64));
+  gboolean all_pts = TRUE, all_timed = TRUE;
+  GstClockTime total = 0;
   int fps_n = 0, fps_d = 1;
-  memset(info, 0, sizeof *info);
   GstSample *sample;
   while ((sample = pull(sink)) != NULL) {
-    if (count == 0) {
+    if (pts->len == 0) {
       GstStructure *s = gst_caps_get_structure(gst_sample_get_caps(sample), 0);
       gst_structure_get_fraction(s, "framerate", &fps_n, &fps_d);
-      gst_structure_get_int(s, "width", &info->width);
-      gst_structure_get_int(s, "height", &info->height);
     }
-    count++;
+    GstBuffer *buf = gst_sample_get_buffer(sample);
+    gint64 t = (gint64)GST_BUFFER_PTS(buf);
+    all_pts = all_pts && GST_BUFFER_PTS_IS_VALID(buf);
+    all_timed = all_timed && GST_BUFFER_DURATION_IS_VALID(buf);
+    if (GST_BUFFER_DURATION_IS_VALID(buf))
+      total += GST_BUFFER_DURATION(buf);
+    g_array_append_val(pts, t);
     gst_sample_unref(sample);
   }
   gboolean ok = bus_check(vp.pipeline, label, error);
   pipe_stop(&vp);
   if (!ok)
     return FALSE;
-  if (count == 0) {
+  if (pts->len == 0) {
     g_set_error(error, IVL_ERROR, IVL_ERROR_UNSUPPORTED, "%s: the file has no video stream",
                 label);
     return FALSE;
   }
-  if (fps_n <= 0 || fps_d <= 0) {
+  info->fps = average_fps(pts->len, total, all_timed, fps_n, fps_d);
+  if (info->fps <= 0) {
     g_set_error(error, IVL_ERROR, IVL_ERROR_UNSUPPORTED,
                 "%s: the video does not state its frame rate", label);
     return FALSE;
   }
-  info->fps = (double)fps_n / fps_d;
-  info->frame_count = count;
+  info->frame_count = pts->len;
+  if (all_pts) {
+    g_array_sort(pts, compare_gint64);
+    info->pts = (gint64 *)g_array_free(g_steal_pointer(&pts), FALSE);
+  }
   return TRUE;
 }
 
@@ -225,8 +276,26 @@ static ivl_rgb_image *sample_to_image(GstSample *sample, GError **error)
   return img;
 }
 
-ivl_rgb_image **ivl_video_read_frames(const char *path, const gint64 *indices, int n,
-                                      GError **error)
+/* The frame index of a decoded frame: its rank among the presentation times, or its
+ * position in the decoded sequence when those are unknown. -1 for a time no packet has. */
+static gint64 frame_index(const ivl_video_info *info, GstSample *sample, gint64 decoded)
+{
+  if (info->pts == NULL)
+    return decoded;
+  gint64 t = (gint64)GST_BUFFER_PTS(gst_sample_get_buffer(sample));
+  gint64 lo = 0, hi = info->frame_count;
+  while (lo < hi) {
+    gint64 mid = lo + (hi - lo) / 2;
+    if (info->pts[mid] < t)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo < info->frame_count && info->pts[lo] == t ? lo : -1;
+}
+
+ivl_rgb_image **ivl_video_read_frames(const char *path, const ivl_video_info *info,
+                                      const gint64 *indices, int n, GError **error)
 {
   g_autofree char *label = g_filename_display_basename(path);
   video_pipe vp = {0};
@@ -235,22 +304,26 @@ ivl_rgb_image **ivl_video_read_frames(const char *path, const gint64 *indices, i
   g_autoptr(GstAppSink) sink = pipe_appsink(&vp);
   ivl_rgb_image **frames = g_new0(ivl_rgb_image *, n);
   int next = 0;
-  gint64 index = 0;
+  gint64 decoded = 0;
   GError *local = NULL;
   GstSample *sample;
   while (next < n && local == NULL && (sample = pull(sink)) != NULL) {
+    gint64 index = frame_index(info, sample, decoded++);
     /* Several sampled indices may name the same frame when the clip is short. */
     while (next < n && indices[next] == index && local == NULL) {
       frames[next] = sample_to_image(sample, &local);
       next++;
     }
-    index++;
     gst_sample_unref(sample);
+    if (local == NULL && next < n && index > indices[next])
+      g_set_error(&local, IVL_ERROR, IVL_ERROR_CORRUPT,
+                  "%s: frame %" G_GINT64_FORMAT " could not be decoded (the video is damaged)",
+                  label, indices[next]);
   }
   if (local == NULL && next < n && bus_check(vp.pipeline, label, &local))
     g_set_error(&local, IVL_ERROR, IVL_ERROR_CORRUPT,
                 "%s: the video ended after %" G_GINT64_FORMAT " decodable frames, before frame %"
-                G_GINT64_FORMAT, label, index, indices[next]);
+                G_GINT64_FORMAT, label, decoded, indices[next]);
   pipe_stop(&vp);
   if (local) {
     for (int k = 0; k < n; k++)
