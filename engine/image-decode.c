@@ -176,11 +176,18 @@ static ivl_rgb_image *decode_webp(const guint8 *data, gsize size, const char *la
 
 /* ---- BMP, GIF and other formats gdk-pixbuf reads ---- */
 
+typedef struct {
+  gboolean refused;
+  int width, height;
+} pixbuf_size;
+
+/* The header's size, before any pixel memory is allocated: a refused size is scaled to 1x1
+ * so the loader never allocates it. */
 static void size_prepared(GdkPixbufLoader *loader, int w, int h, gpointer user_data)
 {
-  gboolean *too_big = user_data;
+  pixbuf_size *size = user_data;
   if ((gint64)w * h > IVL_IMAGE_MAX_PIXELS || w <= 0 || h <= 0) {
-    *too_big = TRUE;
+    *size = (pixbuf_size){TRUE, w, h};
     gdk_pixbuf_loader_set_size(loader, 1, 1);
   }
 }
@@ -195,12 +202,14 @@ static ivl_rgb_image *decode_pixbuf(const guint8 *data, gsize size, const char *
                 label, format, local->message);
     return NULL;
   }
-  gboolean too_big = FALSE;
-  g_signal_connect(loader, "size-prepared", G_CALLBACK(size_prepared), &too_big);
+  pixbuf_size refused = {FALSE, 0, 0};
+  g_signal_connect(loader, "size-prepared", G_CALLBACK(size_prepared), &refused);
   gboolean ok = gdk_pixbuf_loader_write(loader, data, size, &local);
   ok = gdk_pixbuf_loader_close(loader, ok ? &local : NULL) && ok;
-  if (too_big)
-    return ivl_image_check_size(1LL << 40, 1, label, error), NULL;
+  if (refused.refused) {
+    ivl_image_check_size(refused.width, refused.height, label, error);
+    return NULL;
+  }
   GdkPixbuf *pb = ok ? gdk_pixbuf_loader_get_pixbuf(loader) : NULL;
   if (pb == NULL) {
     g_set_error(error, IVL_ERROR, IVL_ERROR_CORRUPT, "%s: broken %s file%s%s", label, format,
