@@ -14,7 +14,9 @@
 #include <math.h>
 #include <string.h>
 
+/* A pipeline that gives no frame for this long is stuck; errors are looked for every step. */
 #define PULL_TIMEOUT (30 * GST_SECOND)
+#define PULL_STEP (20 * GST_MSECOND)
 
 gboolean ivl_video_frame_indices(double fps, gint64 frame_count, gboolean has_bound,
                                  double start, double end, int n_segments, gint64 *indices,
@@ -65,11 +67,25 @@ static gboolean ensure_gst(GError **error)
   return ok;
 }
 
+typedef struct {
+  GstElement *pipeline;
+  GstElement *video_sink; /* where the first video stream goes: the converter or the appsink */
+  GstMessage *error;      /* the first error the bus carried */
+  gint no_video;          /* (atomic) all streams are known and none is video */
+  gboolean stalled;
+} video_pipe;
+
 /* The first error (or missing plugin) on the bus, as a GError; TRUE when there is none. */
-static gboolean bus_check(GstElement *pipeline, const char *label, GError **error)
+static gboolean bus_check(video_pipe *vp, const char *label, GError **error)
 {
-  g_autoptr(GstBus) bus = gst_element_get_bus(pipeline);
-  g_autoptr(GstMessage) msg = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR);
+  if (vp->stalled) {
+    g_set_error(error, IVL_ERROR, IVL_ERROR_IO, "%s: the video decoder stopped responding",
+                label);
+    return FALSE;
+  }
+  g_autoptr(GstBus) bus = gst_element_get_bus(vp->pipeline);
+  g_autoptr(GstMessage) msg =
+      vp->error ? gst_message_ref(vp->error) : gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR);
   if (msg == NULL)
     return TRUE;
   g_autoptr(GError) err = NULL;
@@ -81,11 +97,6 @@ static gboolean bus_check(GstElement *pipeline, const char *label, GError **erro
               missing ? " (a GStreamer plugin for this format is not installed)" : "");
   return FALSE;
 }
-
-typedef struct {
-  GstElement *pipeline;
-  GstElement *video_sink; /* where the first video stream goes: the converter or the appsink */
-} video_pipe;
 
 static void on_pad_added(GstElement *bin, GstPad *pad, gpointer user_data)
 {
@@ -104,6 +115,15 @@ static void on_pad_added(GstElement *bin, GstPad *pad, gpointer user_data)
   }
   g_autoptr(GstPad) sinkpad = gst_element_get_static_pad(sink, "sink");
   gst_pad_link(pad, sinkpad);
+}
+
+static void on_no_more_pads(GstElement *bin, gpointer user_data)
+{
+  video_pipe *vp = user_data;
+  (void)bin;
+  g_autoptr(GstPad) video_pad = gst_element_get_static_pad(vp->video_sink, "sink");
+  if (!gst_pad_is_linked(video_pad))
+    g_atomic_int_set(&vp->no_video, 1);
 }
 
 /* decodebin's autoplug-continue: expose a demuxer's streams as they are stored. */
@@ -147,6 +167,7 @@ static gboolean pipe_start(video_pipe *vp, const char *path, gboolean decode, co
   GstElement *bin = gst_bin_get_by_name(GST_BIN(vp->pipeline), "bin");
   vp->video_sink = gst_bin_get_by_name(GST_BIN(vp->pipeline), decode ? "conv" : "sink");
   g_signal_connect(bin, "pad-added", G_CALLBACK(on_pad_added), vp);
+  g_signal_connect(bin, "no-more-pads", G_CALLBACK(on_no_more_pads), vp);
   if (!decode)
     g_signal_connect(bin, "autoplug-continue", G_CALLBACK(stop_at_demuxer), NULL);
   gst_object_unref(bin);
@@ -162,6 +183,8 @@ static void pipe_stop(video_pipe *vp)
   }
   if (vp->video_sink)
     gst_object_unref(vp->video_sink);
+  if (vp->error)
+    gst_message_unref(vp->error);
   memset(vp, 0, sizeof *vp);
 }
 
@@ -170,10 +193,25 @@ static GstAppSink *pipe_appsink(video_pipe *vp)
   return GST_APP_SINK(gst_bin_get_by_name(GST_BIN(vp->pipeline), "sink"));
 }
 
-/* NULL at the end of the stream or on an error (then bus_check tells which). */
-static GstSample *pull(GstAppSink *sink)
+/* The next frame; NULL at the end of the stream, when the file has no video, on an error or
+ * when the pipeline is stuck (then bus_check tells which). An error on the bus does not
+ * reach the appsink, so the bus is watched while waiting. */
+static GstSample *pull(video_pipe *vp, GstAppSink *sink)
 {
-  return gst_app_sink_try_pull_sample(sink, PULL_TIMEOUT);
+  g_autoptr(GstBus) bus = gst_element_get_bus(vp->pipeline);
+  for (GstClockTime waited = 0; waited < PULL_TIMEOUT; waited += PULL_STEP) {
+    GstSample *sample = gst_app_sink_try_pull_sample(sink, PULL_STEP);
+    if (sample != NULL)
+      return sample;
+    if (gst_app_sink_is_eos(sink) || g_atomic_int_get(&vp->no_video))
+      return NULL;
+    if (vp->error == NULL)
+      vp->error = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR);
+    if (vp->error != NULL)
+      return NULL;
+  }
+  vp->stalled = TRUE;
+  return NULL;
 }
 
 void ivl_video_info_clear(ivl_video_info *info)
@@ -215,7 +253,7 @@ gboolean ivl_video_probe(const char *path, ivl_video_info *info, GError **error)
   GstClockTime total = 0;
   int fps_n = 0, fps_d = 1;
   GstSample *sample;
-  while ((sample = pull(sink)) != NULL) {
+  while ((sample = pull(&vp, sink)) != NULL) {
     if (pts->len == 0) {
       GstStructure *s = gst_caps_get_structure(gst_sample_get_caps(sample), 0);
       gst_structure_get_fraction(s, "framerate", &fps_n, &fps_d);
@@ -229,7 +267,7 @@ gboolean ivl_video_probe(const char *path, ivl_video_info *info, GError **error)
     g_array_append_val(pts, t);
     gst_sample_unref(sample);
   }
-  gboolean ok = bus_check(vp.pipeline, label, error);
+  gboolean ok = bus_check(&vp, label, error);
   pipe_stop(&vp);
   if (!ok)
     return FALSE;
@@ -307,7 +345,7 @@ ivl_rgb_image **ivl_video_read_frames(const char *path, const ivl_video_info *in
   gint64 decoded = 0;
   GError *local = NULL;
   GstSample *sample;
-  while (next < n && local == NULL && (sample = pull(sink)) != NULL) {
+  while (next < n && local == NULL && (sample = pull(&vp, sink)) != NULL) {
     gint64 index = frame_index(info, sample, decoded++);
     /* Several sampled indices may name the same frame when the clip is short. */
     while (next < n && indices[next] == index && local == NULL) {
@@ -320,7 +358,7 @@ ivl_rgb_image **ivl_video_read_frames(const char *path, const ivl_video_info *in
                   "%s: frame %" G_GINT64_FORMAT " could not be decoded (the video is damaged)",
                   label, indices[next]);
   }
-  if (local == NULL && next < n && bus_check(vp.pipeline, label, &local))
+  if (local == NULL && next < n && bus_check(&vp, label, &local))
     g_set_error(&local, IVL_ERROR, IVL_ERROR_CORRUPT,
                 "%s: the video ended after %" G_GINT64_FORMAT " decodable frames, before frame %"
                 G_GINT64_FORMAT, label, decoded, indices[next]);
