@@ -117,20 +117,24 @@ static ivl_rgb_image *decode_png(const guint8 *data, gsize size, const char *lab
     return NULL;
   }
   int color = png_get_color_type(png, info);
+  /* Pillow opens 16-bit gray (without alpha) as a 32-bit integer image, and its conversion
+   * to RGB clips each value to 255 rather than scaling it. */
+  gboolean gray16 = color == PNG_COLOR_TYPE_GRAY && png_get_bit_depth(png, info) == 16;
   /* convert('RGB'): palettes looked up, gray replicated, alpha dropped without compositing,
-   * 16-bit samples reduced to their high byte as Pillow's unpackers do. */
-  png_set_strip_16(png);
+   * other 16-bit samples reduced to their high byte as Pillow's unpackers do. */
+  if (!gray16)
+    png_set_strip_16(png);
   png_set_packing(png);
   if (color == PNG_COLOR_TYPE_PALETTE)
     png_set_palette_to_rgb(png);
-  if (color == PNG_COLOR_TYPE_GRAY || color == PNG_COLOR_TYPE_GRAY_ALPHA) {
+  if ((color == PNG_COLOR_TYPE_GRAY || color == PNG_COLOR_TYPE_GRAY_ALPHA) && !gray16) {
     png_set_expand_gray_1_2_4_to_8(png);
     png_set_gray_to_rgb(png);
   }
   png_set_strip_alpha(png);
   png_set_interlace_handling(png);
   png_read_update_info(png, info);
-  if (png_get_rowbytes(png, info) != (size_t)w * 3)
+  if (png_get_rowbytes(png, info) != (size_t)w * (gray16 ? 2 : 3))
     png_error(png, "unexpected pixel layout");
 
   GError *local = NULL;
@@ -141,10 +145,19 @@ static ivl_rgb_image *decode_png(const guint8 *data, gsize size, const char *lab
     return NULL;
   }
   rows = g_new(png_bytep, h);
+  /* 16-bit gray rows (2 bytes a pixel) fit in the first two thirds of each RGB row; each
+   * row is expanded from its end so no sample is overwritten before it is read. */
   for (png_uint_32 y = 0; y < h; y++)
     rows[y] = img->rgb + (gsize)y * w * 3;
   png_read_image(png, rows);
   png_read_end(png, NULL);
+  for (png_uint_32 y = 0; gray16 && y < h; y++) {
+    guint8 *row = rows[y];
+    for (png_uint_32 x = w; x-- > 0;) {
+      unsigned v = (unsigned)row[2 * x] << 8 | row[2 * x + 1];
+      row[3 * x] = row[3 * x + 1] = row[3 * x + 2] = (guint8)MIN(v, 255u);
+    }
+  }
   g_free(rows);
   png_destroy_read_struct(&png, &info, NULL);
   return img;
