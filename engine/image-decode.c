@@ -17,8 +17,8 @@ ivl_rgb_image *ivl_rgb_image_new(int width, int height, GError **error)
   img->height = height;
   img->rgb = g_try_malloc((gsize)width * height * 3);
   if (img->rgb == NULL) {
-    g_set_error(error, IVL_ERROR, IVL_ERROR_OUT_OF_MEMORY,
-                "Not enough memory for a %d×%d image", width, height);
+    g_set_error(error, IVL_ERROR, IVL_ERROR_OUT_OF_MEMORY, "Not enough memory for a %d×%d image",
+                width, height);
     g_free(img);
     return NULL;
   }
@@ -36,8 +36,9 @@ void ivl_rgb_image_free(ivl_rgb_image *img)
 gboolean ivl_image_check_size(gint64 width, gint64 height, const char *label, GError **error)
 {
   if (width <= 0 || height <= 0) {
-    g_set_error(error, IVL_ERROR, IVL_ERROR_CORRUPT, "%s: the image has no pixels (%" G_GINT64_FORMAT
-                "×%" G_GINT64_FORMAT ")", label, width, height);
+    g_set_error(error, IVL_ERROR, IVL_ERROR_CORRUPT,
+                "%s: the image has no pixels (%" G_GINT64_FORMAT "×%" G_GINT64_FORMAT ")", label,
+                width, height);
     return FALSE;
   }
   if (width * height > IVL_IMAGE_MAX_PIXELS) {
@@ -81,15 +82,14 @@ static void png_warning_cb(png_structp png, png_const_charp msg)
   (void)msg;
 }
 
-static ivl_rgb_image *decode_png(const guint8 *data, gsize size, const char *label,
-                                 GError **error)
+static ivl_rgb_image *decode_png(const guint8 *data, gsize size, const char *label, GError **error)
 {
   png_source src;
   memset(&src, 0, sizeof src);
   src.data = data;
   src.size = size;
-  png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &src, png_error_cb,
-                                           png_warning_cb);
+  png_structp png =
+      png_create_read_struct(PNG_LIBPNG_VER_STRING, &src, png_error_cb, png_warning_cb);
   png_infop info = png ? png_create_info_struct(png) : NULL;
   ivl_rgb_image *volatile img = NULL;
   png_bytep *volatile rows = NULL;
@@ -99,8 +99,7 @@ static ivl_rgb_image *decode_png(const guint8 *data, gsize size, const char *lab
     return NULL;
   }
   if (setjmp(src.jmp)) {
-    g_set_error(error, IVL_ERROR, IVL_ERROR_CORRUPT, "%s: broken PNG file: %s", label,
-                src.message);
+    g_set_error(error, IVL_ERROR, IVL_ERROR_CORRUPT, "%s: broken PNG file: %s", label, src.message);
     ivl_rgb_image_free(img);
     g_free(rows);
     png_destroy_read_struct(&png, &info, NULL);
@@ -165,8 +164,7 @@ static ivl_rgb_image *decode_png(const guint8 *data, gsize size, const char *lab
 
 /* ---- WebP ---- */
 
-static ivl_rgb_image *decode_webp(const guint8 *data, gsize size, const char *label,
-                                  GError **error)
+static ivl_rgb_image *decode_webp(const guint8 *data, gsize size, const char *label, GError **error)
 {
   WebPBitstreamFeatures features;
   if (WebPGetFeatures(data, size, &features) != VP8_STATUS_OK) {
@@ -211,8 +209,8 @@ static ivl_rgb_image *decode_pixbuf(const guint8 *data, gsize size, const char *
   g_autoptr(GError) local = NULL;
   g_autoptr(GdkPixbufLoader) loader = gdk_pixbuf_loader_new_with_type(format, &local);
   if (loader == NULL) {
-    g_set_error(error, IVL_ERROR, IVL_ERROR_UNSUPPORTED, "%s: no decoder for %s images: %s",
-                label, format, local->message);
+    g_set_error(error, IVL_ERROR, IVL_ERROR_UNSUPPORTED, "%s: no decoder for %s images: %s", label,
+                format, local->message);
     return NULL;
   }
   pixbuf_size refused = {FALSE, 0, 0};

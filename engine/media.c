@@ -9,9 +9,9 @@ struct ivl_media {
   gboolean is_video;
   int n_tiles;
   ivl_grid grid;
-  guint8 *rgb;    /* [n_tiles][448*448*3] */
-  float *pixels;  /* [n_tiles][3][448][448] */
-  char *id;       /* sha256 of the file */
+  guint8 *rgb;   /* [n_tiles][448*448*3] */
+  float *pixels; /* [n_tiles][3][448][448] */
+  char *id;      /* sha256 of the file */
   double fps;
   gint64 frame_count;
   gint64 *indices;
@@ -116,7 +116,9 @@ ivl_media *ivl_media_from_video_file(const char *path, const ivl_video_params *p
     return NULL;
   gsize tile_bytes = (gsize)IVL_TILE_PIXELS * 3;
   guint8 *rgb = g_try_malloc(tile_bytes * p.n_segments);
-  GError *local = rgb ? NULL : g_error_new(IVL_ERROR, IVL_ERROR_OUT_OF_MEMORY, "Not enough memory for %d frames", p.n_segments);
+  GError *local = rgb ? NULL
+                      : g_error_new(IVL_ERROR, IVL_ERROR_OUT_OF_MEMORY,
+                                    "Not enough memory for %d frames", p.n_segments);
   for (int k = 0; k < p.n_segments; k++) {
     if (local == NULL) {
       /* Each frame is dynamic_preprocess(max_num=1): one bicubic resize to 448x448. */

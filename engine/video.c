@@ -2,9 +2,9 @@
  *
  * load_video uses decord, whose frame count is the stream's packet count and whose fps is
  * the stream's average frame rate. We read the demuxer's video packets (decodebin
- * stopped at the demuxer, no decoding; a parser would restate durations): their count, summed durations and presentation times; then decode once and
- * keep the wanted frames, each recognised by its presentation time. Rotation metadata is
- * applied (videoflip auto), as decord does. */
+ * stopped at the demuxer, no decoding; a parser would restate durations): their count, summed
+ * durations and presentation times; then decode once and keep the wanted frames, each recognised by
+ * its presentation time. Rotation metadata is applied (videoflip auto), as decord does. */
 #include "video.h"
 #include "ivl.h"
 
@@ -18,9 +18,8 @@
 #define PULL_TIMEOUT (30 * GST_SECOND)
 #define PULL_STEP (20 * GST_MSECOND)
 
-gboolean ivl_video_frame_indices(double fps, gint64 frame_count, gboolean has_bound,
-                                 double start, double end, int n_segments, gint64 *indices,
-                                 GError **error)
+gboolean ivl_video_frame_indices(double fps, gint64 frame_count, gboolean has_bound, double start,
+                                 double end, int n_segments, gint64 *indices, GError **error)
 {
   if (n_segments < 1 || frame_count < 1) {
     g_set_error(error, IVL_ERROR, IVL_ERROR_INVALID_ARGUMENT,
@@ -62,8 +61,7 @@ static gboolean ensure_gst(GError **error)
     g_once_init_leave(&done, 1);
   }
   if (!ok)
-    g_set_error(error, IVL_ERROR, IVL_ERROR_UNSUPPORTED, "GStreamer could not start: %s",
-                message);
+    g_set_error(error, IVL_ERROR, IVL_ERROR_UNSUPPORTED, "GStreamer could not start: %s", message);
   return ok;
 }
 
@@ -79,8 +77,7 @@ typedef struct {
 static gboolean bus_check(video_pipe *vp, const char *label, GError **error)
 {
   if (vp->stalled) {
-    g_set_error(error, IVL_ERROR, IVL_ERROR_IO, "%s: the video decoder stopped responding",
-                label);
+    g_set_error(error, IVL_ERROR, IVL_ERROR_IO, "%s: the video decoder stopped responding", label);
     return FALSE;
   }
   g_autoptr(GstBus) bus = gst_element_get_bus(vp->pipeline);
@@ -92,8 +89,8 @@ static gboolean bus_check(video_pipe *vp, const char *label, GError **error)
   gst_message_parse_error(msg, &err, NULL);
   gboolean missing = g_error_matches(err, GST_CORE_ERROR, GST_CORE_ERROR_MISSING_PLUGIN) ||
                      g_error_matches(err, GST_STREAM_ERROR, GST_STREAM_ERROR_CODEC_NOT_FOUND);
-  g_set_error(error, IVL_ERROR, missing ? IVL_ERROR_UNSUPPORTED : IVL_ERROR_CORRUPT,
-              "%s: %s%s", label, err->message,
+  g_set_error(error, IVL_ERROR, missing ? IVL_ERROR_UNSUPPORTED : IVL_ERROR_CORRUPT, "%s: %s%s",
+              label, err->message,
               missing ? " (a GStreamer plugin for this format is not installed)" : "");
   return FALSE;
 }
@@ -150,10 +147,11 @@ static gboolean pipe_start(video_pipe *vp, const char *path, gboolean decode, co
   }
   g_autoptr(GError) local = NULL;
   g_autofree char *desc = g_strdup_printf(
-      decode ? "filesrc name=src ! decodebin name=bin  videoconvert name=conv ! videoflip "
-               "video-direction=auto ! video/x-raw,format=RGB ! appsink name=sink sync=false "
-               "max-buffers=4"
-             : "filesrc name=src ! decodebin name=bin  appsink name=sink sync=false max-buffers=64");
+      decode
+          ? "filesrc name=src ! decodebin name=bin  videoconvert name=conv ! videoflip "
+            "video-direction=auto ! video/x-raw,format=RGB ! appsink name=sink sync=false "
+            "max-buffers=4"
+          : "filesrc name=src ! decodebin name=bin  appsink name=sink sync=false max-buffers=64");
   vp->pipeline = gst_parse_launch(desc, &local);
   if (vp->pipeline == NULL) {
     g_set_error(error, IVL_ERROR, IVL_ERROR_UNSUPPORTED,
@@ -272,8 +270,7 @@ gboolean ivl_video_probe(const char *path, ivl_video_info *info, GError **error)
   if (!ok)
     return FALSE;
   if (pts->len == 0) {
-    g_set_error(error, IVL_ERROR, IVL_ERROR_UNSUPPORTED, "%s: the file has no video stream",
-                label);
+    g_set_error(error, IVL_ERROR, IVL_ERROR_UNSUPPORTED, "%s: the file has no video stream", label);
     return FALSE;
   }
   info->fps = average_fps(pts->len, total, all_timed, fps_n, fps_d);
@@ -360,8 +357,9 @@ ivl_rgb_image **ivl_video_read_frames(const char *path, const ivl_video_info *in
   }
   if (local == NULL && next < n && bus_check(&vp, label, &local))
     g_set_error(&local, IVL_ERROR, IVL_ERROR_CORRUPT,
-                "%s: the video ended after %" G_GINT64_FORMAT " decodable frames, before frame %"
-                G_GINT64_FORMAT, label, decoded, indices[next]);
+                "%s: the video ended after %" G_GINT64_FORMAT
+                " decodable frames, before frame %" G_GINT64_FORMAT,
+                label, decoded, indices[next]);
   pipe_stop(&vp);
   if (local) {
     for (int k = 0; k < n; k++)

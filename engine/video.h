@@ -5,10 +5,10 @@
 #include "image-decode.h"
 
 typedef struct {
-  double fps;          /* average frames per second */
-  gint64 frame_count;  /* frames in the video stream */
-  gint64 *pts;         /* [frame_count] presentation times (ns), ascending; NULL when the
-                        * container does not state them all */
+  double fps;         /* average frames per second */
+  gint64 frame_count; /* frames in the video stream */
+  gint64 *pts;        /* [frame_count] presentation times (ns), ascending; NULL when the
+                       * container does not state them all */
 } ivl_video_info;
 
 void ivl_video_info_clear(ivl_video_info *info);
@@ -16,9 +16,8 @@ G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(ivl_video_info, ivl_video_info_clear)
 
 /* get_index of load_video: n_segments frame indices between the bound (seconds) or the
  * whole video, with Python's round (half to even). FALSE when the range holds no frame. */
-gboolean ivl_video_frame_indices(double fps, gint64 frame_count, gboolean has_bound,
-                                 double start, double end, int n_segments, gint64 *indices,
-                                 GError **error);
+gboolean ivl_video_frame_indices(double fps, gint64 frame_count, gboolean has_bound, double start,
+                                 double end, int n_segments, gint64 *indices, GError **error);
 
 /* Frame count, average fps and presentation times, by reading the container's packets (no
  * decoding). Clear *info with ivl_video_info_clear. */

@@ -36,8 +36,8 @@ static void test_preprocess(void)
   g_autofree char *image = g_build_filename(examples, "image1.jpg", NULL);
   g_autofree char *raw = g_build_filename(tmp, "tiles.f32", NULL);
   g_autofree char *pngs = g_build_filename(tmp, "png", NULL);
-  const char *const args[] = {"preprocess", image, "--max-num", "6", "--out", raw,
-                              "--png", pngs, NULL};
+  const char *const args[] = {"preprocess", image,   "--max-num", "6", "--out",
+                              raw,          "--png", pngs,        NULL};
   int status;
   g_autofree char *out = run_ivl(&status, args);
   g_assert_cmpint(status, ==, 0);
@@ -71,8 +71,8 @@ static void test_frames(void)
 {
   g_autofree char *video = g_build_filename(examples, "red-panda.mp4", NULL);
   g_autofree char *raw = g_build_filename(tmp, "frames.f32", NULL);
-  const char *const args[] = {"frames", video, "--segments", "4", "--start", "1", "--end", "2",
-                              "--out", raw, NULL};
+  const char *const args[] = {"frames", video, "--segments", "4", "--start", "1",
+                              "--end",  "2",   "--out",      raw, NULL};
   int status;
   g_autofree char *out = run_ivl(&status, args);
   g_assert_cmpint(status, ==, 0);

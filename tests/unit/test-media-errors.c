@@ -126,12 +126,13 @@ static void test_video_errors(void)
 
   g_autofree char *audio = g_build_filename(tmp, "audio.ogg", NULL);
   g_autofree char *location = g_strdup_printf("location=%s", audio);
-  const char *argv[] = {"gst-launch-1.0", "-q", "audiotestsrc", "num-buffers=10", "!",
-                        "vorbisenc", "!", "oggmux", "!", "filesink", location, NULL};
+  const char *argv[] = {
+      "gst-launch-1.0", "-q", "audiotestsrc", "num-buffers=10", "!", "vorbisenc", "!",
+      "oggmux",         "!",  "filesink",     location,         NULL};
   int status;
   g_autoptr(GError) error = NULL;
-  g_assert_true(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL,
-                             NULL, &status, &error));
+  g_assert_true(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL,
+                             &status, &error));
   g_assert_no_error(error);
   g_assert_true(g_spawn_check_wait_status(status, NULL));
   expect_video_error(audio, IVL_ERROR_UNSUPPORTED, NULL);

@@ -16,7 +16,8 @@ static char *sha256(const void *data, gsize n)
 static void check_case(gconstpointer user_data)
 {
   JsonObject *c = (JsonObject *)user_data;
-  g_autofree char *path = g_build_filename(data_dir, json_object_get_string_member(c, "file"), NULL);
+  g_autofree char *path =
+      g_build_filename(data_dir, json_object_get_string_member(c, "file"), NULL);
   ivl_image_params params = ivl_image_default_params();
   params.max_num = (int)json_object_get_int_member(c, "max_num");
   g_autoptr(GError) error = NULL;
@@ -63,7 +64,8 @@ static void test_speed(void)
   gint64 t2 = g_get_monotonic_time();
   g_assert_cmpint(n, ==, 13);
   g_test_message("4000x3000 -> %d tiles (%dx%d + thumbnail): resize and crop %.1f ms, "
-                 "normalize %.1f ms", n, grid.cols, grid.rows, (t1 - t0) / 1e3, (t2 - t1) / 1e3);
+                 "normalize %.1f ms",
+                 n, grid.cols, grid.rows, (t1 - t0) / 1e3, (t2 - t1) / 1e3);
 }
 
 int main(int argc, char **argv)
@@ -75,7 +77,8 @@ int main(int argc, char **argv)
   g_autoptr(GError) error = NULL;
   if (!json_parser_load_from_file(parser, golden, &error))
     g_error("%s", error->message);
-  JsonArray *cases = json_object_get_array_member(json_node_get_object(json_parser_get_root(parser)), "cases");
+  JsonArray *cases =
+      json_object_get_array_member(json_node_get_object(json_parser_get_root(parser)), "cases");
   for (guint i = 0; i < json_array_get_length(cases); i++) {
     JsonObject *c = json_array_get_object_element(cases, i);
     g_autofree char *name = g_strdup_printf("/media/golden/%s/max%" G_GINT64_FORMAT,

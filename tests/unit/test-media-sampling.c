@@ -47,7 +47,8 @@ static void test_candidates(void)
     g_autofree ivl_grid *g = g_new(ivl_grid, json_array_get_length(want));
     for (guint k = 0; k < json_array_get_length(want); k++) {
       JsonArray *p = json_array_get_array_element(want, k);
-      g[k] = (ivl_grid){(int)json_array_get_int_element(p, 0), (int)json_array_get_int_element(p, 1)};
+      g[k] =
+          (ivl_grid){(int)json_array_get_int_element(p, 0), (int)json_array_get_int_element(p, 1)};
     }
     g_autofree char *expected = grids_to_string(g, (int)json_array_get_length(want));
     g_autofree char *got = candidates_string((int)json_object_get_int_member(c, "min"),
@@ -64,12 +65,15 @@ static void test_grids(void)
     JsonArray *size = json_object_get_array_member(c, "size");
     JsonArray *want = json_object_get_array_member(c, "grid");
     int w = (int)json_array_get_int_element(size, 0), h = (int)json_array_get_int_element(size, 1);
-    int lo = (int)json_object_get_int_member(c, "min"), hi = (int)json_object_get_int_member(c, "max");
+    int lo = (int)json_object_get_int_member(c, "min"),
+        hi = (int)json_object_get_int_member(c, "max");
     ivl_grid g = ivl_tiling_choose_grid(w, h, lo, hi, 448);
-    if (g.cols != json_array_get_int_element(want, 0) || g.rows != json_array_get_int_element(want, 1))
+    if (g.cols != json_array_get_int_element(want, 0) ||
+        g.rows != json_array_get_int_element(want, 1))
       g_error("%dx%d (min %d, max %d): grid %dx%d, the reference picks %" G_GINT64_FORMAT
-              "x%" G_GINT64_FORMAT, w, h, lo, hi, g.cols, g.rows,
-              json_array_get_int_element(want, 0), json_array_get_int_element(want, 1));
+              "x%" G_GINT64_FORMAT,
+              w, h, lo, hi, g.cols, g.rows, json_array_get_int_element(want, 0),
+              json_array_get_int_element(want, 1));
   }
 }
 
@@ -110,8 +114,8 @@ static void test_bad_ranges(void)
 int main(int argc, char **argv)
 {
   g_test_init(&argc, &argv, NULL);
-  g_autofree char *path = g_build_filename(g_getenv("IVL_SOURCE_ROOT"), "tests", "data",
-                                           "sampling-goldens.json", NULL);
+  g_autofree char *path =
+      g_build_filename(g_getenv("IVL_SOURCE_ROOT"), "tests", "data", "sampling-goldens.json", NULL);
   g_autoptr(JsonParser) parser = json_parser_new();
   g_autoptr(GError) error = NULL;
   if (!json_parser_load_from_file(parser, path, &error))
