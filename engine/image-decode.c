@@ -233,9 +233,15 @@ static ivl_rgb_image *decode_pixbuf(const guint8 *data, gsize size, const char *
   ivl_rgb_image *img = ivl_rgb_image_new(w, h, error);
   if (img == NULL)
     return NULL;
+  guint8 fill[3] = {0, 0, 0};
+  gboolean gif = strcmp(format, "gif") == 0;
+  if (gif)
+    ivl_gif_fill_color(data, size, fill);
   for (int y = 0; y < h; y++)
-    for (int x = 0; x < w; x++)
-      memcpy(img->rgb + ((gsize)y * w + x) * 3, px + (gsize)y * stride + (gsize)x * nch, 3);
+    for (int x = 0; x < w; x++) {
+      const guint8 *p = px + (gsize)y * stride + (gsize)x * nch;
+      memcpy(img->rgb + ((gsize)y * w + x) * 3, gif && nch == 4 && p[3] == 0 ? fill : p, 3);
+    }
   return img;
 }
 

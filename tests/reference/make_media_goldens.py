@@ -144,6 +144,9 @@ def generated_images():
     out.append(("image-123x77.bmp", Image.fromarray(noise(123, 77, 12)), {}))
     out.append(("image-140x90.gif", Image.fromarray(noise(140, 90, 13)).convert(
         "P", palette=Image.ADAPTIVE, colors=64), {}))
+    # Transparent pixels: Pillow shows the palette colour of the transparent index.
+    out.append(("transparent-80x60.gif", Image.fromarray(noise(80, 60, 17)).convert(
+        "P", palette=Image.ADAPTIVE, colors=16), {"transparency": 3}))
     out.append(("image-150x100.webp", Image.fromarray(noise(150, 100, 14)), {"lossless": True}))
     return out
 
