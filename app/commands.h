@@ -24,8 +24,14 @@ int ivl_cmd_preprocess(int argc, char **argv);
 int ivl_cmd_frames(int argc, char **argv);
 
 /* --- generation (issue 5) --- */
+int ivl_cmd_run(int argc, char **argv);
+int ivl_cmd_chat(int argc, char **argv);
+int ivl_cmd_batch(int argc, char **argv);
+int ivl_cmd_demo(int argc, char **argv);
 int ivl_cmd_bench(int argc, char **argv);
 
 /* --- downloads (issue 7) --- */
+int ivl_cmd_download(int argc, char **argv);
+int ivl_cmd_models(int argc, char **argv);
 
 #endif

@@ -23,9 +23,15 @@ static const ivl_command commands[] = {
   {"frames", ivl_cmd_frames, N_("Sample a video's frames as the model sees them")},
 
   /* --- generation (issue 5) --- */
+  {"run", ivl_cmd_run, N_("Answer one question about images, a video or nothing")},
+  {"chat", ivl_cmd_chat, N_("Talk with a model on the terminal")},
+  {"batch", ivl_cmd_batch, N_("Answer a JSONL file of questions, one image each")},
+  {"demo", ivl_cmd_demo, N_("Run the whole pipeline once on a tiny demo model")},
   {"bench", ivl_cmd_bench, N_("Measure prefill, decode and vision speed of a model")},
 
   /* --- downloads (issue 7) --- */
+  {"download", ivl_cmd_download, N_("Download a model from the Hugging Face Hub (resumable)")},
+  {"models", ivl_cmd_models, N_("List the downloadable models, their memory needs, installed")},
 
   {NULL, NULL, NULL},
 };

@@ -53,6 +53,28 @@ static void progress(const ivl_model_params *p, double fraction, const char *wha
     p->progress(fraction, what, p->progress_data);
 }
 
+/* The template, and the tokenizer: the chat needs <IMG_CONTEXT> and <|im_end|>, and no id may fall
+ * outside the embedding. */
+static gboolean load_tokenizer(ivl_model *m, GError **error)
+{
+  if (!(m->template = ivl_template_lookup(m->config->template_name, error)) ||
+      !(m->tokenizer = ivl_tokenizer_load(m->dir, error)))
+    return FALSE;
+  if (ivl_tokenizer_get_img_context_id(m->tokenizer) < 0 ||
+      ivl_tokenizer_get_im_end_id(m->tokenizer) < 0) {
+    g_set_error(error, IVL_ERROR, IVL_ERROR_UNSUPPORTED,
+                "the tokenizer has no <IMG_CONTEXT> or <|im_end|> token");
+    return FALSE;
+  }
+  if (ivl_tokenizer_get_vocab_size(m->tokenizer) > m->config->llm.vocab_size) {
+    g_set_error(error, IVL_ERROR, IVL_ERROR_CORRUPT,
+                "the tokenizer has %d ids but the language model only %d embeddings",
+                ivl_tokenizer_get_vocab_size(m->tokenizer), m->config->llm.vocab_size);
+    return FALSE;
+  }
+  return TRUE;
+}
+
 static gboolean load_parts(ivl_model *m, const ivl_model_params *params, GCancellable *cancellable,
                            GError **error)
 {
@@ -88,8 +110,8 @@ ivl_model *ivl_model_load(const char *dir, const ivl_model_params *params,
   ivl_model *m = g_new0(ivl_model, 1);
   m->dir = g_strdup(dir);
   progress(params, 0.0, "reading config.json");
-  if (!(m->config = ivl_config_load(dir, error)) || !(m->backend = open_backend(params, error)) ||
-      !load_parts(m, params, cancellable, error)) {
+  if (!(m->config = ivl_config_load(dir, error)) || !load_tokenizer(m, error) ||
+      !(m->backend = open_backend(params, error)) || !load_parts(m, params, cancellable, error)) {
     ivl_model_free(m);
     return NULL;
   }
@@ -107,6 +129,7 @@ void ivl_model_free(ivl_model *m)
   ivl_loader_free(m->loader);
   if (m->backend)
     m->backend->ops->free(m->backend);
+  ivl_tokenizer_free(m->tokenizer);
   ivl_config_free(m->config);
   g_free(m->dir);
   g_free(m);

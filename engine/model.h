@@ -13,11 +13,15 @@
 #include "language.h"
 #include "model-loader.h"
 #include "projector.h"
+#include "template.h"
+#include "tokenizer.h"
 #include "vision.h"
 
 struct ivl_model {
   char *dir;
   ivl_config *config;
+  ivl_tokenizer *tokenizer;
+  const ivl_template *template; /* config.json's "template" (built in, not owned) */
   ivl_backend *backend;
   ivl_loader *loader;       /* the mapped weights; owns every weight tensor */
   ivl_vision *vision;       /* InternViT */

@@ -4,6 +4,7 @@
 #include "ivl-store.h"
 
 #include <glib/gi18n.h>
+#include <gio/gunixoutputstream.h>
 #include <glib/gstdio.h>
 
 struct _IvlStore {
@@ -167,6 +168,16 @@ gboolean ivl_store_delete(IvlStore *self, IvlConversation *conversation, GError 
   return TRUE;
 }
 
+static gboolean ensure_images_dir(IvlStore *self, GError **error)
+{
+  if (g_mkdir_with_parents(self->images_dir, 0700) == 0)
+    return TRUE;
+  int e = errno;
+  g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(e),
+              _("Could not create the folder “%s”: %s"), self->images_dir, g_strerror(e));
+  return FALSE;
+}
+
 static char *store_bytes(IvlStore *self, GBytes *bytes, const char *ext, GError **error)
 {
   g_autofree char *hash = g_compute_checksum_for_bytes(G_CHECKSUM_SHA256, bytes);
@@ -177,12 +188,8 @@ static char *store_bytes(IvlStore *self, GBytes *bytes, const char *ext, GError 
 
   if (g_file_test(path, G_FILE_TEST_EXISTS))
     return g_steal_pointer(&path);
-  if (g_mkdir_with_parents(self->images_dir, 0700) != 0) {
-    int e = errno;
-    g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(e),
-                _("Could not create the folder “%s”: %s"), self->images_dir, g_strerror(e));
+  if (!ensure_images_dir(self, error))
     return NULL;
-  }
   if (!g_file_set_contents_full(path, data, (gssize)len, G_FILE_SET_CONTENTS_CONSISTENT, 0600,
                                 error))
     return NULL;
@@ -201,16 +208,84 @@ static char *extension_of(const char *path)
   return g_steal_pointer(&ext);
 }
 
+/* Copies in to out while hashing, so a long video is read once and never held in memory. */
+static char *copy_hashing(GInputStream *in, GOutputStream *out, GError **error)
+{
+  g_autoptr(GChecksum) sum = g_checksum_new(G_CHECKSUM_SHA256);
+  g_autofree guchar *buf = g_malloc(1 << 16);
+  gssize n;
+
+  while ((n = g_input_stream_read(in, buf, 1 << 16, NULL, error)) > 0) {
+    g_checksum_update(sum, buf, n);
+    if (!g_output_stream_write_all(out, buf, n, NULL, NULL, error))
+      return NULL;
+  }
+  if (n < 0 || !g_output_stream_close(out, NULL, error))
+    return NULL;
+  return g_strdup(g_checksum_get_string(sum));
+}
+
 char *ivl_store_import_file(IvlStore *self, const char *path, GError **error)
 {
-  g_autofree char *data = NULL;
-  gsize len;
+  g_autoptr(GFile) source = g_file_new_for_path(path);
+  g_autoptr(GFileInputStream) in = NULL;
   g_autofree char *ext = extension_of(path);
+  g_autofree char *hash = NULL;
 
-  if (!g_file_get_contents(path, &data, &len, error))
+  in = g_file_read(source, NULL, error);
+  if (in == NULL || !ensure_images_dir(self, error))
     return NULL;
-  g_autoptr(GBytes) bytes = g_bytes_new_take(g_steal_pointer(&data), len);
-  return store_bytes(self, bytes, ext, error);
+  /* Written beside its final place, then renamed: a crash never leaves half an image. */
+  g_autofree char *tmp_path = g_build_filename(self->images_dir, ".import-XXXXXX", NULL);
+  int fd = g_mkstemp(tmp_path);
+  if (fd < 0) {
+    int e = errno;
+    g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(e), "%s: %s", tmp_path,
+                g_strerror(e));
+    return NULL;
+  }
+  g_autoptr(GOutputStream) out = g_unix_output_stream_new(fd, TRUE);
+  hash = copy_hashing(G_INPUT_STREAM(in), out, error);
+  g_autofree char *name = hash ? g_strconcat(hash, ".", ext, NULL) : NULL;
+  g_autofree char *final = name ? g_build_filename(self->images_dir, name, NULL) : NULL;
+  if (final == NULL || g_file_test(final, G_FILE_TEST_EXISTS)) {
+    g_unlink(tmp_path);
+    return g_steal_pointer(&final);
+  }
+  if (g_rename(tmp_path, final) != 0) {
+    int e = errno;
+    g_unlink(tmp_path);
+    g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(e), "%s: %s", final, g_strerror(e));
+    return NULL;
+  }
+  return g_steal_pointer(&final);
+}
+
+static void import_thread(GTask *task, gpointer source, gpointer path, GCancellable *cancellable)
+{
+  GError *error = NULL;
+  char *stored = ivl_store_import_file(source, path, &error);
+
+  (void)cancellable;
+  if (stored)
+    g_task_return_pointer(task, stored, g_free);
+  else
+    g_task_return_error(task, error);
+}
+
+void ivl_store_import_file_async(IvlStore *self, const char *path, GCancellable *cancellable,
+                                 GAsyncReadyCallback callback, gpointer user_data)
+{
+  g_autoptr(GTask) task = g_task_new(self, cancellable, callback, user_data);
+
+  g_task_set_task_data(task, g_strdup(path), g_free);
+  g_task_run_in_thread(task, (GTaskThreadFunc)import_thread);
+}
+
+char *ivl_store_import_file_finish(IvlStore *self, GAsyncResult *result, GError **error)
+{
+  g_return_val_if_fail(g_task_is_valid(result, self), NULL);
+  return g_task_propagate_pointer(G_TASK(result), error);
 }
 
 char *ivl_store_import_texture(IvlStore *self, GdkTexture *texture, GError **error)

@@ -24,8 +24,12 @@ void ivl_store_add(IvlStore *self, IvlConversation *conversation);
 gboolean ivl_store_save(IvlStore *self, IvlConversation *conversation, GError **error);
 gboolean ivl_store_delete(IvlStore *self, IvlConversation *conversation, GError **error);
 
-/* Copies a file into the images folder under its content hash; returns the stored path. */
+/* Copies a file into the images folder under its content hash; returns the stored path.
+ * The _async form does it on a GIO worker thread (a video can be large). */
 char *ivl_store_import_file(IvlStore *self, const char *path, GError **error);
+void ivl_store_import_file_async(IvlStore *self, const char *path, GCancellable *cancellable,
+                                 GAsyncReadyCallback callback, gpointer user_data);
+char *ivl_store_import_file_finish(IvlStore *self, GAsyncResult *result, GError **error);
 /* Saves a texture (a pasted image) as PNG under its content hash; returns the stored path. */
 char *ivl_store_import_texture(IvlStore *self, GdkTexture *texture, GError **error);
 

@@ -4,6 +4,7 @@
 #include "ivl-video-dialog.h"
 
 #include <glib/gi18n.h>
+#include <string.h>
 
 #define FRAME_SIZE 80
 /* Dragging a scale asks for frames once it rests, not at every step. */
@@ -19,6 +20,7 @@ struct _IvlVideoDialog {
   GtkAdjustment *start_adjustment;
   GtkAdjustment *end_adjustment;
   GtkSpinButton *frames_spin;
+  GtkWidget *controls;
   GtkBox *strip;
   GtkLabel *status_label;
 
@@ -138,8 +140,15 @@ static void on_stream_changed(IvlVideoDialog *self)
   gint64 duration = stream ? gtk_media_stream_get_duration(stream) : 0;
 
   if (error) {
-    g_autofree char *text = g_strdup_printf(_("This video cannot be played: %s"), error->message);
+    /* GStreamer's message is "Error from element <path>: <reason>\n<debug details>":
+     * the reason is what a person can read. */
+    g_autofree char *line = g_strndup(error->message, strcspn(error->message, "\n"));
+    const char *reason = g_strrstr(line, ": ");
+    g_autofree char *text =
+        g_strdup_printf(_("This video cannot be played: %s"), reason ? reason + 2 : line);
     set_status(self, text, TRUE);
+    gtk_widget_set_sensitive(GTK_WIDGET(self->controls), FALSE);
+    gtk_widget_set_sensitive(GTK_WIDGET(self->add_button), FALSE);
     return;
   }
   if (duration <= 0 || self->duration > 0)
@@ -154,17 +163,18 @@ static void on_stream_changed(IvlVideoDialog *self)
   g_signal_handlers_unblock_by_func(self->end_adjustment, on_controls_changed, self);
 }
 
-static void on_add(IvlVideoDialog *self)
+static void on_imported(GObject *source, GAsyncResult *result, gpointer user_data)
 {
+  g_autoptr(IvlVideoDialog) self = user_data;
   g_autoptr(GError) error = NULL;
-  g_autofree char *stored = NULL;
+  g_autofree char *stored = ivl_store_import_file_finish(IVL_STORE(source), result, &error);
   double start, end;
 
-  if (self->sampled == NULL)
-    return;
-  stored = ivl_store_import_file(self->store, self->path, &error);
+  if (self->path == NULL)
+    return; /* cancelled while copying: the dialog is gone */
   if (stored == NULL) {
     set_status(self, error->message, TRUE);
+    gtk_widget_set_sensitive(GTK_WIDGET(self->add_button), TRUE);
     return;
   }
   if (!ivl_attachment_get_bounds(self->sampled, &start, &end))
@@ -173,6 +183,15 @@ static void on_add(IvlVideoDialog *self)
                 ivl_attachment_get_n_frames(self->sampled),
                 ivl_attachment_get_n_tiles(self->sampled), self->first_frame);
   gtk_window_destroy(GTK_WINDOW(self));
+}
+
+static void on_add(IvlVideoDialog *self)
+{
+  if (self->sampled == NULL)
+    return;
+  gtk_widget_set_sensitive(GTK_WIDGET(self->add_button), FALSE);
+  set_status(self, _("Copying the video…"), FALSE);
+  ivl_store_import_file_async(self->store, self->path, NULL, on_imported, g_object_ref(self));
 }
 
 static void ivl_video_dialog_dispose(GObject *object)
@@ -205,6 +224,7 @@ static void ivl_video_dialog_class_init(IvlVideoDialogClass *klass)
   gtk_widget_class_bind_template_child(widget_class, IvlVideoDialog, start_adjustment);
   gtk_widget_class_bind_template_child(widget_class, IvlVideoDialog, end_adjustment);
   gtk_widget_class_bind_template_child(widget_class, IvlVideoDialog, frames_spin);
+  gtk_widget_class_bind_template_child(widget_class, IvlVideoDialog, controls);
   gtk_widget_class_bind_template_child(widget_class, IvlVideoDialog, strip);
   gtk_widget_class_bind_template_child(widget_class, IvlVideoDialog, status_label);
   gtk_widget_class_add_binding_action(widget_class, GDK_KEY_Escape, 0, "window.close", NULL);

@@ -1,6 +1,7 @@
 /* ivl-window-actions.c — the window's commands, as actions with keyboard shortcuts. */
 #include "ivl-config.h"
 
+#include "ivl-model-manager.h"
 #include "ivl-window-private.h"
 
 static void send_action(GtkWidget *widget, const char *name, GVariant *param)
@@ -45,6 +46,17 @@ static void demo_model_action(GtkWidget *widget, const char *name, GVariant *par
   ivl_window_make_demo_model(IVL_WINDOW(widget));
 }
 
+static void manage_models_action(GtkWidget *widget, const char *name, GVariant *param)
+{
+  IvlModelManager *manager = ivl_model_manager_new(GTK_WINDOW(widget));
+
+  (void)name;
+  (void)param;
+  g_signal_connect_object(manager, "model-installed", G_CALLBACK(ivl_window_refresh_models),
+                          widget, G_CONNECT_SWAPPED);
+  gtk_window_present(GTK_WINDOW(manager));
+}
+
 static void toggle_sidebar_action(GtkWidget *widget, const char *name, GVariant *param)
 {
   IvlWindow *self = IVL_WINDOW(widget);
@@ -64,6 +76,7 @@ void ivl_window_install_actions(IvlWindowClass *klass)
   gtk_widget_class_install_action(w, "win.new-conversation", NULL, new_conversation_action);
   gtk_widget_class_install_action(w, "win.attach", NULL, attach_action);
   gtk_widget_class_install_action(w, "win.make-demo-model", NULL, demo_model_action);
+  gtk_widget_class_install_action(w, "win.manage-models", NULL, manage_models_action);
   gtk_widget_class_install_action(w, "win.toggle-sidebar", NULL, toggle_sidebar_action);
 
   gtk_widget_class_add_binding_action(w, GDK_KEY_Escape, 0, "win.stop", NULL);

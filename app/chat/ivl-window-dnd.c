@@ -93,10 +93,11 @@ static void on_clip_chosen(IvlWindow *self, const char *stored_path, double star
   add_attachment(self, a);
 }
 
-static void attach_image_path(IvlWindow *self, const char *path)
+static void on_image_imported(GObject *source, GAsyncResult *result, gpointer user_data)
 {
+  g_autoptr(IvlWindow) self = user_data;
   g_autoptr(GError) error = NULL;
-  g_autofree char *stored = ivl_store_import_file(self->store, path, &error);
+  g_autofree char *stored = ivl_store_import_file_finish(IVL_STORE(source), result, &error);
   g_autoptr(IvlAttachment) a = NULL;
 
   if (stored == NULL) {
@@ -121,7 +122,7 @@ void ivl_window_attach_files(IvlWindow *self, GFile *const *files, guint n_files
       g_signal_connect_swapped(dialog, "clip-chosen", G_CALLBACK(on_clip_chosen), self);
       gtk_window_present(GTK_WINDOW(dialog));
     } else {
-      attach_image_path(self, path);
+      ivl_store_import_file_async(self->store, path, NULL, on_image_imported, g_object_ref(self));
     }
   }
 }

@@ -43,7 +43,7 @@ struct _IvlWindow {
   IvlMessage *answer;             /* the answer being generated */
   GCancellable *ask_cancellable;  /* set while an answer is generated */
   gboolean stick_to_bottom;       /* follow the stream while the view is at its end */
-  double last_scroll_value;
+  double last_scroll_value, last_upper; /* where the view was, how tall the content */
   gboolean scrolling;             /* the view is being moved by follow_tick, not the person */
   guint follow_tick;              /* the tick callback following the end; 0 when none */
   int follow_frames;              /* frames follow_tick has seen the end stay put */

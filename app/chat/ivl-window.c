@@ -122,12 +122,14 @@ static void on_scroll_value(GtkAdjustment *adj, IvlWindow *self)
 
   if (self->scrolling)
     return;
-  /* Only a move up is the person's: content growing never moves the view up. */
+  /* Only a move up within unchanged content is the person's: growing content never moves
+   * the view up, and shrinking content (a regenerated answer) moves it by clamping. */
   if (value >= end - 48)
     self->stick_to_bottom = TRUE;
-  else if (value < self->last_scroll_value)
+  else if (value < self->last_scroll_value && gtk_adjustment_get_upper(adj) == self->last_upper)
     self->stick_to_bottom = FALSE;
   self->last_scroll_value = value;
+  self->last_upper = gtk_adjustment_get_upper(adj);
 }
 
 static void select_current_row(IvlWindow *self)

@@ -1,8 +1,12 @@
-/* The ivl-chat window, driven in-process as a person would use it, over a scripted stand-in
- * for the engine (fake-ivl.c): no model page, demo model, preferences, attachments, streamed
- * answers, follow-up, stop, regenerate, broken media, video clips, and a restart that finds
- * the conversation again. Each state is saved as a PNG, light and dark, in
- * $IVL_SCREENSHOT_DIR. */
+/* The ivl-chat window, driven in-process as a person would use it: no model page, demo
+ * model, preferences, attachments, streamed answers, follow-up, stop, regenerate, broken
+ * media, video clips, and a restart that finds the conversation again. Each state is saved
+ * as a PNG, light and dark, in $IVL_SCREENSHOT_DIR.
+ *
+ * Built twice: over a scripted stand-in for the engine's inference (fake-ivl.c), whose
+ * answers say which turn they are and how much history the session held, so the test checks
+ * the words; and with IVL_TEST_REAL_ENGINE over libivl and the demo model (random weights),
+ * where only the flow can be checked, not what the answers say. */
 #include "ivl-config.h"
 
 #include <adwaita.h>
@@ -15,6 +19,12 @@
 #include "ivl-window-private.h"
 
 #define WAIT_MS 10000
+
+#ifdef IVL_TEST_REAL_ENGINE
+static const gboolean real_engine = TRUE;
+#else
+static const gboolean real_engine = FALSE;
+#endif
 
 static IvlApplication *app;
 static IvlWindow *window;
@@ -272,8 +282,10 @@ static void test_attach_and_ask(void)
   wait_until(answer_done, NULL, "the answer");
   answer = last_message();
   g_assert_cmpint(ivl_message_get_state(answer), ==, IVL_MESSAGE_DONE);
-  g_assert_nonnull(strstr(ivl_message_get_text(answer), "**Turn 1** (history: 0 turns)"));
-  g_assert_nonnull(strstr(ivl_message_get_text(answer), "with 2 media, separate"));
+  if (!real_engine) {
+    g_assert_nonnull(strstr(ivl_message_get_text(answer), "**Turn 1** (history: 0 turns)"));
+    g_assert_nonnull(strstr(ivl_message_get_text(answer), "with 2 media, separate"));
+  }
   g_assert_cmpuint(g_list_model_get_n_items(G_LIST_MODEL(window->attachments)), ==, 0);
 }
 
@@ -284,8 +296,10 @@ static void test_follow_up(void)
   type_and_send("And the colours?");
   wait_until(answer_done, NULL, "the follow-up answer");
   answer = last_message();
+  g_assert_cmpint(ivl_message_get_state(answer), ==, IVL_MESSAGE_DONE);
   /* The session kept the first turn: the follow-up sees it. */
-  g_assert_nonnull(strstr(ivl_message_get_text(answer), "**Turn 2** (history: 1 turns)"));
+  if (!real_engine)
+    g_assert_nonnull(strstr(ivl_message_get_text(answer), "**Turn 2** (history: 1 turns)"));
   settle(400);
   screenshot(GTK_WIDGET(window), "05-answers");
 }
@@ -294,15 +308,19 @@ static void test_stop(void)
 {
   g_autoptr(IvlMessage) answer = NULL;
 
+  /* The scripted engine is slowed down so the stop lands mid-answer; the demo model is too
+   * quick for that, so there the stop comes right after sending. */
   g_setenv("IVL_FAKE_TOKEN_US", "200000", TRUE);
   type_and_send("Describe it slowly");
-  wait_until(answer_has_text, NULL, "the first words");
+  if (!real_engine)
+    wait_until(answer_has_text, NULL, "the first words");
   g_assert_true(gtk_widget_activate_action(GTK_WIDGET(window), "win.stop", NULL));
   wait_until(answer_done, NULL, "the stop");
   g_setenv("IVL_FAKE_TOKEN_US", "2000", TRUE);
   answer = last_message();
   g_assert_cmpint(ivl_message_get_state(answer), ==, IVL_MESSAGE_STOPPED);
-  g_assert_null(strstr(ivl_message_get_text(answer), "Done."));
+  if (!real_engine)
+    g_assert_null(strstr(ivl_message_get_text(answer), "Done."));
   settle(300);
   screenshot(GTK_WIDGET(window), "06-stopped");
 }
@@ -319,7 +337,8 @@ static void test_regenerate(void)
   answer = last_message();
   g_assert_cmpint(ivl_message_get_state(answer), ==, IVL_MESSAGE_DONE);
   /* Rebuilt from the two finished turns, since the stopped one was dropped. */
-  g_assert_nonnull(strstr(ivl_message_get_text(answer), "**Turn 3** (history: 2 turns)"));
+  if (!real_engine)
+    g_assert_nonnull(strstr(ivl_message_get_text(answer), "**Turn 3** (history: 2 turns)"));
 }
 
 static gboolean no_attachments(gpointer data)
@@ -335,6 +354,25 @@ static void test_broken_image(void)
   wait_until(no_attachments, NULL, "the broken image to go");
   settle(300);
   screenshot(GTK_WIDGET(window), "07-broken-image");
+}
+
+/* Ctrl+V of an image: it becomes an attachment, saved as PNG among the stored images. */
+static void test_paste(void)
+{
+  g_autofree char *path = g_build_filename(g_getenv("IVL_TEST_DATA"), "wide.png", NULL);
+  g_autoptr(GdkTexture) texture = gdk_texture_new_from_filename(path, NULL);
+  g_autoptr(IvlAttachment) pasted = NULL;
+
+  g_assert_nonnull(texture);
+  gdk_clipboard_set_texture(gtk_widget_get_clipboard(GTK_WIDGET(window->input)), texture);
+  g_signal_emit_by_name(window->input, "paste-clipboard");
+  wait_until(attachments_ready, GUINT_TO_POINTER(1), "the pasted image");
+  pasted = g_list_model_get_item(G_LIST_MODEL(window->attachments), 0);
+  g_assert_true(g_str_has_prefix(ivl_attachment_get_path(pasted),
+                                 ivl_store_get_images_dir(window->store)));
+  g_assert_true(g_str_has_suffix(ivl_attachment_get_path(pasted), ".png"));
+  g_assert_cmpint(ivl_attachment_get_n_tiles(pasted), ==, 3);
+  ivl_window_clear_attachments(window);
 }
 
 static void test_video(void)
@@ -405,7 +443,9 @@ static void test_restart(void)
   type_and_send("One more question");
   wait_until(answer_done, NULL, "the answer after restart");
   answer = last_message();
-  g_assert_nonnull(strstr(ivl_message_get_text(answer), "(history: 3 turns)"));
+  g_assert_cmpint(ivl_message_get_state(answer), ==, IVL_MESSAGE_DONE);
+  if (!real_engine)
+    g_assert_nonnull(strstr(ivl_message_get_text(answer), "(history: 3 turns)"));
 }
 
 /* GStreamer sees only the plugins playback needs: a full system set drags GTK 3 (the
@@ -416,7 +456,7 @@ static void isolate_gstreamer(const char *tmp)
       "app",     "audioconvert", "audiofx",   "audioparsers",      "audioresample",
       "autodetect", "coreelements", "id3demux", "isomp4",          "libav",
       "matroska", "playback",     "typefindfunctions", "videoconvertscale", "videoparsersbad",
-      "volume",  "vpx",
+      "videofilter", "volume", "vpx",
   };
   const char *system = g_getenv("IVL_GST_PLUGINS_DIR");
   g_autofree char *dir = g_build_filename(tmp, "gst-plugins", NULL);
@@ -465,6 +505,7 @@ int main(int argc, char **argv)
   g_test_add_func("/chat/stop", test_stop);
   g_test_add_func("/chat/regenerate", test_regenerate);
   g_test_add_func("/chat/broken-image", test_broken_image);
+  g_test_add_func("/chat/paste", test_paste);
   g_test_add_func("/chat/video", test_video);
   g_test_add_func("/chat/broken-video", test_broken_video);
   g_test_add_func("/chat/shortcuts", test_shortcuts);

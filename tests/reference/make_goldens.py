@@ -45,6 +45,26 @@ CASES = {
                                        max_position_embeddings=200), 1),
 }
 
+# A whole chat() turn on a tiny model with the real Qwen2.5 vocabulary: the prompt rendered
+# from the internvl2_5 template (spec 5) and tokenized by the text helper's independent
+# reference tokenizer, then greedy decoding to <|im_end|> or CHAT_NEW tokens.
+# With an image, the tiles come from the quick start's own preprocessing
+# (make_media_goldens.py: Pillow + torchvision), kept in f32 as the engine feeds them.
+CHAT_MODEL = dict(BASE, seed=21, llm_hidden=64, llm_heads=4, llm_kv_heads=2, llm_ffn=128,
+                  llm_vocab=151674)
+CHAT_CASES = {
+    "chat-text-qwen2": (CHAT_MODEL, None, 0),
+    "chat-image-qwen2": (CHAT_MODEL, "data/demo/red-panda.jpg", 6),
+}
+CHAT_QUESTION = "Describe a red panda in one sentence, please."
+CHAT_NEW = 16
+# The template's default system message (spec 5), from its UTF-8 bytes.
+SYSTEM = bytes.fromhex(
+    "e4bda0e698afe4b9a6e7949fc2b7e4b887e8b1a1efbc8ce88bb1e69687e5908de698af496e7465726e564c"
+    "efbc8ce698afe794b1e4b88ae6b5b7e4babae5b7a5e699bae883bde5ae9ee9aa8ce5aea4e38081e6b885e5"
+    "8d8ee5a4a7e5ada6e58f8ae5a49ae5aeb6e59088e4bd9ce58d95e4bd8de88194e59088e5bc80e58f91e79a"
+    "84e5a49ae6a8a1e68081e5a4a7e8afade8a880e6a8a1e59e8be38082").decode("utf-8")
+
 N_GREEDY = 32
 HEAD = 8  # leading values stored per listed row
 
@@ -72,21 +92,79 @@ def prompt_ids(vocab, image_token, n_image_rows):
     return ids, rle
 
 
+def write_model(params, build, tmp, tokenizer=None):
+    golden = {"model": params}
+    if tokenizer:
+        golden["tokenizer"] = tokenizer
+    spec = os.path.join(tmp, "golden.json")
+    with open(spec, "w") as f:
+        json.dump(golden, f)
+    model = os.path.join(tmp, "model")
+    subprocess.run([os.path.join(build, "tests", "test-model-golden"), "--write-model",
+                    model, spec], check=True)
+    sha = {n: hashlib.sha256(open(os.path.join(model, n), "rb").read()).hexdigest()
+           for n in sorted(os.listdir(model)) if n.endswith(".safetensors")}
+    return model, sha
+
+
+def quick_start_tiles(path, max_num):
+    from PIL import Image
+    import make_media_goldens as mm
+    image = Image.open(path).convert("RGB")
+    tiles, _ = mm.dynamic_preprocess(image, max_num=max_num, image_size=448, use_thumbnail=True)
+    transform = mm.build_transform(448)
+    return torch.stack([transform(t) for t in tiles])
+
+
+def make_chat(name, params, image, max_num, build, out_dir):
+    from qwen2_tokenizer import Qwen2Tokenizer
+    tok_dir = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data",
+                           "tokenizer", "qwen2.5")
+    tok = Qwen2Tokenizer(tok_dir)
+    golden = {"what": "one chat() turn, text only: tests/reference/internvl_ref.py in f32 with "
+                      "tests/reference/qwen2_tokenizer.py",
+              "kind": "chat", "generator": "engine/tiny-model.c (ivl_tiny_model_write)",
+              "model": params, "question": CHAT_QUESTION, "max_new_tokens": CHAT_NEW}
+    if image:
+        golden["image"] = image
+        golden["max_num"] = max_num
+    with tempfile.TemporaryDirectory() as tmp:
+        model, golden["sha256"] = write_model(params, build, tmp)
+        config, W = ref.load_model_dir(model)
+    question, rows, image_token = CHAT_QUESTION, None, -1
+    if image:
+        root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+        pixels = quick_start_tiles(os.path.join(root, image), max_num)
+        rows = ref.project(config, W, ref.vision_forward(config, W, pixels))
+        # chat() step 1 and 5 (spec 6): "<image>\n" first, then the expansion.
+        question = ("<img>" + "<IMG_CONTEXT>" * rows.shape[0] * rows.shape[1] + "</img>\n"
+                    + CHAT_QUESTION)
+        image_token = tok.encode("<IMG_CONTEXT>")[0]
+    prompt = (f"<|im_start|>system\n{SYSTEM}<|im_end|>\n<|im_start|>user\n{question}"
+              "<|im_end|>\n<|im_start|>assistant\n")
+    ids = tok.encode(prompt)
+    embeds = ref.embed_prompt(config, W, ids, rows, image_token)
+    _, tokens, gaps = ref.greedy(config, W, embeds, CHAT_NEW)
+    eos = tok.encode("<|im_end|>")[0]
+    if eos in tokens:
+        tokens = tokens[:tokens.index(eos)]
+    golden["prompt_ids"] = ids
+    golden["generated_ids"] = tokens
+    golden["gaps"] = gaps[:len(tokens)]
+    golden["answer"] = tok.decode(tokens, skip_special_tokens=True).split("<|im_end|>")[0].strip()
+    with open(os.path.join(out_dir, name + ".json"), "w") as f:
+        json.dump(golden, f, indent=1, ensure_ascii=False)
+        f.write("\n")
+    print(name, "prompt", len(ids), "tokens", tokens[:8], "...")
+
+
 def make(name, params, n_tiles, build, out_dir):
     golden = {"what": "tests/reference/internvl_ref.py outputs for a tiny model, f32",
               "generator": "engine/tiny-model.c (ivl_tiny_model_write)",
               "model": params, "n_tiles": n_tiles,
               "pixels": "((t*7 + c*5 + y*3 + x) % 29) / 14 - 1"}
     with tempfile.TemporaryDirectory() as tmp:
-        spec = os.path.join(tmp, "golden.json")
-        with open(spec, "w") as f:
-            json.dump(golden, f)
-        model = os.path.join(tmp, "model")
-        subprocess.run([os.path.join(build, "tests", "test-model-golden"), "--write-model",
-                        model, spec], check=True)
-        golden["sha256"] = {
-            n: hashlib.sha256(open(os.path.join(model, n), "rb").read()).hexdigest()
-            for n in sorted(os.listdir(model)) if n.endswith(".safetensors")}
+        model, golden["sha256"] = write_model(params, build, tmp)
         config, W = ref.load_model_dir(model)
 
     size = config["vision_config"]["image_size"]
@@ -125,6 +203,8 @@ def main():
     os.makedirs(out_dir, exist_ok=True)
     for name, (params, n_tiles) in CASES.items():
         make(name, params, n_tiles, build, out_dir)
+    for name, (params, image, max_num) in CHAT_CASES.items():
+        make_chat(name, params, image, max_num, build, out_dir)
 
 
 if __name__ == "__main__":

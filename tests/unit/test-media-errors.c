@@ -1,8 +1,8 @@
 /* Broken and hostile media files each give a clear error in the IVL_ERROR domain, never a
  * crash: truncated JPEG (baseline and progressive), PNG with a bad checksum, empty file, text
  * named .jpg, decompression-bomb headers (JPEG, BMP), a missing file, an audio-only file, text
- * named .mp4, and a video clip outside the file's time range. The broken files are made here
- * from the committed examples; the audio file with gst-launch-1.0. */
+ * named .mp4, empty and cut-off videos, and a video clip outside the file's time range. The broken
+ * files are made here from the committed examples; the audio file with gst-launch-1.0. */
 #include <glib/gstdio.h>
 #include <string.h>
 
@@ -137,8 +137,26 @@ static void test_video_errors(void)
   g_assert_true(g_spawn_check_wait_status(status, NULL));
   expect_video_error(audio, IVL_ERROR_UNSUPPORTED, NULL);
 
-  /* red-panda.mp4 lasts 29.8 s: a clip from 40 s to 50 s holds no frame. */
+  g_autofree char *empty = write_tmp("empty.mp4", "", 0);
+  expect_video_error(empty, IVL_ERROR_CORRUPT, NULL);
+
+  /* A cut-off download is read up to where it ends (GStreamer plays what is there); with
+   * too little left for any frame it is refused. */
   g_autofree char *panda = g_build_filename(examples, "red-panda.mp4", NULL);
+  gsize len;
+  g_autofree char *bytes = read_file(examples, "red-panda.mp4", &len);
+  g_autofree char *half = write_tmp("half.mp4", bytes, len / 2);
+  ivl_media *m = ivl_media_from_video_file(half, NULL, &error);
+  g_assert_no_error(error);
+  gint64 count = 0;
+  ivl_media_get_video_info(m, NULL, &count, NULL);
+  g_assert_cmpint(count, >, 100);
+  g_assert_cmpint(count, <, 895);
+  ivl_media_free(m);
+  g_autofree char *stub = write_tmp("stub.mp4", bytes, 10000);
+  expect_video_error(stub, IVL_ERROR_CORRUPT, NULL);
+
+  /* red-panda.mp4 lasts 29.8 s: a clip from 40 s to 50 s holds no frame. */
   ivl_video_params params = ivl_video_default_params();
   params.has_bound = TRUE;
   params.start = 40;

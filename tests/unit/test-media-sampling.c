@@ -102,6 +102,16 @@ static void test_indices(void)
   }
 }
 
+/* Python rounds half to even: round(2.5) == 2 and round(0.5) == 0 (seg 5/2 over 2 frames
+ * of 6 at 1 fps). */
+static void test_half_even(void)
+{
+  gint64 idx[2];
+  g_assert_true(ivl_video_frame_indices(1.0, 6, FALSE, 0, 0, 2, idx, NULL));
+  g_assert_cmpint(idx[0], ==, 1);
+  g_assert_cmpint(idx[1], ==, 3);
+}
+
 static void test_bad_ranges(void)
 {
   gint64 idx[8];
@@ -125,6 +135,7 @@ int main(int argc, char **argv)
   g_test_add_func("/media/tiling/candidates", test_candidates);
   g_test_add_func("/media/tiling/grids", test_grids);
   g_test_add_func("/media/video/indices", test_indices);
+  g_test_add_func("/media/video/half-even", test_half_even);
   g_test_add_func("/media/video/bad-ranges", test_bad_ranges);
   return g_test_run();
 }

@@ -18,7 +18,6 @@
  * that at a step where the reference's top-two logits lie within the tolerance a different
  * (tied) choice is accepted and the comparison stops there.
  */
-#include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 #include <math.h>
 #include <stdio.h>
@@ -28,7 +27,7 @@
 #include "language.h"
 #include "model-loader.h"
 #include "projector.h"
-#include "tiny-model.h"
+#include "golden-common.h"
 #include "vision.h"
 
 #define REL_TOL 2e-4
@@ -65,31 +64,6 @@ static gboolean parts_load(parts *p, const char *dir, int n_ctx, GError **error)
 }
 
 /* ---- golden file ---------------------------------------------------------------------- */
-
-static ivl_tiny_model_params tiny_params(JsonObject *m)
-{
-  ivl_tiny_model_params p = ivl_tiny_model_default_params();
-  p.seed = json_object_get_int_member(m, "seed");
-  p.dtype = g_str_equal(json_object_get_string_member(m, "dtype"), "f32") ? IVL_DTYPE_F32
-                                                                          : IVL_DTYPE_BF16;
-  p.n_shards = json_object_get_int_member(m, "n_shards");
-  p.llm_arch = g_str_equal(json_object_get_string_member(m, "llm_arch"), "internlm2")
-                   ? IVL_LLM_INTERNLM2
-                   : IVL_LLM_QWEN2;
-  p.vision_6b = json_object_get_boolean_member(m, "vision_6b");
-  p.vision_hidden = json_object_get_int_member(m, "vision_hidden");
-  p.vision_layers = json_object_get_int_member(m, "vision_layers");
-  p.vision_heads = json_object_get_int_member(m, "vision_heads");
-  p.vision_ffn = json_object_get_int_member(m, "vision_ffn");
-  p.llm_hidden = json_object_get_int_member(m, "llm_hidden");
-  p.llm_layers = json_object_get_int_member(m, "llm_layers");
-  p.llm_heads = json_object_get_int_member(m, "llm_heads");
-  p.llm_kv_heads = json_object_get_int_member(m, "llm_kv_heads");
-  p.llm_ffn = json_object_get_int_member(m, "llm_ffn");
-  p.llm_vocab = json_object_get_int_member(m, "llm_vocab");
-  p.max_position_embeddings = json_object_get_int_member(m, "max_position_embeddings");
-  return p;
-}
 
 static float *test_pixels(int n_tiles, int size)
 {
@@ -187,23 +161,6 @@ static float *download(ivl_backend *be, const ivl_tensor *t)
 
 /* ---- the test ------------------------------------------------------------------------- */
 
-static void check_files(const char *dir, JsonObject *sha)
-{
-  GList *names = json_object_get_members(sha);
-  for (GList *l = names; l; l = l->next) {
-    g_autofree char *path = g_build_filename(dir, l->data, NULL);
-    g_autofree char *data = NULL;
-    gsize len;
-    g_assert_true(g_file_get_contents(path, &data, &len, NULL));
-    g_autofree char *sum = g_compute_checksum_for_data(G_CHECKSUM_SHA256, (guchar *)data, len);
-    if (!g_str_equal(sum, json_object_get_string_member(sha, l->data)))
-      g_error("%s: the tiny-model generator's output changed; regenerate the goldens with "
-              "tests/reference/make_goldens.py",
-              (char *)l->data);
-  }
-  g_list_free(names);
-}
-
 static void greedy_and_cache(parts *p, GArray *ids, int32_t image_token, const ivl_tensor *embeds,
                              JsonObject *g);
 
@@ -217,9 +174,9 @@ static void run_golden(gconstpointer data)
 
   g_autofree char *dir = g_dir_make_tmp("ivl-golden-XXXXXX", &error);
   g_assert_no_error(error);
-  ivl_tiny_model_params tp = tiny_params(json_object_get_object_member(g, "model"));
+  ivl_tiny_model_params tp = golden_tiny_params(json_object_get_object_member(g, "model"));
   g_assert_true(ivl_tiny_model_write(dir, &tp, &error));
-  check_files(dir, json_object_get_object_member(g, "sha256"));
+  golden_check_files(dir, json_object_get_object_member(g, "sha256"));
 
   parts p;
   if (!parts_load(&p, dir, 4096, &error))
@@ -246,14 +203,7 @@ static void run_golden(gconstpointer data)
   p.be->ops->tensor_free(p.be, emb);
   p.be->ops->tensor_free(p.be, vit);
   parts_clear(&p);
-  g_autoptr(GFile) d = g_file_new_for_path(dir);
-  g_autoptr(GFileEnumerator) en = g_file_enumerate_children(d, "standard::name", 0, NULL, NULL);
-  for (GFileInfo *fi; en && (fi = g_file_enumerator_next_file(en, NULL, NULL));) {
-    g_autofree char *f = g_build_filename(dir, g_file_info_get_name(fi), NULL);
-    g_remove(f);
-    g_object_unref(fi);
-  }
-  g_rmdir(dir);
+  golden_remove_tree(dir);
 }
 
 /* Greedy decoding with the KV cache, token by token against the reference; then the cached
@@ -316,7 +266,7 @@ static int write_model(const char *dir, const char *golden)
     return 1;
   }
   JsonObject *g = json_node_get_object(json_parser_get_root(parser));
-  ivl_tiny_model_params tp = tiny_params(json_object_get_object_member(g, "model"));
+  ivl_tiny_model_params tp = golden_tiny_params(json_object_get_object_member(g, "model"));
   if (!ivl_tiny_model_write(dir, &tp, &error)) {
     fprintf(stderr, "%s: %s\n", dir, error->message);
     return 1;

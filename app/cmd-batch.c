@@ -1,0 +1,139 @@
+/* cmd-batch.c — `ivl batch`: batch_chat() over a JSONL file of {"image": PATH, "question":
+ * TEXT} lines, one JSON answer line per input line.
+ *
+ * batch_chat pads the prompts on the left and masks the pads, with positions counted from
+ * each row's first real token (spec 6): each row then computes exactly what it would alone.
+ * So the prompts run one after another, each in a fresh conversation, which gives the
+ * padded batch's answers without its padding work.
+ */
+#include "ivl-config.h"
+
+#include <glib/gi18n.h>
+#include <json-glib/json-glib.h>
+#include <stdio.h>
+
+#include "cmd-common.h"
+#include "commands.h"
+
+static char *answer_line(const char *image, const char *question, const char *answer,
+                         const char *error)
+{
+  g_autoptr(JsonBuilder) b = json_builder_new();
+  json_builder_begin_object(b);
+  json_builder_set_member_name(b, "image");
+  if (image)
+    json_builder_add_string_value(b, image);
+  else
+    json_builder_add_null_value(b);
+  json_builder_set_member_name(b, "question");
+  json_builder_add_string_value(b, question ? question : "");
+  json_builder_set_member_name(b, error ? "error" : "answer");
+  json_builder_add_string_value(b, error ? error : answer);
+  json_builder_end_object(b);
+  g_autoptr(JsonGenerator) gen = json_generator_new();
+  g_autoptr(JsonNode) root = json_builder_get_root(b);
+  json_generator_set_root(gen, root);
+  return json_generator_to_data(gen, NULL);
+}
+
+/* One line: FALSE only when the line is not a JSON object with a question. */
+static gboolean run_line(ivl_session *session, const char *line, int max_num,
+                         const ivl_generation_params *gp, GError **error)
+{
+  g_autoptr(JsonParser) parser = json_parser_new();
+  if (!json_parser_load_from_data(parser, line, -1, error))
+    return FALSE;
+  JsonNode *root = json_parser_get_root(parser);
+  JsonObject *o = root && JSON_NODE_HOLDS_OBJECT(root) ? json_node_get_object(root) : NULL;
+  const char *question = o ? json_object_get_string_member_with_default(o, "question", NULL) : NULL;
+  if (!question) {
+    g_set_error(error, IVL_ERROR, IVL_ERROR_INVALID_ARGUMENT,
+                _("each line must be an object with a \"question\" string"));
+    return FALSE;
+  }
+  const char *image = json_object_get_string_member_with_default(o, "image", NULL);
+  g_autoptr(GError) local = NULL;
+  ivl_media *media = NULL;
+  g_autofree char *answer = NULL;
+  if (image) {
+    ivl_image_params ip = ivl_image_default_params();
+    ip.max_num = max_num;
+    media = ivl_media_from_image_file(image, &ip, &local);
+  }
+  if (!image || media) {
+    ivl_session_reset(session);
+    answer = ivl_session_ask(session, question, &media, media ? 1 : 0, IVL_IMAGES_COMBINED, gp,
+                             NULL, NULL, NULL, &local);
+  }
+  ivl_media_free(media);
+  g_autofree char *out = answer_line(image, question, answer, local ? local->message : NULL);
+  printf("%s\n", out);
+  fflush(stdout);
+  return TRUE;
+}
+
+static gboolean run_file(ivl_session *session, const char *path, int max_num,
+                         const ivl_generation_params *gp, GError **error)
+{
+  g_autofree char *text = NULL;
+  if (!g_file_get_contents(path, &text, NULL, error))
+    return FALSE;
+  g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
+  for (int i = 0; lines[i]; i++) {
+    if (!*g_strstrip(lines[i]))
+      continue;
+    if (!run_line(session, lines[i], max_num, gp, error)) {
+      g_prefix_error(error, "%s:%d: ", path, i + 1);
+      return FALSE;
+    }
+  }
+  return TRUE;
+}
+
+int ivl_cmd_batch(int argc, char **argv)
+{
+  ivl_cli_model_options mo = {0};
+  ivl_cli_generation_options go;
+  char *jsonl = NULL, *system = NULL;
+  int max_num = 12;
+  ivl_cli_generation_options_init(&go);
+  const GOptionEntry entries[] = {
+      {"jsonl", 0, 0, G_OPTION_ARG_FILENAME, &jsonl,
+       N_("Input: one {\"image\": PATH, \"question\": TEXT} per line"), "FILE"},
+      {"max-num", 0, 0, G_OPTION_ARG_INT, &max_num,
+       N_("Most tiles per image, thumbnail not counted (default 12)"), "N"},
+      {"system", 0, 0, G_OPTION_ARG_STRING, &system, N_("System message (default: the model's)"),
+       "TEXT"},
+      {NULL},
+  };
+  g_autoptr(GOptionContext) ctx = g_option_context_new(NULL);
+  g_option_context_set_summary(ctx, _("Answer many questions, one image each (batch_chat)."));
+  ivl_cli_add_model_options(ctx, &mo);
+  ivl_cli_add_generation_options(ctx, &go);
+  g_option_context_add_main_entries(ctx, entries, GETTEXT_PACKAGE);
+  int status = 2;
+  g_autoptr(GError) error = NULL;
+  ivl_model *model = NULL;
+  ivl_session *session = NULL;
+  ivl_generation_params gp;
+  if (!ivl_cli_parse(ctx, &argc, &argv))
+    goto out;
+  if (!jsonl) {
+    fprintf(stderr, "ivl batch: %s\n", _("--jsonl FILE is required"));
+    goto out;
+  }
+  status = 1;
+  if (ivl_cli_generation_params(&go, &gp, &error) && (model = ivl_cli_load_model(&mo, &error)) &&
+      (session = ivl_session_new(model, system, &error)) &&
+      run_file(session, jsonl, max_num, &gp, &error))
+    status = 0;
+  else
+    fprintf(stderr, "ivl batch: %s\n", error->message);
+out:
+  ivl_session_free(session);
+  ivl_model_free(model);
+  ivl_cli_model_options_clear(&mo);
+  g_free(jsonl);
+  g_free(system);
+  return status;
+}

@@ -1,0 +1,148 @@
+/* cmd-chat.c — `ivl chat`: an interactive conversation on the terminal. Lines are
+ * questions; /image PATH and /video PATH attach media to the next question, /reset starts
+ * over, /quit (or end of input) leaves. Ctrl-C stops the answer being generated. */
+#include "ivl-config.h"
+
+#include <glib/gi18n.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cmd-common.h"
+#include "commands.h"
+
+typedef struct {
+  ivl_session *session;
+  GPtrArray *pending; /* ivl_media* for the next question */
+  ivl_cli_media_options *media_opts;
+  ivl_generation_params gen;
+} chat_state;
+
+static gboolean print_piece(const char *piece, int token_id, void *user_data)
+{
+  (void)token_id;
+  (void)user_data;
+  fputs(piece, stdout);
+  fflush(stdout);
+  return !ivl_cli_interrupted();
+}
+
+static void attach(chat_state *st, const char *path, gboolean video)
+{
+  g_autoptr(GError) error = NULL;
+  ivl_media *m;
+  if (video) {
+    ivl_video_params vp = ivl_video_default_params();
+    vp.n_segments = st->media_opts->segments;
+    m = ivl_media_from_video_file(path, &vp, &error);
+  } else {
+    ivl_image_params ip = ivl_image_default_params();
+    ip.max_num = st->media_opts->max_num;
+    m = ivl_media_from_image_file(path, &ip, &error);
+  }
+  if (!m) {
+    fprintf(stderr, "%s\n", error->message);
+    return;
+  }
+  g_ptr_array_add(st->pending, m);
+  fprintf(stderr, _("(%d tiles attached to the next question)\n"), ivl_media_get_n_tiles(m));
+}
+
+static void ask(chat_state *st, const char *question)
+{
+  g_autoptr(GError) error = NULL;
+  ivl_cli_catch_interrupt();
+  g_autofree char *answer = ivl_session_ask(
+      st->session, question, (ivl_media *const *)st->pending->pdata, (int)st->pending->len,
+      ivl_cli_media_layout(st->media_opts), &st->gen, print_piece, NULL, NULL, &error);
+  printf("\n");
+  if (!answer)
+    fprintf(stderr, "%s\n", error->message);
+  g_ptr_array_set_size(st->pending, 0);
+}
+
+/* Returns FALSE on /quit. */
+static gboolean handle_line(chat_state *st, const char *line)
+{
+  if (g_str_equal(line, "/quit"))
+    return FALSE;
+  if (g_str_equal(line, "/reset")) {
+    ivl_session_reset(st->session);
+    g_ptr_array_set_size(st->pending, 0);
+    fprintf(stderr, "%s\n", _("(conversation reset)"));
+  } else if (g_str_has_prefix(line, "/image ")) {
+    attach(st, g_strstrip((char *)line + 7), FALSE);
+  } else if (g_str_has_prefix(line, "/video ")) {
+    attach(st, g_strstrip((char *)line + 7), TRUE);
+  } else if (line[0] == '/') {
+    fprintf(stderr, "%s\n", _("commands: /image PATH, /video PATH, /reset, /quit"));
+  } else if (*line) {
+    ask(st, line);
+  }
+  return TRUE;
+}
+
+static void chat_loop(chat_state *st)
+{
+  gboolean tty = isatty(STDIN_FILENO);
+  char buf[8192];
+  if (tty)
+    fprintf(stderr, "%s\n", _("Ask a question; /image PATH, /video PATH, /reset, /quit."));
+  for (;;) {
+    if (tty) {
+      fputs("> ", stderr);
+      fflush(stderr);
+    }
+    if (!fgets(buf, sizeof buf, stdin))
+      break;
+    buf[strcspn(buf, "\r\n")] = '\0';
+    if (!handle_line(st, buf))
+      break;
+  }
+}
+
+int ivl_cmd_chat(int argc, char **argv)
+{
+  ivl_cli_model_options mo = {0};
+  ivl_cli_generation_options go;
+  ivl_cli_media_options media;
+  char *system = NULL;
+  ivl_cli_generation_options_init(&go);
+  ivl_cli_media_options_init(&media);
+  const GOptionEntry entries[] = {
+      {"system", 0, 0, G_OPTION_ARG_STRING, &system, N_("System message (default: the model's)"),
+       "TEXT"},
+      {NULL},
+  };
+  g_autoptr(GOptionContext) ctx = g_option_context_new(NULL);
+  g_option_context_set_summary(ctx, _("Talk with a model on the terminal."));
+  ivl_cli_add_model_options(ctx, &mo);
+  ivl_cli_add_media_options(ctx, &media);
+  ivl_cli_add_generation_options(ctx, &go);
+  g_option_context_add_main_entries(ctx, entries, GETTEXT_PACKAGE);
+  int status = 2;
+  chat_state st = {.media_opts = &media};
+  g_autoptr(GError) error = NULL;
+  ivl_model *model = NULL;
+  if (!ivl_cli_parse(ctx, &argc, &argv))
+    goto out;
+  status = 1;
+  if (!ivl_cli_generation_params(&go, &st.gen, &error) ||
+      !(model = ivl_cli_load_model(&mo, &error)) ||
+      !(st.session = ivl_session_new(model, system, &error))) {
+    fprintf(stderr, "ivl chat: %s\n", error->message);
+    goto out;
+  }
+  st.pending = g_ptr_array_new_with_free_func((GDestroyNotify)ivl_media_free);
+  chat_loop(&st);
+  status = 0;
+out:
+  if (st.pending)
+    g_ptr_array_unref(st.pending);
+  ivl_session_free(st.session);
+  ivl_model_free(model);
+  ivl_cli_model_options_clear(&mo);
+  ivl_cli_media_options_clear(&media);
+  g_free(system);
+  return status;
+}

@@ -1,0 +1,120 @@
+/* ivl models [--json] — the downloadable InternVL3 models: size, memory per precision, whether
+ * that fits this machine, and where each is installed. */
+#include "ivl-config.h"
+
+#include <glib/gi18n.h>
+#include <json-glib/json-glib.h>
+#include <stdio.h>
+
+#include "catalog.h"
+#include "cmd-common.h"
+#include "commands.h"
+
+static void print_json(guint64 ram)
+{
+  guint n;
+  const IvlCatalogModel *models = ivl_catalog_models(&n);
+  g_autoptr(JsonBuilder) b = json_builder_new();
+  json_builder_begin_object(b);
+  json_builder_set_member_name(b, "host_memory");
+  json_builder_add_int_value(b, (gint64)ram);
+  json_builder_set_member_name(b, "models");
+  json_builder_begin_array(b);
+  for (guint i = 0; i < n; i++) {
+    const IvlCatalogModel *m = &models[i];
+    g_autofree char *path = ivl_catalog_installed_path(m->name);
+    int best = ivl_catalog_best_precision(m, ram);
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "name");
+    json_builder_add_string_value(b, m->name);
+    json_builder_set_member_name(b, "repo_id");
+    json_builder_add_string_value(b, m->repo_id);
+    json_builder_set_member_name(b, "download_bytes");
+    json_builder_add_int_value(b, (gint64)m->download_bytes);
+    json_builder_set_member_name(b, "params");
+    json_builder_add_int_value(b, (gint64)m->params);
+    json_builder_set_member_name(b, "memory");
+    json_builder_begin_object(b);
+    for (int p = 0; p < IVL_N_PRECISIONS; p++) {
+      json_builder_set_member_name(b, ivl_precision_name(p));
+      json_builder_add_int_value(b, (gint64)m->memory[p]);
+    }
+    json_builder_end_object(b);
+    json_builder_set_member_name(b, "fits");
+    if (best >= 0)
+      json_builder_add_string_value(b, ivl_precision_name(best));
+    else
+      json_builder_add_null_value(b);
+    json_builder_set_member_name(b, "installed");
+    if (path)
+      json_builder_add_string_value(b, path);
+    else
+      json_builder_add_null_value(b);
+    json_builder_end_object(b);
+  }
+  json_builder_end_array(b);
+  json_builder_end_object(b);
+  g_autoptr(JsonNode) root = json_builder_get_root(b);
+  g_autofree char *text = json_to_string(root, TRUE);
+  printf("%s\n", text);
+}
+
+/* g_format_size separates number and unit with a no-break space, which printf's column
+ * widths would count as two characters. */
+static char *format_size(guint64 bytes)
+{
+  g_autofree char *text = g_format_size(bytes);
+  g_auto(GStrv) parts = g_strsplit(text, "\u00a0", -1);
+  return g_strjoinv(" ", parts);
+}
+
+static void print_table(guint64 ram)
+{
+  guint n;
+  const IvlCatalogModel *models = ivl_catalog_models(&n);
+  g_autofree char *ram_text = g_format_size(ram);
+  printf(_("Memory of this machine: %s\n\n"), ram_text);
+  printf("%-15s %9s %9s %9s %9s  %-6s %s\n", _("MODEL"), _("DOWNLOAD"), "bf16", "int8", "4bit",
+         _("FITS"), _("INSTALLED"));
+  for (guint i = 0; i < n; i++) {
+    const IvlCatalogModel *m = &models[i];
+    g_autofree char *path = ivl_catalog_installed_path(m->name);
+    g_autofree char *size = format_size(m->download_bytes);
+    char *mem[IVL_N_PRECISIONS];
+    for (int p = 0; p < IVL_N_PRECISIONS; p++)
+      mem[p] = format_size(m->memory[p]);
+    int best = ivl_catalog_best_precision(m, ram);
+    printf("%-15s %9s %9s %9s %9s  %-6s %s\n", m->name, size, mem[0], mem[1], mem[2],
+           best >= 0 ? ivl_precision_name(best) : _("no"), path ? path : "-");
+    for (int p = 0; p < IVL_N_PRECISIONS; p++)
+      g_free(mem[p]);
+  }
+  printf("\n%s\n", _("Memory: host memory for CPU inference with an 8192-token context. FITS: the "
+                     "most precise precision that fits this machine."));
+  printf("%s\n", _("Download one with: ivl download NAME"));
+}
+
+int ivl_cmd_models(int argc, char **argv)
+{
+  gboolean json = FALSE;
+  GOptionEntry entries[] = {
+      {"json", 0, 0, G_OPTION_ARG_NONE, &json, N_("Print JSON"), NULL},
+      {NULL}};
+  g_autoptr(GOptionContext) ctx = g_option_context_new(NULL);
+  g_option_context_set_summary(ctx, _("List the InternVL3 models ivl can download, the memory "
+                                      "each needs and which are installed."));
+  g_option_context_add_main_entries(ctx, entries, GETTEXT_PACKAGE);
+  g_option_context_set_translation_domain(ctx, GETTEXT_PACKAGE);
+  if (!ivl_cli_parse(ctx, &argc, &argv))
+    return 2;
+  if (argc != 1) {
+    fprintf(stderr, _("ivl models: takes no arguments\n"));
+    return 2;
+  }
+  guint64 ram = ivl_catalog_host_memory();
+  if (json)
+    print_json(ram);
+  else
+    print_table(ram);
+  return 0;
+}

@@ -1,0 +1,115 @@
+/* catalog.c — the InternVL3 family as a download catalog. */
+#include "catalog.h"
+
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "model-path.h"
+#include "tiny-model.h"
+
+#define GB 1000000000ull
+
+/* spec/HUB.md, "The InternVL3 repos", in the order of ivl_model_sizes(). */
+static const guint64 download_bytes[] = {
+    1800000000ull, 4200000000ull, 15900000000ull, 18300000000ull,
+    30200000000ull, 76800000000ull, 152 * GB,
+};
+
+static IvlCatalogModel models[G_N_ELEMENTS(download_bytes)];
+
+/* A full-size config.json for a published size, written by the tiny-model writer with the
+ * real dimensions (spec section 1), so the memory estimate uses the engine's own formula.
+ * The 9B vocabulary (InternLM3 base, 128512) is UNCONFIRMED in the spec. */
+static ivl_config *size_config(const ivl_model_size *s)
+{
+  ivl_tiny_model_params p = ivl_tiny_model_default_params();
+  p.vision_6b = s->vision_6b;
+  p.vision_hidden = s->vision_6b ? 3200 : 1024;
+  p.vision_layers = s->vision_6b ? 45 : 24;
+  p.vision_heads = s->vision_6b ? 25 : 16;
+  p.vision_ffn = s->vision_6b ? 12800 : 4096;
+  p.llm_arch = s->llm_arch;
+  p.llm_hidden = s->llm_hidden;
+  p.llm_layers = s->llm_layers;
+  p.llm_heads = s->llm_heads;
+  p.llm_kv_heads = s->llm_kv_heads;
+  p.llm_ffn = s->llm_ffn;
+  p.llm_vocab = s->llm_arch == IVL_LLM_INTERNLM2 ? 128512 : 151674;
+  p.max_position_embeddings = 32768;
+  g_autofree char *json = ivl_tiny_model_config_json(&p);
+  return ivl_config_parse(json, -1, NULL);
+}
+
+static gpointer build(gpointer data)
+{
+  (void)data;
+  guint n;
+  const ivl_model_size *sizes = ivl_model_sizes(&n);
+  for (guint i = 0; i < n && i < G_N_ELEMENTS(models); i++) {
+    IvlCatalogModel *m = &models[i];
+    m->name = sizes[i].name;
+    g_autofree char *repo_id = g_strconcat(IVL_MODEL_DEFAULT_ORG "/", sizes[i].name, NULL);
+    m->repo_id = g_intern_string(repo_id);
+    m->download_bytes = download_bytes[i];
+    g_autoptr(ivl_config) config = size_config(&sizes[i]);
+    if (!config)
+      continue; /* a dimension the parser refuses: shown without memory figures */
+    m->params = ivl_model_count_params(config).total;
+    for (int p = 0; p < IVL_N_PRECISIONS; p++)
+      m->memory[p] = ivl_model_estimate_memory(config, p, FALSE, 0).total;
+  }
+  return NULL;
+}
+
+const IvlCatalogModel *ivl_catalog_models(guint *n)
+{
+  static GOnce once = G_ONCE_INIT;
+  g_once(&once, build, NULL);
+  *n = G_N_ELEMENTS(models);
+  return models;
+}
+
+const IvlCatalogModel *ivl_catalog_find(const char *name_or_repo)
+{
+  guint n;
+  const IvlCatalogModel *all = ivl_catalog_models(&n);
+  for (guint i = 0; name_or_repo && i < n; i++) {
+    if (g_ascii_strcasecmp(all[i].name, name_or_repo) == 0 ||
+        g_ascii_strcasecmp(all[i].repo_id, name_or_repo) == 0)
+      return &all[i];
+  }
+  return NULL;
+}
+
+guint64 ivl_catalog_host_memory(void)
+{
+  long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+  return pages > 0 && page > 0 ? (guint64)pages * (guint64)page : 0;
+}
+
+int ivl_catalog_best_precision(const IvlCatalogModel *model, guint64 ram)
+{
+  for (int p = 0; p < IVL_N_PRECISIONS; p++) {
+    if (model->memory[p] > 0 && model->memory[p] <= ram)
+      return p;
+  }
+  return -1;
+}
+
+char *ivl_catalog_installed_path(const char *name)
+{
+  return ivl_model_path_resolve(name, NULL);
+}
+
+char *ivl_catalog_download_dir(const char *repo_id)
+{
+  const char *slash = strrchr(repo_id, '/');
+  const char *name = slash ? slash + 1 : repo_id;
+  if (g_file_test("pretrained", G_FILE_TEST_IS_DIR)) {
+    g_autofree char *cwd = g_get_current_dir();
+    return g_build_filename(cwd, "pretrained", name, NULL);
+  }
+  g_autofree char *models_dir = ivl_model_path_user_models_dir();
+  return g_build_filename(models_dir, name, NULL);
+}

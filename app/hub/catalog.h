@@ -1,0 +1,46 @@
+/* catalog.h — the InternVL3 models ivl offers to download: their repos, download sizes
+ * (spec/HUB.md), the memory each needs per precision (model-info.h), whether that fits this
+ * machine, and where each is or would be installed (model-path.h). */
+#ifndef IVL_CATALOG_H
+#define IVL_CATALOG_H
+
+#include <glib.h>
+
+#include "model-info.h"
+
+G_BEGIN_DECLS
+
+typedef struct {
+  const char *name;       /* "InternVL3-1B" */
+  const char *repo_id;    /* "OpenGVLab/InternVL3-1B" */
+  guint64 download_bytes; /* the repo's size as the Hub lists it */
+  guint64 params;         /* parameters, from the size's dimensions */
+  /* Host memory (CPU inference) per precision, IVL_DEFAULT_CONTEXT_LENGTH tokens. */
+  guint64 memory[IVL_N_PRECISIONS];
+} IvlCatalogModel;
+
+/* The seven models 1B … 78B, smallest first; *n gets 7. Static, computed once. */
+const IvlCatalogModel *ivl_catalog_models(guint *n);
+
+/* The model whose name or repo id is name_or_repo (case-insensitive), else NULL. */
+const IvlCatalogModel *ivl_catalog_find(const char *name_or_repo);
+
+/* This machine's physical memory in bytes (0 if unknown). */
+guint64 ivl_catalog_host_memory(void);
+
+/* The most precise precision that fits: the first of bf16, int8, 4bit whose memory is at
+ * most ram bytes, or -1 when none does. */
+int ivl_catalog_best_precision(const IvlCatalogModel *model, guint64 ram);
+
+/* Where the model is installed (a folder with config.json: pretrained/, the user's models
+ * folder or the Hugging Face cache), else NULL. Caller frees. */
+char *ivl_catalog_installed_path(const char *name);
+
+/* Where a download of repo_id goes: pretrained/<name> when the working directory has a
+ * pretrained folder (as the upstream quick start), else $XDG_DATA_HOME/ivl/models/<name>,
+ * with <name> the part after the '/'. Caller frees. */
+char *ivl_catalog_download_dir(const char *repo_id);
+
+G_END_DECLS
+
+#endif /* IVL_CATALOG_H */

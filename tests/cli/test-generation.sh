@@ -1,0 +1,77 @@
+#!/bin/sh
+# Every chat() case end to end through the CLI on a tiny random model: text only, one image,
+# several images combined and separate, video, batch, multi-turn chat; --json, --logits-out,
+# sampling options, and the errors of a bad model directory or bad options.
+# Needs $IVL (the built ivl) and $IVL_SOURCE_ROOT (meson sets both).
+set -eu
+root=${IVL_SOURCE_ROOT:?}
+ivl=${IVL:?}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+img="$root/data/demo/red-panda.jpg"
+video="$root/tests/data/engine/video_0.mov"
+m="$tmp/model"
+
+fail() {
+  echo "FAIL: $*" >&2
+  exit 1
+}
+
+IVL="$ivl" "$root/tests/make-tiny-model" "$m" --seed=11 >/dev/null
+run() { "$ivl" run -m "$m" --max-new-tokens 3 "$@" 2>"$tmp/err"; }
+# <IMG_CONTEXT> ids in a --json line (151667), counted one per line.
+image_tokens() { tr ',[' '\n\n' | grep -c '^151667$' || true; }
+
+echo "# text only, --json"
+out=$(run --json "Hello, who are you?")
+echo "$out" | grep -q '"prompt_ids" *: *\[151644,' || fail "prompt ids: $out"
+echo "$out" | grep -q '"generated_ids"' || fail "generated ids: $out"
+echo "$out" | grep -q '"prefill_ms"' || fail "timings: $out"
+[ "$(echo "$out" | image_tokens)" -eq 0 ] || fail "image tokens in a text prompt"
+
+echo "# one image: 256 image tokens per tile (1000x747 at max-num 6: 3x2 grid + thumbnail)"
+n=$(run --json --image "$img" --max-num 6 "Describe the image." | image_tokens)
+[ "$n" -eq 1792 ] || fail "one image: $n image tokens"
+
+echo "# two images, combined and separate"
+n=$(run --json --image "$img" --image "$img" --max-num 1 "Compare." | image_tokens)
+[ "$n" -eq 512 ] || fail "combined: $n"
+n=$(run --json --image "$img" --image "$img" --max-num 1 --separate "Compare." | image_tokens)
+[ "$n" -eq 512 ] || fail "separate: $n"
+
+echo "# video: one tile per frame"
+n=$(run --json --video "$video" --segments 2 "What happens?" | image_tokens)
+[ "$n" -eq 512 ] || fail "video: $n"
+
+echo "# streaming, sampling options, --logits-out"
+run --temperature 0.7 --top-k 5 --top-p 0.9 --seed 3 --repetition-penalty 1.1 \
+  --logits-out "$tmp/logits.f32" "Hi" >/dev/null || fail "sampling: $(cat "$tmp/err")"
+[ "$(wc -c <"$tmp/logits.f32")" -eq $((151674 * 4)) ] || fail "logits size"
+
+echo "# greedy is deterministic"
+a=$(run --json "Same question")
+b=$(run --json "Same question")
+[ "$(echo "$a" | sed 's/"timings".*//')" = "$(echo "$b" | sed 's/"timings".*//')" ] ||
+  fail "greedy runs differ"
+
+echo "# batch"
+printf '{"image": "%s", "question": "What is it?"}\n{"question": "Hi"}\n' "$img" >"$tmp/in.jsonl"
+"$ivl" batch -m "$m" --jsonl "$tmp/in.jsonl" --max-new-tokens 2 --max-num 1 >"$tmp/out.jsonl" \
+  2>"$tmp/err" || fail "batch: $(cat "$tmp/err")"
+[ "$(grep -c '"answer"' "$tmp/out.jsonl")" -eq 2 ] || fail "batch output: $(cat "$tmp/out.jsonl")"
+
+echo "# chat: image, follow-up, reset, quit"
+printf '/image %s\nWhat is it?\nAnd then?\n/reset\nHi\n/quit\n' "$img" |
+  "$ivl" chat -m "$m" --max-new-tokens 2 --max-num 1 >"$tmp/chat.out" 2>"$tmp/err" ||
+  fail "chat: $(cat "$tmp/err")"
+grep -q 'conversation reset' "$tmp/err" || fail "chat /reset: $(cat "$tmp/err")"
+
+echo "# errors"
+if "$ivl" run -m "$tmp/nothing" "Hi" 2>"$tmp/err"; then fail "missing model accepted"; fi
+grep -q 'ivl run:' "$tmp/err" || fail "missing model message: $(cat "$tmp/err")"
+if run --image "$tmp/none.jpg" "Hi"; then fail "missing image accepted"; fi
+if run --top-p 2 "Hi"; then fail "top-p 2 accepted"; fi
+set +e
+"$ivl" run -m "$m" >/dev/null 2>&1
+[ $? -eq 2 ] || fail "no question: expected usage status 2"
+echo "ok"

@@ -1,0 +1,260 @@
+/* The model manager window under Xvfb, over tests/net/hub_server.py on loopback: a download
+ * started, shown running (screenshot), paused, resumed to completion ("model-installed"),
+ * the model deleted with confirmation, and a second download cancelled deleting its part. */
+#include <adwaita.h>
+#include <glib/gstdio.h>
+#include <libsoup/soup.h>
+
+#include "ivl-model-manager.h"
+#include "ivl-model-row.h"
+
+#define WAIT_MS 20000
+
+static GSubprocess *server;
+static char *endpoint;
+static char *installed_path;
+
+typedef gboolean (*Condition)(gpointer data);
+
+static void wait_until(Condition cond, gpointer data, const char *what)
+{
+  gint64 end = g_get_monotonic_time() + WAIT_MS * 1000;
+  while (!cond(data)) {
+    if (g_get_monotonic_time() > end)
+      g_error("timed out waiting for %s", what);
+    g_main_context_iteration(NULL, FALSE);
+    g_usleep(1000);
+  }
+}
+
+static gboolean later(gpointer data)
+{
+  return g_get_monotonic_time() >= *(gint64 *)data;
+}
+
+static void settle(int ms)
+{
+  gint64 end = g_get_monotonic_time() + ms * 1000;
+  wait_until(later, &end, "time");
+}
+
+static void server_get(const char *query)
+{
+  static SoupSession *session;
+  if (!session)
+    session = soup_session_new();
+  g_autofree char *url = g_strconcat(endpoint, query, NULL);
+  g_autoptr(SoupMessage) msg = soup_message_new("GET", url);
+  g_autoptr(GBytes) body = soup_session_send_and_read(session, msg, NULL, NULL);
+  g_assert_cmpuint(soup_message_get_status(msg), ==, 200);
+}
+
+static GtkWidget *find_descendant(GtkWidget *widget, GType type, const char *row_title)
+{
+  if (G_TYPE_CHECK_INSTANCE_TYPE(widget, type) &&
+      (!row_title ||
+       g_strcmp0(adw_preferences_row_get_title(ADW_PREFERENCES_ROW(widget)), row_title) == 0))
+    return widget;
+  for (GtkWidget *c = gtk_widget_get_first_child(widget); c; c = gtk_widget_get_next_sibling(c)) {
+    GtkWidget *found = find_descendant(c, type, row_title);
+    if (found)
+      return found;
+  }
+  return NULL;
+}
+
+static const char *row_state(GtkWidget *row)
+{
+  GtkWidget *stack = find_descendant(row, GTK_TYPE_STACK, NULL);
+  return gtk_stack_get_visible_child_name(GTK_STACK(stack));
+}
+
+typedef struct {
+  GtkWidget *row;
+  const char *state;
+} state_wait;
+
+static gboolean in_state(gpointer data)
+{
+  state_wait *w = data;
+  return g_strcmp0(row_state(w->row), w->state) == 0;
+}
+
+static void wait_state(GtkWidget *row, const char *state)
+{
+  state_wait w = {row, state};
+  wait_until(in_state, &w, state);
+}
+
+static gboolean progressed(gpointer data)
+{
+  GtkWidget *bar = find_descendant(data, GTK_TYPE_PROGRESS_BAR, NULL);
+  return gtk_progress_bar_get_fraction(GTK_PROGRESS_BAR(bar)) > 0.25;
+}
+
+static gboolean message_dialog_shown(gpointer data)
+{
+  AdwMessageDialog **out = data;
+  GListModel *tops = gtk_window_get_toplevels();
+  for (guint i = 0; i < g_list_model_get_n_items(tops); i++) {
+    g_autoptr(GObject) w = g_list_model_get_item(tops, i);
+    if (ADW_IS_MESSAGE_DIALOG(w) && gtk_widget_get_visible(GTK_WIDGET(w))) {
+      *out = ADW_MESSAGE_DIALOG(w);
+      return TRUE;
+    }
+  }
+  return FALSE;
+}
+
+static void answer_dialog(const char *response)
+{
+  AdwMessageDialog *dialog = NULL;
+  wait_until(message_dialog_shown, &dialog, "a message dialog");
+  adw_message_dialog_response(dialog, response);
+  gtk_window_destroy(GTK_WINDOW(dialog));
+}
+
+static void save_png(GtkWidget *widget, const char *name)
+{
+  const char *dir = g_getenv("IVL_SCREENSHOT_DIR");
+  if (!dir)
+    return;
+  g_mkdir_with_parents(dir, 0755);
+  g_autofree char *path = g_build_filename(dir, name, NULL);
+  int w = gtk_widget_get_width(widget), h = gtk_widget_get_height(widget);
+  g_autoptr(GdkPaintable) paintable = gtk_widget_paintable_new(widget);
+  GtkSnapshot *snapshot = gtk_snapshot_new();
+  gdk_paintable_snapshot(paintable, snapshot, w, h);
+  g_autoptr(GskRenderNode) node = gtk_snapshot_free_to_node(snapshot);
+  g_assert_nonnull(node);
+  g_autoptr(GdkTexture) texture =
+      gsk_renderer_render_texture(gtk_native_get_renderer(gtk_widget_get_native(widget)), node,
+                                  &GRAPHENE_RECT_INIT(0, 0, w, h));
+  g_assert_true(gdk_texture_save_to_png(texture, path));
+  g_test_message("screenshot: %s", path);
+}
+
+static void on_installed(IvlModelManager *manager, const char *path, gpointer data)
+{
+  (void)manager;
+  (void)data;
+  g_free(installed_path);
+  installed_path = g_strdup(path);
+}
+
+static gboolean have_installed(gpointer data)
+{
+  (void)data;
+  return installed_path != NULL;
+}
+
+static gboolean missing(gpointer data)
+{
+  return !g_file_test(data, G_FILE_TEST_EXISTS);
+}
+
+static void test_manager(void)
+{
+  IvlModelManager *manager = ivl_model_manager_new(NULL);
+  g_signal_connect(manager, "model-installed", G_CALLBACK(on_installed), NULL);
+  gtk_window_present(GTK_WINDOW(manager));
+  settle(300);
+
+  int rows = 0;
+  GtkWidget *list = find_descendant(GTK_WIDGET(manager), GTK_TYPE_LIST_BOX, NULL);
+  for (GtkWidget *c = gtk_widget_get_first_child(list); c; c = gtk_widget_get_next_sibling(c))
+    rows += IVL_IS_MODEL_ROW(c);
+  g_assert_cmpint(rows, ==, 7);
+
+  GtkWidget *row = find_descendant(GTK_WIDGET(manager), IVL_TYPE_MODEL_ROW, "InternVL3-1B");
+  g_assert_nonnull(row);
+  g_assert_cmpstr(row_state(row), ==, "get");
+  g_autofree char *dir =
+      g_build_filename(g_get_user_data_dir(), "ivl", "models", "InternVL3-1B", NULL);
+
+  /* Running, then paused: the part stays on disk. */
+  server_get("/_throttle?bps=200000");
+  gtk_widget_activate_action(row, "row.download", NULL);
+  wait_state(row, "running");
+  wait_until(progressed, row, "a quarter of the download");
+  settle(300);
+  save_png(GTK_WIDGET(manager), "model-manager-downloading.png");
+  gtk_widget_activate_action(row, "row.pause", NULL);
+  wait_state(row, "paused");
+  g_autofree char *part = g_build_filename(dir, "model.safetensors.incomplete", NULL);
+  g_assert_true(g_file_test(part, G_FILE_TEST_IS_REGULAR));
+
+  /* Resumed to the end. */
+  server_get("/_throttle?bps=0");
+  gtk_widget_activate_action(row, "row.download", NULL);
+  wait_until(have_installed, NULL, "model-installed");
+  g_assert_cmpstr(installed_path, ==, dir);
+  wait_state(row, "installed");
+  g_autofree char *config = g_build_filename(dir, "config.json", NULL);
+  g_assert_true(g_file_test(config, G_FILE_TEST_IS_REGULAR));
+  settle(200);
+  save_png(GTK_WIDGET(manager), "model-manager-installed.png");
+
+  /* Deleted after confirmation. */
+  gtk_widget_activate_action(row, "row.delete", NULL);
+  answer_dialog("delete");
+  wait_until(missing, dir, "the model folder deleted");
+  wait_state(row, "get");
+
+  /* A second download cancelled, deleting its part. */
+  GtkWidget *row2 = find_descendant(GTK_WIDGET(manager), IVL_TYPE_MODEL_ROW, "InternVL3-2B");
+  g_autofree char *dir2 =
+      g_build_filename(g_get_user_data_dir(), "ivl", "models", "InternVL3-2B", NULL);
+  server_get("/_throttle?bps=200000");
+  gtk_widget_activate_action(row2, "row.download", NULL);
+  wait_until(progressed, row2, "the second download");
+  gtk_widget_activate_action(row2, "row.cancel", NULL);
+  answer_dialog("delete");
+  wait_until(missing, dir2, "the partial download deleted");
+  wait_state(row2, "get");
+
+  gtk_window_destroy(GTK_WINDOW(manager));
+  settle(100);
+}
+
+static void start_server(const char *work)
+{
+  g_autofree char *repo = g_build_filename(work, "server-repo", NULL);
+  g_autofree char *script =
+      g_build_filename(g_getenv("IVL_SOURCE_ROOT"), "tests", "net", "hub_server.py", NULL);
+  g_autoptr(GError) error = NULL;
+  server = g_subprocess_new(G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDIN_PIPE,
+                            &error, "/usr/bin/python3", script, "--write-repo", repo, NULL);
+  g_assert_no_error(error);
+  g_autoptr(GDataInputStream) out =
+      g_data_input_stream_new(g_subprocess_get_stdout_pipe(server));
+  g_autofree char *line = g_data_input_stream_read_line(out, NULL, NULL, &error);
+  g_assert_no_error(error);
+  g_assert_true(line && g_str_has_prefix(line, "PORT "));
+  endpoint = g_strdup_printf("http://127.0.0.1:%s", line + 5);
+}
+
+int main(int argc, char **argv)
+{
+  g_autofree char *work = g_dir_make_tmp("ivl-model-manager-XXXXXX", NULL);
+  g_autofree char *data = g_build_filename(work, "data", NULL);
+  g_autofree char *hf = g_build_filename(work, "hf", NULL);
+  g_setenv("XDG_DATA_HOME", data, TRUE);
+  g_setenv("HF_HOME", hf, TRUE);
+  g_unsetenv("HF_HUB_CACHE");
+  g_unsetenv("HF_TOKEN");
+  g_assert_cmpint(g_chdir(work), ==, 0);
+  start_server(work);
+  g_setenv("HF_ENDPOINT", endpoint, TRUE);
+
+  gtk_test_init(&argc, &argv, NULL);
+  adw_init();
+  g_test_add_func("/model-manager/download-pause-resume-delete", test_manager);
+  int status = g_test_run();
+  g_subprocess_force_exit(server);
+  if (status == 0) {
+    g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", work);
+    (void)system(cmd);
+  }
+  return status;
+}

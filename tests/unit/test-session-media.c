@@ -1,0 +1,121 @@
+/* test-session-media — conversations with images and video on a tiny random model: every
+ * chat() input layout puts 256 image tokens per tile in the prompt, a follow-up question
+ * does not run the vision encoder again, and a cancelled turn's image rows are never
+ * reused. */
+#include "session-fixture.h"
+
+static ivl_media *image(int max_num)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *path = fixture_source_path("data/demo/red-panda.jpg");
+  ivl_image_params ip = ivl_image_default_params();
+  ip.max_num = max_num;
+  ivl_media *m = ivl_media_from_image_file(path, &ip, &error);
+  g_assert_no_error(error);
+  return m;
+}
+
+static void test_follow_up_keeps_image(void)
+{
+  g_autoptr(GError) error = NULL;
+  ivl_media *img = image(6);
+  ivl_session *s = ivl_session_new(fixture_model, NULL, &error);
+  g_autofree char *a1 = fixture_ask(s, "What is in the image?", &img, 1, IVL_IMAGES_COMBINED, 4);
+  ivl_generation_stats st;
+  ivl_session_get_stats(s, &st);
+  g_assert_cmpint(st.n_image_tiles, ==, ivl_media_get_n_tiles(img));
+  g_autofree char *a2 = fixture_ask(s, "And its colour?", NULL, 0, IVL_IMAGES_COMBINED, 4);
+  ivl_session_get_stats(s, &st);
+  g_assert_cmpint(st.n_image_tiles, ==, 0);
+  g_assert_cmpint(st.n_cached_tokens, >, 256 * ivl_media_get_n_tiles(img));
+  g_assert_cmpint(fixture_count_image_tokens(s), ==, 256 * ivl_media_get_n_tiles(img));
+  ivl_session_free(s);
+  ivl_media_free(img);
+}
+
+static int first_image_token(const ivl_session *s)
+{
+  int n;
+  const int32_t *ids = ivl_session_get_prompt_ids(s, &n);
+  for (int i = 0; i < n; i++)
+    if (ids[i] == IMG_CONTEXT)
+      return i;
+  return -1;
+}
+
+/* All image tokens share one id: after a cancelled ask, the cache must not offer that
+ * turn's image rows to the next ask (which may bring other media of the same size). */
+static void test_cancel_forgets_images(void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GCancellable) c = g_cancellable_new();
+  ivl_media *img = image(1);
+  ivl_generation_params p = fixture_greedy(20);
+  ivl_session *s = ivl_session_new(fixture_model, NULL, &error);
+  g_assert_null(ivl_session_ask(s, "What is it?", &img, 1, IVL_IMAGES_COMBINED, &p,
+                                fixture_cancel_every_two, c, c, &error));
+  g_assert_error(error, IVL_ERROR, IVL_ERROR_CANCELLED);
+  g_clear_error(&error);
+  g_autofree char *a = fixture_ask(s, "What is it?", &img, 1, IVL_IMAGES_COMBINED, 2);
+  ivl_generation_stats st;
+  ivl_session_get_stats(s, &st);
+  g_assert_cmpint(st.n_cached_tokens, >, 0);
+  g_assert_cmpint(st.n_cached_tokens, <=, first_image_token(s));
+  ivl_session_free(s);
+  ivl_media_free(img);
+}
+
+static void test_layouts(void)
+{
+  g_autoptr(GError) error = NULL;
+  ivl_media *m[2] = {image(2), image(2)};
+  int tiles = ivl_media_get_n_tiles(m[0]);
+  ivl_session *s = ivl_session_new(fixture_model, NULL, &error);
+
+  g_autofree char *one = fixture_ask(s, "Describe.", m, 1, IVL_IMAGES_COMBINED, 2);
+  g_assert_cmpint(fixture_count_image_tokens(s), ==, 256 * tiles);
+  ivl_session_reset(s);
+  g_autofree char *comb = fixture_ask(s, "Compare.", m, 2, IVL_IMAGES_COMBINED, 2);
+  g_assert_cmpint(fixture_count_image_tokens(s), ==, 512 * tiles);
+  ivl_session_reset(s);
+  g_autofree char *sep = fixture_ask(s, "Compare.", m, 2, IVL_IMAGES_SEPARATE, 2);
+  g_assert_cmpint(fixture_count_image_tokens(s), ==, 512 * tiles);
+
+  /* A question naming more <image> places than there are images is refused. */
+  ivl_session_reset(s);
+  ivl_generation_params p = fixture_greedy(2);
+  g_assert_null(ivl_session_ask(s, "<image> and <image>", m, 1, IVL_IMAGES_COMBINED, &p, NULL, NULL,
+                                NULL, &error));
+  g_assert_error(error, IVL_ERROR, IVL_ERROR_INVALID_ARGUMENT);
+  ivl_session_free(s);
+  ivl_media_free(m[0]);
+  ivl_media_free(m[1]);
+}
+
+static void test_video(void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *path = fixture_source_path("tests/data/engine/video_0.mov");
+  ivl_video_params vp = ivl_video_default_params();
+  vp.n_segments = 2;
+  ivl_media *v = ivl_media_from_video_file(path, &vp, &error);
+  g_assert_no_error(error);
+  ivl_session *s = ivl_session_new(fixture_model, NULL, &error);
+  g_autofree char *a = fixture_ask(s, "What happens?", &v, 1, IVL_IMAGES_COMBINED, 2);
+  g_assert_cmpint(fixture_count_image_tokens(s), ==, 512);
+  ivl_session_free(s);
+  ivl_media_free(v);
+}
+
+int main(int argc, char **argv)
+{
+  g_test_init(&argc, &argv, NULL);
+  fixture_setup();
+  g_test_add_func("/session-media/follow-up-keeps-image", test_follow_up_keeps_image);
+  g_test_add_func("/session-media/cancel-forgets-images", test_cancel_forgets_images);
+  g_test_add_func("/session-media/layouts", test_layouts);
+  g_test_add_func("/session-media/video", test_video);
+  int status = g_test_run();
+  fixture_teardown();
+  return status;
+}
