@@ -14,21 +14,25 @@ int ivl_cmd_frames(int argc, char **argv)
   double start = -1, end = -1;
   g_autofree char *out = NULL, *png = NULL;
   GOptionEntry entries[] = {
-    {"segments", 0, 0, G_OPTION_ARG_INT, &segments, N_("Frames to sample (default 8)"), "N"},
-    {"start", 0, 0, G_OPTION_ARG_DOUBLE, &start, N_("Start of the clip in seconds"), "S"},
-    {"end", 0, 0, G_OPTION_ARG_DOUBLE, &end, N_("End of the clip in seconds"), "E"},
-    {"out", 'o', 0, G_OPTION_ARG_FILENAME, &out, N_("Write the tiles as raw float32 here"), "FILE"},
-    {"png", 0, 0, G_OPTION_ARG_FILENAME, &png, N_("Write each tile as a PNG into this folder"), "DIR"},
-    {NULL},
+      {"segments", 0, 0, G_OPTION_ARG_INT, &segments, N_("Frames to sample (default 8)"), "N"},
+      {"start", 0, 0, G_OPTION_ARG_DOUBLE, &start, N_("Start of the clip in seconds"), "S"},
+      {"end", 0, 0, G_OPTION_ARG_DOUBLE, &end, N_("End of the clip in seconds"), "E"},
+      {"out", 'o', 0, G_OPTION_ARG_FILENAME, &out, N_("Write the tiles as raw float32 here"),
+       "FILE"},
+      {"png", 0, 0, G_OPTION_ARG_FILENAME, &png, N_("Write each tile as a PNG into this folder"),
+       "DIR"},
+      {NULL},
   };
-  g_autoptr(GOptionContext) ctx = g_option_context_new(_("VIDEO — sample a video's frames as model tiles"));
+  g_autoptr(GOptionContext) ctx =
+      g_option_context_new(_("VIDEO — sample a video's frames as model tiles"));
   g_option_context_add_main_entries(ctx, entries, GETTEXT_PACKAGE);
   g_autoptr(GError) error = NULL;
   if (!g_option_context_parse(ctx, &argc, &argv, &error) || argc != 2 ||
       ((start >= 0) != (end >= 0))) {
     fprintf(stderr, "ivl frames: %s\n",
-            error ? error->message : argc != 2 ? _("name one video")
-                                               : _("--start and --end go together"));
+            error       ? error->message
+            : argc != 2 ? _("name one video")
+                        : _("--start and --end go together"));
     return 2;
   }
   ivl_video_params params = ivl_video_default_params();

@@ -13,10 +13,12 @@ int ivl_cmd_preprocess(int argc, char **argv)
   int max_num = 12;
   g_autofree char *out = NULL, *png = NULL;
   GOptionEntry entries[] = {
-    {"max-num", 0, 0, G_OPTION_ARG_INT, &max_num, N_("Most tiles of the grid (default 12)"), "N"},
-    {"out", 'o', 0, G_OPTION_ARG_FILENAME, &out, N_("Write the tiles as raw float32 here"), "FILE"},
-    {"png", 0, 0, G_OPTION_ARG_FILENAME, &png, N_("Write each tile as a PNG into this folder"), "DIR"},
-    {NULL},
+      {"max-num", 0, 0, G_OPTION_ARG_INT, &max_num, N_("Most tiles of the grid (default 12)"), "N"},
+      {"out", 'o', 0, G_OPTION_ARG_FILENAME, &out, N_("Write the tiles as raw float32 here"),
+       "FILE"},
+      {"png", 0, 0, G_OPTION_ARG_FILENAME, &png, N_("Write each tile as a PNG into this folder"),
+       "DIR"},
+      {NULL},
   };
   g_autoptr(GOptionContext) ctx = g_option_context_new(_("IMAGE — cut an image into model tiles"));
   g_option_context_add_main_entries(ctx, entries, GETTEXT_PACKAGE);

@@ -16,8 +16,8 @@ static gboolean write_raw(const ivl_media *media, const char *path, GError **err
   gsize tile_bytes = (gsize)3 * TILE * TILE * sizeof(float);
   for (int i = 0; i < ivl_media_get_n_tiles(media); i++) {
     /* x86-64 and every platform we build for is little-endian, the format asked for. */
-    if (!g_output_stream_write_all(G_OUTPUT_STREAM(out), ivl_media_get_tile(media, i),
-                                   tile_bytes, NULL, NULL, error))
+    if (!g_output_stream_write_all(G_OUTPUT_STREAM(out), ivl_media_get_tile(media, i), tile_bytes,
+                                   NULL, NULL, error))
       return FALSE;
   }
   return g_output_stream_close(G_OUTPUT_STREAM(out), NULL, error);
@@ -30,9 +30,9 @@ static gboolean write_pngs(const ivl_media *media, const char *dir, GError **err
     return FALSE;
   }
   for (int i = 0; i < ivl_media_get_n_tiles(media); i++) {
-    g_autoptr(GdkPixbuf) pb = gdk_pixbuf_new_from_data(
-        ivl_media_get_tile_rgb(media, i), GDK_COLORSPACE_RGB, FALSE, 8, TILE, TILE, TILE * 3,
-        NULL, NULL);
+    g_autoptr(GdkPixbuf) pb =
+        gdk_pixbuf_new_from_data(ivl_media_get_tile_rgb(media, i), GDK_COLORSPACE_RGB, FALSE, 8,
+                                 TILE, TILE, TILE * 3, NULL, NULL);
     g_autofree char *name = g_strdup_printf("tile-%02d.png", i);
     g_autofree char *path = g_build_filename(dir, name, NULL);
     if (!gdk_pixbuf_save(pb, path, "png", error, NULL))

@@ -17,8 +17,8 @@ ivl_rgb_image *ivl_rgb_image_new(int width, int height, GError **error)
   img->height = height;
   img->rgb = g_try_malloc((gsize)width * height * 3);
   if (img->rgb == NULL) {
-    g_set_error(error, IVL_ERROR, IVL_ERROR_OUT_OF_MEMORY,
-                "Not enough memory for a %d×%d image", width, height);
+    g_set_error(error, IVL_ERROR, IVL_ERROR_OUT_OF_MEMORY, "Not enough memory for a %d×%d image",
+                width, height);
     g_free(img);
     return NULL;
   }
@@ -36,8 +36,9 @@ void ivl_rgb_image_free(ivl_rgb_image *img)
 gboolean ivl_image_check_size(gint64 width, gint64 height, const char *label, GError **error)
 {
   if (width <= 0 || height <= 0) {
-    g_set_error(error, IVL_ERROR, IVL_ERROR_CORRUPT, "%s: the image has no pixels (%" G_GINT64_FORMAT
-                "×%" G_GINT64_FORMAT ")", label, width, height);
+    g_set_error(error, IVL_ERROR, IVL_ERROR_CORRUPT,
+                "%s: the image has no pixels (%" G_GINT64_FORMAT "×%" G_GINT64_FORMAT ")", label,
+                width, height);
     return FALSE;
   }
   if (width * height > IVL_IMAGE_MAX_PIXELS) {
@@ -81,15 +82,14 @@ static void png_warning_cb(png_structp png, png_const_charp msg)
   (void)msg;
 }
 
-static ivl_rgb_image *decode_png(const guint8 *data, gsize size, const char *label,
-                                 GError **error)
+static ivl_rgb_image *decode_png(const guint8 *data, gsize size, const char *label, GError **error)
 {
   png_source src;
   memset(&src, 0, sizeof src);
   src.data = data;
   src.size = size;
-  png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &src, png_error_cb,
-                                           png_warning_cb);
+  png_structp png =
+      png_create_read_struct(PNG_LIBPNG_VER_STRING, &src, png_error_cb, png_warning_cb);
   png_infop info = png ? png_create_info_struct(png) : NULL;
   ivl_rgb_image *volatile img = NULL;
   png_bytep *volatile rows = NULL;
@@ -99,8 +99,7 @@ static ivl_rgb_image *decode_png(const guint8 *data, gsize size, const char *lab
     return NULL;
   }
   if (setjmp(src.jmp)) {
-    g_set_error(error, IVL_ERROR, IVL_ERROR_CORRUPT, "%s: broken PNG file: %s", label,
-                src.message);
+    g_set_error(error, IVL_ERROR, IVL_ERROR_CORRUPT, "%s: broken PNG file: %s", label, src.message);
     ivl_rgb_image_free(img);
     g_free(rows);
     png_destroy_read_struct(&png, &info, NULL);
@@ -117,20 +116,24 @@ static ivl_rgb_image *decode_png(const guint8 *data, gsize size, const char *lab
     return NULL;
   }
   int color = png_get_color_type(png, info);
+  /* Pillow opens 16-bit gray (without alpha) as a 32-bit integer image, and its conversion
+   * to RGB clips each value to 255 rather than scaling it. */
+  gboolean gray16 = color == PNG_COLOR_TYPE_GRAY && png_get_bit_depth(png, info) == 16;
   /* convert('RGB'): palettes looked up, gray replicated, alpha dropped without compositing,
-   * 16-bit samples reduced to their high byte as Pillow's unpackers do. */
-  png_set_strip_16(png);
+   * other 16-bit samples reduced to their high byte as Pillow's unpackers do. */
+  if (!gray16)
+    png_set_strip_16(png);
   png_set_packing(png);
   if (color == PNG_COLOR_TYPE_PALETTE)
     png_set_palette_to_rgb(png);
-  if (color == PNG_COLOR_TYPE_GRAY || color == PNG_COLOR_TYPE_GRAY_ALPHA) {
+  if ((color == PNG_COLOR_TYPE_GRAY || color == PNG_COLOR_TYPE_GRAY_ALPHA) && !gray16) {
     png_set_expand_gray_1_2_4_to_8(png);
     png_set_gray_to_rgb(png);
   }
   png_set_strip_alpha(png);
   png_set_interlace_handling(png);
   png_read_update_info(png, info);
-  if (png_get_rowbytes(png, info) != (size_t)w * 3)
+  if (png_get_rowbytes(png, info) != (size_t)w * (gray16 ? 2 : 3))
     png_error(png, "unexpected pixel layout");
 
   GError *local = NULL;
@@ -141,10 +144,19 @@ static ivl_rgb_image *decode_png(const guint8 *data, gsize size, const char *lab
     return NULL;
   }
   rows = g_new(png_bytep, h);
+  /* 16-bit gray rows (2 bytes a pixel) fit in the first two thirds of each RGB row; each
+   * row is expanded from its end so no sample is overwritten before it is read. */
   for (png_uint_32 y = 0; y < h; y++)
     rows[y] = img->rgb + (gsize)y * w * 3;
   png_read_image(png, rows);
   png_read_end(png, NULL);
+  for (png_uint_32 y = 0; gray16 && y < h; y++) {
+    guint8 *row = rows[y];
+    for (png_uint_32 x = w; x-- > 0;) {
+      unsigned v = (unsigned)row[2 * x] << 8 | row[2 * x + 1];
+      row[3 * x] = row[3 * x + 1] = row[3 * x + 2] = (guint8)MIN(v, 255u);
+    }
+  }
   g_free(rows);
   png_destroy_read_struct(&png, &info, NULL);
   return img;
@@ -152,8 +164,7 @@ static ivl_rgb_image *decode_png(const guint8 *data, gsize size, const char *lab
 
 /* ---- WebP ---- */
 
-static ivl_rgb_image *decode_webp(const guint8 *data, gsize size, const char *label,
-                                  GError **error)
+static ivl_rgb_image *decode_webp(const guint8 *data, gsize size, const char *label, GError **error)
 {
   WebPBitstreamFeatures features;
   if (WebPGetFeatures(data, size, &features) != VP8_STATUS_OK) {
@@ -176,11 +187,18 @@ static ivl_rgb_image *decode_webp(const guint8 *data, gsize size, const char *la
 
 /* ---- BMP, GIF and other formats gdk-pixbuf reads ---- */
 
+typedef struct {
+  gboolean refused;
+  int width, height;
+} pixbuf_size;
+
+/* The header's size, before any pixel memory is allocated: a refused size is scaled to 1x1
+ * so the loader never allocates it. */
 static void size_prepared(GdkPixbufLoader *loader, int w, int h, gpointer user_data)
 {
-  gboolean *too_big = user_data;
+  pixbuf_size *size = user_data;
   if ((gint64)w * h > IVL_IMAGE_MAX_PIXELS || w <= 0 || h <= 0) {
-    *too_big = TRUE;
+    *size = (pixbuf_size){TRUE, w, h};
     gdk_pixbuf_loader_set_size(loader, 1, 1);
   }
 }
@@ -191,16 +209,18 @@ static ivl_rgb_image *decode_pixbuf(const guint8 *data, gsize size, const char *
   g_autoptr(GError) local = NULL;
   g_autoptr(GdkPixbufLoader) loader = gdk_pixbuf_loader_new_with_type(format, &local);
   if (loader == NULL) {
-    g_set_error(error, IVL_ERROR, IVL_ERROR_UNSUPPORTED, "%s: no decoder for %s images: %s",
-                label, format, local->message);
+    g_set_error(error, IVL_ERROR, IVL_ERROR_UNSUPPORTED, "%s: no decoder for %s images: %s", label,
+                format, local->message);
     return NULL;
   }
-  gboolean too_big = FALSE;
-  g_signal_connect(loader, "size-prepared", G_CALLBACK(size_prepared), &too_big);
+  pixbuf_size refused = {FALSE, 0, 0};
+  g_signal_connect(loader, "size-prepared", G_CALLBACK(size_prepared), &refused);
   gboolean ok = gdk_pixbuf_loader_write(loader, data, size, &local);
   ok = gdk_pixbuf_loader_close(loader, ok ? &local : NULL) && ok;
-  if (too_big)
-    return ivl_image_check_size(1LL << 40, 1, label, error), NULL;
+  if (refused.refused) {
+    ivl_image_check_size(refused.width, refused.height, label, error);
+    return NULL;
+  }
   GdkPixbuf *pb = ok ? gdk_pixbuf_loader_get_pixbuf(loader) : NULL;
   if (pb == NULL) {
     g_set_error(error, IVL_ERROR, IVL_ERROR_CORRUPT, "%s: broken %s file%s%s", label, format,
@@ -213,9 +233,15 @@ static ivl_rgb_image *decode_pixbuf(const guint8 *data, gsize size, const char *
   ivl_rgb_image *img = ivl_rgb_image_new(w, h, error);
   if (img == NULL)
     return NULL;
+  guint8 fill[3] = {0, 0, 0};
+  gboolean gif = strcmp(format, "gif") == 0;
+  if (gif)
+    ivl_gif_fill_color(data, size, fill);
   for (int y = 0; y < h; y++)
-    for (int x = 0; x < w; x++)
-      memcpy(img->rgb + ((gsize)y * w + x) * 3, px + (gsize)y * stride + (gsize)x * nch, 3);
+    for (int x = 0; x < w; x++) {
+      const guint8 *p = px + (gsize)y * stride + (gsize)x * nch;
+      memcpy(img->rgb + ((gsize)y * w + x) * 3, gif && nch == 4 && p[3] == 0 ? fill : p, 3);
+    }
   return img;
 }
 

@@ -9,9 +9,9 @@ struct ivl_media {
   gboolean is_video;
   int n_tiles;
   ivl_grid grid;
-  guint8 *rgb;    /* [n_tiles][448*448*3] */
-  float *pixels;  /* [n_tiles][3][448][448] */
-  char *id;       /* sha256 of the file */
+  guint8 *rgb;   /* [n_tiles][448*448*3] */
+  float *pixels; /* [n_tiles][3][448][448] */
+  char *id;      /* sha256 of the file */
   double fps;
   gint64 frame_count;
   gint64 *indices;
@@ -99,7 +99,7 @@ ivl_media *ivl_media_from_video_file(const char *path, const ivl_video_params *p
                                      GError **error)
 {
   ivl_video_params p = params ? *params : ivl_video_default_params();
-  ivl_video_info info;
+  g_auto(ivl_video_info) info = {0};
   if (p.n_segments < 1 || p.n_segments > 256) {
     g_set_error(error, IVL_ERROR, IVL_ERROR_INVALID_ARGUMENT,
                 "The number of frames must be between 1 and 256, not %d", p.n_segments);
@@ -111,12 +111,14 @@ ivl_media *ivl_media_from_video_file(const char *path, const ivl_video_params *p
   if (!ivl_video_frame_indices(info.fps, info.frame_count, p.has_bound, p.start, p.end,
                                p.n_segments, indices, error))
     return NULL;
-  ivl_rgb_image **frames = ivl_video_read_frames(path, indices, p.n_segments, error);
+  ivl_rgb_image **frames = ivl_video_read_frames(path, &info, indices, p.n_segments, error);
   if (frames == NULL)
     return NULL;
   gsize tile_bytes = (gsize)IVL_TILE_PIXELS * 3;
   guint8 *rgb = g_try_malloc(tile_bytes * p.n_segments);
-  GError *local = rgb ? NULL : g_error_new(IVL_ERROR, IVL_ERROR_OUT_OF_MEMORY, "Not enough memory for %d frames", p.n_segments);
+  GError *local = rgb ? NULL
+                      : g_error_new(IVL_ERROR, IVL_ERROR_OUT_OF_MEMORY,
+                                    "Not enough memory for %d frames", p.n_segments);
   for (int k = 0; k < p.n_segments; k++) {
     if (local == NULL) {
       /* Each frame is dynamic_preprocess(max_num=1): one bicubic resize to 448x448. */

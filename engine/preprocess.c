@@ -10,14 +10,13 @@ static gboolean resize_or_fail(const guint8 *src, int sw, int sh, size_t stride,
 {
   if (ivl_resize_bicubic_rgb(src, sw, sh, stride, dst, dw, dh))
     return TRUE;
-  g_set_error(error, IVL_ERROR, IVL_ERROR_OUT_OF_MEMORY, "Not enough memory to resize a %d×%d image",
-              sw, sh);
+  g_set_error(error, IVL_ERROR, IVL_ERROR_OUT_OF_MEMORY,
+              "Not enough memory to resize a %d×%d image", sw, sh);
   return FALSE;
 }
 
 guint8 *ivl_preprocess_tiles(const ivl_rgb_image *img, int min_num, int max_num,
-                             gboolean use_thumbnail, int *n_tiles, ivl_grid *grid,
-                             GError **error)
+                             gboolean use_thumbnail, int *n_tiles, ivl_grid *grid, GError **error)
 {
   const int S = IVL_TILE_SIZE;
   if (min_num < 1 || max_num < min_num || max_num > 64) {
@@ -36,8 +35,8 @@ guint8 *ivl_preprocess_tiles(const ivl_rgb_image *img, int min_num, int max_num,
     return NULL;
   }
   int rw = S * g.cols, rh = S * g.rows;
-  if (!resize_or_fail(img->rgb, img->width, img->height, (size_t)img->width * 3, resized, rw,
-                      rh, error))
+  if (!resize_or_fail(img->rgb, img->width, img->height, (size_t)img->width * 3, resized, rw, rh,
+                      error))
     return NULL;
   for (int k = 0; k < n_grid; k++) {
     int x0 = (k % g.cols) * S, y0 = (k / g.cols) * S;
@@ -45,9 +44,8 @@ guint8 *ivl_preprocess_tiles(const ivl_rgb_image *img, int min_num, int max_num,
     for (int y = 0; y < S; y++)
       memcpy(tile + (gsize)y * S * 3, resized + ((gsize)(y0 + y) * rw + x0) * 3, (gsize)S * 3);
   }
-  if (n > n_grid &&
-      !resize_or_fail(img->rgb, img->width, img->height, (size_t)img->width * 3,
-                      tiles + tile_bytes * n_grid, S, S, error))
+  if (n > n_grid && !resize_or_fail(img->rgb, img->width, img->height, (size_t)img->width * 3,
+                                    tiles + tile_bytes * n_grid, S, S, error))
     return NULL;
   *n_tiles = n;
   *grid = g;

@@ -12,8 +12,7 @@
  * thumbnail when the grid has more than one tile and use_thumbnail is set. Returns the
  * tiles (g_free) and sets *n_tiles and *grid. */
 guint8 *ivl_preprocess_tiles(const ivl_rgb_image *img, int min_num, int max_num,
-                             gboolean use_thumbnail, int *n_tiles, ivl_grid *grid,
-                             GError **error);
+                             gboolean use_thumbnail, int *n_tiles, ivl_grid *grid, GError **error);
 
 /* ToTensor + Normalize(ImageNet mean, std) of one RGB tile into CHW float32, with the same
  * float32 operations torchvision performs, so the values are identical. */

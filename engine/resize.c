@@ -16,9 +16,9 @@
 #define PRECISION_BITS (32 - 8 - 2)
 
 typedef struct {
-  int ksize;     /* weights per output sample */
-  int *bounds;   /* [out][2]: first input index, number of inputs */
-  int32_t *kk;   /* [out][ksize] fixed-point weights */
+  int ksize;   /* weights per output sample */
+  int *bounds; /* [out][2]: first input index, number of inputs */
+  int32_t *kk; /* [out][ksize] fixed-point weights */
 } coeffs;
 
 static double bicubic_filter(double x)

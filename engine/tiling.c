@@ -138,8 +138,7 @@ int ivl_tiling_candidates(int min_num, int max_num, ivl_grid **out)
   return n;
 }
 
-ivl_grid ivl_tiling_choose_grid(int width, int height, int min_num, int max_num,
-                                int image_size)
+ivl_grid ivl_tiling_choose_grid(int width, int height, int min_num, int max_num, int image_size)
 {
   g_autofree ivl_grid *cands = NULL;
   int n = ivl_tiling_candidates(min_num, max_num, &cands);

@@ -13,7 +13,6 @@ typedef struct {
 int ivl_tiling_candidates(int min_num, int max_num, ivl_grid **out);
 
 /* The grid the reference picks for an image of width x height. */
-ivl_grid ivl_tiling_choose_grid(int width, int height, int min_num, int max_num,
-                                int image_size);
+ivl_grid ivl_tiling_choose_grid(int width, int height, int min_num, int max_num, int image_size);
 
 #endif

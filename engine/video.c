@@ -1,10 +1,10 @@
 /* video.c — video frames through GStreamer, sampled as InternVL's load_video samples them.
  *
  * load_video uses decord, whose frame count is the stream's packet count and whose fps is
- * the stream's average frame rate. We count the parsed video packets (parsebin, no
- * decoding) and take the frame rate the demuxer states; then decode once, in presentation
- * order, keeping only the wanted frames. Rotation metadata is applied (videoflip auto), as
- * decord does. */
+ * the stream's average frame rate. We read the demuxer's video packets (decodebin
+ * stopped at the demuxer, no decoding; a parser would restate durations): their count, summed
+ * durations and presentation times; then decode once and keep the wanted frames, each recognised by
+ * its presentation time. Rotation metadata is applied (videoflip auto), as decord does. */
 #include "video.h"
 #include "ivl.h"
 
@@ -14,11 +14,12 @@
 #include <math.h>
 #include <string.h>
 
+/* A pipeline that gives no frame for this long is stuck; errors are looked for every step. */
 #define PULL_TIMEOUT (30 * GST_SECOND)
+#define PULL_STEP (20 * GST_MSECOND)
 
-gboolean ivl_video_frame_indices(double fps, gint64 frame_count, gboolean has_bound,
-                                 double start, double end, int n_segments, gint64 *indices,
-                                 GError **error)
+gboolean ivl_video_frame_indices(double fps, gint64 frame_count, gboolean has_bound, double start,
+                                 double end, int n_segments, gint64 *indices, GError **error)
 {
   if (n_segments < 1 || frame_count < 1) {
     g_set_error(error, IVL_ERROR, IVL_ERROR_INVALID_ARGUMENT,
@@ -60,47 +61,39 @@ static gboolean ensure_gst(GError **error)
     g_once_init_leave(&done, 1);
   }
   if (!ok)
-    g_set_error(error, IVL_ERROR, IVL_ERROR_UNSUPPORTED, "GStreamer could not start: %s",
-                message);
+    g_set_error(error, IVL_ERROR, IVL_ERROR_UNSUPPORTED, "GStreamer could not start: %s", message);
   return ok;
-}
-
-/* The first error (or missing plugin) on the bus, as a GError; TRUE when there is none. */
-static gboolean bus_check(GstElement *pipeline, const char *label, GError **error)
-{
-  g_autoptr(GstBus) bus = gst_element_get_bus(pipeline);
-  g_autoptr(GError) err = NULL;
-  GstMessage *msg;
-  /* The most specific error: "Internal data stream error" only says that another element
-   * failed, and that element's own message tells what is wrong with the file. */
-  while ((msg = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR))) {
-    GError *e = NULL;
-    gst_message_parse_error(msg, &e, NULL);
-    gst_message_unref(msg);
-    if (err == NULL || g_error_matches(err, GST_STREAM_ERROR, GST_STREAM_ERROR_FAILED)) {
-      g_clear_error(&err);
-      err = e;
-    } else {
-      g_error_free(e);
-    }
-  }
-  if (err == NULL)
-    return TRUE;
-  gboolean missing = g_error_matches(err, GST_CORE_ERROR, GST_CORE_ERROR_MISSING_PLUGIN) ||
-                     g_error_matches(err, GST_STREAM_ERROR, GST_STREAM_ERROR_CODEC_NOT_FOUND);
-  g_set_error(error, IVL_ERROR, missing ? IVL_ERROR_UNSUPPORTED : IVL_ERROR_CORRUPT,
-              "%s: %s%s", label, err->message,
-              missing ? " (a GStreamer plugin for this format is not installed)" : "");
-  return FALSE;
 }
 
 typedef struct {
   GstElement *pipeline;
   GstElement *video_sink; /* where the first video stream goes: the converter or the appsink */
-  GstAppSink *appsink;
-  gint no_more_pads;      /* the demuxer has exposed all its streams (atomic) */
-  gint have_video;        /* one of them went to video_sink (atomic) */
+  GstMessage *error;      /* the first error the bus carried */
+  gint no_video;          /* (atomic) all streams are known and none is video */
+  gboolean stalled;
 } video_pipe;
+
+/* The first error (or missing plugin) on the bus, as a GError; TRUE when there is none. */
+static gboolean bus_check(video_pipe *vp, const char *label, GError **error)
+{
+  if (vp->stalled) {
+    g_set_error(error, IVL_ERROR, IVL_ERROR_IO, "%s: the video decoder stopped responding", label);
+    return FALSE;
+  }
+  g_autoptr(GstBus) bus = gst_element_get_bus(vp->pipeline);
+  g_autoptr(GstMessage) msg =
+      vp->error ? gst_message_ref(vp->error) : gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR);
+  if (msg == NULL)
+    return TRUE;
+  g_autoptr(GError) err = NULL;
+  gst_message_parse_error(msg, &err, NULL);
+  gboolean missing = g_error_matches(err, GST_CORE_ERROR, GST_CORE_ERROR_MISSING_PLUGIN) ||
+                     g_error_matches(err, GST_STREAM_ERROR, GST_STREAM_ERROR_CODEC_NOT_FOUND);
+  g_set_error(error, IVL_ERROR, missing ? IVL_ERROR_UNSUPPORTED : IVL_ERROR_CORRUPT, "%s: %s%s",
+              label, err->message,
+              missing ? " (a GStreamer plugin for this format is not installed)" : "");
+  return FALSE;
+}
 
 static void on_pad_added(GstElement *bin, GstPad *pad, gpointer user_data)
 {
@@ -112,7 +105,6 @@ static void on_pad_added(GstElement *bin, GstPad *pad, gpointer user_data)
   GstElement *sink;
   if (g_str_has_prefix(name, "video/") && !gst_pad_is_linked(video_pad)) {
     sink = vp->video_sink;
-    g_atomic_int_set(&vp->have_video, 1);
   } else {
     sink = gst_element_factory_make("fakesink", NULL);
     gst_bin_add(GST_BIN(vp->pipeline), sink);
@@ -122,9 +114,26 @@ static void on_pad_added(GstElement *bin, GstPad *pad, gpointer user_data)
   gst_pad_link(pad, sinkpad);
 }
 
-static void on_no_more_pads(video_pipe *vp)
+static void on_no_more_pads(GstElement *bin, gpointer user_data)
 {
-  g_atomic_int_set(&vp->no_more_pads, 1);
+  video_pipe *vp = user_data;
+  (void)bin;
+  g_autoptr(GstPad) video_pad = gst_element_get_static_pad(vp->video_sink, "sink");
+  if (!gst_pad_is_linked(video_pad))
+    g_atomic_int_set(&vp->no_video, 1);
+}
+
+/* decodebin's autoplug-continue: expose a demuxer's streams as they are stored. */
+static gboolean stop_at_demuxer(GstElement *bin, GstPad *pad, GstCaps *caps, gpointer user_data)
+{
+  (void)bin;
+  (void)caps;
+  (void)user_data;
+  g_autoptr(GstElement) parent = gst_pad_get_parent_element(pad);
+  GstElementFactory *factory = parent ? gst_element_get_factory(parent) : NULL;
+  const char *klass =
+      factory ? gst_element_factory_get_metadata(factory, GST_ELEMENT_METADATA_KLASS) : NULL;
+  return klass == NULL || strstr(klass, "Demux") == NULL;
 }
 
 static gboolean pipe_start(video_pipe *vp, const char *path, gboolean decode, const char *label,
@@ -138,10 +147,11 @@ static gboolean pipe_start(video_pipe *vp, const char *path, gboolean decode, co
   }
   g_autoptr(GError) local = NULL;
   g_autofree char *desc = g_strdup_printf(
-      decode ? "filesrc name=src ! decodebin name=bin  videoconvert name=conv ! videoflip "
-               "video-direction=auto ! video/x-raw,format=RGB ! appsink name=sink sync=false "
-               "async=false max-buffers=4"
-             : "filesrc name=src ! parsebin name=bin  appsink name=sink sync=false async=false max-buffers=64");
+      decode
+          ? "filesrc name=src ! decodebin name=bin  videoconvert name=conv ! videoflip "
+            "video-direction=auto ! video/x-raw,format=RGB ! appsink name=sink sync=false "
+            "max-buffers=4"
+          : "filesrc name=src ! decodebin name=bin  appsink name=sink sync=false max-buffers=64");
   vp->pipeline = gst_parse_launch(desc, &local);
   if (vp->pipeline == NULL) {
     g_set_error(error, IVL_ERROR, IVL_ERROR_UNSUPPORTED,
@@ -155,9 +165,10 @@ static gboolean pipe_start(video_pipe *vp, const char *path, gboolean decode, co
   GstElement *bin = gst_bin_get_by_name(GST_BIN(vp->pipeline), "bin");
   vp->video_sink = gst_bin_get_by_name(GST_BIN(vp->pipeline), decode ? "conv" : "sink");
   g_signal_connect(bin, "pad-added", G_CALLBACK(on_pad_added), vp);
-  g_signal_connect_swapped(bin, "no-more-pads", G_CALLBACK(on_no_more_pads), vp);
+  g_signal_connect(bin, "no-more-pads", G_CALLBACK(on_no_more_pads), vp);
+  if (!decode)
+    g_signal_connect(bin, "autoplug-continue", G_CALLBACK(stop_at_demuxer), NULL);
   gst_object_unref(bin);
-  vp->appsink = GST_APP_SINK(gst_bin_get_by_name(GST_BIN(vp->pipeline), "sink"));
   gst_element_set_state(vp->pipeline, GST_STATE_PLAYING);
   return TRUE;
 }
@@ -170,94 +181,109 @@ static void pipe_stop(video_pipe *vp)
   }
   if (vp->video_sink)
     gst_object_unref(vp->video_sink);
-  if (vp->appsink)
-    gst_object_unref(vp->appsink);
+  if (vp->error)
+    gst_message_unref(vp->error);
   memset(vp, 0, sizeof *vp);
 }
 
-/* The next sample; NULL at the end of the stream, on an error (bus_check tells which), when
- * the file turned out to have no video stream, or when nothing came for PULL_TIMEOUT. */
-static GstSample *pull(video_pipe *vp)
+static GstAppSink *pipe_appsink(video_pipe *vp)
 {
-  gint64 deadline = g_get_monotonic_time() + PULL_TIMEOUT / 1000;
-  while (g_get_monotonic_time() < deadline) {
-    GstSample *sample = gst_app_sink_try_pull_sample(vp->appsink, 50 * GST_MSECOND);
-    if (sample)
+  return GST_APP_SINK(gst_bin_get_by_name(GST_BIN(vp->pipeline), "sink"));
+}
+
+/* The next frame; NULL at the end of the stream, when the file has no video, on an error or
+ * when the pipeline is stuck (then bus_check tells which). An error on the bus does not
+ * reach the appsink, so the bus is watched while waiting. */
+static GstSample *pull(video_pipe *vp, GstAppSink *sink)
+{
+  g_autoptr(GstBus) bus = gst_element_get_bus(vp->pipeline);
+  for (GstClockTime waited = 0; waited < PULL_TIMEOUT; waited += PULL_STEP) {
+    GstSample *sample = gst_app_sink_try_pull_sample(sink, PULL_STEP);
+    if (sample != NULL)
       return sample;
-    if (gst_app_sink_is_eos(vp->appsink))
+    if (gst_app_sink_is_eos(sink) || g_atomic_int_get(&vp->no_video))
       return NULL;
-    g_autoptr(GstBus) bus = gst_element_get_bus(vp->pipeline);
-    g_autoptr(GstMessage) msg = gst_bus_peek(bus);
-    gboolean failed = msg && GST_MESSAGE_TYPE(msg) == GST_MESSAGE_ERROR;
-    /* The appsink does not hold up the state change (async=false): once the pipeline
-     * plays, every stream has been exposed, so no video pad by then means none exists. */
-    GstState state = GST_STATE_NULL;
-    gst_element_get_state(vp->pipeline, &state, NULL, 0);
-    gboolean no_video = !g_atomic_int_get(&vp->have_video) &&
-                        (state == GST_STATE_PLAYING || g_atomic_int_get(&vp->no_more_pads));
-    if (failed || no_video)
+    if (vp->error == NULL)
+      vp->error = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR);
+    if (vp->error != NULL)
       return NULL;
-    if (msg)
-      gst_message_unref(gst_bus_pop(bus));
   }
+  vp->stalled = TRUE;
   return NULL;
+}
+
+void ivl_video_info_clear(ivl_video_info *info)
+{
+  g_clear_pointer(&info->pts, g_free);
+}
+
+static gint compare_gint64(gconstpointer a, gconstpointer b)
+{
+  gint64 x = *(const gint64 *)a, y = *(const gint64 *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* decord's fps is FFmpeg's avg_frame_rate: for MP4/MOV the frame count over the summed
+ * sample durations (895000/29833 for red-panda.mp4, not its nominal 30/1), for Matroska
+ * the default duration, which is also what every packet then lasts. So the packets'
+ * summed durations give it wherever all packets state one; else the caps' frame rate. */
+static double average_fps(gint64 count, GstClockTime total, gboolean all_timed, int fps_n,
+                          int fps_d)
+{
+  /* Demuxers round each packet's duration to nanoseconds; the sum to microseconds undoes
+   * that for the usual time scales (red-panda.mp4: 29.833 s). */
+  gint64 total_us = (gint64)((total + 500) / 1000);
+  if (all_timed && total_us > 0)
+    return (double)count * 1e6 / (double)total_us;
+  return fps_n > 0 && fps_d > 0 ? (double)fps_n / fps_d : 0.0;
 }
 
 gboolean ivl_video_probe(const char *path, ivl_video_info *info, GError **error)
 {
   g_autofree char *label = g_filename_display_basename(path);
   video_pipe vp = {0};
+  memset(info, 0, sizeof *info);
   if (!pipe_start(&vp, path, FALSE, label, error))
     return FALSE;
-  gint64 count = 0;
+  g_autoptr(GstAppSink) sink = pipe_appsink(&vp);
+  g_autoptr(GArray) pts = g_array_new(FALSE, FALSE, sizeof(gint64));
+  gboolean all_pts = TRUE, all_timed = TRUE;
+  GstClockTime total = 0;
   int fps_n = 0, fps_d = 1;
-  memset(info, 0, sizeof *info);
   GstSample *sample;
-  while ((sample = pull(&vp)) != NULL) {
-    if (count == 0) {
+  while ((sample = pull(&vp, sink)) != NULL) {
+    if (pts->len == 0) {
       GstStructure *s = gst_caps_get_structure(gst_sample_get_caps(sample), 0);
       gst_structure_get_fraction(s, "framerate", &fps_n, &fps_d);
-      gst_structure_get_int(s, "width", &info->width);
-      gst_structure_get_int(s, "height", &info->height);
     }
-    count++;
+    GstBuffer *buf = gst_sample_get_buffer(sample);
+    gint64 t = (gint64)GST_BUFFER_PTS(buf);
+    all_pts = all_pts && GST_BUFFER_PTS_IS_VALID(buf);
+    all_timed = all_timed && GST_BUFFER_DURATION_IS_VALID(buf);
+    if (GST_BUFFER_DURATION_IS_VALID(buf))
+      total += GST_BUFFER_DURATION(buf);
+    g_array_append_val(pts, t);
     gst_sample_unref(sample);
   }
-  if (count == 0) {
-    /* No video so far: let the demuxer finish, so a file cut off early reports its own
-     * error rather than looking like a file without video. */
-    g_autoptr(GstBus) bus = gst_element_get_bus(vp.pipeline);
-    GList *errors = NULL;
-    GstClockTime wait = 2 * GST_SECOND;
-    GstMessage *msg;
-    while ((msg = gst_bus_timed_pop_filtered(bus, wait, GST_MESSAGE_ERROR | GST_MESSAGE_EOS))) {
-      if (GST_MESSAGE_TYPE(msg) == GST_MESSAGE_EOS) {
-        gst_message_unref(msg);
-        break;
-      }
-      errors = g_list_append(errors, msg);
-      wait = 200 * GST_MSECOND; /* the elements upstream report theirs right after */
-    }
-    for (GList *l = errors; l; l = l->next)
-      gst_bus_post(bus, l->data);
-    g_list_free(errors);
-  }
-  gboolean ok = bus_check(vp.pipeline, label, error);
+  gboolean ok = bus_check(&vp, label, error);
   pipe_stop(&vp);
   if (!ok)
     return FALSE;
-  if (count == 0) {
-    g_set_error(error, IVL_ERROR, IVL_ERROR_UNSUPPORTED, "%s: the file has no video stream, or is cut off before its first frame",
-                label);
+  if (pts->len == 0) {
+    g_set_error(error, IVL_ERROR, IVL_ERROR_UNSUPPORTED, "%s: the file has no video stream", label);
     return FALSE;
   }
-  if (fps_n <= 0 || fps_d <= 0) {
+  info->fps = average_fps(pts->len, total, all_timed, fps_n, fps_d);
+  if (info->fps <= 0) {
     g_set_error(error, IVL_ERROR, IVL_ERROR_UNSUPPORTED,
                 "%s: the video does not state its frame rate", label);
     return FALSE;
   }
-  info->fps = (double)fps_n / fps_d;
-  info->frame_count = count;
+  info->frame_count = pts->len;
+  if (all_pts) {
+    g_array_sort(pts, compare_gint64);
+    info->pts = (gint64 *)g_array_free(g_steal_pointer(&pts), FALSE);
+  }
   return TRUE;
 }
 
@@ -285,31 +311,55 @@ static ivl_rgb_image *sample_to_image(GstSample *sample, GError **error)
   return img;
 }
 
-ivl_rgb_image **ivl_video_read_frames(const char *path, const gint64 *indices, int n,
-                                      GError **error)
+/* The frame index of a decoded frame: its rank among the presentation times, or its
+ * position in the decoded sequence when those are unknown. -1 for a time no packet has. */
+static gint64 frame_index(const ivl_video_info *info, GstSample *sample, gint64 decoded)
+{
+  if (info->pts == NULL)
+    return decoded;
+  gint64 t = (gint64)GST_BUFFER_PTS(gst_sample_get_buffer(sample));
+  gint64 lo = 0, hi = info->frame_count;
+  while (lo < hi) {
+    gint64 mid = lo + (hi - lo) / 2;
+    if (info->pts[mid] < t)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo < info->frame_count && info->pts[lo] == t ? lo : -1;
+}
+
+ivl_rgb_image **ivl_video_read_frames(const char *path, const ivl_video_info *info,
+                                      const gint64 *indices, int n, GError **error)
 {
   g_autofree char *label = g_filename_display_basename(path);
   video_pipe vp = {0};
   if (!pipe_start(&vp, path, TRUE, label, error))
     return NULL;
+  g_autoptr(GstAppSink) sink = pipe_appsink(&vp);
   ivl_rgb_image **frames = g_new0(ivl_rgb_image *, n);
   int next = 0;
-  gint64 index = 0;
+  gint64 decoded = 0;
   GError *local = NULL;
   GstSample *sample;
-  while (next < n && local == NULL && (sample = pull(&vp)) != NULL) {
+  while (next < n && local == NULL && (sample = pull(&vp, sink)) != NULL) {
+    gint64 index = frame_index(info, sample, decoded++);
     /* Several sampled indices may name the same frame when the clip is short. */
     while (next < n && indices[next] == index && local == NULL) {
       frames[next] = sample_to_image(sample, &local);
       next++;
     }
-    index++;
     gst_sample_unref(sample);
+    if (local == NULL && next < n && index > indices[next])
+      g_set_error(&local, IVL_ERROR, IVL_ERROR_CORRUPT,
+                  "%s: frame %" G_GINT64_FORMAT " could not be decoded (the video is damaged)",
+                  label, indices[next]);
   }
-  if (local == NULL && next < n && bus_check(vp.pipeline, label, &local))
+  if (local == NULL && next < n && bus_check(&vp, label, &local))
     g_set_error(&local, IVL_ERROR, IVL_ERROR_CORRUPT,
-                "%s: the video ended after %" G_GINT64_FORMAT " decodable frames, before frame %"
-                G_GINT64_FORMAT, label, index, indices[next]);
+                "%s: the video ended after %" G_GINT64_FORMAT
+                " decodable frames, before frame %" G_GINT64_FORMAT,
+                label, decoded, indices[next]);
   pipe_stop(&vp);
   if (local) {
     for (int k = 0; k < n; k++)

@@ -9,7 +9,9 @@ import hashlib
 import io
 import json
 import os
+import struct
 import sys
+import zlib
 
 import numpy as np
 import PIL
@@ -94,6 +96,26 @@ def noise(w, h, seed, channels=3):
     return img
 
 
+class RawPng:
+    """A PNG written byte by byte, for sample formats Pillow cannot save (16-bit RGB,
+    16-bit gray + alpha); saved as its bytes, opened by Pillow like any file."""
+
+    def __init__(self, array, color_type):
+        self.array, self.color_type = array, color_type
+
+    def save(self, path):
+        h, w = self.array.shape[:2]
+        raw = b"".join(b"\0" + row.astype(">u2").tobytes() for row in self.array)
+
+        def chunk(kind, data):
+            return (struct.pack(">I", len(data)) + kind + data +
+                    struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+        with open(path, "wb") as f:
+            f.write(b"\x89PNG\r\n\x1a\n" +
+                    chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, self.color_type, 0, 0, 0)) +
+                    chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b""))
+
+
 def generated_images():
     """(file name, PIL image to save, save kwargs)."""
     out = []
@@ -102,6 +124,13 @@ def generated_images():
         out.append((f"rgb-{w}x{h}.png", Image.fromarray(noise(w, h, w * 7 + h)), {}))
     out.append(("rgba-300x200.png", Image.fromarray(noise(300, 200, 5, 4), "RGBA"), {}))
     out.append(("gray-333x222.png", Image.fromarray(noise(333, 222, 6, 1)[..., 0], "L"), {}))
+    # 16-bit samples: gray spans 0..1000 (Pillow clips it to 255 on convert('RGB')), the
+    # others the full range (Pillow keeps the high byte).
+    gray16 = (noise(210, 150, 15, 1)[..., 0].astype(np.uint16) * 4)
+    out.append(("gray16-210x150.png", Image.fromarray(gray16), {}))
+    wide = noise(190, 130, 16, 4).astype(np.uint16) * 256 + np.uint16(91)
+    out.append(("rgb16-190x130.png", RawPng(wide[..., :3], 2), {}))
+    out.append(("graya16-170x120.png", RawPng(wide[:120, :170, 1:3], 4), {}))
     pal = Image.fromarray(noise(250, 410, 7)).convert("P", palette=Image.ADAPTIVE, colors=37)
     out.append(("palette-250x410.png", pal, {}))
     out.append(("gray-320x240.jpg", Image.fromarray(noise(320, 240, 8, 1)[..., 0], "L"),
@@ -115,6 +144,9 @@ def generated_images():
     out.append(("image-123x77.bmp", Image.fromarray(noise(123, 77, 12)), {}))
     out.append(("image-140x90.gif", Image.fromarray(noise(140, 90, 13)).convert(
         "P", palette=Image.ADAPTIVE, colors=64), {}))
+    # Transparent pixels: Pillow shows the palette colour of the transparent index.
+    out.append(("transparent-80x60.gif", Image.fromarray(noise(80, 60, 17)).convert(
+        "P", palette=Image.ADAPTIVE, colors=16), {"transparency": 3}))
     out.append(("image-150x100.webp", Image.fromarray(noise(150, 100, 14)), {"lossless": True}))
     return out
 

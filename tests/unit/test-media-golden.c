@@ -4,6 +4,7 @@
 #include <json-glib/json-glib.h>
 
 #include "ivl.h"
+#include "preprocess.h"
 
 static char *data_dir;
 
@@ -15,7 +16,8 @@ static char *sha256(const void *data, gsize n)
 static void check_case(gconstpointer user_data)
 {
   JsonObject *c = (JsonObject *)user_data;
-  g_autofree char *path = g_build_filename(data_dir, json_object_get_string_member(c, "file"), NULL);
+  g_autofree char *path =
+      g_build_filename(data_dir, json_object_get_string_member(c, "file"), NULL);
   ivl_image_params params = ivl_image_default_params();
   params.max_num = (int)json_object_get_int_member(c, "max_num");
   g_autoptr(GError) error = NULL;
@@ -40,6 +42,32 @@ static void check_case(gconstpointer user_data)
   ivl_media_free(m);
 }
 
+/* A 12-megapixel photo to 13 tiles (grid 4x3 + thumbnail) on one core: printed, not
+ * asserted (no test asserts a speed). */
+static void test_speed(void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(ivl_rgb_image) img = ivl_rgb_image_new(4000, 3000, &error);
+  g_assert_no_error(error);
+  for (gsize i = 0; i < (gsize)4000 * 3000 * 3; i++)
+    img->rgb[i] = (guint8)(i * 2654435761u >> 24);
+  gint64 t0 = g_get_monotonic_time();
+  int n = 0;
+  ivl_grid grid;
+  g_autofree guint8 *tiles = ivl_preprocess_tiles(img, 1, 12, TRUE, &n, &grid, &error);
+  g_assert_no_error(error);
+  gint64 t1 = g_get_monotonic_time();
+  g_autofree float *chw = g_new(float, (gsize)n * 3 * IVL_TILE_PIXELS);
+  for (int i = 0; i < n; i++)
+    ivl_preprocess_normalize(tiles + (gsize)i * 3 * IVL_TILE_PIXELS,
+                             chw + (gsize)i * 3 * IVL_TILE_PIXELS);
+  gint64 t2 = g_get_monotonic_time();
+  g_assert_cmpint(n, ==, 13);
+  g_test_message("4000x3000 -> %d tiles (%dx%d + thumbnail): resize and crop %.1f ms, "
+                 "normalize %.1f ms",
+                 n, grid.cols, grid.rows, (t1 - t0) / 1e3, (t2 - t1) / 1e3);
+}
+
 int main(int argc, char **argv)
 {
   g_test_init(&argc, &argv, NULL);
@@ -49,7 +77,8 @@ int main(int argc, char **argv)
   g_autoptr(GError) error = NULL;
   if (!json_parser_load_from_file(parser, golden, &error))
     g_error("%s", error->message);
-  JsonArray *cases = json_object_get_array_member(json_node_get_object(json_parser_get_root(parser)), "cases");
+  JsonArray *cases =
+      json_object_get_array_member(json_node_get_object(json_parser_get_root(parser)), "cases");
   for (guint i = 0; i < json_array_get_length(cases); i++) {
     JsonObject *c = json_array_get_object_element(cases, i);
     g_autofree char *name = g_strdup_printf("/media/golden/%s/max%" G_GINT64_FORMAT,
@@ -57,5 +86,6 @@ int main(int argc, char **argv)
                                             json_object_get_int_member(c, "max_num"));
     g_test_add_data_func(name, c, check_case);
   }
+  g_test_add_func("/media/speed/4000x3000", test_speed);
   return g_test_run();
 }
