@@ -17,6 +17,7 @@
 /* A pipeline that gives no frame for this long is stuck; errors are looked for every step. */
 #define PULL_TIMEOUT (30 * GST_SECOND)
 #define PULL_STEP (20 * GST_MSECOND)
+#define FIRST_PAD_TIMEOUT (8 * GST_SECOND)
 
 gboolean ivl_video_frame_indices(double fps, gint64 frame_count, gboolean has_bound, double start,
                                  double end, int n_segments, gint64 *indices, GError **error)
@@ -70,12 +71,19 @@ typedef struct {
   GstElement *video_sink; /* where the first video stream goes: the converter or the appsink */
   GstMessage *error;      /* the first error the bus carried */
   gint no_video;          /* (atomic) all streams are known and none is video */
+  gint n_pads;            /* (atomic) streams the demuxer has exposed so far */
   gboolean stalled;
 } video_pipe;
 
 /* The first error (or missing plugin) on the bus, as a GError; TRUE when there is none. */
 static gboolean bus_check(video_pipe *vp, const char *label, GError **error)
 {
+  if (vp->stalled && g_atomic_int_get(&vp->n_pads) == 0) {
+    g_set_error(error, IVL_ERROR, IVL_ERROR_CORRUPT,
+                "%s: no stream could be read from the file; it may be incomplete or damaged",
+                label);
+    return FALSE;
+  }
   if (vp->stalled) {
     g_set_error(error, IVL_ERROR, IVL_ERROR_IO, "%s: the video decoder stopped responding", label);
     return FALSE;
@@ -98,6 +106,7 @@ static gboolean bus_check(video_pipe *vp, const char *label, GError **error)
 static void on_pad_added(GstElement *bin, GstPad *pad, gpointer user_data)
 {
   video_pipe *vp = user_data;
+  g_atomic_int_inc(&vp->n_pads);
   (void)bin;
   g_autoptr(GstCaps) caps = gst_pad_get_current_caps(pad);
   const char *name = caps ? gst_structure_get_name(gst_caps_get_structure(caps, 0)) : "";
@@ -197,7 +206,11 @@ static GstAppSink *pipe_appsink(video_pipe *vp)
 static GstSample *pull(video_pipe *vp, GstAppSink *sink)
 {
   g_autoptr(GstBus) bus = gst_element_get_bus(vp->pipeline);
-  for (GstClockTime waited = 0; waited < PULL_TIMEOUT; waited += PULL_STEP) {
+  /* A demuxer that has exposed no stream after FIRST_PAD_TIMEOUT never will: GStreamer
+   * sometimes neither errors nor ends on a file cut off inside its header. */
+  for (GstClockTime waited = 0;
+       waited < (g_atomic_int_get(&vp->n_pads) ? PULL_TIMEOUT : FIRST_PAD_TIMEOUT);
+       waited += PULL_STEP) {
     GstSample *sample = gst_app_sink_try_pull_sample(sink, PULL_STEP);
     if (sample != NULL)
       return sample;
