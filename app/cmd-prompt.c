@@ -12,8 +12,11 @@
 
 typedef struct {
   char *system;
+  char **images; /* image files, cut into tiles as chat() would */
+  int max_num;
   char **tiles; /* one tile count per image */
   gboolean separate;
+  char *video;
   int frames;
   gboolean ids;
 } prompt_options;
@@ -23,6 +26,29 @@ typedef struct {
 static char *first_turn(const prompt_options *o, const char *question, GArray *counts,
                         GError **error)
 {
+  ivl_image_params params = ivl_image_default_params();
+  params.max_num = o->max_num;
+  for (guint i = 0; o->images && o->images[i]; i++) {
+    ivl_media *media = ivl_media_from_image_file(o->images[i], &params, error);
+    if (media == NULL)
+      return NULL;
+    int n = ivl_media_get_n_tiles(media);
+    g_array_append_val(counts, n);
+    ivl_media_free(media);
+  }
+  if (o->video) {
+    ivl_video_params vp = ivl_video_default_params();
+    vp.n_segments = o->frames > 0 ? o->frames : vp.n_segments;
+    ivl_media *media = ivl_media_from_video_file(o->video, &vp, error);
+    if (media == NULL)
+      return NULL;
+    ivl_media_free(media);
+    for (int i = 0; i < vp.n_segments; i++) {
+      int one = 1;
+      g_array_append_val(counts, one);
+    }
+    return ivl_prompt_video_question(question, (gsize)vp.n_segments);
+  }
   for (guint i = 0; o->tiles && o->tiles[i]; i++) {
     gint64 v;
     if (!g_ascii_string_to_signed(o->tiles[i], 10, 1, G_MAXINT / 4096, &v, NULL)) {
@@ -79,12 +105,20 @@ static gboolean print_prompt(const prompt_options *o, const char *model, const c
 int ivl_cmd_prompt(int argc, char **argv)
 {
   g_autofree char *model = NULL;
-  prompt_options o = {0};
+  prompt_options o = {.max_num = 12};
   g_auto(GStrv) args = NULL;
   GOptionEntry entries[] = {
       {"model", 'm', 0, G_OPTION_ARG_FILENAME, &model, N_("Model directory or name"), N_("MODEL")},
       {"system", 0, 0, G_OPTION_ARG_STRING, &o.system,
        N_("System message (default: the template's)"), N_("TEXT")},
+      {"image", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &o.images,
+       N_("An image file (repeat for more images)"), N_("FILE")},
+      {"max-num", 0, 0, G_OPTION_ARG_INT, &o.max_num, N_("Most tiles per image (default 12)"),
+       N_("N")},
+      {"video", 0, 0, G_OPTION_ARG_FILENAME, &o.video,
+       N_("A video file, sampled into --segments frames"), N_("FILE")},
+      {"segments", 0, 0, G_OPTION_ARG_INT, &o.frames, N_("Frames to sample from --video"),
+       N_("N")},
       {"tiles", 0, 0, G_OPTION_ARG_STRING_ARRAY, &o.tiles,
        N_("An image of N tiles (repeat for more images)"), N_("N")},
       {"separate", 0, 0, G_OPTION_ARG_NONE, &o.separate,
@@ -103,13 +137,15 @@ int ivl_cmd_prompt(int argc, char **argv)
     fprintf(stderr, "ivl prompt: %s\n", error->message);
     return 2;
   }
+  gboolean has_images = o.tiles || o.images;
   gboolean usage_ok = model && args && g_strv_length(args) == 1 && o.frames >= 0 &&
-                      !(o.frames > 0 && (o.tiles || o.separate));
+                      !((o.frames > 0 || o.video) && (has_images || o.separate));
   int status = 2;
   if (!usage_ok)
     fprintf(stderr, "%s",
-            _("Usage: ivl prompt -m MODEL [--system TEXT] [--tiles N]… "
-              "[--separate] [--frames N] [--ids] QUESTION\n"));
+            _("Usage: ivl prompt -m MODEL [--system TEXT] [--image FILE]… [--max-num N] "
+              "[--tiles N]… [--separate] [--video FILE [--segments N] | --frames N] [--ids] "
+              "QUESTION\n"));
   else if (print_prompt(&o, model, args[0], &error))
     status = 0;
   else {
@@ -118,5 +154,7 @@ int ivl_cmd_prompt(int argc, char **argv)
   }
   g_free(o.system);
   g_strfreev(o.tiles);
+  g_strfreev(o.images);
+  g_free(o.video);
   return status;
 }

@@ -135,6 +135,34 @@ static void test_model_dir(void)
   g_rmdir(dir);
 }
 
+/* Images and videos are cut as chat() would: image1.jpg (1000x747) is 4x3 + thumbnail. */
+static void test_prompt_media(void)
+{
+  const char *root = g_getenv("IVL_SOURCE_ROOT");
+  g_autofree char *image = g_build_filename(root, "tests", "data", "examples", "image1.jpg", NULL);
+  g_autofree char *video =
+      g_build_filename(root, "tests", "data", "examples", "decord", "video_0.mov", NULL);
+  const char *const one[] = {"prompt", "-m", tokenizer_dir, "--system", "S", "--image", image,
+                             "Describe.", NULL};
+  expect(one, 0,
+         "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\n<img><IMG_CONTEXT>\xC3\x97"
+         "3328</img>\nDescribe.<|im_end|>\n<|im_start|>assistant\n");
+  const char *const small[] = {"prompt", "-m", tokenizer_dir, "--system", "S", "--image", image,
+                               "--max-num", "1", "Describe.", NULL};
+  expect(small, 0,
+         "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\n<img><IMG_CONTEXT>\xC3\x97"
+         "256</img>\nDescribe.<|im_end|>\n<|im_start|>assistant\n");
+  const char *const clip[] = {"prompt", "-m", tokenizer_dir, "--system", "S", "--video", video,
+                              "--segments", "2", "What?", NULL};
+  expect(clip, 0,
+         "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nFrame1: <img><IMG_CONTEXT>\xC3\x97"
+         "256</img>\nFrame2: <img><IMG_CONTEXT>\xC3\x97"
+         "256</img>\nWhat?<|im_end|>\n<|im_start|>assistant\n");
+  const char *const broken[] = {"prompt", "-m", tokenizer_dir, "--image", tokenizer_dir, "x",
+                                NULL};
+  expect(broken, 1, NULL);
+}
+
 int main(int argc, char **argv)
 {
   g_test_init(&argc, &argv, NULL);
@@ -143,6 +171,7 @@ int main(int argc, char **argv)
       g_build_filename(root ? root : ".", "tests", "data", "tokenizer", "qwen2.5", NULL);
   g_test_add_func("/text-cli/tokenize", test_tokenize);
   g_test_add_func("/text-cli/prompt", test_prompt);
+  g_test_add_func("/text-cli/prompt-media", test_prompt_media);
   g_test_add_func("/text-cli/model-dir", test_model_dir);
   int status = g_test_run();
   g_free(tokenizer_dir);
