@@ -13,6 +13,9 @@ import platform
 
 import numpy as np
 
+# The quick start's own tie-break, shared with the image goldens.
+from make_media_goldens import find_closest_aspect_ratio
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -24,20 +27,6 @@ def candidates(min_num, max_num):
     return sorted(target_ratios, key=lambda x: x[0] * x[1])
 
 
-def find_closest_aspect_ratio(aspect_ratio, target_ratios, width, height, image_size):
-    best_ratio_diff = float("inf")
-    best_ratio = (1, 1)
-    area = width * height
-    for ratio in target_ratios:
-        target_aspect_ratio = ratio[0] / ratio[1]
-        ratio_diff = abs(aspect_ratio - target_aspect_ratio)
-        if ratio_diff < best_ratio_diff:
-            best_ratio_diff = ratio_diff
-            best_ratio = ratio
-        elif ratio_diff == best_ratio_diff:
-            if area > 0.5 * image_size * image_size * ratio[0] * ratio[1]:
-                best_ratio = ratio
-    return best_ratio
 
 
 def get_index(bound, fps, max_frame, first_idx=0, num_segments=32):

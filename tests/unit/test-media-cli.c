@@ -8,28 +8,9 @@
 
 #include "image-decode.h"
 #include "ivl.h"
+#include "test-util.h"
 
 static char *examples, *tmp;
-
-static char *run_ivl(int *status, const char *const *args)
-{
-  g_autoptr(GPtrArray) argv = g_ptr_array_new();
-  g_ptr_array_add(argv, (gpointer)g_getenv("IVL"));
-  for (gsize i = 0; args[i]; i++)
-    g_ptr_array_add(argv, (gpointer)args[i]);
-  g_ptr_array_add(argv, NULL);
-  char *out = NULL;
-  g_autofree char *err = NULL;
-  int wait_status;
-  g_autoptr(GError) error = NULL;
-  g_assert_true(g_spawn_sync(NULL, (char **)argv->pdata, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out,
-                             &err, &wait_status, &error));
-  g_assert_no_error(error);
-  *status = WIFEXITED(wait_status) ? WEXITSTATUS(wait_status) : -1;
-  if (*status != 0)
-    g_test_message("stderr: %s", err);
-  return out;
-}
 
 static void test_preprocess(void)
 {
@@ -39,7 +20,7 @@ static void test_preprocess(void)
   const char *const args[] = {"preprocess", image,   "--max-num", "6", "--out",
                               raw,          "--png", pngs,        NULL};
   int status;
-  g_autofree char *out = run_ivl(&status, args);
+  g_autofree char *out = ivl_test_run_ivl(&status, args);
   g_assert_cmpint(status, ==, 0);
   g_assert_cmpstr(out, ==, "{\"grid\":[3,2],\"tiles\":7,\"shape\":[7,3,448,448]}\n");
 
@@ -74,7 +55,7 @@ static void test_frames(void)
   const char *const args[] = {"frames", video, "--segments", "4", "--start", "1",
                               "--end",  "2",   "--out",      raw, NULL};
   int status;
-  g_autofree char *out = run_ivl(&status, args);
+  g_autofree char *out = ivl_test_run_ivl(&status, args);
   g_assert_cmpint(status, ==, 0);
   /* get_index((1, 2), 895000/29833, 894, num_segments=4) */
   g_assert_cmpstr(out, ==,
@@ -99,7 +80,7 @@ static void test_bad_use(void)
   } cases[] = {{half_bound, 2}, {no_image, 2}, {bad_max, 1}, {unreadable, 1}};
   for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
     int status;
-    g_autofree char *out = run_ivl(&status, cases[i].args);
+    g_autofree char *out = ivl_test_run_ivl(&status, cases[i].args);
     g_assert_cmpint(status, ==, cases[i].status);
     g_assert_cmpstr(out, ==, "");
   }

@@ -3,32 +3,14 @@
 #include <glib/gstdio.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "test-util.h"
 
 static char *tokenizer_dir;
-
-/* Runs ivl with args; returns stdout and sets *status to the exit status. */
-static char *run_ivl(int *status, const char *const *args)
-{
-  g_autoptr(GPtrArray) argv = g_ptr_array_new();
-  g_ptr_array_add(argv, (gpointer)g_getenv("IVL"));
-  for (gsize i = 0; args[i]; i++)
-    g_ptr_array_add(argv, (gpointer)args[i]);
-  g_ptr_array_add(argv, NULL);
-  char *out = NULL;
-  g_autofree char *err = NULL;
-  int wait_status;
-  g_autoptr(GError) error = NULL;
-  g_assert_true(g_spawn_sync(NULL, (char **)argv->pdata, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out,
-                             &err, &wait_status, &error));
-  g_assert_no_error(error);
-  *status = WIFEXITED(wait_status) ? WEXITSTATUS(wait_status) : -1;
-  return out;
-}
 
 static void expect(const char *const *args, int want_status, const char *want_out)
 {
   int status;
-  g_autofree char *out = run_ivl(&status, args);
+  g_autofree char *out = ivl_test_run_ivl(&status, args);
   g_assert_cmpint(status, ==, want_status);
   if (want_out)
     g_assert_cmpstr(out, ==, want_out);
