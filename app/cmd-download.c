@@ -137,6 +137,16 @@ int ivl_cmd_download(int argc, char **argv)
   }
   const IvlCatalogModel *known = ivl_catalog_find(argv[1]);
   g_autofree char *repo_id = known ? g_strdup(known->repo_id) : ivl_model_path_repo_id(argv[1]);
+  if (!dir && !revision) {
+    /* A model the official client already put in the Hugging Face cache is used in place. */
+    g_autofree char *hub_cache = ivl_model_path_hub_cache_dir();
+    g_autofree char *installed = ivl_model_path_hub_snapshot(hub_cache, repo_id);
+    g_autofree char *config = installed ? g_build_filename(installed, "config.json", NULL) : NULL;
+    if (config && g_file_test(config, G_FILE_TEST_EXISTS)) {
+      printf(_("%s is already in the Hugging Face cache: %s\n"), repo_id, installed);
+      return 0;
+    }
+  }
   if (!dir)
     dir = ivl_catalog_download_dir(repo_id);
   return run_download(repo_id, revision ? revision : "main", dir);

@@ -118,6 +118,16 @@ def main():
     check(r.returncode == 0 and os.path.exists(os.path.join(tmp, "elsewhere", "config.json")),
           "--dir and --revision")
 
+    # A model the official client left in the Hugging Face cache is used in place.
+    snap = os.path.join(tmp, "hf", "hub", "models--OpenGVLab--InternVL3-14B", "snapshots", "c0")
+    os.makedirs(snap)
+    with open(os.path.join(snap, "config.json"), "w") as f:
+        f.write("{}")
+    r = ivl("download", "InternVL3-14B")
+    check(r.returncode == 0 and snap in r.stdout and
+          not os.path.exists(os.path.join(tmp, "data", "ivl", "models", "InternVL3-14B")),
+          "a model in the Hugging Face cache is not downloaded again")
+
     r = ivl("download", "gated/model")
     check(r.returncode == 1 and "HF_TOKEN" in r.stderr, "a gated repo says how to set a token")
     r = ivl("download", "--revision", "nope", "InternVL3-1B")
