@@ -8,6 +8,8 @@
 
 #include <math.h>
 
+#include "splitmix.h"
+
 ivl_generation_params ivl_generation_default_params(void)
 {
   /* transformers' defaults for the inner LM (spec 9), greedy unless asked. */
@@ -61,14 +63,10 @@ void ivl_sampler_accept(ivl_sampler *s, int32_t token)
     s->seen[token] = 1;
 }
 
-/* splitmix64 (Steele, Lea, Flood 2014): small, seedable, good enough for one draw a token. */
+/* Uniform in [0, 1): the top 53 bits of the next splitmix64 output. */
 static double next_uniform(ivl_sampler *s)
 {
-  guint64 z = (s->rng += 0x9e3779b97f4a7c15ULL);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  z ^= z >> 31;
-  return (double)(z >> 11) * (1.0 / 9007199254740992.0);
+  return (double)(ivl_splitmix64(&s->rng) >> 11) * (1.0 / 9007199254740992.0);
 }
 
 static int32_t argmax(const float *x, int n)

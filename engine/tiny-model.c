@@ -14,6 +14,7 @@
 #include "json-write.h"
 #include "model-tensors.h"
 #include "safetensors-write.h"
+#include "splitmix.h"
 
 ivl_tiny_model_params ivl_tiny_model_default_params(void)
 {
@@ -57,21 +58,10 @@ ivl_tiny_model_params ivl_tiny_model_params_for_size(const ivl_model_size *s)
   return p;
 }
 
-/* splitmix64 (Steele, Lea, Flood 2014; the seeding generator of xoshiro): a 64-bit state
- * advanced by the golden-ratio increment, output through two xor-shift-multiply rounds.
- * Tiny, fast, and every seed (0 included) gives a full-period stream. */
-static guint64 splitmix64(guint64 *state)
-{
-  guint64 z = (*state += G_GUINT64_CONSTANT(0x9e3779b97f4a7c15));
-  z = (z ^ (z >> 30)) * G_GUINT64_CONSTANT(0xbf58476d1ce4e5b9);
-  z = (z ^ (z >> 27)) * G_GUINT64_CONSTANT(0x94d049bb133111eb);
-  return z ^ (z >> 31);
-}
-
 /* Uniform in (0, 1): the top 53 bits, offset by half a step so log() never sees 0. */
 static double uniform01(guint64 *state)
 {
-  return ((double)(splitmix64(state) >> 11) + 0.5) * (1.0 / 9007199254740992.0);
+  return ((double)(ivl_splitmix64(state) >> 11) + 0.5) * (1.0 / 9007199254740992.0);
 }
 
 /* Standard normal by Box–Muller (one value per pair of uniforms; simplicity over speed). */
