@@ -7,6 +7,7 @@
  * answers say which turn they are and how much history the session held, so the test checks
  * the words; and with IVL_TEST_REAL_ENGINE over libivl and the demo model (random weights),
  * where only the flow can be checked, not what the answers say. */
+#include "gui-test-util.h"
 #include "ivl-config.h"
 
 #include <adwaita.h>
@@ -32,7 +33,6 @@ static char *data_home;
 
 /* ---- helpers --------------------------------------------------------------------------- */
 
-typedef gboolean (*Condition)(gpointer data);
 
 /* What the window shows, for the log of a failed wait. */
 static void print_labels(GtkWidget *widget)
@@ -44,47 +44,14 @@ static void print_labels(GtkWidget *widget)
     print_labels(c);
 }
 
-static void wait_until(Condition cond, gpointer data, const char *what)
+static void print_window_labels(void)
 {
-  gint64 end = g_get_monotonic_time() + WAIT_MS * 1000;
-
-  while (!cond(data)) {
-    if (g_get_monotonic_time() > end) {
-      print_labels(GTK_WIDGET(window));
-      g_error("timed out waiting for %s", what);
-    }
-    g_main_context_iteration(NULL, FALSE);
-    g_usleep(1000);
-  }
+  print_labels(GTK_WIDGET(window));
 }
 
-static gboolean later(gpointer data)
+static void wait_until(GuiCondition cond, gpointer data, const char *what)
 {
-  return g_get_monotonic_time() >= *(gint64 *)data;
-}
-
-/* Lets layout, transitions and idle work settle. */
-static void settle(int ms)
-{
-  gint64 end = g_get_monotonic_time() + ms * 1000;
-
-  wait_until(later, &end, "time");
-}
-
-static void save_png(GtkWidget *widget, const char *path)
-{
-  int w = gtk_widget_get_width(widget), h = gtk_widget_get_height(widget);
-  g_autoptr(GdkPaintable) paintable = gtk_widget_paintable_new(widget);
-  GtkSnapshot *snapshot = gtk_snapshot_new();
-  g_autoptr(GskRenderNode) node = NULL;
-  g_autoptr(GdkTexture) texture = NULL;
-
-  gdk_paintable_snapshot(paintable, snapshot, w, h);
-  node = gtk_snapshot_free_to_node(snapshot);
-  g_assert_nonnull(node);
-  texture = gsk_renderer_render_texture(gtk_native_get_renderer(gtk_widget_get_native(widget)),
-                                        node, &GRAPHENE_RECT_INIT(0, 0, w, h));
-  g_assert_true(gdk_texture_save_to_png(texture, path));
+  gui_wait_until(cond, data, what, WAIT_MS, print_window_labels);
 }
 
 static void screenshot(GtkWidget *widget, const char *name)
@@ -103,8 +70,8 @@ static void screenshot(GtkWidget *widget, const char *name)
     g_autofree char *file = g_strdup_printf("%s-%s.png", name, looks[i].suffix);
     g_autofree char *path = g_build_filename(dir, file, NULL);
     adw_style_manager_set_color_scheme(style, looks[i].scheme);
-    settle(250);
-    save_png(widget, path);
+    gui_settle(250);
+    gui_save_png(widget, path);
   }
   adw_style_manager_set_color_scheme(style, ADW_COLOR_SCHEME_FORCE_LIGHT);
 }
@@ -229,7 +196,7 @@ static gboolean toplevel_shown(gpointer type)
 static GtkWindow *wait_for_toplevel(GType type)
 {
   wait_until(toplevel_shown, GSIZE_TO_POINTER(type), g_type_name(type));
-  settle(200);
+  gui_settle(200);
   return find_toplevel(type);
 }
 
@@ -239,7 +206,7 @@ static void test_no_model(void)
 {
   g_assert_true(page_is("no-model"));
   g_assert_true(gtk_widget_get_visible(GTK_WIDGET(window->demo_button)));
-  settle(300);
+  gui_settle(300);
   screenshot(GTK_WIDGET(window), "01-no-model");
 }
 
@@ -259,7 +226,7 @@ static void test_demo_model(void)
   wait_until(model_ready, NULL, "the demo model");
   g_assert_true(page_is("chat"));
   g_assert_true(g_str_has_suffix(window->loaded_model, "ivl-demo-tiny"));
-  settle(300);
+  gui_settle(300);
   screenshot(GTK_WIDGET(window), "03-empty-chat");
 }
 
@@ -275,7 +242,7 @@ static void test_attach_and_ask(void)
   g_assert_true(gtk_widget_get_visible(GTK_WIDGET(window->combine_button)));
   gtk_text_buffer_set_text(gtk_text_view_get_buffer(window->input),
                            "What is in these pictures?", -1);
-  settle(400);
+  gui_settle(400);
   screenshot(GTK_WIDGET(window), "04-attachments");
 
   g_assert_true(gtk_widget_activate_action(GTK_WIDGET(window), "win.send", NULL));
@@ -300,7 +267,7 @@ static void test_follow_up(void)
   /* The session kept the first turn: the follow-up sees it. */
   if (!real_engine)
     g_assert_nonnull(strstr(ivl_message_get_text(answer), "**Turn 2** (history: 1 turns)"));
-  settle(400);
+  gui_settle(400);
   screenshot(GTK_WIDGET(window), "05-answers");
 }
 
@@ -321,7 +288,7 @@ static void test_stop(void)
   g_assert_cmpint(ivl_message_get_state(answer), ==, IVL_MESSAGE_STOPPED);
   if (!real_engine)
     g_assert_null(strstr(ivl_message_get_text(answer), "Done."));
-  settle(300);
+  gui_settle(300);
   screenshot(GTK_WIDGET(window), "06-stopped");
 }
 
@@ -352,7 +319,7 @@ static void test_broken_image(void)
   attach_test_file("broken.png");
   wait_for_text(GTK_WIDGET(window->toast_overlay), "This image or video cannot be used");
   wait_until(no_attachments, NULL, "the broken image to go");
-  settle(300);
+  gui_settle(300);
   screenshot(GTK_WIDGET(window), "07-broken-image");
 }
 
@@ -382,7 +349,7 @@ static void test_video(void)
   attach_test_file("clip.mov");
   dialog = wait_for_toplevel(IVL_TYPE_VIDEO_DIALOG);
   wait_for_text(GTK_WIDGET(dialog), "8 frames");
-  settle(500);
+  gui_settle(500);
   screenshot(GTK_WIDGET(dialog), "08-video-clip");
   /* Add: the clip becomes an attachment with its sampled frames. */
   g_signal_emit_by_name(find_button(GTK_WIDGET(dialog), "_Add"), "clicked");
@@ -436,7 +403,7 @@ static void test_restart(void)
   g_assert_cmpuint(ivl_message_get_attachments(first)->len, ==, 2);
   g_assert_true(g_file_test(
       ivl_attachment_get_path(ivl_message_get_attachments(first)->pdata[0]), G_FILE_TEST_EXISTS));
-  settle(400);
+  gui_settle(400);
   screenshot(GTK_WIDGET(window), "11-restored");
 
   /* The session is rebuilt from the saved turns: a follow-up sees all three. */

@@ -5,6 +5,7 @@
 #include <glib/gstdio.h>
 #include <libsoup/soup.h>
 
+#include "gui-test-util.h"
 #include "ivl-model-manager.h"
 #include "ivl-model-row.h"
 
@@ -14,28 +15,9 @@ static GSubprocess *server;
 static char *endpoint;
 static char *installed_path;
 
-typedef gboolean (*Condition)(gpointer data);
-
-static void wait_until(Condition cond, gpointer data, const char *what)
+static void wait_until(GuiCondition cond, gpointer data, const char *what)
 {
-  gint64 end = g_get_monotonic_time() + WAIT_MS * 1000;
-  while (!cond(data)) {
-    if (g_get_monotonic_time() > end)
-      g_error("timed out waiting for %s", what);
-    g_main_context_iteration(NULL, FALSE);
-    g_usleep(1000);
-  }
-}
-
-static gboolean later(gpointer data)
-{
-  return g_get_monotonic_time() >= *(gint64 *)data;
-}
-
-static void settle(int ms)
-{
-  gint64 end = g_get_monotonic_time() + ms * 1000;
-  wait_until(later, &end, "time");
+  gui_wait_until(cond, data, what, WAIT_MS, NULL);
 }
 
 static void server_get(const char *query)
@@ -121,16 +103,7 @@ static void save_png(GtkWidget *widget, const char *name)
     return;
   g_mkdir_with_parents(dir, 0755);
   g_autofree char *path = g_build_filename(dir, name, NULL);
-  int w = gtk_widget_get_width(widget), h = gtk_widget_get_height(widget);
-  g_autoptr(GdkPaintable) paintable = gtk_widget_paintable_new(widget);
-  GtkSnapshot *snapshot = gtk_snapshot_new();
-  gdk_paintable_snapshot(paintable, snapshot, w, h);
-  g_autoptr(GskRenderNode) node = gtk_snapshot_free_to_node(snapshot);
-  g_assert_nonnull(node);
-  g_autoptr(GdkTexture) texture =
-      gsk_renderer_render_texture(gtk_native_get_renderer(gtk_widget_get_native(widget)), node,
-                                  &GRAPHENE_RECT_INIT(0, 0, w, h));
-  g_assert_true(gdk_texture_save_to_png(texture, path));
+  gui_save_png(widget, path);
   g_test_message("screenshot: %s", path);
 }
 
@@ -158,7 +131,7 @@ static void test_manager(void)
   IvlModelManager *manager = ivl_model_manager_new(NULL);
   g_signal_connect(manager, "model-installed", G_CALLBACK(on_installed), NULL);
   gtk_window_present(GTK_WINDOW(manager));
-  settle(300);
+  gui_settle(300);
 
   int rows = 0;
   GtkWidget *list = find_descendant(GTK_WIDGET(manager), GTK_TYPE_LIST_BOX, NULL);
@@ -177,7 +150,7 @@ static void test_manager(void)
   gtk_widget_activate_action(row, "row.download", NULL);
   wait_state(row, "running");
   wait_until(progressed, row, "a quarter of the download");
-  settle(300);
+  gui_settle(300);
   save_png(GTK_WIDGET(manager), "model-manager-downloading.png");
   gtk_widget_activate_action(row, "row.pause", NULL);
   wait_state(row, "paused");
@@ -192,7 +165,7 @@ static void test_manager(void)
   wait_state(row, "installed");
   g_autofree char *config = g_build_filename(dir, "config.json", NULL);
   g_assert_true(g_file_test(config, G_FILE_TEST_IS_REGULAR));
-  settle(200);
+  gui_settle(200);
   save_png(GTK_WIDGET(manager), "model-manager-installed.png");
 
   /* Deleted after confirmation. */
@@ -214,7 +187,7 @@ static void test_manager(void)
   wait_state(row2, "get");
 
   gtk_window_destroy(GTK_WINDOW(manager));
-  settle(100);
+  gui_settle(100);
 }
 
 static void start_server(const char *work)
