@@ -73,6 +73,11 @@ const char *ivl_precision_name(ivl_precision precision)
   return "?";
 }
 
+gboolean ivl_precision_is_supported(ivl_precision precision)
+{
+  return precision == IVL_PRECISION_BF16;
+}
+
 /* Weights: every Linear weight matrix in the chosen precision, everything else (embeddings,
  * norms, biases, the patch conv) in bf16:
  *   bf16: 2 bytes per parameter;

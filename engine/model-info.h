@@ -47,6 +47,9 @@ typedef enum {
 
 /* "bf16", "int8", "4bit". Static. */
 const char *ivl_precision_name(ivl_precision precision);
+/* Whether the engine can run a model in this precision today (bf16 only: int8 and 4-bit
+ * are estimated for planning, not implemented). */
+gboolean ivl_precision_is_supported(ivl_precision precision);
 
 typedef struct {
   guint64 weights;   /* the weights in that precision */

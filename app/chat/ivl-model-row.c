@@ -46,16 +46,10 @@ static char *facts_text(const IvlCatalogModel *m, guint64 ram)
 {
   g_autofree char *size = g_format_size(m->download_bytes);
   g_autofree char *bf16 = g_format_size(m->memory[IVL_PRECISION_BF16]);
-  g_autofree char *q4 = g_format_size(m->memory[IVL_PRECISION_Q4]);
   int best = ivl_catalog_best_precision(m, ram);
-  g_autofree char *fit =
-      best < 0 ? g_strdup(_("too large for this computer's memory"))
-      : best == IVL_PRECISION_BF16
-          ? g_strdup(_("fits this computer"))
-          : g_strdup_printf(_("fits this computer in %s"), ivl_precision_name(best));
-  /* TRANSLATORS: "1.8 GB download · needs 2.7 GB of memory (1.5 GB in 4-bit) · fits …" */
-  return g_strdup_printf(_("%s download · needs %s of memory (%s in 4-bit) · %s"), size, bf16, q4,
-                         fit);
+  const char *fit = best < 0 ? _("too large for this computer's memory") : _("fits this computer");
+  /* TRANSLATORS: "1.8 GB download · needs 2.7 GB of memory · fits this computer" */
+  return g_strdup_printf(_("%s download · needs %s of memory · %s"), size, bf16, fit);
 }
 
 /* The whole folder, depth first; on a worker thread. */
