@@ -27,7 +27,8 @@ void cpu_op_matmul(ivl_backend *be, ivl_tensor *y, const ivl_tensor *x, const iv
 {
   const char *op = "matmul";
   if (!cpu_check_act(be, op, "x", x, -1, -1) ||
-      !cpu_check(be, w != NULL && w->dtype != IVL_DTYPE_I32, op, "w must be f32, f16 or bf16") ||
+      !cpu_check(be, w != NULL && w->dtype != IVL_DTYPE_I32, op,
+                 "w must be f32, f16, bf16 or quantized") ||
       !cpu_check(be, w->cols == x->cols, op,
                  "x has %" G_GINT64_FORMAT " columns, w %" G_GINT64_FORMAT, x->cols, w->cols) ||
       !cpu_check_act(be, op, "y", y, x->rows, w->rows) ||
@@ -45,6 +46,7 @@ void cpu_op_matmul(ivl_backend *be, ivl_tensor *y, const ivl_tensor *x, const iv
               .lda = x->cols,
               .b = w->data,
               .b_dtype = w->dtype,
+              .b_rows = w->rows,
               .ldb = w->cols,
               .b_rows_are_n = TRUE,
               .bias = bias ? bias->data : NULL,

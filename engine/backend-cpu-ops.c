@@ -154,7 +154,7 @@ void cpu_op_add(ivl_backend *be, ivl_tensor *y, const ivl_tensor *a, const ivl_t
 {
   const char *op = "add";
   if (!cpu_check_act(be, op, "a", a, -1, -1) || !cpu_check_act(be, op, "y", y, a->rows, a->cols) ||
-      !cpu_check(be, b != NULL && b->dtype != IVL_DTYPE_I32, op, "b must be f32, f16 or bf16") ||
+      !cpu_check(be, b != NULL && cpu_dtype_is_float(b->dtype), op, "b must be f32, f16 or bf16") ||
       !cpu_check(be, b->rows == a->rows && b->cols == a->cols, op, "b's shape differs from a's"))
     return;
   ew_job job = {.y = y->data, .x = a->data, .b = b->data, .b_dtype = b->dtype, .cols = a->cols};
@@ -188,7 +188,7 @@ void cpu_op_get_rows(ivl_backend *be, ivl_tensor *y, const ivl_tensor *table, co
                      int64_t n)
 {
   const char *op = "get_rows";
-  if (!cpu_check(be, table != NULL && table->dtype != IVL_DTYPE_I32, op,
+  if (!cpu_check(be, table != NULL && cpu_dtype_is_float(table->dtype), op,
                  "table must be f32, f16 or bf16") ||
       !cpu_check(be, n >= 0 && (ids != NULL || n == 0), op, "no ids") ||
       !cpu_check_act(be, op, "y", y, n, table->cols))

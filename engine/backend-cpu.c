@@ -3,6 +3,7 @@
 #include "backend-cpu-private.h"
 
 #include "ivl.h"
+#include "quantize.h"
 
 #if defined(__x86_64__)
 #include <cpuid.h>
@@ -58,7 +59,7 @@ gboolean cpu_check_vector(ivl_backend *be, const char *op, const char *what, con
 {
   if (!cpu_check(be, t != NULL, op, "%s is missing", what))
     return FALSE;
-  if (!cpu_check(be, t->dtype != IVL_DTYPE_I32, op, "%s must be f32, f16 or bf16", what))
+  if (!cpu_check(be, cpu_dtype_is_float(t->dtype), op, "%s must be f32, f16 or bf16", what))
     return FALSE;
   return cpu_check(be, t->rows * t->cols == n, op,
                    "%s has %" G_GINT64_FORMAT " elements, expected %" G_GINT64_FORMAT, what,
@@ -106,7 +107,13 @@ static gboolean tensor_bytes(int64_t rows, int64_t cols, ivl_dtype dtype, size_t
                 "tensor shape [%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT "] is invalid", rows, cols);
     return FALSE;
   }
-  *bytes = (size_t)(rows * cols) * ivl_dtype_size(dtype);
+  if (cpu_dtype_is_quant(dtype) && !ivl_quant_fits(dtype, rows, cols)) {
+    g_set_error(error, IVL_ERROR, IVL_ERROR_INVALID_ARGUMENT,
+                "a [%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT "] matrix cannot be stored in 4 bits",
+                rows, cols);
+    return FALSE;
+  }
+  *bytes = ivl_tensor_nbytes(dtype, rows, cols);
   return TRUE;
 }
 
@@ -151,6 +158,11 @@ static ivl_tensor *cpu_tensor_new(ivl_backend *be, ivl_dtype dtype, int64_t rows
   size_t bytes;
   if (!tensor_bytes(rows, cols, dtype, &bytes, error))
     return NULL;
+  if (cpu_dtype_is_quant(dtype)) {
+    g_set_error(error, IVL_ERROR, IVL_ERROR_UNSUPPORTED,
+                "quantized tensors are weights: only weight_from_host makes them");
+    return NULL;
+  }
   /* zero-filled, 64-byte aligned: whole cache lines per row start */
   void *data = host_alloc(bytes);
   if (data == NULL) {
@@ -178,6 +190,16 @@ static ivl_tensor *cpu_weight_from_host(ivl_backend *be, ivl_dtype dtype, int64_
   ivl_tensor *t = g_new(ivl_tensor, 1);
   /* used in place: ops only read weights, so the mapping may stay read-only */
   *t = (ivl_tensor){be, dtype, rows, cols, (void *)host, FALSE};
+  if (cpu_dtype_is_quant(dtype)) { /* the loader's quantized buffer is temporary */
+    if (!(t->data = host_alloc(bytes))) {
+      g_free(t);
+      g_set_error(error, IVL_ERROR, IVL_ERROR_OUT_OF_MEMORY,
+                  "cannot allocate %zu bytes for a quantized weight", bytes);
+      return NULL;
+    }
+    memcpy(t->data, host, bytes);
+    t->owns_data = TRUE;
+  }
   return t;
 }
 
@@ -202,11 +224,20 @@ static gboolean check_row_range(const ivl_tensor *t, int64_t row0, int64_t n_row
   return FALSE;
 }
 
+static gboolean check_float(const ivl_tensor *t, GError **error)
+{
+  if (cpu_dtype_is_float(t->dtype))
+    return TRUE;
+  g_set_error(error, IVL_ERROR, IVL_ERROR_INVALID_ARGUMENT,
+              "only f32, f16 and bf16 tensors convert to and from f32");
+  return FALSE;
+}
+
 static gboolean cpu_upload_f32(ivl_backend *be, ivl_tensor *t, int64_t row0, int64_t n_rows,
                                const float *host, GError **error)
 {
   (void)be;
-  if (!check_row_range(t, row0, n_rows, error))
+  if (!check_row_range(t, row0, n_rows, error) || !check_float(t, error))
     return FALSE;
   char *dst = (char *)t->data + row0 * t->cols * (int64_t)ivl_dtype_size(t->dtype);
   cpu_row_from_f32(dst, t->dtype, host, n_rows * t->cols);
@@ -217,7 +248,7 @@ static gboolean cpu_download_f32(ivl_backend *be, const ivl_tensor *t, int64_t r
                                  float *host, GError **error)
 {
   (void)be;
-  if (!check_row_range(t, row0, n_rows, error))
+  if (!check_row_range(t, row0, n_rows, error) || !check_float(t, error))
     return FALSE;
   const char *src = (const char *)t->data + row0 * t->cols * (int64_t)ivl_dtype_size(t->dtype);
   cpu_row_to_f32(host, src, t->dtype, n_rows * t->cols);

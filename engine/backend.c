@@ -9,6 +9,9 @@ size_t ivl_dtype_size(ivl_dtype dtype)
   case IVL_DTYPE_F16:
   case IVL_DTYPE_BF16:
     return 2;
+  case IVL_DTYPE_Q8:
+  case IVL_DTYPE_Q4:
+    return 0;
   }
   g_return_val_if_reached(0);
 }

@@ -23,8 +23,12 @@ typedef enum {
   IVL_DTYPE_F16,
   IVL_DTYPE_BF16,
   IVL_DTYPE_I32,
+  /* Quantized Linear weights (only matmul's w takes them); layouts in quantize.h. */
+  IVL_DTYPE_Q8, /* int8, one f32 scale per row */
+  IVL_DTYPE_Q4, /* 4-bit, one f16 scale per 32 values of a row */
 } ivl_dtype;
 
+/* Bytes per element of the plain dtypes; 0 for the quantized ones (quantize.h). */
 size_t ivl_dtype_size(ivl_dtype dtype);
 
 typedef struct ivl_backend ivl_backend;
@@ -52,7 +56,8 @@ typedef struct ivl_backend_ops {
   ivl_tensor *(*tensor_new)(ivl_backend *be, ivl_dtype dtype, int64_t rows, int64_t cols,
                             GError **error);
   /* A weight from host memory (e.g. the mmapped file): the CPU uses it in place, CUDA copies
-   * it to the device (converting to bf16 where asked by the backend). */
+   * it to the device (converting to bf16 where asked by the backend). Quantized weights
+   * (Q8, Q4) are copied on every backend: the loader quantizes into a temporary buffer. */
   ivl_tensor *(*weight_from_host)(ivl_backend *be, ivl_dtype dtype, int64_t rows, int64_t cols,
                                   const void *host, GError **error);
   void (*tensor_free)(ivl_backend *be, ivl_tensor *t);

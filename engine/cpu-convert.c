@@ -81,6 +81,9 @@ void cpu_row_to_f32(float *dst, const void *src, ivl_dtype dtype, int64_t n)
     for (int64_t i = 0; i < n; i++)
       dst[i] = (float)((const int32_t *)src)[i];
     break;
+  case IVL_DTYPE_Q8: /* need their scales: cpu_quant_row_to_f32 */
+  case IVL_DTYPE_Q4:
+    g_return_if_reached();
   }
 }
 
@@ -102,5 +105,8 @@ void cpu_row_from_f32(void *dst, ivl_dtype dtype, const float *src, int64_t n)
     for (int64_t i = 0; i < n; i++)
       ((int32_t *)dst)[i] = (int32_t)lrintf(src[i]);
     break;
+  case IVL_DTYPE_Q8: /* made by ivl_quantize only */
+  case IVL_DTYPE_Q4:
+    g_return_if_reached();
   }
 }

@@ -6,7 +6,8 @@
  * register tile MR x 16 accumulates by broadcasting one A value against two 8-wide rows of
  * the panel (12 FMAs per 2 panel loads + 6 broadcasts, so FMA-bound rather than load-bound).
  * GEMV reads each weight row exactly once, converting bf16/f16 in registers, so decode runs
- * at memory speed.
+ * at memory speed. Quantized weights (cpu-gemm-quant.c) are dequantized into the panel or read
+ * by their own dot products.
  */
 #include "cpu-kernels.h"
 
@@ -55,12 +56,16 @@ static const char *b_at(const cpu_gemm_args *g, int64_t index)
 }
 
 /* panel[kk * NR + c] = B[j0 + c][k0 + kk] as f32; columns nb..NR-1 are zero. */
-static void pack_panel(float *panel, const cpu_gemm_args *g, int64_t j0, int nb, int64_t k0, int kc)
+static void pack_panel(float *panel, const cpu_gemm_args *g, int64_t j0, int nb, int64_t k0, int kc,
+                       gboolean simd)
 {
   float row[KC > NR ? KC : NR];
   if (g->b_rows_are_n) {
     for (int c = 0; c < nb; c++) {
-      cpu_row_to_f32(row, b_at(g, (j0 + c) * g->ldb + k0), g->b_dtype, kc);
+      if (cpu_dtype_is_quant(g->b_dtype))
+        cpu_quant_row_to_f32(row, g, j0 + c, k0, kc, simd);
+      else
+        cpu_row_to_f32(row, b_at(g, (j0 + c) * g->ldb + k0), g->b_dtype, kc);
       for (int kk = 0; kk < kc; kk++)
         panel[kk * NR + c] = row[kk];
     }
@@ -261,11 +266,11 @@ static void gemm_packed(const cpu_gemm_args *g, int64_t i0, int64_t i1, int64_t 
     for (int64_t kb = 0; kb < g->k || kb == 0; kb += KC) {
       int kc = (int)MIN(KC, g->k - kb);
 #if HAVE_X86_SIMD
-      if (simd && g->b_rows_are_n)
+      if (simd && g->b_rows_are_n && !cpu_dtype_is_quant(g->b_dtype))
         pack_rows_avx2(panel, g, jb, nb, kb, kc);
       else
 #endif
-        pack_panel(panel, g, jb, nb, kb, kc);
+        pack_panel(panel, g, jb, nb, kb, kc, simd);
       for (int64_t ib = i0; ib < i1; ib += MR) {
         int mr = (int)MIN(MR, i1 - ib);
         const float *a = g->a + ib * g->lda + kb;
@@ -392,25 +397,28 @@ static void gemv_rows_are_n(const cpu_gemm_args *g, int64_t i0, int64_t i1, int6
   /* the rows of A split for dot_bf16_avx2: a few KiB, rebuilt per tile */
   float *split = NULL;
 #if HAVE_X86_SIMD
-  if (simd && g->b_dtype == IVL_DTYPE_BF16) {
+  if (simd && (g->b_dtype == IVL_DTYPE_BF16 || g->b_dtype == IVL_DTYPE_Q4)) {
     split = g_new(float, MAX(1, (i1 - i0) * g->k));
     for (int64_t r = i0; r < i1; r++)
       split_even_odd(split + (r - i0) * g->k, g->a + r * g->lda, g->k);
   }
 #endif
+  const gboolean quant = cpu_dtype_is_quant(g->b_dtype);
   for (int64_t j = j0; j < j1; j++) {
-    const void *b = b_at(g, j * g->ldb);
+    const void *b = quant ? NULL : b_at(g, j * g->ldb);
     float bias = bias_at(g, j);
     for (int64_t r = i0; r < i1; r++) {
       const float *a = g->a + r * g->lda;
       float dot;
+      if (quant)
+        dot = cpu_quant_dot(a, split ? split + (r - i0) * g->k : NULL, g, j, simd);
 #if HAVE_X86_SIMD
-      if (split)
+      else if (split)
         dot = dot_bf16_avx2(a, split + (r - i0) * g->k, b, g->k);
       else if (simd)
         dot = dot_avx2(a, b, g->b_dtype, g->k);
-      else
 #endif
+      else
         dot = dot_portable(a, b, g->b_dtype, g->k);
       g->c[r * g->ldc + j] = g->alpha * dot + bias;
     }

@@ -38,7 +38,8 @@ typedef struct {
   const float *a;
   int64_t lda;
   const void *b;
-  ivl_dtype b_dtype;
+  ivl_dtype b_dtype; /* Q8/Q4 (quantize.h): b is the whole [b_rows, k] matrix, ldb = k */
+  int64_t b_rows;
   int64_t ldb;
   gboolean b_rows_are_n;
   const void *bias; /* NULL or [n] in bias_dtype */
@@ -59,6 +60,24 @@ typedef struct {
  * one product agree bit for bit with a single call over the whole matrix. */
 void cpu_gemm_tile(const cpu_gemm_args *g, int64_t i0, int64_t i1, int64_t j0, int64_t j1,
                    gboolean simd);
+
+/* -- quantized B, stored [n, k] (cpu-gemm-quant.c) -- */
+static inline gboolean cpu_dtype_is_quant(ivl_dtype dtype)
+{
+  return dtype == IVL_DTYPE_Q8 || dtype == IVL_DTYPE_Q4;
+}
+/* f32, f16 or bf16: what the element-wise ops and cpu_row_to_f32 read. */
+static inline gboolean cpu_dtype_is_float(ivl_dtype dtype)
+{
+  return dtype == IVL_DTYPE_F32 || dtype == IVL_DTYPE_F16 || dtype == IVL_DTYPE_BF16;
+}
+/* dst[i] = B[j][k0 + i] for i < n as f32. */
+void cpu_quant_row_to_f32(float *dst, const cpu_gemm_args *g, int64_t j, int64_t k0, int64_t n,
+                          gboolean simd);
+/* a · B[j] over all k; a_split is a split per 16 into even and odd values (needed by the Q4
+ * vector path, NULL otherwise). */
+float cpu_quant_dot(const float *a, const float *a_split, const cpu_gemm_args *g, int64_t j,
+                    gboolean simd);
 
 /* -- attention (cpu-attention.c) -- */
 typedef struct {

@@ -29,6 +29,9 @@ const char *ivl_dtype_name(ivl_dtype dtype)
     return "BF16";
   case IVL_DTYPE_I32:
     return "I32";
+  case IVL_DTYPE_Q8: /* ivl's own, never in a file */
+  case IVL_DTYPE_Q4:
+    break;
   }
   return "?";
 }

@@ -5,6 +5,8 @@
  * sizes check the edges of vector widths, panels and thread splits. */
 #include "op-cases.h"
 
+#include "quantize.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -152,6 +154,11 @@ static pair *weight(harness *h, ivl_dtype dtype, int64_t rows, int64_t cols, dou
   pr->cols = cols;
   g_ptr_array_add(h->pairs, pr);
   int64_t n = rows * cols;
+  /* quantized weights: random bf16 through the engine's quantizer (the reference reads the
+   * result by its own decoding of the layout) */
+  const ivl_dtype quant = dtype;
+  if (dtype == IVL_DTYPE_Q8 || dtype == IVL_DTYPE_Q4)
+    dtype = IVL_DTYPE_BF16;
   void *host = g_malloc(MAX(n, 1) * ivl_dtype_size(dtype));
   g_ptr_array_add(h->buffers, host);
   for (int64_t i = 0; i < n; i++) {
@@ -166,6 +173,13 @@ static pair *weight(harness *h, ivl_dtype dtype, int64_t rows, int64_t cols, dou
       ((uint16_t *)host)[i] =
           (uint16_t)((bits & 0x8000u) | (g_rand_int_range(h->rng, 10, 17) << 10) |
                      g_rand_int_range(h->rng, 0, 1024));
+  }
+  if (quant != dtype) {
+    void *q = g_malloc(ivl_tensor_nbytes(quant, rows, cols));
+    g_ptr_array_add(h->buffers, q);
+    ivl_quantize(quant, q, host, dtype, rows, cols);
+    host = q;
+    dtype = quant;
   }
   for (int b = 0; b < 2; b++) {
     GError *error = NULL;
@@ -226,7 +240,11 @@ static void check(harness *h, pair *out, double max_nmse)
 
 static const char *dtype_name(ivl_dtype t)
 {
-  return t == IVL_DTYPE_F32 ? "f32" : t == IVL_DTYPE_F16 ? "f16" : "bf16";
+  return t == IVL_DTYPE_F32   ? "f32"
+         : t == IVL_DTYPE_F16 ? "f16"
+         : t == IVL_DTYPE_Q8  ? "q8"
+         : t == IVL_DTYPE_Q4  ? "q4"
+                              : "bf16";
 }
 
 /* Tolerance: f32 sums of k products in another order than the double reference; the error of
@@ -434,6 +452,16 @@ static void matmul_cases(harness *h)
   case_matmul(h, 13, 4864, 40, IVL_DTYPE_BF16, FALSE);   /* 19 k blocks, odd last */
   case_matmul(h, 61, 588, 64, IVL_DTYPE_BF16, TRUE);     /* patch embedding, k = 3*14*14 */
   case_matmul(h, 600, 64, 20, IVL_DTYPE_F32, TRUE);      /* two row blocks */
+  /* quantized weights: the same products, the reference dequantizing in double */
+  case_matmul(h, 1, 896, 896, IVL_DTYPE_Q8, TRUE);      /* decode q_proj */
+  case_matmul(h, 1, 4864, 896, IVL_DTYPE_Q8, FALSE);    /* decode down_proj */
+  case_matmul(h, 3, 100, 37, IVL_DTYPE_Q8, TRUE);       /* odd k: the scalar tail */
+  case_matmul(h, 37, 300, 70, IVL_DTYPE_Q8, TRUE);      /* packed, partial tiles */
+  case_matmul(h, 1, 896, 896, IVL_DTYPE_Q4, TRUE);      /* decode q_proj */
+  case_matmul(h, 2, 4864, 896, IVL_DTYPE_Q4, FALSE);    /* decode down_proj, 2 rows */
+  case_matmul(h, 3, 64, 37, IVL_DTYPE_Q4, TRUE);        /* two groups */
+  case_matmul(h, 37, 288, 70, IVL_DTYPE_Q4, TRUE);      /* packed, k block of 9 groups */
+  case_matmul(h, 19, 1024, 100, IVL_DTYPE_Q4, FALSE);   /* packed, 4 k blocks */
 }
 
 static void attention_cases(harness *h)

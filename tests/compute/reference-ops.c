@@ -6,10 +6,39 @@
 #include <math.h>
 #include <string.h>
 
+static double f16_value(uint16_t h)
+{
+  int sign = h >> 15, exp = (h >> 10) & 31, mant = h & 1023;
+  double v = exp == 0    ? ldexp(mant, -24)
+             : exp == 31 ? (mant ? NAN : INFINITY)
+                         : ldexp(1.0 + mant / 1024.0, exp - 15);
+  return sign ? -v : v;
+}
+
+/* The layouts as quantize.h describes them: values, then scales from the next multiple of 64
+ * bytes (Q8: int8 and one f32 per row; Q4: nibbles, low one first, + 8, one f16 per 32). */
+static double quant_value(const ivl_tensor *t, int64_t i)
+{
+  const unsigned char *bytes = t->data;
+  int64_t n = t->rows * t->cols, r = i / t->cols, c = i % t->cols;
+  if (t->dtype == IVL_DTYPE_Q8) {
+    float scale;
+    memcpy(&scale, bytes + (n + 63) / 64 * 64 + 4 * r, sizeof scale);
+    return (double)(signed char)bytes[i] * scale;
+  }
+  int nibble = i % 2 == 0 ? bytes[i / 2] & 15 : bytes[i / 2] >> 4;
+  uint16_t scale;
+  memcpy(&scale, bytes + (n / 2 + 63) / 64 * 64 + 2 * (r * (t->cols / 32) + c / 32), sizeof scale);
+  return (nibble - 8) * f16_value(scale);
+}
+
 static double ref_value(const ivl_tensor *t, int64_t i)
 {
   const uint16_t *h = t->data;
   switch (t->dtype) {
+  case IVL_DTYPE_Q8:
+  case IVL_DTYPE_Q4:
+    return quant_value(t, i);
   case IVL_DTYPE_F32:
     return ((const float *)t->data)[i];
   case IVL_DTYPE_I32:
@@ -20,13 +49,8 @@ static double ref_value(const ivl_tensor *t, int64_t i)
     memcpy(&f, &bits, sizeof f);
     return f;
   }
-  case IVL_DTYPE_F16: {
-    int sign = h[i] >> 15, exp = (h[i] >> 10) & 31, mant = h[i] & 1023;
-    double v = exp == 0    ? ldexp(mant, -24)
-               : exp == 31 ? (mant ? NAN : INFINITY)
-                           : ldexp(1.0 + mant / 1024.0, exp - 15);
-    return sign ? -v : v;
-  }
+  case IVL_DTYPE_F16:
+    return f16_value(h[i]);
   }
   return NAN;
 }
