@@ -124,14 +124,25 @@ pack_rows_avx2_t(float *panel, const char *const rows[NR], int nb, int kc, ivl_d
 }
 
 /* pack_panel for B stored [n, k] (weights, keys), 8 x 8 blocks converted and transposed in
- * registers: scalar packing cost as much as the products below ~300 rows of A. */
+ * registers: scalar packing cost as much as the products below ~300 rows of A. Quantized
+ * rows are dequantized to f32 first, then packed as f32. */
 __attribute__((target("avx2,fma,f16c"))) static void
 pack_rows_avx2(float *panel, const cpu_gemm_args *g, int64_t j0, int nb, int64_t k0, int kc)
 {
   const char *rows[NR];
-  for (int c = 0; c < NR; c++)
-    rows[c] = b_at(g, (j0 + MIN(c, nb - 1)) * g->ldb + k0);
-  switch (g->b_dtype) {
+  _Alignas(64) float dequant[cpu_dtype_is_quant(g->b_dtype) ? NR : 1][KC];
+  ivl_dtype dtype = g->b_dtype;
+  for (int c = 0; c < NR; c++) {
+    if (cpu_dtype_is_quant(g->b_dtype)) {
+      if (c < nb)
+        cpu_quant_row_to_f32(dequant[c], g, j0 + c, k0, kc, TRUE);
+      rows[c] = (const char *)dequant[MIN(c, nb - 1)];
+      dtype = IVL_DTYPE_F32;
+    } else {
+      rows[c] = b_at(g, (j0 + MIN(c, nb - 1)) * g->ldb + k0);
+    }
+  }
+  switch (dtype) {
   case IVL_DTYPE_BF16:
     pack_rows_avx2_t(panel, rows, nb, kc, IVL_DTYPE_BF16);
     break;
@@ -142,12 +153,12 @@ pack_rows_avx2(float *panel, const cpu_gemm_args *g, int64_t j0, int nb, int64_t
     pack_rows_avx2_t(panel, rows, nb, kc, IVL_DTYPE_F32);
     break;
   }
-  size_t es = ivl_dtype_size(g->b_dtype);
+  size_t es = ivl_dtype_size(dtype);
   for (int c = 0; c < NR; c++) /* the last kc % 8 values */
     for (int t = kc / 8 * 8; t < kc; t++) {
       float v = 0.0f;
       if (c < nb)
-        cpu_row_to_f32(&v, rows[c] + t * (int64_t)es, g->b_dtype, 1);
+        cpu_row_to_f32(&v, rows[c] + t * (int64_t)es, dtype, 1);
       panel[t * NR + c] = v;
     }
 }
@@ -266,7 +277,7 @@ static void gemm_packed(const cpu_gemm_args *g, int64_t i0, int64_t i1, int64_t 
     for (int64_t kb = 0; kb < g->k || kb == 0; kb += KC) {
       int kc = (int)MIN(KC, g->k - kb);
 #if HAVE_X86_SIMD
-      if (simd && g->b_rows_are_n && !cpu_dtype_is_quant(g->b_dtype))
+      if (simd && g->b_rows_are_n)
         pack_rows_avx2(panel, g, jb, nb, kb, kc);
       else
 #endif
