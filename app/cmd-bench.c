@@ -23,7 +23,7 @@ typedef struct {
   double ttft_ms;
   int ttft_tokens, ttft_tiles;
   double prefill_tps, prefill_gflops;
-  double decode_tps, decode_gbps;
+  double decode_tps, decode_gbps, decode_weight_bytes;
   double peak_rss_mib;
   double roof_gbps, roof_gflops;
 } bench_result;
@@ -60,17 +60,12 @@ static double vision_flops_per_tile(const ivl_config *c)
   return 2 * (per_layer * c->vision.num_layers + g * g * 3 * 196 * dv + proj);
 }
 
-/* Bytes a decode step streams: every language weight but the embedding table (one row). */
+/* Bytes a decode step streams: every language weight as the backend holds it (quantized,
+ * or bf16 on CUDA) but the embedding table (embed_tokens, tok_embeddings), of which it reads
+ * one row. */
 static double lm_weight_bytes(ivl_model *m)
 {
-  const ivl_safetensors *st = ivl_loader_get_safetensors(m->loader);
-  double bytes = 0;
-  for (guint i = 0; i < ivl_safetensors_get_n_tensors(st); i++) {
-    const ivl_st_tensor *t = ivl_safetensors_get_tensor(st, i);
-    if (g_str_has_prefix(t->name, "language_model.") && !strstr(t->name, "embed_tokens"))
-      bytes += (double)t->nbytes;
-  }
-  return bytes;
+  return (double)ivl_loader_bytes_held(m->loader, "language_model.", "embed");
 }
 
 static float *bench_tiles(int n, int size)
@@ -141,7 +136,8 @@ static gboolean run_text(ivl_model *m, int n_prompt, int n_decode, bench_result 
   r->decode_tps = n_decode / (t2 - t1);
   double kv_bytes =
       2.0 * c->num_layers * c->num_kv_heads * c->head_dim * 4 * (n_prompt + n_decode / 2.0);
-  r->decode_gbps = (lm_weight_bytes(m) + kv_bytes) * r->decode_tps / 1e9;
+  r->decode_weight_bytes = lm_weight_bytes(m);
+  r->decode_gbps = (r->decode_weight_bytes + kv_bytes) * r->decode_tps / 1e9;
   return TRUE;
 }
 
@@ -168,10 +164,12 @@ static double fraction(double x, double ceiling)
   return ceiling > 0 ? x / ceiling : -1;
 }
 
-static void print_result(const bench_result *r, const char *backend, gboolean json)
+static void print_result(const bench_result *r, const char *backend, const char *precision,
+                         gboolean json)
 {
   if (json) {
-    printf("{\"backend\":\"%s\",\"load_s\":%.3f,\"vision_ms_per_tile\":%.2f,"
+    printf("{\"backend\":\"%s\",\"precision\":\"%s\",\"decode_weight_bytes\":%.0f,"
+           "\"load_s\":%.3f,\"vision_ms_per_tile\":%.2f,"
            "\"vision_gflops\":%.2f,\"vision_fraction_of_peak\":%.3f,"
            "\"ttft_ms\":%.1f,\"ttft_tokens\":%d,\"ttft_tiles\":%d,"
            "\"prefill_tokens_per_s\":%.2f,\"prefill_gflops\":%.2f,"
@@ -179,14 +177,16 @@ static void print_result(const bench_result *r, const char *backend, gboolean js
            "\"decode_gb_per_s\":%.2f,\"decode_fraction_of_bandwidth\":%.3f,"
            "\"peak_rss_mib\":%.1f,\"machine_bandwidth_gb_per_s\":%.2f,"
            "\"machine_peak_gflops\":%.2f}\n",
-           backend, r->load_s, r->vision_ms_per_tile, r->vision_gflops,
+           backend, precision, r->decode_weight_bytes, r->load_s, r->vision_ms_per_tile,
+           r->vision_gflops,
            fraction(r->vision_gflops, r->roof_gflops), r->ttft_ms, r->ttft_tokens, r->ttft_tiles,
            r->prefill_tps, r->prefill_gflops, fraction(r->prefill_gflops, r->roof_gflops),
            r->decode_tps, r->decode_gbps, fraction(r->decode_gbps, r->roof_gbps), r->peak_rss_mib,
            r->roof_gbps, r->roof_gflops);
     return;
   }
-  printf(_("backend            %s (model loaded in %.2f s)\n"), backend, r->load_s);
+  printf(_("backend            %s, %s weights (model loaded in %.2f s)\n"), backend, precision,
+         r->load_s);
   printf(_("machine            %.1f GB/s memory bandwidth, %.1f GFLOP/s FMA peak\n"), r->roof_gbps,
          r->roof_gflops);
   printf(_("vision             %.1f ms per tile, %.1f GFLOP/s (%.0f%% of peak)\n"),
@@ -244,7 +244,8 @@ int ivl_cmd_bench(int argc, char **argv)
     ok = measure_ceilings(model, &r, mo.threads, &error);
   }
   if (ok)
-    print_result(&r, ivl_model_get_backend_name(model), json);
+    print_result(&r, ivl_model_get_backend_name(model),
+                 ivl_precision_name(ivl_model_get_precision(model)), json);
   else
     fprintf(stderr, "ivl bench: %s\n", error->message);
   ivl_model_free(model);

@@ -19,6 +19,10 @@ void ivl_cli_add_model_options(GOptionContext *ctx, ivl_cli_model_options *opts)
        "N"},
       {"context", 0, 0, G_OPTION_ARG_INT, &opts->context,
        N_("Tokens the KV cache holds (default 8192)"), "N"},
+      {"precision", 0, 0, G_OPTION_ARG_STRING, &opts->precision,
+       N_("Weights in memory: bf16 (as published), int8 (half the memory) or 4bit (about a "
+          "quarter); default bf16"),
+       "NAME"},
       {NULL},
   };
   g_option_context_add_main_entries(ctx, entries, GETTEXT_PACKAGE);
@@ -28,6 +32,7 @@ void ivl_cli_model_options_clear(ivl_cli_model_options *opts)
 {
   g_clear_pointer(&opts->model, g_free);
   g_clear_pointer(&opts->backend, g_free);
+  g_clear_pointer(&opts->precision, g_free);
 }
 
 gboolean ivl_cli_parse(GOptionContext *ctx, int *argc, char ***argv)
@@ -65,6 +70,11 @@ ivl_model *ivl_cli_load_model(const ivl_cli_model_options *opts, GError **error)
   }
   if (!parse_backend(opts->backend, &params.backend, error))
     return NULL;
+  if (opts->precision && !ivl_precision_from_name(opts->precision, &params.precision)) {
+    g_set_error(error, IVL_ERROR, IVL_ERROR_INVALID_ARGUMENT,
+                _("unknown precision '%s' (expected bf16, int8 or 4bit)"), opts->precision);
+    return NULL;
+  }
   params.n_threads = opts->threads;
   params.context_length = opts->context;
   g_autofree char *dir = ivl_model_path_resolve(opts->model, error);
@@ -72,7 +82,8 @@ ivl_model *ivl_cli_load_model(const ivl_cli_model_options *opts, GError **error)
     return NULL;
   ivl_model *model = ivl_model_load(dir, &params, NULL, error);
   if (model)
-    fprintf(stderr, _("ivl: %s on the %s backend\n"), dir, ivl_model_get_backend_name(model));
+    fprintf(stderr, _("ivl: %s on the %s backend, %s weights\n"), dir,
+            ivl_model_get_backend_name(model), ivl_precision_name(params.precision));
   return model;
 }
 

@@ -1,5 +1,5 @@
 /* cmd-common.h — the options every generation command shares (-m, --backend, --threads,
- * --context) and loading the model they name. */
+ * --context, --precision) and loading the model they name. */
 #ifndef IVL_CMD_COMMON_H
 #define IVL_CMD_COMMON_H
 
@@ -10,6 +10,7 @@ typedef struct {
   char *backend; /* auto | cpu | cuda */
   int threads;   /* 0 = one per core */
   int context;   /* KV cache tokens; 0 = default */
+  char *precision; /* bf16 | int8 | 4bit */
 } ivl_cli_model_options;
 
 /* Generation options; a sampling option without --greedy turns sampling on. */

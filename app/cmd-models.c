@@ -90,8 +90,7 @@ static void print_table(guint64 ram)
       g_free(mem[p]);
   }
   printf("\n%s\n", _("Memory: host memory for CPU inference with an 8192-token context. FITS: the "
-                     "precision ivl runs that fits this machine (bf16; int8 and 4-bit are "
-                     "planning estimates)."));
+                     "most precise weights that fit this machine (load with --precision)."));
   printf("%s\n", _("Download one with: ivl download NAME"));
 }
 

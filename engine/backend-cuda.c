@@ -513,8 +513,8 @@ ivl_backend *ivl_backend_cuda_new(int device, GError **error)
   return &self->base;
 }
 
-gboolean ivl_backend_cuda_check_memory(int device, guint64 weight_bytes, guint64 kv_cache_bytes,
-                                       guint64 workspace_bytes, GError **error)
+gboolean ivl_backend_cuda_check_memory(int device, const ivl_gpu_memory_plan *plan,
+                                       GError **error)
 {
   char name[256];
   if (!open_device(device, name, sizeof name, error))
@@ -526,6 +526,5 @@ gboolean ivl_backend_cuda_check_memory(int device, guint64 weight_bytes, guint64
                 cudaGetErrorString(err));
     return FALSE;
   }
-  const ivl_gpu_memory_plan plan = {weight_bytes, kv_cache_bytes, workspace_bytes};
-  return ivl_gpu_memory_plan_check(&plan, name, free_b, total_b, error);
+  return ivl_gpu_memory_plan_check(plan, name, free_b, total_b, error);
 }

@@ -18,6 +18,8 @@
 #include <glib.h>
 #include <stdint.h>
 
+#include "gpu-memory-plan.h"
+
 typedef enum {
   IVL_DTYPE_F32,
   IVL_DTYPE_F16,
@@ -157,11 +159,11 @@ ivl_backend *ivl_backend_cpu_new(int n_threads, GError **error);
  * device, or one older than compute capability 8.0). The CUDA runtime is touched only here,
  * so a build with CUDA runs on machines without a GPU. */
 ivl_backend *ivl_backend_cuda_new(int device, GError **error);
-/* Before loading: do weights, KV cache and workspace (bytes) fit in what `device` has free?
- * FALSE with IVL_ERROR_OUT_OF_MEMORY naming the shortfall and what to try, or
+/* Before loading: does the plan (weights, KV cache, workspace) fit in what `device` has
+ * free? FALSE with IVL_ERROR_OUT_OF_MEMORY naming the shortfall and what to try, or
  * IVL_ERROR_UNSUPPORTED when there is no such device. */
-gboolean ivl_backend_cuda_check_memory(int device, guint64 weight_bytes, guint64 kv_cache_bytes,
-                                       guint64 workspace_bytes, GError **error);
+gboolean ivl_backend_cuda_check_memory(int device, const ivl_gpu_memory_plan *plan,
+                                       GError **error);
 #endif
 
 #endif /* IVL_BACKEND_H */

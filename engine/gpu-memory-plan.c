@@ -7,25 +7,36 @@ static double gib(guint64 bytes)
   return (double)bytes / (double)(1u << 30);
 }
 
-/* Suggestions in the order that frees the most: lower-precision weights halve or quarter
- * the largest term; a shorter context shrinks the KV cache in proportion; fewer tiles shrink
- * the vision batch; another GPU is the answer when nothing else gets close. */
+/* Suggestions in the order that frees the most: a smaller precision shrinks the largest
+ * term (the first one that covers the shortfall, else the smallest); a shorter context shrinks
+ * the KV cache in proportion; fewer tiles shrink the vision batch; another GPU is the answer
+ * when nothing else gets close. */
 static char *suggestions(const ivl_gpu_memory_plan *plan, guint64 missing)
 {
   GString *s = g_string_new("Try ");
-  if (plan->weights / 2 >= missing)
-    g_string_append(s, "8-bit weights (halves the weights), or 4-bit");
-  else if (plan->weights * 3 / 4 >= missing)
-    g_string_append(s, "4-bit weights (a quarter of bf16)");
-  else
-    g_string_append(s, "4-bit weights together with the steps below");
+  int pick = -1;
+  for (int p = (int)plan->precision + 1; p < IVL_N_PRECISIONS; p++) {
+    if (plan->weights_in[p] == 0 || plan->weights_in[p] >= plan->weights)
+      continue;
+    pick = p;
+    if (plan->weights - plan->weights_in[p] >= missing)
+      break;
+  }
+  if (pick >= 0) {
+    g_string_append_printf(s, "--precision %s (the weights take %.2f GiB instead of %.2f)",
+                           ivl_precision_name(pick), gib(plan->weights_in[pick]),
+                           gib(plan->weights));
+    if (plan->weights - plan->weights_in[pick] < missing)
+      g_string_append(s, " together with the steps below");
+    g_string_append(s, "; ");
+  }
   if (plan->kv_cache > 0)
-    g_string_append_printf(s, "; a shorter context (the KV cache takes %.2f GiB)",
+    g_string_append_printf(s, "a shorter context (the KV cache takes %.2f GiB); ",
                            gib(plan->kv_cache));
   if (plan->workspace > 0)
-    g_string_append_printf(s, "; fewer image tiles (the workspace takes %.2f GiB)",
+    g_string_append_printf(s, "fewer image tiles (the workspace takes %.2f GiB); ",
                            gib(plan->workspace));
-  g_string_append(s, "; or a GPU with more memory, or the CPU backend.");
+  g_string_append(s, "or a GPU with more memory, or the CPU backend.");
   return g_string_free(s, FALSE);
 }
 

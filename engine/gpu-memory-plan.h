@@ -5,10 +5,15 @@
 
 #include <glib.h>
 
+#include "ivl.h" /* ivl_precision */
+
 typedef struct {
-  guint64 weights;   /* bytes of weights as stored on the device */
+  ivl_precision precision; /* of the weights asked for */
+  guint64 weights;   /* bytes of weights as stored on the device in that precision */
   guint64 kv_cache;  /* bytes of K and V for the whole context, all layers */
   guint64 workspace; /* activations, attention scratch, vision batch */
+  /* the weights in each precision, for suggesting a smaller one; 0: unknown */
+  guint64 weights_in[IVL_N_PRECISIONS];
 } ivl_gpu_memory_plan;
 
 /* Bytes kept free beyond the plan for cuBLAS's workspace, the decode graph and allocator

@@ -44,6 +44,21 @@ typedef enum {
   IVL_BACKEND_CUDA,
 } ivl_backend_kind;
 
+/* How the Linear weight matrices are held in memory (embeddings, norms and biases stay as
+ * published). int8 halves the bf16 weights, 4-bit takes a little over a quarter; both are
+ * quantized when the model loads (engine/quantize.h), so answers differ slightly from bf16. */
+typedef enum {
+  IVL_PRECISION_BF16, /* as published */
+  IVL_PRECISION_INT8, /* int8, one scale per output row */
+  IVL_PRECISION_Q4,   /* 4-bit, one scale per 32 weights */
+} ivl_precision;
+#define IVL_N_PRECISIONS 3
+
+/* "bf16", "int8", "4bit". Static. */
+const char *ivl_precision_name(ivl_precision precision);
+/* The precision of that name; FALSE (and *precision untouched) for another string. */
+gboolean ivl_precision_from_name(const char *name, ivl_precision *precision);
+
 /* Called while loading with a fraction in [0, 1] and a short description. */
 typedef void (*ivl_progress_cb)(double fraction, const char *what, void *user_data);
 
@@ -51,6 +66,7 @@ typedef struct {
   ivl_backend_kind backend;
   int n_threads;          /* CPU worker threads; 0 = one per core */
   int context_length;     /* tokens the KV cache holds; 0 = default (8192) */
+  ivl_precision precision; /* of the Linear weights; default bf16 */
   ivl_progress_cb progress;
   void *progress_data;
 } ivl_model_params;
@@ -63,6 +79,8 @@ ivl_model *ivl_model_load(const char *dir, const ivl_model_params *params,
 void ivl_model_free(ivl_model *model);
 /* "cpu" or "cuda"; owned by the model. */
 const char *ivl_model_get_backend_name(const ivl_model *model);
+/* The precision the Linear weights were loaded in (ivl_model_params.precision). */
+ivl_precision ivl_model_get_precision(const ivl_model *model);
 
 /* ---- media: images and video frames, preprocessed into 448x448 tiles -------------------- */
 

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include "model-tensors.h"
+#include "quantize.h" /* IVL_Q4_GROUP */
 
 /* spec/INTERNVL3.md section 1b. The 2B intermediate size and the 8B..78B rows other than
  * 14B are Qwen2.5 base dimensions (UNCONFIRMED against the InternVL3 files), so matching
@@ -73,16 +74,22 @@ const char *ivl_precision_name(ivl_precision precision)
   return "?";
 }
 
-gboolean ivl_precision_is_supported(ivl_precision precision)
+gboolean ivl_precision_from_name(const char *name, ivl_precision *precision)
 {
-  return precision == IVL_PRECISION_BF16;
+  for (int p = 0; p < IVL_N_PRECISIONS && name; p++)
+    if (g_ascii_strcasecmp(name, ivl_precision_name(p)) == 0) {
+      *precision = p;
+      return TRUE;
+    }
+  return FALSE;
 }
 
 /* Weights: every Linear weight matrix in the chosen precision, everything else (embeddings,
- * norms, biases, the patch conv) in bf16:
+ * norms, biases, the patch conv) in bf16 — what the loader does (quantize.h):
  *   bf16: 2 bytes per parameter;
  *   int8: 1 byte per weight + one f32 scale per output row (4 bytes × rows);
- *   4bit: 0.5 byte per weight + one f16 scale per group of 32 weights (0.5625 bytes each). */
+ *   4bit: 0.5 byte per weight + one f16 scale per group of 32 weights (0.5625 bytes each);
+ *         a matrix whose rows are not whole groups stays bf16. */
 static guint64 weight_bytes(const ivl_config *config, ivl_precision precision)
 {
   g_autoptr(GPtrArray) specs = ivl_model_tensor_specs(config);
@@ -90,7 +97,8 @@ static guint64 weight_bytes(const ivl_config *config, ivl_precision precision)
   for (guint i = 0; i < specs->len; i++) {
     const ivl_tensor_spec *s = g_ptr_array_index(specs, i);
     guint64 k = (guint64)ivl_tensor_spec_n_elements(s);
-    if (!s->is_linear || precision == IVL_PRECISION_BF16)
+    if (!s->is_linear || precision == IVL_PRECISION_BF16 ||
+        (precision == IVL_PRECISION_Q4 && s->shape[1] % IVL_Q4_GROUP != 0))
       bytes += 2 * k;
     else if (precision == IVL_PRECISION_INT8)
       bytes += k + 4 * (guint64)s->shape[0];

@@ -6,6 +6,7 @@
 #include <glib.h>
 
 #include "config.h"
+#include "ivl.h" /* ivl_precision */
 
 G_BEGIN_DECLS
 
@@ -38,18 +39,6 @@ typedef struct {
 /* Counts the parameters of every tensor ivl_model_tensor_specs(config) lists. */
 ivl_param_counts ivl_model_count_params(const ivl_config *config);
 
-typedef enum {
-  IVL_PRECISION_BF16,
-  IVL_PRECISION_INT8,
-  IVL_PRECISION_Q4,
-} ivl_precision;
-#define IVL_N_PRECISIONS 3
-
-/* "bf16", "int8", "4bit". Static. */
-const char *ivl_precision_name(ivl_precision precision);
-/* Whether the engine can run a model in this precision today (bf16 only: int8 and 4-bit
- * are estimated for planning, not implemented). */
-gboolean ivl_precision_is_supported(ivl_precision precision);
 
 typedef struct {
   guint64 weights;   /* the weights in that precision */

@@ -5,6 +5,8 @@
 #include <string.h>
 
 #include "ivl.h"
+#include "model-tensors.h"
+#include "quantize.h"
 #include "safetensors.h"
 
 struct ivl_loader {
@@ -12,9 +14,13 @@ struct ivl_loader {
   ivl_safetensors *st;
   GPtrArray *tensors; /* ivl_tensor*: every weight handed out */
   GPtrArray *copies;  /* host buffers of gathered weights, used in place by the CPU */
+  ivl_dtype quant;    /* Q8 or Q4 for the Linear weights; F32 when they stay as published */
+  GHashTable *linear; /* names of the Linear weight matrices (model-tensors.h) */
+  GHashTable *bytes;  /* name -> guint64* bytes the backend holds of it */
 };
 
-ivl_loader *ivl_loader_new(ivl_backend *be, const char *model_dir, GError **error)
+ivl_loader *ivl_loader_new(ivl_backend *be, const char *model_dir, const ivl_config *config,
+                           ivl_precision precision, GError **error)
 {
   ivl_safetensors *st = ivl_safetensors_open(model_dir, error);
   if (!st)
@@ -24,7 +30,61 @@ ivl_loader *ivl_loader_new(ivl_backend *be, const char *model_dir, GError **erro
   ld->st = st;
   ld->tensors = g_ptr_array_new();
   ld->copies = g_ptr_array_new_with_free_func(g_free);
+  ld->quant = precision == IVL_PRECISION_INT8 ? IVL_DTYPE_Q8
+              : precision == IVL_PRECISION_Q4 ? IVL_DTYPE_Q4
+                                              : IVL_DTYPE_F32;
+  ld->linear = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+  ld->bytes = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+  g_autoptr(GPtrArray) specs = ivl_model_tensor_specs(config);
+  for (guint i = 0; i < specs->len; i++) {
+    const ivl_tensor_spec *spec = g_ptr_array_index(specs, i);
+    if (spec->is_linear)
+      g_hash_table_add(ld->linear, g_strdup(spec->name));
+  }
   return ld;
+}
+
+/* Hands a weight to the backend: a Linear matrix quantized first when asked (the same
+ * choice model-info.c's memory estimate makes), anything else as it is in the file. */
+static ivl_tensor *hand_out(ivl_loader *ld, const char *name, ivl_dtype dtype, int64_t rows,
+                            int64_t cols, const void *host, GError **error)
+{
+  ivl_backend *be = ld->be;
+  ivl_tensor *w;
+  if (ld->quant != IVL_DTYPE_F32 && rows > 1 && g_hash_table_contains(ld->linear, name) &&
+      ivl_quant_fits(ld->quant, rows, cols)) {
+    void *q = g_try_malloc(ivl_tensor_nbytes(ld->quant, rows, cols));
+    if (!q) {
+      g_set_error(error, IVL_ERROR, IVL_ERROR_OUT_OF_MEMORY,
+                  "cannot allocate the quantized copy of %s", name);
+      return NULL;
+    }
+    ivl_quantize(ld->quant, q, host, dtype, rows, cols);
+    w = be->ops->weight_from_host(be, ld->quant, rows, cols, q, error);
+    g_free(q);
+  } else {
+    w = be->ops->weight_from_host(be, dtype, rows, cols, host, error);
+  }
+  if (!w)
+    return NULL;
+  g_ptr_array_add(ld->tensors, w);
+  guint64 *held = g_hash_table_lookup(ld->bytes, name);
+  if (!held)
+    g_hash_table_insert(ld->bytes, g_strdup(name), held = g_new0(guint64, 1));
+  *held += ivl_tensor_nbytes(w->dtype, w->rows, w->cols);
+  return w;
+}
+
+guint64 ivl_loader_bytes_held(ivl_loader *ld, const char *prefix, const char *except)
+{
+  GHashTableIter it;
+  gpointer name, held;
+  guint64 total = 0;
+  g_hash_table_iter_init(&it, ld->bytes);
+  while (g_hash_table_iter_next(&it, &name, &held))
+    if (g_str_has_prefix(name, prefix) && !(except && strstr(name, except)))
+      total += *(guint64 *)held;
+  return total;
 }
 
 void ivl_loader_free(ivl_loader *ld)
@@ -35,6 +95,8 @@ void ivl_loader_free(ivl_loader *ld)
     ld->be->ops->tensor_free(ld->be, g_ptr_array_index(ld->tensors, i));
   g_ptr_array_unref(ld->tensors);
   g_ptr_array_unref(ld->copies);
+  g_hash_table_unref(ld->linear);
+  g_hash_table_unref(ld->bytes);
   ivl_safetensors_free(ld->st);
   g_free(ld);
 }
@@ -76,10 +138,7 @@ static ivl_tensor *weight_rows(ivl_loader *ld, const char *name, int64_t total_r
   const char *host = (const char *)t->data + (gsize)(row0 * cols) * ivl_dtype_size(t->dtype);
   /* A vector (cols == 1) is handed out as one row, the shape the ops take biases in. */
   int64_t r = cols == 1 ? 1 : n_rows, c = cols == 1 ? n_rows : cols;
-  ivl_tensor *w = ld->be->ops->weight_from_host(ld->be, t->dtype, r, c, host, error);
-  if (w)
-    g_ptr_array_add(ld->tensors, w);
-  return w;
+  return hand_out(ld, name, t->dtype, r, c, host, error);
 }
 
 ivl_tensor *ivl_loader_weight(ivl_loader *ld, int64_t rows, int64_t cols, GError **error,
@@ -92,10 +151,7 @@ ivl_tensor *ivl_loader_weight(ivl_loader *ld, int64_t rows, int64_t cols, GError
   const ivl_st_tensor *t = find(ld, name, rows * cols, error);
   if (!t)
     return NULL;
-  ivl_tensor *w = ld->be->ops->weight_from_host(ld->be, t->dtype, rows, cols, t->data, error);
-  if (w)
-    g_ptr_array_add(ld->tensors, w);
-  return w;
+  return hand_out(ld, name, t->dtype, rows, cols, t->data, error);
 }
 
 ivl_tensor *ivl_loader_weight_rows(ivl_loader *ld, int64_t total_rows, int64_t row0, int64_t n_rows,
@@ -130,12 +186,14 @@ ivl_tensor *ivl_loader_weight_gather(ivl_loader *ld, int64_t total_rows, int64_t
     }
     memcpy(copy + i * block_bytes, (const char *)t->data + blocks[i] * block_bytes, block_bytes);
   }
-  g_ptr_array_add(ld->copies, copy);
   int64_t n = n_blocks * block_rows;
   int64_t r = cols == 1 ? 1 : n, c = cols == 1 ? n : cols;
-  ivl_tensor *w = ld->be->ops->weight_from_host(ld->be, t->dtype, r, c, copy, error);
-  if (w)
-    g_ptr_array_add(ld->tensors, w);
+  ivl_tensor *w = hand_out(ld, name, t->dtype, r, c, copy, error);
+  /* the CPU uses a plain copy in place; a quantized one was copied again by the backend */
+  if (w && w->dtype == t->dtype)
+    g_ptr_array_add(ld->copies, copy);
+  else
+    g_free(copy);
   return w;
 }
 

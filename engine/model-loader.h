@@ -10,12 +10,17 @@
 #include <gio/gio.h>
 
 #include "backend.h"
+#include "config.h"
+#include "ivl.h"
 
 typedef struct ivl_safetensors ivl_safetensors;
 
 typedef struct ivl_loader ivl_loader;
 
-ivl_loader *ivl_loader_new(ivl_backend *be, const char *model_dir, GError **error);
+/* precision: how the Linear weight matrices of config (model-tensors.h's is_linear) are
+ * handed out; the rest always as published. */
+ivl_loader *ivl_loader_new(ivl_backend *be, const char *model_dir, const ivl_config *config,
+                           ivl_precision precision, GError **error);
 /* Frees the weights handed out, then the mapping. */
 void ivl_loader_free(ivl_loader *ld);
 
@@ -42,6 +47,10 @@ ivl_tensor *ivl_loader_weight_gather(ivl_loader *ld, int64_t total_rows, int64_t
 /* A weight as host f32 (for small tables the model precomputes from), caller frees. */
 float *ivl_loader_read_f32(ivl_loader *ld, int64_t n_elements, GError **error, const char *format,
                            ...) G_GNUC_PRINTF(4, 5);
+
+/* Bytes the backend holds of the weights handed out whose names start with prefix and do
+ * not contain except (NULL: none excluded), in their dtype there (quantized, bf16 on CUDA). */
+guint64 ivl_loader_bytes_held(ivl_loader *ld, const char *prefix, const char *except);
 
 /* The mapped files (for validation against the config). */
 const ivl_safetensors *ivl_loader_get_safetensors(const ivl_loader *ld);

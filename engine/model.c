@@ -4,6 +4,7 @@
 
 #include "model.h"
 
+#include "model-info.h"
 #include "model-tensors.h"
 
 /* Tiles through InternViT at once: the batch shares one attention call (n_seq tiles) while
@@ -17,17 +18,43 @@ ivl_model_params ivl_model_default_params(void)
       .backend = IVL_BACKEND_AUTO,
       .n_threads = 0,
       .context_length = 0,
+      .precision = IVL_PRECISION_BF16,
   };
 }
 
-static ivl_backend *open_backend(const ivl_model_params *params, GError **error)
+static int context_length(const ivl_model_params *params)
+{
+  return params->context_length > 0 ? params->context_length : DEFAULT_CONTEXT;
+}
+
+#if IVL_HAVE_CUDA
+/* The GPU, once the weights, the KV cache and the workspace are known to fit in its free
+ * memory: a model that cannot fit fails here, with what is missing and what to try, rather
+ * than at some allocation halfway through loading. */
+static ivl_backend *open_cuda(const ivl_config *config, const ivl_model_params *params,
+                              GError **error)
+{
+  const int n_ctx = context_length(params);
+  ivl_memory_estimate need = ivl_model_estimate_memory(config, params->precision, TRUE, n_ctx);
+  ivl_gpu_memory_plan plan = {params->precision, need.weights, need.kv_cache, need.workspace,
+                              {0}};
+  for (int p = 0; p < IVL_N_PRECISIONS; p++)
+    plan.weights_in[p] = ivl_model_estimate_memory(config, p, TRUE, n_ctx).weights;
+  if (!ivl_backend_cuda_check_memory(0, &plan, error))
+    return NULL;
+  return ivl_backend_cuda_new(0, error);
+}
+#endif
+
+static ivl_backend *open_backend(const ivl_config *config, const ivl_model_params *params,
+                                 GError **error)
 {
   switch (params->backend) {
   case IVL_BACKEND_CPU:
     return ivl_backend_cpu_new(params->n_threads, error);
   case IVL_BACKEND_CUDA:
 #if IVL_HAVE_CUDA
-    return ivl_backend_cuda_new(0, error);
+    return open_cuda(config, params, error);
 #else
     g_set_error(error, IVL_ERROR, IVL_ERROR_UNSUPPORTED,
                 "this build of ivl has no CUDA backend (no CUDA toolkit at build time)");
@@ -37,7 +64,7 @@ static ivl_backend *open_backend(const ivl_model_params *params, GError **error)
   default: {
 #if IVL_HAVE_CUDA
     g_autoptr(GError) cuda_error = NULL;
-    ivl_backend *be = ivl_backend_cuda_new(0, &cuda_error);
+    ivl_backend *be = open_cuda(config, params, &cuda_error);
     if (be)
       return be;
     g_message("CUDA backend unavailable (%s); using the CPU", cuda_error->message);
@@ -78,10 +105,10 @@ static gboolean load_tokenizer(ivl_model *m, GError **error)
 static gboolean load_parts(ivl_model *m, const ivl_model_params *params, GCancellable *cancellable,
                            GError **error)
 {
-  int n_ctx = params->context_length > 0 ? params->context_length : DEFAULT_CONTEXT;
+  int n_ctx = context_length(params);
 
   progress(params, 0.1, "mapping weights");
-  if (!(m->loader = ivl_loader_new(m->backend, m->dir, error)) ||
+  if (!(m->loader = ivl_loader_new(m->backend, m->dir, m->config, params->precision, error)) ||
       !ivl_safetensors_check(ivl_loader_get_safetensors(m->loader), m->config, error))
     return FALSE;
   if (ivl_cancelled(cancellable, error))
@@ -109,9 +136,11 @@ ivl_model *ivl_model_load(const char *dir, const ivl_model_params *params,
 
   ivl_model *m = g_new0(ivl_model, 1);
   m->dir = g_strdup(dir);
+  m->precision = params->precision;
   progress(params, 0.0, "reading config.json");
   if (!(m->config = ivl_config_load(dir, error)) || !load_tokenizer(m, error) ||
-      !(m->backend = open_backend(params, error)) || !load_parts(m, params, cancellable, error)) {
+      !(m->backend = open_backend(m->config, params, error)) ||
+      !load_parts(m, params, cancellable, error)) {
     ivl_model_free(m);
     return NULL;
   }
@@ -138,6 +167,11 @@ void ivl_model_free(ivl_model *m)
 const char *ivl_model_get_backend_name(const ivl_model *model)
 {
   return model->backend->ops->name;
+}
+
+ivl_precision ivl_model_get_precision(const ivl_model *model)
+{
+  return model->precision;
 }
 
 ivl_tensor *ivl_model_encode_tiles(ivl_model *m, const float *pixels, int n_tiles,

@@ -23,6 +23,7 @@ struct ivl_model {
   ivl_tokenizer *tokenizer;
   const ivl_template *template; /* config.json's "template" (built in, not owned) */
   ivl_backend *backend;
+  ivl_precision precision;  /* of the Linear weights */
   ivl_loader *loader;       /* the mapped weights; owns every weight tensor */
   ivl_vision *vision;       /* InternViT */
   ivl_projector *projector; /* mlp1 */

@@ -47,7 +47,10 @@ static char *facts_text(const IvlCatalogModel *m, guint64 ram)
   g_autofree char *size = g_format_size(m->download_bytes);
   g_autofree char *bf16 = g_format_size(m->memory[IVL_PRECISION_BF16]);
   int best = ivl_catalog_best_precision(m, ram);
-  const char *fit = best < 0 ? _("too large for this computer's memory") : _("fits this computer");
+  const char *fit = best < 0                        ? _("too large for this computer's memory")
+                    : best == IVL_PRECISION_BF16 ? _("fits this computer")
+                    : best == IVL_PRECISION_INT8 ? _("fits this computer with 8-bit weights")
+                                                 : _("fits this computer with 4-bit weights");
   /* TRANSLATORS: "1.8 GB download · needs 2.7 GB of memory · fits this computer" */
   return g_strdup_printf(_("%s download · needs %s of memory · %s"), size, bf16, fit);
 }

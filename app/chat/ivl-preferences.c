@@ -13,6 +13,7 @@ struct _IvlPreferences {
   GtkButton *folder_button;
   GtkButton *folder_clear_button;
   AdwComboRow *backend_row;
+  AdwComboRow *precision_row;
   GtkSpinButton *tiles_spin;
   GtkSpinButton *tokens_spin;
   GtkSwitch *sample_switch;
@@ -124,6 +125,7 @@ static void ivl_preferences_class_init(IvlPreferencesClass *klass)
   BIND(folder_button);
   BIND(folder_clear_button);
   BIND(backend_row);
+  BIND(precision_row);
   BIND(tiles_spin);
   BIND(tokens_spin);
   BIND(sample_switch);
@@ -146,12 +148,14 @@ static void ivl_preferences_init(IvlPreferences *self)
 IvlPreferences *ivl_preferences_new(GtkWindow *parent, GSettings *settings)
 {
   static const char *const backends[] = {"auto", "cpu", "cuda", NULL};
+  static const char *const precisions[] = {"bf16", "int8", "4bit", NULL};
   static const char *const styles[] = {"default", "light", "dark", NULL};
   IvlPreferences *self = g_object_new(IVL_TYPE_PREFERENCES, "transient-for", parent, NULL);
   g_autofree char *system = g_settings_get_string(settings, "system-message");
 
   self->settings = g_object_ref(settings);
   bind_enum(settings, "backend", self->backend_row, backends);
+  bind_enum(settings, "precision", self->precision_row, precisions);
   bind_enum(settings, "color-scheme", self->style_row, styles);
   g_settings_bind(settings, "max-tiles", self->tiles_spin, "value", G_SETTINGS_BIND_DEFAULT);
   g_settings_bind(settings, "max-new-tokens", self->tokens_spin, "value",

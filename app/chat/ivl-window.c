@@ -369,7 +369,11 @@ static void on_model_loaded(GObject *source, GAsyncResult *result, gpointer user
   g_free(self->loaded_model);
   self->loaded_model = g_steal_pointer(&self->loading_model);
   g_settings_set_string(self->settings, "last-model", self->loaded_model);
-  gtk_widget_set_tooltip_text(GTK_WIDGET(self->model_dropdown), self->loaded_model);
+  g_auto(GStrv) how = g_strsplit(backend, " ", 2);
+  /* TRANSLATORS: a model's folder, then the backend (cpu, cuda) and weights (bf16, int8, 4bit) */
+  g_autofree char *tip = g_strdup_printf(_("%s\nRuns on %s with %s weights"), self->loaded_model,
+                                         how[0], how[1] ? how[1] : "?");
+  gtk_widget_set_tooltip_text(GTK_WIDGET(self->model_dropdown), tip);
 }
 
 static void load_selected_model(IvlWindow *self)
@@ -398,8 +402,9 @@ static void load_selected_model(IvlWindow *self)
   gtk_progress_bar_set_fraction(self->loading_bar, 0);
   gtk_label_set_text(self->loading_label, entry->name);
   gtk_stack_set_visible_child_name(self->main_stack, "loading");
-  ivl_worker_load_async(self->worker, entry->path, kind, self->load_cancellable,
-                        on_model_loaded, g_object_ref(self));
+  ivl_worker_load_async(self->worker, entry->path, kind,
+                        (IvlWorkerPrecision)g_settings_get_enum(self->settings, "precision"),
+                        self->load_cancellable, on_model_loaded, g_object_ref(self));
 }
 
 void ivl_window_refresh_models(IvlWindow *self)

@@ -24,6 +24,7 @@ typedef struct {
   GTask *task; /* NULL for JOB_QUIT */
   char *dir;
   IvlWorkerBackend backend;
+  IvlWorkerPrecision precision;
   IvlAttachment *attachment;
   int max_tiles;
   char *conversation_id;
@@ -209,6 +210,8 @@ static void drop_session(IvlWorker *self)
 static void run_load(IvlWorker *self, Job *job)
 {
   static const ivl_backend_kind kinds[] = {IVL_BACKEND_AUTO, IVL_BACKEND_CPU, IVL_BACKEND_CUDA};
+  static const ivl_precision precisions[] = {IVL_PRECISION_BF16, IVL_PRECISION_INT8,
+                                             IVL_PRECISION_Q4};
   ivl_model_params params = ivl_model_default_params();
   g_autoptr(GError) error = NULL;
 
@@ -216,13 +219,17 @@ static void run_load(IvlWorker *self, Job *job)
   drop_session(self);
   g_clear_pointer(&self->model, ivl_model_free);
   params.backend = kinds[job->backend];
+  params.precision = precisions[job->precision];
   params.progress = on_progress;
   params.progress_data = self;
   self->model = ivl_model_load(job->dir, &params, g_task_get_cancellable(job->task), &error);
   if (self->model == NULL)
     return_engine_error(job->task, error, IVL_WORKER_ERROR_NO_MODEL, IVL_WORKER_ERROR_CORRUPT);
   else
-    g_task_return_pointer(job->task, g_strdup(ivl_model_get_backend_name(self->model)), g_free);
+    g_task_return_pointer(job->task,
+                          g_strdup_printf("%s %s", ivl_model_get_backend_name(self->model),
+                                          ivl_precision_name(ivl_model_get_precision(self->model))),
+                          g_free);
 }
 
 static ivl_media *media_from_attachment(IvlAttachment *a, int max_tiles, GError **error)
@@ -492,13 +499,14 @@ static Job *job_new(IvlWorker *self, JobKind kind, GCancellable *cancellable,
 }
 
 void ivl_worker_load_async(IvlWorker *self, const char *dir, IvlWorkerBackend backend,
-                           GCancellable *cancellable, GAsyncReadyCallback callback,
-                           gpointer user_data)
+                           IvlWorkerPrecision precision, GCancellable *cancellable,
+                           GAsyncReadyCallback callback, gpointer user_data)
 {
   Job *job = job_new(self, JOB_LOAD, cancellable, callback, user_data, ivl_worker_load_async);
 
   job->dir = g_strdup(dir);
   job->backend = CLAMP(backend, IVL_WORKER_BACKEND_AUTO, IVL_WORKER_BACKEND_CUDA);
+  job->precision = CLAMP(precision, IVL_WORKER_PRECISION_BF16, IVL_WORKER_PRECISION_4BIT);
   g_async_queue_push(self->jobs, job);
 }
 

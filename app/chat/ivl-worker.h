@@ -17,6 +17,13 @@ typedef enum {
   IVL_WORKER_BACKEND_CUDA,
 } IvlWorkerBackend;
 
+/* The values of the "precision" setting. */
+typedef enum {
+  IVL_WORKER_PRECISION_BF16,
+  IVL_WORKER_PRECISION_INT8,
+  IVL_WORKER_PRECISION_4BIT,
+} IvlWorkerPrecision;
+
 typedef struct {
   char *system_message; /* NULL or "" = the model's default */
   int max_tiles;
@@ -45,10 +52,11 @@ G_DECLARE_FINAL_TYPE(IvlWorker, ivl_worker, IVL, WORKER, GObject)
 IvlWorker *ivl_worker_new(void);
 
 /* Loads the model in dir, replacing the current one; "load-progress" reports on the way.
- * finish returns the backend it runs on ("cpu", "cuda"). */
+ * finish returns the backend it runs on and the weights' precision ("cpu bf16",
+ * "cuda int8", "cpu 4bit"). */
 void ivl_worker_load_async(IvlWorker *self, const char *dir, IvlWorkerBackend backend,
-                           GCancellable *cancellable, GAsyncReadyCallback callback,
-                           gpointer user_data);
+                           IvlWorkerPrecision precision, GCancellable *cancellable,
+                           GAsyncReadyCallback callback, gpointer user_data);
 char *ivl_worker_load_finish(IvlWorker *self, GAsyncResult *result, GError **error);
 
 /* Cuts an attachment the way the model will see it and sets its grid; for a video, also

@@ -78,7 +78,7 @@ guint64 ivl_catalog_host_memory(void)
 int ivl_catalog_best_precision(const IvlCatalogModel *model, guint64 ram)
 {
   for (int p = 0; p < IVL_N_PRECISIONS; p++) {
-    if (ivl_precision_is_supported(p) && model->memory[p] > 0 && model->memory[p] <= ram)
+    if (model->memory[p] > 0 && model->memory[p] <= ram)
       return p;
   }
   return -1;

@@ -28,8 +28,8 @@ const IvlCatalogModel *ivl_catalog_find(const char *name_or_repo);
 /* This machine's physical memory in bytes (0 if unknown). */
 guint64 ivl_catalog_host_memory(void);
 
-/* The most precise precision the engine runs that fits: the first supported one of bf16,
- * int8, 4bit whose memory is at most ram bytes, or -1 when none does. */
+/* The most precise precision that fits: the first of bf16, int8, 4bit whose memory is at
+ * most ram bytes, or -1 when none does. */
 int ivl_catalog_best_precision(const IvlCatalogModel *model, guint64 ram);
 
 /* Where the model is installed (a folder with config.json: pretrained/, the user's models

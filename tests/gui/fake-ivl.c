@@ -18,6 +18,7 @@
 
 struct ivl_model {
   char *dir;
+  ivl_precision precision;
 };
 
 struct ivl_media {
@@ -79,6 +80,7 @@ ivl_model *ivl_model_load(const char *dir, const ivl_model_params *params,
   }
   model = g_new0(ivl_model, 1);
   model->dir = g_strdup(dir);
+  model->precision = params->precision;
   return model;
 }
 
@@ -94,6 +96,11 @@ const char *ivl_model_get_backend_name(const ivl_model *model)
 {
   (void)model;
   return "cpu";
+}
+
+ivl_precision ivl_model_get_precision(const ivl_model *model)
+{
+  return model->precision;
 }
 
 /* InternVL's dynamic_preprocess: the grid whose aspect ratio is closest to the image's. */

@@ -210,13 +210,38 @@ static void test_no_model(void)
   screenshot(GTK_WIDGET(window), "01-no-model");
 }
 
+/* The combo row titled title, anywhere under widget. */
+static AdwComboRow *find_combo_row(GtkWidget *widget, const char *title)
+{
+  if (ADW_IS_COMBO_ROW(widget) &&
+      g_strcmp0(adw_preferences_row_get_title(ADW_PREFERENCES_ROW(widget)), title) == 0)
+    return ADW_COMBO_ROW(widget);
+  for (GtkWidget *c = gtk_widget_get_first_child(widget); c; c = gtk_widget_get_next_sibling(c)) {
+    AdwComboRow *row = find_combo_row(c, title);
+    if (row)
+      return row;
+  }
+  return NULL;
+}
+
+/* Also picks 8-bit weights, as a person short of memory would: the demo model then loads
+ * quantized for the rest of the session (the tooltip of the model selector says so). */
 static void test_preferences(void)
 {
   GtkWindow *prefs;
+  AdwComboRow *precision;
 
   g_action_group_activate_action(G_ACTION_GROUP(app), "preferences", NULL);
   prefs = wait_for_toplevel(IVL_TYPE_PREFERENCES);
   screenshot(GTK_WIDGET(prefs), "02-preferences");
+  precision = find_combo_row(GTK_WIDGET(prefs), "Weight Precision");
+  g_assert_nonnull(precision);
+  adw_combo_row_set_selected(precision, 1);
+  {
+    g_autoptr(GSettings) settings = g_settings_new("io.github.ivl.Chat");
+    g_autofree char *nick = g_settings_get_string(settings, "precision");
+    g_assert_cmpstr(nick, ==, "int8");
+  }
   gtk_window_destroy(prefs);
 }
 
@@ -226,6 +251,10 @@ static void test_demo_model(void)
   wait_until(model_ready, NULL, "the demo model");
   g_assert_true(page_is("chat"));
   g_assert_true(g_str_has_suffix(window->loaded_model, "ivl-demo-tiny"));
+  {
+    const char *tip = gtk_widget_get_tooltip_text(GTK_WIDGET(window->model_dropdown));
+    g_assert_nonnull(strstr(tip, "with int8 weights"));
+  }
   gui_settle(300);
   screenshot(GTK_WIDGET(window), "03-empty-chat");
 }

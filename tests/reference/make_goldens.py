@@ -8,7 +8,7 @@ one-image prompt out (text, <img>, 256*n image tokens, </img>, text). The prompt
 go through a tokenizer: the golden models have a small vocabulary and the image token is
 stored with them.
 
-    /usr/bin/python3 tests/reference/make_goldens.py BUILD_DIR
+    /usr/bin/python3 tests/reference/make_goldens.py BUILD_DIR [NAME...]
 (BUILD_DIR holds tests/test-model-golden, which writes the models with the C generator.)
 """
 import hashlib
@@ -22,6 +22,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import internvl_ref as ref  # noqa: E402
+import quantize_ref  # noqa: E402
 
 BASE = dict(seed=0, llm_arch="qwen2", dtype="bf16", n_shards=0, vision_6b=False, vision_hidden=64,
             vision_layers=2, vision_heads=4, vision_ffn=128, llm_hidden=256, llm_layers=2,
@@ -43,6 +44,14 @@ CASES = {
     "vit6b-gqa2-hd128-bf16-ntk": (dict(BASE, seed=4, vision_6b=True, llm_hidden=512,
                                        llm_heads=4, llm_kv_heads=2, llm_ffn=768,
                                        max_position_embeddings=200), 1),
+}
+# Models loaded with quantized Linear weights (ivl --precision): the reference runs on the
+# weights quantize_ref.py dequantizes, so the comparison is as tight as for bf16. The 4-bit
+# case uses the InternLM2 layout, whose q, k, v rows are gathered out of the fused wqkv.
+QUANT_CASES = {
+    "vit300m-gqa2-hd64-int8": (dict(BASE, seed=1), 1, "int8"),
+    "vit300m-internlm2-gqa2-hd64-4bit": (dict(BASE, seed=5, llm_arch="internlm2", llm_heads=4,
+                                              llm_kv_heads=2), 1, "4bit"),
 }
 
 # A whole chat() turn on a tiny model with the real Qwen2.5 vocabulary: the prompt rendered
@@ -158,14 +167,15 @@ def make_chat(name, params, image, max_num, build, out_dir):
     print(name, "prompt", len(ids), "tokens", tokens[:8], "...")
 
 
-def make(name, params, n_tiles, build, out_dir):
+def make(name, params, n_tiles, build, out_dir, precision="bf16"):
     golden = {"what": "tests/reference/internvl_ref.py outputs for a tiny model, f32",
               "generator": "engine/tiny-model.c (ivl_tiny_model_write)",
-              "model": params, "n_tiles": n_tiles,
+              "model": params, "n_tiles": n_tiles, "precision": precision,
               "pixels": "((t*7 + c*5 + y*3 + x) % 29) / 14 - 1"}
     with tempfile.TemporaryDirectory() as tmp:
         model, golden["sha256"] = write_model(params, build, tmp)
         config, W = ref.load_model_dir(model)
+    W = quantize_ref.apply(W, precision)
 
     size = config["vision_config"]["image_size"]
     vit = ref.vision_forward(config, W, ref.test_pixels(n_tiles, size))
@@ -201,10 +211,19 @@ def main():
     build = sys.argv[1] if len(sys.argv) > 1 else "build"
     out_dir = os.path.join(os.path.dirname(os.path.abspath(__file__)), "goldens")
     os.makedirs(out_dir, exist_ok=True)
+    only = set(sys.argv[2:])  # names to regenerate; none: all
+
+    def wanted(name):
+        return not only or name in only
     for name, (params, n_tiles) in CASES.items():
-        make(name, params, n_tiles, build, out_dir)
+        if wanted(name):
+            make(name, params, n_tiles, build, out_dir)
+    for name, (params, n_tiles, precision) in QUANT_CASES.items():
+        if wanted(name):
+            make(name, params, n_tiles, build, out_dir, precision)
     for name, (params, image, max_num) in CHAT_CASES.items():
-        make_chat(name, params, image, max_num, build, out_dir)
+        if wanted(name):
+            make_chat(name, params, image, max_num, build, out_dir)
 
 
 if __name__ == "__main__":

@@ -104,6 +104,13 @@ static void test_sizes(void)
     g_test_message("%s: %.2f billion parameters", s->name, billions);
     g_assert_cmpfloat(billions, >, nominal[i] * 0.8);
     g_assert_cmpfloat(billions, <, nominal[i] * 1.2);
+    /* every Linear matrix of a published size is whole 32-groups wide, so each precision
+     * is strictly smaller than the one before */
+    guint64 w[IVL_N_PRECISIONS];
+    for (int p = 0; p < IVL_N_PRECISIONS; p++)
+      w[p] = ivl_model_estimate_memory(c, p, TRUE, 0).weights;
+    g_assert_cmpuint(w[IVL_PRECISION_BF16], >, w[IVL_PRECISION_INT8]);
+    g_assert_cmpuint(w[IVL_PRECISION_INT8], >, w[IVL_PRECISION_Q4]);
   }
 }
 

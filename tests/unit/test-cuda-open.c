@@ -34,7 +34,8 @@ static void test_check_memory(void)
   g_autoptr(GError) error = NULL;
   /* A petabyte never fits; with no device the answer is "unsupported" instead. */
   const guint64 pib = (guint64)1 << 50;
-  g_assert_false(ivl_backend_cuda_check_memory(0, pib, 0, 0, &error));
+  const ivl_gpu_memory_plan plan = {.precision = IVL_PRECISION_BF16, .weights = pib};
+  g_assert_false(ivl_backend_cuda_check_memory(0, &plan, &error));
   g_assert_true(g_error_matches(error, IVL_ERROR, IVL_ERROR_OUT_OF_MEMORY) ||
                 g_error_matches(error, IVL_ERROR, IVL_ERROR_UNSUPPORTED));
 }

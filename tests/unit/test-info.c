@@ -116,7 +116,9 @@ static void test_layout(gconstpointer data)
   g_assert_cmpint(get_int(o, "disk.bytes"), >=, get_int(o, "disk.weights_bytes"));
   g_assert_cmpint(get_int(o, "memory.context_length"), ==, 8192);
   g_assert_cmpint(get_int(o, "memory.gpu.bf16.total"), >, get_int(o, "memory.gpu.int8.total"));
-  g_assert_cmpint(get_int(o, "memory.gpu.int8.total"), >, get_int(o, "memory.gpu.4bit.total"));
+  /* 4-bit needs whole groups of 32 per row: this 16-wide LLM keeps most matrices in bf16,
+   * so 4-bit is below bf16 but not below int8 here */
+  g_assert_cmpint(get_int(o, "memory.gpu.bf16.total"), >, get_int(o, "memory.gpu.4bit.total"));
   g_assert_cmpint(get_int(o, "memory.cpu.bf16.weights"), ==, 2 * get_int(o, "parameters.total"));
   g_assert_cmpint(get_int(o, "memory.cpu.bf16.overhead"), ==, 0);
   /* K and V, 2 layers, 2 KV heads of 4, 8192 tokens: bf16 on the GPU, f32 on the CPU. */

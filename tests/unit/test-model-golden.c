@@ -52,11 +52,12 @@ static void parts_clear(parts *p)
   ivl_config_free(p->config);
 }
 
-static gboolean parts_load(parts *p, const char *dir, int n_ctx, GError **error)
+static gboolean parts_load(parts *p, const char *dir, int n_ctx, ivl_precision precision,
+                           GError **error)
 {
   *p = (parts){0};
   return (p->config = ivl_config_load(dir, error)) && (p->be = ivl_backend_cpu_new(2, error)) &&
-         (p->loader = ivl_loader_new(p->be, dir, error)) &&
+         (p->loader = ivl_loader_new(p->be, dir, p->config, precision, error)) &&
          (p->vision = ivl_vision_new(p->be, &p->config->vision, p->config->select_layer, p->loader,
                                      error)) &&
          (p->projector = ivl_projector_new(p->be, p->config, p->loader, error)) &&
@@ -178,8 +179,13 @@ static void run_golden(gconstpointer data)
   g_assert_true(ivl_tiny_model_write(dir, &tp, &error));
   golden_check_files(dir, json_object_get_object_member(g, "sha256"));
 
+  /* goldens of quantized models name their precision; the others are bf16 */
+  ivl_precision precision = IVL_PRECISION_BF16;
+  if (json_object_has_member(g, "precision"))
+    g_assert_true(
+        ivl_precision_from_name(json_object_get_string_member(g, "precision"), &precision));
   parts p;
-  if (!parts_load(&p, dir, 4096, &error))
+  if (!parts_load(&p, dir, 4096, precision, &error))
     g_error("loading %s: %s", dir, error->message);
   int n_tiles = json_object_get_int_member(g, "n_tiles");
   int size = p.config->vision.image_size;
