@@ -37,18 +37,25 @@ __device__ __forceinline__ void ivl_q4_word(uint32_t w, float *v)
   }
 }
 
-/* Q8: int8 [rows, cols], then one f32 scale per row. A 16-byte chunk holds 16 values of a
- * row; the scale is applied per row. */
-struct ivl_q8_weights {
-  static constexpr int CHUNK = 16;
-  const int8_t *q;
-  const float *scale;
+/* A quantized [rows, cols] matrix: values of type Q, then scales of type S. Passed to the
+ * kernels by value. */
+template <typename Q, typename S> struct ivl_quant_matrix {
+  const Q *q;
+  const S *scale;
   int64_t cols;
 
-  ivl_q8_weights(const void *w, size_t scales_offset, int64_t cols_)
-      : q((const int8_t *)w), scale((const float *)((const char *)w + scales_offset)), cols(cols_)
+  ivl_quant_matrix(const void *w, size_t scales_offset, int64_t cols_)
+      : q((const Q *)w), scale((const S *)((const char *)w + scales_offset)), cols(cols_)
   {
   }
+};
+
+/* Q8: int8 [rows, cols], then one f32 scale per row. A 16-byte chunk holds 16 values of a
+ * row; the scale is applied per row. */
+struct ivl_q8_weights : ivl_quant_matrix<int8_t, float> {
+  static constexpr int CHUNK = 16;
+  using ivl_quant_matrix::ivl_quant_matrix;
+
   __device__ float at(int64_t r, int64_t c) const
   {
     return (float)q[r * cols + c] * __ldg(scale + r);
@@ -88,16 +95,10 @@ struct ivl_q8_weights {
 
 /* Q4: nibbles [rows, cols / 2], then f16 scales [rows, cols / 32]. A 16-byte chunk is one
  * whole group of 32 values, so its scale is applied per chunk. */
-struct ivl_q4_weights {
+struct ivl_q4_weights : ivl_quant_matrix<uint8_t, __half> {
   static constexpr int CHUNK = 32;
-  const uint8_t *q;
-  const __half *scale;
-  int64_t cols;
+  using ivl_quant_matrix::ivl_quant_matrix;
 
-  ivl_q4_weights(const void *w, size_t scales_offset, int64_t cols_)
-      : q((const uint8_t *)w), scale((const __half *)((const char *)w + scales_offset)), cols(cols_)
-  {
-  }
   __device__ float group_scale(int64_t r, int64_t g) const
   {
     return __half2float(scale[r * (cols / CHUNK) + g]);
