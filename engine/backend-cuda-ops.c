@@ -1,11 +1,12 @@
 /* backend-cuda-ops.c — the CUDA backend's ops: shape and dtype checks on the host, then one
  * launcher from kernels/ivl-cuda.h. Activations may be bf16 (the backend's act_dtype) or f32;
- * weights are bf16 on the device (weight_from_host converts). Inside a graph recording,
- * position arguments become offsets from the recorded position and the kernels add the
- * replayed one from device memory (self->step[0]). */
+ * weights are bf16 on the device (weight_from_host converts), and matmul's may also be int8
+ * or 4-bit (quantize.h). Inside a graph recording, position arguments become offsets from the
+ * recorded position and the kernels add the replayed one from device memory (self->step[0]). */
 #include "backend-cuda-private.h"
 
 #include "ivl.h"
+#include "quantize.h"
 
 #define CHECK(cond, ...)                                                                           \
   do {                                                                                             \
@@ -40,18 +41,58 @@ static const int32_t *pos_base(CudaBackend *self, int64_t *pos)
   return self->step;
 }
 
+static const char *weight_kind(ivl_dtype dtype)
+{
+  return dtype == IVL_DTYPE_Q8 ? "int8" : dtype == IVL_DTYPE_Q4 ? "4-bit" : "bf16";
+}
+
+/* A few rows read the quantized layout directly; more expand the weight to bf16 in scratch
+ * for cuBLAS. That scratch (as large as the largest such weight in bf16) grows like the
+ * attention workspace, in a recording too (buffers a graph holds are retired, not freed); a
+ * decode step records a few rows and needs none. */
+static void matmul_quant(CudaBackend *self, ivl_tensor *y, const ivl_tensor *x, const ivl_tensor *w,
+                         const ivl_tensor *bias)
+{
+  const size_t scales = ivl_quant_scales_offset(w->dtype, w->rows, w->cols);
+  const char *what = w->dtype == IVL_DTYPE_Q8 ? "int8 matmul" : "4-bit matmul";
+  const uint16_t *b = bias ? bias->data : NULL;
+  if (x->rows <= IVL_CUDA_QGEMV_MAX_ROWS) {
+    ivl_cuda_check(self,
+                   ivl_cuda_gemv_quant(y->data, (ivl_cuda_dtype)y->dtype, x->data,
+                                       (ivl_cuda_dtype)w->dtype, w->data, scales, b, x->rows,
+                                       w->rows, w->cols, self->stream),
+                   what);
+    return;
+  }
+  if (ivl_cuda_reserve(self, &self->dequant, &self->dequant_size,
+                       ivl_tensor_nbytes(IVL_DTYPE_BF16, w->rows, w->cols)) &&
+      ivl_cuda_check(self,
+                     ivl_cuda_dequantize(self->dequant, (ivl_cuda_dtype)w->dtype, w->data, scales,
+                                         w->rows, w->cols, self->stream),
+                     what))
+    ivl_cuda_check(self,
+                   ivl_cuda_matmul(self->cublas, y->data, (ivl_cuda_dtype)y->dtype, x->data,
+                                   self->dequant, b, x->rows, w->rows, w->cols, self->stream),
+                   what);
+}
+
 static void cuda_matmul(ivl_backend *be, ivl_tensor *y, const ivl_tensor *x, const ivl_tensor *w,
                         const ivl_tensor *bias)
 {
   CudaBackend *self = cuda_backend(be);
-  CHECK(x->dtype == IVL_DTYPE_BF16 && w->dtype == IVL_DTYPE_BF16 && is_act(y),
-        "matmul: bf16 x and w needed");
+  CHECK(x->dtype == IVL_DTYPE_BF16 && is_act(y), "matmul: x must be bf16 and y bf16 or f32");
+  CHECK(w->dtype == IVL_DTYPE_BF16 || w->dtype == IVL_DTYPE_Q8 || w->dtype == IVL_DTYPE_Q4,
+        "matmul: w must be bf16, int8 or 4-bit on the device (dtype %d)", (int)w->dtype);
   CHECK(x->cols == w->cols && y->rows == x->rows && y->cols == w->rows,
-        "matmul: [%" G_GINT64_FORMAT ",%" G_GINT64_FORMAT "] x [%" G_GINT64_FORMAT
+        "matmul: [%" G_GINT64_FORMAT ",%" G_GINT64_FORMAT "] x %s [%" G_GINT64_FORMAT
         ",%" G_GINT64_FORMAT "]T into [%" G_GINT64_FORMAT ",%" G_GINT64_FORMAT "]",
-        x->rows, x->cols, w->rows, w->cols, y->rows, y->cols);
+        x->rows, x->cols, weight_kind(w->dtype), w->rows, w->cols, y->rows, y->cols);
   CHECK(bias == NULL || is_vec(bias, w->rows), "matmul: bias must be bf16 [%" G_GINT64_FORMAT "]",
         w->rows);
+  if (w->dtype != IVL_DTYPE_BF16) {
+    matmul_quant(self, y, x, w, bias);
+    return;
+  }
   ivl_cuda_check(self,
                  ivl_cuda_matmul(self->cublas, y->data, (ivl_cuda_dtype)y->dtype, x->data, w->data,
                                  bias ? bias->data : NULL, x->rows, w->rows, x->cols, self->stream),
@@ -207,8 +248,9 @@ static void cuda_copy_rows(ivl_backend *be, ivl_tensor *dst, int64_t dst_row0,
                            const ivl_tensor *src, int64_t src_row0, int64_t n_rows)
 {
   CudaBackend *self = cuda_backend(be);
-  CHECK(dst->dtype == src->dtype && dst->cols == src->cols && n_rows >= 0 && src_row0 >= 0 &&
-            src_row0 + n_rows <= src->rows && dst_row0 >= 0 && dst_row0 + n_rows <= dst->rows,
+  CHECK(dst->dtype == src->dtype && ivl_dtype_size(dst->dtype) > 0 && dst->cols == src->cols &&
+            n_rows >= 0 && src_row0 >= 0 && src_row0 + n_rows <= src->rows && dst_row0 >= 0 &&
+            dst_row0 + n_rows <= dst->rows,
         "copy_rows: %" G_GINT64_FORMAT " rows from %" G_GINT64_FORMAT " of %" G_GINT64_FORMAT
         " to %" G_GINT64_FORMAT " of %" G_GINT64_FORMAT,
         n_rows, src_row0, src->rows, dst_row0, dst->rows);

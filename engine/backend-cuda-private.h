@@ -20,13 +20,16 @@ typedef struct {
   void *cublas_workspace;
 
   /* Scratch that grows on demand: f32 staging for conversions, get_rows ids, attention
-   * partials. Buffers a recording may still use are retired, not freed, while it lasts. */
+   * partials, a quantized weight expanded to bf16 for cuBLAS. Buffers a recording may still
+   * use are retired, not freed, while it lasts. */
   void *staging;
   size_t staging_size;
   int32_t *ids;
   size_t ids_size;
   void *attn_workspace;
   size_t attn_workspace_size;
+  void *dequant;
+  size_t dequant_size;
   int32_t *argmax_out;
   GPtrArray *retired; /* device pointers freed with the graph or the backend */
 

@@ -6,6 +6,7 @@
 
 #include "gpu-memory-plan.h"
 #include "ivl.h"
+#include "quantize.h"
 
 #include <stdarg.h>
 
@@ -13,6 +14,8 @@ G_STATIC_ASSERT((int)IVL_DTYPE_F32 == (int)IVL_CUDA_F32);
 G_STATIC_ASSERT((int)IVL_DTYPE_F16 == (int)IVL_CUDA_F16);
 G_STATIC_ASSERT((int)IVL_DTYPE_BF16 == (int)IVL_CUDA_BF16);
 G_STATIC_ASSERT((int)IVL_DTYPE_I32 == (int)IVL_CUDA_I32);
+G_STATIC_ASSERT((int)IVL_DTYPE_Q8 == (int)IVL_CUDA_Q8);
+G_STATIC_ASSERT((int)IVL_DTYPE_Q4 == (int)IVL_CUDA_Q4);
 
 #define CUBLAS_WORKSPACE_BYTES ((size_t)32 << 20)
 /* Weights converted on upload pass through staging in chunks of this many elements. */
@@ -102,21 +105,39 @@ gboolean ivl_cuda_reserve(CudaBackend *self, void **buf, size_t *size, size_t ne
 
 /* -- tensors -- */
 
-static ivl_tensor *cuda_tensor_new(ivl_backend *be, ivl_dtype dtype, int64_t rows, int64_t cols,
-                                   GError **error)
+static gboolean is_quant(ivl_dtype dtype)
 {
-  CudaBackend *self = cuda_backend(be);
-  if (rows < 0 || cols < 0) {
+  return dtype == IVL_DTYPE_Q8 || dtype == IVL_DTYPE_Q4;
+}
+
+/* A tensor of any dtype, quantized layouts included (ivl_tensor_nbytes bytes). */
+static ivl_tensor *tensor_alloc(ivl_backend *be, ivl_dtype dtype, int64_t rows, int64_t cols,
+                                GError **error)
+{
+  if (rows < 0 || cols < 0 || (is_quant(dtype) && !ivl_quant_fits(dtype, rows, cols))) {
     g_set_error(error, IVL_ERROR, IVL_ERROR_INVALID_ARGUMENT,
-                "tensor of %" G_GINT64_FORMAT " x %" G_GINT64_FORMAT, rows, cols);
+                "tensor of %" G_GINT64_FORMAT " x %" G_GINT64_FORMAT "%s", rows, cols,
+                is_quant(dtype) ? " cannot be quantized (4-bit needs columns in groups of 32)"
+                                : "");
     return NULL;
   }
-  void *data = device_alloc(self, (size_t)(rows * cols) * ivl_dtype_size(dtype), error);
+  void *data = device_alloc(cuda_backend(be), ivl_tensor_nbytes(dtype, rows, cols), error);
   if (data == NULL)
     return NULL;
   ivl_tensor *t = g_new0(ivl_tensor, 1);
   *t = (ivl_tensor){be, dtype, rows, cols, data, TRUE};
   return t;
+}
+
+static ivl_tensor *cuda_tensor_new(ivl_backend *be, ivl_dtype dtype, int64_t rows, int64_t cols,
+                                   GError **error)
+{
+  if (is_quant(dtype)) {
+    g_set_error(error, IVL_ERROR, IVL_ERROR_UNSUPPORTED,
+                "quantized tensors are weights: only weight_from_host makes them");
+    return NULL;
+  }
+  return tensor_alloc(be, dtype, rows, cols, error);
 }
 
 static void cuda_tensor_free(ivl_backend *be, ivl_tensor *t)
@@ -147,14 +168,15 @@ static ivl_tensor *cuda_weight_from_host(ivl_backend *be, ivl_dtype dtype, int64
                                          int64_t cols, const void *host, GError **error)
 {
   CudaBackend *self = cuda_backend(be);
-  const ivl_dtype dev = dtype == IVL_DTYPE_I32 ? IVL_DTYPE_I32 : IVL_DTYPE_BF16;
-  ivl_tensor *t = cuda_tensor_new(be, dev, rows, cols, error);
+  /* Quantized weights stay in their layout: the matmul reads it (kernels/gemv-quant.cu). */
+  const ivl_dtype dev = dtype == IVL_DTYPE_I32 || is_quant(dtype) ? dtype : IVL_DTYPE_BF16;
+  ivl_tensor *t = tensor_alloc(be, dev, rows, cols, error);
   if (t == NULL)
     return NULL;
   const int64_t n = rows * cols;
   if (dtype == dev) {
     ivl_cuda_check(self,
-                   cudaMemcpyAsync(t->data, host, (size_t)n * ivl_dtype_size(dtype),
+                   cudaMemcpyAsync(t->data, host, ivl_tensor_nbytes(dtype, rows, cols),
                                    cudaMemcpyHostToDevice, self->stream),
                    "weight upload");
   } else {
@@ -197,8 +219,11 @@ static gboolean cuda_upload_f32(ivl_backend *be, ivl_tensor *t, int64_t row0, in
   CudaBackend *self = cuda_backend(be);
   if (recording_refuses(self, "upload_f32", error) || !rows_in_range(t, row0, n_rows, error))
     return FALSE;
-  if (t->dtype == IVL_DTYPE_I32) {
-    g_set_error(error, IVL_ERROR, IVL_ERROR_UNSUPPORTED, "f32 upload into an i32 tensor");
+  if (t->dtype == IVL_DTYPE_I32 || is_quant(t->dtype)) {
+    g_set_error(error, IVL_ERROR, IVL_ERROR_UNSUPPORTED, "f32 upload into %s",
+                t->dtype == IVL_DTYPE_I32
+                    ? "an i32 tensor"
+                    : "a quantized tensor (only weight_from_host makes them)");
     return FALSE;
   }
   const int64_t n = n_rows * t->cols;
@@ -226,8 +251,9 @@ static gboolean cuda_download_f32(ivl_backend *be, const ivl_tensor *t, int64_t 
   CudaBackend *self = cuda_backend(be);
   if (recording_refuses(self, "download_f32", error) || !rows_in_range(t, row0, n_rows, error))
     return FALSE;
-  if (t->dtype == IVL_DTYPE_I32) {
-    g_set_error(error, IVL_ERROR, IVL_ERROR_UNSUPPORTED, "f32 download of an i32 tensor");
+  if (t->dtype == IVL_DTYPE_I32 || is_quant(t->dtype)) {
+    g_set_error(error, IVL_ERROR, IVL_ERROR_UNSUPPORTED, "f32 download of %s",
+                t->dtype == IVL_DTYPE_I32 ? "an i32 tensor" : "a quantized tensor");
     return FALSE;
   }
   const int64_t n = n_rows * t->cols;
@@ -370,7 +396,7 @@ static void cuda_free(ivl_backend *be)
     cudaStreamSynchronize(self->stream);
   graph_drop(self);
   g_ptr_array_unref(self->retired);
-  void *buffers[] = {self->staging,    self->ids,  self->attn_workspace,
+  void *buffers[] = {self->staging,    self->ids,  self->attn_workspace,  self->dequant,
                      self->argmax_out, self->step, self->cublas_workspace};
   for (gsize i = 0; i < G_N_ELEMENTS(buffers); i++)
     cudaFree(buffers[i]);

@@ -27,6 +27,8 @@ typedef enum {
   IVL_CUDA_F16 = 1,
   IVL_CUDA_BF16 = 2,
   IVL_CUDA_I32 = 3,
+  IVL_CUDA_Q8 = 4, /* quantized weights only (engine/quantize.h) */
+  IVL_CUDA_Q4 = 5,
 } ivl_cuda_dtype;
 
 /* dst[i] = (dst_t) src[i] for i < n; f32, f16 and bf16 in any pair (same type: a copy). */
@@ -41,6 +43,18 @@ cudaError_t ivl_cuda_matmul(cublasHandle_t cublas, void *y, ivl_cuda_dtype y_t, 
 /* The GEMV alone (n == 1), exposed for the bandwidth benchmark. */
 cudaError_t ivl_cuda_gemv(void *y, ivl_cuda_dtype y_t, const void *x, const uint16_t *w,
                           const uint16_t *bias, int64_t out, int64_t in, cudaStream_t stream);
+/* Quantized weights w [out, in] (w_t IVL_CUDA_Q8 or IVL_CUDA_Q4) in the layouts of
+ * engine/quantize.h, their scales `scales_offset` bytes after w (ivl_quant_scales_offset).
+ * y [n, out] = x [n, in] · dequant(w)ᵀ (+ bias) for 1 <= n <= IVL_CUDA_QGEMV_MAX_ROWS, read
+ * straight from the layout (decode); x bf16, y bf16 or f32. */
+#define IVL_CUDA_QGEMV_MAX_ROWS 8
+cudaError_t ivl_cuda_gemv_quant(void *y, ivl_cuda_dtype y_t, const void *x, ivl_cuda_dtype w_t,
+                                const void *w, size_t scales_offset, const uint16_t *bias,
+                                int64_t n, int64_t out, int64_t in, cudaStream_t stream);
+/* dst [rows, cols] (bf16, 16-byte aligned) = dequant(w), for ivl_cuda_matmul with many rows. */
+cudaError_t ivl_cuda_dequantize(uint16_t *dst, ivl_cuda_dtype w_t, const void *w,
+                                size_t scales_offset, int64_t rows, int64_t cols,
+                                cudaStream_t stream);
 /* y[r, c] += bias[c] */
 cudaError_t ivl_cuda_add_bias(void *y, ivl_cuda_dtype t, const uint16_t *bias, int64_t rows,
                               int64_t cols, cudaStream_t stream);

@@ -9,7 +9,8 @@
 #      building from source, the other tests of suite gpu;
 #   4. measure the GPU's ceilings (tests/gpu/gpu-peak: copy bandwidth, bf16 GEMM);
 #   5. `ivl bench --backend cuda` on a 1B-shaped and an 8B-shaped random model written on the
-#      spot by `ivl make-tiny-model`;
+#      spot by `ivl make-tiny-model`, the 8B-shaped one also with --precision int8 and 4bit
+#      (the loader quantizes its Linear weights);
 #   6. write report.json, report.md and logs.tar.gz (every step's output) into
 #      $IVL_GPU_REPORT_DIR (default: $OUT if set, else build-gpu/report), and print report.md.
 # Exit status: 0 all passed (a tool that is missing, e.g. compute-sanitizer, is a skip), 1 something failed (the report says what), 77 no GPU here.
@@ -169,9 +170,17 @@ if [ "$MODE" != none ]; then
       --backend cuda --json
   # shellcheck disable=SC2086
   # Shards: the safetensors writer keeps a file in one GByteArray, which stops at 4 GiB.
-  step make-8b 200 $RUN "$BIN_IVL" make-tiny-model "$MODELS/8b" $VISION --shards 4 --llm-hidden 3584 \
-    --llm-layers "$LAYERS_8B" --llm-heads 28 --llm-kv-heads 4 --llm-ffn 18944 &&
+  if step make-8b 200 $RUN "$BIN_IVL" make-tiny-model "$MODELS/8b" $VISION --shards 4 \
+    --llm-hidden 3584 --llm-layers "$LAYERS_8B" --llm-heads 28 --llm-kv-heads 4 --llm-ffn 18944
+  then
     step bench-8b 150 $RUN "$BIN_IVL" bench -m "$MODELS/8b" --backend cuda --json
+    # The loader quantizes the Linear weights; decode reads a half (int8) or about a quarter
+    # (4-bit) of the bytes. Run even when the bf16 bench failed: these are other kernels.
+    step bench-8b-int8 120 $RUN "$BIN_IVL" bench -m "$MODELS/8b" --backend cuda \
+      --precision int8 --json
+    step bench-8b-4bit 120 $RUN "$BIN_IVL" bench -m "$MODELS/8b" --backend cuda \
+      --precision 4bit --json
+  fi
   rm -rf "$MODELS/1b" "$MODELS/8b"
 fi
 

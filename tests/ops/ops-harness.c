@@ -1,6 +1,7 @@
 #include "ops-harness.h"
 
 #include "cpu-kernels.h"
+#include "quantize.h"
 
 #include <math.h>
 #include <string.h>
@@ -130,19 +131,30 @@ ops_pair ops_input(ops_ctx *c, int64_t rows, int64_t cols, float scale, float of
   return ops_input_values(c, TRUE, IVL_DTYPE_F32, rows, cols, v);
 }
 
+/* Random values rounded to bf16 (or f16) as a checkpoint stores them. */
+static guint16 *random_half(ops_ctx *c, ivl_dtype dtype, int64_t n, float scale, float offset)
+{
+  guint16 *h = g_new(guint16, n);
+  for (int64_t i = 0; i < n; i++) {
+    const float v = offset + scale * ops_rng_uniform(&c->rng);
+    h[i] = dtype == IVL_DTYPE_F16 ? cpu_f32_to_f16(v) : cpu_f32_to_bf16(v);
+  }
+  return h;
+}
+
 ops_pair ops_weight(ops_ctx *c, ivl_dtype dtype, int64_t rows, int64_t cols, float scale,
                     float offset)
 {
   ops_pair p = {.rows = rows, .cols = cols};
   const int64_t n = rows * cols;
   void *host;
-  if (dtype == IVL_DTYPE_BF16 || dtype == IVL_DTYPE_F16) {
-    guint16 *h = g_new(guint16, n);
-    for (int64_t i = 0; i < n; i++) {
-      const float v = offset + scale * ops_rng_uniform(&c->rng);
-      h[i] = dtype == IVL_DTYPE_BF16 ? cpu_f32_to_bf16(v) : cpu_f32_to_f16(v);
-    }
-    host = h;
+  if (dtype == IVL_DTYPE_Q8 || dtype == IVL_DTYPE_Q4) {
+    /* as the loader makes them: bf16 checkpoint values quantized into a host buffer */
+    g_autofree guint16 *h = random_half(c, IVL_DTYPE_BF16, n, scale, offset);
+    host = g_malloc(ivl_quant_nbytes(dtype, rows, cols));
+    ivl_quantize(dtype, host, h, IVL_DTYPE_BF16, rows, cols);
+  } else if (dtype == IVL_DTYPE_BF16 || dtype == IVL_DTYPE_F16) {
+    host = random_half(c, dtype, n, scale, offset);
   } else {
     host = random_rows(c, n, scale, offset);
   }

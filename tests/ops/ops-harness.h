@@ -49,7 +49,8 @@ ops_pair ops_input_typed(ops_ctx *c, ivl_dtype dtype, int64_t rows, int64_t cols
 ops_pair ops_input_values(ops_ctx *c, gboolean act, ivl_dtype dtype, int64_t rows, int64_t cols,
                           const float *values);
 /* Weights from one host array in `dtype` (bf16 as checkpoints store them, f32 or f16 to
- * exercise the conversion on upload). */
+ * exercise the conversion on upload, Q8 or Q4: bf16 values quantized, so both sides read
+ * the same quantized bytes; Q4 needs cols a multiple of 32). */
 ops_pair ops_weight(ops_ctx *c, ivl_dtype dtype, int64_t rows, int64_t cols, float scale,
                     float offset);
 /* Outputs: rows + guard rows of sentinel, in each side's act_dtype or in `dtype`. */

@@ -33,6 +33,7 @@ struct ops_case {
   int heads, kv_heads, head_dim, n_seq;
   int64_t tk, pos0;
   gboolean causal, bias, f32, f16; /* f32, f16: of the weights (norms, matmul), f32 also of y */
+  gboolean q8, q4;                 /* matmul weights quantized (quantize.h) */
   double theta;
   float eps;
 };
@@ -40,8 +41,11 @@ struct ops_case {
 static gboolean run_matmul(ops_ctx *c, const ops_case *k, double *nmse, char **why)
 {
   ops_pair x = ops_input(c, k->n, k->in, 1.0f, 0.0f);
-  ops_pair w = ops_weight(c, k->f16 ? IVL_DTYPE_F16 : IVL_DTYPE_BF16, k->out, k->in,
-                          1.0f / sqrtf((float)k->in), 0.0f);
+  const ivl_dtype wt = k->q8    ? IVL_DTYPE_Q8
+                       : k->q4  ? IVL_DTYPE_Q4
+                       : k->f16 ? IVL_DTYPE_F16
+                                : IVL_DTYPE_BF16;
+  ops_pair w = ops_weight(c, wt, k->out, k->in, 1.0f / sqrtf((float)k->in), 0.0f);
   ops_pair b = ops_weight(c, IVL_DTYPE_BF16, 1, k->out, 0.5f, 0.0f);
   ops_pair y =
       k->f32 ? ops_output_typed(c, IVL_DTYPE_F32, k->n, k->out) : ops_output(c, k->n, k->out);
@@ -209,6 +213,13 @@ static gboolean run_argmax(ops_ctx *c, const ops_case *k, double *nmse, char **w
 
 static const ops_op MATMUL = {"matmul", run_matmul, 1e-4,
                               "x and y rounded to bf16 (~5e-6); f32 sums in another order"};
+/* Both sides read the same quantized bytes, so quantization itself adds no error here. Up to
+ * IVL_CUDA_QGEMV_MAX_ROWS (8) rows CUDA reads the layout directly: the error is that of the
+ * bf16 matmul. More rows expand the weight to bf16 for cuBLAS, one more rounding (~2.5e-6). */
+static const ops_op MATMUL_Q8 = {"matmul q8", run_matmul, 1e-4,
+                                 "x, y and (over 8 rows) w rounded to bf16 (~7.5e-6)"};
+static const ops_op MATMUL_Q4 = {"matmul q4", run_matmul, 1e-4,
+                                 "x, y and (over 8 rows) w rounded to bf16 (~7.5e-6)"};
 static const ops_op RMS_NORM = {"rms_norm", run_rms_norm, 1e-4,
                                 "x and y rounded to bf16 (~5e-6); f32 statistics"};
 static const ops_op LAYER_NORM = {"layer_norm", run_layer_norm, 1e-4,
@@ -237,6 +248,13 @@ static const ops_op ARGMAX = {"argmax", run_argmax, 0.0, "an index: exact"};
   {                                                                                                \
     .op = &MATMUL, .what = what_, .n = n_, .out = out_, .in = in_, .bias = bias_, .f32 = f32_      \
   }
+#define QMM(op_, flag_, what_, n_, out_, in_, bias_, f32_)                                         \
+  {                                                                                                \
+    .op = &op_, .what = what_, .n = n_, .out = out_, .in = in_, .bias = bias_, .f32 = f32_,        \
+    flag_ = TRUE                                                                                   \
+  }
+#define Q8MM(...) QMM(MATMUL_Q8, .q8, __VA_ARGS__)
+#define Q4MM(...) QMM(MATMUL_Q4, .q4, __VA_ARGS__)
 #define ATT(what_, seq_, tq_, tk_, h_, kv_, hd_, causal_, pos_)                                    \
   {                                                                                                \
     .op = &ATTENTION, .what = what_, .n_seq = seq_, .n = tq_, .tk = tk_, .heads = h_,              \
@@ -273,6 +291,36 @@ static const ops_case cases[] = {
      .out = 256,
      .in = 512,
      .f16 = TRUE},
+    /* int8 and 4-bit weights: decode (1 row) and a few rows read the layout in the GEMV
+     * kernels, many rows (vision tiles, prefill) go through bf16 and cuBLAS */
+    Q8MM("1B o_proj, decode", 1, 896, 896, FALSE, FALSE),
+    Q8MM("1B gate, decode", 1, 4864, 896, FALSE, FALSE),
+    Q8MM("1B down, decode", 1, 896, 4864, FALSE, FALSE),
+    Q8MM("1B lm_head, decode, f32 logits", 1, VOCAB, 896, FALSE, TRUE),
+    Q8MM("1B q/k/v, decode, bias", 1, 1152, 896, TRUE, FALSE),
+    Q8MM("8B o_proj, decode", 1, 3584, 3584, FALSE, FALSE),
+    Q8MM("8B gate, decode", 1, 18944, 3584, FALSE, FALSE),
+    Q8MM("8B down, decode", 1, 3584, 18944, FALSE, FALSE),
+    Q8MM("1B o_proj, 2 rows", 2, 896, 896, FALSE, FALSE),
+    Q8MM("8B gate, 5 rows", 5, 18944, 3584, FALSE, FALSE),
+    Q8MM("8B o_proj, 8 rows, f32 y", 8, 3584, 3584, FALSE, TRUE),
+    Q8MM("in 588, one row: scalar GEMV", 1, 1001, 588, TRUE, FALSE),
+    Q8MM("in 588, 3 rows: scalar GEMV", 3, 1001, 588, FALSE, FALSE),
+    Q8MM("in 588, 20 rows: unaligned rows to bf16", 20, 1001, 588, TRUE, FALSE),
+    Q8MM("300M fc1, one tile of 1025, bias", 1025, 4096, 1024, TRUE, FALSE),
+    Q8MM("8B o_proj, prefill 300", 300, 3584, 3584, FALSE, FALSE),
+    Q4MM("1B o_proj, decode", 1, 896, 896, FALSE, FALSE),
+    Q4MM("1B gate, decode", 1, 4864, 896, FALSE, FALSE),
+    Q4MM("1B down, decode", 1, 896, 4864, FALSE, FALSE),
+    Q4MM("1B q/k/v, decode, bias", 1, 1152, 896, TRUE, FALSE),
+    Q4MM("8B o_proj, decode", 1, 3584, 3584, FALSE, FALSE),
+    Q4MM("8B gate, decode", 1, 18944, 3584, FALSE, FALSE),
+    Q4MM("8B down, decode, f32 y", 1, 3584, 18944, FALSE, TRUE),
+    Q4MM("out 1001, 3 rows, bias", 3, 1001, 896, TRUE, FALSE),
+    Q4MM("8B gate, 4 rows", 4, 18944, 3584, FALSE, FALSE),
+    Q4MM("8B o_proj, 7 rows", 7, 3584, 3584, FALSE, FALSE),
+    Q4MM("300M fc1, one tile of 1025, bias", 1025, 4096, 1024, TRUE, FALSE),
+    Q4MM("8B o_proj, prefill 300", 300, 3584, 3584, FALSE, FALSE),
     /* norms */
     {.op = &RMS_NORM, .what = "1B hidden, 7 rows", .n = 7, .in = 896, .eps = 1e-6f},
     {.op = &RMS_NORM, .what = "78B hidden, 3 rows", .n = 3, .in = 8192, .eps = 1e-6f},
