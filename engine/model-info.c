@@ -129,12 +129,29 @@ static guint64 workspace_bytes(const ivl_config *c, guint64 context)
   return MAX(vision, llm);
 }
 
+/* Elements of the largest Linear weight matrix that multiplies many rows at once: all but
+ * lm_head, which only ever sees the last position. */
+static guint64 largest_linear(const ivl_config *config)
+{
+  g_autoptr(GPtrArray) specs = ivl_model_tensor_specs(config);
+  guint64 most = 0;
+  for (guint i = 0; i < specs->len; i++) {
+    const ivl_tensor_spec *s = g_ptr_array_index(specs, i);
+    if (s->is_linear && !g_str_equal(s->name, "language_model.lm_head.weight") &&
+        !g_str_equal(s->name, "language_model.output.weight"))
+      most = MAX(most, (guint64)ivl_tensor_spec_n_elements(s));
+  }
+  return most;
+}
+
 /* Total = weights + KV cache + workspace + overhead, where
  *   KV cache = 2 (K, V) × layers × KV × hd × context × element size,
  *              bf16 on a GPU (2 bytes), f32 on the CPU (4 bytes);
- *   overhead = 512 MiB on a GPU for the CUDA context and cuBLAS workspace, 0 on the CPU.
+ *   overhead = 512 MiB on a GPU for the CUDA context and cuBLAS workspace, 0 on the CPU;
+ *   workspace on a GPU with quantized weights + 2 bytes × the largest Linear matrix but
+ *   lm_head (its bf16 expansion for prefill and vision).
  * On the CPU the bf16 weights are the mapped files (page cache, not private memory), still
- * counted since they must fit in RAM to run at speed. */
+ * counted since they must fit in RAM to run at speed; quantized ones are private copies. */
 ivl_memory_estimate ivl_model_estimate_memory(const ivl_config *config, ivl_precision precision,
                                               gboolean gpu, int context_length)
 {
@@ -145,6 +162,10 @@ ivl_memory_estimate ivl_model_estimate_memory(const ivl_config *config, ivl_prec
   m.kv_cache = 2 * (guint64)l->num_layers * (guint64)l->num_kv_heads * (guint64)l->head_dim *
                context * (gpu ? 2 : 4);
   m.workspace = workspace_bytes(config, context);
+  /* a quantized matrix is expanded to bf16 for products of more than a few rows on a GPU,
+   * into one scratch as large as the largest of them */
+  if (gpu && precision != IVL_PRECISION_BF16)
+    m.workspace += 2 * largest_linear(config);
   m.overhead = gpu ? G_GUINT64_CONSTANT(512) << 20 : 0;
   m.total = m.weights + m.kv_cache + m.workspace + m.overhead;
   return m;
