@@ -34,4 +34,7 @@ int ivl_cmd_bench(int argc, char **argv);
 int ivl_cmd_download(int argc, char **argv);
 int ivl_cmd_models(int argc, char **argv);
 
+/* --- serving the OpenAI chat API --- */
+int ivl_cmd_serve(int argc, char **argv);
+
 #endif

@@ -33,6 +33,9 @@ static const ivl_command commands[] = {
   {"download", ivl_cmd_download, N_("Download a model from the Hugging Face Hub (resumable)")},
   {"models", ivl_cmd_models, N_("List the downloadable models, their memory needs, installed")},
 
+  /* --- serving the OpenAI chat API --- */
+  {"serve", ivl_cmd_serve, N_("Answer the OpenAI chat API over HTTP (for other programs)")},
+
   {NULL, NULL, NULL},
 };
 

@@ -269,19 +269,24 @@ ivl_rgb_image *ivl_rgb_image_decode(const guint8 *data, gsize size, const char *
   return NULL;
 }
 
-ivl_rgb_image *ivl_rgb_image_load(const char *path, GError **error)
+GMappedFile *ivl_image_file_map(const char *path, GError **error)
 {
-  g_autoptr(GMappedFile) file = NULL;
   g_autoptr(GError) local = NULL;
-  g_autofree char *label = g_filename_display_basename(path);
-  file = g_mapped_file_new(path, FALSE, &local);
-  if (file == NULL) {
+  GMappedFile *file = g_mapped_file_new(path, FALSE, &local);
+  if (file == NULL)
     g_set_error(error, IVL_ERROR,
                 g_error_matches(local, G_FILE_ERROR, G_FILE_ERROR_NOENT) ? IVL_ERROR_NOT_FOUND
                                                                          : IVL_ERROR_IO,
                 "%s", local->message);
+  return file;
+}
+
+ivl_rgb_image *ivl_rgb_image_load(const char *path, GError **error)
+{
+  g_autoptr(GMappedFile) file = ivl_image_file_map(path, error);
+  if (file == NULL)
     return NULL;
-  }
+  g_autofree char *label = g_filename_display_basename(path);
   return ivl_rgb_image_decode((const guint8 *)g_mapped_file_get_contents(file),
                               g_mapped_file_get_length(file), label, error);
 }

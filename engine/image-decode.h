@@ -18,6 +18,8 @@ typedef struct {
 ivl_rgb_image *ivl_rgb_image_decode(const guint8 *data, gsize size, const char *label,
                                     GError **error);
 ivl_rgb_image *ivl_rgb_image_load(const char *path, GError **error);
+/* The file mapped for reading; IVL_ERROR_NOT_FOUND or IVL_ERROR_IO otherwise. */
+GMappedFile *ivl_image_file_map(const char *path, GError **error);
 ivl_rgb_image *ivl_rgb_image_new(int width, int height, GError **error);
 void ivl_rgb_image_free(ivl_rgb_image *img);
 

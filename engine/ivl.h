@@ -103,6 +103,9 @@ ivl_video_params ivl_video_default_params(void);
 /* One image: its tiles (grid row-major, thumbnail last). */
 ivl_media *ivl_media_from_image_file(const char *path, const ivl_image_params *params,
                                      GError **error);
+/* One image from the bytes of its file (label names it in errors). */
+ivl_media *ivl_media_from_image_data(const guint8 *data, gsize size, const char *label,
+                                     const ivl_image_params *params, GError **error);
 /* One video: n_segments frames, one tile each. */
 ivl_media *ivl_media_from_video_file(const char *path, const ivl_video_params *params,
                                      GError **error);

@@ -50,22 +50,16 @@ static char *file_sha256(const char *path, GError **error)
                                      g_mapped_file_get_length(file));
 }
 
-/* Takes the RGB tiles and computes their tensors. */
-static ivl_media *media_new(guint8 *rgb, int n_tiles, ivl_grid grid, const char *path,
-                            GError **error)
+/* Takes the RGB tiles and the id (NULL: an error already set) and computes the tensors. */
+static ivl_media *media_new(guint8 *rgb, int n_tiles, ivl_grid grid, char *id, GError **error)
 {
-  g_autoptr(GError) local = NULL;
-  char *id = file_sha256(path, &local);
-  float *pixels = g_try_malloc((gsize)n_tiles * 3 * IVL_TILE_PIXELS * sizeof(float));
+  float *pixels = id ? g_try_malloc((gsize)n_tiles * 3 * IVL_TILE_PIXELS * sizeof(float)) : NULL;
   if (id == NULL || pixels == NULL) {
-    g_free(rgb);
-    g_free(id);
-    g_free(pixels);
-    if (local)
-      g_propagate_error(error, g_steal_pointer(&local));
-    else
+    if (id)
       g_set_error(error, IVL_ERROR, IVL_ERROR_OUT_OF_MEMORY, "Not enough memory for %d tiles",
                   n_tiles);
+    g_free(rgb);
+    g_free(id);
     return NULL;
   }
   ivl_media *m = g_new0(ivl_media, 1);
@@ -80,11 +74,11 @@ static ivl_media *media_new(guint8 *rgb, int n_tiles, ivl_grid grid, const char 
   return m;
 }
 
-ivl_media *ivl_media_from_image_file(const char *path, const ivl_image_params *params,
-                                     GError **error)
+ivl_media *ivl_media_from_image_data(const guint8 *data, gsize size, const char *label,
+                                     const ivl_image_params *params, GError **error)
 {
   ivl_image_params p = params ? *params : ivl_image_default_params();
-  g_autoptr(ivl_rgb_image) img = ivl_rgb_image_load(path, error);
+  g_autoptr(ivl_rgb_image) img = ivl_rgb_image_decode(data, size, label, error);
   if (img == NULL)
     return NULL;
   int n = 0;
@@ -92,7 +86,19 @@ ivl_media *ivl_media_from_image_file(const char *path, const ivl_image_params *p
   guint8 *rgb = ivl_preprocess_tiles(img, p.min_num, p.max_num, p.use_thumbnail, &n, &grid, error);
   if (rgb == NULL)
     return NULL;
-  return media_new(rgb, n, grid, path, error);
+  return media_new(rgb, n, grid, g_compute_checksum_for_data(G_CHECKSUM_SHA256, data, size),
+                   error);
+}
+
+ivl_media *ivl_media_from_image_file(const char *path, const ivl_image_params *params,
+                                     GError **error)
+{
+  g_autoptr(GMappedFile) file = ivl_image_file_map(path, error);
+  if (file == NULL)
+    return NULL;
+  g_autofree char *label = g_filename_display_basename(path);
+  return ivl_media_from_image_data((const guint8 *)g_mapped_file_get_contents(file),
+                                   g_mapped_file_get_length(file), label, params, error);
 }
 
 ivl_media *ivl_media_from_video_file(const char *path, const ivl_video_params *params,
@@ -136,7 +142,7 @@ ivl_media *ivl_media_from_video_file(const char *path, const ivl_video_params *p
     g_propagate_error(error, local);
     return NULL;
   }
-  ivl_media *m = media_new(rgb, p.n_segments, (ivl_grid){1, 1}, path, error);
+  ivl_media *m = media_new(rgb, p.n_segments, (ivl_grid){1, 1}, file_sha256(path, error), error);
   if (m) {
     m->is_video = TRUE;
     m->fps = info.fps;
