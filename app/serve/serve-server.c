@@ -184,10 +184,47 @@ static void stream_end(IvlServeJob *job)
   soup_message_body_complete(soup_server_message_get_response_body(msg));
 }
 
-/* The worker's deliveries: a piece, or NULL once done. */
+/* Whether the client has closed its end. libsoup notices only when a write fails, and a
+ * client waiting for a whole answer is written nothing until the end. A client sends
+ * nothing after its request (each connection carries one), so anything readable is the end
+ * of its stream. */
+static gboolean client_gone(SoupServerMessage *msg)
+{
+  GSocket *socket = soup_server_message_get_socket(msg);
+  if (!socket)
+    return TRUE;
+  GIOCondition c = g_socket_condition_check(socket, G_IO_IN | G_IO_HUP | G_IO_ERR);
+  if (c & (G_IO_HUP | G_IO_ERR))
+    return TRUE;
+  if (!(c & G_IO_IN))
+    return FALSE;
+  char byte;
+  GInputVector v = {&byte, 1};
+  int flags = G_SOCKET_MSG_PEEK;
+  return g_socket_receive_message(socket, NULL, &v, 1, NULL, NULL, &flags, NULL, NULL) <= 0;
+}
+
+/* Stops the answer of a client that left, and ends its paused message so that libsoup
+ * writes, fails and closes the connection (a message left paused would hold it forever). */
+static void abandon(IvlServeJob *job)
+{
+  g_cancellable_cancel(job->cancellable);
+  if (job->request->stream)
+    soup_message_body_complete(soup_server_message_get_response_body(job->msg));
+  else
+    soup_server_message_set_status(job->msg, 499, "Client Closed Request");
+  soup_server_message_unpause(job->msg);
+  g_clear_object(&job->msg);
+}
+
+/* The worker's deliveries: a piece, or NULL once done. Each piece also looks whether the
+ * client is still there, so that an abandoned answer stops within a token. */
 static void deliver(IvlServeJob *job, const char *piece)
 {
   SoupServerMessage *msg = job->msg;
+  if (msg && piece && client_gone(msg))
+    abandon(job);
+  msg = job->msg;
   if (!msg || (piece && !job->request->stream))
     return; /* the client went away, or waits for the whole answer */
   if (piece) {
@@ -282,6 +319,11 @@ static void route(SoupServer *soup, SoupServerMessage *msg, const char *path, GH
   const char *method = soup_server_message_get_method(msg);
   (void)soup;
   (void)query;
+  /* libsoup before 3.3 never closes a kept-alive connection that the client closed (each
+   * request would leak a socket in CLOSE_WAIT: GNOME/libsoup commit d20c6601); one request
+   * per connection avoids it, at the cost of a handshake per request */
+  soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Connection",
+                               "close");
   if (g_str_equal(path, "/v1/chat/completions")) {
     if (g_str_equal(method, "POST"))
       chat_completions(self, msg);

@@ -27,11 +27,15 @@ def check(cond, what):
     print("ok -", what)
 
 
+SERVERS = []
+
+
 class Server:
     def __init__(self, model):
         self.proc = subprocess.Popen([IVL, "serve", "-m", model, "--backend", "cpu", "--port", "0",
                                       "--max-num", "2"],
                                      stdout=subprocess.PIPE, text=True)
+        SERVERS.append(self.proc)
         self.base = self.proc.stdout.readline().strip()  # http://127.0.0.1:PORT/v1
         host_port = self.base.split("/")[2]
         self.host, self.port = host_port.split(":")[0], int(host_port.split(":")[1])
@@ -82,6 +86,7 @@ def main():
 
     listing = json.load(urllib.request.urlopen(server.base + "/models"))
     check(listing["data"][0]["id"] == "tiny", "/v1/models lists the model")
+    fds = len(os.listdir("/proc/%d/fd" % server.proc.pid))
 
     q = "Hello! Who are you?"
     whole = server.chat([{"role": "user", "content": q}], max_tokens=12)
@@ -160,15 +165,37 @@ def main():
                              "max_tokens": 8000}), {"Content-Type": "application/json"})
     resp = conn.getresponse()
     check(resp.status == 200 and resp.read1(64), "a long stream starts")
+    resp.close()  # the response owns the socket of a "Connection: close" answer
     conn.close()
     t0 = time.time()
     server.chat([{"role": "user", "content": q}], max_tokens=4)
     check(time.time() - t0 < 5, "the hung-up stream stopped (next answer in %.1f s)"
           % (time.time() - t0))
+    # the same for a client waiting for the whole answer, which is written nothing meanwhile
+    conn = http.client.HTTPConnection(server.host, server.port, timeout=60)
+    conn.request("POST", "/v1/chat/completions",
+                 json.dumps({"messages": [{"role": "user", "content": q}], "max_tokens": 8000}),
+                 {"Content-Type": "application/json"})
+    time.sleep(0.5)
+    conn.close()
+    t0 = time.time()
+    server.chat([{"role": "user", "content": q}], max_tokens=4)
+    check(time.time() - t0 < 5, "the abandoned whole answer stopped (next answer in %.1f s)"
+          % (time.time() - t0))
+
+    time.sleep(0.5)
+    now = len(os.listdir("/proc/%d/fd" % server.proc.pid))
+    check(now <= fds + 1, "connections are closed, not leaked (%d open files, %d at the start)"
+          % (now, fds))
 
     server.proc.send_signal(signal.SIGTERM)
     check(server.proc.wait(timeout=30) == 0, "SIGTERM ends the server with status 0")
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    finally:  # a failed check must not leave the server holding the test's output open
+        for proc in SERVERS:
+            if proc.poll() is None:
+                proc.kill()
