@@ -10,20 +10,53 @@
 #include "cmd-common.h"
 #include "commands.h"
 
+static void add_precision_or_null(JsonBuilder *b, const char *member, int precision)
+{
+  json_builder_set_member_name(b, member);
+  if (precision >= 0)
+    json_builder_add_string_value(b, ivl_precision_name(precision));
+  else
+    json_builder_add_null_value(b);
+}
+
+static void add_memory(JsonBuilder *b, const char *member, const guint64 memory[])
+{
+  json_builder_set_member_name(b, member);
+  json_builder_begin_object(b);
+  for (int p = 0; p < IVL_N_PRECISIONS; p++) {
+    json_builder_set_member_name(b, ivl_precision_name(p));
+    json_builder_add_int_value(b, (gint64)memory[p]);
+  }
+  json_builder_end_object(b);
+}
+
 static void print_json(guint64 ram)
 {
   guint n;
   const IvlCatalogModel *models = ivl_catalog_models(&n);
+  g_autofree char *gpu_name = NULL;
+  guint64 gpu_memory = 0;
+  gboolean gpu = ivl_catalog_gpu(&gpu_name, &gpu_memory);
   g_autoptr(JsonBuilder) b = json_builder_new();
   json_builder_begin_object(b);
   json_builder_set_member_name(b, "host_memory");
   json_builder_add_int_value(b, (gint64)ram);
+  json_builder_set_member_name(b, "gpu");
+  if (gpu) {
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "name");
+    json_builder_add_string_value(b, gpu_name);
+    json_builder_set_member_name(b, "memory");
+    json_builder_add_int_value(b, (gint64)gpu_memory);
+    json_builder_end_object(b);
+  } else {
+    json_builder_add_null_value(b);
+  }
   json_builder_set_member_name(b, "models");
   json_builder_begin_array(b);
   for (guint i = 0; i < n; i++) {
     const IvlCatalogModel *m = &models[i];
     g_autofree char *path = ivl_catalog_installed_path(m->name);
-    int best = ivl_catalog_best_precision(m, ram);
     json_builder_begin_object(b);
     json_builder_set_member_name(b, "name");
     json_builder_add_string_value(b, m->name);
@@ -33,18 +66,11 @@ static void print_json(guint64 ram)
     json_builder_add_int_value(b, (gint64)m->download_bytes);
     json_builder_set_member_name(b, "params");
     json_builder_add_int_value(b, (gint64)m->params);
-    json_builder_set_member_name(b, "memory");
-    json_builder_begin_object(b);
-    for (int p = 0; p < IVL_N_PRECISIONS; p++) {
-      json_builder_set_member_name(b, ivl_precision_name(p));
-      json_builder_add_int_value(b, (gint64)m->memory[p]);
-    }
-    json_builder_end_object(b);
-    json_builder_set_member_name(b, "fits");
-    if (best >= 0)
-      json_builder_add_string_value(b, ivl_precision_name(best));
-    else
-      json_builder_add_null_value(b);
+    add_memory(b, "memory", m->memory);
+    add_memory(b, "gpu_memory", m->gpu_memory);
+    add_precision_or_null(b, "fits", ivl_catalog_best_precision(m->memory, ram));
+    add_precision_or_null(b, "fits_gpu",
+                          gpu ? ivl_catalog_best_precision(m->gpu_memory, gpu_memory) : -1);
     json_builder_set_member_name(b, "installed");
     if (path)
       json_builder_add_string_value(b, path);
@@ -68,14 +94,28 @@ static char *format_size(guint64 bytes)
   return g_strjoinv(" ", parts);
 }
 
+static const char *fit_name(int precision)
+{
+  return precision >= 0 ? ivl_precision_name(precision) : _("no");
+}
+
 static void print_table(guint64 ram)
 {
   guint n;
   const IvlCatalogModel *models = ivl_catalog_models(&n);
   g_autofree char *ram_text = g_format_size(ram);
-  printf(_("Memory of this machine: %s\n\n"), ram_text);
-  printf("%-15s %9s %9s %9s %9s  %-6s %s\n", _("MODEL"), _("DOWNLOAD"), "bf16", "int8", "4bit",
-         _("FITS"), _("INSTALLED"));
+  g_autofree char *gpu_name = NULL;
+  guint64 gpu_memory = 0;
+  gboolean gpu = ivl_catalog_gpu(&gpu_name, &gpu_memory);
+  printf(_("Memory of this machine: %s\n"), ram_text);
+  if (gpu) {
+    g_autofree char *gpu_text = g_format_size(gpu_memory);
+    printf(_("GPU: %s, %s\n\n"), gpu_name, gpu_text);
+  } else {
+    printf("%s\n\n", _("GPU: none that ivl can use"));
+  }
+  printf("%-15s %9s %9s %9s %9s  %-6s %-6s %s\n", _("MODEL"), _("DOWNLOAD"), "bf16", "int8",
+         "4bit", _("FITS"), _("GPU"), _("INSTALLED"));
   for (guint i = 0; i < n; i++) {
     const IvlCatalogModel *m = &models[i];
     g_autofree char *path = ivl_catalog_installed_path(m->name);
@@ -83,14 +123,16 @@ static void print_table(guint64 ram)
     char *mem[IVL_N_PRECISIONS];
     for (int p = 0; p < IVL_N_PRECISIONS; p++)
       mem[p] = format_size(m->memory[p]);
-    int best = ivl_catalog_best_precision(m, ram);
-    printf("%-15s %9s %9s %9s %9s  %-6s %s\n", m->name, size, mem[0], mem[1], mem[2],
-           best >= 0 ? ivl_precision_name(best) : _("no"), path ? path : "-");
+    printf("%-15s %9s %9s %9s %9s  %-6s %-6s %s\n", m->name, size, mem[0], mem[1], mem[2],
+           fit_name(ivl_catalog_best_precision(m->memory, ram)),
+           gpu ? fit_name(ivl_catalog_best_precision(m->gpu_memory, gpu_memory)) : "-",
+           path ? path : "-");
     for (int p = 0; p < IVL_N_PRECISIONS; p++)
       g_free(mem[p]);
   }
   printf("\n%s\n", _("Memory: host memory for CPU inference with an 8192-token context. FITS: the "
-                     "most precise weights that fit this machine (load with --precision)."));
+                     "most precise weights that fit this machine's memory, GPU: its GPU (load "
+                     "with --precision)."));
   printf("%s\n", _("Download one with: ivl download NAME"));
 }
 

@@ -513,18 +513,31 @@ ivl_backend *ivl_backend_cuda_new(int device, GError **error)
   return &self->base;
 }
 
-gboolean ivl_backend_cuda_check_memory(int device, const ivl_gpu_memory_plan *plan,
-                                       GError **error)
+gboolean ivl_backend_cuda_device_memory(int device, char **name, guint64 *free_bytes,
+                                        guint64 *total_bytes, GError **error)
 {
-  char name[256];
-  if (!open_device(device, name, sizeof name, error))
+  char label[256];
+  if (!open_device(device, label, sizeof label, error))
     return FALSE;
   size_t free_b = 0, total_b = 0;
   const cudaError_t err = cudaMemGetInfo(&free_b, &total_b);
   if (err != cudaSuccess) {
-    g_set_error(error, IVL_ERROR, IVL_ERROR_BACKEND, "cannot read the free memory of %s: %s", name,
-                cudaGetErrorString(err));
+    g_set_error(error, IVL_ERROR, IVL_ERROR_BACKEND, "cannot read the free memory of %s: %s",
+                label, cudaGetErrorString(err));
     return FALSE;
   }
-  return ivl_gpu_memory_plan_check(plan, name, free_b, total_b, error);
+  if (name)
+    *name = g_strdup(label);
+  *free_bytes = free_b;
+  *total_bytes = total_b;
+  return TRUE;
+}
+
+gboolean ivl_backend_cuda_check_memory(int device, const ivl_gpu_memory_plan *plan,
+                                       GError **error)
+{
+  g_autofree char *name = NULL;
+  guint64 free_b, total_b;
+  return ivl_backend_cuda_device_memory(device, &name, &free_b, &total_b, error) &&
+         ivl_gpu_memory_plan_check(plan, name, free_b, total_b, error);
 }

@@ -164,6 +164,10 @@ ivl_backend *ivl_backend_cuda_new(int device, GError **error);
  * IVL_ERROR_UNSUPPORTED when there is no such device. */
 gboolean ivl_backend_cuda_check_memory(int device, const ivl_gpu_memory_plan *plan,
                                        GError **error);
+/* The device's name ("GPU 0 (NVIDIA H100 80GB HBM3)", caller frees; name may be NULL) and
+ * its free and total memory. */
+gboolean ivl_backend_cuda_device_memory(int device, char **name, guint64 *free_bytes,
+                                        guint64 *total_bytes, GError **error);
 #endif
 
 #endif /* IVL_BACKEND_H */

@@ -79,6 +79,10 @@ ivl_model *ivl_model_load(const char *dir, const ivl_model_params *params,
 void ivl_model_free(ivl_model *model);
 /* "cpu" or "cuda"; owned by the model. */
 const char *ivl_model_get_backend_name(const ivl_model *model);
+/* The CUDA device's name (caller frees; name may be NULL) and its free and total memory;
+ * IVL_ERROR_UNSUPPORTED without a usable device or in a build without CUDA. */
+gboolean ivl_gpu_get_memory(int device, char **name, guint64 *free_bytes, guint64 *total_bytes,
+                            GError **error);
 /* The precision the Linear weights were loaded in (ivl_model_params.precision). */
 ivl_precision ivl_model_get_precision(const ivl_model *model);
 

@@ -56,8 +56,8 @@ static ivl_backend *open_backend(const ivl_config *config, const ivl_model_param
 #if IVL_HAVE_CUDA
     return open_cuda(config, params, error);
 #else
-    g_set_error(error, IVL_ERROR, IVL_ERROR_UNSUPPORTED,
-                "this build of ivl has no CUDA backend (no CUDA toolkit at build time)");
+    /* the error any GPU request gets from a build without CUDA */
+    ivl_gpu_get_memory(0, NULL, &(guint64){0}, &(guint64){0}, error);
     return NULL;
 #endif
   case IVL_BACKEND_AUTO:

@@ -46,13 +46,24 @@ static char *facts_text(const IvlCatalogModel *m, guint64 ram)
 {
   g_autofree char *size = g_format_size(m->download_bytes);
   g_autofree char *bf16 = g_format_size(m->memory[IVL_PRECISION_BF16]);
-  int best = ivl_catalog_best_precision(m, ram);
+  int best = ivl_catalog_best_precision(m->memory, ram);
   const char *fit = best < 0                        ? _("too large for this computer's memory")
                     : best == IVL_PRECISION_BF16 ? _("fits this computer")
                     : best == IVL_PRECISION_INT8 ? _("fits this computer with 8-bit weights")
                                                  : _("fits this computer with 4-bit weights");
   /* TRANSLATORS: "1.8 GB download · needs 2.7 GB of memory · fits this computer" */
-  return g_strdup_printf(_("%s download · needs %s of memory · %s"), size, bf16, fit);
+  g_autofree char *text = g_strdup_printf(_("%s download · needs %s of memory · %s"), size, bf16,
+                                          fit);
+  g_autofree char *gpu_name = NULL;
+  guint64 gpu_memory;
+  if (!ivl_catalog_gpu(&gpu_name, &gpu_memory))
+    return g_steal_pointer(&text);
+  int gpu = ivl_catalog_best_precision(m->gpu_memory, gpu_memory);
+  const char *gpu_fit = gpu < 0                        ? _("too large for the GPU")
+                        : gpu == IVL_PRECISION_BF16 ? _("fits the GPU")
+                        : gpu == IVL_PRECISION_INT8 ? _("fits the GPU with 8-bit weights")
+                                                    : _("fits the GPU with 4-bit weights");
+  return g_strdup_printf("%s · %s", text, gpu_fit);
 }
 
 /* The whole folder, depth first; on a worker thread. */

@@ -43,8 +43,10 @@ static gpointer build(gpointer data)
     if (!config)
       continue; /* a dimension the parser refuses: shown without memory figures */
     m->params = ivl_model_count_params(config).total;
-    for (int p = 0; p < IVL_N_PRECISIONS; p++)
+    for (int p = 0; p < IVL_N_PRECISIONS; p++) {
       m->memory[p] = ivl_model_estimate_memory(config, p, FALSE, 0).total;
+      m->gpu_memory[p] = ivl_model_estimate_memory(config, p, TRUE, 0).total;
+    }
   }
   return NULL;
 }
@@ -75,13 +77,40 @@ guint64 ivl_catalog_host_memory(void)
   return pages > 0 && page > 0 ? (guint64)pages * (guint64)page : 0;
 }
 
-int ivl_catalog_best_precision(const IvlCatalogModel *model, guint64 ram)
+int ivl_catalog_best_precision(const guint64 memory[IVL_N_PRECISIONS], guint64 budget)
 {
   for (int p = 0; p < IVL_N_PRECISIONS; p++) {
-    if (model->memory[p] > 0 && model->memory[p] <= ram)
+    if (memory[p] > 0 && memory[p] <= budget)
       return p;
   }
   return -1;
+}
+
+typedef struct {
+  gboolean present;
+  char *name;
+  guint64 memory;
+} GpuInfo;
+
+static gpointer probe_gpu(gpointer data)
+{
+  GpuInfo *gpu = data;
+  guint64 free_bytes;
+  gpu->present = ivl_gpu_get_memory(0, &gpu->name, &free_bytes, &gpu->memory, NULL);
+  return NULL;
+}
+
+gboolean ivl_catalog_gpu(char **name, guint64 *memory)
+{
+  /* asked once: starting the CUDA runtime takes a moment, and the card does not change */
+  static GpuInfo gpu;
+  static GOnce once = G_ONCE_INIT;
+  g_once(&once, probe_gpu, &gpu);
+  if (gpu.present) {
+    *name = g_strdup(gpu.name);
+    *memory = gpu.memory;
+  }
+  return gpu.present;
 }
 
 char *ivl_catalog_installed_path(const char *name)

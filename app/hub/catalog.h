@@ -17,6 +17,8 @@ typedef struct {
   guint64 params;         /* parameters, from the size's dimensions */
   /* Host memory (CPU inference) per precision, IVL_DEFAULT_CONTEXT_LENGTH tokens. */
   guint64 memory[IVL_N_PRECISIONS];
+  /* GPU memory (CUDA inference) per precision, the same context. */
+  guint64 gpu_memory[IVL_N_PRECISIONS];
 } IvlCatalogModel;
 
 /* The seven models 1B … 78B, smallest first; *n gets 7. Static, computed once. */
@@ -28,9 +30,13 @@ const IvlCatalogModel *ivl_catalog_find(const char *name_or_repo);
 /* This machine's physical memory in bytes (0 if unknown). */
 guint64 ivl_catalog_host_memory(void);
 
-/* The most precise precision that fits: the first of bf16, int8, 4bit whose memory is at
- * most ram bytes, or -1 when none does. */
-int ivl_catalog_best_precision(const IvlCatalogModel *model, guint64 ram);
+/* The most precise precision that fits: the first of bf16, int8, 4bit whose memory (a
+ * model's memory or gpu_memory) is at most budget bytes, or -1 when none does. */
+int ivl_catalog_best_precision(const guint64 memory[IVL_N_PRECISIONS], guint64 budget);
+
+/* This machine's CUDA GPU (the first): its name (caller frees) and total memory; FALSE when
+ * there is none ivl can use. */
+gboolean ivl_catalog_gpu(char **name, guint64 *memory);
 
 /* Where the model is installed (a folder with config.json: pretrained/, the user's models
  * folder or the Hugging Face cache), else NULL. Caller frees. */
