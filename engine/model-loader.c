@@ -3,6 +3,8 @@
 
 #include <stdarg.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "ivl.h"
 #include "model-tensors.h"
@@ -129,6 +131,21 @@ static const ivl_st_tensor *find(ivl_loader *ld, const char *name, int64_t n_ele
   return t;
 }
 
+/* A weight the backend copied (to a GPU, or quantized) no longer needs its pages of the
+ * mapped file: they leave this process's resident memory (clean file pages, read again from
+ * the file should anything touch them), so that a quantized model really takes its smaller
+ * size. Only whole pages inside the range, since neighbours may still be in use. */
+static void release_mapped(const ivl_tensor *w, const void *host, size_t bytes)
+{
+  if (w->data == host)
+    return; /* used in place */
+  const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+  uintptr_t begin = ((uintptr_t)host + page - 1) / page * page;
+  uintptr_t end = ((uintptr_t)host + bytes) / page * page;
+  if (end > begin)
+    madvise((void *)begin, end - begin, MADV_DONTNEED);
+}
+
 static ivl_tensor *weight_rows(ivl_loader *ld, const char *name, int64_t total_rows, int64_t row0,
                                int64_t n_rows, int64_t cols, GError **error)
 {
@@ -138,7 +155,10 @@ static ivl_tensor *weight_rows(ivl_loader *ld, const char *name, int64_t total_r
   const char *host = (const char *)t->data + (gsize)(row0 * cols) * ivl_dtype_size(t->dtype);
   /* A vector (cols == 1) is handed out as one row, the shape the ops take biases in. */
   int64_t r = cols == 1 ? 1 : n_rows, c = cols == 1 ? n_rows : cols;
-  return hand_out(ld, name, t->dtype, r, c, host, error);
+  ivl_tensor *w = hand_out(ld, name, t->dtype, r, c, host, error);
+  if (w)
+    release_mapped(w, host, (size_t)(n_rows * cols) * ivl_dtype_size(t->dtype));
+  return w;
 }
 
 ivl_tensor *ivl_loader_weight(ivl_loader *ld, int64_t rows, int64_t cols, GError **error,
@@ -151,7 +171,10 @@ ivl_tensor *ivl_loader_weight(ivl_loader *ld, int64_t rows, int64_t cols, GError
   const ivl_st_tensor *t = find(ld, name, rows * cols, error);
   if (!t)
     return NULL;
-  return hand_out(ld, name, t->dtype, rows, cols, t->data, error);
+  ivl_tensor *w = hand_out(ld, name, t->dtype, rows, cols, t->data, error);
+  if (w)
+    release_mapped(w, t->data, t->nbytes);
+  return w;
 }
 
 ivl_tensor *ivl_loader_weight_rows(ivl_loader *ld, int64_t total_rows, int64_t row0, int64_t n_rows,
