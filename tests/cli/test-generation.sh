@@ -48,6 +48,15 @@ run --temperature 0.7 --top-k 5 --top-p 0.9 --seed 3 --repetition-penalty 1.1 \
   --logits-out "$tmp/logits.f32" "Hi" >/dev/null || fail "sampling: $(cat "$tmp/err")"
 [ "$(wc -c <"$tmp/logits.f32")" -eq $((151674 * 4)) ] || fail "logits size"
 
+echo "# --precision: the Linear weights quantized at load, said on stderr"
+for p in int8 4bit; do
+  run --json --precision "$p" --image "$img" --max-num 1 "Describe." >/dev/null ||
+    fail "--precision $p: $(cat "$tmp/err")"
+  grep -q "backend, $p weights" "$tmp/err" || fail "--precision $p not reported: $(cat "$tmp/err")"
+done
+run --precision fp8 "Hi" >/dev/null && fail "--precision fp8 accepted"
+grep -q "unknown precision 'fp8'" "$tmp/err" || fail "bad precision: $(cat "$tmp/err")"
+
 echo "# greedy is deterministic"
 a=$(run --json "Same question")
 b=$(run --json "Same question")
