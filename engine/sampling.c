@@ -108,17 +108,59 @@ static int sort_candidates(ivl_sampler *s, const float *logits)
   return n;
 }
 
+/* Restores the min-heap order of heap[0..n) below position i. */
+static void sift_down(float *heap, int n, int i)
+{
+  for (;;) {
+    int least = i, l = 2 * i + 1, r = l + 1;
+    if (l < n && heap[l] < heap[least])
+      least = l;
+    if (r < n && heap[r] < heap[least])
+      least = r;
+    if (least == i)
+      return;
+    float t = heap[i];
+    heap[i] = heap[least];
+    heap[least] = t;
+    i = least;
+  }
+}
+
+/* The k-th largest finite logit, by a min-heap of the k largest seen: one pass over the
+ * vocabulary instead of sorting it (which cost ~20 ms a token for 151674 logits). FALSE
+ * when there are at most k finite logits. */
+static gboolean kth_largest(const float *logits, int n, int k, float *kth)
+{
+  g_autofree float *heap = g_new(float, k);
+  int size = 0;
+  for (int i = 0; i < n; i++) {
+    float x = logits[i];
+    if (x == -INFINITY)
+      continue;
+    if (size < k) {
+      heap[size++] = x;
+      if (size == k)
+        for (int j = k / 2 - 1; j >= 0; j--)
+          sift_down(heap, k, j);
+    } else if (x > heap[0]) {
+      heap[0] = x;
+      sift_down(heap, k, 0);
+    }
+  }
+  if (size < k)
+    return FALSE;
+  *kth = heap[0];
+  return TRUE;
+}
+
 /* TopK keeps every logit >= the k-th largest (ties at the threshold survive, as with
  * torch.topk's value threshold). */
 static void top_k(ivl_sampler *s, float *logits)
 {
   int k = s->params.top_k;
-  if (k <= 0 || k >= s->vocab_size)
+  float threshold;
+  if (k <= 0 || k >= s->vocab_size || !kth_largest(logits, s->vocab_size, k, &threshold))
     return;
-  int n = sort_candidates(s, logits);
-  if (k >= n)
-    return;
-  float threshold = logits[s->order[k - 1]];
   for (int i = 0; i < s->vocab_size; i++)
     if (logits[i] < threshold)
       logits[i] = -INFINITY;

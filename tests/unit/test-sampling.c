@@ -1,5 +1,7 @@
 /* test-sampling — the logits processors in transformers' order (engine/sampling.c). */
 #include <math.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "sampling.h"
 
@@ -74,6 +76,38 @@ static void test_top_k_keeps_ties(void)
   g_assert_false(seen[0] || seen[4]);
 }
 
+static int by_desc(const void *a, const void *b)
+{
+  float x = *(const float *)a, y = *(const float *)b;
+  return (x < y) - (x > y);
+}
+
+/* On a whole vocabulary of random logits (ties, -inf among them), TopK's mask keeps exactly
+ * the logits >= the k-th largest of a plain sort. */
+static void test_top_k_full_vocabulary(void)
+{
+  enum { N = 151674 };
+  g_autoptr(GRand) rng = g_rand_new_with_seed(3);
+  g_autofree float *logits = g_new(float, N), *sorted = g_new(float, N), *work = g_new(float, N);
+  for (int i = 0; i < N; i++)
+    logits[i] = i % 97 == 0 ? -INFINITY : (float)g_rand_int_range(rng, -4000, 4000) / 100.0f;
+  int n_finite = 0;
+  for (int i = 0; i < N; i++)
+    if (logits[i] != -INFINITY)
+      sorted[n_finite++] = logits[i];
+  qsort(sorted, n_finite, sizeof(float), by_desc);
+  const int ks[] = {1, 50, 1000, n_finite, n_finite + 1};
+  for (guint t = 0; t < G_N_ELEMENTS(ks); t++) {
+    ivl_generation_params p = sampling(1.0f, ks[t], 1.0f);
+    g_autoptr(ivl_sampler) smp = ivl_sampler_new(&p, N);
+    memcpy(work, logits, N * sizeof(float));
+    ivl_sampler_sample(smp, work);
+    float threshold = ks[t] <= n_finite ? sorted[ks[t] - 1] : -INFINITY;
+    for (int i = 0; i < N; i++)
+      g_assert_true((work[i] != -INFINITY) == (logits[i] != -INFINITY && logits[i] >= threshold));
+  }
+}
+
 /* probs 0.5, 0.3, 0.2: top_p 0.6 drops the 0.2 (ascending cumsum 0.2 <= 0.4) and keeps
  * 0.3 (0.5 > 0.4). */
 static void test_top_p(void)
@@ -119,6 +153,7 @@ int main(int argc, char **argv)
   g_test_add_func("/sampling/repetition-penalty", test_repetition_penalty);
   g_test_add_func("/sampling/top-k-one", test_top_k_one_is_greedy);
   g_test_add_func("/sampling/top-k-ties", test_top_k_keeps_ties);
+  g_test_add_func("/sampling/top-k-full-vocabulary", test_top_k_full_vocabulary);
   g_test_add_func("/sampling/top-p", test_top_p);
   g_test_add_func("/sampling/temperature-seed", test_temperature_and_seed);
   return g_test_run();
