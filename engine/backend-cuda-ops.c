@@ -5,6 +5,8 @@
  * recorded position and the kernels add the replayed one from device memory (self->step[0]). */
 #include "backend-cuda-private.h"
 
+#include <string.h>
+
 #include "ivl.h"
 #include "quantize.h"
 
@@ -318,6 +320,53 @@ static int32_t cuda_argmax(ivl_backend *be, const ivl_tensor *logits, int64_t ro
   return index;
 }
 
+static gboolean cuda_top_k(ivl_backend *be, const ivl_tensor *logits, int64_t row,
+                           const int32_t *seen, int n_seen, float penalty, float temperature,
+                           int k, float *values, int32_t *ids, int cap, int *n, GError **error)
+{
+  CudaBackend *self = cuda_backend(be);
+  if (self->recording || logits->dtype != IVL_DTYPE_F32 || row < 0 || row >= logits->rows ||
+      k <= 0 || cap < 0 || n_seen < 0) {
+    g_set_error(error, IVL_ERROR, IVL_ERROR_INVALID_ARGUMENT,
+                self->recording ? "top_k waits and cannot be recorded"
+                                : "top_k: f32 logits, a row of them, k > 0 needed");
+    return FALSE;
+  }
+  const int64_t vocab = logits->cols;
+  const size_t flags = ((size_t)vocab + 15) / 16 * 16, out_bytes = 16 + (size_t)cap * 8;
+  if (!ivl_cuda_reserve(self, &self->topk_seen, &self->topk_seen_size,
+                        flags + (size_t)n_seen * sizeof(int32_t) + 4) ||
+      !ivl_cuda_reserve(self, &self->topk_out, &self->topk_out_size, out_bytes))
+    return ivl_backend_take_error(be, error);
+  uint8_t *seen_flags = self->topk_seen;
+  int32_t *seen_ids = (int32_t *)(seen_flags + flags);
+  char *out = self->topk_out;
+  g_autofree char *host = g_malloc(out_bytes);
+  int32_t count = 0;
+  if ((n_seen == 0 ||
+       ivl_cuda_check(self,
+                      cudaMemcpyAsync(seen_ids, seen, (size_t)n_seen * sizeof(int32_t),
+                                      cudaMemcpyHostToDevice, self->stream),
+                      "top_k upload")) &&
+      ivl_cuda_check(self,
+                     ivl_cuda_top_k((const float *)logits->data + row * vocab, vocab, seen_flags,
+                                    seen_ids, n_seen, penalty, temperature, k,
+                                    (float *)(out + 16), (int32_t *)(out + 16 + (size_t)cap * 4),
+                                    cap, (int32_t *)out, self->stream),
+                     "top_k") &&
+      ivl_cuda_check(self,
+                     cudaMemcpyAsync(host, out, out_bytes, cudaMemcpyDeviceToHost, self->stream),
+                     "top_k download") &&
+      ivl_cuda_check(self, cudaStreamSynchronize(self->stream), "synchronize")) {
+    memcpy(&count, host, sizeof count);
+    int kept = MIN(count, cap);
+    memcpy(values, host + 16, (size_t)kept * sizeof(float));
+    memcpy(ids, host + 16 + (size_t)cap * 4, (size_t)kept * sizeof(int32_t));
+  }
+  *n = count;
+  return ivl_backend_take_error(be, error);
+}
+
 void ivl_cuda_backend_set_ops(ivl_backend_ops *ops)
 {
   ops->matmul = cuda_matmul;
@@ -334,4 +383,5 @@ void ivl_cuda_backend_set_ops(ivl_backend_ops *ops)
   ops->patchify = cuda_patchify;
   ops->pixel_shuffle = cuda_pixel_shuffle;
   ops->argmax = cuda_argmax;
+  ops->top_k = cuda_top_k;
 }

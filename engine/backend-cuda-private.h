@@ -31,6 +31,10 @@ typedef struct {
   void *dequant;
   size_t dequant_size;
   int32_t *argmax_out;
+  void *topk_seen; /* seen flags (vocabulary bytes), then the seen ids */
+  size_t topk_seen_size;
+  void *topk_out; /* count, then values, then ids */
+  size_t topk_out_size;
   GPtrArray *retired; /* device pointers freed with the graph or the backend */
 
   /* Graph recording and replay: step[0] is the position, step[1..] the ids. */

@@ -396,8 +396,9 @@ static void cuda_free(ivl_backend *be)
     cudaStreamSynchronize(self->stream);
   graph_drop(self);
   g_ptr_array_unref(self->retired);
-  void *buffers[] = {self->staging,    self->ids,  self->attn_workspace,  self->dequant,
-                     self->argmax_out, self->step, self->cublas_workspace};
+  void *buffers[] = {self->staging,    self->ids,       self->attn_workspace,
+                     self->dequant,    self->argmax_out, self->topk_seen,
+                     self->topk_out,   self->step,       self->cublas_workspace};
   for (gsize i = 0; i < G_N_ELEMENTS(buffers); i++)
     cudaFree(buffers[i]);
   if (self->cublas != NULL)

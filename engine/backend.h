@@ -119,6 +119,16 @@ typedef struct ivl_backend_ops {
   /* Index of the largest value of row `row` (ties: the lowest index). Waits. */
   int32_t (*argmax)(ivl_backend *be, const ivl_tensor *logits, int64_t row);
 
+  /* -- optional: sampling's candidates chosen on the device (NULL where a backend has none:
+   * the host then samples from the whole row) -- in row `row` of f32 logits: v = the logit
+   * with the repetition penalty for the n_seen seen ids (v < 0 ? v * penalty : v / penalty),
+   * divided by temperature unless it is 0 or 1; every v >= the k-th largest v (ties kept;
+   * every finite one when fewer than k), in index order, into values/ids (at most cap), and
+   * their number into *n (more than cap: not all written). Waits. */
+  gboolean (*top_k)(ivl_backend *be, const ivl_tensor *logits, int64_t row, const int32_t *seen,
+                    int n_seen, float penalty, float temperature, int k, float *values,
+                    int32_t *ids, int cap, int *n, GError **error);
+
   /* -- optional: a recorded decode step (CUDA graph); NULL where a backend has none (the CPU
    * backend), and the caller then runs the ops directly --
    * graph_begin(pos) starts a recording: the ops after it are recorded, not run. In a

@@ -402,3 +402,15 @@ int32_t ivl_language_argmax(ivl_language *lm)
 {
   return lm->be->ops->argmax(lm->be, lm->logits, 0);
 }
+
+gboolean ivl_language_top_k(ivl_language *lm, const ivl_sampler_device_part *part,
+                            float *values, int32_t *ids, int cap, int *n, GError **error)
+{
+  if (!lm->be->ops->top_k) {
+    g_set_error(error, IVL_ERROR, IVL_ERROR_UNSUPPORTED, "the %s backend samples on the host",
+                lm->be->ops->name);
+    return FALSE;
+  }
+  return lm->be->ops->top_k(lm->be, lm->logits, 0, part->seen, part->n_seen, part->penalty,
+                            part->temperature, part->k, values, ids, cap, n, error);
+}

@@ -5,6 +5,7 @@
 #include "backend.h"
 #include "config.h"
 #include "model-loader.h"
+#include "sampling.h"
 
 typedef struct ivl_language ivl_language;
 
@@ -31,6 +32,10 @@ gboolean ivl_language_forward(ivl_language *lm, const int32_t *ids, int64_t n, i
 gboolean ivl_language_get_logits(ivl_language *lm, float *logits, GError **error);
 /* The argmax of the last forward's logits, computed where they live. */
 int32_t ivl_language_argmax(ivl_language *lm);
+/* The sampling candidates of the last forward's logits, chosen where they live (the
+ * backend's top_k); IVL_ERROR_UNSUPPORTED when the backend has no such op. */
+gboolean ivl_language_top_k(ivl_language *lm, const ivl_sampler_device_part *part,
+                            float *values, int32_t *ids, int cap, int *n, GError **error);
 
 /* Dynamic NTK (spec 7c): the RoPE base for a forward whose last position is seq_len - 1. */
 double ivl_language_rope_theta(const ivl_llm_config *cfg, int64_t seq_len);

@@ -28,6 +28,7 @@ struct ivl_sampler {
   ivl_generation_params params;
   int vocab_size;
   guint8 *seen;   /* [vocab_size]: generated so far (repetition penalty) */
+  GArray *seen_ids; /* int32_t: the same, as a list for a device */
   int32_t *order; /* [vocab_size] scratch: candidate indices, by logit descending */
   guint64 rng;    /* splitmix64 state */
 };
@@ -38,6 +39,7 @@ ivl_sampler *ivl_sampler_new(const ivl_generation_params *params, int vocab_size
   s->params = *params;
   s->vocab_size = vocab_size;
   s->seen = g_new0(guint8, vocab_size);
+  s->seen_ids = g_array_new(FALSE, FALSE, sizeof(int32_t));
   s->order = g_new(int32_t, vocab_size);
   s->rng = params->seed;
   return s;
@@ -48,6 +50,7 @@ void ivl_sampler_free(ivl_sampler *s)
   if (!s)
     return;
   g_free(s->seen);
+  g_array_unref(s->seen_ids);
   g_free(s->order);
   g_free(s);
 }
@@ -59,8 +62,10 @@ gboolean ivl_sampler_needs_logits(const ivl_sampler *s)
 
 void ivl_sampler_accept(ivl_sampler *s, int32_t token)
 {
-  if (token >= 0 && token < s->vocab_size)
+  if (token >= 0 && token < s->vocab_size && !s->seen[token]) {
     s->seen[token] = 1;
+    g_array_append_val(s->seen_ids, token);
+  }
 }
 
 /* Uniform in [0, 1): the top 53 bits of the next splitmix64 output. */
@@ -220,4 +225,32 @@ int32_t ivl_sampler_sample(ivl_sampler *s, float *logits)
   top_k(s, logits);
   top_p(s, logits);
   return multinomial(s, logits);
+}
+
+gboolean ivl_sampler_device_part_get(const ivl_sampler *s, ivl_sampler_device_part *part)
+{
+  const ivl_generation_params *p = &s->params;
+  if (!ivl_sampler_needs_logits(s) ||
+      (p->do_sample && (p->top_k <= 0 || p->top_k >= s->vocab_size)))
+    return FALSE;
+  part->seen = p->repetition_penalty != 1.0f ? (const int32_t *)s->seen_ids->data : NULL;
+  part->n_seen = part->seen ? (int)s->seen_ids->len : 0;
+  part->penalty = p->repetition_penalty;
+  /* greedy: the argmax after the penalty, the first of the top-1 (lowest index on ties) */
+  part->temperature = p->do_sample ? p->temperature : 1.0f;
+  part->k = p->do_sample ? p->top_k : 1;
+  return TRUE;
+}
+
+int32_t ivl_sampler_sample_candidates(ivl_sampler *s, const float *values, const int32_t *ids,
+                                      int n, float *scratch)
+{
+  if (!s->params.do_sample || n == 0)
+    return n > 0 ? ids[0] : 0; /* as argmax and multinomial over an all -inf row */
+  for (int i = 0; i < s->vocab_size; i++)
+    scratch[i] = -INFINITY;
+  for (int i = 0; i < n; i++)
+    scratch[ids[i]] = values[i];
+  top_p(s, scratch);
+  return multinomial(s, scratch);
 }

@@ -182,15 +182,51 @@ static void forget_turn_images(ivl_session *s)
 
 /* ---- generation ----------------------------------------------------------------------- */
 
-static gboolean next_token(ivl_session *s, ivl_sampler *sampler, float *logits, int32_t *token,
-                           GError **error)
+/* Candidates a device may hand back for sampling; more (a top-k this large, or many ties)
+ * and the whole row comes to the host instead. */
+#define DEVICE_CANDIDATES 4096
+
+typedef struct {
+  float *logits; /* [vocab] */
+  float values[DEVICE_CANDIDATES];
+  int32_t ids[DEVICE_CANDIDATES];
+} sample_scratch;
+
+/* The device's candidates when it can choose them (all but the few hundred KB of a
+ * vocabulary row then stay on a GPU); FALSE with no error when the host must sample. */
+static gboolean sample_on_device(ivl_session *s, ivl_sampler *sampler, sample_scratch *scratch,
+                                 int32_t *token, GError **error)
+{
+  ivl_sampler_device_part part;
+  g_autoptr(GError) local = NULL;
+  int n = 0;
+  if (!ivl_sampler_device_part_get(sampler, &part))
+    return FALSE;
+  if (!ivl_language_top_k(s->model->language, &part, scratch->values, scratch->ids,
+                          DEVICE_CANDIDATES, &n, &local)) {
+    if (!g_error_matches(local, IVL_ERROR, IVL_ERROR_UNSUPPORTED))
+      g_propagate_error(error, g_steal_pointer(&local));
+    return FALSE;
+  }
+  if (n > DEVICE_CANDIDATES)
+    return FALSE;
+  *token = ivl_sampler_sample_candidates(sampler, scratch->values, scratch->ids, n,
+                                         scratch->logits);
+  return TRUE;
+}
+
+static gboolean next_token(ivl_session *s, ivl_sampler *sampler, sample_scratch *scratch,
+                           int32_t *token, GError **error)
 {
   ivl_language *lm = s->model->language;
+  float *logits = scratch->logits;
   if (!ivl_sampler_needs_logits(sampler)) {
     *token = ivl_language_argmax(lm);
     return ivl_backend_take_error(s->model->backend, error);
   }
-  if (!ivl_language_get_logits(lm, logits, error))
+  if (sample_on_device(s, sampler, scratch, token, error))
+    return TRUE;
+  if ((error && *error) || !ivl_language_get_logits(lm, logits, error))
     return FALSE;
   *token = ivl_sampler_sample(sampler, logits);
   return TRUE;
@@ -206,13 +242,14 @@ static gboolean generate(ivl_session *s, const ivl_generation_params *params, iv
   int vocab = m->config->llm.vocab_size;
   int32_t eos = ivl_tokenizer_get_im_end_id(m->tokenizer);
   g_autoptr(ivl_sampler) sampler = ivl_sampler_new(params, vocab);
-  g_autofree float *logits = g_new(float, vocab);
+  g_autofree sample_scratch *scratch = g_new(sample_scratch, 1);
+  g_autofree float *logits = scratch->logits = g_new(float, vocab);
   g_autoptr(ivl_token_stream) stream = ivl_token_stream_new(m->tokenizer, TRUE);
   double t_first = 0;
 
   for (int i = 0; i < params->max_new_tokens; i++) {
     int32_t token;
-    if (ivl_cancelled(cancellable, error) || !next_token(s, sampler, logits, &token, error))
+    if (ivl_cancelled(cancellable, error) || !next_token(s, sampler, scratch, &token, error))
       return FALSE;
     if (i == 0)
       t_first = now_ms();

@@ -110,6 +110,15 @@ cudaError_t ivl_cuda_attention(void *out, const void *q, const void *k, const vo
                                int causal, int64_t q_pos0, const int32_t *pos_base, float scale,
                                void *workspace, cudaStream_t stream);
 
+/* Sampling's candidates (top-k.cu): v = logits[i] (f32, n of them) with the repetition
+ * penalty for the n_seen ids (v < 0 ? v * penalty : v / penalty; seen is an n-byte device
+ * scratch, untouched when n_seen is 0) and divided by temperature unless it is 0 or 1; every
+ * v >= the k-th largest (ties included; all finite ones when fewer than k), in index order,
+ * into values/ids (at most cap of them), their number into *count (may exceed cap). */
+cudaError_t ivl_cuda_top_k(const float *logits, int64_t n, uint8_t *seen, const int32_t *seen_ids,
+                           int n_seen, float penalty, float temperature, int k, float *values,
+                           int32_t *ids, int cap, int32_t *count, cudaStream_t stream);
+
 #ifdef __cplusplus
 }
 #endif

@@ -97,6 +97,7 @@ if step build 360 build_from_source; then
   BIN_IVL=$BUILD/app/ivl
   BIN_OPS=$BUILD/tests/test-backend-ops
   BIN_GRAPH=$BUILD/tests/test-cuda-graph
+  BIN_TOPK=$BUILD/tests/test-cuda-top-k
   BIN_PEAK=$BUILD/tests/gpu-peak
 elif [ -x "$BUNDLE/bin/ivl" ]; then
   # The failed source build is not this check's failure when a bundle stands in for it.
@@ -111,6 +112,7 @@ elif [ -x "$BUNDLE/bin/ivl" ]; then
   BIN_IVL=$BUNDLE/bin/ivl
   BIN_OPS=$BUNDLE/bin/test-backend-ops
   BIN_GRAPH=$BUNDLE/bin/test-cuda-graph
+  BIN_TOPK=$BUNDLE/bin/test-cuda-top-k
   BIN_PEAK=$BUNDLE/bin/gpu-peak
 else
   log "cannot build here and no build-gpu-bundle/ (build log in logs.tar.gz); make a bundle with"
@@ -135,11 +137,13 @@ if [ "$MODE" != none ]; then
   # -- 3. tests --
   step ops-cuda-vs-cpu 240 $RUN "$BIN_OPS"
   step cuda-graph 60 $RUN "$BIN_GRAPH"
+  step sampling-top-k 60 $RUN "$BIN_TOPK"
   # The sanitizer slows the kernels, not the CPU reference: the whole op test fits; racecheck
   # (shared memory) on one case of each attention kernel and head size.
   if command -v compute-sanitizer >/dev/null; then
     step memcheck-ops 240 $RUN compute-sanitizer --tool memcheck --error-exitcode 1 "$BIN_OPS"
     step memcheck-graph 120 $RUN compute-sanitizer --tool memcheck --error-exitcode 1 "$BIN_GRAPH"
+    step racecheck-top-k 120 $RUN compute-sanitizer --tool racecheck --error-exitcode 1 "$BIN_TOPK"
     step racecheck-attention 240 $RUN compute-sanitizer --tool racecheck --error-exitcode 1 \
       "$BIN_OPS" "prefill 100,prefill 70,decode at 299,at 5 of 256"
   else

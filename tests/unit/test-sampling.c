@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "sampling.h"
+#include "top-k-reference.h"
 
 #define V 8
 
@@ -108,6 +109,48 @@ static void test_top_k_full_vocabulary(void)
   }
 }
 
+/* A device's candidates (tests/common/top-k-reference.h) give the very tokens the host
+ * draws from the whole row: sampling with penalty, temperature, top-k and top-p, and greedy
+ * with a penalty, the same seed on both sides. */
+static void test_candidates_match_whole_row(void)
+{
+  enum { N = 151674, DRAWS = 60 };
+  g_autoptr(GRand) rng = g_rand_new_with_seed(9);
+  g_autofree float *logits = g_new(float, N), *row = g_new(float, N), *scratch = g_new(float, N);
+  g_autofree float *values = g_new(float, N);
+  g_autofree int32_t *ids = g_new(int32_t, N);
+  for (int i = 0; i < N; i++)
+    logits[i] = (float)g_rand_double_range(rng, -8, 8) + (i % 101 == 0 ? 6 : 0);
+  const ivl_generation_params configs[] = {
+      {.max_new_tokens = DRAWS, .do_sample = TRUE, .temperature = 0.7f, .top_k = 50, .top_p = 0.9f,
+       .repetition_penalty = 1.3f, .seed = 4},
+      {.max_new_tokens = DRAWS, .do_sample = TRUE, .temperature = 1.0f, .top_k = 3, .top_p = 1.0f,
+       .repetition_penalty = 0.8f, .seed = 5},
+      {.max_new_tokens = DRAWS, .do_sample = FALSE, .temperature = 1.0f, .top_k = 50,
+       .top_p = 1.0f, .repetition_penalty = 1.5f, .seed = 0},
+  };
+  for (guint c = 0; c < G_N_ELEMENTS(configs); c++) {
+    g_autoptr(ivl_sampler) host = ivl_sampler_new(&configs[c], N);
+    g_autoptr(ivl_sampler) device = ivl_sampler_new(&configs[c], N);
+    for (int d = 0; d < DRAWS; d++) {
+      memcpy(row, logits, N * sizeof(float));
+      int32_t want = ivl_sampler_sample(host, row);
+      ivl_sampler_device_part part;
+      g_assert_true(ivl_sampler_device_part_get(device, &part));
+      int n = top_k_reference(logits, N, part.seen, part.n_seen, part.penalty, part.temperature,
+                              part.k, values, ids);
+      g_assert_cmpint(ivl_sampler_sample_candidates(device, values, ids, n, scratch), ==, want);
+      ivl_sampler_accept(host, want);
+      ivl_sampler_accept(device, want);
+    }
+  }
+  /* sampling with no top-k cut needs the whole row */
+  ivl_generation_params p = sampling(1.0f, 0, 0.9f);
+  g_autoptr(ivl_sampler) s = ivl_sampler_new(&p, N);
+  ivl_sampler_device_part part;
+  g_assert_false(ivl_sampler_device_part_get(s, &part));
+}
+
 /* probs 0.5, 0.3, 0.2: top_p 0.6 drops the 0.2 (ascending cumsum 0.2 <= 0.4) and keeps
  * 0.3 (0.5 > 0.4). */
 static void test_top_p(void)
@@ -154,6 +197,7 @@ int main(int argc, char **argv)
   g_test_add_func("/sampling/top-k-one", test_top_k_one_is_greedy);
   g_test_add_func("/sampling/top-k-ties", test_top_k_keeps_ties);
   g_test_add_func("/sampling/top-k-full-vocabulary", test_top_k_full_vocabulary);
+  g_test_add_func("/sampling/device-candidates", test_candidates_match_whole_row);
   g_test_add_func("/sampling/top-p", test_top_p);
   g_test_add_func("/sampling/temperature-seed", test_temperature_and_seed);
   return g_test_run();
