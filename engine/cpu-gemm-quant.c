@@ -56,27 +56,32 @@ __attribute__((target("avx2,fma"))) static float q8_dot_avx2(const float *a, con
 }
 
 /* The 32 values of one Q4 group as four vectors: the even values of the first 16, the odd
- * ones, then the same for the last 16 (the order split_even_odd puts a in). */
-__attribute__((target("avx2,fma"), always_inline)) static inline void q4_group(const uint8_t *q,
-                                                                              __m256 v[4])
+ * ones, then the same for the last 16 (the order split_even_odd puts a in). With offset 8
+ * they are q, with 0 the stored q + 8. */
+__attribute__((target("avx2,fma"), always_inline)) static inline void
+q4_group(const uint8_t *q, __m256 v[4], int offset)
 {
-  const __m256i low = _mm256_set1_epi32(15), eight = _mm256_set1_epi32(8);
+  const __m256i low = _mm256_set1_epi32(15), off = _mm256_set1_epi32(offset);
   __m128i bytes = _mm_loadu_si128((const __m128i *)q);
   __m256i b0 = _mm256_cvtepu8_epi32(bytes), b1 = _mm256_cvtepu8_epi32(_mm_srli_si128(bytes, 8));
-  v[0] = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_and_si256(b0, low), eight));
-  v[1] = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(b0, 4), eight));
-  v[2] = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_and_si256(b1, low), eight));
-  v[3] = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(b1, 4), eight));
+  v[0] = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_and_si256(b0, low), off));
+  v[1] = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(b0, 4), off));
+  v[2] = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_and_si256(b1, low), off));
+  v[3] = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(b1, 4), off));
 }
 
+/* Σ_g s_g · Σ a·(q + 8) − 8 · Σ_g s_g · Σ a: the stored nibbles as they are, the offset
+ * taken once per group through the precomputed group sums of a (a_split + n). */
 __attribute__((target("avx2,fma,f16c"))) static float
 q4_dot_avx2(const float *a_split, const uint8_t *q, const uint16_t *scales, int64_t n)
 {
-  __m256 s0 = _mm256_setzero_ps(), s1 = s0;
-  for (int64_t g = 0; g < n / IVL_Q4_GROUP; g++) {
+  const float *sums = a_split + n;
+  const int64_t n_groups = n / IVL_Q4_GROUP;
+  __m256 s0 = _mm256_setzero_ps(), s1 = s0, corr = s0;
+  for (int64_t g = 0; g < n_groups; g++) {
     const float *a = a_split + g * IVL_Q4_GROUP;
     __m256 v[4];
-    q4_group(q + g * IVL_Q4_GROUP / 2, v);
+    q4_group(q + g * IVL_Q4_GROUP / 2, v, 0);
     __m256 acc = _mm256_mul_ps(_mm256_loadu_ps(a), v[0]);
     acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + 8), v[1], acc);
     acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + 16), v[2], acc);
@@ -87,7 +92,14 @@ q4_dot_avx2(const float *a_split, const uint8_t *q, const uint16_t *scales, int6
     else
       s1 = _mm256_fmadd_ps(acc, s, s1);
   }
-  return hsum(_mm256_add_ps(s0, s1));
+  int64_t g = 0;
+  for (; g + 8 <= n_groups; g += 8)
+    corr = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(scales + g))),
+                           _mm256_loadu_ps(sums + g), corr);
+  float tail = 0.0f;
+  for (; g < n_groups; g++)
+    tail += _cvtsh_ss(scales[g]) * sums[g];
+  return hsum(_mm256_add_ps(s0, s1)) - 8.0f * (hsum(corr) + tail);
 }
 
 /* Dequantizes a whole number of Q4 groups: the split order is undone on the store. */
@@ -96,7 +108,7 @@ q4_row_avx2(float *dst, const uint8_t *q, const uint16_t *scales, int64_t n_grou
 {
   for (int64_t g = 0; g < n_groups; g++) {
     __m256 v[4];
-    q4_group(q + g * IVL_Q4_GROUP / 2, v);
+    q4_group(q + g * IVL_Q4_GROUP / 2, v, 8);
     __m256 s = _mm256_set1_ps(_cvtsh_ss(scales[g]));
     float *d = dst + g * IVL_Q4_GROUP;
     for (int h = 0; h < 2; h++) { /* interleave evens and odds back: unpack + lane fix */
@@ -108,6 +120,16 @@ q4_row_avx2(float *dst, const uint8_t *q, const uint16_t *scales, int64_t n_grou
   }
 }
 #endif
+
+void cpu_q4_group_sums(float *sums, const float *a, int64_t k)
+{
+  for (int64_t g = 0; g < k / IVL_Q4_GROUP; g++) {
+    float s = 0.0f;
+    for (int i = 0; i < IVL_Q4_GROUP; i++)
+      s += a[g * IVL_Q4_GROUP + i];
+    sums[g] = s;
+  }
+}
 
 void cpu_quant_row_to_f32(float *dst, const cpu_gemm_args *g, int64_t j, int64_t k0, int64_t n,
                           gboolean simd)

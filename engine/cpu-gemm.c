@@ -10,6 +10,7 @@
  * by their own dot products.
  */
 #include "cpu-kernels.h"
+#include "quantize.h"
 
 #include <string.h>
 
@@ -405,13 +406,18 @@ static float bias_at(const cpu_gemm_args *g, int64_t j)
 static void gemv_rows_are_n(const cpu_gemm_args *g, int64_t i0, int64_t i1, int64_t j0, int64_t j1,
                             gboolean simd)
 {
-  /* the rows of A split for dot_bf16_avx2: a few KiB, rebuilt per tile */
+  /* the rows of A split for dot_bf16_avx2 (and the 4-bit dot, which also takes the sums of
+   * its groups after them): a few KiB, rebuilt per tile */
   float *split = NULL;
+  const int64_t per_row = g->k + (g->b_dtype == IVL_DTYPE_Q4 ? g->k / IVL_Q4_GROUP : 0);
 #if HAVE_X86_SIMD
   if (simd && (g->b_dtype == IVL_DTYPE_BF16 || g->b_dtype == IVL_DTYPE_Q4)) {
-    split = g_new(float, MAX(1, (i1 - i0) * g->k));
-    for (int64_t r = i0; r < i1; r++)
-      split_even_odd(split + (r - i0) * g->k, g->a + r * g->lda, g->k);
+    split = g_new(float, MAX(1, (i1 - i0) * per_row));
+    for (int64_t r = i0; r < i1; r++) {
+      split_even_odd(split + (r - i0) * per_row, g->a + r * g->lda, g->k);
+      if (g->b_dtype == IVL_DTYPE_Q4)
+        cpu_q4_group_sums(split + (r - i0) * per_row + g->k, g->a + r * g->lda, g->k);
+    }
   }
 #endif
   const gboolean quant = cpu_dtype_is_quant(g->b_dtype);
@@ -422,10 +428,10 @@ static void gemv_rows_are_n(const cpu_gemm_args *g, int64_t i0, int64_t i1, int6
       const float *a = g->a + r * g->lda;
       float dot;
       if (quant)
-        dot = cpu_quant_dot(a, split ? split + (r - i0) * g->k : NULL, g, j, simd);
+        dot = cpu_quant_dot(a, split ? split + (r - i0) * per_row : NULL, g, j, simd);
 #if HAVE_X86_SIMD
       else if (split)
-        dot = dot_bf16_avx2(a, split + (r - i0) * g->k, b, g->k);
+        dot = dot_bf16_avx2(a, split + (r - i0) * per_row, b, g->k);
       else if (simd)
         dot = dot_avx2(a, b, g->b_dtype, g->k);
 #endif

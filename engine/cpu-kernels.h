@@ -74,8 +74,10 @@ static inline gboolean cpu_dtype_is_float(ivl_dtype dtype)
 /* dst[i] = B[j][k0 + i] for i < n as f32. */
 void cpu_quant_row_to_f32(float *dst, const cpu_gemm_args *g, int64_t j, int64_t k0, int64_t n,
                           gboolean simd);
-/* a · B[j] over all k; a_split is a split per 16 into even and odd values (needed by the Q4
- * vector path, NULL otherwise). */
+/* sums[g] = the sum of a's group g of IVL_Q4_GROUP values, g < k / IVL_Q4_GROUP. */
+void cpu_q4_group_sums(float *sums, const float *a, int64_t k);
+/* a · B[j] over all k; a_split is a split per 16 into even and odd values, for Q4 followed by
+ * cpu_q4_group_sums (needed by the Q4 vector path, NULL otherwise). */
 float cpu_quant_dot(const float *a, const float *a_split, const cpu_gemm_args *g, int64_t j,
                     gboolean simd);
 
