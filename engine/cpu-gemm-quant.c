@@ -44,6 +44,7 @@ __attribute__((target("avx2,fma"))) static float q8_dot_avx2(const float *a, con
   __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
   int64_t i = 0;
   for (; i + 32 <= n; i += 32) {
+    _mm_prefetch((const char *)(q + i) + CPU_GEMV_PREFETCH, _MM_HINT_T0);
     s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), i8x8(q + i), s0);
     s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), i8x8(q + i + 8), s1);
     s2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 16), i8x8(q + i + 16), s2);
@@ -81,6 +82,7 @@ q4_dot_avx2(const float *a_split, const uint8_t *q, const uint16_t *scales, int6
   for (int64_t g = 0; g < n_groups; g++) {
     const float *a = a_split + g * IVL_Q4_GROUP;
     __m256 v[4];
+    _mm_prefetch((const char *)(q + g * IVL_Q4_GROUP / 2) + CPU_GEMV_PREFETCH, _MM_HINT_T0);
     q4_group(q + g * IVL_Q4_GROUP / 2, v, 0);
     __m256 acc = _mm256_mul_ps(_mm256_loadu_ps(a), v[0]);
     acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + 8), v[1], acc);

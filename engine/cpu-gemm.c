@@ -378,6 +378,7 @@ __attribute__((target("avx2,fma"))) static float dot_bf16_avx2(const float *a, c
   __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
   int64_t kk = 0;
   for (; kk + 32 <= k; kk += 32) {
+    _mm_prefetch((const char *)(w + kk) + CPU_GEMV_PREFETCH, _MM_HINT_T0);
     __m256i w0 = _mm256_loadu_si256((const __m256i *)(w + kk));
     __m256i w1 = _mm256_loadu_si256((const __m256i *)(w + kk + 16));
     s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a_split + kk),

@@ -49,6 +49,11 @@ typedef struct {
   int64_t ldc;
 } cpu_gemm_args;
 
+/* How far ahead of its reads (bytes) a GEMV asks for the weights: the hardware prefetcher
+ * alone left one core's stream at ~80% of the read bandwidth; 2-4 KiB ahead reaches ~90%
+ * (bf16 decode of a 0.9B model, 2 threads: 35 -> 40 tok/s at 44 GB/s measured). */
+#define CPU_GEMV_PREFETCH 2048
+
 /* Columns are packed in panels of this width: a tile should start at a multiple of it. */
 #define CPU_GEMM_PANEL 16
 /* Rows of A per tile for the packed path. A panel of B is packed once per row block, so a
