@@ -30,6 +30,20 @@ static void count_task(void *ctx, int64_t task, int thread)
     atomic_fetch_add(&c->worker_tasks, 1);
 }
 
+/* Workers count themselves; the caller waits (up to 10 s) until one has. */
+static void wait_for_a_worker(void *ctx, int64_t task, int thread)
+{
+  counter *c = ctx;
+  (void)task;
+  if (thread > 0) {
+    atomic_fetch_add(&c->worker_tasks, 1);
+    return;
+  }
+  gint64 end = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+  while (atomic_load(&c->worker_tasks) == 0 && g_get_monotonic_time() < end)
+    g_usleep(100);
+}
+
 static int run_loops(int n_threads, int n_loops)
 {
   g_autoptr(GError) error = NULL;
@@ -54,16 +68,10 @@ static int run_loops(int n_threads, int n_loops)
         break;
       }
   }
-  /* On a loaded machine the caller may finish short loops before a worker wakes: give the
-   * workers longer loops (up to about two seconds) before calling them absent. */
-  for (int extra = 0; c.n_threads > 1 && atomic_load(&c.worker_tasks) == 0 && extra < 200;
-       extra++) {
-    c.loop = 0;
-    for (int i = 0; i < MAX_TASKS; i++)
-      atomic_store(&c.runs[i], 0);
-    ivl_threadpool_run(pool, MAX_TASKS, count_task, &c);
-    g_usleep(10000);
-  }
+  /* On a loaded machine the caller may finish every short loop before a worker wakes: then
+   * one more loop whose first task holds the caller until a worker has taken a task. */
+  if (c.n_threads > 1 && atomic_load(&c.worker_tasks) == 0)
+    ivl_threadpool_run(pool, MAX_TASKS, wait_for_a_worker, &c);
   if (c.n_threads > 1 && atomic_load(&c.worker_tasks) == 0) {
     fprintf(stderr, "FAIL %d threads: the workers never ran a task\n", n_threads);
     failures++;
