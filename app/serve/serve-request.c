@@ -22,6 +22,7 @@ static void content_free(IvlServeContent *c)
     return;
   g_free(c->text);
   g_ptr_array_unref(c->images);
+  g_clear_pointer(&c->video, g_bytes_unref);
   g_free(c);
 }
 
@@ -59,24 +60,57 @@ static void append_text(IvlServeContent *c, const char *text)
 }
 
 /* "data:image/png;base64,...." -> the file's bytes. */
-static gboolean add_image(IvlServeContent *c, const char *url, int index, GError **error)
+static GBytes *data_url(const char *url, const char *kind, int index, GError **error)
 {
-  if (!g_str_has_prefix(url, "data:"))
-    return invalid(error,
-                   "messages[%d]: only data: image URLs are accepted (the server neither "
-                   "fetches URLs nor reads files)",
-                   index);
+  if (!g_str_has_prefix(url, "data:")) {
+    invalid(error,
+            "messages[%d]: only data: %s URLs are accepted (the server neither fetches URLs nor "
+            "reads files)",
+            index, kind);
+    return NULL;
+  }
   const char *comma = strchr(url, ',');
-  if (!comma || !g_strstr_len(url, comma - url, ";base64"))
-    return invalid(error, "messages[%d]: an image data: URL must be base64 (data:…;base64,…)",
-                   index);
+  if (!comma || !g_strstr_len(url, comma - url, ";base64")) {
+    invalid(error, "messages[%d]: a %s data: URL must be base64 (data:…;base64,…)", index, kind);
+    return NULL;
+  }
   gsize n = 0;
   guchar *bytes = g_base64_decode(comma + 1, &n);
   if (n == 0) {
     g_free(bytes);
-    return invalid(error, "messages[%d]: the image data: URL holds no data", index);
+    invalid(error, "messages[%d]: the %s data: URL holds no data", index, kind);
+    return NULL;
   }
-  g_ptr_array_add(c->images, g_bytes_new_take(bytes, n));
+  return g_bytes_new_take(bytes, n);
+}
+
+/* The URL of an image_url or video_url part: {"url": …} or, as some clients send, a string. */
+static const char *part_url(JsonObject *part, const char *member)
+{
+  JsonNode *u = json_object_get_member(part, member);
+  if (u && JSON_NODE_HOLDS_OBJECT(u))
+    return json_object_get_string_member_with_default(json_node_get_object(u), "url", NULL);
+  if (u && JSON_NODE_HOLDS_VALUE(u) && json_node_get_value_type(u) == G_TYPE_STRING)
+    return json_node_get_string(u);
+  return NULL;
+}
+
+static gboolean add_media(IvlServeContent *c, JsonObject *part, gboolean video, int index,
+                          GError **error)
+{
+  const char *kind = video ? "video" : "image";
+  const char *url = part_url(part, video ? "video_url" : "image_url");
+  if (!url)
+    return invalid(error, "messages[%d]: a %s_url part needs a URL", index, kind);
+  if (c->video || (video && c->images->len > 0))
+    return invalid(error, "messages[%d]: a message holds images or one video, not both", index);
+  GBytes *bytes = data_url(url, kind, index, error);
+  if (!bytes)
+    return FALSE;
+  if (video)
+    c->video = bytes;
+  else
+    g_ptr_array_add(c->images, bytes);
   return TRUE;
 }
 
@@ -91,17 +125,8 @@ static gboolean add_part(IvlServeContent *c, JsonNode *node, int index, GError *
     append_text(c, text);
     return TRUE;
   }
-  if (g_strcmp0(type, "image_url") == 0) {
-    JsonNode *u = json_object_get_member(part, "image_url");
-    const char *url = NULL;
-    if (u && JSON_NODE_HOLDS_OBJECT(u))
-      url = json_object_get_string_member_with_default(json_node_get_object(u), "url", NULL);
-    else if (u && JSON_NODE_HOLDS_VALUE(u) && json_node_get_value_type(u) == G_TYPE_STRING)
-      url = json_node_get_string(u);
-    if (!url)
-      return invalid(error, "messages[%d]: an image_url part needs an \"image_url\" URL", index);
-    return add_image(c, url, index, error);
-  }
+  if (g_strcmp0(type, "image_url") == 0 || g_strcmp0(type, "video_url") == 0)
+    return add_media(c, part, g_str_equal(type, "video_url"), index, error);
   return invalid(error, "messages[%d]: content parts of type \"%s\" are not supported", index,
                  type ? type : "(none)");
 }
@@ -123,6 +148,11 @@ static gboolean add_content(IvlServeContent *c, JsonObject *message, int index, 
   return invalid(error, "messages[%d]: \"content\" must be a string or an array of parts", index);
 }
 
+static gboolean has_media(const IvlServeContent *c)
+{
+  return c->images->len > 0 || c->video;
+}
+
 /* The messages in order: [system], then user (assistant user)*. */
 static gboolean read_messages(IvlServeRequest *r, JsonArray *messages, GError **error)
 {
@@ -136,8 +166,8 @@ static gboolean read_messages(IvlServeRequest *r, JsonArray *messages, GError **
       if (i != 0)
         return invalid(error, "messages[%u]: a system message must come first", i);
       IvlServeContent *c = content_new();
-      gboolean ok = add_content(c, m, (int)i, error) && (c->images->len == 0 ||
-                    invalid(error, "messages[%u]: a system message cannot hold images", i));
+      gboolean ok = add_content(c, m, (int)i, error) && (!has_media(c) ||
+                    invalid(error, "messages[%u]: a system message cannot hold media", i));
       if (ok)
         r->system = g_strdup(c->text);
       content_free(c);
@@ -155,8 +185,8 @@ static gboolean read_messages(IvlServeRequest *r, JsonArray *messages, GError **
         return invalid(error, "messages[%u]: an assistant message must answer a user message", i);
       IvlServeContent *answer = content_new();
       if (!add_content(answer, m, (int)i, error) ||
-          (answer->images->len > 0 &&
-           !invalid(error, "messages[%u]: an assistant message cannot hold images", i))) {
+          (has_media(answer) &&
+           !invalid(error, "messages[%u]: an assistant message cannot hold media", i))) {
         content_free(answer);
         content_free(pending);
         return FALSE;
@@ -265,6 +295,10 @@ char *ivl_serve_history_key(const char *system, GPtrArray *turns)
       g_autofree char *sum = g_compute_checksum_for_bytes(
           G_CHECKSUM_SHA256, g_ptr_array_index(t->question->images, k));
       g_string_append_printf(key, "#%s", sum);
+    }
+    if (t->question->video) {
+      g_autofree char *sum = g_compute_checksum_for_bytes(G_CHECKSUM_SHA256, t->question->video);
+      g_string_append_printf(key, "#video:%s", sum);
     }
     g_string_append_printf(key, "|%zu:%s", strlen(t->answer), t->answer);
   }

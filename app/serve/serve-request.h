@@ -3,8 +3,10 @@
  * and generation parameters.
  *
  * Accepted: "messages" (system first if any; then user and assistant; the last one user;
- * consecutive user messages are joined), content as a string or as parts of type "text" and
- * "image_url" (data: URLs only: the server neither fetches nor reads files),
+ * consecutive user messages are joined), content as a string or as parts of type "text",
+ * "image_url" and (as vLLM accepts it) "video_url", whose 8 frames are sampled as the quick
+ * start does (data: URLs only: the server neither fetches nor reads files; images or one
+ * video per message),
  * "max_completion_tokens" / "max_tokens", "temperature" (absent or 0: greedy, as
  * `ivl run`), "top_p", "top_k", "seed", "repetition_penalty", "n" (1 only), "stream",
  * "stream_options.include_usage", "model" (echoed). Other members are ignored, as OpenAI
@@ -17,6 +19,7 @@
 typedef struct {
   char *text;        /* the text parts, joined by newlines */
   GPtrArray *images; /* GBytes*: the image files, in order */
+  GBytes *video;     /* a video file (instead of images), or NULL */
 } IvlServeContent;
 
 typedef struct {

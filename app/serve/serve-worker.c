@@ -2,6 +2,9 @@
  * (serve-job.h). */
 #include "serve-job.h"
 
+#include <gio/gunixoutputstream.h>
+#include <glib/gstdio.h>
+
 
 struct _IvlServeWorker {
   ivl_model *model;
@@ -78,7 +81,29 @@ static gboolean on_piece(const char *piece, int token_id, void *user_data)
 
 /* ---- the work --------------------------------------------------------------------------- */
 
-/* ivl_media* of each image (freed with the array). */
+/* GStreamer reads videos from files: the bytes go through a private temporary file. */
+static ivl_media *media_from_video(GBytes *bytes, GError **error)
+{
+  g_autofree char *path = NULL;
+  int fd = g_file_open_tmp("ivl-serve-video-XXXXXX", &path, error);
+  if (fd < 0)
+    return NULL;
+  gsize n;
+  const char *data = g_bytes_get_data(bytes, &n);
+  g_autoptr(GOutputStream) out = g_unix_output_stream_new(fd, TRUE);
+  ivl_media *media = NULL;
+  if (g_output_stream_write_all(out, data, n, NULL, NULL, error) &&
+      g_output_stream_close(out, NULL, error)) {
+    ivl_video_params p = ivl_video_default_params(); /* 8 frames, the quick start's default */
+    media = ivl_media_from_video_file(path, &p, error);
+  }
+  g_unlink(path);
+  if (!media)
+    g_prefix_error(error, "the video: ");
+  return media;
+}
+
+/* ivl_media* of each image, or of the video (freed with the array). */
 static GPtrArray *load_media(IvlServeWorker *w, IvlServeContent *c, GError **error)
 {
   g_autoptr(GPtrArray) media = g_ptr_array_new_with_free_func((GDestroyNotify)ivl_media_free);
@@ -89,6 +114,12 @@ static GPtrArray *load_media(IvlServeWorker *w, IvlServeContent *c, GError **err
     const guint8 *data = g_bytes_get_data(g_ptr_array_index(c->images, i), &n);
     g_autofree char *label = g_strdup_printf("image %u", i + 1);
     ivl_media *m = ivl_media_from_image_data(data, n, label, &p, error);
+    if (!m)
+      return NULL;
+    g_ptr_array_add(media, m);
+  }
+  if (c->video) {
+    ivl_media *m = media_from_video(c->video, error);
     if (!m)
       return NULL;
     g_ptr_array_add(media, m);

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """`ivl serve` as an OpenAI client sees it, over loopback: the answers equal `ivl run`'s
-(text, image, streamed or whole), a follow-up that continues the conversation equals the
+(text, an image, two images, a video clip, streamed or whole), a follow-up that continues the conversation equals the
 same request answered from scratch, bad requests get 400 with a reason, a client that hangs
 up mid-stream does not hold the server, and SIGTERM ends it cleanly."""
 import base64
@@ -19,6 +19,7 @@ IVL = os.environ["IVL"]
 HERE = os.path.dirname(os.path.abspath(__file__))
 DATA = os.path.join(HERE, "..", "data")
 IMAGE = os.path.join(HERE, "..", "..", "data", "demo", "red-panda.jpg")
+VIDEO = os.path.join(DATA, "engine", "video_0.mov")
 
 
 def check(cond, what):
@@ -115,6 +116,25 @@ def main():
                   "Describe the image."),
           "an answer about a data: URL image equals ivl run --image's")
 
+    two = [{"type": "text", "text": "Compare them."},
+           {"type": "image_url", "image_url": {"url": image_url()}},
+           {"type": "image_url", "image_url": image_url()}]  # the bare-string form, too
+    check(server.chat([{"role": "user", "content": two}], max_tokens=6)
+          ["choices"][0]["message"]["content"] ==
+          ivl_run(model, "--max-new-tokens", "6", "--max-num", "2", "--image", IMAGE, "--image",
+                  IMAGE, "--separate", "Compare them."),
+          "two images are separate images, as ivl run --separate")
+
+    with open(VIDEO, "rb") as f:
+        video = "data:video/quicktime;base64," + base64.b64encode(f.read()).decode()
+    clip = [{"type": "video_url", "video_url": {"url": video}},
+            {"type": "text", "text": "What happens?"}]
+    check(server.chat([{"role": "user", "content": clip}], max_tokens=6)
+          ["choices"][0]["message"]["content"] ==
+          ivl_run(model, "--max-new-tokens", "6", "--video", VIDEO, "--segments", "8",
+                  "What happens?"),
+          "a video_url clip (8 frames) equals ivl run --video's answer")
+
     # A follow-up continues the session just used (its KV cache); the same request again after
     # an unrelated one is answered from scratch: both must give the same answer.
     a1 = with_image["choices"][0]["message"]["content"]
@@ -142,6 +162,13 @@ def main():
            ({"messages": [{"role": "user", "content": [
                {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]}]},
             None, "not an image"),
+           ({"messages": [{"role": "user", "content": [
+               {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}},
+               {"type": "video_url", "video_url": {"url": "data:video/mp4;base64,AAAA"}}]}]},
+            None, "images or one video, not both"),
+           ({"messages": [{"role": "user", "content": [
+               {"type": "video_url", "video_url": {"url": "data:video/mp4;base64,AAAA"}}]}]},
+            None, "the video:"),
            ({"messages": [{"role": "user", "content": "hi"}], "n": 2}, None, "\"n\""),
            ({"messages": [{"role": "user", "content": "hi"}], "temperature": 7}, None,
             "\"temperature\"")]
