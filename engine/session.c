@@ -192,8 +192,8 @@ typedef struct {
   int32_t ids[DEVICE_CANDIDATES];
 } sample_scratch;
 
-/* The device's candidates when it can choose them (all but the few hundred KB of a
- * vocabulary row then stay on a GPU); FALSE with no error when the host must sample. */
+/* The token drawn from the device's candidates when it can choose them (the 600 KB
+ * vocabulary row then stays on the GPU); FALSE with no error when the host must sample. */
 static gboolean sample_on_device(ivl_session *s, ivl_sampler *sampler, sample_scratch *scratch,
                                  int32_t *token, GError **error)
 {
