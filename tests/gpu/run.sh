@@ -4,8 +4,9 @@
 #   2. build for exactly that capability (meson, -Dgpu_archs=<cc>) or, where this machine
 #      cannot build (no meson, GLib or json-glib headers), use build-gpu-bundle/ made
 #      elsewhere by tests/gpu/bundle.sh;
-#   3. run the op tests (CUDA vs CPU on every InternVL3 shape) and the graph check, under
-#      compute-sanitizer's memcheck too (racecheck for the attention kernels), plus, when
+#   3. run the op tests (CUDA vs CPU on every InternVL3 shape), the graph check and the
+#      sampling top-k check, under compute-sanitizer's memcheck too (racecheck for the
+#      attention and top-k kernels), plus, when
 #      building from source, the other tests of suite gpu;
 #   4. measure the GPU's ceilings (tests/gpu/gpu-peak: copy bandwidth, bf16 GEMM);
 #   5. `ivl bench --backend cuda` on a 1B-shaped and an 8B-shaped random model written on the
