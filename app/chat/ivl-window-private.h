@@ -13,6 +13,7 @@ struct _IvlWindow {
   AdwToastOverlay *toast_overlay;
   AdwFlap *flap;
   GtkDropDown *model_dropdown;
+  GtkLabel *model_status; /* under the selector: where the loaded model runs, its weights */
   GtkListBox *conversation_list;
   GtkStack *main_stack;
   GtkButton *demo_button;

@@ -350,6 +350,23 @@ static void on_load_progress(IvlWindow *self, double fraction, const char *what)
   gtk_label_set_text(self->loading_label, what);
 }
 
+/* "CPU · 8-bit weights" under the selector, from the worker's "cpu int8" (NULL: hidden). */
+static void show_model_status(IvlWindow *self, const char *how)
+{
+  g_auto(GStrv) parts = how ? g_strsplit(how, " ", 2) : NULL;
+  if (!parts || !parts[0] || !parts[1]) {
+    gtk_widget_set_visible(GTK_WIDGET(self->model_status), FALSE);
+    return;
+  }
+  const char *where = g_str_equal(parts[0], "cuda") ? _("GPU") : _("CPU");
+  const char *weights = g_str_equal(parts[1], "int8")   ? _("8-bit weights")
+                        : g_str_equal(parts[1], "4bit") ? _("4-bit weights")
+                                                        : _("full-precision weights");
+  g_autofree char *text = g_strdup_printf("%s · %s", where, weights);
+  gtk_label_set_text(self->model_status, text);
+  gtk_widget_set_visible(GTK_WIDGET(self->model_status), TRUE);
+}
+
 static void on_model_loaded(GObject *source, GAsyncResult *result, gpointer user_data)
 {
   g_autoptr(IvlWindow) self = user_data;
@@ -363,17 +380,15 @@ static void on_model_loaded(GObject *source, GAsyncResult *result, gpointer user
   gtk_stack_set_visible_child_name(self->main_stack, "chat");
   if (backend == NULL) {
     g_clear_pointer(&self->loaded_model, g_free);
+    show_model_status(self, NULL);
     ivl_window_show_error(self, error);
     return;
   }
   g_free(self->loaded_model);
   self->loaded_model = g_steal_pointer(&self->loading_model);
   g_settings_set_string(self->settings, "last-model", self->loaded_model);
-  g_auto(GStrv) how = g_strsplit(backend, " ", 2);
-  /* TRANSLATORS: a model's folder, then the backend (cpu, cuda) and weights (bf16, int8, 4bit) */
-  g_autofree char *tip = g_strdup_printf(_("%s\nRuns on %s with %s weights"), self->loaded_model,
-                                         how[0], how[1] ? how[1] : "?");
-  gtk_widget_set_tooltip_text(GTK_WIDGET(self->model_dropdown), tip);
+  gtk_widget_set_tooltip_text(GTK_WIDGET(self->model_dropdown), self->loaded_model);
+  show_model_status(self, backend);
 }
 
 static void load_selected_model(IvlWindow *self)
@@ -402,6 +417,7 @@ static void load_selected_model(IvlWindow *self)
   gtk_progress_bar_set_fraction(self->loading_bar, 0);
   gtk_label_set_text(self->loading_label, entry->name);
   gtk_stack_set_visible_child_name(self->main_stack, "loading");
+  show_model_status(self, NULL); /* the model it described is being dropped */
   ivl_worker_load_async(self->worker, entry->path, kind,
                         (IvlWorkerPrecision)g_settings_get_enum(self->settings, "precision"),
                         self->load_cancellable, on_model_loaded, g_object_ref(self));
@@ -427,6 +443,8 @@ void ivl_window_refresh_models(IvlWindow *self)
   gtk_drop_down_set_selected(self->model_dropdown, selected);
   g_signal_handlers_unblock_by_func(self->model_dropdown, load_selected_model, self);
   gtk_widget_set_visible(GTK_WIDGET(self->model_dropdown), self->models->len > 0);
+  if (self->models->len == 0)
+    show_model_status(self, NULL);
   if (self->models->len == 0) {
     gtk_stack_set_visible_child_name(self->main_stack, "no-model");
     return;
@@ -535,6 +553,7 @@ static void ivl_window_class_init(IvlWindowClass *klass)
   BIND(toast_overlay);
   BIND(flap);
   BIND(model_dropdown);
+  BIND(model_status);
   BIND(conversation_list);
   BIND(main_stack);
   BIND(demo_button);
