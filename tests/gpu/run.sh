@@ -144,7 +144,8 @@ if [ "$MODE" != none ]; then
   if command -v compute-sanitizer >/dev/null; then
     step memcheck-ops 240 $RUN compute-sanitizer --tool memcheck --error-exitcode 1 "$BIN_OPS"
     step memcheck-graph 120 $RUN compute-sanitizer --tool memcheck --error-exitcode 1 "$BIN_GRAPH"
-    step racecheck-top-k 120 $RUN compute-sanitizer --tool racecheck --error-exitcode 1 "$BIN_TOPK"
+    step racecheck-top-k 120 $RUN compute-sanitizer --tool racecheck --error-exitcode 1 \
+      "$BIN_TOPK" "short row"
     step racecheck-attention 240 $RUN compute-sanitizer --tool racecheck --error-exitcode 1 \
       "$BIN_OPS" "prefill 100,prefill 70,decode at 299,at 5 of 256"
   else

@@ -1,7 +1,8 @@
 /* test-cuda-top-k — sampling's candidates chosen on the GPU (kernels/top-k.cu through the
  * backend's top_k op) equal the plain host reference bit for bit: values and ids in index
  * order, with the repetition penalty, temperature, ties, -inf, signed zeros, fewer finite
- * logits than k, and more candidates than fit. Exit 77 (skipped) without a CUDA device. */
+ * logits than k, and more candidates than fit. An argument runs only the cases whose name
+ * contains it. Exit 77 (skipped) without a CUDA device. */
 #include "ivl-config.h"
 
 #include "backend.h"
@@ -70,7 +71,7 @@ static gboolean run_case(ivl_backend *be, const top_k_case *c, GRand *rng)
   return TRUE;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
   g_autoptr(GError) error = NULL;
   ivl_backend *be = ivl_backend_cuda_new(0, &error);
@@ -91,7 +92,8 @@ int main(void)
   g_autoptr(GRand) rng = g_rand_new_with_seed(11);
   int failed = 0;
   for (gsize i = 0; i < G_N_ELEMENTS(cases); i++)
-    failed += !run_case(be, &cases[i], rng);
+    if (argc < 2 || strstr(cases[i].what, argv[1]))
+      failed += !run_case(be, &cases[i], rng);
   be->ops->free(be);
   printf("%d failure(s)\n", failed);
   return failed ? 1 : 0;
