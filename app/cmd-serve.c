@@ -64,8 +64,9 @@ int ivl_cmd_serve(int argc, char **argv)
   };
   g_autoptr(GOptionContext) ctx = g_option_context_new(NULL);
   g_option_context_set_summary(
-      ctx, _("Serve the model over the OpenAI chat API: POST /v1/chat/completions (images as "
-             "data: URLs, \"stream\": true for server-sent events), GET /v1/models."));
+      ctx, _("Serve the model over the OpenAI chat API: POST /v1/chat/completions (images and "
+             "video clips as data: URLs, \"stream\": true for server-sent events), "
+             "GET /v1/models."));
   g_option_context_add_main_entries(ctx, entries, GETTEXT_PACKAGE);
   ivl_cli_add_model_options(ctx, &mo);
   int status = 2;
