@@ -10,7 +10,12 @@
 
 #include <glib/gi18n.h>
 #include <json-glib/json-glib.h>
+#include <errno.h>
 #include <stdio.h>
+#include <string.h>
+
+#include "file-io.h"
+#include "json-check.h"
 
 #include "cmd-common.h"
 #include "commands.h"
@@ -36,55 +41,83 @@ static char *answer_line(const char *image, const char *question, const char *an
   return json_generator_to_data(gen, NULL);
 }
 
-/* One line: FALSE only when the line is not a JSON object with a question. */
-static gboolean run_line(ivl_session *session, const char *line, int max_num,
-                         const ivl_generation_params *gp, GError **error)
+/* The most bytes of a JSONL file read; lines hold paths and questions, not media. */
+#define MAX_JSONL_BYTES ((gsize)256 << 20)
+
+/* Prints one answer line; FALSE when stdout cannot take it (a full disk, a closed pipe). */
+static gboolean print_line(const char *image, const char *question, const char *answer,
+                           const char *message, GError **error)
 {
-  g_autoptr(JsonParser) parser = json_parser_new();
-  if (!json_parser_load_from_data(parser, line, -1, error))
-    return FALSE;
-  JsonNode *root = json_parser_get_root(parser);
-  JsonObject *o = root && JSON_NODE_HOLDS_OBJECT(root) ? json_node_get_object(root) : NULL;
-  const char *question = o ? json_object_get_string_member_with_default(o, "question", NULL) : NULL;
-  if (!question) {
-    g_set_error(error, IVL_ERROR, IVL_ERROR_INVALID_ARGUMENT,
-                _("each line must be an object with a \"question\" string"));
+  g_autofree char *out = answer_line(image, question, answer, message);
+  if (printf("%s\n", out) < 0 || fflush(stdout) != 0) {
+    g_set_error(error, IVL_ERROR, IVL_ERROR_IO, _("cannot write the answers: %s"),
+                g_strerror(errno));
     return FALSE;
   }
-  const char *image = json_object_get_string_member_with_default(o, "image", NULL);
-  g_autoptr(GError) local = NULL;
+  return TRUE;
+}
+
+/* Answers one line, or reports in *line_error why the line cannot be run; FALSE only when the
+ * answers cannot be written. */
+static gboolean run_line(ivl_session *session, const char *line, const char *label, int max_num,
+                         const ivl_generation_params *gp, GError **line_error, GError **error)
+{
+  g_autoptr(JsonParser) parser = ivl_json_parse_checked(line, strlen(line), label, line_error);
+  if (!parser)
+    return print_line(NULL, NULL, NULL, (*line_error)->message, error);
+  JsonNode *root = json_parser_get_root(parser);
+  JsonObject *o = JSON_NODE_HOLDS_OBJECT(root) ? json_node_get_object(root) : NULL;
+  const char *question = NULL, *image = NULL;
+  if (o && (!ivl_json_get_string(o, "question", &question, label, line_error) ||
+            !ivl_json_get_string(o, "image", &image, label, line_error)))
+    return print_line(NULL, question, NULL, (*line_error)->message, error);
+  if (!question) {
+    g_set_error(line_error, IVL_ERROR, IVL_ERROR_INVALID_ARGUMENT,
+                _("%s: each line must be an object with a \"question\" string"), label);
+    return print_line(image, NULL, NULL, (*line_error)->message, error);
+  }
   ivl_media *media = NULL;
   g_autofree char *answer = NULL;
   if (image) {
     ivl_image_params ip = ivl_image_default_params();
     ip.max_num = max_num;
-    media = ivl_media_from_image_file(image, &ip, &local);
+    media = ivl_media_from_image_file(image, &ip, line_error);
   }
   if (!image || media) {
     ivl_session_reset(session);
     answer = ivl_session_ask(session, question, &media, media ? 1 : 0, IVL_IMAGES_COMBINED, gp,
-                             NULL, NULL, NULL, &local);
+                             NULL, NULL, NULL, line_error);
   }
   ivl_media_free(media);
-  g_autofree char *out = answer_line(image, question, answer, local ? local->message : NULL);
-  printf("%s\n", out);
-  fflush(stdout);
-  return TRUE;
+  if (*line_error)
+    g_prefix_error(line_error, "%s: ", label);
+  return print_line(image, question, answer, *line_error ? (*line_error)->message : NULL, error);
 }
 
+/* Runs every line; a line that fails is reported (its answer line holds the error) and the
+ * others still run. *n_failed counts those lines. */
 static gboolean run_file(ivl_session *session, const char *path, int max_num,
-                         const ivl_generation_params *gp, GError **error)
+                         const ivl_generation_params *gp, int *n_failed, GError **error)
 {
   g_autofree char *text = NULL;
-  if (!g_file_get_contents(path, &text, NULL, error))
+  gsize length = 0;
+  if (!ivl_file_read(path, MAX_JSONL_BYTES, &text, &length, error))
     return FALSE;
+  if (memchr(text, '\0', length)) {
+    g_set_error(error, IVL_ERROR, IVL_ERROR_INVALID_ARGUMENT, _("%s: holds a NUL byte"), path);
+    return FALSE;
+  }
   g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
   for (int i = 0; lines[i]; i++) {
     if (!*g_strstrip(lines[i]))
       continue;
-    if (!run_line(session, lines[i], max_num, gp, error)) {
-      g_prefix_error(error, "%s:%d: ", path, i + 1);
+    g_autofree char *label = g_strdup_printf("%s:%d", path, i + 1);
+    g_autoptr(GError) line_error = NULL;
+    if (!run_line(session, lines[i], label, max_num, gp, &line_error, error))
       return FALSE;
+    if (line_error) {
+      fprintf(stderr, "ivl batch: %s\n", line_error->message);
+      (*n_failed)++;
     }
   }
   return TRUE;
@@ -123,12 +156,17 @@ int ivl_cmd_batch(int argc, char **argv)
     goto out;
   }
   status = 1;
+  int n_failed = 0;
   if (ivl_cli_generation_params(&go, &gp, &error) && (model = ivl_cli_load_model(&mo, &error)) &&
       (session = ivl_session_new(model, system, &error)) &&
-      run_file(session, jsonl, max_num, &gp, &error))
-    status = 0;
-  else
+      run_file(session, jsonl, max_num, &gp, &n_failed, &error)) {
+    if (n_failed == 0)
+      status = 0;
+    else
+      fprintf(stderr, "ivl batch: %s\n", _("some lines failed (see their \"error\")"));
+  } else {
     fprintf(stderr, "ivl batch: %s\n", error->message);
+  }
 out:
   ivl_session_free(session);
   ivl_model_free(model);

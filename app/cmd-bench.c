@@ -200,6 +200,9 @@ static void print_result(const bench_result *r, const char *backend, const char 
   printf(_("peak memory        %.0f MiB (VmHWM)\n"), r->peak_rss_mib);
 }
 
+#define MAX_TOKENS (1 << 20)
+#define MAX_TILES 256
+
 int ivl_cmd_bench(int argc, char **argv)
 {
   ivl_cli_model_options mo = {0};
@@ -224,12 +227,19 @@ int ivl_cmd_bench(int argc, char **argv)
     ivl_cli_model_options_clear(&mo);
     return 2;
   }
-  if (n_prompt < 1 || n_decode < 1 || n_tiles < 1) {
-    fprintf(stderr, "ivl bench: %s\n", _("counts must be positive"));
+  /* The bounds keep the synthetic inputs (2.4 MB a tile) and the KV cache they size within a
+   * machine; InternVL3 itself sees at most 40 tiles an image. */
+  if (n_prompt < 1 || n_prompt > MAX_TOKENS || n_decode < 1 || n_decode > MAX_TOKENS ||
+      n_tiles < 1 || n_tiles > MAX_TILES) {
+    fprintf(stderr, "ivl bench: ");
+    fprintf(stderr, _("--prompt-tokens and --decode-tokens must be between 1 and %d, --tiles "
+                      "between 1 and %d"),
+            MAX_TOKENS, MAX_TILES);
+    fprintf(stderr, "\n");
     ivl_cli_model_options_clear(&mo);
     return 2;
   }
-  if (mo.context == 0)
+  if (mo.context == IVL_CLI_UNSET_INT)
     mo.context = MAX(n_prompt + n_decode, 64 + n_tiles * 256);
 
   g_autoptr(GError) error = NULL;
@@ -241,7 +251,7 @@ int ivl_cmd_bench(int argc, char **argv)
                 run_text(model, n_prompt, n_decode, &r, &error);
   if (ok) {
     r.peak_rss_mib = peak_rss_mib();
-    ok = measure_ceilings(model, &r, mo.threads, &error);
+    ok = measure_ceilings(model, &r, mo.threads == IVL_CLI_UNSET_INT ? 0 : mo.threads, &error);
   }
   if (ok)
     print_result(&r, ivl_model_get_backend_name(model),

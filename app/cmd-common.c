@@ -10,6 +10,7 @@
 
 void ivl_cli_add_model_options(GOptionContext *ctx, ivl_cli_model_options *opts)
 {
+  opts->threads = opts->context = IVL_CLI_UNSET_INT;
   const GOptionEntry entries[] = {
       {"model", 'm', 0, G_OPTION_ARG_STRING, &opts->model, N_("Model directory or name (required)"),
        "MODEL"},
@@ -75,8 +76,19 @@ ivl_model *ivl_cli_load_model(const ivl_cli_model_options *opts, GError **error)
                 _("unknown precision '%s' (expected bf16, int8 or 4bit)"), opts->precision);
     return NULL;
   }
-  params.n_threads = opts->threads;
-  params.context_length = opts->context;
+  if (opts->threads != IVL_CLI_UNSET_INT &&
+      (opts->threads < 1 || opts->threads > IVL_MAX_THREADS)) {
+    g_set_error(error, IVL_ERROR, IVL_ERROR_INVALID_ARGUMENT,
+                _("--threads must be between 1 and %d"), IVL_MAX_THREADS);
+    return NULL;
+  }
+  if (opts->context != IVL_CLI_UNSET_INT && opts->context < 1) {
+    g_set_error(error, IVL_ERROR, IVL_ERROR_INVALID_ARGUMENT,
+                _("--context must be a positive number of tokens"));
+    return NULL;
+  }
+  params.n_threads = opts->threads == IVL_CLI_UNSET_INT ? 0 : opts->threads;
+  params.context_length = opts->context == IVL_CLI_UNSET_INT ? 0 : opts->context;
   g_autofree char *dir = ivl_model_path_resolve(opts->model, error);
   if (!dir)
     return NULL;
@@ -90,10 +102,10 @@ ivl_model *ivl_cli_load_model(const ivl_cli_model_options *opts, GError **error)
 void ivl_cli_generation_options_init(ivl_cli_generation_options *opts)
 {
   *opts = (ivl_cli_generation_options){.max_new_tokens = 1024,
-                                       .temperature = -1,
-                                       .top_p = -1,
-                                       .repetition_penalty = -1,
-                                       .top_k = -1,
+                                       .temperature = IVL_CLI_UNSET_DOUBLE,
+                                       .top_p = IVL_CLI_UNSET_DOUBLE,
+                                       .repetition_penalty = IVL_CLI_UNSET_DOUBLE,
+                                       .top_k = IVL_CLI_UNSET_INT,
                                        .seed = 0};
 }
 
@@ -123,23 +135,29 @@ gboolean ivl_cli_generation_params(const ivl_cli_generation_options *o, ivl_gene
 {
   *p = ivl_generation_default_params();
   p->max_new_tokens = o->max_new_tokens;
-  p->do_sample = !o->greedy && (o->temperature >= 0 || o->top_k >= 0 || o->top_p >= 0);
-  if (o->temperature >= 0)
-    p->temperature = (float)o->temperature;
-  if (o->top_k >= 0)
-    p->top_k = o->top_k;
-  if (o->top_p >= 0)
-    p->top_p = (float)o->top_p;
-  if (o->repetition_penalty >= 0)
-    p->repetition_penalty = (float)o->repetition_penalty;
-  p->seed = (guint64)o->seed;
-  if (p->max_new_tokens < 1 || (p->do_sample && p->temperature <= 0) || p->top_p <= 0 ||
-      p->top_p > 1 || p->repetition_penalty <= 0) {
+  gboolean has_t = o->temperature != IVL_CLI_UNSET_DOUBLE, has_p = o->top_p != IVL_CLI_UNSET_DOUBLE;
+  gboolean has_r = o->repetition_penalty != IVL_CLI_UNSET_DOUBLE;
+  gboolean has_k = o->top_k != IVL_CLI_UNSET_INT;
+  p->do_sample = !o->greedy && (has_t || has_k || has_p);
+  /* Written as "not in range" so that NaN, which compares false, is out of range too. */
+  if (p->max_new_tokens < 1 || (has_t && !(o->temperature > 0 && o->temperature < 1e6)) ||
+      (has_p && !(o->top_p > 0 && o->top_p <= 1)) ||
+      (has_r && !(o->repetition_penalty > 0 && o->repetition_penalty < 1e6)) ||
+      (has_k && o->top_k < 0)) {
     g_set_error(error, IVL_ERROR, IVL_ERROR_INVALID_ARGUMENT,
                 _("generation options out of range (max-new-tokens >= 1, temperature > 0, "
-                  "0 < top-p <= 1, repetition-penalty > 0)"));
+                  "top-k >= 0, 0 < top-p <= 1, repetition-penalty > 0)"));
     return FALSE;
   }
+  if (has_t)
+    p->temperature = (float)o->temperature;
+  if (has_k)
+    p->top_k = o->top_k;
+  if (has_p)
+    p->top_p = (float)o->top_p;
+  if (has_r)
+    p->repetition_penalty = (float)o->repetition_penalty;
+  p->seed = (guint64)o->seed;
   return TRUE;
 }
 

@@ -5,11 +5,18 @@
 
 #include "ivl.h"
 
+#include <float.h>
+
+/* What an option holds when not given: values no one types, so that every value a user does
+ * type (0, -3, nan) is checked rather than taken for "the default". */
+#define IVL_CLI_UNSET_INT G_MININT
+#define IVL_CLI_UNSET_DOUBLE (-DBL_MAX)
+
 typedef struct {
   char *model;   /* -m: a model directory or name */
   char *backend; /* auto | cpu | cuda */
-  int threads;   /* 0 = one per core */
-  int context;   /* KV cache tokens; 0 = default */
+  int threads;   /* IVL_CLI_UNSET_INT: one per core */
+  int context;   /* KV cache tokens; IVL_CLI_UNSET_INT: the default */
   char *precision; /* bf16 | int8 | 4bit */
 } ivl_cli_model_options;
 
@@ -17,8 +24,8 @@ typedef struct {
 typedef struct {
   int max_new_tokens;
   gboolean greedy;
-  double temperature, top_p, repetition_penalty; /* < 0: not given */
-  int top_k;                                     /* < 0: not given */
+  double temperature, top_p, repetition_penalty; /* IVL_CLI_UNSET_DOUBLE: not given */
+  int top_k;                                     /* IVL_CLI_UNSET_INT: not given */
   gint64 seed;
 } ivl_cli_generation_options;
 
@@ -34,7 +41,7 @@ typedef struct {
   gboolean separate;
   char *video;
   int segments;
-  double start, end; /* seconds; < 0: not given */
+  double start, end; /* seconds; IVL_CLI_UNSET_DOUBLE: not given */
   int max_num;
 } ivl_cli_media_options;
 
@@ -52,11 +59,13 @@ gboolean ivl_cli_interrupted(void);
 /* An ivl_token_cb that prints each piece to stdout as it comes, until Ctrl-C. */
 gboolean ivl_cli_print_piece(const char *piece, int token_id, void *user_data);
 
-/* Adds the entries to the context's main group; values land in opts. */
+/* Adds the entries to the context's main group; values land in opts (threads and context
+ * start unset). */
 void ivl_cli_add_model_options(GOptionContext *ctx, ivl_cli_model_options *opts);
 void ivl_cli_model_options_clear(ivl_cli_model_options *opts);
 
-/* Resolves -m, loads the model and says on stderr which backend runs it. */
+/* Resolves -m, loads the model and says on stderr which backend runs it; a --threads or
+ * --context out of range is an IVL_ERROR_INVALID_ARGUMENT. */
 ivl_model *ivl_cli_load_model(const ivl_cli_model_options *opts, GError **error);
 
 /* Parses argv with ctx; on a usage error prints it and returns FALSE (exit status 2). */

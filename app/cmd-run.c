@@ -7,6 +7,7 @@
 
 #include "cmd-common.h"
 #include "commands.h"
+#include "file-io.h"
 
 typedef struct {
   ivl_cli_model_options model;
@@ -81,7 +82,7 @@ static gboolean write_logits(ivl_session *session, const char *path, GError **er
 {
   int n;
   const float *logits = ivl_session_get_prompt_logits(session, &n);
-  if (!g_file_set_contents(path, (const char *)logits, (gssize)n * sizeof(float), error)) {
+  if (!ivl_file_write(path, logits, (gsize)n * sizeof(float), error)) {
     g_prefix_error(error, "--logits-out: ");
     return FALSE;
   }
@@ -140,8 +141,9 @@ int ivl_cmd_run(int argc, char **argv)
   ivl_cli_add_media_options(ctx, &o.media);
   ivl_cli_add_generation_options(ctx, &o.gen);
   g_option_context_add_main_entries(ctx, entries, GETTEXT_PACKAGE);
-  if (!ivl_cli_parse(ctx, &argc, &argv) || argc != 2) {
-    if (argc != 2)
+  gboolean parsed = ivl_cli_parse(ctx, &argc, &argv);
+  if (!parsed || argc != 2) {
+    if (parsed)
       fprintf(stderr, "ivl run: %s\n", _("give exactly one QUESTION"));
     run_options_clear(&o);
     return 2;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "file-io.h"
 #include "ivl.h"
 #include "text-model.h"
 
@@ -48,11 +49,9 @@ static int encode_or_decode(const ivl_tokenizer *tok, const char *file, gboolean
   g_autofree char *contents = NULL;
   gsize len = 0;
   if (file) {
-    g_autoptr(GError) local = NULL;
-    if (!g_file_get_contents(file, &contents, &len, &local)) {
-      g_set_error(error, IVL_ERROR, IVL_ERROR_IO, "%s", local->message);
+    /* The bound keeps the ids (4 bytes a byte at worst) within memory. */
+    if (!ivl_file_read(file, (gsize)256 << 20, &contents, &len, error))
       return 1;
-    }
   } else {
     contents = g_strdup(args[0]);
     len = strlen(contents);

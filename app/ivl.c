@@ -1,6 +1,7 @@
 /* ivl — the command-line tool: dispatches to one subcommand per cmd-*.c file. */
 #include "ivl-config.h"
 
+#include <errno.h>
 #include <glib.h>
 #include <glib/gi18n.h>
 #include <locale.h>
@@ -48,6 +49,20 @@ static void print_usage(FILE *out)
   fprintf(out, "\n%s\n", _("Run 'ivl COMMAND --help' for the options of a command."));
 }
 
+/* An answer that could not be written (a full disk, /dev/full, a closed pipe) is a failure,
+ * as with cat or echo: stdio keeps the error until the final flush. */
+static int close_stdout(int status)
+{
+  errno = 0;
+  /* A command that failed has said why already. */
+  if ((fflush(stdout) == 0 && !ferror(stdout)) || status != 0)
+    return status;
+  /* An earlier failed write left no errno behind. */
+  fprintf(stderr, "ivl: %s: %s\n", _("cannot write the output"),
+          g_strerror(errno ? errno : EIO));
+  return status == 0 ? 1 : status;
+}
+
 int main(int argc, char **argv)
 {
   setlocale(LC_ALL, "");
@@ -70,7 +85,7 @@ int main(int argc, char **argv)
   }
   for (const ivl_command *c = commands; c->name; c++) {
     if (strcmp(argv[1], c->name) == 0)
-      return c->run(argc - 1, argv + 1);
+      return close_stdout(c->run(argc - 1, argv + 1));
   }
   fprintf(stderr, _("ivl: unknown command '%s'\n\n"), argv[1]);
   print_usage(stderr);

@@ -3,24 +3,26 @@
 #include <gdk-pixbuf/gdk-pixbuf.h>
 #include <errno.h>
 #include <glib/gstdio.h>
+#include <unistd.h>
+
+#include "file-io.h"
 
 #define TILE 448
 
 static gboolean write_raw(const ivl_media *media, const char *path, GError **error)
 {
-  g_autoptr(GFile) file = g_file_new_for_commandline_arg(path);
-  g_autoptr(GFileOutputStream) out =
-      g_file_replace(file, NULL, FALSE, G_FILE_CREATE_NONE, NULL, error);
-  if (out == NULL)
+  int fd = ivl_output_open(path, error);
+  if (fd < 0)
     return FALSE;
   gsize tile_bytes = (gsize)3 * TILE * TILE * sizeof(float);
   for (int i = 0; i < ivl_media_get_n_tiles(media); i++) {
     /* x86-64 and every platform we build for is little-endian, the format asked for. */
-    if (!g_output_stream_write_all(G_OUTPUT_STREAM(out), ivl_media_get_tile(media, i), tile_bytes,
-                                   NULL, NULL, error))
+    if (!ivl_output_write(fd, ivl_media_get_tile(media, i), tile_bytes, path, error)) {
+      close(fd);
       return FALSE;
+    }
   }
-  return g_output_stream_close(G_OUTPUT_STREAM(out), NULL, error);
+  return ivl_output_close(fd, path, error);
 }
 
 static gboolean write_pngs(const ivl_media *media, const char *dir, GError **error)

@@ -5,6 +5,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "file-io.h"
 #include "ivl.h"
 #include "json-check.h"
 
@@ -383,14 +384,9 @@ ivl_config *ivl_config_load(const char *model_dir, GError **error)
   g_autofree char *path = g_build_filename(model_dir, "config.json", NULL);
   g_autofree char *text = NULL;
   gsize len = 0;
-  GError *local = NULL;
-  if (!g_file_get_contents(path, &text, &len, &local)) {
-    int code = g_error_matches(local, G_FILE_ERROR, G_FILE_ERROR_NOENT) ? IVL_ERROR_NOT_FOUND
-                                                                        : IVL_ERROR_IO;
-    g_set_error(error, IVL_ERROR, code, "%s", local->message);
-    g_error_free(local);
+  /* config.json is a few KB; the bound keeps a huge file from being read whole. */
+  if (!ivl_file_read(path, (gsize)16 << 20, &text, &len, error))
     return NULL;
-  }
   return ivl_config_parse(text, (gssize)len, error);
 }
 

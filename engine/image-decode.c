@@ -2,6 +2,7 @@
  * pixbuf decoders; JPEG lives in image-jpeg.c. */
 #include "image-decode.h"
 #include "image-decode-private.h"
+#include "file-io.h"
 #include "ivl.h"
 
 #include <gdk-pixbuf/gdk-pixbuf.h>
@@ -271,14 +272,7 @@ ivl_rgb_image *ivl_rgb_image_decode(const guint8 *data, gsize size, const char *
 
 GMappedFile *ivl_image_file_map(const char *path, GError **error)
 {
-  g_autoptr(GError) local = NULL;
-  GMappedFile *file = g_mapped_file_new(path, FALSE, &local);
-  if (file == NULL)
-    g_set_error(error, IVL_ERROR,
-                g_error_matches(local, G_FILE_ERROR, G_FILE_ERROR_NOENT) ? IVL_ERROR_NOT_FOUND
-                                                                         : IVL_ERROR_IO,
-                "%s", local->message);
-  return file;
+  return ivl_file_map(path, error);
 }
 
 ivl_rgb_image *ivl_rgb_image_load(const char *path, GError **error)

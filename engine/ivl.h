@@ -62,9 +62,12 @@ gboolean ivl_precision_from_name(const char *name, ivl_precision *precision);
 /* Called while loading with a fraction in [0, 1] and a short description. */
 typedef void (*ivl_progress_cb)(double fraction, const char *what, void *user_data);
 
+/* The most CPU threads a model runs with: more only cost memory and start-up time. */
+#define IVL_MAX_THREADS 1024
+
 typedef struct {
   ivl_backend_kind backend;
-  int n_threads;          /* CPU worker threads; 0 = one per core */
+  int n_threads;          /* CPU worker threads; 0 = one per core; at most IVL_MAX_THREADS */
   int context_length;     /* tokens the KV cache holds; 0 = default (8192) */
   ivl_precision precision; /* of the Linear weights; default bf16 */
   ivl_progress_cb progress;

@@ -1,11 +1,12 @@
 /* json-check.c — guards in front of json-glib for files we did not write. */
 #include "json-check.h"
 
+#include "file-io.h"
 #include "ivl.h"
 
 /* json-glib's parser recurses per nesting level; a bound keeps hostile input off the stack.
- * safetensors headers nest 3 deep, config.json 3. */
-#define MAX_DEPTH 16
+ * safetensors headers nest 3 deep, config.json 3, an OpenAI request 5. */
+#define MAX_DEPTH IVL_JSON_MAX_DEPTH
 /* 18 digits always fit in gint64; json-glib turns longer integers into wrapped values. */
 #define MAX_INT_DIGITS 18
 
@@ -102,4 +103,84 @@ JsonParser *ivl_json_parse_checked(const char *text, gsize length, const char *l
     return NULL;
   }
   return g_steal_pointer(&parser);
+}
+
+JsonParser *ivl_json_load_file(const char *path, gsize max_bytes, const char *label,
+                               GError **error)
+{
+  g_autofree char *text = NULL;
+  gsize length = 0;
+  if (!ivl_file_read(path, max_bytes, &text, &length, error))
+    return NULL;
+  return ivl_json_parse_checked(text, length, label, error);
+}
+
+JsonParser *ivl_json_load_stream(GInputStream *in, gsize max_bytes, const char *label,
+                                 GCancellable *cancellable, GError **error)
+{
+  g_autoptr(GByteArray) body = g_byte_array_new();
+  guint8 chunk[16384];
+  for (;;) {
+    gssize n = g_input_stream_read(in, chunk, sizeof chunk, cancellable, error);
+    if (n < 0)
+      return NULL;
+    if (n == 0)
+      break;
+    if (body->len + (gsize)n > max_bytes) {
+      g_set_error(error, IVL_ERROR, IVL_ERROR_CORRUPT,
+                  "%s: more than %" G_GSIZE_FORMAT " bytes of JSON", label, max_bytes);
+      return NULL;
+    }
+    g_byte_array_append(body, chunk, (guint)n);
+  }
+  return ivl_json_parse_checked((const char *)body->data, body->len, label, error);
+}
+
+/* The member's node when present and not null; FALSE with an error when of another type. */
+static gboolean member_of_type(JsonObject *object, const char *name, GType type,
+                               const char *type_name, JsonNode **node, const char *label,
+                               GError **error)
+{
+  *node = object ? json_object_get_member(object, name) : NULL;
+  if (!*node || JSON_NODE_HOLDS_NULL(*node))
+    return (*node = NULL, TRUE);
+  if (JSON_NODE_HOLDS_VALUE(*node) && json_node_get_value_type(*node) == type)
+    return TRUE;
+  g_set_error(error, IVL_ERROR, IVL_ERROR_CORRUPT, "%s: \"%s\" must be %s", label, name,
+              type_name);
+  *node = NULL;
+  return FALSE;
+}
+
+gboolean ivl_json_get_string(JsonObject *object, const char *name, const char **value,
+                             const char *label, GError **error)
+{
+  JsonNode *n;
+  if (!member_of_type(object, name, G_TYPE_STRING, "a string", &n, label, error))
+    return FALSE;
+  if (n)
+    *value = json_node_get_string(n);
+  return TRUE;
+}
+
+gboolean ivl_json_get_int(JsonObject *object, const char *name, gint64 *value, const char *label,
+                          GError **error)
+{
+  JsonNode *n;
+  if (!member_of_type(object, name, G_TYPE_INT64, "an integer", &n, label, error))
+    return FALSE;
+  if (n)
+    *value = json_node_get_int(n);
+  return TRUE;
+}
+
+gboolean ivl_json_get_bool(JsonObject *object, const char *name, gboolean *value,
+                           const char *label, GError **error)
+{
+  JsonNode *n;
+  if (!member_of_type(object, name, G_TYPE_BOOLEAN, "true or false", &n, label, error))
+    return FALSE;
+  if (n)
+    *value = json_node_get_boolean(n);
+  return TRUE;
 }

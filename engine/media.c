@@ -1,4 +1,5 @@
 /* media.c — ivl_media: an image or a video's frames as normalized 448x448 tiles. */
+#include "file-io.h"
 #include "ivl.h"
 #include "preprocess.h"
 #include "video.h"
@@ -40,11 +41,9 @@ void ivl_media_free(ivl_media *media)
 
 static char *file_sha256(const char *path, GError **error)
 {
-  g_autoptr(GMappedFile) file = g_mapped_file_new(path, FALSE, NULL);
-  if (file == NULL) {
-    g_set_error(error, IVL_ERROR, IVL_ERROR_NOT_FOUND, "Cannot read %s", path);
+  g_autoptr(GMappedFile) file = ivl_file_map(path, error);
+  if (file == NULL)
     return NULL;
-  }
   return g_compute_checksum_for_data(G_CHECKSUM_SHA256,
                                      (const guchar *)g_mapped_file_get_contents(file),
                                      g_mapped_file_get_length(file));

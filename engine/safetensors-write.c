@@ -4,6 +4,7 @@
 #include <json-glib/json-glib.h>
 #include <string.h>
 
+#include "file-io.h"
 #include "ivl.h"
 
 guint64 ivl_st_write_tensor_nbytes(const ivl_st_write_tensor *t)
@@ -66,11 +67,5 @@ gboolean ivl_safetensors_write(const char *path, const ivl_st_write_tensor *tens
     g_byte_array_append(out, (const guint8 *)" ", 1);
   for (guint i = 0; i < n; i++)
     g_byte_array_append(out, tensors[i].data, (guint)ivl_st_write_tensor_nbytes(&tensors[i]));
-  GError *local = NULL;
-  if (!g_file_set_contents(path, (const char *)out->data, out->len, &local)) {
-    g_set_error(error, IVL_ERROR, IVL_ERROR_IO, "%s", local->message);
-    g_error_free(local);
-    return FALSE;
-  }
-  return TRUE;
+  return ivl_file_write(path, out->data, out->len, error);
 }

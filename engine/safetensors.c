@@ -3,12 +3,15 @@
 
 #include <string.h>
 
+#include "file-io.h"
 #include "ivl.h"
 #include "json-check.h"
 #include "safetensors-header.h"
 
 #define INDEX_NAME "model.safetensors.index.json"
 #define SINGLE_NAME "model.safetensors"
+/* A 78B model's index is about 100 KB. */
+#define MAX_INDEX_BYTES ((gsize)64 << 20)
 
 struct ivl_safetensors {
   GPtrArray *maps;     /* GMappedFile*, one per file */
@@ -55,23 +58,12 @@ void ivl_safetensors_free(ivl_safetensors *st)
   g_free(st);
 }
 
-static void set_file_error(GError **error, GError *local)
-{
-  int code =
-      g_error_matches(local, G_FILE_ERROR, G_FILE_ERROR_NOENT) ? IVL_ERROR_NOT_FOUND : IVL_ERROR_IO;
-  g_set_error(error, IVL_ERROR, code, "%s", local->message);
-  g_error_free(local);
-}
-
 /* Maps path and adds its tensors to st; a name already present is a CORRUPT duplicate. */
 static gboolean add_file(ivl_safetensors *st, const char *path, GError **error)
 {
-  GError *local = NULL;
-  GMappedFile *map = g_mapped_file_new(path, FALSE, &local);
-  if (!map) {
-    set_file_error(error, local);
+  GMappedFile *map = ivl_file_map(path, error);
+  if (!map)
     return FALSE;
-  }
   g_ptr_array_add(st->maps, map);
   g_autofree char *label = g_path_get_basename(path);
   const guint8 *data = (const guint8 *)g_mapped_file_get_contents(map);
@@ -117,11 +109,8 @@ static JsonObject *read_weight_map(const char *index_path, JsonParser **parser_o
 {
   g_autofree char *text = NULL;
   gsize len = 0;
-  GError *local = NULL;
-  if (!g_file_get_contents(index_path, &text, &len, &local)) {
-    set_file_error(error, local);
+  if (!ivl_file_read(index_path, MAX_INDEX_BYTES, &text, &len, error))
     return NULL;
-  }
   g_autoptr(JsonParser) parser = ivl_json_parse_checked(text, len, INDEX_NAME, error);
   if (!parser)
     return NULL;

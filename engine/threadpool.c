@@ -97,6 +97,11 @@ ivl_threadpool *ivl_threadpool_new(int n_threads, GError **error)
     long online = sysconf(_SC_NPROCESSORS_ONLN);
     n_threads = online > 0 ? (int)MIN(online, 256) : 1;
   }
+  if (n_threads > IVL_MAX_THREADS) {
+    g_set_error(error, IVL_ERROR, IVL_ERROR_INVALID_ARGUMENT,
+                "%d threads asked for; at most %d", n_threads, IVL_MAX_THREADS);
+    return NULL;
+  }
   ivl_threadpool *pool = g_new0(ivl_threadpool, 1);
   pool->n_threads = 1;
   pthread_mutex_init(&pool->lock, NULL);

@@ -10,6 +10,7 @@
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 
+#include "file-io.h"
 #include "ivl.h"
 #include "json-write.h"
 #include "model-tensors.h"
@@ -144,13 +145,7 @@ static void shard_bounds(const ivl_st_write_tensor *t, guint n, int shards, guin
 static gboolean write_text(const char *dir, const char *name, const char *text, GError **error)
 {
   g_autofree char *path = g_build_filename(dir, name, NULL);
-  GError *local = NULL;
-  if (!g_file_set_contents(path, text, -1, &local)) {
-    g_set_error(error, IVL_ERROR, IVL_ERROR_IO, "%s", local->message);
-    g_error_free(local);
-    return FALSE;
-  }
-  return TRUE;
+  return ivl_file_write(path, text, strlen(text), error);
 }
 
 static char *index_json(const ivl_st_write_tensor *t, guint n, const guint *ends, int shards)

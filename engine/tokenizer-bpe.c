@@ -6,7 +6,9 @@
  */
 #include "tokenizer-impl.h"
 
+#include "file-io.h"
 #include "ivl.h"
+#include "json-check.h"
 
 #include <json-glib/json-glib.h>
 #include <string.h>
@@ -364,14 +366,10 @@ static const ivl_tokenizer_vtable bpe_vtable = {
 
 static gboolean read_vocab(bpe *t, const char *path, GError **error)
 {
-  g_autoptr(JsonParser) parser = json_parser_new();
-  g_autoptr(GError) local = NULL;
-  if (!json_parser_load_from_file(parser, path, &local)) {
-    gboolean missing = g_error_matches(local, G_FILE_ERROR, G_FILE_ERROR_NOENT);
-    g_set_error(error, IVL_ERROR, missing ? IVL_ERROR_NOT_FOUND : IVL_ERROR_CORRUPT, "%s: %s", path,
-                local->message);
+  g_autoptr(JsonParser) parser =
+      ivl_json_load_file(path, IVL_TOKENIZER_MAX_FILE_BYTES, path, error);
+  if (!parser)
     return FALSE;
-  }
   JsonNode *root = json_parser_get_root(parser);
   if (!root || !JSON_NODE_HOLDS_OBJECT(root)) {
     g_set_error(error, IVL_ERROR, IVL_ERROR_CORRUPT, "%s: not a JSON object", path);
@@ -389,6 +387,15 @@ static gboolean read_vocab(bpe *t, const char *path, GError **error)
       return FALSE;
     }
     max_id = MAX(max_id, json_node_get_int(v));
+  }
+  /* Byte-level BPE numbers its tokens densely; a larger id would only size the tables by what
+   * the file claims rather than by what it holds. */
+  guint n_tokens = json_object_get_size(obj);
+  if (max_id >= (gint64)n_tokens) {
+    g_set_error(error, IVL_ERROR, IVL_ERROR_CORRUPT,
+                "%s: id %" G_GINT64_FORMAT " but only %u tokens (ids must run from 0 to %u)",
+                path, max_id, n_tokens, n_tokens - 1);
+    return FALSE;
   }
   t->n_vocab = (gint32)(max_id + 1);
   t->tokens = g_new0(char *, t->n_vocab);
@@ -445,11 +452,14 @@ static gboolean decode_vocab(bpe *t, GError **error)
 static gboolean read_merges(bpe *t, const char *path, GError **error)
 {
   g_autofree char *text = NULL;
-  g_autoptr(GError) local = NULL;
-  if (!g_file_get_contents(path, &text, NULL, &local)) {
-    gboolean missing = g_error_matches(local, G_FILE_ERROR, G_FILE_ERROR_NOENT);
-    g_set_error(error, IVL_ERROR, missing ? IVL_ERROR_NOT_FOUND : IVL_ERROR_IO, "%s: %s", path,
-                local->message);
+  gsize length = 0;
+  if (!ivl_file_read(path, IVL_TOKENIZER_MAX_FILE_BYTES, &text, &length, error))
+    return FALSE;
+  /* Lines are cut at NUL below as at '\n'; a NUL inside would end the file early unseen. */
+  const char *nul = memchr(text, '\0', length);
+  if (nul) {
+    g_set_error(error, IVL_ERROR, IVL_ERROR_CORRUPT, "%s: a NUL byte at offset %" G_GSIZE_FORMAT,
+                path, (gsize)(nul - text));
     return FALSE;
   }
   gsize n_lines = 1;

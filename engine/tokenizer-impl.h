@@ -11,6 +11,9 @@
 
 typedef struct ivl_tokenizer_impl ivl_tokenizer_impl;
 
+/* The largest tokenizer file read (Qwen2's vocab.json is 2.7 MB, merges.txt 1.7 MB). */
+#define IVL_TOKENIZER_MAX_FILE_BYTES ((gsize)64 << 20)
+
 typedef struct {
   const char *kind;
   /* Returns the normalized copy of valid UTF-8 text (len bytes, may hold NUL), setting

@@ -3,6 +3,7 @@
 #include "tokenizer.h"
 
 #include "ivl.h"
+#include "json-check.h"
 #include "tokenizer-impl.h"
 #include "utf8.h"
 
@@ -41,12 +42,10 @@ static JsonObject *read_json_object(const char *dir, const char *name, GError **
   g_autofree char *path = g_build_filename(dir, name, NULL);
   if (!g_file_test(path, G_FILE_TEST_EXISTS))
     return NULL;
-  g_autoptr(JsonParser) parser = json_parser_new();
-  g_autoptr(GError) local = NULL;
-  if (!json_parser_load_from_file(parser, path, &local)) {
-    g_set_error(error, IVL_ERROR, IVL_ERROR_CORRUPT, "%s: %s", path, local->message);
+  g_autoptr(JsonParser) parser =
+      ivl_json_load_file(path, IVL_TOKENIZER_MAX_FILE_BYTES, path, error);
+  if (!parser)
     return NULL;
-  }
   JsonNode *root = json_parser_get_root(parser);
   if (!root || !JSON_NODE_HOLDS_OBJECT(root)) {
     g_set_error(error, IVL_ERROR, IVL_ERROR_CORRUPT, "%s: not a JSON object", path);
@@ -65,8 +64,9 @@ static const char *token_field(JsonObject *obj, const char *member)
     return json_node_get_string(n);
   if (JSON_NODE_HOLDS_OBJECT(n)) {
     JsonObject *o = json_node_get_object(n);
-    if (json_object_has_member(o, "content"))
-      return json_object_get_string_member_with_default(o, "content", NULL);
+    JsonNode *c = json_object_get_member(o, "content");
+    if (c && JSON_NODE_HOLDS_VALUE(c) && json_node_get_value_type(c) == G_TYPE_STRING)
+      return json_node_get_string(c);
   }
   return NULL;
 }
@@ -92,11 +92,15 @@ static void add_token(ivl_tokenizer *tok, const char *content, gint32 id, gboole
 /* tokenizer_config.json's added_tokens_decoder: {"151643": {"content": ..., "special": ...}}. */
 static gboolean read_added_decoder(ivl_tokenizer *tok, JsonObject *config, GError **error)
 {
-  JsonObject *dec = config && json_object_has_member(config, "added_tokens_decoder")
-                        ? json_object_get_object_member(config, "added_tokens_decoder")
-                        : NULL;
-  if (!dec)
+  JsonNode *dec_node = config ? json_object_get_member(config, "added_tokens_decoder") : NULL;
+  if (!dec_node || JSON_NODE_HOLDS_NULL(dec_node))
     return TRUE;
+  if (!JSON_NODE_HOLDS_OBJECT(dec_node)) {
+    g_set_error(error, IVL_ERROR, IVL_ERROR_CORRUPT,
+                "tokenizer_config.json: \"added_tokens_decoder\" must be an object");
+    return FALSE;
+  }
+  JsonObject *dec = json_node_get_object(dec_node);
   g_autoptr(GList) members = json_object_get_members(dec);
   for (GList *l = members; l; l = l->next) {
     char *end;
@@ -109,8 +113,10 @@ static gboolean read_added_decoder(ivl_tokenizer *tok, JsonObject *config, GErro
                   "tokenizer_config.json: bad added token '%s'", (const char *)l->data);
       return FALSE;
     }
-    add_token(tok, content, (gint32)id,
-              json_object_get_boolean_member_with_default(entry, "special", FALSE));
+    gboolean special = FALSE;
+    if (!ivl_json_get_bool(entry, "special", &special, "tokenizer_config.json", error))
+      return FALSE;
+    add_token(tok, content, (gint32)id, special);
   }
   return TRUE;
 }
@@ -190,13 +196,15 @@ static void index_added(ivl_tokenizer *tok)
 static gboolean has_file(const char *dir, const char *name)
 {
   g_autofree char *path = g_build_filename(dir, name, NULL);
-  return g_file_test(path, G_FILE_TEST_IS_REGULAR);
+  /* Any kind of file: the loader then says why a FIFO or a folder will not do. */
+  return g_file_test(path, G_FILE_TEST_EXISTS);
 }
 
 static ivl_tokenizer_impl *load_family(const char *dir, JsonObject *config, GError **error)
 {
-  const char *cls =
-      config ? json_object_get_string_member_with_default(config, "tokenizer_class", NULL) : NULL;
+  const char *cls = NULL;
+  if (!ivl_json_get_string(config, "tokenizer_class", &cls, "tokenizer_config.json", error))
+    return NULL;
   if (cls) {
     if (strcmp(cls, "Qwen2Tokenizer") == 0 || strcmp(cls, "Qwen2TokenizerFast") == 0)
       return ivl_tokenizer_bpe_load(dir, error);
@@ -260,8 +268,9 @@ ivl_tokenizer *ivl_tokenizer_load(const char *dir, GError **error)
   tok->img_context = ivl_tokenizer_token_to_id(tok, "<IMG_CONTEXT>");
   tok->pad = config_token_id(tok, config, map, "pad_token");
   tok->eos = config_token_id(tok, config, map, "eos_token");
-  gboolean add_bos =
-      config && json_object_get_boolean_member_with_default(config, "add_bos_token", FALSE);
+  gboolean add_bos = FALSE;
+  if (!ivl_json_get_bool(config, "add_bos_token", &add_bos, "tokenizer_config.json", error))
+    return NULL;
   tok->bos = add_bos ? config_token_id(tok, config, map, "bos_token") : -1;
   return g_steal_pointer(&tok);
 }

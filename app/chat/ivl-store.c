@@ -7,6 +7,11 @@
 #include <gio/gunixoutputstream.h>
 #include <glib/gstdio.h>
 
+#include "json-check.h"
+
+/* The largest conversation file read back; a long chat's text is well under 1 MB. */
+#define MAX_CONVERSATION_BYTES ((gsize)64 << 20)
+
 struct _IvlStore {
   GObject parent_instance;
 
@@ -65,9 +70,10 @@ static int newest_first(gconstpointer a, gconstpointer b, gpointer user_data)
 
 static IvlConversation *load_one(IvlStore *self, const char *path, GError **error)
 {
-  g_autoptr(JsonParser) parser = json_parser_new();
+  g_autofree char *name = g_path_get_basename(path);
+  g_autoptr(JsonParser) parser = ivl_json_load_file(path, MAX_CONVERSATION_BYTES, name, error);
 
-  if (!json_parser_load_from_mapped_file(parser, path, error))
+  if (parser == NULL)
     return NULL;
   return ivl_conversation_new_from_json(json_parser_get_root(parser), self->images_dir, error);
 }

@@ -6,9 +6,14 @@
 #include <string.h>
 
 #include "ivl.h"
+#include "json-check.h"
 
 #define DEFAULT_ENDPOINT "https://huggingface.co"
 #define MAX_REDIRECTS 5
+/* The largest JSON answer read: a page of a big repository's listing is well under 1 MB. */
+#define MAX_JSON_BYTES ((gsize)32 << 20)
+/* The most files a listing may name, over all its pages (a model has a few dozen). */
+#define MAX_LISTED_FILES 100000
 
 struct _IvlHubClient {
   char *endpoint;
@@ -280,11 +285,13 @@ static JsonNode *get_json(const IvlHubClient *client, SoupSession *session, cons
       ivl_hub_client_send(client, session, "GET", url, 0, what, &msg, cancellable, error);
   if (!in)
     return NULL;
-  g_autoptr(JsonParser) parser = json_parser_new();
   g_autoptr(GError) local = NULL;
-  if (!json_parser_load_from_stream(parser, in, cancellable, &local)) {
+  g_autoptr(JsonParser) parser = ivl_json_load_stream(in, MAX_JSON_BYTES, what, cancellable, &local);
+  if (!parser) {
     if (g_error_matches(local, G_IO_ERROR, G_IO_ERROR_CANCELLED))
       g_set_error(error, IVL_ERROR, IVL_ERROR_CANCELLED, _("The download was cancelled."));
+    else if (local->domain == IVL_ERROR) /* "what: JSON nests deeper than …" already */
+      g_propagate_error(error, g_steal_pointer(&local));
     else
       g_set_error(error, IVL_ERROR, IVL_ERROR_CORRUPT, _("%s: the server's answer is not JSON: %s"),
                   what, local->message);
@@ -323,10 +330,10 @@ char *ivl_hub_client_resolve_commit(const IvlHubClient *client, SoupSession *ses
   g_autoptr(JsonNode) root = get_json(client, session, url, what, NULL, cancellable, error);
   if (!root)
     return NULL;
-  const char *sha = JSON_NODE_HOLDS_OBJECT(root)
-                        ? json_object_get_string_member_with_default(json_node_get_object(root),
-                                                                     "sha", NULL)
-                        : NULL;
+  const char *sha = NULL;
+  if (JSON_NODE_HOLDS_OBJECT(root) &&
+      !ivl_json_get_string(json_node_get_object(root), "sha", &sha, what, error))
+    return NULL;
   if (!sha || strlen(sha) != 40 || strspn(sha, "0123456789abcdef") != 40) {
     g_set_error(error, IVL_ERROR, IVL_ERROR_CORRUPT,
                 _("%s: the server's revision answer names no commit."), what);
@@ -356,9 +363,14 @@ static gboolean is_sha256(const char *s)
 static IvlHubFile *parse_entry(JsonNode *node, const char *what, gboolean *ok, GError **error)
 {
   JsonObject *o = JSON_NODE_HOLDS_OBJECT(node) ? json_node_get_object(node) : NULL;
-  const char *type = o ? json_object_get_string_member_with_default(o, "type", NULL) : NULL;
-  const char *path = o ? json_object_get_string_member_with_default(o, "path", NULL) : NULL;
+  const char *type = NULL, *path = NULL, *oid = "";
+  gint64 size = -1;
   *ok = FALSE;
+  if (o && (!ivl_json_get_string(o, "type", &type, what, error) ||
+            !ivl_json_get_string(o, "path", &path, what, error) ||
+            !ivl_json_get_string(o, "oid", &oid, what, error) ||
+            !ivl_json_get_int(o, "size", &size, what, error)))
+    return NULL;
   if (!type || !path) {
     g_set_error(error, IVL_ERROR, IVL_ERROR_CORRUPT, _("%s: a listing entry has no type or path."),
                 what);
@@ -376,14 +388,18 @@ static IvlHubFile *parse_entry(JsonNode *node, const char *what, gboolean *ok, G
     return NULL;
   g_autoptr(IvlHubFile) f = g_new0(IvlHubFile, 1);
   f->path = g_strdup(path);
-  f->oid = g_strdup(json_object_get_string_member_with_default(o, "oid", ""));
-  gint64 size = json_object_get_int_member_with_default(o, "size", -1);
+  f->oid = g_strdup(oid);
   JsonNode *lfs_node = json_object_get_member(o, "lfs");
   JsonObject *lfs = lfs_node && JSON_NODE_HOLDS_OBJECT(lfs_node) ? json_node_get_object(lfs_node)
                                                                  : NULL;
   if (lfs) {
-    const char *sha = json_object_get_string_member_with_default(lfs, "oid", NULL);
-    size = json_object_get_int_member_with_default(lfs, "size", -1);
+    const char *sha = NULL;
+    size = -1;
+    if (!ivl_json_get_string(lfs, "oid", &sha, what, error) ||
+        !ivl_json_get_int(lfs, "size", &size, what, error)) {
+      *ok = FALSE;
+      return NULL;
+    }
     if (!is_sha256(sha)) {
       *ok = FALSE;
       g_set_error(error, IVL_ERROR, IVL_ERROR_CORRUPT, _("%s: %s has no valid sha256 in the listing."),
@@ -430,6 +446,11 @@ GPtrArray *ivl_hub_client_list_files(const IvlHubClient *client, SoupSession *se
         return NULL;
       if (f)
         g_ptr_array_add(files, f);
+      if (files->len > MAX_LISTED_FILES) {
+        g_set_error(error, IVL_ERROR, IVL_ERROR_CORRUPT,
+                    _("%s: the listing names more than %d files."), repo_id, MAX_LISTED_FILES);
+        return NULL;
+      }
     }
   }
   return g_steal_pointer(&files);
