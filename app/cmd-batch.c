@@ -89,6 +89,8 @@ static gboolean run_line(ivl_session *session, const char *line, const char *lab
                              NULL, NULL, NULL, line_error);
   }
   ivl_media_free(media);
+  if (answer)
+    ivl_cli_note_context_full(label, session);
   if (*line_error)
     g_prefix_error(line_error, "%s: ", label);
   return print_line(image, question, answer, *line_error ? (*line_error)->message : NULL, error);

@@ -49,6 +49,8 @@ static void ask(chat_state *st, const char *question)
   printf("\n");
   if (!answer)
     fprintf(stderr, "%s\n", error->message);
+  else
+    ivl_cli_note_context_full("ivl chat", st->session);
   g_ptr_array_set_size(st->pending, 0);
 }
 
@@ -73,10 +75,39 @@ static gboolean handle_line(chat_state *st, const char *line)
   return TRUE;
 }
 
+/* A question longer than this is refused rather than held: 1 MiB is far past any context. */
+#define MAX_LINE (1 << 20)
+
+/* Reads one whole line of any length into line (without its end); FALSE at end of input.
+ * *too_long is set when the line was longer than MAX_LINE (its rest is skipped). */
+static gboolean read_line(GString *line, gboolean *too_long)
+{
+  char buf[8192];
+  g_string_truncate(line, 0);
+  *too_long = FALSE;
+  gboolean any = FALSE;
+  while (fgets(buf, sizeof buf, stdin)) {
+    any = TRUE;
+    gsize n = strlen(buf);
+    gboolean end = n > 0 && buf[n - 1] == '\n';
+    if (!*too_long && line->len + n <= MAX_LINE)
+      g_string_append_len(line, buf, (gssize)n);
+    else
+      *too_long = TRUE;
+    if (end)
+      break;
+  }
+  if (*too_long)
+    g_string_truncate(line, 0);
+  g_string_truncate(line, strcspn(line->str, "\r\n"));
+  return any;
+}
+
 static void chat_loop(chat_state *st)
 {
   gboolean tty = isatty(STDIN_FILENO);
-  char buf[8192];
+  g_autoptr(GString) line = g_string_new(NULL);
+  gboolean too_long;
   if (tty)
     fprintf(stderr, "%s\n", _("Ask a question; /image PATH, /video PATH, /reset, /quit."));
   for (;;) {
@@ -84,10 +115,11 @@ static void chat_loop(chat_state *st)
       fputs("> ", stderr);
       fflush(stderr);
     }
-    if (!fgets(buf, sizeof buf, stdin))
+    if (!read_line(line, &too_long))
       break;
-    buf[strcspn(buf, "\r\n")] = '\0';
-    if (!handle_line(st, buf))
+    if (too_long)
+      fprintf(stderr, _("(a line longer than %d bytes was skipped)\n"), MAX_LINE);
+    else if (!handle_line(st, line->str))
       break;
   }
 }

@@ -99,6 +99,15 @@ ivl_model *ivl_cli_load_model(const ivl_cli_model_options *opts, GError **error)
   return model;
 }
 
+void ivl_cli_note_context_full(const char *cmd, const ivl_session *session)
+{
+  ivl_generation_stats st;
+  ivl_session_get_stats(session, &st);
+  if (st.context_full)
+    fprintf(stderr, "%s: %s\n", cmd,
+            _("the answer was cut short: the context is full (a larger --context holds more)"));
+}
+
 void ivl_cli_generation_options_init(ivl_cli_generation_options *opts)
 {
   *opts = (ivl_cli_generation_options){.max_new_tokens = 1024,

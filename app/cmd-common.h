@@ -64,6 +64,10 @@ gboolean ivl_cli_print_piece(const char *piece, int token_id, void *user_data);
 void ivl_cli_add_model_options(GOptionContext *ctx, ivl_cli_model_options *opts);
 void ivl_cli_model_options_clear(ivl_cli_model_options *opts);
 
+/* Tells on stderr, after "cmd: ", when the session's last answer was cut short because the
+ * context was full. */
+void ivl_cli_note_context_full(const char *cmd, const ivl_session *session);
+
 /* Resolves -m, loads the model and says on stderr which backend runs it; a --threads or
  * --context out of range is an IVL_ERROR_INVALID_ARGUMENT. */
 ivl_model *ivl_cli_load_model(const ivl_cli_model_options *opts, GError **error);

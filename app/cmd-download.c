@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "catalog.h"
+#include "hub-client.h"
 #include "cmd-common.h"
 #include "commands.h"
 #include "hub-download.h"
@@ -137,6 +138,13 @@ int ivl_cmd_download(int argc, char **argv)
   }
   const IvlCatalogModel *known = ivl_catalog_find(argv[1]);
   g_autofree char *repo_id = known ? g_strdup(known->repo_id) : ivl_model_path_repo_id(argv[1]);
+  if (!ivl_hub_repo_id_is_valid(repo_id)) {
+    fprintf(stderr, "ivl download: ");
+    fprintf(stderr, _("“%s” is not a Hub repository name (Org/Name of letters, digits, . _ -)."),
+            argv[1]);
+    fprintf(stderr, "\n");
+    return 2;
+  }
   if (!dir && !revision) {
     /* A model the official client already put in the Hugging Face cache is used in place. */
     g_autofree char *hub_cache = ivl_model_path_hub_cache_dir();

@@ -4,6 +4,7 @@
 #include <glib/gi18n.h>
 #include <stdio.h>
 
+#include "cmd-common.h"
 #include "commands.h"
 #include "ivl.h"
 #include "media-output.h"
@@ -11,7 +12,7 @@
 int ivl_cmd_frames(int argc, char **argv)
 {
   int segments = 8;
-  double start = -1, end = -1;
+  double start = IVL_CLI_UNSET_DOUBLE, end = IVL_CLI_UNSET_DOUBLE;
   g_autofree char *out = NULL, *png = NULL;
   GOptionEntry entries[] = {
       {"segments", 0, 0, G_OPTION_ARG_INT, &segments, N_("Frames to sample (default 8)"), "N"},
@@ -28,7 +29,7 @@ int ivl_cmd_frames(int argc, char **argv)
   g_option_context_add_main_entries(ctx, entries, GETTEXT_PACKAGE);
   g_autoptr(GError) error = NULL;
   if (!g_option_context_parse(ctx, &argc, &argv, &error) || argc != 2 ||
-      ((start >= 0) != (end >= 0))) {
+      ((start == IVL_CLI_UNSET_DOUBLE) != (end == IVL_CLI_UNSET_DOUBLE))) {
     fprintf(stderr, "ivl frames: %s\n",
             error       ? error->message
             : argc != 2 ? _("name one video")
@@ -37,7 +38,7 @@ int ivl_cmd_frames(int argc, char **argv)
   }
   ivl_video_params params = ivl_video_default_params();
   params.n_segments = segments;
-  params.has_bound = start >= 0;
+  params.has_bound = start != IVL_CLI_UNSET_DOUBLE;
   params.start = start;
   params.end = end;
   ivl_media *media = ivl_media_from_video_file(argv[1], &params, &error);

@@ -7,7 +7,8 @@
 
 void ivl_cli_media_options_init(ivl_cli_media_options *opts)
 {
-  *opts = (ivl_cli_media_options){.segments = 8, .start = -1, .end = -1, .max_num = 12};
+  *opts = (ivl_cli_media_options){.segments = 8, .start = IVL_CLI_UNSET_DOUBLE,
+                                                .end = IVL_CLI_UNSET_DOUBLE, .max_num = 12};
 }
 
 void ivl_cli_add_media_options(GOptionContext *ctx, ivl_cli_media_options *opts)
@@ -55,10 +56,10 @@ GPtrArray *ivl_cli_load_media(const ivl_cli_media_options *o, GError **error)
   if (o->video) {
     ivl_video_params vp = ivl_video_default_params();
     vp.n_segments = o->segments;
-    vp.has_bound = o->start >= 0 || o->end >= 0;
+    vp.has_bound = o->start != IVL_CLI_UNSET_DOUBLE || o->end != IVL_CLI_UNSET_DOUBLE;
     /* get_index's defaults for an open side of the bound (spec 8). */
-    vp.start = o->start >= 0 ? o->start : -100000;
-    vp.end = o->end >= 0 ? o->end : 100000;
+    vp.start = o->start != IVL_CLI_UNSET_DOUBLE ? o->start : -100000;
+    vp.end = o->end != IVL_CLI_UNSET_DOUBLE ? o->end : 100000;
     ivl_media *m = ivl_media_from_video_file(o->video, &vp, error);
     if (!m)
       return NULL;

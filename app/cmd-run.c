@@ -111,6 +111,8 @@ static gboolean run(run_options *o, const char *question, GError **error)
   gboolean ok = answer != NULL;
   if (ok && !o->json)
     printf("\n");
+  if (ok)
+    ivl_cli_note_context_full("ivl run", session);
   if (ok && o->json)
     print_json(session, answer, ivl_model_get_backend_name(model));
   if (ok && o->logits_out)

@@ -41,6 +41,15 @@ static int encode_or_decode(const ivl_tokenizer *tok, const char *file, gboolean
     g_autoptr(GArray) ids = parse_ids(args, error);
     if (!ids)
       return 2;
+    gint32 n_vocab = ivl_tokenizer_get_vocab_size(tok);
+    for (guint i = 0; i < ids->len; i++) {
+      gint32 id = g_array_index(ids, gint32, i);
+      if (id >= n_vocab) {
+        g_set_error(error, IVL_ERROR, IVL_ERROR_INVALID_ARGUMENT,
+                    _("%d is not a token id of this tokenizer (0 to %d)"), id, n_vocab - 1);
+        return 1;
+      }
+    }
     g_autofree char *text =
         ivl_tokenizer_decode(tok, (const gint32 *)ids->data, ids->len, skip_special);
     printf("%s\n", text);

@@ -189,6 +189,7 @@ typedef struct {
   double prefill_ms;     /* the uncached prompt suffix through the language model */
   double first_token_ms; /* from the call to the first generated token */
   double decode_ms;      /* all later tokens */
+  gboolean context_full; /* the answer stopped because the context had no room left */
 } ivl_generation_stats;
 
 void ivl_session_get_stats(const ivl_session *session, ivl_generation_stats *stats);

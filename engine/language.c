@@ -352,12 +352,72 @@ static gboolean decode_with_graph(ivl_language *lm, int32_t id, int64_t pos, dou
   return TRUE;
 }
 
-gboolean ivl_language_forward(ivl_language *lm, const int32_t *ids, int64_t n, int64_t pos0,
-                              int32_t image_token, const ivl_tensor *image_embeds, GError **error)
+/* The arguments of one ivl_language_forward call, to run it again. */
+typedef struct {
+  const int32_t *ids;
+  int64_t n, pos0;
+  int32_t image_token;
+  const ivl_tensor *image_embeds;
+  double theta;
+} forward_call;
+
+/* *finite tells whether rows [0, n_rows) of t hold only finite values. */
+static gboolean rows_finite(ivl_language *lm, const ivl_tensor *t, int64_t n_rows,
+                            gboolean *finite, GError **error)
+{
+  gsize count = (gsize)n_rows * (gsize)t->cols;
+  g_autofree float *host = g_try_new(float, count);
+  if (!host) {
+    g_set_error(error, IVL_ERROR, IVL_ERROR_OUT_OF_MEMORY, "cannot check %" G_GSIZE_FORMAT
+                " values", count);
+    return FALSE;
+  }
+  if (!lm->be->ops->download_f32(lm->be, t, 0, n_rows, host, error))
+    return FALSE;
+  *finite = TRUE;
+  for (gsize i = 0; i < count && *finite; i++)
+    *finite = isfinite(host[i]);
+  return TRUE;
+}
+
+/* The call's chunks through every layer. With `where`, each step's activations are checked
+ * and the run stops (TRUE) at the first that is not finite, naming it in *where. */
+static gboolean run_chunks(ivl_language *lm, const forward_call *c, char **where, GError **error)
 {
   ivl_backend *be = lm->be;
   int64_t image_row = 0;
+  gboolean finite = TRUE;
+  lm->n_past = c->pos0;
+  for (int64_t c0 = 0; c0 < c->n; c0 += CHUNK) {
+    int64_t len = MIN(CHUNK, c->n - c0);
+    embed_chunk(lm, c->ids + c0, len, c->image_token, c->image_embeds, &image_row);
+    if (where && !rows_finite(lm, lm->x, len, &finite, error))
+      return FALSE;
+    if (!finite) {
+      *where = g_strdup("the token or image embeddings");
+      return TRUE;
+    }
+    for (int l = 0; l < lm->cfg.num_layers; l++) {
+      layer_forward(lm, &lm->layers[l], len, c->pos0 + c0, c->theta);
+      if (!ivl_backend_take_error(be, error))
+        return FALSE;
+      if (where && !rows_finite(lm, lm->x, len, &finite, error))
+        return FALSE;
+      if (!finite) {
+        *where = g_strdup_printf("language layer %d", l);
+        return TRUE;
+      }
+    }
+    lm->n_past = c->pos0 + c0 + len;
+    if (c0 + len == c->n)
+      final_logits(lm, len - 1);
+  }
+  return ivl_backend_take_error(be, error);
+}
 
+gboolean ivl_language_forward(ivl_language *lm, const int32_t *ids, int64_t n, int64_t pos0,
+                              int32_t image_token, const ivl_tensor *image_embeds, GError **error)
+{
   if (n <= 0 || pos0 < 0 || pos0 > lm->n_past || pos0 + n > lm->n_ctx) {
     g_set_error(error, IVL_ERROR, IVL_ERROR_INVALID_ARGUMENT,
                 "%" G_GINT64_FORMAT " tokens at position %" G_GINT64_FORMAT
@@ -377,20 +437,23 @@ gboolean ivl_language_forward(ivl_language *lm, const int32_t *ids, int64_t n, i
   double theta = ivl_language_rope_theta(&lm->cfg, pos0 + n);
   if (n == 1 && image_embeds == NULL && graphs_enabled(lm))
     return decode_with_graph(lm, ids[0], pos0, theta, error);
-  lm->n_past = pos0;
-  for (int64_t c0 = 0; c0 < n; c0 += CHUNK) {
-    int64_t len = MIN(CHUNK, n - c0);
-    embed_chunk(lm, ids + c0, len, image_token, image_embeds, &image_row);
-    for (int l = 0; l < lm->cfg.num_layers; l++) {
-      layer_forward(lm, &lm->layers[l], len, pos0 + c0, theta);
-      if (!ivl_backend_take_error(be, error))
-        return FALSE;
-    }
-    lm->n_past = pos0 + c0 + len;
-    if (c0 + len == n)
-      final_logits(lm, len - 1);
-  }
-  return ivl_backend_take_error(be, error);
+  const forward_call call = {ids, n, pos0, image_token, image_embeds, theta};
+  if (!run_chunks(lm, &call, NULL, error))
+    return FALSE;
+  gboolean finite;
+  if (!rows_finite(lm, lm->logits, 1, &finite, error))
+    return FALSE;
+  if (finite)
+    return TRUE;
+  /* Damaged weights (NaN or Inf) would otherwise decode as one token repeated. The call runs
+   * again, checked after each step, to say where the values stop being numbers. */
+  g_autofree char *where = NULL;
+  if (!run_chunks(lm, &call, &where, error))
+    return FALSE;
+  g_set_error(error, IVL_ERROR, IVL_ERROR_CORRUPT,
+              "the language model computes NaN or Inf, first in %s: its weights are damaged",
+              where ? where : "the output layer (norm and lm_head)");
+  return FALSE;
 }
 
 gboolean ivl_language_get_logits(ivl_language *lm, float *logits, GError **error)

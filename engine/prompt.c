@@ -80,7 +80,8 @@ static gboolean check_counts(const ivl_prompt_turn *turns, gsize n_turns, int nu
     }
     n_images += turns[t].n_images;
   }
-  if (n_placeholders != n_images) {
+  /* With no image at all, upstream replaces nothing and a literal <image> stays text. */
+  if (n_images > 0 && n_placeholders != n_images) {
     g_set_error(error, IVL_ERROR, IVL_ERROR_INVALID_ARGUMENT,
                 "the prompt holds %zu " IVL_PROMPT_IMAGE " placeholders for %zu images",
                 n_placeholders, n_images);

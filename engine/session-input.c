@@ -91,7 +91,8 @@ ivl_turn *ivl_turn_new(ivl_model *m, const char *question, ivl_media *const *med
     if (n_media > 0)
       g_array_append_val(tiles, sum);
   }
-  if (count_placeholders(q) != (int)tiles->len) {
+  /* A question without media keeps a literal <image> as text, as upstream's chat() does. */
+  if (tiles->len > 0 && count_placeholders(q) != (int)tiles->len) {
     g_set_error(error, IVL_ERROR, IVL_ERROR_INVALID_ARGUMENT,
                 "the question has %d %s places for %u images", count_placeholders(q),
                 IVL_PROMPT_IMAGE, tiles->len);

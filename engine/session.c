@@ -260,9 +260,12 @@ static gboolean generate(ivl_session *s, const ivl_generation_params *params, iv
     g_autofree char *piece = ivl_token_stream_feed(stream, token);
     if (callback && !callback(piece, token, user_data))
       break;
-    if (i + 1 == params->max_new_tokens ||
-        (int)s->cached->len >= ivl_language_get_n_ctx(m->language))
+    if (i + 1 == params->max_new_tokens)
       break;
+    if ((int)s->cached->len >= ivl_language_get_n_ctx(m->language)) {
+      s->stats.context_full = TRUE;
+      break;
+    }
     m->cache_owner = NULL;
     if (!ivl_language_forward(m->language, &token, 1, s->cached->len, -1, NULL, error))
       return FALSE;

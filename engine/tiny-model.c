@@ -11,6 +11,7 @@
 #include <json-glib/json-glib.h>
 
 #include "file-io.h"
+#include "host-memory.h"
 #include "ivl.h"
 #include "json-write.h"
 #include "model-tensors.h"
@@ -219,6 +220,18 @@ static gboolean write_all_weights(const char *dir, const ivl_config *config,
                                   const ivl_tiny_model_params *p, GError **error)
 {
   g_autoptr(GPtrArray) specs = ivl_model_tensor_specs(config);
+  /* All values are held at once, and a shard's file is assembled in memory beside them. */
+  double bytes = 0;
+  for (guint i = 0; i < specs->len; i++)
+    bytes += (double)ivl_tensor_spec_n_elements(g_ptr_array_index(specs, i)) *
+             (double)ivl_dtype_size(p->dtype);
+  double memory = (double)ivl_host_memory_bytes();
+  if (2 * bytes > memory) {
+    g_set_error(error, IVL_ERROR, IVL_ERROR_OUT_OF_MEMORY,
+                "tiny model: %.1f GiB of weights need twice that in memory; %.1f GiB here",
+                bytes / (1 << 30), memory / (1 << 30));
+    return FALSE;
+  }
   g_autofree ivl_st_write_tensor *t = g_new0(ivl_st_write_tensor, specs->len);
   g_autoptr(GPtrArray) buffers = g_ptr_array_new_with_free_func(g_free);
   for (guint i = 0; i < specs->len; i++) {

@@ -33,15 +33,23 @@ gboolean ivl_video_frame_indices(double fps, gint64 frame_count, gboolean has_bo
     end = 100000;
   }
   /* Python's round() and numpy.round() round half to even, as nearbyint does by default. */
-  gint64 max_frame = frame_count - 1;
-  gint64 start_idx = MAX(0, (gint64)nearbyint(start * fps));
-  gint64 end_idx = MIN((gint64)nearbyint(end * fps), max_frame);
-  if (end_idx < start_idx) {
+  if (isnan(start) || isnan(end)) {
     g_set_error(error, IVL_ERROR, IVL_ERROR_INVALID_ARGUMENT,
-                "The clip from %.2f s to %.2f s holds no frame of this %.2f s video", start, end,
+                "The clip's start and end must be numbers of seconds");
+    return FALSE;
+  }
+  /* Clamped in double first: converting an out-of-range double (inf, 1e300) to an integer is
+   * undefined. Both ends then lie in [0, max_frame] unless the clip misses the video. */
+  gint64 max_frame = frame_count - 1;
+  double first = MAX(0.0, nearbyint(start * fps));
+  double last = MIN(nearbyint(end * fps), (double)max_frame);
+  if (!(last >= first)) {
+    g_set_error(error, IVL_ERROR, IVL_ERROR_INVALID_ARGUMENT,
+                "The clip from %.6g s to %.6g s holds no frame of this %.2f s video", start, end,
                 frame_count / fps);
     return FALSE;
   }
+  gint64 start_idx = (gint64)first, end_idx = (gint64)last;
   double seg = (double)(end_idx - start_idx) / n_segments;
   for (int k = 0; k < n_segments; k++)
     indices[k] = (gint64)(start_idx + seg / 2 + nearbyint(seg * k));

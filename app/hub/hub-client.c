@@ -126,8 +126,16 @@ gboolean ivl_hub_error_is_transient(const GError *error)
 gboolean ivl_hub_backoff(int attempt, int retry_after_s, GCancellable *cancellable,
                          GError **error)
 {
-  gint64 wait_ms = retry_after_s > 0 ? MIN(retry_after_s, 60) * 1000
-                                     : MIN(250 << MIN(attempt, 5), 8000);
+  if (retry_after_s > IVL_HUB_MAX_WAIT_S) {
+    g_set_error(error, IVL_ERROR, IVL_ERROR_IO,
+                _("The server asks to wait %d s before trying again; try again later."),
+                retry_after_s);
+    return FALSE;
+  }
+  gint64 wait_ms = retry_after_s > 0 ? retry_after_s * 1000 : MIN(250 << MIN(attempt, 5), 8000);
+  if (wait_ms >= 5000)
+    g_printerr(_("Waiting %d s before trying again, as the server asks.\n"),
+               (int)(wait_ms / 1000));
   gint64 until = g_get_monotonic_time() + wait_ms * 1000;
   /* Short sleeps so that a cancel (Ctrl+C, Pause) is seen within 50 ms. */
   while (g_get_monotonic_time() < until) {
@@ -151,7 +159,8 @@ static send_result status_error(const IvlHubClient *client, SoupMessage *msg, co
   const char *code = soup_message_headers_get_one(h, "X-Error-Code");
   if (status == 429 || status >= 500) {
     const char *ra = soup_message_headers_get_one(h, "Retry-After");
-    *retry_after = ra ? (int)g_ascii_strtoll(ra, NULL, 10) : 0;
+    /* Clamped before the cast: a day is as good as "too long" to ivl_hub_backoff. */
+    *retry_after = ra ? (int)CLAMP(g_ascii_strtoll(ra, NULL, 10), 0, 86400) : 0;
     g_set_error(error, IVL_ERROR, IVL_ERROR_IO,
                 _("The server %s kept answering HTTP %u (%s) for %s. Try again later: "
                   "finished files are kept and partial ones resume."),
@@ -323,6 +332,12 @@ char *ivl_hub_client_resolve_commit(const IvlHubClient *client, SoupSession *ses
                                     const char *repo_id, const char *revision,
                                     GCancellable *cancellable, GError **error)
 {
+  if (!ivl_hub_repo_id_is_valid(repo_id)) {
+    g_set_error(error, IVL_ERROR, IVL_ERROR_INVALID_ARGUMENT,
+                _("“%s” is not a Hub repository name (Org/Name of letters, digits, . _ -)."),
+                repo_id);
+    return NULL;
+  }
   g_autofree char *rev = g_uri_escape_string(revision, NULL, FALSE);
   g_autofree char *url =
       g_strdup_printf("%s/api/models/%s/revision/%s", client->endpoint, repo_id, rev);
@@ -352,6 +367,26 @@ gboolean ivl_hub_path_is_safe(const char *path)
       return FALSE;
   }
   return TRUE;
+}
+
+static gboolean repo_part_is_valid(const char *s, gsize n)
+{
+  if (n < 1 || n > 96 || strchr(".-", s[0]) || strchr(".-", s[n - 1]))
+    return FALSE;
+  for (gsize i = 0; i < n; i++) {
+    if (!g_ascii_isalnum(s[i]) && !strchr("._-", s[i]))
+      return FALSE;
+    if (i > 0 && (s[i] == '.' || s[i] == '-') && s[i - 1] == s[i])
+      return FALSE;
+  }
+  return TRUE;
+}
+
+gboolean ivl_hub_repo_id_is_valid(const char *repo_id)
+{
+  const char *slash = repo_id ? strchr(repo_id, '/') : NULL;
+  return slash && repo_part_is_valid(repo_id, (gsize)(slash - repo_id)) &&
+         repo_part_is_valid(slash + 1, strlen(slash + 1));
 }
 
 static gboolean is_sha256(const char *s)

@@ -71,10 +71,18 @@ char *ivl_hub_client_file_url(const IvlHubClient *client, const char *repo_id,
  * joined to. */
 gboolean ivl_hub_path_is_safe(const char *path);
 
-/* Waits before retry number attempt (0-based): retry_after_s when > 0 (capped at 60 s),
- * else 0.25 s doubling up to 8 s. FALSE (with CANCELLED) when cancelled meanwhile. */
+/* TRUE for a repo id the Hub itself accepts: "org/name", each part 1 to 96 of A-Z a-z 0-9
+ * . _ -, not starting or ending with . or -, without ".." or "--". Such an id is safe in a
+ * URL path and as a folder name. */
+gboolean ivl_hub_repo_id_is_valid(const char *repo_id);
+
+/* Waits before retry number attempt (0-based): retry_after_s when > 0, else 0.25 s doubling
+ * up to 8 s; a wait of 5 s or more is announced on stderr. FALSE (with CANCELLED) when
+ * cancelled meanwhile, or (with IO) when the server asks for more than IVL_HUB_MAX_WAIT_S. */
 gboolean ivl_hub_backoff(int attempt, int retry_after_s, GCancellable *cancellable,
                          GError **error);
+
+#define IVL_HUB_MAX_WAIT_S 60
 
 /* Attempts at one request or file before giving up on transient failures. */
 #define IVL_HUB_MAX_ATTEMPTS 6
