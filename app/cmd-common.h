@@ -48,8 +48,10 @@ typedef struct {
 void ivl_cli_media_options_init(ivl_cli_media_options *opts);
 void ivl_cli_add_media_options(GOptionContext *ctx, ivl_cli_media_options *opts);
 void ivl_cli_media_options_clear(ivl_cli_media_options *opts);
-/* The media the options name (ivl_media*, freed with the array), possibly none. */
-GPtrArray *ivl_cli_load_media(const ivl_cli_media_options *opts, GError **error);
+/* The media the options name (ivl_media*, freed with the array), possibly none. A video whose
+ * frames cannot fit model's context is refused before it is decoded. */
+GPtrArray *ivl_cli_load_media(const ivl_cli_media_options *opts, const ivl_model *model,
+                              GError **error);
 ivl_image_layout ivl_cli_media_layout(const ivl_cli_media_options *opts);
 
 /* Ctrl-C while generating stops the answer (the token callback asks ivl_cli_interrupted);

@@ -37,7 +37,8 @@ void ivl_cli_media_options_clear(ivl_cli_media_options *opts)
   g_clear_pointer(&opts->video, g_free);
 }
 
-GPtrArray *ivl_cli_load_media(const ivl_cli_media_options *o, GError **error)
+GPtrArray *ivl_cli_load_media(const ivl_cli_media_options *o, const ivl_model *model,
+                              GError **error)
 {
   g_autoptr(GPtrArray) media = g_ptr_array_new_with_free_func((GDestroyNotify)ivl_media_free);
   if (o->video && o->images) {
@@ -52,6 +53,14 @@ GPtrArray *ivl_cli_load_media(const ivl_cli_media_options *o, GError **error)
     if (!m)
       return NULL;
     g_ptr_array_add(media, m);
+  }
+  gint64 frame_tokens = (gint64)o->segments * ivl_model_get_tile_tokens(model);
+  if (o->video && frame_tokens >= ivl_model_get_context_length(model)) {
+    g_set_error(error, IVL_ERROR, IVL_ERROR_INVALID_ARGUMENT,
+                _("%d frames take %" G_GINT64_FORMAT " tokens, more than the context of %d "
+                  "(fewer --segments or a larger --context)"),
+                o->segments, frame_tokens, ivl_model_get_context_length(model));
+    return NULL;
   }
   if (o->video) {
     ivl_video_params vp = ivl_video_default_params();

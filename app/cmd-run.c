@@ -94,12 +94,14 @@ static gboolean run(run_options *o, const char *question, GError **error)
   ivl_generation_params gp;
   if (!ivl_cli_generation_params(&o->gen, &gp, error))
     return FALSE;
-  g_autoptr(GPtrArray) media = ivl_cli_load_media(&o->media, error);
-  if (!media)
-    return FALSE;
   ivl_model *model = ivl_cli_load_model(&o->model, error);
   if (!model)
     return FALSE;
+  g_autoptr(GPtrArray) media = ivl_cli_load_media(&o->media, model, error);
+  if (!media) {
+    ivl_model_free(model);
+    return FALSE;
+  }
   ivl_session *session = ivl_session_new(model, o->system, error);
   g_autofree char *answer = NULL;
   if (session) {

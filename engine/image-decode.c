@@ -204,6 +204,34 @@ static void size_prepared(GdkPixbufLoader *loader, int w, int h, gpointer user_d
   }
 }
 
+static guint32 le32(const guint8 *p)
+{
+  return (guint32)p[0] | (guint32)p[1] << 8 | (guint32)p[2] << 16 | (guint32)p[3] << 24;
+}
+
+/* gdk-pixbuf decodes a BMP cut short as an image whose missing rows are black; Pillow refuses
+ * it. Uncompressed pixel rows must all be in the file (RLE data is checked by the decoder). */
+static gboolean bmp_is_whole(const guint8 *data, gsize size, const char *label, GError **error)
+{
+  if (size < 14 + 40 || le32(data + 14) < 40) /* the OS/2 core header is too old to matter */
+    return TRUE;
+  guint64 offset = le32(data + 10), bpp = (guint64)(data[28] | data[29] << 8);
+  guint32 compression = le32(data + 30);
+  gint64 width = (gint32)le32(data + 18), height = (gint32)le32(data + 22);
+  if (compression != 0 && compression != 3) /* BI_RGB, BI_BITFIELDS */
+    return TRUE;
+  guint64 row = ((guint64)ABS(width) * bpp + 31) / 32 * 4;
+  guint64 need = offset + row * (guint64)ABS(height);
+  if (need > size) {
+    g_set_error(error, IVL_ERROR, IVL_ERROR_CORRUPT,
+                "%s: the BMP file is truncated (%" G_GSIZE_FORMAT " of %" G_GUINT64_FORMAT
+                " bytes)",
+                label, size, need);
+    return FALSE;
+  }
+  return TRUE;
+}
+
 static ivl_rgb_image *decode_pixbuf(const guint8 *data, gsize size, const char *label,
                                     const char *format, GError **error)
 {
@@ -264,7 +292,8 @@ ivl_rgb_image *ivl_rgb_image_decode(const guint8 *data, gsize size, const char *
   if (size >= 6 && (memcmp(data, "GIF87a", 6) == 0 || memcmp(data, "GIF89a", 6) == 0))
     return decode_pixbuf(data, size, label, "gif", error);
   if (size >= 2 && memcmp(data, "BM", 2) == 0)
-    return decode_pixbuf(data, size, label, "bmp", error);
+    return bmp_is_whole(data, size, label, error) ? decode_pixbuf(data, size, label, "bmp", error)
+                                                   : NULL;
   g_set_error(error, IVL_ERROR, IVL_ERROR_UNSUPPORTED,
               "%s: not an image ivl can read (JPEG, PNG, WebP, BMP or GIF)", label);
   return NULL;

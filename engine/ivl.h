@@ -88,6 +88,10 @@ gboolean ivl_gpu_get_memory(int device, char **name, guint64 *free_bytes, guint6
                             GError **error);
 /* The precision the Linear weights were loaded in (ivl_model_params.precision). */
 ivl_precision ivl_model_get_precision(const ivl_model *model);
+/* The prompt tokens one image tile or video frame takes (256 for InternVL3), and the tokens
+ * the context holds: to refuse media that cannot fit before decoding it. */
+int ivl_model_get_tile_tokens(const ivl_model *model);
+int ivl_model_get_context_length(const ivl_model *model);
 
 /* ---- media: images and video frames, preprocessed into 448x448 tiles -------------------- */
 

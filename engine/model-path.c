@@ -10,7 +10,8 @@
 static gboolean has_config(const char *dir)
 {
   g_autofree char *path = g_build_filename(dir, "config.json", NULL);
-  return g_file_test(path, G_FILE_TEST_IS_REGULAR);
+  /* Any kind of file: loading it then says why a FIFO or a folder will not do. */
+  return g_file_test(path, G_FILE_TEST_EXISTS);
 }
 
 char *ivl_model_path_user_models_dir(void)

@@ -174,6 +174,16 @@ ivl_precision ivl_model_get_precision(const ivl_model *model)
   return model->precision;
 }
 
+int ivl_model_get_tile_tokens(const ivl_model *model)
+{
+  return model->config->num_image_token;
+}
+
+int ivl_model_get_context_length(const ivl_model *model)
+{
+  return ivl_language_get_n_ctx(model->language);
+}
+
 ivl_tensor *ivl_model_encode_tiles(ivl_model *m, const float *pixels, int n_tiles,
                                    GCancellable *cancellable, GError **error)
 {
