@@ -53,12 +53,17 @@ def run(args, stdin=None, env=None):
     e["UBSAN_OPTIONS"] = "print_stacktrace=1:halt_on_error=1"
     e.update(env or {})
     start = time.monotonic()
+    stdout = e.pop("IVL_HOSTILE_STDOUT", None)
+    out = open(stdout, "wb") if stdout else subprocess.PIPE
     try:
-        p = subprocess.run([IVL, *args], input=stdin, capture_output=True, env=e, cwd=tmp,
-                           timeout=TIME_LIMIT, preexec_fn=limit_memory)
+        p = subprocess.run([IVL, *args], input=stdin, stdout=out, stderr=subprocess.PIPE, env=e,
+                           cwd=tmp, timeout=TIME_LIMIT, preexec_fn=limit_memory)
     except subprocess.TimeoutExpired:
         return None, b"", b"", TIME_LIMIT
-    return p.returncode, p.stdout, p.stderr, time.monotonic() - start
+    finally:
+        if stdout:
+            out.close()
+    return p.returncode, p.stdout or b"", p.stderr, time.monotonic() - start
 
 
 def case(name, args, status, error=None, out=None, stdin=None, env=None, lines=1):
@@ -228,6 +233,158 @@ def item6_batch_image():
          r'"image" must be a string|some lines failed', lines=3)
 
 
+def item2_outputs():
+    target = write("target.bin", "keep")
+    link = path("link.bin")
+    os.symlink(target, link)
+    case("2: --logits-out through a symlink writes its target", ["run", "-m", path("model"),
+         "--max-new-tokens", "1", "--logits-out", link, "hi"], 0,
+         out=lambda so: None if os.path.islink(link) and os.path.getsize(target) > 4
+         else "the symlink was replaced")
+    fifo = path("out.fifo")
+    os.mkfifo(fifo)
+    case("2: --logits-out to a FIFO without a reader", ["run", "-m", path("model"),
+         "--max-new-tokens", "1", "--logits-out", fifo, "hi"], 1, r"out.fifo: a FIFO with no reader")
+    case("2: --logits-out to /dev/full", ["run", "-m", path("model"), "--max-new-tokens", "1",
+         "--logits-out", "/dev/full", "hi"], 1, r"/dev/full: cannot write: No space left",
+         out=lambda so: None if os.path.exists("/dev/full") and
+         not os.path.isfile("/dev/full") else "/dev/full was replaced")
+    img = os.path.join(ROOT, "data", "demo", "red-panda.jpg")
+    case("2: preprocess --out to /dev/full", ["preprocess", img, "--out", "/dev/full"], 1,
+         r"/dev/full: cannot write: No space left")
+
+
+def item3_counts():
+    case("3: bench --tiles 100000", ["bench", "-m", path("model"), "--tiles", "100000"], 2,
+         r"--tiles between 1 and 256")
+    case("3: make-tiny-model --llm-hidden 1048576", ["make-tiny-model", path("huge"),
+         "--llm-hidden", "1048576", "--no-tokenizer"][:4], 1, r"GiB of weights need twice that")
+    case("3: --threads 100000", ["run", "-m", path("model"), "--threads", "100000", "hi"], 1,
+         r"--threads must be between 1 and 1024")
+
+
+def item4_more_fifos():
+    fifo = path("in.fifo")
+    os.mkfifo(fifo)
+    case("4: an image that is a FIFO", ["run", "-m", path("model"), "--image", fifo, "hi"], 1,
+         r"in.fifo: is a FIFO, not a regular file")
+    case("4: a question file that is a FIFO", ["tokenize", "-m", path("model"), "--file", fifo],
+         1, r"in.fifo: is a FIFO, not a regular file")
+    case("4: a JSONL file that is a FIFO", ["batch", "-m", path("model"), "--jsonl", fifo], 1,
+         r"in.fifo: is a FIFO, not a regular file")
+    m = model_copy("fifo-config")
+    os.unlink(os.path.join(m, "config.json"))
+    os.mkfifo(os.path.join(m, "config.json"))
+    case("4: config.json is a FIFO", ["info", "-m", m], 1,
+         r"config.json: is a FIFO, not a regular file")
+
+
+def item6_results():
+    case("6: a 20,000-byte chat line is one question", ["chat", "-m", path("model"),
+         "--max-new-tokens", "2"], 0, stdin=b"a" * 20000 + b"\n/quit\n",
+         out=lambda so: None if so.count(b"\n") == 1 else "%d answers" % so.count(b"\n"))
+    bmp = path("red.bmp")
+    subprocess.run(["/usr/bin/python3", "-c", "from PIL import Image; "
+                    "Image.new('RGB', (64, 64), (200, 10, 10)).save(%r)" % bmp], check=True)
+    with open(bmp, "rb") as f:
+        data = f.read()
+    write("trunc.bmp", data[:len(data) // 3])
+    case("6: a truncated BMP", ["preprocess", path("trunc.bmp")], 1,
+         r"trunc.bmp: the BMP file is truncated")
+    video = os.path.join(ROOT, "tests", "data", "engine", "video_0.mov")
+    for end in ("inf", "1e300"):
+        case("6: frames --end " + end, ["frames", video, "--start", "0", "--end", end], 0,
+             out=r'"indices":\[0,')
+    case("6: frames --start 1e300 --end inf (no 300-digit number)",
+         ["frames", video, "--start", "1e300", "--end", "inf"], 1,
+         r"The clip from 1e\+300 s to inf s holds no frame")
+    m = model_copy("nan")
+    poison_weights(os.path.join(m, "model.safetensors"),
+                   "language_model.model.layers.1.mlp.down_proj.weight")
+    case("6: NaN weights", ["run", "-m", m, "--max-new-tokens", "3", "hi"], 1,
+         r"computes NaN or Inf, first in language layer 1")
+    case("6: a literal <image> without an image", ["run", "-m", path("model"),
+         "--max-new-tokens", "2", "what is <image>?"], 0)
+    m = model_copy("nul-merges")
+    with open(os.path.join(m, "merges.txt"), "ab") as f:
+        f.write(b"a\0b\n")
+    case("6: a NUL byte in merges.txt", ["tokenize", "-m", m, "hi"], 1,
+         r"merges.txt: a NUL byte at offset")
+    for cmd in (["run", "-m", path("model"), "--max-new-tokens", "2", "hi"],
+                ["tokenize", "-m", path("model"), "hi"]):
+        case("6: %s into /dev/full" % cmd[0], cmd, 1, r"cannot write the output: No space left",
+             env={"IVL_HOSTILE_STDOUT": "/dev/full"})
+    jl = write("one.jsonl", '{"question": "hi"}\n')
+    case("6: batch into /dev/full", ["batch", "-m", path("model"), "--max-new-tokens", "2",
+         "--jsonl", jl], 1, r"cannot write the answers: No space left",
+         env={"IVL_HOSTILE_STDOUT": "/dev/full"})
+    for opt, value in (("--temperature", "nan"), ("--temperature", "-1"), ("--top-p", "nan"),
+                       ("--top-p", "-0.5")):
+        case("6: %s %s" % (opt, value), ["run", "-m", path("model"), opt, value, "hi"], 1,
+             r"generation options out of range")
+    for opt, value, msg in (("--threads", "0", "--threads must be"),
+                            ("--threads", "-3", "--threads must be"),
+                            ("--context", "0", "--context must be a positive"),
+                            ("--context", "-1", "--context must be a positive")):
+        case("6: %s %s" % (opt, value), ["run", "-m", path("model"), opt, value, "hi"], 1, msg)
+    case("6: an answer cut at the context", ["run", "-m", path("model"), "--context", "50",
+         "--max-new-tokens", "30", "hello"], 0, error=r"the answer was cut short")
+    case("6: tokenize --decode [99999999]", ["tokenize", "-m", path("model"), "--decode",
+         "[99999999]"], 1, r"99999999 is not a token id of this tokenizer")
+
+
+def item7_batch_goes_on():
+    jl = write("mixed.jsonl", '{"question": "hi"}\nnot json\n{"question": "again"}\n')
+    case("7: batch reports a bad line and goes on", ["batch", "-m", path("model"),
+         "--max-new-tokens", "2", "--jsonl", jl], 1,
+         r"mixed.jsonl:2: not valid JSON|some lines failed", lines=2,
+         out=lambda so: None if so.count(b'"answer"') == 2 and so.count(b'"error"') == 1
+         else "answers: %r" % so[:300])
+
+
+def item8_download(endpoint):
+    for name in ("x/..", "", "a/b/c", "?", "#"):
+        case("8: download %r" % name, ["download", name], 2,
+             r"is not a Hub repository name", env=hub_env(endpoint))
+    Hub.routes = {"/api/models/x/wait/revision": (429, {"Retry-After": "99999999999"}, b"{}")}
+    case("8: a huge Retry-After", ["download", "x/wait"], 1,
+         r"asks to wait 86400 s before trying again", env=hub_env(endpoint))
+
+
+def item9_messages():
+    for name, kind in (("dev-zero", "a device"), ("folder", "a folder")):
+        m = model_copy("weights-" + name)
+        w = os.path.join(m, "model.safetensors")
+        os.unlink(w)
+        if name == "folder":
+            os.mkdir(w)
+        else:
+            os.symlink("/dev/zero", w)
+        case("9: weights that are %s" % kind, ["info", "-m", m], 1,
+             r"model.safetensors: is %s, not a regular file" % kind)
+    video = os.path.join(ROOT, "tests", "data", "engine", "video_0.mov")
+    case("9: frames --start -5 --end 3", ["frames", video, "--start", "-5", "--end", "3"], 0,
+         out=r'"indices":\[0,')
+    case("9: bench --tiles 2147483647", ["bench", "-m", path("model"), "--tiles", "2147483647"],
+         2, r"--tiles between 1 and 256")
+    case("9: --segments 256 refused before decoding", ["run", "-m", path("model"), "--video",
+         video, "--segments", "256", "--context", "1000", "hi"], 1,
+         r"256 frames take 65536 tokens, more than the context of 1000")
+    case("9: an unknown flag gives one line", ["run", "--bogus", "hi"], 2, r"Unknown option")
+
+
+def poison_weights(path_, name):
+    """Sets every bf16 value of tensor `name` to NaN."""
+    import json
+    import struct
+    with open(path_, "r+b") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        t = json.loads(f.read(n))[name]
+        start, end = t["data_offsets"]
+        f.seek(8 + n + start)
+        f.write(b"\xc0\x7f" * ((end - start) // 2))
+
+
 def main():
     make_model()
     endpoint = start_hub()
@@ -236,6 +393,13 @@ def main():
     item4_fifos()
     item5_types(endpoint)
     item6_batch_image()
+    item2_outputs()
+    item3_counts()
+    item4_more_fifos()
+    item6_results()
+    item7_batch_goes_on()
+    item8_download(endpoint)
+    item9_messages()
     print("1..%d" % len(results))
     shutil.rmtree(tmp, ignore_errors=True)
     return 1 if any(why for _, why in results) else 0
