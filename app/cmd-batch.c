@@ -15,8 +15,8 @@
 #include <string.h>
 
 #include "file-io.h"
-#include "json-check.h"
 
+#include "batch-line.h"
 #include "cmd-common.h"
 #include "commands.h"
 
@@ -62,20 +62,9 @@ static gboolean print_line(const char *image, const char *question, const char *
 static gboolean run_line(ivl_session *session, const char *line, const char *label, int max_num,
                          const ivl_generation_params *gp, GError **line_error, GError **error)
 {
-  g_autoptr(JsonParser) parser = ivl_json_parse_checked(line, strlen(line), label, line_error);
-  if (!parser)
+  g_autofree char *question = NULL, *image = NULL;
+  if (!ivl_batch_line_parse(line, label, &question, &image, line_error))
     return print_line(NULL, NULL, NULL, (*line_error)->message, error);
-  JsonNode *root = json_parser_get_root(parser);
-  JsonObject *o = JSON_NODE_HOLDS_OBJECT(root) ? json_node_get_object(root) : NULL;
-  const char *question = NULL, *image = NULL;
-  if (o && (!ivl_json_get_string(o, "question", &question, label, line_error) ||
-            !ivl_json_get_string(o, "image", &image, label, line_error)))
-    return print_line(NULL, question, NULL, (*line_error)->message, error);
-  if (!question) {
-    g_set_error(line_error, IVL_ERROR, IVL_ERROR_INVALID_ARGUMENT,
-                _("%s: each line must be an object with a \"question\" string"), label);
-    return print_line(image, NULL, NULL, (*line_error)->message, error);
-  }
   ivl_media *media = NULL;
   g_autofree char *answer = NULL;
   if (image) {

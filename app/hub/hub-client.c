@@ -453,6 +453,30 @@ static IvlHubFile *parse_entry(JsonNode *node, const char *what, gboolean *ok, G
   return g_steal_pointer(&f);
 }
 
+gboolean ivl_hub_listing_add(JsonNode *root, const char *what, GPtrArray *files, GError **error)
+{
+  if (!JSON_NODE_HOLDS_ARRAY(root)) {
+    g_set_error(error, IVL_ERROR, IVL_ERROR_CORRUPT, _("%s: the file listing is not a list."),
+                what);
+    return FALSE;
+  }
+  JsonArray *array = json_node_get_array(root);
+  for (guint i = 0; i < json_array_get_length(array); i++) {
+    gboolean ok;
+    IvlHubFile *f = parse_entry(json_array_get_element(array, i), what, &ok, error);
+    if (!ok)
+      return FALSE;
+    if (f)
+      g_ptr_array_add(files, f);
+    if (files->len > MAX_LISTED_FILES) {
+      g_set_error(error, IVL_ERROR, IVL_ERROR_CORRUPT,
+                  _("%s: the listing names more than %d files."), what, MAX_LISTED_FILES);
+      return FALSE;
+    }
+  }
+  return TRUE;
+}
+
 GPtrArray *ivl_hub_client_list_files(const IvlHubClient *client, SoupSession *session,
                                      const char *repo_id, const char *commit,
                                      GCancellable *cancellable, GError **error)
@@ -466,27 +490,8 @@ GPtrArray *ivl_hub_client_list_files(const IvlHubClient *client, SoupSession *se
     g_autoptr(JsonNode) root = get_json(client, session, url, repo_id, &next, cancellable, error);
     g_free(url);
     url = next;
-    if (!root)
+    if (!root || !ivl_hub_listing_add(root, repo_id, files, error))
       return NULL;
-    if (!JSON_NODE_HOLDS_ARRAY(root)) {
-      g_set_error(error, IVL_ERROR, IVL_ERROR_CORRUPT, _("%s: the file listing is not a list."),
-                  repo_id);
-      return NULL;
-    }
-    JsonArray *array = json_node_get_array(root);
-    for (guint i = 0; i < json_array_get_length(array); i++) {
-      gboolean ok;
-      IvlHubFile *f = parse_entry(json_array_get_element(array, i), repo_id, &ok, error);
-      if (!ok)
-        return NULL;
-      if (f)
-        g_ptr_array_add(files, f);
-      if (files->len > MAX_LISTED_FILES) {
-        g_set_error(error, IVL_ERROR, IVL_ERROR_CORRUPT,
-                    _("%s: the listing names more than %d files."), repo_id, MAX_LISTED_FILES);
-        return NULL;
-      }
-    }
   }
   return g_steal_pointer(&files);
 }

@@ -7,6 +7,7 @@
 #define IVL_HUB_CLIENT_H
 
 #include <gio/gio.h>
+#include <json-glib/json-glib.h>
 #include <libsoup/soup.h>
 
 G_BEGIN_DECLS
@@ -70,6 +71,11 @@ char *ivl_hub_client_file_url(const IvlHubClient *client, const char *repo_id,
  * and which holds no backslash or NUL: a path that stays inside the directory it is
  * joined to. */
 gboolean ivl_hub_path_is_safe(const char *path);
+
+/* Adds the files of one page of a tree listing (a JSON array of entries; folders are skipped)
+ * to files (IvlHubFile*). FALSE with IVL_ERROR_CORRUPT, naming what, for an entry that is
+ * malformed or unsafe, or when the listing grows past 100,000 files. */
+gboolean ivl_hub_listing_add(JsonNode *root, const char *what, GPtrArray *files, GError **error);
 
 /* TRUE for a repo id the Hub itself accepts: "org/name", each part 1 to 96 of A-Z a-z 0-9
  * . _ -, not starting or ending with . or -, without ".." or "--". Such an id is safe in a
