@@ -54,12 +54,12 @@ GPtrArray *ivl_cli_load_media(const ivl_cli_media_options *o, const ivl_model *m
       return NULL;
     g_ptr_array_add(media, m);
   }
-  gint64 frame_tokens = (gint64)o->segments * ivl_model_get_tile_tokens(model);
-  if (o->video && frame_tokens >= ivl_model_get_context_length(model)) {
+  int per_frame = ivl_model_get_tile_tokens(model), n_ctx = ivl_model_get_context_length(model);
+  if (o->video && (gint64)o->segments * per_frame >= n_ctx) {
     g_set_error(error, IVL_ERROR, IVL_ERROR_INVALID_ARGUMENT,
-                _("%d frames take %" G_GINT64_FORMAT " tokens, more than the context of %d "
-                  "(fewer --segments or a larger --context)"),
-                o->segments, frame_tokens, ivl_model_get_context_length(model));
+                _("%d frames of %d tokens each do not fit the context of %d tokens (fewer "
+                  "--segments or a larger --context)"),
+                o->segments, per_frame, n_ctx);
     return NULL;
   }
   if (o->video) {

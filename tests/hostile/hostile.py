@@ -369,7 +369,7 @@ def item9_messages():
          2, r"--tiles between 1 and 256")
     case("9: --segments 256 refused before decoding", ["run", "-m", path("model"), "--video",
          video, "--segments", "256", "--context", "1000", "hi"], 1,
-         r"256 frames take 65536 tokens, more than the context of 1000")
+         r"256 frames of 256 tokens each do not fit the context of 1000 tokens")
     case("9: an unknown flag gives one line", ["run", "--bogus", "hi"], 2, r"Unknown option")
 
 
