@@ -1,6 +1,8 @@
 /* model-path.c — the -m lookup: a directory, or a name in the three places ivl knows. */
 #include "model-path.h"
 
+#include "file-io.h"
+
 #include <glib/gstdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -78,7 +80,8 @@ char *ivl_model_path_hub_snapshot(const char *hub_cache, const char *repo_id)
   g_autofree char *ref = g_build_filename(repo, "refs", "main", NULL);
   g_autofree char *snapshots = g_build_filename(repo, "snapshots", NULL);
   g_autofree char *commit = NULL;
-  if (g_file_get_contents(ref, &commit, NULL, NULL)) {
+  /* A ref holds a 40-character commit; a FIFO or a huge file there is not one. */
+  if (ivl_file_read(ref, 4096, &commit, NULL, NULL)) {
     g_strstrip(commit);
     if (*commit && !strchr(commit, '/') && strcmp(commit, "..") != 0) {
       char *dir = g_build_filename(snapshots, commit, NULL);

@@ -1,10 +1,12 @@
 /* hub-client.c — requests to the Hub: endpoint, token, redirects, retries, the JSON APIs. */
 #include "hub-client.h"
 
+#include "file-io.h"
 #include <glib/gi18n.h>
 #include <json-glib/json-glib.h>
 #include <string.h>
 
+#include "file-io.h"
 #include "ivl.h"
 #include "json-check.h"
 
@@ -42,7 +44,8 @@ static char *read_token(void)
                               : g_build_filename(g_get_home_dir(), ".cache", "huggingface",
                                                  "token", NULL);
   char *text = NULL;
-  if (!g_file_get_contents(path, &text, NULL, NULL))
+  /* A token is about 40 characters; a FIFO or a huge file there is not one. */
+  if (!ivl_file_read(path, 65536, &text, NULL, NULL))
     return NULL;
   g_strstrip(text);
   if (!*text) {

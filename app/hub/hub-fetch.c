@@ -6,6 +6,7 @@
 #include <glib/gstdio.h>
 #include <string.h>
 
+#include "file-io.h"
 #include "ivl.h"
 
 #define CHUNK (256 * 1024)
@@ -41,7 +42,7 @@ gboolean ivl_hub_file_is_complete(const char *dir, const IvlHubFile *file)
   g_autofree char *meta = metadata_path(dir, file);
   g_autofree char *text = NULL;
   if (!g_file_test(target, G_FILE_TEST_IS_REGULAR) || file_size(target) != file->size ||
-      !g_file_get_contents(meta, &text, NULL, NULL))
+      !ivl_file_read(meta, 65536, &text, NULL, NULL))
     return FALSE;
   /* The official client's format: commit, etag, unix time, one per line. */
   g_auto(GStrv) lines = g_strsplit(text, "\n", 4);
