@@ -210,7 +210,7 @@ static guint32 le32(const guint8 *p)
 }
 
 /* gdk-pixbuf decodes a BMP cut short as an image whose missing rows are black; Pillow refuses
- * it. Uncompressed pixel rows must all be in the file (RLE data is checked by the decoder). */
+ * it. Uncompressed pixel rows must all be in the file. */
 static gboolean bmp_is_whole(const guint8 *data, gsize size, const char *label, GError **error)
 {
   if (size < 14 + 40 || le32(data + 14) < 40) /* the OS/2 core header is too old to matter */
@@ -218,7 +218,8 @@ static gboolean bmp_is_whole(const guint8 *data, gsize size, const char *label, 
   guint64 offset = le32(data + 10), bpp = (guint64)(data[28] | data[29] << 8);
   guint32 compression = le32(data + 30);
   gint64 width = (gint32)le32(data + 18), height = (gint32)le32(data + 22);
-  if (compression != 0 && compression != 3) /* BI_RGB, BI_BITFIELDS */
+  /* RLE data is checked by the decoder; a decompression bomb is refused there by its size. */
+  if ((compression != 0 && compression != 3) || ABS(width) * ABS(height) > IVL_IMAGE_MAX_PIXELS)
     return TRUE;
   guint64 row = ((guint64)ABS(width) * bpp + 31) / 32 * 4;
   guint64 need = offset + row * (guint64)ABS(height);

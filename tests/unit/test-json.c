@@ -1,6 +1,10 @@
-/* Unit tests of engine/json-write.c (Python json.dumps(indent=2) output) and
- * engine/json-check.c (the guards in front of json-glib). */
+/* Unit tests of engine/json-write.c (Python json.dumps(indent=2) output),
+ * engine/json-check.c (the guards in front of json-glib) and engine/file-io.c. */
+#include <glib/gstdio.h>
 #include <string.h>
+#include <sys/stat.h>
+
+#include "file-io.h"
 
 #include "ivl.h"
 #include "json-check.h"
@@ -80,11 +84,98 @@ static void test_checks(void)
   }
 }
 
+/* Files, streams and typed reads: the entry points beside ivl_json_parse_checked. */
+static void test_load(void)
+{
+  g_autofree char *dir = g_dir_make_tmp("ivl-json-XXXXXX", NULL);
+  g_autofree char *file = g_build_filename(dir, "a.json", NULL);
+  g_autofree char *fifo = g_build_filename(dir, "f.json", NULL);
+  g_assert_true(g_file_set_contents(file, "{\"s\": \"x\", \"n\": 5, \"b\": true}", -1, NULL));
+  g_assert_cmpint(mkfifo(fifo, 0600), ==, 0);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonParser) p = ivl_json_load_file(file, 1024, "a.json", &error);
+  g_assert_no_error(error);
+  /* A FIFO is refused at once instead of waiting for a writer; a file over the bound too. */
+  g_assert_null(ivl_json_load_file(fifo, 1024, "f.json", &error));
+  g_assert_error(error, IVL_ERROR, IVL_ERROR_IO);
+  g_assert_nonnull(strstr(error->message, "is a FIFO, not a regular file"));
+  g_clear_error(&error);
+  g_assert_null(ivl_json_load_file(file, 8, "a.json", &error));
+  g_assert_error(error, IVL_ERROR, IVL_ERROR_UNSUPPORTED);
+  g_clear_error(&error);
+  g_assert_null(ivl_json_load_file(dir, 1024, "dir", &error));
+  g_assert_nonnull(strstr(error->message, "is a folder"));
+  g_clear_error(&error);
+
+  JsonObject *o = json_node_get_object(json_parser_get_root(p));
+  const char *str = NULL;
+  gint64 n = -1;
+  gboolean b = FALSE;
+  g_assert_true(ivl_json_get_string(o, "s", &str, "t", &error));
+  g_assert_cmpstr(str, ==, "x");
+  g_assert_true(ivl_json_get_int(o, "n", &n, "t", &error) && n == 5);
+  g_assert_true(ivl_json_get_bool(o, "b", &b, "t", &error) && b);
+  g_assert_true(ivl_json_get_string(o, "absent", &str, "t", &error));
+  g_assert_cmpstr(str, ==, "x"); /* left as it was */
+  /* Another type is an error, not a GLib CRITICAL (the tests run with fatal-criticals). */
+  g_assert_false(ivl_json_get_string(o, "n", &str, "t", &error));
+  g_assert_error(error, IVL_ERROR, IVL_ERROR_CORRUPT);
+  g_assert_cmpstr(error->message, ==, "t: \"n\" must be a string");
+  g_clear_error(&error);
+  g_assert_false(ivl_json_get_bool(o, "s", &b, "t", &error));
+  g_clear_error(&error);
+
+  /* A stream is read up to its bound, then refused. */
+  static const char body[] = "[1, 2, 3, 4, 5, 6, 7, 8, 9]";
+  g_autoptr(GInputStream) in = g_memory_input_stream_new_from_data(body, -1, NULL);
+  g_assert_null(ivl_json_load_stream(in, 10, "page", NULL, &error));
+  g_assert_nonnull(strstr(error->message, "more than 10 bytes of JSON"));
+  g_clear_error(&error);
+  g_autoptr(GInputStream) in2 = g_memory_input_stream_new_from_data(body, -1, NULL);
+  g_autoptr(JsonParser) p2 = ivl_json_load_stream(in2, 100, "page", NULL, &error);
+  g_assert_no_error(error);
+
+  g_unlink(file);
+  g_unlink(fifo);
+  g_rmdir(dir);
+}
+
+/* Outputs are written in place, as `>` does: a symlink stays a symlink. */
+static void test_output(void)
+{
+  g_autofree char *dir = g_dir_make_tmp("ivl-out-XXXXXX", NULL);
+  g_autofree char *target = g_build_filename(dir, "target", NULL);
+  g_autofree char *link = g_build_filename(dir, "link", NULL);
+  g_autofree char *fifo = g_build_filename(dir, "fifo", NULL);
+  g_assert_true(g_file_set_contents(target, "old", -1, NULL));
+  g_assert_cmpint(symlink(target, link), ==, 0);
+  g_assert_cmpint(mkfifo(fifo, 0600), ==, 0);
+  g_autoptr(GError) error = NULL;
+  g_assert_true(ivl_file_write(link, "new!", 4, &error));
+  g_autofree char *text = NULL;
+  g_assert_true(g_file_get_contents(target, &text, NULL, NULL));
+  g_assert_cmpstr(text, ==, "new!");
+  g_assert_true(g_file_test(link, G_FILE_TEST_IS_SYMLINK));
+  g_assert_false(ivl_file_write(fifo, "x", 1, &error));
+  g_assert_nonnull(strstr(error->message, "a FIFO with no reader"));
+  g_clear_error(&error);
+  if (g_file_test("/dev/full", G_FILE_TEST_EXISTS)) {
+    g_assert_false(ivl_file_write("/dev/full", "x", 1, &error));
+    g_assert_nonnull(strstr(error->message, "No space left"));
+  }
+  g_unlink(link);
+  g_unlink(target);
+  g_unlink(fifo);
+  g_rmdir(dir);
+}
+
 int main(int argc, char **argv)
 {
   g_test_init(&argc, &argv, NULL);
   g_test_add_func("/json/write-floats", test_floats);
   g_test_add_func("/json/write-layout", test_layout);
   g_test_add_func("/json/checks", test_checks);
+  g_test_add_func("/json/load", test_load);
+  g_test_add_func("/file/output", test_output);
   return g_test_run();
 }
