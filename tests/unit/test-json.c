@@ -84,23 +84,42 @@ static void test_checks(void)
   }
 }
 
+/* A scratch folder holding a FIFO "fifo" and a file "file" of the given text. */
+static char *scratch_new(const char *text, char **file, char **fifo)
+{
+  char *dir = g_dir_make_tmp("ivl-json-XXXXXX", NULL);
+  *file = g_build_filename(dir, "file", NULL);
+  *fifo = g_build_filename(dir, "fifo", NULL);
+  g_assert_true(g_file_set_contents(*file, text, -1, NULL));
+  g_assert_cmpint(mkfifo(*fifo, 0600), ==, 0);
+  return dir;
+}
+
+static void scratch_free(char *dir)
+{
+  g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+  for (const char *name; (name = g_dir_read_name(d));) {
+    g_autofree char *path = g_build_filename(dir, name, NULL);
+    g_unlink(path);
+  }
+  g_rmdir(dir);
+  g_free(dir);
+}
+
 /* Files, streams and typed reads: the entry points beside ivl_json_parse_checked. */
 static void test_load(void)
 {
-  g_autofree char *dir = g_dir_make_tmp("ivl-json-XXXXXX", NULL);
-  g_autofree char *file = g_build_filename(dir, "a.json", NULL);
-  g_autofree char *fifo = g_build_filename(dir, "f.json", NULL);
-  g_assert_true(g_file_set_contents(file, "{\"s\": \"x\", \"n\": 5, \"b\": true}", -1, NULL));
-  g_assert_cmpint(mkfifo(fifo, 0600), ==, 0);
+  g_autofree char *file = NULL, *fifo = NULL;
+  char *dir = scratch_new("{\"s\": \"x\", \"n\": 5, \"b\": true}", &file, &fifo);
   g_autoptr(GError) error = NULL;
-  g_autoptr(JsonParser) p = ivl_json_load_file(file, 1024, "a.json", &error);
+  g_autoptr(JsonParser) p = ivl_json_load_file(file, 1024, "file", &error);
   g_assert_no_error(error);
   /* A FIFO is refused at once instead of waiting for a writer; a file over the bound too. */
-  g_assert_null(ivl_json_load_file(fifo, 1024, "f.json", &error));
+  g_assert_null(ivl_json_load_file(fifo, 1024, "fifo", &error));
   g_assert_error(error, IVL_ERROR, IVL_ERROR_IO);
   g_assert_nonnull(strstr(error->message, "is a FIFO, not a regular file"));
   g_clear_error(&error);
-  g_assert_null(ivl_json_load_file(file, 8, "a.json", &error));
+  g_assert_null(ivl_json_load_file(file, 8, "file", &error));
   g_assert_error(error, IVL_ERROR, IVL_ERROR_UNSUPPORTED);
   g_clear_error(&error);
   g_assert_null(ivl_json_load_file(dir, 1024, "dir", &error));
@@ -134,22 +153,16 @@ static void test_load(void)
   g_autoptr(GInputStream) in2 = g_memory_input_stream_new_from_data(body, -1, NULL);
   g_autoptr(JsonParser) p2 = ivl_json_load_stream(in2, 100, "page", NULL, &error);
   g_assert_no_error(error);
-
-  g_unlink(file);
-  g_unlink(fifo);
-  g_rmdir(dir);
+  scratch_free(dir);
 }
 
 /* Outputs are written in place, as `>` does: a symlink stays a symlink. */
 static void test_output(void)
 {
-  g_autofree char *dir = g_dir_make_tmp("ivl-out-XXXXXX", NULL);
-  g_autofree char *target = g_build_filename(dir, "target", NULL);
+  g_autofree char *target = NULL, *fifo = NULL;
+  char *dir = scratch_new("old", &target, &fifo);
   g_autofree char *link = g_build_filename(dir, "link", NULL);
-  g_autofree char *fifo = g_build_filename(dir, "fifo", NULL);
-  g_assert_true(g_file_set_contents(target, "old", -1, NULL));
   g_assert_cmpint(symlink(target, link), ==, 0);
-  g_assert_cmpint(mkfifo(fifo, 0600), ==, 0);
   g_autoptr(GError) error = NULL;
   g_assert_true(ivl_file_write(link, "new!", 4, &error));
   g_autofree char *text = NULL;
@@ -163,10 +176,7 @@ static void test_output(void)
     g_assert_false(ivl_file_write("/dev/full", "x", 1, &error));
     g_assert_nonnull(strstr(error->message, "No space left"));
   }
-  g_unlink(link);
-  g_unlink(target);
-  g_unlink(fifo);
-  g_rmdir(dir);
+  scratch_free(dir);
 }
 
 int main(int argc, char **argv)
