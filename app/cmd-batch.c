@@ -8,17 +8,16 @@
  */
 #include "ivl-config.h"
 
+#include <errno.h>
 #include <glib/gi18n.h>
 #include <json-glib/json-glib.h>
-#include <errno.h>
 #include <stdio.h>
 #include <string.h>
-
-#include "file-io.h"
 
 #include "batch-line.h"
 #include "cmd-common.h"
 #include "commands.h"
+#include "file-io.h"
 
 static char *answer_line(const char *image, const char *question, const char *answer,
                          const char *error)
