@@ -23,8 +23,10 @@ ROOT = os.environ["IVL_SOURCE_ROOT"]
 SANITIZED = os.environ.get("IVL_HOSTILE_SANITIZED") == "1"
 MEMORY_CAP = 2 << 30  # bytes of address space (or RSS under ASan)
 TIME_LIMIT = 10.0
-# The line a generation command prints when its model is loaded; not an error line.
-LOADED = re.compile(r"^(ivl: .* on the \w+ backend, .* weights|Downloading .* to .*)$")
+# Lines that say what a command does, not errors: the model loaded, the CPU taking over from
+# a missing CUDA device (a CUDA build without a GPU), a download starting.
+LOADED = re.compile(r"^(ivl: .* on the \w+ backend, .* weights|Downloading .* to .*|"
+                    r"\*\* Message: .*CUDA backend unavailable.*; using the CPU)$")
 
 tmp = tempfile.mkdtemp(prefix="ivl-hostile-")
 results = []
