@@ -440,6 +440,29 @@ static gboolean read_prompt(IvlServeRequest *r, JsonObject *o, GError **error)
   return TRUE;
 }
 
+/* Whether every string and key under node is valid UTF-8: json-glib turns an escaped lone
+ * surrogate ("\\ud800") into bytes that are not. The depth was bounded by the parse. */
+static gboolean valid_strings(JsonNode *node)
+{
+  if (JSON_NODE_HOLDS_ARRAY(node)) {
+    JsonArray *a = json_node_get_array(node);
+    for (guint i = 0; i < json_array_get_length(a); i++)
+      if (!valid_strings(json_array_get_element(a, i)))
+        return FALSE;
+  } else if (JSON_NODE_HOLDS_OBJECT(node)) {
+    JsonObjectIter it;
+    const char *name;
+    JsonNode *member;
+    json_object_iter_init(&it, json_node_get_object(node));
+    while (json_object_iter_next(&it, &name, &member))
+      if (!g_utf8_validate(name, -1, NULL) || !valid_strings(member))
+        return FALSE;
+  } else if (string_of(node)) {
+    return g_utf8_validate(string_of(node), -1, NULL);
+  }
+  return TRUE;
+}
+
 IvlServeRequest *ivl_serve_request_parse(IvlServeKind kind, const char *body, gsize length,
                                          GError **error)
 {
@@ -454,6 +477,11 @@ IvlServeRequest *ivl_serve_request_parse(IvlServeKind kind, const char *body, gs
   JsonNode *root = json_parser_get_root(parser);
   if (!root || !JSON_NODE_HOLDS_OBJECT(root)) {
     ivl_serve_error_bad(error, NULL, "the body must be a JSON object");
+    return NULL;
+  }
+  if (!valid_strings(root)) {
+    ivl_serve_error_bad(error, NULL, "the body holds a string that is not valid Unicode (an "
+                                     "unpaired surrogate escape?)");
     return NULL;
   }
   JsonObject *o = json_node_get_object(root);
