@@ -88,13 +88,12 @@ static const char *error_type(guint status)
   }
 }
 
-static void member(JsonBuilder *b, const char *name, const char *value)
+static void set_or_null(JsonObject *o, const char *name, const char *value)
 {
-  json_builder_set_member_name(b, name);
   if (value)
-    json_builder_add_string_value(b, value);
+    json_object_set_string_member(o, name, value);
   else
-    json_builder_add_null_value(b);
+    json_object_set_null_member(o, name);
 }
 
 char *ivl_serve_error_json(const GError *error, const char *fallback_param)
@@ -102,16 +101,13 @@ char *ivl_serve_error_json(const GError *error, const char *fallback_param)
   guint status = ivl_serve_error_status(error);
   IvlServeErrorPrivate *priv =
       error->domain == IVL_SERVE_ERROR ? ivl_serve_error_get_private(error) : NULL;
-  g_autoptr(JsonBuilder) b = json_builder_new();
-  json_builder_begin_object(b);
-  json_builder_set_member_name(b, "error");
-  json_builder_begin_object(b);
-  member(b, "message", error->message);
-  member(b, "type", error_type(status));
-  member(b, "param", priv ? priv->param : status == 400 ? fallback_param : NULL);
-  member(b, "code", priv ? priv->code : NULL);
-  json_builder_end_object(b);
-  json_builder_end_object(b);
-  g_autoptr(JsonNode) root = json_builder_get_root(b);
+  JsonObject *e = json_object_new();
+  set_or_null(e, "message", error->message);
+  set_or_null(e, "type", error_type(status));
+  set_or_null(e, "param", priv ? priv->param : status == 400 ? fallback_param : NULL);
+  set_or_null(e, "code", priv ? priv->code : NULL);
+  g_autoptr(JsonObject) body = json_object_new();
+  json_object_set_object_member(body, "error", e);
+  g_autoptr(JsonNode) root = json_node_init_object(json_node_alloc(), body);
   return json_to_string(root, FALSE);
 }

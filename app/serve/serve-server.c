@@ -13,6 +13,8 @@
 
 /* How often waiting and running requests are looked at: clients gone, keep-alives due. */
 #define TICK_MS 1000
+/* Connections the kernel holds for accepting. */
+#define LISTEN_BACKLOG 512
 
 struct _IvlServer {
   IvlServeOptions opts; /* strings owned below */
@@ -543,7 +545,15 @@ gboolean ivl_server_listen(IvlServer *self, const char *host, int port, GError *
     return FALSE;
   }
   g_autoptr(GSocketAddress) addr = g_inet_socket_address_new(ip, (guint16)port);
-  if (!soup_server_listen(self->soup, addr, 0, error))
+  g_autoptr(GSocket) socket = g_socket_new(g_inet_address_get_family(ip), G_SOCKET_TYPE_STREAM,
+                                           G_SOCKET_PROTOCOL_TCP, error);
+  if (!socket)
+    return FALSE;
+  /* GLib's default backlog of 10 drops the connections of a burst of clients, which then
+   * wait seconds for the kernel to retry */
+  g_socket_set_listen_backlog(socket, LISTEN_BACKLOG);
+  if (!g_socket_bind(socket, addr, TRUE, error) || !g_socket_listen(socket, error) ||
+      !soup_server_listen_socket(self->soup, socket, 0, error))
     return FALSE;
   GSList *uris = soup_server_get_uris(self->soup);
   self->port = uris ? g_uri_get_port(uris->data) : port;
