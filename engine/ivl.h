@@ -132,6 +132,14 @@ gboolean ivl_media_get_video_info(const ivl_media *media, double *fps, gint64 *f
 
 /* ---- generation ------------------------------------------------------------------------ */
 
+/* An addition to one token's logit (OpenAI's logit_bias: -100 bans, 100 forces). */
+typedef struct {
+  int32_t token;
+  float bias;
+} ivl_logit_bias;
+
+#define IVL_MAX_TOP_LOGPROBS 20
+
 typedef struct {
   int max_new_tokens;       /* default 1024 */
   gboolean do_sample;       /* FALSE = greedy (default) */
@@ -144,7 +152,7 @@ typedef struct {
    * generated token's logit is lowered by presence_penalty once and frequency_penalty per
    * time it was generated; logit_bias adds bias to token's logit, before temperature. */
   float presence_penalty, frequency_penalty;
-  const struct ivl_logit_bias *logit_bias; /* borrowed for the call; n_logit_bias of them */
+  const ivl_logit_bias *logit_bias; /* borrowed for the call; n_logit_bias of them */
   int n_logit_bias;
   /* Record each generated token's log-probability and those of the top_logprobs (at most
    * IVL_MAX_TOP_LOGPROBS) most likely tokens, for ivl_session_get_token_logprobs. */
@@ -152,12 +160,6 @@ typedef struct {
   int top_logprobs;
 } ivl_generation_params;
 
-typedef struct ivl_logit_bias {
-  int32_t token;
-  float bias;
-} ivl_logit_bias;
-
-#define IVL_MAX_TOP_LOGPROBS 20
 
 ivl_generation_params ivl_generation_default_params(void);
 
