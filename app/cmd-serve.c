@@ -104,9 +104,10 @@ int ivl_cmd_serve(int argc, char **argv)
   g_option_context_add_main_entries(ctx, entries, GETTEXT_PACKAGE);
   ivl_cli_add_model_options(ctx, &mo);
   int status = 2;
-  if (!api_key && g_getenv("IVL_API_KEY") && *g_getenv("IVL_API_KEY"))
+  gboolean parsed = ivl_cli_parse(ctx, &argc, &argv);
+  if (parsed && !api_key && g_getenv("IVL_API_KEY") && *g_getenv("IVL_API_KEY"))
     api_key = g_strdup(g_getenv("IVL_API_KEY"));
-  if (!ivl_cli_parse(ctx, &argc, &argv))
+  if (!parsed)
     ;
   else if (argc > 1 || port < 0 || port > 65535 || max_num < 1 || max_body_mb < 1 ||
            max_body_mb > 4096 || max_queue < 0 || receive_timeout < 1 ||

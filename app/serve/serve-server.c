@@ -357,7 +357,7 @@ static void on_chunk(SoupServerMessage *msg, GBytes *chunk, IvlServer *self)
   }
 }
 
-/* The refusal of a request, from its headers; NULL status 0 lets it through. */
+/* The refusal of a request, from its headers, with its message; 0 lets it through. */
 static guint refuse(IvlServer *self, SoupServerMessage *msg, const char *path, char **message,
                     const char **code)
 {
