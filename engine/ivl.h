@@ -139,6 +139,14 @@ gboolean ivl_media_get_video_info(const ivl_media *media, double *fps, gint64 *f
 
 /* ---- generation ------------------------------------------------------------------------ */
 
+/* An addition to one token's logit (OpenAI's logit_bias: -100 bans, 100 forces). */
+typedef struct {
+  int32_t token;
+  float bias;
+} ivl_logit_bias;
+
+#define IVL_MAX_TOP_LOGPROBS 20
+
 typedef struct {
   int max_new_tokens;       /* default 1024 */
   gboolean do_sample;       /* FALSE = greedy (default) */
@@ -147,7 +155,18 @@ typedef struct {
   float top_p;              /* 1.0 = off */
   float repetition_penalty; /* 1.0 = off */
   guint64 seed;
+  /* OpenAI's penalties and bias (0 / none = off; the logits then go to the host): each
+   * generated token's logit is lowered by presence_penalty once and frequency_penalty per
+   * time it was generated; logit_bias adds bias to token's logit, before temperature. */
+  float presence_penalty, frequency_penalty;
+  const ivl_logit_bias *logit_bias; /* borrowed for the call; n_logit_bias of them */
+  int n_logit_bias;
+  /* Record each generated token's log-probability and those of the top_logprobs (at most
+   * IVL_MAX_TOP_LOGPROBS) most likely tokens, for ivl_session_get_token_logprobs. */
+  gboolean logprobs;
+  int top_logprobs;
 } ivl_generation_params;
+
 
 ivl_generation_params ivl_generation_default_params(void);
 
@@ -194,9 +213,22 @@ typedef struct {
   double first_token_ms; /* from the call to the first generated token */
   double decode_ms;      /* all later tokens */
   gboolean context_full; /* the answer stopped because the context had no room left */
+  gboolean hit_limit;    /* max_new_tokens or the context ran out before the end token */
 } ivl_generation_stats;
 
 void ivl_session_get_stats(const ivl_session *session, ivl_generation_stats *stats);
+/* Inside the token callback of an ask with params->logprobs: the log-probability of the token
+ * just generated, in the model's distribution (the logits before penalties and sampling), and
+ * the top_logprobs most likely tokens with theirs, most likely first; returns how many. */
+int ivl_session_get_token_logprobs(const ivl_session *session, float *logprob, int32_t *top_ids,
+                                   float *top_logprobs);
+
+/* Continues prompt as plain text, without the conversation template or the history (an
+ * OpenAI /v1/completions request); the session keeps its history and regains its cache on
+ * the next ask. Returns the generated text, special tokens skipped (caller frees). */
+char *ivl_session_complete(ivl_session *session, const char *prompt,
+                           const ivl_generation_params *params, ivl_token_cb callback,
+                           void *user_data, GCancellable *cancellable, GError **error);
 /* Token ids of the last ask's prompt and of its generated tokens; owned by the session,
  * valid until the next ask or reset. */
 const int32_t *ivl_session_get_prompt_ids(const ivl_session *session, int *n_ids);

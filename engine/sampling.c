@@ -27,7 +27,7 @@ ivl_generation_params ivl_generation_default_params(void)
 struct ivl_sampler {
   ivl_generation_params params;
   int vocab_size;
-  guint8 *seen;   /* [vocab_size]: generated so far (repetition penalty) */
+  int *seen;      /* [vocab_size]: times generated so far (the penalties) */
   GArray *seen_ids; /* int32_t: the same, as a list for a device */
   int32_t *order; /* [vocab_size] scratch: candidate indices, by logit descending */
   guint64 rng;    /* splitmix64 state */
@@ -38,7 +38,7 @@ ivl_sampler *ivl_sampler_new(const ivl_generation_params *params, int vocab_size
   ivl_sampler *s = g_new0(ivl_sampler, 1);
   s->params = *params;
   s->vocab_size = vocab_size;
-  s->seen = g_new0(guint8, vocab_size);
+  s->seen = g_new0(int, vocab_size);
   s->seen_ids = g_array_new(FALSE, FALSE, sizeof(int32_t));
   s->order = g_new(int32_t, vocab_size);
   s->rng = params->seed;
@@ -55,17 +55,23 @@ void ivl_sampler_free(ivl_sampler *s)
   g_free(s);
 }
 
+/* The OpenAI penalties, bias and log-probabilities need the whole row on the host. */
+static gboolean host_only(const ivl_sampler *s)
+{
+  const ivl_generation_params *p = &s->params;
+  return p->presence_penalty != 0 || p->frequency_penalty != 0 || p->n_logit_bias > 0 ||
+         p->logprobs;
+}
+
 gboolean ivl_sampler_needs_logits(const ivl_sampler *s)
 {
-  return s->params.do_sample || s->params.repetition_penalty != 1.0f;
+  return s->params.do_sample || s->params.repetition_penalty != 1.0f || host_only(s);
 }
 
 void ivl_sampler_accept(ivl_sampler *s, int32_t token)
 {
-  if (token >= 0 && token < s->vocab_size && !s->seen[token]) {
-    s->seen[token] = 1;
+  if (token >= 0 && token < s->vocab_size && s->seen[token]++ == 0)
     g_array_append_val(s->seen_ids, token);
-  }
 }
 
 /* Uniform in [0, 1): the top 53 bits of the next splitmix64 output. */
@@ -91,6 +97,19 @@ static void repetition_penalty(ivl_sampler *s, float *logits)
   for (int i = 0; i < s->vocab_size; i++)
     if (s->seen[i])
       logits[i] = logits[i] < 0 ? logits[i] * p : logits[i] / p;
+}
+
+/* OpenAI's presence and frequency penalties over the generated tokens, then logit_bias. */
+static void openai_adjust(ivl_sampler *s, float *logits)
+{
+  const ivl_generation_params *p = &s->params;
+  for (guint i = 0; i < s->seen_ids->len; i++) {
+    int32_t id = g_array_index(s->seen_ids, int32_t, i);
+    logits[id] -= p->presence_penalty + p->frequency_penalty * (float)s->seen[id];
+  }
+  for (int i = 0; i < p->n_logit_bias; i++)
+    if (p->logit_bias[i].token >= 0 && p->logit_bias[i].token < s->vocab_size)
+      logits[p->logit_bias[i].token] += p->logit_bias[i].bias;
 }
 
 static gint by_logit_desc(gconstpointer a, gconstpointer b, gpointer user_data)
@@ -217,6 +236,7 @@ static int32_t multinomial(ivl_sampler *s, const float *logits)
 int32_t ivl_sampler_sample(ivl_sampler *s, float *logits)
 {
   repetition_penalty(s, logits);
+  openai_adjust(s, logits);
   if (!s->params.do_sample)
     return argmax(logits, s->vocab_size);
   if (s->params.temperature > 0 && s->params.temperature != 1.0f)
@@ -230,7 +250,7 @@ int32_t ivl_sampler_sample(ivl_sampler *s, float *logits)
 gboolean ivl_sampler_device_part_get(const ivl_sampler *s, ivl_sampler_device_part *part)
 {
   const ivl_generation_params *p = &s->params;
-  if (!ivl_sampler_needs_logits(s) ||
+  if (!ivl_sampler_needs_logits(s) || host_only(s) ||
       (p->do_sample && (p->top_k <= 0 || p->top_k >= s->vocab_size)))
     return FALSE;
   part->seen = p->repetition_penalty != 1.0f ? (const int32_t *)s->seen_ids->data : NULL;
@@ -253,4 +273,31 @@ int32_t ivl_sampler_sample_candidates(ivl_sampler *s, const float *values, const
     scratch[ids[i]] = values[i];
   top_p(s, scratch);
   return multinomial(s, scratch);
+}
+
+int ivl_sampler_logprobs(ivl_sampler *s, const float *logits, int32_t chosen, float *logprob,
+                         int32_t *top_ids, float *top_logprobs)
+{
+  int k = CLAMP(s->params.top_logprobs, 0, IVL_MAX_TOP_LOGPROBS);
+  int32_t best = argmax(logits, s->vocab_size);
+  double sum = 0;
+  for (int i = 0; i < s->vocab_size; i++)
+    sum += exp((double)logits[i] - logits[best]);
+  double log_z = logits[best] + log(sum);
+  *logprob = (float)(logits[chosen] - log_z);
+  /* the k best by insertion: k is at most 20 */
+  int n = 0;
+  for (int i = 0; i < s->vocab_size && k > 0; i++) {
+    if (n == k && logits[i] <= logits[top_ids[n - 1]])
+      continue;
+    int at = n < k ? n++ : n - 1;
+    while (at > 0 && logits[top_ids[at - 1]] < logits[i]) {
+      top_ids[at] = top_ids[at - 1];
+      at--;
+    }
+    top_ids[at] = i;
+  }
+  for (int i = 0; i < n; i++)
+    top_logprobs[i] = (float)(logits[top_ids[i]] - log_z);
+  return n;
 }

@@ -39,6 +39,11 @@ gboolean ivl_sampler_device_part_get(const ivl_sampler *s, ivl_sampler_device_pa
 int32_t ivl_sampler_sample_candidates(ivl_sampler *s, const float *values, const int32_t *ids,
                                       int n, float *scratch);
 
+/* The log-probability of chosen under logits (the model's raw row) and the params'
+ * top_logprobs most likely tokens with theirs, most likely first; returns how many. */
+int ivl_sampler_logprobs(ivl_sampler *s, const float *logits, int32_t chosen, float *logprob,
+                         int32_t *top_ids, float *top_logprobs);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(ivl_sampler, ivl_sampler_free)
 
 #endif /* IVL_SAMPLING_H */

@@ -9,6 +9,8 @@
  * suffix (an image cut by the prefix, or a cache another session took over) is rebuilt
  * without running the vision encoder again.
  */
+#include <string.h>
+
 #include "model.h"
 #include "sampling.h"
 #include "session-input.h"
@@ -23,6 +25,11 @@ struct ivl_session {
   GArray *generated_ids; /* int32 */
   float *prompt_logits;  /* [vocab] */
   ivl_generation_stats stats;
+  /* the token just generated, with params->logprobs */
+  float logprob;
+  int32_t top_ids[IVL_MAX_TOP_LOGPROBS];
+  float top_logprobs[IVL_MAX_TOP_LOGPROBS];
+  int n_top;
 };
 
 static double now_ms(void)
@@ -68,6 +75,15 @@ void ivl_session_reset(ivl_session *s)
 void ivl_session_get_stats(const ivl_session *s, ivl_generation_stats *stats)
 {
   *stats = s->stats;
+}
+
+int ivl_session_get_token_logprobs(const ivl_session *s, float *logprob, int32_t *top_ids,
+                                   float *top_logprobs)
+{
+  *logprob = s->logprob;
+  memcpy(top_ids, s->top_ids, (size_t)s->n_top * sizeof *top_ids);
+  memcpy(top_logprobs, s->top_logprobs, (size_t)s->n_top * sizeof *top_logprobs);
+  return s->n_top;
 }
 
 const int32_t *ivl_session_get_prompt_ids(const ivl_session *s, int *n_ids)
@@ -188,6 +204,7 @@ static void forget_turn_images(ivl_session *s)
 
 typedef struct {
   float *logits; /* [vocab] */
+  float *raw;    /* [vocab]: the row before sampling, with logprobs */
   float values[DEVICE_CANDIDATES];
   int32_t ids[DEVICE_CANDIDATES];
 } sample_scratch;
@@ -228,7 +245,12 @@ static gboolean next_token(ivl_session *s, ivl_sampler *sampler, sample_scratch 
     return TRUE;
   if ((error && *error) || !ivl_language_get_logits(lm, logits, error))
     return FALSE;
+  if (scratch->raw)
+    memcpy(scratch->raw, logits, (size_t)s->model->config->llm.vocab_size * sizeof *logits);
   *token = ivl_sampler_sample(sampler, logits);
+  if (scratch->raw)
+    s->n_top = ivl_sampler_logprobs(sampler, scratch->raw, *token, &s->logprob, s->top_ids,
+                                    s->top_logprobs);
   return TRUE;
 }
 
@@ -244,22 +266,28 @@ static gboolean generate(ivl_session *s, const ivl_generation_params *params, iv
   g_autoptr(ivl_sampler) sampler = ivl_sampler_new(params, vocab);
   g_autofree sample_scratch *scratch = g_new(sample_scratch, 1);
   g_autofree float *logits = scratch->logits = g_new(float, vocab);
+  g_autofree float *raw = scratch->raw = params->logprobs ? g_new(float, vocab) : NULL;
   g_autoptr(ivl_token_stream) stream = ivl_token_stream_new(m->tokenizer, TRUE);
   double t_first = 0;
 
+  s->stats.hit_limit = TRUE; /* until the end token or the callback stops it */
   for (int i = 0; i < params->max_new_tokens; i++) {
     int32_t token;
     if (ivl_cancelled(cancellable, error) || !next_token(s, sampler, scratch, &token, error))
       return FALSE;
     if (i == 0)
       t_first = now_ms();
-    if (token == eos)
+    if (token == eos) {
+      s->stats.hit_limit = FALSE;
       break;
+    }
     ivl_sampler_accept(sampler, token);
     g_array_append_val(s->generated_ids, token);
     g_autofree char *piece = ivl_token_stream_feed(stream, token);
-    if (callback && !callback(piece, token, user_data))
+    if (callback && !callback(piece, token, user_data)) {
+      s->stats.hit_limit = FALSE;
       break;
+    }
     if (i + 1 == params->max_new_tokens)
       break;
     if ((int)s->cached->len >= ivl_language_get_n_ctx(m->language)) {
@@ -281,6 +309,35 @@ static gboolean generate(ivl_session *s, const ivl_generation_params *params, iv
   return TRUE;
 }
 
+static gboolean prompt_fits(ivl_session *s, GError **error)
+{
+  int n_ctx = ivl_language_get_n_ctx(s->model->language);
+  if ((int)s->prompt_ids->len < n_ctx)
+    return TRUE;
+  g_set_error(error, IVL_ERROR, IVL_ERROR_INVALID_ARGUMENT,
+              "the prompt has %u tokens and the context holds %d: no room to answer",
+              s->prompt_ids->len, n_ctx);
+  return FALSE;
+}
+
+static void clear_last_ask(ivl_session *s)
+{
+  s->stats = (ivl_generation_stats){0};
+  g_array_set_size(s->prompt_ids, 0);
+  g_array_set_size(s->generated_ids, 0);
+  g_clear_pointer(&s->prompt_logits, g_free);
+}
+
+/* Prefill of the prompt ids and the logits at its end. */
+static gboolean prefill_prompt(ivl_session *s, ivl_turn *turn, GError **error)
+{
+  ivl_model *m = s->model;
+  if (!prefill(s, turn, error))
+    return FALSE;
+  s->prompt_logits = g_new(float, m->config->llm.vocab_size);
+  return ivl_language_get_logits(m->language, s->prompt_logits, error);
+}
+
 char *ivl_session_ask(ivl_session *s, const char *question, ivl_media *const *media, int n_media,
                       ivl_image_layout layout, const ivl_generation_params *params,
                       ivl_token_cb callback, void *user_data, GCancellable *cancellable,
@@ -293,15 +350,14 @@ char *ivl_session_ask(ivl_session *s, const char *question, ivl_media *const *me
   g_return_val_if_fail(question != NULL && n_media >= 0, NULL);
   if (!params)
     params = &defaults;
-  s->stats = (ivl_generation_stats){0};
-  g_array_set_size(s->prompt_ids, 0);
-  g_array_set_size(s->generated_ids, 0);
-  g_clear_pointer(&s->prompt_logits, g_free);
+  clear_last_ask(s);
 
   ivl_turn *turn = ivl_turn_new(m, question, media, n_media, layout, s->turns->len == 0, error);
   if (!turn || !ivl_session_render(m, s->system_message, s->turns, turn, s->prompt_ids, error))
     goto fail;
   s->stats.n_prompt_tokens = (int)s->prompt_ids->len;
+  if (!prompt_fits(s, error))
+    goto fail; /* before the vision encoder's work */
   if (n_media > 0) {
     double tv = now_ms();
     if (!(turn->embeds = ivl_session_encode_media(m, media, n_media, cancellable, error)))
@@ -310,10 +366,7 @@ char *ivl_session_ask(ivl_session *s, const char *question, ivl_media *const *me
     s->stats.vision_ms = now_ms() - tv;
   }
   double tp = now_ms();
-  if (ivl_cancelled(cancellable, error) || !prefill(s, turn, error))
-    goto fail;
-  s->prompt_logits = g_new(float, m->config->llm.vocab_size);
-  if (!ivl_language_get_logits(m->language, s->prompt_logits, error))
+  if (ivl_cancelled(cancellable, error) || !prefill_prompt(s, turn, error))
     goto fail;
   s->stats.prefill_ms = now_ms() - tp;
   if (!generate(s, params, callback, user_data, cancellable, t0, error))
@@ -346,4 +399,35 @@ gboolean ivl_session_add_turn(ivl_session *s, const char *question, ivl_media *c
   turn->answer = g_strdup(answer);
   g_ptr_array_add(s->turns, turn);
   return TRUE;
+}
+
+char *ivl_session_complete(ivl_session *s, const char *prompt, const ivl_generation_params *params,
+                           ivl_token_cb callback, void *user_data, GCancellable *cancellable,
+                           GError **error)
+{
+  ivl_model *m = s->model;
+  ivl_turn none = {0}; /* no image rows */
+  double t0 = now_ms();
+
+  g_return_val_if_fail(prompt != NULL && params != NULL, NULL);
+  clear_last_ask(s);
+  g_autoptr(GArray) ids = ivl_tokenizer_encode(m->tokenizer, prompt, -1);
+  if (ids->len == 0 || count_token((const int32_t *)ids->data, ids->len,
+                                   ivl_tokenizer_get_img_context_id(m->tokenizer)) > 0) {
+    g_set_error(error, IVL_ERROR, IVL_ERROR_INVALID_ARGUMENT,
+                ids->len ? "the prompt holds image tokens, which need images"
+                         : "the prompt is empty");
+    return NULL;
+  }
+  g_array_append_vals(s->prompt_ids, ids->data, ids->len);
+  s->stats.n_prompt_tokens = (int)ids->len;
+  double tp = now_ms();
+  if (!prompt_fits(s, error) || ivl_cancelled(cancellable, error) ||
+      !prefill_prompt(s, &none, error))
+    return NULL;
+  s->stats.prefill_ms = now_ms() - tp;
+  if (!generate(s, params, callback, user_data, cancellable, t0, error))
+    return NULL;
+  return ivl_tokenizer_decode(m->tokenizer, (const gint32 *)s->generated_ids->data,
+                              s->generated_ids->len, TRUE);
 }

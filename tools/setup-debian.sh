@@ -19,6 +19,10 @@ PACKAGES="
   python3-numpy python3-torch python3-torchvision python3-pil python3-regex
 "
 
+# Node.js and npm for the OpenAI SDK test of `ivl serve` (tests/net/sdk); a machine that has
+# them from elsewhere (NodeSource) keeps its own.
+if ! command -v npm >/dev/null 2>&1; then PACKAGES="$PACKAGES nodejs npm"; fi
+
 export DEBIAN_FRONTEND=noninteractive
 missing=""
 for p in $PACKAGES; do

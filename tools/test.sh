@@ -5,6 +5,14 @@ cd "$(dirname "$0")/.."
 
 ./tools/setup-debian.sh
 
+# The OpenAI Node SDK of the serve tests, as tests/net/sdk/package-lock.json pins it; installed
+# again only when the lock file changes, so a machine that has it runs offline.
+sdk=tests/net/sdk
+if [ ! -f $sdk/node_modules/.package-lock.json ] ||
+   [ $sdk/package-lock.json -nt $sdk/node_modules/.package-lock.json ]; then
+  (cd $sdk && npm ci --no-audit --no-fund)
+fi
+
 if [ -f build/build.ninja ]; then
   meson setup --reconfigure build >/dev/null
 else

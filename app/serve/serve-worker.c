@@ -2,13 +2,10 @@
  * (serve-job.h). */
 #include "serve-job.h"
 
-#include <gio/gunixoutputstream.h>
-#include <glib/gstdio.h>
-
+#include "model.h"
 
 struct _IvlServeWorker {
   ivl_model *model;
-  int max_num;
   GAsyncQueue *jobs; /* IvlServeJob*, or the worker itself to stop */
   GThread *thread;
   GMutex lock;
@@ -18,16 +15,33 @@ struct _IvlServeWorker {
   char *session_key; /* ivl_serve_history_key of what the session holds */
 };
 
+static void logprob_clear(gpointer data)
+{
+  IvlServeLogprob *lp = data;
+  g_free(lp->token);
+  for (int i = 0; i < lp->n_top; i++)
+    g_free(lp->top_tokens[i]);
+}
+
+GArray *ivl_serve_logprobs_new(void)
+{
+  GArray *a = g_array_new(FALSE, TRUE, sizeof(IvlServeLogprob));
+  g_array_set_clear_func(a, logprob_clear);
+  return a;
+}
+
 static void job_free(gpointer data)
 {
   IvlServeJob *job = data;
   ivl_serve_request_free(job->request);
+  g_clear_pointer(&job->body, g_bytes_unref);
   g_clear_object(&job->cancellable);
   g_clear_object(&job->msg);
   g_free(job->id);
   g_free(job->model_id);
   g_free(job->answer);
   g_clear_error(&job->error);
+  g_clear_pointer(&job->logprobs, g_array_unref);
 }
 
 IvlServeJob *ivl_serve_job_ref(IvlServeJob *job)
@@ -45,12 +59,13 @@ void ivl_serve_job_unref(IvlServeJob *job)
 typedef struct {
   IvlServeJob *job;
   char *piece;
+  GArray *logprobs;
 } Delivery;
 
 static gboolean deliver(gpointer data)
 {
   Delivery *d = data;
-  d->job->deliver(d->job, d->piece);
+  d->job->deliver(d->job, d->piece, d->logprobs);
   return G_SOURCE_REMOVE;
 }
 
@@ -59,78 +74,75 @@ static void delivery_free(gpointer data)
   Delivery *d = data;
   ivl_serve_job_unref(d->job);
   g_free(d->piece);
+  g_clear_pointer(&d->logprobs, g_array_unref);
   g_free(d);
 }
 
-static void send_to_main(IvlServeJob *job, const char *piece)
+static void send_to_main(IvlServeJob *job, const char *piece, GArray *logprobs /* taken */)
 {
   Delivery *d = g_new(Delivery, 1);
   d->job = ivl_serve_job_ref(job);
   d->piece = g_strdup(piece);
+  d->logprobs = logprobs;
   g_main_context_invoke_full(job->context, G_PRIORITY_DEFAULT, deliver, d, delivery_free);
+}
+
+/* ---- the answer, token by token ---------------------------------------------------------- */
+
+typedef struct {
+  IvlServeWorker *worker;
+  ivl_session *session;
+  IvlServeJob *job;
+  IvlServeText *text;
+  GArray *logprobs; /* of the tokens not yet delivered */
+} Run;
+
+static char *token_text(ivl_model *model, int32_t id)
+{
+  return ivl_tokenizer_decode(model->tokenizer, &id, 1, FALSE);
+}
+
+static void record_logprob(Run *run, int32_t token)
+{
+  IvlServeLogprob lp = {0};
+  int32_t ids[IVL_MAX_TOP_LOGPROBS];
+  lp.n_top = ivl_session_get_token_logprobs(run->session, &lp.logprob, ids, lp.top_logprobs);
+  lp.token = token_text(run->worker->model, token);
+  for (int i = 0; i < lp.n_top; i++)
+    lp.top_tokens[i] = token_text(run->worker->model, ids[i]);
+  g_array_append_val(run->logprobs, lp);
 }
 
 static gboolean on_piece(const char *piece, int token_id, void *user_data)
 {
-  IvlServeJob *job = user_data;
-  (void)token_id;
-  if (*piece)
-    send_to_main(job, piece);
-  return !g_cancellable_is_cancelled(job->cancellable);
+  Run *run = user_data;
+  IvlServeJob *job = run->job;
+  if (job->request->params.logprobs && token_id >= 0)
+    record_logprob(run, token_id);
+  g_autofree char *out = ivl_serve_text_feed(run->text, piece);
+  /* a whole answer gets its pieces too: each delivery looks whether the client left */
+  if (*out || (job->request->stream && run->logprobs->len > 0)) {
+    GArray *lps = NULL;
+    if (job->request->stream) {
+      lps = run->logprobs;
+      run->logprobs = ivl_serve_logprobs_new();
+    }
+    send_to_main(job, out, lps);
+  }
+  return !ivl_serve_text_stopped(run->text) && !g_cancellable_is_cancelled(job->cancellable);
 }
 
 /* ---- the work --------------------------------------------------------------------------- */
-
-/* GStreamer reads videos from files: the bytes go through a private temporary file. */
-static ivl_media *media_from_video(GBytes *bytes, GError **error)
-{
-  g_autofree char *path = NULL;
-  int fd = g_file_open_tmp("ivl-serve-video-XXXXXX", &path, error);
-  if (fd < 0)
-    return NULL;
-  gsize n;
-  const char *data = g_bytes_get_data(bytes, &n);
-  g_autoptr(GOutputStream) out = g_unix_output_stream_new(fd, TRUE);
-  ivl_media *media = NULL;
-  if (g_output_stream_write_all(out, data, n, NULL, NULL, error) &&
-      g_output_stream_close(out, NULL, error)) {
-    ivl_video_params p = ivl_video_default_params(); /* 8 frames, the quick start's default */
-    media = ivl_media_from_video_file(path, &p, error);
-  }
-  g_unlink(path);
-  if (!media)
-    g_prefix_error(error, "the video: ");
-  return media;
-}
-
-/* ivl_media* of each image, or of the video (freed with the array). */
-static GPtrArray *load_media(IvlServeWorker *w, IvlServeContent *c, GError **error)
-{
-  g_autoptr(GPtrArray) media = g_ptr_array_new_with_free_func((GDestroyNotify)ivl_media_free);
-  ivl_image_params p = ivl_image_default_params();
-  p.max_num = w->max_num;
-  for (guint i = 0; i < c->images->len; i++) {
-    gsize n;
-    const guint8 *data = g_bytes_get_data(g_ptr_array_index(c->images, i), &n);
-    g_autofree char *label = g_strdup_printf("image %u", i + 1);
-    ivl_media *m = ivl_media_from_image_data(data, n, label, &p, error);
-    if (!m)
-      return NULL;
-    g_ptr_array_add(media, m);
-  }
-  if (c->video) {
-    ivl_media *m = media_from_video(c->video, error);
-    if (!m)
-      return NULL;
-    g_ptr_array_add(media, m);
-  }
-  return g_steal_pointer(&media);
-}
 
 static void drop_session(IvlServeWorker *w)
 {
   g_clear_pointer(&w->session, ivl_session_free);
   g_clear_pointer(&w->session_key, g_free);
+}
+
+static ivl_media *const *media_of(IvlServeContent *c)
+{
+  return (ivl_media *const *)c->media->pdata;
 }
 
 /* The session holding the request's history: the current one when the request continues it,
@@ -145,10 +157,9 @@ static gboolean prepare_session(IvlServeWorker *w, IvlServeRequest *r, GError **
     return FALSE;
   for (guint i = 0; i < r->turns->len; i++) {
     IvlServeTurn *t = g_ptr_array_index(r->turns, i);
-    g_autoptr(GPtrArray) media = load_media(w, t->question, error);
-    if (!media || !ivl_session_add_turn(w->session, t->question->text,
-                                        (ivl_media *const *)media->pdata, (int)media->len,
-                                        IVL_IMAGES_SEPARATE, t->answer, error)) {
+    if (!ivl_session_add_turn(w->session, t->question->text, media_of(t->question),
+                              (int)t->question->media->len, IVL_IMAGES_SEPARATE, t->answer,
+                              error)) {
       drop_session(w);
       return FALSE;
     }
@@ -157,36 +168,89 @@ static gboolean prepare_session(IvlServeWorker *w, IvlServeRequest *r, GError **
   return TRUE;
 }
 
+/* A chat answer in the session of its history; returns the engine's answer. */
+static char *ask(IvlServeWorker *w, Run *run, GError **error)
+{
+  IvlServeRequest *r = run->job->request;
+  if (!prepare_session(w, r, error))
+    return NULL;
+  run->session = w->session;
+  char *answer = ivl_session_ask(w->session, r->question->text, media_of(r->question),
+                                 (int)r->question->media->len, IVL_IMAGES_SEPARATE, &r->params,
+                                 on_piece, run, run->job->cancellable, error);
+  if (!answer || g_cancellable_is_cancelled(run->job->cancellable)) {
+    drop_session(w); /* a failed or cut answer is not what the client will send back */
+    return answer;
+  }
+  /* the session now holds this turn too, with the answer as the engine keeps it: a client
+   * that sends back the same text continues it */
+  IvlServeTurn *t = g_new0(IvlServeTurn, 1);
+  t->question = g_steal_pointer(&r->question);
+  t->answer = g_strdup(answer);
+  g_ptr_array_add(r->turns, t);
+  g_free(w->session_key);
+  w->session_key = ivl_serve_history_key(r->system, r->turns);
+  return answer;
+}
+
+/* A plain completion, in a session of its own (the conversation's keeps its history; the
+ * KV cache is recomputed for it when it comes back). */
+static char *complete(IvlServeWorker *w, Run *run, GError **error)
+{
+  IvlServeRequest *r = run->job->request;
+  ivl_session *s = ivl_session_new(w->model, NULL, error);
+  if (!s)
+    return NULL;
+  run->session = s;
+  char *text = ivl_session_complete(s, r->prompt, &r->params, on_piece, run,
+                                    run->job->cancellable, error);
+  ivl_generation_stats st;
+  ivl_session_get_stats(s, &st);
+  if (text) {
+    run->job->prompt_tokens = st.n_prompt_tokens;
+    run->job->completion_tokens = st.n_generated;
+    run->job->finish_reason = st.hit_limit ? "length" : "stop";
+  }
+  ivl_session_free(s);
+  return text;
+}
+
 static void run_job(IvlServeWorker *w, IvlServeJob *job)
 {
   IvlServeRequest *r = job->request;
   GError *error = NULL;
-  g_autoptr(GPtrArray) media = NULL;
-  if (!g_cancellable_set_error_if_cancelled(job->cancellable, &error) &&
-      (media = load_media(w, r->question, &error)) && prepare_session(w, r, &error))
-    job->answer = ivl_session_ask(w->session, r->question->text, (ivl_media *const *)media->pdata,
-                                  (int)media->len, IVL_IMAGES_SEPARATE, &r->params, on_piece, job,
-                                  job->cancellable, &error);
-  if (job->answer) {
-    ivl_generation_stats st;
-    ivl_session_get_stats(w->session, &st);
-    job->prompt_tokens = st.n_prompt_tokens;
-    job->completion_tokens = st.n_generated;
-    job->hit_length = st.n_generated >= r->params.max_new_tokens;
-    /* the session now holds this turn too: the key of the next request that continues it */
-    IvlServeTurn *t = g_new0(IvlServeTurn, 1);
-    t->question = g_steal_pointer(&r->question);
-    t->answer = g_strdup(job->answer);
-    g_ptr_array_add(r->turns, t);
-    g_free(w->session_key);
-    w->session_key = ivl_serve_history_key(r->system, r->turns);
-    if (g_cancellable_is_cancelled(job->cancellable))
-      drop_session(w); /* a cut answer is not what the client will send back */
+  g_autoptr(IvlServeText) text = ivl_serve_text_new(r->stop);
+  Run run = {w, NULL, job, text, ivl_serve_logprobs_new()};
+  g_autofree char *answer = NULL;
+  if (!g_cancellable_set_error_if_cancelled(job->cancellable, &error)) {
+    if (r->kind == IVL_SERVE_COMPLETION) {
+      answer = complete(w, &run, &error);
+    } else if ((answer = ask(w, &run, &error))) {
+      ivl_generation_stats st;
+      ivl_session_get_stats(run.session, &st);
+      job->prompt_tokens = st.n_prompt_tokens;
+      job->completion_tokens = st.n_generated;
+      job->cached_tokens = st.n_cached_tokens;
+      job->finish_reason = st.hit_limit ? "length" : "stop";
+    }
+  }
+  if (answer) {
+    g_autofree char *rest = ivl_serve_text_finish(text);
+    if (ivl_serve_text_stopped(text))
+      job->finish_reason = "stop";
+    if (*rest || (r->stream && run.logprobs->len > 0)) {
+      send_to_main(job, rest, r->stream ? run.logprobs : NULL);
+      if (r->stream)
+        run.logprobs = NULL;
+    }
+    job->answer = g_strdup(ivl_serve_text_get(text));
+    if (r->params.logprobs && !r->stream)
+      job->logprobs = g_steal_pointer(&run.logprobs);
   } else {
     job->error = error;
-    drop_session(w);
   }
-  send_to_main(job, NULL);
+  g_clear_pointer(&run.logprobs, g_array_unref);
+  send_to_main(job, NULL, NULL);
 }
 
 static gpointer worker_main(gpointer data)
@@ -210,11 +274,10 @@ static gpointer worker_main(gpointer data)
   return NULL;
 }
 
-IvlServeWorker *ivl_serve_worker_new(ivl_model *model, int max_num)
+IvlServeWorker *ivl_serve_worker_new(ivl_model *model)
 {
   IvlServeWorker *w = g_new0(IvlServeWorker, 1);
   w->model = model;
-  w->max_num = max_num;
   w->jobs = g_async_queue_new();
   g_mutex_init(&w->lock);
   w->thread = g_thread_new("ivl-serve", worker_main, w);
