@@ -142,11 +142,11 @@ cudaError_t ivl_cuda_attention_flash(bf16 *out, const bf16 *q, const bf16 *k, co
 {
   const dim3 grid((unsigned)((tq + BQ - 1) / BQ), (unsigned)n_heads, (unsigned)n_seq);
   if (head_dim == 64)
-    flash_kernel<64><<<grid, 128, 0, stream>>>(out, q, k, v, tq, tk, n_heads, n_kv_heads, causal,
-                                               q_pos0, pos_base, scale);
+    IVL_LAUNCH(flash_kernel<64>, grid, 128, 0, stream, out, q, k, v, tq, tk, n_heads, n_kv_heads,
+               causal, q_pos0, pos_base, scale);
   else if (head_dim == 128)
-    flash_kernel<128><<<grid, 128, 0, stream>>>(out, q, k, v, tq, tk, n_heads, n_kv_heads, causal,
-                                                q_pos0, pos_base, scale);
+    IVL_LAUNCH(flash_kernel<128>, grid, 128, 0, stream, out, q, k, v, tq, tk, n_heads, n_kv_heads,
+               causal, q_pos0, pos_base, scale);
   else
     return cudaErrorInvalidValue;
   return cudaGetLastError();

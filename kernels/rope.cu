@@ -34,7 +34,7 @@ extern "C" cudaError_t ivl_cuda_rope(void *x, ivl_cuda_dtype t, int64_t rows, in
     return cudaSuccess;
   const unsigned blocks = ivl_blocks(n, 256) < 65535u ? ivl_blocks(n, 256) : 65535u;
   IVL_DISPATCH_ACT(t, T,
-                   rope_kernel<T><<<blocks, 256, 0, stream>>>((T *)x, rows, n_heads, head_dim, pos0,
-                                                              pos_base, theta));
+                   IVL_LAUNCH(rope_kernel<T>, blocks, 256, 0, stream, (T *)x, rows, n_heads,
+                              head_dim, pos0, pos_base, theta));
   return cudaGetLastError();
 }
