@@ -60,6 +60,7 @@ static DATA ivl_emu_launch_site cur_site = {nullptr, 0};
 static DATA uint32_t epoch_counter = 1;
 static DATA uint32_t block_epoch = 1;
 static DATA uint32_t warp_epoch[MAX_THREADS / 32] = {1};
+static DATA uint32_t warp_arrived[MAX_THREADS / 32] = {0}; /* lanes waiting at a warp op */
 
 /* The dynamic shared memory of the running block: in .bss, so the race check covers it. */
 static char dynamic_shared[IVL_EMU_SHARED_OPTIN] __attribute__((aligned(16)));
@@ -377,6 +378,7 @@ static void complete_warp_op(emu_thread *first, unsigned mask)
     }
     t->state = RUNNABLE;
   }
+  warp_arrived[cur->warp] &= ~mask;
   if (cur->op == IVL_EMU_SYNCWARP)
     warp_epoch[cur->warp] = ++epoch_counter;
 }
@@ -400,10 +402,11 @@ extern "C" uint64_t ivl_emu_warp(unsigned mask, enum ivl_emu_warp_op op, uint64_
   cur->mask = mask, cur->op = op, cur->value = value, cur->arg = arg, cur->width = width;
   cur->file = file, cur->line = line;
   emu_thread *first = &threads[first_tid];
-  bool all = true;
+  warp_arrived[cur->warp] |= 1u << cur->lane;
+  bool all = (warp_arrived[cur->warp] & mask) == mask;
   for (int l = 0; l < 32 && all; l++)
     if (mask & (1u << l))
-      all = first[l].state == AT_WARP && first[l].mask == mask;
+      all = first[l].mask == mask;
   if (all)
     complete_warp_op(first, mask);
   else
@@ -463,8 +466,10 @@ static void resolve(void)
 static void run_block(uint3 block_idx, dim3 grid, dim3 block)
 {
   block_epoch = ++epoch_counter;
-  for (int w = 0; w < (n_threads + 31) / 32; w++)
+  for (int w = 0; w < (n_threads + 31) / 32; w++) {
     warp_epoch[w] = ++epoch_counter;
+    warp_arrived[w] = 0;
+  }
   int tid = 0;
   for (unsigned z = 0; z < block.z; z++)
     for (unsigned y = 0; y < block.y; y++)
