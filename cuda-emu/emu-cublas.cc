@@ -22,12 +22,16 @@ struct cublasContext {
 
 extern "C" cublasStatus_t cublasCreate_v2(cublasHandle_t *h)
 {
+  if (h == nullptr)
+    return CUBLAS_STATUS_INVALID_VALUE;
   *h = new cublasContext{nullptr, nullptr, 0};
   return CUBLAS_STATUS_SUCCESS;
 }
 
 extern "C" cublasStatus_t cublasDestroy_v2(cublasHandle_t h)
 {
+  if (h == nullptr)
+    return CUBLAS_STATUS_NOT_INITIALIZED;
   delete h;
   return CUBLAS_STATUS_SUCCESS;
 }
@@ -64,50 +68,32 @@ extern "C" void *ivl_emu_cublas_workspace(void *h)
   return ((cublasHandle_t)h)->workspace;
 }
 
+#define CODE(c, text)                                                                              \
+  {                                                                                                \
+    c, #c, text                                                                                    \
+  }
+static const ivl_emu_code_text statuses[] = {
+    CODE(CUBLAS_STATUS_SUCCESS, "success"),
+    CODE(CUBLAS_STATUS_NOT_INITIALIZED, "the library was not initialized"),
+    CODE(CUBLAS_STATUS_ALLOC_FAILED, "the resource allocation failed"),
+    CODE(CUBLAS_STATUS_INVALID_VALUE, "an invalid numeric value was used as an argument"),
+    CODE(CUBLAS_STATUS_ARCH_MISMATCH, "an absent device architectural feature is required"),
+    CODE(CUBLAS_STATUS_MAPPING_ERROR, "an access to GPU memory space failed"),
+    CODE(CUBLAS_STATUS_EXECUTION_FAILED, "the GPU program failed to execute"),
+    CODE(CUBLAS_STATUS_INTERNAL_ERROR, "an internal operation failed"),
+    CODE(CUBLAS_STATUS_NOT_SUPPORTED, "the functionality requested is not supported"),
+    CODE(CUBLAS_STATUS_LICENSE_ERROR, "error detected trying to check the license"),
+};
+#undef CODE
+
 extern "C" const char *cublasGetStatusName(cublasStatus_t s)
 {
-  switch (s) {
-#define NAME(x)                                                                                    \
-  case x:                                                                                          \
-    return #x;
-    NAME(CUBLAS_STATUS_SUCCESS)
-    NAME(CUBLAS_STATUS_NOT_INITIALIZED)
-    NAME(CUBLAS_STATUS_ALLOC_FAILED)
-    NAME(CUBLAS_STATUS_INVALID_VALUE)
-    NAME(CUBLAS_STATUS_ARCH_MISMATCH)
-    NAME(CUBLAS_STATUS_MAPPING_ERROR)
-    NAME(CUBLAS_STATUS_EXECUTION_FAILED)
-    NAME(CUBLAS_STATUS_INTERNAL_ERROR)
-    NAME(CUBLAS_STATUS_NOT_SUPPORTED)
-    NAME(CUBLAS_STATUS_LICENSE_ERROR)
-#undef NAME
-  default:
-    return "<unrecognized>";
-  }
+  return ivl_emu_code_string(statuses, s, true, "<unrecognized>");
 }
 
 extern "C" const char *cublasGetStatusString(cublasStatus_t s)
 {
-  switch (s) {
-  case CUBLAS_STATUS_SUCCESS:
-    return "success";
-  case CUBLAS_STATUS_NOT_INITIALIZED:
-    return "the library was not initialized";
-  case CUBLAS_STATUS_ALLOC_FAILED:
-    return "the resource allocation failed";
-  case CUBLAS_STATUS_INVALID_VALUE:
-    return "an invalid numeric value was used as an argument";
-  case CUBLAS_STATUS_ARCH_MISMATCH:
-    return "an absent device architectural feature is required";
-  case CUBLAS_STATUS_EXECUTION_FAILED:
-    return "the GPU program failed to execute";
-  case CUBLAS_STATUS_INTERNAL_ERROR:
-    return "an internal operation failed";
-  case CUBLAS_STATUS_NOT_SUPPORTED:
-    return "the functionality requested is not supported";
-  default:
-    return "unknown error";
-  }
+  return ivl_emu_code_string(statuses, s, false, "unknown error");
 }
 
 static float element(const void *p, cudaDataType t, size_t i)

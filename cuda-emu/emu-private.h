@@ -41,3 +41,19 @@ void ivl_emu_enqueue(cudaStream_t stream, std::function<void()> op);
 bool ivl_emu_capturing(cudaStream_t stream);
 void ivl_emu_set_error(cudaError_t err);
 void ivl_emu_count_gemm(void);
+
+/* A code's name and description, for the error-string calls of the runtime and cuBLAS. */
+struct ivl_emu_code_text {
+  int code;
+  const char *name, *text;
+};
+/* The name (or the text) of `code` in `table`, else `fallback`. */
+template <size_t N>
+static inline const char *ivl_emu_code_string(const ivl_emu_code_text (&table)[N], int code,
+                                              bool name, const char *fallback)
+{
+  for (const ivl_emu_code_text &t : table)
+    if (t.code == code)
+      return name ? t.name : t.text;
+  return fallback;
+}

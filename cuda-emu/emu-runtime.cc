@@ -529,53 +529,35 @@ extern "C" cudaError_t cudaPeekAtLastError(void)
   return last_error;
 }
 
+#define CODE(c, text)                                                                              \
+  {                                                                                                \
+    c, #c, text                                                                                    \
+  }
+static const ivl_emu_code_text errors[] = {
+    CODE(cudaSuccess, "no error"),
+    CODE(cudaErrorInvalidValue, "invalid argument"),
+    CODE(cudaErrorMemoryAllocation, "out of memory"),
+    CODE(cudaErrorInvalidConfiguration, "invalid configuration argument"),
+    CODE(cudaErrorNoDevice, "no CUDA-capable device is detected"),
+    CODE(cudaErrorInvalidDevice, "invalid device ordinal"),
+    CODE(cudaErrorNoKernelImageForDevice,
+         "no kernel image is available for execution on the device"),
+    CODE(cudaErrorStreamCaptureUnsupported, "operation not permitted when stream is capturing"),
+    CODE(cudaErrorStreamCaptureInvalidated,
+         "operation failed due to a previous error during capture"),
+    CODE(cudaErrorIllegalState, "the resource is in an illegal state"),
+    CODE(cudaErrorInvalidResourceHandle, "invalid resource handle"),
+    CODE(cudaErrorInsufficientDriver,
+         "CUDA driver version is insufficient for CUDA runtime version"),
+};
+#undef CODE
+
 extern "C" const char *cudaGetErrorName(cudaError_t e)
 {
-  switch (e) {
-#define NAME(x)                                                                                    \
-  case x:                                                                                          \
-    return #x;
-    NAME(cudaSuccess)
-    NAME(cudaErrorInvalidValue)
-    NAME(cudaErrorMemoryAllocation)
-    NAME(cudaErrorInvalidConfiguration)
-    NAME(cudaErrorNoDevice)
-    NAME(cudaErrorInvalidDevice)
-    NAME(cudaErrorNoKernelImageForDevice)
-    NAME(cudaErrorStreamCaptureUnsupported)
-    NAME(cudaErrorStreamCaptureInvalidated)
-    NAME(cudaErrorIllegalState)
-    NAME(cudaErrorInvalidResourceHandle)
-    NAME(cudaErrorInsufficientDriver)
-    NAME(cudaErrorUnknown)
-#undef NAME
-  default:
-    return "cudaErrorUnknown";
-  }
+  return ivl_emu_code_string(errors, e, true, "cudaErrorUnknown");
 }
 
 extern "C" const char *cudaGetErrorString(cudaError_t e)
 {
-  switch (e) {
-  case cudaSuccess:
-    return "no error";
-  case cudaErrorInvalidValue:
-    return "invalid argument";
-  case cudaErrorMemoryAllocation:
-    return "out of memory";
-  case cudaErrorInvalidConfiguration:
-    return "invalid configuration argument";
-  case cudaErrorNoDevice:
-    return "no CUDA-capable device is detected";
-  case cudaErrorInvalidDevice:
-    return "invalid device ordinal";
-  case cudaErrorNoKernelImageForDevice:
-    return "no kernel image is available for execution on the device";
-  case cudaErrorStreamCaptureUnsupported:
-    return "operation not permitted when stream is capturing";
-  case cudaErrorStreamCaptureInvalidated:
-    return "operation failed due to a previous error during capture";
-  default:
-    return "unknown error";
-  }
+  return ivl_emu_code_string(errors, e, false, "unknown error");
 }

@@ -171,10 +171,16 @@ static __global__ void racy_kernel(float *out)
     *out = s[0];
 }
 
+/* One block of 64 threads of a kernel that takes an output of 64 floats. */
+static void run_block_of_64(void (*kernel)(float *))
+{
+  float *out = device_floats(64, 0.0f);
+  LAUNCH(kernel, 1, 64, 0, nullptr, out);
+}
+
 static void broken_shared_race(void)
 {
-  float *out = device_floats(1, 0.0f);
-  LAUNCH(racy_kernel, 1, 64, 0, nullptr, out);
+  run_block_of_64(racy_kernel);
 }
 
 /* The same in two warps but with __syncwarp between: still a race (no block barrier). */
@@ -188,8 +194,7 @@ static __global__ void racy_warps_kernel(float *out)
 
 static void broken_shared_race_warps(void)
 {
-  float *out = device_floats(64, 0.0f);
-  LAUNCH(racy_warps_kernel, 1, 64, 0, nullptr, out);
+  run_block_of_64(racy_warps_kernel);
 }
 
 static __global__ void divergent_kernel(float *out)
@@ -203,8 +208,7 @@ static __global__ void divergent_kernel(float *out)
 
 static void broken_divergent_syncthreads(void)
 {
-  float *out = device_floats(64, 0.0f);
-  LAUNCH(divergent_kernel, 1, 64, 0, nullptr, out);
+  run_block_of_64(divergent_kernel);
 }
 
 static __global__ void exit_before_barrier_kernel(float *out)
@@ -217,38 +221,30 @@ static __global__ void exit_before_barrier_kernel(float *out)
 
 static void broken_exit_before_barrier(void)
 {
-  float *out = device_floats(64, 0.0f);
-  LAUNCH(exit_before_barrier_kernel, 1, 64, 0, nullptr, out);
+  run_block_of_64(exit_before_barrier_kernel);
 }
 
-/* Lanes 16..31 never reach the full-mask shuffle. */
-static __global__ void missing_lanes_kernel(float *out)
+/* Lanes 0..15 shuffle with `mask`, reading lane ^ `lane_xor`; lanes 16..31 go on. */
+static __global__ void half_warp_shuffle_kernel(float *out, unsigned mask, int lane_xor)
 {
   float v = (float)threadIdx.x;
   if (threadIdx.x < 16)
-    v = __shfl_xor_sync(0xffffffffu, v, 1);
+    v = __shfl_xor_sync(mask, v, lane_xor);
   out[threadIdx.x] = v;
 }
 
+/* The full mask names lanes 16..31, which never arrive. */
 static void broken_shuffle_missing_lanes(void)
 {
   float *out = device_floats(32, 0.0f);
-  LAUNCH(missing_lanes_kernel, 1, 32, 0, nullptr, out);
+  LAUNCH(half_warp_shuffle_kernel, 1, 32, 0, nullptr, out, 0xffffffffu, 1);
 }
 
-/* Lanes 0..15 shuffle among themselves, but lane 15 reads lane 16 (xor 31 & 16...). */
-static __global__ void outside_mask_kernel(float *out)
-{
-  float v = (float)threadIdx.x;
-  if (threadIdx.x < 16)
-    v = __shfl_xor_sync(0x0000ffffu, v, 16);
-  out[threadIdx.x] = v;
-}
-
+/* The mask is right, but lane l reads lane l ^ 16, outside it. */
 static void broken_shuffle_outside_mask(void)
 {
   float *out = device_floats(32, 0.0f);
-  LAUNCH(outside_mask_kernel, 1, 32, 0, nullptr, out);
+  LAUNCH(half_warp_shuffle_kernel, 1, 32, 0, nullptr, out, 0x0000ffffu, 16);
 }
 
 static void expect_report(const char *test, const char *pattern)
