@@ -34,6 +34,12 @@ static gboolean is_vec(const ivl_tensor *w, int64_t cols)
   return w != NULL && w->dtype == IVL_DTYPE_BF16 && w->rows * w->cols == cols;
 }
 
+/* The replayed RoPE theta when recording (graph_replay writes it beside the position). */
+static const float *theta_base(CudaBackend *self)
+{
+  return self->recording ? (const float *)(self->step + 1) : NULL;
+}
+
 /* Position shift for the kernels: none when running, the replayed position when recording. */
 static const int32_t *pos_base(CudaBackend *self, int64_t *pos)
 {
@@ -66,16 +72,18 @@ static void matmul_quant(CudaBackend *self, ivl_tensor *y, const ivl_tensor *x, 
                    what);
     return;
   }
-  if (ivl_cuda_reserve(self, &self->dequant, &self->dequant_size,
-                       ivl_tensor_nbytes(IVL_DTYPE_BF16, w->rows, w->cols)) &&
-      ivl_cuda_check(self,
-                     ivl_cuda_dequantize(self->dequant, (ivl_cuda_dtype)w->dtype, w->data, scales,
-                                         w->rows, w->cols, self->stream),
-                     what))
-    ivl_cuda_check(self,
-                   ivl_cuda_matmul(self->cublas, y->data, (ivl_cuda_dtype)y->dtype, x->data,
-                                   self->dequant, b, x->rows, w->rows, w->cols, self->stream),
-                   what);
+  if (!ivl_cuda_reserve(self, &self->dequant, &self->dequant_size,
+                        ivl_tensor_nbytes(IVL_DTYPE_BF16, w->rows, w->cols)) ||
+      !ivl_cuda_check(self,
+                      ivl_cuda_dequantize(self->dequant, (ivl_cuda_dtype)w->dtype, w->data, scales,
+                                          w->rows, w->cols, self->stream),
+                      what))
+    return;
+  cublasStatus_t st = CUBLAS_STATUS_SUCCESS;
+  const cudaError_t err =
+      ivl_cuda_matmul(self->cublas, y->data, (ivl_cuda_dtype)y->dtype, x->data, self->dequant, b,
+                      x->rows, w->rows, w->cols, self->stream, &st);
+  ivl_cuda_check_blas(self, err, st, what);
 }
 
 static void cuda_matmul(ivl_backend *be, ivl_tensor *y, const ivl_tensor *x, const ivl_tensor *w,
@@ -95,10 +103,11 @@ static void cuda_matmul(ivl_backend *be, ivl_tensor *y, const ivl_tensor *x, con
     matmul_quant(self, y, x, w, bias);
     return;
   }
-  ivl_cuda_check(self,
-                 ivl_cuda_matmul(self->cublas, y->data, (ivl_cuda_dtype)y->dtype, x->data, w->data,
-                                 bias ? bias->data : NULL, x->rows, w->rows, x->cols, self->stream),
-                 "matmul");
+  cublasStatus_t st = CUBLAS_STATUS_SUCCESS;
+  const cudaError_t err =
+      ivl_cuda_matmul(self->cublas, y->data, (ivl_cuda_dtype)y->dtype, x->data, w->data,
+                      bias ? bias->data : NULL, x->rows, w->rows, x->cols, self->stream, &st);
+  ivl_cuda_check_blas(self, err, st, "matmul");
 }
 
 static void cuda_layer_norm(ivl_backend *be, ivl_tensor *y, const ivl_tensor *x,
@@ -133,7 +142,7 @@ static void cuda_rope(ivl_backend *be, ivl_tensor *x, int n_heads, int head_dim,
   const int32_t *base = pos_base(self, &pos0);
   ivl_cuda_check(self,
                  ivl_cuda_rope(x->data, (ivl_cuda_dtype)x->dtype, x->rows, n_heads, head_dim, pos0,
-                               base, (float)theta, self->stream),
+                               base, (float)theta, theta_base(self), self->stream),
                  "rope");
 }
 
@@ -226,7 +235,7 @@ static void cuda_get_rows(ivl_backend *be, ivl_tensor *y, const ivl_tensor *tabl
           "get_rows: a recording takes one count of at most %d ids", IVL_CUDA_MAX_GRAPH_IDS);
     self->rec_n_ids = n;
     self->rec_table_rows = MIN(self->rec_table_rows, table->rows);
-    dev_ids = self->step + 1;
+    dev_ids = self->step + IVL_CUDA_STEP_IDS;
   } else {
     for (int64_t i = 0; i < n; i++)
       CHECK(ids[i] >= 0 && ids[i] < table->rows,
@@ -321,8 +330,8 @@ static int32_t cuda_argmax(ivl_backend *be, const ivl_tensor *logits, int64_t ro
 }
 
 static gboolean cuda_top_k(ivl_backend *be, const ivl_tensor *logits, int64_t row,
-                           const int32_t *seen, int n_seen, float penalty, float temperature,
-                           int k, float *values, int32_t *ids, int cap, int *n, GError **error)
+                           const int32_t *seen, int n_seen, float penalty, float temperature, int k,
+                           float *values, int32_t *ids, int cap, int *n, GError **error)
 {
   CudaBackend *self = cuda_backend(be);
   if (self->recording || logits->dtype != IVL_DTYPE_F32 || row < 0 || row >= logits->rows ||
@@ -350,9 +359,9 @@ static gboolean cuda_top_k(ivl_backend *be, const ivl_tensor *logits, int64_t ro
                       "top_k upload")) &&
       ivl_cuda_check(self,
                      ivl_cuda_top_k((const float *)logits->data + row * vocab, vocab, seen_flags,
-                                    seen_ids, n_seen, penalty, temperature, k,
-                                    (float *)(out + 16), (int32_t *)(out + 16 + (size_t)cap * 4),
-                                    cap, (int32_t *)out, self->stream),
+                                    seen_ids, n_seen, penalty, temperature, k, (float *)(out + 16),
+                                    (int32_t *)(out + 16 + (size_t)cap * 4), cap, (int32_t *)out,
+                                    self->stream),
                      "top_k") &&
       ivl_cuda_check(self,
                      cudaMemcpyAsync(host, out, out_bytes, cudaMemcpyDeviceToHost, self->stream),

@@ -8,8 +8,9 @@
 #include "backend.h"
 #include "ivl-cuda.h"
 
-/* get_rows ids a recorded graph can take per replay. */
+/* get_rows ids a recorded graph can take per replay, and where they start in `step`. */
 #define IVL_CUDA_MAX_GRAPH_IDS 256
+#define IVL_CUDA_STEP_IDS 2
 
 typedef struct {
   ivl_backend base;
@@ -36,8 +37,13 @@ typedef struct {
   void *topk_out; /* count, then values, then ids */
   size_t topk_out_size;
   GPtrArray *retired; /* device pointers freed with the graph or the backend */
+  /* Freed tensors' memory by size (bytes -> GPtrArray of pointers), reused by the next tensor
+   * of that size: the vision batches and the projector free and allocate the same sizes
+   * every batch, and cudaFree waits for the whole device. */
+  GHashTable *pool;
 
-  /* Graph recording and replay: step[0] is the position, step[1..] the ids. */
+  /* Graph recording and replay: step[0] is the position, step[1] the RoPE theta (f32 bits),
+   * step[IVL_CUDA_STEP_IDS..] the ids. */
   int32_t *step;
   gboolean recording;
   int64_t rec_pos;
@@ -57,7 +63,12 @@ static inline CudaBackend *cuda_backend(ivl_backend *be)
 void ivl_cuda_fail(CudaBackend *self, int code, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
 /* FALSE (and a recorded failure naming `what`) when err is not cudaSuccess. */
 gboolean ivl_cuda_check(CudaBackend *self, cudaError_t err, const char *what);
-/* Makes *buf hold at least `need` bytes, growing it on the device. */
+/* The same for a launcher that calls cuBLAS: its status, when not success, says why. */
+gboolean ivl_cuda_check_blas(CudaBackend *self, cudaError_t err, cublasStatus_t status,
+                             const char *what);
+/* Makes *buf hold at least `need` bytes, growing it on the device to twice its size at least, so
+ * that a buffer growing with the context (the attention workspace) is reallocated a few
+ * times, not every 256 tokens. */
 gboolean ivl_cuda_reserve(CudaBackend *self, void **buf, size_t *size, size_t need);
 
 void ivl_cuda_backend_set_ops(ivl_backend_ops *ops);

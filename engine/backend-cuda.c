@@ -9,6 +9,7 @@
 #include "quantize.h"
 
 #include <stdarg.h>
+#include <string.h>
 
 G_STATIC_ASSERT((int)IVL_DTYPE_F32 == (int)IVL_CUDA_F32);
 G_STATIC_ASSERT((int)IVL_DTYPE_F16 == (int)IVL_CUDA_F16);
@@ -58,10 +59,31 @@ gboolean ivl_cuda_check(CudaBackend *self, cudaError_t err, const char *what)
   return FALSE;
 }
 
+gboolean ivl_cuda_check_blas(CudaBackend *self, cudaError_t err, cublasStatus_t status,
+                             const char *what)
+{
+  if (status == CUBLAS_STATUS_ALLOC_FAILED)
+    return ivl_cuda_check(self, cudaErrorMemoryAllocation, what);
+  if (status != CUBLAS_STATUS_SUCCESS) {
+    ivl_cuda_fail(self, IVL_ERROR_BACKEND, "cuBLAS %s failed on %s: %s (%s)", what, self->name,
+                  cublasGetStatusString(status), cublasGetStatusName(status));
+    return FALSE;
+  }
+  return ivl_cuda_check(self, err, what);
+}
+
+static void pool_drain(CudaBackend *self);
+
 static void *device_alloc(CudaBackend *self, size_t bytes, GError **error)
 {
   void *p = NULL;
-  const cudaError_t err = cudaMalloc(&p, bytes ? bytes : 1);
+  cudaError_t err = cudaMalloc(&p, bytes ? bytes : 1);
+  if (err == cudaErrorMemoryAllocation && self->pool != NULL && g_hash_table_size(self->pool) > 0) {
+    /* The pooled buffers are the first memory to give back. */
+    cudaGetLastError();
+    pool_drain(self);
+    err = cudaMalloc(&p, bytes ? bytes : 1);
+  }
   if (err == cudaErrorMemoryAllocation) {
     g_propagate_error(error, oom_error(bytes, "allocation", self->name));
     return NULL;
@@ -91,6 +113,7 @@ gboolean ivl_cuda_reserve(CudaBackend *self, void **buf, size_t *size, size_t ne
 {
   if (*size >= need)
     return TRUE;
+  need = MAX(need, 2 * *size);
   GError *error = NULL;
   void *p = device_alloc(self, need, &error);
   if (p == NULL) {
@@ -110,6 +133,40 @@ static gboolean is_quant(ivl_dtype dtype)
   return dtype == IVL_DTYPE_Q8 || dtype == IVL_DTYPE_Q4;
 }
 
+/* -- the pool of freed tensors' memory -- */
+
+static void pool_put(CudaBackend *self, void *p, size_t bytes)
+{
+  GPtrArray *list = g_hash_table_lookup(self->pool, GSIZE_TO_POINTER(bytes));
+  if (list == NULL) {
+    list = g_ptr_array_new();
+    g_hash_table_insert(self->pool, GSIZE_TO_POINTER(bytes), list);
+  }
+  g_ptr_array_add(list, p);
+}
+
+static void *pool_take(CudaBackend *self, size_t bytes)
+{
+  GPtrArray *list = g_hash_table_lookup(self->pool, GSIZE_TO_POINTER(bytes));
+  if (list == NULL || list->len == 0)
+    return NULL;
+  return g_ptr_array_steal_index_fast(list, list->len - 1);
+}
+
+static void pool_drain(CudaBackend *self)
+{
+  GHashTableIter it;
+  gpointer key, value;
+  g_hash_table_iter_init(&it, self->pool);
+  while (g_hash_table_iter_next(&it, &key, &value)) {
+    GPtrArray *list = value;
+    for (guint i = 0; i < list->len; i++)
+      cudaFree(list->pdata[i]);
+    g_ptr_array_unref(list);
+    g_hash_table_iter_remove(&it);
+  }
+}
+
 /* A tensor of any dtype, quantized layouts included (ivl_tensor_nbytes bytes). */
 static ivl_tensor *tensor_alloc(ivl_backend *be, ivl_dtype dtype, int64_t rows, int64_t cols,
                                 GError **error)
@@ -121,7 +178,11 @@ static ivl_tensor *tensor_alloc(ivl_backend *be, ivl_dtype dtype, int64_t rows, 
                                 : "");
     return NULL;
   }
-  void *data = device_alloc(cuda_backend(be), ivl_tensor_nbytes(dtype, rows, cols), error);
+  CudaBackend *self = cuda_backend(be);
+  const size_t bytes = ivl_tensor_nbytes(dtype, rows, cols);
+  void *data = pool_take(self, bytes);
+  if (data == NULL)
+    data = device_alloc(self, bytes, error);
   if (data == NULL)
     return NULL;
   ivl_tensor *t = g_new0(ivl_tensor, 1);
@@ -144,8 +205,11 @@ static void cuda_tensor_free(ivl_backend *be, ivl_tensor *t)
 {
   if (t == NULL)
     return;
-  if (t->owns_data)
-    device_release(cuda_backend(be), t->data, FALSE);
+  CudaBackend *self = cuda_backend(be);
+  if (t->owns_data && self->recording)
+    device_release(self, t->data, FALSE);
+  else if (t->owns_data)
+    pool_put(self, t->data, ivl_tensor_nbytes(t->dtype, t->rows, t->cols));
   g_free(t);
 }
 
@@ -345,7 +409,7 @@ static gboolean cuda_graph_end(ivl_backend *be, GError **error)
 }
 
 static gboolean cuda_graph_replay(ivl_backend *be, int64_t pos, const int32_t *ids, int64_t n_ids,
-                                  GError **error)
+                                  double rope_theta, GError **error)
 {
   CudaBackend *self = cuda_backend(be);
   if (self->graph == NULL || self->recording) {
@@ -359,8 +423,10 @@ static gboolean cuda_graph_replay(ivl_backend *be, int64_t pos, const int32_t *i
                 n_ids, pos, self->graph_n_ids);
     return FALSE;
   }
-  int32_t step[1 + IVL_CUDA_MAX_GRAPH_IDS];
+  int32_t step[IVL_CUDA_STEP_IDS + IVL_CUDA_MAX_GRAPH_IDS];
+  const float theta = (float)rope_theta;
   step[0] = (int32_t)pos;
+  memcpy(&step[1], &theta, sizeof theta);
   for (int64_t i = 0; i < n_ids; i++) {
     if (ids[i] < 0 || ids[i] >= self->graph_table_rows) {
       g_set_error(error, IVL_ERROR, IVL_ERROR_INVALID_ARGUMENT,
@@ -368,10 +434,10 @@ static gboolean cuda_graph_replay(ivl_backend *be, int64_t pos, const int32_t *i
                   self->graph_table_rows);
       return FALSE;
     }
-    step[1 + i] = ids[i];
+    step[IVL_CUDA_STEP_IDS + i] = ids[i];
   }
   if (ivl_cuda_check(self,
-                     cudaMemcpyAsync(self->step, step, (size_t)(1 + n_ids) * 4,
+                     cudaMemcpyAsync(self->step, step, (size_t)(IVL_CUDA_STEP_IDS + n_ids) * 4,
                                      cudaMemcpyHostToDevice, self->stream),
                      "graph step upload"))
     ivl_cuda_check(self, cudaGraphLaunch(self->graph, self->stream), "graph launch");
@@ -396,9 +462,13 @@ static void cuda_free(ivl_backend *be)
     cudaStreamSynchronize(self->stream);
   graph_drop(self);
   g_ptr_array_unref(self->retired);
-  void *buffers[] = {self->staging,    self->ids,       self->attn_workspace,
-                     self->dequant,    self->argmax_out, self->topk_seen,
-                     self->topk_out,   self->step,       self->cublas_workspace};
+  if (self->pool != NULL) {
+    pool_drain(self);
+    g_hash_table_unref(self->pool);
+  }
+  void *buffers[] = {self->staging,  self->ids,        self->attn_workspace,
+                     self->dequant,  self->argmax_out, self->topk_seen,
+                     self->topk_out, self->step,       self->cublas_workspace};
   for (gsize i = 0; i < G_N_ELEMENTS(buffers); i++)
     cudaFree(buffers[i]);
   if (self->cublas != NULL)
@@ -475,7 +545,8 @@ static gboolean setup_handles(CudaBackend *self, GError **error)
   if (err == cudaSuccess)
     self->cublas_workspace = device_alloc(self, CUBLAS_WORKSPACE_BYTES, error);
   if (err == cudaSuccess && self->cublas_workspace != NULL)
-    self->step = device_alloc(self, (1 + IVL_CUDA_MAX_GRAPH_IDS) * sizeof(int32_t), error);
+    self->step =
+        device_alloc(self, (IVL_CUDA_STEP_IDS + IVL_CUDA_MAX_GRAPH_IDS) * sizeof(int32_t), error);
   if (err == cudaSuccess && self->step != NULL)
     self->argmax_out = device_alloc(self, sizeof(int32_t), error);
   if (err != cudaSuccess) {
@@ -486,6 +557,8 @@ static gboolean setup_handles(CudaBackend *self, GError **error)
   if (self->argmax_out == NULL)
     return FALSE;
   /* cuBLAS gets a fixed workspace so that it never allocates while a graph records. */
+  /* The stream once, then the workspace: cublasSetStream resets the workspace to cuBLAS's own
+   * pool, so nothing calls it again (ivl_cuda_matmul checks the stream instead). */
   if (cublasCreate(&self->cublas) != CUBLAS_STATUS_SUCCESS ||
       cublasSetStream(self->cublas, self->stream) != CUBLAS_STATUS_SUCCESS ||
       cublasSetWorkspace(self->cublas, self->cublas_workspace, CUBLAS_WORKSPACE_BYTES) !=
@@ -494,6 +567,25 @@ static gboolean setup_handles(CudaBackend *self, GError **error)
     return FALSE;
   }
   return TRUE;
+}
+
+/* One kernel launched and waited for: a GPU newer than every architecture this build has
+ * code for (no PTX it can compile either) fails here, when "auto" can still pick the CPU,
+ * instead of at its first op halfway through loading a model. */
+static gboolean probe_kernels(CudaBackend *self, GError **error)
+{
+  cudaError_t err = ivl_cuda_probe(self->argmax_out, self->stream);
+  if (err == cudaSuccess)
+    err = cudaStreamSynchronize(self->stream);
+  if (err == cudaSuccess)
+    return TRUE;
+  cudaGetLastError();
+  g_set_error(error, IVL_ERROR, IVL_ERROR_UNSUPPORTED, "%s cannot run ivl's CUDA kernels: %s%s",
+              self->name, cudaGetErrorString(err),
+              err == cudaErrorNoKernelImageForDevice
+                  ? " (this build has no code for its architecture: rebuild with it in gpu_archs)"
+                  : "");
+  return FALSE;
 }
 
 ivl_backend *ivl_backend_cuda_new(int device, GError **error)
@@ -507,7 +599,8 @@ ivl_backend *ivl_backend_cuda_new(int device, GError **error)
   self->device = device;
   g_strlcpy(self->name, name, sizeof self->name);
   self->retired = g_ptr_array_new();
-  if (!setup_handles(self, error)) {
+  self->pool = g_hash_table_new(g_direct_hash, g_direct_equal);
+  if (!setup_handles(self, error) || !probe_kernels(self, error)) {
     cuda_free(&self->base);
     return NULL;
   }
@@ -523,8 +616,8 @@ gboolean ivl_backend_cuda_device_memory(int device, char **name, guint64 *free_b
   size_t free_b = 0, total_b = 0;
   const cudaError_t err = cudaMemGetInfo(&free_b, &total_b);
   if (err != cudaSuccess) {
-    g_set_error(error, IVL_ERROR, IVL_ERROR_BACKEND, "cannot read the free memory of %s: %s",
-                label, cudaGetErrorString(err));
+    g_set_error(error, IVL_ERROR, IVL_ERROR_BACKEND, "cannot read the free memory of %s: %s", label,
+                cudaGetErrorString(err));
     return FALSE;
   }
   if (name)
@@ -534,8 +627,7 @@ gboolean ivl_backend_cuda_device_memory(int device, char **name, guint64 *free_b
   return TRUE;
 }
 
-gboolean ivl_backend_cuda_check_memory(int device, const ivl_gpu_memory_plan *plan,
-                                       GError **error)
+gboolean ivl_backend_cuda_check_memory(int device, const ivl_gpu_memory_plan *plan, GError **error)
 {
   g_autofree char *name = NULL;
   guint64 free_b, total_b;

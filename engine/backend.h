@@ -138,14 +138,15 @@ typedef struct ivl_backend_ops {
    * that wait (argmax, download_f32, synchronize) fail inside a recording. Every tensor a
    * recording uses must live until the graph is replaced or the backend freed.
    * graph_end() stops the recording and readies the graph; nothing has run yet.
-   * graph_replay(pos, ids, n_ids) runs the graph as if recorded at `pos` with get_rows ids
-   * ids[0 .. n_ids), n_ids equal to the recorded count. One graph per backend: a new
+   * graph_replay(pos, ids, n_ids, rope_theta) runs the graph as if recorded at `pos` with
+   * get_rows ids ids[0 .. n_ids), n_ids equal to the recorded count, and every recorded rope
+   * at base rope_theta (dynamic NTK changes it with the length: no new recording for that). One graph per backend: a new
    * recording replaces the previous graph. Errors come back directly and also end a
    * recording. */
   gboolean (*graph_begin)(ivl_backend *be, int64_t pos, GError **error);
   gboolean (*graph_end)(ivl_backend *be, GError **error);
   gboolean (*graph_replay)(ivl_backend *be, int64_t pos, const int32_t *ids, int64_t n_ids,
-                           GError **error);
+                           double rope_theta, GError **error);
 } ivl_backend_ops;
 
 struct ivl_backend {

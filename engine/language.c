@@ -48,7 +48,6 @@ struct ivl_language {
   /* decode graph (backends with graph_begin): recorded once, replayed per token */
   gboolean recording; /* attention then reads the whole cache, masked by position */
   gboolean graph_ready;
-  double graph_theta; /* RoPE theta baked into the graph (dynamic NTK may change it) */
 };
 
 double ivl_language_rope_theta(const ivl_llm_config *cfg, int64_t seq_len)
@@ -323,13 +322,14 @@ static gboolean graphs_enabled(const ivl_language *lm)
 }
 
 /* One decode token through a recorded graph, which removes the per-kernel launch gaps: the
- * first call (and one after dynamic NTK changed theta) records the step, every call replays
- * it at its position. Set IVL_CUDA_GRAPHS=0 to run the ops directly instead. */
+ * first call records the step, every call replays it at its position and RoPE theta (which
+ * dynamic NTK changes past max_position_embeddings). Set IVL_CUDA_GRAPHS=0 to run the ops
+ * directly instead. */
 static gboolean decode_with_graph(ivl_language *lm, int32_t id, int64_t pos, double theta,
                                   GError **error)
 {
   ivl_backend *be = lm->be;
-  if (!lm->graph_ready || lm->graph_theta != theta) {
+  if (!lm->graph_ready) {
     lm->graph_ready = FALSE;
     if (!be->ops->graph_begin(be, pos, error))
       return FALSE;
@@ -342,9 +342,8 @@ static gboolean decode_with_graph(ivl_language *lm, int32_t id, int64_t pos, dou
     if (!be->ops->graph_end(be, error))
       return FALSE;
     lm->graph_ready = TRUE;
-    lm->graph_theta = theta;
   }
-  if (!be->ops->graph_replay(be, pos, &id, 1, error)) {
+  if (!be->ops->graph_replay(be, pos, &id, 1, theta, error)) {
     lm->graph_ready = FALSE;
     return FALSE;
   }

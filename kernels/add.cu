@@ -31,8 +31,9 @@ extern "C" cudaError_t ivl_cuda_add(void *y, const void *a, const void *b, ivl_c
 {
   if (n <= 0)
     return cudaSuccess;
-  IVL_DISPATCH_ACT(
-      t, T, add_kernel<T><<<grid_for(n), 256, 0, stream>>>((T *)y, (const T *)a, (const T *)b, n));
+  IVL_DISPATCH_ACT(t, T,
+                   IVL_LAUNCH(add_kernel<T>, grid_for(n), 256, 0, stream, (T *)y, (const T *)a,
+                              (const T *)b, n));
   return cudaGetLastError();
 }
 
@@ -44,8 +45,8 @@ extern "C" cudaError_t ivl_cuda_add_scaled(void *y, const void *x, ivl_cuda_dtyp
   if (n <= 0)
     return cudaSuccess;
   IVL_DISPATCH_ACT(t, T,
-                   add_cols_kernel<T>
-                   <<<grid_for(n), 256, 0, stream>>>((T *)y, (const T *)x, scale, n, cols));
+                   IVL_LAUNCH(add_cols_kernel<T>, grid_for(n), 256, 0, stream, (T *)y, (const T *)x,
+                              scale, n, cols));
   return cudaGetLastError();
 }
 
@@ -56,7 +57,7 @@ extern "C" cudaError_t ivl_cuda_add_bias(void *y, ivl_cuda_dtype t, const uint16
   if (n <= 0)
     return cudaSuccess;
   IVL_DISPATCH_ACT(t, T,
-                   add_cols_kernel<T>
-                   <<<grid_for(n), 256, 0, stream>>>((T *)y, (const T *)NULL, bias, n, cols));
+                   IVL_LAUNCH(add_cols_kernel<T>, grid_for(n), 256, 0, stream, (T *)y,
+                              (const T *)NULL, bias, n, cols));
   return cudaGetLastError();
 }

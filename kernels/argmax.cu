@@ -48,6 +48,6 @@ extern "C" cudaError_t ivl_cuda_argmax(int32_t *out, const void *x, ivl_cuda_dty
 {
   if (n <= 0)
     return cudaErrorInvalidValue;
-  IVL_DISPATCH_ACT(t, T, argmax_kernel<T><<<1, 1024, 0, stream>>>(out, (const T *)x, n));
+  IVL_DISPATCH_ACT(t, T, IVL_LAUNCH(argmax_kernel<T>, 1, 1024, 0, stream, out, (const T *)x, n));
   return cudaGetLastError();
 }

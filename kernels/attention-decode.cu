@@ -138,17 +138,17 @@ cudaError_t ivl_cuda_attention_decode(bf16 *out, const bf16 *q, const bf16 *k, c
     return cudaErrorInvalidValue;
   const dim3 grid((unsigned)n_kv_heads, (unsigned)n_splits_for(tk));
   if (head_dim == 64)
-    decode_kernel<64><<<grid, WARPS * 32, 0, stream>>>(workspace, q, k, v, tk, n_heads, n_kv_heads,
-                                                       causal, q_pos0, pos_base, scale);
+    IVL_LAUNCH(decode_kernel<64>, grid, WARPS * 32, 0, stream, workspace, q, k, v, tk, n_heads,
+               n_kv_heads, causal, q_pos0, pos_base, scale);
   else if (head_dim == 128)
-    decode_kernel<128><<<grid, WARPS * 32, 0, stream>>>(workspace, q, k, v, tk, n_heads, n_kv_heads,
-                                                        causal, q_pos0, pos_base, scale);
+    IVL_LAUNCH(decode_kernel<128>, grid, WARPS * 32, 0, stream, workspace, q, k, v, tk, n_heads,
+               n_kv_heads, causal, q_pos0, pos_base, scale);
   else
     return cudaErrorInvalidValue;
   const cudaError_t err = cudaGetLastError();
   if (err != cudaSuccess)
     return err;
-  merge_kernel<<<(unsigned)n_heads, (unsigned)head_dim, 0, stream>>>(out, workspace,
-                                                                     n_splits_for(tk), head_dim);
+  IVL_LAUNCH(merge_kernel, (unsigned)n_heads, (unsigned)head_dim, 0, stream, out, workspace,
+             n_splits_for(tk), head_dim);
   return cudaGetLastError();
 }

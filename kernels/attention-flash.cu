@@ -55,7 +55,9 @@ static __global__ void __launch_bounds__(128)
     __syncthreads(); /* the previous tile is no longer read */
     for (int e = threadIdx.x; e < BK * HD / 2; e += blockDim.x) {
       const int j = e / (HD / 2), d2 = e % (HD / 2);
-      const bool in = t0 + j < tk;
+      /* Keys past n_keys are masked, but a masked probability (0) times a V row never written
+       * (a NaN in uninitialised memory) is NaN: those rows are zeros, not loaded. */
+      const bool in = t0 + j < n_keys;
       const __nv_bfloat162 zero = __floats2bfloat162_rn(0.0f, 0.0f);
       ks[j][d2] = in ? ((const __nv_bfloat162 *)(kb + (t0 + j) * kv_stride))[d2] : zero;
       vs[j][d2] = in ? ((const __nv_bfloat162 *)(vb + (t0 + j) * kv_stride))[d2] : zero;
@@ -142,11 +144,11 @@ cudaError_t ivl_cuda_attention_flash(bf16 *out, const bf16 *q, const bf16 *k, co
 {
   const dim3 grid((unsigned)((tq + BQ - 1) / BQ), (unsigned)n_heads, (unsigned)n_seq);
   if (head_dim == 64)
-    flash_kernel<64><<<grid, 128, 0, stream>>>(out, q, k, v, tq, tk, n_heads, n_kv_heads, causal,
-                                               q_pos0, pos_base, scale);
+    IVL_LAUNCH(flash_kernel<64>, grid, 128, 0, stream, out, q, k, v, tq, tk, n_heads, n_kv_heads,
+               causal, q_pos0, pos_base, scale);
   else if (head_dim == 128)
-    flash_kernel<128><<<grid, 128, 0, stream>>>(out, q, k, v, tq, tk, n_heads, n_kv_heads, causal,
-                                                q_pos0, pos_base, scale);
+    IVL_LAUNCH(flash_kernel<128>, grid, 128, 0, stream, out, q, k, v, tq, tk, n_heads, n_kv_heads,
+               causal, q_pos0, pos_base, scale);
   else
     return cudaErrorInvalidValue;
   return cudaGetLastError();

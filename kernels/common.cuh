@@ -2,6 +2,9 @@
  * and the dispatch from a run-time dtype to a template instantiation. */
 #pragma once
 
+#ifdef IVL_CUDA_EMULATION
+#include "ivl-cuda-emu.h" /* the device model on the CPU (cuda-emu/) */
+#endif
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <stdint.h>
@@ -71,6 +74,21 @@ __device__ __forceinline__ float ivl_block_sum(float v, float *scratch)
   v = lane < n_warps ? scratch[lane] : 0.0f;
   return ivl_warp_sum(v);
 }
+
+/* Every launch goes through IVL_LAUNCH(kernel, grid, block, shared_bytes, stream, args...):
+ * on a GPU it is kernel<<<grid, block, shared_bytes, stream>>>(args...); in the emulation a
+ * call that runs the grid's threads on the CPU. */
+#ifdef IVL_CUDA_EMULATION
+#define IVL_LAUNCH(...) ivl_launch_at(ivl_emu_launch_site{__FILE__, __LINE__}, __VA_ARGS__)
+#else
+template <typename... P, typename... A>
+static inline void ivl_launch(void (*kernel)(P...), dim3 grid, dim3 block, size_t shared,
+                              cudaStream_t stream, A... args)
+{
+  kernel<<<grid, block, shared, stream>>>(args...);
+}
+#define IVL_LAUNCH(...) ivl_launch(__VA_ARGS__)
+#endif
 
 static inline unsigned ivl_blocks(int64_t n, int threads)
 {

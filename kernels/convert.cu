@@ -16,13 +16,13 @@ static cudaError_t convert_from(D *dst, const void *src, ivl_cuda_dtype src_t, i
   const unsigned blocks = ivl_blocks(n, 256) < 65535u ? ivl_blocks(n, 256) : 65535u;
   switch (src_t) {
   case IVL_CUDA_F32:
-    convert_kernel<<<blocks, 256, 0, stream>>>(dst, (const float *)src, n);
+    IVL_LAUNCH(convert_kernel<D, float>, blocks, 256, 0, stream, dst, (const float *)src, n);
     break;
   case IVL_CUDA_F16:
-    convert_kernel<<<blocks, 256, 0, stream>>>(dst, (const __half *)src, n);
+    IVL_LAUNCH(convert_kernel<D, __half>, blocks, 256, 0, stream, dst, (const __half *)src, n);
     break;
   case IVL_CUDA_BF16:
-    convert_kernel<<<blocks, 256, 0, stream>>>(dst, (const bf16 *)src, n);
+    IVL_LAUNCH(convert_kernel<D, bf16>, blocks, 256, 0, stream, dst, (const bf16 *)src, n);
     break;
   default:
     return cudaErrorInvalidValue;

@@ -27,11 +27,10 @@ extern "C" cudaError_t ivl_cuda_copy_rows(void *dst, int64_t dst_rows, int64_t d
   /* 16-byte units when every row start is 16-byte aligned, else 2-byte (the smallest dtype). */
   const bool wide = row_bytes % 16 == 0 && (uintptr_t)dst % 16 == 0 && (uintptr_t)src % 16 == 0;
   if (wide)
-    copy_rows_kernel<<<(unsigned)n_rows, 128, 0, stream>>>(
-        (uint4 *)dst, dst_rows, dst_row0, pos_base, (const uint4 *)src, src_row0, row_bytes / 16);
+    IVL_LAUNCH(copy_rows_kernel<uint4>, (unsigned)n_rows, 128, 0, stream, (uint4 *)dst, dst_rows,
+               dst_row0, pos_base, (const uint4 *)src, src_row0, row_bytes / 16);
   else
-    copy_rows_kernel<<<(unsigned)n_rows, 256, 0, stream>>>((uint16_t *)dst, dst_rows, dst_row0,
-                                                           pos_base, (const uint16_t *)src,
-                                                           src_row0, row_bytes / 2);
+    IVL_LAUNCH(copy_rows_kernel<uint16_t>, (unsigned)n_rows, 256, 0, stream, (uint16_t *)dst,
+               dst_rows, dst_row0, pos_base, (const uint16_t *)src, src_row0, row_bytes / 2);
   return cudaGetLastError();
 }

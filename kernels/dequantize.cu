@@ -40,11 +40,11 @@ extern "C" cudaError_t ivl_cuda_dequantize(uint16_t *dst, ivl_cuda_dtype w_t, co
     return cudaErrorInvalidValue;
   const dim3 grid((unsigned)rows, (unsigned)col_blocks);
   if (w_t == IVL_CUDA_Q8)
-    dequantize_kernel<<<grid, THREADS, 0, stream>>>((uint4 *)dst,
-                                                    ivl_q8_weights(w, scales_offset, cols), cols);
+    IVL_LAUNCH(dequantize_kernel<ivl_q8_weights>, grid, THREADS, 0, stream, (uint4 *)dst,
+               ivl_q8_weights(w, scales_offset, cols), cols);
   else if (w_t == IVL_CUDA_Q4 && cols % 32 == 0)
-    dequantize_kernel<<<grid, THREADS, 0, stream>>>((uint4 *)dst,
-                                                    ivl_q4_weights(w, scales_offset, cols), cols);
+    IVL_LAUNCH(dequantize_kernel<ivl_q4_weights>, grid, THREADS, 0, stream, (uint4 *)dst,
+               ivl_q4_weights(w, scales_offset, cols), cols);
   else
     return cudaErrorInvalidValue;
   return cudaGetLastError();

@@ -16,6 +16,6 @@ extern "C" cudaError_t ivl_cuda_gelu(void *x, ivl_cuda_dtype t, int64_t n, cudaS
   if (n <= 0)
     return cudaSuccess;
   const unsigned blocks = ivl_blocks(n, 256) < 65535u ? ivl_blocks(n, 256) : 65535u;
-  IVL_DISPATCH_ACT(t, T, gelu_kernel<T><<<blocks, 256, 0, stream>>>((T *)x, n));
+  IVL_DISPATCH_ACT(t, T, IVL_LAUNCH(gelu_kernel<T>, blocks, 256, 0, stream, (T *)x, n));
   return cudaGetLastError();
 }

@@ -113,14 +113,17 @@ static cudaError_t launch(void *y, ivl_cuda_dtype y_t, const void *x, const W &w
   const uint4 *x4 = (const uint4 *)x;
   IVL_DISPATCH_ACT(y_t, Y, {
     if (!vec)
-      qgemv_scalar_kernel<W, Y>
-          <<<blocks, threads, 0, stream>>>((Y *)y, (const bf16 *)x, w, bias, n, out, in);
+      IVL_LAUNCH(qgemv_scalar_kernel<W, Y>, blocks, threads, 0, stream, (Y *)y, (const bf16 *)x, w,
+                 bias, n, out, in);
     else if (n == 1)
-      qgemv_vec_kernel<W, 1, Y><<<blocks, threads, 0, stream>>>((Y *)y, x4, w, bias, n, out, in);
+      IVL_LAUNCH(qgemv_vec_kernel<W, 1, Y>, blocks, threads, 0, stream, (Y *)y, x4, w, bias, n, out,
+                 in);
     else if (n <= 4)
-      qgemv_vec_kernel<W, 4, Y><<<blocks, threads, 0, stream>>>((Y *)y, x4, w, bias, n, out, in);
+      IVL_LAUNCH(qgemv_vec_kernel<W, 4, Y>, blocks, threads, 0, stream, (Y *)y, x4, w, bias, n, out,
+                 in);
     else
-      qgemv_vec_kernel<W, 8, Y><<<blocks, threads, 0, stream>>>((Y *)y, x4, w, bias, n, out, in);
+      IVL_LAUNCH(qgemv_vec_kernel<W, 8, Y>, blocks, threads, 0, stream, (Y *)y, x4, w, bias, n, out,
+                 in);
   });
   return cudaGetLastError();
 }

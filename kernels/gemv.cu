@@ -69,11 +69,11 @@ extern "C" cudaError_t ivl_cuda_gemv(void *y, ivl_cuda_dtype y_t, const void *x,
   const bool vec = in % 8 == 0 && (uintptr_t)x % 16 == 0 && (uintptr_t)w % 16 == 0;
   IVL_DISPATCH_ACT(y_t, Y, {
     if (vec)
-      gemv_vec_kernel<Y><<<blocks, 32 * ROWS_PER_BLOCK, 0, stream>>>(
-          (Y *)y, (const uint4 *)x, (const uint4 *)w, bias, out, in / 8);
+      IVL_LAUNCH(gemv_vec_kernel<Y>, blocks, 32 * ROWS_PER_BLOCK, 0, stream, (Y *)y,
+                 (const uint4 *)x, (const uint4 *)w, bias, out, in / 8);
     else
-      gemv_scalar_kernel<Y>
-          <<<blocks, 32 * ROWS_PER_BLOCK, 0, stream>>>((Y *)y, (const bf16 *)x, w, bias, out, in);
+      IVL_LAUNCH(gemv_scalar_kernel<Y>, blocks, 32 * ROWS_PER_BLOCK, 0, stream, (Y *)y,
+                 (const bf16 *)x, w, bias, out, in);
   });
   return cudaGetLastError();
 }

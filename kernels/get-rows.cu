@@ -19,11 +19,12 @@ static cudaError_t get_rows_to(D *y, const void *table, ivl_cuda_dtype table_t, 
 {
   switch (table_t) {
   case IVL_CUDA_F32:
-    get_rows_kernel<<<(unsigned)n, 256, 0, stream>>>(y, (const float *)table, table_rows, cols,
-                                                     ids);
+    IVL_LAUNCH(get_rows_kernel<D, float>, (unsigned)n, 256, 0, stream, y, (const float *)table,
+               table_rows, cols, ids);
     break;
   case IVL_CUDA_BF16:
-    get_rows_kernel<<<(unsigned)n, 256, 0, stream>>>(y, (const bf16 *)table, table_rows, cols, ids);
+    IVL_LAUNCH(get_rows_kernel<D, bf16>, (unsigned)n, 256, 0, stream, y, (const bf16 *)table,
+               table_rows, cols, ids);
     break;
   default:
     return cudaErrorInvalidValue;

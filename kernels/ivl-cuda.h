@@ -36,10 +36,13 @@ cudaError_t ivl_cuda_convert(void *dst, ivl_cuda_dtype dst_t, const void *src, i
                              int64_t n, cudaStream_t stream);
 
 /* y = x · wᵀ (+ bias): x [n, in] bf16, w [out, in], y [n, out] bf16 or f32. n == 1 runs the
- * bandwidth-bound GEMV kernel, larger n cuBLAS (bf16 in, f32 accumulate). */
+ * bandwidth-bound GEMV kernel, larger n cuBLAS (bf16 in, f32 accumulate). `cublas` must be
+ * bound to `stream` already, its workspace set after that (cublasSetStream drops the
+ * workspace, and cuBLAS would then allocate inside a graph capture). A cuBLAS failure comes
+ * back in *blas_status (cudaErrorUnknown is returned then). */
 cudaError_t ivl_cuda_matmul(cublasHandle_t cublas, void *y, ivl_cuda_dtype y_t, const void *x,
                             const uint16_t *w, const uint16_t *bias, int64_t n, int64_t out,
-                            int64_t in, cudaStream_t stream);
+                            int64_t in, cudaStream_t stream, cublasStatus_t *blas_status);
 /* The GEMV alone (n == 1), exposed for the bandwidth benchmark. */
 cudaError_t ivl_cuda_gemv(void *y, ivl_cuda_dtype y_t, const void *x, const uint16_t *w,
                           const uint16_t *bias, int64_t out, int64_t in, cudaStream_t stream);
@@ -64,9 +67,12 @@ cudaError_t ivl_cuda_rms_norm(void *y, const void *x, ivl_cuda_dtype t, const ui
 cudaError_t ivl_cuda_layer_norm(void *y, const void *x, ivl_cuda_dtype t, const uint16_t *w,
                                 const uint16_t *b, int64_t rows, int64_t cols, float eps,
                                 cudaStream_t stream);
-/* In place, rotate-half RoPE on x [rows, n_heads*head_dim]; row r at pos0 + r (+ *pos_base). */
+/* In place, rotate-half RoPE on x [rows, n_heads*head_dim]; row r at pos0 + r (+ *pos_base).
+ * The base is theta, or *theta_dev when that is not NULL (a graph replayed after dynamic NTK
+ * changed it). */
 cudaError_t ivl_cuda_rope(void *x, ivl_cuda_dtype t, int64_t rows, int n_heads, int head_dim,
-                          int64_t pos0, const int32_t *pos_base, float theta, cudaStream_t stream);
+                          int64_t pos0, const int32_t *pos_base, float theta,
+                          const float *theta_dev, cudaStream_t stream);
 
 cudaError_t ivl_cuda_gelu(void *x, ivl_cuda_dtype t, int64_t n, cudaStream_t stream);
 cudaError_t ivl_cuda_silu_mul(void *gate, const void *up, ivl_cuda_dtype t, int64_t n,
@@ -93,6 +99,11 @@ cudaError_t ivl_cuda_patchify(void *y, ivl_cuda_dtype y_t, const float *pixels, 
 /* x [n*g*g, d] -> y [n*(g/2)², 4d], y[i][j][q*d + c] = x[2i + q/2][2j + q%2][c]. */
 cudaError_t ivl_cuda_pixel_shuffle(void *y, const void *x, ivl_cuda_dtype t, int n_tiles, int grid,
                                    int64_t d, cudaStream_t stream);
+
+/* A trivial kernel, launched when the device opens: it fails (cudaErrorNoKernelImageForDevice)
+ * on a GPU this build has neither machine code nor PTX for, before any model is loaded.
+ * *flag (a device int) becomes 1. */
+cudaError_t ivl_cuda_probe(int32_t *flag, cudaStream_t stream);
 
 /* *out = index of the largest of x[0..n) (ties: lowest index; NaN never wins). */
 cudaError_t ivl_cuda_argmax(int32_t *out, const void *x, ivl_cuda_dtype t, int64_t n,

@@ -31,7 +31,7 @@ extern "C" cudaError_t ivl_cuda_layer_norm(void *y, const void *x, ivl_cuda_dtyp
   if (rows <= 0)
     return cudaSuccess;
   IVL_DISPATCH_ACT(t, T,
-                   layer_norm_kernel<T>
-                   <<<(unsigned)rows, 256, 0, stream>>>((T *)y, (const T *)x, w, b, cols, eps));
+                   IVL_LAUNCH(layer_norm_kernel<T>, (unsigned)rows, 256, 0, stream, (T *)y,
+                              (const T *)x, w, b, cols, eps));
   return cudaGetLastError();
 }

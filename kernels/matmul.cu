@@ -6,8 +6,10 @@
 
 extern "C" cudaError_t ivl_cuda_matmul(cublasHandle_t cublas, void *y, ivl_cuda_dtype y_t,
                                        const void *x, const uint16_t *w, const uint16_t *bias,
-                                       int64_t n, int64_t out, int64_t in, cudaStream_t stream)
+                                       int64_t n, int64_t out, int64_t in, cudaStream_t stream,
+                                       cublasStatus_t *blas_status)
 {
+  *blas_status = CUBLAS_STATUS_SUCCESS;
   if (n <= 0 || out <= 0)
     return cudaSuccess;
   if (n == 1)
@@ -17,13 +19,17 @@ extern "C" cudaError_t ivl_cuda_matmul(cublasHandle_t cublas, void *y, ivl_cuda_
   if (n > INT32_MAX || out > INT32_MAX || in > INT32_MAX)
     return cudaErrorInvalidValue;
   const float alpha = 1.0f, beta = 0.0f;
-  if (cublasSetStream(cublas, stream) != CUBLAS_STATUS_SUCCESS)
-    return cudaErrorUnknown;
+  /* Not cublasSetStream here: it would put cuBLAS back on its own workspace pool. */
+  cudaStream_t bound = NULL;
+  if (cublasGetStream(cublas, &bound) != CUBLAS_STATUS_SUCCESS || bound != stream)
+    return cudaErrorInvalidValue;
   const cublasStatus_t st = cublasGemmEx(
       cublas, CUBLAS_OP_T, CUBLAS_OP_N, (int)out, (int)n, (int)in, &alpha, w, CUDA_R_16BF, (int)in,
       x, CUDA_R_16BF, (int)in, &beta, y, y_t == IVL_CUDA_BF16 ? CUDA_R_16BF : CUDA_R_32F, (int)out,
       CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
-  if (st != CUBLAS_STATUS_SUCCESS)
-    return st == CUBLAS_STATUS_ALLOC_FAILED ? cudaErrorMemoryAllocation : cudaErrorUnknown;
+  if (st != CUBLAS_STATUS_SUCCESS) {
+    *blas_status = st;
+    return cudaErrorUnknown;
+  }
   return bias ? ivl_cuda_add_bias(y, y_t, bias, n, out, stream) : cudaSuccess;
 }

@@ -30,6 +30,7 @@ extern "C" cudaError_t ivl_cuda_patchify(void *y, ivl_cuda_dtype y_t, const floa
     return cudaSuccess;
   const unsigned blocks = ivl_blocks(n, 256) < 65535u ? ivl_blocks(n, 256) : 65535u;
   IVL_DISPATCH_ACT(
-      y_t, T, patchify_kernel<T><<<blocks, 256, 0, stream>>>((T *)y, pixels, n, image_size, patch));
+      y_t, T,
+      IVL_LAUNCH(patchify_kernel<T>, blocks, 256, 0, stream, (T *)y, pixels, n, image_size, patch));
   return cudaGetLastError();
 }

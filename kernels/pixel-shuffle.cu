@@ -24,7 +24,7 @@ extern "C" cudaError_t ivl_cuda_pixel_shuffle(void *y, const void *x, ivl_cuda_d
   if (blocks <= 0)
     return cudaSuccess;
   IVL_DISPATCH_ACT(t, T,
-                   pixel_shuffle_kernel<T>
-                   <<<(unsigned)blocks, 256, 0, stream>>>((T *)y, (const T *)x, grid, d));
+                   IVL_LAUNCH(pixel_shuffle_kernel<T>, (unsigned)blocks, 256, 0, stream, (T *)y,
+                              (const T *)x, grid, d));
   return cudaGetLastError();
 }

@@ -26,7 +26,7 @@ extern "C" cudaError_t ivl_cuda_rms_norm(void *y, const void *x, ivl_cuda_dtype 
   if (rows <= 0)
     return cudaSuccess;
   IVL_DISPATCH_ACT(t, T,
-                   rms_norm_kernel<T>
-                   <<<(unsigned)rows, 256, 0, stream>>>((T *)y, (const T *)x, w, cols, eps));
+                   IVL_LAUNCH(rms_norm_kernel<T>, (unsigned)rows, 256, 0, stream, (T *)y,
+                              (const T *)x, w, cols, eps));
   return cudaGetLastError();
 }

@@ -16,7 +16,7 @@ extern "C" cudaError_t ivl_cuda_silu_mul(void *gate, const void *up, ivl_cuda_dt
   if (n <= 0)
     return cudaSuccess;
   const unsigned blocks = ivl_blocks(n, 256) < 65535u ? ivl_blocks(n, 256) : 65535u;
-  IVL_DISPATCH_ACT(t, T,
-                   silu_mul_kernel<T><<<blocks, 256, 0, stream>>>((T *)gate, (const T *)up, n));
+  IVL_DISPATCH_ACT(
+      t, T, IVL_LAUNCH(silu_mul_kernel<T>, blocks, 256, 0, stream, (T *)gate, (const T *)up, n));
   return cudaGetLastError();
 }

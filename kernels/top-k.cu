@@ -124,9 +124,9 @@ extern "C" cudaError_t ivl_cuda_top_k(const float *logits, int64_t n, uint8_t *s
     cudaError_t err = cudaMemsetAsync(seen, 0, (size_t)n, stream);
     if (err != cudaSuccess)
       return err;
-    mark_seen_kernel<<<(n_seen + 255) / 256, 256, 0, stream>>>(seen, seen_ids, n_seen, n);
+    IVL_LAUNCH(mark_seen_kernel, (n_seen + 255) / 256, 256, 0, stream, seen, seen_ids, n_seen, n);
   }
-  top_k_kernel<<<1, TOPK_THREADS, 0, stream>>>(logits, n, n_seen > 0 ? seen : nullptr, penalty,
-                                               temperature, k, values, ids, cap, count);
+  IVL_LAUNCH(top_k_kernel, 1, TOPK_THREADS, 0, stream, logits, n, n_seen > 0 ? seen : nullptr,
+             penalty, temperature, k, values, ids, cap, count);
   return cudaGetLastError();
 }

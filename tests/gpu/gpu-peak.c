@@ -98,8 +98,9 @@ static cudaError_t gemv_work(void *arg)
 static cudaError_t gemm_work(void *arg)
 {
   work *w = arg;
+  cublasStatus_t st;
   return ivl_cuda_matmul(w->cublas, w->c, IVL_CUDA_BF16, w->b, w->a, NULL, w->n, w->m, w->k,
-                         w->stream);
+                         w->stream, &st);
 }
 
 static cudaError_t attention_work(void *arg)
@@ -127,7 +128,8 @@ int main(void)
   struct cudaDeviceProp prop;
   cudaGetDeviceProperties(&prop, 0);
   work w = {0};
-  if (failed(cudaStreamCreate(&w.stream), "stream") || cublasCreate(&w.cublas) != 0)
+  if (failed(cudaStreamCreate(&w.stream), "stream") || cublasCreate(&w.cublas) != 0 ||
+      cublasSetStream(w.cublas, w.stream) != 0)
     return 1;
 
   /* 2 GiB copied: far past any L2. */

@@ -1,5 +1,7 @@
 #!/bin/bash
 # tests/gpu/run.sh — the GPU check, in one go (under 8 minutes on an H100):
+#   0. the CUDA emulation's own checks (cuda-emu/, on the CPU, a few seconds) where meson can
+#      build them, so that a failure there is not mistaken for the GPU's;
 #   1. find the GPU (nvidia-smi) and its compute capability;
 #   2. build for exactly that capability (meson, -Dgpu_archs=<cc>) or, where this machine
 #      cannot build (no meson, GLib or json-glib headers), use build-gpu-bundle/ made
@@ -12,7 +14,8 @@
 #   5. `ivl bench --backend cuda` on a 1B-shaped and an 8B-shaped random model written on the
 #      spot by `ivl make-tiny-model`, the 8B-shaped one also with --precision int8 and 4bit
 #      (the loader quantizes its Linear weights);
-#   6. write report.json, report.md and logs.tar.gz (every step's output) into
+#   6. write report.json, report.md and logs.tar.gz (every step's output, and which suites ran
+#      on the GPU itself and which on the CPU emulation) into
 #      $IVL_GPU_REPORT_DIR (default: $OUT if set, else build-gpu/report), and print report.md.
 # Exit status: 0 all passed (a tool that is missing, e.g. compute-sanitizer, is a skip), 1 something failed (the report says what), 77 no GPU here.
 set -u -o pipefail
@@ -66,6 +69,17 @@ record() {
   [ "$2" = pass ] || [ "$2" = skip ] || FAILED=1
 }
 
+# -- 0. the emulation's self-checks (CPU) --
+EMU_BUILD=${IVL_GPU_EMU_BUILD_DIR:-$ROOT/build-gpu-emu}
+emu_self_checks() {
+  command -v meson >/dev/null || { echo "meson is not installed"; return 1; }
+  [ -f "$EMU_BUILD/build.ninja" ] ||
+    meson setup "$EMU_BUILD" "$ROOT" -Demulate_cuda=true -Dwith_gui=disabled || return 1
+  meson compile -C "$EMU_BUILD" test-emu-checks && "$EMU_BUILD/cuda-emu/test-emu-checks"
+}
+export -f emu_self_checks
+export EMU_BUILD ROOT
+
 # -- 1. the GPU --
 if ! GPU=$(nvidia-smi --query-gpu=name,compute_cap,memory.total,driver_version \
   --format=csv,noheader -i 0 2>&1); then
@@ -75,6 +89,11 @@ fi
 CC=$(echo "$GPU" | cut -d, -f2 | tr -d ' ')
 ARCH=${CC/./}
 log "GPU: $GPU (building for sm_$ARCH)"
+if command -v meson >/dev/null; then
+  step emu-self-checks 120 emu_self_checks
+else
+  record emu-self-checks skip 0 "meson is not installed: the emulation's checks did not run"
+fi
 
 # -- 2. build --
 MESON=$(command -v meson || true)
@@ -100,6 +119,7 @@ if step build 360 build_from_source; then
   BIN_GRAPH=$BUILD/tests/test-cuda-graph
   BIN_TOPK=$BUILD/tests/test-cuda-top-k
   BIN_PEAK=$BUILD/tests/gpu-peak
+  BIN_FIXES=$BUILD/tests/test-cuda-fixes
 elif [ -x "$BUNDLE/bin/ivl" ]; then
   # The failed source build is not this check's failure when a bundle stands in for it.
   sed -i '$d' "$STEPS"
@@ -115,6 +135,7 @@ elif [ -x "$BUNDLE/bin/ivl" ]; then
   BIN_GRAPH=$BUNDLE/bin/test-cuda-graph
   BIN_TOPK=$BUNDLE/bin/test-cuda-top-k
   BIN_PEAK=$BUNDLE/bin/gpu-peak
+  BIN_FIXES=$BUNDLE/bin/test-cuda-fixes
 else
   log "cannot build here and no build-gpu-bundle/ (build log in logs.tar.gz); make a bundle with"
   log "tests/gpu/bundle.sh on a machine with the build dependencies and bring it along"
@@ -139,6 +160,11 @@ if [ "$MODE" != none ]; then
   step ops-cuda-vs-cpu 240 $RUN "$BIN_OPS"
   step cuda-graph 60 $RUN "$BIN_GRAPH"
   step sampling-top-k 60 $RUN "$BIN_TOPK"
+  if [ -x "$BIN_FIXES" ]; then
+    step cuda-fixes 60 $RUN "$BIN_FIXES"
+  else
+    record cuda-fixes skip 0 "an older bundle without test-cuda-fixes"
+  fi
   # The sanitizer slows the kernels, not the CPU reference: the whole op test fits; racecheck
   # (shared memory) on one case of each attention kernel and head size.
   if command -v compute-sanitizer >/dev/null; then
@@ -191,6 +217,11 @@ if [ "$MODE" != none ]; then
 fi
 
 # -- 6. report --
+if [ "$MODE" != none ]; then
+  record suites-on-hardware pass 0 "on $(echo "$GPU" | cut -d, -f1): op tests, graph, top-k, \
+fixes, greedy end to end$([ "$MODE" = source ] && echo " (meson suite gpu)"); on the CPU \
+emulation only: emu-self-checks"
+fi
 python3 "$ROOT/tests/gpu/report.py" --steps "$STEPS" --logs "$LOGS" --dir "$REPORT" \
   --gpu "$GPU" --mode "$MODE" --layers-8b "$LAYERS_8B" --seconds "$SECONDS" || FAILED=1
 tar czf "$REPORT/logs.tar.gz" -C "$LOGS" . || FAILED=1

@@ -1,7 +1,8 @@
 /* test-cuda-graph — a decode-like step (embedding gather, RMSNorm, GEMV, RoPE, KV-cache
- * writes, split-key attention, residual add) recorded once as a CUDA graph and replayed at
- * later positions with other token ids must give bit for bit what running the same ops
- * eagerly gives. Also: the waits refused inside a recording, a replay with the wrong id count
+ * writes, split-key attention, residual add, and a 3-row matmul, which runs cuBLAS) recorded
+ * once as a CUDA graph and replayed at later positions with other token ids and another RoPE
+ * theta each step (dynamic NTK) must give bit for bit what running the same ops eagerly
+ * gives. Also: the waits refused inside a recording, a replay with the wrong id count
  * refused. Exit 77 (skipped) without a CUDA device. */
 #include "ivl-config.h"
 
@@ -19,7 +20,7 @@
 #define POS0 3
 
 typedef struct {
-  ivl_tensor *x, *xn, *kq, *out, *kc, *vc;
+  ivl_tensor *x, *xn, *kq, *out, *kc, *vc, *rows3, *y3;
 } step_tensors;
 
 typedef struct {
@@ -27,13 +28,20 @@ typedef struct {
   ivl_tensor *emb, *norm_w, *wk;
 } model;
 
+/* The RoPE base of step t: as dynamic NTK makes it grow with the length. */
+static double theta_at(int64_t pos)
+{
+  return 1e6 * (1.0 + 0.25 * (double)(pos - POS0));
+}
+
 static void run_step(model *m, step_tensors *s, int64_t pos, int32_t id)
 {
   const ivl_backend_ops *o = m->be->ops;
   o->get_rows(m->be, s->x, m->emb, &id, 1);
   o->rms_norm(m->be, s->xn, s->x, m->norm_w, 1e-6f);
   o->matmul(m->be, s->kq, s->xn, m->wk, NULL);
-  o->rope(m->be, s->kq, 2, 64, pos, 1e6);
+  o->matmul(m->be, s->y3, s->rows3, m->wk, NULL);
+  o->rope(m->be, s->kq, 2, 64, pos, theta_at(pos));
   o->copy_rows(m->be, s->kc, pos, s->kq, 0, 1);
   o->copy_rows(m->be, s->vc, pos, s->xn, 0, 1);
   o->attention(m->be, s->out, s->kq, s->kc, s->vc, 1, 2, 2, 64, TRUE, pos, 0.125f);
@@ -43,21 +51,23 @@ static void run_step(model *m, step_tensors *s, int64_t pos, int32_t id)
 static gboolean alloc_step(ivl_backend *be, step_tensors *s, GError **error)
 {
   const ivl_dtype a = be->act_dtype;
-  ivl_tensor **slots[] = {&s->x, &s->xn, &s->kq, &s->out, &s->kc, &s->vc};
+  ivl_tensor **slots[] = {&s->x, &s->xn, &s->kq, &s->out, &s->kc, &s->vc, &s->rows3, &s->y3};
+  const int rows[] = {1, 1, 1, 1, CACHE, CACHE, 3, 3};
   for (gsize i = 0; i < G_N_ELEMENTS(slots); i++) {
-    *slots[i] = be->ops->tensor_new(be, a, i < 4 ? 1 : CACHE, D, error);
+    *slots[i] = be->ops->tensor_new(be, a, rows[i], D, error);
     if (*slots[i] == NULL)
       return FALSE;
   }
   /* Zeroed caches, so both runs start alike. */
   g_autofree float *zero = g_new0(float, CACHE *D);
   return be->ops->upload_f32(be, s->kc, 0, CACHE, zero, error) &&
-         be->ops->upload_f32(be, s->vc, 0, CACHE, zero, error);
+         be->ops->upload_f32(be, s->vc, 0, CACHE, zero, error) &&
+         be->ops->upload_f32(be, s->rows3, 0, 3, zero, error);
 }
 
 static void free_step(ivl_backend *be, step_tensors *s)
 {
-  ivl_tensor *all[] = {s->x, s->xn, s->kq, s->out, s->kc, s->vc};
+  ivl_tensor *all[] = {s->x, s->xn, s->kq, s->out, s->kc, s->vc, s->rows3, s->y3};
   for (gsize i = 0; i < G_N_ELEMENTS(all); i++)
     be->ops->tensor_free(be, all[i]);
 }
@@ -79,11 +89,11 @@ static gboolean check_refusals(model *m, step_tensors *g, int32_t *ids)
   if (!m->be->ops->graph_end(m->be, &error))
     return fail("graph_end", error);
   int32_t two[2] = {1, 2};
-  if (m->be->ops->graph_replay(m->be, POS0, two, 2, &error))
+  if (m->be->ops->graph_replay(m->be, POS0, two, 2, theta_at(POS0), &error))
     return fail("a replay with 2 ids was accepted for a graph of 1", NULL);
   g_clear_error(&error);
   int32_t bad = VOCAB;
-  if (m->be->ops->graph_replay(m->be, POS0, &bad, 1, &error))
+  if (m->be->ops->graph_replay(m->be, POS0, &bad, 1, theta_at(POS0), &error))
     return fail("a replay with an id past the table was accepted", NULL);
   return TRUE;
 }
@@ -96,13 +106,13 @@ static gboolean compare_runs(model *m, step_tensors *e, step_tensors *g, const i
     run_step(m, e, POS0 + t, ids[t]);
     if (!m->be->ops->download_f32(m->be, e->out, 0, 1, a, &error))
       return fail("eager step", error);
-    if (!m->be->ops->graph_replay(m->be, POS0 + t, &ids[t], 1, &error) ||
+    if (!m->be->ops->graph_replay(m->be, POS0 + t, &ids[t], 1, theta_at(POS0 + t), &error) ||
         !m->be->ops->download_f32(m->be, g->out, 0, 1, b, &error))
       return fail("graph replay", error);
     if (memcmp(a, b, sizeof a) != 0)
       return fail("replayed step differs from the eager one", NULL);
-    printf("ok   step %d at position %d (token %d): replay equals eager run\n", t, POS0 + t,
-           ids[t]);
+    printf("ok   step %d at position %d (token %d, theta %.3g): replay equals eager run\n", t,
+           POS0 + t, ids[t], theta_at(POS0 + t));
   }
   g_autofree float *ca = g_new(float, CACHE *D);
   g_autofree float *cb = g_new(float, CACHE *D);

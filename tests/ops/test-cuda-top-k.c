@@ -51,8 +51,8 @@ static gboolean run_case(ivl_backend *be, const top_k_case *c, GRand *rng)
   gboolean ok = be->ops->top_k(be, t, 0, seen, c->n_seen, c->penalty, c->temperature, c->k, got_v,
                                got_i, c->cap, &got, &error);
   be->ops->tensor_free(be, t);
-  int want = top_k_reference(x, c->n, seen, c->n_seen, c->penalty, c->temperature, c->k, want_v,
-                             want_i);
+  int want =
+      top_k_reference(x, c->n, seen, c->n_seen, c->penalty, c->temperature, c->k, want_v, want_i);
   if (!ok) {
     fprintf(stderr, "FAIL %s: %s\n", c->what, error->message);
     return FALSE;
@@ -80,8 +80,7 @@ int main(int argc, char **argv)
     return 77;
   }
   const top_k_case cases[] = {
-      {"vocabulary, k 50, temperature 0.7, penalty 1.3 on 40 ids", 151674, 50, 1.3f, 0.7f, 40,
-       CAP},
+      {"vocabulary, k 50, temperature 0.7, penalty 1.3 on 40 ids", 151674, 50, 1.3f, 0.7f, 40, CAP},
       {"vocabulary, greedy with a penalty (k 1)", 151674, 1, 1.5f, 1.0f, 200, CAP},
       {"vocabulary, k 1000, penalty below 1", 151674, 1000, 0.8f, 1.0f, 10, CAP},
       {"vocabulary, no penalty, temperature 1.3", 151674, 7, 1.0f, 1.3f, 0, CAP},

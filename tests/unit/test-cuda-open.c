@@ -6,6 +6,8 @@
 #include "backend.h"
 #include "ivl.h"
 
+#include <string.h>
+
 static void test_open(void)
 {
   g_autoptr(GError) error = NULL;
@@ -40,9 +42,37 @@ static void test_check_memory(void)
                 g_error_matches(error, IVL_ERROR, IVL_ERROR_UNSUPPORTED));
 }
 
+#if IVL_CUDA_EMULATION
+/* A GPU this build has no code for (the emulation refuses every launch as such a GPU does):
+ * opening fails with "unsupported", so that --backend auto falls back to the CPU, instead of
+ * the first kernel failing while a model loads. */
+static void open_without_kernel_image(void)
+{
+  if (!g_test_subprocess())
+    return;
+  g_autoptr(GError) error = NULL;
+  g_assert_null(ivl_backend_cuda_new(0, &error));
+  g_assert_error(error, IVL_ERROR, IVL_ERROR_UNSUPPORTED);
+  g_assert_nonnull(strstr(error->message, "no kernel image"));
+}
+
+static void test_no_kernel_image(void)
+{
+  g_setenv("IVL_EMU_NO_KERNEL_IMAGE", "1", TRUE);
+  g_test_trap_subprocess("/cuda-open/subprocess/no-kernel-image", 0,
+                         G_TEST_SUBPROCESS_INHERIT_STDERR);
+  g_unsetenv("IVL_EMU_NO_KERNEL_IMAGE");
+  g_test_trap_assert_passed();
+}
+#endif
+
 int main(int argc, char **argv)
 {
   g_test_init(&argc, &argv, NULL);
+#if IVL_CUDA_EMULATION
+  g_test_add_func("/cuda-open/no-kernel-image", test_no_kernel_image);
+  g_test_add_func("/cuda-open/subprocess/no-kernel-image", open_without_kernel_image);
+#endif
   g_test_add_func("/cuda-open/open", test_open);
   g_test_add_func("/cuda-open/bad-device", test_bad_device);
   g_test_add_func("/cuda-open/check-memory", test_check_memory);

@@ -1,0 +1,189 @@
+/* emu-cublas.cc — the cuBLAS calls ivl makes: handles with a stream and a workspace, and
+ * cublasGemmEx computed in f32 from the stated input types (column-major, as cuBLAS). Like
+ * the real library, cublasSetStream puts the handle back on cuBLAS's default workspace pool;
+ * a GEMM recorded into a graph from that pool is refused (the real cuBLAS would allocate
+ * during the capture). */
+#include "emu-private.h"
+#include "ivl-emu.h"
+
+#include <cublas_v2.h>
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <vector>
+
+struct cublasContext {
+  cudaStream_t stream;
+  void *workspace; /* null: the default pool */
+  size_t workspace_size;
+};
+
+extern "C" cublasStatus_t cublasCreate_v2(cublasHandle_t *h)
+{
+  if (h == nullptr)
+    return CUBLAS_STATUS_INVALID_VALUE;
+  *h = new cublasContext{nullptr, nullptr, 0};
+  return CUBLAS_STATUS_SUCCESS;
+}
+
+extern "C" cublasStatus_t cublasDestroy_v2(cublasHandle_t h)
+{
+  if (h == nullptr)
+    return CUBLAS_STATUS_NOT_INITIALIZED;
+  delete h;
+  return CUBLAS_STATUS_SUCCESS;
+}
+
+extern "C" cublasStatus_t cublasSetStream_v2(cublasHandle_t h, cudaStream_t s)
+{
+  if (h == nullptr)
+    return CUBLAS_STATUS_NOT_INITIALIZED;
+  h->stream = s;
+  h->workspace = nullptr, h->workspace_size = 0;
+  return CUBLAS_STATUS_SUCCESS;
+}
+
+extern "C" cublasStatus_t cublasGetStream_v2(cublasHandle_t h, cudaStream_t *s)
+{
+  if (h == nullptr)
+    return CUBLAS_STATUS_NOT_INITIALIZED;
+  *s = h->stream;
+  return CUBLAS_STATUS_SUCCESS;
+}
+
+extern "C" cublasStatus_t cublasSetWorkspace_v2(cublasHandle_t h, void *w, size_t size)
+{
+  if (h == nullptr)
+    return CUBLAS_STATUS_NOT_INITIALIZED;
+  if (w != nullptr)
+    ivl_emu_check_range(w, size, true, "cublasSetWorkspace");
+  h->workspace = w, h->workspace_size = size;
+  return CUBLAS_STATUS_SUCCESS;
+}
+
+extern "C" void *ivl_emu_cublas_workspace(void *h)
+{
+  return ((cublasHandle_t)h)->workspace;
+}
+
+#define CODE(c, text)                                                                              \
+  {                                                                                                \
+    c, #c, text                                                                                    \
+  }
+static const ivl_emu_code_text statuses[] = {
+    CODE(CUBLAS_STATUS_SUCCESS, "success"),
+    CODE(CUBLAS_STATUS_NOT_INITIALIZED, "the library was not initialized"),
+    CODE(CUBLAS_STATUS_ALLOC_FAILED, "the resource allocation failed"),
+    CODE(CUBLAS_STATUS_INVALID_VALUE, "an invalid numeric value was used as an argument"),
+    CODE(CUBLAS_STATUS_ARCH_MISMATCH, "an absent device architectural feature is required"),
+    CODE(CUBLAS_STATUS_MAPPING_ERROR, "an access to GPU memory space failed"),
+    CODE(CUBLAS_STATUS_EXECUTION_FAILED, "the GPU program failed to execute"),
+    CODE(CUBLAS_STATUS_INTERNAL_ERROR, "an internal operation failed"),
+    CODE(CUBLAS_STATUS_NOT_SUPPORTED, "the functionality requested is not supported"),
+    CODE(CUBLAS_STATUS_LICENSE_ERROR, "error detected trying to check the license"),
+};
+#undef CODE
+
+extern "C" const char *cublasGetStatusName(cublasStatus_t s)
+{
+  return ivl_emu_code_string(statuses, s, true, "<unrecognized>");
+}
+
+extern "C" const char *cublasGetStatusString(cublasStatus_t s)
+{
+  return ivl_emu_code_string(statuses, s, false, "unknown error");
+}
+
+static float element(const void *p, cudaDataType t, size_t i)
+{
+  switch (t) {
+  case CUDA_R_32F:
+    return ((const float *)p)[i];
+  case CUDA_R_16F:
+    return __half2float(((const __half *)p)[i]);
+  default:
+    return __bfloat162float(((const __nv_bfloat16 *)p)[i]);
+  }
+}
+
+static size_t type_size(cudaDataType t)
+{
+  return t == CUDA_R_32F ? 4 : 2;
+}
+
+/* op(M) of a column-major rows x cols operand as a row-major [rows][k] f32 copy. */
+static std::vector<float> operand(const void *p, cudaDataType t, cublasOperation_t op, int rows,
+                                  int k, int ld)
+{
+  std::vector<float> m((size_t)rows * k);
+  for (int r = 0; r < rows; r++)
+    for (int l = 0; l < k; l++)
+      m[(size_t)r * k + l] = element(
+          p, t, op == CUBLAS_OP_N ? (size_t)r + (size_t)l * ld : (size_t)l + (size_t)r * ld);
+  return m;
+}
+
+extern "C" cublasStatus_t cublasGemmEx(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb,
+                                       int m, int n, int k, const void *alpha, const void *A,
+                                       cudaDataType at, int lda, const void *B, cudaDataType bt,
+                                       int ldb, const void *beta, void *C, cudaDataType ct, int ldc,
+                                       cublasComputeType_t compute, cublasGemmAlgo_t)
+{
+  if (h == nullptr)
+    return CUBLAS_STATUS_NOT_INITIALIZED;
+  const char *forced = getenv("IVL_EMU_CUBLAS_STATUS");
+  if (forced != nullptr && *forced != '\0')
+    return (cublasStatus_t)atoi(forced);
+  const auto known = [](cudaDataType t) {
+    return t == CUDA_R_32F || t == CUDA_R_16F || t == CUDA_R_16BF;
+  };
+  if (m < 0 || n < 0 || k < 0 || !known(at) || !known(bt) || !known(ct) ||
+      (compute != CUBLAS_COMPUTE_32F && compute != CUBLAS_COMPUTE_32F_FAST_TF32) ||
+      (ta != CUBLAS_OP_N && ta != CUBLAS_OP_T) || (tb != CUBLAS_OP_N && tb != CUBLAS_OP_T) ||
+      lda < (ta == CUBLAS_OP_N ? m : k) || ldb < (tb == CUBLAS_OP_N ? k : n) || ldc < m)
+    return CUBLAS_STATUS_INVALID_VALUE;
+  if (ivl_emu_capturing(h->stream) && h->workspace == nullptr) {
+    fprintf(stderr, "ivl-emu: cublasGemmEx recorded into a graph with cuBLAS's default workspace "
+                    "pool (cublasSetStream drops the workspace set by cublasSetWorkspace): cuBLAS "
+                    "would allocate during the capture\n");
+    return CUBLAS_STATUS_NOT_SUPPORTED;
+  }
+  if (m == 0 || n == 0)
+    return CUBLAS_STATUS_SUCCESS;
+  const float a = *(const float *)alpha, b = *(const float *)beta;
+  ivl_emu_count_gemm();
+  ivl_emu_enqueue(h->stream, [=] {
+    const int a_cols = ta == CUBLAS_OP_N ? k : m, b_cols = tb == CUBLAS_OP_N ? n : k;
+    ivl_emu_check_range(A,
+                        ((size_t)(a_cols - 1) * lda + (ta == CUBLAS_OP_N ? m : k)) * type_size(at),
+                        false, "cublasGemmEx A");
+    ivl_emu_check_range(B,
+                        ((size_t)(b_cols - 1) * ldb + (tb == CUBLAS_OP_N ? k : n)) * type_size(bt),
+                        false, "cublasGemmEx B");
+    ivl_emu_check_range(C, ((size_t)(n - 1) * ldc + m) * type_size(ct), b == 0.0f,
+                        "cublasGemmEx C");
+    const std::vector<float> am = operand(A, at, ta, m, k, lda);
+    const std::vector<float> bm =
+        operand(B, bt, tb == CUBLAS_OP_N ? CUBLAS_OP_T : CUBLAS_OP_N, n, k, ldb);
+    for (int j = 0; j < n; j++)
+      for (int i = 0; i < m; i++) {
+        const float *x = &am[(size_t)i * k], *y = &bm[(size_t)j * k];
+        float s = 0.0f;
+        for (int l = 0; l < k; l++)
+          s += x[l] * y[l];
+        const size_t o = (size_t)i + (size_t)j * ldc;
+        const float v = a * s + (b != 0.0f ? b * element(C, ct, o) : 0.0f);
+        if (ct == CUDA_R_32F)
+          ((float *)C)[o] = v;
+        else if (ct == CUDA_R_16F)
+          ((__half *)C)[o] = __float2half(v);
+        else
+          ((__nv_bfloat16 *)C)[o] = __float2bfloat16(v);
+      }
+    for (int j = 0; j < n; j++)
+      ivl_emu_mark_written((char *)C + (size_t)j * ldc * type_size(ct), (size_t)m * type_size(ct));
+  });
+  return CUBLAS_STATUS_SUCCESS;
+}
