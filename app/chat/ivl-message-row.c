@@ -19,11 +19,15 @@ struct _IvlMessageRow {
   GtkBox *media_box;
   GtkLabel *text_label;
   GtkSpinner *spinner;
+  GtkBox *footer;
   GtkLabel *state_label;
+  GtkButton *continue_button;
+  GtkLabel *stats_label;
+  GtkButton *copy_button;
 
   /* owned */
   IvlMessage *message;
-  gulong text_handler, state_handler;
+  gulong text_handler, state_handler, stats_handler;
 };
 
 G_DEFINE_FINAL_TYPE(IvlMessageRow, ivl_message_row, GTK_TYPE_WIDGET)
@@ -47,18 +51,61 @@ static void show_text(IvlMessageRow *self)
 static void show_state(IvlMessageRow *self)
 {
   IvlMessageState state = ivl_message_get_state(self->message);
+  gboolean user = ivl_message_get_role(self->message) == IVL_MESSAGE_USER;
   const char *note = NULL;
 
   if (state == IVL_MESSAGE_STOPPED)
     note = _("Stopped");
   else if (state == IVL_MESSAGE_FAILED)
     note = _("The answer could not be completed");
+  else if (state == IVL_MESSAGE_LENGTH)
+    note = _("Stopped at the length limit");
   gtk_label_set_text(self->state_label, note ? note : "");
   gtk_widget_set_visible(GTK_WIDGET(self->state_label), note != NULL);
+  gtk_widget_set_visible(GTK_WIDGET(self->continue_button), state == IVL_MESSAGE_LENGTH);
   gtk_spinner_set_spinning(self->spinner, state == IVL_MESSAGE_STREAMING);
   gtk_widget_set_visible(GTK_WIDGET(self->spinner), state == IVL_MESSAGE_STREAMING &&
                                                         *ivl_message_get_text(self->message) ==
                                                             '\0');
+  /* Nothing to copy or measure before the answer is there. */
+  gtk_widget_set_visible(GTK_WIDGET(self->footer), !user && state != IVL_MESSAGE_STREAMING);
+}
+
+/* "42 tokens · 12.5 tokens/s · first token after 0.8 s · 3 image parts" */
+static void show_stats(IvlMessageRow *self)
+{
+  const IvlAnswerStats *st = ivl_message_get_stats(self->message);
+  g_autoptr(GString) text = g_string_new(NULL);
+
+  if (st) {
+    g_string_append_printf(text, ngettext("%d token", "%d tokens", st->n_tokens), st->n_tokens);
+    if (st->tokens_per_s > 0) {
+      g_string_append(text, " · ");
+      g_string_append_printf(text, _("%.1f tokens/s"), st->tokens_per_s);
+    }
+    g_string_append(text, " · ");
+    g_string_append_printf(text, _("first token after %.1f s"), st->first_token_ms / 1000.0);
+    if (st->n_tiles > 0) {
+      g_string_append(text, " · ");
+      g_string_append_printf(
+          text, ngettext("%d image part read", "%d image parts read", st->n_tiles), st->n_tiles);
+    }
+  }
+  gtk_label_set_text(self->stats_label, text->str);
+}
+
+static void copy_message(IvlMessageRow *self)
+{
+  if (self->message)
+    gdk_clipboard_set_text(gtk_widget_get_clipboard(GTK_WIDGET(self)),
+                           ivl_message_get_text(self->message));
+}
+
+static void copy_action(GtkWidget *widget, const char *name, GVariant *param)
+{
+  (void)name;
+  (void)param;
+  copy_message(IVL_MESSAGE_ROW(widget));
 }
 
 static void on_text(IvlMessageRow *self)
@@ -106,6 +153,7 @@ void ivl_message_row_set_message(IvlMessageRow *self, IvlMessage *message)
   if (self->message) {
     g_clear_signal_handler(&self->text_handler, self->message);
     g_clear_signal_handler(&self->state_handler, self->message);
+    g_clear_signal_handler(&self->stats_handler, self->message);
   }
   g_set_object(&self->message, message);
   if (message == NULL)
@@ -123,6 +171,9 @@ void ivl_message_row_set_message(IvlMessageRow *self, IvlMessage *message)
   show_media(self);
   show_text(self);
   show_state(self);
+  show_stats(self);
+  self->stats_handler =
+      g_signal_connect_swapped(message, "notify::has-stats", G_CALLBACK(show_stats), self);
   self->text_handler =
       g_signal_connect_swapped(message, "notify::text", G_CALLBACK(on_text), self);
   self->state_handler =
@@ -153,14 +204,25 @@ static void ivl_message_row_class_init(IvlMessageRowClass *klass)
   gtk_widget_class_bind_template_child(widget_class, IvlMessageRow, media_box);
   gtk_widget_class_bind_template_child(widget_class, IvlMessageRow, text_label);
   gtk_widget_class_bind_template_child(widget_class, IvlMessageRow, spinner);
+  gtk_widget_class_bind_template_child(widget_class, IvlMessageRow, footer);
   gtk_widget_class_bind_template_child(widget_class, IvlMessageRow, state_label);
+  gtk_widget_class_bind_template_child(widget_class, IvlMessageRow, continue_button);
+  gtk_widget_class_bind_template_child(widget_class, IvlMessageRow, stats_label);
+  gtk_widget_class_bind_template_child(widget_class, IvlMessageRow, copy_button);
+  gtk_widget_class_install_action(widget_class, "message.copy", NULL, copy_action);
   gtk_widget_class_set_layout_manager_type(widget_class, GTK_TYPE_BIN_LAYOUT);
   gtk_widget_class_set_css_name(widget_class, "messagerow");
 }
 
 static void ivl_message_row_init(IvlMessageRow *self)
 {
+  g_autoptr(GMenu) menu = g_menu_new();
+
   gtk_widget_init_template(GTK_WIDGET(self));
+  g_signal_connect_swapped(self->copy_button, "clicked", G_CALLBACK(copy_message), self);
+  /* Right-click on the text offers the whole message next to the selection's Copy. */
+  g_menu_append(menu, _("Copy _Message"), "message.copy");
+  gtk_label_set_extra_menu(self->text_label, G_MENU_MODEL(menu));
 }
 
 GtkWidget *ivl_message_row_new(void)
