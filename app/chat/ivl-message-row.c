@@ -5,10 +5,14 @@
 
 #include <glib/gi18n.h>
 
+#include "ivl-boxed-image.h"
+#include "ivl-grounding.h"
+#include "ivl-image-viewer.h"
 #include "ivl-markdown.h"
 #include "ivl-thumbnails.h"
 
 #define MEDIA_SIZE 120
+#define GROUNDED_WIDTH 420 /* an image with the boxes of an answer: large enough to read */
 
 struct _IvlMessageRow {
   GtkWidget parent_instance;
@@ -27,10 +31,86 @@ struct _IvlMessageRow {
 
   /* owned */
   IvlMessage *message;
+  IvlMessage *question; /* of an answer: where the images its boxes are on come from */
+  char *boxes_of;       /* the text the grounded images were drawn for */
   gulong text_handler, state_handler, stats_handler;
 };
 
 G_DEFINE_FINAL_TYPE(IvlMessageRow, ivl_message_row, GTK_TYPE_WIDGET)
+
+static void clear_media(IvlMessageRow *self)
+{
+  GtkWidget *child;
+
+  while ((child = gtk_widget_get_first_child(GTK_WIDGET(self->media_box))))
+    gtk_box_remove(self->media_box, child);
+}
+
+static void open_viewer(GtkWidget *widget, IvlAttachment *attachment, GPtrArray *boxes)
+{
+  IvlImageViewer *viewer =
+      ivl_image_viewer_new(GTK_WINDOW(gtk_widget_get_root(widget)), attachment, boxes);
+  gtk_window_present(GTK_WINDOW(viewer));
+}
+
+static void on_media_clicked(GtkGestureClick *click, int n_press, double x, double y,
+                             GtkWidget *widget)
+{
+  (void)click;
+  (void)n_press;
+  (void)x;
+  (void)y;
+  open_viewer(widget, g_object_get_data(G_OBJECT(widget), "attachment"),
+              g_object_get_data(G_OBJECT(widget), "boxes"));
+}
+
+/* A click opens the attachment large, with its boxes when it has some. */
+static void make_openable(GtkWidget *widget, IvlAttachment *attachment, GPtrArray *boxes)
+{
+  GtkGesture *click = gtk_gesture_click_new();
+
+  g_object_set_data_full(G_OBJECT(widget), "attachment", g_object_ref(attachment),
+                         g_object_unref);
+  if (boxes)
+    g_object_set_data_full(G_OBJECT(widget), "boxes", g_ptr_array_ref(boxes),
+                           (GDestroyNotify)g_ptr_array_unref);
+  g_signal_connect(click, "released", G_CALLBACK(on_media_clicked), widget);
+  gtk_widget_add_controller(widget, GTK_EVENT_CONTROLLER(click));
+  gtk_widget_set_cursor_from_name(widget, "zoom-in");
+}
+
+/* Under an answer with grounding boxes: each image of its question with its boxes. */
+static void show_grounding(IvlMessageRow *self, const char *text)
+{
+  g_autoptr(GPtrArray) boxes = NULL;
+  GPtrArray *media;
+
+  if (g_strcmp0(self->boxes_of, text) == 0)
+    return;
+  g_free(self->boxes_of);
+  self->boxes_of = g_strdup(text);
+  clear_media(self);
+  boxes = strstr(text, "<box>") ? ivl_grounding_parse(text) : NULL;
+  media = self->question ? ivl_message_get_attachments(self->question) : NULL;
+  for (guint i = 0; boxes && boxes->len && media && i < media->len; i++) {
+    g_autoptr(GPtrArray) mine = ivl_grounding_of_image(boxes, (int)i);
+    g_autoptr(GdkPaintable) picture = NULL;
+    GtkWidget *image;
+
+    if (mine->len == 0 || ivl_attachment_is_video(media->pdata[i]) ||
+        !(picture = ivl_picture_get_full(media->pdata[i])))
+      continue;
+    image = ivl_boxed_image_new(picture);
+    ivl_boxed_image_set_boxes(IVL_BOXED_IMAGE(image), mine);
+    ivl_boxed_image_set_max_width(IVL_BOXED_IMAGE(image), GROUNDED_WIDTH);
+    gtk_widget_set_halign(image, GTK_ALIGN_START);
+    gtk_widget_add_css_class(image, "thumbnail");
+    make_openable(image, media->pdata[i], mine);
+    gtk_box_append(self->media_box, image);
+  }
+  gtk_widget_set_visible(GTK_WIDGET(self->media_box),
+                         gtk_widget_get_first_child(GTK_WIDGET(self->media_box)) != NULL);
+}
 
 static void show_text(IvlMessageRow *self)
 {
@@ -41,9 +121,12 @@ static void show_text(IvlMessageRow *self)
     gtk_label_set_use_markup(self->text_label, FALSE);
     gtk_label_set_text(self->text_label, text);
   } else {
-    g_autofree char *markup = ivl_markdown_to_pango(text);
+    /* Grounding tags show as their labels; the boxes are drawn on the images. */
+    g_autofree char *plain = ivl_grounding_strip(text);
+    g_autofree char *markup = ivl_markdown_to_pango(plain);
     gtk_label_set_use_markup(self->text_label, TRUE);
     gtk_label_set_markup(self->text_label, markup);
+    show_grounding(self, text);
   }
   gtk_widget_set_visible(GTK_WIDGET(self->text_label), *text != '\0');
 }
@@ -130,23 +213,23 @@ static GtkWidget *media_widget(IvlAttachment *a)
   gtk_widget_set_size_request(w, MEDIA_SIZE, MEDIA_SIZE);
   gtk_widget_add_css_class(w, "thumbnail");
   gtk_widget_set_overflow(w, GTK_OVERFLOW_HIDDEN);
-  gtk_widget_set_tooltip_text(w, ivl_attachment_get_path(a));
+  gtk_widget_set_tooltip_text(w, ivl_attachment_get_name(a));
+  make_openable(w, a, NULL);
   return w;
 }
 
 static void show_media(IvlMessageRow *self)
 {
-  GtkWidget *child;
   GPtrArray *media = ivl_message_get_attachments(self->message);
 
-  while ((child = gtk_widget_get_first_child(GTK_WIDGET(self->media_box))))
-    gtk_box_remove(self->media_box, child);
+  clear_media(self);
   for (guint i = 0; i < media->len; i++)
     gtk_box_append(self->media_box, media_widget(media->pdata[i]));
   gtk_widget_set_visible(GTK_WIDGET(self->media_box), media->len > 0);
 }
 
-void ivl_message_row_set_message(IvlMessageRow *self, IvlMessage *message)
+void ivl_message_row_set_message(IvlMessageRow *self, IvlMessage *message,
+                                 IvlMessage *question)
 {
   gboolean user;
 
@@ -156,6 +239,8 @@ void ivl_message_row_set_message(IvlMessageRow *self, IvlMessage *message)
     g_clear_signal_handler(&self->stats_handler, self->message);
   }
   g_set_object(&self->message, message);
+  g_set_object(&self->question, question);
+  g_clear_pointer(&self->boxes_of, g_free);
   if (message == NULL)
     return;
   user = ivl_message_get_role(message) == IVL_MESSAGE_USER;
@@ -184,7 +269,7 @@ static void ivl_message_row_dispose(GObject *object)
 {
   IvlMessageRow *self = IVL_MESSAGE_ROW(object);
 
-  ivl_message_row_set_message(self, NULL);
+  ivl_message_row_set_message(self, NULL, NULL);
   gtk_widget_dispose_template(GTK_WIDGET(self), IVL_TYPE_MESSAGE_ROW);
   /* The template's root is a plain child of this GtkWidget: unparented here. */
   for (GtkWidget *child; (child = gtk_widget_get_first_child(GTK_WIDGET(self)));)

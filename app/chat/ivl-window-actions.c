@@ -32,6 +32,13 @@ static void continue_action(GtkWidget *widget, const char *name, GVariant *param
   ivl_window_continue(IVL_WINDOW(widget));
 }
 
+static void find_objects_action(GtkWidget *widget, const char *name, GVariant *param)
+{
+  (void)name;
+  (void)param;
+  ivl_window_find_objects(IVL_WINDOW(widget));
+}
+
 static void new_conversation_action(GtkWidget *widget, const char *name, GVariant *param)
 {
   (void)name;
@@ -88,6 +95,7 @@ void ivl_window_install_actions(IvlWindowClass *klass)
   gtk_widget_class_install_action(w, "win.stop", NULL, stop_action);
   gtk_widget_class_install_action(w, "win.regenerate", NULL, regenerate_action);
   gtk_widget_class_install_action(w, "win.continue", NULL, continue_action);
+  gtk_widget_class_install_action(w, "win.find-objects", NULL, find_objects_action);
   gtk_widget_class_install_action(w, "win.new-conversation", NULL, new_conversation_action);
   gtk_widget_class_install_action(w, "win.attach", NULL, attach_action);
   gtk_widget_class_install_action(w, "win.make-demo-model", NULL, demo_model_action);

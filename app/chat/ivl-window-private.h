@@ -29,6 +29,8 @@ struct _IvlWindow {
   GtkBox *attachments_box;
   GtkToggleButton *combine_button;
   GtkTextView *input;
+  GtkLabel *input_placeholder;
+  GtkLabel *app_title;
   GtkStack *send_stack;
 
   /* borrowed from the application */
@@ -58,6 +60,7 @@ void ivl_window_send(IvlWindow *self);
 void ivl_window_stop(IvlWindow *self);
 void ivl_window_regenerate(IvlWindow *self);
 void ivl_window_continue(IvlWindow *self);
+void ivl_window_find_objects(IvlWindow *self);
 void ivl_window_new_conversation(IvlWindow *self);
 void ivl_window_make_demo_model(IvlWindow *self);
 IvlAskOptions ivl_window_ask_options(IvlWindow *self);

@@ -85,17 +85,21 @@ static void setup_row(GtkSignalListItemFactory *factory, GtkListItem *item)
   gtk_list_item_set_selectable(item, FALSE);
 }
 
-static void bind_row(GtkSignalListItemFactory *factory, GtkListItem *item)
+static void bind_row(GtkSignalListItemFactory *factory, GtkListItem *item, IvlWindow *self)
 {
+  GListModel *messages = ivl_conversation_get_messages(self->conversation);
+  guint pos = gtk_list_item_get_position(item);
+  g_autoptr(IvlMessage) question = pos > 0 ? g_list_model_get_item(messages, pos - 1) : NULL;
+
   (void)factory;
   ivl_message_row_set_message(IVL_MESSAGE_ROW(gtk_list_item_get_child(item)),
-                              gtk_list_item_get_item(item));
+                              gtk_list_item_get_item(item), question);
 }
 
 static void unbind_row(GtkSignalListItemFactory *factory, GtkListItem *item)
 {
   (void)factory;
-  ivl_message_row_set_message(IVL_MESSAGE_ROW(gtk_list_item_get_child(item)), NULL);
+  ivl_message_row_set_message(IVL_MESSAGE_ROW(gtk_list_item_get_child(item)), NULL, NULL);
 }
 
 static void on_messages_changed(IvlWindow *self)
@@ -448,6 +452,22 @@ void ivl_window_send(IvlWindow *self)
   start_answer(self);
 }
 
+/* InternVL3's grounding prompt, with the cursor where the person names what to find. */
+void ivl_window_find_objects(IvlWindow *self)
+{
+  static const char prompt[] =
+      "Please provide the bounding box coordinate of the region this sentence describes: "
+      "<ref></ref>";
+  GtkTextBuffer *buffer = gtk_text_view_get_buffer(self->input);
+  GtkTextIter at;
+
+  gtk_text_buffer_set_text(buffer, prompt, -1);
+  gtk_text_buffer_get_iter_at_offset(buffer, &at,
+                                     (int)g_utf8_strlen(prompt, -1) - (int)strlen("</ref>"));
+  gtk_text_buffer_place_cursor(buffer, &at);
+  gtk_widget_grab_focus(GTK_WIDGET(self->input));
+}
+
 void ivl_window_stop(IvlWindow *self)
 {
   if (self->ask_cancellable)
@@ -585,6 +605,8 @@ void ivl_window_refresh_models(IvlWindow *self)
   g_signal_handlers_unblock_by_func(self->model_dropdown, load_selected_model, self);
   gtk_widget_set_visible(GTK_WIDGET(self->model_dropdown), self->models->len > 0);
   gtk_widget_set_visible(GTK_WIDGET(self->model_status), self->models->len > 0);
+  /* With no model to choose, the header still says what window this is. */
+  gtk_widget_set_visible(GTK_WIDGET(self->app_title), self->models->len == 0);
   if (self->models->len == 0) {
     gtk_stack_set_visible_child_name(self->main_stack, "no-model");
     ivl_window_update_actions(self);
@@ -637,6 +659,13 @@ static gboolean on_input_key(GtkEventControllerKey *controller, guint keyval, gu
   return FALSE;
 }
 
+/* GtkTextView has no placeholder of its own: a label over it while it is empty. */
+static void on_input_changed(GtkTextBuffer *buffer, IvlWindow *self)
+{
+  gtk_widget_set_visible(GTK_WIDGET(self->input_placeholder),
+                         gtk_text_buffer_get_char_count(buffer) == 0);
+}
+
 static gboolean on_close_request(IvlWindow *self)
 {
   int w, h;
@@ -660,6 +689,7 @@ static void ivl_window_dispose(GObject *object)
   if (self->conversation_list) {
     g_signal_handlers_disconnect_by_data(self->conversation_list, self);
     g_signal_handlers_disconnect_by_data(self->model_dropdown, self);
+    g_signal_handlers_disconnect_by_data(gtk_text_view_get_buffer(self->input), self);
   }
   if (self->worker)
     g_signal_handlers_disconnect_by_data(self->worker, self);
@@ -710,6 +740,8 @@ static void ivl_window_class_init(IvlWindowClass *klass)
   BIND(attachments_box);
   BIND(combine_button);
   BIND(input);
+  BIND(input_placeholder);
+  BIND(app_title);
   BIND(send_stack);
 #undef BIND
   ivl_window_install_actions(klass);
@@ -724,13 +756,15 @@ static void ivl_window_init(IvlWindow *self)
   gtk_widget_init_template(GTK_WIDGET(self));
   self->attachments = g_list_store_new(IVL_TYPE_ATTACHMENT);
   g_signal_connect(factory, "setup", G_CALLBACK(setup_row), NULL);
-  g_signal_connect(factory, "bind", G_CALLBACK(bind_row), NULL);
+  g_signal_connect(factory, "bind", G_CALLBACK(bind_row), self);
   g_signal_connect(factory, "unbind", G_CALLBACK(unbind_row), NULL);
   gtk_list_view_set_factory(self->message_view, factory);
   g_object_unref(factory);
 
   gtk_event_controller_set_propagation_phase(keys, GTK_PHASE_CAPTURE);
   g_signal_connect(keys, "key-pressed", G_CALLBACK(on_input_key), self);
+  g_signal_connect(gtk_text_view_get_buffer(self->input), "changed",
+                   G_CALLBACK(on_input_changed), self);
   gtk_widget_add_controller(GTK_WIDGET(self->input), keys);
 
   adj = gtk_scrolled_window_get_vadjustment(self->message_scroller);

@@ -262,7 +262,15 @@ char *ivl_session_ask(ivl_session *session, const char *question, ivl_media *con
     return NULL;
   }
   gulong us = delay ? strtoul(delay, NULL, 10) : 2000;
-  g_autofree char *text = g_strdup_printf(
+  const char *ref = strstr(question, "<ref>");
+  const char *ref_end = ref ? strstr(ref, "</ref>") : NULL;
+  /* A grounding question gets InternVL's grounding answer: two boxes for what it names on
+   * the first image, one for "a cloud" on the second when there is one. */
+  g_autofree char *thing = ref_end ? g_strndup(ref + 5, ref_end - ref - 5) : NULL;
+  g_autofree char *text = thing ? g_strdup_printf(
+      "Image-1: <ref>%s</ref><box>[[100, 200, 400, 800], [600, 100, 900, 500]]</box>%s", thing,
+      n_media > 1 ? " Image-2: <ref>a cloud</ref><box>[[0, 0, 500, 500]]</box>" : "")
+  : g_strdup_printf(
       "**Turn %d** (history: %d turns) about “%s” with %d media, %s.\n\n"
       "- the picture is *clear*\n- see `tile 1`\n\n```\nprint(\"hello\")\n```\nDone.",
       session->turns + 1, session->turns, question, n_media,

@@ -15,6 +15,8 @@
 #include <unistd.h>
 
 #include "ivl-application.h"
+#include "ivl-boxed-image.h"
+#include "ivl-image-viewer.h"
 #include "ivl-preferences.h"
 #include "ivl-video-dialog.h"
 #include "ivl-window-private.h"
@@ -580,6 +582,119 @@ static void test_restart(void)
     g_assert_nonnull(strstr(ivl_message_get_text(answer), "(history: 4 turns)"));
 }
 
+static GtkWidget *last_of_type(GtkWidget *widget, GType type)
+{
+  GtkWidget *found = G_TYPE_CHECK_INSTANCE_TYPE(widget, type) && gtk_widget_get_mapped(widget)
+                         ? widget
+                         : NULL;
+
+  for (GtkWidget *c = gtk_widget_get_first_child(widget); c; c = gtk_widget_get_next_sibling(c)) {
+    GtkWidget *f = last_of_type(c, type);
+    if (f)
+      found = f;
+  }
+  return found;
+}
+
+/* The colour at (x, y) of widget as drawn, 0xRRGGBB. */
+static guint32 pixel_at(GtkWidget *widget, int x, int y)
+{
+  int w = gtk_widget_get_width(widget), h = gtk_widget_get_height(widget);
+  g_autoptr(GdkPaintable) paintable = gtk_widget_paintable_new(widget);
+  GtkSnapshot *snapshot = gtk_snapshot_new();
+  g_autoptr(GskRenderNode) node = NULL;
+  g_autoptr(GdkTexture) texture = NULL;
+  g_autofree guchar *pixels = g_malloc((gsize)w * h * 4);
+  const guchar *p;
+
+  gdk_paintable_snapshot(paintable, snapshot, w, h);
+  node = gtk_snapshot_free_to_node(snapshot);
+  texture = gsk_renderer_render_texture(gtk_native_get_renderer(gtk_widget_get_native(widget)),
+                                        node, &GRAPHENE_RECT_INIT(0, 0, w, h));
+  gdk_texture_download(texture, pixels, (gsize)w * 4);
+  p = pixels + ((gsize)y * w + x) * 4; /* B, G, R, A in memory */
+  return (guint32)p[2] << 16 | (guint32)p[1] << 8 | p[0];
+}
+
+static gboolean near_color(guint32 a, guint32 b)
+{
+  for (int shift = 0; shift <= 16; shift += 8)
+    if (ABS((int)((a >> shift) & 0xff) - (int)((b >> shift) & 0xff)) > 24)
+      return FALSE;
+  return TRUE;
+}
+
+/* Find Objects asks InternVL's grounding question; the answer's boxes are drawn on the image
+ * at the coordinates it gives (0-1000 of the image), and the text shows the label. */
+static void test_grounding(void)
+{
+  GtkTextBuffer *buffer = gtk_text_view_get_buffer(window->input);
+  GtkTextIter start, end;
+  g_autofree char *asked = NULL;
+  g_autoptr(IvlMessage) answer = NULL;
+  GtkWidget *boxed;
+  GtkWindow *viewer;
+  graphene_rect_t r;
+
+  attach_test_file("wide.png");
+  wait_until(attachments_ready, GUINT_TO_POINTER(1), "the image to find objects in");
+  g_assert_true(gtk_widget_activate_action(GTK_WIDGET(window), "win.find-objects", NULL));
+  gtk_text_buffer_insert_at_cursor(buffer, "the red square", -1);
+  gtk_text_buffer_get_bounds(buffer, &start, &end);
+  asked = gtk_text_buffer_get_text(buffer, &start, &end, FALSE);
+  g_assert_cmpstr(asked, ==,
+                  "Please provide the bounding box coordinate of the region this sentence "
+                  "describes: <ref>the red square</ref>");
+  g_assert_true(gtk_widget_activate_action(GTK_WIDGET(window), "win.send", NULL));
+  wait_until(answer_done, NULL, "the grounding answer");
+  if (real_engine)
+    return; /* random weights give no boxes */
+  answer = last_message();
+  g_assert_nonnull(strstr(ivl_message_get_text(answer), "<box>"));
+  gui_settle(500);
+  /* The label replaces the tags in the text. */
+  wait_for_text(GTK_WIDGET(window->message_view), "Image-1: the red square");
+  g_assert_false(shows_text(GTK_WIDGET(window->message_view), "<box>"));
+
+  boxed = last_of_type(GTK_WIDGET(window->message_view), IVL_TYPE_BOXED_IMAGE);
+  g_assert_nonnull(boxed);
+  ivl_boxed_image_get_image_rect(IVL_BOXED_IMAGE(boxed), &r);
+  /* wide.png is 896x448, drawn 420 wide. Box [[100, 200, 400, 800]]: its left edge at x 42,
+   * from y 42 to 168; its inside keeps the image with a light tint. */
+  g_assert_cmpfloat_with_epsilon(r.size.width, 420, 0.5);
+  g_assert_cmpfloat_with_epsilon(r.size.height, 210, 0.5);
+  g_assert_true(near_color(pixel_at(boxed, (int)(r.origin.x + 43), (int)(r.origin.y + 105)),
+                           0xe01b24));
+  g_assert_true(near_color(pixel_at(boxed, (int)(r.origin.x + 105), (int)(r.origin.y + 167)),
+                           0xe01b24));
+  /* Second box of the same ref [[600, 100, 900, 500]]: right edge at x 378, same colour. */
+  g_assert_true(near_color(pixel_at(boxed, (int)(r.origin.x + 377), (int)(r.origin.y + 60)),
+                           0xe01b24));
+  /* Outside every box the image is untouched. */
+  g_assert_false(near_color(pixel_at(boxed, (int)(r.origin.x + 200), (int)(r.origin.y + 190)),
+                            0xe01b24));
+  screenshot(GTK_WIDGET(window), "12-grounding");
+
+  /* A click opens it large, boxes included. */
+  for (guint i = 0;; i++) {
+    g_autoptr(GtkEventController) c =
+        g_list_model_get_item(gtk_widget_observe_controllers(boxed), i);
+    g_assert_nonnull(c);
+    if (GTK_IS_GESTURE_CLICK(c)) {
+      g_signal_emit_by_name(c, "released", 1, 10.0, 10.0);
+      break;
+    }
+  }
+  viewer = wait_for_toplevel(IVL_TYPE_IMAGE_VIEWER);
+  gtk_window_set_default_size(viewer, 900, 600);
+  gui_settle(400);
+  g_assert_nonnull(last_of_type(GTK_WIDGET(viewer), IVL_TYPE_BOXED_IMAGE));
+  screenshot(GTK_WIDGET(viewer), "13-image-viewer");
+  g_assert_true(gtk_widget_activate_action(GTK_WIDGET(viewer), "viewer.zoom-in", NULL));
+  gui_settle(200);
+  gtk_window_destroy(viewer);
+}
+
 /* GStreamer sees only the plugins playback needs: a full system set drags GTK 3 (the
  * gtkwayland plugin) or DirectFB into this GTK 4 process, which breaks under Xvfb. */
 static void isolate_gstreamer(const char *tmp)
@@ -651,6 +766,7 @@ int main(int argc, char **argv)
   g_test_add_func("/chat/broken-video", test_broken_video);
   g_test_add_func("/chat/shortcuts", test_shortcuts);
   g_test_add_func("/chat/restart", test_restart);
+  g_test_add_func("/chat/grounding", test_grounding);
   status = g_test_run();
 
   gtk_window_destroy(GTK_WINDOW(window));
