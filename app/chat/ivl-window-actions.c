@@ -39,6 +39,25 @@ static void find_objects_action(GtkWidget *widget, const char *name, GVariant *p
   ivl_window_find_objects(IVL_WINDOW(widget));
 }
 
+static void rename_conversation_action(GtkWidget *widget, const char *name, GVariant *param)
+{
+  (void)name;
+  ivl_window_rename_conversation(IVL_WINDOW(widget), g_variant_get_string(param, NULL));
+}
+
+static void delete_conversation_action(GtkWidget *widget, const char *name, GVariant *param)
+{
+  (void)name;
+  ivl_window_delete_conversation(IVL_WINDOW(widget), g_variant_get_string(param, NULL));
+}
+
+static void undo_delete_action(GtkWidget *widget, const char *name, GVariant *param)
+{
+  (void)name;
+  (void)param;
+  ivl_window_undo_delete(IVL_WINDOW(widget));
+}
+
 static void new_conversation_action(GtkWidget *widget, const char *name, GVariant *param)
 {
   (void)name;
@@ -96,6 +115,9 @@ void ivl_window_install_actions(IvlWindowClass *klass)
   gtk_widget_class_install_action(w, "win.regenerate", NULL, regenerate_action);
   gtk_widget_class_install_action(w, "win.continue", NULL, continue_action);
   gtk_widget_class_install_action(w, "win.find-objects", NULL, find_objects_action);
+  gtk_widget_class_install_action(w, "win.rename-conversation", "s", rename_conversation_action);
+  gtk_widget_class_install_action(w, "win.delete-conversation", "s", delete_conversation_action);
+  gtk_widget_class_install_action(w, "win.undo-delete", NULL, undo_delete_action);
   gtk_widget_class_install_action(w, "win.new-conversation", NULL, new_conversation_action);
   gtk_widget_class_install_action(w, "win.attach", NULL, attach_action);
   gtk_widget_class_install_action(w, "win.make-demo-model", NULL, demo_model_action);

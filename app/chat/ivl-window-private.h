@@ -44,6 +44,8 @@ struct _IvlWindow {
   char *loading_model;            /* path of the model being loaded */
   GCancellable *load_cancellable; /* set while a model loads */
   IvlConversation *conversation;  /* the one shown */
+  IvlConversation *deleted;       /* off the list, its file kept while Undo is offered */
+  AdwToast *undo_toast;           /* that offer; NULL when none */
   GListStore *attachments;        /* IvlAttachment for the next question */
   IvlMessage *answer;             /* the answer being generated */
   GCancellable *ask_cancellable;  /* set while an answer is generated */
@@ -61,6 +63,9 @@ void ivl_window_stop(IvlWindow *self);
 void ivl_window_regenerate(IvlWindow *self);
 void ivl_window_continue(IvlWindow *self);
 void ivl_window_find_objects(IvlWindow *self);
+void ivl_window_rename_conversation(IvlWindow *self, const char *id);
+void ivl_window_delete_conversation(IvlWindow *self, const char *id);
+void ivl_window_undo_delete(IvlWindow *self);
 void ivl_window_new_conversation(IvlWindow *self);
 void ivl_window_make_demo_model(IvlWindow *self);
 IvlAskOptions ivl_window_ask_options(IvlWindow *self);

@@ -217,15 +217,177 @@ static void save_conversation(IvlWindow *self, IvlConversation *conversation)
   select_current_row(self);
 }
 
+/* "14:05" today, "Yesterday", else the date: when the conversation last changed. */
+static char *describe_date(gint64 unix_seconds)
+{
+  g_autoptr(GDateTime) when = g_date_time_new_from_unix_local(unix_seconds);
+  g_autoptr(GDateTime) now = g_date_time_new_now_local();
+  int days;
+
+  if (when == NULL)
+    return g_strdup("");
+  days = g_date_time_get_day_of_year(now) - g_date_time_get_day_of_year(when) +
+         365 * (g_date_time_get_year(now) - g_date_time_get_year(when));
+  if (days <= 0)
+    return g_date_time_format(when, "%H:%M");
+  if (days == 1)
+    return g_strdup(_("Yesterday"));
+  /* TRANSLATORS: a date in the conversation list; see g_date_time_format */
+  return g_date_time_format(when, _("%e %b %Y"));
+}
+
+static void update_row_date(GtkLabel *label, GParamSpec *pspec, IvlConversation *conversation)
+{
+  g_autofree char *date = describe_date(ivl_conversation_get_updated(conversation));
+
+  (void)pspec;
+  gtk_label_set_text(label, g_strstrip(date));
+}
+
 static GtkWidget *create_conversation_row(gpointer item, gpointer user_data)
 {
-  GtkWidget *label = gtk_label_new(NULL);
+  GtkWidget *box = gtk_box_new(GTK_ORIENTATION_HORIZONTAL, 6);
+  GtkWidget *text = gtk_box_new(GTK_ORIENTATION_VERTICAL, 2);
+  GtkWidget *title = gtk_label_new(NULL);
+  GtkWidget *date = gtk_label_new(NULL);
+  GtkWidget *more = gtk_menu_button_new();
+  g_autoptr(GMenu) menu = g_menu_new();
+  GVariant *id = g_variant_new_string(ivl_conversation_get_id(item));
+  g_autoptr(GMenuItem) rename = g_menu_item_new(_("_Rename…"), NULL);
+  g_autoptr(GMenuItem) delete = g_menu_item_new(_("_Delete"), NULL);
 
   (void)user_data;
-  gtk_label_set_xalign(GTK_LABEL(label), 0);
-  gtk_label_set_ellipsize(GTK_LABEL(label), PANGO_ELLIPSIZE_END);
-  g_object_bind_property(item, "title", label, "label", G_BINDING_SYNC_CREATE);
-  return label;
+  gtk_label_set_xalign(GTK_LABEL(title), 0);
+  gtk_label_set_ellipsize(GTK_LABEL(title), PANGO_ELLIPSIZE_END);
+  g_object_bind_property(item, "title", title, "label", G_BINDING_SYNC_CREATE);
+  gtk_label_set_xalign(GTK_LABEL(date), 0);
+  gtk_widget_add_css_class(date, "caption");
+  gtk_widget_add_css_class(date, "dim-label");
+  update_row_date(GTK_LABEL(date), NULL, item);
+  /* A rename or a new answer changes the title; the date follows. */
+  g_signal_connect_object(item, "notify::title", G_CALLBACK(update_row_date), date,
+                          G_CONNECT_SWAPPED);
+  gtk_widget_set_hexpand(text, TRUE);
+  gtk_box_append(GTK_BOX(text), title);
+  gtk_box_append(GTK_BOX(text), date);
+
+  g_menu_item_set_action_and_target_value(rename, "win.rename-conversation", id);
+  g_menu_item_set_action_and_target_value(delete, "win.delete-conversation", id);
+  g_menu_append_item(menu, rename);
+  g_menu_append_item(menu, delete);
+  gtk_menu_button_set_menu_model(GTK_MENU_BUTTON(more), G_MENU_MODEL(menu));
+  gtk_menu_button_set_icon_name(GTK_MENU_BUTTON(more), "view-more-symbolic");
+  gtk_widget_set_tooltip_text(more, _("Rename or Delete"));
+  gtk_widget_set_valign(more, GTK_ALIGN_CENTER);
+  gtk_widget_add_css_class(more, "flat");
+  gtk_widget_add_css_class(more, "conversation-menu");
+  gtk_box_append(GTK_BOX(box), text);
+  gtk_box_append(GTK_BOX(box), more);
+  return box;
+}
+
+static IvlConversation *find_conversation(IvlWindow *self, const char *id)
+{
+  GListModel *list = ivl_store_get_conversations(self->store);
+
+  for (guint i = 0; i < g_list_model_get_n_items(list); i++) {
+    g_autoptr(IvlConversation) c = g_list_model_get_item(list, i);
+    if (g_str_equal(ivl_conversation_get_id(c), id))
+      return c; /* the store keeps it */
+  }
+  return NULL;
+}
+
+static void on_rename_response(AdwMessageDialog *dialog, const char *response, IvlWindow *self)
+{
+  IvlConversation *c = find_conversation(self, g_object_get_data(G_OBJECT(dialog), "id"));
+  GtkEditable *entry = GTK_EDITABLE(adw_message_dialog_get_extra_child(dialog));
+
+  if (c == NULL || !g_str_equal(response, "rename"))
+    return;
+  ivl_conversation_set_title(c, gtk_editable_get_text(entry));
+  save_conversation(self, c);
+}
+
+void ivl_window_rename_conversation(IvlWindow *self, const char *id)
+{
+  IvlConversation *c = find_conversation(self, id);
+  GtkWidget *dialog, *entry;
+
+  if (c == NULL)
+    return;
+  dialog = adw_message_dialog_new(GTK_WINDOW(self), _("Rename Conversation"), NULL);
+  entry = gtk_entry_new();
+  gtk_editable_set_text(GTK_EDITABLE(entry), ivl_conversation_get_title(c));
+  gtk_entry_set_activates_default(GTK_ENTRY(entry), TRUE);
+  adw_message_dialog_set_extra_child(ADW_MESSAGE_DIALOG(dialog), entry);
+  adw_message_dialog_add_responses(ADW_MESSAGE_DIALOG(dialog), "cancel", _("_Cancel"), "rename",
+                                   _("_Rename"), NULL);
+  adw_message_dialog_set_response_appearance(ADW_MESSAGE_DIALOG(dialog), "rename",
+                                             ADW_RESPONSE_SUGGESTED);
+  adw_message_dialog_set_default_response(ADW_MESSAGE_DIALOG(dialog), "rename");
+  adw_message_dialog_set_close_response(ADW_MESSAGE_DIALOG(dialog), "cancel");
+  g_object_set_data_full(G_OBJECT(dialog), "id", g_strdup(id), g_free);
+  g_signal_connect_object(dialog, "response", G_CALLBACK(on_rename_response), self, 0);
+  gtk_window_present(GTK_WINDOW(dialog));
+}
+
+/* A deleted conversation leaves the list at once; its file goes when the toast offering Undo
+ * does. */
+static void forget_deleted(IvlWindow *self)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (self->deleted && !ivl_store_delete(self->store, self->deleted, &error))
+    ivl_window_show_error(self, error);
+  g_clear_object(&self->deleted);
+  self->undo_toast = NULL;
+}
+
+static void on_undo_toast_dismissed(AdwToast *toast, IvlWindow *self)
+{
+  if (self->undo_toast == toast)
+    forget_deleted(self);
+}
+
+void ivl_window_delete_conversation(IvlWindow *self, const char *id)
+{
+  IvlConversation *c = find_conversation(self, id);
+  GListModel *list = ivl_store_get_conversations(self->store);
+  AdwToast *toast;
+
+  if (c == NULL || (self->ask_cancellable && c == self->conversation))
+    return;
+  if (self->undo_toast) /* one deletion waits for Undo at a time */
+    adw_toast_dismiss(self->undo_toast);
+  self->deleted = g_object_ref(c);
+  ivl_store_remove(self->store, c);
+  if (c == self->conversation) {
+    g_autoptr(IvlConversation) next =
+        g_list_model_get_n_items(list) ? g_list_model_get_item(list, 0) : NULL;
+    if (next)
+      show_conversation(self, next);
+    else
+      ivl_window_new_conversation(self);
+  }
+  toast = adw_toast_new(_("Conversation deleted"));
+  adw_toast_set_button_label(toast, _("_Undo"));
+  adw_toast_set_action_name(toast, "win.undo-delete");
+  g_signal_connect_object(toast, "dismissed", G_CALLBACK(on_undo_toast_dismissed), self, 0);
+  self->undo_toast = toast;
+  adw_toast_overlay_add_toast(self->toast_overlay, toast);
+}
+
+void ivl_window_undo_delete(IvlWindow *self)
+{
+  g_autoptr(IvlConversation) c = g_steal_pointer(&self->deleted);
+
+  if (c == NULL)
+    return;
+  ivl_store_put_back(self->store, c);
+  show_conversation(self, c);
+  if (self->undo_toast)
+    adw_toast_dismiss(self->undo_toast);
 }
 
 static void on_conversation_selected(IvlWindow *self, GtkListBoxRow *row)
@@ -237,16 +399,26 @@ static void on_conversation_selected(IvlWindow *self, GtkListBoxRow *row)
   g_autoptr(IvlConversation) c = g_list_model_get_item(list, gtk_list_box_row_get_index(row));
   if (c)
     show_conversation(self, c);
+  /* Folded, the sidebar covers the conversation: it makes way for the one chosen. */
+  if (adw_flap_get_folded(self->flap))
+    adw_flap_set_reveal_flap(self->flap, FALSE);
 }
 
 void ivl_window_new_conversation(IvlWindow *self)
 {
   g_autoptr(IvlConversation) c = NULL;
 
+  GListModel *list = ivl_store_get_conversations(self->store);
+
   /* An untouched conversation is reused rather than piling up empty ones. */
-  if (self->conversation &&
-      g_list_model_get_n_items(ivl_conversation_get_messages(self->conversation)) == 0)
-    return;
+  for (guint i = 0; i < g_list_model_get_n_items(list); i++) {
+    g_autoptr(IvlConversation) other = g_list_model_get_item(list, i);
+    if (g_list_model_get_n_items(ivl_conversation_get_messages(other)) == 0) {
+      show_conversation(self, other);
+      gtk_widget_grab_focus(GTK_WIDGET(self->input));
+      return;
+    }
+  }
   c = ivl_conversation_new();
   ivl_store_add(self->store, c);
   show_conversation(self, c);
@@ -699,6 +871,11 @@ static void ivl_window_dispose(GObject *object)
   if (self->follow_tick)
     gtk_widget_remove_tick_callback(GTK_WIDGET(self->message_scroller), self->follow_tick);
   self->follow_tick = 0;
+  /* A deletion still offered for Undo happens now. */
+  if (self->deleted && self->store)
+    ivl_store_delete(self->store, self->deleted, NULL);
+  g_clear_object(&self->deleted);
+  self->undo_toast = NULL;
   g_clear_object(&self->conversation);
   g_clear_object(&self->settings);
   g_clear_object(&self->store);

@@ -695,6 +695,86 @@ static void test_grounding(void)
   gtk_window_destroy(viewer);
 }
 
+static guint n_conversations(void)
+{
+  return g_list_model_get_n_items(ivl_store_get_conversations(window->store));
+}
+
+static gboolean saved_file_exists(const char *id)
+{
+  g_autofree char *name = g_strconcat(id, ".json", NULL);
+  g_autofree char *path = g_build_filename(data_home, "ivl", "conversations", name, NULL);
+
+  return g_file_test(path, G_FILE_TEST_EXISTS);
+}
+
+/* New conversations reuse an empty one; one is renamed, deleted, brought back with Undo, and
+ * deleted for good when the toast goes. */
+static void test_conversations(void)
+{
+  guint n = n_conversations();
+  g_autofree char *id = NULL;
+  g_autofree char *path = NULL;
+  g_autofree char *saved = NULL;
+  GtkWindow *dialog;
+
+  g_assert_true(gtk_widget_activate_action(GTK_WIDGET(window), "win.new-conversation", NULL));
+  g_assert_cmpuint(n_conversations(), ==, n + 1);
+  g_assert_true(gtk_widget_activate_action(GTK_WIDGET(window), "win.new-conversation", NULL));
+  g_assert_cmpuint(n_conversations(), ==, n + 1);
+  /* Elsewhere and back: still the same empty one. */
+  gtk_list_box_select_row(window->conversation_list,
+                          gtk_list_box_get_row_at_index(window->conversation_list, 1));
+  g_assert_true(gtk_widget_activate_action(GTK_WIDGET(window), "win.new-conversation", NULL));
+  g_assert_cmpuint(n_conversations(), ==, n + 1);
+  g_assert_cmpuint(
+      g_list_model_get_n_items(ivl_conversation_get_messages(window->conversation)), ==, 0);
+
+  type_and_send("A second conversation");
+  wait_until(answer_done, NULL, "the answer in the second conversation");
+  id = g_strdup(ivl_conversation_get_id(window->conversation));
+
+  g_assert_true(gtk_widget_activate_action(GTK_WIDGET(window), "win.rename-conversation", "s",
+                                           id));
+  dialog = wait_for_toplevel(ADW_TYPE_MESSAGE_DIALOG);
+  gtk_editable_set_text(GTK_EDITABLE(adw_message_dialog_get_extra_child(
+                            ADW_MESSAGE_DIALOG(dialog))),
+                        "Holiday photos");
+  screenshot(GTK_WIDGET(dialog), "14-rename");
+  adw_message_dialog_response(ADW_MESSAGE_DIALOG(dialog), "rename");
+  gui_settle(200);
+  g_assert_cmpstr(ivl_conversation_get_title(window->conversation), ==, "Holiday photos");
+  {
+    g_autofree char *name = g_strconcat(id, ".json", NULL);
+    path = g_build_filename(data_home, "ivl", "conversations", name, NULL);
+  }
+  g_assert_true(g_file_get_contents(path, &saved, NULL, NULL));
+  g_assert_nonnull(strstr(saved, "\"title\" : \"Holiday photos\""));
+  gui_settle(200);
+  screenshot(GTK_WIDGET(window), "15-conversations");
+
+  g_assert_true(gtk_widget_activate_action(GTK_WIDGET(window), "win.delete-conversation", "s",
+                                           id));
+  g_assert_cmpuint(n_conversations(), ==, n);
+  g_assert_cmpstr(ivl_conversation_get_id(window->conversation), !=, id);
+  wait_for_text(GTK_WIDGET(window->toast_overlay), "Conversation deleted");
+  gui_settle(300);
+  screenshot(GTK_WIDGET(window), "16-deleted");
+  g_assert_true(gtk_widget_activate_action(GTK_WIDGET(window), "win.undo-delete", NULL));
+  g_assert_cmpuint(n_conversations(), ==, n + 1);
+  g_assert_cmpstr(ivl_conversation_get_id(window->conversation), ==, id);
+  g_assert_cmpstr(ivl_conversation_get_title(window->conversation), ==, "Holiday photos");
+  g_assert_true(saved_file_exists(id));
+
+  g_assert_true(gtk_widget_activate_action(GTK_WIDGET(window), "win.delete-conversation", "s",
+                                           id));
+  g_assert_nonnull(window->undo_toast);
+  adw_toast_dismiss(window->undo_toast);
+  gui_settle(200);
+  g_assert_false(saved_file_exists(id));
+  g_assert_cmpuint(n_conversations(), ==, n);
+}
+
 /* GStreamer sees only the plugins playback needs: a full system set drags GTK 3 (the
  * gtkwayland plugin) or DirectFB into this GTK 4 process, which breaks under Xvfb. */
 static void isolate_gstreamer(const char *tmp)
@@ -767,6 +847,7 @@ int main(int argc, char **argv)
   g_test_add_func("/chat/shortcuts", test_shortcuts);
   g_test_add_func("/chat/restart", test_restart);
   g_test_add_func("/chat/grounding", test_grounding);
+  g_test_add_func("/chat/conversations", test_conversations);
   status = g_test_run();
 
   gtk_window_destroy(GTK_WINDOW(window));
