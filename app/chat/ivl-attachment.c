@@ -9,6 +9,7 @@ struct _IvlAttachment {
   GObject parent_instance;
 
   char *path;
+  char *name; /* the file the person chose, for messages; NULL: the stored file's name */
   gboolean is_video;
   double start, end; /* seconds; end <= start means the whole video */
   int n_frames;
@@ -27,6 +28,7 @@ static void ivl_attachment_finalize(GObject *object)
   IvlAttachment *self = IVL_ATTACHMENT(object);
 
   g_free(self->path);
+  g_free(self->name);
   g_clear_object(&self->preview);
   G_OBJECT_CLASS(ivl_attachment_parent_class)->finalize(object);
 }
@@ -181,11 +183,22 @@ char *ivl_attachment_describe(IvlAttachment *self)
                            self->n_tiles, a, b);
   }
   if (self->cols * self->rows <= 1)
-    return g_strdup(_("1 tile"));
-  /* TRANSLATORS: the grid an image is cut into: "4×3 + thumbnail, 13 tiles" */
-  return g_strdup_printf(ngettext("%d×%d + thumbnail, %d tile", "%d×%d + thumbnail, %d tiles",
-                                  self->n_tiles),
-                         self->cols, self->rows, self->n_tiles);
+    return g_strdup(_("Seen whole"));
+  /* TRANSLATORS: a large image is cut into parts the model reads one by one */
+  return g_strdup_printf(ngettext("Large image, split into %d part",
+                                  "Large image, split into %d parts", self->cols * self->rows),
+                         self->cols * self->rows);
+}
+
+const char *ivl_attachment_get_name(IvlAttachment *self)
+{
+  return self->name ? self->name : self->path;
+}
+
+void ivl_attachment_set_name(IvlAttachment *self, const char *name)
+{
+  g_free(self->name);
+  self->name = g_path_get_basename(name);
 }
 
 GdkPaintable *ivl_attachment_get_preview(IvlAttachment *self)

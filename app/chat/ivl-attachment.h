@@ -18,11 +18,15 @@ JsonNode *ivl_attachment_to_json(IvlAttachment *self);
 
 const char *ivl_attachment_get_path(IvlAttachment *self);
 gboolean ivl_attachment_is_video(IvlAttachment *self);
+/* The name of the file the person chose (its base name), for messages; the stored path
+ * until set. Not saved: a stored conversation only knows the stored file. */
+const char *ivl_attachment_get_name(IvlAttachment *self);
+void ivl_attachment_set_name(IvlAttachment *self, const char *name);
 /* The clip bounds; FALSE when the whole video is sampled. */
 gboolean ivl_attachment_get_bounds(IvlAttachment *self, double *start, double *end);
 int ivl_attachment_get_n_frames(IvlAttachment *self);
 
-/* What the model will see, once the worker has cut the media ("4×3 + thumbnail, 13 tiles"). */
+/* What the model will see, once the worker has cut the media ("Large image, split into 12 parts"). */
 void ivl_attachment_set_grid(IvlAttachment *self, int cols, int rows, int n_tiles);
 int ivl_attachment_get_n_tiles(IvlAttachment *self);
 /* A short translated description of the grid or clip; NULL until known. Caller frees. */

@@ -12,6 +12,7 @@ struct _IvlConversation {
 
   char *id;
   char *title; /* NULL until the first question */
+  char *named;  /* the title the person gave it; NULL: the first question */
   gint64 updated; /* unix seconds */
   GListStore *messages;
 };
@@ -27,6 +28,7 @@ static void ivl_conversation_finalize(GObject *object)
 
   g_free(self->id);
   g_free(self->title);
+  g_free(self->named);
   g_object_unref(self->messages);
   G_OBJECT_CLASS(ivl_conversation_parent_class)->finalize(object);
 }
@@ -109,6 +111,9 @@ IvlConversation *ivl_conversation_new_from_json(JsonNode *node, const char *imag
   self = g_object_new(IVL_TYPE_CONVERSATION, NULL);
   self->id = g_strdup(id);
   self->updated = json_object_get_int_member_with_default(o, "updated", 0);
+  JsonNode *named = json_object_get_member(o, "title");
+  if (named && JSON_NODE_HOLDS_VALUE(named) && json_node_get_value_type(named) == G_TYPE_STRING)
+    self->named = g_strdup(json_node_get_string(named));
   for (guint i = 0; i < json_array_get_length(messages); i++) {
     JsonObject *m = json_array_get_object_element(messages, i);
     g_autoptr(IvlMessage) msg = m ? ivl_message_new_from_json(m, images_dir, error) : NULL;
@@ -136,6 +141,10 @@ JsonNode *ivl_conversation_to_json(IvlConversation *self)
   json_builder_add_string_value(b, self->id);
   json_builder_set_member_name(b, "updated");
   json_builder_add_int_value(b, self->updated);
+  if (self->named) {
+    json_builder_set_member_name(b, "title");
+    json_builder_add_string_value(b, self->named);
+  }
   json_builder_set_member_name(b, "messages");
   json_builder_begin_array(b);
   for (guint i = 0; i < n; i++) {
@@ -154,7 +163,16 @@ const char *ivl_conversation_get_id(IvlConversation *self)
 
 const char *ivl_conversation_get_title(IvlConversation *self)
 {
-  return self->title ? self->title : _("New conversation");
+  return self->named ? self->named : self->title ? self->title : _("New conversation");
+}
+
+void ivl_conversation_set_title(IvlConversation *self, const char *title)
+{
+  g_autofree char *clean = title ? g_strstrip(g_strdup(title)) : NULL;
+
+  g_free(self->named);
+  self->named = clean && *clean ? g_steal_pointer(&clean) : NULL;
+  g_object_notify_by_pspec(G_OBJECT(self), props[PROP_TITLE]);
 }
 
 gint64 ivl_conversation_get_updated(IvlConversation *self)
@@ -186,4 +204,9 @@ void ivl_conversation_remove_last(IvlConversation *self)
 
   if (n > 0)
     g_list_store_remove(self->messages, n - 1);
+  /* Its only question taken back: the conversation is new again. */
+  if (n == 1 && self->title) {
+    g_clear_pointer(&self->title, g_free);
+    g_object_notify_by_pspec(G_OBJECT(self), props[PROP_TITLE]);
+  }
 }

@@ -15,8 +15,11 @@ JsonNode *ivl_conversation_to_json(IvlConversation *self);
 
 /* A file-name-safe unique id. */
 const char *ivl_conversation_get_id(IvlConversation *self);
-/* The first question, shortened; "New conversation" while there is none. */
+/* The title the person gave it, else the first question shortened; "New conversation"
+ * while there is none. */
 const char *ivl_conversation_get_title(IvlConversation *self);
+/* Renames it; NULL or blank goes back to the first question. */
+void ivl_conversation_set_title(IvlConversation *self, const char *title);
 gint64 ivl_conversation_get_updated(IvlConversation *self);
 void ivl_conversation_touch(IvlConversation *self);
 

@@ -5,10 +5,14 @@
 
 #include <glib/gi18n.h>
 
+#include "ivl-boxed-image.h"
+#include "ivl-grounding.h"
+#include "ivl-image-viewer.h"
 #include "ivl-markdown.h"
 #include "ivl-thumbnails.h"
 
 #define MEDIA_SIZE 120
+#define GROUNDED_WIDTH 420 /* an image with the boxes of an answer: large enough to read */
 
 struct _IvlMessageRow {
   GtkWidget parent_instance;
@@ -19,14 +23,94 @@ struct _IvlMessageRow {
   GtkBox *media_box;
   GtkLabel *text_label;
   GtkSpinner *spinner;
+  GtkBox *footer;
   GtkLabel *state_label;
+  GtkButton *continue_button;
+  GtkLabel *stats_label;
+  GtkButton *copy_button;
 
   /* owned */
   IvlMessage *message;
-  gulong text_handler, state_handler;
+  IvlMessage *question; /* of an answer: where the images its boxes are on come from */
+  char *boxes_of;       /* the text the grounded images were drawn for */
+  gulong text_handler, state_handler, stats_handler;
 };
 
 G_DEFINE_FINAL_TYPE(IvlMessageRow, ivl_message_row, GTK_TYPE_WIDGET)
+
+static void clear_media(IvlMessageRow *self)
+{
+  GtkWidget *child;
+
+  while ((child = gtk_widget_get_first_child(GTK_WIDGET(self->media_box))))
+    gtk_box_remove(self->media_box, child);
+}
+
+static void open_viewer(GtkWidget *widget, IvlAttachment *attachment, GPtrArray *boxes)
+{
+  IvlImageViewer *viewer =
+      ivl_image_viewer_new(GTK_WINDOW(gtk_widget_get_root(widget)), attachment, boxes);
+  gtk_window_present(GTK_WINDOW(viewer));
+}
+
+static void on_media_clicked(GtkGestureClick *click, int n_press, double x, double y,
+                             GtkWidget *widget)
+{
+  (void)click;
+  (void)n_press;
+  (void)x;
+  (void)y;
+  open_viewer(widget, g_object_get_data(G_OBJECT(widget), "attachment"),
+              g_object_get_data(G_OBJECT(widget), "boxes"));
+}
+
+/* A click opens the attachment large, with its boxes when it has some. */
+static void make_openable(GtkWidget *widget, IvlAttachment *attachment, GPtrArray *boxes)
+{
+  GtkGesture *click = gtk_gesture_click_new();
+
+  g_object_set_data_full(G_OBJECT(widget), "attachment", g_object_ref(attachment),
+                         g_object_unref);
+  if (boxes)
+    g_object_set_data_full(G_OBJECT(widget), "boxes", g_ptr_array_ref(boxes),
+                           (GDestroyNotify)g_ptr_array_unref);
+  g_signal_connect(click, "released", G_CALLBACK(on_media_clicked), widget);
+  gtk_widget_add_controller(widget, GTK_EVENT_CONTROLLER(click));
+  gtk_widget_set_cursor_from_name(widget, "zoom-in");
+}
+
+/* Under an answer with grounding boxes: each image of its question with its boxes. */
+static void show_grounding(IvlMessageRow *self, const char *text)
+{
+  g_autoptr(GPtrArray) boxes = NULL;
+  GPtrArray *media;
+
+  if (g_strcmp0(self->boxes_of, text) == 0)
+    return;
+  g_free(self->boxes_of);
+  self->boxes_of = g_strdup(text);
+  clear_media(self);
+  boxes = strstr(text, "<box>") ? ivl_grounding_parse(text) : NULL;
+  media = self->question ? ivl_message_get_attachments(self->question) : NULL;
+  for (guint i = 0; boxes && boxes->len && media && i < media->len; i++) {
+    g_autoptr(GPtrArray) mine = ivl_grounding_of_image(boxes, (int)i);
+    g_autoptr(GdkPaintable) picture = NULL;
+    GtkWidget *image;
+
+    if (mine->len == 0 || ivl_attachment_is_video(media->pdata[i]) ||
+        !(picture = ivl_picture_get_full(media->pdata[i])))
+      continue;
+    image = ivl_boxed_image_new(picture);
+    ivl_boxed_image_set_boxes(IVL_BOXED_IMAGE(image), mine);
+    ivl_boxed_image_set_max_width(IVL_BOXED_IMAGE(image), GROUNDED_WIDTH);
+    gtk_widget_set_halign(image, GTK_ALIGN_START);
+    gtk_widget_add_css_class(image, "thumbnail");
+    make_openable(image, media->pdata[i], mine);
+    gtk_box_append(self->media_box, image);
+  }
+  gtk_widget_set_visible(GTK_WIDGET(self->media_box),
+                         gtk_widget_get_first_child(GTK_WIDGET(self->media_box)) != NULL);
+}
 
 static void show_text(IvlMessageRow *self)
 {
@@ -37,9 +121,12 @@ static void show_text(IvlMessageRow *self)
     gtk_label_set_use_markup(self->text_label, FALSE);
     gtk_label_set_text(self->text_label, text);
   } else {
-    g_autofree char *markup = ivl_markdown_to_pango(text);
+    /* Grounding tags show as their labels; the boxes are drawn on the images. */
+    g_autofree char *plain = ivl_grounding_strip(text);
+    g_autofree char *markup = ivl_markdown_to_pango(plain);
     gtk_label_set_use_markup(self->text_label, TRUE);
     gtk_label_set_markup(self->text_label, markup);
+    show_grounding(self, text);
   }
   gtk_widget_set_visible(GTK_WIDGET(self->text_label), *text != '\0');
 }
@@ -47,18 +134,61 @@ static void show_text(IvlMessageRow *self)
 static void show_state(IvlMessageRow *self)
 {
   IvlMessageState state = ivl_message_get_state(self->message);
+  gboolean user = ivl_message_get_role(self->message) == IVL_MESSAGE_USER;
   const char *note = NULL;
 
   if (state == IVL_MESSAGE_STOPPED)
     note = _("Stopped");
   else if (state == IVL_MESSAGE_FAILED)
     note = _("The answer could not be completed");
+  else if (state == IVL_MESSAGE_LENGTH)
+    note = _("Stopped at the length limit");
   gtk_label_set_text(self->state_label, note ? note : "");
   gtk_widget_set_visible(GTK_WIDGET(self->state_label), note != NULL);
+  gtk_widget_set_visible(GTK_WIDGET(self->continue_button), state == IVL_MESSAGE_LENGTH);
   gtk_spinner_set_spinning(self->spinner, state == IVL_MESSAGE_STREAMING);
   gtk_widget_set_visible(GTK_WIDGET(self->spinner), state == IVL_MESSAGE_STREAMING &&
                                                         *ivl_message_get_text(self->message) ==
                                                             '\0');
+  /* Nothing to copy or measure before the answer is there. */
+  gtk_widget_set_visible(GTK_WIDGET(self->footer), !user && state != IVL_MESSAGE_STREAMING);
+}
+
+/* "42 tokens · 12.5 tokens/s · first token after 0.8 s · 3 image parts" */
+static void show_stats(IvlMessageRow *self)
+{
+  const IvlAnswerStats *st = ivl_message_get_stats(self->message);
+  g_autoptr(GString) text = g_string_new(NULL);
+
+  if (st) {
+    g_string_append_printf(text, ngettext("%d token", "%d tokens", st->n_tokens), st->n_tokens);
+    if (st->tokens_per_s > 0) {
+      g_string_append(text, " · ");
+      g_string_append_printf(text, _("%.1f tokens/s"), st->tokens_per_s);
+    }
+    g_string_append(text, " · ");
+    g_string_append_printf(text, _("first token after %.1f s"), st->first_token_ms / 1000.0);
+    if (st->n_tiles > 0) {
+      g_string_append(text, " · ");
+      g_string_append_printf(
+          text, ngettext("%d image part read", "%d image parts read", st->n_tiles), st->n_tiles);
+    }
+  }
+  gtk_label_set_text(self->stats_label, text->str);
+}
+
+static void copy_message(IvlMessageRow *self)
+{
+  if (self->message)
+    gdk_clipboard_set_text(gtk_widget_get_clipboard(GTK_WIDGET(self)),
+                           ivl_message_get_text(self->message));
+}
+
+static void copy_action(GtkWidget *widget, const char *name, GVariant *param)
+{
+  (void)name;
+  (void)param;
+  copy_message(IVL_MESSAGE_ROW(widget));
 }
 
 static void on_text(IvlMessageRow *self)
@@ -83,31 +213,34 @@ static GtkWidget *media_widget(IvlAttachment *a)
   gtk_widget_set_size_request(w, MEDIA_SIZE, MEDIA_SIZE);
   gtk_widget_add_css_class(w, "thumbnail");
   gtk_widget_set_overflow(w, GTK_OVERFLOW_HIDDEN);
-  gtk_widget_set_tooltip_text(w, ivl_attachment_get_path(a));
+  gtk_widget_set_tooltip_text(w, ivl_attachment_get_name(a));
+  make_openable(w, a, NULL);
   return w;
 }
 
 static void show_media(IvlMessageRow *self)
 {
-  GtkWidget *child;
   GPtrArray *media = ivl_message_get_attachments(self->message);
 
-  while ((child = gtk_widget_get_first_child(GTK_WIDGET(self->media_box))))
-    gtk_box_remove(self->media_box, child);
+  clear_media(self);
   for (guint i = 0; i < media->len; i++)
     gtk_box_append(self->media_box, media_widget(media->pdata[i]));
   gtk_widget_set_visible(GTK_WIDGET(self->media_box), media->len > 0);
 }
 
-void ivl_message_row_set_message(IvlMessageRow *self, IvlMessage *message)
+void ivl_message_row_set_message(IvlMessageRow *self, IvlMessage *message,
+                                 IvlMessage *question)
 {
   gboolean user;
 
   if (self->message) {
     g_clear_signal_handler(&self->text_handler, self->message);
     g_clear_signal_handler(&self->state_handler, self->message);
+    g_clear_signal_handler(&self->stats_handler, self->message);
   }
   g_set_object(&self->message, message);
+  g_set_object(&self->question, question);
+  g_clear_pointer(&self->boxes_of, g_free);
   if (message == NULL)
     return;
   user = ivl_message_get_role(message) == IVL_MESSAGE_USER;
@@ -123,6 +256,9 @@ void ivl_message_row_set_message(IvlMessageRow *self, IvlMessage *message)
   show_media(self);
   show_text(self);
   show_state(self);
+  show_stats(self);
+  self->stats_handler =
+      g_signal_connect_swapped(message, "notify::has-stats", G_CALLBACK(show_stats), self);
   self->text_handler =
       g_signal_connect_swapped(message, "notify::text", G_CALLBACK(on_text), self);
   self->state_handler =
@@ -133,7 +269,7 @@ static void ivl_message_row_dispose(GObject *object)
 {
   IvlMessageRow *self = IVL_MESSAGE_ROW(object);
 
-  ivl_message_row_set_message(self, NULL);
+  ivl_message_row_set_message(self, NULL, NULL);
   gtk_widget_dispose_template(GTK_WIDGET(self), IVL_TYPE_MESSAGE_ROW);
   /* The template's root is a plain child of this GtkWidget: unparented here. */
   for (GtkWidget *child; (child = gtk_widget_get_first_child(GTK_WIDGET(self)));)
@@ -153,14 +289,25 @@ static void ivl_message_row_class_init(IvlMessageRowClass *klass)
   gtk_widget_class_bind_template_child(widget_class, IvlMessageRow, media_box);
   gtk_widget_class_bind_template_child(widget_class, IvlMessageRow, text_label);
   gtk_widget_class_bind_template_child(widget_class, IvlMessageRow, spinner);
+  gtk_widget_class_bind_template_child(widget_class, IvlMessageRow, footer);
   gtk_widget_class_bind_template_child(widget_class, IvlMessageRow, state_label);
+  gtk_widget_class_bind_template_child(widget_class, IvlMessageRow, continue_button);
+  gtk_widget_class_bind_template_child(widget_class, IvlMessageRow, stats_label);
+  gtk_widget_class_bind_template_child(widget_class, IvlMessageRow, copy_button);
+  gtk_widget_class_install_action(widget_class, "message.copy", NULL, copy_action);
   gtk_widget_class_set_layout_manager_type(widget_class, GTK_TYPE_BIN_LAYOUT);
   gtk_widget_class_set_css_name(widget_class, "messagerow");
 }
 
 static void ivl_message_row_init(IvlMessageRow *self)
 {
+  g_autoptr(GMenu) menu = g_menu_new();
+
   gtk_widget_init_template(GTK_WIDGET(self));
+  g_signal_connect_swapped(self->copy_button, "clicked", G_CALLBACK(copy_message), self);
+  /* Right-click on the text offers the whole message next to the selection's Copy. */
+  g_menu_append(menu, _("Copy _Message"), "message.copy");
+  gtk_label_set_extra_menu(self->text_label, G_MENU_MODEL(menu));
 }
 
 GtkWidget *ivl_message_row_new(void)

@@ -11,7 +11,9 @@ G_BEGIN_DECLS
 G_DECLARE_FINAL_TYPE(IvlMessageRow, ivl_message_row, IVL, MESSAGE_ROW, GtkWidget)
 
 GtkWidget *ivl_message_row_new(void);
-/* Shows message (NULL: none) and follows its text and state while it streams. */
-void ivl_message_row_set_message(IvlMessageRow *self, IvlMessage *message);
+/* Shows message (NULL: none) and follows its text and state while it streams. For an
+ * answer, question is the question before it: its images carry the answer's grounding boxes. */
+void ivl_message_row_set_message(IvlMessageRow *self, IvlMessage *message,
+                                 IvlMessage *question);
 
 G_END_DECLS

@@ -13,14 +13,16 @@ struct _IvlMessage {
   GString *text;
   GPtrArray *attachments; /* IvlAttachment */
   gboolean combined;
+  gboolean has_stats;
+  IvlAnswerStats stats;
 };
 
 G_DEFINE_FINAL_TYPE(IvlMessage, ivl_message, G_TYPE_OBJECT)
 
-enum { PROP_0, PROP_TEXT, PROP_STATE, N_PROPS };
+enum { PROP_0, PROP_TEXT, PROP_STATE, PROP_STATS, N_PROPS };
 static GParamSpec *props[N_PROPS];
 
-static const char *const state_names[] = {"done", "streaming", "stopped", "failed"};
+static const char *const state_names[] = {"done", "streaming", "stopped", "failed", "length"};
 
 static void ivl_message_finalize(GObject *object)
 {
@@ -43,6 +45,9 @@ static void ivl_message_get_property(GObject *object, guint id, GValue *value,
   case PROP_STATE:
     g_value_set_int(value, self->state);
     break;
+  case PROP_STATS:
+    g_value_set_boolean(value, self->has_stats);
+    break;
   default:
     G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, pspec);
   }
@@ -56,8 +61,11 @@ static void ivl_message_class_init(IvlMessageClass *klass)
   object_class->get_property = ivl_message_get_property;
   props[PROP_TEXT] =
       g_param_spec_string("text", NULL, NULL, "", G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
-  props[PROP_STATE] = g_param_spec_int("state", NULL, NULL, IVL_MESSAGE_DONE, IVL_MESSAGE_FAILED,
+  props[PROP_STATE] = g_param_spec_int("state", NULL, NULL, IVL_MESSAGE_DONE, IVL_MESSAGE_LENGTH,
                                        IVL_MESSAGE_DONE, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+  /* Notified when the stats are set; read them with ivl_message_get_stats. */
+  props[PROP_STATS] = g_param_spec_boolean("has-stats", NULL, NULL, FALSE,
+                                           G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
   g_object_class_install_properties(object_class, N_PROPS, props);
 }
 
@@ -98,6 +106,19 @@ IvlMessage *ivl_message_new_from_json(JsonObject *object, const char *images_dir
   if (self->state == IVL_MESSAGE_STREAMING)
     self->state = IVL_MESSAGE_STOPPED;
   self->combined = json_object_get_boolean_member_with_default(object, "combined", FALSE);
+  JsonNode *stats_node = json_object_get_member(object, "stats");
+  JsonObject *stats = stats_node && JSON_NODE_HOLDS_OBJECT(stats_node)
+                          ? json_node_get_object(stats_node)
+                          : NULL;
+  if (stats) {
+    self->has_stats = TRUE;
+    self->stats.n_tokens = (int)json_object_get_int_member_with_default(stats, "tokens", 0);
+    self->stats.tokens_per_s =
+        json_object_get_double_member_with_default(stats, "tokens_per_s", 0);
+    self->stats.first_token_ms =
+        json_object_get_double_member_with_default(stats, "first_token_ms", 0);
+    self->stats.n_tiles = (int)json_object_get_int_member_with_default(stats, "tiles", 0);
+  }
 
   JsonArray *media = json_object_has_member(object, "media")
                          ? json_object_get_array_member(object, "media")
@@ -126,6 +147,19 @@ JsonNode *ivl_message_to_json(IvlMessage *self)
   json_builder_add_string_value(b, self->text->str);
   json_builder_set_member_name(b, "state");
   json_builder_add_string_value(b, state_names[self->state]);
+  if (self->has_stats) {
+    json_builder_set_member_name(b, "stats");
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "tokens");
+    json_builder_add_int_value(b, self->stats.n_tokens);
+    json_builder_set_member_name(b, "tokens_per_s");
+    json_builder_add_double_value(b, self->stats.tokens_per_s);
+    json_builder_set_member_name(b, "first_token_ms");
+    json_builder_add_double_value(b, self->stats.first_token_ms);
+    json_builder_set_member_name(b, "tiles");
+    json_builder_add_int_value(b, self->stats.n_tiles);
+    json_builder_end_object(b);
+  }
   if (self->attachments->len > 0) {
     json_builder_set_member_name(b, "combined");
     json_builder_add_boolean_value(b, self->combined);
@@ -192,4 +226,17 @@ gboolean ivl_message_get_combined(IvlMessage *self)
 void ivl_message_set_combined(IvlMessage *self, gboolean combined)
 {
   self->combined = combined;
+}
+
+const IvlAnswerStats *ivl_message_get_stats(IvlMessage *self)
+{
+  return self->has_stats ? &self->stats : NULL;
+}
+
+void ivl_message_set_stats(IvlMessage *self, const IvlAnswerStats *stats)
+{
+  self->has_stats = stats != NULL;
+  if (stats)
+    self->stats = *stats;
+  g_object_notify_by_pspec(G_OBJECT(self), props[PROP_STATS]);
 }

@@ -14,8 +14,17 @@ typedef enum {
   IVL_MESSAGE_DONE,
   IVL_MESSAGE_STREAMING, /* the answer is being generated */
   IVL_MESSAGE_STOPPED,   /* the person stopped it; the text is partial */
-  IVL_MESSAGE_FAILED,    /* generation failed; text holds what came before */
+  IVL_MESSAGE_FAILED,    /* generation failed (conversations saved by older versions) */
+  IVL_MESSAGE_LENGTH,    /* cut by the most new tokens allowed: it can be continued */
 } IvlMessageState;
+
+/* How an answer was made, for the line under it. */
+typedef struct {
+  int n_tokens;          /* generated */
+  double tokens_per_s;   /* decoding speed after the first token */
+  double first_token_ms; /* from asking to the first token: history, images, prefill */
+  int n_tiles;           /* image tiles and video frames run through the vision encoder */
+} IvlAnswerStats;
 
 #define IVL_TYPE_MESSAGE (ivl_message_get_type())
 G_DECLARE_FINAL_TYPE(IvlMessage, ivl_message, IVL, MESSAGE, GObject)
@@ -31,6 +40,10 @@ void ivl_message_set_text(IvlMessage *self, const char *text);
 void ivl_message_append_text(IvlMessage *self, const char *piece);
 IvlMessageState ivl_message_get_state(IvlMessage *self);
 void ivl_message_set_state(IvlMessage *self, IvlMessageState state);
+
+/* NULL until the answer is finished (and for questions). */
+const IvlAnswerStats *ivl_message_get_stats(IvlMessage *self);
+void ivl_message_set_stats(IvlMessage *self, const IvlAnswerStats *stats);
 
 /* The attachments of a question (IvlAttachment), in order; the array is owned by the message. */
 GPtrArray *ivl_message_get_attachments(IvlMessage *self);

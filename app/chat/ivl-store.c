@@ -117,6 +117,19 @@ void ivl_store_add(IvlStore *self, IvlConversation *conversation)
   g_list_store_insert(self->conversations, 0, conversation);
 }
 
+void ivl_store_put_back(IvlStore *self, IvlConversation *conversation)
+{
+  g_list_store_insert_sorted(self->conversations, conversation, newest_first, NULL);
+}
+
+void ivl_store_remove(IvlStore *self, IvlConversation *conversation)
+{
+  guint pos;
+
+  if (g_list_store_find(self->conversations, conversation, &pos))
+    g_list_store_remove(self->conversations, pos);
+}
+
 /* Keeps the most recently changed conversation at the top of the sidebar. */
 static void move_to_top(IvlStore *self, IvlConversation *conversation)
 {

@@ -22,6 +22,10 @@ GListModel *ivl_store_get_conversations(IvlStore *self);
 /* Adds a new conversation to the list (it is written on its first save). */
 void ivl_store_add(IvlStore *self, IvlConversation *conversation);
 gboolean ivl_store_save(IvlStore *self, IvlConversation *conversation, GError **error);
+/* Takes a conversation off the list, keeping its file (a deletion that can be undone), and
+ * puts it back where its age places it. */
+void ivl_store_remove(IvlStore *self, IvlConversation *conversation);
+void ivl_store_put_back(IvlStore *self, IvlConversation *conversation);
 gboolean ivl_store_delete(IvlStore *self, IvlConversation *conversation, GError **error);
 
 /* Copies a file into the images folder under its content hash; returns the stored path.

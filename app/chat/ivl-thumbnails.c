@@ -33,3 +33,16 @@ GdkPaintable *ivl_thumbnail_get(IvlAttachment *attachment)
   g_hash_table_insert(cache, g_strdup(path), texture);
   return g_object_ref(GDK_PAINTABLE(texture));
 }
+
+GdkPaintable *ivl_picture_get_full(IvlAttachment *attachment)
+{
+  g_autoptr(GdkPixbuf) pixbuf = NULL;
+  g_autoptr(GdkPixbuf) upright = NULL;
+
+  if (!ivl_attachment_is_video(attachment))
+    pixbuf = gdk_pixbuf_new_from_file(ivl_attachment_get_path(attachment), NULL);
+  if (pixbuf == NULL)
+    return ivl_thumbnail_get(attachment);
+  upright = gdk_pixbuf_apply_embedded_orientation(pixbuf);
+  return GDK_PAINTABLE(gdk_texture_new_for_pixbuf(upright));
+}

@@ -25,6 +25,39 @@ static void regenerate_action(GtkWidget *widget, const char *name, GVariant *par
   ivl_window_regenerate(IVL_WINDOW(widget));
 }
 
+static void continue_action(GtkWidget *widget, const char *name, GVariant *param)
+{
+  (void)name;
+  (void)param;
+  ivl_window_continue(IVL_WINDOW(widget));
+}
+
+static void find_objects_action(GtkWidget *widget, const char *name, GVariant *param)
+{
+  (void)name;
+  (void)param;
+  ivl_window_find_objects(IVL_WINDOW(widget));
+}
+
+static void rename_conversation_action(GtkWidget *widget, const char *name, GVariant *param)
+{
+  (void)name;
+  ivl_window_rename_conversation(IVL_WINDOW(widget), g_variant_get_string(param, NULL));
+}
+
+static void delete_conversation_action(GtkWidget *widget, const char *name, GVariant *param)
+{
+  (void)name;
+  ivl_window_delete_conversation(IVL_WINDOW(widget), g_variant_get_string(param, NULL));
+}
+
+static void undo_delete_action(GtkWidget *widget, const char *name, GVariant *param)
+{
+  (void)name;
+  (void)param;
+  ivl_window_undo_delete(IVL_WINDOW(widget));
+}
+
 static void new_conversation_action(GtkWidget *widget, const char *name, GVariant *param)
 {
   (void)name;
@@ -57,6 +90,13 @@ static void manage_models_action(GtkWidget *widget, const char *name, GVariant *
   gtk_window_present(GTK_WINDOW(manager));
 }
 
+static void dismiss_error_action(GtkWidget *widget, const char *name, GVariant *param)
+{
+  (void)name;
+  (void)param;
+  ivl_window_dismiss_error(IVL_WINDOW(widget));
+}
+
 static void toggle_sidebar_action(GtkWidget *widget, const char *name, GVariant *param)
 {
   IvlWindow *self = IVL_WINDOW(widget);
@@ -73,11 +113,17 @@ void ivl_window_install_actions(IvlWindowClass *klass)
   gtk_widget_class_install_action(w, "win.send", NULL, send_action);
   gtk_widget_class_install_action(w, "win.stop", NULL, stop_action);
   gtk_widget_class_install_action(w, "win.regenerate", NULL, regenerate_action);
+  gtk_widget_class_install_action(w, "win.continue", NULL, continue_action);
+  gtk_widget_class_install_action(w, "win.find-objects", NULL, find_objects_action);
+  gtk_widget_class_install_action(w, "win.rename-conversation", "s", rename_conversation_action);
+  gtk_widget_class_install_action(w, "win.delete-conversation", "s", delete_conversation_action);
+  gtk_widget_class_install_action(w, "win.undo-delete", NULL, undo_delete_action);
   gtk_widget_class_install_action(w, "win.new-conversation", NULL, new_conversation_action);
   gtk_widget_class_install_action(w, "win.attach", NULL, attach_action);
   gtk_widget_class_install_action(w, "win.make-demo-model", NULL, demo_model_action);
   gtk_widget_class_install_action(w, "win.manage-models", NULL, manage_models_action);
   gtk_widget_class_install_action(w, "win.toggle-sidebar", NULL, toggle_sidebar_action);
+  gtk_widget_class_install_action(w, "win.dismiss-error", NULL, dismiss_error_action);
 
   gtk_widget_class_add_binding_action(w, GDK_KEY_Escape, 0, "win.stop", NULL);
   gtk_widget_class_add_binding_action(w, GDK_KEY_n, GDK_CONTROL_MASK, "win.new-conversation",

@@ -5,6 +5,7 @@
 #include "ivl-window-private.h"
 
 #include <glib/gi18n.h>
+#include <glib/gstdio.h>
 
 #include "ivl-attachment-tile.h"
 #include "ivl-video-dialog.h"
@@ -42,6 +43,32 @@ static IvlAttachmentTile *find_tile(IvlWindow *self, IvlAttachment *attachment)
   return NULL;
 }
 
+/* Whether a saved question or a waiting attachment uses the stored file at path: files are
+ * stored once by content, so two conversations may share one. */
+static gboolean stored_file_in_use(IvlWindow *self, const char *path)
+{
+  GListModel *conversations = ivl_store_get_conversations(self->store);
+  GListModel *waiting = G_LIST_MODEL(self->attachments);
+
+  for (guint i = 0; i < g_list_model_get_n_items(waiting); i++) {
+    g_autoptr(IvlAttachment) a = g_list_model_get_item(waiting, i);
+    if (g_str_equal(ivl_attachment_get_path(a), path))
+      return TRUE;
+  }
+  for (guint c = 0; c < g_list_model_get_n_items(conversations); c++) {
+    g_autoptr(IvlConversation) conversation = g_list_model_get_item(conversations, c);
+    GListModel *messages = ivl_conversation_get_messages(conversation);
+    for (guint m = 0; m < g_list_model_get_n_items(messages); m++) {
+      g_autoptr(IvlMessage) message = g_list_model_get_item(messages, m);
+      GPtrArray *media = ivl_message_get_attachments(message);
+      for (guint k = 0; k < media->len; k++)
+        if (g_str_equal(ivl_attachment_get_path(media->pdata[k]), path))
+          return TRUE;
+    }
+  }
+  return FALSE;
+}
+
 static void on_inspected(GObject *source, GAsyncResult *result, gpointer user_data)
 {
   g_autoptr(IvlWindow) self = user_data;
@@ -51,11 +78,14 @@ static void on_inspected(GObject *source, GAsyncResult *result, gpointer user_da
 
   if (ivl_worker_inspect_finish(IVL_WORKER(source), result, NULL, &error))
     return;
-  /* The file cannot be used: it goes away again, and the person is told why. */
+  /* The file cannot be used: it goes away again, from the store too, and the person is
+   * told why. */
   tile = find_tile(self, attachment);
   if (tile)
     remove_tile(self, tile);
-  ivl_window_show_error(self, error);
+  if (!stored_file_in_use(self, ivl_attachment_get_path(attachment)))
+    g_unlink(ivl_attachment_get_path(attachment));
+  ivl_window_show_media_error(self, attachment, error);
 }
 
 static void add_attachment(IvlWindow *self, IvlAttachment *attachment)
@@ -83,6 +113,16 @@ void ivl_window_clear_attachments(IvlWindow *self)
   update_attachments_bar(self);
 }
 
+void ivl_window_restore_attachments(IvlWindow *self, IvlMessage *question)
+{
+  GPtrArray *media = ivl_message_get_attachments(question);
+
+  ivl_window_clear_attachments(self);
+  for (guint i = 0; i < media->len; i++)
+    add_attachment(self, media->pdata[i]);
+  gtk_toggle_button_set_active(self->combine_button, ivl_message_get_combined(question));
+}
+
 static void on_clip_chosen(IvlWindow *self, const char *stored_path, double start, double end,
                            int n_frames, int n_tiles, GdkPaintable *first_frame)
 {
@@ -96,6 +136,7 @@ static void on_clip_chosen(IvlWindow *self, const char *stored_path, double star
 static void on_image_imported(GObject *source, GAsyncResult *result, gpointer user_data)
 {
   g_autoptr(IvlWindow) self = user_data;
+  const char *chosen = g_task_get_task_data(G_TASK(result)); /* the path given to import */
   g_autoptr(GError) error = NULL;
   g_autofree char *stored = ivl_store_import_file_finish(IVL_STORE(source), result, &error);
   g_autoptr(IvlAttachment) a = NULL;
@@ -105,6 +146,7 @@ static void on_image_imported(GObject *source, GAsyncResult *result, gpointer us
     return;
   }
   a = ivl_attachment_new_image(stored);
+  ivl_attachment_set_name(a, chosen);
   add_attachment(self, a);
 }
 
@@ -138,6 +180,7 @@ void ivl_window_attach_texture(IvlWindow *self, GdkTexture *texture)
     return;
   }
   a = ivl_attachment_new_image(stored);
+  ivl_attachment_set_name(a, _("Pasted image"));
   add_attachment(self, a);
 }
 

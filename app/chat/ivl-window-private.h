@@ -11,6 +11,8 @@ struct _IvlWindow {
 
   /* template widgets */
   AdwToastOverlay *toast_overlay;
+  GtkRevealer *error_revealer;
+  GtkLabel *error_label;
   AdwFlap *flap;
   GtkDropDown *model_dropdown;
   GtkLabel *model_status; /* under the selector: where the loaded model runs, its weights */
@@ -27,6 +29,8 @@ struct _IvlWindow {
   GtkBox *attachments_box;
   GtkToggleButton *combine_button;
   GtkTextView *input;
+  GtkLabel *input_placeholder;
+  GtkLabel *app_title;
   GtkStack *send_stack;
 
   /* borrowed from the application */
@@ -40,6 +44,8 @@ struct _IvlWindow {
   char *loading_model;            /* path of the model being loaded */
   GCancellable *load_cancellable; /* set while a model loads */
   IvlConversation *conversation;  /* the one shown */
+  IvlConversation *deleted;       /* off the list, its file kept while Undo is offered */
+  AdwToast *undo_toast;           /* that offer; NULL when none */
   GListStore *attachments;        /* IvlAttachment for the next question */
   IvlMessage *answer;             /* the answer being generated */
   GCancellable *ask_cancellable;  /* set while an answer is generated */
@@ -48,16 +54,23 @@ struct _IvlWindow {
   gboolean scrolling;             /* the view is being moved by follow_tick, not the person */
   guint follow_tick;              /* the tick callback following the end; 0 when none */
   int follow_frames;              /* frames follow_tick has seen the end stay put */
+  gboolean laid_out;              /* the list has laid out its items since they changed */
 };
 
 /* ivl-window.c */
 void ivl_window_send(IvlWindow *self);
 void ivl_window_stop(IvlWindow *self);
 void ivl_window_regenerate(IvlWindow *self);
+void ivl_window_continue(IvlWindow *self);
+void ivl_window_find_objects(IvlWindow *self);
+void ivl_window_rename_conversation(IvlWindow *self, const char *id);
+void ivl_window_delete_conversation(IvlWindow *self, const char *id);
+void ivl_window_undo_delete(IvlWindow *self);
 void ivl_window_new_conversation(IvlWindow *self);
 void ivl_window_make_demo_model(IvlWindow *self);
 IvlAskOptions ivl_window_ask_options(IvlWindow *self);
 void ivl_window_update_actions(IvlWindow *self);
+void ivl_window_dismiss_error(IvlWindow *self);
 
 /* ivl-window-actions.c */
 void ivl_window_install_actions(IvlWindowClass *klass);
@@ -66,3 +79,5 @@ void ivl_window_install_actions(IvlWindowClass *klass);
 void ivl_window_setup_dnd(IvlWindow *self);
 void ivl_window_attach_dialog(IvlWindow *self);
 void ivl_window_clear_attachments(IvlWindow *self);
+/* Puts the attachments of a question back above the input. */
+void ivl_window_restore_attachments(IvlWindow *self, IvlMessage *question);

@@ -4,6 +4,7 @@
 #include "ivl-window-private.h"
 
 #include <glib/gi18n.h>
+#include <string.h>
 
 #include "ivl-message-row.h"
 
@@ -16,11 +17,22 @@ static void follow_bottom(IvlWindow *self);
 
 /* ---- errors ---------------------------------------------------------------------------- */
 
+/* The whole reason, wrapped, until dismissed or replaced: a toast would cut it, and the
+ * same failure told twice would stack. */
+static void show_banner(IvlWindow *self, const char *text)
+{
+  gtk_label_set_text(self->error_label, text);
+  gtk_revealer_set_reveal_child(self->error_revealer, TRUE);
+}
+
+void ivl_window_dismiss_error(IvlWindow *self)
+{
+  gtk_revealer_set_reveal_child(self->error_revealer, FALSE);
+}
+
 void ivl_window_show_error(IvlWindow *self, const GError *error)
 {
   g_autofree char *text = NULL;
-  g_autofree char *escaped = NULL;
-  AdwToast *toast;
 
   if (error->domain != IVL_WORKER_ERROR)
     text = g_strdup(error->message);
@@ -41,10 +53,26 @@ void ivl_window_show_error(IvlWindow *self, const GError *error)
                            error->message);
   else
     text = g_strdup(error->message);
-  escaped = g_markup_escape_text(text, -1);
-  toast = adw_toast_new(escaped);
-  adw_toast_set_timeout(toast, 8);
-  adw_toast_overlay_add_toast(self->toast_overlay, toast);
+  show_banner(self, text);
+}
+
+void ivl_window_show_media_error(IvlWindow *self, IvlAttachment *attachment,
+                                 const GError *error)
+{
+  const char *stored = ivl_attachment_get_path(attachment);
+  g_autofree char *base = g_path_get_basename(stored);
+  const char *name = ivl_attachment_get_name(attachment);
+  g_autofree char *reason = g_strdup(error->message);
+  g_autofree char *text = NULL;
+
+  /* The engine names the stored copy, whose name is a content hash: say the person's name. */
+  for (const char *hidden = stored; hidden; hidden = hidden == stored ? base : NULL) {
+    g_auto(GStrv) parts = g_strsplit(reason, hidden, -1);
+    g_free(reason);
+    reason = g_strjoinv(name, parts);
+  }
+  text = g_strdup_printf(_("“%s” cannot be used: %s. Try another file."), name, reason);
+  show_banner(self, text);
 }
 
 /* ---- the conversation view ------------------------------------------------------------- */
@@ -57,23 +85,28 @@ static void setup_row(GtkSignalListItemFactory *factory, GtkListItem *item)
   gtk_list_item_set_selectable(item, FALSE);
 }
 
-static void bind_row(GtkSignalListItemFactory *factory, GtkListItem *item)
+static void bind_row(GtkSignalListItemFactory *factory, GtkListItem *item, IvlWindow *self)
 {
+  GListModel *messages = ivl_conversation_get_messages(self->conversation);
+  guint pos = gtk_list_item_get_position(item);
+  g_autoptr(IvlMessage) question = pos > 0 ? g_list_model_get_item(messages, pos - 1) : NULL;
+
   (void)factory;
   ivl_message_row_set_message(IVL_MESSAGE_ROW(gtk_list_item_get_child(item)),
-                              gtk_list_item_get_item(item));
+                              gtk_list_item_get_item(item), question);
 }
 
 static void unbind_row(GtkSignalListItemFactory *factory, GtkListItem *item)
 {
   (void)factory;
-  ivl_message_row_set_message(IVL_MESSAGE_ROW(gtk_list_item_get_child(item)), NULL);
+  ivl_message_row_set_message(IVL_MESSAGE_ROW(gtk_list_item_get_child(item)), NULL, NULL);
 }
 
 static void on_messages_changed(IvlWindow *self)
 {
   GListModel *messages = ivl_conversation_get_messages(self->conversation);
 
+  self->laid_out = FALSE;
   gtk_stack_set_visible_child_name(self->chat_stack,
                                    g_list_model_get_n_items(messages) ? "messages" : "empty");
   follow_bottom(self);
@@ -95,6 +128,10 @@ static gboolean follow_tick(GtkWidget *widget, GdkFrameClock *clock, gpointer da
     self->follow_tick = 0;
     return G_SOURCE_REMOVE;
   }
+  /* Until the list has laid out its current items, the end it reports is that of the old
+   * ones, and moving there asks it for rows it no longer has ("failed to scroll"). */
+  if (!self->laid_out)
+    return G_SOURCE_CONTINUE;
   if (gtk_adjustment_get_value(adj) < end) {
     self->follow_frames = 0;
     self->scrolling = TRUE;
@@ -109,10 +146,19 @@ static gboolean follow_tick(GtkWidget *widget, GdkFrameClock *clock, gpointer da
 
 static void follow_bottom(IvlWindow *self)
 {
+  GListModel *messages = ivl_conversation_get_messages(self->conversation);
+
   self->follow_frames = 0;
+  if (g_list_model_get_n_items(messages) == 0)
+    return;
   if (self->stick_to_bottom && self->follow_tick == 0)
     self->follow_tick = gtk_widget_add_tick_callback(GTK_WIDGET(self->message_scroller),
                                                      follow_tick, self, NULL);
+}
+
+static void on_scroll_layout(IvlWindow *self)
+{
+  self->laid_out = TRUE;
 }
 
 static void on_scroll_value(GtkAdjustment *adj, IvlWindow *self)
@@ -171,15 +217,177 @@ static void save_conversation(IvlWindow *self, IvlConversation *conversation)
   select_current_row(self);
 }
 
+/* "14:05" today, "Yesterday", else the date: when the conversation last changed. */
+static char *describe_date(gint64 unix_seconds)
+{
+  g_autoptr(GDateTime) when = g_date_time_new_from_unix_local(unix_seconds);
+  g_autoptr(GDateTime) now = g_date_time_new_now_local();
+  int days;
+
+  if (when == NULL)
+    return g_strdup("");
+  days = g_date_time_get_day_of_year(now) - g_date_time_get_day_of_year(when) +
+         365 * (g_date_time_get_year(now) - g_date_time_get_year(when));
+  if (days <= 0)
+    return g_date_time_format(when, "%H:%M");
+  if (days == 1)
+    return g_strdup(_("Yesterday"));
+  /* TRANSLATORS: a date in the conversation list; see g_date_time_format */
+  return g_date_time_format(when, _("%e %b %Y"));
+}
+
+static void update_row_date(GtkLabel *label, GParamSpec *pspec, IvlConversation *conversation)
+{
+  g_autofree char *date = describe_date(ivl_conversation_get_updated(conversation));
+
+  (void)pspec;
+  gtk_label_set_text(label, g_strstrip(date));
+}
+
 static GtkWidget *create_conversation_row(gpointer item, gpointer user_data)
 {
-  GtkWidget *label = gtk_label_new(NULL);
+  GtkWidget *box = gtk_box_new(GTK_ORIENTATION_HORIZONTAL, 6);
+  GtkWidget *text = gtk_box_new(GTK_ORIENTATION_VERTICAL, 2);
+  GtkWidget *title = gtk_label_new(NULL);
+  GtkWidget *date = gtk_label_new(NULL);
+  GtkWidget *more = gtk_menu_button_new();
+  g_autoptr(GMenu) menu = g_menu_new();
+  GVariant *id = g_variant_new_string(ivl_conversation_get_id(item));
+  g_autoptr(GMenuItem) rename = g_menu_item_new(_("_Rename…"), NULL);
+  g_autoptr(GMenuItem) delete = g_menu_item_new(_("_Delete"), NULL);
 
   (void)user_data;
-  gtk_label_set_xalign(GTK_LABEL(label), 0);
-  gtk_label_set_ellipsize(GTK_LABEL(label), PANGO_ELLIPSIZE_END);
-  g_object_bind_property(item, "title", label, "label", G_BINDING_SYNC_CREATE);
-  return label;
+  gtk_label_set_xalign(GTK_LABEL(title), 0);
+  gtk_label_set_ellipsize(GTK_LABEL(title), PANGO_ELLIPSIZE_END);
+  g_object_bind_property(item, "title", title, "label", G_BINDING_SYNC_CREATE);
+  gtk_label_set_xalign(GTK_LABEL(date), 0);
+  gtk_widget_add_css_class(date, "caption");
+  gtk_widget_add_css_class(date, "dim-label");
+  update_row_date(GTK_LABEL(date), NULL, item);
+  /* A rename or a new answer changes the title; the date follows. */
+  g_signal_connect_object(item, "notify::title", G_CALLBACK(update_row_date), date,
+                          G_CONNECT_SWAPPED);
+  gtk_widget_set_hexpand(text, TRUE);
+  gtk_box_append(GTK_BOX(text), title);
+  gtk_box_append(GTK_BOX(text), date);
+
+  g_menu_item_set_action_and_target_value(rename, "win.rename-conversation", id);
+  g_menu_item_set_action_and_target_value(delete, "win.delete-conversation", id);
+  g_menu_append_item(menu, rename);
+  g_menu_append_item(menu, delete);
+  gtk_menu_button_set_menu_model(GTK_MENU_BUTTON(more), G_MENU_MODEL(menu));
+  gtk_menu_button_set_icon_name(GTK_MENU_BUTTON(more), "view-more-symbolic");
+  gtk_widget_set_tooltip_text(more, _("Rename or Delete"));
+  gtk_widget_set_valign(more, GTK_ALIGN_CENTER);
+  gtk_widget_add_css_class(more, "flat");
+  gtk_widget_add_css_class(more, "conversation-menu");
+  gtk_box_append(GTK_BOX(box), text);
+  gtk_box_append(GTK_BOX(box), more);
+  return box;
+}
+
+static IvlConversation *find_conversation(IvlWindow *self, const char *id)
+{
+  GListModel *list = ivl_store_get_conversations(self->store);
+
+  for (guint i = 0; i < g_list_model_get_n_items(list); i++) {
+    g_autoptr(IvlConversation) c = g_list_model_get_item(list, i);
+    if (g_str_equal(ivl_conversation_get_id(c), id))
+      return c; /* the store keeps it */
+  }
+  return NULL;
+}
+
+static void on_rename_response(AdwMessageDialog *dialog, const char *response, IvlWindow *self)
+{
+  IvlConversation *c = find_conversation(self, g_object_get_data(G_OBJECT(dialog), "id"));
+  GtkEditable *entry = GTK_EDITABLE(adw_message_dialog_get_extra_child(dialog));
+
+  if (c == NULL || !g_str_equal(response, "rename"))
+    return;
+  ivl_conversation_set_title(c, gtk_editable_get_text(entry));
+  save_conversation(self, c);
+}
+
+void ivl_window_rename_conversation(IvlWindow *self, const char *id)
+{
+  IvlConversation *c = find_conversation(self, id);
+  GtkWidget *dialog, *entry;
+
+  if (c == NULL)
+    return;
+  dialog = adw_message_dialog_new(GTK_WINDOW(self), _("Rename Conversation"), NULL);
+  entry = gtk_entry_new();
+  gtk_editable_set_text(GTK_EDITABLE(entry), ivl_conversation_get_title(c));
+  gtk_entry_set_activates_default(GTK_ENTRY(entry), TRUE);
+  adw_message_dialog_set_extra_child(ADW_MESSAGE_DIALOG(dialog), entry);
+  adw_message_dialog_add_responses(ADW_MESSAGE_DIALOG(dialog), "cancel", _("_Cancel"), "rename",
+                                   _("_Rename"), NULL);
+  adw_message_dialog_set_response_appearance(ADW_MESSAGE_DIALOG(dialog), "rename",
+                                             ADW_RESPONSE_SUGGESTED);
+  adw_message_dialog_set_default_response(ADW_MESSAGE_DIALOG(dialog), "rename");
+  adw_message_dialog_set_close_response(ADW_MESSAGE_DIALOG(dialog), "cancel");
+  g_object_set_data_full(G_OBJECT(dialog), "id", g_strdup(id), g_free);
+  g_signal_connect_object(dialog, "response", G_CALLBACK(on_rename_response), self, 0);
+  gtk_window_present(GTK_WINDOW(dialog));
+}
+
+/* A deleted conversation leaves the list at once; its file goes when the toast offering Undo
+ * does. */
+static void forget_deleted(IvlWindow *self)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (self->deleted && !ivl_store_delete(self->store, self->deleted, &error))
+    ivl_window_show_error(self, error);
+  g_clear_object(&self->deleted);
+  self->undo_toast = NULL;
+}
+
+static void on_undo_toast_dismissed(AdwToast *toast, IvlWindow *self)
+{
+  if (self->undo_toast == toast)
+    forget_deleted(self);
+}
+
+void ivl_window_delete_conversation(IvlWindow *self, const char *id)
+{
+  IvlConversation *c = find_conversation(self, id);
+  GListModel *list = ivl_store_get_conversations(self->store);
+  AdwToast *toast;
+
+  if (c == NULL || (self->ask_cancellable && c == self->conversation))
+    return;
+  if (self->undo_toast) /* one deletion waits for Undo at a time */
+    adw_toast_dismiss(self->undo_toast);
+  self->deleted = g_object_ref(c);
+  ivl_store_remove(self->store, c);
+  if (c == self->conversation) {
+    g_autoptr(IvlConversation) next =
+        g_list_model_get_n_items(list) ? g_list_model_get_item(list, 0) : NULL;
+    if (next)
+      show_conversation(self, next);
+    else
+      ivl_window_new_conversation(self);
+  }
+  toast = adw_toast_new(_("Conversation deleted"));
+  adw_toast_set_button_label(toast, _("_Undo"));
+  adw_toast_set_action_name(toast, "win.undo-delete");
+  g_signal_connect_object(toast, "dismissed", G_CALLBACK(on_undo_toast_dismissed), self, 0);
+  self->undo_toast = toast;
+  adw_toast_overlay_add_toast(self->toast_overlay, toast);
+}
+
+void ivl_window_undo_delete(IvlWindow *self)
+{
+  g_autoptr(IvlConversation) c = g_steal_pointer(&self->deleted);
+
+  if (c == NULL)
+    return;
+  ivl_store_put_back(self->store, c);
+  show_conversation(self, c);
+  if (self->undo_toast)
+    adw_toast_dismiss(self->undo_toast);
 }
 
 static void on_conversation_selected(IvlWindow *self, GtkListBoxRow *row)
@@ -191,16 +399,26 @@ static void on_conversation_selected(IvlWindow *self, GtkListBoxRow *row)
   g_autoptr(IvlConversation) c = g_list_model_get_item(list, gtk_list_box_row_get_index(row));
   if (c)
     show_conversation(self, c);
+  /* Folded, the sidebar covers the conversation: it makes way for the one chosen. */
+  if (adw_flap_get_folded(self->flap))
+    adw_flap_set_reveal_flap(self->flap, FALSE);
 }
 
 void ivl_window_new_conversation(IvlWindow *self)
 {
   g_autoptr(IvlConversation) c = NULL;
 
+  GListModel *list = ivl_store_get_conversations(self->store);
+
   /* An untouched conversation is reused rather than piling up empty ones. */
-  if (self->conversation &&
-      g_list_model_get_n_items(ivl_conversation_get_messages(self->conversation)) == 0)
-    return;
+  for (guint i = 0; i < g_list_model_get_n_items(list); i++) {
+    g_autoptr(IvlConversation) other = g_list_model_get_item(list, i);
+    if (g_list_model_get_n_items(ivl_conversation_get_messages(other)) == 0) {
+      show_conversation(self, other);
+      gtk_widget_grab_focus(GTK_WIDGET(self->input));
+      return;
+    }
+  }
   c = ivl_conversation_new();
   ivl_store_add(self->store, c);
   show_conversation(self, c);
@@ -230,10 +448,20 @@ void ivl_window_update_actions(IvlWindow *self)
   guint n = messages ? g_list_model_get_n_items(messages) : 0;
   gboolean busy = self->ask_cancellable != NULL;
 
+  /* Without a model loaded or on its way there is nothing to answer: the line under the
+   * model selector says why. */
+  gboolean model = self->loaded_model != NULL || self->load_cancellable != NULL;
+
   gtk_stack_set_visible_child_name(self->send_stack, busy ? "stop" : "send");
-  gtk_widget_action_set_enabled(GTK_WIDGET(self), "win.send", !busy);
+  gtk_widget_action_set_enabled(GTK_WIDGET(self), "win.send", !busy && model);
   gtk_widget_action_set_enabled(GTK_WIDGET(self), "win.stop", busy);
-  gtk_widget_action_set_enabled(GTK_WIDGET(self), "win.regenerate", !busy && n >= 2);
+  gtk_widget_action_set_enabled(GTK_WIDGET(self), "win.regenerate", !busy && model && n >= 2);
+  {
+    g_autoptr(IvlMessage) last = n ? g_list_model_get_item(messages, n - 1) : NULL;
+    gtk_widget_action_set_enabled(GTK_WIDGET(self), "win.continue",
+                                  !busy && model && last &&
+                                      ivl_message_get_state(last) == IVL_MESSAGE_LENGTH);
+  }
 }
 
 static void on_tokens(IvlWindow *self, const char *text)
@@ -243,48 +471,121 @@ static void on_tokens(IvlWindow *self, const char *text)
   follow_bottom(self);
 }
 
+/* A failed turn is no answer: the question leaves the history and goes back to the
+ * composer, with its attachments, to be sent again once the cause is fixed. */
+static void take_back_question(IvlWindow *self, IvlConversation *conversation)
+{
+  GListModel *messages = ivl_conversation_get_messages(conversation);
+  guint n = g_list_model_get_n_items(messages);
+  g_autoptr(IvlMessage) question = n >= 2 ? g_list_model_get_item(messages, n - 2) : NULL;
+
+  ivl_conversation_remove_last(conversation); /* the failed answer */
+  if (question == NULL || ivl_message_get_role(question) != IVL_MESSAGE_USER)
+    return; /* a regenerated answer: its question stays */
+  ivl_conversation_remove_last(conversation);
+  if (conversation != self->conversation)
+    return;
+  gtk_text_buffer_set_text(gtk_text_view_get_buffer(self->input), ivl_message_get_text(question),
+                           -1);
+  ivl_window_restore_attachments(self, question);
+}
+
 static void on_answer(GObject *source, GAsyncResult *result, gpointer user_data)
 {
   g_autoptr(IvlWindow) self = user_data;
   g_autoptr(GError) error = NULL;
-  g_autofree char *answer = ivl_worker_ask_finish(IVL_WORKER(source), result, &error);
+  IvlAnswerStats stats;
+  gboolean at_limit;
+  g_autofree char *answer =
+      ivl_worker_ask_finish(IVL_WORKER(source), result, &stats, &at_limit, &error);
   g_autoptr(IvlMessage) message = g_steal_pointer(&self->answer);
   IvlConversation *conversation = g_object_get_data(G_OBJECT(message), "conversation");
 
   g_clear_object(&self->ask_cancellable);
   if (answer) {
-    ivl_message_set_text(message, answer);
-    ivl_message_set_state(message, IVL_MESSAGE_DONE);
+    const char *before = g_object_get_data(G_OBJECT(message), "continued");
+    const IvlAnswerStats *earlier = ivl_message_get_stats(message);
+    g_autofree char *whole = g_strconcat(before ? before : "", answer, NULL);
+    if (before && earlier)
+      stats.n_tokens += earlier->n_tokens;
+    ivl_message_set_text(message, whole);
+    ivl_message_set_stats(message, &stats);
+    ivl_message_set_state(message, at_limit ? IVL_MESSAGE_LENGTH : IVL_MESSAGE_DONE);
   } else if (g_error_matches(error, IVL_WORKER_ERROR, IVL_WORKER_ERROR_CANCELLED)) {
+    /* What was answered before the stop is kept. */
     ivl_message_set_state(message, IVL_MESSAGE_STOPPED);
+  } else if (g_object_get_data(G_OBJECT(message), "continued")) {
+    /* A continuation that failed leaves the cut answer as it was. */
+    ivl_message_set_text(message, g_object_get_data(G_OBJECT(message), "continued"));
+    ivl_message_set_state(message, IVL_MESSAGE_LENGTH);
+    ivl_window_show_error(self, error);
   } else {
-    ivl_message_set_state(message, IVL_MESSAGE_FAILED);
+    take_back_question(self, conversation);
     ivl_window_show_error(self, error);
   }
-  /* Whatever happened, what was asked and answered so far is kept. */
+  g_object_set_data(G_OBJECT(message), "continued", NULL);
   ivl_conversation_touch(conversation);
   save_conversation(self, conversation);
   ivl_window_update_actions(self);
 }
 
-/* Appends an empty answer to the conversation and has the worker fill it. */
-static void start_answer(IvlWindow *self)
+/* Has the worker answer the last question of asked into answer, a message of the shown
+ * conversation. */
+static void ask(IvlWindow *self, GListModel *asked, IvlMessage *answer)
 {
   IvlAskOptions options = ivl_window_ask_options(self);
-  GListModel *messages = ivl_conversation_get_messages(self->conversation);
 
   self->ask_cancellable = g_cancellable_new();
-  ivl_worker_ask_async(self->worker, ivl_conversation_get_id(self->conversation), messages,
+  ivl_worker_ask_async(self->worker, ivl_conversation_get_id(self->conversation), asked,
                        &options, self->ask_cancellable, on_answer, g_object_ref(self));
   g_free(options.system_message);
-  self->answer = ivl_message_new(IVL_MESSAGE_ASSISTANT, NULL);
+  self->answer = g_object_ref(answer);
   ivl_message_set_state(self->answer, IVL_MESSAGE_STREAMING);
   /* The answer may finish after the person switched to another conversation. */
   g_object_set_data_full(G_OBJECT(self->answer), "conversation",
                          g_object_ref(self->conversation), g_object_unref);
   self->stick_to_bottom = TRUE;
-  ivl_conversation_append(self->conversation, self->answer);
+}
+
+/* Appends an empty answer to the conversation and has the worker fill it. */
+static void start_answer(IvlWindow *self)
+{
+  g_autoptr(IvlMessage) answer = ivl_message_new(IVL_MESSAGE_ASSISTANT, NULL);
+
+  ask(self, ivl_conversation_get_messages(self->conversation), answer);
+  ivl_conversation_append(self->conversation, answer);
   save_conversation(self, self->conversation);
+  ivl_window_update_actions(self);
+}
+
+/* An answer cut by the length limit goes on. The engine has no call to extend the last
+ * answer in place, so the model is asked to go on in a turn of its own that the person does
+ * not see, and what it says is added to the cut answer. */
+void ivl_window_continue(IvlWindow *self)
+{
+  GListModel *messages = ivl_conversation_get_messages(self->conversation);
+  guint n = g_list_model_get_n_items(messages);
+  g_autoptr(IvlMessage) last = n ? g_list_model_get_item(messages, n - 1) : NULL;
+  g_autoptr(GListStore) asked = g_list_store_new(IVL_TYPE_MESSAGE);
+  g_autoptr(IvlMessage) go_on = NULL;
+  const char *text;
+
+  if (self->ask_cancellable || last == NULL || ivl_message_get_state(last) != IVL_MESSAGE_LENGTH)
+    return;
+  for (guint i = 0; i < n; i++) {
+    g_autoptr(IvlMessage) m = g_list_model_get_item(messages, i);
+    g_list_store_append(asked, m);
+  }
+  go_on = ivl_message_new(IVL_MESSAGE_USER,
+                          "Continue your previous answer exactly where it stopped, without "
+                          "repeating anything.");
+  g_list_store_append(asked, go_on);
+  text = ivl_message_get_text(last);
+  if (*text && !g_ascii_isspace(text[strlen(text) - 1]))
+    ivl_message_append_text(last, " ");
+  g_object_set_data_full(G_OBJECT(last), "continued", g_strdup(ivl_message_get_text(last)),
+                         g_free);
+  ask(self, G_LIST_MODEL(asked), last);
   ivl_window_update_actions(self);
 }
 
@@ -323,6 +624,22 @@ void ivl_window_send(IvlWindow *self)
   start_answer(self);
 }
 
+/* InternVL3's grounding prompt, with the cursor where the person names what to find. */
+void ivl_window_find_objects(IvlWindow *self)
+{
+  static const char prompt[] =
+      "Please provide the bounding box coordinate of the region this sentence describes: "
+      "<ref></ref>";
+  GtkTextBuffer *buffer = gtk_text_view_get_buffer(self->input);
+  GtkTextIter at;
+
+  gtk_text_buffer_set_text(buffer, prompt, -1);
+  gtk_text_buffer_get_iter_at_offset(buffer, &at,
+                                     (int)g_utf8_strlen(prompt, -1) - (int)strlen("</ref>"));
+  gtk_text_buffer_place_cursor(buffer, &at);
+  gtk_widget_grab_focus(GTK_WIDGET(self->input));
+}
+
 void ivl_window_stop(IvlWindow *self)
 {
   if (self->ask_cancellable)
@@ -350,12 +667,24 @@ static void on_load_progress(IvlWindow *self, double fraction, const char *what)
   gtk_label_set_text(self->loading_label, what);
 }
 
-/* "CPU · 8-bit weights" under the selector, from the worker's "cpu int8" (NULL: hidden). */
+/* The line under the model selector: where the loaded model runs and its weights, or why
+ * there is none. Always there while the selector is, so the header keeps its height. */
+static void show_model_line(IvlWindow *self, const char *text, gboolean failed)
+{
+  gtk_label_set_text(self->model_status, text);
+  if (failed)
+    gtk_widget_add_css_class(GTK_WIDGET(self->model_status), "error");
+  else
+    gtk_widget_remove_css_class(GTK_WIDGET(self->model_status), "error");
+  gtk_widget_set_tooltip_text(GTK_WIDGET(self->model_status), NULL);
+}
+
+/* "CPU · 8-bit weights", from the worker's "cpu int8". */
 static void show_model_status(IvlWindow *self, const char *how)
 {
-  g_auto(GStrv) parts = how ? g_strsplit(how, " ", 2) : NULL;
-  if (!parts || !parts[0] || !parts[1]) {
-    gtk_widget_set_visible(GTK_WIDGET(self->model_status), FALSE);
+  g_auto(GStrv) parts = g_strsplit(how, " ", 2);
+  if (!parts[0] || !parts[1]) {
+    show_model_line(self, "", FALSE);
     return;
   }
   const char *where = g_str_equal(parts[0], "cuda") ? _("GPU") : _("CPU");
@@ -363,8 +692,7 @@ static void show_model_status(IvlWindow *self, const char *how)
                         : g_str_equal(parts[1], "4bit") ? _("4-bit weights")
                                                         : _("full-precision weights");
   g_autofree char *text = g_strdup_printf("%s · %s", where, weights);
-  gtk_label_set_text(self->model_status, text);
-  gtk_widget_set_visible(GTK_WIDGET(self->model_status), TRUE);
+  show_model_line(self, text, FALSE);
 }
 
 static void on_model_loaded(GObject *source, GAsyncResult *result, gpointer user_data)
@@ -380,8 +708,10 @@ static void on_model_loaded(GObject *source, GAsyncResult *result, gpointer user
   gtk_stack_set_visible_child_name(self->main_stack, "chat");
   if (backend == NULL) {
     g_clear_pointer(&self->loaded_model, g_free);
-    show_model_status(self, NULL);
+    show_model_line(self, _("Could not load this model"), TRUE);
+    gtk_widget_set_tooltip_text(GTK_WIDGET(self->model_status), error->message);
     ivl_window_show_error(self, error);
+    ivl_window_update_actions(self);
     return;
   }
   g_free(self->loaded_model);
@@ -389,6 +719,8 @@ static void on_model_loaded(GObject *source, GAsyncResult *result, gpointer user
   g_settings_set_string(self->settings, "last-model", self->loaded_model);
   gtk_widget_set_tooltip_text(GTK_WIDGET(self->model_dropdown), self->loaded_model);
   show_model_status(self, backend);
+  ivl_window_dismiss_error(self); /* a load error of another model is no longer true */
+  ivl_window_update_actions(self);
 }
 
 static void load_selected_model(IvlWindow *self)
@@ -417,10 +749,11 @@ static void load_selected_model(IvlWindow *self)
   gtk_progress_bar_set_fraction(self->loading_bar, 0);
   gtk_label_set_text(self->loading_label, entry->name);
   gtk_stack_set_visible_child_name(self->main_stack, "loading");
-  show_model_status(self, NULL); /* the model it described is being dropped */
+  show_model_line(self, _("Loading…"), FALSE); /* the model it described is being dropped */
   ivl_worker_load_async(self->worker, entry->path, kind,
                         (IvlWorkerPrecision)g_settings_get_enum(self->settings, "precision"),
                         self->load_cancellable, on_model_loaded, g_object_ref(self));
+  ivl_window_update_actions(self);
 }
 
 void ivl_window_refresh_models(IvlWindow *self)
@@ -443,10 +776,12 @@ void ivl_window_refresh_models(IvlWindow *self)
   gtk_drop_down_set_selected(self->model_dropdown, selected);
   g_signal_handlers_unblock_by_func(self->model_dropdown, load_selected_model, self);
   gtk_widget_set_visible(GTK_WIDGET(self->model_dropdown), self->models->len > 0);
-  if (self->models->len == 0)
-    show_model_status(self, NULL);
+  gtk_widget_set_visible(GTK_WIDGET(self->model_status), self->models->len > 0);
+  /* With no model to choose, the header still says what window this is. */
+  gtk_widget_set_visible(GTK_WIDGET(self->app_title), self->models->len == 0);
   if (self->models->len == 0) {
     gtk_stack_set_visible_child_name(self->main_stack, "no-model");
+    ivl_window_update_actions(self);
     return;
   }
   if (self->load_cancellable == NULL)
@@ -496,6 +831,13 @@ static gboolean on_input_key(GtkEventControllerKey *controller, guint keyval, gu
   return FALSE;
 }
 
+/* GtkTextView has no placeholder of its own: a label over it while it is empty. */
+static void on_input_changed(GtkTextBuffer *buffer, IvlWindow *self)
+{
+  gtk_widget_set_visible(GTK_WIDGET(self->input_placeholder),
+                         gtk_text_buffer_get_char_count(buffer) == 0);
+}
+
 static gboolean on_close_request(IvlWindow *self)
 {
   int w, h;
@@ -519,6 +861,7 @@ static void ivl_window_dispose(GObject *object)
   if (self->conversation_list) {
     g_signal_handlers_disconnect_by_data(self->conversation_list, self);
     g_signal_handlers_disconnect_by_data(self->model_dropdown, self);
+    g_signal_handlers_disconnect_by_data(gtk_text_view_get_buffer(self->input), self);
   }
   if (self->worker)
     g_signal_handlers_disconnect_by_data(self->worker, self);
@@ -528,6 +871,11 @@ static void ivl_window_dispose(GObject *object)
   if (self->follow_tick)
     gtk_widget_remove_tick_callback(GTK_WIDGET(self->message_scroller), self->follow_tick);
   self->follow_tick = 0;
+  /* A deletion still offered for Undo happens now. */
+  if (self->deleted && self->store)
+    ivl_store_delete(self->store, self->deleted, NULL);
+  g_clear_object(&self->deleted);
+  self->undo_toast = NULL;
   g_clear_object(&self->conversation);
   g_clear_object(&self->settings);
   g_clear_object(&self->store);
@@ -551,6 +899,8 @@ static void ivl_window_class_init(IvlWindowClass *klass)
   gtk_widget_class_set_template_from_resource(widget_class, "/io/github/ivl/Chat/ui/ivl-window.ui");
 #define BIND(name) gtk_widget_class_bind_template_child(widget_class, IvlWindow, name)
   BIND(toast_overlay);
+  BIND(error_revealer);
+  BIND(error_label);
   BIND(flap);
   BIND(model_dropdown);
   BIND(model_status);
@@ -567,6 +917,8 @@ static void ivl_window_class_init(IvlWindowClass *klass)
   BIND(attachments_box);
   BIND(combine_button);
   BIND(input);
+  BIND(input_placeholder);
+  BIND(app_title);
   BIND(send_stack);
 #undef BIND
   ivl_window_install_actions(klass);
@@ -581,17 +933,20 @@ static void ivl_window_init(IvlWindow *self)
   gtk_widget_init_template(GTK_WIDGET(self));
   self->attachments = g_list_store_new(IVL_TYPE_ATTACHMENT);
   g_signal_connect(factory, "setup", G_CALLBACK(setup_row), NULL);
-  g_signal_connect(factory, "bind", G_CALLBACK(bind_row), NULL);
+  g_signal_connect(factory, "bind", G_CALLBACK(bind_row), self);
   g_signal_connect(factory, "unbind", G_CALLBACK(unbind_row), NULL);
   gtk_list_view_set_factory(self->message_view, factory);
   g_object_unref(factory);
 
   gtk_event_controller_set_propagation_phase(keys, GTK_PHASE_CAPTURE);
   g_signal_connect(keys, "key-pressed", G_CALLBACK(on_input_key), self);
+  g_signal_connect(gtk_text_view_get_buffer(self->input), "changed",
+                   G_CALLBACK(on_input_changed), self);
   gtk_widget_add_controller(GTK_WIDGET(self->input), keys);
 
   adj = gtk_scrolled_window_get_vadjustment(self->message_scroller);
   g_signal_connect(adj, "value-changed", G_CALLBACK(on_scroll_value), self);
+  g_signal_connect_swapped(adj, "changed", G_CALLBACK(on_scroll_layout), self);
   g_signal_connect_swapped(self->model_dropdown, "notify::selected",
                            G_CALLBACK(load_selected_model), self);
   g_signal_connect_swapped(self->conversation_list, "row-selected",

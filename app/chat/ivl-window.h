@@ -18,8 +18,11 @@ IvlWindow *ivl_window_new(GtkApplication *app, GSettings *settings, IvlStore *st
 void ivl_window_attach_files(IvlWindow *self, GFile *const *files, guint n_files);
 /* Attaches a pasted or dropped image, saved as PNG into the store first. */
 void ivl_window_attach_texture(IvlWindow *self, GdkTexture *texture);
-/* Shows an error as a toast, with what to do. */
+/* Shows an error in a banner at the top of the window, whole, with what to do. */
 void ivl_window_show_error(IvlWindow *self, const GError *error);
+/* The same for a file that cannot be used, named as the person knows it. */
+void ivl_window_show_media_error(IvlWindow *self, IvlAttachment *attachment,
+                                 const GError *error);
 /* Scans the model folders again and updates the model selector. */
 void ivl_window_refresh_models(IvlWindow *self);
 

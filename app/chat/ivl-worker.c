@@ -337,6 +337,35 @@ static gboolean prepare_session(IvlWorker *self, Job *job, GError **error)
   return TRUE;
 }
 
+/* What an ask returns: the text, and how it was made. */
+typedef struct {
+  char *text;
+  IvlAnswerStats stats;
+  gboolean at_limit;
+} Answer;
+
+static void answer_free(Answer *a)
+{
+  g_free(a->text);
+  g_free(a);
+}
+
+static Answer *answer_new(ivl_session *session, char *text, int max_new_tokens)
+{
+  Answer *a = g_new0(Answer, 1);
+  ivl_generation_stats st;
+
+  ivl_session_get_stats(session, &st);
+  a->text = text;
+  a->stats.n_tokens = st.n_generated;
+  a->stats.first_token_ms = st.first_token_ms;
+  /* The first token comes out of the prefill: the rate is that of the tokens after it. */
+  a->stats.tokens_per_s = st.decode_ms > 0 ? (st.n_generated - 1) * 1000.0 / st.decode_ms : 0;
+  a->stats.n_tiles = st.n_image_tiles;
+  a->at_limit = st.n_generated >= max_new_tokens;
+  return a;
+}
+
 static void run_ask(IvlWorker *self, Job *job)
 {
   g_autoptr(GError) error = NULL;
@@ -383,7 +412,8 @@ static void run_ask(IvlWorker *self, Job *job)
                             _("Stopped"));
     return;
   }
-  g_task_return_pointer(job->task, answer, g_free);
+  g_task_return_pointer(job->task, answer_new(self->session, answer, params.max_new_tokens),
+                        (GDestroyNotify)answer_free);
 }
 
 /* The demo model needs the Qwen2.5 tokenizer files; they are installed with the app
@@ -601,12 +631,23 @@ void ivl_worker_ask_async(IvlWorker *self, const char *conversation_id, GListMod
   g_async_queue_push(self->jobs, job);
 }
 
-char *ivl_worker_ask_finish(IvlWorker *self, GAsyncResult *result, GError **error)
+char *ivl_worker_ask_finish(IvlWorker *self, GAsyncResult *result, IvlAnswerStats *stats,
+                            gboolean *at_limit, GError **error)
 {
+  Answer *a;
+  char *text;
+
   g_return_val_if_fail(g_task_is_valid(result, self), NULL);
   /* Tokens still waiting for their idle callback belong before the end of the answer. */
   flush_pending(self);
-  return g_task_propagate_pointer(G_TASK(result), error);
+  a = g_task_propagate_pointer(G_TASK(result), error);
+  if (a == NULL)
+    return NULL;
+  *stats = a->stats;
+  *at_limit = a->at_limit;
+  text = g_steal_pointer(&a->text);
+  answer_free(a);
+  return text;
 }
 
 gboolean ivl_worker_can_write_demo(void)

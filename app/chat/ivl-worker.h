@@ -70,11 +70,13 @@ gboolean ivl_worker_inspect_finish(IvlWorker *self, GAsyncResult *result, GPtrAr
 /* Answers the last message of messages (a question) with the earlier messages as history.
  * The session is kept between asks of one conversation, so a follow-up reuses the KV cache;
  * another conversation, or a history that changed (regenerate), rebuilds it from the turns.
- * finish returns the whole answer. */
+ * finish returns the whole answer, how it was made, and whether it was cut by
+ * options->max_new_tokens. */
 void ivl_worker_ask_async(IvlWorker *self, const char *conversation_id, GListModel *messages,
                           const IvlAskOptions *options, GCancellable *cancellable,
                           GAsyncReadyCallback callback, gpointer user_data);
-char *ivl_worker_ask_finish(IvlWorker *self, GAsyncResult *result, GError **error);
+char *ivl_worker_ask_finish(IvlWorker *self, GAsyncResult *result, IvlAnswerStats *stats,
+                            gboolean *at_limit, GError **error);
 
 /* Whether the demo model can be written (the tokenizer files it copies are installed). */
 gboolean ivl_worker_can_write_demo(void);

@@ -31,6 +31,7 @@ struct ivl_media {
 struct ivl_session {
   ivl_model *model;
   int turns;
+  ivl_generation_stats stats; /* of the last ask */
 };
 
 ivl_model_params ivl_model_default_params(void)
@@ -254,8 +255,22 @@ char *ivl_session_ask(ivl_session *session, const char *question, ivl_media *con
                       GError **error)
 {
   const char *delay = g_getenv("IVL_FAKE_TOKEN_US");
+
+  /* A question that asks for it fails, as a backend error would. */
+  if (g_str_has_prefix(question, "[fail]")) {
+    g_set_error(error, IVL_ERROR, IVL_ERROR_BACKEND, "the compute device failed");
+    return NULL;
+  }
   gulong us = delay ? strtoul(delay, NULL, 10) : 2000;
-  g_autofree char *text = g_strdup_printf(
+  const char *ref = strstr(question, "<ref>");
+  const char *ref_end = ref ? strstr(ref, "</ref>") : NULL;
+  /* A grounding question gets InternVL's grounding answer: two boxes for what it names on
+   * the first image, one for "a cloud" on the second when there is one. */
+  g_autofree char *thing = ref_end ? g_strndup(ref + 5, ref_end - ref - 5) : NULL;
+  g_autofree char *text = thing ? g_strdup_printf(
+      "Image-1: <ref>%s</ref><box>[[100, 200, 400, 800], [600, 100, 900, 500]]</box>%s", thing,
+      n_media > 1 ? " Image-2: <ref>a cloud</ref><box>[[0, 0, 500, 500]]</box>" : "")
+  : g_strdup_printf(
       "**Turn %d** (history: %d turns) about “%s” with %d media, %s.\n\n"
       "- the picture is *clear*\n- see `tile 1`\n\n```\nprint(\"hello\")\n```\nDone.",
       session->turns + 1, session->turns, question, n_media,
@@ -263,16 +278,31 @@ char *ivl_session_ask(ivl_session *session, const char *question, ivl_media *con
   g_auto(GStrv) words = g_strsplit(text, " ", -1);
   GString *answer = g_string_new(NULL);
 
-  (void)media;
+  int i = 0;
+
+  memset(&session->stats, 0, sizeof session->stats);
+  for (int k = 0; k < n_media; k++)
+    session->stats.n_image_tiles += media[k]->n_tiles;
   /* As the engine does: a callback that says stop ends the answer, which is kept. */
-  for (int i = 0; words[i] && i < params->max_new_tokens; i++) {
+  for (; words[i] && i < params->max_new_tokens; i++) {
     g_autofree char *piece = g_strconcat(i ? " " : "", words[i], NULL);
     g_usleep(us);
     g_string_append(answer, piece);
-    if (!callback(piece, i, user_data) || g_cancellable_is_cancelled(cancellable))
+    if (!callback(piece, i, user_data) || g_cancellable_is_cancelled(cancellable)) {
+      i++;
       break;
+    }
   }
+  /* A word is a token here; the times are made up but plausible. */
+  session->stats.n_generated = i;
+  session->stats.first_token_ms = 120;
+  session->stats.decode_ms = 50.0 * (i > 1 ? i - 1 : 0);
   (void)error;
   session->turns++;
   return g_string_free(answer, FALSE);
+}
+
+void ivl_session_get_stats(const ivl_session *session, ivl_generation_stats *stats)
+{
+  *stats = session->stats;
 }
