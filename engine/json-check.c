@@ -184,3 +184,51 @@ gboolean ivl_json_get_bool(JsonObject *object, const char *name, gboolean *value
     *value = json_node_get_boolean(n);
   return TRUE;
 }
+
+/* The value node of name when it holds a type, else NULL. */
+static JsonNode *value_of_type(JsonObject *object, const char *name, GType type)
+{
+  JsonNode *n = object ? json_object_get_member(object, name) : NULL;
+  return n && JSON_NODE_HOLDS_VALUE(n) && json_node_get_value_type(n) == type ? n : NULL;
+}
+
+const char *ivl_json_string_or(JsonObject *object, const char *name, const char *fallback)
+{
+  JsonNode *n = value_of_type(object, name, G_TYPE_STRING);
+  return n ? json_node_get_string(n) : fallback;
+}
+
+gint64 ivl_json_int_or(JsonObject *object, const char *name, gint64 fallback)
+{
+  JsonNode *n = value_of_type(object, name, G_TYPE_INT64);
+  return n ? json_node_get_int(n) : fallback;
+}
+
+double ivl_json_number_or(JsonObject *object, const char *name, double fallback)
+{
+  JsonNode *n = value_of_type(object, name, G_TYPE_DOUBLE);
+  if (n)
+    return json_node_get_double(n);
+  n = value_of_type(object, name, G_TYPE_INT64);
+  return n ? (double)json_node_get_int(n) : fallback;
+}
+
+gboolean ivl_json_bool_or(JsonObject *object, const char *name, gboolean fallback)
+{
+  JsonNode *n = value_of_type(object, name, G_TYPE_BOOLEAN);
+  return n ? json_node_get_boolean(n) : fallback;
+}
+
+JsonArray *ivl_json_array_member(JsonObject *object, const char *name)
+{
+  JsonNode *n = object ? json_object_get_member(object, name) : NULL;
+  return n && JSON_NODE_HOLDS_ARRAY(n) ? json_node_get_array(n) : NULL;
+}
+
+JsonObject *ivl_json_object_element(JsonArray *array, guint index)
+{
+  JsonNode *n = array && index < json_array_get_length(array)
+                    ? json_array_get_element(array, index)
+                    : NULL;
+  return n && JSON_NODE_HOLDS_OBJECT(n) ? json_node_get_object(n) : NULL;
+}

@@ -37,6 +37,17 @@ gboolean ivl_json_get_int(JsonObject *object, const char *name, gint64 *value, c
 gboolean ivl_json_get_bool(JsonObject *object, const char *name, gboolean *value,
                            const char *label, GError **error);
 
+/* Lenient reads for files ivl wrote itself (a damaged one still opens): the member when it
+ * has the type asked for, else the fallback (NULL for arrays and objects), without the
+ * CRITICAL json-glib logs for another type. Numbers accept integers and reals. */
+const char *ivl_json_string_or(JsonObject *object, const char *name, const char *fallback);
+gint64 ivl_json_int_or(JsonObject *object, const char *name, gint64 fallback);
+double ivl_json_number_or(JsonObject *object, const char *name, double fallback);
+gboolean ivl_json_bool_or(JsonObject *object, const char *name, gboolean fallback);
+JsonArray *ivl_json_array_member(JsonObject *object, const char *name);
+/* The element at index when it is an object, else NULL. */
+JsonObject *ivl_json_object_element(JsonArray *array, guint index);
+
 G_END_DECLS
 
 #endif /* IVL_JSON_CHECK_H */

@@ -5,6 +5,8 @@
 
 #include <glib/gi18n.h>
 
+#include "json-check.h"
+
 struct _IvlAttachment {
   GObject parent_instance;
 
@@ -91,18 +93,18 @@ IvlAttachment *ivl_attachment_new_video(const char *path, double start, double e
 IvlAttachment *ivl_attachment_new_from_json(JsonObject *object, const char *images_dir,
                                             GError **error)
 {
-  const char *file = json_object_get_string_member_with_default(object, "file", NULL);
+  const char *file = ivl_json_string_or(object, "file", NULL);
 
   if (file == NULL || *file == '\0' || strchr(file, '/') != NULL) {
     g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, _("An attachment has no file name"));
     return NULL;
   }
   g_autofree char *path = g_build_filename(images_dir, file, NULL);
-  if (json_object_get_boolean_member_with_default(object, "video", FALSE))
+  if (ivl_json_bool_or(object, "video", FALSE))
     return ivl_attachment_new_video(
-        path, json_object_get_double_member_with_default(object, "start", 0),
-        json_object_get_double_member_with_default(object, "end", 0),
-        (int)json_object_get_int_member_with_default(object, "frames", 8));
+        path, ivl_json_number_or(object, "start", 0),
+        ivl_json_number_or(object, "end", 0),
+        (int)ivl_json_int_or(object, "frames", 8));
   return ivl_attachment_new_image(path);
 }
 

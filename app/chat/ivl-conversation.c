@@ -5,6 +5,8 @@
 
 #include <glib/gi18n.h>
 
+#include "json-check.h"
+
 #define TITLE_CHARS 48
 
 struct _IvlConversation {
@@ -97,10 +99,8 @@ IvlConversation *ivl_conversation_new_from_json(JsonNode *node, const char *imag
                                                 GError **error)
 {
   JsonObject *o = JSON_NODE_HOLDS_OBJECT(node) ? json_node_get_object(node) : NULL;
-  const char *id = o ? json_object_get_string_member_with_default(o, "id", NULL) : NULL;
-  JsonArray *messages = o && json_object_has_member(o, "messages")
-                            ? json_object_get_array_member(o, "messages")
-                            : NULL;
+  const char *id = o ? ivl_json_string_or(o, "id", NULL) : NULL;
+  JsonArray *messages = ivl_json_array_member(o, "messages");
   g_autoptr(IvlConversation) self = NULL;
 
   if (id == NULL || messages == NULL || strchr(id, '/') != NULL) {
@@ -110,12 +110,10 @@ IvlConversation *ivl_conversation_new_from_json(JsonNode *node, const char *imag
   }
   self = g_object_new(IVL_TYPE_CONVERSATION, NULL);
   self->id = g_strdup(id);
-  self->updated = json_object_get_int_member_with_default(o, "updated", 0);
-  JsonNode *named = json_object_get_member(o, "title");
-  if (named && JSON_NODE_HOLDS_VALUE(named) && json_node_get_value_type(named) == G_TYPE_STRING)
-    self->named = g_strdup(json_node_get_string(named));
+  self->updated = ivl_json_int_or(o, "updated", 0);
+  self->named = g_strdup(ivl_json_string_or(o, "title", NULL));
   for (guint i = 0; i < json_array_get_length(messages); i++) {
-    JsonObject *m = json_array_get_object_element(messages, i);
+    JsonObject *m = ivl_json_object_element(messages, i);
     g_autoptr(IvlMessage) msg = m ? ivl_message_new_from_json(m, images_dir, error) : NULL;
     if (msg == NULL) {
       if (m == NULL)

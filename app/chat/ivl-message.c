@@ -5,6 +5,8 @@
 
 #include <glib/gi18n.h>
 
+#include "json-check.h"
+
 struct _IvlMessage {
   GObject parent_instance;
 
@@ -87,9 +89,9 @@ IvlMessage *ivl_message_new(IvlMessageRole role, const char *text)
 IvlMessage *ivl_message_new_from_json(JsonObject *object, const char *images_dir,
                                       GError **error)
 {
-  const char *role = json_object_get_string_member_with_default(object, "role", "");
-  const char *text = json_object_get_string_member_with_default(object, "text", "");
-  const char *state = json_object_get_string_member_with_default(object, "state", "done");
+  const char *role = ivl_json_string_or(object, "role", "");
+  const char *text = ivl_json_string_or(object, "text", "");
+  const char *state = ivl_json_string_or(object, "state", "done");
   g_autoptr(IvlMessage) self = NULL;
 
   if (g_strcmp0(role, "user") != 0 && g_strcmp0(role, "assistant") != 0) {
@@ -105,26 +107,24 @@ IvlMessage *ivl_message_new_from_json(JsonObject *object, const char *images_dir
   /* An answer that was streaming when the app went away is what it is: partial. */
   if (self->state == IVL_MESSAGE_STREAMING)
     self->state = IVL_MESSAGE_STOPPED;
-  self->combined = json_object_get_boolean_member_with_default(object, "combined", FALSE);
+  self->combined = ivl_json_bool_or(object, "combined", FALSE);
   JsonNode *stats_node = json_object_get_member(object, "stats");
   JsonObject *stats = stats_node && JSON_NODE_HOLDS_OBJECT(stats_node)
                           ? json_node_get_object(stats_node)
                           : NULL;
   if (stats) {
     self->has_stats = TRUE;
-    self->stats.n_tokens = (int)json_object_get_int_member_with_default(stats, "tokens", 0);
+    self->stats.n_tokens = (int)ivl_json_int_or(stats, "tokens", 0);
     self->stats.tokens_per_s =
-        json_object_get_double_member_with_default(stats, "tokens_per_s", 0);
+        ivl_json_number_or(stats, "tokens_per_s", 0);
     self->stats.first_token_ms =
-        json_object_get_double_member_with_default(stats, "first_token_ms", 0);
-    self->stats.n_tiles = (int)json_object_get_int_member_with_default(stats, "tiles", 0);
+        ivl_json_number_or(stats, "first_token_ms", 0);
+    self->stats.n_tiles = (int)ivl_json_int_or(stats, "tiles", 0);
   }
 
-  JsonArray *media = json_object_has_member(object, "media")
-                         ? json_object_get_array_member(object, "media")
-                         : NULL;
+  JsonArray *media = ivl_json_array_member(object, "media");
   for (guint i = 0; media && i < json_array_get_length(media); i++) {
-    JsonObject *m = json_array_get_object_element(media, i);
+    JsonObject *m = ivl_json_object_element(media, i);
     IvlAttachment *a = m ? ivl_attachment_new_from_json(m, images_dir, error) : NULL;
     if (a == NULL) {
       if (m == NULL)

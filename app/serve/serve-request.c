@@ -90,7 +90,7 @@ static const char *part_url(JsonObject *part, const char *member)
 {
   JsonNode *u = json_object_get_member(part, member);
   if (u && JSON_NODE_HOLDS_OBJECT(u))
-    return json_object_get_string_member_with_default(json_node_get_object(u), "url", NULL);
+    return ivl_json_string_or(json_node_get_object(u), "url", NULL);
   if (u && JSON_NODE_HOLDS_VALUE(u) && json_node_get_value_type(u) == G_TYPE_STRING)
     return json_node_get_string(u);
   return NULL;
@@ -118,9 +118,9 @@ static gboolean add_media(IvlServeContent *c, JsonObject *part, gboolean video, 
 static gboolean add_part(IvlServeContent *c, JsonNode *node, int index, GError **error)
 {
   JsonObject *part = JSON_NODE_HOLDS_OBJECT(node) ? json_node_get_object(node) : NULL;
-  const char *type = part ? json_object_get_string_member_with_default(part, "type", NULL) : NULL;
+  const char *type = part ? ivl_json_string_or(part, "type", NULL) : NULL;
   if (g_strcmp0(type, "text") == 0) {
-    const char *text = json_object_get_string_member_with_default(part, "text", NULL);
+    const char *text = ivl_json_string_or(part, "text", NULL);
     if (!text)
       return invalid(error, "messages[%d]: a text part needs a \"text\" string", index);
     append_text(c, text);
@@ -156,19 +156,19 @@ static gboolean has_media(const IvlServeContent *c)
   return c->images->len > 0 || c->video;
 }
 
-/* The messages in order: [system], then user (assistant user)*. */
-static gboolean read_messages(IvlServeRequest *r, JsonArray *messages, GError **error)
+/* The messages in order: [system], then user (assistant user)*. *pending holds a user
+ * message waiting for its answer; the caller frees what is left there. */
+static gboolean read_turns(IvlServeRequest *r, JsonArray *messages, IvlServeContent **pending,
+                           GError **error)
 {
-  IvlServeContent *pending = NULL; /* a user message waiting for its answer */
   guint n = json_array_get_length(messages);
   for (guint i = 0; i < n; i++) {
     JsonNode *node = json_array_get_element(messages, i);
     JsonObject *m = JSON_NODE_HOLDS_OBJECT(node) ? json_node_get_object(node) : NULL;
-    const char *role = m ? json_object_get_string_member_with_default(m, "role", NULL) : NULL;
+    const char *role = m ? ivl_json_string_or(m, "role", NULL) : NULL;
     if (g_strcmp0(role, "tool") == 0 || g_strcmp0(role, "function") == 0 ||
         (m && (json_object_has_member(m, "tool_calls") ||
                json_object_has_member(m, "function_call")))) {
-      content_free(pending);
       return invalid(error,
                      "messages[%u]: tools are not supported: this server cannot call tools, so "
                      "a conversation cannot hold tool calls or their results",
@@ -186,37 +186,41 @@ static gboolean read_messages(IvlServeRequest *r, JsonArray *messages, GError **
       if (!ok)
         return FALSE;
     } else if (g_strcmp0(role, "user") == 0) {
-      if (!pending)
-        pending = content_new();
-      if (!add_content(pending, m, (int)i, error)) {
-        content_free(pending);
+      if (!*pending)
+        *pending = content_new();
+      if (!add_content(*pending, m, (int)i, error))
         return FALSE;
-      }
     } else if (g_strcmp0(role, "assistant") == 0) {
-      if (!pending)
+      if (!*pending)
         return invalid(error, "messages[%u]: an assistant message must answer a user message", i);
       IvlServeContent *answer = content_new();
       if (!add_content(answer, m, (int)i, error) ||
           (has_media(answer) &&
            !invalid(error, "messages[%u]: an assistant message cannot hold media", i))) {
         content_free(answer);
-        content_free(pending);
         return FALSE;
       }
       IvlServeTurn *t = g_new0(IvlServeTurn, 1);
-      t->question = g_steal_pointer(&pending);
+      t->question = g_steal_pointer(pending);
       t->answer = g_strdup(answer->text);
       content_free(answer);
       g_ptr_array_add(r->turns, t);
     } else {
-      content_free(pending);
       return invalid(error, "messages[%u]: unknown role \"%s\"", i, role ? role : "(none)");
     }
   }
-  if (!pending)
+  if (!*pending)
     return invalid(error, "\"messages\" must end with a user message");
-  r->question = pending;
+  r->question = g_steal_pointer(pending);
   return TRUE;
+}
+
+static gboolean read_messages(IvlServeRequest *r, JsonArray *messages, GError **error)
+{
+  IvlServeContent *pending = NULL;
+  gboolean ok = read_turns(r, messages, &pending, error);
+  content_free(pending);
+  return ok;
 }
 
 /* A number member, range-checked; absent leaves *value as it is. */
@@ -328,7 +332,7 @@ static gboolean refuse_unsupported(IvlServeRequest *r, JsonObject *o, GError **e
   JsonNode *format = json_object_get_member(o, "response_format");
   if (format && !JSON_NODE_HOLDS_NULL(format) &&
       !(JSON_NODE_HOLDS_OBJECT(format) &&
-        g_strcmp0(json_object_get_string_member_with_default(json_node_get_object(format),
+        g_strcmp0(ivl_json_string_or(json_node_get_object(format),
                                                              "type", NULL),
                   "text") == 0))
     return ivl_serve_error_bad(error, "response_format",
