@@ -20,7 +20,7 @@ struct _IvlMessageRow {
   /* template widgets */
   GtkBox *bubble;
   GtkLabel *role_label;
-  GtkBox *media_box;
+  GtkFlowBox *media_box; /* wraps, so a narrow window still shows several images */
   GtkLabel *text_label;
   GtkSpinner *spinner;
   GtkBox *footer;
@@ -43,7 +43,7 @@ static void clear_media(IvlMessageRow *self)
   GtkWidget *child;
 
   while ((child = gtk_widget_get_first_child(GTK_WIDGET(self->media_box))))
-    gtk_box_remove(self->media_box, child);
+    gtk_flow_box_remove(self->media_box, child);
 }
 
 static void open_viewer(GtkWidget *widget, IvlAttachment *attachment, GPtrArray *boxes)
@@ -106,7 +106,7 @@ static void show_grounding(IvlMessageRow *self, const char *text)
     gtk_widget_set_halign(image, GTK_ALIGN_START);
     gtk_widget_add_css_class(image, "thumbnail");
     make_openable(image, media->pdata[i], mine);
-    gtk_box_append(self->media_box, image);
+    gtk_flow_box_append(self->media_box, image);
   }
   gtk_widget_set_visible(GTK_WIDGET(self->media_box),
                          gtk_widget_get_first_child(GTK_WIDGET(self->media_box)) != NULL);
@@ -224,7 +224,7 @@ static void show_media(IvlMessageRow *self)
 
   clear_media(self);
   for (guint i = 0; i < media->len; i++)
-    gtk_box_append(self->media_box, media_widget(media->pdata[i]));
+    gtk_flow_box_append(self->media_box, media_widget(media->pdata[i]));
   gtk_widget_set_visible(GTK_WIDGET(self->media_box), media->len > 0);
 }
 

@@ -201,6 +201,7 @@ static gboolean on_drop(GtkDropTarget *target, const GValue *value, double x, do
   (void)target;
   (void)x;
   (void)y;
+  gtk_widget_set_visible(GTK_WIDGET(self->drop_zone), FALSE);
   if (G_VALUE_HOLDS(value, GDK_TYPE_FILE_LIST)) {
     attach_file_list(self, g_value_get_boxed(value));
     return TRUE;
@@ -288,6 +289,21 @@ void ivl_window_attach_dialog(IvlWindow *self)
   gtk_native_dialog_show(GTK_NATIVE_DIALOG(chooser));
 }
 
+static GdkDragAction on_drag_enter(GtkDropTarget *target, double x, double y, IvlWindow *self)
+{
+  (void)target;
+  (void)x;
+  (void)y;
+  gtk_widget_set_visible(GTK_WIDGET(self->drop_zone), TRUE);
+  return GDK_ACTION_COPY;
+}
+
+static void on_drag_leave(GtkDropTarget *target, IvlWindow *self)
+{
+  (void)target;
+  gtk_widget_set_visible(GTK_WIDGET(self->drop_zone), FALSE);
+}
+
 void ivl_window_setup_dnd(IvlWindow *self)
 {
   GType types[] = {GDK_TYPE_FILE_LIST, GDK_TYPE_TEXTURE};
@@ -295,6 +311,8 @@ void ivl_window_setup_dnd(IvlWindow *self)
 
   gtk_drop_target_set_gtypes(target, types, G_N_ELEMENTS(types));
   g_signal_connect(target, "drop", G_CALLBACK(on_drop), self);
+  g_signal_connect(target, "enter", G_CALLBACK(on_drag_enter), self);
+  g_signal_connect(target, "leave", G_CALLBACK(on_drag_leave), self);
   gtk_widget_add_controller(GTK_WIDGET(self), GTK_EVENT_CONTROLLER(target));
   g_signal_connect(self->input, "paste-clipboard", G_CALLBACK(on_paste), self);
 }

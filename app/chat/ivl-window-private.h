@@ -3,6 +3,7 @@
  * ivl-window-dnd.c (drag and drop, paste, attachments). */
 #pragma once
 
+#include "ivl-folder-watch.h"
 #include "ivl-model-list.h"
 #include "ivl-window.h"
 
@@ -13,6 +14,7 @@ struct _IvlWindow {
   AdwToastOverlay *toast_overlay;
   GtkRevealer *error_revealer;
   GtkLabel *error_label;
+  GtkWidget *drop_zone; /* shown while files are dragged over the window */
   AdwFlap *flap;
   GtkDropDown *model_dropdown;
   GtkLabel *model_status; /* under the selector: where the loaded model runs, its weights */
@@ -40,12 +42,13 @@ struct _IvlWindow {
 
   /* owned */
   GPtrArray *models;              /* IvlModelEntry, as in the selector */
+  IvlFolderWatch *model_folders;  /* rescans when model folders come or go */
   char *loaded_model;             /* path of the model the worker holds; NULL while none */
   char *loading_model;            /* path of the model being loaded */
   GCancellable *load_cancellable; /* set while a model loads */
   IvlConversation *conversation;  /* the one shown */
   IvlConversation *deleted;       /* off the list, its file kept while Undo is offered */
-  AdwToast *undo_toast;           /* that offer; NULL when none */
+  AdwToast *undo_toast;           /* the last such offer; NULL before the first */
   GListStore *attachments;        /* IvlAttachment for the next question */
   IvlMessage *answer;             /* the answer being generated */
   GCancellable *ask_cancellable;  /* set while an answer is generated */

@@ -341,7 +341,6 @@ static void forget_deleted(IvlWindow *self)
   if (self->deleted && !ivl_store_delete(self->store, self->deleted, &error))
     ivl_window_show_error(self, error);
   g_clear_object(&self->deleted);
-  self->undo_toast = NULL;
 }
 
 static void on_undo_toast_dismissed(AdwToast *toast, IvlWindow *self)
@@ -358,7 +357,7 @@ void ivl_window_delete_conversation(IvlWindow *self, const char *id)
 
   if (c == NULL || (self->ask_cancellable && c == self->conversation))
     return;
-  if (self->undo_toast) /* one deletion waits for Undo at a time */
+  if (self->deleted) /* one deletion waits for Undo at a time */
     adw_toast_dismiss(self->undo_toast);
   self->deleted = g_object_ref(c);
   ivl_store_remove(self->store, c);
@@ -372,9 +371,12 @@ void ivl_window_delete_conversation(IvlWindow *self, const char *id)
   }
   toast = adw_toast_new(_("Conversation deleted"));
   adw_toast_set_button_label(toast, _("_Undo"));
+  adw_toast_set_timeout(toast, 10); /* time to notice the wrong one went */
   adw_toast_set_action_name(toast, "win.undo-delete");
   g_signal_connect_object(toast, "dismissed", G_CALLBACK(on_undo_toast_dismissed), self, 0);
-  self->undo_toast = toast;
+  /* Held past its dismissal: libadwaita 1.2 can still touch a toast whose hide animation
+   * another toast cut short (a crash when one deletion quickly follows an undo). */
+  g_set_object(&self->undo_toast, toast);
   adw_toast_overlay_add_toast(self->toast_overlay, toast);
 }
 
@@ -386,8 +388,7 @@ void ivl_window_undo_delete(IvlWindow *self)
     return;
   ivl_store_put_back(self->store, c);
   show_conversation(self, c);
-  if (self->undo_toast)
-    adw_toast_dismiss(self->undo_toast);
+  adw_toast_dismiss(self->undo_toast);
 }
 
 static void on_conversation_selected(IvlWindow *self, GtkListBoxRow *row)
@@ -400,6 +401,14 @@ static void on_conversation_selected(IvlWindow *self, GtkListBoxRow *row)
   if (c)
     show_conversation(self, c);
   /* Folded, the sidebar covers the conversation: it makes way for the one chosen. */
+  if (adw_flap_get_folded(self->flap))
+    adw_flap_set_reveal_flap(self->flap, FALSE);
+}
+
+/* Folded, the sidebar covers the conversation: a click on the conversation already shown
+ * (no new selection) closes it too. */
+static void on_conversation_activated(IvlWindow *self)
+{
   if (adw_flap_get_folded(self->flap))
     adw_flap_set_reveal_flap(self->flap, FALSE);
 }
@@ -530,11 +539,13 @@ static void on_answer(GObject *source, GAsyncResult *result, gpointer user_data)
 }
 
 /* Has the worker answer the last question of asked into answer, a message of the shown
- * conversation. */
-static void ask(IvlWindow *self, GListModel *asked, IvlMessage *answer)
+ * conversation. sample: draw tokens at the preference's temperature even where greedy
+ * decoding is preferred (a regenerated answer would otherwise come out the same). */
+static void ask(IvlWindow *self, GListModel *asked, IvlMessage *answer, gboolean sample)
 {
   IvlAskOptions options = ivl_window_ask_options(self);
 
+  options.do_sample = options.do_sample || sample;
   self->ask_cancellable = g_cancellable_new();
   ivl_worker_ask_async(self->worker, ivl_conversation_get_id(self->conversation), asked,
                        &options, self->ask_cancellable, on_answer, g_object_ref(self));
@@ -548,11 +559,11 @@ static void ask(IvlWindow *self, GListModel *asked, IvlMessage *answer)
 }
 
 /* Appends an empty answer to the conversation and has the worker fill it. */
-static void start_answer(IvlWindow *self)
+static void start_answer(IvlWindow *self, gboolean sample)
 {
   g_autoptr(IvlMessage) answer = ivl_message_new(IVL_MESSAGE_ASSISTANT, NULL);
 
-  ask(self, ivl_conversation_get_messages(self->conversation), answer);
+  ask(self, ivl_conversation_get_messages(self->conversation), answer, sample);
   ivl_conversation_append(self->conversation, answer);
   save_conversation(self, self->conversation);
   ivl_window_update_actions(self);
@@ -585,7 +596,7 @@ void ivl_window_continue(IvlWindow *self)
     ivl_message_append_text(last, " ");
   g_object_set_data_full(G_OBJECT(last), "continued", g_strdup(ivl_message_get_text(last)),
                          g_free);
-  ask(self, G_LIST_MODEL(asked), last);
+  ask(self, G_LIST_MODEL(asked), last, FALSE);
   ivl_window_update_actions(self);
 }
 
@@ -621,7 +632,7 @@ void ivl_window_send(IvlWindow *self)
   ivl_conversation_append(self->conversation, question);
   gtk_text_buffer_set_text(buffer, "", 0);
   ivl_window_clear_attachments(self);
-  start_answer(self);
+  start_answer(self, FALSE);
 }
 
 /* InternVL3's grounding prompt, with the cursor where the person names what to find. */
@@ -656,7 +667,7 @@ void ivl_window_regenerate(IvlWindow *self)
       ivl_message_get_role(last) != IVL_MESSAGE_ASSISTANT)
     return;
   ivl_conversation_remove_last(self->conversation);
-  start_answer(self);
+  start_answer(self, TRUE);
 }
 
 /* ---- models ---------------------------------------------------------------------------- */
@@ -763,8 +774,16 @@ void ivl_window_refresh_models(IvlWindow *self)
   g_autoptr(GtkStringList) names = gtk_string_list_new(NULL);
   guint selected = 0;
 
+  g_autofree char *user_dir = ivl_model_list_user_dir();
+
   g_clear_pointer(&self->models, g_ptr_array_unref);
   self->models = ivl_model_list_scan(folder);
+  /* The folder the empty page names exists, so what is copied there is seen at once. */
+  g_mkdir_with_parents(user_dir, 0700);
+  ivl_folder_watch_clear(self->model_folders);
+  ivl_folder_watch_add(self->model_folders, "pretrained");
+  ivl_folder_watch_add(self->model_folders, user_dir);
+  ivl_folder_watch_add(self->model_folders, folder);
   for (guint i = 0; i < self->models->len; i++) {
     IvlModelEntry *e = self->models->pdata[i];
     gtk_string_list_append(names, e->name);
@@ -838,6 +857,24 @@ static void on_input_changed(GtkTextBuffer *buffer, IvlWindow *self)
                          gtk_text_buffer_get_char_count(buffer) == 0);
 }
 
+/* The selector's labels shorten instead of widening a narrow window's header. */
+static void setup_model_label(GtkSignalListItemFactory *factory, GtkListItem *item)
+{
+  GtkWidget *label = gtk_label_new(NULL);
+
+  (void)factory;
+  gtk_label_set_ellipsize(GTK_LABEL(label), PANGO_ELLIPSIZE_END);
+  gtk_label_set_xalign(GTK_LABEL(label), 0);
+  gtk_list_item_set_child(item, label);
+}
+
+static void bind_model_label(GtkSignalListItemFactory *factory, GtkListItem *item)
+{
+  (void)factory;
+  gtk_label_set_text(GTK_LABEL(gtk_list_item_get_child(item)),
+                     gtk_string_object_get_string(gtk_list_item_get_item(item)));
+}
+
 static gboolean on_close_request(IvlWindow *self)
 {
   int w, h;
@@ -865,6 +902,9 @@ static void ivl_window_dispose(GObject *object)
   }
   if (self->worker)
     g_signal_handlers_disconnect_by_data(self->worker, self);
+  if (self->model_folders)
+    g_signal_handlers_disconnect_by_data(self->model_folders, self);
+  g_clear_object(&self->model_folders);
   if (self->conversation)
     g_signal_handlers_disconnect_by_data(ivl_conversation_get_messages(self->conversation),
                                          self);
@@ -875,7 +915,7 @@ static void ivl_window_dispose(GObject *object)
   if (self->deleted && self->store)
     ivl_store_delete(self->store, self->deleted, NULL);
   g_clear_object(&self->deleted);
-  self->undo_toast = NULL;
+  g_clear_object(&self->undo_toast);
   g_clear_object(&self->conversation);
   g_clear_object(&self->settings);
   g_clear_object(&self->store);
@@ -901,6 +941,7 @@ static void ivl_window_class_init(IvlWindowClass *klass)
   BIND(toast_overlay);
   BIND(error_revealer);
   BIND(error_label);
+  BIND(drop_zone);
   BIND(flap);
   BIND(model_dropdown);
   BIND(model_status);
@@ -932,10 +973,18 @@ static void ivl_window_init(IvlWindow *self)
 
   gtk_widget_init_template(GTK_WIDGET(self));
   self->attachments = g_list_store_new(IVL_TYPE_ATTACHMENT);
+  self->model_folders = ivl_folder_watch_new();
+  g_signal_connect_swapped(self->model_folders, "changed", G_CALLBACK(ivl_window_refresh_models),
+                           self);
   g_signal_connect(factory, "setup", G_CALLBACK(setup_row), NULL);
   g_signal_connect(factory, "bind", G_CALLBACK(bind_row), self);
   g_signal_connect(factory, "unbind", G_CALLBACK(unbind_row), NULL);
   gtk_list_view_set_factory(self->message_view, factory);
+  g_object_unref(factory);
+  factory = gtk_signal_list_item_factory_new();
+  g_signal_connect(factory, "setup", G_CALLBACK(setup_model_label), NULL);
+  g_signal_connect(factory, "bind", G_CALLBACK(bind_model_label), NULL);
+  gtk_drop_down_set_factory(self->model_dropdown, factory);
   g_object_unref(factory);
 
   gtk_event_controller_set_propagation_phase(keys, GTK_PHASE_CAPTURE);
@@ -951,6 +1000,8 @@ static void ivl_window_init(IvlWindow *self)
                            G_CALLBACK(load_selected_model), self);
   g_signal_connect_swapped(self->conversation_list, "row-selected",
                            G_CALLBACK(on_conversation_selected), self);
+  g_signal_connect_swapped(self->conversation_list, "row-activated",
+                           G_CALLBACK(on_conversation_activated), self);
   g_signal_connect(self, "close-request", G_CALLBACK(on_close_request), NULL);
 
   gtk_widget_set_visible(GTK_WIDGET(self->demo_button), ivl_worker_can_write_demo());

@@ -271,10 +271,11 @@ char *ivl_session_ask(ivl_session *session, const char *question, ivl_media *con
       "Image-1: <ref>%s</ref><box>[[100, 200, 400, 800], [600, 100, 900, 500]]</box>%s", thing,
       n_media > 1 ? " Image-2: <ref>a cloud</ref><box>[[0, 0, 500, 500]]</box>" : "")
   : g_strdup_printf(
-      "**Turn %d** (history: %d turns) about “%s” with %d media, %s.\n\n"
+      "**Turn %d** (history: %d turns) about “%s” with %d media, %s%s.\n\n"
       "- the picture is *clear*\n- see `tile 1`\n\n```\nprint(\"hello\")\n```\nDone.",
       session->turns + 1, session->turns, question, n_media,
-      layout == IVL_IMAGES_COMBINED ? "combined" : "separate");
+      layout == IVL_IMAGES_COMBINED ? "combined" : "separate",
+      params->do_sample ? ", sampled" : "");
   g_auto(GStrv) words = g_strsplit(text, " ", -1);
   GString *answer = g_string_new(NULL);
 

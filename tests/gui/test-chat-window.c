@@ -136,6 +136,11 @@ static gboolean model_ready_or_failed(gpointer data)
   return window->load_cancellable == NULL;
 }
 
+static gboolean models_are(gpointer n)
+{
+  return window->models && window->models->len == GPOINTER_TO_UINT(n);
+}
+
 static gboolean answer_done(gpointer data)
 {
   (void)data;
@@ -347,8 +352,11 @@ static void test_regenerate(void)
   answer = last_message();
   assert_answered(answer);
   /* Rebuilt from the two finished turns, since the stopped one was dropped. */
-  if (!real_engine)
+  if (!real_engine) {
     g_assert_nonnull(strstr(ivl_message_get_text(answer), "**Turn 3** (history: 2 turns)"));
+    /* Greedy decoding would give the same answer again: regenerate samples. */
+    g_assert_nonnull(strstr(ivl_message_get_text(answer), ", sampled."));
+  }
 }
 
 static gboolean no_attachments(gpointer data)
@@ -382,6 +390,32 @@ static void test_broken_image(void)
   gui_settle(300);
   screenshot(GTK_WIDGET(window), "07-broken-image");
   g_assert_true(gtk_widget_activate_action(GTK_WIDGET(window), "win.dismiss-error", NULL));
+}
+
+/* Files dragged over the window show where they will land. The drag is played by emitting
+ * the window's drop target signals: Xvfb has no pointer to drag with. */
+static void test_drop_zone(void)
+{
+  GtkDropTarget *target = NULL;
+  GdkDragAction action = 0;
+
+  for (guint i = 0;; i++) {
+    g_autoptr(GtkEventController) c =
+        g_list_model_get_item(gtk_widget_observe_controllers(GTK_WIDGET(window)), i);
+    g_assert_nonnull(c);
+    if (GTK_IS_DROP_TARGET(c)) {
+      target = GTK_DROP_TARGET(c);
+      break;
+    }
+  }
+  g_assert_false(gtk_widget_get_visible(window->drop_zone));
+  g_signal_emit_by_name(target, "enter", 200.0, 200.0, &action);
+  g_assert_cmpint(action, ==, GDK_ACTION_COPY);
+  g_assert_true(gtk_widget_get_visible(window->drop_zone));
+  gui_settle(300);
+  screenshot(GTK_WIDGET(window), "07a-drop-zone");
+  g_signal_emit_by_name(target, "leave");
+  g_assert_false(gtk_widget_get_visible(window->drop_zone));
 }
 
 /* An answer cut by the token limit says so and goes on with Continue. */
@@ -455,9 +489,11 @@ static void test_broken_model(void)
                                               ADW_TYPE_HEADER_BAR);
   int height = gtk_widget_get_height(header);
 
+  /* Copied in while the app runs, as the empty page suggests: it appears without a restart. */
   g_assert_cmpint(g_mkdir_with_parents(dir, 0700), ==, 0);
+  gui_settle(100);
   g_assert_true(g_file_set_contents(config, "{ not json", -1, NULL));
-  ivl_window_refresh_models(window);
+  wait_until(models_are, GUINT_TO_POINTER(2), "the copied model folder to appear");
   for (guint i = 0; i < window->models->len; i++) {
     IvlModelEntry *e = window->models->pdata[i];
     if (g_str_has_suffix(e->path, "broken-model"))
@@ -485,7 +521,7 @@ static void test_broken_model(void)
   g_assert_false(gtk_revealer_get_reveal_child(window->error_revealer));
   g_assert_cmpint(g_unlink(config), ==, 0);
   g_assert_cmpint(g_rmdir(dir), ==, 0);
-  ivl_window_refresh_models(window);
+  wait_until(models_are, GUINT_TO_POINTER(1), "the removed model folder to go");
   wait_until(model_ready, NULL, "the demo model after the rescan");
 }
 
@@ -759,20 +795,43 @@ static void test_conversations(void)
   g_assert_cmpstr(ivl_conversation_get_id(window->conversation), !=, id);
   wait_for_text(GTK_WIDGET(window->toast_overlay), "Conversation deleted");
   gui_settle(300);
-  screenshot(GTK_WIDGET(window), "16-deleted");
   g_assert_true(gtk_widget_activate_action(GTK_WIDGET(window), "win.undo-delete", NULL));
   g_assert_cmpuint(n_conversations(), ==, n + 1);
   g_assert_cmpstr(ivl_conversation_get_id(window->conversation), ==, id);
   g_assert_cmpstr(ivl_conversation_get_title(window->conversation), ==, "Holiday photos");
   g_assert_true(saved_file_exists(id));
 
+  /* Deleting right after an undo (the first toast still going away). */
   g_assert_true(gtk_widget_activate_action(GTK_WIDGET(window), "win.delete-conversation", "s",
                                            id));
-  g_assert_nonnull(window->undo_toast);
+  gui_settle(300);
+  screenshot(GTK_WIDGET(window), "16-deleted");
   adw_toast_dismiss(window->undo_toast);
   gui_settle(200);
   g_assert_false(saved_file_exists(id));
   g_assert_cmpuint(n_conversations(), ==, n);
+}
+
+/* At 360 px the sidebar folds over the conversation and a chosen conversation closes it. */
+static void test_narrow(void)
+{
+  GtkListBoxRow *row;
+
+  gtk_window_set_default_size(GTK_WINDOW(window), 360, 720);
+  gui_settle(800);
+  g_assert_cmpint(gtk_widget_get_width(GTK_WIDGET(window)), <=, 360);
+  g_assert_true(adw_flap_get_folded(window->flap));
+  adw_flap_set_reveal_flap(window->flap, FALSE);
+  gui_settle(500);
+  screenshot(GTK_WIDGET(window), "17-narrow");
+  adw_flap_set_reveal_flap(window->flap, TRUE);
+  gui_settle(500);
+  screenshot(GTK_WIDGET(window), "18-narrow-sidebar");
+  row = gtk_list_box_get_row_at_index(window->conversation_list, 0);
+  g_signal_emit_by_name(window->conversation_list, "row-activated", row);
+  g_assert_false(adw_flap_get_reveal_flap(window->flap));
+  gtk_window_set_default_size(GTK_WINDOW(window), 960, 720);
+  gui_settle(500);
 }
 
 /* GStreamer sees only the plugins playback needs: a full system set drags GTK 3 (the
@@ -814,6 +873,9 @@ int main(int argc, char **argv)
   g_setenv("HF_HOME", tmp, TRUE);
   isolate_gstreamer(tmp);
   gtk_test_init(&argc, &argv, NULL);
+  /* GNOME's own title buttons (Xvfb's default adds minimize and maximize), so the narrow
+   * layout is measured as people see it. */
+  g_object_set(gtk_settings_get_default(), "gtk-decoration-layout", "appmenu:close", NULL);
 
   app = ivl_application_new();
   g_application_set_flags(G_APPLICATION(app), G_APPLICATION_NON_UNIQUE);
@@ -838,6 +900,7 @@ int main(int argc, char **argv)
   g_test_add_func("/chat/stop", test_stop);
   g_test_add_func("/chat/regenerate", test_regenerate);
   g_test_add_func("/chat/broken-image", test_broken_image);
+  g_test_add_func("/chat/drop-zone", test_drop_zone);
   g_test_add_func("/chat/length-limit", test_length_limit);
   g_test_add_func("/chat/failed-answer", test_failed_answer);
   g_test_add_func("/chat/broken-model", test_broken_model);
@@ -848,6 +911,7 @@ int main(int argc, char **argv)
   g_test_add_func("/chat/restart", test_restart);
   g_test_add_func("/chat/grounding", test_grounding);
   g_test_add_func("/chat/conversations", test_conversations);
+  g_test_add_func("/chat/narrow", test_narrow);
   status = g_test_run();
 
   gtk_window_destroy(GTK_WINDOW(window));
