@@ -5,6 +5,7 @@
 
 #include <glib/gi18n.h>
 
+#include "ivl-attachment-tile.h"
 #include "ivl-boxed-image.h"
 #include "ivl-grounding.h"
 #include "ivl-image-viewer.h"
@@ -199,15 +200,18 @@ static void on_text(IvlMessageRow *self)
 
 static GtkWidget *media_widget(IvlAttachment *a)
 {
-  g_autoptr(GdkPaintable) thumb = ivl_thumbnail_get(a);
+  g_autoptr(GdkPaintable) thumb = NULL;
   GtkWidget *w;
 
+  /* A video shows as one: its badge, the clip and the frames the model got. */
+  if (ivl_attachment_is_video(a))
+    return ivl_attachment_tile_new_sent(a);
+  thumb = ivl_thumbnail_get(a);
   if (thumb) {
     w = gtk_picture_new_for_paintable(thumb);
     gtk_picture_set_content_fit(GTK_PICTURE(w), GTK_CONTENT_FIT_COVER);
   } else {
-    w = gtk_image_new_from_icon_name(ivl_attachment_is_video(a) ? "video-x-generic-symbolic"
-                                                                : "image-missing-symbolic");
+    w = gtk_image_new_from_icon_name("image-missing-symbolic");
     gtk_image_set_pixel_size(GTK_IMAGE(w), 48);
   }
   gtk_widget_set_size_request(w, MEDIA_SIZE, MEDIA_SIZE);

@@ -16,7 +16,9 @@
 
 #include "ivl-application.h"
 #include "ivl-boxed-image.h"
+#include "ivl-attachment-tile.h"
 #include "ivl-image-viewer.h"
+#include "ivl-oriented-paintable.h"
 #include "ivl-preferences.h"
 #include "ivl-video-dialog.h"
 #include "ivl-window-private.h"
@@ -571,6 +573,193 @@ static void test_broken_video(void)
   gtk_window_destroy(dialog);
 }
 
+/* ---- the clip dialog (issue 14) ---------------------------------------------------------- */
+
+static GtkWidget *find_widget(GtkWidget *widget, GType type, int nth)
+{
+  static int seen;
+  if (nth >= 0)
+    seen = nth;
+  if (G_TYPE_CHECK_INSTANCE_TYPE(widget, type) && seen-- == 0)
+    return widget;
+  for (GtkWidget *c = gtk_widget_get_first_child(widget); c; c = gtk_widget_get_next_sibling(c)) {
+    GtkWidget *found = find_widget(c, type, -1);
+    if (found)
+      return found;
+  }
+  return NULL;
+}
+
+/* The nth (from 0) widget of type under widget, depth first. */
+static GtkWidget *nth_widget(GtkWidget *widget, GType type, int nth)
+{
+  return find_widget(widget, type, nth);
+}
+
+static IvlOrientedPaintable *clip_preview(GtkWindow *dialog)
+{
+  for (int i = 0;; i++) {
+    GtkWidget *picture = nth_widget(GTK_WIDGET(dialog), GTK_TYPE_PICTURE, i);
+    g_assert_nonnull(picture);
+    GdkPaintable *p = gtk_picture_get_paintable(GTK_PICTURE(picture));
+    if (IVL_IS_ORIENTED_PAINTABLE(p))
+      return IVL_ORIENTED_PAINTABLE(p);
+  }
+}
+
+static gboolean turned_upright(gpointer data)
+{
+  IvlOrientedPaintable *p = data;
+  return ivl_oriented_paintable_get_orientation(p) == IVL_ORIENTATION_90R &&
+         gdk_paintable_get_intrinsic_width(GDK_PAINTABLE(p)) > 0;
+}
+
+/* The start (0) or end (1) of the clip: the scales in the list of controls, not the
+ * player's. */
+static GtkAdjustment *clip_end(GtkWindow *dialog, int which)
+{
+  GtkWidget *controls = nth_widget(GTK_WIDGET(dialog), GTK_TYPE_LIST_BOX, 0);
+  return gtk_range_get_adjustment(GTK_RANGE(nth_widget(controls, GTK_TYPE_SCALE, which)));
+}
+
+static GtkMediaStream *clip_stream(GtkWindow *dialog)
+{
+  GtkWidget *controls = nth_widget(GTK_WIDGET(dialog), GTK_TYPE_MEDIA_CONTROLS, 0);
+  return gtk_media_controls_get_media_stream(GTK_MEDIA_CONTROLS(controls));
+}
+
+static gboolean duration_known(gpointer data)
+{
+  return gtk_adjustment_get_upper(clip_end(data, 1)) > 10;
+}
+
+typedef struct {
+  GtkMediaStream *stream;
+  gint64 at;
+} SeekWait;
+
+static gboolean seeked(gpointer data)
+{
+  SeekWait *w = data;
+  return !gtk_media_stream_is_seeking(w->stream) &&
+         llabs(gtk_media_stream_get_timestamp(w->stream) - w->at) < G_USEC_PER_SEC / 2;
+}
+
+static GtkWindow *clip_dialog; /* for the log of a failed wait */
+
+static void print_dialog_labels(void)
+{
+  print_labels(GTK_WIDGET(clip_dialog));
+}
+
+static void wait_for_dialog_text(GtkWindow *dialog, const char *text)
+{
+  TextWait w = {GTK_WIDGET(dialog), text};
+  clip_dialog = dialog;
+  gui_wait_until(text_shown, &w, text, WAIT_MS, print_dialog_labels);
+}
+
+static void wait_seeked(GtkWindow *dialog, double seconds)
+{
+  SeekWait w = {clip_stream(dialog), (gint64)(seconds * G_USEC_PER_SEC)};
+  wait_until(seeked, &w, "the preview at the clip's start");
+}
+
+/* A phone video (a display matrix turning it a quarter clockwise) shows upright, as the model
+ * gets its frames; the two ends of the clip, in m:ss, cannot cross; moving the start shows
+ * the frame there; the dialog fits a 360 px window. */
+static void test_clip_dialog(void)
+{
+  GtkWindow *dialog;
+  IvlOrientedPaintable *preview;
+  GtkAdjustment *start, *end;
+
+  attach_test_file("rotated.mov");
+  dialog = wait_for_toplevel(IVL_TYPE_VIDEO_DIALOG);
+  preview = clip_preview(dialog);
+  wait_until(turned_upright, preview, "the preview turned upright");
+  /* Stored 160x96: shown 96 wide, 160 high. */
+  g_assert_cmpint(gdk_paintable_get_intrinsic_width(GDK_PAINTABLE(preview)), ==, 96);
+  g_assert_cmpint(gdk_paintable_get_intrinsic_height(GDK_PAINTABLE(preview)), ==, 160);
+  wait_until(duration_known, dialog, "the video's duration");
+  start = clip_end(dialog, 0);
+  end = clip_end(dialog, 1);
+  g_assert_cmpfloat(gtk_adjustment_get_value(end), ==, gtk_adjustment_get_upper(end));
+  wait_for_dialog_text(dialog, "0:12");
+
+  gtk_adjustment_set_value(start, 5);
+  wait_seeked(dialog, 5);
+  wait_for_dialog_text(dialog, "0:05");
+  /* The end cannot pass the start, nor the start the end. */
+  gtk_adjustment_set_value(end, 2);
+  g_assert_cmpfloat(gtk_adjustment_get_value(end), >, gtk_adjustment_get_value(start));
+  gtk_adjustment_set_value(end, 9);
+  gtk_adjustment_set_value(start, 11);
+  g_assert_cmpfloat(gtk_adjustment_get_value(start), <, gtk_adjustment_get_value(end));
+  gtk_adjustment_set_value(start, 5);
+  wait_seeked(dialog, 5);
+  wait_for_dialog_text(dialog, "8 frames, 0:05–0:09");
+  gui_settle(500);
+  screenshot(GTK_WIDGET(dialog), "19-clip-upright");
+
+  gtk_window_set_default_size(dialog, 360, 640);
+  gui_settle(800);
+  g_assert_cmpint(gtk_widget_get_width(GTK_WIDGET(dialog)), <=, 360);
+  screenshot(GTK_WIDGET(dialog), "20-clip-narrow");
+
+  g_signal_emit_by_name(find_button(GTK_WIDGET(dialog), "_Add"), "clicked");
+  wait_until(attachments_ready, GUINT_TO_POINTER(1), "the clip attachment");
+  wait_for_text(GTK_WIDGET(window->attachments_box), "8 frames, 0:05–0:09");
+}
+
+static IvlAttachment *first_attachment(void)
+{
+  IvlAttachment *a = g_list_model_get_item(G_LIST_MODEL(window->attachments), 0);
+  g_object_unref(a); /* the list keeps it */
+  return a;
+}
+
+/* Clicking the waiting clip opens the dialog on it; what is chosen there replaces it. */
+static void test_clip_reopen(void)
+{
+  GtkWidget *tile = gtk_widget_get_first_child(GTK_WIDGET(window->attachments_box));
+  GtkWindow *dialog;
+  double start, end;
+
+  g_assert_true(IVL_IS_ATTACHMENT_TILE(tile));
+  g_signal_emit_by_name(tile, "edit");
+  dialog = wait_for_toplevel(IVL_TYPE_VIDEO_DIALOG);
+  wait_until(duration_known, dialog, "the video's duration");
+  g_assert_cmpfloat(gtk_adjustment_get_value(clip_end(dialog, 0)), ==, 5);
+  g_assert_cmpfloat(gtk_adjustment_get_value(clip_end(dialog, 1)), ==, 9);
+  wait_seeked(dialog, 5);
+  gtk_spin_button_set_value(GTK_SPIN_BUTTON(nth_widget(GTK_WIDGET(dialog), GTK_TYPE_SPIN_BUTTON, 0)), 4);
+  wait_for_dialog_text(dialog, "4 frames, 0:05–0:09");
+  g_signal_emit_by_name(find_button(GTK_WIDGET(dialog), "_Add"), "clicked");
+  wait_for_text(GTK_WIDGET(window->attachments_box), "4 frames, 0:05–0:09");
+  g_assert_cmpuint(g_list_model_get_n_items(G_LIST_MODEL(window->attachments)), ==, 1);
+  g_assert_true(ivl_attachment_get_bounds(first_attachment(), &start, &end));
+  g_assert_cmpfloat(start, ==, 5);
+  g_assert_cmpfloat(end, ==, 9);
+  g_assert_cmpint(ivl_attachment_get_n_frames(first_attachment()), ==, 4);
+}
+
+/* Sent, the clip shows as a video in the question: badge, frames and range. */
+static void test_sent_video(void)
+{
+  GtkWidget *tile;
+
+  type_and_send("What happens in this clip?");
+  wait_until(answer_done, NULL, "the answer about the clip");
+  wait_for_text(GTK_WIDGET(window->message_view), "4 frames, 0:05–0:09");
+  tile = nth_widget(GTK_WIDGET(window->message_view), IVL_TYPE_ATTACHMENT_TILE, 0);
+  g_assert_nonnull(tile);
+  g_assert_true(gtk_widget_get_visible(nth_widget(tile, GTK_TYPE_IMAGE, 0)));
+  g_assert_false(gtk_widget_get_visible(nth_widget(tile, GTK_TYPE_BUTTON, 0)));
+  gui_settle(400);
+  screenshot(GTK_WIDGET(window), "21-sent-video");
+}
+
 static void test_shortcuts(void)
 {
   GtkWindow *help;
@@ -840,7 +1029,7 @@ static void isolate_gstreamer(const char *tmp)
 {
   static const char *const plugins[] = {
       "app",     "audioconvert", "audiofx",   "audioparsers",      "audioresample",
-      "autodetect", "coreelements", "id3demux", "isomp4",          "libav",
+      "autodetect", "coreelements", "id3demux", "isomp4",          "jpeg", "libav",
       "matroska", "playback",     "typefindfunctions", "videoconvertscale", "videoparsersbad",
       "videofilter", "volume", "vpx",
   };
@@ -912,6 +1101,9 @@ int main(int argc, char **argv)
   g_test_add_func("/chat/grounding", test_grounding);
   g_test_add_func("/chat/conversations", test_conversations);
   g_test_add_func("/chat/narrow", test_narrow);
+  g_test_add_func("/chat/clip-dialog", test_clip_dialog);
+  g_test_add_func("/chat/clip-reopen", test_clip_reopen);
+  g_test_add_func("/chat/sent-video", test_sent_video);
   status = g_test_run();
 
   gtk_window_destroy(GTK_WINDOW(window));
