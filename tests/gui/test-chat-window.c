@@ -760,6 +760,63 @@ static void test_sent_video(void)
   screenshot(GTK_WIDGET(window), "21-sent-video");
 }
 
+/* ---- a clean log (issue 14) ---------------------------------------------------------------- */
+
+static void switch_to_conversation(int index)
+{
+  GtkListBoxRow *row = gtk_list_box_get_row_at_index(window->conversation_list, index);
+
+  g_signal_emit_by_name(window->conversation_list, "row-activated", row);
+  gui_settle(300);
+}
+
+/* The message list is scrolled, refilled and resized in the ways that can make GtkListView log
+ * "failed to scroll to given position": following a streamed answer while the conversation
+ * changes under it, a new conversation and back, a regenerated answer, the model list popped
+ * up, a narrow window. Any warning ends the test (gui_fail_on_warnings). */
+static void test_log_clean(void)
+{
+  GtkAdjustment *adj = gtk_scrolled_window_get_vadjustment(window->message_scroller);
+
+  g_signal_emit_by_name(window->model_dropdown, "activate");
+  gui_settle(400);
+  gtk_widget_activate_action(GTK_WIDGET(window->model_dropdown), "popover.close", NULL);
+  for (int i = 0; i < 3; i++) {
+    type_and_send("One more question, to make the list longer than the window");
+    wait_until(answer_done, NULL, "an answer");
+  }
+  gtk_adjustment_set_value(adj, 0);
+  gui_settle(200);
+  g_assert_true(gtk_widget_activate_action(GTK_WIDGET(window), "win.new-conversation", NULL));
+  gui_settle(300);
+  type_and_send("A first question");
+  wait_until(answer_done, NULL, "an answer");
+  switch_to_conversation(1);
+  switch_to_conversation(0);
+  g_assert_true(gtk_widget_activate_action(GTK_WIDGET(window), "win.regenerate", NULL));
+  wait_until(answer_done, NULL, "the regenerated answer");
+
+  /* Streaming while the person leaves for another conversation, or scrolls up. */
+  g_setenv("IVL_FAKE_TOKEN_US", "100000", TRUE);
+  switch_to_conversation(1);
+  type_and_send("A slow answer");
+  gui_settle(700);
+  g_assert_true(gtk_widget_activate_action(GTK_WIDGET(window), "win.new-conversation", NULL));
+  gui_settle(800);
+  wait_until(answer_done, NULL, "the slow answer");
+  switch_to_conversation(1);
+  type_and_send("Another slow answer");
+  gui_settle(700);
+  gtk_adjustment_set_value(adj, 0);
+  wait_until(answer_done, NULL, "the other slow answer");
+  g_unsetenv("IVL_FAKE_TOKEN_US");
+
+  gtk_window_set_default_size(GTK_WINDOW(window), 360, 720);
+  gui_settle(600);
+  gtk_window_set_default_size(GTK_WINDOW(window), 960, 720);
+  gui_settle(600);
+}
+
 static void test_shortcuts(void)
 {
   GtkWindow *help;
@@ -1052,8 +1109,11 @@ static void isolate_gstreamer(const char *tmp)
 
 int main(int argc, char **argv)
 {
-  g_autofree char *tmp = g_dir_make_tmp("ivl-chat-test-XXXXXX", NULL);
+  g_autofree char *tmp = NULL;
   int status;
+
+  gui_fail_on_warnings();
+  tmp = g_dir_make_tmp("ivl-chat-test-XXXXXX", NULL);
 
   /* A fresh data folder: no models, no conversations. */
   data_home = g_build_filename(tmp, "data", NULL);
@@ -1104,6 +1164,7 @@ int main(int argc, char **argv)
   g_test_add_func("/chat/clip-dialog", test_clip_dialog);
   g_test_add_func("/chat/clip-reopen", test_clip_reopen);
   g_test_add_func("/chat/sent-video", test_sent_video);
+  g_test_add_func("/chat/log-clean", test_log_clean);
   status = g_test_run();
 
   gtk_window_destroy(GTK_WINDOW(window));

@@ -398,6 +398,7 @@ static void start_server(const char *work)
 
 int main(int argc, char **argv)
 {
+  gui_fail_on_warnings();
   g_autofree char *work = g_dir_make_tmp("ivl-model-manager-XXXXXX", NULL);
   g_autofree char *data = g_build_filename(work, "data", NULL);
   g_autofree char *hf = g_build_filename(work, "hf", NULL);
