@@ -121,8 +121,9 @@ static void show_text(IvlMessageRow *self)
   gboolean user = ivl_message_get_role(self->message) == IVL_MESSAGE_USER;
 
   if (user) {
-    /* A question is shown as typed: no markdown. */
+    /* A question is shown as typed: no markdown. A recycled row drops an answer's blocks. */
     gtk_label_set_text(self->text_label, text);
+    ivl_markdown_view_set_markdown(self->body, NULL);
   } else {
     /* Grounding tags show as their labels; the boxes are drawn on the images. */
     g_autofree char *plain = ivl_grounding_strip(text);

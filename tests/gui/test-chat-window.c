@@ -803,11 +803,19 @@ static void test_markdown(void)
   popover = last_of_type(row, GTK_TYPE_POPOVER_MENU);
   g_assert_nonnull(popover);
   g_assert_true(gtk_widget_get_visible(popover));
+  screenshot(popover, "05c-message-menu");
   g_assert_true(gtk_widget_activate_action(popover, "message.copy", NULL));
   gtk_popover_popdown(GTK_POPOVER(popover));
   copied_message = clipboard_text(row);
   g_assert_cmpstr(copied_message, ==, ivl_message_get_text(answer));
   g_assert_nonnull(strstr(copied_message, "```python"));
+
+  /* The Copy button under the answer still copies it whole. */
+  gdk_clipboard_set_text(gtk_widget_get_clipboard(row), "something else");
+  g_signal_emit_by_name(last_of_type(row, GTK_TYPE_BUTTON), "clicked");
+  g_free(copied_message);
+  copied_message = clipboard_text(row);
+  g_assert_cmpstr(copied_message, ==, ivl_message_get_text(answer));
 }
 
 /* The child of a markdown view of this type, or NULL. */
