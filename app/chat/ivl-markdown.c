@@ -25,7 +25,7 @@ typedef struct {
   GString *markup;     /* the markup of the open TEXT block or table cell, or NULL */
   GString *code;       /* the text of the open CODE block, or NULL */
   char *marker;        /* the marker of a list item whose first block has not come yet */
-  GArray *links;       /* gboolean for each open link: whether it was written as <a> */
+  GArray *spans;       /* Span, the inline spans open in the markup, outermost first */
   guint list_run;      /* counts outermost lists, to tell which blocks are in the same one */
   guint last_run;      /* the list_run of the last block, 0 when it was in no list */
 } Parser;
@@ -124,6 +124,58 @@ static char *attribute_text(const MD_ATTRIBUTE *attr)
   return g_string_free(out, FALSE);
 }
 
+/* An inline span being written: the tags that start and end it. */
+typedef struct {
+  MD_SPANTYPE type;
+  char *open; /* NULL when nothing was written for it (a link kept as text) */
+  const char *close;
+} Span;
+
+static void span_clear(Span *span)
+{
+  g_free(span->open);
+}
+
+static void push_span(Parser *p, MD_SPANTYPE type, char *open, const char *close)
+{
+  Span span = {type, open, close};
+
+  if (open)
+    g_string_append(p->markup, open);
+  g_array_append_val(p->spans, span);
+}
+
+/* md4c can end a span that is not the innermost one, or end one twice (it does with some
+ * mismatched emphasis, e.g. "_a [](\n*)b*`\n(_"): the spans inside are closed and opened
+ * again, so the markup stays well nested, and an end with no start is dropped. */
+static void pop_span(Parser *p, MD_SPANTYPE type)
+{
+  guint at = p->spans->len;
+
+  while (at > 0 && g_array_index(p->spans, Span, at - 1).type != type)
+    at--;
+  if (at-- == 0)
+    return;
+  for (guint i = p->spans->len; i-- > at;) {
+    Span *s = &g_array_index(p->spans, Span, i);
+    if (s->open)
+      g_string_append(p->markup, s->close);
+  }
+  for (guint i = at + 1; i < p->spans->len; i++) {
+    Span *s = &g_array_index(p->spans, Span, i);
+    if (s->open)
+      g_string_append(p->markup, s->open);
+  }
+  g_array_remove_index(p->spans, at);
+}
+
+/* At the end of a paragraph or a cell, whatever md4c left open is closed. */
+static void close_spans(Parser *p)
+{
+  while (p->spans->len > 0)
+    pop_span(p, g_array_index(p->spans, Span, p->spans->len - 1).type);
+}
+
 /* ---- blocks ----------------------------------------------------------------------------- */
 
 static guint count_containers(Parser *p, gboolean lists)
@@ -165,6 +217,7 @@ static void close_text(Parser *p)
 {
   if (p->current == NULL || p->current->kind != IVL_MD_TEXT)
     return;
+  close_spans(p);
   p->current->text = g_string_free(g_steal_pointer(&p->markup), FALSE);
   p->current = NULL;
 }
@@ -256,6 +309,7 @@ static void enter_cell(Parser *p, MD_BLOCKTYPE type, MD_BLOCK_TD_DETAIL *detail)
 
 static void leave_cell(Parser *p)
 {
+  close_spans(p);
   g_ptr_array_add(p->current->cells, g_string_free(g_steal_pointer(&p->markup), FALSE));
 }
 
@@ -346,21 +400,27 @@ static gboolean is_safe_link(const char *uri)
          g_str_has_prefix(uri, "mailto:");
 }
 
-static void enter_link(Parser *p, const MD_ATTRIBUTE *href)
+static gboolean in_link(Parser *p)
+{
+  for (guint i = 0; i < p->spans->len; i++) {
+    Span *s = &g_array_index(p->spans, Span, i);
+    if ((s->type == MD_SPAN_A || s->type == MD_SPAN_IMG) && s->open)
+      return TRUE;
+  }
+  return FALSE;
+}
+
+/* An image shows as its description, a link to the picture; a link inside a link (an image in
+ * a link's text) is left to the outer one, as Pango allows no nesting. */
+static char *link_tag(Parser *p, const MD_ATTRIBUTE *href)
 {
   g_autofree char *uri = attribute_text(href);
-  gboolean nested = FALSE, linked;
+  g_autofree char *escaped = NULL;
 
-  for (guint i = 0; i < p->links->len; i++)
-    nested |= g_array_index(p->links, gboolean, i);
-  /* An image shows as its description, a link to the picture; a link inside a link (an image
-   * in a link's text) is left to the outer one, as Pango allows no nesting. */
-  linked = !nested && is_safe_link(uri);
-  if (linked) {
-    g_autofree char *escaped = g_markup_escape_text(uri, -1);
-    g_string_append_printf(p->markup, "<a href=\"%s\">", escaped);
-  }
-  g_array_append_val(p->links, linked);
+  if (in_link(p) || !is_safe_link(uri))
+    return NULL;
+  escaped = g_markup_escape_text(uri, -1);
+  return g_strdup_printf("<a href=\"%s\">", escaped);
 }
 
 static int enter_span(MD_SPANTYPE type, void *detail, void *data)
@@ -371,22 +431,22 @@ static int enter_span(MD_SPANTYPE type, void *detail, void *data)
     open_text(p, 0);
   switch (type) {
   case MD_SPAN_EM:
-    g_string_append(p->markup, "<i>");
+    push_span(p, type, g_strdup("<i>"), "</i>");
     break;
   case MD_SPAN_STRONG:
-    g_string_append(p->markup, "<b>");
+    push_span(p, type, g_strdup("<b>"), "</b>");
     break;
   case MD_SPAN_DEL:
-    g_string_append(p->markup, "<s>");
+    push_span(p, type, g_strdup("<s>"), "</s>");
     break;
   case MD_SPAN_CODE:
-    g_string_append(p->markup, CODE_SPAN_OPEN);
+    push_span(p, type, g_strdup(CODE_SPAN_OPEN), "</span>");
     break;
   case MD_SPAN_A:
-    enter_link(p, &((MD_SPAN_A_DETAIL *)detail)->href);
+    push_span(p, type, link_tag(p, &((MD_SPAN_A_DETAIL *)detail)->href), "</a>");
     break;
   case MD_SPAN_IMG:
-    enter_link(p, &((MD_SPAN_IMG_DETAIL *)detail)->src);
+    push_span(p, type, link_tag(p, &((MD_SPAN_IMG_DETAIL *)detail)->src), "</a>");
     break;
   default:
     break;
@@ -396,31 +456,8 @@ static int enter_span(MD_SPANTYPE type, void *detail, void *data)
 
 static int leave_span(MD_SPANTYPE type, void *detail, void *data)
 {
-  Parser *p = data;
-
   (void)detail;
-  switch (type) {
-  case MD_SPAN_EM:
-    g_string_append(p->markup, "</i>");
-    break;
-  case MD_SPAN_STRONG:
-    g_string_append(p->markup, "</b>");
-    break;
-  case MD_SPAN_DEL:
-    g_string_append(p->markup, "</s>");
-    break;
-  case MD_SPAN_CODE:
-    g_string_append(p->markup, "</span>");
-    break;
-  case MD_SPAN_A:
-  case MD_SPAN_IMG:
-    if (g_array_index(p->links, gboolean, p->links->len - 1))
-      g_string_append(p->markup, "</a>");
-    g_array_set_size(p->links, p->links->len - 1);
-    break;
-  default:
-    break;
-  }
+  pop_span(data, type);
   return 0;
 }
 
@@ -471,16 +508,17 @@ GPtrArray *ivl_markdown_parse(const char *markdown)
   Parser p = {
       .blocks = g_ptr_array_new_with_free_func((GDestroyNotify)ivl_md_block_free),
       .containers = g_array_new(FALSE, FALSE, sizeof(Container)),
-      .links = g_array_new(FALSE, FALSE, sizeof(gboolean)),
+      .spans = g_array_new(FALSE, FALSE, sizeof(Span)),
   };
 
   /* A label refuses markup that is not UTF-8: a broken byte shows as U+FFFD instead. */
   g_autofree char *valid = g_utf8_make_valid(markdown ? markdown : "", -1);
 
   /* md4c fails only when it cannot allocate, which GLib treats as fatal anyway. */
+  g_array_set_clear_func(p.spans, (GDestroyNotify)span_clear);
   md_parse(valid, (MD_SIZE)strlen(valid), &parser, &p);
   g_array_unref(p.containers);
-  g_array_unref(p.links);
+  g_array_unref(p.spans);
   g_free(p.marker);
   return p.blocks;
 }
