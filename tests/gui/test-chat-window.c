@@ -12,12 +12,16 @@
 
 #include <adwaita.h>
 #include <glib/gstdio.h>
+#include <gtksourceview/gtksource.h>
 #include <unistd.h>
 
 #include "ivl-application.h"
 #include "ivl-boxed-image.h"
 #include "ivl-attachment-tile.h"
+#include "ivl-code-block.h"
 #include "ivl-image-viewer.h"
+#include "ivl-markdown-view.h"
+#include "ivl-message-row.h"
 #include "ivl-oriented-paintable.h"
 #include "ivl-preferences.h"
 #include "ivl-video-dialog.h"
@@ -906,6 +910,220 @@ static gboolean near_color(guint32 a, guint32 b)
   return TRUE;
 }
 
+/* The last mapped widget under widget that has the CSS class name. */
+static GtkWidget *last_with_class(GtkWidget *widget, const char *name)
+{
+  GtkWidget *found =
+      gtk_widget_has_css_class(widget, name) && gtk_widget_get_mapped(widget) ? widget : NULL;
+
+  for (GtkWidget *c = gtk_widget_get_first_child(widget); c; c = gtk_widget_get_next_sibling(c)) {
+    GtkWidget *f = last_with_class(c, name);
+    if (f)
+      found = f;
+  }
+  return found;
+}
+
+/* The last mapped label under widget whose markup holds needle. */
+static GtkLabel *label_with_markup(GtkWidget *widget, const char *needle)
+{
+  GtkLabel *found = GTK_IS_LABEL(widget) && gtk_widget_get_mapped(widget) &&
+                            strstr(gtk_label_get_label(GTK_LABEL(widget)), needle)
+                        ? GTK_LABEL(widget)
+                        : NULL;
+
+  for (GtkWidget *c = gtk_widget_get_first_child(widget); c; c = gtk_widget_get_next_sibling(c)) {
+    GtkLabel *f = label_with_markup(c, needle);
+    if (f)
+      found = f;
+  }
+  return found;
+}
+
+/* What this process put on widget's clipboard, as text. */
+static char *clipboard_text(GtkWidget *widget)
+{
+  GdkContentProvider *content = gdk_clipboard_get_content(gtk_widget_get_clipboard(widget));
+  GValue value = G_VALUE_INIT;
+  char *text;
+
+  g_assert_nonnull(content);
+  g_value_init(&value, G_TYPE_STRING);
+  g_assert_true(gdk_content_provider_get_value(content, &value, NULL));
+  text = g_value_dup_string(&value);
+  g_value_unset(&value);
+  return text;
+}
+
+static GtkEventController *find_controller(GtkWidget *widget, GType type)
+{
+  GListModel *controllers = gtk_widget_observe_controllers(widget);
+
+  for (guint i = 0; i < g_list_model_get_n_items(controllers); i++) {
+    g_autoptr(GtkEventController) c = g_list_model_get_item(controllers, i);
+    if (G_TYPE_CHECK_INSTANCE_TYPE(c, type)) {
+      g_object_unref(controllers);
+      return c; /* the widget keeps it */
+    }
+  }
+  g_object_unref(controllers);
+  return NULL;
+}
+
+/* The answer's Markdown as widgets (issue 14, item 9): intra-word underscores kept, a link
+ * that a click opens, a GFM table as a grid with a header row, a ```python block highlighted
+ * with its language and a Copy button; a right-click on the message offers Copy Message. */
+static void test_markdown(void)
+{
+  g_autoptr(IvlMessage) answer = last_message();
+  g_autofree char *copied = NULL, *copied_message = NULL;
+  GtkWidget *view = GTK_WIDGET(window->message_view), *code, *table, *row, *bubble, *cell;
+  GtkSourceBuffer *buffer;
+  GtkTextIter start, end;
+  g_autofree char *shown_code = NULL;
+  GtkLabel *link;
+  GtkEventController *click;
+  GtkWidget *popover;
+
+  if (real_engine)
+    return; /* random weights write no Markdown */
+  gui_settle(300);
+  code = last_of_type(view, IVL_TYPE_CODE_BLOCK);
+  g_assert_nonnull(code);
+  g_assert_true(shows_text(code, "python"));
+  buffer = GTK_SOURCE_BUFFER(
+      gtk_text_view_get_buffer(GTK_TEXT_VIEW(last_of_type(code, GTK_SOURCE_TYPE_VIEW))));
+  gtk_text_buffer_get_bounds(GTK_TEXT_BUFFER(buffer), &start, &end);
+  shown_code = gtk_text_buffer_get_text(GTK_TEXT_BUFFER(buffer), &start, &end, FALSE);
+  g_assert_cmpstr(shown_code, ==, "print(\"hello\")");
+  g_assert_cmpstr(gtk_source_language_get_id(gtk_source_buffer_get_language(buffer)), ==,
+                  "python3");
+  g_assert_true(gtk_source_buffer_get_highlight_syntax(buffer));
+  g_assert_cmpstr(gtk_source_style_scheme_get_id(gtk_source_buffer_get_style_scheme(buffer)), ==,
+                  "Adwaita");
+  adw_style_manager_set_color_scheme(adw_style_manager_get_default(),
+                                     ADW_COLOR_SCHEME_FORCE_DARK);
+  g_assert_cmpstr(gtk_source_style_scheme_get_id(gtk_source_buffer_get_style_scheme(buffer)), ==,
+                  "Adwaita-dark");
+  adw_style_manager_set_color_scheme(adw_style_manager_get_default(),
+                                     ADW_COLOR_SCHEME_FORCE_LIGHT);
+
+  screenshot(GTK_WIDGET(window), "05a-markdown");
+  gtk_window_set_default_size(GTK_WINDOW(window), 360, 720);
+  gui_settle(800);
+  screenshot(GTK_WIDGET(window), "05b-markdown-narrow");
+  gtk_window_set_default_size(GTK_WINDOW(window), 960, 720);
+  gui_settle(800);
+
+  g_signal_emit_by_name(last_of_type(code, GTK_TYPE_BUTTON), "clicked");
+  copied = clipboard_text(code);
+  g_assert_cmpstr(copied, ==, "print(\"hello\")");
+
+  table = last_with_class(view, "md-table");
+  g_assert_nonnull(table);
+  g_assert_true(GTK_IS_GRID(table));
+  cell = gtk_grid_get_child_at(GTK_GRID(table), 0, 0);
+  g_assert_cmpstr(gtk_label_get_text(GTK_LABEL(cell)), ==, "Part");
+  g_assert_true(gtk_widget_has_css_class(cell, "md-header"));
+  cell = gtk_grid_get_child_at(GTK_GRID(table), 0, 2);
+  g_assert_cmpstr(gtk_label_get_text(GTK_LABEL(cell)), ==, "photo_small");
+  g_assert_true(gtk_widget_has_css_class(cell, "md-cell"));
+  cell = gtk_grid_get_child_at(GTK_GRID(table), 1, 2);
+  g_assert_cmpstr(gtk_label_get_text(GTK_LABEL(cell)), ==, "1");
+  g_assert_cmpfloat(gtk_label_get_xalign(GTK_LABEL(cell)), ==, 1.0);
+
+  link = label_with_markup(view, "<a href=\"https://internvl.github.io/\">the guide</a>");
+  g_assert_nonnull(link);
+  g_assert_true(gtk_label_get_use_markup(link));
+  g_assert_true(shows_text(GTK_WIDGET(link), "see tile 1 and the guide"));
+  g_assert_nonnull(gtk_label_get_extra_menu(link));
+
+  /* Where no text is, a right-click opens the message's own menu; Copy Message copies the
+   * Markdown as written. */
+  row = last_of_type(view, IVL_TYPE_MESSAGE_ROW);
+  bubble = last_with_class(row, "message");
+  click = find_controller(bubble, GTK_TYPE_GESTURE_CLICK);
+  g_assert_nonnull(click);
+  g_signal_emit_by_name(click, "pressed", 1, 3.0, 3.0);
+  gui_settle(200);
+  popover = last_of_type(row, GTK_TYPE_POPOVER_MENU);
+  g_assert_nonnull(popover);
+  g_assert_true(gtk_widget_get_visible(popover));
+  screenshot(popover, "05c-message-menu");
+  g_assert_true(gtk_widget_activate_action(popover, "message.copy", NULL));
+  gtk_popover_popdown(GTK_POPOVER(popover));
+  copied_message = clipboard_text(row);
+  g_assert_cmpstr(copied_message, ==, ivl_message_get_text(answer));
+  g_assert_nonnull(strstr(copied_message, "```python"));
+
+  /* The Copy button under the answer still copies it whole. */
+  gdk_clipboard_set_text(gtk_widget_get_clipboard(row), "something else");
+  g_signal_emit_by_name(last_of_type(row, GTK_TYPE_BUTTON), "clicked");
+  g_free(copied_message);
+  copied_message = clipboard_text(row);
+  g_assert_cmpstr(copied_message, ==, ivl_message_get_text(answer));
+}
+
+/* The child of a markdown view of this type, or NULL. */
+static GtkWidget *child_of_type(GtkWidget *view, GType type)
+{
+  for (GtkWidget *c = gtk_widget_get_first_child(view); c; c = gtk_widget_get_next_sibling(c))
+    if (G_TYPE_CHECK_INSTANCE_TYPE(c, type))
+      return c;
+  return NULL;
+}
+
+/* An answer streamed in character by character: once a block has its widget, that widget
+ * grows (the code block's buffer, the table's grid once its delimiter row is whole) instead of
+ * being made again; an open fence already shows as code. */
+static void test_markdown_streaming(void)
+{
+  static const char answer[] = "Intro with a_b_c\n\n```c\nint a = 1 << 2;\nreturn a;\n```\n\n"
+                               "| x | y |\n|---|---|\n| 1 | 2 |\n| 3 | 4 |\n\nEnd.";
+  GtkWidget *view = g_object_ref_sink(ivl_markdown_view_new());
+  GtkWidget *intro = NULL, *code = NULL, *grid = NULL;
+  GtkTextBuffer *buffer;
+  GtkTextIter start, end;
+  g_autofree char *shown = NULL;
+
+  for (gsize i = 1; i < sizeof answer; i++) {
+    g_autofree char *prefix = g_strndup(answer, i);
+    GtkWidget *first, *now_code, *now_grid;
+
+    ivl_markdown_view_set_markdown(IVL_MARKDOWN_VIEW(view), prefix);
+    first = gtk_widget_get_first_child(view);
+    now_code = child_of_type(view, IVL_TYPE_CODE_BLOCK);
+    now_grid = child_of_type(view, GTK_TYPE_GRID);
+    g_assert_true(intro == NULL || first == intro);
+    g_assert_true(code == NULL || now_code == code);
+    intro = first;
+    code = now_code;
+    /* Before its delimiter row ends, a table comes and goes as md4c reads the row. */
+    if (strstr(prefix, "|---|---|\n")) {
+      g_assert_true(grid == NULL || now_grid == grid);
+      grid = now_grid;
+    }
+    if (strcmp(prefix + i - 4, "\nint") == 0) {
+      /* The fence is still open. */
+      GtkWidget *source = child_of_type(gtk_widget_get_last_child(code), GTK_SOURCE_TYPE_VIEW);
+      GtkSourceBuffer *b = GTK_SOURCE_BUFFER(gtk_text_view_get_buffer(GTK_TEXT_VIEW(source)));
+      g_assert_cmpstr(gtk_source_language_get_id(gtk_source_buffer_get_language(b)), ==, "c");
+    }
+  }
+  g_assert_cmpstr(gtk_label_get_text(GTK_LABEL(intro)), ==, "Intro with a_b_c");
+  buffer = gtk_text_view_get_buffer(
+      GTK_TEXT_VIEW(child_of_type(gtk_widget_get_last_child(code), GTK_SOURCE_TYPE_VIEW)));
+  gtk_text_buffer_get_bounds(buffer, &start, &end);
+  shown = gtk_text_buffer_get_text(buffer, &start, &end, FALSE);
+  g_assert_cmpstr(shown, ==, "int a = 1 << 2;\nreturn a;");
+  g_assert_cmpstr(gtk_label_get_text(GTK_LABEL(gtk_grid_get_child_at(GTK_GRID(grid), 1, 2))), ==,
+                  "4");
+  g_assert_cmpstr(gtk_label_get_text(GTK_LABEL(gtk_widget_get_last_child(view))), ==, "End.");
+  ivl_markdown_view_set_markdown(IVL_MARKDOWN_VIEW(view), "");
+  g_assert_null(gtk_widget_get_first_child(view));
+  g_object_unref(view);
+}
+
 /* Find Objects asks InternVL's grounding question; the answer's boxes are drawn on the image
  * at the coordinates it gives (0-1000 of the image), and the text shows the label. */
 static void test_grounding(void)
@@ -1146,6 +1364,8 @@ int main(int argc, char **argv)
   g_test_add_func("/chat/demo-model", test_demo_model);
   g_test_add_func("/chat/attach-and-ask", test_attach_and_ask);
   g_test_add_func("/chat/follow-up", test_follow_up);
+  g_test_add_func("/chat/markdown", test_markdown);
+  g_test_add_func("/chat/markdown-streaming", test_markdown_streaming);
   g_test_add_func("/chat/stop", test_stop);
   g_test_add_func("/chat/regenerate", test_regenerate);
   g_test_add_func("/chat/broken-image", test_broken_image);
