@@ -196,6 +196,21 @@ void ivl_conversation_append(IvlConversation *self, IvlMessage *message)
   ivl_conversation_touch(self);
 }
 
+void ivl_conversation_truncate(IvlConversation *self, guint n)
+{
+  guint total = g_list_model_get_n_items(G_LIST_MODEL(self->messages));
+
+  if (n >= total)
+    return;
+  g_list_store_splice(self->messages, n, total - n, NULL, 0);
+  /* Its first question taken back: the title comes from the next one. */
+  if (n == 0 && self->title) {
+    g_clear_pointer(&self->title, g_free);
+    g_object_notify_by_pspec(G_OBJECT(self), props[PROP_TITLE]);
+  }
+  ivl_conversation_touch(self);
+}
+
 void ivl_conversation_remove_last(IvlConversation *self)
 {
   guint n = g_list_model_get_n_items(G_LIST_MODEL(self->messages));

@@ -26,7 +26,9 @@ void ivl_conversation_touch(IvlConversation *self);
 /* The IvlMessage list: user and assistant messages alternate, a question first. */
 GListModel *ivl_conversation_get_messages(IvlConversation *self);
 void ivl_conversation_append(IvlConversation *self, IvlMessage *message);
-/* Removes the last message (an answer about to be regenerated). */
+/* Removes the last message (an answer that failed, or its question). */
 void ivl_conversation_remove_last(IvlConversation *self);
+/* Keeps the first n messages (an edited question replaces the rest). */
+void ivl_conversation_truncate(IvlConversation *self, guint n);
 
 G_END_DECLS

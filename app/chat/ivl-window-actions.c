@@ -39,6 +39,13 @@ static void find_objects_action(GtkWidget *widget, const char *name, GVariant *p
   ivl_window_find_objects(IVL_WINDOW(widget));
 }
 
+static void cancel_edit_action(GtkWidget *widget, const char *name, GVariant *param)
+{
+  (void)name;
+  (void)param;
+  ivl_window_cancel_edit(IVL_WINDOW(widget));
+}
+
 static void rename_conversation_action(GtkWidget *widget, const char *name, GVariant *param)
 {
   (void)name;
@@ -115,6 +122,7 @@ void ivl_window_install_actions(IvlWindowClass *klass)
   gtk_widget_class_install_action(w, "win.regenerate", NULL, regenerate_action);
   gtk_widget_class_install_action(w, "win.continue", NULL, continue_action);
   gtk_widget_class_install_action(w, "win.find-objects", NULL, find_objects_action);
+  gtk_widget_class_install_action(w, "win.cancel-edit", NULL, cancel_edit_action);
   gtk_widget_class_install_action(w, "win.rename-conversation", "s", rename_conversation_action);
   gtk_widget_class_install_action(w, "win.delete-conversation", "s", delete_conversation_action);
   gtk_widget_class_install_action(w, "win.undo-delete", NULL, undo_delete_action);

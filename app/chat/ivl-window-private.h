@@ -34,6 +34,7 @@ struct _IvlWindow {
   GtkLabel *input_placeholder;
   GtkLabel *app_title;
   GtkStack *send_stack;
+  GtkRevealer *edit_revealer; /* says a question is being edited, with Cancel */
 
   /* borrowed from the application */
   GSettings *settings;
@@ -51,6 +52,7 @@ struct _IvlWindow {
   AdwToast *undo_toast;           /* the last such offer; NULL before the first */
   GListStore *attachments;        /* IvlAttachment for the next question */
   IvlMessage *answer;             /* the answer being generated */
+  IvlMessage *editing;            /* the question the composer holds to replace; NULL: none */
   GCancellable *ask_cancellable;  /* set while an answer is generated */
   gboolean stick_to_bottom;       /* follow the stream while the view is at its end */
   double last_scroll_value, last_upper; /* where the view was, how tall the content */
@@ -66,6 +68,10 @@ void ivl_window_stop(IvlWindow *self);
 void ivl_window_regenerate(IvlWindow *self);
 void ivl_window_continue(IvlWindow *self);
 void ivl_window_find_objects(IvlWindow *self);
+/* Puts a question of the shown conversation back in the composer; sending it replaces the
+ * question and everything after it. */
+void ivl_window_edit_question(IvlWindow *self, IvlMessage *question);
+void ivl_window_cancel_edit(IvlWindow *self);
 void ivl_window_rename_conversation(IvlWindow *self, const char *id);
 void ivl_window_delete_conversation(IvlWindow *self, const char *id);
 void ivl_window_undo_delete(IvlWindow *self);

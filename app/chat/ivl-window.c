@@ -14,6 +14,7 @@ G_DEFINE_FINAL_TYPE(IvlWindow, ivl_window, ADW_TYPE_APPLICATION_WINDOW)
 
 static void load_selected_model(IvlWindow *self);
 static void follow_bottom(IvlWindow *self);
+static void save_conversation(IvlWindow *self, IvlConversation *conversation);
 
 /* ---- errors ---------------------------------------------------------------------------- */
 
@@ -77,10 +78,30 @@ void ivl_window_show_media_error(IvlWindow *self, IvlAttachment *attachment,
 
 /* ---- the conversation view ------------------------------------------------------------- */
 
-static void setup_row(GtkSignalListItemFactory *factory, GtkListItem *item)
+static void on_row_edit(IvlWindow *self, IvlMessageRow *row)
 {
+  IvlMessage *message = ivl_message_row_get_message(row);
+
+  if (message && ivl_message_get_role(message) == IVL_MESSAGE_USER)
+    ivl_window_edit_question(self, message);
+}
+
+/* Another answer chosen: it is what the next question continues from. */
+static void on_row_alternative(IvlWindow *self)
+{
+  save_conversation(self, self->conversation);
+  ivl_window_update_actions(self);
+}
+
+static void setup_row(GtkSignalListItemFactory *factory, GtkListItem *item, IvlWindow *self)
+{
+  GtkWidget *row = ivl_message_row_new();
+
   (void)factory;
-  gtk_list_item_set_child(item, ivl_message_row_new());
+  g_signal_connect_object(row, "edit", G_CALLBACK(on_row_edit), self, G_CONNECT_SWAPPED);
+  g_signal_connect_object(row, "alternative-chosen", G_CALLBACK(on_row_alternative), self,
+                          G_CONNECT_SWAPPED);
+  gtk_list_item_set_child(item, row);
   gtk_list_item_set_activatable(item, FALSE);
   gtk_list_item_set_selectable(item, FALSE);
 }
@@ -195,6 +216,8 @@ static void show_conversation(IvlWindow *self, IvlConversation *conversation)
 
   if (self->conversation == conversation)
     return;
+  if (self->editing)
+    ivl_window_cancel_edit(self); /* the question belongs to the conversation left */
   if (self->conversation)
     g_signal_handlers_disconnect_by_data(ivl_conversation_get_messages(self->conversation),
                                          self);
@@ -528,6 +551,10 @@ static void on_answer(GObject *source, GAsyncResult *result, gpointer user_data)
     ivl_message_set_text(message, g_object_get_data(G_OBJECT(message), "continued"));
     ivl_message_set_state(message, IVL_MESSAGE_LENGTH);
     ivl_window_show_error(self, error);
+  } else if (ivl_message_get_n_alternatives(message) > 1) {
+    /* A regeneration that failed: the answer before it is back. */
+    ivl_message_drop_alternative(message);
+    ivl_window_show_error(self, error);
   } else {
     take_back_question(self, conversation);
     ivl_window_show_error(self, error);
@@ -629,10 +656,41 @@ void ivl_window_send(IvlWindow *self)
     ivl_message_add_attachment(question, a);
   }
   ivl_message_set_combined(question, gtk_toggle_button_get_active(self->combine_button));
+  if (self->editing) {
+    GListModel *messages = ivl_conversation_get_messages(self->conversation);
+    guint pos;
+    if (g_list_store_find(G_LIST_STORE(messages), self->editing, &pos))
+      ivl_conversation_truncate(self->conversation, pos);
+    ivl_window_cancel_edit(self);
+  }
   ivl_conversation_append(self->conversation, question);
   gtk_text_buffer_set_text(buffer, "", 0);
   ivl_window_clear_attachments(self);
   start_answer(self, FALSE);
+}
+
+void ivl_window_edit_question(IvlWindow *self, IvlMessage *question)
+{
+  GtkTextBuffer *buffer = gtk_text_view_get_buffer(self->input);
+  GtkTextIter end;
+
+  g_set_object(&self->editing, question);
+  gtk_text_buffer_set_text(buffer, ivl_message_get_text(question), -1);
+  gtk_text_buffer_get_end_iter(buffer, &end);
+  gtk_text_buffer_place_cursor(buffer, &end);
+  ivl_window_restore_attachments(self, question);
+  gtk_revealer_set_reveal_child(self->edit_revealer, TRUE);
+  gtk_widget_grab_focus(GTK_WIDGET(self->input));
+}
+
+void ivl_window_cancel_edit(IvlWindow *self)
+{
+  if (self->editing == NULL)
+    return;
+  g_clear_object(&self->editing);
+  gtk_revealer_set_reveal_child(self->edit_revealer, FALSE);
+  gtk_text_buffer_set_text(gtk_text_view_get_buffer(self->input), "", 0);
+  ivl_window_clear_attachments(self);
 }
 
 /* InternVL3's grounding prompt, with the cursor where the person names what to find. */
@@ -657,17 +715,26 @@ void ivl_window_stop(IvlWindow *self)
     g_cancellable_cancel(self->ask_cancellable);
 }
 
+/* The last answer is asked again, sampled; the earlier answers stay as its alternatives. */
 void ivl_window_regenerate(IvlWindow *self)
 {
   GListModel *messages = ivl_conversation_get_messages(self->conversation);
   guint n = g_list_model_get_n_items(messages);
   g_autoptr(IvlMessage) last = n ? g_list_model_get_item(messages, n - 1) : NULL;
+  g_autoptr(GListStore) asked = g_list_store_new(IVL_TYPE_MESSAGE);
 
   if (self->ask_cancellable || last == NULL ||
       ivl_message_get_role(last) != IVL_MESSAGE_ASSISTANT)
     return;
-  ivl_conversation_remove_last(self->conversation);
-  start_answer(self, TRUE);
+  for (guint i = 0; i + 1 < n; i++) {
+    g_autoptr(IvlMessage) m = g_list_model_get_item(messages, i);
+    g_list_store_append(asked, m);
+  }
+  ivl_message_add_alternative(last);
+  ask(self, G_LIST_MODEL(asked), last, TRUE);
+  save_conversation(self, self->conversation);
+  ivl_window_update_actions(self);
+  follow_bottom(self);
 }
 
 /* ---- models ---------------------------------------------------------------------------- */
@@ -927,6 +994,7 @@ static void ivl_window_dispose(GObject *object)
   g_clear_object(&self->load_cancellable);
   g_clear_object(&self->ask_cancellable);
   g_clear_object(&self->answer);
+  g_clear_object(&self->editing);
   gtk_widget_dispose_template(GTK_WIDGET(self), IVL_TYPE_WINDOW);
   G_OBJECT_CLASS(ivl_window_parent_class)->dispose(object);
 }
@@ -961,6 +1029,7 @@ static void ivl_window_class_init(IvlWindowClass *klass)
   BIND(input_placeholder);
   BIND(app_title);
   BIND(send_stack);
+  BIND(edit_revealer);
 #undef BIND
   ivl_window_install_actions(klass);
 }
@@ -976,7 +1045,7 @@ static void ivl_window_init(IvlWindow *self)
   self->model_folders = ivl_folder_watch_new();
   g_signal_connect_swapped(self->model_folders, "changed", G_CALLBACK(ivl_window_refresh_models),
                            self);
-  g_signal_connect(factory, "setup", G_CALLBACK(setup_row), NULL);
+  g_signal_connect(factory, "setup", G_CALLBACK(setup_row), self);
   g_signal_connect(factory, "bind", G_CALLBACK(bind_row), self);
   g_signal_connect(factory, "unbind", G_CALLBACK(unbind_row), NULL);
   gtk_list_view_set_factory(self->message_view, factory);

@@ -6,7 +6,8 @@
  * tested without model weights: images are checked and cut into the InternVL grid, videos
  * are recognised by their container magic, answers are a fixed markdown text streamed word by
  * word that states the turn number and how many turns the session already held.
- * IVL_FAKE_TOKEN_US sets the delay per word (default 2000 µs). */
+ * IVL_FAKE_TOKEN_US sets the delay per word (default 2000 µs). fake_ivl_turns_added counts the
+ * turns put back into sessions with ivl_session_add_turn, so a test sees what was rebuilt. */
 #include <gdk-pixbuf/gdk-pixbuf.h>
 #include <json-glib/json-glib.h>
 #include <math.h>
@@ -15,6 +16,8 @@
 #include "ivl.h"
 
 #define TILE 448
+
+int fake_ivl_turns_added;
 
 struct ivl_model {
   char *dir;
@@ -246,7 +249,13 @@ gboolean ivl_session_add_turn(ivl_session *session, const char *question,
 {
   (void)question, (void)media, (void)n_media, (void)layout, (void)answer, (void)error;
   session->turns++;
+  fake_ivl_turns_added++;
   return TRUE;
+}
+
+void ivl_session_truncate(ivl_session *session, int n_turns)
+{
+  session->turns = MIN(session->turns, n_turns);
 }
 
 char *ivl_session_ask(ivl_session *session, const char *question, ivl_media *const *media,

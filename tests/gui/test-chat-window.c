@@ -17,6 +17,7 @@
 #include "ivl-application.h"
 #include "ivl-boxed-image.h"
 #include "ivl-image-viewer.h"
+#include "ivl-message-row.h"
 #include "ivl-preferences.h"
 #include "ivl-video-dialog.h"
 #include "ivl-window-private.h"
@@ -834,6 +835,180 @@ static void test_narrow(void)
   gui_settle(500);
 }
 
+#ifndef IVL_TEST_REAL_ENGINE
+extern int fake_ivl_turns_added; /* fake-ivl.c: turns put back into a session */
+#define TURNS_ADDED fake_ivl_turns_added
+#else
+#define TURNS_ADDED 0 /* not counted by libivl */
+#endif
+
+/* The row showing message, while it is on screen. */
+static IvlMessageRow *find_row(GtkWidget *widget, IvlMessage *message)
+{
+  if (IVL_IS_MESSAGE_ROW(widget) &&
+      ivl_message_row_get_message(IVL_MESSAGE_ROW(widget)) == message)
+    return IVL_MESSAGE_ROW(widget);
+  for (GtkWidget *c = gtk_widget_get_first_child(widget); c; c = gtk_widget_get_next_sibling(c)) {
+    IvlMessageRow *row = find_row(c, message);
+    if (row)
+      return row;
+  }
+  return NULL;
+}
+
+static IvlMessage *message_at(guint i)
+{
+  return g_list_model_get_item(ivl_conversation_get_messages(window->conversation), i);
+}
+
+static char *saved_conversation(void)
+{
+  g_autofree char *name = g_strconcat(ivl_conversation_get_id(window->conversation), ".json",
+                                      NULL);
+  g_autofree char *path = g_build_filename(data_home, "ivl", "conversations", name, NULL);
+  char *saved = NULL;
+
+  g_assert_true(g_file_get_contents(path, &saved, NULL, NULL));
+  return saved;
+}
+
+/* Regenerate keeps the earlier answer: a pager ‹ 2/2 › pages back to it, the choice is saved
+ * (a store read afresh, as after a restart, has both and the choice), and the next question
+ * continues from the answer chosen. The session is cut back, not rebuilt. */
+static void test_alternatives(void)
+{
+  g_autoptr(IvlMessage) answer = NULL;
+  g_autofree char *first = NULL;
+  g_autofree char *second = NULL;
+  g_autofree char *saved = NULL;
+  IvlMessageRow *row;
+  int added;
+
+  g_assert_true(gtk_widget_activate_action(GTK_WIDGET(window), "win.new-conversation", NULL));
+  type_and_send("Which colour is the sky?");
+  wait_until(answer_done, NULL, "the first answer");
+  type_and_send("Why?");
+  wait_until(answer_done, NULL, "the second answer");
+  answer = last_message();
+  first = g_strdup(ivl_message_get_text(answer));
+  g_assert_cmpuint(ivl_message_get_n_alternatives(answer), ==, 1);
+  added = TURNS_ADDED;
+
+  g_assert_true(gtk_widget_activate_action(GTK_WIDGET(window), "win.regenerate", NULL));
+  wait_until(answer_done, NULL, "the regenerated answer");
+  assert_answered(answer);
+  g_assert_cmpuint(g_list_model_get_n_items(ivl_conversation_get_messages(window->conversation)),
+                   ==, 4);
+  g_assert_cmpuint(ivl_message_get_n_alternatives(answer), ==, 2);
+  g_assert_cmpuint(ivl_message_get_alternative(answer), ==, 1);
+  second = g_strdup(ivl_message_get_text(answer));
+  if (!real_engine) {
+    g_assert_nonnull(strstr(second, "**Turn 2** (history: 1 turns)"));
+    g_assert_nonnull(strstr(second, ", sampled."));
+    g_assert_cmpint(TURNS_ADDED, ==, added); /* the first turn stayed in the session */
+  }
+  gui_settle(400);
+  row = find_row(GTK_WIDGET(window->message_view), answer);
+  g_assert_nonnull(row);
+  wait_for_text(GTK_WIDGET(row), "2/2");
+  screenshot(GTK_WIDGET(window), "19-alternatives");
+
+  g_assert_true(gtk_widget_activate_action(GTK_WIDGET(row), "message.previous-answer", NULL));
+  g_assert_cmpuint(ivl_message_get_alternative(answer), ==, 0);
+  g_assert_cmpstr(ivl_message_get_text(answer), ==, first);
+  wait_for_text(GTK_WIDGET(row), "1/2");
+  /* The first has no previous one. */
+  gtk_widget_activate_action(GTK_WIDGET(row), "message.previous-answer", NULL);
+  g_assert_cmpuint(ivl_message_get_alternative(answer), ==, 0);
+  saved = saved_conversation();
+  g_assert_nonnull(strstr(saved, "\"chosen\" : 0"));
+  {
+    g_autofree char *base = g_build_filename(data_home, "ivl", NULL);
+    g_autoptr(IvlStore) store = ivl_store_new(base);
+    GListModel *list = ivl_store_get_conversations(store);
+    g_autoptr(IvlConversation) c = NULL;
+    g_autoptr(IvlMessage) restored = NULL;
+
+    ivl_store_load(store, NULL);
+    for (guint i = 0; i < g_list_model_get_n_items(list) && c == NULL; i++) {
+      g_autoptr(IvlConversation) other = g_list_model_get_item(list, i);
+      if (g_str_equal(ivl_conversation_get_id(other), ivl_conversation_get_id(window->conversation)))
+        c = g_steal_pointer(&other);
+    }
+    g_assert_nonnull(c);
+    restored = g_list_model_get_item(ivl_conversation_get_messages(c), 3);
+    g_assert_cmpuint(ivl_message_get_n_alternatives(restored), ==, 2);
+    g_assert_cmpuint(ivl_message_get_alternative(restored), ==, 0);
+    g_assert_cmpstr(ivl_message_get_text(restored), ==, first);
+    ivl_message_choose_alternative(restored, 1);
+    g_assert_cmpstr(ivl_message_get_text(restored), ==, second);
+  }
+
+  /* The follow-up's history holds the first answer again: that turn is put back. */
+  added = TURNS_ADDED;
+  type_and_send("And at night?");
+  wait_until(answer_done, NULL, "the answer after paging");
+  if (!real_engine) {
+    g_autoptr(IvlMessage) third = last_message();
+    g_assert_nonnull(strstr(ivl_message_get_text(third), "**Turn 3** (history: 2 turns)"));
+    g_assert_cmpint(TURNS_ADDED, ==, added + 1);
+  }
+}
+
+/* Edit on an earlier question puts it back in the composer; sending replaces it and all
+ * after it, and the session keeps the turns before it. Cancel leaves everything as it was. */
+static void test_edit_resend(void)
+{
+  g_autoptr(IvlMessage) first = message_at(0);
+  g_autoptr(IvlMessage) question = message_at(2);
+  g_autoptr(IvlMessage) answer = NULL;
+  GtkTextBuffer *buffer = gtk_text_view_get_buffer(window->input);
+  GtkTextIter start, end;
+  g_autofree char *text = NULL;
+  IvlMessageRow *row;
+  int added;
+
+  gui_settle(300);
+  row = find_row(GTK_WIDGET(window->message_view), first);
+  g_assert_nonnull(row);
+  g_assert_true(gtk_widget_activate_action(GTK_WIDGET(row), "message.edit", NULL));
+  g_assert_true(gtk_revealer_get_reveal_child(window->edit_revealer));
+  g_assert_true(gtk_widget_activate_action(GTK_WIDGET(window), "win.cancel-edit", NULL));
+  g_assert_false(gtk_revealer_get_reveal_child(window->edit_revealer));
+  g_assert_cmpint(gtk_text_buffer_get_char_count(buffer), ==, 0);
+  g_assert_cmpuint(g_list_model_get_n_items(ivl_conversation_get_messages(window->conversation)),
+                   ==, 6);
+
+  row = find_row(GTK_WIDGET(window->message_view), question);
+  g_assert_nonnull(row);
+  g_assert_true(gtk_widget_activate_action(GTK_WIDGET(row), "message.edit", NULL));
+  gtk_text_buffer_get_bounds(buffer, &start, &end);
+  text = gtk_text_buffer_get_text(buffer, &start, &end, FALSE);
+  g_assert_cmpstr(text, ==, "Why?");
+  gtk_text_buffer_insert(buffer, &end, " Tell me in one line.", -1);
+  gui_settle(400);
+  screenshot(GTK_WIDGET(window), "20-editing");
+
+  added = TURNS_ADDED;
+  g_assert_true(gtk_widget_activate_action(GTK_WIDGET(window), "win.send", NULL));
+  g_assert_false(gtk_revealer_get_reveal_child(window->edit_revealer));
+  wait_until(answer_done, NULL, "the answer to the edited question");
+  g_assert_cmpuint(g_list_model_get_n_items(ivl_conversation_get_messages(window->conversation)),
+                   ==, 4);
+  g_clear_object(&question);
+  question = message_at(2);
+  g_assert_cmpstr(ivl_message_get_text(question), ==, "Why? Tell me in one line.");
+  answer = last_message();
+  assert_answered(answer);
+  g_assert_cmpuint(ivl_message_get_n_alternatives(answer), ==, 1);
+  if (!real_engine) {
+    g_assert_nonnull(strstr(ivl_message_get_text(answer), "**Turn 2** (history: 1 turns)"));
+    g_assert_cmpint(TURNS_ADDED, ==, added); /* the first turn was kept, not rebuilt */
+  }
+  gui_settle(400);
+  screenshot(GTK_WIDGET(window), "21-edited");
+}
+
 /* GStreamer sees only the plugins playback needs: a full system set drags GTK 3 (the
  * gtkwayland plugin) or DirectFB into this GTK 4 process, which breaks under Xvfb. */
 static void isolate_gstreamer(const char *tmp)
@@ -912,6 +1087,8 @@ int main(int argc, char **argv)
   g_test_add_func("/chat/grounding", test_grounding);
   g_test_add_func("/chat/conversations", test_conversations);
   g_test_add_func("/chat/narrow", test_narrow);
+  g_test_add_func("/chat/alternatives", test_alternatives);
+  g_test_add_func("/chat/edit-resend", test_edit_resend);
   status = g_test_run();
 
   gtk_window_destroy(GTK_WINDOW(window));
