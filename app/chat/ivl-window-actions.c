@@ -104,6 +104,13 @@ static void dismiss_error_action(GtkWidget *widget, const char *name, GVariant *
   ivl_window_dismiss_error(IVL_WINDOW(widget));
 }
 
+static void search_action(GtkWidget *widget, const char *name, GVariant *param)
+{
+  (void)name;
+  (void)param;
+  ivl_window_toggle_search(IVL_WINDOW(widget));
+}
+
 static void toggle_sidebar_action(GtkWidget *widget, const char *name, GVariant *param)
 {
   IvlWindow *self = IVL_WINDOW(widget);
@@ -131,6 +138,7 @@ void ivl_window_install_actions(IvlWindowClass *klass)
   gtk_widget_class_install_action(w, "win.make-demo-model", NULL, demo_model_action);
   gtk_widget_class_install_action(w, "win.manage-models", NULL, manage_models_action);
   gtk_widget_class_install_action(w, "win.toggle-sidebar", NULL, toggle_sidebar_action);
+  gtk_widget_class_install_action(w, "win.search", NULL, search_action);
   gtk_widget_class_install_action(w, "win.dismiss-error", NULL, dismiss_error_action);
 
   gtk_widget_class_add_binding_action(w, GDK_KEY_Escape, 0, "win.stop", NULL);
@@ -139,4 +147,5 @@ void ivl_window_install_actions(IvlWindowClass *klass)
   gtk_widget_class_add_binding_action(w, GDK_KEY_o, GDK_CONTROL_MASK, "win.attach", NULL);
   gtk_widget_class_add_binding_action(w, GDK_KEY_r, GDK_CONTROL_MASK, "win.regenerate", NULL);
   gtk_widget_class_add_binding_action(w, GDK_KEY_F9, 0, "win.toggle-sidebar", NULL);
+  gtk_widget_class_add_binding_action(w, GDK_KEY_f, GDK_CONTROL_MASK, "win.search", NULL);
 }

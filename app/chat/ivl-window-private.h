@@ -1,6 +1,7 @@
 /* ivl-window-private.h — the chat window's state, shared by its files:
  * ivl-window.c (conversations, models, answers), ivl-window-actions.c (commands),
- * ivl-window-dnd.c (drag and drop, paste, attachments). */
+ * ivl-window-dnd.c (drag and drop, paste, attachments), ivl-window-search.c (finding a
+ * conversation). */
 #pragma once
 
 #include "ivl-folder-watch.h"
@@ -19,6 +20,8 @@ struct _IvlWindow {
   GtkDropDown *model_dropdown;
   GtkLabel *model_status; /* under the selector: where the loaded model runs, its weights */
   GtkListBox *conversation_list;
+  GtkSearchBar *search_bar;
+  GtkSearchEntry *search_entry; /* filters the conversation list by title and text */
   GtkStack *main_stack;
   GtkButton *demo_button;
   GtkLabel *demo_label;
@@ -83,6 +86,11 @@ void ivl_window_dismiss_error(IvlWindow *self);
 
 /* ivl-window-actions.c */
 void ivl_window_install_actions(IvlWindowClass *klass);
+
+/* ivl-window-search.c */
+void ivl_window_setup_search(IvlWindow *self);
+/* Opens the search bar over the conversation list, or closes it and shows them all. */
+void ivl_window_toggle_search(IvlWindow *self);
 
 /* ivl-window-dnd.c */
 void ivl_window_setup_dnd(IvlWindow *self);

@@ -966,6 +966,8 @@ static void ivl_window_dispose(GObject *object)
     g_signal_handlers_disconnect_by_data(self->conversation_list, self);
     g_signal_handlers_disconnect_by_data(self->model_dropdown, self);
     g_signal_handlers_disconnect_by_data(gtk_text_view_get_buffer(self->input), self);
+    g_signal_handlers_disconnect_by_data(self->search_entry, self);
+    g_signal_handlers_disconnect_by_data(self->search_bar, self);
   }
   if (self->worker)
     g_signal_handlers_disconnect_by_data(self->worker, self);
@@ -1014,6 +1016,8 @@ static void ivl_window_class_init(IvlWindowClass *klass)
   BIND(model_dropdown);
   BIND(model_status);
   BIND(conversation_list);
+  BIND(search_bar);
+  BIND(search_entry);
   BIND(main_stack);
   BIND(demo_button);
   BIND(demo_label);
@@ -1076,6 +1080,7 @@ static void ivl_window_init(IvlWindow *self)
   gtk_widget_set_visible(GTK_WIDGET(self->demo_button), ivl_worker_can_write_demo());
   gtk_widget_set_visible(GTK_WIDGET(self->demo_label), ivl_worker_can_write_demo());
   ivl_window_setup_dnd(self);
+  ivl_window_setup_search(self);
 }
 
 IvlWindow *ivl_window_new(GtkApplication *app, GSettings *settings, IvlStore *store,

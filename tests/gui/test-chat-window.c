@@ -1009,6 +1009,51 @@ static void test_edit_resend(void)
   screenshot(GTK_WIDGET(window), "21-edited");
 }
 
+static guint n_rows_shown(void)
+{
+  guint n = 0;
+
+  for (int i = 0;; i++) {
+    GtkListBoxRow *row = gtk_list_box_get_row_at_index(window->conversation_list, i);
+    if (row == NULL)
+      return n;
+    n += gtk_widget_get_visible(GTK_WIDGET(row));
+  }
+}
+
+static void search_for(const char *text)
+{
+  gtk_editable_set_text(GTK_EDITABLE(window->search_entry), text);
+  /* A search entry tells of a change after a short pause. */
+  gui_settle(400);
+}
+
+/* Ctrl+F opens a search over the conversation list: titles and message text, any case, all
+ * words; closing it shows every conversation again. */
+static void test_search(void)
+{
+  guint n = n_conversations();
+
+  g_assert_cmpuint(n, >=, 2);
+  g_assert_true(gtk_widget_activate_action(GTK_WIDGET(window), "win.search", NULL));
+  g_assert_true(gtk_search_bar_get_search_mode(window->search_bar));
+  search_for("COLOUR");
+  g_assert_cmpuint(n_rows_shown(), ==, 2); /* a title, and a question */
+  search_for("one line");
+  g_assert_cmpuint(n_rows_shown(), ==, 1); /* only the edited question has both */
+  gui_settle(200);
+  screenshot(GTK_WIDGET(window), "22-search");
+  search_for("xyzzy");
+  g_assert_cmpuint(n_rows_shown(), ==, 0);
+  wait_for_text(GTK_WIDGET(window->conversation_list), "No conversation matches");
+  g_assert_true(gtk_widget_activate_action(GTK_WIDGET(window), "win.search", NULL));
+  g_assert_false(gtk_search_bar_get_search_mode(window->search_bar));
+  g_assert_cmpstr(gtk_editable_get_text(GTK_EDITABLE(window->search_entry)), ==, "");
+  g_assert_cmpuint(n_rows_shown(), ==, n);
+  /* The sidebar keeps its width: the entry fills it but does not widen it. */
+  g_assert_cmpint(gtk_widget_get_width(GTK_WIDGET(window->search_bar)), <, 300);
+}
+
 /* GStreamer sees only the plugins playback needs: a full system set drags GTK 3 (the
  * gtkwayland plugin) or DirectFB into this GTK 4 process, which breaks under Xvfb. */
 static void isolate_gstreamer(const char *tmp)
@@ -1089,6 +1134,7 @@ int main(int argc, char **argv)
   g_test_add_func("/chat/narrow", test_narrow);
   g_test_add_func("/chat/alternatives", test_alternatives);
   g_test_add_func("/chat/edit-resend", test_edit_resend);
+  g_test_add_func("/chat/search", test_search);
   status = g_test_run();
 
   gtk_window_destroy(GTK_WINDOW(window));
