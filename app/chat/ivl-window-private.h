@@ -1,9 +1,10 @@
 /* ivl-window-private.h — the chat window's state, shared by its files:
  * ivl-window.c (conversations, models, answers), ivl-window-actions.c (commands),
  * ivl-window-dnd.c (drag and drop, paste, attachments), ivl-window-search.c (finding a
- * conversation). */
+ * conversation), ivl-window-export.c (saving one as Markdown or JSON). */
 #pragma once
 
+#include "ivl-export.h"
 #include "ivl-folder-watch.h"
 #include "ivl-model-list.h"
 #include "ivl-window.h"
@@ -75,6 +76,7 @@ void ivl_window_find_objects(IvlWindow *self);
  * question and everything after it. */
 void ivl_window_edit_question(IvlWindow *self, IvlMessage *question);
 void ivl_window_cancel_edit(IvlWindow *self);
+IvlConversation *ivl_window_find_conversation(IvlWindow *self, const char *id);
 void ivl_window_rename_conversation(IvlWindow *self, const char *id);
 void ivl_window_delete_conversation(IvlWindow *self, const char *id);
 void ivl_window_undo_delete(IvlWindow *self);
@@ -91,6 +93,13 @@ void ivl_window_install_actions(IvlWindowClass *klass);
 void ivl_window_setup_search(IvlWindow *self);
 /* Opens the search bar over the conversation list, or closes it and shows them all. */
 void ivl_window_toggle_search(IvlWindow *self);
+
+/* ivl-window-export.c */
+/* Asks where to save the conversation with this id, then writes it there. */
+void ivl_window_export_conversation(IvlWindow *self, const char *id, IvlExportFormat format);
+/* Writes it to path; a toast says where, or the banner why not. */
+void ivl_window_export_to(IvlWindow *self, IvlConversation *conversation, IvlExportFormat format,
+                          const char *path);
 
 /* ivl-window-dnd.c */
 void ivl_window_setup_dnd(IvlWindow *self);

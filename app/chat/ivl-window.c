@@ -278,6 +278,8 @@ static GtkWidget *create_conversation_row(gpointer item, gpointer user_data)
   GVariant *id = g_variant_new_string(ivl_conversation_get_id(item));
   g_autoptr(GMenuItem) rename = g_menu_item_new(_("_Rename…"), NULL);
   g_autoptr(GMenuItem) delete = g_menu_item_new(_("_Delete"), NULL);
+  g_autoptr(GMenuItem) markdown = g_menu_item_new(_("Export as _Markdown…"), NULL);
+  g_autoptr(GMenuItem) json = g_menu_item_new(_("Export as _JSON…"), NULL);
 
   (void)user_data;
   gtk_label_set_xalign(GTK_LABEL(title), 0);
@@ -296,11 +298,15 @@ static GtkWidget *create_conversation_row(gpointer item, gpointer user_data)
 
   g_menu_item_set_action_and_target_value(rename, "win.rename-conversation", id);
   g_menu_item_set_action_and_target_value(delete, "win.delete-conversation", id);
+  g_menu_item_set_action_and_target_value(markdown, "win.export-markdown", id);
+  g_menu_item_set_action_and_target_value(json, "win.export-json", id);
   g_menu_append_item(menu, rename);
+  g_menu_append_item(menu, markdown);
+  g_menu_append_item(menu, json);
   g_menu_append_item(menu, delete);
   gtk_menu_button_set_menu_model(GTK_MENU_BUTTON(more), G_MENU_MODEL(menu));
   gtk_menu_button_set_icon_name(GTK_MENU_BUTTON(more), "view-more-symbolic");
-  gtk_widget_set_tooltip_text(more, _("Rename or Delete"));
+  gtk_widget_set_tooltip_text(more, _("Conversation Menu"));
   gtk_widget_set_valign(more, GTK_ALIGN_CENTER);
   gtk_widget_add_css_class(more, "flat");
   gtk_widget_add_css_class(more, "conversation-menu");
@@ -309,7 +315,7 @@ static GtkWidget *create_conversation_row(gpointer item, gpointer user_data)
   return box;
 }
 
-static IvlConversation *find_conversation(IvlWindow *self, const char *id)
+IvlConversation *ivl_window_find_conversation(IvlWindow *self, const char *id)
 {
   GListModel *list = ivl_store_get_conversations(self->store);
 
@@ -323,7 +329,8 @@ static IvlConversation *find_conversation(IvlWindow *self, const char *id)
 
 static void on_rename_response(AdwMessageDialog *dialog, const char *response, IvlWindow *self)
 {
-  IvlConversation *c = find_conversation(self, g_object_get_data(G_OBJECT(dialog), "id"));
+  IvlConversation *c =
+      ivl_window_find_conversation(self, g_object_get_data(G_OBJECT(dialog), "id"));
   GtkEditable *entry = GTK_EDITABLE(adw_message_dialog_get_extra_child(dialog));
 
   if (c == NULL || !g_str_equal(response, "rename"))
@@ -334,7 +341,7 @@ static void on_rename_response(AdwMessageDialog *dialog, const char *response, I
 
 void ivl_window_rename_conversation(IvlWindow *self, const char *id)
 {
-  IvlConversation *c = find_conversation(self, id);
+  IvlConversation *c = ivl_window_find_conversation(self, id);
   GtkWidget *dialog, *entry;
 
   if (c == NULL)
@@ -374,7 +381,7 @@ static void on_undo_toast_dismissed(AdwToast *toast, IvlWindow *self)
 
 void ivl_window_delete_conversation(IvlWindow *self, const char *id)
 {
-  IvlConversation *c = find_conversation(self, id);
+  IvlConversation *c = ivl_window_find_conversation(self, id);
   GListModel *list = ivl_store_get_conversations(self->store);
   AdwToast *toast;
 

@@ -1054,6 +1054,112 @@ static void test_search(void)
   g_assert_cmpint(gtk_widget_get_width(GTK_WIDGET(window->search_bar)), <, 300);
 }
 
+/* The conversation whose first question has images. */
+static IvlConversation *conversation_with_images(void)
+{
+  GListModel *list = ivl_store_get_conversations(window->store);
+
+  for (guint i = 0; i < g_list_model_get_n_items(list); i++) {
+    g_autoptr(IvlConversation) c = g_list_model_get_item(list, i);
+    g_autoptr(IvlMessage) first = g_list_model_get_item(ivl_conversation_get_messages(c), 0);
+    if (first && ivl_message_get_attachments(first)->len > 0)
+      return g_steal_pointer(&c);
+  }
+  return NULL;
+}
+
+static void assert_same_file(const char *a, const char *b)
+{
+  g_autofree char *da = NULL;
+  g_autofree char *db = NULL;
+  gsize la, lb;
+
+  g_assert_true(g_file_get_contents(a, &da, &la, NULL));
+  g_assert_true(g_file_get_contents(b, &db, &lb, NULL));
+  g_assert_cmpmem(da, la, db, lb);
+}
+
+static void wait_for_export(const char *path)
+{
+  g_autofree char *name = g_path_get_basename(path);
+  g_autofree char *toast = g_strdup_printf("Exported to “%s”", name);
+
+  wait_for_text(GTK_WIDGET(window->toast_overlay), toast);
+  g_assert_true(g_file_test(path, G_FILE_TEST_IS_REGULAR));
+}
+
+/* Export from the conversation's menu asks where (a file chooser named after the title);
+ * Markdown gets its images copied into a folder beside it, JSON (OpenAI chat format) has
+ * them embedded, byte for byte. */
+static void test_export(void)
+{
+  g_autoptr(IvlConversation) c = conversation_with_images();
+  g_autoptr(IvlMessage) first = NULL;
+  g_autofree char *dir = g_build_filename(data_home, "exports", NULL);
+  g_autofree char *md = g_build_filename(dir, "Pictures & more.md", NULL);
+  g_autofree char *json = g_build_filename(dir, "pictures.json", NULL);
+  g_autofree char *text = NULL;
+  g_autoptr(JsonParser) parser = json_parser_new();
+  IvlAttachment *image;
+  GtkWindow *chooser;
+
+  g_assert_nonnull(c);
+  first = g_list_model_get_item(ivl_conversation_get_messages(c), 0);
+  image = ivl_message_get_attachments(first)->pdata[0];
+  g_assert_true(gtk_widget_activate_action(GTK_WIDGET(window), "win.export-markdown", "s",
+                                           ivl_conversation_get_id(c)));
+  chooser = wait_for_toplevel(GTK_TYPE_FILE_CHOOSER_DIALOG);
+  g_assert_cmpstr(gtk_file_chooser_get_current_name(GTK_FILE_CHOOSER(chooser)), ==,
+                  "What is in these pictures?.md");
+  screenshot(GTK_WIDGET(chooser), "23-export-chooser");
+  gtk_dialog_response(GTK_DIALOG(chooser), GTK_RESPONSE_CANCEL);
+  gui_settle(200);
+
+  g_mkdir_with_parents(dir, 0700);
+  ivl_window_export_to(window, c, IVL_EXPORT_MARKDOWN, md);
+  wait_for_export(md);
+  g_assert_true(g_file_get_contents(md, &text, NULL, NULL));
+  g_assert_true(g_str_has_prefix(text, "# What is in these pictures?\n\n## You\n\n![Image](<Pictures & more-files/"));
+  g_assert_nonnull(strstr(text, "What is in these pictures?\n\n## Assistant\n\n"));
+  {
+    g_autofree char *name = g_path_get_basename(ivl_attachment_get_path(image));
+    g_autofree char *copy = g_build_filename(dir, "Pictures & more-files", name, NULL);
+    assert_same_file(ivl_attachment_get_path(image), copy);
+  }
+
+  ivl_window_export_to(window, c, IVL_EXPORT_JSON, json);
+  wait_for_export(json);
+  g_assert_true(json_parser_load_from_file(parser, json, NULL));
+  {
+    JsonObject *root = json_node_get_object(json_parser_get_root(parser));
+    JsonArray *messages = json_object_get_array_member(root, "messages");
+    JsonObject *q = json_array_get_object_element(messages, 0);
+    JsonObject *a = json_array_get_object_element(messages, 1);
+    JsonArray *parts = json_object_get_array_member(q, "content");
+    JsonObject *part = json_array_get_object_element(parts, 0);
+    const char *url = json_object_get_string_member(
+        json_object_get_object_member(part, "image_url"), "url");
+    g_autofree char *stored = NULL;
+    g_autofree guchar *decoded = NULL;
+    gsize n_stored, n_decoded;
+
+    g_assert_cmpstr(json_object_get_string_member(root, "title"), ==,
+                    "What is in these pictures?");
+    g_assert_cmpstr(json_object_get_string_member(q, "role"), ==, "user");
+    g_assert_cmpuint(json_array_get_length(parts), ==, 3); /* two images, the text */
+    g_assert_cmpstr(json_object_get_string_member(part, "type"), ==, "image_url");
+    g_assert_true(g_str_has_prefix(url, "data:image/png;base64,"));
+    decoded = g_base64_decode(url + strlen("data:image/png;base64,"), &n_decoded);
+    g_assert_true(g_file_get_contents(ivl_attachment_get_path(image), &stored, &n_stored, NULL));
+    g_assert_cmpmem(decoded, n_decoded, stored, n_stored);
+    g_assert_cmpstr(json_object_get_string_member(
+                        json_array_get_object_element(parts, 2), "text"), ==,
+                    "What is in these pictures?");
+    g_assert_cmpstr(json_object_get_string_member(a, "role"), ==, "assistant");
+    g_assert_cmpstr(json_object_get_string_member(a, "content"), !=, "");
+  }
+}
+
 /* GStreamer sees only the plugins playback needs: a full system set drags GTK 3 (the
  * gtkwayland plugin) or DirectFB into this GTK 4 process, which breaks under Xvfb. */
 static void isolate_gstreamer(const char *tmp)
@@ -1135,6 +1241,7 @@ int main(int argc, char **argv)
   g_test_add_func("/chat/alternatives", test_alternatives);
   g_test_add_func("/chat/edit-resend", test_edit_resend);
   g_test_add_func("/chat/search", test_search);
+  g_test_add_func("/chat/export", test_export);
   status = g_test_run();
 
   gtk_window_destroy(GTK_WINDOW(window));
