@@ -58,6 +58,12 @@ static void delete_conversation_action(GtkWidget *widget, const char *name, GVar
   ivl_window_delete_conversation(IVL_WINDOW(widget), g_variant_get_string(param, NULL));
 }
 
+static void conversation_settings_action(GtkWidget *widget, const char *name, GVariant *param)
+{
+  (void)name;
+  ivl_window_conversation_settings(IVL_WINDOW(widget), g_variant_get_string(param, NULL));
+}
+
 static void export_action(GtkWidget *widget, const char *name, GVariant *param)
 {
   ivl_window_export_conversation(IVL_WINDOW(widget), g_variant_get_string(param, NULL),
@@ -140,6 +146,8 @@ void ivl_window_install_actions(IvlWindowClass *klass)
   gtk_widget_class_install_action(w, "win.rename-conversation", "s", rename_conversation_action);
   gtk_widget_class_install_action(w, "win.delete-conversation", "s", delete_conversation_action);
   gtk_widget_class_install_action(w, "win.undo-delete", NULL, undo_delete_action);
+  gtk_widget_class_install_action(w, "win.conversation-settings", "s",
+                                  conversation_settings_action);
   gtk_widget_class_install_action(w, "win.export-markdown", "s", export_action);
   gtk_widget_class_install_action(w, "win.export-json", "s", export_action);
   gtk_widget_class_install_action(w, "win.new-conversation", NULL, new_conversation_action);

@@ -78,6 +78,10 @@ void ivl_window_edit_question(IvlWindow *self, IvlMessage *question);
 void ivl_window_cancel_edit(IvlWindow *self);
 IvlConversation *ivl_window_find_conversation(IvlWindow *self, const char *id);
 void ivl_window_rename_conversation(IvlWindow *self, const char *id);
+/* Opens the settings of the conversation with this id (title, model, system prompt). */
+void ivl_window_conversation_settings(IvlWindow *self, const char *id);
+/* Sets the model selector to the shown conversation's model, which loads it. */
+void ivl_window_use_conversation_model(IvlWindow *self);
 void ivl_window_delete_conversation(IvlWindow *self, const char *id);
 void ivl_window_undo_delete(IvlWindow *self);
 void ivl_window_new_conversation(IvlWindow *self);

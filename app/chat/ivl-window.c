@@ -6,6 +6,7 @@
 #include <glib/gi18n.h>
 #include <string.h>
 
+#include "ivl-conversation-settings.h"
 #include "ivl-message-row.h"
 
 #define DEMO_MODEL_NAME "ivl-demo-tiny"
@@ -229,6 +230,7 @@ static void show_conversation(IvlWindow *self, IvlConversation *conversation)
   self->stick_to_bottom = TRUE;
   on_messages_changed(self);
   select_current_row(self);
+  ivl_window_use_conversation_model(self);
 }
 
 static void save_conversation(IvlWindow *self, IvlConversation *conversation)
@@ -278,6 +280,7 @@ static GtkWidget *create_conversation_row(gpointer item, gpointer user_data)
   GVariant *id = g_variant_new_string(ivl_conversation_get_id(item));
   g_autoptr(GMenuItem) rename = g_menu_item_new(_("_Rename…"), NULL);
   g_autoptr(GMenuItem) delete = g_menu_item_new(_("_Delete"), NULL);
+  g_autoptr(GMenuItem) settings = g_menu_item_new(_("_Settings…"), NULL);
   g_autoptr(GMenuItem) markdown = g_menu_item_new(_("Export as _Markdown…"), NULL);
   g_autoptr(GMenuItem) json = g_menu_item_new(_("Export as _JSON…"), NULL);
 
@@ -300,7 +303,9 @@ static GtkWidget *create_conversation_row(gpointer item, gpointer user_data)
   g_menu_item_set_action_and_target_value(delete, "win.delete-conversation", id);
   g_menu_item_set_action_and_target_value(markdown, "win.export-markdown", id);
   g_menu_item_set_action_and_target_value(json, "win.export-json", id);
+  g_menu_item_set_action_and_target_value(settings, "win.conversation-settings", id);
   g_menu_append_item(menu, rename);
+  g_menu_append_item(menu, settings);
   g_menu_append_item(menu, markdown);
   g_menu_append_item(menu, json);
   g_menu_append_item(menu, delete);
@@ -359,6 +364,29 @@ void ivl_window_rename_conversation(IvlWindow *self, const char *id)
   adw_message_dialog_set_close_response(ADW_MESSAGE_DIALOG(dialog), "cancel");
   g_object_set_data_full(G_OBJECT(dialog), "id", g_strdup(id), g_free);
   g_signal_connect_object(dialog, "response", G_CALLBACK(on_rename_response), self, 0);
+  gtk_window_present(GTK_WINDOW(dialog));
+}
+
+static void on_settings_saved(IvlWindow *self, IvlConversationSettings *dialog)
+{
+  IvlConversation *c = g_object_get_data(G_OBJECT(dialog), "conversation");
+
+  save_conversation(self, c);
+  if (c == self->conversation)
+    ivl_window_use_conversation_model(self);
+}
+
+void ivl_window_conversation_settings(IvlWindow *self, const char *id)
+{
+  IvlConversation *c = ivl_window_find_conversation(self, id);
+  IvlConversationSettings *dialog;
+
+  if (c == NULL)
+    return;
+  dialog = ivl_conversation_settings_new(GTK_WINDOW(self), c, self->models, self->loaded_model);
+  g_object_set_data_full(G_OBJECT(dialog), "conversation", g_object_ref(c), g_object_unref);
+  g_signal_connect_object(dialog, "saved", G_CALLBACK(on_settings_saved), self,
+                          G_CONNECT_SWAPPED);
   gtk_window_present(GTK_WINDOW(dialog));
 }
 
@@ -470,7 +498,10 @@ IvlAskOptions ivl_window_ask_options(IvlWindow *self)
 {
   IvlAskOptions o;
 
-  o.system_message = g_settings_get_string(self->settings, "system-message");
+  /* The conversation's own, else the preference: the default of every new one. */
+  o.system_message = ivl_conversation_get_system_message(self->conversation)
+                         ? g_strdup(ivl_conversation_get_system_message(self->conversation))
+                         : g_settings_get_string(self->settings, "system-message");
   o.max_tiles = g_settings_get_int(self->settings, "max-tiles");
   o.max_new_tokens = g_settings_get_int(self->settings, "max-new-tokens");
   o.do_sample = g_settings_get_boolean(self->settings, "do-sample");
@@ -671,6 +702,8 @@ void ivl_window_send(IvlWindow *self)
     ivl_window_cancel_edit(self);
   }
   ivl_conversation_append(self->conversation, question);
+  if (self->loaded_model)
+    ivl_conversation_set_model(self->conversation, self->loaded_model);
   gtk_text_buffer_set_text(buffer, "", 0);
   ivl_window_clear_attachments(self);
   start_answer(self, FALSE);
@@ -808,6 +841,41 @@ static void on_model_loaded(GObject *source, GAsyncResult *result, gpointer user
   ivl_window_update_actions(self);
 }
 
+/* The position in the selector of the shown conversation's model; -1 when it has none or
+ * its folder is gone. */
+static int conversation_model_index(IvlWindow *self)
+{
+  const char *model = self->conversation ? ivl_conversation_get_model(self->conversation) : NULL;
+
+  for (guint i = 0; model && self->models && i < self->models->len; i++)
+    if (g_strcmp0(((IvlModelEntry *)self->models->pdata[i])->path, model) == 0)
+      return (int)i;
+  return -1;
+}
+
+void ivl_window_use_conversation_model(IvlWindow *self)
+{
+  int i = conversation_model_index(self);
+
+  /* The selector loads what it is set to. */
+  if (i >= 0 && (guint)i != gtk_drop_down_get_selected(self->model_dropdown))
+    gtk_drop_down_set_selected(self->model_dropdown, (guint)i);
+}
+
+/* A model the person picks is the shown conversation's from then on. */
+static void on_model_picked(IvlWindow *self)
+{
+  guint i = gtk_drop_down_get_selected(self->model_dropdown);
+
+  if (self->conversation == NULL || self->models == NULL || i >= self->models->len ||
+      g_strcmp0(ivl_conversation_get_model(self->conversation),
+                ((IvlModelEntry *)self->models->pdata[i])->path) == 0)
+    return;
+  ivl_conversation_set_model(self->conversation, ((IvlModelEntry *)self->models->pdata[i])->path);
+  if (g_list_model_get_n_items(ivl_conversation_get_messages(self->conversation)) > 0)
+    save_conversation(self, self->conversation);
+}
+
 static void load_selected_model(IvlWindow *self)
 {
   static const char *const nicks[] = {"auto", "cpu", "cuda"};
@@ -847,6 +915,7 @@ void ivl_window_refresh_models(IvlWindow *self)
   g_autofree char *last = g_settings_get_string(self->settings, "last-model");
   g_autoptr(GtkStringList) names = gtk_string_list_new(NULL);
   guint selected = 0;
+  int own;
 
   g_autofree char *user_dir = ivl_model_list_user_dir();
 
@@ -864,9 +933,15 @@ void ivl_window_refresh_models(IvlWindow *self)
     if (g_strcmp0(e->path, last) == 0)
       selected = i;
   }
+  /* The shown conversation's model before the one chosen last. */
+  own = conversation_model_index(self);
+  if (own >= 0)
+    selected = (guint)own;
   g_signal_handlers_block_by_func(self->model_dropdown, load_selected_model, self);
+  g_signal_handlers_block_by_func(self->model_dropdown, on_model_picked, self);
   gtk_drop_down_set_model(self->model_dropdown, G_LIST_MODEL(names));
   gtk_drop_down_set_selected(self->model_dropdown, selected);
+  g_signal_handlers_unblock_by_func(self->model_dropdown, on_model_picked, self);
   g_signal_handlers_unblock_by_func(self->model_dropdown, load_selected_model, self);
   gtk_widget_set_visible(GTK_WIDGET(self->model_dropdown), self->models->len > 0);
   gtk_widget_set_visible(GTK_WIDGET(self->model_status), self->models->len > 0);
@@ -1076,6 +1151,8 @@ static void ivl_window_init(IvlWindow *self)
   adj = gtk_scrolled_window_get_vadjustment(self->message_scroller);
   g_signal_connect(adj, "value-changed", G_CALLBACK(on_scroll_value), self);
   g_signal_connect_swapped(adj, "changed", G_CALLBACK(on_scroll_layout), self);
+  g_signal_connect_swapped(self->model_dropdown, "notify::selected",
+                           G_CALLBACK(on_model_picked), self);
   g_signal_connect_swapped(self->model_dropdown, "notify::selected",
                            G_CALLBACK(load_selected_model), self);
   g_signal_connect_swapped(self->conversation_list, "row-selected",

@@ -16,6 +16,7 @@
 
 #include "ivl-application.h"
 #include "ivl-boxed-image.h"
+#include "ivl-conversation-settings.h"
 #include "ivl-image-viewer.h"
 #include "ivl-message-row.h"
 #include "ivl-preferences.h"
@@ -1148,8 +1149,10 @@ static void test_export(void)
     g_assert_cmpstr(json_object_get_string_member(q, "role"), ==, "user");
     g_assert_cmpuint(json_array_get_length(parts), ==, 3); /* two images, the text */
     g_assert_cmpstr(json_object_get_string_member(part, "type"), ==, "image_url");
-    g_assert_true(g_str_has_prefix(url, "data:image/png;base64,"));
-    decoded = g_base64_decode(url + strlen("data:image/png;base64,"), &n_decoded);
+    /* The two images arrive in either order: whichever is first, as PNG or JPEG. */
+    g_assert_true(g_str_has_prefix(url, "data:image/png;base64,") ||
+                  g_str_has_prefix(url, "data:image/jpeg;base64,"));
+    decoded = g_base64_decode(strstr(url, ";base64,") + strlen(";base64,"), &n_decoded);
     g_assert_true(g_file_get_contents(ivl_attachment_get_path(image), &stored, &n_stored, NULL));
     g_assert_cmpmem(decoded, n_decoded, stored, n_stored);
     g_assert_cmpstr(json_object_get_string_member(
@@ -1158,6 +1161,122 @@ static void test_export(void)
     g_assert_cmpstr(json_object_get_string_member(a, "role"), ==, "assistant");
     g_assert_cmpstr(json_object_get_string_member(a, "content"), !=, "");
   }
+}
+
+static GtkTextView *find_text_view(GtkWidget *widget)
+{
+  if (GTK_IS_TEXT_VIEW(widget))
+    return GTK_TEXT_VIEW(widget);
+  for (GtkWidget *c = gtk_widget_get_first_child(widget); c; c = gtk_widget_get_next_sibling(c)) {
+    GtkTextView *found = find_text_view(c);
+    if (found)
+      return found;
+  }
+  return NULL;
+}
+
+/* A second model: a copy of the demo model's files. */
+static char *copy_demo_model(const char *name)
+{
+  g_autofree char *from = g_build_filename(data_home, "ivl", "models", "ivl-demo-tiny", NULL);
+  char *to = g_build_filename(data_home, "ivl", "models", name, NULL);
+  g_autoptr(GDir) dir = g_dir_open(from, 0, NULL);
+  const char *file;
+
+  g_assert_nonnull(dir);
+  g_mkdir_with_parents(to, 0700);
+  while ((file = g_dir_read_name(dir))) {
+    g_autofree char *a = g_build_filename(from, file, NULL);
+    g_autofree char *b = g_build_filename(to, file, NULL);
+    g_autoptr(GFile) fa = g_file_new_for_path(a);
+    g_autoptr(GFile) fb = g_file_new_for_path(b);
+    g_assert_true(g_file_copy(fa, fb, G_FILE_COPY_NONE, NULL, NULL, NULL, NULL));
+  }
+  return to;
+}
+
+static void show_conversation_row(IvlConversation *c)
+{
+  guint pos;
+
+  g_assert_true(g_list_store_find(G_LIST_STORE(ivl_store_get_conversations(window->store)), c,
+                                  &pos));
+  gtk_list_box_select_row(window->conversation_list,
+                          gtk_list_box_get_row_at_index(window->conversation_list, (int)pos));
+  g_assert_true(window->conversation == c);
+}
+
+/* A conversation's own system prompt and model (its settings window): the model loads when
+ * the conversation is shown, the other conversation keeps its own, and new conversations
+ * follow the preference. */
+static void test_conversation_settings(void)
+{
+  g_autofree char *copy = copy_demo_model("ivl-demo-copy");
+  g_autoptr(IvlConversation) mine = g_object_ref(window->conversation);
+  g_autoptr(IvlConversation) other = conversation_with_images();
+  g_autoptr(GSettings) settings = g_settings_new("io.github.ivl.Chat");
+  g_autoptr(IvlMessage) answer = NULL;
+  g_autofree char *saved = NULL;
+  g_autofree char *canonical = NULL;
+  const char *original;
+  GtkWindow *dialog;
+  AdwComboRow *model_row;
+
+  g_assert_true(mine != other);
+  ivl_window_refresh_models(window);
+  wait_until(models_are, GUINT_TO_POINTER(2), "the copied model in the list");
+  wait_until(model_ready, NULL, "the model after the list changed");
+  original = ivl_conversation_get_model(other);
+  g_assert_nonnull(original);
+  g_assert_true(g_str_has_suffix(original, "ivl-demo-tiny"));
+
+  g_assert_true(gtk_widget_activate_action(GTK_WIDGET(window), "win.conversation-settings", "s",
+                                           ivl_conversation_get_id(mine)));
+  dialog = wait_for_toplevel(IVL_TYPE_CONVERSATION_SETTINGS);
+  model_row = find_combo_row(GTK_WIDGET(dialog), "Model");
+  g_assert_nonnull(model_row);
+  g_assert_true(g_str_has_suffix(window->loaded_model, "ivl-demo-tiny"));
+  /* The list is sorted by name: the copy comes first. */
+  adw_combo_row_set_selected(model_row, 0);
+  gtk_text_buffer_set_text(gtk_text_view_get_buffer(find_text_view(GTK_WIDGET(dialog))),
+                           "You answer in French.", -1);
+  gui_settle(200);
+  screenshot(GTK_WIDGET(dialog), "24-conversation-settings");
+  g_signal_emit_by_name(find_button(GTK_WIDGET(dialog), "_Save"), "clicked");
+  wait_until(model_ready, NULL, "the conversation's model");
+  g_assert_true(g_str_has_suffix(window->loaded_model, "ivl-demo-copy"));
+  canonical = g_canonicalize_filename(copy, NULL);
+  g_assert_cmpstr(ivl_conversation_get_model(mine), ==, window->loaded_model);
+  g_assert_cmpstr(ivl_conversation_get_system_message(mine), ==, "You answer in French.");
+  saved = saved_conversation();
+  g_assert_nonnull(strstr(saved, "\"system_message\" : \"You answer in French.\""));
+
+  type_and_send("Bonjour?");
+  wait_until(answer_done, NULL, "the answer with the conversation's system prompt");
+  answer = last_message();
+  assert_answered(answer);
+  if (!real_engine)
+    g_assert_nonnull(strstr(ivl_message_get_text(answer), "System: You answer in French."));
+
+  /* The other conversation brings its model back, and this one its own. */
+  show_conversation_row(other);
+  wait_until(model_ready, NULL, "the other conversation's model");
+  g_assert_cmpstr(window->loaded_model, ==, original);
+  show_conversation_row(mine);
+  wait_until(model_ready, NULL, "this conversation's model again");
+  g_assert_true(g_str_has_suffix(window->loaded_model, "ivl-demo-copy"));
+
+  /* A new conversation has the preference's system message. */
+  g_settings_set_string(settings, "system-message", "Be brief.");
+  g_assert_true(gtk_widget_activate_action(GTK_WIDGET(window), "win.new-conversation", NULL));
+  g_assert_null(ivl_conversation_get_system_message(window->conversation));
+  type_and_send("Hello?");
+  wait_until(answer_done, NULL, "the answer with the preference's system prompt");
+  g_clear_object(&answer);
+  answer = last_message();
+  if (!real_engine)
+    g_assert_nonnull(strstr(ivl_message_get_text(answer), "System: Be brief."));
+  g_settings_set_string(settings, "system-message", "");
 }
 
 /* GStreamer sees only the plugins playback needs: a full system set drags GTK 3 (the
@@ -1242,6 +1361,7 @@ int main(int argc, char **argv)
   g_test_add_func("/chat/edit-resend", test_edit_resend);
   g_test_add_func("/chat/search", test_search);
   g_test_add_func("/chat/export", test_export);
+  g_test_add_func("/chat/conversation-settings", test_conversation_settings);
   status = g_test_run();
 
   gtk_window_destroy(GTK_WINDOW(window));
