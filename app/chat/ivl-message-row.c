@@ -28,6 +28,9 @@ struct _IvlMessageRow {
   GtkBox *footer;
   GtkLabel *state_label;
   GtkButton *continue_button;
+  GtkBox *pager; /* ‹ 2/3 › under an answer regenerated */
+  GtkLabel *pager_label;
+  GtkButton *edit_button;
   GtkLabel *stats_label;
   GtkButton *copy_button;
   GtkPopoverMenu *context_popover;
@@ -37,10 +40,13 @@ struct _IvlMessageRow {
   IvlMessage *message;
   IvlMessage *question; /* of an answer: where the images its boxes are on come from */
   char *boxes_of;       /* the text the grounded images were drawn for */
-  gulong text_handler, state_handler, stats_handler;
+  gulong text_handler, state_handler, stats_handler, alternative_handler;
 };
 
 G_DEFINE_FINAL_TYPE(IvlMessageRow, ivl_message_row, GTK_TYPE_WIDGET)
+
+enum { SIGNAL_EDIT, SIGNAL_ALTERNATIVE_CHOSEN, N_SIGNALS };
+static guint signals[N_SIGNALS];
 
 static void clear_media(IvlMessageRow *self)
 {
@@ -154,8 +160,52 @@ static void show_state(IvlMessageRow *self)
   gtk_widget_set_visible(GTK_WIDGET(self->spinner), state == IVL_MESSAGE_STREAMING &&
                                                         *ivl_message_get_text(self->message) ==
                                                             '\0');
-  /* Nothing to copy or measure before the answer is there. */
-  gtk_widget_set_visible(GTK_WIDGET(self->footer), !user && state != IVL_MESSAGE_STREAMING);
+  /* Nothing to copy or measure before the answer is there; a question can be copied or
+   * edited. */
+  gtk_widget_set_visible(GTK_WIDGET(self->footer), state != IVL_MESSAGE_STREAMING);
+  gtk_widget_set_visible(GTK_WIDGET(self->stats_label), !user);
+  gtk_widget_set_visible(GTK_WIDGET(self->edit_button), user);
+}
+
+/* "2/3" between the arrows, once an answer has been regenerated. */
+static void show_pager(IvlMessageRow *self)
+{
+  guint n = ivl_message_get_n_alternatives(self->message);
+  guint i = ivl_message_get_alternative(self->message);
+  g_autofree char *text = g_strdup_printf("%u/%u", i + 1, n);
+
+  gtk_label_set_text(self->pager_label, text);
+  gtk_widget_set_visible(GTK_WIDGET(self->pager), n > 1);
+  gtk_widget_action_set_enabled(GTK_WIDGET(self), "message.previous-answer", i > 0);
+  gtk_widget_action_set_enabled(GTK_WIDGET(self), "message.next-answer", i + 1 < n);
+}
+
+static void page_action(GtkWidget *widget, const char *name, GVariant *param)
+{
+  IvlMessageRow *self = IVL_MESSAGE_ROW(widget);
+  guint i;
+
+  (void)param;
+  if (self->message == NULL)
+    return;
+  i = ivl_message_get_alternative(self->message);
+  if (g_str_equal(name, "message.previous-answer") && i > 0)
+    i--;
+  else if (g_str_equal(name, "message.next-answer"))
+    i++;
+  if (i == ivl_message_get_alternative(self->message) ||
+      i >= ivl_message_get_n_alternatives(self->message))
+    return;
+  ivl_message_choose_alternative(self->message, i);
+  g_signal_emit(self, signals[SIGNAL_ALTERNATIVE_CHOSEN], 0);
+}
+
+static void edit_action(GtkWidget *widget, const char *name, GVariant *param)
+{
+  (void)name;
+  (void)param;
+  if (IVL_MESSAGE_ROW(widget)->message)
+    g_signal_emit(widget, signals[SIGNAL_EDIT], 0);
 }
 
 /* "42 tokens · 12.5 tokens/s · first token after 0.8 s · 3 image parts" */
@@ -283,6 +333,7 @@ void ivl_message_row_set_message(IvlMessageRow *self, IvlMessage *message,
     g_clear_signal_handler(&self->text_handler, self->message);
     g_clear_signal_handler(&self->state_handler, self->message);
     g_clear_signal_handler(&self->stats_handler, self->message);
+    g_clear_signal_handler(&self->alternative_handler, self->message);
   }
   g_set_object(&self->message, message);
   g_set_object(&self->question, question);
@@ -303,12 +354,20 @@ void ivl_message_row_set_message(IvlMessageRow *self, IvlMessage *message,
   show_text(self);
   show_state(self);
   show_stats(self);
+  show_pager(self);
+  self->alternative_handler =
+      g_signal_connect_swapped(message, "notify::alternative", G_CALLBACK(show_pager), self);
   self->stats_handler =
       g_signal_connect_swapped(message, "notify::has-stats", G_CALLBACK(show_stats), self);
   self->text_handler =
       g_signal_connect_swapped(message, "notify::text", G_CALLBACK(on_text), self);
   self->state_handler =
       g_signal_connect_swapped(message, "notify::state", G_CALLBACK(show_state), self);
+}
+
+IvlMessage *ivl_message_row_get_message(IvlMessageRow *self)
+{
+  return self->message;
 }
 
 static void ivl_message_row_dispose(GObject *object)
@@ -347,7 +406,18 @@ static void ivl_message_row_class_init(IvlMessageRowClass *klass)
   gtk_widget_class_bind_template_child(widget_class, IvlMessageRow, context_menu);
   gtk_widget_class_bind_template_callback(widget_class, on_context_click);
   gtk_widget_class_bind_template_callback(widget_class, on_long_press);
+  gtk_widget_class_bind_template_child(widget_class, IvlMessageRow, pager);
+  gtk_widget_class_bind_template_child(widget_class, IvlMessageRow, pager_label);
+  gtk_widget_class_bind_template_child(widget_class, IvlMessageRow, edit_button);
   gtk_widget_class_install_action(widget_class, "message.copy", NULL, copy_action);
+  gtk_widget_class_install_action(widget_class, "message.previous-answer", NULL, page_action);
+  gtk_widget_class_install_action(widget_class, "message.next-answer", NULL, page_action);
+  gtk_widget_class_install_action(widget_class, "message.edit", NULL, edit_action);
+  signals[SIGNAL_EDIT] = g_signal_new("edit", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0,
+                                      NULL, NULL, NULL, G_TYPE_NONE, 0);
+  signals[SIGNAL_ALTERNATIVE_CHOSEN] =
+      g_signal_new("alternative-chosen", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL,
+                   NULL, NULL, G_TYPE_NONE, 0);
   gtk_widget_class_set_layout_manager_type(widget_class, GTK_TYPE_BIN_LAYOUT);
   gtk_widget_class_set_css_name(widget_class, "messagerow");
 }
