@@ -7,6 +7,7 @@
 #include <stdio.h>
 
 #include "commands.h"
+#include "checkpoint-layout.h"
 #include "config.h"
 #include "json-write.h"
 #include "model-info.h"
@@ -143,6 +144,7 @@ static void print_json(const model_facts *f)
   json_object_set_string_member(top, "family",
                                 g_str_equal(size, "custom") ? "InternVL" : "InternVL3");
   json_object_set_string_member(top, "size", size);
+  json_object_set_string_member(top, "layout", ivl_layout_name(c->layout));
   json_object_set_object_member(top, "vision", vision_json(&c->vision, vision_layout(c)));
   JsonObject *proj = json_object_new();
   SET_INT(proj, "in", 4 * c->vision.hidden_size);
@@ -196,6 +198,10 @@ static void print_text(const model_facts *f)
   const ivl_vision_config *v = &c->vision;
   const ivl_llm_config *l = &c->llm;
   printf(_("Model:      %s (%s)\n"), f->dir, ivl_model_size_name(c));
+  if (c->layout == IVL_LAYOUT_HF)
+    printf(_("Layout:     hf (InternVLForConditionalGeneration, transformers-native)\n"));
+  else
+    printf(_("Layout:     original (InternVLChatModel, remote code)\n"));
   printf(
       _("Vision:     InternViT %s layout: hidden %d, %d layers, %d heads of %d, MLP %d, %s%s%s\n"),
       vision_layout(c), v->hidden_size, v->num_layers, v->num_heads, v->head_dim,

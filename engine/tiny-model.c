@@ -17,6 +17,7 @@
 #include "checkpoint-layout.h"
 #include "model-tensors.h"
 #include "safetensors-write.h"
+#include "tiny-model-hf.h"
 #include "splitmix.h"
 
 ivl_tiny_model_params ivl_tiny_model_default_params(void)
@@ -273,7 +274,8 @@ static gboolean write_all_weights(const char *dir, const ivl_config *config,
   return write_weights(dir, t, specs->len, p->n_shards, error);
 }
 
-static gboolean copy_tokenizer(const char *from, const char *dir, GError **error)
+/* hf: the -hf repos have tokenizer.json (written by tiny-model-hf.c) in place of these. */
+static gboolean copy_tokenizer(const char *from, const char *dir, gboolean hf, GError **error)
 {
   GError *local = NULL;
   g_autoptr(GDir) d = g_dir_open(from, 0, &local);
@@ -284,7 +286,8 @@ static gboolean copy_tokenizer(const char *from, const char *dir, GError **error
   }
   for (const char *name; (name = g_dir_read_name(d));) {
     g_autofree char *src = g_build_filename(from, name, NULL);
-    if (!g_file_test(src, G_FILE_TEST_IS_REGULAR))
+    if (!g_file_test(src, G_FILE_TEST_IS_REGULAR) ||
+        (hf && (g_str_equal(name, "vocab.json") || g_str_equal(name, "merges.txt"))))
       continue;
     g_autofree char *dst = g_build_filename(dir, name, NULL);
     g_autoptr(GFile) fs = g_file_new_for_path(src);
@@ -332,5 +335,7 @@ gboolean ivl_tiny_model_write(const char *dir, const ivl_tiny_model_params *p, G
       !write_text(dir, "generation_config.json", gen, error) || !remove_old_weights(dir, error) ||
       !write_all_weights(dir, config, p, error))
     return FALSE;
-  return !p->tokenizer_dir || copy_tokenizer(p->tokenizer_dir, dir, error);
+  gboolean hf = p->layout == IVL_LAYOUT_HF;
+  return !p->tokenizer_dir || (copy_tokenizer(p->tokenizer_dir, dir, hf, error) &&
+                               (!hf || ivl_tiny_model_write_hf_files(p->tokenizer_dir, dir, error)));
 }

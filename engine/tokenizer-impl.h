@@ -46,7 +46,8 @@ struct ivl_tokenizer_impl {
   const ivl_tokenizer_vtable *vt;
 };
 
-/* Qwen2 byte-level BPE from dir/vocab.json and dir/merges.txt (engine/tokenizer-bpe.c). */
+/* Qwen2 byte-level BPE from dir/vocab.json and dir/merges.txt, or else from the -hf repos'
+ * dir/tokenizer.json (engine/tokenizer-bpe.c). */
 ivl_tokenizer_impl *ivl_tokenizer_bpe_load(const char *dir, GError **error);
 /* InternLM3's SentencePiece model from dir/tokenizer.model, with tokenizer_config.json's
  * add_prefix_space (config may be NULL) (engine/tokenizer-spm.c). */

@@ -225,7 +225,8 @@ static ivl_tokenizer_impl *load_family(const char *dir, JsonObject *config, GErr
                 cls);
     return NULL;
   }
-  if (has_file(dir, "vocab.json") && has_file(dir, "merges.txt"))
+  if ((has_file(dir, "vocab.json") && has_file(dir, "merges.txt")) ||
+      has_file(dir, "tokenizer.json"))
     return ivl_tokenizer_bpe_load(dir, error);
   if (has_file(dir, "tokenizer.model"))
     return ivl_tokenizer_spm_load(dir, config, error);

@@ -95,6 +95,26 @@ printf '/image %s\nWhat is it?\nAnd then?\n/quit\n' "$img" |
   "$ivl" chat -m "$m9" --max-new-tokens 2 --max-num 1 >/dev/null 2>"$tmp/err" ||
   fail "chat 9B: $(cat "$tmp/err")"
 
+echo "# the -hf twin of the first model (same weights renamed, tokenizer.json, its template):"
+echo "# given chat()'s system message it sees the same ids and gives the same logits"
+mh="$tmp/model-hf"
+IVL="$ivl" "$root/tests/make-tiny-model" "$mh" --seed=11 --layout hf >/dev/null
+"$ivl" info -m "$mh" >"$tmp/infohf" 2>"$tmp/err" || fail "info hf: $(cat "$tmp/err")"
+grep -q 'InternVLForConditionalGeneration' "$tmp/infohf" || fail "info hf layout: $(cat "$tmp/infohf")"
+sys=$("$ivl" prompt -m "$m" "x" | sed -n 2p | sed 's/<|im_end|>$//')
+for args in "Hi" "--image $img --max-num 2 Describe."; do
+  # shellcheck disable=SC2086
+  run --logits-out "$tmp/orig.f32" $args >/dev/null || fail "original: $(cat "$tmp/err")"
+  # shellcheck disable=SC2086
+  "$ivl" run -m "$mh" --max-new-tokens 3 --system "$sys" --logits-out "$tmp/hf.f32" $args \
+    >/dev/null 2>"$tmp/err" || fail "hf run: $(cat "$tmp/err")"
+  cmp -s "$tmp/orig.f32" "$tmp/hf.f32" || fail "hf logits differ for: $args"
+done
+out=$("$ivl" run -m "$mh" --max-new-tokens 3 --json "Hi" 2>"$tmp/err") || fail "hf: $(cat "$tmp/err")"
+echo "$out" | grep -q '"prompt_ids" *: *\[151644,872,' || fail "hf prompt has a system turn: $out"
+printf 'What is it?\n/quit\n' | "$ivl" chat -m "$mh" --max-new-tokens 2 >/dev/null 2>"$tmp/err" ||
+  fail "chat hf: $(cat "$tmp/err")"
+
 echo "# errors"
 if "$ivl" run -m "$tmp/nothing" "Hi" 2>"$tmp/err"; then fail "missing model accepted"; fi
 grep -q 'ivl run:' "$tmp/err" || fail "missing model message: $(cat "$tmp/err")"
