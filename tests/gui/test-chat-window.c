@@ -710,6 +710,10 @@ static void test_clip_dialog(void)
   g_signal_emit_by_name(find_button(GTK_WIDGET(dialog), "_Add"), "clicked");
   wait_until(attachments_ready, GUINT_TO_POINTER(1), "the clip attachment");
   wait_for_text(GTK_WIDGET(window->attachments_box), "8 frames, 0:05–0:09");
+  /* Named after the file chosen, not the stored copy; a click changes the clip. */
+  g_assert_cmpstr(gtk_widget_get_tooltip_text(
+                      gtk_widget_get_first_child(GTK_WIDGET(window->attachments_box))),
+                  ==, "rotated.mov — click to change the clip");
 }
 
 static IvlAttachment *first_attachment(void)
