@@ -731,9 +731,14 @@ static void test_clip_reopen(void)
   double start, end;
 
   g_assert_true(IVL_IS_ATTACHMENT_TILE(tile));
+  /* From a phone-sized window the dialog opens as wide as the window. */
+  gtk_window_set_default_size(GTK_WINDOW(window), 360, 720);
+  gui_settle(800);
   g_signal_emit_by_name(tile, "edit");
   dialog = wait_for_toplevel(IVL_TYPE_VIDEO_DIALOG);
   wait_until(duration_known, dialog, "the video's duration");
+  gui_settle(300);
+  g_assert_cmpint(gtk_widget_get_width(GTK_WIDGET(dialog)), <=, 360);
   g_assert_cmpfloat(gtk_adjustment_get_value(clip_end(dialog, 0)), ==, 5);
   g_assert_cmpfloat(gtk_adjustment_get_value(clip_end(dialog, 1)), ==, 9);
   wait_seeked(dialog, 5);
@@ -741,6 +746,8 @@ static void test_clip_reopen(void)
   wait_for_dialog_text(dialog, "4 frames, 0:05–0:09");
   g_signal_emit_by_name(find_button(GTK_WIDGET(dialog), "_Add"), "clicked");
   wait_for_text(GTK_WIDGET(window->attachments_box), "4 frames, 0:05–0:09");
+  gtk_window_set_default_size(GTK_WINDOW(window), 960, 720);
+  gui_settle(500);
   g_assert_cmpuint(g_list_model_get_n_items(G_LIST_MODEL(window->attachments)), ==, 1);
   g_assert_true(ivl_attachment_get_bounds(first_attachment(), &start, &end));
   g_assert_cmpfloat(start, ==, 5);
