@@ -228,9 +228,12 @@ static void on_duration_known(IvlVideoDialog *self)
                            MAX(step, self->duration / 10), 0);
   g_signal_handlers_unblock_by_func(self->start_adjustment, on_start_changed, self);
   g_signal_handlers_unblock_by_func(self->end_adjustment, on_end_changed, self);
-  /* The values are drawn again in the format the duration calls for. */
-  gtk_widget_queue_resize(GTK_WIDGET(self->start_scale));
-  gtk_widget_queue_resize(GTK_WIDGET(self->end_scale));
+  /* The value labels, made before the duration was known, are made again: their text and
+   * the width they keep take the format the duration calls for (m:ss or m:ss.t). */
+  gtk_scale_set_draw_value(self->start_scale, FALSE);
+  gtk_scale_set_draw_value(self->start_scale, TRUE);
+  gtk_scale_set_draw_value(self->end_scale, FALSE);
+  gtk_scale_set_draw_value(self->end_scale, TRUE);
   self->has_preset = FALSE;
 }
 

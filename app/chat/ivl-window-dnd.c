@@ -149,12 +149,15 @@ static IvlAttachment *chosen_clip(const char *stored_path, double start, double 
   return a;
 }
 
-static void on_clip_chosen(IvlWindow *self, const char *stored_path, double start, double end,
-                           int n_frames, int n_tiles, GdkPaintable *first_frame)
+static void on_clip_chosen(IvlVideoDialog *dialog, const char *stored_path, double start,
+                           double end, int n_frames, int n_tiles, GdkPaintable *first_frame,
+                           IvlWindow *self)
 {
   g_autoptr(IvlAttachment) a =
       chosen_clip(stored_path, start, end, n_frames, n_tiles, first_frame);
 
+  /* Named after the file the person chose, as images are. */
+  ivl_attachment_set_name(a, g_object_get_data(G_OBJECT(dialog), "chosen"));
   add_attachment(self, a);
 }
 
@@ -220,7 +223,8 @@ void ivl_window_attach_files(IvlWindow *self, GFile *const *files, guint n_files
     if (g_content_type_is_a(type, "video/*") || g_str_has_prefix(type, "video/")) {
       IvlVideoDialog *dialog =
           ivl_video_dialog_new(GTK_WINDOW(self), self->worker, self->store, path);
-      g_signal_connect_swapped(dialog, "clip-chosen", G_CALLBACK(on_clip_chosen), self);
+      g_object_set_data_full(G_OBJECT(dialog), "chosen", g_strdup(path), g_free);
+      g_signal_connect(dialog, "clip-chosen", G_CALLBACK(on_clip_chosen), self);
       gtk_window_present(GTK_WINDOW(dialog));
     } else {
       ivl_store_import_file_async(self->store, path, NULL, on_image_imported, g_object_ref(self));

@@ -715,6 +715,10 @@ static void test_clip_dialog(void)
   g_signal_emit_by_name(find_button(GTK_WIDGET(dialog), "_Add"), "clicked");
   wait_until(attachments_ready, GUINT_TO_POINTER(1), "the clip attachment");
   wait_for_text(GTK_WIDGET(window->attachments_box), "8 frames, 0:05–0:09");
+  /* Named after the file chosen, not the stored copy; a click changes the clip. */
+  g_assert_cmpstr(gtk_widget_get_tooltip_text(
+                      gtk_widget_get_first_child(GTK_WIDGET(window->attachments_box))),
+                  ==, "rotated.mov — click to change the clip");
 }
 
 static IvlAttachment *first_attachment(void)
@@ -732,9 +736,14 @@ static void test_clip_reopen(void)
   double start, end;
 
   g_assert_true(IVL_IS_ATTACHMENT_TILE(tile));
+  /* From a phone-sized window the dialog opens as wide as the window. */
+  gtk_window_set_default_size(GTK_WINDOW(window), 360, 720);
+  gui_settle(800);
   g_signal_emit_by_name(tile, "edit");
   dialog = wait_for_toplevel(IVL_TYPE_VIDEO_DIALOG);
   wait_until(duration_known, dialog, "the video's duration");
+  gui_settle(300);
+  g_assert_cmpint(gtk_widget_get_width(GTK_WIDGET(dialog)), <=, 360);
   g_assert_cmpfloat(gtk_adjustment_get_value(clip_end(dialog, 0)), ==, 5);
   g_assert_cmpfloat(gtk_adjustment_get_value(clip_end(dialog, 1)), ==, 9);
   wait_seeked(dialog, 5);
@@ -742,6 +751,8 @@ static void test_clip_reopen(void)
   wait_for_dialog_text(dialog, "4 frames, 0:05–0:09");
   g_signal_emit_by_name(find_button(GTK_WIDGET(dialog), "_Add"), "clicked");
   wait_for_text(GTK_WIDGET(window->attachments_box), "4 frames, 0:05–0:09");
+  gtk_window_set_default_size(GTK_WINDOW(window), 960, 720);
+  gui_settle(500);
   g_assert_cmpuint(g_list_model_get_n_items(G_LIST_MODEL(window->attachments)), ==, 1);
   g_assert_true(ivl_attachment_get_bounds(first_attachment(), &start, &end));
   g_assert_cmpfloat(start, ==, 5);
