@@ -189,7 +189,8 @@ void ivl_session_free(ivl_session *session);
 void ivl_session_reset(ivl_session *session);
 
 /* Asks one question with the media of this turn (may be none; a video is one media).
- * Returns the post-processed answer (caller frees) and adds the turn to the history. */
+ * Returns the post-processed answer (caller frees) and adds the turn to the history; on
+ * failure (NULL) the history is as it was. */
 char *ivl_session_ask(ivl_session *session, const char *question, ivl_media *const *media,
                       int n_media, ivl_image_layout layout, const ivl_generation_params *params,
                       ivl_token_cb callback, void *user_data, GCancellable *cancellable,
@@ -201,6 +202,13 @@ char *ivl_session_ask(ivl_session *session, const char *question, ivl_media *con
 gboolean ivl_session_add_turn(ivl_session *session, const char *question,
                               ivl_media *const *media, int n_media, ivl_image_layout layout,
                               const char *answer, GError **error);
+
+/* Keeps the first n_turns turns of the history and forgets the later ones, as when a question
+ * is edited or an answer replaced. The KV cache keeps the tokens still shared with the next
+ * prompt (cut before the first image of a forgotten turn, since image tokens all look alike),
+ * so the next ask prefills only from the first change. n_turns past the history changes
+ * nothing. */
+void ivl_session_truncate(ivl_session *session, int n_turns);
 
 /* What the last ivl_session_ask did. Times in milliseconds of wall clock. */
 typedef struct {

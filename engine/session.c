@@ -382,6 +382,16 @@ fail:
   return NULL;
 }
 
+void ivl_session_truncate(ivl_session *s, int n_turns)
+{
+  g_return_if_fail(n_turns >= 0);
+  if ((guint)n_turns >= s->turns->len)
+    return;
+  g_ptr_array_set_size(s->turns, n_turns);
+  /* What follows the kept turns' image rows may be another turn's images of the same size. */
+  forget_turn_images(s);
+}
+
 /* The turn's images are encoded now, so the next ask only prefills. */
 gboolean ivl_session_add_turn(ivl_session *s, const char *question, ivl_media *const *media,
                               int n_media, ivl_image_layout layout, const char *answer,

@@ -16,6 +16,8 @@ struct _IvlConversation {
   char *title; /* NULL until the first question */
   char *named;  /* the title the person gave it; NULL: the first question */
   gint64 updated; /* unix seconds */
+  char *system_message; /* NULL: the preference's */
+  char *model;          /* folder; NULL: none yet */
   GListStore *messages;
 };
 
@@ -31,6 +33,8 @@ static void ivl_conversation_finalize(GObject *object)
   g_free(self->id);
   g_free(self->title);
   g_free(self->named);
+  g_free(self->system_message);
+  g_free(self->model);
   g_object_unref(self->messages);
   G_OBJECT_CLASS(ivl_conversation_parent_class)->finalize(object);
 }
@@ -112,6 +116,8 @@ IvlConversation *ivl_conversation_new_from_json(JsonNode *node, const char *imag
   self->id = g_strdup(id);
   self->updated = ivl_json_int_or(o, "updated", 0);
   self->named = g_strdup(ivl_json_string_or(o, "title", NULL));
+  ivl_conversation_set_system_message(self, ivl_json_string_or(o, "system_message", NULL));
+  ivl_conversation_set_model(self, ivl_json_string_or(o, "model", NULL));
   for (guint i = 0; i < json_array_get_length(messages); i++) {
     JsonObject *m = ivl_json_object_element(messages, i);
     g_autoptr(IvlMessage) msg = m ? ivl_message_new_from_json(m, images_dir, error) : NULL;
@@ -142,6 +148,14 @@ JsonNode *ivl_conversation_to_json(IvlConversation *self)
   if (self->named) {
     json_builder_set_member_name(b, "title");
     json_builder_add_string_value(b, self->named);
+  }
+  if (self->system_message) {
+    json_builder_set_member_name(b, "system_message");
+    json_builder_add_string_value(b, self->system_message);
+  }
+  if (self->model) {
+    json_builder_set_member_name(b, "model");
+    json_builder_add_string_value(b, self->model);
   }
   json_builder_set_member_name(b, "messages");
   json_builder_begin_array(b);
@@ -183,6 +197,31 @@ void ivl_conversation_touch(IvlConversation *self)
   self->updated = g_get_real_time() / G_USEC_PER_SEC;
 }
 
+const char *ivl_conversation_get_system_message(IvlConversation *self)
+{
+  return self->system_message;
+}
+
+void ivl_conversation_set_system_message(IvlConversation *self, const char *system_message)
+{
+  g_autofree char *clean = system_message ? g_strstrip(g_strdup(system_message)) : NULL;
+
+  g_free(self->system_message);
+  self->system_message = clean && *clean ? g_steal_pointer(&clean) : NULL;
+}
+
+const char *ivl_conversation_get_model(IvlConversation *self)
+{
+  return self->model;
+}
+
+void ivl_conversation_set_model(IvlConversation *self, const char *model)
+{
+  g_autofree char *old = self->model;
+
+  self->model = model && *model ? g_strdup(model) : NULL;
+}
+
 GListModel *ivl_conversation_get_messages(IvlConversation *self)
 {
   return G_LIST_MODEL(self->messages);
@@ -193,6 +232,21 @@ void ivl_conversation_append(IvlConversation *self, IvlMessage *message)
   if (self->title == NULL && ivl_message_get_role(message) == IVL_MESSAGE_USER)
     set_title_from(self, ivl_message_get_text(message));
   g_list_store_append(self->messages, message);
+  ivl_conversation_touch(self);
+}
+
+void ivl_conversation_truncate(IvlConversation *self, guint n)
+{
+  guint total = g_list_model_get_n_items(G_LIST_MODEL(self->messages));
+
+  if (n >= total)
+    return;
+  g_list_store_splice(self->messages, n, total - n, NULL, 0);
+  /* Its first question taken back: the title comes from the next one. */
+  if (n == 0 && self->title) {
+    g_clear_pointer(&self->title, g_free);
+    g_object_notify_by_pspec(G_OBJECT(self), props[PROP_TITLE]);
+  }
   ivl_conversation_touch(self);
 }
 

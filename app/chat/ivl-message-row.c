@@ -5,10 +5,11 @@
 
 #include <glib/gi18n.h>
 
+#include "ivl-attachment-tile.h"
 #include "ivl-boxed-image.h"
 #include "ivl-grounding.h"
 #include "ivl-image-viewer.h"
-#include "ivl-markdown.h"
+#include "ivl-markdown-view.h"
 #include "ivl-thumbnails.h"
 
 #define MEDIA_SIZE 120
@@ -21,22 +22,31 @@ struct _IvlMessageRow {
   GtkBox *bubble;
   GtkLabel *role_label;
   GtkFlowBox *media_box; /* wraps, so a narrow window still shows several images */
-  GtkLabel *text_label;
+  GtkLabel *text_label;  /* a question, as typed */
+  IvlMarkdownView *body; /* an answer */
   GtkSpinner *spinner;
   GtkBox *footer;
   GtkLabel *state_label;
   GtkButton *continue_button;
+  GtkBox *pager; /* ‹ 2/3 › under an answer regenerated */
+  GtkLabel *pager_label;
+  GtkButton *edit_button;
   GtkLabel *stats_label;
   GtkButton *copy_button;
+  GtkPopoverMenu *context_popover;
+  GMenuModel *context_menu;
 
   /* owned */
   IvlMessage *message;
   IvlMessage *question; /* of an answer: where the images its boxes are on come from */
   char *boxes_of;       /* the text the grounded images were drawn for */
-  gulong text_handler, state_handler, stats_handler;
+  gulong text_handler, state_handler, stats_handler, alternative_handler;
 };
 
 G_DEFINE_FINAL_TYPE(IvlMessageRow, ivl_message_row, GTK_TYPE_WIDGET)
+
+enum { SIGNAL_EDIT, SIGNAL_ALTERNATIVE_CHOSEN, N_SIGNALS };
+static guint signals[N_SIGNALS];
 
 static void clear_media(IvlMessageRow *self)
 {
@@ -115,20 +125,20 @@ static void show_grounding(IvlMessageRow *self, const char *text)
 static void show_text(IvlMessageRow *self)
 {
   const char *text = ivl_message_get_text(self->message);
+  gboolean user = ivl_message_get_role(self->message) == IVL_MESSAGE_USER;
 
-  if (ivl_message_get_role(self->message) == IVL_MESSAGE_USER) {
-    /* A question is shown as typed: no markdown. */
-    gtk_label_set_use_markup(self->text_label, FALSE);
+  if (user) {
+    /* A question is shown as typed: no markdown. A recycled row drops an answer's blocks. */
     gtk_label_set_text(self->text_label, text);
+    ivl_markdown_view_set_markdown(self->body, NULL);
   } else {
     /* Grounding tags show as their labels; the boxes are drawn on the images. */
     g_autofree char *plain = ivl_grounding_strip(text);
-    g_autofree char *markup = ivl_markdown_to_pango(plain);
-    gtk_label_set_use_markup(self->text_label, TRUE);
-    gtk_label_set_markup(self->text_label, markup);
+    ivl_markdown_view_set_markdown(self->body, plain);
     show_grounding(self, text);
   }
-  gtk_widget_set_visible(GTK_WIDGET(self->text_label), *text != '\0');
+  gtk_widget_set_visible(GTK_WIDGET(self->text_label), user && *text != '\0');
+  gtk_widget_set_visible(GTK_WIDGET(self->body), !user && *text != '\0');
 }
 
 static void show_state(IvlMessageRow *self)
@@ -150,8 +160,52 @@ static void show_state(IvlMessageRow *self)
   gtk_widget_set_visible(GTK_WIDGET(self->spinner), state == IVL_MESSAGE_STREAMING &&
                                                         *ivl_message_get_text(self->message) ==
                                                             '\0');
-  /* Nothing to copy or measure before the answer is there. */
-  gtk_widget_set_visible(GTK_WIDGET(self->footer), !user && state != IVL_MESSAGE_STREAMING);
+  /* Nothing to copy or measure before the answer is there; a question can be copied or
+   * edited. */
+  gtk_widget_set_visible(GTK_WIDGET(self->footer), state != IVL_MESSAGE_STREAMING);
+  gtk_widget_set_visible(GTK_WIDGET(self->stats_label), !user);
+  gtk_widget_set_visible(GTK_WIDGET(self->edit_button), user);
+}
+
+/* "2/3" between the arrows, once an answer has been regenerated. */
+static void show_pager(IvlMessageRow *self)
+{
+  guint n = ivl_message_get_n_alternatives(self->message);
+  guint i = ivl_message_get_alternative(self->message);
+  g_autofree char *text = g_strdup_printf("%u/%u", i + 1, n);
+
+  gtk_label_set_text(self->pager_label, text);
+  gtk_widget_set_visible(GTK_WIDGET(self->pager), n > 1);
+  gtk_widget_action_set_enabled(GTK_WIDGET(self), "message.previous-answer", i > 0);
+  gtk_widget_action_set_enabled(GTK_WIDGET(self), "message.next-answer", i + 1 < n);
+}
+
+static void page_action(GtkWidget *widget, const char *name, GVariant *param)
+{
+  IvlMessageRow *self = IVL_MESSAGE_ROW(widget);
+  guint i;
+
+  (void)param;
+  if (self->message == NULL)
+    return;
+  i = ivl_message_get_alternative(self->message);
+  if (g_str_equal(name, "message.previous-answer") && i > 0)
+    i--;
+  else if (g_str_equal(name, "message.next-answer"))
+    i++;
+  if (i == ivl_message_get_alternative(self->message) ||
+      i >= ivl_message_get_n_alternatives(self->message))
+    return;
+  ivl_message_choose_alternative(self->message, i);
+  g_signal_emit(self, signals[SIGNAL_ALTERNATIVE_CHOSEN], 0);
+}
+
+static void edit_action(GtkWidget *widget, const char *name, GVariant *param)
+{
+  (void)name;
+  (void)param;
+  if (IVL_MESSAGE_ROW(widget)->message)
+    g_signal_emit(widget, signals[SIGNAL_EDIT], 0);
 }
 
 /* "42 tokens · 12.5 tokens/s · first token after 0.8 s · 3 image parts" */
@@ -191,6 +245,45 @@ static void copy_action(GtkWidget *widget, const char *name, GVariant *param)
   copy_message(IVL_MESSAGE_ROW(widget));
 }
 
+/* Text and code have their own menus, which end with Copy Message. */
+static gboolean has_own_menu(GtkWidget *bubble, double x, double y)
+{
+  for (GtkWidget *w = gtk_widget_pick(bubble, x, y, GTK_PICK_DEFAULT); w && w != bubble;
+       w = gtk_widget_get_parent(w))
+    if ((GTK_IS_LABEL(w) && gtk_label_get_selectable(GTK_LABEL(w))) || GTK_IS_TEXT_VIEW(w))
+      return TRUE;
+  return FALSE;
+}
+
+static void popup_context_menu(IvlMessageRow *self, GtkGesture *gesture, double x, double y)
+{
+  GtkWidget *bubble = GTK_WIDGET(self->bubble);
+  double rx, ry;
+
+  gtk_gesture_set_state(gesture, GTK_EVENT_SEQUENCE_CLAIMED);
+  gtk_widget_translate_coordinates(bubble, GTK_WIDGET(self), x, y, &rx, &ry);
+  gtk_popover_set_pointing_to(GTK_POPOVER(self->context_popover),
+                              &(GdkRectangle){(int)rx, (int)ry, 1, 1});
+  gtk_popover_popup(GTK_POPOVER(self->context_popover));
+}
+
+static void on_context_click(GtkGestureClick *click, int n_press, double x, double y,
+                             IvlMessageRow *self)
+{
+  (void)n_press;
+  if (self->message && !has_own_menu(GTK_WIDGET(self->bubble), x, y))
+    popup_context_menu(self, GTK_GESTURE(click), x, y);
+}
+
+/* A long touch on text selects words; only code has a touch menu of its own. */
+static void on_long_press(GtkGestureLongPress *press, double x, double y, IvlMessageRow *self)
+{
+  GtkWidget *w = gtk_widget_pick(GTK_WIDGET(self->bubble), x, y, GTK_PICK_DEFAULT);
+
+  if (self->message && !(w && gtk_widget_get_ancestor(w, GTK_TYPE_TEXT_VIEW)))
+    popup_context_menu(self, GTK_GESTURE(press), x, y);
+}
+
 static void on_text(IvlMessageRow *self)
 {
   show_text(self);
@@ -199,15 +292,18 @@ static void on_text(IvlMessageRow *self)
 
 static GtkWidget *media_widget(IvlAttachment *a)
 {
-  g_autoptr(GdkPaintable) thumb = ivl_thumbnail_get(a);
+  g_autoptr(GdkPaintable) thumb = NULL;
   GtkWidget *w;
 
+  /* A video shows as one: its badge, the clip and the frames the model got. */
+  if (ivl_attachment_is_video(a))
+    return ivl_attachment_tile_new_sent(a);
+  thumb = ivl_thumbnail_get(a);
   if (thumb) {
     w = gtk_picture_new_for_paintable(thumb);
     gtk_picture_set_content_fit(GTK_PICTURE(w), GTK_CONTENT_FIT_COVER);
   } else {
-    w = gtk_image_new_from_icon_name(ivl_attachment_is_video(a) ? "video-x-generic-symbolic"
-                                                                : "image-missing-symbolic");
+    w = gtk_image_new_from_icon_name("image-missing-symbolic");
     gtk_image_set_pixel_size(GTK_IMAGE(w), 48);
   }
   gtk_widget_set_size_request(w, MEDIA_SIZE, MEDIA_SIZE);
@@ -237,6 +333,7 @@ void ivl_message_row_set_message(IvlMessageRow *self, IvlMessage *message,
     g_clear_signal_handler(&self->text_handler, self->message);
     g_clear_signal_handler(&self->state_handler, self->message);
     g_clear_signal_handler(&self->stats_handler, self->message);
+    g_clear_signal_handler(&self->alternative_handler, self->message);
   }
   g_set_object(&self->message, message);
   g_set_object(&self->question, question);
@@ -257,12 +354,20 @@ void ivl_message_row_set_message(IvlMessageRow *self, IvlMessage *message,
   show_text(self);
   show_state(self);
   show_stats(self);
+  show_pager(self);
+  self->alternative_handler =
+      g_signal_connect_swapped(message, "notify::alternative", G_CALLBACK(show_pager), self);
   self->stats_handler =
       g_signal_connect_swapped(message, "notify::has-stats", G_CALLBACK(show_stats), self);
   self->text_handler =
       g_signal_connect_swapped(message, "notify::text", G_CALLBACK(on_text), self);
   self->state_handler =
       g_signal_connect_swapped(message, "notify::state", G_CALLBACK(show_state), self);
+}
+
+IvlMessage *ivl_message_row_get_message(IvlMessageRow *self)
+{
+  return self->message;
 }
 
 static void ivl_message_row_dispose(GObject *object)
@@ -281,6 +386,8 @@ static void ivl_message_row_class_init(IvlMessageRowClass *klass)
 {
   GtkWidgetClass *widget_class = GTK_WIDGET_CLASS(klass);
 
+  g_type_ensure(IVL_TYPE_MARKDOWN_VIEW);
+
   G_OBJECT_CLASS(klass)->dispose = ivl_message_row_dispose;
   gtk_widget_class_set_template_from_resource(widget_class,
                                               "/io/github/ivl/Chat/ui/ivl-message-row.ui");
@@ -288,26 +395,39 @@ static void ivl_message_row_class_init(IvlMessageRowClass *klass)
   gtk_widget_class_bind_template_child(widget_class, IvlMessageRow, role_label);
   gtk_widget_class_bind_template_child(widget_class, IvlMessageRow, media_box);
   gtk_widget_class_bind_template_child(widget_class, IvlMessageRow, text_label);
+  gtk_widget_class_bind_template_child(widget_class, IvlMessageRow, body);
   gtk_widget_class_bind_template_child(widget_class, IvlMessageRow, spinner);
   gtk_widget_class_bind_template_child(widget_class, IvlMessageRow, footer);
   gtk_widget_class_bind_template_child(widget_class, IvlMessageRow, state_label);
   gtk_widget_class_bind_template_child(widget_class, IvlMessageRow, continue_button);
   gtk_widget_class_bind_template_child(widget_class, IvlMessageRow, stats_label);
   gtk_widget_class_bind_template_child(widget_class, IvlMessageRow, copy_button);
+  gtk_widget_class_bind_template_child(widget_class, IvlMessageRow, context_popover);
+  gtk_widget_class_bind_template_child(widget_class, IvlMessageRow, context_menu);
+  gtk_widget_class_bind_template_callback(widget_class, on_context_click);
+  gtk_widget_class_bind_template_callback(widget_class, on_long_press);
+  gtk_widget_class_bind_template_child(widget_class, IvlMessageRow, pager);
+  gtk_widget_class_bind_template_child(widget_class, IvlMessageRow, pager_label);
+  gtk_widget_class_bind_template_child(widget_class, IvlMessageRow, edit_button);
   gtk_widget_class_install_action(widget_class, "message.copy", NULL, copy_action);
+  gtk_widget_class_install_action(widget_class, "message.previous-answer", NULL, page_action);
+  gtk_widget_class_install_action(widget_class, "message.next-answer", NULL, page_action);
+  gtk_widget_class_install_action(widget_class, "message.edit", NULL, edit_action);
+  signals[SIGNAL_EDIT] = g_signal_new("edit", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0,
+                                      NULL, NULL, NULL, G_TYPE_NONE, 0);
+  signals[SIGNAL_ALTERNATIVE_CHOSEN] =
+      g_signal_new("alternative-chosen", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL,
+                   NULL, NULL, G_TYPE_NONE, 0);
   gtk_widget_class_set_layout_manager_type(widget_class, GTK_TYPE_BIN_LAYOUT);
   gtk_widget_class_set_css_name(widget_class, "messagerow");
 }
 
 static void ivl_message_row_init(IvlMessageRow *self)
 {
-  g_autoptr(GMenu) menu = g_menu_new();
-
   gtk_widget_init_template(GTK_WIDGET(self));
   g_signal_connect_swapped(self->copy_button, "clicked", G_CALLBACK(copy_message), self);
   /* Right-click on the text offers the whole message next to the selection's Copy. */
-  g_menu_append(menu, _("Copy _Message"), "message.copy");
-  gtk_label_set_extra_menu(self->text_label, G_MENU_MODEL(menu));
+  ivl_markdown_view_set_extra_menu(self->body, self->context_menu);
 }
 
 GtkWidget *ivl_message_row_new(void)

@@ -7,6 +7,14 @@
 
 #include "json-check.h"
 
+/* One answer while another is chosen. */
+typedef struct {
+  char *text;
+  IvlMessageState state;
+  gboolean has_stats;
+  IvlAnswerStats stats;
+} Alternative;
+
 struct _IvlMessage {
   GObject parent_instance;
 
@@ -17,19 +25,30 @@ struct _IvlMessage {
   gboolean combined;
   gboolean has_stats;
   IvlAnswerStats stats;
+  /* Every answer to the question, in the order they came, once there are several; the
+   * entry of the chosen one is stale: its fields above are the live copy. */
+  GPtrArray *alternatives; /* Alternative */
+  guint chosen;
 };
 
 G_DEFINE_FINAL_TYPE(IvlMessage, ivl_message, G_TYPE_OBJECT)
 
-enum { PROP_0, PROP_TEXT, PROP_STATE, PROP_STATS, N_PROPS };
+enum { PROP_0, PROP_TEXT, PROP_STATE, PROP_STATS, PROP_ALTERNATIVE, N_PROPS };
 static GParamSpec *props[N_PROPS];
 
 static const char *const state_names[] = {"done", "streaming", "stopped", "failed", "length"};
+
+static void alternative_free(Alternative *a)
+{
+  g_free(a->text);
+  g_free(a);
+}
 
 static void ivl_message_finalize(GObject *object)
 {
   IvlMessage *self = IVL_MESSAGE(object);
 
+  g_ptr_array_unref(self->alternatives);
   g_string_free(self->text, TRUE);
   g_ptr_array_unref(self->attachments);
   G_OBJECT_CLASS(ivl_message_parent_class)->finalize(object);
@@ -50,6 +69,9 @@ static void ivl_message_get_property(GObject *object, guint id, GValue *value,
   case PROP_STATS:
     g_value_set_boolean(value, self->has_stats);
     break;
+  case PROP_ALTERNATIVE:
+    g_value_set_uint(value, self->chosen);
+    break;
   default:
     G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, pspec);
   }
@@ -68,6 +90,9 @@ static void ivl_message_class_init(IvlMessageClass *klass)
   /* Notified when the stats are set; read them with ivl_message_get_stats. */
   props[PROP_STATS] = g_param_spec_boolean("has-stats", NULL, NULL, FALSE,
                                            G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+  /* Notified when the answer shown changes or one is added or dropped. */
+  props[PROP_ALTERNATIVE] = g_param_spec_uint("alternative", NULL, NULL, 0, G_MAXUINT, 0,
+                                              G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
   g_object_class_install_properties(object_class, N_PROPS, props);
 }
 
@@ -75,6 +100,7 @@ static void ivl_message_init(IvlMessage *self)
 {
   self->text = g_string_new(NULL);
   self->attachments = g_ptr_array_new_with_free_func(g_object_unref);
+  self->alternatives = g_ptr_array_new_with_free_func((GDestroyNotify)alternative_free);
 }
 
 IvlMessage *ivl_message_new(IvlMessageRole role, const char *text)
@@ -86,13 +112,102 @@ IvlMessage *ivl_message_new(IvlMessageRole role, const char *text)
   return self;
 }
 
+static IvlMessageState state_from_name(const char *name)
+{
+  for (guint i = 0; i < G_N_ELEMENTS(state_names); i++)
+    if (g_str_equal(name, state_names[i]))
+      /* An answer that was streaming when the app went away is what it is: partial. */
+      return i == IVL_MESSAGE_STREAMING ? IVL_MESSAGE_STOPPED : (IvlMessageState)i;
+  return IVL_MESSAGE_DONE;
+}
+
+/* The text, state and stats members of a message or of one of its alternatives. */
+static Alternative *answer_from_json(JsonObject *object)
+{
+  Alternative *a = g_new0(Alternative, 1);
+  JsonNode *node = json_object_get_member(object, "stats");
+  JsonObject *stats = node && JSON_NODE_HOLDS_OBJECT(node) ? json_node_get_object(node) : NULL;
+
+  a->text = g_strdup(ivl_json_string_or(object, "text", ""));
+  a->state = state_from_name(ivl_json_string_or(object, "state", "done"));
+  if (stats) {
+    a->has_stats = TRUE;
+    a->stats.n_tokens = (int)ivl_json_int_or(stats, "tokens", 0);
+    a->stats.tokens_per_s = ivl_json_number_or(stats, "tokens_per_s", 0);
+    a->stats.first_token_ms = ivl_json_number_or(stats, "first_token_ms", 0);
+    a->stats.n_tiles = (int)ivl_json_int_or(stats, "tiles", 0);
+  }
+  return a;
+}
+
+static void answer_to_json(JsonBuilder *b, const char *text, IvlMessageState state,
+                           const IvlAnswerStats *stats)
+{
+  json_builder_set_member_name(b, "text");
+  json_builder_add_string_value(b, text);
+  json_builder_set_member_name(b, "state");
+  json_builder_add_string_value(b, state_names[state]);
+  if (stats) {
+    json_builder_set_member_name(b, "stats");
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "tokens");
+    json_builder_add_int_value(b, stats->n_tokens);
+    json_builder_set_member_name(b, "tokens_per_s");
+    json_builder_add_double_value(b, stats->tokens_per_s);
+    json_builder_set_member_name(b, "first_token_ms");
+    json_builder_add_double_value(b, stats->first_token_ms);
+    json_builder_set_member_name(b, "tiles");
+    json_builder_add_int_value(b, stats->n_tiles);
+    json_builder_end_object(b);
+  }
+}
+
+/* Makes the live fields those of alternative a (which they replace). */
+static void load_alternative(IvlMessage *self, const Alternative *a)
+{
+  g_string_assign(self->text, a->text);
+  self->state = a->state;
+  self->has_stats = a->has_stats;
+  self->stats = a->stats;
+}
+
+static void save_alternative(IvlMessage *self, Alternative *a)
+{
+  g_free(a->text);
+  a->text = g_strdup(self->text->str);
+  a->state = self->state;
+  a->has_stats = self->has_stats;
+  a->stats = self->stats;
+}
+
+/* The saved answers: "alternatives" holds all of them and "chosen" which one is live; the
+ * message's own text is that one's, so a version without alternatives reads the chosen. */
+static void alternatives_from_json(IvlMessage *self, JsonObject *object)
+{
+  JsonArray *list = ivl_json_array_member(object, "alternatives");
+  guint n = list ? json_array_get_length(list) : 0;
+  gint64 chosen = ivl_json_int_or(object, "chosen", 0);
+
+  if (n < 2 || chosen < 0 || chosen >= n)
+    return;
+  for (guint i = 0; i < n; i++) {
+    JsonObject *o = ivl_json_object_element(list, i);
+    if (o == NULL) {
+      g_ptr_array_set_size(self->alternatives, 0);
+      return;
+    }
+    g_ptr_array_add(self->alternatives, answer_from_json(o));
+  }
+  self->chosen = (guint)chosen;
+  load_alternative(self, self->alternatives->pdata[self->chosen]);
+}
+
 IvlMessage *ivl_message_new_from_json(JsonObject *object, const char *images_dir,
                                       GError **error)
 {
   const char *role = ivl_json_string_or(object, "role", "");
-  const char *text = ivl_json_string_or(object, "text", "");
-  const char *state = ivl_json_string_or(object, "state", "done");
   g_autoptr(IvlMessage) self = NULL;
+  Alternative *answer;
 
   if (g_strcmp0(role, "user") != 0 && g_strcmp0(role, "assistant") != 0) {
     g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, _("Unknown message role “%s”"),
@@ -100,27 +215,13 @@ IvlMessage *ivl_message_new_from_json(JsonObject *object, const char *images_dir
     return NULL;
   }
   self = ivl_message_new(g_str_equal(role, "user") ? IVL_MESSAGE_USER : IVL_MESSAGE_ASSISTANT,
-                         text);
-  for (guint i = 0; i < G_N_ELEMENTS(state_names); i++)
-    if (g_str_equal(state, state_names[i]))
-      self->state = i;
-  /* An answer that was streaming when the app went away is what it is: partial. */
-  if (self->state == IVL_MESSAGE_STREAMING)
-    self->state = IVL_MESSAGE_STOPPED;
+                         NULL);
+  answer = answer_from_json(object);
+  load_alternative(self, answer);
+  alternative_free(answer);
+  if (self->role == IVL_MESSAGE_ASSISTANT)
+    alternatives_from_json(self, object);
   self->combined = ivl_json_bool_or(object, "combined", FALSE);
-  JsonNode *stats_node = json_object_get_member(object, "stats");
-  JsonObject *stats = stats_node && JSON_NODE_HOLDS_OBJECT(stats_node)
-                          ? json_node_get_object(stats_node)
-                          : NULL;
-  if (stats) {
-    self->has_stats = TRUE;
-    self->stats.n_tokens = (int)ivl_json_int_or(stats, "tokens", 0);
-    self->stats.tokens_per_s =
-        ivl_json_number_or(stats, "tokens_per_s", 0);
-    self->stats.first_token_ms =
-        ivl_json_number_or(stats, "first_token_ms", 0);
-    self->stats.n_tiles = (int)ivl_json_int_or(stats, "tiles", 0);
-  }
 
   JsonArray *media = ivl_json_array_member(object, "media");
   for (guint i = 0; media && i < json_array_get_length(media); i++) {
@@ -143,22 +244,22 @@ JsonNode *ivl_message_to_json(IvlMessage *self)
   json_builder_begin_object(b);
   json_builder_set_member_name(b, "role");
   json_builder_add_string_value(b, self->role == IVL_MESSAGE_USER ? "user" : "assistant");
-  json_builder_set_member_name(b, "text");
-  json_builder_add_string_value(b, self->text->str);
-  json_builder_set_member_name(b, "state");
-  json_builder_add_string_value(b, state_names[self->state]);
-  if (self->has_stats) {
-    json_builder_set_member_name(b, "stats");
-    json_builder_begin_object(b);
-    json_builder_set_member_name(b, "tokens");
-    json_builder_add_int_value(b, self->stats.n_tokens);
-    json_builder_set_member_name(b, "tokens_per_s");
-    json_builder_add_double_value(b, self->stats.tokens_per_s);
-    json_builder_set_member_name(b, "first_token_ms");
-    json_builder_add_double_value(b, self->stats.first_token_ms);
-    json_builder_set_member_name(b, "tiles");
-    json_builder_add_int_value(b, self->stats.n_tiles);
-    json_builder_end_object(b);
+  answer_to_json(b, self->text->str, self->state, ivl_message_get_stats(self));
+  if (self->alternatives->len > 1) {
+    json_builder_set_member_name(b, "chosen");
+    json_builder_add_int_value(b, self->chosen);
+    json_builder_set_member_name(b, "alternatives");
+    json_builder_begin_array(b);
+    for (guint i = 0; i < self->alternatives->len; i++) {
+      const Alternative *a = self->alternatives->pdata[i];
+      json_builder_begin_object(b);
+      if (i == self->chosen)
+        answer_to_json(b, self->text->str, self->state, ivl_message_get_stats(self));
+      else
+        answer_to_json(b, a->text, a->state, a->has_stats ? &a->stats : NULL);
+      json_builder_end_object(b);
+    }
+    json_builder_end_array(b);
   }
   if (self->attachments->len > 0) {
     json_builder_set_member_name(b, "combined");
@@ -239,4 +340,61 @@ void ivl_message_set_stats(IvlMessage *self, const IvlAnswerStats *stats)
   if (stats)
     self->stats = *stats;
   g_object_notify_by_pspec(G_OBJECT(self), props[PROP_STATS]);
+}
+
+guint ivl_message_get_n_alternatives(IvlMessage *self)
+{
+  return MAX(self->alternatives->len, 1);
+}
+
+guint ivl_message_get_alternative(IvlMessage *self)
+{
+  return self->chosen;
+}
+
+/* Everything a row shows changes with the answer chosen. */
+static void notify_answer(IvlMessage *self)
+{
+  g_object_freeze_notify(G_OBJECT(self));
+  g_object_notify_by_pspec(G_OBJECT(self), props[PROP_TEXT]);
+  g_object_notify_by_pspec(G_OBJECT(self), props[PROP_STATE]);
+  g_object_notify_by_pspec(G_OBJECT(self), props[PROP_STATS]);
+  g_object_notify_by_pspec(G_OBJECT(self), props[PROP_ALTERNATIVE]);
+  g_object_thaw_notify(G_OBJECT(self));
+}
+
+void ivl_message_choose_alternative(IvlMessage *self, guint index)
+{
+  if (index == self->chosen || index >= self->alternatives->len)
+    return;
+  save_alternative(self, self->alternatives->pdata[self->chosen]);
+  self->chosen = index;
+  load_alternative(self, self->alternatives->pdata[index]);
+  notify_answer(self);
+}
+
+void ivl_message_add_alternative(IvlMessage *self)
+{
+  static const Alternative empty = {.text = (char *)"", .state = IVL_MESSAGE_DONE};
+
+  if (self->alternatives->len == 0)
+    g_ptr_array_add(self->alternatives, g_new0(Alternative, 1));
+  save_alternative(self, self->alternatives->pdata[self->chosen]);
+  g_ptr_array_add(self->alternatives, g_new0(Alternative, 1));
+  self->chosen = self->alternatives->len - 1;
+  load_alternative(self, &empty);
+  notify_answer(self);
+}
+
+void ivl_message_drop_alternative(IvlMessage *self)
+{
+  if (self->alternatives->len < 2)
+    return;
+  g_ptr_array_remove_index(self->alternatives, self->chosen);
+  self->chosen = self->chosen > 0 ? self->chosen - 1 : 0;
+  load_alternative(self, self->alternatives->pdata[self->chosen]);
+  /* One answer left: no pager. */
+  if (self->alternatives->len == 1)
+    g_ptr_array_set_size(self->alternatives, 0);
+  notify_answer(self);
 }

@@ -45,6 +45,18 @@ void ivl_message_set_state(IvlMessage *self, IvlMessageState state);
 const IvlAnswerStats *ivl_message_get_stats(IvlMessage *self);
 void ivl_message_set_stats(IvlMessage *self, const IvlAnswerStats *stats);
 
+/* The answers to one question: regenerating keeps the earlier ones, and the person pages
+ * through them. The text, state and stats above are those of the chosen one, which is the
+ * one the next question's history holds. A question has one. */
+guint ivl_message_get_n_alternatives(IvlMessage *self);
+guint ivl_message_get_alternative(IvlMessage *self);
+void ivl_message_choose_alternative(IvlMessage *self, guint index);
+/* Keeps the current answer and starts an empty one after the others, which is chosen. */
+void ivl_message_add_alternative(IvlMessage *self);
+/* Forgets the chosen answer (a regeneration that failed) and chooses the one before it;
+ * the only answer stays. */
+void ivl_message_drop_alternative(IvlMessage *self);
+
 /* The attachments of a question (IvlAttachment), in order; the array is owned by the message. */
 GPtrArray *ivl_message_get_attachments(IvlMessage *self);
 void ivl_message_add_attachment(IvlMessage *self, IvlAttachment *attachment);

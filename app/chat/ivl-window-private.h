@@ -1,8 +1,10 @@
 /* ivl-window-private.h — the chat window's state, shared by its files:
  * ivl-window.c (conversations, models, answers), ivl-window-actions.c (commands),
- * ivl-window-dnd.c (drag and drop, paste, attachments). */
+ * ivl-window-dnd.c (drag and drop, paste, attachments), ivl-window-search.c (finding a
+ * conversation), ivl-window-export.c (saving one as Markdown or JSON). */
 #pragma once
 
+#include "ivl-export.h"
 #include "ivl-folder-watch.h"
 #include "ivl-model-list.h"
 #include "ivl-window.h"
@@ -19,6 +21,8 @@ struct _IvlWindow {
   GtkDropDown *model_dropdown;
   GtkLabel *model_status; /* under the selector: where the loaded model runs, its weights */
   GtkListBox *conversation_list;
+  GtkSearchBar *search_bar;
+  GtkSearchEntry *search_entry; /* filters the conversation list by title and text */
   GtkStack *main_stack;
   GtkButton *demo_button;
   GtkLabel *demo_label;
@@ -34,6 +38,7 @@ struct _IvlWindow {
   GtkLabel *input_placeholder;
   GtkLabel *app_title;
   GtkStack *send_stack;
+  GtkRevealer *edit_revealer; /* says a question is being edited, with Cancel */
 
   /* borrowed from the application */
   GSettings *settings;
@@ -51,6 +56,7 @@ struct _IvlWindow {
   AdwToast *undo_toast;           /* the last such offer; NULL before the first */
   GListStore *attachments;        /* IvlAttachment for the next question */
   IvlMessage *answer;             /* the answer being generated */
+  IvlMessage *editing;            /* the question the composer holds to replace; NULL: none */
   GCancellable *ask_cancellable;  /* set while an answer is generated */
   gboolean stick_to_bottom;       /* follow the stream while the view is at its end */
   double last_scroll_value, last_upper; /* where the view was, how tall the content */
@@ -66,7 +72,16 @@ void ivl_window_stop(IvlWindow *self);
 void ivl_window_regenerate(IvlWindow *self);
 void ivl_window_continue(IvlWindow *self);
 void ivl_window_find_objects(IvlWindow *self);
+/* Puts a question of the shown conversation back in the composer; sending it replaces the
+ * question and everything after it. */
+void ivl_window_edit_question(IvlWindow *self, IvlMessage *question);
+void ivl_window_cancel_edit(IvlWindow *self);
+IvlConversation *ivl_window_find_conversation(IvlWindow *self, const char *id);
 void ivl_window_rename_conversation(IvlWindow *self, const char *id);
+/* Opens the settings of the conversation with this id (title, model, system prompt). */
+void ivl_window_conversation_settings(IvlWindow *self, const char *id);
+/* Sets the model selector to the shown conversation's model, which loads it. */
+void ivl_window_use_conversation_model(IvlWindow *self);
 void ivl_window_delete_conversation(IvlWindow *self, const char *id);
 void ivl_window_undo_delete(IvlWindow *self);
 void ivl_window_new_conversation(IvlWindow *self);
@@ -77,6 +92,18 @@ void ivl_window_dismiss_error(IvlWindow *self);
 
 /* ivl-window-actions.c */
 void ivl_window_install_actions(IvlWindowClass *klass);
+
+/* ivl-window-search.c */
+void ivl_window_setup_search(IvlWindow *self);
+/* Opens the search bar over the conversation list, or closes it and shows them all. */
+void ivl_window_toggle_search(IvlWindow *self);
+
+/* ivl-window-export.c */
+/* Asks where to save the conversation with this id, then writes it there. */
+void ivl_window_export_conversation(IvlWindow *self, const char *id, IvlExportFormat format);
+/* Writes it to path; a toast says where, or the banner why not. */
+void ivl_window_export_to(IvlWindow *self, IvlConversation *conversation, IvlExportFormat format,
+                          const char *path);
 
 /* ivl-window-dnd.c */
 void ivl_window_setup_dnd(IvlWindow *self);

@@ -6,6 +6,7 @@
 #include <glib/gi18n.h>
 #include <string.h>
 
+#include "ivl-conversation-settings.h"
 #include "ivl-message-row.h"
 
 #define DEMO_MODEL_NAME "ivl-demo-tiny"
@@ -14,6 +15,7 @@ G_DEFINE_FINAL_TYPE(IvlWindow, ivl_window, ADW_TYPE_APPLICATION_WINDOW)
 
 static void load_selected_model(IvlWindow *self);
 static void follow_bottom(IvlWindow *self);
+static void save_conversation(IvlWindow *self, IvlConversation *conversation);
 
 /* ---- errors ---------------------------------------------------------------------------- */
 
@@ -77,10 +79,30 @@ void ivl_window_show_media_error(IvlWindow *self, IvlAttachment *attachment,
 
 /* ---- the conversation view ------------------------------------------------------------- */
 
-static void setup_row(GtkSignalListItemFactory *factory, GtkListItem *item)
+static void on_row_edit(IvlWindow *self, IvlMessageRow *row)
 {
+  IvlMessage *message = ivl_message_row_get_message(row);
+
+  if (message && ivl_message_get_role(message) == IVL_MESSAGE_USER)
+    ivl_window_edit_question(self, message);
+}
+
+/* Another answer chosen: it is what the next question continues from. */
+static void on_row_alternative(IvlWindow *self)
+{
+  save_conversation(self, self->conversation);
+  ivl_window_update_actions(self);
+}
+
+static void setup_row(GtkSignalListItemFactory *factory, GtkListItem *item, IvlWindow *self)
+{
+  GtkWidget *row = ivl_message_row_new();
+
   (void)factory;
-  gtk_list_item_set_child(item, ivl_message_row_new());
+  g_signal_connect_object(row, "edit", G_CALLBACK(on_row_edit), self, G_CONNECT_SWAPPED);
+  g_signal_connect_object(row, "alternative-chosen", G_CALLBACK(on_row_alternative), self,
+                          G_CONNECT_SWAPPED);
+  gtk_list_item_set_child(item, row);
   gtk_list_item_set_activatable(item, FALSE);
   gtk_list_item_set_selectable(item, FALSE);
 }
@@ -195,6 +217,8 @@ static void show_conversation(IvlWindow *self, IvlConversation *conversation)
 
   if (self->conversation == conversation)
     return;
+  if (self->editing)
+    ivl_window_cancel_edit(self); /* the question belongs to the conversation left */
   if (self->conversation)
     g_signal_handlers_disconnect_by_data(ivl_conversation_get_messages(self->conversation),
                                          self);
@@ -206,6 +230,7 @@ static void show_conversation(IvlWindow *self, IvlConversation *conversation)
   self->stick_to_bottom = TRUE;
   on_messages_changed(self);
   select_current_row(self);
+  ivl_window_use_conversation_model(self);
 }
 
 static void save_conversation(IvlWindow *self, IvlConversation *conversation)
@@ -255,6 +280,9 @@ static GtkWidget *create_conversation_row(gpointer item, gpointer user_data)
   GVariant *id = g_variant_new_string(ivl_conversation_get_id(item));
   g_autoptr(GMenuItem) rename = g_menu_item_new(_("_Rename…"), NULL);
   g_autoptr(GMenuItem) delete = g_menu_item_new(_("_Delete"), NULL);
+  g_autoptr(GMenuItem) settings = g_menu_item_new(_("_Settings…"), NULL);
+  g_autoptr(GMenuItem) markdown = g_menu_item_new(_("Export as _Markdown…"), NULL);
+  g_autoptr(GMenuItem) json = g_menu_item_new(_("Export as _JSON…"), NULL);
 
   (void)user_data;
   gtk_label_set_xalign(GTK_LABEL(title), 0);
@@ -273,11 +301,17 @@ static GtkWidget *create_conversation_row(gpointer item, gpointer user_data)
 
   g_menu_item_set_action_and_target_value(rename, "win.rename-conversation", id);
   g_menu_item_set_action_and_target_value(delete, "win.delete-conversation", id);
+  g_menu_item_set_action_and_target_value(markdown, "win.export-markdown", id);
+  g_menu_item_set_action_and_target_value(json, "win.export-json", id);
+  g_menu_item_set_action_and_target_value(settings, "win.conversation-settings", id);
   g_menu_append_item(menu, rename);
+  g_menu_append_item(menu, settings);
+  g_menu_append_item(menu, markdown);
+  g_menu_append_item(menu, json);
   g_menu_append_item(menu, delete);
   gtk_menu_button_set_menu_model(GTK_MENU_BUTTON(more), G_MENU_MODEL(menu));
   gtk_menu_button_set_icon_name(GTK_MENU_BUTTON(more), "view-more-symbolic");
-  gtk_widget_set_tooltip_text(more, _("Rename or Delete"));
+  gtk_widget_set_tooltip_text(more, _("Conversation Menu"));
   gtk_widget_set_valign(more, GTK_ALIGN_CENTER);
   gtk_widget_add_css_class(more, "flat");
   gtk_widget_add_css_class(more, "conversation-menu");
@@ -286,7 +320,7 @@ static GtkWidget *create_conversation_row(gpointer item, gpointer user_data)
   return box;
 }
 
-static IvlConversation *find_conversation(IvlWindow *self, const char *id)
+IvlConversation *ivl_window_find_conversation(IvlWindow *self, const char *id)
 {
   GListModel *list = ivl_store_get_conversations(self->store);
 
@@ -300,7 +334,8 @@ static IvlConversation *find_conversation(IvlWindow *self, const char *id)
 
 static void on_rename_response(AdwMessageDialog *dialog, const char *response, IvlWindow *self)
 {
-  IvlConversation *c = find_conversation(self, g_object_get_data(G_OBJECT(dialog), "id"));
+  IvlConversation *c =
+      ivl_window_find_conversation(self, g_object_get_data(G_OBJECT(dialog), "id"));
   GtkEditable *entry = GTK_EDITABLE(adw_message_dialog_get_extra_child(dialog));
 
   if (c == NULL || !g_str_equal(response, "rename"))
@@ -311,7 +346,7 @@ static void on_rename_response(AdwMessageDialog *dialog, const char *response, I
 
 void ivl_window_rename_conversation(IvlWindow *self, const char *id)
 {
-  IvlConversation *c = find_conversation(self, id);
+  IvlConversation *c = ivl_window_find_conversation(self, id);
   GtkWidget *dialog, *entry;
 
   if (c == NULL)
@@ -329,6 +364,29 @@ void ivl_window_rename_conversation(IvlWindow *self, const char *id)
   adw_message_dialog_set_close_response(ADW_MESSAGE_DIALOG(dialog), "cancel");
   g_object_set_data_full(G_OBJECT(dialog), "id", g_strdup(id), g_free);
   g_signal_connect_object(dialog, "response", G_CALLBACK(on_rename_response), self, 0);
+  gtk_window_present(GTK_WINDOW(dialog));
+}
+
+static void on_settings_saved(IvlWindow *self, IvlConversationSettings *dialog)
+{
+  IvlConversation *c = g_object_get_data(G_OBJECT(dialog), "conversation");
+
+  save_conversation(self, c);
+  if (c == self->conversation)
+    ivl_window_use_conversation_model(self);
+}
+
+void ivl_window_conversation_settings(IvlWindow *self, const char *id)
+{
+  IvlConversation *c = ivl_window_find_conversation(self, id);
+  IvlConversationSettings *dialog;
+
+  if (c == NULL)
+    return;
+  dialog = ivl_conversation_settings_new(GTK_WINDOW(self), c, self->models, self->loaded_model);
+  g_object_set_data_full(G_OBJECT(dialog), "conversation", g_object_ref(c), g_object_unref);
+  g_signal_connect_object(dialog, "saved", G_CALLBACK(on_settings_saved), self,
+                          G_CONNECT_SWAPPED);
   gtk_window_present(GTK_WINDOW(dialog));
 }
 
@@ -351,7 +409,7 @@ static void on_undo_toast_dismissed(AdwToast *toast, IvlWindow *self)
 
 void ivl_window_delete_conversation(IvlWindow *self, const char *id)
 {
-  IvlConversation *c = find_conversation(self, id);
+  IvlConversation *c = ivl_window_find_conversation(self, id);
   GListModel *list = ivl_store_get_conversations(self->store);
   AdwToast *toast;
 
@@ -440,7 +498,10 @@ IvlAskOptions ivl_window_ask_options(IvlWindow *self)
 {
   IvlAskOptions o;
 
-  o.system_message = g_settings_get_string(self->settings, "system-message");
+  /* The conversation's own, else the preference: the default of every new one. */
+  o.system_message = ivl_conversation_get_system_message(self->conversation)
+                         ? g_strdup(ivl_conversation_get_system_message(self->conversation))
+                         : g_settings_get_string(self->settings, "system-message");
   o.max_tiles = g_settings_get_int(self->settings, "max-tiles");
   o.max_new_tokens = g_settings_get_int(self->settings, "max-new-tokens");
   o.do_sample = g_settings_get_boolean(self->settings, "do-sample");
@@ -527,6 +588,10 @@ static void on_answer(GObject *source, GAsyncResult *result, gpointer user_data)
     /* A continuation that failed leaves the cut answer as it was. */
     ivl_message_set_text(message, g_object_get_data(G_OBJECT(message), "continued"));
     ivl_message_set_state(message, IVL_MESSAGE_LENGTH);
+    ivl_window_show_error(self, error);
+  } else if (ivl_message_get_n_alternatives(message) > 1) {
+    /* A regeneration that failed: the answer before it is back. */
+    ivl_message_drop_alternative(message);
     ivl_window_show_error(self, error);
   } else {
     take_back_question(self, conversation);
@@ -629,10 +694,43 @@ void ivl_window_send(IvlWindow *self)
     ivl_message_add_attachment(question, a);
   }
   ivl_message_set_combined(question, gtk_toggle_button_get_active(self->combine_button));
+  if (self->editing) {
+    GListModel *messages = ivl_conversation_get_messages(self->conversation);
+    guint pos;
+    if (g_list_store_find(G_LIST_STORE(messages), self->editing, &pos))
+      ivl_conversation_truncate(self->conversation, pos);
+    ivl_window_cancel_edit(self);
+  }
   ivl_conversation_append(self->conversation, question);
+  if (self->loaded_model)
+    ivl_conversation_set_model(self->conversation, self->loaded_model);
   gtk_text_buffer_set_text(buffer, "", 0);
   ivl_window_clear_attachments(self);
   start_answer(self, FALSE);
+}
+
+void ivl_window_edit_question(IvlWindow *self, IvlMessage *question)
+{
+  GtkTextBuffer *buffer = gtk_text_view_get_buffer(self->input);
+  GtkTextIter end;
+
+  g_set_object(&self->editing, question);
+  gtk_text_buffer_set_text(buffer, ivl_message_get_text(question), -1);
+  gtk_text_buffer_get_end_iter(buffer, &end);
+  gtk_text_buffer_place_cursor(buffer, &end);
+  ivl_window_restore_attachments(self, question);
+  gtk_revealer_set_reveal_child(self->edit_revealer, TRUE);
+  gtk_widget_grab_focus(GTK_WIDGET(self->input));
+}
+
+void ivl_window_cancel_edit(IvlWindow *self)
+{
+  if (self->editing == NULL)
+    return;
+  g_clear_object(&self->editing);
+  gtk_revealer_set_reveal_child(self->edit_revealer, FALSE);
+  gtk_text_buffer_set_text(gtk_text_view_get_buffer(self->input), "", 0);
+  ivl_window_clear_attachments(self);
 }
 
 /* InternVL3's grounding prompt, with the cursor where the person names what to find. */
@@ -657,17 +755,26 @@ void ivl_window_stop(IvlWindow *self)
     g_cancellable_cancel(self->ask_cancellable);
 }
 
+/* The last answer is asked again, sampled; the earlier answers stay as its alternatives. */
 void ivl_window_regenerate(IvlWindow *self)
 {
   GListModel *messages = ivl_conversation_get_messages(self->conversation);
   guint n = g_list_model_get_n_items(messages);
   g_autoptr(IvlMessage) last = n ? g_list_model_get_item(messages, n - 1) : NULL;
+  g_autoptr(GListStore) asked = g_list_store_new(IVL_TYPE_MESSAGE);
 
   if (self->ask_cancellable || last == NULL ||
       ivl_message_get_role(last) != IVL_MESSAGE_ASSISTANT)
     return;
-  ivl_conversation_remove_last(self->conversation);
-  start_answer(self, TRUE);
+  for (guint i = 0; i + 1 < n; i++) {
+    g_autoptr(IvlMessage) m = g_list_model_get_item(messages, i);
+    g_list_store_append(asked, m);
+  }
+  ivl_message_add_alternative(last);
+  ask(self, G_LIST_MODEL(asked), last, TRUE);
+  save_conversation(self, self->conversation);
+  ivl_window_update_actions(self);
+  follow_bottom(self);
 }
 
 /* ---- models ---------------------------------------------------------------------------- */
@@ -734,6 +841,41 @@ static void on_model_loaded(GObject *source, GAsyncResult *result, gpointer user
   ivl_window_update_actions(self);
 }
 
+/* The position in the selector of the shown conversation's model; -1 when it has none or
+ * its folder is gone. */
+static int conversation_model_index(IvlWindow *self)
+{
+  const char *model = self->conversation ? ivl_conversation_get_model(self->conversation) : NULL;
+
+  for (guint i = 0; model && self->models && i < self->models->len; i++)
+    if (g_strcmp0(((IvlModelEntry *)self->models->pdata[i])->path, model) == 0)
+      return (int)i;
+  return -1;
+}
+
+void ivl_window_use_conversation_model(IvlWindow *self)
+{
+  int i = conversation_model_index(self);
+
+  /* The selector loads what it is set to. */
+  if (i >= 0 && (guint)i != gtk_drop_down_get_selected(self->model_dropdown))
+    gtk_drop_down_set_selected(self->model_dropdown, (guint)i);
+}
+
+/* A model the person picks is the shown conversation's from then on. */
+static void on_model_picked(IvlWindow *self)
+{
+  guint i = gtk_drop_down_get_selected(self->model_dropdown);
+
+  if (self->conversation == NULL || self->models == NULL || i >= self->models->len ||
+      g_strcmp0(ivl_conversation_get_model(self->conversation),
+                ((IvlModelEntry *)self->models->pdata[i])->path) == 0)
+    return;
+  ivl_conversation_set_model(self->conversation, ((IvlModelEntry *)self->models->pdata[i])->path);
+  if (g_list_model_get_n_items(ivl_conversation_get_messages(self->conversation)) > 0)
+    save_conversation(self, self->conversation);
+}
+
 static void load_selected_model(IvlWindow *self)
 {
   static const char *const nicks[] = {"auto", "cpu", "cuda"};
@@ -773,6 +915,7 @@ void ivl_window_refresh_models(IvlWindow *self)
   g_autofree char *last = g_settings_get_string(self->settings, "last-model");
   g_autoptr(GtkStringList) names = gtk_string_list_new(NULL);
   guint selected = 0;
+  int own;
 
   g_autofree char *user_dir = ivl_model_list_user_dir();
 
@@ -790,9 +933,15 @@ void ivl_window_refresh_models(IvlWindow *self)
     if (g_strcmp0(e->path, last) == 0)
       selected = i;
   }
+  /* The shown conversation's model before the one chosen last. */
+  own = conversation_model_index(self);
+  if (own >= 0)
+    selected = (guint)own;
   g_signal_handlers_block_by_func(self->model_dropdown, load_selected_model, self);
+  g_signal_handlers_block_by_func(self->model_dropdown, on_model_picked, self);
   gtk_drop_down_set_model(self->model_dropdown, G_LIST_MODEL(names));
   gtk_drop_down_set_selected(self->model_dropdown, selected);
+  g_signal_handlers_unblock_by_func(self->model_dropdown, on_model_picked, self);
   g_signal_handlers_unblock_by_func(self->model_dropdown, load_selected_model, self);
   gtk_widget_set_visible(GTK_WIDGET(self->model_dropdown), self->models->len > 0);
   gtk_widget_set_visible(GTK_WIDGET(self->model_status), self->models->len > 0);
@@ -899,6 +1048,8 @@ static void ivl_window_dispose(GObject *object)
     g_signal_handlers_disconnect_by_data(self->conversation_list, self);
     g_signal_handlers_disconnect_by_data(self->model_dropdown, self);
     g_signal_handlers_disconnect_by_data(gtk_text_view_get_buffer(self->input), self);
+    g_signal_handlers_disconnect_by_data(self->search_entry, self);
+    g_signal_handlers_disconnect_by_data(self->search_bar, self);
   }
   if (self->worker)
     g_signal_handlers_disconnect_by_data(self->worker, self);
@@ -927,6 +1078,7 @@ static void ivl_window_dispose(GObject *object)
   g_clear_object(&self->load_cancellable);
   g_clear_object(&self->ask_cancellable);
   g_clear_object(&self->answer);
+  g_clear_object(&self->editing);
   gtk_widget_dispose_template(GTK_WIDGET(self), IVL_TYPE_WINDOW);
   G_OBJECT_CLASS(ivl_window_parent_class)->dispose(object);
 }
@@ -946,6 +1098,8 @@ static void ivl_window_class_init(IvlWindowClass *klass)
   BIND(model_dropdown);
   BIND(model_status);
   BIND(conversation_list);
+  BIND(search_bar);
+  BIND(search_entry);
   BIND(main_stack);
   BIND(demo_button);
   BIND(demo_label);
@@ -961,6 +1115,7 @@ static void ivl_window_class_init(IvlWindowClass *klass)
   BIND(input_placeholder);
   BIND(app_title);
   BIND(send_stack);
+  BIND(edit_revealer);
 #undef BIND
   ivl_window_install_actions(klass);
 }
@@ -976,7 +1131,7 @@ static void ivl_window_init(IvlWindow *self)
   self->model_folders = ivl_folder_watch_new();
   g_signal_connect_swapped(self->model_folders, "changed", G_CALLBACK(ivl_window_refresh_models),
                            self);
-  g_signal_connect(factory, "setup", G_CALLBACK(setup_row), NULL);
+  g_signal_connect(factory, "setup", G_CALLBACK(setup_row), self);
   g_signal_connect(factory, "bind", G_CALLBACK(bind_row), self);
   g_signal_connect(factory, "unbind", G_CALLBACK(unbind_row), NULL);
   gtk_list_view_set_factory(self->message_view, factory);
@@ -997,6 +1152,8 @@ static void ivl_window_init(IvlWindow *self)
   g_signal_connect(adj, "value-changed", G_CALLBACK(on_scroll_value), self);
   g_signal_connect_swapped(adj, "changed", G_CALLBACK(on_scroll_layout), self);
   g_signal_connect_swapped(self->model_dropdown, "notify::selected",
+                           G_CALLBACK(on_model_picked), self);
+  g_signal_connect_swapped(self->model_dropdown, "notify::selected",
                            G_CALLBACK(load_selected_model), self);
   g_signal_connect_swapped(self->conversation_list, "row-selected",
                            G_CALLBACK(on_conversation_selected), self);
@@ -1007,6 +1164,7 @@ static void ivl_window_init(IvlWindow *self)
   gtk_widget_set_visible(GTK_WIDGET(self->demo_button), ivl_worker_can_write_demo());
   gtk_widget_set_visible(GTK_WIDGET(self->demo_label), ivl_worker_can_write_demo());
   ivl_window_setup_dnd(self);
+  ivl_window_setup_search(self);
 }
 
 IvlWindow *ivl_window_new(GtkApplication *app, GSettings *settings, IvlStore *store,

@@ -57,7 +57,8 @@ struct _IvlWorker {
   ivl_session *session;
   char *session_conversation;
   char *session_system;
-  int session_turns; /* turns the session holds; -1 when unknown (after a stop) */
+  int session_max_tiles;     /* the images of its turns were cut for this many tiles */
+  GPtrArray *session_turns;  /* Turn: the history the session holds, answers as it has them */
 };
 
 G_DEFINE_FINAL_TYPE(IvlWorker, ivl_worker, G_TYPE_OBJECT)
@@ -73,6 +74,41 @@ static void turn_free(Turn *t)
   g_free(t->answer);
   g_ptr_array_unref(t->attachments);
   g_free(t);
+}
+
+static Turn *turn_copy(const Turn *t)
+{
+  Turn *c = g_new0(Turn, 1);
+
+  c->question = g_strdup(t->question);
+  c->attachments = g_ptr_array_ref(t->attachments);
+  c->combined = t->combined;
+  c->answer = g_strdup(t->answer);
+  return c;
+}
+
+static gboolean same_attachment(IvlAttachment *a, IvlAttachment *b)
+{
+  double a0 = 0, a1 = 0, b0 = 0, b1 = 0;
+
+  if (a == b)
+    return TRUE;
+  return g_strcmp0(ivl_attachment_get_path(a), ivl_attachment_get_path(b)) == 0 &&
+         ivl_attachment_get_n_frames(a) == ivl_attachment_get_n_frames(b) &&
+         ivl_attachment_get_bounds(a, &a0, &a1) == ivl_attachment_get_bounds(b, &b0, &b1) &&
+         a0 == b0 && a1 == b1;
+}
+
+/* Whether the session's turn a is the history's turn b: same question, media and answer. */
+static gboolean same_turn(const Turn *a, const Turn *b)
+{
+  if (g_strcmp0(a->question, b->question) != 0 || g_strcmp0(a->answer, b->answer) != 0 ||
+      a->combined != b->combined || a->attachments->len != b->attachments->len)
+    return FALSE;
+  for (guint i = 0; i < a->attachments->len; i++)
+    if (!same_attachment(a->attachments->pdata[i], b->attachments->pdata[i]))
+      return FALSE;
+  return TRUE;
 }
 
 static void job_free(Job *job)
@@ -204,7 +240,7 @@ static void drop_session(IvlWorker *self)
   g_clear_pointer(&self->session, ivl_session_free);
   g_clear_pointer(&self->session_conversation, g_free);
   g_clear_pointer(&self->session_system, g_free);
-  self->session_turns = 0;
+  g_ptr_array_set_size(self->session_turns, 0);
 }
 
 static void run_load(IvlWorker *self, Job *job)
@@ -303,24 +339,35 @@ static ivl_image_layout layout_of(Turn *t)
   return t->combined ? IVL_IMAGES_COMBINED : IVL_IMAGES_SEPARATE;
 }
 
-/* Makes the session hold exactly the job's history, reusing it when it already does. */
+/* Makes the session hold exactly the job's history. The session of the same conversation is
+ * kept up to the first turn that differs (an edited question, another answer chosen or
+ * regenerated, a continued answer) and only the turns from there are added again: the engine
+ * keeps the KV cache of the tokens still shared, so the kept part is not prefilled again. */
 static gboolean prepare_session(IvlWorker *self, Job *job, GError **error)
 {
   const char *system = job->options.system_message && *job->options.system_message
                            ? job->options.system_message
                            : NULL;
+  guint keep = 0;
 
   if (self->session && g_strcmp0(self->session_system, system) == 0 &&
       g_strcmp0(self->session_conversation, job->conversation_id) == 0 &&
-      self->session_turns == (int)job->history->len)
-    return TRUE;
-  drop_session(self);
-  self->session = ivl_session_new(self->model, system, error);
-  if (self->session == NULL)
-    return FALSE;
-  self->session_system = g_strdup(system);
-  self->session_conversation = g_strdup(job->conversation_id);
-  for (guint i = 0; i < job->history->len; i++) {
+      self->session_max_tiles == job->options.max_tiles) {
+    while (keep < self->session_turns->len && keep < job->history->len &&
+           same_turn(self->session_turns->pdata[keep], job->history->pdata[keep]))
+      keep++;
+    ivl_session_truncate(self->session, (int)keep);
+    g_ptr_array_set_size(self->session_turns, keep);
+  } else {
+    drop_session(self);
+    self->session = ivl_session_new(self->model, system, error);
+    if (self->session == NULL)
+      return FALSE;
+    self->session_system = g_strdup(system);
+    self->session_conversation = g_strdup(job->conversation_id);
+    self->session_max_tiles = job->options.max_tiles;
+  }
+  for (guint i = keep; i < job->history->len; i++) {
     Turn *t = job->history->pdata[i];
     GPtrArray *media = media_of_turn(t, job->options.max_tiles, error);
     gboolean ok = media && ivl_session_add_turn(self->session, t->question,
@@ -332,7 +379,7 @@ static gboolean prepare_session(IvlWorker *self, Job *job, GError **error)
       drop_session(self);
       return FALSE;
     }
-    self->session_turns++;
+    g_ptr_array_add(self->session_turns, turn_copy(t));
   }
   return TRUE;
 }
@@ -399,13 +446,13 @@ static void run_ask(IvlWorker *self, Job *job)
                            layout_of(job->question), &params, on_token, job->task,
                            g_task_get_cancellable(job->task), &error);
   if (answer == NULL) {
-    /* What a failed ask left in the history is unknown: the next ask rebuilds it. */
-    self->session_turns = -1;
+    /* The engine's history is as it was. */
     return_engine_error(job->task, error, IVL_WORKER_ERROR_BAD_MEDIA, IVL_WORKER_ERROR_FAILED);
     return;
   }
   /* A stopped answer is kept by the engine as the turn's answer, and by the window too. */
-  self->session_turns++;
+  job->question->answer = g_strdup(answer);
+  g_ptr_array_add(self->session_turns, g_steal_pointer(&job->question));
   if (g_cancellable_is_cancelled(g_task_get_cancellable(job->task))) {
     g_free(answer);
     g_task_return_new_error(job->task, IVL_WORKER_ERROR, IVL_WORKER_ERROR_CANCELLED,
@@ -486,6 +533,7 @@ static void ivl_worker_finalize(GObject *object)
   g_string_free(self->pending_tokens, TRUE);
   g_free(self->progress_what);
   g_mutex_clear(&self->lock);
+  g_ptr_array_unref(self->session_turns);
   G_OBJECT_CLASS(ivl_worker_parent_class)->finalize(object);
 }
 
@@ -504,6 +552,7 @@ static void ivl_worker_class_init(IvlWorkerClass *klass)
 static void ivl_worker_init(IvlWorker *self)
 {
   g_mutex_init(&self->lock);
+  self->session_turns = g_ptr_array_new_with_free_func((GDestroyNotify)turn_free);
   self->pending_tokens = g_string_new(NULL);
   self->context = g_main_context_ref_thread_default();
   self->jobs = g_async_queue_new();

@@ -5,8 +5,10 @@
  * behaviour, so the window's flows (streaming, stop, follow-ups, restore, media errors) are
  * tested without model weights: images are checked and cut into the InternVL grid, videos
  * are recognised by their container magic, answers are a fixed markdown text streamed word by
- * word that states the turn number and how many turns the session already held.
- * IVL_FAKE_TOKEN_US sets the delay per word (default 2000 µs). */
+ * word that states the turn number, how many turns the session already held, and the system
+ * message when there is one.
+ * IVL_FAKE_TOKEN_US sets the delay per word (default 2000 µs). fake_ivl_turns_added counts the
+ * turns put back into sessions with ivl_session_add_turn, so a test sees what was rebuilt. */
 #include <gdk-pixbuf/gdk-pixbuf.h>
 #include <json-glib/json-glib.h>
 #include <math.h>
@@ -15,6 +17,8 @@
 #include "ivl.h"
 
 #define TILE 448
+
+int fake_ivl_turns_added;
 
 struct ivl_model {
   char *dir;
@@ -30,6 +34,7 @@ struct ivl_media {
 
 struct ivl_session {
   ivl_model *model;
+  char *system_message;
   int turns;
   ivl_generation_stats stats; /* of the last ask */
 };
@@ -224,14 +229,17 @@ ivl_session *ivl_session_new(ivl_model *model, const char *system_message, GErro
 {
   ivl_session *s = g_new0(ivl_session, 1);
 
-  (void)system_message;
   (void)error;
   s->model = model;
+  s->system_message = g_strdup(system_message);
   return s;
 }
 
 void ivl_session_free(ivl_session *session)
 {
+  if (session == NULL)
+    return;
+  g_free(session->system_message);
   g_free(session);
 }
 
@@ -246,7 +254,13 @@ gboolean ivl_session_add_turn(ivl_session *session, const char *question,
 {
   (void)question, (void)media, (void)n_media, (void)layout, (void)answer, (void)error;
   session->turns++;
+  fake_ivl_turns_added++;
   return TRUE;
+}
+
+void ivl_session_truncate(ivl_session *session, int n_turns)
+{
+  session->turns = MIN(session->turns, n_turns);
 }
 
 char *ivl_session_ask(ivl_session *session, const char *question, ivl_media *const *media,
@@ -272,10 +286,14 @@ char *ivl_session_ask(ivl_session *session, const char *question, ivl_media *con
       n_media > 1 ? " Image-2: <ref>a cloud</ref><box>[[0, 0, 500, 500]]</box>" : "")
   : g_strdup_printf(
       "**Turn %d** (history: %d turns) about “%s” with %d media, %s%s.\n\n"
-      "- the picture is *clear*\n- see `tile 1`\n\n```\nprint(\"hello\")\n```\nDone.",
+      "- the picture is *clear*\n- see `tile 1` and [the guide](https://internvl.github.io/)\n\n"
+      "| Part | Tiles |\n|:--|--:|\n| wide | 2 |\n| photo_small | 1 |\n\n"
+      "```python\nprint(\"hello\")\n```\nDone.%s%s",
       session->turns + 1, session->turns, question, n_media,
       layout == IVL_IMAGES_COMBINED ? "combined" : "separate",
-      params->do_sample ? ", sampled" : "");
+      params->do_sample ? ", sampled" : "",
+      session->system_message ? " System: " : "",
+      session->system_message ? session->system_message : "");
   g_auto(GStrv) words = g_strsplit(text, " ", -1);
   GString *answer = g_string_new(NULL);
 

@@ -1,7 +1,7 @@
 /* test-session-media — conversations with images and video on a tiny random model: every
  * chat() input layout puts 256 image tokens per tile in the prompt, a follow-up question
  * does not run the vision encoder again, and a cancelled turn's image rows are never
- * reused. */
+ * reused, nor those of a turn cut from the history. */
 #include "session-fixture.h"
 
 static ivl_media *image(int max_num)
@@ -65,6 +65,25 @@ static void test_cancel_forgets_images(void)
   ivl_media_free(img);
 }
 
+/* A forgotten turn's image rows are not reused for the next turn's other image of the same
+ * size (an edited question with another picture); the text before them is. */
+static void test_truncate_forgets_images(void)
+{
+  g_autoptr(GError) error = NULL;
+  ivl_media *img = image(1);
+  ivl_session *s = ivl_session_new(fixture_model, NULL, &error);
+  g_autofree char *a1 = fixture_ask(s, "Hello.", NULL, 0, IVL_IMAGES_COMBINED, 2);
+  g_autofree char *a2 = fixture_ask(s, "What is it?", &img, 1, IVL_IMAGES_COMBINED, 2);
+  ivl_session_truncate(s, 1);
+  g_autofree char *a3 = fixture_ask(s, "What is this?", &img, 1, IVL_IMAGES_COMBINED, 2);
+  ivl_generation_stats st;
+  ivl_session_get_stats(s, &st);
+  g_assert_cmpint(st.n_cached_tokens, >, 0);
+  g_assert_cmpint(st.n_cached_tokens, <=, first_image_token(s));
+  ivl_session_free(s);
+  ivl_media_free(img);
+}
+
 static void test_layouts(void)
 {
   g_autoptr(GError) error = NULL;
@@ -113,6 +132,7 @@ int main(int argc, char **argv)
   fixture_setup();
   g_test_add_func("/session-media/follow-up-keeps-image", test_follow_up_keeps_image);
   g_test_add_func("/session-media/cancel-forgets-images", test_cancel_forgets_images);
+  g_test_add_func("/session-media/truncate-forgets-images", test_truncate_forgets_images);
   g_test_add_func("/session-media/layouts", test_layouts);
   g_test_add_func("/session-media/video", test_video);
   int status = g_test_run();

@@ -1,6 +1,6 @@
 /* test-session — text conversations on a tiny random model: KV-cache reuse across turns gives
  * what a full recomputation gives, a restored history (add_turn) gives what the live one
- * gave, and cancellation and stop requests leave the session usable. */
+ * gave, a history cut back to an edited question keeps its cache, and cancellation and stop requests leave the session usable. */
 #include <math.h>
 
 #include "session-fixture.h"
@@ -56,6 +56,40 @@ static void test_multi_turn_reuse(void)
   g_test_message("reused vs recomputed prompt logits: worst |diff| %.3g", worst);
   /* Same f32 arithmetic in other row groupings (matmul chunks) only. */
   g_assert_cmpfloat(worst, <, 1e-4);
+  ivl_session_free(a);
+  ivl_session_free(b);
+}
+
+/* An edited second question: the session keeps the first turn and its cached tokens, and
+ * answers what a session restored with only the first turn answers. */
+static void test_truncate_reuse(void)
+{
+  g_autoptr(GError) error = NULL;
+  const char *q1 = "Tell me about red pandas.", *q2 = "And what do they eat?";
+  const char *edited = "Where do they live?";
+  ivl_session *a = ivl_session_new(fixture_model, NULL, &error);
+  g_autofree char *a1 = fixture_ask(a, q1, NULL, 0, IVL_IMAGES_COMBINED, 6);
+  int n_first;
+  ivl_session_get_prompt_ids(a, &n_first);
+  g_autofree char *a2 = fixture_ask(a, q2, NULL, 0, IVL_IMAGES_COMBINED, 6);
+  ivl_session_truncate(a, 5); /* past the history: nothing changes */
+  ivl_session_truncate(a, 1);
+  g_autofree char *e2 = fixture_ask(a, edited, NULL, 0, IVL_IMAGES_COMBINED, 6);
+  ivl_generation_stats st;
+  ivl_session_get_stats(a, &st);
+  g_assert_cmpint(st.n_cached_tokens, >=, n_first);
+  int n_edited;
+  ivl_session_get_prompt_ids(a, &n_edited);
+  g_autofree float *la = fixture_copy_logits(a);
+
+  ivl_session *b = ivl_session_new(fixture_model, NULL, &error);
+  g_assert_true(ivl_session_add_turn(b, q1, NULL, 0, IVL_IMAGES_COMBINED, a1, &error));
+  g_autofree char *b2 = fixture_ask(b, edited, NULL, 0, IVL_IMAGES_COMBINED, 6);
+  int n_b;
+  ivl_session_get_prompt_ids(b, &n_b);
+  g_assert_cmpint(n_b, ==, n_edited); /* the forgotten turn is not in the prompt */
+  g_assert_cmpstr(e2, ==, b2);
+  g_assert_cmpfloat(worst_diff(la, b), <, 1e-4);
   ivl_session_free(a);
   ivl_session_free(b);
 }
@@ -119,6 +153,7 @@ int main(int argc, char **argv)
   fixture_setup();
   g_test_add_func("/session/text-only", test_text_only);
   g_test_add_func("/session/multi-turn-reuse", test_multi_turn_reuse);
+  g_test_add_func("/session/truncate-reuse", test_truncate_reuse);
   g_test_add_func("/session/cancel-and-stop", test_cancel_and_stop);
   g_test_add_func("/session/context-overflow", test_context_overflow);
   int status = g_test_run();
