@@ -23,7 +23,6 @@ struct _IvlCodeBlock {
   char *language; /* as the fence wrote it */
   guint copied_id;
   guint resize_id;
-  int asked_height; /* the height last asked for again after an allocation */
 };
 
 G_DEFINE_FINAL_TYPE(IvlCodeBlock, ivl_code_block, GTK_TYPE_WIDGET)
@@ -118,14 +117,6 @@ void ivl_code_block_set_extra_menu(IvlCodeBlock *self, GMenuModel *menu)
   gtk_text_view_set_extra_menu(GTK_TEXT_VIEW(self->view), menu);
 }
 
-static void ivl_code_block_measure(GtkWidget *widget, GtkOrientation orientation, int for_size,
-                                   int *minimum, int *natural, int *minimum_baseline,
-                                   int *natural_baseline)
-{
-  gtk_widget_measure(gtk_widget_get_first_child(widget), orientation, for_size, minimum, natural,
-                     minimum_baseline, natural_baseline);
-}
-
 static gboolean resize_again(gpointer data)
 {
   IvlCodeBlock *self = data;
@@ -135,28 +126,14 @@ static gboolean resize_again(gpointer data)
   return G_SOURCE_REMOVE;
 }
 
-/* GtkTextView 4.8 lays its text out while it is allocated and asks for its new height right
- * there, a request GTK drops: the code would stay as high as before it was laid out (no line
- * at all, the first time). So the block asks again once the allocation is over, once for each
- * height it finds. */
-static void ivl_code_block_size_allocate(GtkWidget *widget, int width, int height, int baseline)
+/* GtkTextView 4.8 lays its text out after it is allocated, and the resize it then asks for can
+ * be dropped (it asks while being allocated): the code would stay as high as before, with no
+ * line at all the first time. Its vertical adjustment follows the laid-out height, so a change
+ * there makes the block ask again, once the allocation is over. */
+static void on_height_changed(IvlCodeBlock *self)
 {
-  IvlCodeBlock *self = IVL_CODE_BLOCK(widget);
-  GtkWidget *child = gtk_widget_get_first_child(widget);
-  int natural;
-
-  gtk_widget_allocate(child, width, height, baseline, NULL);
-  gtk_widget_measure(child, GTK_ORIENTATION_VERTICAL, width, NULL, &natural, NULL, NULL);
-  if (natural != height && natural != self->asked_height && self->resize_id == 0) {
-    self->asked_height = natural;
+  if (self->resize_id == 0)
     self->resize_id = g_idle_add(resize_again, self);
-  }
-}
-
-static GtkSizeRequestMode ivl_code_block_get_request_mode(GtkWidget *widget)
-{
-  (void)widget;
-  return GTK_SIZE_REQUEST_HEIGHT_FOR_WIDTH; /* the code wraps */
 }
 
 static void ivl_code_block_dispose(GObject *object)
@@ -164,6 +141,9 @@ static void ivl_code_block_dispose(GObject *object)
   IvlCodeBlock *self = IVL_CODE_BLOCK(object);
 
   /* Not at finalize: a disposed block, whose view is gone, may live on a while. */
+  if (self->view)
+    g_signal_handlers_disconnect_by_func(gtk_scrollable_get_vadjustment(GTK_SCROLLABLE(self->view)),
+                                         on_height_changed, self);
   g_signal_handlers_disconnect_by_func(adw_style_manager_get_default(), follow_style, self);
   g_clear_handle_id(&self->copied_id, g_source_remove);
   g_clear_handle_id(&self->resize_id, g_source_remove);
@@ -197,16 +177,18 @@ static void ivl_code_block_class_init(IvlCodeBlockClass *klass)
   gtk_widget_class_bind_template_child(widget_class, IvlCodeBlock, copy_button);
   gtk_widget_class_bind_template_child(widget_class, IvlCodeBlock, view);
   gtk_widget_class_bind_template_callback(widget_class, on_copy);
-  widget_class->measure = ivl_code_block_measure;
-  widget_class->size_allocate = ivl_code_block_size_allocate;
-  widget_class->get_request_mode = ivl_code_block_get_request_mode;
+  gtk_widget_class_set_layout_manager_type(widget_class, GTK_TYPE_BIN_LAYOUT);
   gtk_widget_class_set_css_name(widget_class, "codeblock");
 }
 
 static void ivl_code_block_init(IvlCodeBlock *self)
 {
+  GtkAdjustment *height = gtk_adjustment_new(0, 0, 0, 0, 0, 0);
+
   gtk_widget_init_template(GTK_WIDGET(self));
   self->code = g_string_new(NULL);
+  gtk_scrollable_set_vadjustment(GTK_SCROLLABLE(self->view), height);
+  g_signal_connect_swapped(height, "notify::upper", G_CALLBACK(on_height_changed), self);
   /* The view shows text, it is no editor: no bracket under a cursor is lit. */
   gtk_source_buffer_set_highlight_matching_brackets(get_buffer(self), FALSE);
   follow_style(self);

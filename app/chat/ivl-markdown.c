@@ -145,9 +145,10 @@ static void push_span(Parser *p, MD_SPANTYPE type, char *open, const char *close
   g_array_append_val(p->spans, span);
 }
 
-/* md4c can end a span that is not the innermost one, or end one twice (it does with some
- * mismatched emphasis, e.g. "_a [](\n*)b*`\n(_"): the spans inside are closed and opened
- * again, so the markup stays well nested, and an end with no start is dropped. */
+/* md4c 0.4.8 can end a span that is not the innermost one, or end one twice (it does with
+ * some mismatched emphasis: the unit test's "mismatched-spans" case): the spans inside are
+ * closed and opened again, so the markup stays well nested, and an end with no start is
+ * dropped. */
 static void pop_span(Parser *p, MD_SPANTYPE type)
 {
   guint at = p->spans->len;

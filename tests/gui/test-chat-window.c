@@ -1115,7 +1115,7 @@ static void test_markdown_streaming(void)
       g_assert_true(grid == NULL || now_grid == grid);
       grid = now_grid;
     }
-    if (strcmp(prefix + i - 4, "\nint") == 0) {
+    if (g_str_has_suffix(prefix, "\nint")) {
       /* The fence is still open. */
       GtkWidget *source = child_of_type(gtk_widget_get_last_child(code), GTK_SOURCE_TYPE_VIEW);
       GtkSourceBuffer *b = GTK_SOURCE_BUFFER(gtk_text_view_get_buffer(GTK_TEXT_VIEW(source)));
