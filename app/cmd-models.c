@@ -62,6 +62,8 @@ static void print_json(guint64 ram)
     json_builder_add_string_value(b, m->name);
     json_builder_set_member_name(b, "repo_id");
     json_builder_add_string_value(b, m->repo_id);
+    json_builder_set_member_name(b, "layout");
+    json_builder_add_string_value(b, m->layout == IVL_LAYOUT_HF ? "hf" : "original");
     json_builder_set_member_name(b, "download_bytes");
     json_builder_add_int_value(b, (gint64)m->download_bytes);
     json_builder_set_member_name(b, "params");
@@ -114,7 +116,7 @@ static void print_table(guint64 ram)
   } else {
     printf("%s\n\n", _("GPU: none that ivl can use"));
   }
-  printf("%-15s %9s %9s %9s %9s  %-6s %-6s %s\n", _("MODEL"), _("DOWNLOAD"), "bf16", "int8",
+  printf("%-17s %9s %9s %9s %9s  %-6s %-6s %s\n", _("MODEL"), _("DOWNLOAD"), "bf16", "int8",
          "4bit", _("FITS"), _("GPU"), _("INSTALLED"));
   for (guint i = 0; i < n; i++) {
     const IvlCatalogModel *m = &models[i];
@@ -123,7 +125,7 @@ static void print_table(guint64 ram)
     char *mem[IVL_N_PRECISIONS];
     for (int p = 0; p < IVL_N_PRECISIONS; p++)
       mem[p] = format_size(m->memory[p]);
-    printf("%-15s %9s %9s %9s %9s  %-6s %-6s %s\n", m->name, size, mem[0], mem[1], mem[2],
+    printf("%-17s %9s %9s %9s %9s  %-6s %-6s %s\n", m->name, size, mem[0], mem[1], mem[2],
            fit_name(ivl_catalog_best_precision(m->memory, ram)),
            gpu ? fit_name(ivl_catalog_best_precision(m->gpu_memory, gpu_memory)) : "-",
            path ? path : "-");

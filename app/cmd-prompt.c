@@ -23,8 +23,8 @@ typedef struct {
 
 /* The first turn of chat() for the images the options describe: combined images share one
  * <image> (their tiles summed), separate ones get "Image-i: ", video frames "Framei: ". */
-static char *first_turn(const prompt_options *o, const char *question, GArray *counts,
-                        GError **error)
+static char *first_turn(const prompt_options *o, const ivl_template *tpl, const char *question,
+                        GArray *counts, GError **error)
 {
   ivl_image_params params = ivl_image_default_params();
   params.max_num = o->max_num;
@@ -67,7 +67,7 @@ static char *first_turn(const prompt_options *o, const char *question, GArray *c
     return ivl_prompt_video_question(question, (gsize)o->frames);
   }
   if (o->separate)
-    return ivl_prompt_separate_images_question(question, counts->len);
+    return ivl_prompt_separate_images_question(tpl, question, counts->len);
   int total = 0;
   for (guint i = 0; i < counts->len; i++)
     total += g_array_index(counts, int, i);
@@ -84,7 +84,7 @@ static gboolean print_prompt(const prompt_options *o, const char *model, const c
   if (!ivl_text_model_open(&m, model, error))
     return FALSE;
   g_autoptr(GArray) counts = g_array_new(FALSE, FALSE, sizeof(int));
-  g_autofree char *q = first_turn(o, question, counts, error);
+  g_autofree char *q = first_turn(o, m.tpl, question, counts, error);
   if (!q)
     return FALSE;
   ivl_prompt_turn turn = {q, NULL, (const int *)counts->data, counts->len};

@@ -29,10 +29,20 @@ static char *prefixed_question(const char *question, gsize n, const char *label)
   return g_string_free(out, FALSE);
 }
 
-char *ivl_prompt_separate_images_question(const char *question, gsize n_images)
+char *ivl_prompt_separate_images_question(const ivl_template *tpl, const char *question,
+                                           gsize n_images)
 {
   if (n_images == 1)
     return ivl_prompt_chat_question(question, 1, TRUE);
+  if (ivl_template_get_jinja(tpl) && !strstr(question, IVL_PROMPT_IMAGE)) {
+    /* The -hf template renders a message of n images and a text as "<image>\n" n times, then
+     * the text. */
+    GString *out = g_string_new(NULL);
+    for (gsize i = 0; i < n_images; i++)
+      g_string_append(out, IVL_PROMPT_IMAGE "\n");
+    g_string_append(out, question);
+    return g_string_free(out, FALSE);
+  }
   return prefixed_question(question, n_images, "Image-");
 }
 

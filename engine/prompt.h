@@ -29,9 +29,11 @@ typedef struct {
  * no <image>; otherwise a copy of question. Combined images use this with one count (their
  * tiles summed). */
 char *ivl_prompt_chat_question(const char *question, gsize n_images, gboolean first_turn);
-/* Separate images: "Image-1: <image>\nImage-2: <image>\n…" + question; with one image, the
- * chat() prefix. A question that already holds <image> is returned as it is. */
-char *ivl_prompt_separate_images_question(const char *question, gsize n_images);
+/* Separate images: "Image-1: <image>\nImage-2: <image>\n…" + question (the -hf template:
+ * "<image>\n" per image, as its Jinja renders a message of images then text); with one
+ * image, the chat() prefix. A question that already holds <image> is returned as it is. */
+char *ivl_prompt_separate_images_question(const ivl_template *tpl, const char *question,
+                                           gsize n_images);
 /* Video: "Frame1: <image>\nFrame2: <image>\n…" + question, one tile per frame (model card
  * spelling). A question that already holds <image> is returned as it is. */
 char *ivl_prompt_video_question(const char *question, gsize n_frames);

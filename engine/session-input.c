@@ -60,7 +60,6 @@ static int count_placeholders(const char *text)
 ivl_turn *ivl_turn_new(ivl_model *m, const char *question, ivl_media *const *media, int n_media,
                        ivl_image_layout layout, gboolean first_turn, GError **error)
 {
-  (void)m;
   g_autoptr(GArray) tiles = g_array_new(FALSE, FALSE, sizeof(int));
   g_autofree char *q = NULL;
   gboolean video = n_media == 1 && ivl_media_is_video(media[0]);
@@ -78,7 +77,7 @@ ivl_turn *ivl_turn_new(ivl_model *m, const char *question, ivl_media *const *med
     for (int i = 0; i < frames; i++)
       g_array_append_val(tiles, one);
   } else if (n_media > 1 && layout == IVL_IMAGES_SEPARATE) {
-    q = ivl_prompt_separate_images_question(question, n_media);
+    q = ivl_prompt_separate_images_question(m->template, question, n_media);
     for (int i = 0; i < n_media; i++) {
       int n = ivl_media_get_n_tiles(media[i]);
       g_array_append_val(tiles, n);

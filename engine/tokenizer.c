@@ -215,9 +215,10 @@ static ivl_tokenizer_impl *load_family(const char *dir, JsonObject *config, GErr
   if (cls) {
     if (strcmp(cls, "Qwen2Tokenizer") == 0 || strcmp(cls, "Qwen2TokenizerFast") == 0)
       return ivl_tokenizer_bpe_load(dir, error);
-    /* InternVL3-9B names InternLM3's class; InternLM2's slow tokenizer reads the same kind
-     * of file the same way (sp_model.encode per stretch). */
-    if (strcmp(cls, "InternLM3Tokenizer") == 0 || strcmp(cls, "InternLM2Tokenizer") == 0)
+    /* InternVL3-9B's class. InternLM2Tokenizer (InternVL2.5) encodes alike but decodes
+     * otherwise (a space before special tokens, clean-up, its own prefix-space rule), so it
+     * is not taken for this one. */
+    if (strcmp(cls, "InternLM3Tokenizer") == 0)
       return ivl_tokenizer_spm_load(dir, config, error);
     g_set_error(error, IVL_ERROR, IVL_ERROR_UNSUPPORTED,
                 "tokenizer class %s is not supported (ivl reads the Qwen2 BPE and the InternLM "

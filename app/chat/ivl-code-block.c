@@ -22,6 +22,8 @@ struct _IvlCodeBlock {
   GString *code;  /* what the buffer holds */
   char *language; /* as the fence wrote it */
   guint copied_id;
+  guint resize_id;
+  int asked_height; /* the height last asked for again after an allocation */
 };
 
 G_DEFINE_FINAL_TYPE(IvlCodeBlock, ivl_code_block, GTK_TYPE_WIDGET)
@@ -116,11 +118,55 @@ void ivl_code_block_set_extra_menu(IvlCodeBlock *self, GMenuModel *menu)
   gtk_text_view_set_extra_menu(GTK_TEXT_VIEW(self->view), menu);
 }
 
+static void ivl_code_block_measure(GtkWidget *widget, GtkOrientation orientation, int for_size,
+                                   int *minimum, int *natural, int *minimum_baseline,
+                                   int *natural_baseline)
+{
+  gtk_widget_measure(gtk_widget_get_first_child(widget), orientation, for_size, minimum, natural,
+                     minimum_baseline, natural_baseline);
+}
+
+static gboolean resize_again(gpointer data)
+{
+  IvlCodeBlock *self = data;
+
+  self->resize_id = 0;
+  gtk_widget_queue_resize(GTK_WIDGET(self));
+  return G_SOURCE_REMOVE;
+}
+
+/* GtkTextView 4.8 lays its text out while it is allocated and asks for its new height right
+ * there, a request GTK drops: the code would stay as high as before it was laid out (no line
+ * at all, the first time). So the block asks again once the allocation is over, once for each
+ * height it finds. */
+static void ivl_code_block_size_allocate(GtkWidget *widget, int width, int height, int baseline)
+{
+  IvlCodeBlock *self = IVL_CODE_BLOCK(widget);
+  GtkWidget *child = gtk_widget_get_first_child(widget);
+  int natural;
+
+  gtk_widget_allocate(child, width, height, baseline, NULL);
+  gtk_widget_measure(child, GTK_ORIENTATION_VERTICAL, width, NULL, &natural, NULL, NULL);
+  if (natural != height && natural != self->asked_height && self->resize_id == 0) {
+    self->asked_height = natural;
+    self->resize_id = g_idle_add(resize_again, self);
+  }
+}
+
+static GtkSizeRequestMode ivl_code_block_get_request_mode(GtkWidget *widget)
+{
+  (void)widget;
+  return GTK_SIZE_REQUEST_HEIGHT_FOR_WIDTH; /* the code wraps */
+}
+
 static void ivl_code_block_dispose(GObject *object)
 {
   IvlCodeBlock *self = IVL_CODE_BLOCK(object);
 
+  /* Not at finalize: a disposed block, whose view is gone, may live on a while. */
+  g_signal_handlers_disconnect_by_func(adw_style_manager_get_default(), follow_style, self);
   g_clear_handle_id(&self->copied_id, g_source_remove);
+  g_clear_handle_id(&self->resize_id, g_source_remove);
   gtk_widget_dispose_template(GTK_WIDGET(self), IVL_TYPE_CODE_BLOCK);
   /* The template's root is a plain child of this GtkWidget: unparented here. */
   for (GtkWidget *child; (child = gtk_widget_get_first_child(GTK_WIDGET(self)));)
@@ -151,7 +197,9 @@ static void ivl_code_block_class_init(IvlCodeBlockClass *klass)
   gtk_widget_class_bind_template_child(widget_class, IvlCodeBlock, copy_button);
   gtk_widget_class_bind_template_child(widget_class, IvlCodeBlock, view);
   gtk_widget_class_bind_template_callback(widget_class, on_copy);
-  gtk_widget_class_set_layout_manager_type(widget_class, GTK_TYPE_BIN_LAYOUT);
+  widget_class->measure = ivl_code_block_measure;
+  widget_class->size_allocate = ivl_code_block_size_allocate;
+  widget_class->get_request_mode = ivl_code_block_get_request_mode;
   gtk_widget_class_set_css_name(widget_class, "codeblock");
 }
 
@@ -162,8 +210,8 @@ static void ivl_code_block_init(IvlCodeBlock *self)
   /* The view shows text, it is no editor: no bracket under a cursor is lit. */
   gtk_source_buffer_set_highlight_matching_brackets(get_buffer(self), FALSE);
   follow_style(self);
-  g_signal_connect_object(adw_style_manager_get_default(), "notify::dark", G_CALLBACK(follow_style),
-                          self, G_CONNECT_SWAPPED);
+  g_signal_connect_swapped(adw_style_manager_get_default(), "notify::dark",
+                           G_CALLBACK(follow_style), self);
 }
 
 GtkWidget *ivl_code_block_new(void)

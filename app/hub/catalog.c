@@ -16,16 +16,48 @@ static const guint64 download_bytes[] = {
     30200000000ull, 76800000000ull, 152 * GB,
 };
 
-static IvlCatalogModel models[G_N_ELEMENTS(download_bytes)];
+#define N_SIZES G_N_ELEMENTS(download_bytes)
+
+/* Each size twice: the original repo, then (after all seven) its "-hf" twin. */
+static IvlCatalogModel models[2 * N_SIZES];
+
+/* The tokenizer and config files of an -hf repo beside its weights (tokenizer.json of
+ * Qwen2.5 alone is about 11 MB). */
+#define HF_FILES_BYTES 12000000ull
 
 /* A full-size config.json for a published size, written by the tiny-model writer with the
- * real dimensions (spec section 1), so the memory estimate uses the engine's own formula.
- * The 9B vocabulary (InternLM3 base, 128512) is UNCONFIRMED in the spec. */
-static ivl_config *size_config(const ivl_model_size *s)
+ * real dimensions (spec section 1) in the layout asked, so the memory estimate uses the
+ * engine's own formula. The 9B vocabulary (InternLM3 base, 128512) is UNCONFIRMED in the
+ * spec. */
+static ivl_config *size_config(const ivl_model_size *s, ivl_layout layout)
 {
   ivl_tiny_model_params p = ivl_tiny_model_params_for_size(s);
+  p.layout = layout;
   g_autofree char *json = ivl_tiny_model_config_json(&p);
   return ivl_config_parse(json, -1, NULL);
+}
+
+static void fill(IvlCatalogModel *m, const ivl_model_size *s, guint64 bytes, ivl_layout layout)
+{
+  gboolean hf = layout == IVL_LAYOUT_HF;
+  g_autofree char *name = g_strconcat(s->name, hf ? "-hf" : "", NULL);
+  g_autofree char *repo_id = g_strconcat(IVL_MODEL_DEFAULT_ORG "/", name, NULL);
+  m->name = g_intern_string(name);
+  m->repo_id = g_intern_string(repo_id);
+  m->layout = layout;
+  m->download_bytes = bytes;
+  g_autoptr(ivl_config) config = size_config(s, layout);
+  if (!config)
+    return; /* a dimension the parser refuses: shown without memory figures */
+  m->params = ivl_model_count_params(config).total;
+  /* The -hf repos' sizes are not in spec/HUB.md: their bf16 weights and the tokenizer files,
+   * an estimate until the download's listing gives the exact figure. */
+  if (hf)
+    m->download_bytes = 2 * m->params + HF_FILES_BYTES;
+  for (int p = 0; p < IVL_N_PRECISIONS; p++) {
+    m->memory[p] = ivl_model_estimate_memory(config, p, FALSE, 0).total;
+    m->gpu_memory[p] = ivl_model_estimate_memory(config, p, TRUE, 0).total;
+  }
 }
 
 static gpointer build(gpointer data)
@@ -33,20 +65,9 @@ static gpointer build(gpointer data)
   (void)data;
   guint n;
   const ivl_model_size *sizes = ivl_model_sizes(&n);
-  for (guint i = 0; i < n && i < G_N_ELEMENTS(models); i++) {
-    IvlCatalogModel *m = &models[i];
-    m->name = sizes[i].name;
-    g_autofree char *repo_id = g_strconcat(IVL_MODEL_DEFAULT_ORG "/", sizes[i].name, NULL);
-    m->repo_id = g_intern_string(repo_id);
-    m->download_bytes = download_bytes[i];
-    g_autoptr(ivl_config) config = size_config(&sizes[i]);
-    if (!config)
-      continue; /* a dimension the parser refuses: shown without memory figures */
-    m->params = ivl_model_count_params(config).total;
-    for (int p = 0; p < IVL_N_PRECISIONS; p++) {
-      m->memory[p] = ivl_model_estimate_memory(config, p, FALSE, 0).total;
-      m->gpu_memory[p] = ivl_model_estimate_memory(config, p, TRUE, 0).total;
-    }
+  for (guint i = 0; i < n && i < N_SIZES; i++) {
+    fill(&models[i], &sizes[i], download_bytes[i], IVL_LAYOUT_ORIGINAL);
+    fill(&models[N_SIZES + i], &sizes[i], 0, IVL_LAYOUT_HF);
   }
   return NULL;
 }

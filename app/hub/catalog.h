@@ -6,14 +6,16 @@
 
 #include <glib.h>
 
+#include "config.h"
 #include "model-info.h"
 
 G_BEGIN_DECLS
 
 typedef struct {
-  const char *name;       /* "InternVL3-1B" */
+  const char *name;       /* "InternVL3-1B", "InternVL3-1B-hf" */
   const char *repo_id;    /* "OpenGVLab/InternVL3-1B" */
-  guint64 download_bytes; /* the repo's size as the Hub lists it */
+  ivl_layout layout;      /* original (remote code) or the transformers-native -hf twin */
+  guint64 download_bytes; /* the repo's size as the Hub lists it (-hf: estimated) */
   guint64 params;         /* parameters, from the size's dimensions */
   /* Host memory (CPU inference) per precision, IVL_DEFAULT_CONTEXT_LENGTH tokens. */
   guint64 memory[IVL_N_PRECISIONS];
@@ -21,7 +23,8 @@ typedef struct {
   guint64 gpu_memory[IVL_N_PRECISIONS];
 } IvlCatalogModel;
 
-/* The seven models 1B … 78B, smallest first; *n gets 7. Static, computed once. */
+/* The fourteen repos: the seven models 1B … 78B, smallest first, then their -hf twins in
+ * the same order; *n gets 14. Static, computed once. */
 const IvlCatalogModel *ivl_catalog_models(guint *n);
 
 /* The model whose name or repo id is name_or_repo (case-insensitive), else NULL. */

@@ -1194,6 +1194,52 @@ static void test_markdown_streaming(void)
   g_object_unref(view);
 }
 
+/* Every kind of block at once, for the eye: headings, lists (nested, numbered, tasks), a
+ * quote, a rule, a long code line that wraps, a table with an inline code cell. */
+static void test_markdown_blocks(void)
+{
+  static const char markdown[] =
+      "# Heading one\n## Heading two\n### Heading three\n\n"
+      "A paragraph with **bold**, *italic*, ~~struck~~, `code`, a_snake_name and a link to "
+      "<https://example.org/a_b>.\n\n"
+      "- first item\n- second item\n  - nested item\n    1. numbered inside\n"
+      "- [ ] a task\n- [x] a done task\n\n"
+      "3. three\n4. four\n\n"
+      "> A quote that runs long enough to wrap onto a second line in a narrow message.\n\n"
+      "---\n\n"
+      "```sh\nfor f in *.png; do convert \"$f\" -resize 50% \"small-$f\"; done  # a long line "
+      "that wraps\n```\n\n"
+      "| Model | Params | Note |\n|:--|--:|:-:|\n| InternVL3-1B | 0.9 B | `int8` fits |\n"
+      "| InternVL3-78B | 78 B | needs a large GPU |";
+  GtkWidget *win = gtk_window_new();
+  GtkWidget *view = ivl_markdown_view_new();
+  GtkWidget *code;
+  int min_height;
+
+  gtk_widget_add_css_class(view, "message");
+  ivl_markdown_view_set_markdown(IVL_MARKDOWN_VIEW(view), markdown);
+  gtk_window_set_child(GTK_WINDOW(win), view);
+  gtk_window_set_default_size(GTK_WINDOW(win), 480, -1);
+  gtk_window_present(GTK_WINDOW(win));
+  gui_settle(500);
+  g_assert_nonnull(last_with_class(view, "title-2"));
+  g_assert_nonnull(last_with_class(view, "md-quote"));
+  g_assert_nonnull(last_of_type(view, GTK_TYPE_SEPARATOR));
+  g_assert_true(shows_text(view, "☑"));
+  g_assert_true(shows_text(view, "a_snake_name"));
+  /* The code is as high as its wrapped lines, also when it was set before it was shown. */
+  code = last_of_type(view, GTK_SOURCE_TYPE_VIEW);
+  gtk_widget_measure(code, GTK_ORIENTATION_VERTICAL, gtk_widget_get_width(code), &min_height, NULL,
+                     NULL, NULL);
+  g_assert_cmpint(min_height, >, 40); /* two lines */
+  g_assert_cmpint(gtk_widget_get_height(code), >=, min_height);
+  /* The label the window focused first has all its text selected: not for the picture. */
+  if (GTK_IS_LABEL(gtk_root_get_focus(GTK_ROOT(win))))
+    gtk_label_select_region(GTK_LABEL(gtk_root_get_focus(GTK_ROOT(win))), 0, 0);
+  screenshot(win, "05d-markdown-blocks");
+  gtk_window_destroy(GTK_WINDOW(win));
+}
+
 /* Find Objects asks InternVL's grounding question; the answer's boxes are drawn on the image
  * at the coordinates it gives (0-1000 of the image), and the text shows the label. */
 static void test_grounding(void)
@@ -1879,6 +1925,7 @@ int main(int argc, char **argv)
   g_test_add_func("/chat/follow-up", test_follow_up);
   g_test_add_func("/chat/markdown", test_markdown);
   g_test_add_func("/chat/markdown-streaming", test_markdown_streaming);
+  g_test_add_func("/chat/markdown-blocks", test_markdown_blocks);
   g_test_add_func("/chat/stop", test_stop);
   g_test_add_func("/chat/regenerate", test_regenerate);
   g_test_add_func("/chat/broken-image", test_broken_image);

@@ -99,8 +99,11 @@ def main():
     check(line.rstrip().endswith(target), "ivl models: InternVL3-1B installed at " + target)
     listed = json.loads(ivl("models", "--json").stdout)
     names = [m["name"] for m in listed["models"]]
-    check(names == ["InternVL3-%s" % s for s in ("1B", "2B", "8B", "9B", "14B", "38B", "78B")],
-          "ivl models --json lists the seven models")
+    sizes = ("1B", "2B", "8B", "9B", "14B", "38B", "78B")
+    check(names == ["InternVL3-%s" % s for s in sizes] + ["InternVL3-%s-hf" % s for s in sizes],
+          "ivl models --json lists the seven models and their seven -hf twins")
+    check([m["layout"] for m in listed["models"]] == ["original"] * 7 + ["hf"] * 7,
+          "each with its layout")
     m1 = listed["models"][0]
     check(m1["installed"] == target and m1["download_bytes"] == 1800000000 and
           m1["memory"]["bf16"] > m1["memory"]["int8"] > m1["memory"]["4bit"] > 0,

@@ -7,7 +7,7 @@ it. python3-jinja2 renders it as apply_chat_template does (messages, add_generat
 InternVLProcessor's expansion replaces each <image> by <img> + <IMG_CONTEXT> x 256 per tile
 + </img>, and `ivl prompt` must print the same text (its <IMG_CONTEXT>xN shorthand expanded)
 and the same ids as the reference tokenizer gives for it: the quick start's text-only,
-system-message and one-image cases, at several tile counts.
+system-message, one-image (at several tile counts) and two-image cases.
 
     /usr/bin/python3 tests/reference/check_hf_template.py   (needs $IVL; python3-jinja2)
 """
@@ -107,6 +107,10 @@ def main():
                           [{"role": "user", "content": [{"type": "image"},
                                                         {"type": "text", "text": QUESTION}]}],
                           [n], ["--tiles", str(n), QUESTION]))
+        cases.append(("two images",
+                      [{"role": "user", "content": [{"type": "image"}, {"type": "image"},
+                                                    {"type": "text", "text": "Compare them."}]}],
+                      [2, 3], ["--tiles", "2", "--tiles", "3", "--separate", "Compare them."]))
         for what, messages, tiles, args in cases:
             want = render(messages, tiles)
             check(ivl_prompt(model, *args) == want, f"{what}: the text Jinja renders")

@@ -1,4 +1,4 @@
-/* The download catalog (app/hub/catalog.h): the seven models, lookup, and which precision
+/* The download catalog (app/hub/catalog.h): the seven models and their -hf twins, lookup, and which precision
  * fits a memory budget, for the host and for a GPU. */
 #include "catalog.h"
 
@@ -6,9 +6,22 @@ static void test_models(void)
 {
   guint n;
   const IvlCatalogModel *m = ivl_catalog_models(&n);
-  g_assert_cmpuint(n, ==, 7);
+  g_assert_cmpuint(n, ==, 14);
   g_assert_cmpstr(m[0].name, ==, "InternVL3-1B");
   g_assert_cmpstr(m[6].repo_id, ==, "OpenGVLab/InternVL3-78B");
+  /* then the seven -hf twins: the same weights, so the same parameters and memory */
+  g_assert_cmpstr(m[7].name, ==, "InternVL3-1B-hf");
+  g_assert_cmpstr(m[13].repo_id, ==, "OpenGVLab/InternVL3-78B-hf");
+  g_assert_true(ivl_catalog_find("internvl3-9b-hf") == &m[10]);
+  for (guint i = 0; i < 7; i++) {
+    g_assert_cmpint(m[i].layout, ==, IVL_LAYOUT_ORIGINAL);
+    g_assert_cmpint(m[7 + i].layout, ==, IVL_LAYOUT_HF);
+    g_assert_cmpuint(m[7 + i].params, ==, m[i].params);
+    g_assert_cmpuint(m[7 + i].params, >, 0);
+    g_assert_cmpuint(m[7 + i].download_bytes, >, 2 * m[i].params);
+    for (int p = 0; p < IVL_N_PRECISIONS; p++)
+      g_assert_cmpuint(m[7 + i].memory[p], ==, m[i].memory[p]);
+  }
   g_assert_true(ivl_catalog_find("internvl3-8b") == &m[2]);
   g_assert_true(ivl_catalog_find("OpenGVLab/InternVL3-14B") == &m[4]);
   g_assert_null(ivl_catalog_find("InternVL3-3B"));

@@ -146,12 +146,15 @@ static void test_questions(void)
   g_autofree char *d = ivl_prompt_chat_question("Text only", 0, TRUE);
   g_assert_cmpstr(d, ==, "Text only");
 
-  g_autofree char *e = ivl_prompt_separate_images_question("Compare.", 2);
+  g_autofree char *e = ivl_prompt_separate_images_question(tpl, "Compare.", 2);
   g_assert_cmpstr(e, ==, "Image-1: <image>\nImage-2: <image>\nCompare.");
-  g_autofree char *f = ivl_prompt_separate_images_question("One.", 1);
+  g_autofree char *f = ivl_prompt_separate_images_question(tpl, "One.", 1);
   g_assert_cmpstr(f, ==, "<image>\nOne.");
-  g_autofree char *g = ivl_prompt_separate_images_question("<image> and <image>?", 2);
+  g_autofree char *g = ivl_prompt_separate_images_question(tpl, "<image> and <image>?", 2);
   g_assert_cmpstr(g, ==, "<image> and <image>?");
+  const ivl_template *hf = ivl_template_lookup("internvl_hf", NULL);
+  g_autofree char *e_hf = ivl_prompt_separate_images_question(hf, "Compare.", 2);
+  g_assert_cmpstr(e_hf, ==, "<image>\n<image>\nCompare.");
 
   g_autofree char *h = ivl_prompt_video_question("What happens?", 3);
   g_assert_cmpstr(h, ==, "Frame1: <image>\nFrame2: <image>\nFrame3: <image>\nWhat happens?");
@@ -225,7 +228,7 @@ static void test_render_combined_separate_video(void)
   g_assert_cmpstr(c, ==, want_c);
 
   const int separate[] = {2, 3};
-  g_autofree char *qs = ivl_prompt_separate_images_question("Compare.", 2);
+  g_autofree char *qs = ivl_prompt_separate_images_question(tpl, "Compare.", 2);
   ivl_prompt_turn ts = {qs, NULL, separate, 2};
   g_autofree char *s = render("S", &ts, 1);
   g_autofree char *img2 = image_tokens(512);
