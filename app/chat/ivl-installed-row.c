@@ -147,11 +147,6 @@ IvlInstalledRow *ivl_installed_row_new(const char *name, const char *path, const
   return self;
 }
 
-const char *ivl_installed_row_get_path(IvlInstalledRow *self)
-{
-  return self->path;
-}
-
 guint64 ivl_installed_row_get_bytes(IvlInstalledRow *self)
 {
   return self->bytes;

@@ -15,7 +15,6 @@ G_DECLARE_FINAL_TYPE(IvlInstalledRow, ivl_installed_row, IVL, INSTALLED_ROW, Adw
  * "message" (const char *text) when it could not be deleted. */
 IvlInstalledRow *ivl_installed_row_new(const char *name, const char *path, const char *hub_cache);
 
-const char *ivl_installed_row_get_path(IvlInstalledRow *self);
 /* The size on disk once measured; 0 before. */
 guint64 ivl_installed_row_get_bytes(IvlInstalledRow *self);
 

@@ -721,6 +721,64 @@ static void test_clip_dialog(void)
                   ==, "rotated.mov — click to change the clip");
 }
 
+/* Each of the eight orientation tags turns a 3x2 picture as GStreamer's videoflip turns the
+ * frames the model gets (gstvideoflip.c: out(x, y) = in(...) below); drawn by the window's
+ * renderer, pixel for pixel. */
+static void test_orientations(void)
+{
+  static const char *const tags[] = {"rotate-0",      "rotate-90",       "rotate-180",
+                                     "rotate-270",    "flip-rotate-0",   "flip-rotate-180",
+                                     "flip-rotate-90", "flip-rotate-270"};
+  const int W = 3, H = 2;
+  guint32 in[2][3];
+
+  for (int y = 0; y < H; y++)
+    for (int x = 0; x < W; x++)
+      in[y][x] = 0xff000000u | (guint32)(40 + 60 * x) << 16 | (guint32)(50 + 100 * y) << 8 | 7;
+  g_autoptr(GBytes) bytes = g_bytes_new(in, sizeof in);
+  g_autoptr(GdkTexture) texture =
+      gdk_memory_texture_new(W, H, GDK_MEMORY_DEFAULT, bytes, W * 4);
+
+  for (guint t = 0; t < G_N_ELEMENTS(tags); t++) {
+    IvlOrientation o = ivl_orientation_from_tag(tags[t]);
+    gboolean swap = o == IVL_ORIENTATION_90R || o == IVL_ORIENTATION_90L ||
+                    o == IVL_ORIENTATION_UL_LR || o == IVL_ORIENTATION_UR_LL;
+    int w = swap ? H : W, h = swap ? W : H;
+    g_autoptr(IvlOrientedPaintable) p = ivl_oriented_paintable_new(GDK_PAINTABLE(texture));
+    GtkSnapshot *snapshot = gtk_snapshot_new();
+    guint32 out[3][3];
+
+    ivl_oriented_paintable_set_orientation(p, o);
+    g_assert_cmpint(gdk_paintable_get_intrinsic_width(GDK_PAINTABLE(p)), ==, w);
+    g_assert_cmpint(gdk_paintable_get_intrinsic_height(GDK_PAINTABLE(p)), ==, h);
+    gdk_paintable_snapshot(GDK_PAINTABLE(p), snapshot, w, h);
+    g_autoptr(GskRenderNode) node = gtk_snapshot_free_to_node(snapshot);
+    g_autoptr(GdkTexture) drawn =
+        gsk_renderer_render_texture(gtk_native_get_renderer(GTK_NATIVE(window)), node,
+                                    &GRAPHENE_RECT_INIT(0, 0, w, h));
+    gdk_texture_download(drawn, (guchar *)out, sizeof out[0]);
+    for (int y = 0; y < h; y++)
+      for (int x = 0; x < w; x++) {
+        int sx, sy; /* the source pixel videoflip puts at (x, y) */
+        switch (o) {
+        case IVL_ORIENTATION_IDENTITY: sx = x; sy = y; break;
+        case IVL_ORIENTATION_90R: sx = y; sy = H - 1 - x; break;
+        case IVL_ORIENTATION_180: sx = W - 1 - x; sy = H - 1 - y; break;
+        case IVL_ORIENTATION_90L: sx = W - 1 - y; sy = x; break;
+        case IVL_ORIENTATION_HORIZ: sx = W - 1 - x; sy = y; break;
+        case IVL_ORIENTATION_VERT: sx = x; sy = H - 1 - y; break;
+        case IVL_ORIENTATION_UL_LR: sx = y; sy = x; break;
+        default: sx = W - 1 - y; sy = H - 1 - x; break; /* UR_LL */
+        }
+        if (out[y][x] != in[sy][sx])
+          g_error("%s: pixel (%d, %d) is %08x, videoflip gives %08x", tags[t], x, y, out[y][x],
+                  in[sy][sx]);
+      }
+  }
+  g_assert_true(ivl_orientation_from_tag(NULL) == IVL_ORIENTATION_IDENTITY);
+  g_assert_true(ivl_orientation_from_tag("sideways") == IVL_ORIENTATION_IDENTITY);
+}
+
 static IvlAttachment *first_attachment(void)
 {
   IvlAttachment *a = g_list_model_get_item(G_LIST_MODEL(window->attachments), 0);
@@ -1883,6 +1941,7 @@ int main(int argc, char **argv)
   g_test_add_func("/chat/grounding", test_grounding);
   g_test_add_func("/chat/conversations", test_conversations);
   g_test_add_func("/chat/narrow", test_narrow);
+  g_test_add_func("/chat/orientations", test_orientations);
   g_test_add_func("/chat/clip-dialog", test_clip_dialog);
   g_test_add_func("/chat/clip-reopen", test_clip_reopen);
   g_test_add_func("/chat/sent-video", test_sent_video);
