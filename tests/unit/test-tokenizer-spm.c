@@ -125,7 +125,7 @@ static void test_stream_long(void)
     while (ids->len < 1500) {
       /* byte pieces (<0x00> and the 255 after it) often, to make and break characters */
       gint32 id = g_rand_int_range(rand, 0, 4) == 0 ? g_rand_int_range(rand, nul + 1, nul + 256)
-                                                     : g_rand_int_range(rand, 0, n_ids + 3);
+                                                    : g_rand_int_range(rand, 0, n_ids + 3);
       if (id != nul)
         g_array_append_val(ids, id);
     }
@@ -143,8 +143,7 @@ static void test_lookups(void)
   g_assert_cmpstr(ivl_tokenizer_get_kind(tok), ==, "internlm3-spm");
   /* 3000 pieces + InternVL's nine tokens beyond them. */
   g_assert_cmpint(ivl_tokenizer_get_vocab_size(tok), ==, 3009);
-  g_assert_cmpint(ivl_tokenizer_get_bos_id(tok), ==,
-                  json_object_get_int_member(goldens, "bos_id"));
+  g_assert_cmpint(ivl_tokenizer_get_bos_id(tok), ==, json_object_get_int_member(goldens, "bos_id"));
   g_assert_cmpint(ivl_tokenizer_get_bos_id(tok), ==, 1);
   g_assert_cmpint(ivl_tokenizer_get_eos_id(tok), ==, 2);
   g_assert_cmpint(ivl_tokenizer_get_pad_id(tok), ==, 2);
