@@ -24,14 +24,10 @@ static const char *const projector_renames[][2] = {
     {"mlp1.3.", "multi_modal_projector.linear_2."},
 };
 static const char *const llama_renames[][2] = {
-    {"tok_embeddings", "embed_tokens"},
-    {"attention.wo", "self_attn.o_proj"},
-    {"feed_forward.w1", "mlp.gate_proj"},
-    {"feed_forward.w2", "mlp.down_proj"},
-    {"feed_forward.w3", "mlp.up_proj"},
-    {"attention_norm", "input_layernorm"},
-    {"ffn_norm", "post_attention_layernorm"},
-    {"language_model.output.", "language_model.lm_head."},
+    {"tok_embeddings", "embed_tokens"},       {"attention.wo", "self_attn.o_proj"},
+    {"feed_forward.w1", "mlp.gate_proj"},     {"feed_forward.w2", "mlp.down_proj"},
+    {"feed_forward.w3", "mlp.up_proj"},       {"attention_norm", "input_layernorm"},
+    {"ffn_norm", "post_attention_layernorm"}, {"language_model.output.", "language_model.lm_head."},
 };
 
 static char *rename(const char *name, const char *const (*rules)[2], gsize n_rules)

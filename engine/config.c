@@ -195,8 +195,7 @@ static gboolean parse_vision(const section *s, ivl_layout layout, ivl_vision_con
       !get_int(s, "num_channels", TRUE, 3, 1, 3, &v->num_channels, error) ||
       !get_double(s, "layer_norm_eps", TRUE, 1e-6, &v->layer_norm_eps, error) ||
       !get_bool(s, hf ? "attention_bias" : "qkv_bias", FALSE, &v->qkv_bias, error) ||
-      !get_bool(s, hf ? "use_qk_norm" : "qk_normalization", FALSE, &v->qk_normalization,
-                error) ||
+      !get_bool(s, hf ? "use_qk_norm" : "qk_normalization", FALSE, &v->qk_normalization, error) ||
       !(norm = get_string(s, "norm_type", "rms_norm", error)))
     return FALSE;
   if (!must_divide(s, "num_attention_heads", v->num_heads, "hidden_size", v->hidden_size, error))

@@ -17,11 +17,11 @@ struct ivl_loader {
   ivl_safetensors *st;
   ivl_config layout_config; /* config's layout and sizes, to find the stored pieces (its
                                strings are not used) */
-  GPtrArray *tensors; /* ivl_tensor*: every weight handed out */
-  GPtrArray *copies;  /* host buffers of gathered weights, used in place by the CPU */
-  ivl_dtype quant;    /* Q8 or Q4 for the Linear weights; F32 when they stay as published */
-  GHashTable *linear; /* names of the Linear weight matrices (model-tensors.h) */
-  GHashTable *bytes;  /* name -> guint64* bytes the backend holds of it */
+  GPtrArray *tensors;       /* ivl_tensor*: every weight handed out */
+  GPtrArray *copies;        /* host buffers of gathered weights, used in place by the CPU */
+  ivl_dtype quant;          /* Q8 or Q4 for the Linear weights; F32 when they stay as published */
+  GHashTable *linear;       /* names of the Linear weight matrices (model-tensors.h) */
+  GHashTable *bytes;        /* name -> guint64* bytes the backend holds of it */
 };
 
 ivl_loader *ivl_loader_new(ivl_backend *be, const char *model_dir, const ivl_config *config,
@@ -174,8 +174,8 @@ static const ivl_st_tensor *find_rows(ivl_loader *ld, const char *name, int64_t 
     }
   }
   g_set_error(error, IVL_ERROR, IVL_ERROR_CORRUPT,
-              "rows %" G_GINT64_FORMAT "..%" G_GINT64_FORMAT " of %s are not stored together",
-              row0, row0 + n_rows - 1, name);
+              "rows %" G_GINT64_FORMAT "..%" G_GINT64_FORMAT " of %s are not stored together", row0,
+              row0 + n_rows - 1, name);
   return NULL;
 }
 
@@ -186,8 +186,7 @@ static ivl_tensor *weight_rows(ivl_loader *ld, const char *name, int64_t total_r
   const ivl_st_tensor *t = find_rows(ld, name, total_rows, row0, n_rows, cols, &stored_row0, error);
   if (!t)
     return NULL;
-  const char *host =
-      (const char *)t->data + (gsize)(stored_row0 * cols) * ivl_dtype_size(t->dtype);
+  const char *host = (const char *)t->data + (gsize)(stored_row0 * cols) * ivl_dtype_size(t->dtype);
   /* A vector (cols == 1) is handed out as one row, the shape the ops take biases in. */
   int64_t r = cols == 1 ? 1 : n_rows, c = cols == 1 ? n_rows : cols;
   ivl_tensor *w = hand_out(ld, name, t->dtype, r, c, host, error);

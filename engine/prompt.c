@@ -30,7 +30,7 @@ static char *prefixed_question(const char *question, gsize n, const char *label)
 }
 
 char *ivl_prompt_separate_images_question(const ivl_template *tpl, const char *question,
-                                           gsize n_images)
+                                          gsize n_images)
 {
   if (n_images == 1)
     return ivl_prompt_chat_question(question, 1, TRUE);

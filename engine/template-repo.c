@@ -52,9 +52,8 @@ static gboolean read_chat_template(const char *dir, char **text, GError **error)
     if (!parser)
       return FALSE;
     JsonNode *root = json_parser_get_root(parser);
-    if ((*text = template_member(root && JSON_NODE_HOLDS_OBJECT(root)
-                                     ? json_node_get_object(root)
-                                     : NULL)))
+    if ((*text = template_member(root && JSON_NODE_HOLDS_OBJECT(root) ? json_node_get_object(root)
+                                                                      : NULL)))
       return TRUE;
   }
   return TRUE;

@@ -7,7 +7,7 @@
 
 struct ivl_template {
   const char *name;
-  const char *system_template; /* "{system_message}" is replaced by the message */
+  const char *system_template;        /* "{system_message}" is replaced by the message */
   const char *default_system_message; /* NULL: no system block unless one is given */
   const char *user_role;
   const char *assistant_role;
@@ -22,27 +22,26 @@ struct ivl_template {
 /* The chat template of the "-hf" repos, character for character as transformers'
  * convert_internvl_weights_to_hf.py defines it (chat_template) and saves it with the
  * processor and tokenizer. */
-static const char hf_jinja[] =
-    "{% for message in messages %}"
-    "{{'<|im_start|>' + message['role'] + '\n'}}"
-    "{% if message['content'] is string %}"
-    "{{ message['content'] }}"
-    "{% else %}"
-    "{% for content in message['content'] %}"
-    "{% if content['type'] == 'image' %}"
-    "{{ '<image>\n' }}"
-    "{% elif content['type'] == 'video' %}"
-    "{{ '<video>\n' }}"
-    "{% elif content['type'] == 'text' %}"
-    "{{ content['text'] }}"
-    "{% endif %}"
-    "{% endfor %}"
-    "{% endif %}"
-    "{{'<|im_end|>\n'}}"
-    "{% endfor %}"
-    "{% if add_generation_prompt %}"
-    "{{'<|im_start|>assistant\n' }}"
-    "{% endif %}";
+static const char hf_jinja[] = "{% for message in messages %}"
+                               "{{'<|im_start|>' + message['role'] + '\n'}}"
+                               "{% if message['content'] is string %}"
+                               "{{ message['content'] }}"
+                               "{% else %}"
+                               "{% for content in message['content'] %}"
+                               "{% if content['type'] == 'image' %}"
+                               "{{ '<image>\n' }}"
+                               "{% elif content['type'] == 'video' %}"
+                               "{{ '<video>\n' }}"
+                               "{% elif content['type'] == 'text' %}"
+                               "{{ content['text'] }}"
+                               "{% endif %}"
+                               "{% endfor %}"
+                               "{% endif %}"
+                               "{{'<|im_end|>\n'}}"
+                               "{% endfor %}"
+                               "{% if add_generation_prompt %}"
+                               "{{'<|im_start|>assistant\n' }}"
+                               "{% endif %}";
 
 /* Spec section 5: upstream get_conv_template('internvl2_5'), SeparatorStyle.MPT. */
 static const ivl_template templates[] = {

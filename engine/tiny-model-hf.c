@@ -192,7 +192,8 @@ gboolean ivl_tiny_model_write_hf_files(const char *from, const char *dir, GError
   JsonObject *config = load_object(config_path, &parser, error);
   if (!config)
     return FALSE;
-  if (g_file_test(vocab_path, G_FILE_TEST_EXISTS) && !write_tokenizer_json(from, dir, config, error))
+  if (g_file_test(vocab_path, G_FILE_TEST_EXISTS) &&
+      !write_tokenizer_json(from, dir, config, error))
     return FALSE;
   const ivl_template *tpl = ivl_template_lookup("internvl_hf", NULL);
   json_object_set_string_member(config, "chat_template", ivl_template_get_jinja(tpl));

@@ -336,6 +336,7 @@ gboolean ivl_tiny_model_write(const char *dir, const ivl_tiny_model_params *p, G
       !write_all_weights(dir, config, p, error))
     return FALSE;
   gboolean hf = p->layout == IVL_LAYOUT_HF;
-  return !p->tokenizer_dir || (copy_tokenizer(p->tokenizer_dir, dir, hf, error) &&
-                               (!hf || ivl_tiny_model_write_hf_files(p->tokenizer_dir, dir, error)));
+  return !p->tokenizer_dir ||
+         (copy_tokenizer(p->tokenizer_dir, dir, hf, error) &&
+          (!hf || ivl_tiny_model_write_hf_files(p->tokenizer_dir, dir, error)));
 }

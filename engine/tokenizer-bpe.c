@@ -414,8 +414,9 @@ static gboolean read_vocab(bpe *t, const char *path, GError **error)
   return vocab_from_object(t, json_node_get_object(root), path, error);
 }
 
-/* Maps each token back to its bytes and finds the single-byte tokens. */
-static gboolean decode_vocab(bpe *t, GError **error)
+/* Maps each token back to its bytes and finds the single-byte tokens; path names the file
+ * in messages. */
+static gboolean decode_vocab(bpe *t, const char *path, GError **error)
 {
   gunichar to_unicode[256];
   gint16 to_byte[324];
@@ -432,7 +433,7 @@ static gboolean decode_vocab(bpe *t, GError **error)
       gunichar c = g_utf8_get_char(p);
       if (c >= G_N_ELEMENTS(to_byte) || to_byte[c] < 0) {
         g_set_error(error, IVL_ERROR, IVL_ERROR_CORRUPT,
-                    "vocab.json: token %d ('%s') is not in byte-level form", id, t->tokens[id]);
+                    "%s: token %d ('%s') is not in byte-level form", path, id, t->tokens[id]);
         g_string_free(buf, TRUE);
         return FALSE;
       }
@@ -447,7 +448,7 @@ static gboolean decode_vocab(bpe *t, GError **error)
     s[g_unichar_to_utf8(to_unicode[b], s)] = '\0';
     t->byte_ids[b] = bpe_token_to_id(&t->base, s);
     if (t->byte_ids[b] < 0) {
-      g_set_error(error, IVL_ERROR, IVL_ERROR_CORRUPT, "vocab.json: no token for byte 0x%02x", b);
+      g_set_error(error, IVL_ERROR, IVL_ERROR_CORRUPT, "%s: no token for byte 0x%02x", path, b);
       return FALSE;
     }
   }
@@ -534,7 +535,8 @@ static gboolean read_tokenizer_json(bpe *t, const char *path, GError **error)
     return FALSE;
   }
   return vocab_from_object(t, json_node_get_object(vocab), path, error) &&
-         decode_vocab(t, error) && merges_from_array(t, json_node_get_array(merges), path, error);
+         decode_vocab(t, path, error) &&
+         merges_from_array(t, json_node_get_array(merges), path, error);
 }
 
 static gboolean read_merges(bpe *t, const char *path, GError **error)
@@ -615,7 +617,7 @@ ivl_tokenizer_impl *ivl_tokenizer_bpe_load(const char *dir, GError **error)
   /* The slow tokenizer's files when present (what use_fast=False reads), else the fast one's. */
   gboolean slow_files = g_file_test(vocab_path, G_FILE_TEST_EXISTS) ||
                         !g_file_test(json_path, G_FILE_TEST_EXISTS);
-  if (!(slow_files ? read_vocab(t, vocab_path, error) && decode_vocab(t, error) &&
+  if (!(slow_files ? read_vocab(t, vocab_path, error) && decode_vocab(t, vocab_path, error) &&
                          read_merges(t, merges_path, error)
                    : read_tokenizer_json(t, json_path, error)) ||
       !compile_regex(t, error)) {

@@ -15,6 +15,13 @@ typedef struct ivl_tokenizer_impl ivl_tokenizer_impl;
 /* The largest tokenizer file read (Qwen2's vocab.json is 2.7 MB, merges.txt 1.7 MB). */
 #define IVL_TOKENIZER_MAX_FILE_BYTES ((gsize)64 << 20)
 
+/* What a family's piece is to decoding, for the stream of families with tokens_to_string. */
+typedef enum {
+  IVL_PIECE_TEXT,  /* text of its own, the same wherever it stands after the first piece */
+  IVL_PIECE_BYTE,  /* one byte: a later piece may complete its character */
+  IVL_PIECE_OTHER, /* control, unknown or unused: decodes to nothing or a stand-in */
+} ivl_piece_kind;
+
 typedef struct {
   const char *kind;
   /* add_bos_token when tokenizer_config.json does not say: the class's default (false for
@@ -33,8 +40,8 @@ typedef struct {
    * follows PreTrainedTokenizer._decode (see tokenizer.c). */
   void (*tokens_to_string)(const ivl_tokenizer_impl *impl, const char *const *tokens,
                            const gboolean *special, gsize n, GString *out);
-  /* With tokens_to_string: TRUE for a byte piece, whose character a later id may complete. */
-  gboolean (*is_byte)(const ivl_tokenizer_impl *impl, gint32 id);
+  /* With tokens_to_string: what a vocabulary id is to decoding (see below). */
+  ivl_piece_kind (*piece_kind)(const ivl_tokenizer_impl *impl, gint32 id);
   const char *(*id_to_token)(const ivl_tokenizer_impl *impl, gint32 id);
   gint32 (*token_to_id)(const ivl_tokenizer_impl *impl, const char *token);
   gint32 (*vocab_size)(const ivl_tokenizer_impl *impl);

@@ -53,11 +53,19 @@ static gint32 spm_vocab_size(const ivl_tokenizer_impl *impl)
   return ivl_spm_get_piece_size(((const spm_tokenizer *)impl)->spm);
 }
 
-static gboolean spm_is_byte(const ivl_tokenizer_impl *impl, gint32 id)
+static ivl_piece_kind spm_piece_kind(const ivl_tokenizer_impl *impl, gint32 id)
 {
   const spm_tokenizer *t = (const spm_tokenizer *)impl;
-  return id >= 0 && id < ivl_spm_get_piece_size(t->spm) &&
-         ivl_spm_get_piece_kind(t->spm, id) == IVL_SPM_PIECE_BYTE;
+  if (id < 0 || id >= ivl_spm_get_piece_size(t->spm))
+    return IVL_PIECE_OTHER;
+  switch (ivl_spm_get_piece_kind(t->spm, id)) {
+  case IVL_SPM_PIECE_NORMAL:
+    return IVL_PIECE_TEXT;
+  case IVL_SPM_PIECE_BYTE:
+    return IVL_PIECE_BYTE;
+  default:
+    return IVL_PIECE_OTHER;
+  }
 }
 
 #define SPIECE_UNDERLINE "\xe2\x96\x81" /* ▁ U+2581 */
@@ -105,7 +113,7 @@ static const ivl_tokenizer_vtable spm_vtable = {
     .id_to_token = spm_id_to_token,
     .token_to_id = spm_token_to_id,
     .vocab_size = spm_vocab_size,
-    .is_byte = spm_is_byte,
+    .piece_kind = spm_piece_kind,
     .tokens_to_string = spm_tokens_to_string,
     .free = spm_free,
 };

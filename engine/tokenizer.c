@@ -496,10 +496,11 @@ struct ivl_token_stream {
   const ivl_tokenizer *tok;
   gboolean skip_special;
   GString *held; /* bytes of an unfinished character */
-  /* Families with tokens_to_string: the ids fed since the last flush, and how many bytes of
-   * their decoding went out. */
+  /* Families with tokens_to_string: the ids whose decoding is still open (from the start, or
+   * from an anchor piece on) and how many bytes of that decoding went out. */
   GArray *ids;
   gsize emitted;
+  gboolean byte_run; /* the last id that counts ended in a byte piece */
 };
 
 ivl_token_stream *ivl_token_stream_new(const ivl_tokenizer *tok, gboolean skip_special)
@@ -521,28 +522,48 @@ void ivl_token_stream_free(ivl_token_stream *stream)
   g_free(stream);
 }
 
-/* Where a piece's text depends on its neighbours (the first piece's prefix space, a byte
- * run's characters), the stream decodes everything fed so far again and sends what is new.
- * That costs O(n) per token, a few microseconds per hundred pieces in the library, small
- * beside one decode step of the model. Text at the end that a later byte piece may still
- * change (U+FFFD of an unfinished byte run) is held back. */
+static char *decode_window(const ivl_token_stream *stream)
+{
+  return ivl_tokenizer_decode(stream->tok, (const gint32 *)(void *)stream->ids->data,
+                              stream->ids->len, stream->skip_special);
+}
+
+/* Where a piece's text depends on its neighbours (the prefix space of a stretch's first
+ * piece, a byte run's characters, the spaces around legacy added tokens), the stream decodes
+ * the open ids again and sends what is new, holding back U+FFFD at the end while a byte run
+ * is open (a later byte piece may complete the character). Once everything is out and the
+ * last id is a text piece that decodes to something alone, it becomes the anchor: what
+ * follows decodes after it exactly as after all that came before (the first piece, and so
+ * the prefix-space rules, are behind; a byte run cannot span it), so the ids before it are
+ * dropped and each token costs the decoding of a few pieces. */
 static char *feed_by_tokens(ivl_token_stream *stream, gint32 id)
 {
   const ivl_tokenizer *tok = stream->tok;
+  const ivl_tokenizer_vtable *vt = tok->impl->vt;
   g_array_append_val(stream->ids, id);
-  g_autofree char *text = ivl_tokenizer_decode(tok, (const gint32 *)(void *)stream->ids->data,
-                                               stream->ids->len, stream->skip_special);
-  gsize len = strlen(text);
-  if (!g_hash_table_contains(tok->added_by_id, GINT_TO_POINTER(id)) &&
-      tok->impl->vt->is_byte(tok->impl, id)) {
+  g_autofree char *text = decode_window(stream);
+  gsize full = strlen(text), len = full;
+  const added_token *a = g_hash_table_lookup(tok->added_by_id, GINT_TO_POINTER(id));
+  ivl_piece_kind kind = a ? IVL_PIECE_OTHER : vt->piece_kind(tok->impl, id);
+  /* A skipped special token or an id of nothing leaves a byte run open; anything else that
+   * is decoded ends it. */
+  if (a ? !(stream->skip_special && a->special) : vt->id_to_token(tok->impl, id) != NULL)
+    stream->byte_run = kind == IVL_PIECE_BYTE;
+  if (stream->byte_run) {
     static const char replacement[] = "\xef\xbf\xbd";
     while (len >= 3 && memcmp(text + len - 3, replacement, 3) == 0)
       len -= 3;
   }
-  if (len <= stream->emitted)
-    return g_strdup("");
-  char *out = g_strndup(text + stream->emitted, len - stream->emitted);
-  stream->emitted = len;
+  char *out = g_strndup(text + MIN(stream->emitted, len), len - MIN(stream->emitted, len));
+  stream->emitted = MAX(stream->emitted, len);
+  if (kind == IVL_PIECE_TEXT && len == full && full > 0 && stream->ids->len > 1) {
+    g_autofree char *alone = ivl_tokenizer_decode(tok, &id, 1, stream->skip_special);
+    if (*alone) {
+      g_array_set_size(stream->ids, 1);
+      g_array_index(stream->ids, gint32, 0) = id;
+      stream->emitted = strlen(alone);
+    }
+  }
   return out;
 }
 
@@ -560,13 +581,12 @@ char *ivl_token_stream_feed(ivl_token_stream *stream, gint32 id)
 char *ivl_token_stream_flush(ivl_token_stream *stream)
 {
   if (stream->tok->impl->vt->tokens_to_string) {
-    g_autofree char *text =
-        ivl_tokenizer_decode(stream->tok, (const gint32 *)(void *)stream->ids->data,
-                             stream->ids->len, stream->skip_special);
+    g_autofree char *text = decode_window(stream);
     gsize len = strlen(text);
     char *out = g_strdup(len > stream->emitted ? text + stream->emitted : "");
     g_array_set_size(stream->ids, 0);
     stream->emitted = 0;
+    stream->byte_run = FALSE;
     return out;
   }
   GString *out = g_string_new(NULL);

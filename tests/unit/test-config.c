@@ -114,6 +114,62 @@ static void test_sizes(void)
   }
 }
 
+/* Each size's -hf config (InternVLConfig, as the conversion script writes it) reads to the
+ * same fields as the original one, with the layout said; and the -hf keys ivl checks refuse
+ * what is not InternVL3's. */
+static void test_hf_sizes(void)
+{
+  guint n_sizes;
+  const ivl_model_size *sizes = ivl_model_sizes(&n_sizes);
+  for (guint i = 0; i < n_sizes; i++) {
+    ivl_tiny_model_params p = ivl_tiny_model_params_for_size(&sizes[i]);
+    g_autofree char *orig_json = ivl_tiny_model_config_json(&p);
+    p.layout = IVL_LAYOUT_HF;
+    g_autofree char *hf_json = ivl_tiny_model_config_json(&p);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(ivl_config) o = ivl_config_parse(orig_json, -1, &error);
+    g_autoptr(ivl_config) h = ivl_config_parse(hf_json, -1, &error);
+    g_assert_no_error(error);
+    g_assert_cmpint(o->layout, ==, IVL_LAYOUT_ORIGINAL);
+    g_assert_cmpint(h->layout, ==, IVL_LAYOUT_HF);
+    g_assert_true(memcmp(&o->vision, &h->vision, sizeof o->vision) == 0);
+    g_assert_cmpint(h->llm.arch, ==, o->llm.arch);
+    g_assert_cmpint(h->llm.hidden_size, ==, o->llm.hidden_size);
+    g_assert_cmpint(h->llm.num_layers, ==, o->llm.num_layers);
+    g_assert_cmpint(h->llm.num_kv_heads, ==, o->llm.num_kv_heads);
+    g_assert_cmpint(h->llm.head_dim, ==, o->llm.head_dim);
+    g_assert_cmpint(h->llm.vocab_size, ==, o->llm.vocab_size);
+    g_assert_cmpint(h->llm.bias, ==, o->llm.bias);
+    g_assert_cmpfloat(h->llm.rope_theta, ==, o->llm.rope_theta);
+    g_assert_cmpint(h->select_layer, ==, o->select_layer);
+    g_assert_cmpint(h->num_image_token, ==, o->num_image_token);
+    g_assert_null(h->template_name); /* the repo's chat template instead */
+    g_assert_cmpstr(ivl_model_size_name(h), ==, sizes[i].name);
+    g_assert_cmpuint(ivl_model_count_params(h).total, ==, ivl_model_count_params(o).total);
+  }
+
+  ivl_tiny_model_params p = ivl_tiny_model_default_params();
+  p.layout = IVL_LAYOUT_HF;
+  g_autofree char *json = ivl_tiny_model_config_json(&p);
+  static const char *const swaps[][3] = {
+      {"\"vision_feature_select_strategy\": \"default\"",
+       "\"vision_feature_select_strategy\": \"full\"", "InternVL3's gelu / default"},
+      {"\"image_seq_length\": 256", "\"image_seq_length\": 64", "image_seq_length (64)"},
+      {"\"model_type\": \"qwen2\"", "\"model_type\": \"mistral\"", "is not qwen2 or llama"},
+  };
+  for (gsize i = 0; i < G_N_ELEMENTS(swaps); i++) {
+    g_assert_nonnull(strstr(json, swaps[i][0]));
+    GString *bad = g_string_new(json);
+    g_string_replace(bad, swaps[i][0], swaps[i][1], 1);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(ivl_config) c = ivl_config_parse(bad->str, -1, &error);
+    g_string_free(bad, TRUE);
+    g_assert_null(c);
+    if (!strstr(error->message, swaps[i][2]))
+      g_error("message \"%s\" lacks \"%s\"", error->message, swaps[i][2]);
+  }
+}
+
 /* The 1B config with one change: section "" (top), "llm_config" or "vision_config";
  * value NULL removes the key; value "RAW:…" parses the rest as JSON. */
 static char *mutate(const char *sect, const char *key, const char *value)
@@ -230,6 +286,7 @@ int main(int argc, char **argv)
   g_test_init(&argc, &argv, NULL);
   g_test_add_func("/config/internvl3-1b", test_internvl3_1b);
   g_test_add_func("/config/sizes", test_sizes);
+  g_test_add_func("/config/hf-sizes", test_hf_sizes);
   g_test_add_func("/config/bad-text", test_bad_text);
   g_test_add_func("/config/load-missing", test_load_missing);
   for (gsize i = 0; i < G_N_ELEMENTS(bad_cases); i++) {

@@ -121,9 +121,8 @@ static void test_template_hf(void)
   g_assert_cmpstr(b, ==, SYS_OPEN SEP USER "Hello" SEP ASSISTANT);
   ivl_template_turn history[] = {{"Q1", "A1"}, {"Q2", ""}, {"Q3", NULL}};
   g_autofree char *c = ivl_template_render(hf, NULL, history, 3);
-  g_assert_cmpstr(c, ==,
-                  USER "Q1" SEP ASSISTANT "A1" SEP USER "Q2" SEP ASSISTANT SEP USER "Q3" SEP
-                      ASSISTANT);
+  g_assert_cmpstr(
+      c, ==, USER "Q1" SEP ASSISTANT "A1" SEP USER "Q2" SEP ASSISTANT SEP USER "Q3" SEP ASSISTANT);
 
   /* Any other Jinja text is refused rather than rendered some other way. */
   g_assert_null(ivl_template_from_jinja("{{ messages }}", &error));

@@ -227,7 +227,21 @@ static void test_load_errors(void)
   write_file(dir, "vocab.json", "{\"a\": 0, \"b\": 1}");
   write_file(dir, "merges.txt", "#version: 0.2\na b\n");
   expect_load_error(dir, IVL_ERROR_CORRUPT); /* no token for most bytes */
-  const char *names[] = {"tokenizer.model", "tokenizer_config.json", "vocab.json", "merges.txt"};
+  /* The -hf repos' tokenizer.json, when vocab.json is absent: only a byte-level BPE. */
+  g_autofree char *vocab = g_build_filename(dir, "vocab.json", NULL);
+  g_unlink(vocab);
+  write_file(dir, "tokenizer.json", "{\"model\": {\"type\": \"BPE\"}}");
+  expect_load_error(dir, IVL_ERROR_CORRUPT); /* no vocab, no merges */
+  write_file(dir, "tokenizer.json",
+             "{\"model\": {\"type\": \"BPE\", \"byte_fallback\": true, \"vocab\": {\"a\": 0},"
+             " \"merges\": []}, \"decoder\": {\"type\": \"Sequence\"}}");
+  expect_load_error(dir, IVL_ERROR_UNSUPPORTED); /* Llama's SentencePiece-style BPE */
+  write_file(dir, "tokenizer.json",
+             "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": [[\"a\"]]},"
+             " \"decoder\": {\"type\": \"ByteLevel\"}}");
+  expect_load_error(dir, IVL_ERROR_CORRUPT); /* no token for most bytes */
+  const char *names[] = {"tokenizer.model", "tokenizer_config.json", "vocab.json", "merges.txt",
+                         "tokenizer.json"};
   for (gsize i = 0; i < G_N_ELEMENTS(names); i++) {
     g_autofree char *path = g_build_filename(dir, names[i], NULL);
     g_unlink(path);
