@@ -99,4 +99,8 @@ void ivl_window_setup_search(IvlWindow *self)
                            self);
   g_signal_connect_swapped(self->search_bar, "notify::search-mode-enabled",
                            G_CALLBACK(on_search_mode), self);
+  /* A conversation that changed comes back as a new row, shown: the search judges it again.
+   * Connected after the list box's own handler, so the rows are there. */
+  g_signal_connect_swapped(ivl_store_get_conversations(self->store), "items-changed",
+                           G_CALLBACK(filter_rows), self);
 }
