@@ -1301,8 +1301,8 @@ static void test_narrow_alternatives(void)
   row = find_row(GTK_WIDGET(window->message_view), answer);
   g_assert_nonnull(row);
   wait_for_text(GTK_WIDGET(row), "2/2");
-  question = message_at(g_list_model_get_n_items(
-                            ivl_conversation_get_messages(window->conversation)) - 2);
+  question =
+      message_at(g_list_model_get_n_items(ivl_conversation_get_messages(window->conversation)) - 2);
   ivl_window_edit_question(window, question);
   gui_settle(500);
   screenshot(GTK_WIDGET(window), "25-narrow-alternatives-editing");
