@@ -1252,6 +1252,24 @@ static void test_conversation_settings(void)
   saved = saved_conversation();
   g_assert_nonnull(strstr(saved, "\"system_message\" : \"You answer in French.\""));
 
+  /* Exports say what the model was told. */
+  {
+    g_autofree char *md = g_build_filename(data_home, "exports", "french.md", NULL);
+    g_autofree char *json = g_build_filename(data_home, "exports", "french.json", NULL);
+    g_autofree char *text = NULL;
+
+    ivl_window_export_to(window, mine, IVL_EXPORT_MARKDOWN, md);
+    wait_for_export(md);
+    g_assert_true(g_file_get_contents(md, &text, NULL, NULL));
+    g_assert_nonnull(strstr(text, "> **System prompt:** You answer in French.\n\n## You"));
+    g_clear_pointer(&text, g_free);
+    ivl_window_export_to(window, mine, IVL_EXPORT_JSON, json);
+    wait_for_export(json);
+    g_assert_true(g_file_get_contents(json, &text, NULL, NULL));
+    g_assert_nonnull(
+        strstr(text, "\"role\" : \"system\",\n      \"content\" : \"You answer in French.\""));
+  }
+
   type_and_send("Bonjour?");
   wait_until(answer_done, NULL, "the answer with the conversation's system prompt");
   answer = last_message();
