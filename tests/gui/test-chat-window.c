@@ -934,7 +934,8 @@ static void test_alternatives(void)
     ivl_store_load(store, NULL);
     for (guint i = 0; i < g_list_model_get_n_items(list) && c == NULL; i++) {
       g_autoptr(IvlConversation) other = g_list_model_get_item(list, i);
-      if (g_str_equal(ivl_conversation_get_id(other), ivl_conversation_get_id(window->conversation)))
+      if (g_str_equal(ivl_conversation_get_id(other),
+                      ivl_conversation_get_id(window->conversation)))
         c = g_steal_pointer(&other);
     }
     g_assert_nonnull(c);
@@ -1121,7 +1122,8 @@ static void test_export(void)
   ivl_window_export_to(window, c, IVL_EXPORT_MARKDOWN, md);
   wait_for_export(md);
   g_assert_true(g_file_get_contents(md, &text, NULL, NULL));
-  g_assert_true(g_str_has_prefix(text, "# What is in these pictures?\n\n## You\n\n![Image](<Pictures & more-files/"));
+  g_assert_true(g_str_has_prefix(
+      text, "# What is in these pictures?\n\n## You\n\n![Image](<Pictures & more-files/"));
   g_assert_nonnull(strstr(text, "What is in these pictures?\n\n## Assistant\n\n"));
   {
     g_autofree char *name = g_path_get_basename(ivl_attachment_get_path(image));
