@@ -7,12 +7,14 @@
 #include <stdio.h>
 
 #include "commands.h"
+#include "checkpoint-layout.h"
 #include "config.h"
 #include "json-write.h"
 #include "model-info.h"
 #include "model-path.h"
 #include "model-tensors.h"
 #include "safetensors.h"
+#include "tokenizer.h"
 
 /* Everything info reports, gathered once for both output forms. */
 typedef struct {
@@ -21,6 +23,9 @@ typedef struct {
   ivl_safetensors *weights;
   ivl_param_counts params;
   guint64 disk_bytes;
+  char *tokenizer_kind; /* NULL when the folder's tokenizer does not load */
+  gint32 tokenizer_ids;
+  char *tokenizer_error;
   int context;
   ivl_memory_estimate memory[2][IVL_N_PRECISIONS]; /* [gpu][precision] */
 } model_facts;
@@ -28,6 +33,8 @@ typedef struct {
 static void facts_clear(model_facts *f)
 {
   g_free(f->dir);
+  g_free(f->tokenizer_kind);
+  g_free(f->tokenizer_error);
   ivl_config_free(f->config);
   ivl_safetensors_free(f->weights);
 }
@@ -39,6 +46,15 @@ static gboolean gather(const char *model, int context, model_facts *f, GError **
       !(f->weights = ivl_safetensors_open(f->dir, error)) ||
       !ivl_safetensors_check(f->weights, f->config, error))
     return FALSE;
+  /* A folder without a usable tokenizer still has sizes worth telling; say why instead. */
+  g_autoptr(GError) tok_error = NULL;
+  g_autoptr(ivl_tokenizer) tok = ivl_tokenizer_load(f->dir, &tok_error);
+  if (tok) {
+    f->tokenizer_kind = g_strdup(ivl_tokenizer_get_kind(tok));
+    f->tokenizer_ids = ivl_tokenizer_get_vocab_size(tok);
+  } else {
+    f->tokenizer_error = g_strdup(tok_error->message);
+  }
   f->params = ivl_model_count_params(f->config);
   f->disk_bytes = ivl_model_dir_disk_bytes(f->dir);
   f->context = context > 0 ? context : IVL_DEFAULT_CONTEXT_LENGTH;
@@ -128,6 +144,7 @@ static void print_json(const model_facts *f)
   json_object_set_string_member(top, "family",
                                 g_str_equal(size, "custom") ? "InternVL" : "InternVL3");
   json_object_set_string_member(top, "size", size);
+  json_object_set_string_member(top, "layout", ivl_layout_name(c->layout));
   json_object_set_object_member(top, "vision", vision_json(&c->vision, vision_layout(c)));
   JsonObject *proj = json_object_new();
   SET_INT(proj, "in", 4 * c->vision.hidden_size);
@@ -135,6 +152,14 @@ static void print_json(const model_facts *f)
   json_object_set_object_member(top, "projector", proj);
   json_object_set_object_member(top, "llm", llm_json(&c->llm));
   SET_INT(top, "num_image_token", c->num_image_token);
+  JsonObject *tokenizer = json_object_new();
+  if (f->tokenizer_kind) {
+    json_object_set_string_member(tokenizer, "kind", f->tokenizer_kind);
+    SET_INT(tokenizer, "ids", f->tokenizer_ids);
+  } else {
+    json_object_set_string_member(tokenizer, "error", f->tokenizer_error);
+  }
+  json_object_set_object_member(top, "tokenizer", tokenizer);
   JsonObject *params = json_object_new();
   SET_INT(params, "vision", f->params.vision);
   SET_INT(params, "projector", f->params.projector);
@@ -173,6 +198,10 @@ static void print_text(const model_facts *f)
   const ivl_vision_config *v = &c->vision;
   const ivl_llm_config *l = &c->llm;
   printf(_("Model:      %s (%s)\n"), f->dir, ivl_model_size_name(c));
+  if (c->layout == IVL_LAYOUT_HF)
+    printf(_("Layout:     hf (InternVLForConditionalGeneration, transformers-native)\n"));
+  else
+    printf(_("Layout:     original (InternVLChatModel, remote code)\n"));
   printf(
       _("Vision:     InternViT %s layout: hidden %d, %d layers, %d heads of %d, MLP %d, %s%s%s\n"),
       vision_layout(c), v->hidden_size, v->num_layers, v->num_heads, v->head_dim,
@@ -184,6 +213,10 @@ static void print_text(const model_facts *f)
            "vocabulary %d, context %d\n"),
          ivl_llm_arch_name(l->arch), l->hidden_size, l->num_layers, l->num_heads, l->num_kv_heads,
          l->head_dim, l->intermediate_size, l->vocab_size, l->max_position_embeddings);
+  if (f->tokenizer_kind)
+    printf(_("Tokenizer:  %s, %d ids\n"), f->tokenizer_kind, f->tokenizer_ids);
+  else
+    printf(_("Tokenizer:  none (%s)\n"), f->tokenizer_error);
   g_autofree char *pv = format_count(f->params.vision), *pp = format_count(f->params.projector),
                   *pl = format_count(f->params.llm), *pt = format_count(f->params.total);
   printf(_("Parameters: vision %s, projector %s, language %s, total %s\n"), pv, pp, pl, pt);

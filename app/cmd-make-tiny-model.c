@@ -11,7 +11,7 @@
 
 typedef struct {
   gint64 seed;
-  char *dtype, *vision_layout, *llm_layout, *tokenizer;
+  char *dtype, *vision_layout, *llm_layout, *tokenizer, *layout;
   int shards;
   ivl_tiny_model_params p;
 } options;
@@ -48,6 +48,12 @@ static gboolean parse_choices(options *o, GError **error)
   }
   o->p.llm_arch =
       o->llm_layout && strcmp(o->llm_layout, "internlm2") == 0 ? IVL_LLM_INTERNLM2 : IVL_LLM_QWEN2;
+  if (o->layout && strcmp(o->layout, "original") != 0 && strcmp(o->layout, "hf") != 0) {
+    g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                _("--layout must be original or hf"));
+    return FALSE;
+  }
+  o->p.layout = o->layout && strcmp(o->layout, "hf") == 0 ? IVL_LAYOUT_HF : IVL_LAYOUT_ORIGINAL;
   return TRUE;
 }
 
@@ -61,6 +67,10 @@ int ivl_cmd_make_tiny_model(int argc, char **argv)
        N_("Split the weights into N shards with an index (0: one model.safetensors)"), "N"},
       {"tokenizer", 0, 0, G_OPTION_ARG_FILENAME, &o.tokenizer,
        N_("Copy the tokenizer files of DIR into the model"), "DIR"},
+      {"layout", 0, 0, G_OPTION_ARG_STRING, &o.layout,
+       N_("original (InternVLChatModel, default) or hf (the transformers-native -hf repos: "
+          "the same weights renamed, tokenizer.json, their chat template)"),
+       "L"},
       {"vision-layout", 0, 0, G_OPTION_ARG_STRING, &o.vision_layout,
        N_("300m (LayerNorm, qkv bias; default) or 6b (RMSNorm, q/k norm)"), "L"},
       {"vision-hidden", 0, 0, G_OPTION_ARG_INT, &o.p.vision_hidden, N_("Vision hidden size (64)"),
@@ -100,5 +110,6 @@ int ivl_cmd_make_tiny_model(int argc, char **argv)
   g_free(o.vision_layout);
   g_free(o.llm_layout);
   g_free(o.tokenizer);
+  g_free(o.layout);
   return status;
 }

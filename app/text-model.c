@@ -18,6 +18,7 @@ gboolean ivl_text_model_open(ivl_text_model *m, const char *arg, GError **error)
       g_file_test(arg, G_FILE_TEST_IS_DIR) ? g_strdup(arg) : ivl_model_path_resolve(arg, error);
   if (!m->dir)
     return FALSE;
+  /* Without a config.json (a bare tokenizer folder) the original template. */
   const char *template_name = "internvl2_5";
   m->num_image_token = DEFAULT_NUM_IMAGE_TOKEN;
   g_autofree char *config_path = g_build_filename(m->dir, "config.json", NULL);
@@ -29,7 +30,7 @@ gboolean ivl_text_model_open(ivl_text_model *m, const char *arg, GError **error)
     template_name = config->template_name;
     m->num_image_token = config->num_image_token;
   }
-  m->tpl = ivl_template_lookup(template_name, error);
+  m->tpl = ivl_template_for_model(m->dir, template_name, error);
   m->tok = m->tpl ? ivl_tokenizer_load(m->dir, error) : NULL;
   return m->tok != NULL;
 }

@@ -156,19 +156,47 @@ static gboolean must_divide(const section *s, const char *key_a, int a, const ch
   return FALSE;
 }
 
-static gboolean parse_vision(const section *s, ivl_vision_config *v, GError **error)
+/* InternVLVisionConfig stores image_size and patch_size as [height, width]; ivl takes a
+ * square one as the single number of the original config. */
+static gboolean get_square(const section *s, const char *key, int *out, GError **error)
 {
+  JsonNode *n = member(s, key);
+  if (n && JSON_NODE_HOLDS_ARRAY(n)) {
+    JsonArray *a = json_node_get_array(n);
+    JsonNode *h = json_array_get_length(a) == 2 ? json_array_get_element(a, 0) : NULL;
+    JsonNode *w = h ? json_array_get_element(a, 1) : NULL;
+    if (!h || !JSON_NODE_HOLDS_VALUE(h) || !JSON_NODE_HOLDS_VALUE(w) ||
+        json_node_get_value_type(h) != G_TYPE_INT64 ||
+        json_node_get_value_type(w) != G_TYPE_INT64 ||
+        json_node_get_int(h) != json_node_get_int(w) || json_node_get_int(h) < 1 ||
+        json_node_get_int(h) > MAX_DIM) {
+      missing(s, key, "must be a size or [size, size]", error);
+      return FALSE;
+    }
+    *out = (int)json_node_get_int(h);
+    return TRUE;
+  }
+  return get_size(s, key, MAX_DIM, out, error);
+}
+
+/* The -hf vision config renames two keys (the conversion script's qkv_bias ->
+ * attention_bias, qk_normalization -> use_qk_norm). */
+static gboolean parse_vision(const section *s, ivl_layout layout, ivl_vision_config *v,
+                             GError **error)
+{
+  gboolean hf = layout == IVL_LAYOUT_HF;
   g_autofree char *norm = NULL;
   if (!get_size(s, "hidden_size", MAX_DIM, &v->hidden_size, error) ||
       !get_size(s, "num_hidden_layers", MAX_LAYERS, &v->num_layers, error) ||
       !get_size(s, "num_attention_heads", MAX_DIM, &v->num_heads, error) ||
       !get_size(s, "intermediate_size", MAX_DIM, &v->intermediate_size, error) ||
-      !get_size(s, "image_size", MAX_DIM, &v->image_size, error) ||
-      !get_size(s, "patch_size", MAX_DIM, &v->patch_size, error) ||
+      !get_square(s, "image_size", &v->image_size, error) ||
+      !get_square(s, "patch_size", &v->patch_size, error) ||
       !get_int(s, "num_channels", TRUE, 3, 1, 3, &v->num_channels, error) ||
       !get_double(s, "layer_norm_eps", TRUE, 1e-6, &v->layer_norm_eps, error) ||
-      !get_bool(s, "qkv_bias", FALSE, &v->qkv_bias, error) ||
-      !get_bool(s, "qk_normalization", FALSE, &v->qk_normalization, error) ||
+      !get_bool(s, hf ? "attention_bias" : "qkv_bias", FALSE, &v->qkv_bias, error) ||
+      !get_bool(s, hf ? "use_qk_norm" : "qk_normalization", FALSE, &v->qk_normalization,
+                error) ||
       !(norm = get_string(s, "norm_type", "rms_norm", error)))
     return FALSE;
   if (!must_divide(s, "num_attention_heads", v->num_heads, "hidden_size", v->hidden_size, error))
@@ -228,6 +256,25 @@ static gboolean parse_arch(const section *s, ivl_llm_arch *arch, GError **error)
   return TRUE;
 }
 
+/* An -hf text_config names its class by model_type: Qwen2Config, or LlamaConfig for the 9B
+ * (InternLM2's weights under Llama's names, de-interleaved q/k/v). */
+static gboolean parse_hf_arch(const section *s, ivl_llm_arch *arch, GError **error)
+{
+  g_autofree char *type = get_string(s, "model_type", NULL, error);
+  if (!type)
+    return FALSE;
+  if (strcmp(type, "qwen2") == 0) {
+    *arch = IVL_LLM_QWEN2;
+  } else if (strcmp(type, "llama") == 0) {
+    *arch = IVL_LLM_INTERNLM2;
+  } else {
+    g_set_error(error, IVL_ERROR, IVL_ERROR_UNSUPPORTED,
+                "config.json: text_config.model_type \"%s\" is not qwen2 or llama", type);
+    return FALSE;
+  }
+  return TRUE;
+}
+
 static gboolean parse_rope_scaling(const section *s, ivl_llm_config *l, GError **error)
 {
   l->rope_scaling = IVL_ROPE_SCALING_NONE;
@@ -281,9 +328,10 @@ static gboolean get_token_id(const section *s, const char *key, int *out, GError
   return TRUE;
 }
 
-static gboolean parse_llm(const section *s, ivl_llm_config *l, GError **error)
+static gboolean parse_llm(const section *s, ivl_layout layout, ivl_llm_config *l, GError **error)
 {
-  if (!parse_arch(s, &l->arch, error) ||
+  gboolean hf = layout == IVL_LAYOUT_HF;
+  if (!(hf ? parse_hf_arch(s, &l->arch, error) : parse_arch(s, &l->arch, error)) ||
       !get_size(s, "hidden_size", MAX_DIM, &l->hidden_size, error) ||
       !get_size(s, "num_hidden_layers", MAX_LAYERS, &l->num_layers, error) ||
       !get_size(s, "num_attention_heads", MAX_DIM, &l->num_heads, error) ||
@@ -294,8 +342,10 @@ static gboolean parse_llm(const section *s, ivl_llm_config *l, GError **error)
       !get_double(s, "rope_theta", TRUE, 10000.0, &l->rope_theta, error) ||
       !get_double(s, "rms_norm_eps", TRUE, 1e-6, &l->rms_norm_eps, error) ||
       !get_bool(s, "tie_word_embeddings", FALSE, &l->tie_word_embeddings, error) ||
-      /* InternLM2Config defaults bias to true; InternLM3's file sets it false. */
-      !get_bool(s, "bias", l->arch == IVL_LLM_INTERNLM2, &l->bias, error) ||
+      /* InternLM2Config defaults bias to true; InternLM3's file sets it false. LlamaConfig
+       * calls it attention_bias, false by default. */
+      !get_bool(s, hf ? "attention_bias" : "bias", !hf && l->arch == IVL_LLM_INTERNLM2, &l->bias,
+                error) ||
       !get_token_id(s, "bos_token_id", &l->bos_token_id, error) ||
       !get_token_id(s, "eos_token_id", &l->eos_token_id, error) ||
       !parse_rope_scaling(s, l, error) ||
@@ -303,6 +353,14 @@ static gboolean parse_llm(const section *s, ivl_llm_config *l, GError **error)
     return FALSE;
   if (l->arch == IVL_LLM_QWEN2)
     l->bias = FALSE; /* Qwen2's q/k/v biases are implied by the architecture, not this key. */
+  gboolean mlp_bias = FALSE;
+  if (hf && !get_bool(s, "mlp_bias", FALSE, &mlp_bias, error))
+    return FALSE;
+  if (mlp_bias) {
+    g_set_error(error, IVL_ERROR, IVL_ERROR_UNSUPPORTED,
+                "config.json: text_config.mlp_bias is true (InternLM2's MLP has no biases)");
+    return FALSE;
+  }
   if (!must_divide(s, "num_key_value_heads", l->num_kv_heads, "num_attention_heads", l->num_heads,
                    error))
     return FALSE;
@@ -356,6 +414,64 @@ static gboolean parse_top(const section *top, ivl_config *c, GError **error)
   return TRUE;
 }
 
+/* The -hf top level (transformers' InternVLConfig): no template, ps_version or
+ * force_image_size; the projector's activation, the vision layer taken and whether the CLS
+ * token is dropped are keys, which ivl checks are the original model's. */
+static gboolean parse_hf_top(const section *top, ivl_config *c, GError **error)
+{
+  g_autofree char *act = NULL, *strategy = NULL;
+  int seq_length = 0;
+  if (!(c->torch_dtype = get_string(top, "torch_dtype", c->llm.torch_dtype, error)) ||
+      !get_double(top, "downsample_ratio", TRUE, 0.5, &c->downsample_ratio, error) ||
+      !get_int(top, "vision_feature_layer", TRUE, -1, -c->vision.num_layers,
+               c->vision.num_layers - 1, &c->select_layer, error) ||
+      !(act = get_string(top, "projector_hidden_act", "gelu", error)) ||
+      !(strategy = get_string(top, "vision_feature_select_strategy", "default", error)) ||
+      !get_int(top, "image_seq_length", TRUE, 256, 1, MAX_DIM, &seq_length, error))
+    return FALSE;
+  c->ps_version = g_strdup("v2");
+  c->force_image_size = c->vision.image_size;
+  if (strcmp(act, "gelu") != 0 || strcmp(strategy, "default") != 0) {
+    g_set_error(error, IVL_ERROR, IVL_ERROR_UNSUPPORTED,
+                "config.json: projector_hidden_act \"%s\" / vision_feature_select_strategy "
+                "\"%s\" are not InternVL3's gelu / default",
+                act, strategy);
+    return FALSE;
+  }
+  if (c->downsample_ratio != 0.5) {
+    g_set_error(error, IVL_ERROR, IVL_ERROR_UNSUPPORTED,
+                "config.json: downsample_ratio (%g) is not 0.5", c->downsample_ratio);
+    return FALSE;
+  }
+  int side = c->vision.image_size / c->vision.patch_size / 2;
+  c->num_image_token = side * side;
+  if (seq_length != c->num_image_token) {
+    g_set_error(error, IVL_ERROR, IVL_ERROR_CORRUPT,
+                "config.json: image_seq_length (%d) differs from the %d tokens a tile gives",
+                seq_length, c->num_image_token);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+/* InternVLForConditionalGeneration (or model_type "internvl") is the -hf layout; anything
+ * else is read as the original InternVLChatModel. */
+static ivl_layout detect_layout(const section *top)
+{
+  JsonNode *n = member(top, "model_type");
+  if (n && JSON_NODE_HOLDS_VALUE(n) && json_node_get_value_type(n) == G_TYPE_STRING &&
+      strcmp(json_node_get_string(n), "internvl") == 0)
+    return IVL_LAYOUT_HF;
+  n = member(top, "architectures");
+  if (n && JSON_NODE_HOLDS_ARRAY(n) && json_array_get_length(json_node_get_array(n)) > 0) {
+    JsonNode *first = json_array_get_element(json_node_get_array(n), 0);
+    if (JSON_NODE_HOLDS_VALUE(first) && json_node_get_value_type(first) == G_TYPE_STRING &&
+        strcmp(json_node_get_string(first), "InternVLForConditionalGeneration") == 0)
+      return IVL_LAYOUT_HF;
+  }
+  return IVL_LAYOUT_ORIGINAL;
+}
+
 ivl_config *ivl_config_parse(const char *json, gssize length, GError **error)
 {
   gsize len = length < 0 ? strlen(json) : (gsize)length;
@@ -371,10 +487,13 @@ ivl_config *ivl_config_parse(const char *json, gssize length, GError **error)
   char vpath[32], lpath[32];
   section vs, ls;
   g_autoptr(ivl_config) c = g_new0(ivl_config, 1);
+  c->layout = detect_layout(&top);
+  gboolean hf = c->layout == IVL_LAYOUT_HF;
   if (!get_section(&top, "vision_config", vpath, sizeof vpath, &vs, error) ||
-      !get_section(&top, "llm_config", lpath, sizeof lpath, &ls, error) ||
-      !parse_vision(&vs, &c->vision, error) || !parse_llm(&ls, &c->llm, error) ||
-      !parse_top(&top, c, error))
+      !get_section(&top, hf ? "text_config" : "llm_config", lpath, sizeof lpath, &ls, error) ||
+      !parse_vision(&vs, c->layout, &c->vision, error) ||
+      !parse_llm(&ls, c->layout, &c->llm, error) ||
+      !(hf ? parse_hf_top(&top, c, error) : parse_top(&top, c, error)))
     return NULL;
   return g_steal_pointer(&c);
 }

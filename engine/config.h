@@ -21,12 +21,20 @@ typedef enum {
   IVL_LLM_INTERNLM2, /* InternLM2ForCausalLM: fused interleaved wqkv, w1/w3/w2 (9B) */
 } ivl_llm_arch;
 
+/* How a checkpoint names its tensors and keys (checkpoint-layout.h). */
+typedef enum {
+  IVL_LAYOUT_ORIGINAL, /* "remote code" InternVLChatModel: llm_config, vision_model.*, mlp1.* */
+  IVL_LAYOUT_HF,       /* transformers' InternVLForConditionalGeneration ("-hf" repos):
+                          text_config, vision_tower.*, multi_modal_projector.*, split q/k/v */
+} ivl_layout;
+
 typedef enum {
   IVL_ROPE_SCALING_NONE,    /* rope_scaling null or absent */
   IVL_ROPE_SCALING_DYNAMIC, /* dynamic NTK, only beyond max_position_embeddings */
   IVL_ROPE_SCALING_LINEAR,  /* positions divided by factor */
 } ivl_rope_scaling;
 
+/* Comments name the original keys; an "-hf" config's own names are in config.c. */
 typedef struct {
   int hidden_size;           /* vision_config.hidden_size (Dv) */
   int num_layers;            /* vision_config.num_hidden_layers */
@@ -65,13 +73,15 @@ typedef struct {
 } ivl_llm_config;
 
 typedef struct {
+  ivl_layout layout;       /* architectures[0]: InternVLChatModel or InternVLForConditional… */
   ivl_vision_config vision;
   ivl_llm_config llm;
   double downsample_ratio; /* downsample_ratio: 0.5 (pixel unshuffle) */
   char *ps_version;        /* ps_version: "v2" */
   int select_layer;        /* select_layer: -1 = last ViT layer; in [-layers, layers-1] */
   int force_image_size;    /* force_image_size, else vision image_size */
-  char *template_name;     /* template, e.g. "internvl2_5"; never NULL */
+  char *template_name;     /* template, e.g. "internvl2_5"; NULL for "-hf", whose template is
+                              the repo's chat_template (template.h) */
   char *torch_dtype;       /* torch_dtype, e.g. "bfloat16"; never NULL */
   int num_image_token;     /* derived: (image_size/patch_size)^2 * downsample_ratio^2 = 256 */
 } ivl_config;
@@ -86,7 +96,8 @@ ivl_config *ivl_config_parse(const char *json, gssize length, GError **error);
 
 void ivl_config_free(ivl_config *config);
 
-/* "qwen2" / "internlm2"; "layer_norm" / "rms_norm". Static strings. */
+/* "qwen2" / "internlm2"; "layer_norm" / "rms_norm". Static strings. An "-hf" config's
+ * Llama language model (the 9B's) is the InternLM2 arch under Llama's names. */
 const char *ivl_llm_arch_name(ivl_llm_arch arch);
 const char *ivl_norm_type_name(ivl_norm_type type);
 

@@ -6,6 +6,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "checkpoint-layout.h"
 #include "ivl.h"
 #include "model-tensors.h"
 #include "quantize.h"
@@ -14,6 +15,8 @@
 struct ivl_loader {
   ivl_backend *be;
   ivl_safetensors *st;
+  ivl_config layout_config; /* config's layout and sizes, to find the stored pieces (its
+                               strings are not used) */
   GPtrArray *tensors; /* ivl_tensor*: every weight handed out */
   GPtrArray *copies;  /* host buffers of gathered weights, used in place by the CPU */
   ivl_dtype quant;    /* Q8 or Q4 for the Linear weights; F32 when they stay as published */
@@ -30,6 +33,9 @@ ivl_loader *ivl_loader_new(ivl_backend *be, const char *model_dir, const ivl_con
   ivl_loader *ld = g_new0(ivl_loader, 1);
   ld->be = be;
   ld->st = st;
+  ld->layout_config = *config;
+  ld->layout_config.ps_version = ld->layout_config.template_name = NULL;
+  ld->layout_config.torch_dtype = ld->layout_config.llm.torch_dtype = NULL;
   ld->tensors = g_ptr_array_new();
   ld->copies = g_ptr_array_new_with_free_func(g_free);
   ld->quant = precision == IVL_PRECISION_INT8 ? IVL_DTYPE_Q8
@@ -37,7 +43,8 @@ ivl_loader *ivl_loader_new(ivl_backend *be, const char *model_dir, const ivl_con
                                               : IVL_DTYPE_F32;
   ld->linear = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
   ld->bytes = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
-  g_autoptr(GPtrArray) specs = ivl_model_tensor_specs(config);
+  /* The model code asks by the original names, whatever the files' layout. */
+  g_autoptr(GPtrArray) specs = ivl_model_tensor_specs_in(config, IVL_LAYOUT_ORIGINAL);
   for (guint i = 0; i < specs->len; i++) {
     const ivl_tensor_spec *spec = g_ptr_array_index(specs, i);
     if (spec->is_linear)
@@ -110,13 +117,19 @@ const ivl_safetensors *ivl_loader_get_safetensors(const ivl_loader *ld)
 
 gboolean ivl_loader_has(ivl_loader *ld, const char *name)
 {
-  return ivl_safetensors_find(ld->st, name) != NULL;
+  g_autoptr(GArray) pieces = ivl_layout_pieces(&ld->layout_config, name, 1);
+  for (guint i = 0; i < pieces->len; i++) {
+    if (!ivl_layout_find(ld->st, g_array_index(pieces, ivl_layout_piece, i).name))
+      return FALSE;
+  }
+  return TRUE;
 }
 
+/* A stored tensor (already in the files' layout) with the element count asked. */
 static const ivl_st_tensor *find(ivl_loader *ld, const char *name, int64_t n_elements,
                                  GError **error)
 {
-  const ivl_st_tensor *t = ivl_safetensors_find(ld->st, name);
+  const ivl_st_tensor *t = ivl_layout_find(ld->st, name);
   if (!t) {
     g_set_error(error, IVL_ERROR, IVL_ERROR_NOT_FOUND, "the model has no tensor %s", name);
     return NULL;
@@ -146,13 +159,35 @@ static void release_mapped(const ivl_tensor *w, const void *host, size_t bytes)
     madvise((void *)begin, end - begin, MADV_DONTNEED);
 }
 
+/* The stored tensor holding rows [row0, row0 + n_rows) of the original tensor name (of
+ * total_rows rows) in one piece, and the first of those rows in it. */
+static const ivl_st_tensor *find_rows(ivl_loader *ld, const char *name, int64_t total_rows,
+                                      int64_t row0, int64_t n_rows, int64_t cols,
+                                      int64_t *stored_row0, GError **error)
+{
+  g_autoptr(GArray) pieces = ivl_layout_pieces(&ld->layout_config, name, total_rows);
+  for (guint i = 0; i < pieces->len; i++) {
+    const ivl_layout_piece *p = &g_array_index(pieces, ivl_layout_piece, i);
+    if (row0 >= p->orig_row0 && row0 + n_rows <= p->orig_row0 + p->n_rows) {
+      *stored_row0 = p->row0 + (row0 - p->orig_row0);
+      return find(ld, p->name, p->total_rows * cols, error);
+    }
+  }
+  g_set_error(error, IVL_ERROR, IVL_ERROR_CORRUPT,
+              "rows %" G_GINT64_FORMAT "..%" G_GINT64_FORMAT " of %s are not stored together",
+              row0, row0 + n_rows - 1, name);
+  return NULL;
+}
+
 static ivl_tensor *weight_rows(ivl_loader *ld, const char *name, int64_t total_rows, int64_t row0,
                                int64_t n_rows, int64_t cols, GError **error)
 {
-  const ivl_st_tensor *t = find(ld, name, total_rows * cols, error);
+  int64_t stored_row0;
+  const ivl_st_tensor *t = find_rows(ld, name, total_rows, row0, n_rows, cols, &stored_row0, error);
   if (!t)
     return NULL;
-  const char *host = (const char *)t->data + (gsize)(row0 * cols) * ivl_dtype_size(t->dtype);
+  const char *host =
+      (const char *)t->data + (gsize)(stored_row0 * cols) * ivl_dtype_size(t->dtype);
   /* A vector (cols == 1) is handed out as one row, the shape the ops take biases in. */
   int64_t r = cols == 1 ? 1 : n_rows, c = cols == 1 ? n_rows : cols;
   ivl_tensor *w = hand_out(ld, name, t->dtype, r, c, host, error);
@@ -168,13 +203,7 @@ ivl_tensor *ivl_loader_weight(ivl_loader *ld, int64_t rows, int64_t cols, GError
   va_start(ap, format);
   g_autofree char *name = g_strdup_vprintf(format, ap);
   va_end(ap);
-  const ivl_st_tensor *t = find(ld, name, rows * cols, error);
-  if (!t)
-    return NULL;
-  ivl_tensor *w = hand_out(ld, name, t->dtype, rows, cols, t->data, error);
-  if (w)
-    release_mapped(w, t->data, t->nbytes);
-  return w;
+  return weight_rows(ld, name, rows, 0, rows, cols, error);
 }
 
 ivl_tensor *ivl_loader_weight_rows(ivl_loader *ld, int64_t total_rows, int64_t row0, int64_t n_rows,
@@ -195,11 +224,9 @@ ivl_tensor *ivl_loader_weight_gather(ivl_loader *ld, int64_t total_rows, int64_t
   va_start(ap, format);
   g_autofree char *name = g_strdup_vprintf(format, ap);
   va_end(ap);
-  const ivl_st_tensor *t = find(ld, name, total_rows * cols, error);
-  if (!t)
-    return NULL;
-  gsize block_bytes = (gsize)(block_rows * cols) * ivl_dtype_size(t->dtype);
-  char *copy = g_malloc(block_bytes * n_blocks);
+  char *copy = NULL;
+  gsize block_bytes = 0;
+  ivl_dtype dtype = IVL_DTYPE_F32;
   for (int i = 0; i < n_blocks; i++) {
     if (blocks[i] < 0 || (blocks[i] + 1) * block_rows > total_rows) {
       g_free(copy);
@@ -207,13 +234,30 @@ ivl_tensor *ivl_loader_weight_gather(ivl_loader *ld, int64_t total_rows, int64_t
                   "row block %" G_GINT64_FORMAT " is outside tensor %s", blocks[i], name);
       return NULL;
     }
-    memcpy(copy + i * block_bytes, (const char *)t->data + blocks[i] * block_bytes, block_bytes);
+    /* Each block is looked up alone: a split layout stores them in different tensors. */
+    int64_t stored_row0;
+    const ivl_st_tensor *t = find_rows(ld, name, total_rows, blocks[i] * block_rows, block_rows,
+                                       cols, &stored_row0, error);
+    if (!t || (copy && t->dtype != dtype)) {
+      if (t)
+        g_set_error(error, IVL_ERROR, IVL_ERROR_CORRUPT, "the parts of %s differ in type", name);
+      g_free(copy);
+      return NULL;
+    }
+    if (!copy) {
+      dtype = t->dtype;
+      block_bytes = (gsize)(block_rows * cols) * ivl_dtype_size(dtype);
+      copy = g_malloc(block_bytes * n_blocks);
+    }
+    memcpy(copy + i * block_bytes,
+           (const char *)t->data + (gsize)(stored_row0 * cols) * ivl_dtype_size(dtype),
+           block_bytes);
   }
   int64_t n = n_blocks * block_rows;
   int64_t r = cols == 1 ? 1 : n, c = cols == 1 ? n : cols;
-  ivl_tensor *w = hand_out(ld, name, t->dtype, r, c, copy, error);
+  ivl_tensor *w = hand_out(ld, name, dtype, r, c, copy, error);
   /* the CPU uses a plain copy in place; a quantized one was copied again by the backend */
-  if (w && w->dtype == t->dtype)
+  if (w && w->dtype == dtype)
     g_ptr_array_add(ld->copies, copy);
   else
     g_free(copy);
@@ -227,7 +271,8 @@ float *ivl_loader_read_f32(ivl_loader *ld, int64_t n_elements, GError **error, c
   va_start(ap, format);
   g_autofree char *name = g_strdup_vprintf(format, ap);
   va_end(ap);
-  const ivl_st_tensor *t = find(ld, name, n_elements, error);
+  int64_t row0;
+  const ivl_st_tensor *t = find_rows(ld, name, n_elements, 0, n_elements, 1, &row0, error);
   if (!t)
     return NULL;
   /* The backend already converts every weight dtype to f32: borrow it for the read. */

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <string.h>
 
+#include "checkpoint-layout.h"
 #include "ivl.h"
 
 static void spec_free(gpointer p)
@@ -155,13 +156,46 @@ static void add_llm(GPtrArray *out, const ivl_llm_config *l)
     MAT(out, P, v, d, qwen ? "language_model.lm_head.weight" : "language_model.output.weight");
 }
 
-GPtrArray *ivl_model_tensor_specs(const ivl_config *config)
+/* Each original spec becomes the tensors that store it in layout (checkpoint-layout.h): the
+ * same shape renamed, or for a fused matrix stored split, one spec per part (rows of the
+ * part, the other dimensions kept), listed where its first rows come. */
+static GPtrArray *in_layout(const ivl_config *config, GPtrArray *original)
+{
+  GPtrArray *out = g_ptr_array_new_with_free_func(spec_free);
+  g_autoptr(GHashTable) seen = g_hash_table_new(g_str_hash, g_str_equal);
+  for (guint i = 0; i < original->len; i++) {
+    const ivl_tensor_spec *s = g_ptr_array_index(original, i);
+    g_autoptr(GArray) pieces = ivl_layout_pieces(config, s->name, s->shape[0]);
+    for (guint k = 0; k < pieces->len; k++) {
+      const ivl_layout_piece *p = &g_array_index(pieces, ivl_layout_piece, k);
+      if (g_hash_table_contains(seen, p->name))
+        continue;
+      ivl_tensor_spec *t = g_new(ivl_tensor_spec, 1);
+      *t = *s;
+      t->name = g_strdup(p->name);
+      t->shape[0] = p->total_rows;
+      g_ptr_array_add(out, t);
+      g_hash_table_add(seen, t->name);
+    }
+  }
+  return out;
+}
+
+GPtrArray *ivl_model_tensor_specs_in(const ivl_config *config, ivl_layout layout)
 {
   GPtrArray *out = g_ptr_array_new_with_free_func(spec_free);
   add_vision(out, &config->vision);
   add_projector(out, config);
   add_llm(out, &config->llm);
-  return out;
+  if (layout == IVL_LAYOUT_ORIGINAL)
+    return out;
+  g_autoptr(GPtrArray) original = out;
+  return in_layout(config, original);
+}
+
+GPtrArray *ivl_model_tensor_specs(const ivl_config *config)
+{
+  return ivl_model_tensor_specs_in(config, config->layout);
 }
 
 int64_t ivl_tensor_spec_n_elements(const ivl_tensor_spec *spec)
@@ -186,7 +220,7 @@ gboolean ivl_safetensors_check(const ivl_safetensors *st, const ivl_config *conf
   g_autoptr(GPtrArray) specs = ivl_model_tensor_specs(config);
   for (guint k = 0; k < specs->len; k++) {
     const ivl_tensor_spec *s = g_ptr_array_index(specs, k);
-    const ivl_st_tensor *t = ivl_safetensors_find(st, s->name);
+    const ivl_st_tensor *t = ivl_layout_find(st, s->name);
     if (!t) {
       g_set_error(error, IVL_ERROR, IVL_ERROR_NOT_FOUND, "the weights lack tensor \"%s\"", s->name);
       return FALSE;

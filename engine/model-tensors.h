@@ -1,6 +1,6 @@
 /* model-tensors.h — the tensors an InternVL3 checkpoint must hold, by name and shape
- * (spec/INTERNVL3.md section 2, original "remote-code" naming). The model code looks its
- * weights up by these names. */
+ * (spec/INTERNVL3.md section 2, original "remote-code" naming; an "-hf" checkpoint's names
+ * through checkpoint-layout.h). The model code looks its weights up by the original names. */
 #ifndef IVL_MODEL_TENSORS_H
 #define IVL_MODEL_TENSORS_H
 
@@ -19,7 +19,7 @@ typedef enum {
 } ivl_model_part;
 
 typedef struct {
-  char *name; /* e.g. "vision_model.encoder.layers.0.attn.qkv.weight" */
+  char *name; /* e.g. "vision_model.encoder.layers.0.attn.qkv.weight" (original layout) */
   ivl_model_part part;
   int ndim;         /* 1..4 */
   int64_t shape[4]; /* PyTorch order: Linear weights are [out, in] */
@@ -29,8 +29,11 @@ typedef struct {
 } ivl_tensor_spec;
 
 /* Every tensor the model defined by config needs, in checkpoint order (vision, mlp1, LLM;
- * layer by layer). Returns a GPtrArray of ivl_tensor_spec* that frees its elements. */
+ * layer by layer), named as config's layout stores them. Returns a GPtrArray of
+ * ivl_tensor_spec* that frees its elements. */
 GPtrArray *ivl_model_tensor_specs(const ivl_config *config);
+/* The same in a given layout: IVL_LAYOUT_ORIGINAL gives the names the model code asks for. */
+GPtrArray *ivl_model_tensor_specs_in(const ivl_config *config, ivl_layout layout);
 
 /* Element count of one spec (product of its shape). */
 int64_t ivl_tensor_spec_n_elements(const ivl_tensor_spec *spec);

@@ -84,7 +84,7 @@ static void progress(const ivl_model_params *p, double fraction, const char *wha
  * outside the embedding. */
 static gboolean load_tokenizer(ivl_model *m, GError **error)
 {
-  if (!(m->template = ivl_template_lookup(m->config->template_name, error)) ||
+  if (!(m->template = ivl_template_for_model(m->dir, m->config->template_name, error)) ||
       !(m->tokenizer = ivl_tokenizer_load(m->dir, error)))
     return FALSE;
   if (ivl_tokenizer_get_img_context_id(m->tokenizer) < 0 ||

@@ -131,8 +131,93 @@ static JsonObject *auto_map(void)
   return m;
 }
 
+static void set_pair(JsonObject *o, const char *key, gint64 v)
+{
+  JsonArray *a = json_array_new();
+  json_array_add_int_element(a, v);
+  json_array_add_int_element(a, v);
+  json_object_set_array_member(o, key, a);
+}
+
+/* InternVLVisionConfig as convert_internvl_weights_to_hf.py makes it from vision_config:
+ * qkv_bias -> attention_bias, qk_normalization -> use_qk_norm, sizes as [h, w]. */
+static JsonObject *hf_vision_config(const ivl_tiny_model_params *p)
+{
+  JsonObject *v = json_object_new();
+  json_object_set_boolean_member(v, "attention_bias", !p->vision_6b);
+  json_object_set_double_member(v, "attention_dropout", 0.0);
+  set_str(v, "hidden_act", "gelu");
+  json_object_set_double_member(v, "hidden_dropout_prob", 0.0);
+  set_int(v, "hidden_size", p->vision_hidden);
+  set_pair(v, "image_size", 448);
+  json_object_set_double_member(v, "initializer_factor", 0.1);
+  json_object_set_double_member(v, "initializer_range", 1e-10);
+  set_int(v, "intermediate_size", p->vision_ffn);
+  json_object_set_double_member(v, "layer_norm_eps", 1e-6);
+  json_object_set_double_member(v, "layer_scale_init_value", 0.1);
+  set_str(v, "model_type", "internvl_vision");
+  set_str(v, "norm_type", p->vision_6b ? "rms_norm" : "layer_norm");
+  set_int(v, "num_attention_heads", p->vision_heads);
+  set_int(v, "num_channels", 3);
+  set_int(v, "num_hidden_layers", p->vision_layers);
+  set_pair(v, "patch_size", 14);
+  json_object_set_double_member(v, "projection_dropout", 0.0);
+  json_object_set_boolean_member(v, "use_absolute_position_embeddings", TRUE);
+  json_object_set_boolean_member(v, "use_mask_token", FALSE);
+  json_object_set_boolean_member(v, "use_mean_pooling", TRUE);
+  json_object_set_boolean_member(v, "use_qk_norm", p->vision_6b);
+  return v;
+}
+
+/* The text_config: llm_config less the conversion's UNNECESSARY_CONFIG_KEYS, as Qwen2Config
+ * (eos forced to <|im_end|> 151645) or, for InternLM2, LlamaConfig. */
+static JsonObject *hf_text_config(const ivl_tiny_model_params *p)
+{
+  JsonObject *l = llm_config(p);
+  static const char *const dropped[] = {"_name_or_path", "use_bfloat16", "bias", "moe_config"};
+  for (gsize i = 0; i < G_N_ELEMENTS(dropped); i++)
+    if (json_object_has_member(l, dropped[i]))
+      json_object_remove_member(l, dropped[i]);
+  json_object_set_boolean_member(l, "use_cache", TRUE);
+  if (p->llm_arch == IVL_LLM_INTERNLM2) {
+    set_str(l, "model_type", "llama");
+    json_object_set_boolean_member(l, "attention_bias", FALSE);
+    json_object_set_boolean_member(l, "mlp_bias", FALSE);
+    set_int(l, "head_dim", p->llm_hidden / p->llm_heads);
+    set_int(l, "pretraining_tp", 1);
+  } else {
+    set_int(l, "eos_token_id", 151645);
+  }
+  return l;
+}
+
+/* OpenGVLab/InternVL3-*-hf's config.json: transformers' InternVLConfig. */
+static char *hf_config_json(const ivl_tiny_model_params *p)
+{
+  JsonObject *top = json_object_new();
+  set_strings(top, "architectures", "InternVLForConditionalGeneration");
+  json_object_set_double_member(top, "downsample_ratio", 0.5);
+  set_int(top, "image_seq_length", 256);
+  /* The conversion's ids: <IMG_CONTEXT> of Qwen2.5, and 92546 for the "llama" kind (InternLM2's,
+   * which ivl does not read: the tokenizer's <IMG_CONTEXT> is used). */
+  set_int(top, "image_token_id", p->llm_arch == IVL_LLM_INTERNLM2 ? 92546 : 151667);
+  set_str(top, "model_type", "internvl");
+  set_str(top, "projector_hidden_act", "gelu");
+  json_object_set_object_member(top, "text_config", hf_text_config(p));
+  set_str(top, "torch_dtype", "bfloat16");
+  set_str(top, "transformers_version", "4.52.0.dev0");
+  json_object_set_object_member(top, "vision_config", hf_vision_config(p));
+  set_int(top, "vision_feature_layer", -1);
+  set_str(top, "vision_feature_select_strategy", "default");
+  g_autoptr(JsonNode) root = json_node_init_object(json_node_alloc(), top);
+  json_object_unref(top);
+  return ivl_json_write_pretty(root, TRUE);
+}
+
 char *ivl_tiny_model_config_json(const ivl_tiny_model_params *p)
 {
+  if (p->layout == IVL_LAYOUT_HF)
+    return hf_config_json(p);
   JsonObject *top = json_object_new();
   set_strings(top, "architectures", "InternVLChatModel");
   json_object_set_object_member(top, "auto_map", auto_map());

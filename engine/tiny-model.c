@@ -14,8 +14,10 @@
 #include "host-memory.h"
 #include "ivl.h"
 #include "json-write.h"
+#include "checkpoint-layout.h"
 #include "model-tensors.h"
 #include "safetensors-write.h"
+#include "tiny-model-hf.h"
 #include "splitmix.h"
 
 ivl_tiny_model_params ivl_tiny_model_default_params(void)
@@ -38,6 +40,7 @@ ivl_tiny_model_params ivl_tiny_model_default_params(void)
       .llm_vocab = 151674,
       .max_position_embeddings = 32768,
       .tokenizer_dir = NULL,
+      .layout = IVL_LAYOUT_ORIGINAL,
   };
 }
 
@@ -216,6 +219,32 @@ static gboolean remove_old_weights(const char *dir, GError **error)
   return TRUE;
 }
 
+/* Values are drawn per original tensor (so both layouts hold the same numbers) and laid into
+ * the layout's tensors by checkpoint-layout.c's pieces; returns them by stored name. */
+static GHashTable *layout_values(const ivl_config *config, const ivl_tiny_model_params *p)
+{
+  GHashTable *values = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+  g_autoptr(GPtrArray) original = ivl_model_tensor_specs_in(config, IVL_LAYOUT_ORIGINAL);
+  gsize esize = ivl_dtype_size(p->dtype);
+  for (guint i = 0; i < original->len; i++) {
+    const ivl_tensor_spec *s = g_ptr_array_index(original, i);
+    g_autofree char *v = make_values(s, p);
+    gsize row_bytes = (gsize)(ivl_tensor_spec_n_elements(s) / s->shape[0]) * esize;
+    g_autoptr(GArray) pieces = ivl_layout_pieces(config, s->name, s->shape[0]);
+    for (guint k = 0; k < pieces->len; k++) {
+      const ivl_layout_piece *pc = &g_array_index(pieces, ivl_layout_piece, k);
+      char *dst = g_hash_table_lookup(values, pc->name);
+      if (!dst) {
+        dst = g_malloc((gsize)pc->total_rows * row_bytes);
+        g_hash_table_insert(values, g_strdup(pc->name), dst);
+      }
+      memcpy(dst + (gsize)pc->row0 * row_bytes, v + (gsize)pc->orig_row0 * row_bytes,
+             (gsize)pc->n_rows * row_bytes);
+    }
+  }
+  return values;
+}
+
 static gboolean write_all_weights(const char *dir, const ivl_config *config,
                                   const ivl_tiny_model_params *p, GError **error)
 {
@@ -233,20 +262,20 @@ static gboolean write_all_weights(const char *dir, const ivl_config *config,
     return FALSE;
   }
   g_autofree ivl_st_write_tensor *t = g_new0(ivl_st_write_tensor, specs->len);
-  g_autoptr(GPtrArray) buffers = g_ptr_array_new_with_free_func(g_free);
+  g_autoptr(GHashTable) values = layout_values(config, p);
   for (guint i = 0; i < specs->len; i++) {
     const ivl_tensor_spec *s = g_ptr_array_index(specs, i);
     t[i].name = s->name;
     t[i].dtype = p->dtype;
     t[i].ndim = s->ndim;
     memcpy(t[i].shape, s->shape, sizeof s->shape);
-    t[i].data = make_values(s, p);
-    g_ptr_array_add(buffers, (gpointer)t[i].data);
+    t[i].data = g_hash_table_lookup(values, s->name);
   }
   return write_weights(dir, t, specs->len, p->n_shards, error);
 }
 
-static gboolean copy_tokenizer(const char *from, const char *dir, GError **error)
+/* hf: the -hf repos have tokenizer.json (written by tiny-model-hf.c) in place of these. */
+static gboolean copy_tokenizer(const char *from, const char *dir, gboolean hf, GError **error)
 {
   GError *local = NULL;
   g_autoptr(GDir) d = g_dir_open(from, 0, &local);
@@ -257,7 +286,8 @@ static gboolean copy_tokenizer(const char *from, const char *dir, GError **error
   }
   for (const char *name; (name = g_dir_read_name(d));) {
     g_autofree char *src = g_build_filename(from, name, NULL);
-    if (!g_file_test(src, G_FILE_TEST_IS_REGULAR))
+    if (!g_file_test(src, G_FILE_TEST_IS_REGULAR) ||
+        (hf && (g_str_equal(name, "vocab.json") || g_str_equal(name, "merges.txt"))))
       continue;
     g_autofree char *dst = g_build_filename(dir, name, NULL);
     g_autoptr(GFile) fs = g_file_new_for_path(src);
@@ -305,5 +335,7 @@ gboolean ivl_tiny_model_write(const char *dir, const ivl_tiny_model_params *p, G
       !write_text(dir, "generation_config.json", gen, error) || !remove_old_weights(dir, error) ||
       !write_all_weights(dir, config, p, error))
     return FALSE;
-  return !p->tokenizer_dir || copy_tokenizer(p->tokenizer_dir, dir, error);
+  gboolean hf = p->layout == IVL_LAYOUT_HF;
+  return !p->tokenizer_dir || (copy_tokenizer(p->tokenizer_dir, dir, hf, error) &&
+                               (!hf || ivl_tiny_model_write_hf_files(p->tokenizer_dir, dir, error)));
 }

@@ -1,6 +1,7 @@
 /* tiny-model.h — writes small random InternVL3 models in the exact Hugging Face layout of
  * OpenGVLab/InternVL3-1B (config.json, safetensors, generation_config.json, tokenizer files),
- * for tests of every part that reads a model directory. */
+ * or of its "-hf" twin OpenGVLab/InternVL3-1B-hf, for tests of every part that reads a model
+ * directory. */
 #ifndef IVL_TINY_MODEL_H
 #define IVL_TINY_MODEL_H
 
@@ -27,6 +28,10 @@ typedef struct {
   /* Every regular file of this directory is copied into the model (vocab.json, merges.txt,
    * tokenizer_config.json, …); NULL = write no tokenizer files. Not owned. */
   const char *tokenizer_dir;
+  /* IVL_LAYOUT_HF writes the transformers-native "-hf" repo of the same model: its config,
+   * the same weight values under its names (q/k/v split), tokenizer.json in place of
+   * vocab.json + merges.txt, and the published chat template. */
+  ivl_layout layout;
 } ivl_tiny_model_params;
 
 /* Small defaults: vision 64 hidden, 2 layers, 4 heads, ffn 128; LLM 16 hidden, 2 layers,

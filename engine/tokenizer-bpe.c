@@ -364,18 +364,9 @@ static const ivl_tokenizer_vtable bpe_vtable = {
 
 /* ---- loading ----------------------------------------------------------------------------- */
 
-static gboolean read_vocab(bpe *t, const char *path, GError **error)
+/* The {token: id} object of vocab.json or of tokenizer.json's model.vocab. */
+static gboolean vocab_from_object(bpe *t, JsonObject *obj, const char *path, GError **error)
 {
-  g_autoptr(JsonParser) parser =
-      ivl_json_load_file(path, IVL_TOKENIZER_MAX_FILE_BYTES, path, error);
-  if (!parser)
-    return FALSE;
-  JsonNode *root = json_parser_get_root(parser);
-  if (!root || !JSON_NODE_HOLDS_OBJECT(root)) {
-    g_set_error(error, IVL_ERROR, IVL_ERROR_CORRUPT, "%s: not a JSON object", path);
-    return FALSE;
-  }
-  JsonObject *obj = json_node_get_object(root);
   g_autoptr(GList) members = json_object_get_members(obj);
   gint64 max_id = -1;
   for (GList *l = members; l; l = l->next) {
@@ -407,6 +398,20 @@ static gboolean read_vocab(bpe *t, const char *path, GError **error)
     g_hash_table_insert(t->token_ids, t->tokens[id], GINT_TO_POINTER(id + 1));
   }
   return TRUE;
+}
+
+static gboolean read_vocab(bpe *t, const char *path, GError **error)
+{
+  g_autoptr(JsonParser) parser =
+      ivl_json_load_file(path, IVL_TOKENIZER_MAX_FILE_BYTES, path, error);
+  if (!parser)
+    return FALSE;
+  JsonNode *root = json_parser_get_root(parser);
+  if (!root || !JSON_NODE_HOLDS_OBJECT(root)) {
+    g_set_error(error, IVL_ERROR, IVL_ERROR_CORRUPT, "%s: not a JSON object", path);
+    return FALSE;
+  }
+  return vocab_from_object(t, json_node_get_object(root), path, error);
 }
 
 /* Maps each token back to its bytes and finds the single-byte tokens. */
@@ -449,6 +454,89 @@ static gboolean decode_vocab(bpe *t, GError **error)
   return TRUE;
 }
 
+/* One merge "a b" (rank = its place); at: where, for messages. */
+static gboolean add_merge(bpe *t, const char *a_text, const char *b_text, guint32 rank,
+                          GString *joined, const char *path, guint at, GError **error)
+{
+  g_string_assign(joined, a_text);
+  g_string_append(joined, b_text);
+  gint32 a = bpe_token_to_id(&t->base, a_text);
+  gint32 b = bpe_token_to_id(&t->base, b_text);
+  gint32 merged = bpe_token_to_id(&t->base, joined->str);
+  if (a < 0 || b < 0 || merged < 0) {
+    g_set_error(error, IVL_ERROR, IVL_ERROR_CORRUPT, "%s:%u: token not in the vocabulary", path,
+                at);
+    return FALSE;
+  }
+  merge_table_put(&t->merges, a, b, rank, merged);
+  return TRUE;
+}
+
+/* tokenizer.json's model.merges: "a b" strings, or [a, b] pairs (tokenizers 0.20 on). */
+static gboolean merges_from_array(bpe *t, JsonArray *merges, const char *path, GError **error)
+{
+  guint n = json_array_get_length(merges);
+  merge_table_init(&t->merges, n + 1);
+  g_autoptr(GString) joined = g_string_new(NULL);
+  for (guint i = 0; i < n; i++) {
+    JsonNode *e = json_array_get_element(merges, i);
+    g_auto(GStrv) parts = NULL;
+    if (JSON_NODE_HOLDS_VALUE(e) && json_node_get_value_type(e) == G_TYPE_STRING) {
+      parts = g_strsplit(json_node_get_string(e), " ", 3);
+    } else if (JSON_NODE_HOLDS_ARRAY(e) && json_array_get_length(json_node_get_array(e)) == 2) {
+      JsonArray *pair = json_node_get_array(e);
+      JsonNode *x = json_array_get_element(pair, 0), *y = json_array_get_element(pair, 1);
+      if (JSON_NODE_HOLDS_VALUE(x) && json_node_get_value_type(x) == G_TYPE_STRING &&
+          JSON_NODE_HOLDS_VALUE(y) && json_node_get_value_type(y) == G_TYPE_STRING) {
+        parts = g_new0(char *, 3);
+        parts[0] = g_strdup(json_node_get_string(x));
+        parts[1] = g_strdup(json_node_get_string(y));
+      }
+    }
+    if (!parts || !parts[0] || !parts[1] || parts[2]) {
+      g_set_error(error, IVL_ERROR, IVL_ERROR_CORRUPT, "%s: merge %u is not a pair", path, i);
+      return FALSE;
+    }
+    if (!add_merge(t, parts[0], parts[1], i, joined, path, i, error))
+      return FALSE;
+  }
+  return TRUE;
+}
+
+/* The -hf repos' tokenizer.json (Qwen2TokenizerFast): the same vocabulary and merges inside
+ * "model"; only a byte-level BPE is this family (a SentencePiece-style BPE such as Llama's
+ * has a byte-fallback model and another decoder). */
+static gboolean read_tokenizer_json(bpe *t, const char *path, GError **error)
+{
+  g_autoptr(JsonParser) parser =
+      ivl_json_load_file(path, IVL_TOKENIZER_MAX_FILE_BYTES, path, error);
+  if (!parser)
+    return FALSE;
+  JsonNode *root = json_parser_get_root(parser);
+  JsonObject *top = root && JSON_NODE_HOLDS_OBJECT(root) ? json_node_get_object(root) : NULL;
+  JsonNode *m = top ? json_object_get_member(top, "model") : NULL;
+  JsonObject *model = m && JSON_NODE_HOLDS_OBJECT(m) ? json_node_get_object(m) : NULL;
+  JsonNode *d = top ? json_object_get_member(top, "decoder") : NULL;
+  JsonObject *decoder = d && JSON_NODE_HOLDS_OBJECT(d) ? json_node_get_object(d) : NULL;
+  JsonNode *vocab = model ? json_object_get_member(model, "vocab") : NULL;
+  JsonNode *merges = model ? json_object_get_member(model, "merges") : NULL;
+  if (!vocab || !JSON_NODE_HOLDS_OBJECT(vocab) || !merges || !JSON_NODE_HOLDS_ARRAY(merges)) {
+    g_set_error(error, IVL_ERROR, IVL_ERROR_CORRUPT, "%s: no model.vocab and model.merges", path);
+    return FALSE;
+  }
+  gboolean byte_fallback = FALSE;
+  if (!ivl_json_get_bool(model, "byte_fallback", &byte_fallback, path, error))
+    return FALSE;
+  if (g_strcmp0(ivl_json_string_or(model, "type", NULL), "BPE") != 0 || byte_fallback ||
+      g_strcmp0(ivl_json_string_or(decoder, "type", NULL), "ByteLevel") != 0) {
+    g_set_error(error, IVL_ERROR, IVL_ERROR_UNSUPPORTED,
+                "%s: not a byte-level BPE (ivl reads Qwen2's tokenizer.json)", path);
+    return FALSE;
+  }
+  return vocab_from_object(t, json_node_get_object(vocab), path, error) &&
+         decode_vocab(t, error) && merges_from_array(t, json_node_get_array(merges), path, error);
+}
+
 static gboolean read_merges(bpe *t, const char *path, GError **error)
 {
   g_autofree char *text = NULL;
@@ -486,18 +574,10 @@ static gboolean read_merges(bpe *t, const char *path, GError **error)
       return FALSE;
     }
     *space = '\0';
-    g_string_assign(joined, line);
-    g_string_append(joined, space + 1);
-    gint32 a = bpe_token_to_id(&t->base, line);
-    gint32 b = bpe_token_to_id(&t->base, space + 1);
-    gint32 merged = bpe_token_to_id(&t->base, joined->str);
-    if (a < 0 || b < 0 || merged < 0) {
-      g_set_error(error, IVL_ERROR, IVL_ERROR_CORRUPT, "%s:%u: token not in vocab.json", path,
-                  i + 1);
+    if (!add_merge(t, line, space + 1, rank++, joined, path, i + 1, error)) {
       g_string_free(joined, TRUE);
       return FALSE;
     }
-    merge_table_put(&t->merges, a, b, rank++, merged);
   }
   g_string_free(joined, TRUE);
   return TRUE;
@@ -531,8 +611,14 @@ ivl_tokenizer_impl *ivl_tokenizer_bpe_load(const char *dir, GError **error)
   g_mutex_init(&t->cache_lock);
   g_autofree char *vocab_path = g_build_filename(dir, "vocab.json", NULL);
   g_autofree char *merges_path = g_build_filename(dir, "merges.txt", NULL);
-  if (!read_vocab(t, vocab_path, error) || !decode_vocab(t, error) ||
-      !read_merges(t, merges_path, error) || !compile_regex(t, error)) {
+  g_autofree char *json_path = g_build_filename(dir, "tokenizer.json", NULL);
+  /* The slow tokenizer's files when present (what use_fast=False reads), else the fast one's. */
+  gboolean slow_files = g_file_test(vocab_path, G_FILE_TEST_EXISTS) ||
+                        !g_file_test(json_path, G_FILE_TEST_EXISTS);
+  if (!(slow_files ? read_vocab(t, vocab_path, error) && decode_vocab(t, error) &&
+                         read_merges(t, merges_path, error)
+                   : read_tokenizer_json(t, json_path, error)) ||
+      !compile_regex(t, error)) {
     bpe_free(&t->base);
     return NULL;
   }

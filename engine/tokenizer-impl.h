@@ -8,6 +8,7 @@
 #define IVL_TOKENIZER_IMPL_H
 
 #include <glib.h>
+#include <json-glib/json-glib.h>
 
 typedef struct ivl_tokenizer_impl ivl_tokenizer_impl;
 
@@ -16,13 +17,24 @@ typedef struct ivl_tokenizer_impl ivl_tokenizer_impl;
 
 typedef struct {
   const char *kind;
+  /* add_bos_token when tokenizer_config.json does not say: the class's default (false for
+   * Qwen2Tokenizer, true for InternLM3Tokenizer). */
+  gboolean add_bos_default;
   /* Returns the normalized copy of valid UTF-8 text (len bytes, may hold NUL), setting
    * *out_len. Runs on the whole text before the added tokens are split out. */
   char *(*normalize)(const ivl_tokenizer_impl *impl, const char *text, gsize len, gsize *out_len);
   /* Appends the ids of normalized text that holds no added token. */
   void (*encode)(const ivl_tokenizer_impl *impl, const char *text, gsize len, GArray *ids);
-  /* The bytes a vocabulary id stands for; NULL when the id is not in the vocabulary. */
+  /* The bytes a vocabulary id stands for; NULL when the id is not in the vocabulary. Used
+   * when tokens_to_string is NULL: decoding is then the bytes of every token concatenated. */
   const char *(*id_bytes)(const ivl_tokenizer_impl *impl, gint32 id, gsize *len);
+  /* Optional: transformers' convert_tokens_to_string for the family's and the special added
+   * tokens of one stretch (special[i]: tokens[i] is one of all_special_tokens); decoding then
+   * follows PreTrainedTokenizer._decode (see tokenizer.c). */
+  void (*tokens_to_string)(const ivl_tokenizer_impl *impl, const char *const *tokens,
+                           const gboolean *special, gsize n, GString *out);
+  /* With tokens_to_string: TRUE for a byte piece, whose character a later id may complete. */
+  gboolean (*is_byte)(const ivl_tokenizer_impl *impl, gint32 id);
   const char *(*id_to_token)(const ivl_tokenizer_impl *impl, gint32 id);
   gint32 (*token_to_id)(const ivl_tokenizer_impl *impl, const char *token);
   gint32 (*vocab_size)(const ivl_tokenizer_impl *impl);
@@ -34,7 +46,11 @@ struct ivl_tokenizer_impl {
   const ivl_tokenizer_vtable *vt;
 };
 
-/* Qwen2 byte-level BPE from dir/vocab.json and dir/merges.txt (engine/tokenizer-bpe.c). */
+/* Qwen2 byte-level BPE from dir/vocab.json and dir/merges.txt, or else from the -hf repos'
+ * dir/tokenizer.json (engine/tokenizer-bpe.c). */
 ivl_tokenizer_impl *ivl_tokenizer_bpe_load(const char *dir, GError **error);
+/* InternLM3's SentencePiece model from dir/tokenizer.model, with tokenizer_config.json's
+ * add_prefix_space (config may be NULL) (engine/tokenizer-spm.c). */
+ivl_tokenizer_impl *ivl_tokenizer_spm_load(const char *dir, JsonObject *config, GError **error);
 
 #endif /* IVL_TOKENIZER_IMPL_H */

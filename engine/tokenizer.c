@@ -149,8 +149,15 @@ static void mark_special(ivl_tokenizer *tok, JsonObject *obj)
     return;
   for (gsize i = 0; i < G_N_ELEMENTS(fields); i++) {
     const char *content = token_field(obj, fields[i]);
-    added_token *a = content ? g_hash_table_lookup(tok->added_by_text, content) : NULL;
-    if (a)
+    if (!content || !*content)
+      continue;
+    added_token *a = g_hash_table_lookup(tok->added_by_text, content);
+    gint32 id = a ? -1 : tok->impl->vt->token_to_id(tok->impl, content);
+    /* transformers adds every named special token to the added tokens, so "<s>" in a
+     * question is the BOS piece, never spelled out by the family. */
+    if (id >= 0)
+      add_token(tok, content, id, TRUE);
+    else if (a)
       a->special = TRUE;
   }
   JsonNode *n = json_object_get_member(obj, "additional_special_tokens");
@@ -208,17 +215,21 @@ static ivl_tokenizer_impl *load_family(const char *dir, JsonObject *config, GErr
   if (cls) {
     if (strcmp(cls, "Qwen2Tokenizer") == 0 || strcmp(cls, "Qwen2TokenizerFast") == 0)
       return ivl_tokenizer_bpe_load(dir, error);
+    /* InternVL3-9B names InternLM3's class; InternLM2's slow tokenizer reads the same kind
+     * of file the same way (sp_model.encode per stretch). */
+    if (strcmp(cls, "InternLM3Tokenizer") == 0 || strcmp(cls, "InternLM2Tokenizer") == 0)
+      return ivl_tokenizer_spm_load(dir, config, error);
     g_set_error(error, IVL_ERROR, IVL_ERROR_UNSUPPORTED,
-                "tokenizer class %s is not supported (ivl reads the Qwen2 BPE tokenizer)", cls);
+                "tokenizer class %s is not supported (ivl reads the Qwen2 BPE and the InternLM "
+                "SentencePiece tokenizers)",
+                cls);
     return NULL;
   }
-  if (has_file(dir, "vocab.json") && has_file(dir, "merges.txt"))
+  if ((has_file(dir, "vocab.json") && has_file(dir, "merges.txt")) ||
+      has_file(dir, "tokenizer.json"))
     return ivl_tokenizer_bpe_load(dir, error);
-  if (has_file(dir, "tokenizer.model")) {
-    g_set_error(error, IVL_ERROR, IVL_ERROR_UNSUPPORTED,
-                "%s: SentencePiece tokenizers are not supported", dir);
-    return NULL;
-  }
+  if (has_file(dir, "tokenizer.model"))
+    return ivl_tokenizer_spm_load(dir, config, error);
   g_set_error(error, IVL_ERROR, IVL_ERROR_NOT_FOUND, "%s: no tokenizer files", dir);
   return NULL;
 }
@@ -268,10 +279,14 @@ ivl_tokenizer *ivl_tokenizer_load(const char *dir, GError **error)
   tok->img_context = ivl_tokenizer_token_to_id(tok, "<IMG_CONTEXT>");
   tok->pad = config_token_id(tok, config, map, "pad_token");
   tok->eos = config_token_id(tok, config, map, "eos_token");
-  gboolean add_bos = FALSE;
+  gboolean add_bos = impl->vt->add_bos_default;
   if (!ivl_json_get_bool(config, "add_bos_token", &add_bos, "tokenizer_config.json", error))
     return NULL;
   tok->bos = add_bos ? config_token_id(tok, config, map, "bos_token") : -1;
+  /* InternLM3Tokenizer's bos_token defaults to <s> when no file names one. */
+  if (add_bos && tok->bos < 0 && !token_field(config, "bos_token") &&
+      !token_field(map, "bos_token") && impl->vt->add_bos_default)
+    tok->bos = ivl_tokenizer_token_to_id(tok, "<s>");
   return g_steal_pointer(&tok);
 }
 
@@ -349,12 +364,71 @@ static void append_id_bytes(const ivl_tokenizer *tok, gint32 id, gboolean skip_s
     g_string_append_len(bytes, b, len);
 }
 
+/* transformers' PreTrainedTokenizer._decode, for a family with tokens_to_string (the slow
+ * SentencePiece tokenizers): special tokens dropped when asked; the "legacy" added tokens
+ * (those not special, and the special ones past the family's vocabulary) stand alone, the
+ * tokens between them go through convert_tokens_to_string (kept when not empty); the parts
+ * are joined by a space (spaces_between_special_tokens, true by default). */
+static void decode_by_tokens(const ivl_tokenizer *tok, const gint32 *ids, gsize n_ids,
+                             gboolean skip_special, GString *out)
+{
+  const ivl_tokenizer_vtable *vt = tok->impl->vt;
+  gint32 n_family = vt->vocab_size(tok->impl);
+  g_autofree const char **tokens = g_new(const char *, n_ids + 1);
+  g_autofree gboolean *special = g_new(gboolean, n_ids + 1);
+  gsize n = 0;
+  gboolean first_part = TRUE;
+  g_autoptr(GString) part = g_string_new(NULL);
+  for (gsize i = 0; i <= n_ids; i++) {
+    const added_token *a =
+        i < n_ids ? g_hash_table_lookup(tok->added_by_id, GINT_TO_POINTER(ids[i])) : NULL;
+    if (i < n_ids && !a) {
+      /* An id that names no token is "" in transformers, which decodes to nothing. */
+      const char *t = vt->id_to_token(tok->impl, ids[i]);
+      if (t) {
+        tokens[n] = t;
+        special[n++] = FALSE;
+      }
+      continue;
+    }
+    if (a && skip_special && a->special)
+      continue;
+    if (a && a->special && a->id < n_family) {
+      tokens[n] = a->content;
+      special[n++] = TRUE;
+      continue;
+    }
+    /* A legacy added token, or the end: the stretch before it becomes one part. */
+    g_string_truncate(part, 0);
+    vt->tokens_to_string(tok->impl, tokens, special, n, part);
+    n = 0;
+    if (part->len > 0 || a) {
+      if (part->len > 0) {
+        if (!first_part)
+          g_string_append_c(out, ' ');
+        g_string_append_len(out, part->str, (gssize)part->len);
+        first_part = FALSE;
+      }
+      if (a) {
+        if (!first_part)
+          g_string_append_c(out, ' ');
+        g_string_append_len(out, a->content, (gssize)a->len);
+        first_part = FALSE;
+      }
+    }
+  }
+}
+
 char *ivl_tokenizer_decode(const ivl_tokenizer *tok, const gint32 *ids, gsize n_ids,
                            gboolean skip_special)
 {
   g_autoptr(GString) bytes = g_string_new(NULL);
-  for (gsize i = 0; i < n_ids; i++)
-    append_id_bytes(tok, ids[i], skip_special, bytes);
+  if (tok->impl->vt->tokens_to_string) {
+    decode_by_tokens(tok, ids, n_ids, skip_special, bytes);
+  } else {
+    for (gsize i = 0; i < n_ids; i++)
+      append_id_bytes(tok, ids[i], skip_special, bytes);
+  }
   GString *out = g_string_sized_new(bytes->len);
   ivl_utf8_append_replacing(out, bytes->str, bytes->len, TRUE);
   return g_string_free(out, FALSE);
@@ -421,6 +495,10 @@ struct ivl_token_stream {
   const ivl_tokenizer *tok;
   gboolean skip_special;
   GString *held; /* bytes of an unfinished character */
+  /* Families with tokens_to_string: the ids fed since the last flush, and how many bytes of
+   * their decoding went out. */
+  GArray *ids;
+  gsize emitted;
 };
 
 ivl_token_stream *ivl_token_stream_new(const ivl_tokenizer *tok, gboolean skip_special)
@@ -429,6 +507,7 @@ ivl_token_stream *ivl_token_stream_new(const ivl_tokenizer *tok, gboolean skip_s
   s->tok = tok;
   s->skip_special = skip_special;
   s->held = g_string_new(NULL);
+  s->ids = g_array_new(FALSE, FALSE, sizeof(gint32));
   return s;
 }
 
@@ -437,11 +516,39 @@ void ivl_token_stream_free(ivl_token_stream *stream)
   if (!stream)
     return;
   g_string_free(stream->held, TRUE);
+  g_array_unref(stream->ids);
   g_free(stream);
+}
+
+/* Where a piece's text depends on its neighbours (the first piece's prefix space, a byte
+ * run's characters), the stream decodes everything fed so far again and sends what is new.
+ * That costs O(n) per token, a few microseconds per hundred pieces in the library, small
+ * beside one decode step of the model. Text at the end that a later byte piece may still
+ * change (U+FFFD of an unfinished byte run) is held back. */
+static char *feed_by_tokens(ivl_token_stream *stream, gint32 id)
+{
+  const ivl_tokenizer *tok = stream->tok;
+  g_array_append_val(stream->ids, id);
+  g_autofree char *text = ivl_tokenizer_decode(tok, (const gint32 *)(void *)stream->ids->data,
+                                               stream->ids->len, stream->skip_special);
+  gsize len = strlen(text);
+  if (!g_hash_table_contains(tok->added_by_id, GINT_TO_POINTER(id)) &&
+      tok->impl->vt->is_byte(tok->impl, id)) {
+    static const char replacement[] = "\xef\xbf\xbd";
+    while (len >= 3 && memcmp(text + len - 3, replacement, 3) == 0)
+      len -= 3;
+  }
+  if (len <= stream->emitted)
+    return g_strdup("");
+  char *out = g_strndup(text + stream->emitted, len - stream->emitted);
+  stream->emitted = len;
+  return out;
 }
 
 char *ivl_token_stream_feed(ivl_token_stream *stream, gint32 id)
 {
+  if (stream->tok->impl->vt->tokens_to_string)
+    return feed_by_tokens(stream, id);
   append_id_bytes(stream->tok, id, stream->skip_special, stream->held);
   GString *out = g_string_new(NULL);
   gsize used = ivl_utf8_append_replacing(out, stream->held->str, stream->held->len, FALSE);
@@ -451,6 +558,16 @@ char *ivl_token_stream_feed(ivl_token_stream *stream, gint32 id)
 
 char *ivl_token_stream_flush(ivl_token_stream *stream)
 {
+  if (stream->tok->impl->vt->tokens_to_string) {
+    g_autofree char *text =
+        ivl_tokenizer_decode(stream->tok, (const gint32 *)(void *)stream->ids->data,
+                             stream->ids->len, stream->skip_special);
+    gsize len = strlen(text);
+    char *out = g_strdup(len > stream->emitted ? text + stream->emitted : "");
+    g_array_set_size(stream->ids, 0);
+    stream->emitted = 0;
+    return out;
+  }
   GString *out = g_string_new(NULL);
   ivl_utf8_append_replacing(out, stream->held->str, stream->held->len, TRUE);
   g_string_truncate(stream->held, 0);

@@ -1,14 +1,16 @@
 /* tokenizer.h — text <-> token ids for the language model of an InternVL3 checkpoint.
  *
  * One opaque type for every tokenizer family; the family is chosen at load time from
- * tokenizer_config.json (tokenizer_class) and the files present. Today: the Qwen2 byte-level
- * BPE (1B, 2B, 8B, 14B, 38B, 78B). The InternLM SentencePiece tokenizer of the 9B is refused
- * with IVL_ERROR_UNSUPPORTED.
+ * tokenizer_config.json (tokenizer_class) and the files present: the Qwen2 byte-level BPE
+ * (1B, 2B, 8B, 14B, 38B, 78B) and InternLM3's SentencePiece model (9B, tokenizer.model, run
+ * by the SentencePiece library).
  *
- * Encoding follows the Hugging Face "slow" Qwen2Tokenizer (the README loads it with
- * use_fast=False): NFC, added tokens matched literally (leftmost, longest) and never split,
- * the pre-tokenizer regex on the text between them, byte-level BPE by merge rank.
- * No BOS is added; ivl_tokenizer_get_bos_id() says whether the family wants one.
+ * Encoding follows the Hugging Face "slow" tokenizers (the README loads them with
+ * use_fast=False): added tokens matched literally (leftmost, longest) and never split; for
+ * Qwen2Tokenizer NFC first, then the pre-tokenizer regex and byte-level BPE by merge rank on
+ * the text between them; for InternLM3Tokenizer sp_model.encode() on each stretch between
+ * them. Encoding adds no BOS; ivl_tokenizer_get_bos_id() says whether the family wants one
+ * (the 9B does: add_bos_token) and the prompt code puts it first.
  *
  * Threads: a loaded tokenizer is read-only except for an internal, locked cache, so one
  * tokenizer may be used from several threads at once.
@@ -27,7 +29,7 @@ typedef struct ivl_tokenizer ivl_tokenizer;
 ivl_tokenizer *ivl_tokenizer_load(const char *dir, GError **error);
 void ivl_tokenizer_free(ivl_tokenizer *tok);
 
-/* "qwen2-bpe"; owned by the tokenizer. */
+/* "qwen2-bpe" or "internlm3-spm"; owned by the tokenizer. */
 const char *ivl_tokenizer_get_kind(const ivl_tokenizer *tok);
 
 /* Encodes len bytes of text (len < 0: NUL-terminated). Invalid UTF-8 is first replaced by
@@ -35,9 +37,12 @@ const char *ivl_tokenizer_get_kind(const ivl_tokenizer *tok);
  * subpart); encoding never fails. Returns a new GArray of gint32. */
 GArray *ivl_tokenizer_encode(const ivl_tokenizer *tok, const char *text, gssize len);
 
-/* Decodes ids to UTF-8 (caller frees): token bytes concatenated, invalid UTF-8 replaced by
- * U+FFFD (errors="replace"). skip_special drops the special added tokens. Ids that name no
- * token are skipped. The result is a C string: text after a decoded NUL byte is hidden. */
+/* Decodes ids to UTF-8 (caller frees) as the slow tokenizer's decode() does. Qwen2: token
+ * bytes concatenated, invalid UTF-8 replaced by U+FFFD (errors="replace"). InternLM3: pieces
+ * through the SentencePiece library (▁ as space, the first piece's prefix space dropped, a
+ * byte that starts no character as U+FFFD), non-special added tokens set apart by spaces.
+ * skip_special drops the special tokens. Ids that name no token are skipped. The result is a
+ * C string: text after a decoded NUL byte is hidden. */
 char *ivl_tokenizer_decode(const ivl_tokenizer *tok, const gint32 *ids, gsize n_ids,
                            gboolean skip_special);
 

@@ -10,6 +10,7 @@ PACKAGES="
   build-essential meson ninja-build pkg-config clang libclang-rt-14-dev
   libglib2.0-dev libglib2.0-bin libjson-glib-dev libsoup-3.0-dev
   libgtk-4-dev libgtk-4-media-gstreamer libadwaita-1-dev libgdk-pixbuf-2.0-dev
+  libmd4c-dev libgtksourceview-5-dev libxml2-dev
   libjpeg62-turbo-dev libpng-dev libwebp-dev libgif-dev libpcre2-dev
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
@@ -17,6 +18,7 @@ PACKAGES="
   gettext desktop-file-utils appstream appstream-util
   xvfb xauth dbus-x11 at-spi2-core adwaita-icon-theme fonts-dejavu-core fonts-noto-cjk
   python3-numpy python3-torch python3-torchvision python3-pil python3-regex
+  libsentencepiece-dev sentencepiece python3-sentencepiece python3-jinja2
 "
 
 # Node.js and npm for the OpenAI SDK test of `ivl serve` (tests/net/sdk); a machine that has

@@ -4,6 +4,7 @@
 #include "ivl-attachment.h"
 
 #include <glib/gi18n.h>
+#include <math.h>
 
 #include "json-check.h"
 
@@ -165,10 +166,38 @@ int ivl_attachment_get_n_tiles(IvlAttachment *self)
   return self->n_tiles;
 }
 
-static char *format_seconds(double s)
+char *ivl_attachment_format_time(double seconds, gboolean tenths)
 {
-  int t = (int)(s + 0.5);
+  if (tenths) {
+    int t = (int)(MAX(seconds, 0) * 10 + 0.5);
+    /* TRANSLATORS: minutes, seconds and tenths of a second ("0:02.5") */
+    return g_strdup_printf(C_("clip time", "%d:%02d.%d"), t / 600, t / 10 % 60, t % 10);
+  }
+  int t = (int)(MAX(seconds, 0) + 0.5);
   return g_strdup_printf("%d:%02d", t / 60, t % 60);
+}
+
+/* Tenths only where whole seconds would hide them (a clip of a short video). */
+static gboolean needs_tenths(IvlAttachment *self)
+{
+  return fabs(self->start - round(self->start)) >= 0.05 ||
+         fabs(self->end - round(self->end)) >= 0.05;
+}
+
+char *ivl_attachment_describe_clip(IvlAttachment *self)
+{
+  int n = self->n_tiles > 0 ? self->n_tiles : self->n_frames;
+
+  if (!self->is_video)
+    return NULL;
+  if (self->end <= self->start)
+    /* TRANSLATORS: a video sent whole: "8 frames of the whole video" */
+    return g_strdup_printf(ngettext("%d frame of the whole video", "%d frames of the whole video",
+                                    n),
+                           n);
+  g_autofree char *a = ivl_attachment_format_time(self->start, needs_tenths(self));
+  g_autofree char *b = ivl_attachment_format_time(self->end, needs_tenths(self));
+  return g_strdup_printf(ngettext("%d frame, %s–%s", "%d frames, %s–%s", n), n, a, b);
 }
 
 char *ivl_attachment_describe(IvlAttachment *self)
@@ -178,8 +207,8 @@ char *ivl_attachment_describe(IvlAttachment *self)
   if (self->is_video) {
     if (self->end <= self->start)
       return g_strdup_printf(ngettext("%d frame", "%d frames", self->n_tiles), self->n_tiles);
-    g_autofree char *a = format_seconds(self->start);
-    g_autofree char *b = format_seconds(self->end);
+    g_autofree char *a = ivl_attachment_format_time(self->start, needs_tenths(self));
+    g_autofree char *b = ivl_attachment_format_time(self->end, needs_tenths(self));
     /* TRANSLATORS: "8 frames, 0:02–0:10" */
     return g_strdup_printf(ngettext("%d frame, %s–%s", "%d frames, %s–%s", self->n_tiles),
                            self->n_tiles, a, b);

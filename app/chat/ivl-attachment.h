@@ -32,6 +32,12 @@ int ivl_attachment_get_n_tiles(IvlAttachment *self);
 /* A short translated description of the grid or clip; NULL until known. Caller frees. */
 char *ivl_attachment_describe(IvlAttachment *self);
 
+/* A video's frames and clip, from what was asked when the worker has not cut it: "8 frames,
+ * 0:02–0:10"; NULL for an image. Caller frees. */
+char *ivl_attachment_describe_clip(IvlAttachment *self);
+/* A time in a clip as m:ss, or m:ss.t with tenths (short videos). Caller frees. */
+char *ivl_attachment_format_time(double seconds, gboolean tenths);
+
 /* The picture shown for it: the image itself, or the first sampled frame of a video. */
 GdkPaintable *ivl_attachment_get_preview(IvlAttachment *self);
 void ivl_attachment_set_preview(IvlAttachment *self, GdkPaintable *preview);

@@ -5,10 +5,11 @@
 
 #include <glib/gi18n.h>
 
+#include "ivl-attachment-tile.h"
 #include "ivl-boxed-image.h"
 #include "ivl-grounding.h"
 #include "ivl-image-viewer.h"
-#include "ivl-markdown.h"
+#include "ivl-markdown-view.h"
 #include "ivl-thumbnails.h"
 
 #define MEDIA_SIZE 120
@@ -21,7 +22,8 @@ struct _IvlMessageRow {
   GtkBox *bubble;
   GtkLabel *role_label;
   GtkFlowBox *media_box; /* wraps, so a narrow window still shows several images */
-  GtkLabel *text_label;
+  GtkLabel *text_label;  /* a question, as typed */
+  IvlMarkdownView *body; /* an answer */
   GtkSpinner *spinner;
   GtkBox *notes; /* why the answer ended early, and Continue */
   GtkLabel *state_label;
@@ -32,6 +34,8 @@ struct _IvlMessageRow {
   GtkButton *edit_button;
   GtkLabel *stats_label;
   GtkButton *copy_button;
+  GtkPopoverMenu *context_popover;
+  GMenuModel *context_menu;
 
   /* owned */
   IvlMessage *message;
@@ -122,20 +126,20 @@ static void show_grounding(IvlMessageRow *self, const char *text)
 static void show_text(IvlMessageRow *self)
 {
   const char *text = ivl_message_get_text(self->message);
+  gboolean user = ivl_message_get_role(self->message) == IVL_MESSAGE_USER;
 
-  if (ivl_message_get_role(self->message) == IVL_MESSAGE_USER) {
-    /* A question is shown as typed: no markdown. */
-    gtk_label_set_use_markup(self->text_label, FALSE);
+  if (user) {
+    /* A question is shown as typed: no markdown. A recycled row drops an answer's blocks. */
     gtk_label_set_text(self->text_label, text);
+    ivl_markdown_view_set_markdown(self->body, NULL);
   } else {
     /* Grounding tags show as their labels; the boxes are drawn on the images. */
     g_autofree char *plain = ivl_grounding_strip(text);
-    g_autofree char *markup = ivl_markdown_to_pango(plain);
-    gtk_label_set_use_markup(self->text_label, TRUE);
-    gtk_label_set_markup(self->text_label, markup);
+    ivl_markdown_view_set_markdown(self->body, plain);
     show_grounding(self, text);
   }
-  gtk_widget_set_visible(GTK_WIDGET(self->text_label), *text != '\0');
+  gtk_widget_set_visible(GTK_WIDGET(self->text_label), user && *text != '\0');
+  gtk_widget_set_visible(GTK_WIDGET(self->body), !user && *text != '\0');
 }
 
 static void show_state(IvlMessageRow *self)
@@ -243,6 +247,45 @@ static void copy_action(GtkWidget *widget, const char *name, GVariant *param)
   copy_message(IVL_MESSAGE_ROW(widget));
 }
 
+/* Text and code have their own menus, which end with Copy Message. */
+static gboolean has_own_menu(GtkWidget *bubble, double x, double y)
+{
+  for (GtkWidget *w = gtk_widget_pick(bubble, x, y, GTK_PICK_DEFAULT); w && w != bubble;
+       w = gtk_widget_get_parent(w))
+    if ((GTK_IS_LABEL(w) && gtk_label_get_selectable(GTK_LABEL(w))) || GTK_IS_TEXT_VIEW(w))
+      return TRUE;
+  return FALSE;
+}
+
+static void popup_context_menu(IvlMessageRow *self, GtkGesture *gesture, double x, double y)
+{
+  GtkWidget *bubble = GTK_WIDGET(self->bubble);
+  double rx, ry;
+
+  gtk_gesture_set_state(gesture, GTK_EVENT_SEQUENCE_CLAIMED);
+  gtk_widget_translate_coordinates(bubble, GTK_WIDGET(self), x, y, &rx, &ry);
+  gtk_popover_set_pointing_to(GTK_POPOVER(self->context_popover),
+                              &(GdkRectangle){(int)rx, (int)ry, 1, 1});
+  gtk_popover_popup(GTK_POPOVER(self->context_popover));
+}
+
+static void on_context_click(GtkGestureClick *click, int n_press, double x, double y,
+                             IvlMessageRow *self)
+{
+  (void)n_press;
+  if (self->message && !has_own_menu(GTK_WIDGET(self->bubble), x, y))
+    popup_context_menu(self, GTK_GESTURE(click), x, y);
+}
+
+/* A long touch on text selects words; only code has a touch menu of its own. */
+static void on_long_press(GtkGestureLongPress *press, double x, double y, IvlMessageRow *self)
+{
+  GtkWidget *w = gtk_widget_pick(GTK_WIDGET(self->bubble), x, y, GTK_PICK_DEFAULT);
+
+  if (self->message && !(w && gtk_widget_get_ancestor(w, GTK_TYPE_TEXT_VIEW)))
+    popup_context_menu(self, GTK_GESTURE(press), x, y);
+}
+
 static void on_text(IvlMessageRow *self)
 {
   show_text(self);
@@ -251,15 +294,18 @@ static void on_text(IvlMessageRow *self)
 
 static GtkWidget *media_widget(IvlAttachment *a)
 {
-  g_autoptr(GdkPaintable) thumb = ivl_thumbnail_get(a);
+  g_autoptr(GdkPaintable) thumb = NULL;
   GtkWidget *w;
 
+  /* A video shows as one: its badge, the clip and the frames the model got. */
+  if (ivl_attachment_is_video(a))
+    return ivl_attachment_tile_new_sent(a);
+  thumb = ivl_thumbnail_get(a);
   if (thumb) {
     w = gtk_picture_new_for_paintable(thumb);
     gtk_picture_set_content_fit(GTK_PICTURE(w), GTK_CONTENT_FIT_COVER);
   } else {
-    w = gtk_image_new_from_icon_name(ivl_attachment_is_video(a) ? "video-x-generic-symbolic"
-                                                                : "image-missing-symbolic");
+    w = gtk_image_new_from_icon_name("image-missing-symbolic");
     gtk_image_set_pixel_size(GTK_IMAGE(w), 48);
   }
   gtk_widget_set_size_request(w, MEDIA_SIZE, MEDIA_SIZE);
@@ -342,6 +388,8 @@ static void ivl_message_row_class_init(IvlMessageRowClass *klass)
 {
   GtkWidgetClass *widget_class = GTK_WIDGET_CLASS(klass);
 
+  g_type_ensure(IVL_TYPE_MARKDOWN_VIEW);
+
   G_OBJECT_CLASS(klass)->dispose = ivl_message_row_dispose;
   gtk_widget_class_set_template_from_resource(widget_class,
                                               "/io/github/ivl/Chat/ui/ivl-message-row.ui");
@@ -349,6 +397,7 @@ static void ivl_message_row_class_init(IvlMessageRowClass *klass)
   gtk_widget_class_bind_template_child(widget_class, IvlMessageRow, role_label);
   gtk_widget_class_bind_template_child(widget_class, IvlMessageRow, media_box);
   gtk_widget_class_bind_template_child(widget_class, IvlMessageRow, text_label);
+  gtk_widget_class_bind_template_child(widget_class, IvlMessageRow, body);
   gtk_widget_class_bind_template_child(widget_class, IvlMessageRow, spinner);
   gtk_widget_class_bind_template_child(widget_class, IvlMessageRow, notes);
   gtk_widget_class_bind_template_child(widget_class, IvlMessageRow, footer);
@@ -356,6 +405,10 @@ static void ivl_message_row_class_init(IvlMessageRowClass *klass)
   gtk_widget_class_bind_template_child(widget_class, IvlMessageRow, continue_button);
   gtk_widget_class_bind_template_child(widget_class, IvlMessageRow, stats_label);
   gtk_widget_class_bind_template_child(widget_class, IvlMessageRow, copy_button);
+  gtk_widget_class_bind_template_child(widget_class, IvlMessageRow, context_popover);
+  gtk_widget_class_bind_template_child(widget_class, IvlMessageRow, context_menu);
+  gtk_widget_class_bind_template_callback(widget_class, on_context_click);
+  gtk_widget_class_bind_template_callback(widget_class, on_long_press);
   gtk_widget_class_bind_template_child(widget_class, IvlMessageRow, pager);
   gtk_widget_class_bind_template_child(widget_class, IvlMessageRow, pager_label);
   gtk_widget_class_bind_template_child(widget_class, IvlMessageRow, edit_button);
@@ -374,13 +427,10 @@ static void ivl_message_row_class_init(IvlMessageRowClass *klass)
 
 static void ivl_message_row_init(IvlMessageRow *self)
 {
-  g_autoptr(GMenu) menu = g_menu_new();
-
   gtk_widget_init_template(GTK_WIDGET(self));
   g_signal_connect_swapped(self->copy_button, "clicked", G_CALLBACK(copy_message), self);
   /* Right-click on the text offers the whole message next to the selection's Copy. */
-  g_menu_append(menu, _("Copy _Message"), "message.copy");
-  gtk_label_set_extra_menu(self->text_label, G_MENU_MODEL(menu));
+  ivl_markdown_view_set_extra_menu(self->body, self->context_menu);
 }
 
 GtkWidget *ivl_message_row_new(void)

@@ -6,15 +6,20 @@
 #include <glib/gi18n.h>
 
 #include "hub-download.h"
+#include "ivl-model-folder.h"
 #include "ivl-model-manager-resources.h"
 #include "ivl.h"
 #include "model-path.h"
 
 struct _IvlModelRow {
-  AdwActionRow parent_instance;
+  AdwPreferencesRow parent_instance;
 
   /* template widgets */
+  GtkLabel *title_label;
+  GtkLabel *facts_label;
+  GtkLabel *status_label;
   GtkStack *stack;
+  GtkButton *download_button;
   GtkProgressBar *progress_bar;
   GtkButton *delete_button;
 
@@ -22,76 +27,62 @@ struct _IvlModelRow {
   const IvlCatalogModel *model;
 
   /* owned */
-  char *facts;     /* size, memory, fit: the subtitle's first line */
   char *dir;       /* where a download goes */
   char *installed; /* the installed folder, or NULL */
+  char *error;     /* why the last download failed, until the next one starts */
+  guint64 ram;
+  gboolean too_large; /* fits neither this computer's memory nor its GPU */
   GCancellable *cancel; /* non-NULL while downloading */
   gboolean delete_when_stopped;
   gboolean disposed; /* the window closed while a download or delete ran */
 };
 
-G_DEFINE_FINAL_TYPE(IvlModelRow, ivl_model_row, ADW_TYPE_ACTION_ROW)
+G_DEFINE_FINAL_TYPE(IvlModelRow, ivl_model_row, ADW_TYPE_PREFERENCES_ROW)
 
-enum { SIGNAL_INSTALLED, SIGNAL_MESSAGE, N_SIGNALS };
+enum { SIGNAL_INSTALLED, SIGNAL_DELETED, SIGNAL_MESSAGE, N_SIGNALS };
 static guint signals[N_SIGNALS];
 
-static void set_status(IvlModelRow *self, const char *status)
+/* The line under the facts: progress or a note, or an error in full (red, that line only). */
+static void set_status(IvlModelRow *self, const char *status, gboolean error)
 {
-  g_autofree char *text = status ? g_strdup_printf("%s\n%s", self->facts, status)
-                                 : g_strdup(self->facts);
-  adw_action_row_set_subtitle(ADW_ACTION_ROW(self), text);
+  gtk_label_set_text(self->status_label, status ? status : "");
+  gtk_widget_set_visible(GTK_WIDGET(self->status_label), status != NULL);
+  if (error)
+    gtk_widget_add_css_class(GTK_WIDGET(self->status_label), "error");
+  else
+    gtk_widget_remove_css_class(GTK_WIDGET(self->status_label), "error");
 }
 
-static char *facts_text(const IvlCatalogModel *m, guint64 ram)
+static const char *fit_text(int best, gboolean gpu)
+{
+  if (gpu)
+    return best < 0                        ? _("too large for the GPU")
+           : best == IVL_PRECISION_BF16 ? _("fits the GPU")
+           : best == IVL_PRECISION_INT8 ? _("fits the GPU with 8-bit weights")
+                                        : _("fits the GPU with 4-bit weights");
+  return best < 0                        ? _("too large for this computer's memory")
+         : best == IVL_PRECISION_BF16 ? _("fits this computer")
+         : best == IVL_PRECISION_INT8 ? _("fits this computer with 8-bit weights")
+                                      : _("fits this computer with 4-bit weights");
+}
+
+/* Size, memory, fit; too_large is set when neither the memory nor a GPU can hold it. */
+static char *facts_text(const IvlCatalogModel *m, guint64 ram, gboolean *too_large)
 {
   g_autofree char *size = g_format_size(m->download_bytes);
   g_autofree char *bf16 = g_format_size(m->memory[IVL_PRECISION_BF16]);
   int best = ivl_catalog_best_precision(m->memory, ram);
-  const char *fit = best < 0                        ? _("too large for this computer's memory")
-                    : best == IVL_PRECISION_BF16 ? _("fits this computer")
-                    : best == IVL_PRECISION_INT8 ? _("fits this computer with 8-bit weights")
-                                                 : _("fits this computer with 4-bit weights");
   /* TRANSLATORS: "1.8 GB download · needs 2.7 GB of memory · fits this computer" */
   g_autofree char *text = g_strdup_printf(_("%s download · needs %s of memory · %s"), size, bf16,
-                                          fit);
+                                          fit_text(best, FALSE));
   g_autofree char *gpu_name = NULL;
   guint64 gpu_memory;
+  *too_large = best < 0;
   if (!ivl_catalog_gpu(&gpu_name, &gpu_memory))
     return g_steal_pointer(&text);
   int gpu = ivl_catalog_best_precision(m->gpu_memory, gpu_memory);
-  const char *gpu_fit = gpu < 0                        ? _("too large for the GPU")
-                        : gpu == IVL_PRECISION_BF16 ? _("fits the GPU")
-                        : gpu == IVL_PRECISION_INT8 ? _("fits the GPU with 8-bit weights")
-                                                    : _("fits the GPU with 4-bit weights");
-  return g_strdup_printf("%s · %s", text, gpu_fit);
-}
-
-/* The whole folder, depth first; on a worker thread. */
-static gboolean delete_tree(GFile *file, GCancellable *cancellable, GError **error)
-{
-  g_autoptr(GFileEnumerator) children =
-      g_file_enumerate_children(file, G_FILE_ATTRIBUTE_STANDARD_NAME,
-                                G_FILE_QUERY_INFO_NOFOLLOW_SYMLINKS, cancellable, NULL);
-  if (children) {
-    GFileInfo *info;
-    GFile *child;
-    while (g_file_enumerator_iterate(children, &info, &child, cancellable, error) && info) {
-      if (!delete_tree(child, cancellable, error))
-        return FALSE;
-    }
-  }
-  return g_file_delete(file, cancellable, error);
-}
-
-static void delete_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
-{
-  (void)source;
-  GError *error = NULL;
-  g_autoptr(GFile) file = g_file_new_for_path(data);
-  if (delete_tree(file, cancellable, &error))
-    g_task_return_boolean(task, TRUE);
-  else
-    g_task_return_error(task, error);
+  *too_large = best < 0 && gpu < 0;
+  return g_strdup_printf("%s · %s", text, fit_text(gpu, TRUE));
 }
 
 static void show_state(IvlModelRow *self)
@@ -103,14 +94,32 @@ static void show_state(IvlModelRow *self)
     gtk_widget_set_visible(GTK_WIDGET(self->delete_button),
                            !g_str_has_prefix(self->installed, cache));
     gtk_widget_set_tooltip_text(GTK_WIDGET(self), self->installed);
-    set_status(self, NULL);
-  } else if (g_file_test(self->dir, G_FILE_TEST_IS_DIR)) {
+    set_status(self, NULL, FALSE);
+    return;
+  }
+  gtk_widget_set_tooltip_text(GTK_WIDGET(self), NULL);
+  if (g_file_test(self->dir, G_FILE_TEST_IS_DIR)) {
     gtk_stack_set_visible_child_name(self->stack, "paused");
-    set_status(self, _("Partly downloaded: resume to finish."));
+    if (self->error)
+      set_status(self, self->error, TRUE);
+    else
+      set_status(self, _("Partly downloaded: resume to finish."), FALSE);
+  } else if (self->error) {
+    gtk_stack_set_visible_child_name(self->stack, "failed");
+    set_status(self, self->error, TRUE);
   } else {
     gtk_stack_set_visible_child_name(self->stack, "get");
-    set_status(self, NULL);
+    set_status(self, NULL, FALSE);
   }
+}
+
+void ivl_model_row_refresh(IvlModelRow *self)
+{
+  if (self->cancel)
+    return; /* a download in progress says where it is */
+  g_clear_pointer(&self->installed, g_free);
+  self->installed = ivl_catalog_installed_path(self->model->name);
+  show_state(self);
 }
 
 static void on_deleted(GObject *source, GAsyncResult *result, gpointer data)
@@ -120,22 +129,19 @@ static void on_deleted(GObject *source, GAsyncResult *result, gpointer data)
   g_autoptr(GError) error = NULL;
   if (self->disposed)
     return;
-  if (!g_task_propagate_boolean(G_TASK(result), &error)) {
+  if (!ivl_model_folder_delete_finish(result, &error)) {
     g_autofree char *text = g_strdup_printf(_("Could not delete %s: %s"),
                                             (char *)g_task_get_task_data(G_TASK(result)),
                                             error->message);
     g_signal_emit(self, signals[SIGNAL_MESSAGE], 0, text);
   }
-  g_clear_pointer(&self->installed, g_free);
-  self->installed = ivl_catalog_installed_path(self->model->name);
-  show_state(self);
+  ivl_model_row_refresh(self);
+  g_signal_emit(self, signals[SIGNAL_DELETED], 0);
 }
 
 static void delete_folder(IvlModelRow *self, const char *path)
 {
-  g_autoptr(GTask) task = g_task_new(NULL, NULL, on_deleted, g_object_ref(self));
-  g_task_set_task_data(task, g_strdup(path), g_free);
-  g_task_run_in_thread(task, delete_thread);
+  ivl_model_folder_delete_async(path, on_deleted, g_object_ref(self));
 }
 
 static void on_progress(const IvlHubProgress *p, gpointer data)
@@ -145,7 +151,7 @@ static void on_progress(const IvlHubProgress *p, gpointer data)
     return;
   if (p->phase == IVL_HUB_PHASE_LISTING || p->total == 0) {
     gtk_progress_bar_pulse(self->progress_bar);
-    set_status(self, _("Reading the list of files…"));
+    set_status(self, _("Reading the list of files…"), FALSE);
     return;
   }
   gtk_progress_bar_set_fraction(self->progress_bar, (double)p->done / (double)p->total);
@@ -163,7 +169,7 @@ static void on_progress(const IvlHubProgress *p, gpointer data)
   } else {
     text = g_strdup_printf(_("%s of %s"), done, total);
   }
-  set_status(self, text);
+  set_status(self, text, FALSE);
 }
 
 static void on_download_done(GObject *source, GAsyncResult *result, gpointer data)
@@ -189,14 +195,60 @@ static void on_download_done(GObject *source, GAsyncResult *result, gpointer dat
     delete_folder(self, self->dir);
     return;
   }
-  show_state(self);
   if (g_error_matches(error, IVL_ERROR, IVL_ERROR_CANCELLED)) {
-    set_status(self, _("Paused: the downloaded part is kept. Resume to continue."));
+    show_state(self);
+    set_status(self, _("Paused: the downloaded part is kept. Resume to continue."), FALSE);
     return;
   }
-  set_status(self, error->message);
-  gtk_widget_add_css_class(GTK_WIDGET(self), "error");
-  g_signal_emit(self, signals[SIGNAL_MESSAGE], 0, error->message);
+  /* The hub's messages say what went wrong and what to do; shown whole under the facts. */
+  self->error = g_strdup(error->message);
+  show_state(self);
+}
+
+static void start_download(IvlModelRow *self)
+{
+  if (self->cancel)
+    return;
+  self->cancel = g_cancellable_new();
+  g_clear_pointer(&self->error, g_free);
+  gtk_progress_bar_set_fraction(self->progress_bar, 0);
+  gtk_stack_set_visible_child_name(self->stack, "running");
+  set_status(self, _("Reading the list of files…"), FALSE);
+  IvlHubDownloadOptions options = {.repo_id = self->model->repo_id, .dir = self->dir};
+  ivl_hub_download_async(&options, on_progress, self, self->cancel, on_download_done,
+                         g_object_ref(self));
+}
+
+static void on_too_large_response(AdwMessageDialog *dialog, const char *response, gpointer data)
+{
+  (void)dialog;
+  if (g_str_equal(response, "download"))
+    start_download(data);
+}
+
+/* A model that cannot run here is only downloaded once the person has read so. */
+static void confirm_too_large(IvlModelRow *self)
+{
+  g_autofree char *need = g_format_size(self->model->memory[IVL_PRECISION_Q4]);
+  g_autofree char *have = g_format_size(self->ram);
+  g_autofree char *size = g_format_size(self->model->download_bytes);
+  GtkRoot *root = gtk_widget_get_root(GTK_WIDGET(self));
+  AdwMessageDialog *dialog = ADW_MESSAGE_DIALOG(adw_message_dialog_new(
+      GTK_IS_WINDOW(root) ? GTK_WINDOW(root) : NULL, NULL, NULL));
+  adw_message_dialog_format_heading(dialog, _("%s is too large for this computer"),
+                                    self->model->name);
+  adw_message_dialog_format_body(
+      dialog,
+      _("It needs at least %s of memory (with 4-bit weights), and this computer has %s: it "
+        "will not run here. Download the %s anyway only to copy it to a larger machine or "
+        "to serve it from one."),
+      need, have, size);
+  adw_message_dialog_add_responses(dialog, "cancel", _("Cancel"), "download",
+                                   _("Download Anyway"), NULL);
+  adw_message_dialog_set_default_response(dialog, "cancel");
+  adw_message_dialog_set_close_response(dialog, "cancel");
+  g_signal_connect_object(dialog, "response", G_CALLBACK(on_too_large_response), self, 0);
+  gtk_window_present(GTK_WINDOW(dialog));
 }
 
 static void download_action(GtkWidget *widget, const char *name, GVariant *param)
@@ -204,15 +256,11 @@ static void download_action(GtkWidget *widget, const char *name, GVariant *param
   (void)name;
   (void)param;
   IvlModelRow *self = IVL_MODEL_ROW(widget);
-  if (self->cancel)
-    return;
-  self->cancel = g_cancellable_new();
-  gtk_widget_remove_css_class(widget, "error");
-  gtk_progress_bar_set_fraction(self->progress_bar, 0);
-  gtk_stack_set_visible_child_name(self->stack, "running");
-  IvlHubDownloadOptions options = {.repo_id = self->model->repo_id, .dir = self->dir};
-  ivl_hub_download_async(&options, on_progress, self, self->cancel, on_download_done,
-                         g_object_ref(self));
+  /* Resuming or retrying one already begun asks no more. */
+  if (self->too_large && !g_file_test(self->dir, G_FILE_TEST_IS_DIR) && self->error == NULL)
+    confirm_too_large(self);
+  else
+    start_download(self);
 }
 
 static void pause_action(GtkWidget *widget, const char *name, GVariant *param)
@@ -280,17 +328,9 @@ static void delete_action(GtkWidget *widget, const char *name, GVariant *param)
   IvlModelRow *self = IVL_MODEL_ROW(widget);
   if (!self->installed)
     return;
-  g_autofree char *size = g_format_size(ivl_model_dir_disk_bytes(self->installed));
-  AdwMessageDialog *dialog = ADW_MESSAGE_DIALOG(
-      adw_message_dialog_new(parent_window(self), _("Delete the model?"), NULL));
-  adw_message_dialog_format_body(dialog, _("%s will be removed from %s, freeing %s."),
-                                 self->model->name, self->installed, size);
-  adw_message_dialog_add_responses(dialog, "cancel", _("Cancel"), "delete", _("Delete"), NULL);
-  adw_message_dialog_set_response_appearance(dialog, "delete", ADW_RESPONSE_DESTRUCTIVE);
-  adw_message_dialog_set_default_response(dialog, "cancel");
-  adw_message_dialog_set_close_response(dialog, "cancel");
+  AdwMessageDialog *dialog = ivl_model_folder_confirm_delete(
+      widget, self->model->name, self->installed, ivl_model_folder_disk_bytes(self->installed));
   g_signal_connect_object(dialog, "response", G_CALLBACK(on_delete_response), self, 0);
-  gtk_window_present(GTK_WINDOW(dialog));
 }
 
 void ivl_model_row_register_resources(void)
@@ -315,8 +355,8 @@ static void ivl_model_row_dispose(GObject *object)
 static void ivl_model_row_finalize(GObject *object)
 {
   IvlModelRow *self = IVL_MODEL_ROW(object);
-  g_free(self->facts);
   g_free(self->dir);
+  g_free(self->error);
   g_free(self->installed);
   g_clear_object(&self->cancel);
   G_OBJECT_CLASS(ivl_model_row_parent_class)->finalize(object);
@@ -332,7 +372,11 @@ static void ivl_model_row_class_init(IvlModelRowClass *klass)
   ivl_model_row_register_resources();
   gtk_widget_class_set_template_from_resource(
       widget_class, "/io/github/ivl/Chat/model-manager/ui/ivl-model-row.ui");
+  gtk_widget_class_bind_template_child(widget_class, IvlModelRow, title_label);
+  gtk_widget_class_bind_template_child(widget_class, IvlModelRow, facts_label);
+  gtk_widget_class_bind_template_child(widget_class, IvlModelRow, status_label);
   gtk_widget_class_bind_template_child(widget_class, IvlModelRow, stack);
+  gtk_widget_class_bind_template_child(widget_class, IvlModelRow, download_button);
   gtk_widget_class_bind_template_child(widget_class, IvlModelRow, progress_bar);
   gtk_widget_class_bind_template_child(widget_class, IvlModelRow, delete_button);
   gtk_widget_class_install_action(widget_class, "row.download", NULL, download_action);
@@ -343,6 +387,8 @@ static void ivl_model_row_class_init(IvlModelRowClass *klass)
   signals[SIGNAL_INSTALLED] = g_signal_new("installed", G_TYPE_FROM_CLASS(klass),
                                            G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE,
                                            1, G_TYPE_STRING);
+  signals[SIGNAL_DELETED] = g_signal_new("deleted", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST,
+                                         0, NULL, NULL, NULL, G_TYPE_NONE, 0);
   signals[SIGNAL_MESSAGE] = g_signal_new("message", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST,
                                          0, NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_STRING);
 }
@@ -355,11 +401,17 @@ static void ivl_model_row_init(IvlModelRow *self)
 IvlModelRow *ivl_model_row_new(const IvlCatalogModel *model, guint64 ram)
 {
   IvlModelRow *self = g_object_new(IVL_TYPE_MODEL_ROW, NULL);
+  g_autofree char *facts = facts_text(model, ram, &self->too_large);
   self->model = model;
-  self->facts = facts_text(model, ram);
+  self->ram = ram;
   self->dir = ivl_catalog_download_dir(model->repo_id);
   self->installed = ivl_catalog_installed_path(model->name);
   adw_preferences_row_set_title(ADW_PREFERENCES_ROW(self), model->name);
+  gtk_label_set_text(self->title_label, model->name);
+  gtk_label_set_text(self->facts_label, facts);
+  /* The ellipsis says a question comes first: the model will not run here. */
+  if (self->too_large)
+    gtk_button_set_label(self->download_button, _("Download…"));
   show_state(self);
   return self;
 }

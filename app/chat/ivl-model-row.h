@@ -10,12 +10,16 @@
 G_BEGIN_DECLS
 
 #define IVL_TYPE_MODEL_ROW (ivl_model_row_get_type())
-G_DECLARE_FINAL_TYPE(IvlModelRow, ivl_model_row, IVL, MODEL_ROW, AdwActionRow)
+G_DECLARE_FINAL_TYPE(IvlModelRow, ivl_model_row, IVL, MODEL_ROW, AdwPreferencesRow)
 
 /* model is static (ivl_catalog_models); ram is this machine's memory in bytes.
- * Signals: "installed" (const char *path) when a download completes, "message"
- * (const char *text) for a note to show the person (an error and what to do, done). */
+ * Signals: "installed" (const char *path) when a download completes, "deleted" when its
+ * folder (or a cancelled download's part) is gone, "message" (const char *text) for a note
+ * to show the person. A failed download's error shows in full on the row itself. */
 IvlModelRow *ivl_model_row_new(const IvlCatalogModel *model, guint64 ram);
+
+/* Looks again whether the model is installed (a folder deleted elsewhere). */
+void ivl_model_row_refresh(IvlModelRow *self);
 
 /* Registers the model manager's GResource (its .ui templates), once; the resource is
  * compiled with --manual-register so that linking it from a static library keeps it. */

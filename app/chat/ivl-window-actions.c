@@ -101,11 +101,15 @@ static void demo_model_action(GtkWidget *widget, const char *name, GVariant *par
 
 static void manage_models_action(GtkWidget *widget, const char *name, GVariant *param)
 {
-  IvlModelManager *manager = ivl_model_manager_new(GTK_WINDOW(widget));
+  IvlWindow *self = IVL_WINDOW(widget);
+  g_autofree char *folder = g_settings_get_string(self->settings, "models-folder");
+  IvlModelManager *manager = ivl_model_manager_new(GTK_WINDOW(widget), folder);
 
   (void)name;
   (void)param;
   g_signal_connect_object(manager, "model-installed", G_CALLBACK(ivl_window_refresh_models),
+                          widget, G_CONNECT_SWAPPED);
+  g_signal_connect_object(manager, "model-deleted", G_CALLBACK(ivl_window_refresh_models),
                           widget, G_CONNECT_SWAPPED);
   gtk_window_present(GTK_WINDOW(manager));
 }

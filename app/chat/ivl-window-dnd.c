@@ -88,18 +88,34 @@ static void on_inspected(GObject *source, GAsyncResult *result, gpointer user_da
   ivl_window_show_media_error(self, attachment, error);
 }
 
-static void add_attachment(IvlWindow *self, IvlAttachment *attachment)
+static void edit_clip(IvlWindow *self, IvlAttachmentTile *tile);
+
+/* A new tile after `after` (NULL: at the end), its attachment at the same place in the list. */
+static void insert_attachment(IvlWindow *self, IvlAttachment *attachment, GtkWidget *after)
 {
   GtkWidget *tile = ivl_attachment_tile_new(attachment);
+  guint pos = g_list_model_get_n_items(G_LIST_MODEL(self->attachments));
 
+  if (after)
+    g_list_store_find(self->attachments,
+                      ivl_attachment_tile_get_attachment(IVL_ATTACHMENT_TILE(after)), &pos);
   g_signal_connect_swapped(tile, "remove", G_CALLBACK(remove_tile), self);
-  g_list_store_append(self->attachments, attachment);
-  gtk_box_append(self->attachments_box, tile);
+  g_signal_connect_swapped(tile, "edit", G_CALLBACK(edit_clip), self);
+  g_list_store_insert(self->attachments, after ? pos + 1 : pos, attachment);
+  if (after)
+    gtk_box_insert_child_after(self->attachments_box, tile, after);
+  else
+    gtk_box_append(self->attachments_box, tile);
   update_attachments_bar(self);
   if (ivl_attachment_get_n_tiles(attachment) == 0)
     ivl_worker_inspect_async(self->worker, attachment,
                              g_settings_get_int(self->settings, "max-tiles"), NULL, on_inspected,
                              g_object_ref(self));
+}
+
+static void add_attachment(IvlWindow *self, IvlAttachment *attachment)
+{
+  insert_attachment(self, attachment, NULL);
 }
 
 void ivl_window_clear_attachments(IvlWindow *self)
@@ -123,14 +139,57 @@ void ivl_window_restore_attachments(IvlWindow *self, IvlMessage *question)
   gtk_toggle_button_set_active(self->combine_button, ivl_message_get_combined(question));
 }
 
-static void on_clip_chosen(IvlWindow *self, const char *stored_path, double start, double end,
-                           int n_frames, int n_tiles, GdkPaintable *first_frame)
+static IvlAttachment *chosen_clip(const char *stored_path, double start, double end,
+                                  int n_frames, int n_tiles, GdkPaintable *first_frame)
 {
-  g_autoptr(IvlAttachment) a = ivl_attachment_new_video(stored_path, start, end, n_frames);
+  IvlAttachment *a = ivl_attachment_new_video(stored_path, start, end, n_frames);
 
   ivl_attachment_set_preview(a, first_frame);
   ivl_attachment_set_grid(a, 1, 1, n_tiles);
+  return a;
+}
+
+static void on_clip_chosen(IvlWindow *self, const char *stored_path, double start, double end,
+                           int n_frames, int n_tiles, GdkPaintable *first_frame)
+{
+  g_autoptr(IvlAttachment) a =
+      chosen_clip(stored_path, start, end, n_frames, n_tiles, first_frame);
+
   add_attachment(self, a);
+}
+
+/* The clip chosen again replaces the one it was opened from, in its place. */
+static void on_clip_changed(IvlVideoDialog *dialog, const char *stored_path, double start,
+                            double end, int n_frames, int n_tiles, GdkPaintable *first_frame,
+                            IvlWindow *self)
+{
+  IvlAttachment *old = g_object_get_data(G_OBJECT(dialog), "attachment");
+  IvlAttachmentTile *tile = find_tile(self, old);
+  g_autoptr(IvlAttachment) a =
+      chosen_clip(stored_path, start, end, n_frames, n_tiles, first_frame);
+
+  ivl_attachment_set_name(a, ivl_attachment_get_name(old));
+  if (tile == NULL) {
+    add_attachment(self, a); /* removed meanwhile: the new choice still counts */
+    return;
+  }
+  insert_attachment(self, a, GTK_WIDGET(tile));
+  remove_tile(self, tile);
+}
+
+static void edit_clip(IvlWindow *self, IvlAttachmentTile *tile)
+{
+  IvlAttachment *a = ivl_attachment_tile_get_attachment(tile);
+  IvlVideoDialog *dialog =
+      ivl_video_dialog_new(GTK_WINDOW(self), self->worker, self->store, ivl_attachment_get_path(a));
+  double start, end;
+
+  if (!ivl_attachment_get_bounds(a, &start, &end))
+    start = end = 0;
+  ivl_video_dialog_set_clip(dialog, start, end, ivl_attachment_get_n_frames(a));
+  g_object_set_data_full(G_OBJECT(dialog), "attachment", g_object_ref(a), g_object_unref);
+  g_signal_connect_object(dialog, "clip-chosen", G_CALLBACK(on_clip_changed), self, 0);
+  gtk_window_present(GTK_WINDOW(dialog));
 }
 
 static void on_image_imported(GObject *source, GAsyncResult *result, gpointer user_data)

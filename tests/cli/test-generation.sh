@@ -75,6 +75,46 @@ printf '/image %s\nWhat is it?\nAnd then?\n/reset\nHi\n/quit\n' "$img" |
   fail "chat: $(cat "$tmp/err")"
 grep -q 'conversation reset' "$tmp/err" || fail "chat /reset: $(cat "$tmp/err")"
 
+echo "# a 9B-style model: InternLM2 layout, SentencePiece tokenizer (BOS <s>=1, <|im_start|>=3,"
+echo "# <IMG_CONTEXT>=3002 beyond the 3000 pieces), run, batch and chat end to end"
+m9="$tmp/model-9b"
+IVL="$ivl" "$root/tests/make-tiny-model" "$m9" --llm-layout internlm2 --vocab 3009 \
+  --seed=12 >/dev/null
+"$ivl" info -m "$m9" >"$tmp/info9" 2>"$tmp/err" || fail "info 9B: $(cat "$tmp/err")"
+grep -q 'internlm3-spm' "$tmp/info9" || fail "info 9B tokenizer: $(cat "$tmp/info9")"
+out=$("$ivl" run -m "$m9" --max-new-tokens 3 --json --image "$img" --max-num 1 "Describe." \
+  2>"$tmp/err") || fail "run 9B: $(cat "$tmp/err")"
+echo "$out" | grep -q '"prompt_ids" *: *\[1,3,' || fail "9B prompt ids: $out"
+n=$(echo "$out" | tr ',[' '\n\n' | grep -c '^3002$' || true)
+[ "$n" -eq 256 ] || fail "9B image: $n image tokens"
+"$ivl" run -m "$m9" --max-new-tokens 4 "Hi" >/dev/null 2>"$tmp/err" || fail "run 9B text"
+"$ivl" batch -m "$m9" --jsonl "$tmp/in.jsonl" --max-new-tokens 2 --max-num 1 \
+  >"$tmp/out9.jsonl" 2>"$tmp/err" || fail "batch 9B: $(cat "$tmp/err")"
+[ "$(grep -c '"answer"' "$tmp/out9.jsonl")" -eq 2 ] || fail "batch 9B: $(cat "$tmp/out9.jsonl")"
+printf '/image %s\nWhat is it?\nAnd then?\n/quit\n' "$img" |
+  "$ivl" chat -m "$m9" --max-new-tokens 2 --max-num 1 >/dev/null 2>"$tmp/err" ||
+  fail "chat 9B: $(cat "$tmp/err")"
+
+echo "# the -hf twin of the first model (same weights renamed, tokenizer.json, its template):"
+echo "# given chat()'s system message it sees the same ids and gives the same logits"
+mh="$tmp/model-hf"
+IVL="$ivl" "$root/tests/make-tiny-model" "$mh" --seed=11 --layout hf >/dev/null
+"$ivl" info -m "$mh" >"$tmp/infohf" 2>"$tmp/err" || fail "info hf: $(cat "$tmp/err")"
+grep -q 'InternVLForConditionalGeneration' "$tmp/infohf" || fail "info hf layout: $(cat "$tmp/infohf")"
+sys=$("$ivl" prompt -m "$m" "x" | sed -n 2p | sed 's/<|im_end|>$//')
+for args in "Hi" "--image $img --max-num 2 Describe."; do
+  # shellcheck disable=SC2086
+  run --logits-out "$tmp/orig.f32" $args >/dev/null || fail "original: $(cat "$tmp/err")"
+  # shellcheck disable=SC2086
+  "$ivl" run -m "$mh" --max-new-tokens 3 --system "$sys" --logits-out "$tmp/hf.f32" $args \
+    >/dev/null 2>"$tmp/err" || fail "hf run: $(cat "$tmp/err")"
+  cmp -s "$tmp/orig.f32" "$tmp/hf.f32" || fail "hf logits differ for: $args"
+done
+out=$("$ivl" run -m "$mh" --max-new-tokens 3 --json "Hi" 2>"$tmp/err") || fail "hf: $(cat "$tmp/err")"
+echo "$out" | grep -q '"prompt_ids" *: *\[151644,872,' || fail "hf prompt has a system turn: $out"
+printf 'What is it?\n/quit\n' | "$ivl" chat -m "$mh" --max-new-tokens 2 >/dev/null 2>"$tmp/err" ||
+  fail "chat hf: $(cat "$tmp/err")"
+
 echo "# errors"
 if "$ivl" run -m "$tmp/nothing" "Hi" 2>"$tmp/err"; then fail "missing model accepted"; fi
 grep -q 'ivl run:' "$tmp/err" || fail "missing model message: $(cat "$tmp/err")"

@@ -286,7 +286,9 @@ char *ivl_session_ask(ivl_session *session, const char *question, ivl_media *con
       n_media > 1 ? " Image-2: <ref>a cloud</ref><box>[[0, 0, 500, 500]]</box>" : "")
   : g_strdup_printf(
       "**Turn %d** (history: %d turns) about “%s” with %d media, %s%s.\n\n"
-      "- the picture is *clear*\n- see `tile 1`\n\n```\nprint(\"hello\")\n```\nDone.%s%s",
+      "- the picture is *clear*\n- see `tile 1` and [the guide](https://internvl.github.io/)\n\n"
+      "| Part | Tiles |\n|:--|--:|\n| wide | 2 |\n| photo_small | 1 |\n\n"
+      "```python\nprint(\"hello\")\n```\nDone.%s%s",
       session->turns + 1, session->turns, question, n_media,
       layout == IVL_IMAGES_COMBINED ? "combined" : "separate",
       params->do_sample ? ", sampled" : "",

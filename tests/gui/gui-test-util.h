@@ -50,4 +50,22 @@ static inline void gui_save_png(GtkWidget *widget, const char *path)
   g_assert_true(gdk_texture_save_to_png(texture, path));
 }
 
+/* Any warning or critical (from our code, GTK, libadwaita, GLib, GStreamer's GLib side; on
+ * any thread) ends the test at once with its message, whether or not G_DEBUG says so: a
+ * GUI test passes only with a clean log. Called first in main, before anything logs. */
+static inline GLogWriterOutput gui_strict_log_writer(GLogLevelFlags level,
+                                                     const GLogField *fields, gsize n_fields,
+                                                     gpointer data)
+{
+  if (level & (G_LOG_LEVEL_ERROR | G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_WARNING))
+    level |= G_LOG_FLAG_FATAL;
+  return g_log_writer_default(level, fields, n_fields, data);
+}
+
+static inline void gui_fail_on_warnings(void)
+{
+  g_log_set_writer_func(gui_strict_log_writer, NULL, NULL);
+  g_log_set_always_fatal(G_LOG_FATAL_MASK | G_LOG_LEVEL_WARNING | G_LOG_LEVEL_CRITICAL);
+}
+
 #endif

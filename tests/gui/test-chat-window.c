@@ -13,13 +13,18 @@
 
 #include <adwaita.h>
 #include <glib/gstdio.h>
+#include <gtksourceview/gtksource.h>
 #include <unistd.h>
 
 #include "ivl-application.h"
 #include "ivl-boxed-image.h"
+#include "ivl-attachment-tile.h"
+#include "ivl-code-block.h"
 #include "ivl-conversation-settings.h"
 #include "ivl-image-viewer.h"
+#include "ivl-markdown-view.h"
 #include "ivl-message-row.h"
+#include "ivl-oriented-paintable.h"
 #include "ivl-preferences.h"
 #include "ivl-video-dialog.h"
 #include "ivl-window-private.h"
@@ -574,6 +579,250 @@ static void test_broken_video(void)
   gtk_window_destroy(dialog);
 }
 
+/* ---- the clip dialog (issue 14) ---------------------------------------------------------- */
+
+static GtkWidget *find_widget(GtkWidget *widget, GType type, int nth)
+{
+  static int seen;
+  if (nth >= 0)
+    seen = nth;
+  if (G_TYPE_CHECK_INSTANCE_TYPE(widget, type) && seen-- == 0)
+    return widget;
+  for (GtkWidget *c = gtk_widget_get_first_child(widget); c; c = gtk_widget_get_next_sibling(c)) {
+    GtkWidget *found = find_widget(c, type, -1);
+    if (found)
+      return found;
+  }
+  return NULL;
+}
+
+/* The nth (from 0) widget of type under widget, depth first. */
+static GtkWidget *nth_widget(GtkWidget *widget, GType type, int nth)
+{
+  return find_widget(widget, type, nth);
+}
+
+static IvlOrientedPaintable *clip_preview(GtkWindow *dialog)
+{
+  for (int i = 0;; i++) {
+    GtkWidget *picture = nth_widget(GTK_WIDGET(dialog), GTK_TYPE_PICTURE, i);
+    g_assert_nonnull(picture);
+    GdkPaintable *p = gtk_picture_get_paintable(GTK_PICTURE(picture));
+    if (IVL_IS_ORIENTED_PAINTABLE(p))
+      return IVL_ORIENTED_PAINTABLE(p);
+  }
+}
+
+static gboolean turned_upright(gpointer data)
+{
+  IvlOrientedPaintable *p = data;
+  return ivl_oriented_paintable_get_orientation(p) == IVL_ORIENTATION_90R &&
+         gdk_paintable_get_intrinsic_width(GDK_PAINTABLE(p)) > 0;
+}
+
+/* The start (0) or end (1) of the clip: the scales in the list of controls, not the
+ * player's. */
+static GtkAdjustment *clip_end(GtkWindow *dialog, int which)
+{
+  GtkWidget *controls = nth_widget(GTK_WIDGET(dialog), GTK_TYPE_LIST_BOX, 0);
+  return gtk_range_get_adjustment(GTK_RANGE(nth_widget(controls, GTK_TYPE_SCALE, which)));
+}
+
+static GtkMediaStream *clip_stream(GtkWindow *dialog)
+{
+  GtkWidget *controls = nth_widget(GTK_WIDGET(dialog), GTK_TYPE_MEDIA_CONTROLS, 0);
+  return gtk_media_controls_get_media_stream(GTK_MEDIA_CONTROLS(controls));
+}
+
+static gboolean duration_known(gpointer data)
+{
+  return gtk_adjustment_get_upper(clip_end(data, 1)) > 10;
+}
+
+typedef struct {
+  GtkMediaStream *stream;
+  gint64 at;
+} SeekWait;
+
+static gboolean seeked(gpointer data)
+{
+  SeekWait *w = data;
+  return !gtk_media_stream_is_seeking(w->stream) &&
+         llabs(gtk_media_stream_get_timestamp(w->stream) - w->at) < G_USEC_PER_SEC / 2;
+}
+
+static GtkWindow *clip_dialog; /* for the log of a failed wait */
+
+static void print_dialog_labels(void)
+{
+  print_labels(GTK_WIDGET(clip_dialog));
+}
+
+static void wait_for_dialog_text(GtkWindow *dialog, const char *text)
+{
+  TextWait w = {GTK_WIDGET(dialog), text};
+  clip_dialog = dialog;
+  gui_wait_until(text_shown, &w, text, WAIT_MS, print_dialog_labels);
+}
+
+static void wait_seeked(GtkWindow *dialog, double seconds)
+{
+  SeekWait w = {clip_stream(dialog), (gint64)(seconds * G_USEC_PER_SEC)};
+  wait_until(seeked, &w, "the preview at the clip's start");
+}
+
+/* A phone video (a display matrix turning it a quarter clockwise) shows upright, as the model
+ * gets its frames; the two ends of the clip, in m:ss, cannot cross; moving the start shows
+ * the frame there; the dialog fits a 360 px window. */
+static void test_clip_dialog(void)
+{
+  GtkWindow *dialog;
+  IvlOrientedPaintable *preview;
+  GtkAdjustment *start, *end;
+
+  attach_test_file("rotated.mov");
+  dialog = wait_for_toplevel(IVL_TYPE_VIDEO_DIALOG);
+  preview = clip_preview(dialog);
+  wait_until(turned_upright, preview, "the preview turned upright");
+  /* Stored 160x96: shown 96 wide, 160 high. */
+  g_assert_cmpint(gdk_paintable_get_intrinsic_width(GDK_PAINTABLE(preview)), ==, 96);
+  g_assert_cmpint(gdk_paintable_get_intrinsic_height(GDK_PAINTABLE(preview)), ==, 160);
+  wait_until(duration_known, dialog, "the video's duration");
+  start = clip_end(dialog, 0);
+  end = clip_end(dialog, 1);
+  g_assert_cmpfloat(gtk_adjustment_get_value(end), ==, gtk_adjustment_get_upper(end));
+  wait_for_dialog_text(dialog, "0:12");
+
+  gtk_adjustment_set_value(start, 5);
+  wait_seeked(dialog, 5);
+  wait_for_dialog_text(dialog, "0:05");
+  /* The end cannot pass the start, nor the start the end. */
+  gtk_adjustment_set_value(end, 2);
+  g_assert_cmpfloat(gtk_adjustment_get_value(end), >, gtk_adjustment_get_value(start));
+  gtk_adjustment_set_value(end, 9);
+  gtk_adjustment_set_value(start, 11);
+  g_assert_cmpfloat(gtk_adjustment_get_value(start), <, gtk_adjustment_get_value(end));
+  gtk_adjustment_set_value(start, 5);
+  wait_seeked(dialog, 5);
+  wait_for_dialog_text(dialog, "8 frames, 0:05–0:09");
+  gui_settle(500);
+  screenshot(GTK_WIDGET(dialog), "19-clip-upright");
+
+  gtk_window_set_default_size(dialog, 360, 640);
+  gui_settle(800);
+  g_assert_cmpint(gtk_widget_get_width(GTK_WIDGET(dialog)), <=, 360);
+  screenshot(GTK_WIDGET(dialog), "20-clip-narrow");
+
+  g_signal_emit_by_name(find_button(GTK_WIDGET(dialog), "_Add"), "clicked");
+  wait_until(attachments_ready, GUINT_TO_POINTER(1), "the clip attachment");
+  wait_for_text(GTK_WIDGET(window->attachments_box), "8 frames, 0:05–0:09");
+}
+
+static IvlAttachment *first_attachment(void)
+{
+  IvlAttachment *a = g_list_model_get_item(G_LIST_MODEL(window->attachments), 0);
+  g_object_unref(a); /* the list keeps it */
+  return a;
+}
+
+/* Clicking the waiting clip opens the dialog on it; what is chosen there replaces it. */
+static void test_clip_reopen(void)
+{
+  GtkWidget *tile = gtk_widget_get_first_child(GTK_WIDGET(window->attachments_box));
+  GtkWindow *dialog;
+  double start, end;
+
+  g_assert_true(IVL_IS_ATTACHMENT_TILE(tile));
+  g_signal_emit_by_name(tile, "edit");
+  dialog = wait_for_toplevel(IVL_TYPE_VIDEO_DIALOG);
+  wait_until(duration_known, dialog, "the video's duration");
+  g_assert_cmpfloat(gtk_adjustment_get_value(clip_end(dialog, 0)), ==, 5);
+  g_assert_cmpfloat(gtk_adjustment_get_value(clip_end(dialog, 1)), ==, 9);
+  wait_seeked(dialog, 5);
+  gtk_spin_button_set_value(GTK_SPIN_BUTTON(nth_widget(GTK_WIDGET(dialog), GTK_TYPE_SPIN_BUTTON, 0)), 4);
+  wait_for_dialog_text(dialog, "4 frames, 0:05–0:09");
+  g_signal_emit_by_name(find_button(GTK_WIDGET(dialog), "_Add"), "clicked");
+  wait_for_text(GTK_WIDGET(window->attachments_box), "4 frames, 0:05–0:09");
+  g_assert_cmpuint(g_list_model_get_n_items(G_LIST_MODEL(window->attachments)), ==, 1);
+  g_assert_true(ivl_attachment_get_bounds(first_attachment(), &start, &end));
+  g_assert_cmpfloat(start, ==, 5);
+  g_assert_cmpfloat(end, ==, 9);
+  g_assert_cmpint(ivl_attachment_get_n_frames(first_attachment()), ==, 4);
+}
+
+/* Sent, the clip shows as a video in the question: badge, frames and range. */
+static void test_sent_video(void)
+{
+  GtkWidget *tile;
+
+  type_and_send("What happens in this clip?");
+  wait_until(answer_done, NULL, "the answer about the clip");
+  wait_for_text(GTK_WIDGET(window->message_view), "4 frames, 0:05–0:09");
+  tile = nth_widget(GTK_WIDGET(window->message_view), IVL_TYPE_ATTACHMENT_TILE, 0);
+  g_assert_nonnull(tile);
+  g_assert_true(gtk_widget_get_visible(nth_widget(tile, GTK_TYPE_IMAGE, 0)));
+  g_assert_false(gtk_widget_get_visible(nth_widget(tile, GTK_TYPE_BUTTON, 0)));
+  gui_settle(400);
+  screenshot(GTK_WIDGET(window), "21-sent-video");
+}
+
+/* ---- a clean log (issue 14) ---------------------------------------------------------------- */
+
+static void switch_to_conversation(int index)
+{
+  GtkListBoxRow *row = gtk_list_box_get_row_at_index(window->conversation_list, index);
+
+  g_signal_emit_by_name(window->conversation_list, "row-activated", row);
+  gui_settle(300);
+}
+
+/* The message list is scrolled, refilled and resized in the ways that can make GtkListView log
+ * "failed to scroll to given position": following a streamed answer while the conversation
+ * changes under it, a new conversation and back, a regenerated answer, the model list popped
+ * up, a narrow window. Any warning ends the test (gui_fail_on_warnings). */
+static void test_log_clean(void)
+{
+  GtkAdjustment *adj = gtk_scrolled_window_get_vadjustment(window->message_scroller);
+
+  g_signal_emit_by_name(window->model_dropdown, "activate");
+  gui_settle(400);
+  gtk_widget_activate_action(GTK_WIDGET(window->model_dropdown), "popover.close", NULL);
+  for (int i = 0; i < 3; i++) {
+    type_and_send("One more question, to make the list longer than the window");
+    wait_until(answer_done, NULL, "an answer");
+  }
+  gtk_adjustment_set_value(adj, 0);
+  gui_settle(200);
+  g_assert_true(gtk_widget_activate_action(GTK_WIDGET(window), "win.new-conversation", NULL));
+  gui_settle(300);
+  type_and_send("A first question");
+  wait_until(answer_done, NULL, "an answer");
+  switch_to_conversation(1);
+  switch_to_conversation(0);
+  g_assert_true(gtk_widget_activate_action(GTK_WIDGET(window), "win.regenerate", NULL));
+  wait_until(answer_done, NULL, "the regenerated answer");
+
+  /* Streaming while the person leaves for another conversation, or scrolls up. */
+  g_setenv("IVL_FAKE_TOKEN_US", "100000", TRUE);
+  switch_to_conversation(1);
+  type_and_send("A slow answer");
+  gui_settle(700);
+  g_assert_true(gtk_widget_activate_action(GTK_WIDGET(window), "win.new-conversation", NULL));
+  gui_settle(800);
+  wait_until(answer_done, NULL, "the slow answer");
+  switch_to_conversation(1);
+  type_and_send("Another slow answer");
+  gui_settle(700);
+  gtk_adjustment_set_value(adj, 0);
+  wait_until(answer_done, NULL, "the other slow answer");
+  g_unsetenv("IVL_FAKE_TOKEN_US");
+
+  gtk_window_set_default_size(GTK_WINDOW(window), 360, 720);
+  gui_settle(600);
+  gtk_window_set_default_size(GTK_WINDOW(window), 960, 720);
+  gui_settle(600);
+}
+
 static void test_shortcuts(void)
 {
   GtkWindow *help;
@@ -661,6 +910,220 @@ static gboolean near_color(guint32 a, guint32 b)
     if (ABS((int)((a >> shift) & 0xff) - (int)((b >> shift) & 0xff)) > 24)
       return FALSE;
   return TRUE;
+}
+
+/* The last mapped widget under widget that has the CSS class name. */
+static GtkWidget *last_with_class(GtkWidget *widget, const char *name)
+{
+  GtkWidget *found =
+      gtk_widget_has_css_class(widget, name) && gtk_widget_get_mapped(widget) ? widget : NULL;
+
+  for (GtkWidget *c = gtk_widget_get_first_child(widget); c; c = gtk_widget_get_next_sibling(c)) {
+    GtkWidget *f = last_with_class(c, name);
+    if (f)
+      found = f;
+  }
+  return found;
+}
+
+/* The last mapped label under widget whose markup holds needle. */
+static GtkLabel *label_with_markup(GtkWidget *widget, const char *needle)
+{
+  GtkLabel *found = GTK_IS_LABEL(widget) && gtk_widget_get_mapped(widget) &&
+                            strstr(gtk_label_get_label(GTK_LABEL(widget)), needle)
+                        ? GTK_LABEL(widget)
+                        : NULL;
+
+  for (GtkWidget *c = gtk_widget_get_first_child(widget); c; c = gtk_widget_get_next_sibling(c)) {
+    GtkLabel *f = label_with_markup(c, needle);
+    if (f)
+      found = f;
+  }
+  return found;
+}
+
+/* What this process put on widget's clipboard, as text. */
+static char *clipboard_text(GtkWidget *widget)
+{
+  GdkContentProvider *content = gdk_clipboard_get_content(gtk_widget_get_clipboard(widget));
+  GValue value = G_VALUE_INIT;
+  char *text;
+
+  g_assert_nonnull(content);
+  g_value_init(&value, G_TYPE_STRING);
+  g_assert_true(gdk_content_provider_get_value(content, &value, NULL));
+  text = g_value_dup_string(&value);
+  g_value_unset(&value);
+  return text;
+}
+
+static GtkEventController *find_controller(GtkWidget *widget, GType type)
+{
+  GListModel *controllers = gtk_widget_observe_controllers(widget);
+
+  for (guint i = 0; i < g_list_model_get_n_items(controllers); i++) {
+    g_autoptr(GtkEventController) c = g_list_model_get_item(controllers, i);
+    if (G_TYPE_CHECK_INSTANCE_TYPE(c, type)) {
+      g_object_unref(controllers);
+      return c; /* the widget keeps it */
+    }
+  }
+  g_object_unref(controllers);
+  return NULL;
+}
+
+/* The answer's Markdown as widgets (issue 14, item 9): intra-word underscores kept, a link
+ * that a click opens, a GFM table as a grid with a header row, a ```python block highlighted
+ * with its language and a Copy button; a right-click on the message offers Copy Message. */
+static void test_markdown(void)
+{
+  g_autoptr(IvlMessage) answer = last_message();
+  g_autofree char *copied = NULL, *copied_message = NULL;
+  GtkWidget *view = GTK_WIDGET(window->message_view), *code, *table, *row, *bubble, *cell;
+  GtkSourceBuffer *buffer;
+  GtkTextIter start, end;
+  g_autofree char *shown_code = NULL;
+  GtkLabel *link;
+  GtkEventController *click;
+  GtkWidget *popover;
+
+  if (real_engine)
+    return; /* random weights write no Markdown */
+  gui_settle(300);
+  code = last_of_type(view, IVL_TYPE_CODE_BLOCK);
+  g_assert_nonnull(code);
+  g_assert_true(shows_text(code, "python"));
+  buffer = GTK_SOURCE_BUFFER(
+      gtk_text_view_get_buffer(GTK_TEXT_VIEW(last_of_type(code, GTK_SOURCE_TYPE_VIEW))));
+  gtk_text_buffer_get_bounds(GTK_TEXT_BUFFER(buffer), &start, &end);
+  shown_code = gtk_text_buffer_get_text(GTK_TEXT_BUFFER(buffer), &start, &end, FALSE);
+  g_assert_cmpstr(shown_code, ==, "print(\"hello\")");
+  g_assert_cmpstr(gtk_source_language_get_id(gtk_source_buffer_get_language(buffer)), ==,
+                  "python3");
+  g_assert_true(gtk_source_buffer_get_highlight_syntax(buffer));
+  g_assert_cmpstr(gtk_source_style_scheme_get_id(gtk_source_buffer_get_style_scheme(buffer)), ==,
+                  "Adwaita");
+  adw_style_manager_set_color_scheme(adw_style_manager_get_default(),
+                                     ADW_COLOR_SCHEME_FORCE_DARK);
+  g_assert_cmpstr(gtk_source_style_scheme_get_id(gtk_source_buffer_get_style_scheme(buffer)), ==,
+                  "Adwaita-dark");
+  adw_style_manager_set_color_scheme(adw_style_manager_get_default(),
+                                     ADW_COLOR_SCHEME_FORCE_LIGHT);
+
+  screenshot(GTK_WIDGET(window), "05a-markdown");
+  gtk_window_set_default_size(GTK_WINDOW(window), 360, 720);
+  gui_settle(800);
+  screenshot(GTK_WIDGET(window), "05b-markdown-narrow");
+  gtk_window_set_default_size(GTK_WINDOW(window), 960, 720);
+  gui_settle(800);
+
+  g_signal_emit_by_name(last_of_type(code, GTK_TYPE_BUTTON), "clicked");
+  copied = clipboard_text(code);
+  g_assert_cmpstr(copied, ==, "print(\"hello\")");
+
+  table = last_with_class(view, "md-table");
+  g_assert_nonnull(table);
+  g_assert_true(GTK_IS_GRID(table));
+  cell = gtk_grid_get_child_at(GTK_GRID(table), 0, 0);
+  g_assert_cmpstr(gtk_label_get_text(GTK_LABEL(cell)), ==, "Part");
+  g_assert_true(gtk_widget_has_css_class(cell, "md-header"));
+  cell = gtk_grid_get_child_at(GTK_GRID(table), 0, 2);
+  g_assert_cmpstr(gtk_label_get_text(GTK_LABEL(cell)), ==, "photo_small");
+  g_assert_true(gtk_widget_has_css_class(cell, "md-cell"));
+  cell = gtk_grid_get_child_at(GTK_GRID(table), 1, 2);
+  g_assert_cmpstr(gtk_label_get_text(GTK_LABEL(cell)), ==, "1");
+  g_assert_cmpfloat(gtk_label_get_xalign(GTK_LABEL(cell)), ==, 1.0);
+
+  link = label_with_markup(view, "<a href=\"https://internvl.github.io/\">the guide</a>");
+  g_assert_nonnull(link);
+  g_assert_true(gtk_label_get_use_markup(link));
+  g_assert_true(shows_text(GTK_WIDGET(link), "see tile 1 and the guide"));
+  g_assert_nonnull(gtk_label_get_extra_menu(link));
+
+  /* Where no text is, a right-click opens the message's own menu; Copy Message copies the
+   * Markdown as written. */
+  row = last_of_type(view, IVL_TYPE_MESSAGE_ROW);
+  bubble = last_with_class(row, "message");
+  click = find_controller(bubble, GTK_TYPE_GESTURE_CLICK);
+  g_assert_nonnull(click);
+  g_signal_emit_by_name(click, "pressed", 1, 3.0, 3.0);
+  gui_settle(200);
+  popover = last_of_type(row, GTK_TYPE_POPOVER_MENU);
+  g_assert_nonnull(popover);
+  g_assert_true(gtk_widget_get_visible(popover));
+  screenshot(popover, "05c-message-menu");
+  g_assert_true(gtk_widget_activate_action(popover, "message.copy", NULL));
+  gtk_popover_popdown(GTK_POPOVER(popover));
+  copied_message = clipboard_text(row);
+  g_assert_cmpstr(copied_message, ==, ivl_message_get_text(answer));
+  g_assert_nonnull(strstr(copied_message, "```python"));
+
+  /* The Copy button under the answer still copies it whole. */
+  gdk_clipboard_set_text(gtk_widget_get_clipboard(row), "something else");
+  g_signal_emit_by_name(last_of_type(row, GTK_TYPE_BUTTON), "clicked");
+  g_free(copied_message);
+  copied_message = clipboard_text(row);
+  g_assert_cmpstr(copied_message, ==, ivl_message_get_text(answer));
+}
+
+/* The child of a markdown view of this type, or NULL. */
+static GtkWidget *child_of_type(GtkWidget *view, GType type)
+{
+  for (GtkWidget *c = gtk_widget_get_first_child(view); c; c = gtk_widget_get_next_sibling(c))
+    if (G_TYPE_CHECK_INSTANCE_TYPE(c, type))
+      return c;
+  return NULL;
+}
+
+/* An answer streamed in character by character: once a block has its widget, that widget
+ * grows (the code block's buffer, the table's grid once its delimiter row is whole) instead of
+ * being made again; an open fence already shows as code. */
+static void test_markdown_streaming(void)
+{
+  static const char answer[] = "Intro with a_b_c\n\n```c\nint a = 1 << 2;\nreturn a;\n```\n\n"
+                               "| x | y |\n|---|---|\n| 1 | 2 |\n| 3 | 4 |\n\nEnd.";
+  GtkWidget *view = g_object_ref_sink(ivl_markdown_view_new());
+  GtkWidget *intro = NULL, *code = NULL, *grid = NULL;
+  GtkTextBuffer *buffer;
+  GtkTextIter start, end;
+  g_autofree char *shown = NULL;
+
+  for (gsize i = 1; i < sizeof answer; i++) {
+    g_autofree char *prefix = g_strndup(answer, i);
+    GtkWidget *first, *now_code, *now_grid;
+
+    ivl_markdown_view_set_markdown(IVL_MARKDOWN_VIEW(view), prefix);
+    first = gtk_widget_get_first_child(view);
+    now_code = child_of_type(view, IVL_TYPE_CODE_BLOCK);
+    now_grid = child_of_type(view, GTK_TYPE_GRID);
+    g_assert_true(intro == NULL || first == intro);
+    g_assert_true(code == NULL || now_code == code);
+    intro = first;
+    code = now_code;
+    /* Before its delimiter row ends, a table comes and goes as md4c reads the row. */
+    if (strstr(prefix, "|---|---|\n")) {
+      g_assert_true(grid == NULL || now_grid == grid);
+      grid = now_grid;
+    }
+    if (strcmp(prefix + i - 4, "\nint") == 0) {
+      /* The fence is still open. */
+      GtkWidget *source = child_of_type(gtk_widget_get_last_child(code), GTK_SOURCE_TYPE_VIEW);
+      GtkSourceBuffer *b = GTK_SOURCE_BUFFER(gtk_text_view_get_buffer(GTK_TEXT_VIEW(source)));
+      g_assert_cmpstr(gtk_source_language_get_id(gtk_source_buffer_get_language(b)), ==, "c");
+    }
+  }
+  g_assert_cmpstr(gtk_label_get_text(GTK_LABEL(intro)), ==, "Intro with a_b_c");
+  buffer = gtk_text_view_get_buffer(
+      GTK_TEXT_VIEW(child_of_type(gtk_widget_get_last_child(code), GTK_SOURCE_TYPE_VIEW)));
+  gtk_text_buffer_get_bounds(buffer, &start, &end);
+  shown = gtk_text_buffer_get_text(buffer, &start, &end, FALSE);
+  g_assert_cmpstr(shown, ==, "int a = 1 << 2;\nreturn a;");
+  g_assert_cmpstr(gtk_label_get_text(GTK_LABEL(gtk_grid_get_child_at(GTK_GRID(grid), 1, 2))), ==,
+                  "4");
+  g_assert_cmpstr(gtk_label_get_text(GTK_LABEL(gtk_widget_get_last_child(view))), ==, "End.");
+  ivl_markdown_view_set_markdown(IVL_MARKDOWN_VIEW(view), "");
+  g_assert_null(gtk_widget_get_first_child(view));
+  g_object_unref(view);
 }
 
 /* Find Objects asks InternVL's grounding question; the answer's boxes are drawn on the image
@@ -1337,7 +1800,7 @@ static void isolate_gstreamer(const char *tmp)
 {
   static const char *const plugins[] = {
       "app",     "audioconvert", "audiofx",   "audioparsers",      "audioresample",
-      "autodetect", "coreelements", "id3demux", "isomp4",          "libav",
+      "autodetect", "coreelements", "id3demux", "isomp4",          "jpeg", "libav",
       "matroska", "playback",     "typefindfunctions", "videoconvertscale", "videoparsersbad",
       "videofilter", "volume", "vpx",
   };
@@ -1360,8 +1823,11 @@ static void isolate_gstreamer(const char *tmp)
 
 int main(int argc, char **argv)
 {
-  g_autofree char *tmp = g_dir_make_tmp("ivl-chat-test-XXXXXX", NULL);
+  g_autofree char *tmp = NULL;
   int status;
+
+  gui_fail_on_warnings();
+  tmp = g_dir_make_tmp("ivl-chat-test-XXXXXX", NULL);
 
   /* A fresh data folder: no models, no conversations. */
   data_home = g_build_filename(tmp, "data", NULL);
@@ -1394,6 +1860,8 @@ int main(int argc, char **argv)
   g_test_add_func("/chat/demo-model", test_demo_model);
   g_test_add_func("/chat/attach-and-ask", test_attach_and_ask);
   g_test_add_func("/chat/follow-up", test_follow_up);
+  g_test_add_func("/chat/markdown", test_markdown);
+  g_test_add_func("/chat/markdown-streaming", test_markdown_streaming);
   g_test_add_func("/chat/stop", test_stop);
   g_test_add_func("/chat/regenerate", test_regenerate);
   g_test_add_func("/chat/broken-image", test_broken_image);
@@ -1409,6 +1877,10 @@ int main(int argc, char **argv)
   g_test_add_func("/chat/grounding", test_grounding);
   g_test_add_func("/chat/conversations", test_conversations);
   g_test_add_func("/chat/narrow", test_narrow);
+  g_test_add_func("/chat/clip-dialog", test_clip_dialog);
+  g_test_add_func("/chat/clip-reopen", test_clip_reopen);
+  g_test_add_func("/chat/sent-video", test_sent_video);
+  g_test_add_func("/chat/log-clean", test_log_clean);
   g_test_add_func("/chat/alternatives", test_alternatives);
   g_test_add_func("/chat/edit-resend", test_edit_resend);
   g_test_add_func("/chat/search", test_search);

@@ -1,11 +1,15 @@
 /* The model manager window under Xvfb, over tests/net/hub_server.py on loopback: a download
  * started, shown running (screenshot), paused, resumed to completion ("model-installed"),
- * the model deleted with confirmation, and a second download cancelled deleting its part. */
+ * the model deleted with confirmation, and a second download cancelled deleting its part;
+ * offline, the error shown whole on its own red line with the row and its button unchanged;
+ * a model too large for this computer asking before it downloads; the models on this
+ * computer listed with their size on disk and deleted. Screenshots light, dark and narrow. */
 #include <adwaita.h>
 #include <glib/gstdio.h>
 #include <libsoup/soup.h>
 
 #include "gui-test-util.h"
+#include "ivl-installed-row.h"
 #include "ivl-model-manager.h"
 #include "ivl-model-row.h"
 
@@ -107,6 +111,32 @@ static void save_png(GtkWidget *widget, const char *name)
   g_test_message("screenshot: %s", path);
 }
 
+/* Light, dark and (narrow) at 360 px wide, as people may see it. */
+static void screenshots(GtkWindow *window, const char *name, gboolean narrow)
+{
+  AdwStyleManager *style = adw_style_manager_get_default();
+  int width, height;
+  gtk_window_get_default_size(window, &width, &height);
+  adw_style_manager_set_color_scheme(style, ADW_COLOR_SCHEME_FORCE_LIGHT);
+  gui_settle(250);
+  g_autofree char *light = g_strdup_printf("%s-light.png", name);
+  save_png(GTK_WIDGET(window), light);
+  adw_style_manager_set_color_scheme(style, ADW_COLOR_SCHEME_FORCE_DARK);
+  gui_settle(250);
+  g_autofree char *dark = g_strdup_printf("%s-dark.png", name);
+  save_png(GTK_WIDGET(window), dark);
+  adw_style_manager_set_color_scheme(style, ADW_COLOR_SCHEME_FORCE_LIGHT);
+  if (!narrow)
+    return;
+  gtk_window_set_default_size(window, 360, height);
+  gui_settle(500);
+  g_assert_cmpint(gtk_widget_get_width(GTK_WIDGET(window)), <=, 360);
+  g_autofree char *small = g_strdup_printf("%s-narrow.png", name);
+  save_png(GTK_WIDGET(window), small);
+  gtk_window_set_default_size(window, width, height);
+  gui_settle(300);
+}
+
 static void on_installed(IvlModelManager *manager, const char *path, gpointer data)
 {
   (void)manager;
@@ -128,14 +158,14 @@ static gboolean missing(gpointer data)
 
 static void test_manager(void)
 {
-  IvlModelManager *manager = ivl_model_manager_new(NULL);
+  IvlModelManager *manager = ivl_model_manager_new(NULL, NULL);
   g_signal_connect(manager, "model-installed", G_CALLBACK(on_installed), NULL);
   gtk_window_present(GTK_WINDOW(manager));
   gui_settle(300);
 
+  GtkWidget *first = find_descendant(GTK_WIDGET(manager), IVL_TYPE_MODEL_ROW, NULL);
   int rows = 0;
-  GtkWidget *list = find_descendant(GTK_WIDGET(manager), GTK_TYPE_LIST_BOX, NULL);
-  for (GtkWidget *c = gtk_widget_get_first_child(list); c; c = gtk_widget_get_next_sibling(c))
+  for (GtkWidget *c = first; c; c = gtk_widget_get_next_sibling(c))
     rows += IVL_IS_MODEL_ROW(c);
   g_assert_cmpint(rows, ==, 7);
 
@@ -165,8 +195,10 @@ static void test_manager(void)
   wait_state(row, "installed");
   g_autofree char *config = g_build_filename(dir, "config.json", NULL);
   g_assert_true(g_file_test(config, G_FILE_TEST_IS_REGULAR));
+  /* It is listed among the models on this computer, with its size on disk. */
+  g_assert_nonnull(find_descendant(GTK_WIDGET(manager), IVL_TYPE_INSTALLED_ROW, "InternVL3-1B"));
   gui_settle(200);
-  save_png(GTK_WIDGET(manager), "model-manager-installed.png");
+  screenshots(GTK_WINDOW(manager), "model-manager-installed", TRUE);
 
   /* Deleted after confirmation. */
   gtk_widget_activate_action(row, "row.delete", NULL);
@@ -190,6 +222,163 @@ static void test_manager(void)
   gui_settle(100);
 }
 
+static GtkWidget *status_label(GtkWidget *row)
+{
+  /* The third label of the row's text column: title, facts, status. */
+  GtkWidget *title = find_descendant(row, GTK_TYPE_LABEL, NULL);
+  return gtk_widget_get_next_sibling(gtk_widget_get_next_sibling(title));
+}
+
+static gboolean is_ellipsized_or_capped(GtkWidget *label)
+{
+  return gtk_label_get_ellipsize(GTK_LABEL(label)) != PANGO_ELLIPSIZE_NONE ||
+         gtk_label_get_lines(GTK_LABEL(label)) > 0;
+}
+
+/* Offline: the hub's whole message on the row, red on its own line; the row and its button
+ * keep their colours and layout, and Try Again works once the hub answers. */
+static void test_offline(void)
+{
+  IvlModelManager *manager = ivl_model_manager_new(NULL, NULL);
+  gtk_window_present(GTK_WINDOW(manager));
+  gui_settle(300);
+  GtkWidget *row = find_descendant(GTK_WIDGET(manager), IVL_TYPE_MODEL_ROW, "InternVL3-1B");
+  g_assert_cmpstr(row_state(row), ==, "get");
+
+  /* Port 1 on loopback: nothing listens, the connection is refused at once. */
+  g_setenv("HF_ENDPOINT", "http://127.0.0.1:1", TRUE);
+  gtk_widget_activate_action(row, "row.download", NULL);
+  wait_state(row, "failed");
+  GtkWidget *status = status_label(row);
+  g_assert_true(gtk_widget_get_visible(status));
+  g_assert_true(gtk_widget_has_css_class(status, "error"));
+  g_assert_false(is_ellipsized_or_capped(status));
+  const char *text = gtk_label_get_text(GTK_LABEL(status));
+  g_assert_nonnull(strstr(text, "Could not reach 127.0.0.1"));
+  g_assert_nonnull(strstr(text, "HF_ENDPOINT"));
+  g_assert_false(gtk_widget_has_css_class(row, "error"));
+  GtkWidget *stack = find_descendant(row, GTK_TYPE_STACK, NULL);
+  GtkWidget *retry = gtk_stack_get_visible_child(GTK_STACK(stack));
+  g_assert_cmpstr(gtk_button_get_label(GTK_BUTTON(retry)), ==, "Try Again");
+  g_assert_false(gtk_widget_has_css_class(retry, "error"));
+  screenshots(GTK_WINDOW(manager), "model-manager-offline", TRUE);
+
+  g_setenv("HF_ENDPOINT", endpoint, TRUE);
+  server_get("/_throttle?bps=0");
+  gtk_widget_activate_action(row, "row.download", NULL);
+  wait_state(row, "installed");
+  g_assert_false(gtk_widget_get_visible(status));
+  g_autofree char *dir =
+      g_build_filename(g_get_user_data_dir(), "ivl", "models", "InternVL3-1B", NULL);
+  gtk_widget_activate_action(row, "row.delete", NULL);
+  answer_dialog("delete");
+  wait_until(missing, dir, "the model folder deleted");
+  gtk_window_destroy(GTK_WINDOW(manager));
+  gui_settle(100);
+}
+
+static gboolean dialog_says(const char *needle)
+{
+  AdwMessageDialog *dialog = NULL;
+  wait_until(message_dialog_shown, &dialog, "a message dialog");
+  return strstr(adw_message_dialog_get_heading(dialog), needle) != NULL;
+}
+
+/* A model that cannot run here says so on its button and asks before downloading. */
+static void test_too_large(void)
+{
+  IvlModelManager *manager = ivl_model_manager_new(NULL, NULL);
+  gtk_window_present(GTK_WINDOW(manager));
+  gui_settle(300);
+  GtkWidget *row = find_descendant(GTK_WIDGET(manager), IVL_TYPE_MODEL_ROW, "InternVL3-78B");
+  GtkWidget *stack = find_descendant(row, GTK_TYPE_STACK, NULL);
+  GtkWidget *button = gtk_stack_get_visible_child(GTK_STACK(stack));
+  if (g_strcmp0(gtk_button_get_label(GTK_BUTTON(button)), "Download…") != 0) {
+    g_test_skip("this computer has the memory for InternVL3-78B");
+    gtk_window_destroy(GTK_WINDOW(manager));
+    return;
+  }
+  GtkWidget *small = find_descendant(GTK_WIDGET(manager), IVL_TYPE_MODEL_ROW, "InternVL3-1B");
+  button = gtk_stack_get_visible_child(GTK_STACK(find_descendant(small, GTK_TYPE_STACK, NULL)));
+  g_assert_cmpstr(gtk_button_get_label(GTK_BUTTON(button)), ==, "Download");
+
+  gtk_widget_activate_action(row, "row.download", NULL);
+  g_assert_true(dialog_says("too large for this computer"));
+  {
+    AdwMessageDialog *dialog = NULL;
+    wait_until(message_dialog_shown, &dialog, "a message dialog");
+    gui_settle(300);
+    save_png(GTK_WIDGET(dialog), "model-manager-too-large.png");
+  }
+  answer_dialog("cancel");
+  gui_settle(100);
+  g_assert_cmpstr(row_state(row), ==, "get");
+  g_autofree char *dir =
+      g_build_filename(g_get_user_data_dir(), "ivl", "models", "InternVL3-78B", NULL);
+  g_assert_false(g_file_test(dir, G_FILE_TEST_EXISTS));
+  gtk_window_destroy(GTK_WINDOW(manager));
+  gui_settle(100);
+}
+
+static void write_file(const char *dir, const char *name, gsize size)
+{
+  g_autofree char *path = g_build_filename(dir, name, NULL);
+  g_autofree char *parent = g_path_get_dirname(path);
+  g_autofree char *data = g_malloc0(size);
+  g_assert_cmpint(g_mkdir_with_parents(parent, 0755), ==, 0);
+  g_assert_true(g_file_set_contents(path, data, (gssize)size, NULL));
+}
+
+static gboolean size_shown(gpointer data)
+{
+  return ivl_installed_row_get_bytes(data) > 0;
+}
+
+/* Folders copied in by hand and a Hugging Face cache snapshot are listed with their size on
+ * disk (shards in a subfolder count); the first is deleted, the cache's is not offered. */
+static void test_installed(void)
+{
+  g_autofree char *mine =
+      g_build_filename(g_get_user_data_dir(), "ivl", "models", "My-Model", NULL);
+  write_file(mine, "config.json", 1000);
+  write_file(mine, "shards/model-00001.safetensors", 2 * 1000 * 1000);
+  g_autofree char *hub = g_build_filename(g_getenv("HF_HOME"), "hub",
+                                          "models--OpenGVLab--InternVL3-2B", NULL);
+  g_autofree char *snapshot = g_build_filename(hub, "snapshots", "abc", NULL);
+  write_file(snapshot, "config.json", 500);
+  write_file(hub, "refs/main", 0);
+  g_autofree char *ref = g_build_filename(hub, "refs", "main", NULL);
+  g_assert_true(g_file_set_contents(ref, "abc", -1, NULL));
+
+  IvlModelManager *manager = ivl_model_manager_new(NULL, NULL);
+  gtk_window_present(GTK_WINDOW(manager));
+  GtkWidget *row = find_descendant(GTK_WIDGET(manager), IVL_TYPE_INSTALLED_ROW, "My-Model");
+  GtkWidget *cached =
+      find_descendant(GTK_WIDGET(manager), IVL_TYPE_INSTALLED_ROW, "OpenGVLab/InternVL3-2B");
+  g_assert_nonnull(row);
+  g_assert_nonnull(cached);
+  wait_until(size_shown, row, "the size on disk");
+  g_assert_cmpuint(ivl_installed_row_get_bytes(IVL_INSTALLED_ROW(row)), ==, 2001000);
+  wait_until(size_shown, cached, "the cached model's size");
+  GtkWidget *trash = find_descendant(cached, GTK_TYPE_BUTTON, NULL);
+  g_assert_false(trash && gtk_widget_get_visible(trash));
+  gui_settle(200);
+  g_assert_true(gtk_widget_get_visible(find_descendant(row, GTK_TYPE_BUTTON, NULL)));
+  screenshots(GTK_WINDOW(manager), "model-manager-on-this-computer", TRUE);
+
+  gtk_widget_activate_action(row, "row.delete", NULL);
+  answer_dialog("delete");
+  wait_until(missing, mine, "the copied-in model deleted");
+  gui_settle(200);
+  g_assert_null(find_descendant(GTK_WIDGET(manager), IVL_TYPE_INSTALLED_ROW, "My-Model"));
+  g_assert_nonnull(
+      find_descendant(GTK_WIDGET(manager), IVL_TYPE_INSTALLED_ROW, "OpenGVLab/InternVL3-2B"));
+  gtk_window_destroy(GTK_WINDOW(manager));
+  gui_settle(100);
+  g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", hub);
+  g_assert_cmpint(system(cmd), ==, 0);
+}
+
 static void start_server(const char *work)
 {
   g_autofree char *repo = g_build_filename(work, "server-repo", NULL);
@@ -209,6 +398,7 @@ static void start_server(const char *work)
 
 int main(int argc, char **argv)
 {
+  gui_fail_on_warnings();
   g_autofree char *work = g_dir_make_tmp("ivl-model-manager-XXXXXX", NULL);
   g_autofree char *data = g_build_filename(work, "data", NULL);
   g_autofree char *hf = g_build_filename(work, "hf", NULL);
@@ -222,7 +412,12 @@ int main(int argc, char **argv)
 
   gtk_test_init(&argc, &argv, NULL);
   adw_init();
+  adw_style_manager_set_color_scheme(adw_style_manager_get_default(),
+                                     ADW_COLOR_SCHEME_FORCE_LIGHT);
   g_test_add_func("/model-manager/download-pause-resume-delete", test_manager);
+  g_test_add_func("/model-manager/offline", test_offline);
+  g_test_add_func("/model-manager/too-large", test_too_large);
+  g_test_add_func("/model-manager/installed", test_installed);
   int status = g_test_run();
   g_subprocess_force_exit(server);
   if (status == 0) {

@@ -387,6 +387,30 @@ def hang_ups(server):
           % (now, fds))
 
 
+def nine_b_style():
+    """A 9B-style model (InternLM2 layout, SentencePiece tokenizer with a BOS and added
+    tokens beyond its pieces) answers as ivl run does, streamed and whole, about an image
+    too."""
+    model = os.path.join(os.path.dirname(SERVED_MODEL), "tiny9b")
+    subprocess.run([IVL, "make-tiny-model", "--llm-layout", "internlm2", "--vocab", "3009",
+                    "--seed", "9", "--tokenizer", os.path.join(DATA, "tokenizer",
+                                                               "internlm3-tiny"), model],
+                   check=True, capture_output=True)
+    server = Server(model)
+    whole = server.chat(user(Q), max_tokens=16)["choices"][0]["message"]["content"]
+    check(whole == ivl_run(model, "--max-new-tokens", "16", Q),
+          "9B-style: a text answer equals ivl run's")
+    text, _ = streamed_text(server.stream(user(Q), max_tokens=16))
+    check(text == whole, "9B-style: the streamed pieces make exactly the whole answer")
+    content = [{"type": "image_url", "image_url": {"url": image_url()}},
+               {"type": "text", "text": "Describe the image."}]
+    check(server.chat(user(content), max_tokens=8)["choices"][0]["message"]["content"] ==
+          ivl_run(model, "--max-new-tokens", "8", "--max-num", "2", "--image", IMAGE,
+                  "Describe the image."),
+          "9B-style: an answer about an image equals ivl run --image's")
+    server.stop()
+
+
 SERVED_MODEL = None
 
 
@@ -403,6 +427,7 @@ def main():
     routes(server)
     hang_ups(server)
     small_context(model)
+    nine_b_style()
     server.proc.send_signal(signal.SIGTERM)
     check(server.proc.wait(timeout=30) == 0, "SIGTERM ends the server with status 0")
 

@@ -65,6 +65,17 @@ CHAT_CASES = {
     "chat-text-qwen2": (CHAT_MODEL, None, 0),
     "chat-image-qwen2": (CHAT_MODEL, "data/demo/red-panda.jpg", 6),
 }
+# The same turn on a 9B-style model: InternLM2 layout with the tiny InternLM3-style
+# SentencePiece tokenizer (make_spm_tokenizer.py; 3000 pieces + 9 added = 3009 ids), tokenized
+# by internlm3_tokenizer.py, BOS first (add_bos_token).
+CHAT_MODEL_9B = dict(BASE, seed=22, llm_arch="internlm2", llm_hidden=64, llm_heads=4,
+                     llm_kv_heads=2, llm_ffn=128, llm_vocab=3009)
+CHAT_CASES_9B = {
+    "chat-text-internlm2": (CHAT_MODEL_9B, None, 0),
+    "chat-image-internlm2": (CHAT_MODEL_9B, "data/demo/red-panda.jpg", 6),
+}
+TOKENIZERS = {"qwen2": "tests/data/tokenizer/qwen2.5",
+              "internlm2": "tests/data/tokenizer/internlm3-tiny"}
 CHAT_QUESTION = "Describe a red panda in one sentence, please."
 CHAT_NEW = 16
 # The template's default system message (spec 5), from its UTF-8 bytes.
@@ -126,14 +137,20 @@ def quick_start_tiles(path, max_num):
 
 
 def make_chat(name, params, image, max_num, build, out_dir):
-    from qwen2_tokenizer import Qwen2Tokenizer
-    tok_dir = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data",
-                           "tokenizer", "qwen2.5")
-    tok = Qwen2Tokenizer(tok_dir)
-    golden = {"what": "one chat() turn, text only: tests/reference/internvl_ref.py in f32 with "
-                      "tests/reference/qwen2_tokenizer.py",
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+    tok_rel = TOKENIZERS[params["llm_arch"]]
+    if params["llm_arch"] == "internlm2":
+        from internlm3_tokenizer import InternLM3Tokenizer
+        tok = InternLM3Tokenizer(os.path.join(root, tok_rel))
+        ref_name = "tests/reference/internlm3_tokenizer.py"
+    else:
+        from qwen2_tokenizer import Qwen2Tokenizer
+        tok = Qwen2Tokenizer(os.path.join(root, tok_rel))
+        ref_name = "tests/reference/qwen2_tokenizer.py"
+    golden = {"what": "one chat() turn: tests/reference/internvl_ref.py in f32 with " + ref_name,
               "kind": "chat", "generator": "engine/tiny-model.c (ivl_tiny_model_write)",
-              "model": params, "question": CHAT_QUESTION, "max_new_tokens": CHAT_NEW}
+              "model": params, "tokenizer": tok_rel, "question": CHAT_QUESTION,
+              "max_new_tokens": CHAT_NEW}
     if image:
         golden["image"] = image
         golden["max_num"] = max_num
@@ -142,7 +159,6 @@ def make_chat(name, params, image, max_num, build, out_dir):
         config, W = ref.load_model_dir(model)
     question, rows, image_token = CHAT_QUESTION, None, -1
     if image:
-        root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
         pixels = quick_start_tiles(os.path.join(root, image), max_num)
         rows = ref.project(config, W, ref.vision_forward(config, W, pixels))
         # chat() step 1 and 5 (spec 6): "<image>\n" first, then the expansion.
@@ -151,7 +167,8 @@ def make_chat(name, params, image, max_num, build, out_dir):
         image_token = tok.encode("<IMG_CONTEXT>")[0]
     prompt = (f"<|im_start|>system\n{SYSTEM}<|im_end|>\n<|im_start|>user\n{question}"
               "<|im_end|>\n<|im_start|>assistant\n")
-    ids = tok.encode(prompt)
+    ids = tok.encode(prompt, add_special_tokens=True) if params["llm_arch"] == "internlm2" \
+        else tok.encode(prompt)
     embeds = ref.embed_prompt(config, W, ids, rows, image_token)
     _, tokens, gaps = ref.greedy(config, W, embeds, CHAT_NEW)
     eos = tok.encode("<|im_end|>")[0]
@@ -221,7 +238,7 @@ def main():
     for name, (params, n_tiles, precision) in QUANT_CASES.items():
         if wanted(name):
             make(name, params, n_tiles, build, out_dir, precision)
-    for name, (params, image, max_num) in CHAT_CASES.items():
+    for name, (params, image, max_num) in {**CHAT_CASES, **CHAT_CASES_9B}.items():
         if wanted(name):
             make_chat(name, params, image, max_num, build, out_dir)
 

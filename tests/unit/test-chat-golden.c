@@ -1,6 +1,7 @@
 /* test-chat-golden — one chat() turn through the public API against the reference: the
- * internvl2_5 prompt rendered and tokenized (compared with tests/reference/qwen2_tokenizer.py
- * over the spec's template), an image preprocessed (the reference uses the quick start's
+ * internvl2_5 prompt rendered and tokenized (compared with tests/reference/qwen2_tokenizer.py,
+ * or for the 9B-style InternLM2 models internlm3_tokenizer.py with its BOS, over the spec's
+ * template), an image preprocessed (the reference uses the quick start's
  * Pillow + torchvision code), then greedy decoding on a tiny model with the real vocabulary
  * (compared with tests/reference/internvl_ref.py in f32). Template, tokenizer, media,
  * session and model are all in the loop.
@@ -73,7 +74,10 @@ static void run_golden(gconstpointer data)
   g_autofree char *dir = g_dir_make_tmp("ivl-chat-golden-XXXXXX", &error);
   g_assert_no_error(error);
   ivl_tiny_model_params tp = golden_tiny_params(json_object_get_object_member(g, "model"));
-  g_autofree char *tok = golden_source_path("tests/data/tokenizer/qwen2.5");
+  const char *tok_rel = json_object_has_member(g, "tokenizer")
+                            ? json_object_get_string_member(g, "tokenizer")
+                            : "tests/data/tokenizer/qwen2.5";
+  g_autofree char *tok = golden_source_path(tok_rel);
   tp.tokenizer_dir = tok;
   g_assert_true(ivl_tiny_model_write(dir, &tp, &error));
   golden_check_files(dir, json_object_get_object_member(g, "sha256"));

@@ -5,7 +5,10 @@
  * ids, and what tests/reference/internvl_ref.py computed from them in f32: vision hidden
  * states, projected embeddings, last-position logits and 32 greedy tokens.
  *
- *   test-model-golden GOLDEN.json…           compare (the meson test)
+ *   test-model-golden GOLDEN.json…           compare (the meson test); each model also
+ *                                            written in the "-hf" layout must give the very
+ *                                            same outputs
+
  *   test-model-golden --write-model DIR GOLDEN.json   write the model (make_goldens.py)
  *
  * Tolerance. Both sides compute in f32 from the same (exactly widened) weights; they differ
@@ -263,6 +266,84 @@ static void greedy_and_cache(parts *p, GArray *ids, int32_t image_token, const i
   g_array_unref(seq);
 }
 
+/* Everything one forward pass gives: ViT states, projected rows, last-position logits. */
+typedef struct {
+  float *vit, *emb, *logits;
+  gsize n_vit, n_emb, n_logits;
+} forward_out;
+
+static void forward_out_clear(forward_out *o)
+{
+  g_free(o->vit);
+  g_free(o->emb);
+  g_free(o->logits);
+}
+
+static forward_out forward_once(const char *dir, int n_tiles, GArray *ids, int32_t image_token)
+{
+  g_autoptr(GError) error = NULL;
+  parts p;
+  if (!parts_load(&p, dir, 4096, IVL_PRECISION_BF16, &error))
+    g_error("loading %s: %s", dir, error->message);
+  forward_out o = {0};
+  g_autofree float *px = test_pixels(n_tiles, p.config->vision.image_size);
+  ivl_tensor *vit = ivl_vision_encode(p.vision, px, n_tiles, &error);
+  g_assert_no_error(error);
+  o.vit = download(p.be, vit);
+  o.n_vit = (gsize)vit->rows * vit->cols;
+  int64_t n_img = (int64_t)n_tiles * p.config->num_image_token;
+  ivl_tensor *emb =
+      p.be->ops->tensor_new(p.be, p.be->act_dtype, n_img, p.config->llm.hidden_size, &error);
+  g_assert_true(ivl_projector_forward(p.projector, vit, n_tiles, emb, 0, &error));
+  o.emb = download(p.be, emb);
+  o.n_emb = (gsize)emb->rows * emb->cols;
+  g_assert_true(ivl_language_forward(p.language, (int32_t *)ids->data, ids->len, 0, image_token,
+                                     emb, &error));
+  o.n_logits = (gsize)p.config->llm.vocab_size;
+  o.logits = g_new(float, o.n_logits);
+  g_assert_true(ivl_language_get_logits(p.language, o.logits, &error));
+  p.be->ops->tensor_free(p.be, emb);
+  p.be->ops->tensor_free(p.be, vit);
+  parts_clear(&p);
+  return o;
+}
+
+/* The same model written in the "-hf" layout (renamed tensors, vision qkv and InternLM2's
+ * wqkv stored split, an InternVLForConditionalGeneration config) runs through the same code
+ * from the same numbers: every output must be bit for bit the original layout's. */
+static void run_hf_layout(gconstpointer data)
+{
+  const char *path = data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonParser) parser = json_parser_new();
+  g_assert_true(json_parser_load_from_file(parser, path, &error));
+  JsonObject *g = json_node_get_object(json_parser_get_root(parser));
+  g_autoptr(GArray) ids = prompt_ids(json_object_get_array_member(g, "prompt_ids_rle"));
+  int n_tiles = json_object_get_int_member(g, "n_tiles");
+  int32_t image_token = json_object_get_int_member(g, "image_token");
+  forward_out out[2];
+  for (int hf = 0; hf < 2; hf++) {
+    g_autofree char *dir = g_dir_make_tmp("ivl-layout-XXXXXX", &error);
+    g_assert_no_error(error);
+    ivl_tiny_model_params tp = golden_tiny_params(json_object_get_object_member(g, "model"));
+    tp.layout = hf ? IVL_LAYOUT_HF : IVL_LAYOUT_ORIGINAL;
+    g_assert_true(ivl_tiny_model_write(dir, &tp, &error));
+    g_autoptr(ivl_config) c = ivl_config_load(dir, &error);
+    g_assert_no_error(error);
+    g_assert_cmpint(c->layout, ==, tp.layout);
+    out[hf] = forward_once(dir, n_tiles, ids, image_token);
+    golden_remove_tree(dir);
+  }
+  g_assert_cmpuint(out[0].n_vit, ==, out[1].n_vit);
+  g_assert_cmpuint(out[0].n_emb, ==, out[1].n_emb);
+  g_assert_cmpuint(out[0].n_logits, ==, out[1].n_logits);
+  g_assert_true(memcmp(out[0].vit, out[1].vit, out[0].n_vit * sizeof(float)) == 0);
+  g_assert_true(memcmp(out[0].emb, out[1].emb, out[0].n_emb * sizeof(float)) == 0);
+  g_assert_true(memcmp(out[0].logits, out[1].logits, out[0].n_logits * sizeof(float)) == 0);
+  forward_out_clear(&out[0]);
+  forward_out_clear(&out[1]);
+}
+
 static int write_model(const char *dir, const char *golden)
 {
   g_autoptr(GError) error = NULL;
@@ -289,6 +370,11 @@ int main(int argc, char **argv)
     g_autofree char *base = g_path_get_basename(argv[i]);
     g_autofree char *name = g_strdup_printf("/golden/%s", base);
     g_test_add_data_func(name, argv[i], run_golden);
+    /* The quantized goldens' models are the bf16 ones again. */
+    if (!strstr(base, "int8") && !strstr(base, "4bit")) {
+      g_autofree char *hf_name = g_strdup_printf("/hf-layout/%s", base);
+      g_test_add_data_func(hf_name, argv[i], run_hf_layout);
+    }
   }
   return g_test_run();
 }

@@ -101,6 +101,38 @@ static void test_template(void)
   g_assert_error(error, IVL_ERROR, IVL_ERROR_UNSUPPORTED);
 }
 
+/* The -hf repos' template, as their Jinja text renders messages (check_hf_template.py runs
+ * the Jinja itself): no system turn unless given, every message role + content + sep, an
+ * empty one included; the open assistant turn last. */
+static void test_template_hf(void)
+{
+  g_autoptr(GError) error = NULL;
+  const ivl_template *hf = ivl_template_lookup("internvl_hf", &error);
+  g_assert_no_error(error);
+  g_assert_null(ivl_template_get_default_system_message(hf));
+  g_assert_cmpstr(ivl_template_get_stop_text(hf), ==, "<|im_end|>");
+  g_assert_true(ivl_template_from_jinja(ivl_template_get_jinja(hf), &error) == hf);
+  g_assert_null(ivl_template_get_jinja(tpl));
+
+  ivl_template_turn one = {"Hello", NULL};
+  g_autofree char *a = ivl_template_render(hf, NULL, &one, 1);
+  g_assert_cmpstr(a, ==, USER "Hello" SEP ASSISTANT);
+  g_autofree char *b = ivl_template_render(hf, "", &one, 1);
+  g_assert_cmpstr(b, ==, SYS_OPEN SEP USER "Hello" SEP ASSISTANT);
+  ivl_template_turn history[] = {{"Q1", "A1"}, {"Q2", ""}, {"Q3", NULL}};
+  g_autofree char *c = ivl_template_render(hf, NULL, history, 3);
+  g_assert_cmpstr(c, ==,
+                  USER "Q1" SEP ASSISTANT "A1" SEP USER "Q2" SEP ASSISTANT SEP USER "Q3" SEP
+                      ASSISTANT);
+
+  /* Any other Jinja text is refused rather than rendered some other way. */
+  g_assert_null(ivl_template_from_jinja("{{ messages }}", &error));
+  g_assert_error(error, IVL_ERROR, IVL_ERROR_UNSUPPORTED);
+  g_clear_error(&error);
+  g_assert_null(ivl_template_from_jinja(NULL, &error));
+  g_assert_error(error, IVL_ERROR, IVL_ERROR_UNSUPPORTED);
+}
+
 /* ---- chat() questions -------------------------------------------------------------------- */
 
 static void test_questions(void)
@@ -371,6 +403,7 @@ int main(int argc, char **argv)
   tpl = ivl_template_lookup("internvl2_5", &error);
   g_assert_no_error(error);
   g_test_add_func("/template/internvl2_5", test_template);
+  g_test_add_func("/template/internvl_hf", test_template_hf);
   g_test_add_func("/prompt/questions", test_questions);
   g_test_add_func("/prompt/text-only", test_render_text_only);
   g_test_add_func("/prompt/one-image", test_render_one_image);

@@ -215,8 +215,10 @@ static void test_load_errors(void)
   g_assert_nonnull(dir);
   expect_load_error(dir, IVL_ERROR_NOT_FOUND);
   write_file(dir, "tokenizer.model", "x");
-  expect_load_error(dir, IVL_ERROR_UNSUPPORTED);
+  expect_load_error(dir, IVL_ERROR_CORRUPT); /* no SentencePiece model */
   write_file(dir, "tokenizer_config.json", "{\"tokenizer_class\": \"InternLM3Tokenizer\"}");
+  expect_load_error(dir, IVL_ERROR_CORRUPT);
+  write_file(dir, "tokenizer_config.json", "{\"tokenizer_class\": \"BertTokenizer\"}");
   expect_load_error(dir, IVL_ERROR_UNSUPPORTED);
   write_file(dir, "tokenizer_config.json", "{\"tokenizer_class\": \"Qwen2Tokenizer\"");
   expect_load_error(dir, IVL_ERROR_CORRUPT);
