@@ -80,8 +80,7 @@ static void ivl_conversation_settings_init(IvlConversationSettings *self)
 
 IvlConversationSettings *ivl_conversation_settings_new(GtkWindow *parent,
                                                        IvlConversation *conversation,
-                                                       GPtrArray *models,
-                                                       const char *current_model)
+                                                       GPtrArray *models, const char *current_model)
 {
   IvlConversationSettings *self =
       g_object_new(IVL_TYPE_CONVERSATION_SETTINGS, "transient-for", parent, NULL);
@@ -104,7 +103,6 @@ IvlConversationSettings *ivl_conversation_settings_new(GtkWindow *parent,
   adw_combo_row_set_model(self->model_row, G_LIST_MODEL(names));
   adw_combo_row_set_selected(self->model_row, selected);
   gtk_widget_set_visible(GTK_WIDGET(self->model_row), self->model_paths->len > 0);
-  gtk_text_buffer_set_text(gtk_text_view_get_buffer(self->system_view), system ? system : "",
-                           -1);
+  gtk_text_buffer_set_text(gtk_text_view_get_buffer(self->system_view), system ? system : "", -1);
   return self;
 }

@@ -9,8 +9,8 @@
 G_BEGIN_DECLS
 
 #define IVL_TYPE_CONVERSATION_SETTINGS (ivl_conversation_settings_get_type())
-G_DECLARE_FINAL_TYPE(IvlConversationSettings, ivl_conversation_settings, IVL,
-                     CONVERSATION_SETTINGS, AdwWindow)
+G_DECLARE_FINAL_TYPE(IvlConversationSettings, ivl_conversation_settings, IVL, CONVERSATION_SETTINGS,
+                     AdwWindow)
 
 /* models: IvlModelEntry, as the window's selector offers them; current_model: the folder
  * chosen when the conversation has none yet. Save writes the choices into the conversation

@@ -235,9 +235,9 @@ static void export_thread(GTask *task, gpointer source, gpointer data, GCancella
     g_task_return_error(task, error);
 }
 
-void ivl_export_async(IvlConversation *conversation, const char *images_dir,
-                      IvlExportFormat format, const char *path, GCancellable *cancellable,
-                      GAsyncReadyCallback callback, gpointer user_data)
+void ivl_export_async(IvlConversation *conversation, const char *images_dir, IvlExportFormat format,
+                      const char *path, GCancellable *cancellable, GAsyncReadyCallback callback,
+                      gpointer user_data)
 {
   g_autoptr(GTask) task = g_task_new(NULL, cancellable, callback, user_data);
   Export *e = g_new0(Export, 1);

@@ -16,9 +16,9 @@ typedef enum {
 
 /* Writes conversation (as it is now) to path; images_dir is where its stored media are. The
  * files are read, encoded and written on a GIO worker thread. */
-void ivl_export_async(IvlConversation *conversation, const char *images_dir,
-                      IvlExportFormat format, const char *path, GCancellable *cancellable,
-                      GAsyncReadyCallback callback, gpointer user_data);
+void ivl_export_async(IvlConversation *conversation, const char *images_dir, IvlExportFormat format,
+                      const char *path, GCancellable *cancellable, GAsyncReadyCallback callback,
+                      gpointer user_data);
 gboolean ivl_export_finish(GAsyncResult *result, GError **error);
 
 G_END_DECLS

@@ -25,8 +25,9 @@ struct _IvlMessageRow {
   GtkLabel *text_label;  /* a question, as typed */
   IvlMarkdownView *body; /* an answer */
   GtkSpinner *spinner;
-  GtkBox *footer;
+  GtkBox *notes; /* why the answer ended early, and Continue */
   GtkLabel *state_label;
+  GtkBox *footer;
   GtkButton *continue_button;
   GtkBox *pager; /* ‹ 2/3 › under an answer regenerated */
   GtkLabel *pager_label;
@@ -156,6 +157,7 @@ static void show_state(IvlMessageRow *self)
   gtk_label_set_text(self->state_label, note ? note : "");
   gtk_widget_set_visible(GTK_WIDGET(self->state_label), note != NULL);
   gtk_widget_set_visible(GTK_WIDGET(self->continue_button), state == IVL_MESSAGE_LENGTH);
+  gtk_widget_set_visible(GTK_WIDGET(self->notes), note != NULL);
   gtk_spinner_set_spinning(self->spinner, state == IVL_MESSAGE_STREAMING);
   gtk_widget_set_visible(GTK_WIDGET(self->spinner), state == IVL_MESSAGE_STREAMING &&
                                                         *ivl_message_get_text(self->message) ==
@@ -397,6 +399,7 @@ static void ivl_message_row_class_init(IvlMessageRowClass *klass)
   gtk_widget_class_bind_template_child(widget_class, IvlMessageRow, text_label);
   gtk_widget_class_bind_template_child(widget_class, IvlMessageRow, body);
   gtk_widget_class_bind_template_child(widget_class, IvlMessageRow, spinner);
+  gtk_widget_class_bind_template_child(widget_class, IvlMessageRow, notes);
   gtk_widget_class_bind_template_child(widget_class, IvlMessageRow, footer);
   gtk_widget_class_bind_template_child(widget_class, IvlMessageRow, state_label);
   gtk_widget_class_bind_template_child(widget_class, IvlMessageRow, continue_button);

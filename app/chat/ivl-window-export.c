@@ -74,10 +74,9 @@ void ivl_window_export_conversation(IvlWindow *self, const char *id, IvlExportFo
 
   if (c == NULL)
     return;
-  chooser = gtk_file_chooser_native_new(format == IVL_EXPORT_JSON ? _("Export as JSON")
-                                                                  : _("Export as Markdown"),
-                                        GTK_WINDOW(self), GTK_FILE_CHOOSER_ACTION_SAVE,
-                                        _("_Export"), _("_Cancel"));
+  chooser = gtk_file_chooser_native_new(
+      format == IVL_EXPORT_JSON ? _("Export as JSON") : _("Export as Markdown"), GTK_WINDOW(self),
+      GTK_FILE_CHOOSER_ACTION_SAVE, _("_Export"), _("_Cancel"));
   filter = gtk_file_filter_new();
   if (format == IVL_EXPORT_JSON) {
     gtk_file_filter_set_name(filter, _("JSON"));

@@ -94,6 +94,7 @@ void ivl_window_dismiss_error(IvlWindow *self);
 void ivl_window_install_actions(IvlWindowClass *klass);
 
 /* ivl-window-search.c */
+/* Once the list box shows the store's conversations. */
 void ivl_window_setup_search(IvlWindow *self);
 /* Opens the search bar over the conversation list, or closes it and shows them all. */
 void ivl_window_toggle_search(IvlWindow *self);

@@ -37,8 +37,7 @@ static gboolean conversation_matches(IvlConversation *conversation, GStrv words)
 
   for (guint w = 0; words[w]; w++) {
     /* Runs of spaces leave empty words, which match anything. */
-    gboolean found =
-        *words[w] == '\0' || holds(ivl_conversation_get_title(conversation), words[w]);
+    gboolean found = *words[w] == '\0' || holds(ivl_conversation_get_title(conversation), words[w]);
     for (guint i = 0; i < n && !found; i++) {
       g_autoptr(IvlMessage) m = g_list_model_get_item(messages, i);
       found = holds(ivl_message_get_text(m), words[w]);
@@ -60,8 +59,8 @@ static void filter_rows(IvlWindow *self)
 
   for (int i = 0; (row = gtk_list_box_get_row_at_index(self->conversation_list, i)); i++) {
     g_autoptr(IvlConversation) c = g_list_model_get_item(list, (guint)i);
-    gtk_widget_set_visible(GTK_WIDGET(row), *query == '\0' ||
-                                                (c && conversation_matches(c, words)));
+    gtk_widget_set_visible(GTK_WIDGET(row),
+                           *query == '\0' || (c && conversation_matches(c, words)));
   }
 }
 
@@ -95,8 +94,11 @@ void ivl_window_setup_search(IvlWindow *self)
   gtk_label_set_wrap(GTK_LABEL(none), TRUE);
   gtk_list_box_set_placeholder(self->conversation_list, none);
   gtk_search_bar_connect_entry(self->search_bar, GTK_EDITABLE(self->search_entry));
-  g_signal_connect_swapped(self->search_entry, "search-changed", G_CALLBACK(filter_rows),
-                           self);
+  g_signal_connect_swapped(self->search_entry, "search-changed", G_CALLBACK(filter_rows), self);
   g_signal_connect_swapped(self->search_bar, "notify::search-mode-enabled",
                            G_CALLBACK(on_search_mode), self);
+  /* A conversation that changed comes back as a new row, shown: the search judges it again.
+   * Connected after the list box's own handler, so the rows are there. */
+  g_signal_connect_swapped(ivl_store_get_conversations(self->store), "items-changed",
+                           G_CALLBACK(filter_rows), self);
 }

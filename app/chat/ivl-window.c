@@ -1053,6 +1053,8 @@ static void ivl_window_dispose(GObject *object)
   }
   if (self->worker)
     g_signal_handlers_disconnect_by_data(self->worker, self);
+  if (self->store)
+    g_signal_handlers_disconnect_by_data(ivl_store_get_conversations(self->store), self);
   if (self->model_folders)
     g_signal_handlers_disconnect_by_data(self->model_folders, self);
   g_clear_object(&self->model_folders);
@@ -1164,7 +1166,6 @@ static void ivl_window_init(IvlWindow *self)
   gtk_widget_set_visible(GTK_WIDGET(self->demo_button), ivl_worker_can_write_demo());
   gtk_widget_set_visible(GTK_WIDGET(self->demo_label), ivl_worker_can_write_demo());
   ivl_window_setup_dnd(self);
-  ivl_window_setup_search(self);
 }
 
 IvlWindow *ivl_window_new(GtkApplication *app, GSettings *settings, IvlStore *store,
@@ -1184,6 +1185,7 @@ IvlWindow *ivl_window_new(GtkApplication *app, GSettings *settings, IvlStore *st
   g_signal_connect_swapped(worker, "load-progress", G_CALLBACK(on_load_progress), self);
   gtk_list_box_bind_model(self->conversation_list, conversations, create_conversation_row, NULL,
                           NULL);
+  ivl_window_setup_search(self);
   if (g_list_model_get_n_items(conversations) > 0) {
     g_autoptr(IvlConversation) newest = g_list_model_get_item(conversations, 0);
     show_conversation(self, newest);

@@ -12,9 +12,19 @@ G_DEFINE_QUARK(ivl-worker-error-quark, ivl_worker_error)
 
 typedef enum { JOB_QUIT, JOB_LOAD, JOB_INSPECT, JOB_ASK, JOB_DEMO } JobKind;
 
+/* An attachment as the thread reads it: plain data, so no GObject of the window is ever
+ * released on the worker thread (the session keeps its turns long after their messages). */
+typedef struct {
+  char *path;
+  gboolean video;
+  int n_frames;
+  gboolean bounded;
+  double start, end;
+} Media;
+
 typedef struct {
   char *question;
-  GPtrArray *attachments; /* IvlAttachment; their path and bounds never change */
+  GArray *media; /* Media */
   gboolean combined;
   char *answer;
 } Turn;
@@ -25,7 +35,7 @@ typedef struct {
   char *dir;
   IvlWorkerBackend backend;
   IvlWorkerPrecision precision;
-  IvlAttachment *attachment;
+  GArray *inspected; /* Media: the one attachment to inspect */
   int max_tiles;
   char *conversation_id;
   GPtrArray *history; /* Turn; the answer of each is known */
@@ -57,8 +67,8 @@ struct _IvlWorker {
   ivl_session *session;
   char *session_conversation;
   char *session_system;
-  int session_max_tiles;     /* the images of its turns were cut for this many tiles */
-  GPtrArray *session_turns;  /* Turn: the history the session holds, answers as it has them */
+  int session_max_tiles;    /* the images of its turns were cut for this many tiles */
+  GPtrArray *session_turns; /* Turn: the history the session holds, answers as it has them */
 };
 
 G_DEFINE_FINAL_TYPE(IvlWorker, ivl_worker, G_TYPE_OBJECT)
@@ -66,13 +76,36 @@ G_DEFINE_FINAL_TYPE(IvlWorker, ivl_worker, G_TYPE_OBJECT)
 enum { SIGNAL_TOKENS, SIGNAL_LOAD_PROGRESS, N_SIGNALS };
 static guint signals[N_SIGNALS];
 
+static void media_clear(Media *m)
+{
+  g_free(m->path);
+}
+
+static GArray *media_array_new(void)
+{
+  GArray *media = g_array_new(FALSE, TRUE, sizeof(Media));
+
+  g_array_set_clear_func(media, (GDestroyNotify)media_clear);
+  return media;
+}
+
+static void media_append(GArray *media, IvlAttachment *a)
+{
+  Media m = {.path = g_strdup(ivl_attachment_get_path(a)),
+             .video = ivl_attachment_is_video(a),
+             .n_frames = ivl_attachment_get_n_frames(a)};
+
+  m.bounded = ivl_attachment_get_bounds(a, &m.start, &m.end);
+  g_array_append_val(media, m);
+}
+
 static void turn_free(Turn *t)
 {
   if (t == NULL)
     return;
   g_free(t->question);
   g_free(t->answer);
-  g_ptr_array_unref(t->attachments);
+  g_array_unref(t->media);
   g_free(t);
 }
 
@@ -81,32 +114,31 @@ static Turn *turn_copy(const Turn *t)
   Turn *c = g_new0(Turn, 1);
 
   c->question = g_strdup(t->question);
-  c->attachments = g_ptr_array_ref(t->attachments);
+  c->media = media_array_new();
+  for (guint i = 0; i < t->media->len; i++) {
+    Media m = g_array_index(t->media, Media, i);
+    m.path = g_strdup(m.path);
+    g_array_append_val(c->media, m);
+  }
   c->combined = t->combined;
   c->answer = g_strdup(t->answer);
   return c;
 }
 
-static gboolean same_attachment(IvlAttachment *a, IvlAttachment *b)
+static gboolean same_media(const Media *a, const Media *b)
 {
-  double a0 = 0, a1 = 0, b0 = 0, b1 = 0;
-
-  if (a == b)
-    return TRUE;
-  return g_strcmp0(ivl_attachment_get_path(a), ivl_attachment_get_path(b)) == 0 &&
-         ivl_attachment_get_n_frames(a) == ivl_attachment_get_n_frames(b) &&
-         ivl_attachment_get_bounds(a, &a0, &a1) == ivl_attachment_get_bounds(b, &b0, &b1) &&
-         a0 == b0 && a1 == b1;
+  return g_strcmp0(a->path, b->path) == 0 && a->video == b->video && a->n_frames == b->n_frames &&
+         a->bounded == b->bounded && a->start == b->start && a->end == b->end;
 }
 
 /* Whether the session's turn a is the history's turn b: same question, media and answer. */
 static gboolean same_turn(const Turn *a, const Turn *b)
 {
   if (g_strcmp0(a->question, b->question) != 0 || g_strcmp0(a->answer, b->answer) != 0 ||
-      a->combined != b->combined || a->attachments->len != b->attachments->len)
+      a->combined != b->combined || a->media->len != b->media->len)
     return FALSE;
-  for (guint i = 0; i < a->attachments->len; i++)
-    if (!same_attachment(a->attachments->pdata[i], b->attachments->pdata[i]))
+  for (guint i = 0; i < a->media->len; i++)
+    if (!same_media(&g_array_index(a->media, Media, i), &g_array_index(b->media, Media, i)))
       return FALSE;
   return TRUE;
 }
@@ -114,7 +146,8 @@ static gboolean same_turn(const Turn *a, const Turn *b)
 static void job_free(Job *job)
 {
   g_free(job->dir);
-  g_clear_object(&job->attachment);
+  if (job->inspected)
+    g_array_unref(job->inspected);
   g_free(job->conversation_id);
   if (job->history)
     g_ptr_array_unref(job->history);
@@ -268,17 +301,19 @@ static void run_load(IvlWorker *self, Job *job)
                           g_free);
 }
 
-static ivl_media *media_from_attachment(IvlAttachment *a, int max_tiles, GError **error)
+static ivl_media *media_open(const Media *m, int max_tiles, GError **error)
 {
-  if (ivl_attachment_is_video(a)) {
+  if (m->video) {
     ivl_video_params p = ivl_video_default_params();
-    p.n_segments = ivl_attachment_get_n_frames(a);
-    p.has_bound = ivl_attachment_get_bounds(a, &p.start, &p.end);
-    return ivl_media_from_video_file(ivl_attachment_get_path(a), &p, error);
+    p.n_segments = m->n_frames;
+    p.has_bound = m->bounded;
+    p.start = m->start;
+    p.end = m->end;
+    return ivl_media_from_video_file(m->path, &p, error);
   }
   ivl_image_params p = ivl_image_default_params();
   p.max_num = max_tiles;
-  return ivl_media_from_image_file(ivl_attachment_get_path(a), &p, error);
+  return ivl_media_from_image_file(m->path, &p, error);
 }
 
 /* Undoes the ImageNet normalisation of a tile so a person can see what the model sees. */
@@ -299,7 +334,7 @@ static GBytes *tile_to_rgb(const float *chw)
 static void run_inspect(Job *job)
 {
   g_autoptr(GError) error = NULL;
-  ivl_media *media = media_from_attachment(job->attachment, job->max_tiles, &error);
+  ivl_media *media = media_open(&g_array_index(job->inspected, Media, 0), job->max_tiles, &error);
   Inspection *in;
 
   if (media == NULL) {
@@ -323,8 +358,8 @@ static GPtrArray *media_of_turn(Turn *t, int max_tiles, GError **error)
 {
   GPtrArray *media = g_ptr_array_new_with_free_func((GDestroyNotify)ivl_media_free);
 
-  for (guint i = 0; i < t->attachments->len; i++) {
-    ivl_media *m = media_from_attachment(t->attachments->pdata[i], max_tiles, error);
+  for (guint i = 0; i < t->media->len; i++) {
+    ivl_media *m = media_open(&g_array_index(t->media, Media, i), max_tiles, error);
     if (m == NULL) {
       g_ptr_array_unref(media);
       return NULL;
@@ -603,7 +638,8 @@ void ivl_worker_inspect_async(IvlWorker *self, IvlAttachment *attachment, int ma
   Job *job =
       job_new(self, JOB_INSPECT, cancellable, callback, user_data, ivl_worker_inspect_async);
 
-  job->attachment = g_object_ref(attachment);
+  job->inspected = media_array_new();
+  media_append(job->inspected, attachment);
   job->max_tiles = max_tiles;
   g_task_set_task_data(job->task, g_object_ref(attachment), g_object_unref);
   g_async_queue_push(self->jobs, job);
@@ -642,7 +678,11 @@ static Turn *turn_from(IvlMessage *question, IvlMessage *answer)
   Turn *t = g_new0(Turn, 1);
 
   t->question = g_strdup(ivl_message_get_text(question));
-  t->attachments = g_ptr_array_ref(ivl_message_get_attachments(question));
+  GPtrArray *attachments = ivl_message_get_attachments(question);
+
+  t->media = media_array_new();
+  for (guint i = 0; i < attachments->len; i++)
+    media_append(t->media, attachments->pdata[i]);
   t->combined = ivl_message_get_combined(question);
   t->answer = answer ? g_strdup(ivl_message_get_text(answer)) : NULL;
   return t;

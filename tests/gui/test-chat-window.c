@@ -1,6 +1,7 @@
 /* The ivl-chat window, driven in-process as a person would use it: no model page, demo
  * model, preferences, attachments, streamed answers, follow-up, stop, regenerate, broken
- * media, video clips, and a restart that finds the conversation again. Each state is saved
+ * media, video clips, a restart that finds the conversation again, answer alternatives,
+ * edit-and-resend, search, export and per-conversation settings. Each state is saved
  * as a PNG, light and dark, in $IVL_SCREENSHOT_DIR.
  *
  * Built twice: over a scripted stand-in for the engine's inference (fake-ivl.c), whose
@@ -1511,7 +1512,8 @@ static void test_alternatives(void)
     ivl_store_load(store, NULL);
     for (guint i = 0; i < g_list_model_get_n_items(list) && c == NULL; i++) {
       g_autoptr(IvlConversation) other = g_list_model_get_item(list, i);
-      if (g_str_equal(ivl_conversation_get_id(other), ivl_conversation_get_id(window->conversation)))
+      if (g_str_equal(ivl_conversation_get_id(other),
+                      ivl_conversation_get_id(window->conversation)))
         c = g_steal_pointer(&other);
     }
     g_assert_nonnull(c);
@@ -1698,7 +1700,8 @@ static void test_export(void)
   ivl_window_export_to(window, c, IVL_EXPORT_MARKDOWN, md);
   wait_for_export(md);
   g_assert_true(g_file_get_contents(md, &text, NULL, NULL));
-  g_assert_true(g_str_has_prefix(text, "# What is in these pictures?\n\n## You\n\n![Image](<Pictures & more-files/"));
+  g_assert_true(g_str_has_prefix(
+      text, "# What is in these pictures?\n\n## You\n\n![Image](<Pictures & more-files/"));
   g_assert_nonnull(strstr(text, "What is in these pictures?\n\n## Assistant\n\n"));
   {
     g_autofree char *name = g_path_get_basename(ivl_attachment_get_path(image));
@@ -1829,6 +1832,24 @@ static void test_conversation_settings(void)
   saved = saved_conversation();
   g_assert_nonnull(strstr(saved, "\"system_message\" : \"You answer in French.\""));
 
+  /* Exports say what the model was told. */
+  {
+    g_autofree char *md = g_build_filename(data_home, "exports", "french.md", NULL);
+    g_autofree char *json = g_build_filename(data_home, "exports", "french.json", NULL);
+    g_autofree char *text = NULL;
+
+    ivl_window_export_to(window, mine, IVL_EXPORT_MARKDOWN, md);
+    wait_for_export(md);
+    g_assert_true(g_file_get_contents(md, &text, NULL, NULL));
+    g_assert_nonnull(strstr(text, "> **System prompt:** You answer in French.\n\n## You"));
+    g_clear_pointer(&text, g_free);
+    ivl_window_export_to(window, mine, IVL_EXPORT_JSON, json);
+    wait_for_export(json);
+    g_assert_true(g_file_get_contents(json, &text, NULL, NULL));
+    g_assert_nonnull(
+        strstr(text, "\"role\" : \"system\",\n      \"content\" : \"You answer in French.\""));
+  }
+
   type_and_send("Bonjour?");
   wait_until(answer_done, NULL, "the answer with the conversation's system prompt");
   answer = last_message();
@@ -1855,6 +1876,37 @@ static void test_conversation_settings(void)
   if (!real_engine)
     g_assert_nonnull(strstr(ivl_message_get_text(answer), "System: Be brief."));
   g_settings_set_string(settings, "system-message", "");
+}
+
+/* At 360 px the pager and the edit bar still fit: a regenerated answer, a question being
+ * edited. */
+static void test_narrow_alternatives(void)
+{
+  g_autoptr(IvlMessage) question = NULL;
+  g_autoptr(IvlMessage) answer = NULL;
+  IvlMessageRow *row;
+
+  type_and_send("One more, please.");
+  wait_until(answer_done, NULL, "the answer");
+  g_assert_true(gtk_widget_activate_action(GTK_WIDGET(window), "win.regenerate", NULL));
+  wait_until(answer_done, NULL, "the regenerated answer");
+  answer = last_message();
+  g_assert_cmpuint(ivl_message_get_n_alternatives(answer), ==, 2);
+  gtk_window_set_default_size(GTK_WINDOW(window), 360, 720);
+  gui_settle(800);
+  adw_flap_set_reveal_flap(window->flap, FALSE);
+  gui_settle(500);
+  row = find_row(GTK_WIDGET(window->message_view), answer);
+  g_assert_nonnull(row);
+  wait_for_text(GTK_WIDGET(row), "2/2");
+  question =
+      message_at(g_list_model_get_n_items(ivl_conversation_get_messages(window->conversation)) - 2);
+  ivl_window_edit_question(window, question);
+  gui_settle(500);
+  screenshot(GTK_WIDGET(window), "25-narrow-alternatives-editing");
+  g_assert_true(gtk_widget_activate_action(GTK_WIDGET(window), "win.cancel-edit", NULL));
+  gtk_window_set_default_size(GTK_WINDOW(window), 960, 720);
+  gui_settle(500);
 }
 
 /* GStreamer sees only the plugins playback needs: a full system set drags GTK 3 (the
@@ -1951,6 +2003,7 @@ int main(int argc, char **argv)
   g_test_add_func("/chat/search", test_search);
   g_test_add_func("/chat/export", test_export);
   g_test_add_func("/chat/conversation-settings", test_conversation_settings);
+  g_test_add_func("/chat/narrow-alternatives", test_narrow_alternatives);
   status = g_test_run();
 
   gtk_window_destroy(GTK_WINDOW(window));

@@ -1,6 +1,7 @@
 /* test-session — text conversations on a tiny random model: KV-cache reuse across turns gives
  * what a full recomputation gives, a restored history (add_turn) gives what the live one
- * gave, a history cut back to an edited question keeps its cache, and cancellation and stop requests leave the session usable. */
+ * gave, a history cut back to an edited question keeps its cache, and cancellation and stop
+ * requests leave the session usable. */
 #include <math.h>
 
 #include "session-fixture.h"
