@@ -54,6 +54,7 @@ struct _IvlWindow {
   IvlConversation *conversation;  /* the one shown */
   IvlConversation *deleted;       /* off the list, its file kept while Undo is offered */
   AdwToast *undo_toast;           /* the last such offer; NULL before the first */
+  gint64 undo_toast_added;       /* when it was added, in g_get_monotonic_time() µs */
   GListStore *attachments;        /* IvlAttachment for the next question */
   IvlMessage *answer;             /* the answer being generated */
   IvlMessage *editing;            /* the question the composer holds to replace; NULL: none */

@@ -401,6 +401,53 @@ static void forget_deleted(IvlWindow *self)
   g_clear_object(&self->deleted);
 }
 
+/* libadwaita 1.2 frees a toast dismissed while it still slides in and then crashes when the
+ * slide-in ends (fixed in 1.3: "toast-overlay: Prevent show_done from firing after
+ * hide_done"). A quick Undo, or a second deletion right after the first, dismisses the toast
+ * only once a frame has been drawn past the end of its show animation (300 ms; the main loop
+ * may have been too busy to draw it on time). */
+#define TOAST_SLIDE_IN_US (600 * G_TIME_SPAN_MILLISECOND)
+
+typedef struct {
+  AdwToast *toast;
+  gint64 due;      /* frame time past the show animation */
+  gboolean passed; /* a frame at or after due was drawn */
+} PendingDismissal;
+
+static void pending_dismissal_free(gpointer data)
+{
+  PendingDismissal *p = data;
+
+  g_object_unref(p->toast);
+  g_free(p);
+}
+
+static gboolean dismiss_when_shown(GtkWidget *widget, GdkFrameClock *clock, gpointer data)
+{
+  PendingDismissal *p = data;
+
+  (void)widget;
+  if (!p->passed) {
+    p->passed = gdk_frame_clock_get_frame_time(clock) >= p->due;
+    return G_SOURCE_CONTINUE;
+  }
+  adw_toast_dismiss(p->toast);
+  return G_SOURCE_REMOVE;
+}
+
+static void dismiss_undo_toast(IvlWindow *self)
+{
+  PendingDismissal *p;
+
+  if (self->undo_toast == NULL)
+    return;
+  p = g_new0(PendingDismissal, 1);
+  p->toast = g_object_ref(self->undo_toast);
+  p->due = self->undo_toast_added + TOAST_SLIDE_IN_US;
+  gtk_widget_add_tick_callback(GTK_WIDGET(self->toast_overlay), dismiss_when_shown, p,
+                               pending_dismissal_free);
+}
+
 static void on_undo_toast_dismissed(AdwToast *toast, IvlWindow *self)
 {
   if (self->undo_toast == toast)
@@ -415,8 +462,10 @@ void ivl_window_delete_conversation(IvlWindow *self, const char *id)
 
   if (c == NULL || (self->ask_cancellable && c == self->conversation))
     return;
-  if (self->deleted) /* one deletion waits for Undo at a time */
-    adw_toast_dismiss(self->undo_toast);
+  if (self->deleted) { /* one deletion waits for Undo at a time */
+    forget_deleted(self);
+    dismiss_undo_toast(self);
+  }
   self->deleted = g_object_ref(c);
   ivl_store_remove(self->store, c);
   if (c == self->conversation) {
@@ -432,9 +481,8 @@ void ivl_window_delete_conversation(IvlWindow *self, const char *id)
   adw_toast_set_timeout(toast, 10); /* time to notice the wrong one went */
   adw_toast_set_action_name(toast, "win.undo-delete");
   g_signal_connect_object(toast, "dismissed", G_CALLBACK(on_undo_toast_dismissed), self, 0);
-  /* Held past its dismissal: libadwaita 1.2 can still touch a toast whose hide animation
-   * another toast cut short (a crash when one deletion quickly follows an undo). */
   g_set_object(&self->undo_toast, toast);
+  self->undo_toast_added = g_get_monotonic_time();
   adw_toast_overlay_add_toast(self->toast_overlay, toast);
 }
 
@@ -446,7 +494,7 @@ void ivl_window_undo_delete(IvlWindow *self)
     return;
   ivl_store_put_back(self->store, c);
   show_conversation(self, c);
-  adw_toast_dismiss(self->undo_toast);
+  dismiss_undo_toast(self);
 }
 
 static void on_conversation_selected(IvlWindow *self, GtkListBoxRow *row)
