@@ -1,6 +1,7 @@
 /* tiny-model-hf.c — the files an "-hf" repo has beside its weights: tokenizer.json in place of
- * vocab.json + merges.txt or tokenizer.model (tiny-model-llama.c), the chat template, and the processor's two small configs, as
- * transformers' convert_internvl_weights_to_hf.py saves them (tiny-model.h). */
+ * vocab.json + merges.txt or tokenizer.model (tiny-model-llama.c), the chat template, and the
+ * processor's two small configs, as transformers' convert_internvl_weights_to_hf.py saves them
+ * (tiny-model.h). */
 #include "tiny-model-hf.h"
 
 #include <json-glib/json-glib.h>

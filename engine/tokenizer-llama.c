@@ -7,10 +7,9 @@
  * text), then the whole stretch is one word: its characters are the first symbols, a
  * character not in the vocabulary becomes its bytes' <0xNN> pieces (byte_fallback), and the
  * adjacent pair of lowest merge rank is merged, leftmost first among equals, until no pair
- * has a merge (tokenizers' Word::merge_all). Decoding follows the SentencePiece path
- * (tokenizer-spm.c), which the Llama decoder (Replace ▁, ByteFallback, Fuse, Strip 1 left)
- * equals on the pieces of such a file; only the byte runs are decoded here as
- * SentencePiece does (a byte that starts no character is one U+FFFD), not per run.
+ * has a merge (tokenizers' Word::merge_all). Decoding is not the fast decoder's: it follows
+ * the 9B's Python path (the slow tokenizer's rules, as tokenizer-spm.c, with SentencePiece's
+ * piece decoding redone here), so the -hf twin decodes exactly as the original.
  */
 #include "tokenizer-impl.h"
 
@@ -31,14 +30,14 @@ typedef struct {
 typedef struct {
   ivl_tokenizer_impl base;
   gint32 n_vocab;
-  char **tokens;          /* [n_vocab] NULL for holes */
-  GHashTable *ids;        /* token -> GINT_TO_POINTER(id + 1) */
-  merge *merges;          /* owns the keys of by_pair */
-  GHashTable *by_pair;    /* &merge.key -> merge* */
-  gint32 byte_ids[256];   /* <0xNN> */
-  gboolean *control;      /* [n_vocab] special added tokens of tokenizer.json: decode to "" */
-  gint32 unk;             /* model.unk_token's id, -1 when none */
-  gboolean prepend;       /* ▁ before each stretch */
+  char **tokens;             /* [n_vocab] NULL for holes */
+  GHashTable *ids;           /* token -> GINT_TO_POINTER(id + 1) */
+  merge *merges;             /* owns the keys of by_pair */
+  GHashTable *by_pair;       /* &merge.key -> merge* */
+  gint32 byte_ids[256];      /* <0xNN> */
+  gboolean *control;         /* [n_vocab] special added tokens of tokenizer.json: decode to "" */
+  gint32 unk;                /* model.unk_token's id, -1 when none */
+  gboolean prepend;          /* ▁ before each stretch */
   gboolean add_prefix_space; /* decoding drops the first token's ▁ */
 } llama;
 
@@ -175,8 +174,7 @@ static void initial_symbols(const llama *t, const char *s, gsize len, GArray *id
   }
 }
 
-static void llama_encode(const ivl_tokenizer_impl *impl, const char *text, gsize len,
-                         GArray *out)
+static void llama_encode(const ivl_tokenizer_impl *impl, const char *text, gsize len, GArray *out)
 {
   const llama *t = (const llama *)impl;
   g_autoptr(GString) word = g_string_sized_new(len + 8);
@@ -366,8 +364,8 @@ static gboolean read_vocab(llama *t, JsonObject *vocab, const char *path, GError
   for (GList *l = members; l; l = l->next) {
     gint32 id = (gint32)json_object_get_int_member(vocab, l->data);
     if (t->tokens[id]) {
-      g_set_error(error, IVL_ERROR, IVL_ERROR_CORRUPT, "%s: id %d is in the vocabulary twice",
-                  path, id);
+      g_set_error(error, IVL_ERROR, IVL_ERROR_CORRUPT, "%s: id %d is in the vocabulary twice", path,
+                  id);
       return FALSE;
     }
     t->tokens[id] = g_strdup(l->data);
@@ -469,8 +467,7 @@ static gboolean read_normalization(llama *t, JsonObject *top, const char *path, 
     if (n == (t->prepend ? 2u : 1u) &&
         is_replace(step(norm, "normalizers", n - 1, &n), " ", SPIECE_UNDERLINE))
       return TRUE;
-  } else if (pre && !norm &&
-             g_strcmp0(ivl_json_string_or(pre, "type", NULL), "Metaspace") == 0 &&
+  } else if (pre && !norm && g_strcmp0(ivl_json_string_or(pre, "type", NULL), "Metaspace") == 0 &&
              g_strcmp0(ivl_json_string_or(pre, "replacement", NULL), SPIECE_UNDERLINE) == 0 &&
              !ivl_json_bool_or(pre, "split", TRUE)) {
     const char *scheme = ivl_json_string_or(pre, "prepend_scheme", NULL);
