@@ -121,6 +121,11 @@ m9h="$tmp/model-9b-hf"
 IVL="$ivl" "$root/tests/make-tiny-model" "$m9h" --llm-layout internlm2 --vocab 3009 \
   --seed=12 --layout hf >/dev/null
 [ -f "$m9h/tokenizer.json" ] && [ ! -e "$m9h/tokenizer.model" ] || fail "9B-hf tokenizer files"
+# The same vocabulary and merges as the Python conversion of the same SentencePiece model.
+/usr/bin/python3 -c 'import json, sys; sys.exit(json.load(open(sys.argv[1]))["model"] !=
+  json.load(open(sys.argv[2]))["model"])' "$m9h/tokenizer.json" \
+  "$root/tests/data/tokenizer/internlm3-tiny-hf/tokenizer.json" ||
+  fail "9B-hf tokenizer.json differs from make_llama_tokenizer_json.py's"
 "$ivl" info -m "$m9h" >"$tmp/info9h" 2>"$tmp/err" || fail "info 9B-hf: $(cat "$tmp/err")"
 grep -q 'llama-bpe' "$tmp/info9h" || fail "info 9B-hf tokenizer: $(cat "$tmp/info9h")"
 sys9=$("$ivl" prompt -m "$m9" "x" | sed -n 2p | sed 's/<|im_end|>$//')
