@@ -120,7 +120,7 @@ echo "# LlamaConverter's tokenizer.json (no tokenizer.model): same ids, logits a
 m9h="$tmp/model-9b-hf"
 IVL="$ivl" "$root/tests/make-tiny-model" "$m9h" --llm-layout internlm2 --vocab 3009 \
   --seed=12 --layout hf >/dev/null
-[ -f "$m9h/tokenizer.json" ] && [ ! -e "$m9h/tokenizer.model" ] || fail "9B-hf tokenizer files"
+{ [ -f "$m9h/tokenizer.json" ] && [ ! -e "$m9h/tokenizer.model" ]; } || fail "9B-hf tokenizer files"
 # The same vocabulary and merges as the Python conversion of the same SentencePiece model.
 /usr/bin/python3 -c 'import json, sys; sys.exit(json.load(open(sys.argv[1]))["model"] !=
   json.load(open(sys.argv[2]))["model"])' "$m9h/tokenizer.json" \
