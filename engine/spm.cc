@@ -51,6 +51,13 @@ gint32 ivl_spm_piece_to_id(const ivl_spm *spm, const char *piece)
   return id;
 }
 
+float ivl_spm_get_score(const ivl_spm *spm, gint32 id)
+{
+  if (id < 0 || id >= spm->processor.GetPieceSize())
+    return 0.0f;
+  return spm->processor.GetScore(id);
+}
+
 ivl_spm_piece_kind ivl_spm_get_piece_kind(const ivl_spm *spm, gint32 id)
 {
   const auto &p = spm->processor;

@@ -23,6 +23,9 @@ const char *ivl_spm_id_to_piece(const ivl_spm *spm, gint32 id);
 /* The id of a piece; -1 when the model has no such piece (the library would answer <unk>). */
 gint32 ivl_spm_piece_to_id(const ivl_spm *spm, const char *piece);
 
+/* The score of a piece (its merge priority in a BPE model); 0 when id is out of range. */
+float ivl_spm_get_score(const ivl_spm *spm, gint32 id);
+
 typedef enum {
   IVL_SPM_PIECE_NORMAL,  /* a learned piece or a user-defined symbol */
   IVL_SPM_PIECE_UNKNOWN, /* <unk> */

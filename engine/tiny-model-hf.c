@@ -1,6 +1,7 @@
 /* tiny-model-hf.c — the files an "-hf" repo has beside its weights: tokenizer.json in place of
- * vocab.json + merges.txt, the chat template, and the processor's two small configs, as
- * transformers' convert_internvl_weights_to_hf.py saves them (tiny-model.h). */
+ * vocab.json + merges.txt or tokenizer.model (tiny-model-llama.c), the chat template, and the
+ * processor's two small configs, as transformers' convert_internvl_weights_to_hf.py saves them
+ * (tiny-model.h). */
 #include "tiny-model-hf.h"
 
 #include <json-glib/json-glib.h>
@@ -11,6 +12,7 @@
 #include "json-check.h"
 #include "json-write.h"
 #include "template.h"
+#include "tiny-model-llama.h"
 
 #define MAX_FILE ((gsize)64 << 20)
 
@@ -192,9 +194,18 @@ gboolean ivl_tiny_model_write_hf_files(const char *from, const char *dir, GError
   JsonObject *config = load_object(config_path, &parser, error);
   if (!config)
     return FALSE;
-  if (g_file_test(vocab_path, G_FILE_TEST_EXISTS) &&
-      !write_tokenizer_json(from, dir, config, error))
-    return FALSE;
+  g_autofree char *spm_path = g_build_filename(from, "tokenizer.model", NULL);
+  if (g_file_test(vocab_path, G_FILE_TEST_EXISTS)) {
+    if (!write_tokenizer_json(from, dir, config, error))
+      return FALSE;
+  } else if (g_file_test(spm_path, G_FILE_TEST_EXISTS)) {
+    /* The 9B-hf: the SentencePiece model converted by LlamaConverter, saved as
+     * LlamaTokenizerFast. */
+    if (!ivl_tiny_model_write_llama_tokenizer(from, dir, added_tokens(config), error))
+      return FALSE;
+    json_object_set_string_member(config, "tokenizer_class", "LlamaTokenizerFast");
+    json_object_remove_member(config, "auto_map");
+  }
   const ivl_template *tpl = ivl_template_lookup("internvl_hf", NULL);
   json_object_set_string_member(config, "chat_template", ivl_template_get_jinja(tpl));
   return write_json(dir, "tokenizer_config.json", json_parser_get_root(parser), error) &&

@@ -274,7 +274,8 @@ static gboolean write_all_weights(const char *dir, const ivl_config *config,
   return write_weights(dir, t, specs->len, p->n_shards, error);
 }
 
-/* hf: the -hf repos have tokenizer.json (written by tiny-model-hf.c) in place of these. */
+/* hf: the -hf repos have tokenizer.json (written by tiny-model-hf.c) in place of these (and
+ * of the 9B's SentencePiece files, so that a tiny 9B-hf runs its tokenizer.json). */
 static gboolean copy_tokenizer(const char *from, const char *dir, gboolean hf, GError **error)
 {
   GError *local = NULL;
@@ -287,7 +288,8 @@ static gboolean copy_tokenizer(const char *from, const char *dir, gboolean hf, G
   for (const char *name; (name = g_dir_read_name(d));) {
     g_autofree char *src = g_build_filename(from, name, NULL);
     if (!g_file_test(src, G_FILE_TEST_IS_REGULAR) ||
-        (hf && (g_str_equal(name, "vocab.json") || g_str_equal(name, "merges.txt"))))
+        (hf && (g_str_equal(name, "vocab.json") || g_str_equal(name, "merges.txt") ||
+                g_str_equal(name, "tokenizer.model"))))
       continue;
     g_autofree char *dst = g_build_filename(dir, name, NULL);
     g_autoptr(GFile) fs = g_file_new_for_path(src);

@@ -60,4 +60,8 @@ ivl_tokenizer_impl *ivl_tokenizer_bpe_load(const char *dir, GError **error);
  * add_prefix_space (config may be NULL) (engine/tokenizer-spm.c). */
 ivl_tokenizer_impl *ivl_tokenizer_spm_load(const char *dir, JsonObject *config, GError **error);
 
+/* The same 9B tokenizer as the -hf repo saves it: dir/tokenizer.json of transformers'
+ * LlamaConverter (BPE with byte fallback) (engine/tokenizer-llama.c). */
+ivl_tokenizer_impl *ivl_tokenizer_llama_load(const char *dir, GError **error);
+
 #endif /* IVL_TOKENIZER_IMPL_H */

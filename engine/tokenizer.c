@@ -220,9 +220,13 @@ static ivl_tokenizer_impl *load_family(const char *dir, JsonObject *config, GErr
      * is not taken for this one. */
     if (strcmp(cls, "InternLM3Tokenizer") == 0)
       return ivl_tokenizer_spm_load(dir, config, error);
+    /* InternVL3-9B-hf: the 9B's tokenizer converted by LlamaConverter into tokenizer.json. */
+    if ((strcmp(cls, "LlamaTokenizerFast") == 0 || strcmp(cls, "LlamaTokenizer") == 0) &&
+        has_file(dir, "tokenizer.json"))
+      return ivl_tokenizer_llama_load(dir, error);
     g_set_error(error, IVL_ERROR, IVL_ERROR_UNSUPPORTED,
-                "tokenizer class %s is not supported (ivl reads the Qwen2 BPE and the InternLM "
-                "SentencePiece tokenizers)",
+                "tokenizer class %s is not supported (ivl reads the Qwen2 BPE, the InternLM "
+                "SentencePiece and the Llama tokenizer.json tokenizers)",
                 cls);
     return NULL;
   }

@@ -2,8 +2,9 @@
  *
  * One opaque type for every tokenizer family; the family is chosen at load time from
  * tokenizer_config.json (tokenizer_class) and the files present: the Qwen2 byte-level BPE
- * (1B, 2B, 8B, 14B, 38B, 78B) and InternLM3's SentencePiece model (9B, tokenizer.model, run
- * by the SentencePiece library).
+ * (1B, 2B, 8B, 14B, 38B, 78B), InternLM3's SentencePiece model (9B, tokenizer.model, run
+ * by the SentencePiece library) and the same model as 9B-hf saves it (tokenizer.json, a BPE
+ * with byte fallback, giving the same ids and text).
  *
  * Encoding follows the Hugging Face "slow" tokenizers (the README loads them with
  * use_fast=False): added tokens matched literally (leftmost, longest) and never split; for
@@ -29,7 +30,8 @@ typedef struct ivl_tokenizer ivl_tokenizer;
 ivl_tokenizer *ivl_tokenizer_load(const char *dir, GError **error);
 void ivl_tokenizer_free(ivl_tokenizer *tok);
 
-/* "qwen2-bpe" or "internlm3-spm"; owned by the tokenizer. */
+/* "qwen2-bpe", "internlm3-spm" or "llama-bpe" (the 9B-hf's tokenizer.json); owned by the
+ * tokenizer. */
 const char *ivl_tokenizer_get_kind(const ivl_tokenizer *tok);
 
 /* Encodes len bytes of text (len < 0: NUL-terminated). Invalid UTF-8 is first replaced by

@@ -18,7 +18,7 @@ PACKAGES="
   gettext desktop-file-utils appstream appstream-util
   xvfb xauth dbus-x11 at-spi2-core adwaita-icon-theme fonts-dejavu-core fonts-noto-cjk
   python3-numpy python3-torch python3-torchvision python3-pil python3-regex
-  libsentencepiece-dev sentencepiece python3-sentencepiece python3-jinja2
+  libsentencepiece-dev sentencepiece python3-sentencepiece python3-protobuf python3-jinja2
 "
 
 # Node.js and npm for the OpenAI SDK test of `ivl serve` (tests/net/sdk); a machine that has

@@ -115,6 +115,38 @@ echo "$out" | grep -q '"prompt_ids" *: *\[151644,872,' || fail "hf prompt has a 
 printf 'What is it?\n/quit\n' | "$ivl" chat -m "$mh" --max-new-tokens 2 >/dev/null 2>"$tmp/err" ||
   fail "chat hf: $(cat "$tmp/err")"
 
+echo "# the 9B-hf twin: InternLM2 weights in Llama names, the SentencePiece model as"
+echo "# LlamaConverter's tokenizer.json (no tokenizer.model): same ids, logits and answer"
+m9h="$tmp/model-9b-hf"
+IVL="$ivl" "$root/tests/make-tiny-model" "$m9h" --llm-layout internlm2 --vocab 3009 \
+  --seed=12 --layout hf >/dev/null
+{ [ -f "$m9h/tokenizer.json" ] && [ ! -e "$m9h/tokenizer.model" ]; } || fail "9B-hf tokenizer files"
+# The same vocabulary and merges as the Python conversion of the same SentencePiece model.
+/usr/bin/python3 -c 'import json, sys; sys.exit(json.load(open(sys.argv[1]))["model"] !=
+  json.load(open(sys.argv[2]))["model"])' "$m9h/tokenizer.json" \
+  "$root/tests/data/tokenizer/internlm3-tiny-hf/tokenizer.json" ||
+  fail "9B-hf tokenizer.json differs from make_llama_tokenizer_json.py's"
+"$ivl" info -m "$m9h" >"$tmp/info9h" 2>"$tmp/err" || fail "info 9B-hf: $(cat "$tmp/err")"
+grep -q 'llama-bpe' "$tmp/info9h" || fail "info 9B-hf tokenizer: $(cat "$tmp/info9h")"
+sys9=$("$ivl" prompt -m "$m9" "x" | sed -n 2p | sed 's/<|im_end|>$//')
+for args in "Hi" "--image $img --max-num 2 Describe."; do
+  # shellcheck disable=SC2086
+  "$ivl" run -m "$m9" --max-new-tokens 3 --json --logits-out "$tmp/orig9.f32" $args \
+    >"$tmp/orig9.json" 2>"$tmp/err" || fail "9B: $(cat "$tmp/err")"
+  # shellcheck disable=SC2086
+  "$ivl" run -m "$m9h" --max-new-tokens 3 --json --system "$sys9" \
+    --logits-out "$tmp/hf9.f32" $args >"$tmp/hf9.json" 2>"$tmp/err" || fail "9B-hf: $(cat "$tmp/err")"
+  cmp -s "$tmp/orig9.f32" "$tmp/hf9.f32" || fail "9B-hf logits differ for: $args"
+  grep -o '"prompt_ids" *: *\[[0-9,]*\]' "$tmp/orig9.json" >"$tmp/ids9"
+  grep -o '"prompt_ids" *: *\[[0-9,]*\]' "$tmp/hf9.json" | cmp -s - "$tmp/ids9" ||
+    fail "9B-hf prompt ids differ for: $args"
+  grep -o '"text" *: *"[^"]*"' "$tmp/orig9.json" >"$tmp/ans9"
+  grep -o '"text" *: *"[^"]*"' "$tmp/hf9.json" | cmp -s - "$tmp/ans9" ||
+    fail "9B-hf text differs for: $args"
+done
+printf 'What is it?\n/quit\n' | "$ivl" chat -m "$m9h" --max-new-tokens 2 >/dev/null 2>"$tmp/err" ||
+  fail "chat 9B-hf: $(cat "$tmp/err")"
+
 echo "# errors"
 if "$ivl" run -m "$tmp/nothing" "Hi" 2>"$tmp/err"; then fail "missing model accepted"; fi
 grep -q 'ivl run:' "$tmp/err" || fail "missing model message: $(cat "$tmp/err")"

@@ -1,5 +1,6 @@
 /* libFuzzer target for the tokenizer files: the input is cut at each "\n@@\n" into
- * vocab.json, merges.txt, tokenizer_config.json and added_tokens.json, written to a
+ * vocab.json, merges.txt, tokenizer_config.json, added_tokens.json and tokenizer.json (the
+ * 9B-hf's Llama file when the config names LlamaTokenizerFast), written to a
  * folder the tokenizer then loads; a tokenizer that loads encodes and decodes a text.
  * Built only with clang (tests/meson.build); run by tests/fuzz/run-fuzzer. */
 #include <stddef.h>
@@ -12,7 +13,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const char *const names[] = {"vocab.json", "merges.txt", "tokenizer_config.json",
-                                    "added_tokens.json"};
+                                    "added_tokens.json", "tokenizer.json"};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

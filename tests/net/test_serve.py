@@ -389,8 +389,9 @@ def hang_ups(server):
 
 def other_kinds():
     """A 9B-style model (InternLM2 layout, SentencePiece tokenizer with a BOS and added
-    tokens beyond its pieces) and an -hf repo (renamed split weights, tokenizer.json, its own
-    template) answer as ivl run does, streamed and whole, about an image too."""
+    tokens beyond its pieces), an -hf repo (renamed split weights, tokenizer.json, its own
+    template) and a 9B-hf one (Llama names, LlamaConverter's tokenizer.json) answer as ivl
+    run does, streamed and whole, about an image too."""
     tiny9b = os.path.join(os.path.dirname(SERVED_MODEL), "tiny9b")
     subprocess.run([IVL, "make-tiny-model", "--llm-layout", "internlm2", "--vocab", "3009",
                     "--seed", "9", "--tokenizer", os.path.join(DATA, "tokenizer",
@@ -400,7 +401,12 @@ def other_kinds():
     subprocess.run([IVL, "make-tiny-model", "--layout", "hf", "--seed", "5", "--tokenizer",
                     os.path.join(DATA, "tokenizer", "qwen2.5"), tinyhf],
                    check=True, capture_output=True)
-    for kind, model in (("9B-style", tiny9b), ("-hf", tinyhf)):
+    tiny9bhf = os.path.join(os.path.dirname(SERVED_MODEL), "tiny9bhf")
+    subprocess.run([IVL, "make-tiny-model", "--llm-layout", "internlm2", "--vocab", "3009",
+                    "--seed", "9", "--layout", "hf", "--tokenizer",
+                    os.path.join(DATA, "tokenizer", "internlm3-tiny"), tiny9bhf],
+                   check=True, capture_output=True)
+    for kind, model in (("9B-style", tiny9b), ("-hf", tinyhf), ("9B-hf", tiny9bhf)):
         server = Server(model)
         whole = server.chat(user(Q), max_tokens=16)["choices"][0]["message"]["content"]
         check(whole == ivl_run(model, "--max-new-tokens", "16", Q),

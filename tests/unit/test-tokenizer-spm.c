@@ -1,7 +1,11 @@
 /* The 9B-style SentencePiece tokenizer (InternLM3Tokenizer) against the Python reference
  * (tests/reference/internlm3_tokenizer.py over python3-sentencepiece), on the tiny model of
  * tests/data/tokenizer/internlm3-tiny: ids of the Qwen tokenizer's corpus, decoding with and
- * without special tokens, random id sequences, streaming, the BOS and the prompt ids. */
+ * without special tokens, random id sequences, streaming, the BOS and the prompt ids.
+ *
+ * With the argument "hf", the same checks and goldens run on tests/data/tokenizer/
+ * internlm3-tiny-hf: that model as the 9B-hf repo saves it, a tokenizer.json written the way
+ * transformers' LlamaConverter writes it (tests/reference/make_llama_tokenizer_json.py). */
 #include <json-glib/json-glib.h>
 #include <string.h>
 
@@ -12,6 +16,7 @@
 
 static ivl_tokenizer *tok;
 static JsonObject *goldens;
+static const char *want_kind = "internlm3-spm";
 
 static char *data_path(const char *rel)
 {
@@ -140,7 +145,7 @@ static void test_stream_long(void)
 
 static void test_lookups(void)
 {
-  g_assert_cmpstr(ivl_tokenizer_get_kind(tok), ==, "internlm3-spm");
+  g_assert_cmpstr(ivl_tokenizer_get_kind(tok), ==, want_kind);
   /* 3000 pieces + InternVL's nine tokens beyond them. */
   g_assert_cmpint(ivl_tokenizer_get_vocab_size(tok), ==, 3009);
   g_assert_cmpint(ivl_tokenizer_get_bos_id(tok), ==, json_object_get_int_member(goldens, "bos_id"));
@@ -189,7 +194,10 @@ static void test_prompt_ids(void)
 int main(int argc, char **argv)
 {
   g_test_init(&argc, &argv, NULL);
-  g_autofree char *dir = data_path("tokenizer/internlm3-tiny");
+  gboolean hf = argc > 1 && strcmp(argv[1], "hf") == 0;
+  if (hf)
+    want_kind = "llama-bpe";
+  g_autofree char *dir = data_path(hf ? "tokenizer/internlm3-tiny-hf" : "tokenizer/internlm3-tiny");
   g_autoptr(GError) error = NULL;
   tok = ivl_tokenizer_load(dir, &error);
   g_assert_no_error(error);

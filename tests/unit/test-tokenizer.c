@@ -249,6 +249,77 @@ static void test_load_errors(void)
   g_rmdir(dir);
 }
 
+/* The 9B-hf's tokenizer.json (tokenizer-llama.c): what LlamaConverter writes loads; other
+ * models, normalizers and decoders are refused, and a broken file is CORRUPT. */
+static void test_llama_errors(void)
+{
+  g_autofree char *dir = g_dir_make_tmp("ivl-tok-XXXXXX", NULL);
+  g_assert_nonnull(dir);
+  write_file(dir, "tokenizer_config.json", "{\"tokenizer_class\": \"LlamaTokenizerFast\"}");
+  static const char model[] =
+      "\"model\": {\"type\": \"BPE\", \"byte_fallback\": true, \"unk_token\": \"<unk>\","
+      " \"vocab\": {\"<unk>\": 0, \"\u2581\": 1, \"a\": 2, \"\u2581a\": 3},"
+      " \"merges\": [\"\u2581 a\"]}";
+  static const char legacy[] =
+      "\"normalizer\": {\"type\": \"Sequence\", \"normalizers\": [{\"type\": \"Prepend\","
+      " \"prepend\": \"\u2581\"}, {\"type\": \"Replace\", \"pattern\": {\"String\": \" \"},"
+      " \"content\": \"\u2581\"}]}";
+  static const char decoder[] =
+      "\"decoder\": {\"type\": \"Sequence\", \"decoders\": [{\"type\": \"Replace\","
+      " \"pattern\": {\"String\": \"\u2581\"}, \"content\": \" \"}, {\"type\": "
+      "\"ByteFallback\"}, {\"type\": \"Fuse\"}, {\"type\": \"Strip\", \"content\": \" \","
+      " \"start\": 1, \"stop\": 0}]}";
+  g_autofree char *good = g_strdup_printf("{%s, %s, %s}", model, legacy, decoder);
+  write_file(dir, "tokenizer.json", good);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(ivl_tokenizer) t = ivl_tokenizer_load(dir, &error);
+  g_assert_no_error(error);
+  g_assert_cmpstr(ivl_tokenizer_get_kind(t), ==, "llama-bpe");
+  g_autoptr(GArray) ids = ivl_tokenizer_encode(t, "a a", -1);
+  g_assert_cmpuint(ids->len, ==, 2); /* ▁a ▁a */
+  g_assert_cmpint(g_array_index(ids, gint32, 0), ==, 3);
+  g_assert_cmpint(g_array_index(ids, gint32, 1), ==, 3);
+  g_autofree char *text = ivl_tokenizer_decode(t, (gint32 *)(void *)ids->data, ids->len, FALSE);
+  g_assert_cmpstr(text, ==, "a a");
+  g_autoptr(GArray) unk = ivl_tokenizer_encode(t, "b", -1); /* no byte pieces: <unk> */
+  g_assert_cmpuint(unk->len, ==, 2);
+  g_assert_cmpint(g_array_index(unk, gint32, 1), ==, 0);
+
+  /* legacy=False: Metaspace prepending to the first stretch only. */
+  g_autofree char *first = g_strdup_printf(
+      "{%s, \"pre_tokenizer\": {\"type\": \"Metaspace\", \"replacement\": \"\u2581\","
+      " \"prepend_scheme\": \"first\", \"split\": false}, %s}",
+      model, decoder);
+  write_file(dir, "tokenizer.json", first);
+  expect_load_error(dir, IVL_ERROR_UNSUPPORTED);
+  g_autofree char *always = g_strdup_printf(
+      "{%s, \"pre_tokenizer\": {\"type\": \"Metaspace\", \"replacement\": \"\u2581\","
+      " \"prepend_scheme\": \"always\", \"split\": false}, %s}",
+      model, decoder);
+  write_file(dir, "tokenizer.json", always);
+  g_autoptr(ivl_tokenizer) t2 = ivl_tokenizer_load(dir, &error);
+  g_assert_no_error(error);
+  g_autofree char *byte_level = g_strdup_printf("{%s, %s, \"decoder\": {\"type\": "
+                                                "\"ByteLevel\"}}", model, legacy);
+  write_file(dir, "tokenizer.json", byte_level);
+  expect_load_error(dir, IVL_ERROR_UNSUPPORTED);
+  write_file(dir, "tokenizer.json",
+             "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": []}}");
+  expect_load_error(dir, IVL_ERROR_UNSUPPORTED); /* no byte fallback */
+  write_file(dir, "tokenizer.json",
+             "{\"model\": {\"type\": \"BPE\", \"byte_fallback\": true, \"vocab\": {\"a\": 0},"
+             " \"merges\": [\"a b\"]}}");
+  expect_load_error(dir, IVL_ERROR_CORRUPT); /* b is no token */
+  write_file(dir, "tokenizer.json", "{\"model\": {\"type\": \"BPE\"}}");
+  expect_load_error(dir, IVL_ERROR_CORRUPT);
+  const char *names[] = {"tokenizer_config.json", "tokenizer.json"};
+  for (gsize i = 0; i < G_N_ELEMENTS(names); i++) {
+    g_autofree char *path = g_build_filename(dir, names[i], NULL);
+    g_unlink(path);
+  }
+  g_rmdir(dir);
+}
+
 /* Varied text (seeded pseudo-random words in several scripts) keeps the word cache from
  * doing all the work. */
 static GString *varied_text(gsize size)
@@ -317,6 +388,7 @@ int main(int argc, char **argv)
   tok = ivl_tokenizer_load(dir, &error);
   g_assert_no_error(error);
   g_test_add_func("/tokenizer/goldens", test_goldens);
+  g_test_add_func("/tokenizer/llama-errors", test_llama_errors);
   g_test_add_func("/tokenizer/spec-ids", test_spec_ids);
   g_test_add_func("/tokenizer/decode", test_decode);
   g_test_add_func("/tokenizer/stream-every-byte", test_stream_every_byte);
