@@ -1621,10 +1621,13 @@ static void test_search(void)
   g_assert_cmpuint(n, >=, 2);
   g_assert_true(gtk_widget_activate_action(GTK_WIDGET(window), "win.search", NULL));
   g_assert_true(gtk_search_bar_get_search_mode(window->search_bar));
+  /* The demo model's random answers may hold any word too: with it, at least these rows. */
   search_for("COLOUR");
-  g_assert_cmpuint(n_rows_shown(), ==, 2); /* a title, and a question */
+  g_assert_cmpuint(n_rows_shown(), >=, 2); /* a title, and a question */
+  g_assert_true(real_engine || n_rows_shown() == 2);
   search_for("one line");
-  g_assert_cmpuint(n_rows_shown(), ==, 1); /* only the edited question has both */
+  g_assert_cmpuint(n_rows_shown(), >=, 1); /* only the edited question has both */
+  g_assert_true(real_engine || n_rows_shown() == 1);
   gui_settle(200);
   screenshot(GTK_WIDGET(window), "22-search");
   search_for("xyzzy");
@@ -1939,6 +1942,70 @@ static void isolate_gstreamer(const char *tmp)
   g_setenv("GST_REGISTRY_1_0", registry, TRUE);
 }
 
+/* The other checkpoint kinds run in the window like the demo model: a 9B-style model (InternLM2
+ * layout, SentencePiece tokenizer) and the -hf twins of both language layouts, each copied
+ * into the models folder, chosen in the selector and asked about an image. */
+static void test_model_kinds(void)
+{
+  static const struct {
+    const char *name;
+    const char *args[6];
+  } kinds[] = {
+      {"tiny-9b", {"--llm-layout", "internlm2", "--vocab", "3009", NULL}},
+      {"tiny-hf", {"--layout", "hf", NULL}},
+      {"tiny-9b-hf", {"--layout", "hf", "--llm-layout", "internlm2", "--vocab", "3009"}},
+  };
+  g_autofree char *demo = g_strdup(window->loaded_model);
+  guint n = window->models->len;
+
+  if (!real_engine) {
+    g_test_skip("the stand-in engine loads no model files");
+    return;
+  }
+  for (guint k = 0; k < G_N_ELEMENTS(kinds); k++) {
+    g_autofree char *dir = g_build_filename(data_home, "ivl", "models", kinds[k].name, NULL);
+    g_autoptr(GPtrArray) argv = g_ptr_array_new();
+    g_autoptr(GError) error = NULL;
+    g_autoptr(IvlMessage) answer = NULL;
+    int status = 0;
+    guint chosen = G_MAXUINT;
+
+    g_ptr_array_add(argv, (gpointer)g_getenv("IVL_MAKE_TINY_MODEL"));
+    g_ptr_array_add(argv, dir);
+    for (guint i = 0; i < G_N_ELEMENTS(kinds[k].args) && kinds[k].args[i]; i++)
+      g_ptr_array_add(argv, (gpointer)kinds[k].args[i]);
+    g_ptr_array_add(argv, NULL);
+    g_assert_true(g_spawn_sync(NULL, (char **)argv->pdata, NULL, G_SPAWN_STDOUT_TO_DEV_NULL, NULL,
+                               NULL, NULL, NULL, &status, &error));
+    g_assert_no_error(error);
+    g_assert_true(g_spawn_check_wait_status(status, NULL));
+    wait_until(models_are, GUINT_TO_POINTER(n + 1 + k), "the copied model to appear");
+    for (guint i = 0; i < window->models->len; i++)
+      if (g_str_has_suffix(((IvlModelEntry *)window->models->pdata[i])->path, kinds[k].name))
+        chosen = i;
+    g_assert_cmpuint(chosen, !=, G_MAXUINT);
+    gtk_drop_down_set_selected(window->model_dropdown, chosen);
+    wait_until(model_ready_or_failed, NULL, "the model to load");
+    g_assert_nonnull(window->loaded_model);
+    g_assert_true(g_str_has_suffix(window->loaded_model, kinds[k].name));
+
+    g_assert_true(gtk_widget_activate_action(GTK_WIDGET(window), "win.new-conversation", NULL));
+    attach_test_file("photo.jpg");
+    wait_until(attachments_ready, GUINT_TO_POINTER(1), "the image to be read");
+    type_and_send("What is in this picture?");
+    wait_until(answer_done, NULL, "the answer");
+    answer = last_message();
+    assert_answered(answer);
+    g_assert_cmpstr(ivl_message_get_text(answer), !=, "");
+    g_assert_false(gtk_revealer_get_reveal_child(window->error_revealer));
+  }
+  /* Back to the demo model, then the copies go again. */
+  for (guint i = 0; i < window->models->len; i++)
+    if (g_strcmp0(((IvlModelEntry *)window->models->pdata[i])->path, demo) == 0)
+      gtk_drop_down_set_selected(window->model_dropdown, i);
+  wait_until(model_ready, NULL, "the demo model again");
+}
+
 int main(int argc, char **argv)
 {
   g_autofree char *tmp = NULL;
@@ -2007,6 +2074,7 @@ int main(int argc, char **argv)
   g_test_add_func("/chat/export", test_export);
   g_test_add_func("/chat/conversation-settings", test_conversation_settings);
   g_test_add_func("/chat/narrow-alternatives", test_narrow_alternatives);
+  g_test_add_func("/chat/model-kinds", test_model_kinds);
   status = g_test_run();
 
   gtk_window_destroy(GTK_WINDOW(window));
