@@ -48,6 +48,16 @@ typedef struct {
   void (*free)(ivl_tokenizer_impl *impl);
 } ivl_tokenizer_vtable;
 
+/* tokens_to_string of the SentencePiece families (InternLM3Tokenizer's
+ * convert_tokens_to_string, spaces_for_interleaved_special_tokens false): the first token loses
+ * a leading ▁ when strip_first, special tokens are written as they are, and the runs between
+ * them go through decode_run(ctx, ...) (tokenizer.c). */
+typedef void (*ivl_piece_run_decoder)(const void *ctx, const char *const *pieces, gsize n,
+                                      GString *out);
+void ivl_tokens_to_string_in_runs(const char *const *tokens, const gboolean *special, gsize n,
+                                  gboolean strip_first, ivl_piece_run_decoder decode_run,
+                                  const void *ctx, GString *out);
+
 /* Every family's state begins with this. */
 struct ivl_tokenizer_impl {
   const ivl_tokenizer_vtable *vt;

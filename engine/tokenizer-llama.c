@@ -285,29 +285,17 @@ static void decode_pieces(const llama *t, const char *const *pieces, gsize n, GS
   g_string_append_len(out, text->str, (gssize)text->len);
 }
 
-/* As tokenizer-spm.c: the first token loses a leading ▁ when add_prefix_space, special tokens
- * are written as they are, the runs between them decoded as pieces. */
+static void decode_run(const void *t, const char *const *pieces, gsize n, GString *out)
+{
+  decode_pieces(t, pieces, n, out);
+}
+
+/* As tokenizer-spm.c's. */
 static void llama_tokens_to_string(const ivl_tokenizer_impl *impl, const char *const *tokens,
                                    const gboolean *special, gsize n, GString *out)
 {
   const llama *t = (const llama *)impl;
-  if (n == 0)
-    return;
-  g_autofree const char **run = g_new(const char *, n);
-  gsize n_run = 0;
-  for (gsize i = 0; i < n; i++) {
-    const char *token = tokens[i];
-    if (i == 0 && t->add_prefix_space && g_str_has_prefix(token, SPIECE_UNDERLINE))
-      token += strlen(SPIECE_UNDERLINE);
-    if (special[i]) {
-      decode_pieces(t, run, n_run, out);
-      n_run = 0;
-      g_string_append(out, token);
-    } else {
-      run[n_run++] = token;
-    }
-  }
-  decode_pieces(t, run, n_run, out);
+  ivl_tokens_to_string_in_runs(tokens, special, n, t->add_prefix_space, decode_run, t, out);
 }
 
 static void llama_free(ivl_tokenizer_impl *impl)

@@ -16,8 +16,6 @@
 #include "json-check.h"
 #include "spm.h"
 
-#include <string.h>
-
 typedef struct {
   ivl_tokenizer_impl base;
   ivl_spm *spm;
@@ -68,32 +66,16 @@ static ivl_piece_kind spm_piece_kind(const ivl_tokenizer_impl *impl, gint32 id)
   }
 }
 
-#define SPIECE_UNDERLINE "\xe2\x96\x81" /* ▁ U+2581 */
+static void decode_run(const void *spm, const char *const *pieces, gsize n, GString *out)
+{
+  ivl_spm_decode_pieces(spm, pieces, n, out);
+}
 
-/* InternLM3Tokenizer.convert_tokens_to_string (spaces_for_interleaved_special_tokens false,
- * its default): the first token loses a leading ▁ when add_prefix_space; special tokens are
- * written as they are, the runs between them through sp_model.decode(). */
 static void spm_tokens_to_string(const ivl_tokenizer_impl *impl, const char *const *tokens,
                                  const gboolean *special, gsize n, GString *out)
 {
   const spm_tokenizer *t = (const spm_tokenizer *)impl;
-  if (n == 0)
-    return;
-  g_autofree const char **run = g_new(const char *, n);
-  gsize n_run = 0;
-  for (gsize i = 0; i < n; i++) {
-    const char *token = tokens[i];
-    if (i == 0 && t->add_prefix_space && g_str_has_prefix(token, SPIECE_UNDERLINE))
-      token += strlen(SPIECE_UNDERLINE);
-    if (special[i]) {
-      ivl_spm_decode_pieces(t->spm, run, n_run, out);
-      n_run = 0;
-      g_string_append(out, token);
-    } else {
-      run[n_run++] = token;
-    }
-  }
-  ivl_spm_decode_pieces(t->spm, run, n_run, out);
+  ivl_tokens_to_string_in_runs(tokens, special, n, t->add_prefix_space, decode_run, t->spm, out);
 }
 
 static void spm_free(ivl_tokenizer_impl *impl)

@@ -598,3 +598,27 @@ char *ivl_token_stream_flush(ivl_token_stream *stream)
   g_string_truncate(stream->held, 0);
   return g_string_free(out, FALSE);
 }
+
+void ivl_tokens_to_string_in_runs(const char *const *tokens, const gboolean *special, gsize n,
+                                  gboolean strip_first, ivl_piece_run_decoder decode_run,
+                                  const void *ctx, GString *out)
+{
+  static const char underline[] = "\xe2\x96\x81"; /* ▁ U+2581 */
+  if (n == 0)
+    return;
+  g_autofree const char **run = g_new(const char *, n);
+  gsize n_run = 0;
+  for (gsize i = 0; i < n; i++) {
+    const char *token = tokens[i];
+    if (i == 0 && strip_first && g_str_has_prefix(token, underline))
+      token += strlen(underline);
+    if (special[i]) {
+      decode_run(ctx, run, n_run, out);
+      n_run = 0;
+      g_string_append(out, token);
+    } else {
+      run[n_run++] = token;
+    }
+  }
+  decode_run(ctx, run, n_run, out);
+}
