@@ -13,25 +13,11 @@
 #include "prompt.h"
 #include "template.h"
 #include "tokenizer.h"
+#include "../common/test-data.h"
 
 static ivl_tokenizer *tok;
 static JsonObject *goldens;
 static const char *want_kind = "internlm3-spm";
-
-static char *data_path(const char *rel)
-{
-  const char *root = g_getenv("IVL_SOURCE_ROOT");
-  return g_build_filename(root ? root : ".", "tests", "data", rel, NULL);
-}
-
-static GBytes *hex_to_bytes(const char *hex)
-{
-  gsize n = strlen(hex) / 2;
-  guint8 *b = g_malloc(n + 1);
-  for (gsize i = 0; i < n; i++)
-    b[i] = (guint8)(g_ascii_xdigit_value(hex[2 * i]) * 16 + g_ascii_xdigit_value(hex[2 * i + 1]));
-  return g_bytes_new_take(b, n);
-}
 
 static GArray *ids_of(JsonArray *a)
 {
