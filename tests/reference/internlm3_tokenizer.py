@@ -19,6 +19,8 @@ import os
 
 import sentencepiece as spm
 
+from added_tokens import split_added
+
 SPIECE_UNDERLINE = "\u2581"
 NAMED = ("bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token",
          "mask_token")
@@ -55,20 +57,7 @@ class InternLM3Tokenizer:
             t for t in self.additional if self.added.get(t, -1) >= self.vocab_size}
 
     def split_added(self, text):
-        by_len = sorted(self.added, key=len, reverse=True)
-        start = pos = 0
-        while pos < len(text):
-            hit = next((a for a in by_len if text.startswith(a, pos)), None)
-            if hit is None:
-                pos += 1
-                continue
-            if pos > start:
-                yield False, text[start:pos]
-            yield True, hit
-            pos += len(hit)
-            start = pos
-        if start < len(text):
-            yield False, text[start:]
+        return split_added(self.added, text)
 
     def encode(self, text, add_special_tokens=False):
         ids = [self.bos_id] if add_special_tokens and self.add_bos else []

@@ -14,6 +14,8 @@ import unicodedata
 
 import regex
 
+from added_tokens import split_added
+
 PRETOKENIZE_REGEX = (
     r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"
     r"|\s*[\r\n]+|\s+(?!\S)|\s+"
@@ -108,22 +110,7 @@ class Qwen2Tokenizer:
         return word
 
     def split_added(self, text):
-        """Yields (is_added, piece): the leftmost added token, the longest at that place."""
-        by_len = sorted(self.added, key=len, reverse=True)
-        start = 0
-        pos = 0
-        while pos < len(text):
-            hit = next((a for a in by_len if text.startswith(a, pos)), None)
-            if hit is None:
-                pos += 1
-                continue
-            if pos > start:
-                yield False, text[start:pos]
-            yield True, hit
-            pos += len(hit)
-            start = pos
-        if start < len(text):
-            yield False, text[start:]
+        return split_added(self.added, text)
 
     def encode(self, text):
         text = unicodedata.normalize("NFC", text)
