@@ -7,6 +7,7 @@
 
 #include "file-io.h"
 #include "ivl.h"
+#include "json-check.h"
 #include "json-write.h"
 #include "spm.h"
 
@@ -147,6 +148,22 @@ static JsonObject *model(const ivl_spm *spm)
   return m;
 }
 
+/* LlamaTokenizerFast.update_post_processor: BOS before each sequence (add_bos_token). */
+static JsonNode *post_processor(void)
+{
+  static const char text[] =
+      "{\"type\": \"TemplateProcessing\", \"single\": [{\"SpecialToken\": {\"id\": "
+      "\"<s>\", \"type_id\": 0}}, {\"Sequence\": {\"id\": \"A\", \"type_id\": 0}}], "
+      "\"pair\": [{\"SpecialToken\": {\"id\": \"<s>\", \"type_id\": 0}}, {\"Sequence\": "
+      "{\"id\": \"A\", \"type_id\": 0}}, {\"SpecialToken\": {\"id\": \"<s>\", "
+      "\"type_id\": 1}}, {\"Sequence\": {\"id\": \"B\", \"type_id\": 1}}], "
+      "\"special_tokens\": {\"<s>\": {\"id\": \"<s>\", \"ids\": [1], \"tokens\": "
+      "[\"<s>\"]}}}";
+  g_autoptr(JsonParser) parser =
+      ivl_json_parse_checked(text, sizeof text - 1, "post_processor", NULL);
+  return json_node_copy(json_parser_get_root(parser));
+}
+
 gboolean ivl_tiny_model_write_llama_tokenizer(const char *from, const char *dir,
                                               JsonArray *added_tokens, GError **error)
 {
@@ -172,18 +189,7 @@ gboolean ivl_tiny_model_write_llama_tokenizer(const char *from, const char *dir,
   json_object_set_array_member(top, "added_tokens", added_tokens);
   json_object_set_object_member(top, "normalizer", normalizer());
   json_object_set_null_member(top, "pre_tokenizer");
-  /* LlamaTokenizerFast.update_post_processor: BOS before each sequence (add_bos_token). */
-  json_object_set_member(
-      top, "post_processor",
-      json_from_string(
-          "{\"type\": \"TemplateProcessing\", \"single\": [{\"SpecialToken\": {\"id\": "
-          "\"<s>\", \"type_id\": 0}}, {\"Sequence\": {\"id\": \"A\", \"type_id\": 0}}], "
-          "\"pair\": [{\"SpecialToken\": {\"id\": \"<s>\", \"type_id\": 0}}, {\"Sequence\": "
-          "{\"id\": \"A\", \"type_id\": 0}}, {\"SpecialToken\": {\"id\": \"<s>\", "
-          "\"type_id\": 1}}, {\"Sequence\": {\"id\": \"B\", \"type_id\": 1}}], "
-          "\"special_tokens\": {\"<s>\": {\"id\": \"<s>\", \"ids\": [1], \"tokens\": "
-          "[\"<s>\"]}}}",
-          NULL));
+  json_object_set_member(top, "post_processor", post_processor());
   json_object_set_object_member(top, "decoder", decoder());
   json_object_set_object_member(top, "model", model(spm));
   ivl_spm_free(spm);
