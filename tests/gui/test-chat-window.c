@@ -2067,6 +2067,10 @@ static void test_encode_ahead(void)
   wait_until(attachments_ready, GUINT_TO_POINTER(1), "the attachment");
   wait_for_count(&fake_ivl_encodes_done, done + 2, "the encoding to finish");
 #else
+  /* libivl's counts are not visible here: the removal and the send must simply work. */
+  attach_test_file("photo.jpg");
+  wait_until(attachments_ready, GUINT_TO_POINTER(1), "the attachment");
+  remove_first_attachment();
   attach_test_file("photo.jpg");
   wait_until(attachments_ready, GUINT_TO_POINTER(1), "the attachment");
 #endif
