@@ -4,6 +4,10 @@
  *
  * Inputs are synthetic (fixed token ids, patterned tiles): speed does not depend on what
  * the tokens say, and the benchmark then needs neither a tokenizer nor an image file.
+ *
+ * --compare FILE.json divides each figure by the same figure of a saved `ivl bench --json`
+ * run: the machine's speed drifts over the day, so a change is judged by ratios measured
+ * minutes apart rather than by absolute figures from different days.
  */
 #include "ivl-config.h"
 
@@ -13,6 +17,7 @@
 
 #include "cmd-common.h"
 #include "commands.h"
+#include "json-check.h"
 #include "model.h"
 #include "roofline.h"
 #include "safetensors.h"
@@ -164,8 +169,100 @@ static double fraction(double x, double ceiling)
   return ceiling > 0 ? x / ceiling : -1;
 }
 
+/* The figures --compare divides: the JSON key, the label of the text output and the value. */
+typedef struct {
+  const char *key, *label;
+  double value;
+} bench_figure;
+
+#define N_FIGURES 14
+
+static void bench_figures(const bench_result *r, bench_figure out[N_FIGURES])
+{
+  const bench_figure f[N_FIGURES] = {
+      {"load_s", N_("load (s)"), r->load_s},
+      {"vision_ms_per_tile", N_("vision (ms per tile)"), r->vision_ms_per_tile},
+      {"vision_gflops", N_("vision (GFLOP/s)"), r->vision_gflops},
+      {"vision_fraction_of_peak", N_("vision (fraction of peak)"),
+       fraction(r->vision_gflops, r->roof_gflops)},
+      {"ttft_ms", N_("first token (ms)"), r->ttft_ms},
+      {"prefill_tokens_per_s", N_("prefill (tokens/s)"), r->prefill_tps},
+      {"prefill_gflops", N_("prefill (GFLOP/s)"), r->prefill_gflops},
+      {"prefill_fraction_of_peak", N_("prefill (fraction of peak)"),
+       fraction(r->prefill_gflops, r->roof_gflops)},
+      {"decode_tokens_per_s", N_("decode (tokens/s)"), r->decode_tps},
+      {"decode_gb_per_s", N_("decode (GB/s)"), r->decode_gbps},
+      {"decode_fraction_of_bandwidth", N_("decode (fraction of bandwidth)"),
+       fraction(r->decode_gbps, r->roof_gbps)},
+      {"peak_rss_mib", N_("peak memory (MiB)"), r->peak_rss_mib},
+      {"machine_bandwidth_gb_per_s", N_("machine bandwidth (GB/s)"), r->roof_gbps},
+      {"machine_peak_gflops", N_("machine FMA peak (GFLOP/s)"), r->roof_gflops},
+  };
+  memcpy(out, f, sizeof f);
+}
+
+/* The ratio of value to the saved figure, or -1 when either is unknown (absent, zero, or
+ * the -1 of an unmeasured fraction). */
+static double figure_ratio(JsonObject *saved, const bench_figure *f)
+{
+  double was = ivl_json_number_or(saved, f->key, -1);
+  return was > 0 && f->value > 0 ? f->value / was : -1;
+}
+
+/* The saved run of --compare, read before the benchmark so a bad file costs no minutes. */
+static JsonParser *load_saved_run(const char *path, GError **error)
+{
+  g_autoptr(JsonParser) parser = ivl_json_load_file(path, 1 << 20, path, error);
+  if (!parser)
+    return NULL;
+  JsonNode *root = json_parser_get_root(parser);
+  if (!root || !JSON_NODE_HOLDS_OBJECT(root)) {
+    g_set_error(error, IVL_ERROR, IVL_ERROR_CORRUPT,
+                _("%s: not the JSON object of `ivl bench --json`"), path);
+    return NULL;
+  }
+  return g_steal_pointer(&parser);
+}
+
+static void print_comparison_json(const bench_result *r, JsonObject *saved, const char *path)
+{
+  bench_figure f[N_FIGURES];
+  bench_figures(r, f);
+  /* The path as a JSON string: UTF-8 (as the user's locale displays it), escaped. */
+  g_autofree char *display = g_filename_display_name(path);
+  g_autoptr(JsonNode) node = json_node_init_string(json_node_alloc(), display);
+  g_autofree char *quoted = json_to_string(node, FALSE);
+  printf(",\"compare_file\":%s,\"compare\":{", quoted);
+  for (int i = 0; i < N_FIGURES; i++) {
+    double ratio = figure_ratio(saved, &f[i]);
+    printf(i ? ",\"%s\":" : "\"%s\":", f[i].key);
+    if (ratio > 0)
+      printf("%.4f", ratio);
+    else
+      printf("null");
+  }
+  printf("}");
+}
+
+static void print_comparison_text(const bench_result *r, JsonObject *saved, const char *path)
+{
+  bench_figure f[N_FIGURES];
+  bench_figures(r, f);
+  printf("\n");
+  g_autofree char *display = g_filename_display_name(path);
+  printf(_("compared with %s (%s, %s weights): now / then\n"), display,
+         ivl_json_string_or(saved, "backend", "?"), ivl_json_string_or(saved, "precision", "?"));
+  for (int i = 0; i < N_FIGURES; i++) {
+    double ratio = figure_ratio(saved, &f[i]);
+    if (ratio > 0)
+      printf("  %-32s %.3f\n", _(f[i].label), ratio);
+    else
+      printf("  %-32s %s\n", _(f[i].label), _("unknown"));
+  }
+}
+
 static void print_result(const bench_result *r, const char *backend, const char *precision,
-                         gboolean json)
+                         gboolean json, JsonObject *saved, const char *saved_path)
 {
   if (json) {
     printf("{\"backend\":\"%s\",\"precision\":\"%s\",\"decode_weight_bytes\":%.0f,"
@@ -176,13 +273,15 @@ static void print_result(const bench_result *r, const char *backend, const char 
            "\"prefill_fraction_of_peak\":%.3f,\"decode_tokens_per_s\":%.2f,"
            "\"decode_gb_per_s\":%.2f,\"decode_fraction_of_bandwidth\":%.3f,"
            "\"peak_rss_mib\":%.1f,\"machine_bandwidth_gb_per_s\":%.2f,"
-           "\"machine_peak_gflops\":%.2f}\n",
+           "\"machine_peak_gflops\":%.2f",
            backend, precision, r->decode_weight_bytes, r->load_s, r->vision_ms_per_tile,
-           r->vision_gflops,
-           fraction(r->vision_gflops, r->roof_gflops), r->ttft_ms, r->ttft_tokens, r->ttft_tiles,
-           r->prefill_tps, r->prefill_gflops, fraction(r->prefill_gflops, r->roof_gflops),
-           r->decode_tps, r->decode_gbps, fraction(r->decode_gbps, r->roof_gbps), r->peak_rss_mib,
-           r->roof_gbps, r->roof_gflops);
+           r->vision_gflops, fraction(r->vision_gflops, r->roof_gflops), r->ttft_ms, r->ttft_tokens,
+           r->ttft_tiles, r->prefill_tps, r->prefill_gflops,
+           fraction(r->prefill_gflops, r->roof_gflops), r->decode_tps, r->decode_gbps,
+           fraction(r->decode_gbps, r->roof_gbps), r->peak_rss_mib, r->roof_gbps, r->roof_gflops);
+    if (saved)
+      print_comparison_json(r, saved, saved_path);
+    printf("}\n");
     return;
   }
   printf(_("backend            %s, %s weights (model loaded in %.2f s)\n"), backend, precision,
@@ -198,6 +297,8 @@ static void print_result(const bench_result *r, const char *backend, const char 
   printf(_("decode             %.2f tokens/s, %.1f GB/s (%.0f%% of bandwidth)\n"), r->decode_tps,
          r->decode_gbps, 100 * fraction(r->decode_gbps, r->roof_gbps));
   printf(_("peak memory        %.0f MiB (VmHWM)\n"), r->peak_rss_mib);
+  if (saved)
+    print_comparison_text(r, saved, saved_path);
 }
 
 #define MAX_TOKENS (1 << 20)
@@ -207,6 +308,7 @@ int ivl_cmd_bench(int argc, char **argv)
 {
   ivl_cli_model_options mo = {0};
   gboolean json = FALSE;
+  g_autofree char *compare = NULL;
   int n_prompt = 512, n_decode = 32, n_tiles = 13;
   const GOptionEntry entries[] = {
       {"json", 0, 0, G_OPTION_ARG_NONE, &json, N_("Print one JSON object"), NULL},
@@ -216,6 +318,8 @@ int ivl_cmd_bench(int argc, char **argv)
        "N"},
       {"tiles", 0, 0, G_OPTION_ARG_INT, &n_tiles,
        N_("Image tiles for time to first token (default 13)"), "N"},
+      {"compare", 0, 0, G_OPTION_ARG_FILENAME, &compare,
+       N_("Print each figure's ratio to a run saved with --json"), "FILE.json"},
       {NULL},
   };
   g_autoptr(GOptionContext) ctx = g_option_context_new(NULL);
@@ -232,8 +336,9 @@ int ivl_cmd_bench(int argc, char **argv)
   if (n_prompt < 1 || n_prompt > MAX_TOKENS || n_decode < 1 || n_decode > MAX_TOKENS ||
       n_tiles < 1 || n_tiles > MAX_TILES) {
     fprintf(stderr, "ivl bench: ");
-    fprintf(stderr, _("--prompt-tokens and --decode-tokens must be between 1 and %d, --tiles "
-                      "between 1 and %d"),
+    fprintf(stderr,
+            _("--prompt-tokens and --decode-tokens must be between 1 and %d, --tiles "
+              "between 1 and %d"),
             MAX_TOKENS, MAX_TILES);
     fprintf(stderr, "\n");
     ivl_cli_model_options_clear(&mo);
@@ -243,6 +348,12 @@ int ivl_cmd_bench(int argc, char **argv)
     mo.context = MAX(n_prompt + n_decode, 64 + n_tiles * 256);
 
   g_autoptr(GError) error = NULL;
+  g_autoptr(JsonParser) saved = NULL;
+  if (compare && !(saved = load_saved_run(compare, &error))) {
+    fprintf(stderr, "ivl bench: %s\n", error->message);
+    ivl_cli_model_options_clear(&mo);
+    return 2;
+  }
   bench_result r = {0};
   double t0 = now_s();
   ivl_model *model = ivl_cli_load_model(&mo, &error);
@@ -255,7 +366,8 @@ int ivl_cmd_bench(int argc, char **argv)
   }
   if (ok)
     print_result(&r, ivl_model_get_backend_name(model),
-                 ivl_precision_name(ivl_model_get_precision(model)), json);
+                 ivl_precision_name(ivl_model_get_precision(model)), json,
+                 saved ? json_node_get_object(json_parser_get_root(saved)) : NULL, compare);
   else
     fprintf(stderr, "ivl bench: %s\n", error->message);
   ivl_model_free(model);

@@ -1,6 +1,10 @@
 /* cmd-chat.c — `ivl chat`: an interactive conversation on the terminal. Lines are
  * questions; /image PATH and /video PATH attach media to the next question, /reset starts
- * over, /quit (or end of input) leaves. Ctrl-C stops the answer being generated. */
+ * over, /quit (or end of input) leaves. Ctrl-C stops the answer being generated.
+ *
+ * Attached media go through the vision encoder on a thread of their own while the question
+ * is typed (ivl_model_encode_ahead), so the answer's first token waits only for the
+ * prefill. The main thread leaves the model alone until that thread is joined. */
 #include "ivl-config.h"
 
 #include <glib/gi18n.h>
@@ -12,11 +16,34 @@
 #include "commands.h"
 
 typedef struct {
+  ivl_model *model;
   ivl_session *session;
   GPtrArray *pending; /* ivl_media* for the next question */
   ivl_cli_media_options *media_opts;
   ivl_generation_params gen;
+  GThreadPool *encoder;      /* one thread encoding pending media in turn; NULL when idle */
+  GCancellable *encode_stop; /* stops it at /reset */
 } chat_state;
+
+static void encode_ahead(gpointer media, gpointer user_data)
+{
+  chat_state *st = user_data;
+  g_autoptr(GError) error = NULL;
+  /* A failure is not reported here: the ask encodes the media again and reports its own. */
+  if (!ivl_model_encode_ahead(st->model, media, st->encode_stop, &error))
+    g_debug("ivl chat: encoding ahead: %s", error->message);
+}
+
+/* Waits for the media being encoded ahead; with stop, cancels them first. */
+static void join_encoder(chat_state *st, gboolean stop)
+{
+  if (!st->encoder)
+    return;
+  if (stop)
+    g_cancellable_cancel(st->encode_stop);
+  g_thread_pool_free(g_steal_pointer(&st->encoder), FALSE, TRUE);
+  g_cancellable_reset(st->encode_stop);
+}
 
 static void attach(chat_state *st, const char *path, gboolean video)
 {
@@ -37,20 +64,32 @@ static void attach(chat_state *st, const char *path, gboolean video)
   }
   g_ptr_array_add(st->pending, m);
   fprintf(stderr, _("(%d tiles attached to the next question)\n"), ivl_media_get_n_tiles(m));
+  if (!st->encoder)
+    st->encoder = g_thread_pool_new(encode_ahead, st, 1, TRUE, NULL);
+  /* An exclusive pool of one thread cannot fail to take the job. */
+  g_thread_pool_push(st->encoder, m, NULL);
 }
 
 static void ask(chat_state *st, const char *question)
 {
   g_autoptr(GError) error = NULL;
+  join_encoder(st, FALSE);
   ivl_cli_catch_interrupt();
   g_autofree char *answer = ivl_session_ask(
       st->session, question, (ivl_media *const *)st->pending->pdata, (int)st->pending->len,
       ivl_cli_media_layout(st->media_opts), &st->gen, ivl_cli_print_piece, NULL, NULL, &error);
   printf("\n");
-  if (!answer)
+  if (!answer) {
     fprintf(stderr, "%s\n", error->message);
-  else
+    /* The media go with the failed question: their rows would wait for nothing. */
+    for (guint i = 0; i < st->pending->len; i++)
+      ivl_model_forget_encoded(st->model, st->pending->pdata[i]);
+  } else
     ivl_cli_note_context_full("ivl chat", st->session);
+  ivl_generation_stats gs;
+  ivl_session_get_stats(st->session, &gs);
+  g_debug("ivl chat: %d of %d tiles encoded ahead, %.0f ms of vision in the ask", gs.n_cached_tiles,
+          gs.n_image_tiles, gs.vision_ms);
   g_ptr_array_set_size(st->pending, 0);
 }
 
@@ -60,6 +99,9 @@ static gboolean handle_line(chat_state *st, const char *line)
   if (g_str_equal(line, "/quit"))
     return FALSE;
   if (g_str_equal(line, "/reset")) {
+    join_encoder(st, TRUE);
+    for (guint i = 0; i < st->pending->len; i++)
+      ivl_model_forget_encoded(st->model, st->pending->pdata[i]);
     ivl_session_reset(st->session);
     g_ptr_array_set_size(st->pending, 0);
     fprintf(stderr, "%s\n", _("(conversation reset)"));
@@ -157,9 +199,13 @@ int ivl_cmd_chat(int argc, char **argv)
     goto out;
   }
   st.pending = g_ptr_array_new_with_free_func((GDestroyNotify)ivl_media_free);
+  st.model = model;
+  st.encode_stop = g_cancellable_new();
   chat_loop(&st);
+  join_encoder(&st, TRUE);
   status = 0;
 out:
+  g_clear_object(&st.encode_stop);
   if (st.pending)
     g_ptr_array_unref(st.pending);
   ivl_session_free(st.session);

@@ -92,6 +92,17 @@ ivl_precision ivl_model_get_precision(const ivl_model *model);
  * the context holds: to refuse media that cannot fit before decoding it. */
 int ivl_model_get_tile_tokens(const ivl_model *model);
 int ivl_model_get_context_length(const ivl_model *model);
+/* Runs media through the vision encoder now, ahead of the ask that will bring it (while the
+ * user types the question): the next ivl_session_ask of any session of this model whose
+ * media include the same tiles copies these rows instead, and its first token then costs
+ * only the prefill. The rows wait until an ask with them succeeds or
+ * ivl_model_forget_encoded; media already waiting are not encoded again. Not to be called
+ * while another thread uses the model. Errors: CANCELLED, and those of the vision encoder. */
+gboolean ivl_model_encode_ahead(ivl_model *model, ivl_media *media, GCancellable *cancellable,
+                                GError **error);
+/* Drops the rows of media encoded ahead (an attachment removed before sending); none waiting
+ * for it changes nothing. */
+void ivl_model_forget_encoded(ivl_model *model, ivl_media *media);
 
 /* ---- media: images and video frames, preprocessed into 448x448 tiles -------------------- */
 
@@ -215,8 +226,9 @@ typedef struct {
   int n_prompt_tokens;   /* the rendered prompt, history included */
   int n_cached_tokens;   /* of them, reused from the KV cache (not recomputed) */
   int n_generated;       /* tokens generated (the stop token not counted) */
-  int n_image_tiles;     /* tiles run through the vision encoder in this ask */
-  double vision_ms;      /* InternViT + mlp1 */
+  int n_image_tiles;     /* tiles of this ask's media */
+  int n_cached_tiles;    /* of them, encoded ahead (ivl_model_encode_ahead), not in this ask */
+  double vision_ms;      /* InternViT + mlp1 in this ask */
   double prefill_ms;     /* the uncached prompt suffix through the language model */
   double first_token_ms; /* from the call to the first generated token */
   double decode_ms;      /* all later tokens */

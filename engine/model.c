@@ -152,6 +152,8 @@ void ivl_model_free(ivl_model *m)
 {
   if (!m)
     return;
+  if (m->ahead) /* before the backend its rows live on */
+    g_hash_table_unref(m->ahead);
   ivl_language_free(m->language);
   ivl_projector_free(m->projector);
   ivl_vision_free(m->vision);

@@ -29,6 +29,7 @@ struct ivl_model {
   ivl_projector *projector; /* mlp1 */
   ivl_language *language;   /* the LLM with the one KV cache of this model */
   const void *cache_owner;  /* the session whose tokens the KV cache holds, or NULL */
+  GHashTable *ahead;        /* media key -> image rows encoded ahead (encode-ahead.c), or NULL */
 };
 
 /* Whether cancellable fired; if so sets IVL_ERROR_CANCELLED (the code ivl.h promises). */

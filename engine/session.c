@@ -11,6 +11,7 @@
  */
 #include <string.h>
 
+#include "encode-ahead.h"
 #include "model.h"
 #include "sampling.h"
 #include "session-input.h"
@@ -351,6 +352,7 @@ char *ivl_session_ask(ivl_session *s, const char *question, ivl_media *const *me
   if (!params)
     params = &defaults;
   clear_last_ask(s);
+  g_autoptr(GPtrArray) ahead_keys = g_ptr_array_new_with_free_func(g_free);
 
   ivl_turn *turn = ivl_turn_new(m, question, media, n_media, layout, s->turns->len == 0, error);
   if (!turn || !ivl_session_render(m, s->system_message, s->turns, turn, s->prompt_ids, error))
@@ -359,11 +361,11 @@ char *ivl_session_ask(ivl_session *s, const char *question, ivl_media *const *me
   if (!prompt_fits(s, error))
     goto fail; /* before the vision encoder's work */
   if (n_media > 0) {
-    double tv = now_ms();
-    if (!(turn->embeds = ivl_session_encode_media(m, media, n_media, cancellable, error)))
+    if (!(turn->embeds =
+              ivl_encode_ahead_rows(m, media, n_media, ahead_keys, &s->stats.n_cached_tiles,
+                                    &s->stats.vision_ms, cancellable, error)))
       goto fail;
     s->stats.n_image_tiles = (int)(turn->embeds->rows / m->config->num_image_token);
-    s->stats.vision_ms = now_ms() - tv;
   }
   double tp = now_ms();
   if (ivl_cancelled(cancellable, error) || !prefill_prompt(s, turn, error))
@@ -374,6 +376,7 @@ char *ivl_session_ask(ivl_session *s, const char *question, ivl_media *const *me
   turn->answer =
       ivl_session_decode_answer(m, (const int32_t *)s->generated_ids->data, s->generated_ids->len);
   g_ptr_array_add(s->turns, turn);
+  ivl_encode_ahead_drop(m, ahead_keys);
   return g_strdup(turn->answer);
 
 fail:

@@ -24,10 +24,23 @@ static void update_attachments_bar(IvlWindow *self)
   gtk_widget_set_visible(GTK_WIDGET(self->combine_button), images >= 2);
 }
 
+/* An attachment removed unsent: its encoding ahead stops, or what it made is dropped. */
+static void stop_encoding_ahead(IvlWindow *self, IvlAttachmentTile *tile)
+{
+  GCancellable *encoding = g_object_get_data(G_OBJECT(tile), "encoding-ahead");
+
+  if (encoding == NULL)
+    return;
+  g_cancellable_cancel(encoding);
+  ivl_worker_forget_ahead(self->worker, ivl_attachment_tile_get_attachment(tile),
+                          GPOINTER_TO_INT(g_object_get_data(G_OBJECT(tile), "encoded-tiles")));
+}
+
 static void remove_tile(IvlWindow *self, IvlAttachmentTile *tile)
 {
   guint pos;
 
+  stop_encoding_ahead(self, tile);
   if (g_list_store_find(self->attachments, ivl_attachment_tile_get_attachment(tile), &pos))
     g_list_store_remove(self->attachments, pos);
   gtk_box_remove(self->attachments_box, GTK_WIDGET(tile));
@@ -90,6 +103,30 @@ static void on_inspected(GObject *source, GAsyncResult *result, gpointer user_da
 
 static void edit_clip(IvlWindow *self, IvlAttachmentTile *tile);
 
+static void on_encoded_ahead(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(GError) error = NULL;
+
+  (void)user_data;
+  /* A failure costs only the head start: the ask encodes the attachment again and tells
+   * the person what went wrong. */
+  if (!ivl_worker_encode_ahead_finish(IVL_WORKER(source), result, &error))
+    g_debug("encoding an attachment ahead: %s", error->message);
+}
+
+/* The vision encoder runs on the attachment while the question is typed (the worker queues
+ * it behind the inspection), so Send waits only for the prefill. */
+static void start_encoding_ahead(IvlWindow *self, IvlAttachment *attachment, GtkWidget *tile)
+{
+  GCancellable *encoding = g_cancellable_new();
+  int max_tiles = g_settings_get_int(self->settings, "max-tiles");
+
+  g_object_set_data_full(G_OBJECT(tile), "encoding-ahead", encoding, g_object_unref);
+  g_object_set_data(G_OBJECT(tile), "encoded-tiles", GINT_TO_POINTER(max_tiles));
+  ivl_worker_encode_ahead_async(self->worker, attachment, max_tiles, encoding, on_encoded_ahead,
+                                NULL);
+}
+
 /* A new tile after `after` (NULL: at the end), its attachment at the same place in the list. */
 static void insert_attachment(IvlWindow *self, IvlAttachment *attachment, GtkWidget *after)
 {
@@ -111,6 +148,7 @@ static void insert_attachment(IvlWindow *self, IvlAttachment *attachment, GtkWid
     ivl_worker_inspect_async(self->worker, attachment,
                              g_settings_get_int(self->settings, "max-tiles"), NULL, on_inspected,
                              g_object_ref(self));
+  start_encoding_ahead(self, attachment, tile);
 }
 
 static void add_attachment(IvlWindow *self, IvlAttachment *attachment)

@@ -10,7 +10,7 @@
 
 G_DEFINE_QUARK(ivl-worker-error-quark, ivl_worker_error)
 
-typedef enum { JOB_QUIT, JOB_LOAD, JOB_INSPECT, JOB_ASK, JOB_DEMO } JobKind;
+typedef enum { JOB_QUIT, JOB_LOAD, JOB_INSPECT, JOB_ENCODE, JOB_FORGET, JOB_ASK, JOB_DEMO } JobKind;
 
 /* An attachment as the thread reads it: plain data, so no GObject of the window is ever
  * released on the worker thread (the session keeps its turns long after their messages). */
@@ -35,7 +35,7 @@ typedef struct {
   char *dir;
   IvlWorkerBackend backend;
   IvlWorkerPrecision precision;
-  GArray *inspected; /* Media: the one attachment to inspect */
+  GArray *inspected; /* Media: the one attachment to inspect, encode or forget */
   int max_tiles;
   char *conversation_id;
   GPtrArray *history; /* Turn; the answer of each is known */
@@ -69,6 +69,7 @@ struct _IvlWorker {
   char *session_system;
   int session_max_tiles;    /* the images of its turns were cut for this many tiles */
   GPtrArray *session_turns; /* Turn: the history the session holds, answers as it has them */
+  GHashTable *ahead;        /* ahead_key -> ivl_media*: attachments encoded ahead of the ask */
 };
 
 G_DEFINE_FINAL_TYPE(IvlWorker, ivl_worker, G_TYPE_OBJECT)
@@ -284,8 +285,10 @@ static void run_load(IvlWorker *self, Job *job)
   ivl_model_params params = ivl_model_default_params();
   g_autoptr(GError) error = NULL;
 
-  /* The old model goes first: two models rarely fit in memory together. */
+  /* The old model goes first: two models rarely fit in memory together. Rows encoded ahead
+   * go with it. */
   drop_session(self);
+  g_hash_table_remove_all(self->ahead);
   g_clear_pointer(&self->model, ivl_model_free);
   params.backend = kinds[job->backend];
   params.precision = precisions[job->precision];
@@ -352,6 +355,71 @@ static void run_inspect(Job *job)
   }
   ivl_media_free(media);
   g_task_return_pointer(job->task, in, (GDestroyNotify)inspection_free);
+}
+
+/* ---- attachments encoded while the question is typed ----------------------------------- */
+
+/* The attachment as the model will see it: the same file cut the same way. */
+static char *ahead_key(const Media *m, int max_tiles)
+{
+  return g_strdup_printf("%s\n%d %d %d %g %g %d", m->path, m->video, m->n_frames, m->bounded,
+                         m->start, m->end, m->video ? 0 : max_tiles);
+}
+
+/* The engine keeps the rows in the model; the next ask with the same tiles takes them. */
+static void run_encode(IvlWorker *self, Job *job)
+{
+  g_autoptr(GError) error = NULL;
+  const Media *m = &g_array_index(job->inspected, Media, 0);
+  g_autofree char *key = ahead_key(m, job->max_tiles);
+  ivl_media *media;
+
+  if (self->model == NULL) {
+    g_task_return_new_error(job->task, IVL_WORKER_ERROR, IVL_WORKER_ERROR_NO_MODEL,
+                            _("No model is loaded"));
+    return;
+  }
+  if (g_hash_table_contains(self->ahead, key)) {
+    g_task_return_boolean(job->task, TRUE);
+    return;
+  }
+  media = media_open(m, job->max_tiles, &error);
+  if (media == NULL ||
+      !ivl_model_encode_ahead(self->model, media, g_task_get_cancellable(job->task), &error)) {
+    if (media)
+      ivl_media_free(media);
+    return_engine_error(job->task, error, IVL_WORKER_ERROR_BAD_MEDIA, IVL_WORKER_ERROR_FAILED);
+    return;
+  }
+  g_hash_table_insert(self->ahead, g_steal_pointer(&key), media);
+  g_task_return_boolean(job->task, TRUE);
+}
+
+static void forget_ahead(IvlWorker *self, const char *key)
+{
+  ivl_media *media = g_hash_table_lookup(self->ahead, key);
+
+  if (media && self->model)
+    ivl_model_forget_encoded(self->model, media);
+  g_hash_table_remove(self->ahead, key);
+}
+
+static void run_forget(IvlWorker *self, Job *job)
+{
+  g_autofree char *key = ahead_key(&g_array_index(job->inspected, Media, 0), job->max_tiles);
+
+  forget_ahead(self, key);
+  g_task_return_boolean(job->task, TRUE);
+}
+
+/* After an answer: the attachments it sent were taken by the engine, and any other waiting
+ * was removed from the composer unsent (a cleared composer, another conversation). */
+static void forget_all_ahead(IvlWorker *self)
+{
+  g_autofree gpointer *keys = g_hash_table_get_keys_as_array(self->ahead, NULL);
+
+  for (guint i = 0; keys[i]; i++)
+    forget_ahead(self, keys[i]);
 }
 
 static GPtrArray *media_of_turn(Turn *t, int max_tiles, GError **error)
@@ -485,6 +553,7 @@ static void run_ask(IvlWorker *self, Job *job)
     return_engine_error(job->task, error, IVL_WORKER_ERROR_BAD_MEDIA, IVL_WORKER_ERROR_FAILED);
     return;
   }
+  forget_all_ahead(self);
   /* A stopped answer is kept by the engine as the turn's answer, and by the window too. */
   job->question->answer = g_strdup(answer);
   g_ptr_array_add(self->session_turns, g_steal_pointer(&job->question));
@@ -538,6 +607,10 @@ static gpointer thread_main(gpointer data)
       run_load(self, job);
     else if (job->kind == JOB_INSPECT)
       run_inspect(job);
+    else if (job->kind == JOB_ENCODE)
+      run_encode(self, job);
+    else if (job->kind == JOB_FORGET)
+      run_forget(self, job);
     else if (job->kind == JOB_ASK)
       run_ask(self, job);
     else
@@ -549,6 +622,7 @@ static gpointer thread_main(gpointer data)
   }
   job_free(job);
   drop_session(self);
+  g_hash_table_remove_all(self->ahead);
   g_clear_pointer(&self->model, ivl_model_free);
   return NULL;
 }
@@ -569,6 +643,7 @@ static void ivl_worker_finalize(GObject *object)
   g_free(self->progress_what);
   g_mutex_clear(&self->lock);
   g_ptr_array_unref(self->session_turns);
+  g_hash_table_unref(self->ahead);
   G_OBJECT_CLASS(ivl_worker_parent_class)->finalize(object);
 }
 
@@ -588,6 +663,8 @@ static void ivl_worker_init(IvlWorker *self)
 {
   g_mutex_init(&self->lock);
   self->session_turns = g_ptr_array_new_with_free_func((GDestroyNotify)turn_free);
+  self->ahead = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                      (GDestroyNotify)ivl_media_free);
   self->pending_tokens = g_string_new(NULL);
   self->context = g_main_context_ref_thread_default();
   self->jobs = g_async_queue_new();
@@ -642,6 +719,35 @@ void ivl_worker_inspect_async(IvlWorker *self, IvlAttachment *attachment, int ma
   media_append(job->inspected, attachment);
   job->max_tiles = max_tiles;
   g_task_set_task_data(job->task, g_object_ref(attachment), g_object_unref);
+  g_async_queue_push(self->jobs, job);
+}
+
+void ivl_worker_encode_ahead_async(IvlWorker *self, IvlAttachment *attachment, int max_tiles,
+                                   GCancellable *cancellable, GAsyncReadyCallback callback,
+                                   gpointer user_data)
+{
+  Job *job =
+      job_new(self, JOB_ENCODE, cancellable, callback, user_data, ivl_worker_encode_ahead_async);
+
+  job->inspected = media_array_new();
+  media_append(job->inspected, attachment);
+  job->max_tiles = max_tiles;
+  g_async_queue_push(self->jobs, job);
+}
+
+gboolean ivl_worker_encode_ahead_finish(IvlWorker *self, GAsyncResult *result, GError **error)
+{
+  g_return_val_if_fail(g_task_is_valid(result, self), FALSE);
+  return g_task_propagate_boolean(G_TASK(result), error);
+}
+
+void ivl_worker_forget_ahead(IvlWorker *self, IvlAttachment *attachment, int max_tiles)
+{
+  Job *job = job_new(self, JOB_FORGET, NULL, NULL, NULL, ivl_worker_forget_ahead);
+
+  job->inspected = media_array_new();
+  media_append(job->inspected, attachment);
+  job->max_tiles = max_tiles;
   g_async_queue_push(self->jobs, job);
 }
 

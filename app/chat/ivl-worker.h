@@ -67,6 +67,17 @@ void ivl_worker_inspect_async(IvlWorker *self, IvlAttachment *attachment, int ma
 gboolean ivl_worker_inspect_finish(IvlWorker *self, GAsyncResult *result, GPtrArray **frames,
                                    GError **error);
 
+/* Runs an attachment through the vision encoder while the question is typed, so the ask
+ * that sends it only prefills (the engine keeps the result with the model until that ask).
+ * Cancel the cancellable when the attachment is removed before it is done, and call
+ * ivl_worker_forget_ahead for one removed after. */
+void ivl_worker_encode_ahead_async(IvlWorker *self, IvlAttachment *attachment, int max_tiles,
+                                   GCancellable *cancellable, GAsyncReadyCallback callback,
+                                   gpointer user_data);
+gboolean ivl_worker_encode_ahead_finish(IvlWorker *self, GAsyncResult *result, GError **error);
+/* Drops what ivl_worker_encode_ahead_async kept for an attachment removed unsent. */
+void ivl_worker_forget_ahead(IvlWorker *self, IvlAttachment *attachment, int max_tiles);
+
 /* Answers the last message of messages (a question) with the earlier messages as history.
  * The session is kept between asks of one conversation, so a follow-up reuses the KV cache;
  * another conversation, or a history that changed (regenerate), rebuilds it from the turns.

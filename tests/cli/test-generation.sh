@@ -74,6 +74,12 @@ printf '/image %s\nWhat is it?\nAnd then?\n/reset\nHi\n/quit\n' "$img" |
   "$ivl" chat -m "$m" --max-new-tokens 2 --max-num 1 >"$tmp/chat.out" 2>"$tmp/err" ||
   fail "chat: $(cat "$tmp/err")"
 grep -q 'conversation reset' "$tmp/err" || fail "chat /reset: $(cat "$tmp/err")"
+echo "# chat: /image is encoded while the question is typed, so the ask spends no vision time"
+printf '/image %s\nWhat is it?\n/image %s\n/reset\n/quit\n' "$img" "$img" |
+  G_MESSAGES_DEBUG=all "$ivl" chat -m "$m" --max-new-tokens 2 --max-num 1 >"$tmp/chat.out" \
+  2>&1 || fail "chat ahead: $(cat "$tmp/chat.out")"
+grep -aq '1 of 1 tiles encoded ahead, 0 ms of vision in the ask' "$tmp/chat.out" ||
+  fail "chat /image not encoded ahead: $(cat "$tmp/chat.out")"
 
 echo "# a 9B-style model: InternLM2 layout, SentencePiece tokenizer (BOS <s>=1, <|im_start|>=3,"
 echo "# <IMG_CONTEXT>=3002 beyond the 3000 pieces), run, batch and chat end to end"

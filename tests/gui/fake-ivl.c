@@ -8,7 +8,10 @@
  * word that states the turn number, how many turns the session already held, and the system
  * message when there is one.
  * IVL_FAKE_TOKEN_US sets the delay per word (default 2000 µs). fake_ivl_turns_added counts the
- * turns put back into sessions with ivl_session_add_turn, so a test sees what was rebuilt. */
+ * turns put back into sessions with ivl_session_add_turn, so a test sees what was rebuilt.
+ * ivl_model_encode_ahead takes IVL_FAKE_ENCODE_US (default 0), checking its cancellable every
+ * 10 ms; the fake_ivl_encodes_ counters count those started, finished, cancelled, forgotten
+ * and taken by an ask (which reports their tiles as n_cached_tiles). */
 #include <gdk-pixbuf/gdk-pixbuf.h>
 #include <json-glib/json-glib.h>
 #include <math.h>
@@ -19,6 +22,11 @@
 #define TILE 448
 
 int fake_ivl_turns_added;
+/* Written on the worker thread, read by the test on the main thread. */
+gint fake_ivl_encodes_started, fake_ivl_encodes_done, fake_ivl_encodes_cancelled,
+    fake_ivl_encodes_forgotten, fake_ivl_encodes_taken;
+/* media ids encoded ahead and not yet taken by an ask or forgotten (worker thread only) */
+static GHashTable *fake_ahead;
 
 struct ivl_model {
   char *dir;
@@ -225,6 +233,39 @@ const char *ivl_media_get_id(const ivl_media *media)
   return media->id;
 }
 
+gboolean ivl_model_encode_ahead(ivl_model *model, ivl_media *media, GCancellable *cancellable,
+                                GError **error)
+{
+  const char *delay = g_getenv("IVL_FAKE_ENCODE_US");
+  gulong us = delay ? strtoul(delay, NULL, 10) : 0;
+
+  (void)model;
+  g_atomic_int_inc(&fake_ivl_encodes_started);
+  for (gulong waited = 0;; waited += 10000) {
+    if (g_cancellable_is_cancelled(cancellable)) {
+      g_atomic_int_inc(&fake_ivl_encodes_cancelled);
+      g_set_error(error, IVL_ERROR, IVL_ERROR_CANCELLED, "cancelled");
+      return FALSE;
+    }
+    if (waited >= us)
+      break;
+    g_usleep(10000);
+  }
+  if (fake_ahead == NULL)
+    fake_ahead = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+  if (media->id)
+    g_hash_table_add(fake_ahead, g_strdup(media->id));
+  g_atomic_int_inc(&fake_ivl_encodes_done);
+  return TRUE;
+}
+
+void ivl_model_forget_encoded(ivl_model *model, ivl_media *media)
+{
+  (void)model;
+  if (fake_ahead && media->id && g_hash_table_remove(fake_ahead, media->id))
+    g_atomic_int_inc(&fake_ivl_encodes_forgotten);
+}
+
 ivl_session *ivl_session_new(ivl_model *model, const char *system_message, GError **error)
 {
   ivl_session *s = g_new0(ivl_session, 1);
@@ -300,8 +341,13 @@ char *ivl_session_ask(ivl_session *session, const char *question, ivl_media *con
   int i = 0;
 
   memset(&session->stats, 0, sizeof session->stats);
-  for (int k = 0; k < n_media; k++)
+  for (int k = 0; k < n_media; k++) {
     session->stats.n_image_tiles += media[k]->n_tiles;
+    if (fake_ahead && media[k]->id && g_hash_table_remove(fake_ahead, media[k]->id)) {
+      session->stats.n_cached_tiles += media[k]->n_tiles;
+      g_atomic_int_inc(&fake_ivl_encodes_taken);
+    }
+  }
   /* As the engine does: a callback that says stop ends the answer, which is kept. */
   for (; words[i] && i < params->max_new_tokens; i++) {
     g_autofree char *piece = g_strconcat(i ? " " : "", words[i], NULL);

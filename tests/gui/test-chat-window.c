@@ -2006,6 +2006,83 @@ static void test_model_kinds(void)
   wait_until(model_ready, NULL, "the demo model again");
 }
 
+/* ---- attachments encoded while the question is typed (issue 20) ------------------------- */
+
+#ifndef IVL_TEST_REAL_ENGINE
+/* fake-ivl.c: calls of ivl_model_encode_ahead and what became of them */
+extern gint fake_ivl_encodes_started, fake_ivl_encodes_done, fake_ivl_encodes_cancelled,
+    fake_ivl_encodes_forgotten, fake_ivl_encodes_taken;
+
+static gboolean counter_reaches(gpointer data)
+{
+  const gint *counter = ((const gpointer *)data)[0];
+  return g_atomic_int_get(counter) >= GPOINTER_TO_INT(((const gpointer *)data)[1]);
+}
+
+static void wait_for_count(gint *counter, int n, const char *what)
+{
+  gpointer args[2] = {counter, GINT_TO_POINTER(n)};
+  wait_until(counter_reaches, args, what);
+}
+#endif
+
+static void remove_first_attachment(void)
+{
+  GtkWidget *tile = gtk_widget_get_first_child(GTK_WIDGET(window->attachments_box));
+
+  g_assert_true(IVL_IS_ATTACHMENT_TILE(tile));
+  g_signal_emit_by_name(tile, "remove");
+  gui_settle(100);
+}
+
+/* Attaching starts the vision encoder; removing the attachment stops it, or drops what it
+ * made; an attachment left to finish is taken by the ask that sends it. */
+static void test_encode_ahead(void)
+{
+  ivl_window_clear_attachments(window);
+#ifndef IVL_TEST_REAL_ENGINE
+  int started = g_atomic_int_get(&fake_ivl_encodes_started);
+  int done = g_atomic_int_get(&fake_ivl_encodes_done);
+  int cancelled = g_atomic_int_get(&fake_ivl_encodes_cancelled);
+  int forgotten = g_atomic_int_get(&fake_ivl_encodes_forgotten);
+  int taken = g_atomic_int_get(&fake_ivl_encodes_taken);
+
+  /* A slow encoder, so the removal comes while it runs. */
+  g_setenv("IVL_FAKE_ENCODE_US", "5000000", TRUE);
+  attach_test_file("photo.jpg");
+  wait_for_count(&fake_ivl_encodes_started, started + 1, "the attachment's encoding to start");
+  remove_first_attachment();
+  wait_for_count(&fake_ivl_encodes_cancelled, cancelled + 1, "the encoding to stop");
+  g_assert_cmpint(g_atomic_int_get(&fake_ivl_encodes_done), ==, done);
+  g_unsetenv("IVL_FAKE_ENCODE_US");
+
+  /* Removed after it finished: what it made is dropped. */
+  attach_test_file("photo.jpg");
+  wait_for_count(&fake_ivl_encodes_done, done + 1, "the encoding to finish");
+  remove_first_attachment();
+  wait_for_count(&fake_ivl_encodes_forgotten, forgotten + 1, "the encoded rows to be dropped");
+
+  /* Left to finish: the ask finds it encoded. */
+  attach_test_file("photo.jpg");
+  wait_until(attachments_ready, GUINT_TO_POINTER(1), "the attachment");
+  wait_for_count(&fake_ivl_encodes_done, done + 2, "the encoding to finish");
+#else
+  /* libivl's counts are not visible here: the removal and the send must simply work. */
+  attach_test_file("photo.jpg");
+  wait_until(attachments_ready, GUINT_TO_POINTER(1), "the attachment");
+  remove_first_attachment();
+  attach_test_file("photo.jpg");
+  wait_until(attachments_ready, GUINT_TO_POINTER(1), "the attachment");
+#endif
+  type_and_send("What is in this photo?");
+  wait_until(answer_done, NULL, "the answer about the photo");
+  g_autoptr(IvlMessage) answer = last_message();
+  assert_answered(answer);
+#ifndef IVL_TEST_REAL_ENGINE
+  g_assert_cmpint(g_atomic_int_get(&fake_ivl_encodes_taken), ==, taken + 1);
+#endif
+}
+
 int main(int argc, char **argv)
 {
   g_autofree char *tmp = NULL;
@@ -2075,6 +2152,7 @@ int main(int argc, char **argv)
   g_test_add_func("/chat/conversation-settings", test_conversation_settings);
   g_test_add_func("/chat/narrow-alternatives", test_narrow_alternatives);
   g_test_add_func("/chat/model-kinds", test_model_kinds);
+  g_test_add_func("/chat/encode-ahead", test_encode_ahead);
   status = g_test_run();
 
   gtk_window_destroy(GTK_WINDOW(window));

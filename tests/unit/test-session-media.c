@@ -1,7 +1,8 @@
 /* test-session-media — conversations with images and video on a tiny random model: every
  * chat() input layout puts 256 image tokens per tile in the prompt, a follow-up question
  * does not run the vision encoder again, and a cancelled turn's image rows are never
- * reused, nor those of a turn cut from the history. */
+ * reused, nor those of a turn cut from the history. An image encoded ahead of its ask gives
+ * the same answer and logits with no vision time in the ask. */
 #include "session-fixture.h"
 
 static ivl_media *image(int max_num)
@@ -126,6 +127,91 @@ static void test_video(void)
   ivl_media_free(v);
 }
 
+/* Greedy ids and prompt logits of one ask with img on a fresh session, encoded ahead first
+ * when ahead; the stats in *st. */
+static void ask_once(ivl_media *img, gboolean ahead, GArray *ids, float **logits, int *vocab,
+                     ivl_generation_stats *st)
+{
+  g_autoptr(GError) error = NULL;
+  ivl_session *s = ivl_session_new(fixture_model, NULL, &error);
+  if (ahead) {
+    g_assert_true(ivl_model_encode_ahead(fixture_model, img, NULL, &error));
+    g_assert_no_error(error);
+    /* A second call for the same tiles finds them waiting. */
+    g_assert_true(ivl_model_encode_ahead(fixture_model, img, NULL, &error));
+  }
+  g_autofree char *a = fixture_ask(s, "What is in the image?", &img, 1, IVL_IMAGES_COMBINED, 8);
+  ivl_session_get_stats(s, st);
+  int n;
+  const int32_t *gen = ivl_session_get_generated_ids(s, &n);
+  g_array_append_vals(ids, gen, n);
+  *logits = fixture_copy_logits(s);
+  (void)ivl_session_get_prompt_logits(s, vocab);
+  ivl_session_free(s);
+}
+
+static void test_encode_ahead(void)
+{
+  ivl_media *img = image(2);
+  int tiles = ivl_media_get_n_tiles(img), vocab;
+  g_autoptr(GArray) plain_ids = g_array_new(FALSE, FALSE, sizeof(int32_t));
+  g_autoptr(GArray) ahead_ids = g_array_new(FALSE, FALSE, sizeof(int32_t));
+  g_autofree float *plain = NULL, *ahead = NULL;
+  ivl_generation_stats st;
+
+  ask_once(img, FALSE, plain_ids, &plain, &vocab, &st);
+  g_assert_cmpint(st.n_cached_tiles, ==, 0);
+  g_assert_cmpfloat(st.vision_ms, >, 0);
+  ask_once(img, TRUE, ahead_ids, &ahead, &vocab, &st);
+  g_assert_cmpint(st.n_image_tiles, ==, tiles);
+  g_assert_cmpint(st.n_cached_tiles, ==, tiles);
+  g_assert_cmpfloat(st.vision_ms, ==, 0);
+
+  g_assert_cmpuint(plain_ids->len, ==, ahead_ids->len);
+  g_assert_cmpmem(plain_ids->data, plain_ids->len * sizeof(int32_t), ahead_ids->data,
+                  ahead_ids->len * sizeof(int32_t));
+  for (int i = 0; i < vocab; i++)
+    g_assert_cmpfloat_with_epsilon(plain[i], ahead[i], 1e-6);
+  ivl_media_free(img);
+}
+
+/* Rows encoded ahead and then forgotten, or whose encode was cancelled, are not used; rows
+ * an ask used are gone after it. */
+static void test_encode_ahead_forget_cancel(void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GCancellable) c = g_cancellable_new();
+  ivl_media *img = image(1);
+  ivl_generation_stats st;
+  ivl_session *s = ivl_session_new(fixture_model, NULL, &error);
+
+  g_assert_true(ivl_model_encode_ahead(fixture_model, img, NULL, &error));
+  ivl_model_forget_encoded(fixture_model, img);
+  g_free(fixture_ask(s, "What is it?", &img, 1, IVL_IMAGES_COMBINED, 1));
+  ivl_session_get_stats(s, &st);
+  g_assert_cmpint(st.n_cached_tiles, ==, 0);
+  g_assert_cmpfloat(st.vision_ms, >, 0);
+
+  g_cancellable_cancel(c);
+  g_assert_false(ivl_model_encode_ahead(fixture_model, img, c, &error));
+  g_assert_error(error, IVL_ERROR, IVL_ERROR_CANCELLED);
+  g_clear_error(&error);
+  ivl_session_reset(s);
+  g_free(fixture_ask(s, "What is it?", &img, 1, IVL_IMAGES_COMBINED, 1));
+  ivl_session_get_stats(s, &st);
+  g_assert_cmpint(st.n_cached_tiles, ==, 0);
+
+  g_assert_true(ivl_model_encode_ahead(fixture_model, img, NULL, &error));
+  g_free(fixture_ask(s, "And this?", &img, 1, IVL_IMAGES_COMBINED, 1));
+  ivl_session_get_stats(s, &st);
+  g_assert_cmpint(st.n_cached_tiles, ==, 1);
+  g_free(fixture_ask(s, "And again?", &img, 1, IVL_IMAGES_COMBINED, 1));
+  ivl_session_get_stats(s, &st);
+  g_assert_cmpint(st.n_cached_tiles, ==, 0);
+  ivl_session_free(s);
+  ivl_media_free(img);
+}
+
 int main(int argc, char **argv)
 {
   g_test_init(&argc, &argv, NULL);
@@ -135,6 +221,8 @@ int main(int argc, char **argv)
   g_test_add_func("/session-media/truncate-forgets-images", test_truncate_forgets_images);
   g_test_add_func("/session-media/layouts", test_layouts);
   g_test_add_func("/session-media/video", test_video);
+  g_test_add_func("/session-media/encode-ahead", test_encode_ahead);
+  g_test_add_func("/session-media/encode-ahead-forget-cancel", test_encode_ahead_forget_cancel);
   int status = g_test_run();
   fixture_teardown();
   return status;
