@@ -178,7 +178,11 @@ guint64 ivl_model_dir_disk_bytes(const char *dir)
   for (const char *name; d && (name = g_dir_read_name(d));) {
     g_autofree char *path = g_build_filename(dir, name, NULL);
     GStatBuf sb;
-    if (g_stat(path, &sb) == 0 && S_ISREG(sb.st_mode))
+    /* A Hugging Face snapshot's files are links into its blobs: their targets count. A
+     * linked folder is not entered, so a link loop cannot make this walk forever. */
+    if (g_lstat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+      total += ivl_model_dir_disk_bytes(path);
+    else if (g_stat(path, &sb) == 0 && S_ISREG(sb.st_mode))
       total += (guint64)sb.st_size;
   }
   return total;

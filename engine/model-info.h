@@ -54,8 +54,9 @@ typedef struct {
 ivl_memory_estimate ivl_model_estimate_memory(const ivl_config *config, ivl_precision precision,
                                               gboolean gpu, int context_length);
 
-/* Bytes of the regular files in dir (symbolic links followed, as in a Hugging Face cache
- * snapshot; subdirectories not entered). 0 when dir cannot be read. */
+/* Bytes of the regular files in dir and its subfolders (shards may sit in one; symbolic links
+ * to files followed, as in a Hugging Face cache snapshot; linked folders not entered). 0 when
+ * dir cannot be read. */
 guint64 ivl_model_dir_disk_bytes(const char *dir);
 
 G_END_DECLS

@@ -6,6 +6,7 @@
 #include <glib/gi18n.h>
 
 #include "ivl-model-folder.h"
+#include "model-info.h"
 
 struct _IvlInstalledRow {
   AdwActionRow parent_instance;
@@ -75,7 +76,7 @@ static void delete_action(GtkWidget *widget, const char *name, GVariant *param)
   (void)name;
   (void)param;
   IvlInstalledRow *self = IVL_INSTALLED_ROW(widget);
-  guint64 bytes = self->bytes ? self->bytes : ivl_model_folder_disk_bytes(self->path);
+  guint64 bytes = self->bytes ? self->bytes : ivl_model_dir_disk_bytes(self->path);
   AdwMessageDialog *dialog = ivl_model_folder_confirm_delete(widget, self->name, self->path,
                                                              bytes);
 

@@ -5,31 +5,13 @@
 
 #include <glib/gi18n.h>
 
-#include <glib/gstdio.h>
-#include <sys/stat.h>
-
-guint64 ivl_model_folder_disk_bytes(const char *path)
-{
-  g_autoptr(GDir) dir = g_dir_open(path, 0, NULL);
-  guint64 total = 0;
-  for (const char *name; dir && (name = g_dir_read_name(dir));) {
-    g_autofree char *child = g_build_filename(path, name, NULL);
-    GStatBuf sb;
-    /* A Hugging Face snapshot's files are links into its blobs: their targets count. A
-     * linked folder is not entered, so a link loop cannot make this walk forever. */
-    if (g_lstat(child, &sb) == 0 && S_ISDIR(sb.st_mode))
-      total += ivl_model_folder_disk_bytes(child);
-    else if (g_stat(child, &sb) == 0 && S_ISREG(sb.st_mode))
-      total += (guint64)sb.st_size;
-  }
-  return total;
-}
+#include "model-info.h"
 
 static void measure_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
 {
   (void)source;
   (void)cancellable;
-  g_task_return_int(task, (gssize)ivl_model_folder_disk_bytes(data));
+  g_task_return_int(task, (gssize)ivl_model_dir_disk_bytes(data));
 }
 
 void ivl_model_folder_measure_async(const char *path, GCancellable *cancellable,

@@ -6,9 +6,7 @@
 
 G_BEGIN_DECLS
 
-/* The bytes of the files in the folder and its subfolders (shards may sit in one). */
-guint64 ivl_model_folder_disk_bytes(const char *path);
-/* The same, measured on a worker thread. */
+/* ivl_model_dir_disk_bytes (model-info.h), measured on a worker thread. */
 void ivl_model_folder_measure_async(const char *path, GCancellable *cancellable,
                                     GAsyncReadyCallback callback, gpointer user_data);
 guint64 ivl_model_folder_measure_finish(GAsyncResult *result);

@@ -7,6 +7,7 @@
 
 #include "hub-download.h"
 #include "ivl-model-folder.h"
+#include "model-info.h"
 #include "ivl-model-manager-resources.h"
 #include "ivl.h"
 #include "model-path.h"
@@ -329,7 +330,7 @@ static void delete_action(GtkWidget *widget, const char *name, GVariant *param)
   if (!self->installed)
     return;
   AdwMessageDialog *dialog = ivl_model_folder_confirm_delete(
-      widget, self->model->name, self->installed, ivl_model_folder_disk_bytes(self->installed));
+      widget, self->model->name, self->installed, ivl_model_dir_disk_bytes(self->installed));
   g_signal_connect_object(dialog, "response", G_CALLBACK(on_delete_response), self, 0);
 }
 
