@@ -40,9 +40,16 @@ static inline void gui_save_png(GtkWidget *widget, const char *path)
 {
   int w = gtk_widget_get_width(widget), h = gtk_widget_get_height(widget);
   g_autoptr(GdkPaintable) paintable = gtk_widget_paintable_new(widget);
-  GtkSnapshot *snapshot = gtk_snapshot_new();
-  gdk_paintable_snapshot(paintable, snapshot, w, h);
-  g_autoptr(GskRenderNode) node = gtk_snapshot_free_to_node(snapshot);
+  g_autoptr(GskRenderNode) node = NULL;
+  /* The paintable holds what the widget last drew: nothing before its first frame, which a
+   * loaded machine can draw late. */
+  for (int tries = 0; node == NULL && tries < 40; tries++) {
+    GtkSnapshot *snapshot = gtk_snapshot_new();
+    gdk_paintable_snapshot(paintable, snapshot, w, h);
+    node = gtk_snapshot_free_to_node(snapshot);
+    if (node == NULL)
+      gui_settle(50);
+  }
   g_assert_nonnull(node);
   g_autoptr(GdkTexture) texture =
       gsk_renderer_render_texture(gtk_native_get_renderer(gtk_widget_get_native(widget)), node,
