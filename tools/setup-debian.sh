@@ -8,7 +8,7 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 PACKAGES="
   build-essential meson ninja-build pkg-config clang libclang-rt-14-dev
-  libglib2.0-dev libglib2.0-bin libjson-glib-dev libsoup-3.0-dev
+  libglib2.0-dev libglib2.0-bin libjson-glib-dev libsoup-3.0-dev libsecret-1-dev
   libgtk-4-dev libgtk-4-media-gstreamer libadwaita-1-dev libgdk-pixbuf-2.0-dev
   libmd4c-dev libgtksourceview-5-dev libxml2-dev
   libjpeg62-turbo-dev libpng-dev libwebp-dev libgif-dev libpcre2-dev
