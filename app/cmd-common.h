@@ -49,7 +49,8 @@ void ivl_cli_media_options_init(ivl_cli_media_options *opts);
 void ivl_cli_add_media_options(GOptionContext *ctx, ivl_cli_media_options *opts);
 void ivl_cli_media_options_clear(ivl_cli_media_options *opts);
 /* The media the options name (ivl_media*, freed with the array), possibly none. A video whose
- * frames cannot fit model's context is refused before it is decoded. */
+ * frames cannot fit model's context is refused before it is decoded; with model NULL (a
+ * server answers) the server judges that. */
 GPtrArray *ivl_cli_load_media(const ivl_cli_media_options *opts, const ivl_model *model,
                               GError **error);
 ivl_image_layout ivl_cli_media_layout(const ivl_cli_media_options *opts);

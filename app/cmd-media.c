@@ -54,8 +54,9 @@ GPtrArray *ivl_cli_load_media(const ivl_cli_media_options *o, const ivl_model *m
       return NULL;
     g_ptr_array_add(media, m);
   }
-  int per_frame = ivl_model_get_tile_tokens(model), n_ctx = ivl_model_get_context_length(model);
-  if (o->video && (gint64)o->segments * per_frame >= n_ctx) {
+  int per_frame = model ? ivl_model_get_tile_tokens(model) : 0;
+  int n_ctx = model ? ivl_model_get_context_length(model) : 1;
+  if (o->video && model && (gint64)o->segments * per_frame >= n_ctx) {
     g_set_error(error, IVL_ERROR, IVL_ERROR_INVALID_ARGUMENT,
                 _("%d frames of %d tokens each do not fit the context of %d tokens (fewer "
                   "--segments or a larger --context)"),

@@ -5,12 +5,14 @@
 #include <json-glib/json-glib.h>
 #include <stdio.h>
 
+#include "answerer.h"
 #include "cmd-common.h"
 #include "commands.h"
 #include "file-io.h"
 
 typedef struct {
   ivl_cli_model_options model;
+  ivl_cli_remote_options remote;
   ivl_cli_generation_options gen;
   ivl_cli_media_options media;
   char *system;
@@ -21,6 +23,7 @@ typedef struct {
 static void run_options_clear(run_options *o)
 {
   ivl_cli_model_options_clear(&o->model);
+  ivl_cli_remote_options_clear(&o->remote);
   ivl_cli_media_options_clear(&o->media);
   g_free(o->system);
   g_free(o->logits_out);
@@ -78,6 +81,42 @@ static void print_json(ivl_session *session, const char *answer, const char *bac
   printf("%s\n", text);
 }
 
+/* A server's answer: its text and what the server told of it (no token ids: servers do not
+ * send the prompt's). */
+static void print_remote_json(const IvlRemoteAnswer *r, const char *backend)
+{
+  g_autoptr(JsonBuilder) b = json_builder_new();
+  json_builder_begin_object(b);
+  json_builder_set_member_name(b, "text");
+  json_builder_add_string_value(b, r->text);
+  json_builder_set_member_name(b, "backend");
+  json_builder_add_string_value(b, backend);
+  json_builder_set_member_name(b, "model");
+  json_builder_add_string_value(b, r->model);
+  json_builder_set_member_name(b, "finish_reason");
+  json_builder_add_string_value(b, r->finish_reason);
+  if (r->has_usage) {
+    json_builder_set_member_name(b, "usage");
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "prompt_tokens");
+    json_builder_add_int_value(b, r->prompt_tokens);
+    json_builder_set_member_name(b, "completion_tokens");
+    json_builder_add_int_value(b, r->completion_tokens);
+    json_builder_end_object(b);
+  }
+  json_builder_set_member_name(b, "timings");
+  json_builder_begin_object(b);
+  add_double(b, "first_token_ms", r->first_piece_ms);
+  add_double(b, "total_ms", r->total_ms);
+  json_builder_end_object(b);
+  json_builder_end_object(b);
+  g_autoptr(JsonGenerator) gen = json_generator_new();
+  g_autoptr(JsonNode) root = json_builder_get_root(b);
+  json_generator_set_root(gen, root);
+  g_autofree char *text = json_generator_to_data(gen, NULL);
+  printf("%s\n", text);
+}
+
 static gboolean write_logits(ivl_session *session, const char *path, GError **error)
 {
   int n;
@@ -89,38 +128,58 @@ static gboolean write_logits(ivl_session *session, const char *path, GError **er
   return TRUE;
 }
 
+/* The files of the media, in ivl_cli_load_media's order; a video sampled between bounds has
+ * none (a server is then sent the frames, not the file it would sample whole). */
+static GPtrArray *media_paths(const ivl_cli_media_options *m)
+{
+  GPtrArray *paths = g_ptr_array_new();
+  for (char **f = m->images; f && *f; f++)
+    g_ptr_array_add(paths, *f);
+  if (m->video)
+    g_ptr_array_add(paths, m->start == IVL_CLI_UNSET_DOUBLE && m->end == IVL_CLI_UNSET_DOUBLE
+                               ? m->video
+                               : NULL);
+  return paths;
+}
+
 static gboolean run(run_options *o, const char *question, GError **error)
 {
   ivl_generation_params gp;
   if (!ivl_cli_generation_params(&o->gen, &gp, error))
     return FALSE;
-  ivl_model *model = ivl_cli_load_model(&o->model, error);
-  if (!model)
-    return FALSE;
-  g_autoptr(GPtrArray) media = ivl_cli_load_media(&o->media, model, error);
-  if (!media) {
-    ivl_model_free(model);
+  if (o->remote.server && o->logits_out) {
+    g_set_error(error, IVL_ERROR, IVL_ERROR_INVALID_ARGUMENT,
+                _("--logits-out needs a model loaded here: servers do not send logits"));
     return FALSE;
   }
-  ivl_session *session = ivl_session_new(model, o->system, error);
+  ivl_answerer *a = ivl_answerer_open(&o->model, &o->remote, o->system, error);
+  if (!a)
+    return FALSE;
+  ivl_session *session = ivl_answerer_get_session(a);
+  g_autoptr(GPtrArray) media = ivl_cli_load_media(&o->media, ivl_answerer_get_model(a), error);
+  g_autoptr(GPtrArray) paths = media_paths(&o->media);
   g_autofree char *answer = NULL;
-  if (session) {
+  if (media) {
     ivl_cli_catch_interrupt();
-    answer = ivl_session_ask(session, question, (ivl_media *const *)media->pdata, (int)media->len,
-                             ivl_cli_media_layout(&o->media), &gp, o->json ? NULL : ivl_cli_print_piece,
-                             NULL, NULL, error);
+    answer = ivl_answerer_ask(a, question, (ivl_media *const *)media->pdata,
+                              (const char *const *)paths->pdata, (int)media->len,
+                              ivl_cli_media_layout(&o->media), &gp,
+                              o->json ? NULL : ivl_cli_print_piece, NULL, error);
   }
   gboolean ok = answer != NULL;
-  if (ok && !o->json)
+  /* What a server sent before it failed was printed: the line is ended all the same. */
+  if (!o->json && (ok || (!session && ivl_answerer_get_remote_answer(a)->text &&
+                          *ivl_answerer_get_remote_answer(a)->text)))
     printf("\n");
   if (ok)
-    ivl_cli_note_context_full("ivl run", session);
-  if (ok && o->json)
-    print_json(session, answer, ivl_model_get_backend_name(model));
+    ivl_answerer_note_cut(a, "ivl run");
+  if (ok && o->json && session)
+    print_json(session, answer, ivl_answerer_get_backend(a));
+  else if (ok && o->json)
+    print_remote_json(ivl_answerer_get_remote_answer(a), ivl_answerer_get_backend(a));
   if (ok && o->logits_out)
     ok = write_logits(session, o->logits_out, error);
-  ivl_session_free(session);
-  ivl_model_free(model);
+  ivl_answerer_free(a);
   return ok;
 }
 
@@ -142,6 +201,7 @@ int ivl_cmd_run(int argc, char **argv)
   g_option_context_set_summary(ctx, _("Answer one question about images, a video or "
                                       "nothing, streaming the answer."));
   ivl_cli_add_model_options(ctx, &o.model);
+  ivl_cli_add_remote_options(ctx, &o.remote);
   ivl_cli_add_media_options(ctx, &o.media);
   ivl_cli_add_generation_options(ctx, &o.gen);
   g_option_context_add_main_entries(ctx, entries, GETTEXT_PACKAGE);

@@ -73,6 +73,17 @@ void ivl_remote_chat_add_assistant(IvlRemoteChat *chat, const char *text)
   add_message(chat, "assistant", text);
 }
 
+guint ivl_remote_chat_get_length(const IvlRemoteChat *chat)
+{
+  return chat->messages->len;
+}
+
+void ivl_remote_chat_truncate(IvlRemoteChat *chat, guint n)
+{
+  if (n < chat->messages->len)
+    g_ptr_array_set_size(chat->messages, n);
+}
+
 void ivl_remote_chat_set_params(IvlRemoteChat *chat, const ivl_generation_params *params)
 {
   chat->params = *params;

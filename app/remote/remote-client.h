@@ -134,6 +134,11 @@ void ivl_remote_chat_set_system(IvlRemoteChat *chat, const char *text);
 void ivl_remote_chat_add_user(IvlRemoteChat *chat, const char *text);
 /* Appends an earlier answer. */
 void ivl_remote_chat_add_assistant(IvlRemoteChat *chat, const char *text);
+/* The messages added so far (the system message not counted). */
+guint ivl_remote_chat_get_length(const IvlRemoteChat *chat);
+/* Keeps the first n messages and their media (a failed question taken back, an answer to
+ * regenerate); n past the end changes nothing. */
+void ivl_remote_chat_truncate(IvlRemoteChat *chat, guint n);
 
 /* Adds an image to the last user message: the file's own bytes, sent as a base64 data URL
  * (re-encoded only where the server limits the size). Errors: MEDIA. */
