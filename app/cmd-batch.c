@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "answerer.h"
 #include "batch-line.h"
 #include "cmd-common.h"
 #include "commands.h"
@@ -58,7 +59,7 @@ static gboolean print_line(const char *image, const char *question, const char *
 
 /* Answers one line, or reports in *line_error why the line cannot be run; FALSE only when the
  * answers cannot be written. */
-static gboolean run_line(ivl_session *session, const char *line, const char *label, int max_num,
+static gboolean run_line(ivl_answerer *answerer, const char *line, const char *label, int max_num,
                          const ivl_generation_params *gp, GError **line_error, GError **error)
 {
   g_autofree char *question = NULL, *image = NULL;
@@ -72,13 +73,14 @@ static gboolean run_line(ivl_session *session, const char *line, const char *lab
     media = ivl_media_from_image_file(image, &ip, line_error);
   }
   if (!image || media) {
-    ivl_session_reset(session);
-    answer = ivl_session_ask(session, question, &media, media ? 1 : 0, IVL_IMAGES_COMBINED, gp,
-                             NULL, NULL, NULL, line_error);
+    ivl_answerer_reset(answerer);
+    const char *path = image;
+    answer = ivl_answerer_ask(answerer, question, &media, &path, media ? 1 : 0,
+                              IVL_IMAGES_COMBINED, gp, NULL, NULL, line_error);
   }
   ivl_media_free(media);
   if (answer)
-    ivl_cli_note_context_full(label, session);
+    ivl_answerer_note_cut(answerer, label);
   if (*line_error)
     g_prefix_error(line_error, "%s: ", label);
   return print_line(image, question, answer, *line_error ? (*line_error)->message : NULL, error);
@@ -86,7 +88,7 @@ static gboolean run_line(ivl_session *session, const char *line, const char *lab
 
 /* Runs every line; a line that fails is reported (its answer line holds the error) and the
  * others still run. *n_failed counts those lines. */
-static gboolean run_file(ivl_session *session, const char *path, int max_num,
+static gboolean run_file(ivl_answerer *answerer, const char *path, int max_num,
                          const ivl_generation_params *gp, int *n_failed, GError **error)
 {
   g_autofree char *text = NULL;
@@ -103,7 +105,7 @@ static gboolean run_file(ivl_session *session, const char *path, int max_num,
       continue;
     g_autofree char *label = g_strdup_printf("%s:%d", path, i + 1);
     g_autoptr(GError) line_error = NULL;
-    if (!run_line(session, lines[i], label, max_num, gp, &line_error, error))
+    if (!run_line(answerer, lines[i], label, max_num, gp, &line_error, error))
       return FALSE;
     if (line_error) {
       fprintf(stderr, "ivl batch: %s\n", line_error->message);
@@ -116,6 +118,7 @@ static gboolean run_file(ivl_session *session, const char *path, int max_num,
 int ivl_cmd_batch(int argc, char **argv)
 {
   ivl_cli_model_options mo = {0};
+  ivl_cli_remote_options ro = {0};
   ivl_cli_generation_options go;
   char *jsonl = NULL, *system = NULL;
   int max_num = 12;
@@ -132,12 +135,12 @@ int ivl_cmd_batch(int argc, char **argv)
   g_autoptr(GOptionContext) ctx = g_option_context_new(NULL);
   g_option_context_set_summary(ctx, _("Answer many questions, one image each (batch_chat)."));
   ivl_cli_add_model_options(ctx, &mo);
+  ivl_cli_add_remote_options(ctx, &ro);
   ivl_cli_add_generation_options(ctx, &go);
   g_option_context_add_main_entries(ctx, entries, GETTEXT_PACKAGE);
   int status = 2;
   g_autoptr(GError) error = NULL;
-  ivl_model *model = NULL;
-  ivl_session *session = NULL;
+  ivl_answerer *answerer = NULL;
   ivl_generation_params gp;
   if (!ivl_cli_parse(ctx, &argc, &argv))
     goto out;
@@ -147,9 +150,9 @@ int ivl_cmd_batch(int argc, char **argv)
   }
   status = 1;
   int n_failed = 0;
-  if (ivl_cli_generation_params(&go, &gp, &error) && (model = ivl_cli_load_model(&mo, &error)) &&
-      (session = ivl_session_new(model, system, &error)) &&
-      run_file(session, jsonl, max_num, &gp, &n_failed, &error)) {
+  if (ivl_cli_generation_params(&go, &gp, &error) &&
+      (answerer = ivl_answerer_open(&mo, &ro, system, &error)) &&
+      run_file(answerer, jsonl, max_num, &gp, &n_failed, &error)) {
     if (n_failed == 0)
       status = 0;
     else
@@ -158,9 +161,9 @@ int ivl_cmd_batch(int argc, char **argv)
     fprintf(stderr, "ivl batch: %s\n", error->message);
   }
 out:
-  ivl_session_free(session);
-  ivl_model_free(model);
+  ivl_answerer_free(answerer);
   ivl_cli_model_options_clear(&mo);
+  ivl_cli_remote_options_clear(&ro);
   g_free(jsonl);
   g_free(system);
   return status;

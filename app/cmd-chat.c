@@ -4,7 +4,8 @@
  *
  * Attached media go through the vision encoder on a thread of their own while the question
  * is typed (ivl_model_encode_ahead), so the answer's first token waits only for the
- * prefill. The main thread leaves the model alone until that thread is joined. */
+ * prefill. The main thread leaves the model alone until that thread is joined. With
+ * --server the server does all that: the media go to it with the question. */
 #include "ivl-config.h"
 
 #include <glib/gi18n.h>
@@ -12,13 +13,15 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "answerer.h"
 #include "cmd-common.h"
 #include "commands.h"
 
 typedef struct {
-  ivl_model *model;
-  ivl_session *session;
+  ivl_answerer *answerer;
+  ivl_model *model;   /* the answerer's local model, or NULL */
   GPtrArray *pending; /* ivl_media* for the next question */
+  GPtrArray *pending_paths; /* their files */
   ivl_cli_media_options *media_opts;
   ivl_generation_params gen;
   GThreadPool *encoder;      /* one thread encoding pending media in turn; NULL when idle */
@@ -63,6 +66,12 @@ static void attach(chat_state *st, const char *path, gboolean video)
     return;
   }
   g_ptr_array_add(st->pending, m);
+  g_ptr_array_add(st->pending_paths, g_strdup(path));
+  if (!st->model) {
+    /* The server cuts images into tiles its own way: our count would not be its. */
+    fprintf(stderr, "%s\n", _("(attached to the next question)"));
+    return;
+  }
   fprintf(stderr, _("(%d tiles attached to the next question)\n"), ivl_media_get_n_tiles(m));
   if (!st->encoder)
     st->encoder = g_thread_pool_new(encode_ahead, st, 1, TRUE, NULL);
@@ -75,22 +84,26 @@ static void ask(chat_state *st, const char *question)
   g_autoptr(GError) error = NULL;
   join_encoder(st, FALSE);
   ivl_cli_catch_interrupt();
-  g_autofree char *answer = ivl_session_ask(
-      st->session, question, (ivl_media *const *)st->pending->pdata, (int)st->pending->len,
-      ivl_cli_media_layout(st->media_opts), &st->gen, ivl_cli_print_piece, NULL, NULL, &error);
+  g_autofree char *answer = ivl_answerer_ask(
+      st->answerer, question, (ivl_media *const *)st->pending->pdata,
+      (const char *const *)st->pending_paths->pdata, (int)st->pending->len,
+      ivl_cli_media_layout(st->media_opts), &st->gen, ivl_cli_print_piece, NULL, &error);
   printf("\n");
   if (!answer) {
     fprintf(stderr, "%s\n", error->message);
     /* The media go with the failed question: their rows would wait for nothing. */
-    for (guint i = 0; i < st->pending->len; i++)
+    for (guint i = 0; st->model && i < st->pending->len; i++)
       ivl_model_forget_encoded(st->model, st->pending->pdata[i]);
   } else
-    ivl_cli_note_context_full("ivl chat", st->session);
-  ivl_generation_stats gs;
-  ivl_session_get_stats(st->session, &gs);
-  g_debug("ivl chat: %d of %d tiles encoded ahead, %.0f ms of vision in the ask", gs.n_cached_tiles,
-          gs.n_image_tiles, gs.vision_ms);
+    ivl_answerer_note_cut(st->answerer, "ivl chat");
+  if (st->model) {
+    ivl_generation_stats gs;
+    ivl_session_get_stats(ivl_answerer_get_session(st->answerer), &gs);
+    g_debug("ivl chat: %d of %d tiles encoded ahead, %.0f ms of vision in the ask",
+            gs.n_cached_tiles, gs.n_image_tiles, gs.vision_ms);
+  }
   g_ptr_array_set_size(st->pending, 0);
+  g_ptr_array_set_size(st->pending_paths, 0);
 }
 
 /* Returns FALSE on /quit. */
@@ -100,10 +113,11 @@ static gboolean handle_line(chat_state *st, const char *line)
     return FALSE;
   if (g_str_equal(line, "/reset")) {
     join_encoder(st, TRUE);
-    for (guint i = 0; i < st->pending->len; i++)
+    for (guint i = 0; st->model && i < st->pending->len; i++)
       ivl_model_forget_encoded(st->model, st->pending->pdata[i]);
-    ivl_session_reset(st->session);
+    ivl_answerer_reset(st->answerer);
     g_ptr_array_set_size(st->pending, 0);
+    g_ptr_array_set_size(st->pending_paths, 0);
     fprintf(stderr, "%s\n", _("(conversation reset)"));
   } else if (g_str_has_prefix(line, "/image ")) {
     attach(st, g_strstrip((char *)line + 7), FALSE);
@@ -169,6 +183,7 @@ static void chat_loop(chat_state *st)
 int ivl_cmd_chat(int argc, char **argv)
 {
   ivl_cli_model_options mo = {0};
+  ivl_cli_remote_options ro = {0};
   ivl_cli_generation_options go;
   ivl_cli_media_options media;
   char *system = NULL;
@@ -182,24 +197,24 @@ int ivl_cmd_chat(int argc, char **argv)
   g_autoptr(GOptionContext) ctx = g_option_context_new(NULL);
   g_option_context_set_summary(ctx, _("Talk with a model on the terminal."));
   ivl_cli_add_model_options(ctx, &mo);
+  ivl_cli_add_remote_options(ctx, &ro);
   ivl_cli_add_media_options(ctx, &media);
   ivl_cli_add_generation_options(ctx, &go);
   g_option_context_add_main_entries(ctx, entries, GETTEXT_PACKAGE);
   int status = 2;
   chat_state st = {.media_opts = &media};
   g_autoptr(GError) error = NULL;
-  ivl_model *model = NULL;
   if (!ivl_cli_parse(ctx, &argc, &argv))
     goto out;
   status = 1;
   if (!ivl_cli_generation_params(&go, &st.gen, &error) ||
-      !(model = ivl_cli_load_model(&mo, &error)) ||
-      !(st.session = ivl_session_new(model, system, &error))) {
+      !(st.answerer = ivl_answerer_open(&mo, &ro, system, &error))) {
     fprintf(stderr, "ivl chat: %s\n", error->message);
     goto out;
   }
   st.pending = g_ptr_array_new_with_free_func((GDestroyNotify)ivl_media_free);
-  st.model = model;
+  st.pending_paths = g_ptr_array_new_with_free_func(g_free);
+  st.model = ivl_answerer_get_model(st.answerer);
   st.encode_stop = g_cancellable_new();
   chat_loop(&st);
   join_encoder(&st, TRUE);
@@ -208,9 +223,11 @@ out:
   g_clear_object(&st.encode_stop);
   if (st.pending)
     g_ptr_array_unref(st.pending);
-  ivl_session_free(st.session);
-  ivl_model_free(model);
+  if (st.pending_paths)
+    g_ptr_array_unref(st.pending_paths);
+  ivl_answerer_free(st.answerer);
   ivl_cli_model_options_clear(&mo);
+  ivl_cli_remote_options_clear(&ro);
   ivl_cli_media_options_clear(&media);
   g_free(system);
   return status;
