@@ -20,6 +20,7 @@ struct ivl_answerer {
 
 void ivl_cli_add_remote_options(GOptionContext *ctx, ivl_cli_remote_options *opts)
 {
+  opts->stall_timeout = IVL_CLI_UNSET_DOUBLE;
   const GOptionEntry entries[] = {
       {"server", 0, 0, G_OPTION_ARG_STRING, &opts->server,
        N_("Ask the model on this OpenAI-compatible server (vLLM, LMDeploy, llama-server, ivl "
@@ -31,6 +32,8 @@ void ivl_cli_add_remote_options(GOptionContext *ctx, ivl_cli_remote_options *opt
        N_("The server's software: auto, openai, vllm, lmdeploy, llama-server or ivl (default "
           "auto: asked from the server)"),
        "NAME"},
+      {"stall-timeout", 0, 0, G_OPTION_ARG_DOUBLE, &opts->stall_timeout,
+       N_("Give up on a server that sends nothing for this many seconds (default 300)"), "S"},
       {NULL},
   };
   g_option_context_add_main_entries(ctx, entries, GETTEXT_PACKAGE);
@@ -79,6 +82,12 @@ static gboolean open_remote(ivl_answerer *a, const ivl_cli_model_options *mo,
                 ro->dialect);
     return FALSE;
   }
+  if (ro->stall_timeout != IVL_CLI_UNSET_DOUBLE &&
+      !(ro->stall_timeout > 0 && ro->stall_timeout <= 86400)) {
+    g_set_error(error, IVL_ERROR, IVL_ERROR_INVALID_ARGUMENT,
+                _("--stall-timeout must be between 0 and 86400 seconds"));
+    return FALSE;
+  }
   a->client = ivl_remote_client_new(ro->server, ro->api_key, error);
   if (!a->client)
     return FALSE;
@@ -90,6 +99,8 @@ static gboolean open_remote(ivl_answerer *a, const ivl_cli_model_options *mo,
     }
   }
   ivl_remote_client_set_dialect(a->client, dialect);
+  if (ro->stall_timeout != IVL_CLI_UNSET_DOUBLE)
+    ivl_remote_client_set_timeouts(a->client, 0, ro->stall_timeout, -1);
   g_autoptr(GPtrArray) models = ivl_remote_client_list_models(a->client, NULL, error);
   if (!models)
     return FALSE;

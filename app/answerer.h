@@ -7,13 +7,15 @@
 #include "cmd-common.h"
 #include "remote-client.h"
 
-/* --server URL, --api-key KEY, --dialect NAME. */
+/* --server URL, --api-key KEY, --dialect NAME, --stall-timeout S. */
 typedef struct {
   char *server;
   char *api_key;
   char *dialect;
+  double stall_timeout; /* seconds; IVL_CLI_UNSET_DOUBLE: the client's default */
 } ivl_cli_remote_options;
 
+/* Adds the entries to the context's main group (stall_timeout starts unset). */
 void ivl_cli_add_remote_options(GOptionContext *ctx, ivl_cli_remote_options *opts);
 void ivl_cli_remote_options_clear(ivl_cli_remote_options *opts);
 

@@ -169,8 +169,10 @@ static gboolean run(run_options *o, const char *question, GError **error)
   gboolean ok = answer != NULL;
   /* What a server sent before it failed was printed: the line is ended all the same. */
   if (!o->json && (ok || (!session && ivl_answerer_get_remote_answer(a)->text &&
-                          *ivl_answerer_get_remote_answer(a)->text)))
+                          *ivl_answerer_get_remote_answer(a)->text))) {
     printf("\n");
+    fflush(stdout);
+  }
   if (ok)
     ivl_answerer_note_cut(a, "ivl run");
   if (ok && o->json && session)

@@ -73,7 +73,7 @@ static gboolean is_context_too_long(const error_fields *f)
 static GError *classify(guint status, const error_fields *f, const char *host, const char *model)
 {
   const char *said = f->message && *f->message ? f->message : NULL;
-  g_autofree char *what = said ? g_strdup_printf(" (%s)", said) : g_strdup("");
+  g_autofree char *what = said ? g_strdup_printf(": %s", said) : g_strdup("");
   if (status == 401 || status == 403)
     return g_error_new(IVL_REMOTE_ERROR, IVL_REMOTE_ERROR_UNAUTHORIZED,
                        _("the server at %s refused the API key (HTTP %u%s): give the right one "
@@ -85,7 +85,8 @@ static GError *classify(guint status, const error_fields *f, const char *host, c
                        model ? model : "", status, what);
   if ((status == 400 || status == 413) && is_context_too_long(f))
     return g_error_new(IVL_REMOTE_ERROR, IVL_REMOTE_ERROR_CONTEXT_TOO_LONG,
-                       _("the conversation is too long for the model on %s%s"), host, what);
+                       _("the conversation is too long for the model on %s (HTTP %u%s)"), host,
+                       status, what);
   if (status == 429 || status == 503)
     return g_error_new(IVL_REMOTE_ERROR, IVL_REMOTE_ERROR_OVERLOADED,
                        _("the server at %s is busy or not ready (HTTP %u%s); try again later"),
