@@ -142,9 +142,9 @@ class Handler(BaseHTTPRequestHandler):
                                                   "server_error"))
         if fault in ("429", "429-once"):
             with LOCK:
-                STATE["429"] += 1
+                STATE["429"] += fault == "429-once"
                 n = STATE["429"]
-            if fault == "429" or n == 1:
+            if fault == "429" or n % 2 == 1:  # 429-once: every other time
                 return self.send_json(429, error_body(429, "queue full", "rate_limit_error"),
                                       {"Retry-After": "1"})
         if fault == "whole":
