@@ -191,6 +191,26 @@ static gboolean relay_piece(const char *piece, gpointer data)
   return !r->stopped;
 }
 
+/* Ctrl-C sets only a flag (a signal handler may not take locks); this thread turns it into a
+ * cancel, so that the stream is closed even while the server sends nothing. */
+typedef struct {
+  GCancellable *cancellable;
+  gint done;
+} interrupt_watch;
+
+static gpointer watch_interrupt(gpointer data)
+{
+  interrupt_watch *w = data;
+  while (!g_atomic_int_get(&w->done)) {
+    if (ivl_cli_interrupted()) {
+      g_cancellable_cancel(w->cancellable);
+      break;
+    }
+    g_usleep(50000);
+  }
+  return NULL;
+}
+
 static char *ask_remote(ivl_answerer *a, const char *question, ivl_media *const *media,
                         const char *const *paths, int n_media, const ivl_generation_params *gp,
                         ivl_token_cb callback, void *user_data, GError **error)
@@ -207,10 +227,17 @@ static char *ask_remote(ivl_answerer *a, const char *question, ivl_media *const 
   piece_relay relay = {callback, user_data, FALSE};
   ivl_remote_answer_clear(&a->answer);
   GError *local = NULL;
+  interrupt_watch watch = {g_cancellable_new(), 0};
+  GThread *watcher = g_thread_new("ivl-interrupt", watch_interrupt, &watch);
   if (ok)
-    ok = ivl_remote_client_chat(a->client, a->chat, relay_piece, &relay, &a->answer, NULL, &local);
-  /* Stopped by the callback: the answer so far stands, as a local model's does. */
-  if (!ok && relay.stopped && g_error_matches(local, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
+    ok = ivl_remote_client_chat(a->client, a->chat, relay_piece, &relay, &a->answer,
+                                watch.cancellable, &local);
+  g_atomic_int_set(&watch.done, 1);
+  g_thread_join(watcher);
+  g_object_unref(watch.cancellable);
+  /* Stopped (by the callback or Ctrl-C): the answer so far stands, as a local model's does. */
+  if (!ok && (relay.stopped || ivl_cli_interrupted()) &&
+      g_error_matches(local, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
     g_clear_error(&local);
     ok = TRUE;
   }
