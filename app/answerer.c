@@ -69,6 +69,16 @@ static char *keyring_key(const char *base_url)
   return key;
 }
 
+/* The library's message is for any front end; here the fix is an option. */
+static void hint_key(GError *error)
+{
+  if (!g_error_matches(error, IVL_REMOTE_ERROR, IVL_REMOTE_ERROR_UNAUTHORIZED))
+    return;
+  char *message = g_strdup_printf(_("%s: give the right one with --api-key"), error->message);
+  g_free(error->message);
+  error->message = message;
+}
+
 static gboolean open_remote(ivl_answerer *a, const ivl_cli_model_options *mo,
                             const ivl_cli_remote_options *ro, const char *system, GError **error)
 {
@@ -102,8 +112,10 @@ static gboolean open_remote(ivl_answerer *a, const ivl_cli_model_options *mo,
   if (ro->stall_timeout != IVL_CLI_UNSET_DOUBLE)
     ivl_remote_client_set_timeouts(a->client, 0, ro->stall_timeout, -1);
   g_autoptr(GPtrArray) models = ivl_remote_client_list_models(a->client, NULL, error);
-  if (!models)
+  if (!models) {
+    hint_key(error ? *error : NULL);
     return FALSE;
+  }
   const char *model = ((IvlRemoteModel *)models->pdata[0])->id;
   if (mo->model) {
     model = NULL;
@@ -241,8 +253,10 @@ static char *ask_remote(ivl_answerer *a, const char *question, ivl_media *const 
     g_clear_error(&local);
     ok = TRUE;
   }
-  if (local)
+  if (local) {
+    hint_key(local);
     g_propagate_error(error, local);
+  }
   if (!ok) {
     ivl_remote_chat_truncate(a->chat, before);
     return NULL;

@@ -76,8 +76,7 @@ static GError *classify(guint status, const error_fields *f, const char *host, c
   g_autofree char *what = said ? g_strdup_printf(": %s", said) : g_strdup("");
   if (status == 401 || status == 403)
     return g_error_new(IVL_REMOTE_ERROR, IVL_REMOTE_ERROR_UNAUTHORIZED,
-                       _("the server at %s refused the API key (HTTP %u%s): give the right one "
-                         "with --api-key"),
+                       _("the server at %s refused the API key (HTTP %u%s)"),
                        host, status, what);
   if (status == 404 || (status == 400 && g_strcmp0(f->param, "model") == 0))
     return g_error_new(IVL_REMOTE_ERROR, IVL_REMOTE_ERROR_MODEL_NOT_FOUND,
