@@ -6,6 +6,7 @@
 
 #include "remote-client.h"
 #include "remote-error.h"
+#include "remote-media.h"
 #include "remote-sse.h"
 
 #include <string.h>
@@ -100,6 +101,33 @@ static void test_base_url(void)
     g_assert_null(ivl_remote_client_new(bad[i], NULL, &error));
     g_assert_error(error, IVL_REMOTE_ERROR, IVL_REMOTE_ERROR_INVALID_URL);
   }
+}
+
+/* An image within the server's limit goes as it is; one over it is re-encoded smaller. */
+static void test_media_fit(void)
+{
+  g_autofree char *path = g_build_filename(g_getenv("IVL_SOURCE_ROOT"), "tests", "data", "media",
+                                           "gray-333x222.png", NULL);
+  char *data;
+  gsize n;
+  g_assert_true(g_file_get_contents(path, &data, &n, NULL));
+  g_autoptr(GBytes) png = g_bytes_new_take(data, n);
+  g_autofree char *mime = ivl_remote_media_image_type(png);
+  g_assert_cmpstr(mime, ==, "image/png");
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) same = ivl_remote_media_fit(png, 0, &mime, "png", &error);
+  g_assert_true(same == png);
+  g_autoptr(GBytes) same2 = ivl_remote_media_fit(png, n, &mime, "png", &error);
+  g_assert_true(same2 == png);
+  g_assert_cmpstr(mime, ==, "image/png");
+  g_autoptr(GBytes) small = ivl_remote_media_fit(png, 3000, &mime, "png", &error);
+  g_assert_no_error(error);
+  g_assert_cmpuint(g_bytes_get_size(small), <=, 3000);
+  g_assert_cmpstr(mime, ==, "image/jpeg");
+  const guint8 *jpeg = g_bytes_get_data(small, NULL);
+  g_assert_true(jpeg[0] == 0xff && jpeg[1] == 0xd8);
+  g_autoptr(GBytes) text = g_bytes_new_static("hello", 5);
+  g_assert_null(ivl_remote_media_image_type(text));
 }
 
 typedef struct {
@@ -210,6 +238,7 @@ int main(int argc, char **argv)
   g_test_add_func("/remote/sse/bounded", test_sse_bounded);
   g_test_add_func("/remote/error/shapes", test_error_shapes);
   g_test_add_func("/remote/client/base-url", test_base_url);
+  g_test_add_func("/remote/media/fit", test_media_fit);
   g_test_add_func("/remote/client/list-models-async", test_list_models_async);
   g_test_add_func("/remote/client/cancel", test_cancel_closes_stream);
   return g_test_run();
