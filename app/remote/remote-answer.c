@@ -16,6 +16,8 @@
 
 /* A whole non-streamed answer (a server that ignores "stream") is text, not media. */
 #define MAX_ANSWER_BODY ((gsize)16 << 20)
+/* Far beyond any context (a million tokens of text): a stream past it is not an answer. */
+#define MAX_ANSWER_TEXT ((gsize)64 << 20)
 
 typedef struct {
   IvlRemoteClient *client;
@@ -26,6 +28,7 @@ typedef struct {
   gpointer user_data;
   gint64 start_us;
   gboolean stopped; /* piece returned FALSE */
+  gboolean too_long;
   GError *event_error;
 } stream_state;
 
@@ -33,6 +36,10 @@ static void take_piece(stream_state *st, const char *piece)
 {
   if (!piece || !*piece || st->stopped)
     return;
+  if (st->text->len + strlen(piece) > MAX_ANSWER_TEXT) {
+    st->too_long = TRUE;
+    return;
+  }
   if (st->text->len == 0)
     st->answer->first_piece_ms = (g_get_monotonic_time() - st->start_us) / 1e3;
   g_string_append(st->text, piece);
@@ -122,6 +129,13 @@ static gboolean read_stream(stream_state *st, IvlRemoteExchange *x, GError **err
     if (st->stopped) {
       g_cancellable_cancel(cancel);
       g_set_error(error, G_IO_ERROR, G_IO_ERROR_CANCELLED, _("stopped"));
+      return FALSE;
+    }
+    if (st->too_long) {
+      g_cancellable_cancel(cancel);
+      g_set_error(error, IVL_REMOTE_ERROR, IVL_REMOTE_ERROR_PROTOCOL,
+                  _("the server at %s sent more than %d MiB of answer"), st->client->host,
+                  (int)(MAX_ANSWER_TEXT >> 20));
       return FALSE;
     }
   }
