@@ -1,5 +1,5 @@
-/* remote-client.c — the endpoint, its HTTP requests with retries and timeouts, model
- * discovery and streamed answers (remote-client.h). */
+/* remote-client.c — the endpoint and model discovery (remote-client.h); the HTTP exchange is
+ * in remote-http.c, answers in remote-answer.c. */
 #include "ivl-config.h"
 
 #include "remote-client.h"
@@ -13,8 +13,6 @@
 
 /* A model list is a few KiB even with many LoRA adapters. */
 #define MAX_MODELS_BODY ((gsize)4 << 20)
-
-
 
 IvlRemoteClient *ivl_remote_client_new(const char *base_url, const char *api_key,
                                        GError **error)

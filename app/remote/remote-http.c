@@ -13,10 +13,13 @@
 
 void ivl_remote_exchange_clear(IvlRemoteExchange *x)
 {
-  if (x->body)
-    /* With the watchdog's cancellable already fired this drops the connection rather than
-     * reading the rest of an answer no one wants. */
-    g_input_stream_close(x->body, x->dog ? ivl_remote_watchdog_cancellable(x->dog) : NULL, NULL);
+  if (x->body) {
+    /* Closed through a fired cancellable, the connection is dropped rather than drained: the
+     * rest of an unread answer (or of an endless error page) is never read. */
+    GCancellable *cancel = ivl_remote_watchdog_cancellable(x->dog);
+    g_cancellable_cancel(cancel);
+    g_input_stream_close(x->body, cancel, NULL);
+  }
   g_clear_object(&x->body);
   g_clear_object(&x->msg);
   if (x->session)
