@@ -75,8 +75,8 @@ static gboolean run_line(ivl_answerer *answerer, const char *line, const char *l
   if (!image || media) {
     ivl_answerer_reset(answerer);
     const char *path = image;
-    answer = ivl_answerer_ask(answerer, question, &media, &path, media ? 1 : 0,
-                              IVL_IMAGES_COMBINED, gp, NULL, NULL, line_error);
+    answer = ivl_answerer_ask(answerer, question, &media, &path, media ? 1 : 0, IVL_IMAGES_COMBINED,
+                              gp, NULL, NULL, line_error);
   }
   ivl_media_free(media);
   if (answer)

@@ -19,8 +19,8 @@
 
 typedef struct {
   ivl_answerer *answerer;
-  ivl_model *model;   /* the answerer's local model, or NULL */
-  GPtrArray *pending; /* ivl_media* for the next question */
+  ivl_model *model;         /* the answerer's local model, or NULL */
+  GPtrArray *pending;       /* ivl_media* for the next question */
   GPtrArray *pending_paths; /* their files */
   ivl_cli_media_options *media_opts;
   ivl_generation_params gen;

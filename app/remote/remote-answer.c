@@ -97,8 +97,8 @@ static JsonParser *parse(stream_state *st, const char *data, GError **error)
   JsonNode *root = parser ? json_parser_get_root(parser) : NULL;
   if (!root || !JSON_NODE_HOLDS_OBJECT(root)) {
     g_set_error(error, IVL_REMOTE_ERROR, IVL_REMOTE_ERROR_PROTOCOL,
-                _("the server at %s sent an event that is not a JSON object: %s"),
-                st->client->host, local ? local->message : data);
+                _("the server at %s sent an event that is not a JSON object: %s"), st->client->host,
+                local ? local->message : data);
     g_clear_object(&parser);
   }
   return parser;
@@ -111,8 +111,8 @@ static gboolean read_stream(stream_state *st, IvlRemoteExchange *x, GError **err
   GCancellable *cancel = ivl_remote_watchdog_cancellable(x->dog);
   const char *field, *data;
   GError *local = NULL;
-  while (ivl_remote_sse_next(sse, &field, &data, ivl_remote_watchdog_kick, x->dog, cancel,
-                             &local)) {
+  while (
+      ivl_remote_sse_next(sse, &field, &data, ivl_remote_watchdog_kick, x->dog, cancel, &local)) {
     if (g_str_equal(field, "data") && g_str_equal(g_strstrip((char *)data), "[DONE]"))
       return st->event_error ? (g_propagate_error(error, g_steal_pointer(&st->event_error)), FALSE)
                              : TRUE;
@@ -122,8 +122,8 @@ static gboolean read_stream(stream_state *st, IvlRemoteExchange *x, GError **err
     JsonObject *o = json_node_get_object(json_parser_get_root(parser));
     if (g_str_equal(field, "error")) {
       g_clear_error(&st->event_error);
-      st->event_error = ivl_remote_error_from_event(json_parser_get_root(parser),
-                                                    st->client->host, st->model);
+      st->event_error =
+          ivl_remote_error_from_event(json_parser_get_root(parser), st->client->host, st->model);
     } else
       take_chunk(st, o);
     if (st->stopped) {
@@ -153,13 +153,12 @@ static gboolean read_stream(stream_state *st, IvlRemoteExchange *x, GError **err
     g_propagate_error(error, local);
   else if (local) {
     g_set_error(error, IVL_REMOTE_ERROR, IVL_REMOTE_ERROR_TRUNCATED,
-                _("the connection to %s broke in the middle of the answer: %s"),
-                st->client->host, local->message);
+                _("the connection to %s broke in the middle of the answer: %s"), st->client->host,
+                local->message);
     g_error_free(local);
   } else
     g_set_error(error, IVL_REMOTE_ERROR, IVL_REMOTE_ERROR_TRUNCATED,
-                _("the answer from %s ended before the server said it was done"),
-                st->client->host);
+                _("the answer from %s ended before the server said it was done"), st->client->host);
   return FALSE;
 }
 
@@ -176,8 +175,7 @@ static gboolean read_whole(stream_state *st, IvlRemoteExchange *x, GError **erro
                                      : g_error_new(IVL_REMOTE_ERROR, IVL_REMOTE_ERROR_PROTOCOL,
                                                    _("the server at %s sent an answer that is "
                                                      "not JSON: %s"),
-                                                   st->client->host,
-                                                   local ? local->message : "?"));
+                                                   st->client->host, local ? local->message : "?"));
     return FALSE;
   }
   if (!take_chunk(st, json_node_get_object(root))) {
@@ -210,13 +208,16 @@ static gboolean resolve(IvlRemoteClient *c, IvlRemoteChat *chat, IvlRemoteDialec
 
 gboolean ivl_remote_client_chat(IvlRemoteClient *client, IvlRemoteChat *chat,
                                 IvlRemotePieceFunc piece, gpointer user_data,
-                                IvlRemoteAnswer *answer, GCancellable *cancellable,
-                                GError **error)
+                                IvlRemoteAnswer *answer, GCancellable *cancellable, GError **error)
 {
   memset(answer, 0, sizeof *answer);
   g_autoptr(GString) text = g_string_new(NULL);
-  stream_state st = {.client = client, .answer = answer, .text = text, .piece = piece,
-                     .user_data = user_data, .start_us = g_get_monotonic_time()};
+  stream_state st = {.client = client,
+                     .answer = answer,
+                     .text = text,
+                     .piece = piece,
+                     .user_data = user_data,
+                     .start_us = g_get_monotonic_time()};
   IvlRemoteDialect dialect;
   g_autofree char *model = NULL;
   g_autofree char *body = NULL;
@@ -225,11 +226,10 @@ gboolean ivl_remote_client_chat(IvlRemoteClient *client, IvlRemoteChat *chat,
                 (body = ivl_remote_request_body(chat, model, dialect, error)) != NULL;
   st.model = model;
   if (ok)
-    ok = ivl_remote_send(client, &x, "POST", "/chat/completions", body, model, cancellable,
-                         error);
+    ok = ivl_remote_send(client, &x, "POST", "/chat/completions", body, model, cancellable, error);
   if (ok) {
-    const char *type = soup_message_headers_get_content_type(
-        soup_message_get_response_headers(x.msg), NULL);
+    const char *type =
+        soup_message_headers_get_content_type(soup_message_get_response_headers(x.msg), NULL);
     ok = g_strcmp0(type, "application/json") == 0 ? read_whole(&st, &x, error)
                                                   : read_stream(&st, &x, error);
   }

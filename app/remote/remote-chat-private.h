@@ -6,9 +6,9 @@
 
 typedef struct {
   gboolean video;
-  GBytes *bytes; /* an image's file bytes; a clip's file bytes, or NULL */
-  char *mime;    /* of bytes */
-  char *label;   /* the file, for messages */
+  GBytes *bytes;     /* an image's file bytes; a clip's file bytes, or NULL */
+  char *mime;        /* of bytes */
+  char *label;       /* the file, for messages */
   GPtrArray *frames; /* a clip's frames: GBytes of 448*448*3 RGB each */
   int frame_size;    /* their width and height */
 } IvlRemoteMediaItem;

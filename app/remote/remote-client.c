@@ -14,12 +14,12 @@
 /* A model list is a few KiB even with many LoRA adapters. */
 #define MAX_MODELS_BODY ((gsize)4 << 20)
 
-IvlRemoteClient *ivl_remote_client_new(const char *base_url, const char *api_key,
-                                       GError **error)
+IvlRemoteClient *ivl_remote_client_new(const char *base_url, const char *api_key, GError **error)
 {
   g_autoptr(GUri) uri = base_url ? g_uri_parse(base_url, G_URI_FLAGS_NONE, NULL) : NULL;
   const char *scheme = uri ? g_uri_get_scheme(uri) : NULL;
-  if (!uri || (g_ascii_strcasecmp(scheme, "http") != 0 && g_ascii_strcasecmp(scheme, "https") != 0) ||
+  if (!uri ||
+      (g_ascii_strcasecmp(scheme, "http") != 0 && g_ascii_strcasecmp(scheme, "https") != 0) ||
       !g_uri_get_host(uri) || !*g_uri_get_host(uri) || g_uri_get_query(uri) ||
       g_uri_get_fragment(uri)) {
     g_set_error(error, IVL_REMOTE_ERROR, IVL_REMOTE_ERROR_INVALID_URL,
@@ -33,8 +33,8 @@ IvlRemoteClient *ivl_remote_client_new(const char *base_url, const char *api_key
   gsize n = strlen(trimmed);
   while (n > 0 && trimmed[n - 1] == '/')
     trimmed[--n] = '\0';
-  c->base_url = g_str_has_suffix(trimmed, "/v1") ? g_strdup(trimmed)
-                                                 : g_strconcat(trimmed, "/v1", NULL);
+  c->base_url =
+      g_str_has_suffix(trimmed, "/v1") ? g_strdup(trimmed) : g_strconcat(trimmed, "/v1", NULL);
   int port = g_uri_get_port(uri);
   c->host = port > 0 ? g_strdup_printf("%s:%d", g_uri_get_host(uri), port)
                      : g_strdup(g_uri_get_host(uri));
@@ -161,9 +161,8 @@ GPtrArray *ivl_remote_client_list_models(IvlRemoteClient *c, GCancellable *cance
   GPtrArray *models = NULL;
   if (ivl_remote_send(c, &x, "GET", "/models", NULL, NULL, cancellable, error)) {
     g_autoptr(GError) local = NULL;
-    g_autoptr(JsonParser) parser =
-        ivl_json_load_stream(x.body, MAX_MODELS_BODY, "models",
-                             ivl_remote_watchdog_cancellable(x.dog), &local);
+    g_autoptr(JsonParser) parser = ivl_json_load_stream(
+        x.body, MAX_MODELS_BODY, "models", ivl_remote_watchdog_cancellable(x.dog), &local);
     if (!parser) {
       GError *timeout = ivl_remote_watchdog_error(c, &x);
       if (timeout)
@@ -177,8 +176,8 @@ GPtrArray *ivl_remote_client_list_models(IvlRemoteClient *c, GCancellable *cance
   }
   if (models) {
     const IvlRemoteModel *first = models->pdata[0];
-    const char *server = soup_message_headers_get_one(soup_message_get_response_headers(x.msg),
-                                                      "Server");
+    const char *server =
+        soup_message_headers_get_one(soup_message_get_response_headers(x.msg), "Server");
     g_mutex_lock(&c->lock);
     if (c->dialect == IVL_REMOTE_DIALECT_AUTO)
       c->dialect = ivl_remote_dialect_detect(first->owned_by, server);

@@ -61,8 +61,7 @@ typedef struct _IvlRemoteClient IvlRemoteClient;
 /* A client of the server at base_url: "http://host:port" or ".../v1" (both name the same
  * API root). api_key: sent as "Authorization: Bearer KEY"; NULL for none (see
  * ivl_remote_key_lookup for the one in the keyring). Errors: INVALID_URL. */
-IvlRemoteClient *ivl_remote_client_new(const char *base_url, const char *api_key,
-                                       GError **error);
+IvlRemoteClient *ivl_remote_client_new(const char *base_url, const char *api_key, GError **error);
 IvlRemoteClient *ivl_remote_client_ref(IvlRemoteClient *client);
 void ivl_remote_client_unref(IvlRemoteClient *client);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(IvlRemoteClient, ivl_remote_client_unref)
@@ -99,8 +98,8 @@ gboolean ivl_remote_key_clear(const char *base_url, GCancellable *cancellable, G
 /* ---- models ------------------------------------------------------------------------------ */
 
 typedef struct {
-  char *id;             /* the name to send as "model" */
-  char *owned_by;       /* "vllm", "lmdeploy", "llamacpp", "ivl", … or NULL */
+  char *id;              /* the name to send as "model" */
+  char *owned_by;        /* "vllm", "lmdeploy", "llamacpp", "ivl", … or NULL */
   gint64 context_length; /* vLLM's max_model_len; 0 when the server does not say */
 } IvlRemoteModel;
 
@@ -181,8 +180,7 @@ void ivl_remote_answer_clear(IvlRemoteAnswer *answer);
  * Cancelling (or piece returning FALSE) closes the stream: G_IO_ERROR_CANCELLED. */
 gboolean ivl_remote_client_chat(IvlRemoteClient *client, IvlRemoteChat *chat,
                                 IvlRemotePieceFunc piece, gpointer user_data,
-                                IvlRemoteAnswer *answer, GCancellable *cancellable,
-                                GError **error);
+                                IvlRemoteAnswer *answer, GCancellable *cancellable, GError **error);
 
 G_END_DECLS
 

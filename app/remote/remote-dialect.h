@@ -19,15 +19,15 @@ typedef enum {
 
 typedef struct {
   IvlRemoteDialect dialect;
-  const char *owned_by;            /* its value in GET /v1/models; NULL: none of its own */
-  gboolean max_completion_tokens;  /* reads max_completion_tokens (sent beside max_tokens) */
-  const char *repetition_penalty;  /* the field's name; NULL: not sent */
-  const char *image_placeholder;   /* where text parts hold one image each, else NULL */
+  const char *owned_by;           /* its value in GET /v1/models; NULL: none of its own */
+  gboolean max_completion_tokens; /* reads max_completion_tokens (sent beside max_tokens) */
+  const char *repetition_penalty; /* the field's name; NULL: not sent */
+  const char *image_placeholder;  /* where text parts hold one image each, else NULL */
   IvlRemoteVideoMode video;
   /* Extra members of each frame's image_url: LMDeploy tiles a frame unless told one tile. */
   gboolean frame_one_tile;
-  gsize max_image_bytes;           /* an image's file bytes above this are re-encoded; 0: none */
-  int video_file_frames;           /* IVL_REMOTE_VIDEO_FILE: the frames the server samples */
+  gsize max_image_bytes; /* an image's file bytes above this are re-encoded; 0: none */
+  int video_file_frames; /* IVL_REMOTE_VIDEO_FILE: the frames the server samples */
 } IvlRemoteDialectInfo;
 
 const IvlRemoteDialectInfo *ivl_remote_dialect_info(IvlRemoteDialect dialect);

@@ -11,7 +11,7 @@
 #include <glib/gi18n.h>
 #include <string.h>
 
-G_DEFINE_QUARK(ivl-remote-error-quark, ivl_remote_error)
+G_DEFINE_QUARK(ivl - remote - error - quark, ivl_remote_error)
 
 typedef struct {
   const char *message, *type, *param, *code; /* code as text, whatever its JSON type */
@@ -76,8 +76,7 @@ static GError *classify(guint status, const error_fields *f, const char *host, c
   g_autofree char *what = said ? g_strdup_printf(": %s", said) : g_strdup("");
   if (status == 401 || status == 403)
     return g_error_new(IVL_REMOTE_ERROR, IVL_REMOTE_ERROR_UNAUTHORIZED,
-                       _("the server at %s refused the API key (HTTP %u%s)"),
-                       host, status, what);
+                       _("the server at %s refused the API key (HTTP %u%s)"), host, status, what);
   if (status == 404 || (status == 400 && g_strcmp0(f->param, "model") == 0))
     return g_error_new(IVL_REMOTE_ERROR, IVL_REMOTE_ERROR_MODEL_NOT_FOUND,
                        _("the server at %s has no model '%s' (HTTP %u%s)"), host,
@@ -140,8 +139,7 @@ GError *ivl_remote_error_from_event(JsonNode *error_node, const char *host, cons
 gboolean ivl_remote_error_is_transient_io(const GError *error)
 {
   if (error->domain != G_IO_ERROR)
-    return error->domain == G_RESOLVER_ERROR &&
-           error->code == G_RESOLVER_ERROR_TEMPORARY_FAILURE;
+    return error->domain == G_RESOLVER_ERROR && error->code == G_RESOLVER_ERROR_TEMPORARY_FAILURE;
   switch (error->code) {
   case G_IO_ERROR_CONNECTION_REFUSED:
   case G_IO_ERROR_BROKEN_PIPE:

@@ -70,8 +70,8 @@ static char *read_bounded(GInputStream *in, gsize max, GCancellable *cancellable
 
 static double retry_after(SoupMessage *msg, double fallback)
 {
-  const char *ra = soup_message_headers_get_one(soup_message_get_response_headers(msg),
-                                                "Retry-After");
+  const char *ra =
+      soup_message_headers_get_one(soup_message_get_response_headers(msg), "Retry-After");
   char *end = NULL;
   double s = ra ? g_ascii_strtod(ra, &end) : -1;
   if (!ra || end == ra || !(s >= 0))
@@ -83,18 +83,18 @@ GError *ivl_remote_watchdog_error(IvlRemoteClient *c, IvlRemoteExchange *x)
 {
   gboolean connecting = FALSE;
   if (ivl_remote_watchdog_fired(x->dog, &connecting))
-    return connecting ? g_error_new(IVL_REMOTE_ERROR, IVL_REMOTE_ERROR_TIMEOUT,
-                                    _("could not connect to the server at %s within %.0f s"),
-                                    c->host, c->connect_s)
-                      : g_error_new(IVL_REMOTE_ERROR, IVL_REMOTE_ERROR_TIMEOUT,
-                                    _("the server at %s sent nothing for %.0f s"), c->host,
-                                    c->stall_s);
+    return connecting
+               ? g_error_new(IVL_REMOTE_ERROR, IVL_REMOTE_ERROR_TIMEOUT,
+                             _("could not connect to the server at %s within %.0f s"), c->host,
+                             c->connect_s)
+               : g_error_new(IVL_REMOTE_ERROR, IVL_REMOTE_ERROR_TIMEOUT,
+                             _("the server at %s sent nothing for %.0f s"), c->host, c->stall_s);
   return NULL;
 }
 
-gboolean ivl_remote_send(IvlRemoteClient *c, IvlRemoteExchange *x, const char *method, const char *path,
-                             const char *body, const char *model, GCancellable *cancellable,
-                             GError **error)
+gboolean ivl_remote_send(IvlRemoteClient *c, IvlRemoteExchange *x, const char *method,
+                         const char *path, const char *body, const char *model,
+                         GCancellable *cancellable, GError **error)
 {
   g_autofree char *url = g_strconcat(c->base_url, path, NULL);
   g_autofree char *agent = g_strdup_printf("ivl/%s", IVL_VERSION);
@@ -105,8 +105,7 @@ gboolean ivl_remote_send(IvlRemoteClient *c, IvlRemoteExchange *x, const char *m
     x->msg = soup_message_new(method, url);
     if (!x->msg) {
       g_set_error(error, IVL_REMOTE_ERROR, IVL_REMOTE_ERROR_INVALID_URL,
-                  _("'%s' is not a server address (expected http://HOST:PORT or https://…)"),
-                  url);
+                  _("'%s' is not a server address (expected http://HOST:PORT or https://…)"), url);
       return FALSE;
     }
     SoupMessageHeaders *h = soup_message_get_request_headers(x->msg);
@@ -124,7 +123,8 @@ gboolean ivl_remote_send(IvlRemoteClient *c, IvlRemoteExchange *x, const char *m
     g_signal_connect(x->msg, "wrote-body-data", G_CALLBACK(on_wrote_body_data), x->dog);
     g_signal_connect(x->msg, "got-headers", G_CALLBACK(on_activity), x->dog);
     GError *local = NULL;
-    x->body = soup_session_send(x->session, x->msg, ivl_remote_watchdog_cancellable(x->dog), &local);
+    x->body =
+        soup_session_send(x->session, x->msg, ivl_remote_watchdog_cancellable(x->dog), &local);
     if (!x->body) {
       GError *timeout = ivl_remote_watchdog_error(c, x);
       if (timeout) {
@@ -134,7 +134,8 @@ gboolean ivl_remote_send(IvlRemoteClient *c, IvlRemoteExchange *x, const char *m
         g_propagate_error(error, local);
         return FALSE;
       }
-      gboolean transient = local->domain == IVL_REMOTE_ERROR || ivl_remote_error_is_transient_io(local);
+      gboolean transient =
+          local->domain == IVL_REMOTE_ERROR || ivl_remote_error_is_transient_io(local);
       if (transient && attempt < c->retries) {
         g_debug("ivl remote: %s: %s; trying again", url, local->message);
         g_error_free(local);
@@ -159,12 +160,11 @@ gboolean ivl_remote_send(IvlRemoteClient *c, IvlRemoteExchange *x, const char *m
         break;
       continue;
     }
-    g_autofree char *text = read_bounded(x->body, MAX_ERROR_BODY,
-                                         ivl_remote_watchdog_cancellable(x->dog));
+    g_autofree char *text =
+        read_bounded(x->body, MAX_ERROR_BODY, ivl_remote_watchdog_cancellable(x->dog));
     g_propagate_error(error, ivl_remote_error_from_status(status, text, c->host, model));
     return FALSE;
   }
   g_set_error(error, G_IO_ERROR, G_IO_ERROR_CANCELLED, _("cancelled"));
   return FALSE;
 }
-

@@ -26,8 +26,8 @@ gboolean ivl_remote_key_store(const char *base_url, const char *name, const char
 
 char *ivl_remote_key_lookup(const char *base_url, GCancellable *cancellable, GError **error)
 {
-  char *secret = secret_password_lookup_sync(key_schema(), cancellable, error, "url", base_url,
-                                             NULL);
+  char *secret =
+      secret_password_lookup_sync(key_schema(), cancellable, error, "url", base_url, NULL);
   /* The returned string lives in non-pageable memory; the caller gets an ordinary copy. */
   char *key = g_strdup(secret);
   secret_password_free(secret);

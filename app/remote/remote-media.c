@@ -41,10 +41,10 @@ static GBytes *save(GdkPixbuf *pixbuf, const char *format, GError **error)
   gchar *buf = NULL;
   gsize len = 0;
   g_autoptr(GError) local = NULL;
-  gboolean ok = g_str_equal(format, "jpeg")
-                    ? gdk_pixbuf_save_to_buffer(pixbuf, &buf, &len, "jpeg", &local, "quality",
-                                                "92", NULL)
-                    : gdk_pixbuf_save_to_buffer(pixbuf, &buf, &len, format, &local, NULL);
+  gboolean ok =
+      g_str_equal(format, "jpeg")
+          ? gdk_pixbuf_save_to_buffer(pixbuf, &buf, &len, "jpeg", &local, "quality", "92", NULL)
+          : gdk_pixbuf_save_to_buffer(pixbuf, &buf, &len, format, &local, NULL);
   if (!ok) {
     g_set_error(error, IVL_REMOTE_ERROR, IVL_REMOTE_ERROR_MEDIA, _("cannot encode an image: %s"),
                 local->message);
@@ -70,8 +70,8 @@ GBytes *ivl_remote_media_fit(GBytes *bytes, gsize max_bytes, char **mime, const 
                                    ? gdk_pixbuf_new(GDK_COLORSPACE_RGB, FALSE, 8, sw, sh)
                                    : g_object_ref(scaled);
     if (rgb != scaled)
-      gdk_pixbuf_composite_color(scaled, rgb, 0, 0, sw, sh, 0, 0, 1, 1, GDK_INTERP_NEAREST, 255,
-                                 0, 0, 1, 0xffffff, 0xffffff);
+      gdk_pixbuf_composite_color(scaled, rgb, 0, 0, sw, sh, 0, 0, 1, 1, GDK_INTERP_NEAREST, 255, 0,
+                                 0, 1, 0xffffff, 0xffffff);
     GBytes *out = save(rgb, "jpeg", error);
     if (!out || g_bytes_get_size(out) <= max_bytes) {
       if (out) {

@@ -80,8 +80,7 @@ static gboolean add_jpeg_frames(JsonBuilder *b, const IvlRemoteMediaItem *item, 
  * placeholder, the "FrameN: <image>\n" lines go to prefix, to stand before the question;
  * without, a "FrameN: " text part goes before each image. */
 static gboolean add_frames_as_images(JsonBuilder *b, const IvlRemoteMediaItem *item,
-                                     const IvlRemoteDialectInfo *d, GString *prefix,
-                                     GError **error)
+                                     const IvlRemoteDialectInfo *d, GString *prefix, GError **error)
 {
   for (guint i = 0; i < item->frames->len; i++) {
     g_autoptr(GBytes) png = frame(item, i, "png", error);

@@ -14,13 +14,13 @@
 
 struct _IvlRemoteSse {
   GInputStream *in;
-  GString *buf;   /* bytes read and not yet split into lines */
-  gsize scan;     /* where the search for the line's end resumes */
+  GString *buf; /* bytes read and not yet split into lines */
+  gsize scan;   /* where the search for the line's end resumes */
   gboolean eof;
-  GString *data;  /* the event being assembled */
+  GString *data; /* the event being assembled */
   char *field;
   gboolean has_data;
-  char *line;     /* the last line taken */
+  char *line; /* the last line taken */
 };
 
 IvlRemoteSse *ivl_remote_sse_new(GInputStream *in)

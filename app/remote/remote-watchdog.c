@@ -11,7 +11,7 @@ struct _IvlRemoteWatchdog {
   GCancellable *user;
   gulong user_handler;
   gint64 connect_us, stall_us;
-  gint64 deadline;           /* monotonic µs */
+  gint64 deadline; /* monotonic µs */
   gboolean connected, done, fired, fired_connecting;
 };
 

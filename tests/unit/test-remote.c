@@ -67,21 +67,25 @@ static void test_error_shapes(void)
 {
   expect(401, "{\"error\": \"Unauthorized\"}", IVL_REMOTE_ERROR_UNAUTHORIZED, "Unauthorized");
   expect(403, NULL, IVL_REMOTE_ERROR_UNAUTHORIZED, "HTTP 403");
-  expect(404, "{\"message\": \"The model `m` does not exist.\", \"type\": \"NotFoundError\", "
-              "\"code\": 404, \"object\": \"error\"}",
+  expect(404,
+         "{\"message\": \"The model `m` does not exist.\", \"type\": \"NotFoundError\", "
+         "\"code\": 404, \"object\": \"error\"}",
          IVL_REMOTE_ERROR_MODEL_NOT_FOUND, "does not exist");
   expect(400, "{\"error\": {\"message\": \"bad\", \"param\": \"model\", \"code\": 400}}",
          IVL_REMOTE_ERROR_MODEL_NOT_FOUND, NULL);
-  expect(400, "{\"error\": {\"code\": 400, \"message\": \"request (9 tokens) exceeds the available "
-              "context size (4 tokens)\", \"type\": \"exceed_context_size_error\"}}",
+  expect(400,
+         "{\"error\": {\"code\": 400, \"message\": \"request (9 tokens) exceeds the available "
+         "context size (4 tokens)\", \"type\": \"exceed_context_size_error\"}}",
          IVL_REMOTE_ERROR_CONTEXT_TOO_LONG, "exceeds");
-  expect(400, "{\"error\": {\"message\": \"x\", \"type\": \"invalid_request_error\", \"param\": "
-              "\"messages\", \"code\": \"context_length_exceeded\"}}",
+  expect(400,
+         "{\"error\": {\"message\": \"x\", \"type\": \"invalid_request_error\", \"param\": "
+         "\"messages\", \"code\": \"context_length_exceeded\"}}",
          IVL_REMOTE_ERROR_CONTEXT_TOO_LONG, NULL);
   expect(400, "{\"detail\": \"field required\"}", IVL_REMOTE_ERROR_REFUSED, "field required");
   expect(429, "{}", IVL_REMOTE_ERROR_OVERLOADED, NULL);
   expect(503, "<html><body>Bad\ngateway</body></html>", IVL_REMOTE_ERROR_OVERLOADED, "Bad gateway");
-  expect(500, "{\"error\": {\"code\": 500, \"message\": \"Only one completion choice is allowed\"}}",
+  expect(500,
+         "{\"error\": {\"code\": 500, \"message\": \"Only one completion choice is allowed\"}}",
          IVL_REMOTE_ERROR_SERVER, "Only one");
 }
 
@@ -137,14 +141,13 @@ typedef struct {
 
 static void fake_server_start(fake_server *s)
 {
-  g_autofree char *script = g_build_filename(g_getenv("IVL_SOURCE_ROOT"), "tests", "remote",
-                                             "dialect_server.py", NULL);
+  g_autofree char *script =
+      g_build_filename(g_getenv("IVL_SOURCE_ROOT"), "tests", "remote", "dialect_server.py", NULL);
   g_autoptr(GError) error = NULL;
   s->proc = g_subprocess_new(G_SUBPROCESS_FLAGS_STDOUT_PIPE, &error, "/usr/bin/python3", script,
                              "vllm", NULL);
   g_assert_no_error(error);
-  g_autoptr(GDataInputStream) out =
-      g_data_input_stream_new(g_subprocess_get_stdout_pipe(s->proc));
+  g_autoptr(GDataInputStream) out = g_data_input_stream_new(g_subprocess_get_stdout_pipe(s->proc));
   s->url = g_data_input_stream_read_line(out, NULL, NULL, &error);
   g_assert_no_error(error);
   g_assert_nonnull(s->url);
