@@ -6,7 +6,8 @@ completions (usage chunks, SSE quirks), their error bodies, and faults on demand
 
 A question (the last user message's text) starting with "FAULT " picks a fault:
   401 (also without the right key), 404 (also for a model not served), 429, 429-once, 500,
-  context, no-done, reset, hang, stream-error, whole (a non-streamed answer).
+  context, no-done, reset, hang, stream-error, stream-error-new (llama-server's newer form),
+  whole (a non-streamed answer).
 GET /last-request returns the last chat request's JSON body, for the test to check its shape.
 """
 import json
@@ -160,7 +161,8 @@ class Handler(BaseHTTPRequestHandler):
     def stream(self, body, fault):
         self.start_stream()
         self.sse(chunk({"role": "assistant", "content": ""}))
-        pieces = ANSWER[:3] if fault in ("no-done", "reset", "hang", "stream-error") else ANSWER
+        pieces = ANSWER[:3] if fault in ("no-done", "reset", "hang", "stream-error",
+                                         "stream-error-new") else ANSWER
         for p in pieces:
             self.sse(chunk({"content": p}))
         if fault == "no-done":
@@ -176,6 +178,10 @@ class Handler(BaseHTTPRequestHandler):
         if fault == "hang":
             time.sleep(30)
             return
+        if fault == "stream-error-new" and DIALECT == "llama-server":
+            # Newer llama-servers: a data: event with the error, then the stream ends, no [DONE].
+            self.sse(error_body(500, "CUDA out of memory", "server_error"))
+            return self.end_chunks()
         if fault == "stream-error":
             err = error_body(500, "CUDA out of memory", "server_error")
             if DIALECT == "llama-server":

@@ -143,6 +143,9 @@ def check_faults(s):
         ("FAULT hang", "sent nothing for 2 s", "The picture shows \n"),
         ("FAULT stream-error", "failed (HTTP 500: CUDA out of memory)", "The picture shows \n"),
     ]
+    if d == "llama-server":
+        cases.append(("FAULT stream-error-new", "failed (HTTP 500: CUDA out of memory)",
+                      "The picture shows \n"))
     for question, message, kept in cases:
         rc, out, err, took = ivl(s, question)
         check(rc == 1 and message in err and out == kept,
