@@ -89,7 +89,7 @@ static void ask(chat_state *st, const char *question)
       (const char *const *)st->pending_paths->pdata, (int)st->pending->len,
       ivl_cli_media_layout(st->media_opts), &st->gen, ivl_cli_print_piece, NULL, &error);
   printf("\n");
-  fflush(stdout);
+  ivl_cli_flush_stdout();
   if (!answer) {
     fprintf(stderr, "%s\n", error->message);
     /* The media go with the failed question: their rows would wait for nothing. */

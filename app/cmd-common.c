@@ -5,6 +5,7 @@
 #include "model-path.h"
 
 #include <glib/gi18n.h>
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 
@@ -198,6 +199,19 @@ gboolean ivl_cli_print_piece(const char *piece, int token_id, void *user_data)
   (void)token_id;
   (void)user_data;
   fputs(piece, stdout);
-  fflush(stdout);
+  ivl_cli_flush_stdout();
   return !ivl_cli_interrupted();
+}
+
+static int stdout_errno;
+
+void ivl_cli_flush_stdout(void)
+{
+  if (fflush(stdout) != 0 && stdout_errno == 0)
+    stdout_errno = errno;
+}
+
+int ivl_cli_stdout_errno(void)
+{
+  return stdout_errno;
 }

@@ -62,6 +62,11 @@ gboolean ivl_cli_interrupted(void);
 /* An ivl_token_cb that prints each piece to stdout as it comes, until Ctrl-C. */
 gboolean ivl_cli_print_piece(const char *piece, int token_id, void *user_data);
 
+/* fflush(stdout) that keeps the errno of the first failure for ivl's exit report: a later
+ * flush of the emptied buffer succeeds and leaves none. */
+void ivl_cli_flush_stdout(void);
+int ivl_cli_stdout_errno(void);
+
 /* Adds the entries to the context's main group; values land in opts (threads and context
  * start unset). */
 void ivl_cli_add_model_options(GOptionContext *ctx, ivl_cli_model_options *opts);

@@ -67,7 +67,7 @@ static gboolean demo(ivl_cli_model_options *mo, const char *image, GError **erro
       printf("%s\n", _("(The demo model has random weights: its answer is noise. Pass -m with "
                        "a real InternVL3 model for a real answer.)"));
     printf("%s ", _("Answer:"));
-    fflush(stdout);
+    ivl_cli_flush_stdout();
     ivl_cli_catch_interrupt();
     answer = ivl_session_ask(session, DEMO_QUESTION, &media, 1, IVL_IMAGES_COMBINED, &gp,
                              ivl_cli_print_piece, NULL, NULL, error);

@@ -171,7 +171,7 @@ static gboolean run(run_options *o, const char *question, GError **error)
   if (!o->json && (ok || (!session && ivl_answerer_get_remote_answer(a)->text &&
                           *ivl_answerer_get_remote_answer(a)->text))) {
     printf("\n");
-    fflush(stdout);
+    ivl_cli_flush_stdout();
   }
   if (ok)
     ivl_answerer_note_cut(a, "ivl run");

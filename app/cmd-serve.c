@@ -52,7 +52,7 @@ static int serve(const ivl_cli_model_options *mo, IvlServeOptions *so, const cha
   guint sigterm = g_unix_signal_add(SIGTERM, on_signal, loop);
   /* the address on stdout, for scripts; the rest on stderr */
   printf("http://%s:%d/v1\n", host, ivl_server_get_port(server));
-  fflush(stdout);
+  ivl_cli_flush_stdout();
   fprintf(stderr, _("ivl serve: %s answers at http://%s:%d/v1/chat/completions; Ctrl-C stops\n"),
           so->model_id, host, ivl_server_get_port(server));
   g_main_loop_run(loop);

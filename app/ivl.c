@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cmd-common.h"
 #include "commands.h"
 
 static const ivl_command commands[] = {
@@ -53,13 +54,12 @@ static void print_usage(FILE *out)
  * as with cat or echo: stdio keeps the error until the final flush. */
 static int close_stdout(int status)
 {
-  errno = 0;
+  ivl_cli_flush_stdout();
   /* A command that failed has said why already. */
-  if ((fflush(stdout) == 0 && !ferror(stdout)) || status != 0)
+  if (!ferror(stdout) || status != 0)
     return status;
-  /* An earlier failed write left no errno behind. */
-  fprintf(stderr, "ivl: %s: %s\n", _("cannot write the output"),
-          g_strerror(errno ? errno : EIO));
+  int err = ivl_cli_stdout_errno();
+  fprintf(stderr, "ivl: %s: %s\n", _("cannot write the output"), g_strerror(err ? err : EIO));
   return status == 0 ? 1 : status;
 }
 
