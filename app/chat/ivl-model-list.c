@@ -11,6 +11,9 @@ void ivl_model_entry_free(IvlModelEntry *entry)
     return;
   g_free(entry->name);
   g_free(entry->path);
+  g_free(entry->server_url);
+  g_free(entry->remote_model);
+  g_free(entry->host);
   g_free(entry);
 }
 

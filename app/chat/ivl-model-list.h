@@ -9,8 +9,11 @@
 G_BEGIN_DECLS
 
 typedef struct {
-  char *name; /* what the person sees: the folder name, or "owner/repo" from the HF cache */
-  char *path;
+  char *name;         /* what the person sees: the folder name, or "owner/repo" from the HF cache */
+  char *path;         /* a local folder, or for a remote model "BASE_URL#MODEL" */
+  char *server_url;   /* remote models only (ivl-servers.h): the server's API root */
+  char *remote_model; /* the name the server knows the model by */
+  char *host;         /* the server's host for labels */
 } IvlModelEntry;
 
 void ivl_model_entry_free(IvlModelEntry *entry);

@@ -5,6 +5,8 @@
 
 #include <glib/gi18n.h>
 
+#include "ivl-servers-page.h"
+
 struct _IvlPreferences {
   AdwPreferencesWindow parent_instance;
 
@@ -158,8 +160,7 @@ IvlPreferences *ivl_preferences_new(GtkWindow *parent, GSettings *settings)
   bind_enum(settings, "precision", self->precision_row, precisions);
   bind_enum(settings, "color-scheme", self->style_row, styles);
   g_settings_bind(settings, "max-tiles", self->tiles_spin, "value", G_SETTINGS_BIND_DEFAULT);
-  g_settings_bind(settings, "max-new-tokens", self->tokens_spin, "value",
-                  G_SETTINGS_BIND_DEFAULT);
+  g_settings_bind(settings, "max-new-tokens", self->tokens_spin, "value", G_SETTINGS_BIND_DEFAULT);
   g_settings_bind(settings, "do-sample", self->sample_switch, "active", G_SETTINGS_BIND_DEFAULT);
   g_settings_bind(settings, "temperature", self->temperature_spin, "value",
                   G_SETTINGS_BIND_DEFAULT);
@@ -176,5 +177,7 @@ IvlPreferences *ivl_preferences_new(GtkWindow *parent, GSettings *settings)
   g_signal_connect_swapped(self->folder_button, "clicked", G_CALLBACK(choose_folder), self);
   g_signal_connect_swapped(self->folder_clear_button, "clicked", G_CALLBACK(clear_folder), self);
   show_folder(self);
+  adw_preferences_window_add(ADW_PREFERENCES_WINDOW(self),
+                             ADW_PREFERENCES_PAGE(ivl_servers_page_new(settings)));
   return self;
 }

@@ -7,6 +7,7 @@
 #include "ivl-export.h"
 #include "ivl-folder-watch.h"
 #include "ivl-model-list.h"
+#include "ivl-servers.h"
 #include "ivl-window.h"
 
 struct _IvlWindow {
@@ -46,25 +47,26 @@ struct _IvlWindow {
   IvlWorker *worker;
 
   /* owned */
-  GPtrArray *models;              /* IvlModelEntry, as in the selector */
-  IvlFolderWatch *model_folders;  /* rescans when model folders come or go */
-  char *loaded_model;             /* path of the model the worker holds; NULL while none */
-  char *loading_model;            /* path of the model being loaded */
-  GCancellable *load_cancellable; /* set while a model loads */
-  IvlConversation *conversation;  /* the one shown */
-  IvlConversation *deleted;       /* off the list, its file kept while Undo is offered */
-  AdwToast *undo_toast;           /* the last such offer; NULL before the first */
-  gint64 undo_toast_added;       /* when it was added, in g_get_monotonic_time() µs */
-  GListStore *attachments;        /* IvlAttachment for the next question */
-  IvlMessage *answer;             /* the answer being generated */
-  IvlMessage *editing;            /* the question the composer holds to replace; NULL: none */
-  GCancellable *ask_cancellable;  /* set while an answer is generated */
-  gboolean stick_to_bottom;       /* follow the stream while the view is at its end */
+  GPtrArray *models;                    /* IvlModelEntry, as in the selector */
+  IvlFolderWatch *model_folders;        /* rescans when model folders come or go */
+  IvlServers *servers;                  /* the remote models, beside the local ones in models */
+  char *loaded_model;                   /* path of the model the worker holds; NULL while none */
+  char *loading_model;                  /* path of the model being loaded */
+  GCancellable *load_cancellable;       /* set while a model loads */
+  IvlConversation *conversation;        /* the one shown */
+  IvlConversation *deleted;             /* off the list, its file kept while Undo is offered */
+  AdwToast *undo_toast;                 /* the last such offer; NULL before the first */
+  gint64 undo_toast_added;              /* when it was added, in g_get_monotonic_time() µs */
+  GListStore *attachments;              /* IvlAttachment for the next question */
+  IvlMessage *answer;                   /* the answer being generated */
+  IvlMessage *editing;                  /* the question the composer holds to replace; NULL: none */
+  GCancellable *ask_cancellable;        /* set while an answer is generated */
+  gboolean stick_to_bottom;             /* follow the stream while the view is at its end */
   double last_scroll_value, last_upper; /* where the view was, how tall the content */
-  gboolean scrolling;             /* the view is being moved by follow_tick, not the person */
-  guint follow_tick;              /* the tick callback following the end; 0 when none */
-  int follow_frames;              /* frames follow_tick has seen the end stay put */
-  gboolean laid_out;              /* the list has laid out its items since they changed */
+  gboolean scrolling;                   /* the view is being moved by follow_tick, not the person */
+  guint follow_tick;                    /* the tick callback following the end; 0 when none */
+  int follow_frames;                    /* frames follow_tick has seen the end stay put */
+  gboolean laid_out;                    /* the list has laid out its items since they changed */
 };
 
 /* ivl-window.c */

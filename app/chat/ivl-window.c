@@ -637,6 +637,10 @@ static void on_answer(GObject *source, GAsyncResult *result, gpointer user_data)
     ivl_message_set_text(message, g_object_get_data(G_OBJECT(message), "continued"));
     ivl_message_set_state(message, IVL_MESSAGE_LENGTH);
     ivl_window_show_error(self, error);
+  } else if (error->domain == IVL_REMOTE_ERROR && *ivl_message_get_text(message)) {
+    /* A server's stream that broke off: what it sent stays, marked as incomplete. */
+    ivl_message_set_state(message, IVL_MESSAGE_FAILED);
+    ivl_window_show_error(self, error);
   } else if (ivl_message_get_n_alternatives(message) > 1) {
     /* A regeneration that failed: the answer before it is back. */
     ivl_message_drop_alternative(message);
@@ -845,12 +849,19 @@ static void show_model_line(IvlWindow *self, const char *text, gboolean failed)
   gtk_widget_set_tooltip_text(GTK_WIDGET(self->model_status), NULL);
 }
 
-/* "CPU · 8-bit weights", from the worker's "cpu int8". */
+/* "CPU · 8-bit weights", from the worker's "cpu int8"; "Remote · gpu-box:8000" from its
+ * "remote gpu-box:8000". */
 static void show_model_status(IvlWindow *self, const char *how)
 {
   g_auto(GStrv) parts = g_strsplit(how, " ", 2);
   if (!parts[0] || !parts[1]) {
     show_model_line(self, "", FALSE);
+    return;
+  }
+  if (g_str_equal(parts[0], "remote")) {
+    /* TRANSLATORS: under the model selector: the host of the server that answers. */
+    g_autofree char *remote = g_strdup_printf(_("Remote · %s"), parts[1]);
+    show_model_line(self, remote, FALSE);
     return;
   }
   const char *where = g_str_equal(parts[0], "cuda") ? _("GPU") : _("CPU");
@@ -947,14 +958,40 @@ static void load_selected_model(IvlWindow *self)
   self->load_cancellable = g_cancellable_new();
   g_free(self->loading_model);
   self->loading_model = g_strdup(entry->path);
+  show_model_line(self, _("Loading…"), FALSE); /* the model it described is being dropped */
+  if (entry->server_url) {
+    /* Nothing to load: the worker only reads the key. */
+    const IvlServer *server = ivl_servers_find(self->servers, entry->server_url);
+    g_return_if_fail(server != NULL); /* its entries go with it */
+    ivl_worker_connect_async(self->worker, server, entry->remote_model, self->load_cancellable,
+                             on_model_loaded, g_object_ref(self));
+    ivl_window_update_actions(self);
+    return;
+  }
   gtk_progress_bar_set_fraction(self->loading_bar, 0);
   gtk_label_set_text(self->loading_label, entry->name);
   gtk_stack_set_visible_child_name(self->main_stack, "loading");
-  show_model_line(self, _("Loading…"), FALSE); /* the model it described is being dropped */
   ivl_worker_load_async(self->worker, entry->path, kind,
                         (IvlWorkerPrecision)g_settings_get_enum(self->settings, "precision"),
                         self->load_cancellable, on_model_loaded, g_object_ref(self));
   ivl_window_update_actions(self);
+}
+
+/* Whether the model to load (the shown conversation's, else the one chosen last) is on a
+ * server whose models are still being asked for: loading another in its place would take
+ * the memory and the time for nothing. The selector is refreshed when they come. */
+static gboolean waiting_for_server(IvlWindow *self, const char *last)
+{
+  const char *wanted = self->conversation ? ivl_conversation_get_model(self->conversation) : NULL;
+  g_autofree char *url = NULL;
+  g_autofree char *model = NULL;
+
+  if (wanted == NULL || !ivl_servers_parse_model_path(wanted, &url, &model))
+    wanted = last;
+  g_clear_pointer(&url, g_free);
+  g_clear_pointer(&model, g_free);
+  return ivl_servers_parse_model_path(wanted, &url, &model) &&
+         ivl_servers_is_discovering(self->servers, url);
 }
 
 void ivl_window_refresh_models(IvlWindow *self)
@@ -969,6 +1006,7 @@ void ivl_window_refresh_models(IvlWindow *self)
 
   g_clear_pointer(&self->models, g_ptr_array_unref);
   self->models = ivl_model_list_scan(folder);
+  ivl_servers_append_models(self->servers, self->models);
   /* The folder the empty page names exists, so what is copied there is seen at once. */
   g_mkdir_with_parents(user_dir, 0700);
   ivl_folder_watch_clear(self->model_folders);
@@ -1002,6 +1040,8 @@ void ivl_window_refresh_models(IvlWindow *self)
   }
   if (self->load_cancellable == NULL)
     gtk_stack_set_visible_child_name(self->main_stack, "chat");
+  if (waiting_for_server(self, own >= 0 ? NULL : last))
+    return;
   load_selected_model(self);
 }
 
@@ -1106,6 +1146,9 @@ static void ivl_window_dispose(GObject *object)
   if (self->model_folders)
     g_signal_handlers_disconnect_by_data(self->model_folders, self);
   g_clear_object(&self->model_folders);
+  if (self->servers)
+    g_signal_handlers_disconnect_by_data(self->servers, self);
+  g_clear_object(&self->servers);
   if (self->conversation)
     g_signal_handlers_disconnect_by_data(ivl_conversation_get_messages(self->conversation),
                                          self);
@@ -1231,6 +1274,8 @@ IvlWindow *ivl_window_new(GtkApplication *app, GSettings *settings, IvlStore *st
     gtk_window_maximize(GTK_WINDOW(self));
   g_signal_connect_swapped(worker, "tokens", G_CALLBACK(on_tokens), self);
   g_signal_connect_swapped(worker, "load-progress", G_CALLBACK(on_load_progress), self);
+  self->servers = ivl_servers_new(settings);
+  g_signal_connect_swapped(self->servers, "changed", G_CALLBACK(ivl_window_refresh_models), self);
   gtk_list_box_bind_model(self->conversation_list, conversations, create_conversation_row, NULL,
                           NULL);
   ivl_window_setup_search(self);

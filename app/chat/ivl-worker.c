@@ -5,12 +5,22 @@
 
 #include <glib/gi18n.h>
 
+#include "ivl-servers.h"
 #include "ivl.h"
 #include "tiny-model.h"
 
 G_DEFINE_QUARK(ivl-worker-error-quark, ivl_worker_error)
 
-typedef enum { JOB_QUIT, JOB_LOAD, JOB_INSPECT, JOB_ENCODE, JOB_FORGET, JOB_ASK, JOB_DEMO } JobKind;
+typedef enum {
+  JOB_QUIT,
+  JOB_LOAD,
+  JOB_CONNECT,
+  JOB_INSPECT,
+  JOB_ENCODE,
+  JOB_FORGET,
+  JOB_ASK,
+  JOB_DEMO
+} JobKind;
 
 /* An attachment as the thread reads it: plain data, so no GObject of the window is ever
  * released on the worker thread (the session keeps its turns long after their messages). */
@@ -41,6 +51,8 @@ typedef struct {
   GPtrArray *history; /* Turn; the answer of each is known */
   Turn *question;     /* answer NULL */
   IvlAskOptions options;
+  IvlServer *server; /* JOB_CONNECT */
+  char *remote_model;
 } Job;
 
 typedef struct {
@@ -70,6 +82,8 @@ struct _IvlWorker {
   int session_max_tiles;    /* the images of its turns were cut for this many tiles */
   GPtrArray *session_turns; /* Turn: the history the session holds, answers as it has them */
   GHashTable *ahead;        /* ahead_key -> ivl_media*: attachments encoded ahead of the ask */
+  IvlRemoteClient *remote;  /* instead of model: the server that answers */
+  char *remote_model;
 };
 
 G_DEFINE_FINAL_TYPE(IvlWorker, ivl_worker, G_TYPE_OBJECT)
@@ -154,6 +168,8 @@ static void job_free(Job *job)
     g_ptr_array_unref(job->history);
   turn_free(job->question);
   g_free(job->options.system_message);
+  ivl_server_free(job->server);
+  g_free(job->remote_model);
   g_free(job);
 }
 
@@ -290,6 +306,7 @@ static void run_load(IvlWorker *self, Job *job)
   drop_session(self);
   g_hash_table_remove_all(self->ahead);
   g_clear_pointer(&self->model, ivl_model_free);
+  g_clear_pointer(&self->remote, ivl_remote_client_unref);
   params.backend = kinds[job->backend];
   params.precision = precisions[job->precision];
   params.progress = on_progress;
@@ -302,6 +319,28 @@ static void run_load(IvlWorker *self, Job *job)
                           g_strdup_printf("%s %s", ivl_model_get_backend_name(self->model),
                                           ivl_precision_name(ivl_model_get_precision(self->model))),
                           g_free);
+}
+
+/* A remote model replaces the local one, whose memory is freed. */
+static void run_connect(IvlWorker *self, Job *job)
+{
+  g_autoptr(GError) error = NULL;
+  IvlRemoteClient *client;
+
+  drop_session(self);
+  g_hash_table_remove_all(self->ahead);
+  g_clear_pointer(&self->model, ivl_model_free);
+  g_clear_pointer(&self->remote, ivl_remote_client_unref);
+  g_clear_pointer(&self->remote_model, g_free);
+  client = ivl_server_connect(job->server, g_task_get_cancellable(job->task), &error);
+  if (client == NULL) {
+    g_task_return_error(job->task, g_steal_pointer(&error));
+    return;
+  }
+  self->remote = client;
+  self->remote_model = g_strdup(job->remote_model);
+  g_task_return_pointer(job->task, g_strdup_printf("remote %s", ivl_remote_client_get_host(client)),
+                        g_free);
 }
 
 static ivl_media *media_open(const Media *m, int max_tiles, GError **error)
@@ -374,6 +413,10 @@ static void run_encode(IvlWorker *self, Job *job)
   g_autofree char *key = ahead_key(m, job->max_tiles);
   ivl_media *media;
 
+  if (self->remote) {
+    g_task_return_boolean(job->task, TRUE); /* the server encodes what it is sent */
+    return;
+  }
   if (self->model == NULL) {
     g_task_return_new_error(job->task, IVL_WORKER_ERROR, IVL_WORKER_ERROR_NO_MODEL,
                             _("No model is loaded"));
@@ -516,8 +559,92 @@ static Answer *answer_new(ivl_session *session, char *text, int max_new_tokens)
   return a;
 }
 
+/* ---- answers from a server ------------------------------------------------------------- */
+
+static gboolean on_remote_piece(const char *piece, gpointer user_data)
+{
+  return on_token(piece, -1, user_data);
+}
+
+/* The turn's media as the remote chat sends them: image files as they are, clips as the
+ * frames our sampler picks. */
+static gboolean add_remote_media(IvlRemoteChat *chat, const Turn *t, GError **error)
+{
+  for (guint i = 0; i < t->media->len; i++) {
+    const Media *m = &g_array_index(t->media, Media, i);
+    if (!m->video) {
+      if (!ivl_remote_chat_add_image_file(chat, m->path, error))
+        return FALSE;
+      continue;
+    }
+    ivl_media *video = media_open(m, 1, error);
+    gboolean ok =
+        video && ivl_remote_chat_add_video(chat, video, m->bounded ? NULL : m->path, error);
+    if (video)
+      ivl_media_free(video);
+    if (!ok)
+      return FALSE;
+  }
+  return TRUE;
+}
+
+/* Servers keep no state: the whole conversation goes with each question. */
+static void run_remote_ask(IvlWorker *self, Job *job)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(IvlRemoteChat) chat = ivl_remote_chat_new(self->remote_model);
+  ivl_generation_params params = ivl_generation_default_params();
+  IvlRemoteAnswer reply = {0};
+  Answer *a;
+
+  ivl_remote_chat_set_system(chat, job->options.system_message);
+  for (guint i = 0; i <= job->history->len; i++) {
+    const Turn *t = i < job->history->len ? job->history->pdata[i] : job->question;
+    ivl_remote_chat_add_user(chat, t->question);
+    if (!add_remote_media(chat, t, &error)) {
+      g_task_return_new_error(job->task, IVL_WORKER_ERROR, IVL_WORKER_ERROR_BAD_MEDIA, "%s",
+                              error->message);
+      return;
+    }
+    if (t->answer)
+      ivl_remote_chat_add_assistant(chat, t->answer);
+  }
+  params.max_new_tokens = job->options.max_new_tokens;
+  params.do_sample = job->options.do_sample;
+  params.temperature = (float)job->options.temperature;
+  params.top_p = (float)job->options.top_p;
+  params.top_k = job->options.top_k;
+  params.seed = (guint64)g_get_real_time();
+  ivl_remote_chat_set_params(chat, &params);
+  if (!ivl_remote_client_chat(self->remote, chat, on_remote_piece, job->task, &reply,
+                              g_task_get_cancellable(job->task), &error)) {
+    ivl_remote_answer_clear(&reply);
+    /* What streamed before the failure is in the window already; the error says the rest. */
+    if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+      g_task_return_new_error(job->task, IVL_WORKER_ERROR, IVL_WORKER_ERROR_CANCELLED,
+                              _("Stopped"));
+    else
+      g_task_return_error(job->task, g_steal_pointer(&error));
+    return;
+  }
+  a = g_new0(Answer, 1);
+  a->text = g_steal_pointer(&reply.text);
+  a->stats.n_tokens = reply.has_usage ? reply.completion_tokens : 0;
+  a->stats.first_token_ms = reply.first_piece_ms;
+  if (reply.has_usage && reply.completion_tokens > 1 && reply.total_ms > reply.first_piece_ms)
+    a->stats.tokens_per_s =
+        (reply.completion_tokens - 1) * 1000.0 / (reply.total_ms - reply.first_piece_ms);
+  a->at_limit = g_strcmp0(reply.finish_reason, "length") == 0;
+  ivl_remote_answer_clear(&reply);
+  g_task_return_pointer(job->task, a, (GDestroyNotify)answer_free);
+}
+
 static void run_ask(IvlWorker *self, Job *job)
 {
+  if (self->remote) {
+    run_remote_ask(self, job);
+    return;
+  }
   g_autoptr(GError) error = NULL;
   g_autoptr(GPtrArray) media = NULL;
   ivl_generation_params params = ivl_generation_default_params();
@@ -605,6 +732,8 @@ static gpointer thread_main(gpointer data)
                               _("Cancelled"));
     else if (job->kind == JOB_LOAD)
       run_load(self, job);
+    else if (job->kind == JOB_CONNECT)
+      run_connect(self, job);
     else if (job->kind == JOB_INSPECT)
       run_inspect(job);
     else if (job->kind == JOB_ENCODE)
@@ -624,6 +753,8 @@ static gpointer thread_main(gpointer data)
   drop_session(self);
   g_hash_table_remove_all(self->ahead);
   g_clear_pointer(&self->model, ivl_model_free);
+  g_clear_pointer(&self->remote, ivl_remote_client_unref);
+  g_clear_pointer(&self->remote_model, g_free);
   return NULL;
 }
 
@@ -698,6 +829,17 @@ void ivl_worker_load_async(IvlWorker *self, const char *dir, IvlWorkerBackend ba
   job->dir = g_strdup(dir);
   job->backend = CLAMP(backend, IVL_WORKER_BACKEND_AUTO, IVL_WORKER_BACKEND_CUDA);
   job->precision = CLAMP(precision, IVL_WORKER_PRECISION_BF16, IVL_WORKER_PRECISION_4BIT);
+  g_async_queue_push(self->jobs, job);
+}
+
+void ivl_worker_connect_async(IvlWorker *self, const IvlServer *server, const char *model,
+                              GCancellable *cancellable, GAsyncReadyCallback callback,
+                              gpointer user_data)
+{
+  Job *job = job_new(self, JOB_CONNECT, cancellable, callback, user_data, ivl_worker_load_async);
+
+  job->server = ivl_server_copy(server);
+  job->remote_model = g_strdup(model);
   g_async_queue_push(self->jobs, job);
 }
 

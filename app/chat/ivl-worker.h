@@ -4,10 +4,11 @@
  * caller's main context, so the window never waits on the engine. Tokens of an answer arrive
  * through the "tokens" signal, several at a time: the thread keeps at most one idle source
  * pending on the main context however fast tokens come. This is the only file of the app that
- * calls the engine (engine/ivl.h). */
+ * calls the engine (engine/ivl.h) or a server (app/remote/). */
 #pragma once
 
 #include "ivl-message.h"
+#include "ivl-servers.h"
 
 G_BEGIN_DECLS
 
@@ -58,6 +59,14 @@ void ivl_worker_load_async(IvlWorker *self, const char *dir, IvlWorkerBackend ba
                            IvlWorkerPrecision precision, GCancellable *cancellable,
                            GAsyncReadyCallback callback, gpointer user_data);
 char *ivl_worker_load_finish(IvlWorker *self, GAsyncResult *result, GError **error);
+
+/* Answers with model on server from then on, instead of a local model (which is unloaded).
+ * Nothing is sent yet: the key is read from the keyring. Finish with ivl_worker_load_finish,
+ * which returns "remote HOST"; errors are IVL_REMOTE_ERROR's. Asks then fail with
+ * IVL_REMOTE_ERROR's errors too, the answer streamed so far already delivered. */
+void ivl_worker_connect_async(IvlWorker *self, const IvlServer *server, const char *model,
+                              GCancellable *cancellable, GAsyncReadyCallback callback,
+                              gpointer user_data);
 
 /* Cuts an attachment the way the model will see it and sets its grid; for a video, also
  * returns the sampled frames (GdkTexture, in order); NULL array for an image. */

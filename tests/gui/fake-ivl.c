@@ -37,6 +37,7 @@ struct ivl_media {
   gboolean video;
   int cols, rows, n_tiles;
   float *tiles; /* video frames only */
+  guint8 *rgb;  /* the frames as 8-bit RGB, made when first asked for */
   char *id;
 };
 
@@ -203,6 +204,7 @@ void ivl_media_free(ivl_media *media)
   if (media == NULL)
     return;
   g_free(media->tiles);
+  g_free(media->rgb);
   g_free(media->id);
   g_free(media);
 }
@@ -226,6 +228,27 @@ void ivl_media_get_grid(const ivl_media *media, int *cols, int *rows)
 const float *ivl_media_get_tile(const ivl_media *media, int i)
 {
   return media->tiles ? media->tiles + (size_t)i * 3 * TILE * TILE : NULL;
+}
+
+/* The remote client sends a clip's frames as pictures. */
+const guint8 *ivl_media_get_tile_rgb(const ivl_media *media, int i)
+{
+  static const float mean[3] = {0.485f, 0.456f, 0.406f}, std[3] = {0.229f, 0.224f, 0.225f};
+  const size_t plane = (size_t)TILE * TILE;
+  ivl_media *m = (ivl_media *)media;
+
+  if (m->tiles == NULL || i < 0 || i >= m->n_tiles)
+    return NULL;
+  if (m->rgb == NULL) {
+    m->rgb = g_malloc((size_t)m->n_tiles * 3 * plane);
+    for (int f = 0; f < m->n_tiles; f++)
+      for (int c = 0; c < 3; c++)
+        for (size_t p = 0; p < plane; p++) {
+          float v = (m->tiles[((size_t)f * 3 + c) * plane + p] * std[c] + mean[c]) * 255.0f;
+          m->rgb[((size_t)f * plane + p) * 3 + c] = (guint8)CLAMP(v + 0.5f, 0.0f, 255.0f);
+        }
+  }
+  return m->rgb + (size_t)i * 3 * plane;
 }
 
 const char *ivl_media_get_id(const ivl_media *media)

@@ -7,7 +7,8 @@ completions (usage chunks, SSE quirks), their error bodies, and faults on demand
 A question (the last user message's text) starting with "FAULT " picks a fault:
   401 (also without the right key), 404 (also for a model not served), 429, 429-once, 500,
   context, no-done, reset, hang, stream-error, stream-error-new (llama-server's newer form),
-  whole (a non-streamed answer).
+  whole (a non-streamed answer), slow (200 words, 20 a second, for a client to stop or a
+  test to kill the server in the middle).
 GET /last-request returns the last chat request's JSON body, for the test to check its shape.
 """
 import json
@@ -161,6 +162,13 @@ class Handler(BaseHTTPRequestHandler):
     def stream(self, body, fault):
         self.start_stream()
         self.sse(chunk({"role": "assistant", "content": ""}))
+        if fault == "slow":
+            try:
+                for i in range(200):
+                    self.sse(chunk({"content": "word%d " % i}))
+                    time.sleep(0.05)
+            except (BrokenPipeError, ConnectionResetError):
+                return  # the client stopped the answer
         pieces = ANSWER[:3] if fault in ("no-done", "reset", "hang", "stream-error",
                                          "stream-error-new") else ANSWER
         for p in pieces:
