@@ -13,6 +13,7 @@
 #include <sys/prctl.h>
 
 #include "ivl-application.h"
+#include "ivl-boxed-image.h"
 #include "ivl-preferences.h"
 #include "ivl-window-private.h"
 
@@ -280,6 +281,41 @@ static void test_regenerate(void)
   g_assert_nonnull(strstr(request, "data:image/jpeg;base64,"));
 }
 
+static GtkWidget *find_type(GtkWidget *widget, GType type)
+{
+  if (G_TYPE_CHECK_INSTANCE_TYPE(widget, type) && gtk_widget_is_drawable(widget))
+    return widget;
+  for (GtkWidget *c = gtk_widget_get_first_child(widget); c; c = gtk_widget_get_next_sibling(c)) {
+    GtkWidget *found = find_type(c, type);
+    if (found)
+      return found;
+  }
+  return NULL;
+}
+
+static gboolean boxes_drawn(gpointer data)
+{
+  (void)data;
+  return find_type(GTK_WIDGET(window->message_view), IVL_TYPE_BOXED_IMAGE) != NULL;
+}
+
+/* The boxes of a remote model's answer are drawn over the question's image, as a local
+ * model's are. */
+static void test_grounding(void)
+{
+  g_autofree char *path = g_build_filename(g_getenv("IVL_TEST_DATA"), "wide.png", NULL);
+  g_autoptr(GFile) file = g_file_new_for_path(path);
+
+  ivl_window_attach_files(window, &file, 1);
+  wait_until(attachments_ready, NULL, "the attachment");
+  type_and_send("FAULT box <ref>the red square</ref>");
+  wait_until(last_in_state, GINT_TO_POINTER(IVL_MESSAGE_DONE), "the grounding answer");
+  wait_until(boxes_drawn, NULL, "the boxes");
+  wait_for_text(GTK_WIDGET(window->message_view), "the red square");
+  g_assert_false(shows_text(GTK_WIDGET(window->message_view), "<box>"));
+  screenshot(GTK_WIDGET(window), "04-grounding");
+}
+
 static void test_stop(void)
 {
   g_autoptr(IvlMessage) answer = NULL;
@@ -291,7 +327,7 @@ static void test_stop(void)
   answer = last_message();
   g_assert_true(g_str_has_prefix(ivl_message_get_text(answer), "word0 word1 "));
   wait_for_text(GTK_WIDGET(window), "Stopped");
-  screenshot(GTK_WIDGET(window), "04-stopped");
+  screenshot(GTK_WIDGET(window), "05-stopped");
 }
 
 static void test_server_killed(void)
@@ -309,13 +345,13 @@ static void test_server_killed(void)
   g_assert_true(g_str_has_prefix(kept, "word0 word1 "));
   g_assert_true(gtk_revealer_get_reveal_child(window->error_revealer));
   wait_for_text(GTK_WIDGET(window), "The answer could not be completed");
-  screenshot(GTK_WIDGET(window), "05-server-killed");
+  screenshot(GTK_WIDGET(window), "06-server-killed");
   /* The window still answers to the person: a question now says the server is gone. */
   type_and_send("Are you there?");
   wait_until(last_in_state, GINT_TO_POINTER(IVL_MESSAGE_FAILED), "the failed question");
   g_assert_cmpstr(ivl_message_get_text(answer), ==, kept);
   g_assert_true(gtk_revealer_get_reveal_child(window->error_revealer));
-  screenshot(GTK_WIDGET(window), "06-unreachable");
+  screenshot(GTK_WIDGET(window), "07-unreachable");
 }
 
 static void die_with_parent(gpointer data)
@@ -370,6 +406,7 @@ int main(int argc, char **argv)
   g_test_add_func("/remote/pick-model", test_pick_model);
   g_test_add_func("/remote/ask-with-image", test_ask_with_image);
   g_test_add_func("/remote/regenerate", test_regenerate);
+  g_test_add_func("/remote/grounding", test_grounding);
   g_test_add_func("/remote/stop", test_stop);
   g_test_add_func("/remote/server-killed", test_server_killed);
   status = g_test_run();

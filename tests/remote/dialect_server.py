@@ -7,7 +7,7 @@ completions (usage chunks, SSE quirks), their error bodies, and faults on demand
 A question (the last user message's text) starting with "FAULT " picks a fault:
   401 (also without the right key), 404 (also for a model not served), 429, 429-once, 500,
   context, no-done, reset, hang, stream-error, stream-error-new (llama-server's newer form),
-  whole (a non-streamed answer), slow (200 words, 20 a second, for a client to stop or a
+  whole (a non-streamed answer), box (a grounding answer), slow (200 words, 20 a second, for a client to stop or a
   test to kill the server in the middle).
 GET /last-request returns the last chat request's JSON body, for the test to check its shape.
 """
@@ -171,6 +171,8 @@ class Handler(BaseHTTPRequestHandler):
                 return  # the client stopped the answer
         pieces = ANSWER[:3] if fault in ("no-done", "reset", "hang", "stream-error",
                                          "stream-error-new") else ANSWER
+        if fault == "box":  # InternVL3's grounding answer, box corners in 0-1000
+            pieces = ["<ref>the red square</ref>", "<box>[[100, 200, 400, 600]]</box>"]
         for p in pieces:
             self.sse(chunk({"content": p}))
         if fault == "no-done":
