@@ -23,6 +23,7 @@ struct _IvlModelRow {
   GtkButton *download_button;
   GtkProgressBar *progress_bar;
   GtkButton *delete_button;
+  GtkLabel *remote_label; /* says when a server would run it better */
 
   /* borrowed */
   const IvlCatalogModel *model;
@@ -67,8 +68,26 @@ static const char *fit_text(int best, gboolean gpu)
                                       : _("fits this computer with 4-bit weights");
 }
 
-/* Size, memory, fit; too_large is set when neither the memory nor a GPU can hold it. */
-static char *facts_text(const IvlCatalogModel *m, guint64 ram, gboolean *too_large)
+/* Where the model is better run on a server (issue 18): nowhere here (too_large), or only
+ * with 4-bit weights, which answer less well than a server's full precision. NULL: it runs
+ * well here. */
+static const char *remote_text(int best, int gpu)
+{
+  int here = MIN(best < 0 ? IVL_N_PRECISIONS : best, gpu < 0 ? IVL_N_PRECISIONS : gpu);
+
+  if (here == IVL_N_PRECISIONS)
+    return _("Better run on a server: serve it with vLLM or LMDeploy on a machine with more "
+             "memory and add that server in Preferences → Servers.");
+  if (here == IVL_PRECISION_Q4)
+    return _("Runs here only with 4-bit weights: better run on a server with more memory "
+             "(Preferences → Servers).");
+  return NULL;
+}
+
+/* Size, memory, fit; too_large is set when neither the memory nor a GPU can hold it, and
+ * *remote to what remote_text says. */
+static char *facts_text(const IvlCatalogModel *m, guint64 ram, gboolean *too_large,
+                        const char **remote)
 {
   g_autofree char *size = g_format_size(m->download_bytes);
   g_autofree char *bf16 = g_format_size(m->memory[IVL_PRECISION_BF16]);
@@ -79,10 +98,12 @@ static char *facts_text(const IvlCatalogModel *m, guint64 ram, gboolean *too_lar
   g_autofree char *gpu_name = NULL;
   guint64 gpu_memory;
   *too_large = best < 0;
+  *remote = remote_text(best, -1);
   if (!ivl_catalog_gpu(&gpu_name, &gpu_memory))
     return g_steal_pointer(&text);
   int gpu = ivl_catalog_best_precision(m->gpu_memory, gpu_memory);
   *too_large = best < 0 && gpu < 0;
+  *remote = remote_text(best, gpu);
   return g_strdup_printf("%s · %s", text, fit_text(gpu, TRUE));
 }
 
@@ -376,6 +397,7 @@ static void ivl_model_row_class_init(IvlModelRowClass *klass)
   gtk_widget_class_bind_template_child(widget_class, IvlModelRow, title_label);
   gtk_widget_class_bind_template_child(widget_class, IvlModelRow, facts_label);
   gtk_widget_class_bind_template_child(widget_class, IvlModelRow, status_label);
+  gtk_widget_class_bind_template_child(widget_class, IvlModelRow, remote_label);
   gtk_widget_class_bind_template_child(widget_class, IvlModelRow, stack);
   gtk_widget_class_bind_template_child(widget_class, IvlModelRow, download_button);
   gtk_widget_class_bind_template_child(widget_class, IvlModelRow, progress_bar);
@@ -402,7 +424,8 @@ static void ivl_model_row_init(IvlModelRow *self)
 IvlModelRow *ivl_model_row_new(const IvlCatalogModel *model, guint64 ram)
 {
   IvlModelRow *self = g_object_new(IVL_TYPE_MODEL_ROW, NULL);
-  g_autofree char *facts = facts_text(model, ram, &self->too_large);
+  const char *remote = NULL;
+  g_autofree char *facts = facts_text(model, ram, &self->too_large, &remote);
   self->model = model;
   self->ram = ram;
   self->dir = ivl_catalog_download_dir(model->repo_id);
@@ -410,6 +433,8 @@ IvlModelRow *ivl_model_row_new(const IvlCatalogModel *model, guint64 ram)
   adw_preferences_row_set_title(ADW_PREFERENCES_ROW(self), model->name);
   gtk_label_set_text(self->title_label, model->name);
   gtk_label_set_text(self->facts_label, facts);
+  gtk_label_set_text(self->remote_label, remote ? remote : "");
+  gtk_widget_set_visible(GTK_WIDGET(self->remote_label), remote != NULL);
   /* The ellipsis says a question comes first: the model will not run here. */
   if (self->too_large)
     gtk_button_set_label(self->download_button, _("Download…"));
