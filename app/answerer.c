@@ -79,43 +79,58 @@ static void hint_key(GError *error)
   error->message = message;
 }
 
-static gboolean open_remote(ivl_answerer *a, const ivl_cli_model_options *mo,
-                            const ivl_cli_remote_options *ro, const char *system, GError **error)
+IvlRemoteClient *ivl_cli_remote_client(const ivl_cli_remote_options *ro, GError **error)
 {
   IvlRemoteDialect dialect = IVL_REMOTE_DIALECT_AUTO;
-  if (!refuse_local_options(mo, error))
-    return FALSE;
+  IvlRemoteClient *client;
   if (ro->dialect && !ivl_remote_dialect_from_name(ro->dialect, &dialect)) {
     g_set_error(error, IVL_ERROR, IVL_ERROR_INVALID_ARGUMENT,
                 _("unknown dialect '%s' (expected auto, openai, vllm, lmdeploy, llama-server or "
                   "ivl)"),
                 ro->dialect);
-    return FALSE;
+    return NULL;
   }
   if (ro->stall_timeout != IVL_CLI_UNSET_DOUBLE &&
       !(ro->stall_timeout > 0 && ro->stall_timeout <= 86400)) {
     g_set_error(error, IVL_ERROR, IVL_ERROR_INVALID_ARGUMENT,
                 _("--stall-timeout must be between 0 and 86400 seconds"));
-    return FALSE;
+    return NULL;
   }
-  a->client = ivl_remote_client_new(ro->server, ro->api_key, error);
-  if (!a->client)
-    return FALSE;
+  client = ivl_remote_client_new(ro->server, ro->api_key, error);
+  if (!client)
+    return NULL;
   if (!ro->api_key) {
-    g_autofree char *key = keyring_key(ivl_remote_client_get_base_url(a->client));
+    g_autofree char *key = keyring_key(ivl_remote_client_get_base_url(client));
     if (key) {
-      ivl_remote_client_unref(a->client);
-      a->client = ivl_remote_client_new(ro->server, key, error);
+      ivl_remote_client_unref(client);
+      client = ivl_remote_client_new(ro->server, key, error);
     }
   }
-  ivl_remote_client_set_dialect(a->client, dialect);
+  ivl_remote_client_set_dialect(client, dialect);
   if (ro->stall_timeout != IVL_CLI_UNSET_DOUBLE)
-    ivl_remote_client_set_timeouts(a->client, 0, ro->stall_timeout, -1);
-  g_autoptr(GPtrArray) models = ivl_remote_client_list_models(a->client, NULL, error);
-  if (!models) {
+    ivl_remote_client_set_timeouts(client, 0, ro->stall_timeout, -1);
+  return client;
+}
+
+GPtrArray *ivl_cli_remote_models(IvlRemoteClient *client, GError **error)
+{
+  GPtrArray *models = ivl_remote_client_list_models(client, NULL, error);
+  if (!models)
     hint_key(error ? *error : NULL);
+  return models;
+}
+
+static gboolean open_remote(ivl_answerer *a, const ivl_cli_model_options *mo,
+                            const ivl_cli_remote_options *ro, const char *system, GError **error)
+{
+  if (!refuse_local_options(mo, error))
     return FALSE;
-  }
+  a->client = ivl_cli_remote_client(ro, error);
+  if (!a->client)
+    return FALSE;
+  g_autoptr(GPtrArray) models = ivl_cli_remote_models(a->client, error);
+  if (!models)
+    return FALSE;
   const char *model = ((IvlRemoteModel *)models->pdata[0])->id;
   if (mo->model) {
     model = NULL;

@@ -19,6 +19,14 @@ typedef struct {
 void ivl_cli_add_remote_options(GOptionContext *ctx, ivl_cli_remote_options *opts);
 void ivl_cli_remote_options_clear(ivl_cli_remote_options *opts);
 
+/* A client of --server: the key from --api-key, else the keyring; --dialect and
+ * --stall-timeout applied. Errors: INVALID_URL, and IVL_ERROR_INVALID_ARGUMENT for a bad
+ * --dialect or --stall-timeout. */
+IvlRemoteClient *ivl_cli_remote_client(const ivl_cli_remote_options *ro, GError **error);
+/* The server's models (ivl_remote_client_list_models), a refused key's error saying to give
+ * --api-key. */
+GPtrArray *ivl_cli_remote_models(IvlRemoteClient *client, GError **error);
+
 typedef struct ivl_answerer ivl_answerer;
 
 /* With --server, a client of that server (the key from --api-key, else the keyring; the

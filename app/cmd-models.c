@@ -1,11 +1,13 @@
 /* ivl models [--json] — the downloadable InternVL3 models: size, memory per precision, whether
- * that fits this machine, and where each is installed. */
+ * that fits this machine, and where each is installed; with --server URL, the models that
+ * server serves. */
 #include "ivl-config.h"
 
 #include <glib/gi18n.h>
 #include <json-glib/json-glib.h>
 #include <stdio.h>
 
+#include "answerer.h"
 #include "catalog.h"
 #include "cmd-common.h"
 #include "commands.h"
@@ -116,8 +118,8 @@ static void print_table(guint64 ram)
   } else {
     printf("%s\n\n", _("GPU: none that ivl can use"));
   }
-  printf("%-17s %9s %9s %9s %9s  %-6s %-6s %s\n", _("MODEL"), _("DOWNLOAD"), "bf16", "int8",
-         "4bit", _("FITS"), _("GPU"), _("INSTALLED"));
+  printf("%-17s %9s %9s %9s %9s  %-6s %-6s %s\n", _("MODEL"), _("DOWNLOAD"), "bf16", "int8", "4bit",
+         _("FITS"), _("GPU"), _("INSTALLED"));
   for (guint i = 0; i < n; i++) {
     const IvlCatalogModel *m = &models[i];
     g_autofree char *path = ivl_catalog_installed_path(m->name);
@@ -138,22 +140,86 @@ static void print_table(guint64 ram)
   printf("%s\n", _("Download one with: ivl download NAME"));
 }
 
+/* What GET /v1/models of the server says: the names to give -m. */
+static int print_server_models(const ivl_cli_remote_options *ro, gboolean json)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(IvlRemoteClient) client = ivl_cli_remote_client(ro, &error);
+  g_autoptr(GPtrArray) models = client ? ivl_cli_remote_models(client, &error) : NULL;
+  if (!models) {
+    fprintf(stderr, "ivl models: %s\n", error->message);
+    return 1;
+  }
+  const char *dialect = ivl_remote_dialect_name(ivl_remote_client_get_dialect(client));
+  if (json) {
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "server");
+    json_builder_add_string_value(b, ivl_remote_client_get_base_url(client));
+    json_builder_set_member_name(b, "dialect");
+    json_builder_add_string_value(b, dialect);
+    json_builder_set_member_name(b, "models");
+    json_builder_begin_array(b);
+    for (guint i = 0; i < models->len; i++) {
+      const IvlRemoteModel *m = models->pdata[i];
+      json_builder_begin_object(b);
+      json_builder_set_member_name(b, "id");
+      json_builder_add_string_value(b, m->id);
+      json_builder_set_member_name(b, "owned_by");
+      if (m->owned_by)
+        json_builder_add_string_value(b, m->owned_by);
+      else
+        json_builder_add_null_value(b);
+      json_builder_set_member_name(b, "context_length");
+      if (m->context_length > 0)
+        json_builder_add_int_value(b, m->context_length);
+      else
+        json_builder_add_null_value(b);
+      json_builder_end_object(b);
+    }
+    json_builder_end_array(b);
+    json_builder_end_object(b);
+    g_autoptr(JsonNode) root = json_builder_get_root(b);
+    g_autofree char *text = json_to_string(root, TRUE);
+    printf("%s\n", text);
+    return 0;
+  }
+  printf(_("Server: %s (%s)\n\n"), ivl_remote_client_get_base_url(client), dialect);
+  printf("%-40s %-10s %s\n", _("MODEL"), _("OWNED BY"), _("CONTEXT"));
+  for (guint i = 0; i < models->len; i++) {
+    const IvlRemoteModel *m = models->pdata[i];
+    g_autofree char *context = m->context_length > 0
+                                   ? g_strdup_printf("%" G_GINT64_FORMAT, m->context_length)
+                                   : g_strdup("-");
+    printf("%-40s %-10s %s\n", m->id, m->owned_by ? m->owned_by : "-", context);
+  }
+  printf("\n%s\n", _("Ask one with: ivl run --server URL -m MODEL QUESTION"));
+  return 0;
+}
+
 int ivl_cmd_models(int argc, char **argv)
 {
   gboolean json = FALSE;
-  GOptionEntry entries[] = {
-      {"json", 0, 0, G_OPTION_ARG_NONE, &json, N_("Print JSON"), NULL},
-      {NULL}};
+  GOptionEntry entries[] = {{"json", 0, 0, G_OPTION_ARG_NONE, &json, N_("Print JSON"), NULL},
+                            {NULL}};
+  ivl_cli_remote_options ro = {0};
   g_autoptr(GOptionContext) ctx = g_option_context_new(NULL);
   g_option_context_set_summary(ctx, _("List the InternVL3 models ivl can download, the memory "
-                                      "each needs and which are installed."));
+                                      "each needs and which are installed; with --server, the "
+                                      "models that server serves."));
   g_option_context_add_main_entries(ctx, entries, GETTEXT_PACKAGE);
+  ivl_cli_add_remote_options(ctx, &ro);
   g_option_context_set_translation_domain(ctx, GETTEXT_PACKAGE);
   if (!ivl_cli_parse(ctx, &argc, &argv))
     return 2;
   if (argc != 1) {
     fprintf(stderr, _("ivl models: takes no arguments\n"));
     return 2;
+  }
+  if (ro.server) {
+    int rc = print_server_models(&ro, json);
+    ivl_cli_remote_options_clear(&ro);
+    return rc;
   }
   guint64 ram = ivl_catalog_host_memory();
   if (json)

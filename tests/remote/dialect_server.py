@@ -5,7 +5,8 @@ completions (usage chunks, SSE quirks), their error bodies, and faults on demand
     dialect_server.py DIALECT [--api-key KEY]      prints http://127.0.0.1:PORT, then serves
 
 A question (the last user message's text) starting with "FAULT " picks a fault:
-  401 (also without the right key), 404 (also for a model not served), 429, 429-once, 500,
+  401 (also without the right key), 404 (also for a model not served), 429, 429-once,
+  503-once, 500,
   context, no-done, reset, hang, stream-error, stream-error-new (llama-server's newer form),
   whole (a non-streamed answer), box (a grounding answer), slow (200 words, 20 a second, for a client to stop or a
   test to kill the server in the middle).
@@ -25,7 +26,7 @@ API_KEY = sys.argv[sys.argv.index("--api-key") + 1] if "--api-key" in sys.argv e
 MODEL = {"vllm": "OpenGVLab/InternVL3-78B", "lmdeploy": "InternVL3-78B",
          "llama-server": "InternVL3-8B-Instruct-Q8_0.gguf"}[DIALECT]
 ANSWER = ["The ", "picture ", "shows ", "a ", "red ", "panda", "."]
-STATE = {"last": None, "429": 0}
+STATE = {"last": None, "429": 0, "503": 0}
 LOCK = threading.Lock()
 
 
@@ -149,6 +150,13 @@ class Handler(BaseHTTPRequestHandler):
             if fault == "429" or n % 2 == 1:  # 429-once: every other time
                 return self.send_json(429, error_body(429, "queue full", "rate_limit_error"),
                                       {"Retry-After": "1"})
+        if fault == "503-once":  # a server still loading its model: every other time
+            with LOCK:
+                STATE["503"] += 1
+                n = STATE["503"]
+            if n % 2 == 1:
+                return self.send_json(503, error_body(503, "model is loading",
+                                                      "service_unavailable"))
         if fault == "whole":
             return self.send_json(200, {"id": "chatcmpl-1", "object": "chat.completion",
                                         "model": MODEL, "choices": [{

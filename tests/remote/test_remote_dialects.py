@@ -17,6 +17,8 @@ IMAGE = os.path.join(DATA, "media", "gray-333x222.png")
 VIDEO = os.path.join(DATA, "engine", "video_0.mov")
 KEY = "sk-test-123"
 ANSWER = "The picture shows a red panda."
+MODELS = {"vllm": "OpenGVLab/InternVL3-78B", "lmdeploy": "InternVL3-78B",
+          "llama-server": "InternVL3-8B-Instruct-Q8_0.gguf"}
 SERVERS = []
 
 
@@ -155,6 +157,18 @@ def check_faults(s):
     rc, out, err, took = ivl(s, "FAULT 429-once")
     check(rc == 0 and out == ANSWER + "\n" and took >= 1,
           "%s: a 429 is retried after its Retry-After (%.1f s)" % (d, took))
+    rc, out, err, took = ivl(s, "FAULT 503-once")
+    check(rc == 0 and out == ANSWER + "\n",
+          "%s: a 503 before the first byte is retried (%.1f s)" % (d, took))
+    p = subprocess.run([IVL, "models", "--server", s.url, "--api-key", KEY],
+                       capture_output=True, text=True, timeout=60)
+    check(p.returncode == 0 and MODELS[d] in p.stdout and "(%s)" % d in p.stdout,
+          "%s: ivl models --server lists the served model: %r" % (d, p.stdout + p.stderr))
+    p = subprocess.run([IVL, "models", "--server", s.url, "--api-key", KEY, "--json"],
+                       capture_output=True, text=True, timeout=60)
+    listed = json.loads(p.stdout) if p.returncode == 0 else {}
+    check(listed.get("dialect") == d and [m["id"] for m in listed["models"]] == [MODELS[d]],
+          "%s: ivl models --server --json" % d)
     rc, out, err, _ = ivl(s, "FAULT whole")
     check(rc == 0 and out == ANSWER + "\n", "%s: a whole (non-streamed) answer is printed" % d)
 
@@ -179,6 +193,19 @@ def main():
                        capture_output=True, text=True, timeout=60)
     check(p.returncode == 1 and "cannot reach the server at 127.0.0.1:%d" % port in p.stderr,
           "connection refused: " + p.stderr.strip())
+    # A server that takes the connection and never answers: given up after the stall timeout
+    # (the connection itself opened at once), not waited on forever.
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    port = sock.getsockname()[1]
+    t = time.monotonic()
+    p = subprocess.run([IVL, "run", "--server", "http://127.0.0.1:%d" % port,
+                        "--stall-timeout", "1", "Hi"], capture_output=True, text=True, timeout=60)
+    took = time.monotonic() - t
+    sock.close()
+    check(p.returncode == 1 and "127.0.0.1:%d" % port in p.stderr and took < 20,
+          "a server that never answers: %s (%.1f s)" % (p.stderr.strip(), took))
     p = subprocess.run([IVL, "run", "--server", "ftp://x", "Hi"], capture_output=True, text=True)
     check(p.returncode == 1 and "is not a server address" in p.stderr, "a URL that is not http")
     p = subprocess.run([IVL, "run", "--server", "http://127.0.0.1:1", "--backend", "cpu", "Hi"],
