@@ -11,10 +11,12 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <unistd.h>
 
 #include "ivl-application.h"
 #include "ivl-boxed-image.h"
 #include "ivl-preferences.h"
+#include "ivl-video-dialog.h"
 #include "ivl-window-private.h"
 
 #define WAIT_MS 15000
@@ -316,6 +318,31 @@ static void test_grounding(void)
   screenshot(GTK_WIDGET(window), "04-grounding");
 }
 
+/* A clip goes as the frames our sampler picks: to vLLM, one video_url of JPEG frames. */
+static void test_video(void)
+{
+  g_autofree char *path = g_build_filename(g_getenv("IVL_TEST_DATA"), "clip.mov", NULL);
+  g_autoptr(GFile) file = g_file_new_for_path(path);
+  g_autoptr(IvlMessage) answer = NULL;
+  g_autofree char *request = NULL;
+  GtkWindow *dialog;
+
+  ivl_window_attach_files(window, &file, 1);
+  wait_until(toplevel_shown, GSIZE_TO_POINTER(IVL_TYPE_VIDEO_DIALOG), "the clip dialog");
+  dialog = find_toplevel(IVL_TYPE_VIDEO_DIALOG);
+  wait_for_text(GTK_WIDGET(dialog), "8 frames");
+  g_signal_emit_by_name(find_button(GTK_WIDGET(dialog), "_Add"), "clicked");
+  wait_until(attachments_ready, NULL, "the clip");
+  type_and_send("What happens in this clip?");
+  wait_until(last_in_state, GINT_TO_POINTER(IVL_MESSAGE_DONE), "the answer about the clip");
+  answer = last_message();
+  g_assert_cmpstr(ivl_message_get_text(answer), ==, "The picture shows a red panda.");
+  request = last_request();
+  if (strstr(request, "data:video/jpeg;base64,") == NULL)
+    g_error("no clip sent: %.2000s", request);
+  screenshot(GTK_WIDGET(window), "05-video");
+}
+
 static void test_stop(void)
 {
   g_autoptr(IvlMessage) answer = NULL;
@@ -327,7 +354,7 @@ static void test_stop(void)
   answer = last_message();
   g_assert_true(g_str_has_prefix(ivl_message_get_text(answer), "word0 word1 "));
   wait_for_text(GTK_WIDGET(window), "Stopped");
-  screenshot(GTK_WIDGET(window), "05-stopped");
+  screenshot(GTK_WIDGET(window), "06-stopped");
 }
 
 static void test_server_killed(void)
@@ -345,13 +372,55 @@ static void test_server_killed(void)
   g_assert_true(g_str_has_prefix(kept, "word0 word1 "));
   g_assert_true(gtk_revealer_get_reveal_child(window->error_revealer));
   wait_for_text(GTK_WIDGET(window), "The answer could not be completed");
-  screenshot(GTK_WIDGET(window), "06-server-killed");
+  screenshot(GTK_WIDGET(window), "07-server-killed");
   /* The window still answers to the person: a question now says the server is gone. */
   type_and_send("Are you there?");
   wait_until(last_in_state, GINT_TO_POINTER(IVL_MESSAGE_FAILED), "the failed question");
   g_assert_cmpstr(ivl_message_get_text(answer), ==, kept);
   g_assert_true(gtk_revealer_get_reveal_child(window->error_revealer));
-  screenshot(GTK_WIDGET(window), "07-unreachable");
+  screenshot(GTK_WIDGET(window), "08-unreachable");
+}
+
+/* Only the GStreamer plugins the clip preview needs, with a registry of the test's own (as
+ * test-chat-window.c does): the system's full set is slow to scan and may log warnings. */
+static void isolate_gstreamer(const char *tmp)
+{
+  static const char *const plugins[] = {
+      "app",
+      "audioconvert",
+      "audiofx",
+      "audioparsers",
+      "audioresample",
+      "autodetect",
+      "coreelements",
+      "id3demux",
+      "isomp4",
+      "jpeg",
+      "libav",
+      "matroska",
+      "playback",
+      "typefindfunctions",
+      "videoconvertscale",
+      "videoparsersbad",
+      "videofilter",
+      "volume",
+      "vpx",
+  };
+  const char *system = g_getenv("IVL_GST_PLUGINS_DIR");
+  g_autofree char *dir = g_build_filename(tmp, "gst-plugins", NULL);
+  g_autofree char *registry = g_build_filename(tmp, "gst-registry.bin", NULL);
+
+  g_mkdir_with_parents(dir, 0700);
+  for (guint i = 0; system && i < G_N_ELEMENTS(plugins); i++) {
+    g_autofree char *name = g_strdup_printf("libgst%s.so", plugins[i]);
+    g_autofree char *from = g_build_filename(system, name, NULL);
+    g_autofree char *to = g_build_filename(dir, name, NULL);
+    if (g_file_test(from, G_FILE_TEST_EXISTS))
+      g_assert_cmpint(symlink(from, to), ==, 0);
+  }
+  g_setenv("GST_PLUGIN_SYSTEM_PATH_1_0", dir, TRUE);
+  g_setenv("GST_PLUGIN_PATH_1_0", "", TRUE);
+  g_setenv("GST_REGISTRY_1_0", registry, TRUE);
 }
 
 static void die_with_parent(gpointer data)
@@ -391,6 +460,7 @@ int main(int argc, char **argv)
   g_setenv("XDG_DATA_HOME", tmp, TRUE);
   g_setenv("XDG_CACHE_HOME", tmp, TRUE);
   g_setenv("HF_HOME", tmp, TRUE);
+  isolate_gstreamer(tmp);
   gtk_test_init(&argc, &argv, NULL);
   start_server();
 
@@ -407,6 +477,7 @@ int main(int argc, char **argv)
   g_test_add_func("/remote/ask-with-image", test_ask_with_image);
   g_test_add_func("/remote/regenerate", test_regenerate);
   g_test_add_func("/remote/grounding", test_grounding);
+  g_test_add_func("/remote/video", test_video);
   g_test_add_func("/remote/stop", test_stop);
   g_test_add_func("/remote/server-killed", test_server_killed);
   status = g_test_run();
