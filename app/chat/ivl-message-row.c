@@ -147,9 +147,14 @@ static void show_state(IvlMessageRow *self)
   IvlMessageState state = ivl_message_get_state(self->message);
   gboolean user = ivl_message_get_role(self->message) == IVL_MESSAGE_USER;
   const char *note = NULL;
+  g_autofree char *failed = NULL;
 
   if (state == IVL_MESSAGE_STOPPED)
     note = _("Stopped");
+  else if (state == IVL_MESSAGE_FAILED && ivl_message_get_error(self->message))
+    /* TRANSLATORS: under an answer a server stopped sending: the reason follows. */
+    note = failed = g_strdup_printf(_("The answer could not be completed: %s"),
+                                    ivl_message_get_error(self->message));
   else if (state == IVL_MESSAGE_FAILED)
     note = _("The answer could not be completed");
   else if (state == IVL_MESSAGE_LENGTH)

@@ -11,6 +11,7 @@
 typedef struct {
   char *text;
   IvlMessageState state;
+  char *error; /* why a FAILED answer stopped; NULL when not told */
   gboolean has_stats;
   IvlAnswerStats stats;
 } Alternative;
@@ -20,6 +21,7 @@ struct _IvlMessage {
 
   IvlMessageRole role;
   IvlMessageState state;
+  char *error; /* why a FAILED answer stopped */
   GString *text;
   GPtrArray *attachments; /* IvlAttachment */
   gboolean combined;
@@ -41,6 +43,7 @@ static const char *const state_names[] = {"done", "streaming", "stopped", "faile
 static void alternative_free(Alternative *a)
 {
   g_free(a->text);
+  g_free(a->error);
   g_free(a);
 }
 
@@ -50,6 +53,7 @@ static void ivl_message_finalize(GObject *object)
 
   g_ptr_array_unref(self->alternatives);
   g_string_free(self->text, TRUE);
+  g_free(self->error);
   g_ptr_array_unref(self->attachments);
   G_OBJECT_CLASS(ivl_message_parent_class)->finalize(object);
 }
@@ -130,6 +134,8 @@ static Alternative *answer_from_json(JsonObject *object)
 
   a->text = g_strdup(ivl_json_string_or(object, "text", ""));
   a->state = state_from_name(ivl_json_string_or(object, "state", "done"));
+  a->error =
+      a->state == IVL_MESSAGE_FAILED ? g_strdup(ivl_json_string_or(object, "error", NULL)) : NULL;
   if (stats) {
     a->has_stats = TRUE;
     a->stats.n_tokens = (int)ivl_json_int_or(stats, "tokens", 0);
@@ -141,12 +147,16 @@ static Alternative *answer_from_json(JsonObject *object)
 }
 
 static void answer_to_json(JsonBuilder *b, const char *text, IvlMessageState state,
-                           const IvlAnswerStats *stats)
+                           const char *error, const IvlAnswerStats *stats)
 {
   json_builder_set_member_name(b, "text");
   json_builder_add_string_value(b, text);
   json_builder_set_member_name(b, "state");
   json_builder_add_string_value(b, state_names[state]);
+  if (error) {
+    json_builder_set_member_name(b, "error");
+    json_builder_add_string_value(b, error);
+  }
   if (stats) {
     json_builder_set_member_name(b, "stats");
     json_builder_begin_object(b);
@@ -167,6 +177,8 @@ static void load_alternative(IvlMessage *self, const Alternative *a)
 {
   g_string_assign(self->text, a->text);
   self->state = a->state;
+  g_free(self->error);
+  self->error = g_strdup(a->error);
   self->has_stats = a->has_stats;
   self->stats = a->stats;
 }
@@ -176,6 +188,8 @@ static void save_alternative(IvlMessage *self, Alternative *a)
   g_free(a->text);
   a->text = g_strdup(self->text->str);
   a->state = self->state;
+  g_free(a->error);
+  a->error = g_strdup(self->error);
   a->has_stats = self->has_stats;
   a->stats = self->stats;
 }
@@ -244,7 +258,7 @@ JsonNode *ivl_message_to_json(IvlMessage *self)
   json_builder_begin_object(b);
   json_builder_set_member_name(b, "role");
   json_builder_add_string_value(b, self->role == IVL_MESSAGE_USER ? "user" : "assistant");
-  answer_to_json(b, self->text->str, self->state, ivl_message_get_stats(self));
+  answer_to_json(b, self->text->str, self->state, self->error, ivl_message_get_stats(self));
   if (self->alternatives->len > 1) {
     json_builder_set_member_name(b, "chosen");
     json_builder_add_int_value(b, self->chosen);
@@ -254,9 +268,9 @@ JsonNode *ivl_message_to_json(IvlMessage *self)
       const Alternative *a = self->alternatives->pdata[i];
       json_builder_begin_object(b);
       if (i == self->chosen)
-        answer_to_json(b, self->text->str, self->state, ivl_message_get_stats(self));
+        answer_to_json(b, self->text->str, self->state, self->error, ivl_message_get_stats(self));
       else
-        answer_to_json(b, a->text, a->state, a->has_stats ? &a->stats : NULL);
+        answer_to_json(b, a->text, a->state, a->error, a->has_stats ? &a->stats : NULL);
       json_builder_end_object(b);
     }
     json_builder_end_array(b);
@@ -303,10 +317,27 @@ IvlMessageState ivl_message_get_state(IvlMessage *self)
 
 void ivl_message_set_state(IvlMessage *self, IvlMessageState state)
 {
+  if (state != IVL_MESSAGE_FAILED)
+    g_clear_pointer(&self->error, g_free);
   if (self->state == state)
     return;
   self->state = state;
   g_object_notify_by_pspec(G_OBJECT(self), props[PROP_STATE]);
+}
+
+const char *ivl_message_get_error(IvlMessage *self)
+{
+  return self->error;
+}
+
+void ivl_message_fail(IvlMessage *self, const char *error)
+{
+  g_free(self->error);
+  self->error = g_strdup(error);
+  if (self->state == IVL_MESSAGE_FAILED)
+    g_object_notify_by_pspec(G_OBJECT(self), props[PROP_STATE]);
+  else
+    ivl_message_set_state(self, IVL_MESSAGE_FAILED);
 }
 
 GPtrArray *ivl_message_get_attachments(IvlMessage *self)

@@ -14,7 +14,7 @@ typedef enum {
   IVL_MESSAGE_DONE,
   IVL_MESSAGE_STREAMING, /* the answer is being generated */
   IVL_MESSAGE_STOPPED,   /* the person stopped it; the text is partial */
-  IVL_MESSAGE_FAILED,    /* generation failed (conversations saved by older versions) */
+  IVL_MESSAGE_FAILED,    /* generation failed part way (a server's stream cut), text kept */
   IVL_MESSAGE_LENGTH,    /* cut by the most new tokens allowed: it can be continued */
 } IvlMessageState;
 
@@ -40,6 +40,10 @@ void ivl_message_set_text(IvlMessage *self, const char *text);
 void ivl_message_append_text(IvlMessage *self, const char *piece);
 IvlMessageState ivl_message_get_state(IvlMessage *self);
 void ivl_message_set_state(IvlMessage *self, IvlMessageState state);
+/* Why a FAILED answer stopped (saved with it), or NULL; other states have none. */
+const char *ivl_message_get_error(IvlMessage *self);
+/* Marks the answer FAILED for this reason, its text kept. */
+void ivl_message_fail(IvlMessage *self, const char *error);
 
 /* NULL until the answer is finished (and for questions). */
 const IvlAnswerStats *ivl_message_get_stats(IvlMessage *self);

@@ -638,8 +638,8 @@ static void on_answer(GObject *source, GAsyncResult *result, gpointer user_data)
     ivl_message_set_state(message, IVL_MESSAGE_LENGTH);
     ivl_window_show_error(self, error);
   } else if (error->domain == IVL_REMOTE_ERROR && *ivl_message_get_text(message)) {
-    /* A server's stream that broke off: what it sent stays, marked as incomplete. */
-    ivl_message_set_state(message, IVL_MESSAGE_FAILED);
+    /* A server's stream that broke off: what it sent stays, with the reason under it. */
+    ivl_message_fail(message, error->message);
     ivl_window_show_error(self, error);
   } else if (ivl_message_get_n_alternatives(message) > 1) {
     /* A regeneration that failed: the answer before it is back. */
@@ -994,6 +994,20 @@ static gboolean waiting_for_server(IvlWindow *self, const char *last)
          ivl_servers_is_discovering(self->servers, url);
 }
 
+/* The servers changed in Preferences (one added again with another key or dialect): the
+ * worker's client of the server answering now may be stale, so its model is connected again
+ * once the servers' models are known. */
+static void on_servers_edited(IvlWindow *self)
+{
+  g_autofree char *url = NULL;
+  g_autofree char *model = NULL;
+
+  if (self->loaded_model && ivl_servers_parse_model_path(self->loaded_model, &url, &model)) {
+    g_clear_pointer(&self->loaded_model, g_free);
+    ivl_window_update_actions(self);
+  }
+}
+
 void ivl_window_refresh_models(IvlWindow *self)
 {
   g_autofree char *folder = g_settings_get_string(self->settings, "models-folder");
@@ -1274,6 +1288,8 @@ IvlWindow *ivl_window_new(GtkApplication *app, GSettings *settings, IvlStore *st
     gtk_window_maximize(GTK_WINDOW(self));
   g_signal_connect_swapped(worker, "tokens", G_CALLBACK(on_tokens), self);
   g_signal_connect_swapped(worker, "load-progress", G_CALLBACK(on_load_progress), self);
+  g_signal_connect_object(settings, "changed::servers", G_CALLBACK(on_servers_edited), self,
+                          G_CONNECT_SWAPPED);
   self->servers = ivl_servers_new(settings);
   g_signal_connect_swapped(self->servers, "changed", G_CALLBACK(ivl_window_refresh_models), self);
   gtk_list_box_bind_model(self->conversation_list, conversations, create_conversation_row, NULL,

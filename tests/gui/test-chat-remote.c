@@ -236,6 +236,33 @@ static void test_add_server(void)
   gtk_window_close(prefs);
 }
 
+/* The same address added again replaces the entry: here with its software named, which the
+ * window connects with again. */
+static void test_edit_server(void)
+{
+  GtkWindow *prefs;
+  g_autoptr(GPtrArray) servers = NULL;
+  AdwComboRow *software;
+
+  g_assert_true(gtk_widget_activate_action(GTK_WIDGET(window), "app.preferences", NULL));
+  wait_until(toplevel_shown, GSIZE_TO_POINTER(IVL_TYPE_PREFERENCES), "preferences");
+  prefs = find_toplevel(IVL_TYPE_PREFERENCES);
+  adw_preferences_window_set_visible_page_name(ADW_PREFERENCES_WINDOW(prefs), "servers");
+  gtk_editable_set_text(GTK_EDITABLE(find_row(GTK_WIDGET(prefs), ADW_TYPE_ENTRY_ROW,
+                                              "Address, such as http://gpu-box:8000")),
+                        server_url);
+  software = ADW_COMBO_ROW(find_row(GTK_WIDGET(prefs), ADW_TYPE_COMBO_ROW, "Server Software"));
+  adw_combo_row_set_selected(software, 2); /* vLLM */
+  gtk_widget_activate(find_button(GTK_WIDGET(prefs), "_Add Server"));
+  wait_for_text(GTK_WIDGET(prefs), "/v1 · vllm");
+  servers = ivl_servers_read(window->settings);
+  g_assert_cmpuint(servers->len, ==, 1);
+  g_assert_cmpstr(((IvlServer *)servers->pdata[0])->dialect, ==, "vllm");
+  gtk_window_close(prefs);
+  g_assert_null(window->loaded_model); /* the old client went */
+  wait_until(remote_model_ready, NULL, "the remote model again");
+}
+
 static void test_pick_model(void)
 {
   wait_until(remote_model_ready, NULL, "the remote model");
@@ -371,7 +398,14 @@ static void test_server_killed(void)
   kept = g_strdup(ivl_message_get_text(answer));
   g_assert_true(g_str_has_prefix(kept, "word0 word1 "));
   g_assert_true(gtk_revealer_get_reveal_child(window->error_revealer));
-  wait_for_text(GTK_WIDGET(window), "The answer could not be completed");
+  wait_for_text(GTK_WIDGET(window->message_view),
+                "The answer could not be completed: the answer from 127.0.0.1");
+  {
+    /* The reason is saved with the conversation. */
+    g_autoptr(JsonNode) saved = ivl_message_to_json(answer);
+    g_assert_cmpstr(json_object_get_string_member(json_node_get_object(saved), "error"), ==,
+                    ivl_message_get_error(answer));
+  }
   screenshot(GTK_WIDGET(window), "07-server-killed");
   /* The window still answers to the person: a question now says the server is gone. */
   type_and_send("Are you there?");
@@ -474,6 +508,7 @@ int main(int argc, char **argv)
 
   g_test_add_func("/remote/add-server", test_add_server);
   g_test_add_func("/remote/pick-model", test_pick_model);
+  g_test_add_func("/remote/edit-server", test_edit_server);
   g_test_add_func("/remote/ask-with-image", test_ask_with_image);
   g_test_add_func("/remote/regenerate", test_regenerate);
   g_test_add_func("/remote/grounding", test_grounding);
