@@ -31,6 +31,7 @@
 #define GEMV_MAX_ROWS 3
 #define TILE_ROWS 4
 #define TILE_COLS 2
+#define A_SLICE_BYTES (128 * 1024)
 
 gboolean cpu_int_dot_enabled(void)
 {
@@ -137,43 +138,64 @@ void cpu_qact_rows(cpu_qact *qa, const float *a, int64_t lda, int64_t r0, int64_
 
 /* -- the products -- */
 
+/* One call's product: C[i][j] = mul[j - j0] · (Σ over blocks) + add[j - j0], the row scale
+ * (Q8), alpha and the bias taken once per column instead of per element. */
+typedef struct {
+  const cpu_gemm_args *g;
+  const uint16_t *q4_scales; /* NULL for Q8 */
+  int64_t j0;
+  float *mul, *add;
+} prod;
+
+static void prod_init(prod *p, const cpu_gemm_args *g, int64_t j0, int64_t j1)
+{
+  p->g = g;
+  p->j0 = j0;
+  p->q4_scales = g->b_dtype == IVL_DTYPE_Q4 ? ivl_q4_scales(g->b, g->b_rows, g->k) : NULL;
+  p->mul = g_new(float, 2 * (j1 - j0));
+  p->add = p->mul + (j1 - j0);
+  const float *q8_scales = p->q4_scales ? NULL : ivl_q8_scales(g->b, g->b_rows, g->k);
+  for (int64_t j = j0; j < j1; j++)
+    p->mul[j - j0] = q8_scales ? g->alpha * q8_scales[j] : g->alpha;
+  if (g->bias)
+    cpu_row_to_f32(p->add, (const char *)g->bias + j0 * (int64_t)ivl_dtype_size(g->bias_dtype),
+                   g->bias_dtype, j1 - j0);
+  else
+    memset(p->add, 0, (size_t)(j1 - j0) * sizeof(float));
+}
+
+static inline void store(const prod *p, int64_t i, int64_t j, float sum)
+{
+  p->g->c[i * p->g->ldc + j] = p->mul[j - p->j0] * sum + p->add[j - p->j0];
+}
+
 /* Weight block b of row j as 32 int8 values in the activations' order of the block, n of them
  * (the last Q8 block may be partial); the weights' scale of the block is returned (Q8: 1, the
  * row scale is applied once at the end). */
-static float weight_block(int8_t w[QB], const cpu_gemm_args *g, int64_t j, int64_t b, int n)
+static float weight_block(int8_t w[QB], const prod *p, int64_t j, int64_t b, int n)
 {
-  if (g->b_dtype == IVL_DTYPE_Q8) {
+  const cpu_gemm_args *g = p->g;
+  if (!p->q4_scales) {
     memcpy(w, (const int8_t *)g->b + j * g->k + b * QB, (size_t)n);
     return 1.0f;
   }
-  const uint8_t *p = (const uint8_t *)g->b + (j * g->k + b * QB) / 2;
+  const uint8_t *v = (const uint8_t *)g->b + (j * g->k + b * QB) / 2;
   for (int t = 0; t < QB / 2; t++) {
-    w[t] = (int8_t)((p[t] & 15) - 8);
-    w[QB / 2 + t] = (int8_t)((p[t] >> 4) - 8);
+    w[t] = (int8_t)((v[t] & 15) - 8);
+    w[QB / 2 + t] = (int8_t)((v[t] >> 4) - 8);
   }
-  return cpu_f16_to_f32(ivl_q4_scales(g->b, g->b_rows, g->k)[j * (g->k / QB) + b]);
+  return cpu_f16_to_f32(p->q4_scales[j * (g->k / QB) + b]);
 }
 
-/* The row's scale (Q8) times alpha, and the bias. */
-static void store(const cpu_gemm_args *g, int64_t i, int64_t j, float sum)
+static float dot_portable(const prod *p, int64_t i, int64_t j)
 {
-  float bias = 0.0f;
-  if (g->bias)
-    cpu_row_to_f32(&bias, (const char *)g->bias + j * (int64_t)ivl_dtype_size(g->bias_dtype),
-                   g->bias_dtype, 1);
-  if (g->b_dtype == IVL_DTYPE_Q8)
-    sum *= ivl_q8_scales(g->b, g->b_rows, g->k)[j];
-  g->c[i * g->ldc + j] = g->alpha * sum + bias;
-}
-
-static float dot_portable(const cpu_gemm_args *g, int64_t i, int64_t j)
-{
+  const cpu_gemm_args *g = p->g;
   const cpu_qact *qa = g->aq;
   float sum = 0.0f;
   for (int64_t b = 0; b < qa->n_blocks; b++) {
     int n = (int)MIN(QB, g->k - b * QB);
     int8_t w[QB];
-    float ws = weight_block(w, g, j, b, n);
+    float ws = weight_block(w, p, j, b, n);
     const int8_t *q = qa->q + (i * qa->n_blocks + b) * QB;
     int32_t isum = 0;
     for (int t = 0; t < n; t++)
@@ -192,14 +214,13 @@ __attribute__((target("avx2,fma"), always_inline)) static inline float hsum(__m2
   return _mm_cvtss_f32(s);
 }
 
-/* Block b of weight row j as 32 signed bytes (Q4: q - 8, low nibbles first). */
-__attribute__((target("avx2"), always_inline)) static inline __m256i
-load_w(const cpu_gemm_args *g, const int q4, int64_t j, int64_t b)
+/* A block of 32 weights as signed bytes (Q4: 16 bytes unpacked to q - 8, low nibbles first). */
+__attribute__((target("avx2"), always_inline)) static inline __m256i load_w(const void *p,
+                                                                            const int q4)
 {
   if (!q4)
-    return _mm256_loadu_si256((const __m256i *)((const int8_t *)g->b + j * g->k + b * QB));
-  __m128i bytes =
-      _mm_loadu_si128((const __m128i *)((const uint8_t *)g->b + (j * g->k + b * QB) / 2));
+    return _mm256_loadu_si256((const __m256i *)p);
+  __m128i bytes = _mm_loadu_si128((const __m128i *)p);
   __m256i v = _mm256_inserti128_si256(_mm256_castsi128_si256(bytes), _mm_srli_epi16(bytes, 4), 1);
   return _mm256_sub_epi8(_mm256_and_si256(v, _mm256_set1_epi8(15)), _mm256_set1_epi8(8));
 }
@@ -227,19 +248,20 @@ static float tail_dot(const cpu_gemm_args *g, int64_t i, int64_t j)
 
 /* Row i of A · weight row j, streaming the weights: even and odd blocks in two accumulators. */
 __attribute__((target("avx2,fma,f16c"), always_inline)) static inline float
-dot_row_avx2(const cpu_gemm_args *g, const int q4, int64_t i, int64_t j)
+dot_row_avx2(const prod *p, const int q4, int64_t i, int64_t j)
 {
+  const cpu_gemm_args *g = p->g;
   const cpu_qact *qa = g->aq;
   const int64_t full = g->k / QB;
   const int8_t *q = qa->q + i * qa->n_blocks * QB;
   const float *d = qa->d + i * qa->n_blocks;
-  const uint16_t *ws = q4 ? ivl_q4_scales(g->b, g->b_rows, g->k) + j * (g->k / QB) : NULL;
+  const uint16_t *ws = q4 ? p->q4_scales + j * (g->k / QB) : NULL;
   const char *wrow = (const char *)g->b + (q4 ? j * g->k / 2 : j * g->k);
   __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
   for (int64_t b = 0; b < full; b++) {
     _mm_prefetch(wrow + b * (q4 ? QB / 2 : QB) + CPU_GEMV_PREFETCH, _MM_HINT_T0);
     __m256i a = _mm256_loadu_si256((const __m256i *)(q + b * QB));
-    __m256 p = block_dot(_mm256_abs_epi8(a), a, load_w(g, q4, j, b));
+    __m256 p = block_dot(_mm256_abs_epi8(a), a, load_w(wrow + b * (q4 ? QB / 2 : QB), q4));
     float s = q4 ? d[b] * _cvtsh_ss(ws[b]) : d[b];
     acc[b % 2] = _mm256_fmadd_ps(p, _mm256_set1_ps(s), acc[b % 2]);
   }
@@ -249,42 +271,57 @@ dot_row_avx2(const cpu_gemm_args *g, const int q4, int64_t i, int64_t j)
 
 /* C[i0 .. i0+mr, j0 .. j0+nr] from A's rows and the weights' rows, one accumulator each. */
 __attribute__((target("avx2,fma,f16c"), always_inline)) static inline void
-tile_avx2(const cpu_gemm_args *g, const int q4, const int mr, const int nr, int64_t i0, int64_t j0)
+tile_avx2(const prod *p, const int q4, const int mr, const int nr, int64_t i0, int64_t j0)
 {
+  const cpu_gemm_args *g = p->g;
   const cpu_qact *qa = g->aq;
   const int64_t full = g->k / QB, nb = qa->n_blocks;
+  const int64_t row_bytes = q4 ? g->k / 2 : g->k, block_bytes = q4 ? QB / 2 : QB;
+  const char *wrow[TILE_COLS];
+  const uint16_t *wsc[TILE_COLS];
+  const uint16_t *scales = p->q4_scales;
   __m256 acc[TILE_ROWS][TILE_COLS];
+#pragma GCC unroll 4
+  for (int c = 0; c < nr; c++) {
+    wrow[c] = (const char *)g->b + (j0 + c) * row_bytes;
+    wsc[c] = q4 ? scales + (j0 + c) * (g->k / QB) : NULL;
+  }
+#pragma GCC unroll 4
   for (int r = 0; r < mr; r++)
+#pragma GCC unroll 4
     for (int c = 0; c < nr; c++)
       acc[r][c] = _mm256_setzero_ps();
   for (int64_t b = 0; b < full; b++) {
     __m256i w[TILE_COLS];
     __m256 ws[TILE_COLS];
+#pragma GCC unroll 4
     for (int c = 0; c < nr; c++) {
-      w[c] = load_w(g, q4, j0 + c, b);
-      if (q4)
-        ws[c] = _mm256_set1_ps(
-            _cvtsh_ss(ivl_q4_scales(g->b, g->b_rows, g->k)[(j0 + c) * (g->k / QB) + b]));
+      w[c] = load_w(wrow[c] + b * block_bytes, q4);
+      ws[c] = q4 ? _mm256_set1_ps(_cvtsh_ss(wsc[c][b])) : _mm256_setzero_ps();
     }
+#pragma GCC unroll 4
     for (int r = 0; r < mr; r++) {
       __m256i a = _mm256_loadu_si256((const __m256i *)(qa->q + ((i0 + r) * nb + b) * QB));
       __m256i ax = _mm256_abs_epi8(a);
       __m256 d = _mm256_broadcast_ss(qa->d + (i0 + r) * nb + b);
+#pragma GCC unroll 4
       for (int c = 0; c < nr; c++)
         acc[r][c] =
             _mm256_fmadd_ps(block_dot(ax, a, w[c]), q4 ? _mm256_mul_ps(d, ws[c]) : d, acc[r][c]);
     }
   }
+#pragma GCC unroll 4
   for (int r = 0; r < mr; r++)
+#pragma GCC unroll 4
     for (int c = 0; c < nr; c++) {
       float sum = hsum(acc[r][c]);
-      store(g, i0 + r, j0 + c, full < nb ? sum + tail_dot(g, i0 + r, j0 + c) : sum);
+      store(p, i0 + r, j0 + c, full < nb ? sum + tail_dot(g, i0 + r, j0 + c) : sum);
     }
 }
 
 #define TILE_CASE(q4, mr, nr)                                                                      \
   case (q4)*100 + (mr)*10 + (nr):                                                                  \
-    tile_avx2(g, q4, mr, nr, i0, j0);                                                              \
+    tile_avx2(p, q4, mr, nr, i0, j0);                                                              \
     break;
 #define TILE_CASES(q4)                                                                             \
   TILE_CASE(q4, 1, 1)                                                                              \
@@ -297,9 +334,9 @@ tile_avx2(const cpu_gemm_args *g, const int q4, const int mr, const int nr, int6
   TILE_CASE(q4, 4, 2)
 
 __attribute__((target("avx2,fma,f16c"))) static void
-tile_dispatch_avx2(const cpu_gemm_args *g, int mr, int nr, int64_t i0, int64_t j0)
+tile_dispatch_avx2(const prod *p, int mr, int nr, int64_t i0, int64_t j0)
 {
-  switch ((g->b_dtype == IVL_DTYPE_Q4) * 100 + mr * 10 + nr) {
+  switch ((p->q4_scales != NULL) * 100 + mr * 10 + nr) {
     TILE_CASES(0)
     TILE_CASES(1)
   default:
@@ -307,32 +344,40 @@ tile_dispatch_avx2(const cpu_gemm_args *g, int mr, int nr, int64_t i0, int64_t j
   }
 }
 
-__attribute__((target("avx2,fma,f16c"))) static float dot_row_dispatch_avx2(const cpu_gemm_args *g,
+__attribute__((target("avx2,fma,f16c"))) static float dot_row_dispatch_avx2(const prod *p,
                                                                             int64_t i, int64_t j)
 {
-  return g->b_dtype == IVL_DTYPE_Q4 ? dot_row_avx2(g, 1, i, j) : dot_row_avx2(g, 0, i, j);
+  return p->q4_scales ? dot_row_avx2(p, 1, i, j) : dot_row_avx2(p, 0, i, j);
 }
 #endif
 
 void cpu_int_dot_tile(const cpu_gemm_args *g, int64_t i0, int64_t i1, int64_t j0, int64_t j1,
                       gboolean simd)
 {
+  prod p;
+  prod_init(&p, g, j0, j1);
 #if HAVE_X86_SIMD
   if (simd && g->m > GEMV_MAX_ROWS) {
-    for (int64_t jb = j0; jb < j1; jb += TILE_COLS)
-      for (int64_t ib = i0; ib < i1; ib += TILE_ROWS)
-        tile_dispatch_avx2(g, (int)MIN(TILE_ROWS, i1 - ib), (int)MIN(TILE_COLS, j1 - jb), ib, jb);
-    return;
-  }
-  if (simd) {
+    /* rows in slices of about A_SLICE_BYTES of quantized A, so that the slice stays in L2
+     * while every column pair of the tile passes over it (all of A per pair was L3 traffic
+     * of a gigabyte per prefill product) */
+    const int64_t slice = MAX(TILE_ROWS, A_SLICE_BYTES / MAX(1, g->k) / TILE_ROWS * TILE_ROWS);
+    for (int64_t is = i0; is < i1; is += slice)
+      for (int64_t jb = j0; jb < j1; jb += TILE_COLS)
+        for (int64_t ib = is; ib < MIN(i1, is + slice); ib += TILE_ROWS)
+          tile_dispatch_avx2(&p, (int)MIN(TILE_ROWS, MIN(i1, is + slice) - ib),
+                             (int)MIN(TILE_COLS, j1 - jb), ib, jb);
+  } else if (simd) {
     for (int64_t j = j0; j < j1; j++)
       for (int64_t i = i0; i < i1; i++)
-        store(g, i, j, dot_row_dispatch_avx2(g, i, j));
-    return;
-  }
+        store(&p, i, j, dot_row_dispatch_avx2(&p, i, j));
+  } else
 #endif
+  {
+    for (int64_t j = j0; j < j1; j++)
+      for (int64_t i = i0; i < i1; i++)
+        store(&p, i, j, dot_portable(&p, i, j));
+  }
   (void)simd;
-  for (int64_t j = j0; j < j1; j++)
-    for (int64_t i = i0; i < i1; i++)
-      store(g, i, j, dot_portable(g, i, j));
+  g_free(p.mul);
 }
