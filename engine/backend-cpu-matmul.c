@@ -12,6 +12,19 @@ typedef struct {
   gboolean simd;
 } matmul_job;
 
+typedef struct {
+  cpu_qact *qa;
+  const float *a;
+  int64_t lda;
+  gboolean simd;
+} qact_job;
+
+static void qact_rows(void *ctx, int64_t r0, int64_t r1)
+{
+  qact_job *job = ctx;
+  cpu_qact_rows(job->qa, job->a, job->lda, r0, r1, job->simd);
+}
+
 static void matmul_task(void *ctx, int64_t task, int thread)
 {
   matmul_job *job = ctx;
@@ -69,7 +82,15 @@ void cpu_op_matmul(ivl_backend *be, ivl_tensor *y, const ivl_tensor *x, const iv
   job.n_col_chunks = MAX(1, (job.g.n + job.col_chunk - 1) / job.col_chunk);
   if (job.g.m == 0 || job.g.n == 0)
     return;
+  cpu_qact *qa = NULL;
+  if (cb->int_dot && cpu_dtype_is_quant(w->dtype)) {
+    qa = cpu_qact_new(job.g.m, job.g.k, w->dtype);
+    qact_job qj = {qa, job.g.a, job.g.lda, cb->simd};
+    cpu_parallel_rows(cb, job.g.m, job.g.k, qact_rows, &qj);
+    job.g.aq = qa;
+  }
   ivl_threadpool_run(cb->pool, n_row_blocks * job.n_col_chunks, matmul_task, &job);
+  cpu_qact_free(qa);
 }
 
 typedef struct {

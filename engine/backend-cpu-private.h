@@ -9,7 +9,8 @@
 typedef struct {
   ivl_backend base;
   ivl_threadpool *pool;
-  gboolean simd; /* AVX2/FMA/F16C kernels */
+  gboolean simd;    /* AVX2/FMA/F16C kernels */
+  gboolean int_dot; /* quantized weights by integer dot products (cpu_int_dot_enabled) */
 } cpu_backend;
 
 static inline cpu_backend *cpu_of(ivl_backend *be)

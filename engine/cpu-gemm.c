@@ -502,7 +502,9 @@ void cpu_gemm_tile(const cpu_gemm_args *g, int64_t i0, int64_t i1, int64_t j0, i
 {
   if (j1 <= j0 || i1 <= i0)
     return;
-  if (g->m > GEMV_MAX_ROWS)
+  if (g->aq != NULL)
+    cpu_int_dot_tile(g, i0, i1, j0, j1, simd);
+  else if (g->m > GEMV_MAX_ROWS)
     gemm_packed(g, i0, i1, j0, j1, simd);
   else if (g->b_rows_are_n)
     gemv_rows_are_n(g, i0, i1, j0, j1, simd);

@@ -30,6 +30,8 @@ void cpu_row_from_f32(void *dst, ivl_dtype dtype, const float *src, int64_t n);
 
 /* -- matrix products (cpu-gemm.c) -- */
 
+typedef struct cpu_qact cpu_qact;
+
 /* C[m, n] = alpha * A[m, k] · B (+ bias[n]), all strides in elements. B is read as
  * B[j][kk] = b[j * ldb + kk] when b_rows_are_n (weights [out, in], keys) and as
  * b[kk * ldb + j] otherwise (values). A and C are f32. */
@@ -47,6 +49,9 @@ typedef struct {
   float alpha;
   float *c;
   int64_t ldc;
+  /* NULL, or A quantized (cpu-int-dot.c) for a quantized B: the product is then taken in
+   * integers per block of CPU_QACT_BLOCK values */
+  const cpu_qact *aq;
 } cpu_gemm_args;
 
 /* How far ahead of its reads (bytes) a GEMV asks for the weights: the hardware prefetcher
@@ -85,6 +90,37 @@ void cpu_q4_group_sums(float *sums, const float *a, int64_t k);
  * cpu_q4_group_sums (needed by the Q4 vector path, NULL otherwise). */
 float cpu_quant_dot(const float *a, const float *a_split, const cpu_gemm_args *g, int64_t j,
                     gboolean simd);
+
+/* -- integer dot products for quantized B (cpu-int-dot.c) --
+ *
+ * A is quantized per block of CPU_QACT_BLOCK values of a row, as llama.cpp's Q8 activations:
+ * d = max|block| / 127, q = x / d rounded to nearest even (an all-zero block has d = 0, q = 0).
+ * A product is then Σ over blocks of d · (the int32 dot of q with the weights' int8 values,
+ * or with the 4-bit values q - 8) · the weights' scale for that block (Q4) or row (Q8), one
+ * float multiply-add per 32 products. For Q4, each block of q holds its 16 even values then
+ * its 16 odd ones, the order of the low and high nibbles of the 16 weight bytes. */
+#define CPU_QACT_BLOCK 32
+
+struct cpu_qact {
+  int64_t m, k, n_blocks; /* n_blocks = ceil(k / CPU_QACT_BLOCK) */
+  gboolean split;         /* the Q4 order above */
+  int8_t *q;              /* [m][n_blocks * CPU_QACT_BLOCK], zero past k */
+  float *d;               /* [m][n_blocks] */
+};
+
+/* TRUE unless IVL_CPU_INT_DOT is "0": the float path (quantized weights converted to f32)
+ * stays selectable, and the goldens compare against it. */
+gboolean cpu_int_dot_enabled(void);
+/* An A of m rows and k columns for B in b_dtype (Q8 or Q4), its values unset. */
+cpu_qact *cpu_qact_new(int64_t m, int64_t k, ivl_dtype b_dtype);
+void cpu_qact_free(cpu_qact *qa);
+/* Quantizes rows [r0, r1) of a (f32, row stride lda) into qa. */
+void cpu_qact_rows(cpu_qact *qa, const float *a, int64_t lda, int64_t r0, int64_t r1,
+                   gboolean simd);
+/* cpu_gemm_tile for g->aq != NULL and B Q8 or Q4 stored [n, k]. The same rule holds: the path
+ * (one row at a time, or tiles of rows and columns) depends on g->m only. */
+void cpu_int_dot_tile(const cpu_gemm_args *g, int64_t i0, int64_t i1, int64_t j0, int64_t j1,
+                      gboolean simd);
 
 /* -- attention (cpu-attention.c) -- */
 typedef struct {

@@ -16,6 +16,9 @@ typedef struct {
   /* added to every case's NMSE bound, for a backend whose activations are not f32 (bf16
    * activations: ~1e-5); 0 for f32 against f32 */
   double extra_nmse;
+  /* added to the bound of products with quantized weights, for a backend that quantizes the
+   * activations too (the CPU's integer dot products, cpu-int-dot.c); 0 otherwise */
+  double quant_act_nmse;
   const char *filter; /* only cases whose name contains this; NULL: all */
   gboolean verbose;   /* print one line per case */
 } ivl_op_cases_params;

@@ -1,6 +1,7 @@
 /* The CPU backend against the reference ops (op-cases.c), plus what only the CPU backend has:
  * dtype conversion on upload/download and errors for bad shapes. Runs the AVX2 kernels, or the
- * portable ones when IVL_CPU_NO_SIMD=1 (meson runs it both ways).
+ * portable ones when IVL_CPU_NO_SIMD=1 (meson runs it both ways), with quantized weights by
+ * integer dot products unless IVL_CPU_INT_DOT=0 (meson runs the products that way too).
  * Usage: test-cpu-ops [-v] [filter]; IVL_TEST_SEED overrides the fixed seed. */
 #include "backend.h"
 #include "cpu-kernels.h"
@@ -148,7 +149,12 @@ int main(int argc, char **argv)
   const char *seed = g_getenv("IVL_TEST_SEED");
   if (seed)
     params.seed = (guint32)g_ascii_strtoull(seed, NULL, 10);
-  printf("seed %u, kernels %s\n", params.seed, cpu_simd_available() ? "avx2" : "portable");
+  /* activations uniform in [-1, 1] quantized per 32 to int8: NMSE = step² / 12 over the mean
+   * square = (1/127)² / 12 / (1/3) ≈ 1.6e-5 at most, 1.3-1.6e-5 measured */
+  if (cpu_int_dot_enabled())
+    params.quant_act_nmse = 3e-5;
+  printf("seed %u, kernels %s, quantized weights by %s products\n", params.seed,
+         cpu_simd_available() ? "avx2" : "portable", cpu_int_dot_enabled() ? "integer" : "float");
 
   g_autoptr(GError) error = NULL;
   /* 3 threads on any machine: uneven splits of every op */
