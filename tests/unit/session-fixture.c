@@ -6,6 +6,7 @@
 #include "tiny-model.h"
 
 ivl_model *fixture_model;
+ivl_backend_kind fixture_backend = IVL_BACKEND_CPU;
 static char *model_dir;
 
 char *fixture_source_path(const char *rel)
@@ -25,7 +26,7 @@ void fixture_setup(void)
   tp.seed = 7;
   g_assert_true(ivl_tiny_model_write(model_dir, &tp, &error));
   ivl_model_params mp = ivl_model_default_params();
-  mp.backend = IVL_BACKEND_CPU;
+  mp.backend = fixture_backend;
   mp.context_length = 4096;
   fixture_model = ivl_model_load(model_dir, &mp, NULL, &error);
   g_assert_no_error(error);
