@@ -24,6 +24,11 @@ void fixture_setup(void)
   ivl_tiny_model_params tp = ivl_tiny_model_default_params();
   tp.tokenizer_dir = tok;
   tp.seed = 7;
+  if (fixture_backend != IVL_BACKEND_CPU) {
+    /* head dims the CUDA kernels have (64), one vision layer: the emulation is slow */
+    tp.vision_heads = 1, tp.vision_hidden = 64, tp.vision_ffn = 128, tp.vision_layers = 1;
+    tp.llm_hidden = 256, tp.llm_heads = 4, tp.llm_kv_heads = 2, tp.llm_ffn = 512;
+  }
   g_assert_true(ivl_tiny_model_write(model_dir, &tp, &error));
   ivl_model_params mp = ivl_model_default_params();
   mp.backend = fixture_backend;
