@@ -3,59 +3,26 @@
  *
  * batch_chat pads the prompts on the left and masks the pads, with positions counted from
  * each row's first real token (spec 6): each row then computes exactly what it would alone.
- * So the prompts run one after another, each in a fresh conversation, which gives the
- * padded batch's answers without its padding work.
+ * A local model answers --parallel lines at once in an ivl_batch (batch-parallel.c), whose
+ * sequences need no padding; a server is asked one line after another, each in a fresh
+ * conversation.
  */
 #include "ivl-config.h"
 
-#include <errno.h>
 #include <glib/gi18n.h>
-#include <json-glib/json-glib.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "answerer.h"
 #include "batch-line.h"
+#include "batch-output.h"
+#include "batch-parallel.h"
 #include "cmd-common.h"
 #include "commands.h"
 #include "file-io.h"
 
-static char *answer_line(const char *image, const char *question, const char *answer,
-                         const char *error)
-{
-  g_autoptr(JsonBuilder) b = json_builder_new();
-  json_builder_begin_object(b);
-  json_builder_set_member_name(b, "image");
-  if (image)
-    json_builder_add_string_value(b, image);
-  else
-    json_builder_add_null_value(b);
-  json_builder_set_member_name(b, "question");
-  json_builder_add_string_value(b, question ? question : "");
-  json_builder_set_member_name(b, error ? "error" : "answer");
-  json_builder_add_string_value(b, error ? error : answer);
-  json_builder_end_object(b);
-  g_autoptr(JsonGenerator) gen = json_generator_new();
-  g_autoptr(JsonNode) root = json_builder_get_root(b);
-  json_generator_set_root(gen, root);
-  return json_generator_to_data(gen, NULL);
-}
-
 /* The most bytes of a JSONL file read; lines hold paths and questions, not media. */
 #define MAX_JSONL_BYTES ((gsize)256 << 20)
-
-/* Prints one answer line; FALSE when stdout cannot take it (a full disk, a closed pipe). */
-static gboolean print_line(const char *image, const char *question, const char *answer,
-                           const char *message, GError **error)
-{
-  g_autofree char *out = answer_line(image, question, answer, message);
-  if (printf("%s\n", out) < 0 || fflush(stdout) != 0) {
-    g_set_error(error, IVL_ERROR, IVL_ERROR_IO, _("cannot write the answers: %s"),
-                g_strerror(errno));
-    return FALSE;
-  }
-  return TRUE;
-}
 
 /* Answers one line, or reports in *line_error why the line cannot be run; FALSE only when the
  * answers cannot be written. */
@@ -64,7 +31,7 @@ static gboolean run_line(ivl_answerer *answerer, const char *line, const char *l
 {
   g_autofree char *question = NULL, *image = NULL;
   if (!ivl_batch_line_parse(line, label, &question, &image, line_error))
-    return print_line(NULL, NULL, NULL, (*line_error)->message, error);
+    return ivl_batch_output_print(NULL, NULL, NULL, (*line_error)->message, error);
   ivl_media *media = NULL;
   g_autofree char *answer = NULL;
   if (image) {
@@ -83,13 +50,15 @@ static gboolean run_line(ivl_answerer *answerer, const char *line, const char *l
     ivl_answerer_note_cut(answerer, label);
   if (*line_error)
     g_prefix_error(line_error, "%s: ", label);
-  return print_line(image, question, answer, *line_error ? (*line_error)->message : NULL, error);
+  return ivl_batch_output_print(image, question, answer,
+                                *line_error ? (*line_error)->message : NULL, error);
 }
 
 /* Runs every line; a line that fails is reported (its answer line holds the error) and the
  * others still run. *n_failed counts those lines. */
-static gboolean run_file(ivl_answerer *answerer, const char *path, int max_num,
-                         const ivl_generation_params *gp, int *n_failed, GError **error)
+static gboolean run_file(ivl_answerer *answerer, const char *path, const char *system, int max_num,
+                         const ivl_generation_params *gp, int parallel, int *n_failed,
+                         GError **error)
 {
   g_autofree char *text = NULL;
   gsize length = 0;
@@ -100,6 +69,10 @@ static gboolean run_file(ivl_answerer *answerer, const char *path, int max_num,
     return FALSE;
   }
   g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
+  ivl_model *model = ivl_answerer_get_model(answerer);
+  if (model)
+    return ivl_batch_run_parallel(model, system, path, lines, max_num, gp, parallel, n_failed,
+                                  error);
   for (int i = 0; lines[i]; i++) {
     if (!*g_strstrip(lines[i]))
       continue;
@@ -121,7 +94,7 @@ int ivl_cmd_batch(int argc, char **argv)
   ivl_cli_remote_options ro = {0};
   ivl_cli_generation_options go;
   char *jsonl = NULL, *system = NULL;
-  int max_num = 12;
+  int max_num = 12, parallel = 0;
   ivl_cli_generation_options_init(&go);
   const GOptionEntry entries[] = {
       {"jsonl", 0, 0, G_OPTION_ARG_FILENAME, &jsonl,
@@ -130,6 +103,8 @@ int ivl_cmd_batch(int argc, char **argv)
        N_("Most tiles per image, thumbnail not counted (default 12)"), "N"},
       {"system", 0, 0, G_OPTION_ARG_STRING, &system, N_("System message (default: the model's)"),
        "TEXT"},
+      {"parallel", 0, 0, G_OPTION_ARG_INT, &parallel,
+       N_("Questions answered at once by a local model (default: as many as memory holds)"), "N"},
       {NULL},
   };
   g_autoptr(GOptionContext) ctx = g_option_context_new(NULL);
@@ -148,11 +123,21 @@ int ivl_cmd_batch(int argc, char **argv)
     fprintf(stderr, "ivl batch: %s\n", _("--jsonl FILE is required"));
     goto out;
   }
+  if (parallel < 0) {
+    fprintf(stderr, "ivl batch: %s\n", _("--parallel must be 1 or more"));
+    goto out;
+  }
+  if (ro.server && parallel > 1) {
+    fprintf(stderr, "ivl batch: %s\n",
+            _("--parallel above 1 needs a local model: a --server is asked one question at a "
+              "time"));
+    goto out;
+  }
   status = 1;
   int n_failed = 0;
   if (ivl_cli_generation_params(&go, &gp, &error) &&
       (answerer = ivl_answerer_open(&mo, &ro, system, &error)) &&
-      run_file(answerer, jsonl, max_num, &gp, &n_failed, &error)) {
+      run_file(answerer, jsonl, system, max_num, &gp, parallel, &n_failed, &error)) {
     if (n_failed == 0)
       status = 0;
     else

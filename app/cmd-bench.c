@@ -5,6 +5,10 @@
  * Inputs are synthetic (fixed token ids, patterned tiles): speed does not depend on what
  * the tokens say, and the benchmark then needs neither a tokenizer nor an image file.
  *
+ * --parallel 1,2,4,8 decodes that many streams at once (one forward pass a step over all of
+ * them): reading the weights is the bound of a decode step, so the tokens of all streams
+ * together grow with the count while the bandwidth allows.
+ *
  * --compare FILE.json divides each figure by the same figure of a saved `ivl bench --json`
  * run: the machine's speed drifts over the day, so a change is judged by ratios measured
  * minutes apart rather than by absolute figures from different days.
@@ -22,6 +26,17 @@
 #include "roofline.h"
 #include "safetensors.h"
 
+/* Decode of several streams stepped together (--parallel). */
+typedef struct {
+  int streams;
+  double tps;            /* tokens of all streams per second */
+  double per_stream_tps; /* of each stream */
+  double gbps;           /* weights once a step, and every stream's KV cache */
+} bench_parallel;
+
+#define MAX_PARALLEL_RUNS 16
+#define MAX_STREAMS 256
+
 typedef struct {
   double load_s;
   double vision_ms_per_tile, vision_gflops;
@@ -31,6 +46,8 @@ typedef struct {
   double decode_tps, decode_gbps, decode_weight_bytes;
   double peak_rss_mib;
   double roof_gbps, roof_gflops;
+  bench_parallel parallel[MAX_PARALLEL_RUNS];
+  int n_parallel;
 } bench_result;
 
 static double now_s(void)
@@ -143,6 +160,95 @@ static gboolean run_text(ivl_model *m, int n_prompt, int n_decode, bench_result 
       2.0 * c->num_layers * c->num_kv_heads * c->head_dim * 4 * (n_prompt + n_decode / 2.0);
   r->decode_weight_bytes = lm_weight_bytes(m);
   r->decode_gbps = (r->decode_weight_bytes + kv_bytes) * r->decode_tps / 1e9;
+  return TRUE;
+}
+
+/* KV bytes a decode step reads at context ctx. */
+static double kv_read_bytes(const ivl_llm_config *c, double ctx, ivl_model *m)
+{
+  return 2.0 * c->num_layers * c->num_kv_heads * c->head_dim *
+         ivl_dtype_size(m->backend->act_dtype) * ctx;
+}
+
+/* n_prompt tokens then n_decode decode steps of `streams` sequences stepped together (one
+ * forward pass a step, ivl_language_forward_batch), each with its own cache; the prompts are
+ * read first, one after another, and only the decode is timed. */
+static gboolean run_parallel(ivl_model *m, int streams, int n_prompt, int n_decode,
+                             bench_parallel *out, GError **error)
+{
+  const ivl_llm_config *c = &m->config->llm;
+  ivl_language *lm = m->language;
+  int max_rows = ivl_language_get_max_rows(lm);
+  g_autofree ivl_kv_cache **kv = g_new0(ivl_kv_cache *, streams);
+  g_autofree ivl_lm_rows *rows = g_new0(ivl_lm_rows, streams);
+  g_autofree int32_t *tok = g_new0(int32_t, streams);
+  g_autofree int32_t *ids = bench_ids(n_prompt + streams, c->vocab_size);
+  double theta = ivl_language_rope_theta(c, n_prompt);
+  gboolean ok = TRUE;
+  for (int s = 0; ok && s < streams; s++) {
+    ok = (kv[s] = ivl_kv_cache_new(lm, n_prompt + n_decode, error)) != NULL;
+    for (int p = 0; ok && p < n_prompt; p += max_rows) {
+      ivl_lm_rows r = {.kv = kv[s],
+                       .ids = ids + s + p,
+                       .n = MIN(max_rows, n_prompt - p),
+                       .pos0 = p,
+                       .image_token = -1,
+                       .theta = theta};
+      r.logits = p + r.n == n_prompt;
+      ok = ivl_language_forward_batch(lm, &r, 1, error);
+    }
+    if (ok)
+      tok[s] = ivl_language_argmax_row(lm, 0);
+  }
+  double t0 = now_s();
+  for (int i = 0; ok && i < n_decode; i++) {
+    for (int s = 0; s < streams; s++)
+      rows[s] = (ivl_lm_rows){.kv = kv[s],
+                              .ids = &tok[s],
+                              .n = 1,
+                              .pos0 = n_prompt + i,
+                              .image_token = -1,
+                              .theta = ivl_language_rope_theta(c, n_prompt + i + 1),
+                              .logits = TRUE};
+    ok = ivl_language_forward_batch(lm, rows, streams, error);
+    for (int s = 0; ok && s < streams; s++)
+      tok[s] = ivl_language_argmax_row(lm, s);
+  }
+  double t = now_s() - t0;
+  for (int s = 0; s < streams; s++)
+    ivl_kv_cache_free(kv[s]);
+  if (!ok)
+    return FALSE;
+  out->streams = streams;
+  out->per_stream_tps = n_decode / t;
+  out->tps = out->per_stream_tps * streams;
+  out->gbps = (lm_weight_bytes(m) + streams * kv_read_bytes(c, n_prompt + n_decode / 2.0, m)) *
+              out->per_stream_tps / 1e9;
+  return TRUE;
+}
+
+/* "1,2,4,8" into counts[], each 1 to MAX_STREAMS. */
+static gboolean parse_parallel(const char *list, int *counts, int *n, GError **error)
+{
+  g_auto(GStrv) parts = g_strsplit(list, ",", -1);
+  *n = 0;
+  for (int i = 0; parts[i]; i++) {
+    guint64 v = 0;
+    if (*n == MAX_PARALLEL_RUNS ||
+        !g_ascii_string_to_unsigned(g_strstrip(parts[i]), 10, 1, MAX_STREAMS, &v, NULL)) {
+      g_set_error(error, IVL_ERROR, IVL_ERROR_INVALID_ARGUMENT,
+                  _("--parallel takes up to %d stream counts between 1 and %d, such as 1,2,4,8"),
+                  MAX_PARALLEL_RUNS, MAX_STREAMS);
+      return FALSE;
+    }
+    counts[(*n)++] = (int)v;
+  }
+  if (*n == 0) {
+    g_set_error(error, IVL_ERROR, IVL_ERROR_INVALID_ARGUMENT,
+                _("--parallel takes up to %d stream counts between 1 and %d, such as 1,2,4,8"),
+                MAX_PARALLEL_RUNS, MAX_STREAMS);
+    return FALSE;
+  }
   return TRUE;
 }
 
@@ -279,6 +385,18 @@ static void print_result(const bench_result *r, const char *backend, const char 
            r->ttft_tiles, r->prefill_tps, r->prefill_gflops,
            fraction(r->prefill_gflops, r->roof_gflops), r->decode_tps, r->decode_gbps,
            fraction(r->decode_gbps, r->roof_gbps), r->peak_rss_mib, r->roof_gbps, r->roof_gflops);
+    if (r->n_parallel > 0) {
+      printf(",\"parallel\":[");
+      for (int i = 0; i < r->n_parallel; i++) {
+        const bench_parallel *p = &r->parallel[i];
+        printf("%s{\"streams\":%d,\"decode_tokens_per_s\":%.2f,"
+               "\"per_stream_tokens_per_s\":%.2f,\"decode_gb_per_s\":%.2f,"
+               "\"decode_fraction_of_bandwidth\":%.3f}",
+               i ? "," : "", p->streams, p->tps, p->per_stream_tps, p->gbps,
+               fraction(p->gbps, r->roof_gbps));
+      }
+      printf("]");
+    }
     if (saved)
       print_comparison_json(r, saved, saved_path);
     printf("}\n");
@@ -296,6 +414,11 @@ static void print_result(const bench_result *r, const char *backend, const char 
          r->prefill_gflops, 100 * fraction(r->prefill_gflops, r->roof_gflops));
   printf(_("decode             %.2f tokens/s, %.1f GB/s (%.0f%% of bandwidth)\n"), r->decode_tps,
          r->decode_gbps, 100 * fraction(r->decode_gbps, r->roof_gbps));
+  for (int i = 0; i < r->n_parallel; i++) {
+    const bench_parallel *p = &r->parallel[i];
+    printf(_("decode %3d streams %.2f tokens/s (%.2f each), %.1f GB/s (%.0f%% of bandwidth)\n"),
+           p->streams, p->tps, p->per_stream_tps, p->gbps, 100 * fraction(p->gbps, r->roof_gbps));
+  }
   printf(_("peak memory        %.0f MiB (VmHWM)\n"), r->peak_rss_mib);
   if (saved)
     print_comparison_text(r, saved, saved_path);
@@ -308,7 +431,7 @@ int ivl_cmd_bench(int argc, char **argv)
 {
   ivl_cli_model_options mo = {0};
   gboolean json = FALSE;
-  g_autofree char *compare = NULL;
+  g_autofree char *compare = NULL, *parallel = NULL;
   int n_prompt = 512, n_decode = 32, n_tiles = 13;
   const GOptionEntry entries[] = {
       {"json", 0, 0, G_OPTION_ARG_NONE, &json, N_("Print one JSON object"), NULL},
@@ -320,6 +443,8 @@ int ivl_cmd_bench(int argc, char **argv)
        N_("Image tiles for time to first token (default 13)"), "N"},
       {"compare", 0, 0, G_OPTION_ARG_FILENAME, &compare,
        N_("Print each figure's ratio to a run saved with --json"), "FILE.json"},
+      {"parallel", 0, 0, G_OPTION_ARG_STRING, &parallel,
+       N_("Also decode this many streams at once, each count in turn (such as 1,2,4,8)"), "LIST"},
       {NULL},
   };
   g_autoptr(GOptionContext) ctx = g_option_context_new(NULL);
@@ -349,7 +474,9 @@ int ivl_cmd_bench(int argc, char **argv)
 
   g_autoptr(GError) error = NULL;
   g_autoptr(JsonParser) saved = NULL;
-  if (compare && !(saved = load_saved_run(compare, &error))) {
+  int streams[MAX_PARALLEL_RUNS], n_runs = 0;
+  if ((parallel && !parse_parallel(parallel, streams, &n_runs, &error)) ||
+      (compare && !(saved = load_saved_run(compare, &error)))) {
     fprintf(stderr, "ivl bench: %s\n", error->message);
     ivl_cli_model_options_clear(&mo);
     return 2;
@@ -360,6 +487,8 @@ int ivl_cmd_bench(int argc, char **argv)
   r.load_s = now_s() - t0;
   gboolean ok = model && run_vision_and_ttft(model, n_tiles, &r, &error) &&
                 run_text(model, n_prompt, n_decode, &r, &error);
+  for (int i = 0; ok && i < n_runs; i++)
+    ok = run_parallel(model, streams[i], n_prompt, n_decode, &r.parallel[r.n_parallel++], &error);
   if (ok) {
     r.peak_rss_mib = peak_rss_mib();
     ok = measure_ceilings(model, &r, mo.threads == IVL_CLI_UNSET_INT ? 0 : mo.threads, &error);

@@ -257,6 +257,51 @@ const int32_t *ivl_session_get_generated_ids(const ivl_session *session, int *n_
  * session), or NULL before the first ask. */
 const float *ivl_session_get_prompt_logits(const ivl_session *session, int *n_vocab);
 
+/* ---- batches: several asks generated together ------------------------------------------ */
+
+/* Sessions whose asks advance together: each step is one forward pass over a token of every
+ * answering session and a chunk of the prompts still being read, so B answers cost little
+ * more than one where reading the weights is the bound. Each ask has its own KV cache, sized
+ * for its prompt and max_new_tokens when it is added; the prompts never wait for each other
+ * (no padding). Greedy answers are those ivl_session_ask gives. One thread at a time. */
+typedef struct ivl_batch ivl_batch;
+
+/* Called once when an ask of the batch ends: with the post-processed answer (borrowed for
+ * the call; the turn is then in the session's history and its stats are set) or with the
+ * error that ended it (the history as it was: CANCELLED, the backend's failures). The
+ * session has left the batch when it is called. */
+typedef void (*ivl_batch_done_cb)(ivl_session *session, const char *answer, const GError *error,
+                                  void *user_data);
+
+/* kv_budget: bytes the batch's KV caches may take together; 0 = what memory allows (half
+ * of the host's memory on the CPU, the device's free memory less a margin on CUDA). */
+ivl_batch *ivl_batch_new(ivl_model *model, guint64 kv_budget, GError **error);
+void ivl_batch_free(ivl_batch *batch);
+
+/* Adds an ask of session (not in a batch already) as ivl_session_ask would run it: the
+ * question is rendered and its media run through the vision encoder now; its prompt is read
+ * in the next steps. params, callback, user_data and cancellable are kept until done is
+ * called (params->logit_bias borrowed as long). Errors: INVALID_ARGUMENT (the question does
+ * not fit the media or the context), OUT_OF_MEMORY when its KV cache does not fit the
+ * budget beside the asks already admitted (they are not disturbed), CANCELLED, the vision
+ * encoder's. */
+gboolean ivl_batch_add(ivl_batch *batch, ivl_session *session, const char *question,
+                       ivl_media *const *media, int n_media, ivl_image_layout layout,
+                       const ivl_generation_params *params, ivl_token_cb callback,
+                       ivl_batch_done_cb done, void *user_data, GCancellable *cancellable,
+                       GError **error);
+/* Takes session's ask out of the batch without calling done, as if it had been cancelled;
+ * the history stays as it was. Nothing for a session not in the batch. */
+void ivl_batch_remove(ivl_batch *batch, ivl_session *session);
+/* One forward pass over the batch; done is called for the asks that end in it. FALSE on a
+ * failure of the model: every ask then ends with that error (done called) and the batch is
+ * empty, but usable. */
+gboolean ivl_batch_step(ivl_batch *batch, GError **error);
+/* Asks in the batch. */
+int ivl_batch_get_n_asks(const ivl_batch *batch);
+/* How many more asks of n_tokens positions (prompt + answer) the KV budget admits now. */
+int ivl_batch_get_room(const ivl_batch *batch, int n_tokens);
+
 G_END_DECLS
 
 #endif /* IVL_H */

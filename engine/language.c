@@ -8,6 +8,7 @@
 #include "language.h"
 
 #include <math.h>
+#include <string.h>
 
 #include "ivl.h"
 #include "tensor-view.h"
@@ -23,15 +24,21 @@ typedef struct {
   ivl_tensor *ffn_norm;      /* [1, D] post_attention_layernorm */
   ivl_tensor *w_gate, *w_up; /* [I, D] */
   ivl_tensor *w_down;        /* [D, I] */
-  ivl_tensor *k_cache;       /* [n_ctx, KV*hd] act, rotated keys */
-  ivl_tensor *v_cache;       /* [n_ctx, KV*hd] act */
 } lm_layer;
+
+struct ivl_kv_cache {
+  ivl_backend *be;
+  int n_layers, n_ctx;
+  int64_t n_past;
+  ivl_tensor **k; /* per layer [n_ctx, KV*hd] act, rotated keys */
+  ivl_tensor **v; /* per layer [n_ctx, KV*hd] act */
+};
 
 struct ivl_language {
   ivl_backend *be;
   ivl_llm_config cfg; /* torch_dtype borrowed from the model's config */
   int n_ctx;
-  int64_t n_past;
+  ivl_kv_cache *kv;    /* the model's own cache, for ivl_language_forward */
   ivl_tensor *embed;   /* [V, D] embed_tokens (borrowed) */
   ivl_tensor *norm;    /* [1, D] model.norm */
   ivl_tensor *lm_head; /* [V, D] (embed when tied) */
@@ -43,8 +50,10 @@ struct ivl_language {
   ivl_tensor *k, *v;     /* [CHUNK, KV*hd] */
   ivl_tensor *out;       /* [CHUNK, D] o_proj / down output */
   ivl_tensor *gate, *up; /* [CHUNK, I] */
-  ivl_tensor *last;      /* [1, D] final norm of the last row */
-  ivl_tensor *logits;    /* [1, V] */
+  int32_t ids[CHUNK];    /* the step's token ids, all sequences in a row */
+  ivl_tensor *last;      /* [n_logits, D] final norm of the rows that give logits */
+  ivl_tensor *logits;    /* [n_logits, V] */
+  int n_logits;          /* rows of last and logits */
   /* decode graph (backends with graph_begin): recorded once, replayed per token */
   gboolean recording; /* attention then reads the whole cache, masked by position */
   gboolean graph_ready;
@@ -138,13 +147,94 @@ static gboolean load_internlm2_layer(ivl_language *lm, ivl_loader *ld, int l, GE
 
 static gboolean load_layer(ivl_language *lm, ivl_loader *ld, int l, GError **error)
 {
+  return lm->cfg.arch == IVL_LLM_QWEN2 ? load_qwen2_layer(lm, ld, l, error)
+                                       : load_internlm2_layer(lm, ld, l, error);
+}
+
+guint64 ivl_language_kv_bytes(const ivl_language *lm, int n_ctx)
+{
+  const ivl_llm_config *c = &lm->cfg;
+  return 2 * (guint64)c->num_layers * (guint64)n_ctx * (guint64)c->num_kv_heads *
+         (guint64)c->head_dim * ivl_dtype_size(lm->be->act_dtype);
+}
+
+ivl_kv_cache *ivl_kv_cache_new(ivl_language *lm, int n_ctx, GError **error)
+{
   ivl_backend *be = lm->be;
-  lm_layer *w = &lm->layers[l];
   int64_t kvd = (int64_t)lm->cfg.num_kv_heads * lm->cfg.head_dim;
-  gboolean ok = lm->cfg.arch == IVL_LLM_QWEN2 ? load_qwen2_layer(lm, ld, l, error)
-                                              : load_internlm2_layer(lm, ld, l, error);
-  return ok && (w->k_cache = be->ops->tensor_new(be, be->act_dtype, lm->n_ctx, kvd, error)) &&
-         (w->v_cache = be->ops->tensor_new(be, be->act_dtype, lm->n_ctx, kvd, error));
+  ivl_kv_cache *kv = g_new0(ivl_kv_cache, 1);
+  kv->be = be;
+  kv->n_layers = lm->cfg.num_layers;
+  kv->n_ctx = n_ctx;
+  kv->k = g_new0(ivl_tensor *, kv->n_layers);
+  kv->v = g_new0(ivl_tensor *, kv->n_layers);
+  for (int l = 0; l < kv->n_layers; l++) {
+    if (!(kv->k[l] = be->ops->tensor_new(be, be->act_dtype, n_ctx, kvd, error)) ||
+        !(kv->v[l] = be->ops->tensor_new(be, be->act_dtype, n_ctx, kvd, error))) {
+      ivl_kv_cache_free(kv);
+      return NULL;
+    }
+  }
+  return kv;
+}
+
+void ivl_kv_cache_free(ivl_kv_cache *kv)
+{
+  if (!kv)
+    return;
+  for (int l = 0; l < kv->n_layers; l++) {
+    if (kv->k[l])
+      kv->be->ops->tensor_free(kv->be, kv->k[l]);
+    if (kv->v[l])
+      kv->be->ops->tensor_free(kv->be, kv->v[l]);
+  }
+  g_free(kv->k);
+  g_free(kv->v);
+  g_free(kv);
+}
+
+int ivl_kv_cache_get_n_ctx(const ivl_kv_cache *kv)
+{
+  return kv->n_ctx;
+}
+
+int64_t ivl_kv_cache_get_n_past(const ivl_kv_cache *kv)
+{
+  return kv->n_past;
+}
+
+/* Rows for the logits of n sequences at once; a graph recorded with the old ones is dropped,
+ * since it would write into freed memory. */
+static gboolean ensure_logit_rows(ivl_language *lm, int n, GError **error)
+{
+  ivl_backend *be = lm->be;
+  if (n <= lm->n_logits)
+    return TRUE;
+  ivl_tensor *last = be->ops->tensor_new(be, be->act_dtype, n, lm->cfg.hidden_size, error);
+  /* f32 whatever the activations: bf16 logits would round near-ties together and let greedy
+   * decoding pick another token than the CPU reference. */
+  ivl_tensor *logits =
+      last ? be->ops->tensor_new(be, IVL_DTYPE_F32, n, lm->cfg.vocab_size, error) : NULL;
+  if (!logits) {
+    if (last)
+      be->ops->tensor_free(be, last);
+    return FALSE;
+  }
+  if (lm->last) {
+    /* a recorded graph and queued ops may still use the old rows */
+    if (!be->ops->synchronize(be, error)) {
+      be->ops->tensor_free(be, last);
+      be->ops->tensor_free(be, logits);
+      return FALSE;
+    }
+    be->ops->tensor_free(be, lm->last);
+    be->ops->tensor_free(be, lm->logits);
+  }
+  lm->last = last;
+  lm->logits = logits;
+  lm->n_logits = n;
+  lm->graph_ready = FALSE;
+  return TRUE;
 }
 
 static gboolean alloc_state(ivl_language *lm, GError **error)
@@ -163,10 +253,7 @@ static gboolean alloc_state(ivl_language *lm, GError **error)
          (lm->out = be->ops->tensor_new(be, a, CHUNK, d, error)) &&
          (lm->gate = be->ops->tensor_new(be, a, CHUNK, c->intermediate_size, error)) &&
          (lm->up = be->ops->tensor_new(be, a, CHUNK, c->intermediate_size, error)) &&
-         (lm->last = be->ops->tensor_new(be, a, 1, d, error)) &&
-         /* f32 whatever the activations: bf16 logits would round near-ties together and
-          * let greedy decoding pick another token than the CPU reference. */
-         (lm->logits = be->ops->tensor_new(be, IVL_DTYPE_F32, 1, c->vocab_size, error));
+         ensure_logit_rows(lm, 1, error) && (lm->kv = ivl_kv_cache_new(lm, lm->n_ctx, error));
 }
 
 static gboolean check_supported(const ivl_llm_config *c, GError **error)
@@ -225,12 +312,7 @@ void ivl_language_free(ivl_language *lm)
   for (size_t i = 0; i < G_N_ELEMENTS(state); i++)
     if (state[i])
       be->ops->tensor_free(be, state[i]);
-  for (int l = 0; l < lm->cfg.num_layers; l++) {
-    if (lm->layers[l].k_cache)
-      be->ops->tensor_free(be, lm->layers[l].k_cache);
-    if (lm->layers[l].v_cache)
-      be->ops->tensor_free(be, lm->layers[l].v_cache);
-  }
+  ivl_kv_cache_free(lm->kv);
   g_free(lm->layers);
   g_free(lm);
 }
@@ -242,16 +324,24 @@ int ivl_language_get_n_ctx(const ivl_language *lm)
 
 int64_t ivl_language_get_n_past(const ivl_language *lm)
 {
-  return lm->n_past;
+  return lm->kv->n_past;
 }
 
-/* x = x + o_proj(attn(rope(q), rope(k), v)); x = x + down(silu(gate(xn)) * up(xn)) for rows
- * at positions pos0 .. pos0 + n - 1 (views of the chunk buffers with n rows). */
-static void layer_forward(ivl_language *lm, lm_layer *w, int64_t n, int64_t pos0, double theta)
+int ivl_language_get_max_rows(const ivl_language *lm)
+{
+  (void)lm;
+  return CHUNK;
+}
+
+/* x = x + o_proj(attn(rope(q), rope(k), v)); x = x + down(silu(gate(xn)) * up(xn)) for the
+ * step's rows (views of the chunk buffers with n rows): every product over all the rows at
+ * once, RoPE and attention per sequence, over its own cache and positions. */
+static void layer_forward(ivl_language *lm, int l, const ivl_lm_rows *seqs, int n_seqs, int64_t n)
 {
   ivl_backend *be = lm->be;
   const ivl_backend_ops *o = be->ops;
   const ivl_llm_config *c = &lm->cfg;
+  lm_layer *w = &lm->layers[l];
   ivl_tensor x = ivl_tensor_view_rows(lm->x, 0, n), xn = ivl_tensor_view_rows(lm->xn, 0, n);
   ivl_tensor q = ivl_tensor_view_rows(lm->q, 0, n), att = ivl_tensor_view_rows(lm->att, 0, n);
   ivl_tensor k = ivl_tensor_view_rows(lm->k, 0, n), v = ivl_tensor_view_rows(lm->v, 0, n);
@@ -264,15 +354,22 @@ static void layer_forward(ivl_language *lm, lm_layer *w, int64_t n, int64_t pos0
   o->matmul(be, &q, &xn, w->wq, w->bq);
   o->matmul(be, &k, &xn, w->wk, w->bk);
   o->matmul(be, &v, &xn, w->wv, w->bv);
-  o->rope(be, &q, c->num_heads, c->head_dim, pos0, theta);
-  o->rope(be, &k, c->num_kv_heads, c->head_dim, pos0, theta);
-  o->copy_rows(be, w->k_cache, pos0, &k, 0, n);
-  o->copy_rows(be, w->v_cache, pos0, &v, 0, n);
-  const int64_t kv_rows = lm->recording ? lm->n_ctx : pos0 + n;
-  ivl_tensor kc = ivl_tensor_view_rows(w->k_cache, 0, kv_rows);
-  ivl_tensor vc = ivl_tensor_view_rows(w->v_cache, 0, kv_rows);
-  o->attention(be, &att, &q, &kc, &vc, 1, c->num_heads, c->num_kv_heads, c->head_dim, TRUE, pos0,
-               1.0f / sqrtf((float)c->head_dim));
+  int64_t r = 0;
+  for (int i = 0; i < n_seqs; i++) {
+    const ivl_lm_rows *s = &seqs[i];
+    ivl_tensor qs = ivl_tensor_view_rows(lm->q, r, s->n), ks = ivl_tensor_view_rows(lm->k, r, s->n);
+    ivl_tensor as = ivl_tensor_view_rows(lm->att, r, s->n);
+    o->rope(be, &qs, c->num_heads, c->head_dim, s->pos0, s->theta);
+    o->rope(be, &ks, c->num_kv_heads, c->head_dim, s->pos0, s->theta);
+    o->copy_rows(be, s->kv->k[l], s->pos0, &k, r, s->n);
+    o->copy_rows(be, s->kv->v[l], s->pos0, &v, r, s->n);
+    const int64_t kv_rows = lm->recording ? s->kv->n_ctx : s->pos0 + s->n;
+    ivl_tensor kc = ivl_tensor_view_rows(s->kv->k[l], 0, kv_rows);
+    ivl_tensor vc = ivl_tensor_view_rows(s->kv->v[l], 0, kv_rows);
+    o->attention(be, &as, &qs, &kc, &vc, 1, c->num_heads, c->num_kv_heads, c->head_dim, TRUE,
+                 s->pos0, 1.0f / sqrtf((float)c->head_dim));
+    r += s->n;
+  }
   o->matmul(be, &out, &att, w->wo, w->bo);
   o->add(be, &x, &x, &out);
 
@@ -284,36 +381,58 @@ static void layer_forward(ivl_language *lm, lm_layer *w, int64_t n, int64_t pos0
   o->add(be, &x, &x, &out);
 }
 
-/* Token embeddings for ids[0..n), with runs of image_token replaced by the next image rows. */
-static void embed_chunk(ivl_language *lm, const int32_t *ids, int64_t n, int32_t image_token,
-                        const ivl_tensor *image_embeds, int64_t *image_row)
+/* Token embeddings for the step's ids, each sequence's runs of its image_token replaced by
+ * its next image rows. */
+static void embed_rows(ivl_language *lm, const ivl_lm_rows *seqs, int n_seqs, int64_t n)
 {
   ivl_backend *be = lm->be;
   ivl_tensor x = ivl_tensor_view_rows(lm->x, 0, n);
+  const int32_t *ids = seqs[0].ids;
+  if (n_seqs > 1) {
+    int64_t r = 0;
+    for (int i = 0; i < n_seqs; r += seqs[i].n, i++)
+      memcpy(lm->ids + r, seqs[i].ids, (size_t)seqs[i].n * sizeof *ids);
+    ids = lm->ids;
+  }
   be->ops->get_rows(be, &x, lm->embed, ids, n);
-  if (!image_embeds)
-    return;
-  for (int64_t i = 0; i < n;) {
-    if (ids[i] != image_token) {
-      i++;
-      continue;
+  int64_t r = 0;
+  for (int s = 0; s < n_seqs; r += seqs[s].n, s++) {
+    const ivl_lm_rows *q = &seqs[s];
+    int64_t image_row = q->image_row;
+    for (int64_t i = 0; q->image_embeds && i < q->n;) {
+      if (q->ids[i] != q->image_token) {
+        i++;
+        continue;
+      }
+      int64_t run = 1;
+      while (i + run < q->n && q->ids[i + run] == q->image_token)
+        run++;
+      be->ops->copy_rows(be, lm->x, r + i, q->image_embeds, image_row, run);
+      image_row += run;
+      i += run;
     }
-    int64_t run = 1;
-    while (i + run < n && ids[i + run] == image_token)
-      run++;
-    be->ops->copy_rows(be, lm->x, i, image_embeds, *image_row, run);
-    *image_row += run;
-    i += run;
   }
 }
 
-/* logits = lm_head(norm(x[row])) */
-static void final_logits(ivl_language *lm, int64_t row)
+/* logits[j] = lm_head(norm(x[last row of the j-th sequence that wants logits])), as one
+ * product over those rows. */
+static void final_logits(ivl_language *lm, const ivl_lm_rows *seqs, int n_seqs)
 {
   ivl_backend *be = lm->be;
-  ivl_tensor last = ivl_tensor_view_rows(lm->x, row, 1);
-  be->ops->rms_norm(be, lm->last, &last, lm->norm, (float)lm->cfg.rms_norm_eps);
-  be->ops->matmul(be, lm->logits, lm->last, lm->lm_head, NULL);
+  int64_t r = 0, j = 0;
+  for (int i = 0; i < n_seqs; i++) {
+    r += seqs[i].n;
+    if (!seqs[i].logits)
+      continue;
+    ivl_tensor row = ivl_tensor_view_rows(lm->x, r - 1, 1);
+    ivl_tensor last = ivl_tensor_view_rows(lm->last, j++, 1);
+    be->ops->rms_norm(be, &last, &row, lm->norm, (float)lm->cfg.rms_norm_eps);
+  }
+  if (j == 0)
+    return;
+  ivl_tensor last = ivl_tensor_view_rows(lm->last, 0, j);
+  ivl_tensor logits = ivl_tensor_view_rows(lm->logits, 0, j);
+  be->ops->matmul(be, &logits, &last, lm->lm_head, NULL);
 }
 
 static gboolean graphs_enabled(const ivl_language *lm)
@@ -321,23 +440,29 @@ static gboolean graphs_enabled(const ivl_language *lm)
   return lm->be->ops->graph_begin != NULL && g_strcmp0(g_getenv("IVL_CUDA_GRAPHS"), "0") != 0;
 }
 
-/* One decode token through a recorded graph, which removes the per-kernel launch gaps: the
- * first call records the step, every call replays it at its position and RoPE theta (which
- * dynamic NTK changes past max_position_embeddings). Set IVL_CUDA_GRAPHS=0 to run the ops
- * directly instead. */
+/* One decode token of the model's own cache through a recorded graph, which removes the
+ * per-kernel launch gaps: the first call records the step, every call replays it at its
+ * position and RoPE theta (which dynamic NTK changes past max_position_embeddings). Set
+ * IVL_CUDA_GRAPHS=0 to run the ops directly instead. */
 static gboolean decode_with_graph(ivl_language *lm, int32_t id, int64_t pos, double theta,
                                   GError **error)
 {
   ivl_backend *be = lm->be;
   if (!lm->graph_ready) {
-    lm->graph_ready = FALSE;
     if (!be->ops->graph_begin(be, pos, error))
       return FALSE;
+    const ivl_lm_rows one = {.kv = lm->kv,
+                             .ids = &id,
+                             .n = 1,
+                             .pos0 = pos,
+                             .image_token = -1,
+                             .theta = theta,
+                             .logits = TRUE};
     lm->recording = TRUE;
-    embed_chunk(lm, &id, 1, -1, NULL, NULL);
+    embed_rows(lm, &one, 1, 1);
     for (int l = 0; l < lm->cfg.num_layers; l++)
-      layer_forward(lm, &lm->layers[l], 1, pos, theta);
-    final_logits(lm, 0);
+      layer_forward(lm, l, &one, 1, 1);
+    final_logits(lm, &one, 1);
     lm->recording = FALSE;
     if (!be->ops->graph_end(be, error))
       return FALSE;
@@ -347,28 +472,19 @@ static gboolean decode_with_graph(ivl_language *lm, int32_t id, int64_t pos, dou
     lm->graph_ready = FALSE;
     return FALSE;
   }
-  lm->n_past = pos + 1;
+  lm->kv->n_past = pos + 1;
   return TRUE;
 }
 
-/* The arguments of one ivl_language_forward call, to run it again. */
-typedef struct {
-  const int32_t *ids;
-  int64_t n, pos0;
-  int32_t image_token;
-  const ivl_tensor *image_embeds;
-  double theta;
-} forward_call;
-
 /* *finite tells whether rows [0, n_rows) of t hold only finite values. */
-static gboolean rows_finite(ivl_language *lm, const ivl_tensor *t, int64_t n_rows,
-                            gboolean *finite, GError **error)
+static gboolean rows_finite(ivl_language *lm, const ivl_tensor *t, int64_t n_rows, gboolean *finite,
+                            GError **error)
 {
   gsize count = (gsize)n_rows * (gsize)t->cols;
   g_autofree float *host = g_try_new(float, count);
   if (!host) {
-    g_set_error(error, IVL_ERROR, IVL_ERROR_OUT_OF_MEMORY, "cannot check %" G_GSIZE_FORMAT
-                " values", count);
+    g_set_error(error, IVL_ERROR, IVL_ERROR_OUT_OF_MEMORY,
+                "cannot check %" G_GSIZE_FORMAT " values", count);
     return FALSE;
   }
   if (!lm->be->ops->download_f32(lm->be, t, 0, n_rows, host, error))
@@ -379,64 +495,117 @@ static gboolean rows_finite(ivl_language *lm, const ivl_tensor *t, int64_t n_row
   return TRUE;
 }
 
-/* The call's chunks through every layer. With `where`, each step's activations are checked
- * and the run stops (TRUE) at the first that is not finite, naming it in *where. */
-static gboolean run_chunks(ivl_language *lm, const forward_call *c, char **where, GError **error)
+/* One step's rows through every layer. With `where`, each layer's activations are checked
+ * and the step stops (TRUE) at the first that is not finite, naming it in *where. */
+static gboolean run_step(ivl_language *lm, const ivl_lm_rows *seqs, int n_seqs, char **where,
+                         GError **error)
 {
   ivl_backend *be = lm->be;
-  int64_t image_row = 0;
   gboolean finite = TRUE;
-  lm->n_past = c->pos0;
-  for (int64_t c0 = 0; c0 < c->n; c0 += CHUNK) {
-    int64_t len = MIN(CHUNK, c->n - c0);
-    embed_chunk(lm, c->ids + c0, len, c->image_token, c->image_embeds, &image_row);
-    if (where && !rows_finite(lm, lm->x, len, &finite, error))
+  int64_t n = 0;
+  for (int i = 0; i < n_seqs; i++) {
+    n += seqs[i].n;
+    seqs[i].kv->n_past = seqs[i].pos0; /* the cache beyond is rewritten from here */
+  }
+  embed_rows(lm, seqs, n_seqs, n);
+  if (where && !rows_finite(lm, lm->x, n, &finite, error))
+    return FALSE;
+  if (!finite) {
+    *where = g_strdup("the token or image embeddings");
+    return TRUE;
+  }
+  for (int l = 0; l < lm->cfg.num_layers; l++) {
+    layer_forward(lm, l, seqs, n_seqs, n);
+    if (!ivl_backend_take_error(be, error))
+      return FALSE;
+    if (where && !rows_finite(lm, lm->x, n, &finite, error))
       return FALSE;
     if (!finite) {
-      *where = g_strdup("the token or image embeddings");
+      *where = g_strdup_printf("language layer %d", l);
       return TRUE;
     }
-    for (int l = 0; l < lm->cfg.num_layers; l++) {
-      layer_forward(lm, &lm->layers[l], len, c->pos0 + c0, c->theta);
-      if (!ivl_backend_take_error(be, error))
-        return FALSE;
-      if (where && !rows_finite(lm, lm->x, len, &finite, error))
-        return FALSE;
-      if (!finite) {
-        *where = g_strdup_printf("language layer %d", l);
-        return TRUE;
-      }
-    }
-    lm->n_past = c->pos0 + c0 + len;
-    if (c0 + len == c->n)
-      final_logits(lm, len - 1);
   }
+  final_logits(lm, seqs, n_seqs);
+  for (int i = 0; i < n_seqs; i++)
+    seqs[i].kv->n_past = seqs[i].pos0 + seqs[i].n;
   return ivl_backend_take_error(be, error);
+}
+
+static gboolean check_rows(const ivl_language *lm, const ivl_lm_rows *s, GError **error)
+{
+  if (s->n <= 0 || s->pos0 < 0 || s->pos0 > s->kv->n_past || s->pos0 + s->n > s->kv->n_ctx) {
+    g_set_error(error, IVL_ERROR, IVL_ERROR_INVALID_ARGUMENT,
+                "%" G_GINT64_FORMAT " tokens at position %" G_GINT64_FORMAT
+                " do not fit the context of %d tokens",
+                s->n, s->pos0, s->kv->n_ctx);
+    return FALSE;
+  }
+  for (int64_t i = 0; i < s->n; i++) {
+    if (s->ids[i] < 0 || s->ids[i] >= lm->cfg.vocab_size) {
+      g_set_error(error, IVL_ERROR, IVL_ERROR_INVALID_ARGUMENT,
+                  "token id %d is outside the vocabulary of %d", s->ids[i], lm->cfg.vocab_size);
+      return FALSE;
+    }
+  }
+  return TRUE;
+}
+
+gboolean ivl_language_forward_batch(ivl_language *lm, const ivl_lm_rows *seqs, int n_seqs,
+                                    GError **error)
+{
+  int64_t n = 0;
+  int n_logits = 0;
+  for (int i = 0; i < n_seqs; i++) {
+    if (!check_rows(lm, &seqs[i], error))
+      return FALSE;
+    n += seqs[i].n;
+    n_logits += seqs[i].logits;
+  }
+  if (n_seqs <= 0 || n > CHUNK) {
+    g_set_error(error, IVL_ERROR, IVL_ERROR_INVALID_ARGUMENT,
+                "a step runs 1 to %d rows, not %" G_GINT64_FORMAT, CHUNK, n);
+    return FALSE;
+  }
+  return ensure_logit_rows(lm, MAX(n_logits, 1), error) && run_step(lm, seqs, n_seqs, NULL, error);
+}
+
+/* The call's chunks (batches of one) through every layer; see run_step for `where`. */
+static gboolean run_chunks(ivl_language *lm, const ivl_lm_rows *call, char **where, GError **error)
+{
+  ivl_lm_rows chunk = *call;
+  for (int64_t c0 = 0; c0 < call->n; c0 += CHUNK) {
+    chunk.ids = call->ids + c0;
+    chunk.n = MIN(CHUNK, call->n - c0);
+    chunk.pos0 = call->pos0 + c0;
+    chunk.logits = c0 + chunk.n == call->n;
+    if (!run_step(lm, &chunk, 1, where, error))
+      return FALSE;
+    if (where && *where)
+      return TRUE;
+    if (call->image_embeds)
+      for (int64_t i = 0; i < chunk.n; i++)
+        chunk.image_row += chunk.ids[i] == call->image_token;
+  }
+  return TRUE;
 }
 
 gboolean ivl_language_forward(ivl_language *lm, const int32_t *ids, int64_t n, int64_t pos0,
                               int32_t image_token, const ivl_tensor *image_embeds, GError **error)
 {
-  if (n <= 0 || pos0 < 0 || pos0 > lm->n_past || pos0 + n > lm->n_ctx) {
-    g_set_error(error, IVL_ERROR, IVL_ERROR_INVALID_ARGUMENT,
-                "%" G_GINT64_FORMAT " tokens at position %" G_GINT64_FORMAT
-                " do not fit the context of %d tokens",
-                n, pos0, lm->n_ctx);
-    return FALSE;
-  }
-  for (int64_t i = 0; i < n; i++) {
-    if (ids[i] < 0 || ids[i] >= lm->cfg.vocab_size) {
-      g_set_error(error, IVL_ERROR, IVL_ERROR_INVALID_ARGUMENT,
-                  "token id %d is outside the vocabulary of %d", ids[i], lm->cfg.vocab_size);
-      return FALSE;
-    }
-  }
   /* transformers' dynamic NTK picks the base from the whole call's length, so every chunk
    * of one call uses the same theta. */
-  double theta = ivl_language_rope_theta(&lm->cfg, pos0 + n);
+  const ivl_lm_rows call = {.kv = lm->kv,
+                            .ids = ids,
+                            .n = n,
+                            .pos0 = pos0,
+                            .image_token = image_token,
+                            .image_embeds = image_embeds,
+                            .theta = ivl_language_rope_theta(&lm->cfg, pos0 + n),
+                            .logits = TRUE};
+  if (!check_rows(lm, &call, error))
+    return FALSE;
   if (n == 1 && image_embeds == NULL && graphs_enabled(lm))
-    return decode_with_graph(lm, ids[0], pos0, theta, error);
-  const forward_call call = {ids, n, pos0, image_token, image_embeds, theta};
+    return decode_with_graph(lm, ids[0], pos0, call.theta, error);
   if (!run_chunks(lm, &call, NULL, error))
     return FALSE;
   /* Damaged weights (NaN or Inf) would otherwise decode as one token repeated. They show in
@@ -456,24 +625,34 @@ gboolean ivl_language_forward(ivl_language *lm, const int32_t *ids, int64_t n, i
   return FALSE;
 }
 
-gboolean ivl_language_get_logits(ivl_language *lm, float *logits, GError **error)
+gboolean ivl_language_get_logits_row(ivl_language *lm, int row, float *logits, GError **error)
 {
-  return lm->be->ops->download_f32(lm->be, lm->logits, 0, 1, logits, error);
+  return lm->be->ops->download_f32(lm->be, lm->logits, row, 1, logits, error);
 }
 
-int32_t ivl_language_argmax(ivl_language *lm)
+int32_t ivl_language_argmax_row(ivl_language *lm, int row)
 {
-  return lm->be->ops->argmax(lm->be, lm->logits, 0);
+  return lm->be->ops->argmax(lm->be, lm->logits, row);
 }
 
-gboolean ivl_language_top_k(ivl_language *lm, const ivl_sampler_device_part *part,
-                            float *values, int32_t *ids, int cap, int *n, GError **error)
+gboolean ivl_language_top_k_row(ivl_language *lm, int row, const ivl_sampler_device_part *part,
+                                float *values, int32_t *ids, int cap, int *n, GError **error)
 {
   if (!lm->be->ops->top_k) {
     g_set_error(error, IVL_ERROR, IVL_ERROR_UNSUPPORTED, "the %s backend samples on the host",
                 lm->be->ops->name);
     return FALSE;
   }
-  return lm->be->ops->top_k(lm->be, lm->logits, 0, part->seen, part->n_seen, part->penalty,
+  return lm->be->ops->top_k(lm->be, lm->logits, row, part->seen, part->n_seen, part->penalty,
                             part->temperature, part->k, values, ids, cap, n, error);
+}
+
+gboolean ivl_language_get_logits(ivl_language *lm, float *logits, GError **error)
+{
+  return ivl_language_get_logits_row(lm, 0, logits, error);
+}
+
+int32_t ivl_language_argmax(ivl_language *lm)
+{
+  return ivl_language_argmax_row(lm, 0);
 }

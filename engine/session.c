@@ -12,28 +12,9 @@
 #include <string.h>
 
 #include "encode-ahead.h"
-#include "model.h"
-#include "sampling.h"
-#include "session-input.h"
+#include "session-private.h"
 
-struct ivl_session {
-  ivl_model *model;
-  char *system_message; /* NULL = the template's default */
-  GPtrArray *turns;     /* ivl_turn*: the history */
-  GArray *cached;       /* int32: tokens whose K/V the model holds while we own it */
-  /* the last ask */
-  GArray *prompt_ids;    /* int32 */
-  GArray *generated_ids; /* int32 */
-  float *prompt_logits;  /* [vocab] */
-  ivl_generation_stats stats;
-  /* the token just generated, with params->logprobs */
-  float logprob;
-  int32_t top_ids[IVL_MAX_TOP_LOGPROBS];
-  float top_logprobs[IVL_MAX_TOP_LOGPROBS];
-  int n_top;
-};
-
-static double now_ms(void)
+double ivl_session_now_ms(void)
 {
   return (double)g_get_monotonic_time() / 1e3;
 }
@@ -107,7 +88,7 @@ const float *ivl_session_get_prompt_logits(const ivl_session *s, int *n_vocab)
 
 /* ---- prefill -------------------------------------------------------------------------- */
 
-static int64_t count_token(const int32_t *ids, int64_t n, int32_t token)
+int64_t ivl_session_count_token(const int32_t *ids, int64_t n, int32_t token)
 {
   int64_t k = 0;
   for (int64_t i = 0; i < n; i++)
@@ -117,7 +98,7 @@ static int64_t count_token(const int32_t *ids, int64_t n, int32_t token)
 
 /* Image rows [row0, total) of all turns (history then the new one) in one tensor, or NULL
  * with *error unset when there are none. */
-static ivl_tensor *image_rows_from(ivl_session *s, ivl_turn *current, int64_t row0, int64_t total,
+ivl_tensor *ivl_session_image_rows(ivl_session *s, ivl_turn *current, int64_t row0, int64_t total,
                                    GError **error)
 {
   ivl_backend *be = s->model->backend;
@@ -155,10 +136,10 @@ static gboolean prefill(ivl_session *s, ivl_turn *current, GError **error)
       keep++;
   }
   keep = MIN(keep, n - 1); /* at least one position runs, to give the logits */
-  int64_t row0 = count_token(ids, keep, image_token);
-  int64_t total = count_token(ids, n, image_token);
+  int64_t row0 = ivl_session_count_token(ids, keep, image_token);
+  int64_t total = ivl_session_count_token(ids, n, image_token);
   g_autoptr(GError) local = NULL;
-  ivl_tensor *rows = image_rows_from(s, current, row0, total, &local);
+  ivl_tensor *rows = ivl_session_image_rows(s, current, row0, total, &local);
   if (local) {
     g_propagate_error(error, g_steal_pointer(&local));
     return FALSE;
@@ -181,7 +162,7 @@ static gboolean prefill(ivl_session *s, ivl_turn *current, GError **error)
 /* Image tokens are all one id, so the cache prefix test cannot tell two images apart: the
  * rows of a turn that failed or was cancelled must not stay reusable, or a retry with other
  * media of the same size would reuse them. Keep only what precedes the turn's first image. */
-static void forget_turn_images(ivl_session *s)
+void ivl_session_forget_turn_images(ivl_session *s)
 {
   int32_t image_token = ivl_tokenizer_get_img_context_id(s->model->tokenizer);
   int64_t history_rows = 0, seen = 0;
@@ -199,62 +180,6 @@ static void forget_turn_images(ivl_session *s)
 
 /* ---- generation ----------------------------------------------------------------------- */
 
-/* Candidates a device may hand back for sampling; more (a top-k this large, or many ties)
- * and the whole row comes to the host instead. */
-#define DEVICE_CANDIDATES 4096
-
-typedef struct {
-  float *logits; /* [vocab] */
-  float *raw;    /* [vocab]: the row before sampling, with logprobs */
-  float values[DEVICE_CANDIDATES];
-  int32_t ids[DEVICE_CANDIDATES];
-} sample_scratch;
-
-/* The token drawn from the device's candidates when it can choose them (the 600 KB
- * vocabulary row then stays on the GPU); FALSE with no error when the host must sample. */
-static gboolean sample_on_device(ivl_session *s, ivl_sampler *sampler, sample_scratch *scratch,
-                                 int32_t *token, GError **error)
-{
-  ivl_sampler_device_part part;
-  g_autoptr(GError) local = NULL;
-  int n = 0;
-  if (!ivl_sampler_device_part_get(sampler, &part))
-    return FALSE;
-  if (!ivl_language_top_k(s->model->language, &part, scratch->values, scratch->ids,
-                          DEVICE_CANDIDATES, &n, &local)) {
-    if (!g_error_matches(local, IVL_ERROR, IVL_ERROR_UNSUPPORTED))
-      g_propagate_error(error, g_steal_pointer(&local));
-    return FALSE;
-  }
-  if (n > DEVICE_CANDIDATES)
-    return FALSE;
-  *token = ivl_sampler_sample_candidates(sampler, scratch->values, scratch->ids, n,
-                                         scratch->logits);
-  return TRUE;
-}
-
-static gboolean next_token(ivl_session *s, ivl_sampler *sampler, sample_scratch *scratch,
-                           int32_t *token, GError **error)
-{
-  ivl_language *lm = s->model->language;
-  float *logits = scratch->logits;
-  if (!ivl_sampler_needs_logits(sampler)) {
-    *token = ivl_language_argmax(lm);
-    return ivl_backend_take_error(s->model->backend, error);
-  }
-  if (sample_on_device(s, sampler, scratch, token, error))
-    return TRUE;
-  if ((error && *error) || !ivl_language_get_logits(lm, logits, error))
-    return FALSE;
-  if (scratch->raw)
-    memcpy(scratch->raw, logits, (size_t)s->model->config->llm.vocab_size * sizeof *logits);
-  *token = ivl_sampler_sample(sampler, logits);
-  if (scratch->raw)
-    s->n_top = ivl_sampler_logprobs(sampler, scratch->raw, *token, &s->logprob, s->top_ids,
-                                    s->top_logprobs);
-  return TRUE;
-}
-
 /* Generates until <|im_end|>, max_new_tokens, the end of the context, or the callback says
  * stop. Cancellation is checked before every token; the cache stays consistent with
  * s->cached whatever happens, so the session remains usable. */
@@ -265,19 +190,18 @@ static gboolean generate(ivl_session *s, const ivl_generation_params *params, iv
   int vocab = m->config->llm.vocab_size;
   int32_t eos = ivl_tokenizer_get_im_end_id(m->tokenizer);
   g_autoptr(ivl_sampler) sampler = ivl_sampler_new(params, vocab);
-  g_autofree sample_scratch *scratch = g_new(sample_scratch, 1);
-  g_autofree float *logits = scratch->logits = g_new(float, vocab);
-  g_autofree float *raw = scratch->raw = params->logprobs ? g_new(float, vocab) : NULL;
+  g_autoptr(ivl_sample_scratch) scratch = ivl_sample_scratch_new(params, vocab);
   g_autoptr(ivl_token_stream) stream = ivl_token_stream_new(m->tokenizer, TRUE);
   double t_first = 0;
 
   s->stats.hit_limit = TRUE; /* until the end token or the callback stops it */
   for (int i = 0; i < params->max_new_tokens; i++) {
     int32_t token;
-    if (ivl_cancelled(cancellable, error) || !next_token(s, sampler, scratch, &token, error))
+    if (ivl_cancelled(cancellable, error) ||
+        !ivl_session_next_token(s, 0, sampler, scratch, &token, error))
       return FALSE;
     if (i == 0)
-      t_first = now_ms();
+      t_first = ivl_session_now_ms();
     if (token == eos) {
       s->stats.hit_limit = FALSE;
       break;
@@ -306,11 +230,11 @@ static gboolean generate(ivl_session *s, const ivl_generation_params *params, iv
     callback(rest, -1, user_data);
   s->stats.n_generated = (int)s->generated_ids->len;
   s->stats.first_token_ms = t_first > 0 ? t_first - t_start : 0;
-  s->stats.decode_ms = t_first > 0 ? now_ms() - t_first : 0;
+  s->stats.decode_ms = t_first > 0 ? ivl_session_now_ms() - t_first : 0;
   return TRUE;
 }
 
-static gboolean prompt_fits(ivl_session *s, GError **error)
+gboolean ivl_session_prompt_fits(ivl_session *s, GError **error)
 {
   int n_ctx = ivl_language_get_n_ctx(s->model->language);
   if ((int)s->prompt_ids->len < n_ctx)
@@ -321,7 +245,7 @@ static gboolean prompt_fits(ivl_session *s, GError **error)
   return FALSE;
 }
 
-static void clear_last_ask(ivl_session *s)
+void ivl_session_clear_last_ask(ivl_session *s)
 {
   s->stats = (ivl_generation_stats){0};
   g_array_set_size(s->prompt_ids, 0);
@@ -346,19 +270,19 @@ char *ivl_session_ask(ivl_session *s, const char *question, ivl_media *const *me
 {
   ivl_generation_params defaults = ivl_generation_default_params();
   ivl_model *m = s->model;
-  double t0 = now_ms();
+  double t0 = ivl_session_now_ms();
 
   g_return_val_if_fail(question != NULL && n_media >= 0, NULL);
   if (!params)
     params = &defaults;
-  clear_last_ask(s);
+  ivl_session_clear_last_ask(s);
   g_autoptr(GPtrArray) ahead_keys = g_ptr_array_new_with_free_func(g_free);
 
   ivl_turn *turn = ivl_turn_new(m, question, media, n_media, layout, s->turns->len == 0, error);
   if (!turn || !ivl_session_render(m, s->system_message, s->turns, turn, s->prompt_ids, error))
     goto fail;
   s->stats.n_prompt_tokens = (int)s->prompt_ids->len;
-  if (!prompt_fits(s, error))
+  if (!ivl_session_prompt_fits(s, error))
     goto fail; /* before the vision encoder's work */
   if (n_media > 0) {
     if (!(turn->embeds =
@@ -367,10 +291,10 @@ char *ivl_session_ask(ivl_session *s, const char *question, ivl_media *const *me
       goto fail;
     s->stats.n_image_tiles = (int)(turn->embeds->rows / m->config->num_image_token);
   }
-  double tp = now_ms();
+  double tp = ivl_session_now_ms();
   if (ivl_cancelled(cancellable, error) || !prefill_prompt(s, turn, error))
     goto fail;
-  s->stats.prefill_ms = now_ms() - tp;
+  s->stats.prefill_ms = ivl_session_now_ms() - tp;
   if (!generate(s, params, callback, user_data, cancellable, t0, error))
     goto fail;
   turn->answer =
@@ -380,7 +304,7 @@ char *ivl_session_ask(ivl_session *s, const char *question, ivl_media *const *me
   return g_strdup(turn->answer);
 
 fail:
-  forget_turn_images(s);
+  ivl_session_forget_turn_images(s);
   ivl_turn_free(turn);
   return NULL;
 }
@@ -392,7 +316,7 @@ void ivl_session_truncate(ivl_session *s, int n_turns)
     return;
   g_ptr_array_set_size(s->turns, n_turns);
   /* What follows the kept turns' image rows may be another turn's images of the same size. */
-  forget_turn_images(s);
+  ivl_session_forget_turn_images(s);
 }
 
 /* The turn's images are encoded now, so the next ask only prefills. */
@@ -420,13 +344,14 @@ char *ivl_session_complete(ivl_session *s, const char *prompt, const ivl_generat
 {
   ivl_model *m = s->model;
   ivl_turn none = {0}; /* no image rows */
-  double t0 = now_ms();
+  double t0 = ivl_session_now_ms();
 
   g_return_val_if_fail(prompt != NULL && params != NULL, NULL);
-  clear_last_ask(s);
+  ivl_session_clear_last_ask(s);
   g_autoptr(GArray) ids = ivl_tokenizer_encode(m->tokenizer, prompt, -1);
-  if (ids->len == 0 || count_token((const int32_t *)ids->data, ids->len,
-                                   ivl_tokenizer_get_img_context_id(m->tokenizer)) > 0) {
+  if (ids->len == 0 ||
+      ivl_session_count_token((const int32_t *)ids->data, ids->len,
+                              ivl_tokenizer_get_img_context_id(m->tokenizer)) > 0) {
     g_set_error(error, IVL_ERROR, IVL_ERROR_INVALID_ARGUMENT,
                 ids->len ? "the prompt holds image tokens, which need images"
                          : "the prompt is empty");
@@ -434,11 +359,11 @@ char *ivl_session_complete(ivl_session *s, const char *prompt, const ivl_generat
   }
   g_array_append_vals(s->prompt_ids, ids->data, ids->len);
   s->stats.n_prompt_tokens = (int)ids->len;
-  double tp = now_ms();
-  if (!prompt_fits(s, error) || ivl_cancelled(cancellable, error) ||
+  double tp = ivl_session_now_ms();
+  if (!ivl_session_prompt_fits(s, error) || ivl_cancelled(cancellable, error) ||
       !prefill_prompt(s, &none, error))
     return NULL;
-  s->stats.prefill_ms = now_ms() - tp;
+  s->stats.prefill_ms = ivl_session_now_ms() - tp;
   if (!generate(s, params, callback, user_data, cancellable, t0, error))
     return NULL;
   return ivl_tokenizer_decode(m->tokenizer, (const gint32 *)s->generated_ids->data,

@@ -1,6 +1,6 @@
 #!/bin/sh
-# Smoke run of `ivl bench` on a tiny model: it runs and reports every figure as JSON, and
-# --compare divides each figure by a saved run's.
+# Smoke run of `ivl bench` on a tiny model: it runs and reports every figure as JSON,
+# --compare divides each figure by a saved run's, and --parallel reports each stream count.
 # (Speeds are measured, never asserted.)
 set -eu
 dir=$(mktemp -d)
@@ -24,6 +24,11 @@ small="--prompt-tokens 16 --decode-tokens 4 --tiles 1"
 "$IVL" bench -m "$dir/model" --backend cpu $small --json --compare "$dir/saved.json" \
     > "$dir/compare.json"
 "$IVL" bench -m "$dir/model" --backend cpu $small --compare "$dir/saved.json" > "$dir/compare.txt"
+"$IVL" bench -m "$dir/model" --backend cpu $small --parallel 1,2,4 --json > "$dir/parallel.json"
+if "$IVL" bench -m "$dir/model" --parallel 1,0 2> "$dir/err-parallel.txt"; then
+    echo "ivl bench --parallel accepted 0 streams" >&2; exit 1
+fi
+grep -q "stream counts between 1 and" "$dir/err-parallel.txt"
 printf '[1, 2]' > "$dir/array.json"
 if "$IVL" bench -m "$dir/model" --compare "$dir/array.json" 2> "$dir/err.txt"; then
     echo "ivl bench --compare accepted a JSON array" >&2; exit 1
@@ -60,5 +65,16 @@ if "saved.json" not in text or "decode (tokens/s)" not in text:
 err = open(d + "/err.txt").read()
 if "not the JSON object" not in err or "absent.json" not in err:
     sys.exit("ivl bench --compare: unclear errors for bad files:\n" + err)
-print("ivl bench smoke run: 2 passed, 0 failed")
+p = json.load(open(d + "/parallel.json")).get("parallel")
+if [r.get("streams") for r in p or []] != [1, 2, 4]:
+    sys.exit("ivl bench --parallel 1,2,4: runs %r" % p)
+for r in p:
+    for k in ["decode_tokens_per_s", "per_stream_tokens_per_s", "decode_gb_per_s",
+              "decode_fraction_of_bandwidth"]:
+        if not isinstance(r.get(k), (int, float)) or r[k] <= 0:
+            sys.exit("ivl bench --parallel: %s of %d streams is %r" % (k, r["streams"], r.get(k)))
+    if abs(r["decode_tokens_per_s"] - r["streams"] * r["per_stream_tokens_per_s"]) > \
+            0.01 * r["decode_tokens_per_s"] + 0.02:
+        sys.exit("ivl bench --parallel: the aggregate is not streams x per stream: %r" % r)
+print("ivl bench smoke run: 3 passed, 0 failed")
 PY

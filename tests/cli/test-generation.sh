@@ -69,6 +69,30 @@ printf '{"image": "%s", "question": "What is it?"}\n{"question": "Hi"}\n' "$img"
   2>"$tmp/err" || fail "batch: $(cat "$tmp/err")"
 [ "$(grep -c '"answer"' "$tmp/out.jsonl")" -eq 2 ] || fail "batch output: $(cat "$tmp/out.jsonl")"
 
+echo "# batch --parallel: answers in input order, the same at any parallelism, a bad line alone"
+q_long="Tell me a long story about pandas and bamboo, please."
+printf '%s\n' "{\"image\": \"$img\", \"question\": \"What is it?\"}" '{"question": "Hi"}' \
+  'not json' "{\"question\": \"$q_long\"}" '' '{"image": "/nonexistent.jpg", "question": "x"}' \
+  "{\"image\": \"$img\", \"question\": \"Describe it.\"}" >"$tmp/par.jsonl"
+for p in 1 3 0; do
+  "$ivl" batch -m "$m" --jsonl "$tmp/par.jsonl" --max-new-tokens 6 --max-num 1 --parallel $p \
+    >"$tmp/par$p.jsonl" 2>"$tmp/err" && fail "batch --parallel $p: the bad lines not reported"
+  [ "$(grep -c '"answer"' "$tmp/par$p.jsonl")" -eq 4 ] && [ "$(grep -c '"error"' \
+    "$tmp/par$p.jsonl")" -eq 2 ] || fail "batch --parallel $p: $(cat "$tmp/par$p.jsonl")"
+  grep -q 'par.jsonl:3: not valid JSON' "$tmp/err" || fail "bad line: $(cat "$tmp/err")"
+done
+cmp -s "$tmp/par1.jsonl" "$tmp/par3.jsonl" && cmp -s "$tmp/par1.jsonl" "$tmp/par0.jsonl" ||
+  fail "batch --parallel answers differ: $(cat "$tmp/par1.jsonl" "$tmp/par3.jsonl")"
+sed -n 4p "$tmp/par3.jsonl" | grep -q "\"question\":\"$q_long\"" || fail "input order"
+# ... and each is what `ivl run` answers alone
+alone=$("$ivl" run -m "$m" --max-new-tokens 6 --image "$img" --max-num 1 "Describe it." 2>/dev/null)
+[ "$(sed -n 6p "$tmp/par3.jsonl")" = "$(printf '{"image":"%s","question":"Describe it.","answer":"%s"}' \
+  "$img" "$(echo "$alone" | sed 's/^ *//')")" ] ||
+  fail "batch --parallel 3 vs run: $(sed -n 6p "$tmp/par3.jsonl") vs $alone"
+"$ivl" batch --server http://127.0.0.1:9 --jsonl "$tmp/par.jsonl" --parallel 2 >/dev/null \
+  2>"$tmp/err" && fail "--server with --parallel 2 accepted"
+grep -q 'parallel above 1 needs a local model' "$tmp/err" || fail "--server --parallel: $(cat "$tmp/err")"
+
 echo "# chat: image, follow-up, reset, quit"
 printf '/image %s\nWhat is it?\nAnd then?\n/reset\nHi\n/quit\n' "$img" |
   "$ivl" chat -m "$m" --max-new-tokens 2 --max-num 1 >"$tmp/chat.out" 2>"$tmp/err" ||

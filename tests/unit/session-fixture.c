@@ -6,6 +6,7 @@
 #include "tiny-model.h"
 
 ivl_model *fixture_model;
+ivl_backend_kind fixture_backend = IVL_BACKEND_CPU;
 static char *model_dir;
 
 char *fixture_source_path(const char *rel)
@@ -23,9 +24,14 @@ void fixture_setup(void)
   ivl_tiny_model_params tp = ivl_tiny_model_default_params();
   tp.tokenizer_dir = tok;
   tp.seed = 7;
+  if (fixture_backend != IVL_BACKEND_CPU) {
+    /* head dims the CUDA kernels have (64), one vision layer: the emulation is slow */
+    tp.vision_heads = 1, tp.vision_hidden = 64, tp.vision_ffn = 128, tp.vision_layers = 1;
+    tp.llm_hidden = 256, tp.llm_heads = 4, tp.llm_kv_heads = 2, tp.llm_ffn = 512;
+  }
   g_assert_true(ivl_tiny_model_write(model_dir, &tp, &error));
   ivl_model_params mp = ivl_model_default_params();
-  mp.backend = IVL_BACKEND_CPU;
+  mp.backend = fixture_backend;
   mp.context_length = 4096;
   fixture_model = ivl_model_load(model_dir, &mp, NULL, &error);
   g_assert_no_error(error);

@@ -8,8 +8,11 @@
 #define IMG_CONTEXT 151667 /* <IMG_CONTEXT> of the Qwen2.5 + InternVL3 vocabulary */
 
 extern ivl_model *fixture_model;
+/* The backend fixture_setup loads on (the CPU unless a test sets another before; another
+ * gets a model shaped for the CUDA kernels). */
+extern ivl_backend_kind fixture_backend;
 
-/* Writes and loads the model (CPU, 4096 positions); the teardown removes it. */
+/* Writes and loads the model (4096 positions); the teardown removes it. */
 void fixture_setup(void);
 void fixture_teardown(void);
 
