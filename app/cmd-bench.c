@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "bench-projection.h"
 #include "cmd-common.h"
 #include "commands.h"
 #include "json-check.h"
@@ -90,7 +91,8 @@ static int32_t *bench_ids(int n, int vocab)
   return ids;
 }
 
-static gboolean run_vision_and_ttft(ivl_model *m, int n_tiles, bench_result *r, GError **error)
+static gboolean run_vision_and_ttft(ivl_model *m, int n_tiles, bench_result *r,
+                                    ivl_bench_projection *proj, GError **error)
 {
   const ivl_config *c = m->config;
   int vocab = c->llm.vocab_size, per = c->num_image_token;
@@ -102,13 +104,17 @@ static gboolean run_vision_and_ttft(ivl_model *m, int n_tiles, bench_result *r, 
     ids[i] = image_token;
 
   double t0 = now_s();
+  ivl_bench_projection_begin(proj);
   ivl_tensor *emb = ivl_model_encode_tiles(m, px, n_tiles, NULL, error);
+  ivl_bench_projection_end(proj, IVL_PHASE_VISION, n_tiles);
   if (!emb)
     return FALSE;
   double t1 = now_s();
+  ivl_bench_projection_begin(proj);
   gboolean ok = ivl_language_forward(m->language, ids, n, 0, image_token, emb, error);
   if (ok)
     (void)ivl_language_argmax(m->language);
+  ivl_bench_projection_end(proj, IVL_PHASE_TTFT, 1);
   double t2 = now_s();
   emb->backend->ops->tensor_free(emb->backend, emb);
   r->vision_ms_per_tile = (t1 - t0) * 1e3 / n_tiles;
@@ -119,20 +125,25 @@ static gboolean run_vision_and_ttft(ivl_model *m, int n_tiles, bench_result *r, 
   return ok;
 }
 
-static gboolean run_text(ivl_model *m, int n_prompt, int n_decode, bench_result *r, GError **error)
+static gboolean run_text(ivl_model *m, int n_prompt, int n_decode, bench_result *r,
+                         ivl_bench_projection *proj, GError **error)
 {
   const ivl_llm_config *c = &m->config->llm;
   g_autofree int32_t *ids = bench_ids(n_prompt, c->vocab_size);
   double t0 = now_s();
+  ivl_bench_projection_begin(proj);
   if (!ivl_language_forward(m->language, ids, n_prompt, 0, -1, NULL, error))
     return FALSE;
   int32_t tok = ivl_language_argmax(m->language);
+  ivl_bench_projection_end(proj, IVL_PHASE_PREFILL, n_prompt);
   double t1 = now_s();
+  ivl_bench_projection_begin(proj);
   for (int i = 0; i < n_decode; i++) {
     if (!ivl_language_forward(m->language, &tok, 1, n_prompt + i, -1, NULL, error))
       return FALSE;
     tok = ivl_language_argmax(m->language);
   }
+  ivl_bench_projection_end(proj, IVL_PHASE_DECODE, n_decode);
   double t2 = now_s();
   double lm_head = 2.0 * c->hidden_size * c->vocab_size;
   r->prefill_tps = n_prompt / (t1 - t0);
@@ -262,7 +273,8 @@ static void print_comparison_text(const bench_result *r, JsonObject *saved, cons
 }
 
 static void print_result(const bench_result *r, const char *backend, const char *precision,
-                         gboolean json, JsonObject *saved, const char *saved_path)
+                         gboolean json, JsonObject *saved, const char *saved_path,
+                         const ivl_bench_projection *proj)
 {
   if (json) {
     printf("{\"backend\":\"%s\",\"precision\":\"%s\",\"decode_weight_bytes\":%.0f,"
@@ -281,6 +293,8 @@ static void print_result(const bench_result *r, const char *backend, const char 
            fraction(r->decode_gbps, r->roof_gbps), r->peak_rss_mib, r->roof_gbps, r->roof_gflops);
     if (saved)
       print_comparison_json(r, saved, saved_path);
+    if (proj)
+      ivl_bench_projection_print_json(proj, r->decode_weight_bytes, r->ttft_tiles, stdout);
     printf("}\n");
     return;
   }
@@ -297,6 +311,8 @@ static void print_result(const bench_result *r, const char *backend, const char 
   printf(_("decode             %.2f tokens/s, %.1f GB/s (%.0f%% of bandwidth)\n"), r->decode_tps,
          r->decode_gbps, 100 * fraction(r->decode_gbps, r->roof_gbps));
   printf(_("peak memory        %.0f MiB (VmHWM)\n"), r->peak_rss_mib);
+  if (proj)
+    ivl_bench_projection_print_text(proj, r->decode_weight_bytes, r->ttft_tiles, stdout);
   if (saved)
     print_comparison_text(r, saved, saved_path);
 }
@@ -358,8 +374,10 @@ int ivl_cmd_bench(int argc, char **argv)
   double t0 = now_s();
   ivl_model *model = ivl_cli_load_model(&mo, &error);
   r.load_s = now_s() - t0;
-  gboolean ok = model && run_vision_and_ttft(model, n_tiles, &r, &error) &&
-                run_text(model, n_prompt, n_decode, &r, &error);
+  ivl_bench_projection *proj =
+      model ? ivl_bench_projection_new(ivl_model_get_backend_name(model)) : NULL;
+  gboolean ok = model && run_vision_and_ttft(model, n_tiles, &r, proj, &error) &&
+                run_text(model, n_prompt, n_decode, &r, proj, &error);
   if (ok) {
     r.peak_rss_mib = peak_rss_mib();
     ok = measure_ceilings(model, &r, mo.threads == IVL_CLI_UNSET_INT ? 0 : mo.threads, &error);
@@ -367,9 +385,10 @@ int ivl_cmd_bench(int argc, char **argv)
   if (ok)
     print_result(&r, ivl_model_get_backend_name(model),
                  ivl_precision_name(ivl_model_get_precision(model)), json,
-                 saved ? json_node_get_object(json_parser_get_root(saved)) : NULL, compare);
+                 saved ? json_node_get_object(json_parser_get_root(saved)) : NULL, compare, proj);
   else
     fprintf(stderr, "ivl bench: %s\n", error->message);
+  ivl_bench_projection_free(proj);
   ivl_model_free(model);
   ivl_cli_model_options_clear(&mo);
   return ok ? 0 : 1;
