@@ -3,7 +3,11 @@
  * lm_head.
  *
  * Long prompts run in chunks of CHUNK rows: with causal attention over the cache, chunked
- * prefill computes exactly what one pass would, and the activations stay small.
+ * prefill computes exactly what one pass would, and the activations stay small. Up to
+ * PASS_CHUNKS chunks make a pass: each layer runs over every chunk of the pass before the
+ * next layer starts (only the residual stream spans the pass), so a quantized weight the
+ * GPU expands to bf16 for the first chunk serves the others (backend-cuda-ops.c keeps a
+ * layer's expansions) instead of being expanded again per chunk.
  */
 #include "language.h"
 
@@ -13,6 +17,7 @@
 #include "tensor-view.h"
 
 #define CHUNK 256
+#define PASS_CHUNKS 16
 
 typedef struct {
   ivl_tensor *attn_norm;     /* [1, D] input_layernorm */
@@ -36,8 +41,9 @@ struct ivl_language {
   ivl_tensor *norm;    /* [1, D] model.norm */
   ivl_tensor *lm_head; /* [V, D] (embed when tied) */
   lm_layer *layers;
-  /* run state: one chunk of rows */
-  ivl_tensor *x;         /* [CHUNK, D] residual stream */
+  /* run state: one chunk of rows, the residual stream of a pass */
+  int64_t pass_rows;     /* up to PASS_CHUNKS * CHUNK */
+  ivl_tensor *x;         /* [pass_rows, D] residual stream */
   ivl_tensor *xn;        /* [CHUNK, D] normed */
   ivl_tensor *q, *att;   /* [CHUNK, H*hd] */
   ivl_tensor *k, *v;     /* [CHUNK, KV*hd] */
@@ -154,7 +160,8 @@ static gboolean alloc_state(ivl_language *lm, GError **error)
   ivl_dtype a = be->act_dtype;
   int64_t d = c->hidden_size, qd = (int64_t)c->num_heads * c->head_dim;
   int64_t kvd = (int64_t)c->num_kv_heads * c->head_dim;
-  return (lm->x = be->ops->tensor_new(be, a, CHUNK, d, error)) &&
+  lm->pass_rows = MIN((int64_t)PASS_CHUNKS * CHUNK, MAX((int64_t)lm->n_ctx, CHUNK));
+  return (lm->x = be->ops->tensor_new(be, a, lm->pass_rows, d, error)) &&
          (lm->xn = be->ops->tensor_new(be, a, CHUNK, d, error)) &&
          (lm->q = be->ops->tensor_new(be, a, CHUNK, qd, error)) &&
          (lm->att = be->ops->tensor_new(be, a, CHUNK, qd, error)) &&
@@ -246,13 +253,15 @@ int64_t ivl_language_get_n_past(const ivl_language *lm)
 }
 
 /* x = x + o_proj(attn(rope(q), rope(k), v)); x = x + down(silu(gate(xn)) * up(xn)) for rows
- * at positions pos0 .. pos0 + n - 1 (views of the chunk buffers with n rows). */
-static void layer_forward(ivl_language *lm, lm_layer *w, int64_t n, int64_t pos0, double theta)
+ * x_row0 .. x_row0 + n - 1 of the residual stream, at positions pos0 .. pos0 + n - 1 (views
+ * of the chunk buffers with n rows). */
+static void layer_forward(ivl_language *lm, lm_layer *w, int64_t x_row0, int64_t n, int64_t pos0,
+                          double theta)
 {
   ivl_backend *be = lm->be;
   const ivl_backend_ops *o = be->ops;
   const ivl_llm_config *c = &lm->cfg;
-  ivl_tensor x = ivl_tensor_view_rows(lm->x, 0, n), xn = ivl_tensor_view_rows(lm->xn, 0, n);
+  ivl_tensor x = ivl_tensor_view_rows(lm->x, x_row0, n), xn = ivl_tensor_view_rows(lm->xn, 0, n);
   ivl_tensor q = ivl_tensor_view_rows(lm->q, 0, n), att = ivl_tensor_view_rows(lm->att, 0, n);
   ivl_tensor k = ivl_tensor_view_rows(lm->k, 0, n), v = ivl_tensor_view_rows(lm->v, 0, n);
   ivl_tensor out = ivl_tensor_view_rows(lm->out, 0, n);
@@ -284,12 +293,13 @@ static void layer_forward(ivl_language *lm, lm_layer *w, int64_t n, int64_t pos0
   o->add(be, &x, &x, &out);
 }
 
-/* Token embeddings for ids[0..n), with runs of image_token replaced by the next image rows. */
-static void embed_chunk(ivl_language *lm, const int32_t *ids, int64_t n, int32_t image_token,
-                        const ivl_tensor *image_embeds, int64_t *image_row)
+/* Token embeddings for ids[0..n) into residual rows x_row0.., with runs of image_token
+ * replaced by the next image rows. */
+static void embed_chunk(ivl_language *lm, int64_t x_row0, const int32_t *ids, int64_t n,
+                        int32_t image_token, const ivl_tensor *image_embeds, int64_t *image_row)
 {
   ivl_backend *be = lm->be;
-  ivl_tensor x = ivl_tensor_view_rows(lm->x, 0, n);
+  ivl_tensor x = ivl_tensor_view_rows(lm->x, x_row0, n);
   be->ops->get_rows(be, &x, lm->embed, ids, n);
   if (!image_embeds)
     return;
@@ -301,7 +311,7 @@ static void embed_chunk(ivl_language *lm, const int32_t *ids, int64_t n, int32_t
     int64_t run = 1;
     while (i + run < n && ids[i + run] == image_token)
       run++;
-    be->ops->copy_rows(be, lm->x, i, image_embeds, *image_row, run);
+    be->ops->copy_rows(be, lm->x, x_row0 + i, image_embeds, *image_row, run);
     *image_row += run;
     i += run;
   }
@@ -334,9 +344,9 @@ static gboolean decode_with_graph(ivl_language *lm, int32_t id, int64_t pos, dou
     if (!be->ops->graph_begin(be, pos, error))
       return FALSE;
     lm->recording = TRUE;
-    embed_chunk(lm, &id, 1, -1, NULL, NULL);
+    embed_chunk(lm, 0, &id, 1, -1, NULL, NULL);
     for (int l = 0; l < lm->cfg.num_layers; l++)
-      layer_forward(lm, &lm->layers[l], 1, pos, theta);
+      layer_forward(lm, &lm->layers[l], 0, 1, pos, theta);
     final_logits(lm, 0);
     lm->recording = FALSE;
     if (!be->ops->graph_end(be, error))
@@ -361,14 +371,14 @@ typedef struct {
 } forward_call;
 
 /* *finite tells whether rows [0, n_rows) of t hold only finite values. */
-static gboolean rows_finite(ivl_language *lm, const ivl_tensor *t, int64_t n_rows,
-                            gboolean *finite, GError **error)
+static gboolean rows_finite(ivl_language *lm, const ivl_tensor *t, int64_t n_rows, gboolean *finite,
+                            GError **error)
 {
   gsize count = (gsize)n_rows * (gsize)t->cols;
   g_autofree float *host = g_try_new(float, count);
   if (!host) {
-    g_set_error(error, IVL_ERROR, IVL_ERROR_OUT_OF_MEMORY, "cannot check %" G_GSIZE_FORMAT
-                " values", count);
+    g_set_error(error, IVL_ERROR, IVL_ERROR_OUT_OF_MEMORY,
+                "cannot check %" G_GSIZE_FORMAT " values", count);
     return FALSE;
   }
   if (!lm->be->ops->download_f32(lm->be, t, 0, n_rows, host, error))
@@ -379,17 +389,20 @@ static gboolean rows_finite(ivl_language *lm, const ivl_tensor *t, int64_t n_row
   return TRUE;
 }
 
-/* The call's chunks through every layer. With `where`, each step's activations are checked
- * and the run stops (TRUE) at the first that is not finite, naming it in *where. */
+/* The call's passes through every layer, each layer over the pass's chunks in order. With
+ * `where`, each step's activations are checked and the run stops (TRUE) at the first that is
+ * not finite, naming it in *where. */
 static gboolean run_chunks(ivl_language *lm, const forward_call *c, char **where, GError **error)
 {
   ivl_backend *be = lm->be;
   int64_t image_row = 0;
   gboolean finite = TRUE;
   lm->n_past = c->pos0;
-  for (int64_t c0 = 0; c0 < c->n; c0 += CHUNK) {
-    int64_t len = MIN(CHUNK, c->n - c0);
-    embed_chunk(lm, c->ids + c0, len, c->image_token, c->image_embeds, &image_row);
+  for (int64_t p0 = 0; p0 < c->n; p0 += lm->pass_rows) {
+    int64_t len = MIN(lm->pass_rows, c->n - p0);
+    for (int64_t c0 = 0; c0 < len; c0 += CHUNK)
+      embed_chunk(lm, c0, c->ids + p0 + c0, MIN(CHUNK, len - c0), c->image_token, c->image_embeds,
+                  &image_row);
     if (where && !rows_finite(lm, lm->x, len, &finite, error))
       return FALSE;
     if (!finite) {
@@ -397,7 +410,8 @@ static gboolean run_chunks(ivl_language *lm, const forward_call *c, char **where
       return TRUE;
     }
     for (int l = 0; l < lm->cfg.num_layers; l++) {
-      layer_forward(lm, &lm->layers[l], len, c->pos0 + c0, c->theta);
+      for (int64_t c0 = 0; c0 < len; c0 += CHUNK)
+        layer_forward(lm, &lm->layers[l], c0, MIN(CHUNK, len - c0), c->pos0 + p0 + c0, c->theta);
       if (!ivl_backend_take_error(be, error))
         return FALSE;
       if (where && !rows_finite(lm, lm->x, len, &finite, error))
@@ -407,8 +421,8 @@ static gboolean run_chunks(ivl_language *lm, const forward_call *c, char **where
         return TRUE;
       }
     }
-    lm->n_past = c->pos0 + c0 + len;
-    if (c0 + len == c->n)
+    lm->n_past = c->pos0 + p0 + len;
+    if (p0 + len == c->n)
       final_logits(lm, len - 1);
   }
   return ivl_backend_take_error(be, error);
@@ -466,8 +480,8 @@ int32_t ivl_language_argmax(ivl_language *lm)
   return lm->be->ops->argmax(lm->be, lm->logits, 0);
 }
 
-gboolean ivl_language_top_k(ivl_language *lm, const ivl_sampler_device_part *part,
-                            float *values, int32_t *ids, int cap, int *n, GError **error)
+gboolean ivl_language_top_k(ivl_language *lm, const ivl_sampler_device_part *part, float *values,
+                            int32_t *ids, int cap, int *n, GError **error)
 {
   if (!lm->be->ops->top_k) {
     g_set_error(error, IVL_ERROR, IVL_ERROR_UNSUPPORTED, "the %s backend samples on the host",
