@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "bench-projection.h"
 #include "cmd-common.h"
 #include "commands.h"
 #include "json-check.h"
@@ -107,7 +108,8 @@ static int32_t *bench_ids(int n, int vocab)
   return ids;
 }
 
-static gboolean run_vision_and_ttft(ivl_model *m, int n_tiles, bench_result *r, GError **error)
+static gboolean run_vision_and_ttft(ivl_model *m, int n_tiles, bench_result *r,
+                                    ivl_bench_projection *proj, GError **error)
 {
   const ivl_config *c = m->config;
   int vocab = c->llm.vocab_size, per = c->num_image_token;
@@ -119,13 +121,17 @@ static gboolean run_vision_and_ttft(ivl_model *m, int n_tiles, bench_result *r, 
     ids[i] = image_token;
 
   double t0 = now_s();
+  ivl_bench_projection_begin(proj);
   ivl_tensor *emb = ivl_model_encode_tiles(m, px, n_tiles, NULL, error);
+  ivl_bench_projection_end(proj, IVL_PHASE_VISION, n_tiles);
   if (!emb)
     return FALSE;
   double t1 = now_s();
+  ivl_bench_projection_begin(proj);
   gboolean ok = ivl_language_forward(m->language, ids, n, 0, image_token, emb, error);
   if (ok)
     (void)ivl_language_argmax(m->language);
+  ivl_bench_projection_end(proj, IVL_PHASE_TTFT, 1);
   double t2 = now_s();
   emb->backend->ops->tensor_free(emb->backend, emb);
   r->vision_ms_per_tile = (t1 - t0) * 1e3 / n_tiles;
@@ -136,20 +142,25 @@ static gboolean run_vision_and_ttft(ivl_model *m, int n_tiles, bench_result *r, 
   return ok;
 }
 
-static gboolean run_text(ivl_model *m, int n_prompt, int n_decode, bench_result *r, GError **error)
+static gboolean run_text(ivl_model *m, int n_prompt, int n_decode, bench_result *r,
+                         ivl_bench_projection *proj, GError **error)
 {
   const ivl_llm_config *c = &m->config->llm;
   g_autofree int32_t *ids = bench_ids(n_prompt, c->vocab_size);
   double t0 = now_s();
+  ivl_bench_projection_begin(proj);
   if (!ivl_language_forward(m->language, ids, n_prompt, 0, -1, NULL, error))
     return FALSE;
   int32_t tok = ivl_language_argmax(m->language);
+  ivl_bench_projection_end(proj, IVL_PHASE_PREFILL, n_prompt);
   double t1 = now_s();
+  ivl_bench_projection_begin(proj);
   for (int i = 0; i < n_decode; i++) {
     if (!ivl_language_forward(m->language, &tok, 1, n_prompt + i, -1, NULL, error))
       return FALSE;
     tok = ivl_language_argmax(m->language);
   }
+  ivl_bench_projection_end(proj, IVL_PHASE_DECODE, n_decode);
   double t2 = now_s();
   double lm_head = 2.0 * c->hidden_size * c->vocab_size;
   r->prefill_tps = n_prompt / (t1 - t0);
@@ -368,7 +379,8 @@ static void print_comparison_text(const bench_result *r, JsonObject *saved, cons
 }
 
 static void print_result(const bench_result *r, const char *backend, const char *precision,
-                         gboolean json, JsonObject *saved, const char *saved_path)
+                         gboolean json, JsonObject *saved, const char *saved_path,
+                         const ivl_bench_projection *proj)
 {
   if (json) {
     printf("{\"backend\":\"%s\",\"precision\":\"%s\",\"decode_weight_bytes\":%.0f,"
@@ -399,6 +411,8 @@ static void print_result(const bench_result *r, const char *backend, const char 
     }
     if (saved)
       print_comparison_json(r, saved, saved_path);
+    if (proj)
+      ivl_bench_projection_print_json(proj, r->decode_weight_bytes, r->ttft_tiles, stdout);
     printf("}\n");
     return;
   }
@@ -420,6 +434,8 @@ static void print_result(const bench_result *r, const char *backend, const char 
            p->streams, p->tps, p->per_stream_tps, p->gbps, 100 * fraction(p->gbps, r->roof_gbps));
   }
   printf(_("peak memory        %.0f MiB (VmHWM)\n"), r->peak_rss_mib);
+  if (proj)
+    ivl_bench_projection_print_text(proj, r->decode_weight_bytes, r->ttft_tiles, stdout);
   if (saved)
     print_comparison_text(r, saved, saved_path);
 }
@@ -485,8 +501,10 @@ int ivl_cmd_bench(int argc, char **argv)
   double t0 = now_s();
   ivl_model *model = ivl_cli_load_model(&mo, &error);
   r.load_s = now_s() - t0;
-  gboolean ok = model && run_vision_and_ttft(model, n_tiles, &r, &error) &&
-                run_text(model, n_prompt, n_decode, &r, &error);
+  ivl_bench_projection *proj =
+      model ? ivl_bench_projection_new(ivl_model_get_backend_name(model)) : NULL;
+  gboolean ok = model && run_vision_and_ttft(model, n_tiles, &r, proj, &error) &&
+                run_text(model, n_prompt, n_decode, &r, proj, &error);
   for (int i = 0; ok && i < n_runs; i++)
     ok = run_parallel(model, streams[i], n_prompt, n_decode, &r.parallel[r.n_parallel++], &error);
   if (ok) {
@@ -496,9 +514,10 @@ int ivl_cmd_bench(int argc, char **argv)
   if (ok)
     print_result(&r, ivl_model_get_backend_name(model),
                  ivl_precision_name(ivl_model_get_precision(model)), json,
-                 saved ? json_node_get_object(json_parser_get_root(saved)) : NULL, compare);
+                 saved ? json_node_get_object(json_parser_get_root(saved)) : NULL, compare, proj);
   else
     fprintf(stderr, "ivl bench: %s\n", error->message);
+  ivl_bench_projection_free(proj);
   ivl_model_free(model);
   ivl_cli_model_options_clear(&mo);
   return ok ? 0 : 1;

@@ -184,6 +184,9 @@ extern "C" cublasStatus_t cublasGemmEx(cublasHandle_t h, cublasOperation_t ta, c
       }
     for (int j = 0; j < n; j++)
       ivl_emu_mark_written((char *)C + (size_t)j * ldc * type_size(ct), (size_t)m * type_size(ct));
+    if (ivl_emu_profiling)
+      ivl_emu_profile_gemm(m, n, k, type_size(at), type_size(bt), type_size(ct), b != 0.0f,
+                           type_size(at) == 2 && type_size(bt) == 2);
   });
   return CUBLAS_STATUS_SUCCESS;
 }

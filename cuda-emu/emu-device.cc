@@ -53,7 +53,7 @@ static DATA char *stacks = nullptr;
 static DATA int n_threads = 0;
 static DATA ivl_emu_body_fn cur_body = nullptr;
 static DATA void *cur_args = nullptr;
-static DATA ivl_emu_launch_site cur_site = {nullptr, 0};
+static DATA ivl_emu_launch_site cur_site = {nullptr, 0, nullptr};
 /* Epochs: a new value at each block start and each barrier (block_epoch), at each
  * __syncwarp of a warp (warp_epoch[w]); an access is ordered after another when an epoch it
  * shares with it moved on since. */
@@ -101,6 +101,8 @@ static void describe_thread(char *buf, size_t n, const emu_thread *t)
 
 static void global_access(uintptr_t a, size_t n, int write)
 {
+  if (ivl_emu_profiling)
+    ivl_emu_profile_access(a, n, write);
   uint8_t *s = ivl_emu_shadow_of(a);
   if (n == 4 && !write) {
     uint32_t w;
@@ -532,9 +534,13 @@ void ivl_emu_run_grid(dim3 grid, dim3 block, ivl_emu_body_fn body, void *args,
   ensure_stacks();
   cur_body = body, cur_args = args, cur_site = site;
   n_threads = (int)(block.x * block.y * block.z);
+  if (ivl_emu_profiling)
+    ivl_emu_profile_launch_begin();
   for (unsigned z = 0; z < grid.z; z++)
     for (unsigned y = 0; y < grid.y; y++)
       for (unsigned x = 0; x < grid.x; x++)
         run_block(uint3{x, y, z}, grid, block);
-  cur_site = {nullptr, 0};
+  if (ivl_emu_profiling)
+    ivl_emu_profile_launch_end(site);
+  cur_site = {nullptr, 0, nullptr};
 }

@@ -42,6 +42,15 @@ bool ivl_emu_capturing(cudaStream_t stream);
 void ivl_emu_set_error(cudaError_t err);
 void ivl_emu_count_gemm(void);
 
+/* The profile (emu-profile.cc), fed while ivl_emu_profiling is set. */
+extern bool ivl_emu_profiling;
+void ivl_emu_profile_access(uintptr_t a, size_t n, int write);
+void ivl_emu_profile_launch_begin(void);
+void ivl_emu_profile_launch_end(ivl_emu_launch_site site);
+void ivl_emu_profile_gemm(int m, int n, int k, size_t a_size, size_t b_size, size_t c_size,
+                          bool reads_c, bool tensor_cores);
+void ivl_emu_profile_copy(const char *what, size_t n, bool over_host_link);
+
 /* A code's name and description, for the error-string calls of the runtime and cuBLAS. */
 struct ivl_emu_code_text {
   int code;

@@ -216,6 +216,11 @@ static cudaError_t copy(void *dst, const void *src, size_t n, cudaMemcpyKind kin
       memcpy(ivl_emu_shadow_of((uintptr_t)dst), ivl_emu_shadow_of((uintptr_t)src), n);
     else if (dst_dev)
       ivl_emu_mark_written(dst, n);
+    if (ivl_emu_profiling)
+      ivl_emu_profile_copy(dst_dev && src_dev ? "cudaMemcpy device to device"
+                           : dst_dev          ? "cudaMemcpy host to device"
+                                              : "cudaMemcpy device to host",
+                           n, !(dst_dev && src_dev));
   });
   return cudaSuccess;
 }
@@ -241,6 +246,8 @@ extern "C" cudaError_t cudaMemsetAsync(void *p, int value, size_t n, cudaStream_
     ivl_emu_check_range(p, n, true, "cudaMemset");
     memset(p, value, n);
     ivl_emu_mark_written(p, n);
+    if (ivl_emu_profiling)
+      ivl_emu_profile_copy("cudaMemset", n, false);
   });
   return cudaSuccess;
 }

@@ -63,6 +63,8 @@ extern "C" uint64_t ivl_emu_warp(unsigned mask, enum ivl_emu_warp_op op, uint64_
  * after the access check. */
 extern "C" void ivl_emu_check_access(const void *p, size_t n, int write);
 extern "C" void ivl_emu_copy(void *dst, const void *src, size_t n);
+/* A thread's FLOPs, for the profile (IVL_FLOPS in kernels/common.cuh). */
+extern "C" void ivl_emu_count_flops(double flops);
 
 #define __syncthreads() ivl_emu_syncthreads(__FILE__, __LINE__)
 static inline void __syncwarp(unsigned mask = 0xffffffffu, const char *file = __builtin_FILE(),
@@ -228,6 +230,7 @@ template <typename A, typename B> static inline typename std::common_type<A, B>:
 struct ivl_emu_launch_site {
   const char *file;
   int line;
+  const char *kernel; /* as the launch names it, for the profile */
 };
 /* Runs (or records, when `stream` is capturing) grid x block threads of `body`, which calls
  * the kernel with its arguments; launch limits are checked first and a violation becomes

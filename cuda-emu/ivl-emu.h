@@ -27,6 +27,26 @@ void ivl_emu_get_stats(ivl_emu_stats *stats);
 /* The workspace cuBLAS uses on `handle` (NULL: its own default pool). */
 void *ivl_emu_cublas_workspace(void *handle);
 
+/* The roofline a profile prices each launch with (emu-profile.cc): a launch costs launch_s
+ * plus the larger of its global bytes over bytes_per_s and its FLOPs over the rate of the
+ * units doing them (cuBLAS with 16-bit operands: tensor cores; kernels: CUDA cores). Copies
+ * between host and device move at host_bytes_per_s. */
+typedef struct {
+  double bytes_per_s, tensor_flops_per_s, cuda_core_flops_per_s, host_bytes_per_s, launch_s;
+} ivl_emu_roofline;
+typedef struct {
+  char name[96]; /* kernel (file:line of its launch), cuBLAS call and shape, or runtime copy */
+  uint64_t launches;
+  double bytes, flops, seconds; /* summed over its launches; seconds as priced */
+} ivl_emu_profile_entry;
+/* Starts (again, from nothing) counting every launch. */
+void ivl_emu_profile_start(const ivl_emu_roofline *roofline);
+void ivl_emu_profile_stop(void);
+/* The entries counted since the start, most seconds first: fills up to max, returns all. */
+size_t ivl_emu_profile_read(ivl_emu_profile_entry *out, size_t max);
+/* What a kernel says it computes (IVL_FLOPS in kernels/common.cuh), added to its launch. */
+void ivl_emu_count_flops(double flops);
+
 #ifdef __cplusplus
 }
 #endif

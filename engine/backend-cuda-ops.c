@@ -54,10 +54,39 @@ static const char *weight_kind(ivl_dtype dtype)
   return dtype == IVL_DTYPE_Q8 ? "int8" : dtype == IVL_DTYPE_Q4 ? "4-bit" : "bf16";
 }
 
+/* The bf16 expansion of w for cuBLAS: a slot that holds it already, else the least recently
+ * used one, expanded into. A recording expands again (its replays must not depend on what a
+ * slot holds later) and leaves the slot holding nothing reusable. NULL after an error. */
+static const void *dequantized(CudaBackend *self, const ivl_tensor *w, size_t scales,
+                               const char *what)
+{
+  int slot = 0;
+  for (int i = 0; i < IVL_CUDA_DEQUANT_SLOTS; i++) {
+    if (!self->recording && self->dequant[i].weight == w->data) {
+      self->dequant[i].used = ++self->dequant_clock;
+      return self->dequant[i].buf;
+    }
+    if (self->dequant[i].used < self->dequant[slot].used)
+      slot = i;
+  }
+  self->dequant[slot].weight = NULL;
+  if (!ivl_cuda_reserve(self, &self->dequant[slot].buf, &self->dequant[slot].size,
+                        ivl_tensor_nbytes(IVL_DTYPE_BF16, w->rows, w->cols)) ||
+      !ivl_cuda_check(self,
+                      ivl_cuda_dequantize(self->dequant[slot].buf, (ivl_cuda_dtype)w->dtype,
+                                          w->data, scales, w->rows, w->cols, self->stream),
+                      what))
+    return NULL;
+  if (!self->recording)
+    self->dequant[slot].weight = w->data;
+  self->dequant[slot].used = ++self->dequant_clock;
+  return self->dequant[slot].buf;
+}
+
 /* A few rows read the quantized layout directly; more expand the weight to bf16 in scratch
- * for cuBLAS. That scratch (as large as the largest such weight in bf16) grows like the
- * attention workspace, in a recording too (buffers a graph holds are retired, not freed); a
- * decode step records a few rows and needs none. */
+ * for cuBLAS (dequantized). That scratch grows like the attention workspace, in a recording
+ * too (buffers a graph holds are retired, not freed); a decode step records a few rows and
+ * needs none. */
 static void matmul_quant(CudaBackend *self, ivl_tensor *y, const ivl_tensor *x, const ivl_tensor *w,
                          const ivl_tensor *bias)
 {
@@ -72,17 +101,13 @@ static void matmul_quant(CudaBackend *self, ivl_tensor *y, const ivl_tensor *x, 
                    what);
     return;
   }
-  if (!ivl_cuda_reserve(self, &self->dequant, &self->dequant_size,
-                        ivl_tensor_nbytes(IVL_DTYPE_BF16, w->rows, w->cols)) ||
-      !ivl_cuda_check(self,
-                      ivl_cuda_dequantize(self->dequant, (ivl_cuda_dtype)w->dtype, w->data, scales,
-                                          w->rows, w->cols, self->stream),
-                      what))
+  const void *wb = dequantized(self, w, scales, what);
+  if (wb == NULL)
     return;
   cublasStatus_t st = CUBLAS_STATUS_SUCCESS;
   const cudaError_t err =
-      ivl_cuda_matmul(self->cublas, y->data, (ivl_cuda_dtype)y->dtype, x->data, self->dequant, b,
-                      x->rows, w->rows, w->cols, self->stream, &st);
+      ivl_cuda_matmul(self->cublas, y->data, (ivl_cuda_dtype)y->dtype, x->data,
+                      (const uint16_t *)wb, b, x->rows, w->rows, w->cols, self->stream, &st);
   ivl_cuda_check_blas(self, err, st, what);
 }
 

@@ -12,6 +12,9 @@
 #define IVL_CUDA_MAX_GRAPH_IDS 256
 #define IVL_CUDA_STEP_IDS 2
 
+/* A language layer's Linear matrices: q, k, v, o, gate, up, down. */
+#define IVL_CUDA_DEQUANT_SLOTS 7
+
 typedef struct {
   ivl_backend base;
   int device;
@@ -21,7 +24,7 @@ typedef struct {
   void *cublas_workspace;
 
   /* Scratch that grows on demand: f32 staging for conversions, get_rows ids, attention
-   * partials, a quantized weight expanded to bf16 for cuBLAS. Buffers a recording may still
+   * partials, quantized weights expanded to bf16 for cuBLAS. Buffers a recording may still
    * use are retired, not freed, while it lasts. */
   void *staging;
   size_t staging_size;
@@ -29,8 +32,16 @@ typedef struct {
   size_t ids_size;
   void *attn_workspace;
   size_t attn_workspace_size;
-  void *dequant;
-  size_t dequant_size;
+  /* The last IVL_CUDA_DEQUANT_SLOTS expansions, each kept with the weight it expands: a
+   * prompt runs each layer over all its chunks before the next (language.c), so one layer's
+   * seven matrices are expanded once per prompt rather than once per chunk. */
+  struct {
+    void *buf;
+    size_t size;
+    const void *weight; /* NULL: holds nothing reusable */
+    guint64 used;
+  } dequant[IVL_CUDA_DEQUANT_SLOTS];
+  guint64 dequant_clock;
   int32_t *argmax_out;
   void *topk_seen; /* seen flags (vocabulary bytes), then the seen ids */
   size_t topk_seen_size;

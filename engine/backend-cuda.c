@@ -206,6 +206,10 @@ static void cuda_tensor_free(ivl_backend *be, ivl_tensor *t)
   if (t == NULL)
     return;
   CudaBackend *self = cuda_backend(be);
+  /* Its memory may come back as another weight: its expansion is no longer its. */
+  for (int i = 0; i < IVL_CUDA_DEQUANT_SLOTS; i++)
+    if (self->dequant[i].weight == t->data)
+      self->dequant[i].weight = NULL;
   if (t->owns_data && self->recording)
     device_release(self, t->data, FALSE);
   else if (t->owns_data)
@@ -466,11 +470,12 @@ static void cuda_free(ivl_backend *be)
     pool_drain(self);
     g_hash_table_unref(self->pool);
   }
-  void *buffers[] = {self->staging,  self->ids,        self->attn_workspace,
-                     self->dequant,  self->argmax_out, self->topk_seen,
-                     self->topk_out, self->step,       self->cublas_workspace};
+  void *buffers[] = {self->staging,   self->ids,      self->attn_workspace, self->argmax_out,
+                     self->topk_seen, self->topk_out, self->step,           self->cublas_workspace};
   for (gsize i = 0; i < G_N_ELEMENTS(buffers); i++)
     cudaFree(buffers[i]);
+  for (int i = 0; i < IVL_CUDA_DEQUANT_SLOTS; i++)
+    cudaFree(self->dequant[i].buf);
   if (self->cublas != NULL)
     cublasDestroy(self->cublas);
   if (self->stream != NULL)

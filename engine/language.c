@@ -3,7 +3,11 @@
  * lm_head.
  *
  * Long prompts run in chunks of CHUNK rows: with causal attention over the cache, chunked
- * prefill computes exactly what one pass would, and the activations stay small.
+ * prefill computes exactly what one pass would, and the activations stay small. Up to
+ * PASS_CHUNKS chunks of one sequence make a pass: each layer runs over every chunk of the pass
+ * before the next layer starts (only the residual stream spans the pass), so a quantized
+ * weight the GPU expands to bf16 for the first chunk serves the others (backend-cuda-ops.c
+ * keeps a layer's expansions) instead of being expanded again per chunk.
  */
 #include "language.h"
 
@@ -14,6 +18,7 @@
 #include "tensor-view.h"
 
 #define CHUNK 256
+#define PASS_CHUNKS 16
 
 typedef struct {
   ivl_tensor *attn_norm;     /* [1, D] input_layernorm */
@@ -43,8 +48,9 @@ struct ivl_language {
   ivl_tensor *norm;    /* [1, D] model.norm */
   ivl_tensor *lm_head; /* [V, D] (embed when tied) */
   lm_layer *layers;
-  /* run state: one chunk of rows */
-  ivl_tensor *x;         /* [CHUNK, D] residual stream */
+  /* run state: one chunk of rows, the residual stream of a pass */
+  int64_t pass_rows;     /* up to PASS_CHUNKS * CHUNK */
+  ivl_tensor *x;         /* [pass_rows, D] residual stream */
   ivl_tensor *xn;        /* [CHUNK, D] normed */
   ivl_tensor *q, *att;   /* [CHUNK, H*hd] */
   ivl_tensor *k, *v;     /* [CHUNK, KV*hd] */
@@ -244,7 +250,8 @@ static gboolean alloc_state(ivl_language *lm, GError **error)
   ivl_dtype a = be->act_dtype;
   int64_t d = c->hidden_size, qd = (int64_t)c->num_heads * c->head_dim;
   int64_t kvd = (int64_t)c->num_kv_heads * c->head_dim;
-  return (lm->x = be->ops->tensor_new(be, a, CHUNK, d, error)) &&
+  lm->pass_rows = MIN((int64_t)PASS_CHUNKS * CHUNK, MAX((int64_t)lm->n_ctx, CHUNK));
+  return (lm->x = be->ops->tensor_new(be, a, lm->pass_rows, d, error)) &&
          (lm->xn = be->ops->tensor_new(be, a, CHUNK, d, error)) &&
          (lm->q = be->ops->tensor_new(be, a, CHUNK, qd, error)) &&
          (lm->att = be->ops->tensor_new(be, a, CHUNK, qd, error)) &&
@@ -334,15 +341,17 @@ int ivl_language_get_max_rows(const ivl_language *lm)
 }
 
 /* x = x + o_proj(attn(rope(q), rope(k), v)); x = x + down(silu(gate(xn)) * up(xn)) for the
- * step's rows (views of the chunk buffers with n rows): every product over all the rows at
- * once, RoPE and attention per sequence, over its own cache and positions. */
-static void layer_forward(ivl_language *lm, int l, const ivl_lm_rows *seqs, int n_seqs, int64_t n)
+ * step's rows, residual rows x_row0.. (views of the chunk buffers with n rows): every product
+ * over all the rows at once, RoPE and attention per sequence, over its own cache and
+ * positions. */
+static void layer_forward(ivl_language *lm, int l, int64_t x_row0, const ivl_lm_rows *seqs,
+                          int n_seqs, int64_t n)
 {
   ivl_backend *be = lm->be;
   const ivl_backend_ops *o = be->ops;
   const ivl_llm_config *c = &lm->cfg;
   lm_layer *w = &lm->layers[l];
-  ivl_tensor x = ivl_tensor_view_rows(lm->x, 0, n), xn = ivl_tensor_view_rows(lm->xn, 0, n);
+  ivl_tensor x = ivl_tensor_view_rows(lm->x, x_row0, n), xn = ivl_tensor_view_rows(lm->xn, 0, n);
   ivl_tensor q = ivl_tensor_view_rows(lm->q, 0, n), att = ivl_tensor_view_rows(lm->att, 0, n);
   ivl_tensor k = ivl_tensor_view_rows(lm->k, 0, n), v = ivl_tensor_view_rows(lm->v, 0, n);
   ivl_tensor out = ivl_tensor_view_rows(lm->out, 0, n);
@@ -381,12 +390,13 @@ static void layer_forward(ivl_language *lm, int l, const ivl_lm_rows *seqs, int 
   o->add(be, &x, &x, &out);
 }
 
-/* Token embeddings for the step's ids, each sequence's runs of its image_token replaced by
- * its next image rows. */
-static void embed_rows(ivl_language *lm, const ivl_lm_rows *seqs, int n_seqs, int64_t n)
+/* Token embeddings for the step's ids into residual rows x_row0.., each sequence's runs of
+ * its image_token replaced by its next image rows. */
+static void embed_rows(ivl_language *lm, int64_t x_row0, const ivl_lm_rows *seqs, int n_seqs,
+                       int64_t n)
 {
   ivl_backend *be = lm->be;
-  ivl_tensor x = ivl_tensor_view_rows(lm->x, 0, n);
+  ivl_tensor x = ivl_tensor_view_rows(lm->x, x_row0, n);
   const int32_t *ids = seqs[0].ids;
   if (n_seqs > 1) {
     int64_t r = 0;
@@ -407,7 +417,7 @@ static void embed_rows(ivl_language *lm, const ivl_lm_rows *seqs, int n_seqs, in
       int64_t run = 1;
       while (i + run < q->n && q->ids[i + run] == q->image_token)
         run++;
-      be->ops->copy_rows(be, lm->x, r + i, q->image_embeds, image_row, run);
+      be->ops->copy_rows(be, lm->x, x_row0 + r + i, q->image_embeds, image_row, run);
       image_row += run;
       i += run;
     }
@@ -416,10 +426,10 @@ static void embed_rows(ivl_language *lm, const ivl_lm_rows *seqs, int n_seqs, in
 
 /* logits[j] = lm_head(norm(x[last row of the j-th sequence that wants logits])), as one
  * product over those rows. */
-static void final_logits(ivl_language *lm, const ivl_lm_rows *seqs, int n_seqs)
+static void final_logits(ivl_language *lm, int64_t x_row0, const ivl_lm_rows *seqs, int n_seqs)
 {
   ivl_backend *be = lm->be;
-  int64_t r = 0, j = 0;
+  int64_t r = x_row0, j = 0;
   for (int i = 0; i < n_seqs; i++) {
     r += seqs[i].n;
     if (!seqs[i].logits)
@@ -459,10 +469,10 @@ static gboolean decode_with_graph(ivl_language *lm, int32_t id, int64_t pos, dou
                              .theta = theta,
                              .logits = TRUE};
     lm->recording = TRUE;
-    embed_rows(lm, &one, 1, 1);
+    embed_rows(lm, 0, &one, 1, 1);
     for (int l = 0; l < lm->cfg.num_layers; l++)
-      layer_forward(lm, l, &one, 1, 1);
-    final_logits(lm, &one, 1);
+      layer_forward(lm, l, 0, &one, 1, 1);
+    final_logits(lm, 0, &one, 1);
     lm->recording = FALSE;
     if (!be->ops->graph_end(be, error))
       return FALSE;
@@ -507,7 +517,7 @@ static gboolean run_step(ivl_language *lm, const ivl_lm_rows *seqs, int n_seqs, 
     n += seqs[i].n;
     seqs[i].kv->n_past = seqs[i].pos0; /* the cache beyond is rewritten from here */
   }
-  embed_rows(lm, seqs, n_seqs, n);
+  embed_rows(lm, 0, seqs, n_seqs, n);
   if (where && !rows_finite(lm, lm->x, n, &finite, error))
     return FALSE;
   if (!finite) {
@@ -515,7 +525,7 @@ static gboolean run_step(ivl_language *lm, const ivl_lm_rows *seqs, int n_seqs, 
     return TRUE;
   }
   for (int l = 0; l < lm->cfg.num_layers; l++) {
-    layer_forward(lm, l, seqs, n_seqs, n);
+    layer_forward(lm, l, 0, seqs, n_seqs, n);
     if (!ivl_backend_take_error(be, error))
       return FALSE;
     if (where && !rows_finite(lm, lm->x, n, &finite, error))
@@ -525,7 +535,7 @@ static gboolean run_step(ivl_language *lm, const ivl_lm_rows *seqs, int n_seqs, 
       return TRUE;
     }
   }
-  final_logits(lm, seqs, n_seqs);
+  final_logits(lm, 0, seqs, n_seqs);
   for (int i = 0; i < n_seqs; i++)
     seqs[i].kv->n_past = seqs[i].pos0 + seqs[i].n;
   return ivl_backend_take_error(be, error);
@@ -569,24 +579,54 @@ gboolean ivl_language_forward_batch(ivl_language *lm, const ivl_lm_rows *seqs, i
   return ensure_logit_rows(lm, MAX(n_logits, 1), error) && run_step(lm, seqs, n_seqs, NULL, error);
 }
 
-/* The call's chunks (batches of one) through every layer; see run_step for `where`. */
+/* One sequence's call in passes, each layer over the pass's chunks in order (batches of one
+ * per chunk); see run_step for `where`. */
 static gboolean run_chunks(ivl_language *lm, const ivl_lm_rows *call, char **where, GError **error)
 {
-  ivl_lm_rows chunk = *call;
-  for (int64_t c0 = 0; c0 < call->n; c0 += CHUNK) {
-    chunk.ids = call->ids + c0;
-    chunk.n = MIN(CHUNK, call->n - c0);
-    chunk.pos0 = call->pos0 + c0;
-    chunk.logits = c0 + chunk.n == call->n;
-    if (!run_step(lm, &chunk, 1, where, error))
+  ivl_backend *be = lm->be;
+  ivl_lm_rows chunks[PASS_CHUNKS];
+  int64_t image_row = call->image_row;
+  gboolean finite = TRUE;
+  for (int64_t p0 = 0; p0 < call->n; p0 += lm->pass_rows) {
+    int64_t len = MIN(lm->pass_rows, call->n - p0);
+    int n_chunks = 0;
+    call->kv->n_past = call->pos0 + p0; /* the cache beyond is rewritten from here */
+    for (int64_t c0 = 0; c0 < len; c0 += CHUNK) {
+      ivl_lm_rows *ch = &chunks[n_chunks++];
+      *ch = *call;
+      ch->ids = call->ids + p0 + c0;
+      ch->n = MIN(CHUNK, len - c0);
+      ch->pos0 = call->pos0 + p0 + c0;
+      ch->image_row = image_row;
+      ch->logits = p0 + c0 + ch->n == call->n;
+      if (call->image_embeds)
+        for (int64_t i = 0; i < ch->n; i++)
+          image_row += ch->ids[i] == call->image_token;
+      embed_rows(lm, c0, ch, 1, ch->n);
+    }
+    if (where && !rows_finite(lm, lm->x, len, &finite, error))
       return FALSE;
-    if (where && *where)
+    if (!finite) {
+      *where = g_strdup("the token or image embeddings");
       return TRUE;
-    if (call->image_embeds)
-      for (int64_t i = 0; i < chunk.n; i++)
-        chunk.image_row += chunk.ids[i] == call->image_token;
+    }
+    for (int l = 0; l < lm->cfg.num_layers; l++) {
+      for (int i = 0; i < n_chunks; i++)
+        layer_forward(lm, l, (int64_t)i * CHUNK, &chunks[i], 1, chunks[i].n);
+      if (!ivl_backend_take_error(be, error))
+        return FALSE;
+      if (where && !rows_finite(lm, lm->x, len, &finite, error))
+        return FALSE;
+      if (!finite) {
+        *where = g_strdup_printf("language layer %d", l);
+        return TRUE;
+      }
+    }
+    if (chunks[n_chunks - 1].logits)
+      final_logits(lm, (int64_t)(n_chunks - 1) * CHUNK, &chunks[n_chunks - 1], 1);
+    call->kv->n_past = call->pos0 + p0 + len;
   }
-  return TRUE;
+  return ivl_backend_take_error(be, error);
 }
 
 gboolean ivl_language_forward(ivl_language *lm, const int32_t *ids, int64_t n, int64_t pos0,

@@ -113,7 +113,8 @@ static guint64 weight_bytes(const ivl_config *config, ivl_precision precision)
  *     13 × T × (6·Dv + Fv) × 4   (x, norm, q, k, v, attention out; MLP hidden)
  *     + heads_v × T² × 4          (one tile's attention scores)
  *   LLM prefill in chunks of P = min(512, context) tokens against a context of C:
- *     P × (4·Dl + 2·I + (H + 2·KV)·hd) × 4 + H × P × C × 4 (scores) + V × 4 (logits). */
+ *     P × (4·Dl + 2·I + (H + 2·KV)·hd) × 4 + H × P × C × 4 (scores) + V × 4 (logits)
+ *     + min(4096, C) × Dl × 4 (the residual stream of a pass of chunks, language.c). */
 static guint64 workspace_bytes(const ivl_config *c, guint64 context)
 {
   const ivl_vision_config *v = &c->vision;
@@ -126,6 +127,7 @@ static guint64 workspace_bytes(const ivl_config *c, guint64 context)
                       (guint64)(l->num_heads + 2 * l->num_kv_heads) * (guint64)l->head_dim;
   guint64 llm =
       p * per_token * 4 + (guint64)l->num_heads * p * context * 4 + (guint64)l->vocab_size * 4;
+  llm += MIN(4096, context) * (guint64)l->hidden_size * 4;
   return MAX(vision, llm);
 }
 
@@ -148,8 +150,8 @@ static guint64 largest_linear(const ivl_config *config)
  *   KV cache = 2 (K, V) × layers × KV × hd × context × element size,
  *              bf16 on a GPU (2 bytes), f32 on the CPU (4 bytes);
  *   overhead = 512 MiB on a GPU for the CUDA context and cuBLAS workspace, 0 on the CPU;
- *   workspace on a GPU with quantized weights + 2 bytes × the largest Linear matrix but
- *   lm_head (its bf16 expansion for prefill and vision).
+ *   workspace on a GPU with quantized weights + 7 × 2 bytes × the largest Linear matrix but
+ *   lm_head (the bf16 expansions kept for prefill and vision).
  * On the CPU the bf16 weights are the mapped files (page cache, not private memory), still
  * counted since they must fit in RAM to run at speed; quantized ones are private copies. */
 ivl_memory_estimate ivl_model_estimate_memory(const ivl_config *config, ivl_precision precision,
@@ -163,9 +165,10 @@ ivl_memory_estimate ivl_model_estimate_memory(const ivl_config *config, ivl_prec
                context * (gpu ? 2 : 4);
   m.workspace = workspace_bytes(config, context);
   /* a quantized matrix is expanded to bf16 for products of more than a few rows on a GPU,
-   * into one scratch as large as the largest of them */
+   * and the last 7 expansions are kept (a language layer's, reused by a prompt's chunks):
+   * at most 7 scratches as large as the largest matrix */
   if (gpu && precision != IVL_PRECISION_BF16)
-    m.workspace += 2 * largest_linear(config);
+    m.workspace += 7 * 2 * largest_linear(config);
   m.overhead = gpu ? G_GUINT64_CONSTANT(512) << 20 : 0;
   m.total = m.weights + m.kv_cache + m.workspace + m.overhead;
   return m;

@@ -122,6 +122,9 @@ static __global__ void __launch_bounds__(128)
           acc[r][e] = fmaf(p, vv[e], acc[r][e]);
       }
     }
+    /* This thread's multiply-adds of the tile: its rows' scores of two keys, and their
+     * probabilities times E dims of every V row. */
+    IVL_FLOPS(2 * ROWS_PER_WARP * (2 * HD + BK * E));
   }
 
 #pragma unroll

@@ -12,7 +12,7 @@ extern "C" size_t ivl_cuda_attention_workspace_size(int n_seq, int64_t tq, int64
 {
   if (!use_decode(n_seq, tq, n_heads, n_kv_heads))
     return 0;
-  return ivl_cuda_attention_decode_workspace(tk, n_heads, head_dim);
+  return ivl_cuda_attention_decode_workspace(tk, n_heads, n_kv_heads, head_dim);
 }
 
 extern "C" cudaError_t ivl_cuda_attention(void *out, const void *q, const void *k, const void *v,
@@ -25,7 +25,9 @@ extern "C" cudaError_t ivl_cuda_attention(void *out, const void *q, const void *
     return cudaSuccess;
   if (n_kv_heads <= 0 || n_heads % n_kv_heads != 0 || (head_dim != 64 && head_dim != 128))
     return cudaErrorInvalidValue;
-  if (use_decode(n_seq, tq, n_heads, n_kv_heads))
+  /* The decode kernel loads 16 bytes at a time. */
+  const bool aligned = ((uintptr_t)q | (uintptr_t)k | (uintptr_t)v) % 16 == 0;
+  if (use_decode(n_seq, tq, n_heads, n_kv_heads) && aligned)
     return ivl_cuda_attention_decode((bf16 *)out, (const bf16 *)q, (const bf16 *)k, (const bf16 *)v,
                                      tk, n_heads, n_kv_heads, head_dim, causal, q_pos0, pos_base,
                                      scale, (float *)workspace, stream);

@@ -79,7 +79,8 @@ __device__ __forceinline__ float ivl_block_sum(float v, float *scratch)
  * on a GPU it is kernel<<<grid, block, shared_bytes, stream>>>(args...); in the emulation a
  * call that runs the grid's threads on the CPU. */
 #ifdef IVL_CUDA_EMULATION
-#define IVL_LAUNCH(...) ivl_launch_at(ivl_emu_launch_site{__FILE__, __LINE__}, __VA_ARGS__)
+#define IVL_LAUNCH(kernel, ...)                                                                    \
+  ivl_launch_at(ivl_emu_launch_site{__FILE__, __LINE__, #kernel}, kernel, __VA_ARGS__)
 #else
 template <typename... P, typename... A>
 static inline void ivl_launch(void (*kernel)(P...), dim3 grid, dim3 block, size_t shared,
@@ -88,6 +89,14 @@ static inline void ivl_launch(void (*kernel)(P...), dim3 grid, dim3 block, size_
   kernel<<<grid, block, shared, stream>>>(args...);
 }
 #define IVL_LAUNCH(...) ivl_launch(__VA_ARGS__)
+#endif
+
+/* The FLOPs a thread does, for the emulation's roofline projection (cuda-emu/emu-profile.cc):
+ * only kernels that may be compute-bound say theirs; nothing on a GPU. */
+#ifdef IVL_CUDA_EMULATION
+#define IVL_FLOPS(n) ivl_emu_count_flops((double)(n))
+#else
+#define IVL_FLOPS(n) ((void)0)
 #endif
 
 static inline unsigned ivl_blocks(int64_t n, int threads)

@@ -6,7 +6,7 @@
 
 #include <glib.h>
 
-#define LAUNCH(...) ivl_launch_at(ivl_emu_launch_site{__FILE__, __LINE__}, __VA_ARGS__)
+#define LAUNCH(...) ivl_launch_at(ivl_emu_launch_site{__FILE__, __LINE__, nullptr}, __VA_ARGS__)
 
 static float *device_floats(int n, float v)
 {

@@ -54,6 +54,41 @@ def bench_rows(name, b, peak):
             f"{fmt(b.get('ttft_ms'))} |"]
 
 
+def projection_rows(path, bench, layers_8b, report):
+    """Measured times beside the emulation's projection for the same depth (tests/gpu/
+    projection.py), as measured / projected: 1 would be the datasheet roofline itself."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            proj = json.load(f)
+    except (OSError, TypeError, ValueError):
+        return ["", "(no projection to compare with)"]
+    md = ["", f"## Measured / projected (tests/gpu/projection.json, commit {proj.get('commit')}, "
+          f"projected at a {proj.get('prompt_tokens')}-token context)", "",
+          "| model | decode ms/token | prefill ms/token | vision ms/tile |",
+          "| --- | ---: | ---: | ---: |"]
+    report["measured_over_projected"] = {}
+    for name, key, layers in (("1b", "1b", 24), ("8b", "8b", layers_8b)):
+        b, p = bench.get(key), proj.get("models", {}).get(name)
+        if not b or not p:
+            continue
+        at = {ph: v["fixed"] + layers * v["per_layer"] for ph, v in p["ms_by_layers"].items()}
+        at["vision_per_tile"] = p["vision_per_tile"]["ms"]
+        measured = {"decode_per_token": 1e3 / b["decode_tokens_per_s"]
+                    if b.get("decode_tokens_per_s") else None,
+                    "prefill_per_token": 1e3 / b["prefill_tokens_per_s"]
+                    if b.get("prefill_tokens_per_s") else None,
+                    "vision_per_tile": b.get("vision_ms_per_tile")}
+        cells, ratios = [], {}
+        for ph in ("decode_per_token", "prefill_per_token", "vision_per_tile"):
+            m = measured[ph]
+            r = m / at[ph] if m and at[ph] > 0 else None
+            ratios[ph] = r
+            cells.append(f"{m:.3f} / {at[ph]:.3f} ({r:.2f}x)" if r else "-")
+        report["measured_over_projected"][f"{name}_{layers}_layers"] = ratios
+        md.append(f"| {name}-shaped, {layers} layers | " + " | ".join(cells) + " |")
+    return md
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", required=True)
@@ -63,6 +98,7 @@ def main():
     ap.add_argument("--mode", required=True)
     ap.add_argument("--layers-8b", type=int, required=True)
     ap.add_argument("--seconds", type=int, required=True)
+    ap.add_argument("--projection", help="tests/gpu/projection.json: the emulation's roofline")
     a = ap.parse_args()
 
     steps = read_steps(a.steps)
@@ -85,6 +121,7 @@ def main():
                   f"8b_shaped_{a.layers_8b}_layers_int8": bench["8b_int8"],
                   f"8b_shaped_{a.layers_8b}_layers_4bit": bench["8b_4bit"]},
     }
+    proj_md = projection_rows(a.projection, bench, a.layers_8b, report)
     with open(os.path.join(a.dir, "report.json"), "w", encoding="utf-8") as f:
         json.dump(report, f, indent=2)
         f.write("\n")
@@ -113,6 +150,7 @@ def main():
     md += bench_rows(f"8B-shaped ({a.layers_8b} of 28 layers)", bench["8b"], peak)
     md += bench_rows(f"8B-shaped ({a.layers_8b} of 28 layers), int8", bench["8b_int8"], peak)
     md += bench_rows(f"8B-shaped ({a.layers_8b} of 28 layers), 4-bit", bench["8b_4bit"], peak)
+    md += proj_md
     with open(os.path.join(a.dir, "report.md"), "w", encoding="utf-8") as f:
         f.write("\n".join(md) + "\n")
     return 0 if report["passed"] else 1

@@ -14,7 +14,9 @@
 #   5. `ivl bench --backend cuda` on a 1B-shaped and an 8B-shaped random model written on the
 #      spot by `ivl make-tiny-model`, the 8B-shaped one also with --precision int8 and 4bit
 #      (the loader quantizes its Linear weights);
-#   6. write report.json, report.md and logs.tar.gz (every step's output, and which suites ran
+#   6. compare the measured times with the emulation's roofline projection committed in
+#      tests/gpu/projection.json (tests/gpu/projection.py writes it), and
+#      write report.json, report.md and logs.tar.gz (every step's output, and which suites ran
 #      on the GPU itself and which on the CPU emulation) into
 #      $IVL_GPU_REPORT_DIR (default: $OUT if set, else build-gpu/report), and print report.md.
 # Exit status: 0 all passed (a tool that is missing, e.g. compute-sanitizer, is a skip), 1 something failed (the report says what), 77 no GPU here.
@@ -223,7 +225,8 @@ fixes, greedy end to end$([ "$MODE" = source ] && echo " (meson suite gpu)"); on
 emulation only: emu-self-checks"
 fi
 python3 "$ROOT/tests/gpu/report.py" --steps "$STEPS" --logs "$LOGS" --dir "$REPORT" \
-  --gpu "$GPU" --mode "$MODE" --layers-8b "$LAYERS_8B" --seconds "$SECONDS" || FAILED=1
+  --gpu "$GPU" --mode "$MODE" --layers-8b "$LAYERS_8B" --seconds "$SECONDS" \
+  --projection "$ROOT/tests/gpu/projection.json" || FAILED=1
 tar czf "$REPORT/logs.tar.gz" -C "$LOGS" . || FAILED=1
 cat "$REPORT/report.md" 2>/dev/null
 log "report: $REPORT/report.md, report.json, logs.tar.gz"

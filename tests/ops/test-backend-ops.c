@@ -463,6 +463,9 @@ static const ops_case emu_cases[] = {
     ATT("decode, group 16, at 700 of 768", 1, 1, 768, 32, 2, 128, TRUE, 700),
     ATT("decode, 40/8, at 333 of 2048", 1, 1, 2048, 40, 8, 128, TRUE, 333),
     ATT("decode, group 18 (flash), at 5 of 40", 1, 1, 40, 18, 1, 64, TRUE, 5),
+    /* 64 splits of the 4096 keys' capacity (2 x 132 SMs over 4 KV heads, at least 64 keys
+     * each), the first 47 of them holding the 3000 keys of the current length */
+    ATT("decode, 28/4 x 128, at 2999 of 4096", 1, 1, 4096, 28, 4, 128, TRUE, 2999),
     ROWS(GELU, "65 x 4096", 65, 4096),
     ROWS(SILU_MUL, "7 x 4864", 7, 4864),
     ROWS(ADD, "77 x 896", 77, 896),
