@@ -210,10 +210,13 @@ int ivl_cmd_models(int argc, char **argv)
   g_option_context_add_main_entries(ctx, entries, GETTEXT_PACKAGE);
   ivl_cli_add_remote_options(ctx, &ro);
   g_option_context_set_translation_domain(ctx, GETTEXT_PACKAGE);
-  if (!ivl_cli_parse(ctx, &argc, &argv))
+  if (!ivl_cli_parse(ctx, &argc, &argv)) {
+    ivl_cli_remote_options_clear(&ro);
     return 2;
+  }
   if (argc != 1) {
     fprintf(stderr, _("ivl models: takes no arguments\n"));
+    ivl_cli_remote_options_clear(&ro);
     return 2;
   }
   if (ro.server) {

@@ -224,7 +224,7 @@ static void test_add_server(void)
         find_row(GTK_WIDGET(prefs), ADW_TYPE_ENTRY_ROW, "Address, such as http://gpu-box:8000");
     gtk_editable_set_text(GTK_EDITABLE(url), "gpu-box");
     gtk_widget_activate(find_button(GTK_WIDGET(prefs), "_Add Server"));
-    wait_for_text(GTK_WIDGET(prefs), "gpu-box");
+    wait_for_text(GTK_WIDGET(prefs), "is not a server address");
     g_assert_true(shows_text(GTK_WIDGET(prefs), "No servers yet"));
     gtk_editable_set_text(GTK_EDITABLE(url), server_root);
   }

@@ -1,7 +1,8 @@
 /* test-remote.c — the remote client library below the CLI: the SSE reader's framing rules,
  * the error classes of every body shape, base URLs, and, against tests/remote/dialect_server.py
  * on loopback, list_models_async answering on the main context and a cancel that closes a
- * hanging stream at once, keeping the text received. */
+ * hanging stream at once, keeping the text received; a connection that never opens ends at
+ * the connect timeout. */
 #include "ivl-config.h"
 
 #include "remote-client.h"
@@ -234,6 +235,43 @@ static void test_cancel_closes_stream(void)
   fake_server_stop(&s);
 }
 
+/* A server whose accept queue is full: the kernel drops the SYN, so the connection neither
+ * opens nor fails, and only the connect timeout ends the wait. The second timeout is the
+ * first's retry. */
+static void test_connect_timeout(void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GSocket) listener =
+      g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, &error);
+  g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback(G_SOCKET_FAMILY_IPV4);
+  g_autoptr(GSocketAddress) any = g_inet_socket_address_new(loopback, 0);
+  g_autoptr(GSocketAddress) bound = NULL;
+  g_autoptr(GSocket) filler = NULL;
+  g_autofree char *url = NULL;
+  g_assert_no_error(error);
+  g_assert_true(g_socket_bind(listener, any, FALSE, &error));
+  g_socket_set_listen_backlog(listener, 0);
+  g_assert_true(g_socket_listen(listener, &error));
+  bound = g_socket_get_local_address(listener, &error);
+  g_assert_no_error(error);
+  /* Backlog 0 holds one connection: this one fills it. */
+  filler = g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, &error);
+  g_assert_true(g_socket_connect(filler, bound, NULL, &error));
+  url = g_strdup_printf("http://127.0.0.1:%u",
+                        g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(bound)));
+
+  g_autoptr(IvlRemoteClient) c = ivl_remote_client_new(url, NULL, NULL);
+  ivl_remote_client_set_timeouts(c, 1, 30, 1);
+  gint64 start = g_get_monotonic_time();
+  g_autoptr(GPtrArray) models = ivl_remote_client_list_models(c, NULL, &error);
+  double took = (g_get_monotonic_time() - start) / 1e6;
+  g_assert_null(models);
+  g_assert_error(error, IVL_REMOTE_ERROR, IVL_REMOTE_ERROR_TIMEOUT);
+  g_assert_nonnull(strstr(error->message, "could not connect to the server at 127.0.0.1:"));
+  g_assert_cmpfloat(took, >=, 2); /* tried twice */
+  g_assert_cmpfloat(took, <, 10); /* not the stall timeout */
+}
+
 int main(int argc, char **argv)
 {
   g_test_init(&argc, &argv, NULL);
@@ -244,5 +282,6 @@ int main(int argc, char **argv)
   g_test_add_func("/remote/media/fit", test_media_fit);
   g_test_add_func("/remote/client/list-models-async", test_list_models_async);
   g_test_add_func("/remote/client/cancel", test_cancel_closes_stream);
+  g_test_add_func("/remote/client/connect-timeout", test_connect_timeout);
   return g_test_run();
 }
