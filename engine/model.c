@@ -36,8 +36,8 @@ static ivl_backend *open_cuda(const ivl_config *config, const ivl_model_params *
 {
   const int n_ctx = context_length(params);
   ivl_memory_estimate need = ivl_model_estimate_memory(config, params->precision, TRUE, n_ctx);
-  ivl_gpu_memory_plan plan = {params->precision, need.weights, need.kv_cache, need.workspace,
-                              {0}};
+  ivl_gpu_memory_plan plan = {params->precision, need.weights, need.kv_cache,
+                              need.workspace,    {0},          1};
   for (int p = 0; p < IVL_N_PRECISIONS; p++)
     plan.weights_in[p] = ivl_model_estimate_memory(config, p, TRUE, n_ctx).weights;
   if (!ivl_backend_cuda_check_memory(0, &plan, error))
