@@ -31,6 +31,9 @@ void ivl_emu_describe_address(uintptr_t a, char *buf, size_t n);
 /* Checks [p, p + n) lies in one allocation (and, for a read, was written); reports if not. */
 void ivl_emu_check_range(const void *p, size_t n, bool write, const char *what);
 void ivl_emu_mark_written(void *p, size_t n);
+/* The device an allocation belongs to (-1: none); reports when `device` may not read it. */
+int ivl_emu_device_of(const void *p);
+void ivl_emu_check_device(int device, const void *p, const char *what);
 
 void ivl_emu_run_grid(dim3 grid, dim3 block, ivl_emu_body_fn body, void *args,
                       ivl_emu_launch_site site);

@@ -9,14 +9,9 @@
 
 #include <glib.h>
 
-#include "ivl.h" /* ivl_precision */
+#include "ivl.h" /* ivl_precision, ivl_split_mode */
 
-#define IVL_MAX_DEVICES 16
-
-typedef enum {
-  IVL_SPLIT_LAYERS, /* the quick start's split_model rule */
-  IVL_SPLIT_AUTO,   /* in proportion to each device's free memory */
-} ivl_split_mode;
+#define IVL_MAX_DEVICES IVL_MAX_GPUS
 
 /* "layers" or "auto"; FALSE for another string. */
 gboolean ivl_split_mode_from_name(const char *name, ivl_split_mode *mode);

@@ -65,10 +65,24 @@ typedef void (*ivl_progress_cb)(double fraction, const char *what, void *user_da
 /* The most CPU threads a model runs with: more only cost memory and start-up time. */
 #define IVL_MAX_THREADS 1024
 
+/* The most GPUs one model is split over. */
+#define IVL_MAX_GPUS 16
+
+/* How the language layers of a model split over several GPUs are placed. */
+typedef enum {
+  IVL_SPLIT_LAYERS, /* InternVL3's quick start (split_model): the first GPU counts as half */
+  IVL_SPLIT_AUTO,   /* in proportion to each GPU's free memory */
+} ivl_split_mode;
+
 typedef struct {
   ivl_backend_kind backend;
-  int n_threads;          /* CPU worker threads; 0 = one per core; at most IVL_MAX_THREADS */
-  int context_length;     /* tokens the KV cache holds; 0 = default (8192) */
+  int n_threads; /* CPU worker threads; 0 = one per core; at most IVL_MAX_THREADS */
+  /* The CUDA devices: n_gpus == 0 takes GPU 0 when the model fits there, else every GPU;
+   * otherwise gpus[0 .. n_gpus), the first holding the vision tower and lm_head. */
+  int n_gpus;
+  int gpus[IVL_MAX_GPUS];
+  ivl_split_mode split;    /* with more than one GPU; default IVL_SPLIT_LAYERS */
+  int context_length;      /* tokens the KV cache holds; 0 = default (8192) */
   ivl_precision precision; /* of the Linear weights; default bf16 */
   ivl_progress_cb progress;
   void *progress_data;
@@ -86,6 +100,10 @@ const char *ivl_model_get_backend_name(const ivl_model *model);
  * IVL_ERROR_UNSUPPORTED without a usable device or in a build without CUDA. */
 gboolean ivl_gpu_get_memory(int device, char **name, guint64 *free_bytes, guint64 *total_bytes,
                             GError **error);
+/* The number of CUDA devices; 0 with IVL_ERROR_UNSUPPORTED where there are none. */
+int ivl_gpu_count(GError **error);
+/* The GPUs the model runs on (0 on the CPU backend). */
+int ivl_model_get_n_gpus(const ivl_model *model);
 /* The precision the Linear weights were loaded in (ivl_model_params.precision). */
 ivl_precision ivl_model_get_precision(const ivl_model *model);
 /* The prompt tokens one image tile or video frame takes (256 for InternVL3), and the tokens
@@ -115,8 +133,8 @@ typedef struct {
 ivl_image_params ivl_image_default_params(void);
 
 typedef struct {
-  int n_segments;         /* frames to sample (default 8) */
-  gboolean has_bound;     /* sample only between start and end seconds */
+  int n_segments;     /* frames to sample (default 8) */
+  gboolean has_bound; /* sample only between start and end seconds */
   double start, end;
 } ivl_video_params;
 
@@ -178,7 +196,6 @@ typedef struct {
   int top_logprobs;
 } ivl_generation_params;
 
-
 ivl_generation_params ivl_generation_default_params(void);
 
 /* How several images of one question are shown to the model. */
@@ -210,9 +227,9 @@ char *ivl_session_ask(ivl_session *session, const char *question, ivl_media *con
 /* Adds a finished turn (question, its media, the answer given) to the history without
  * generating, as when a saved conversation is restored or an answer is regenerated; the KV
  * cache catches up on the next ivl_session_ask. */
-gboolean ivl_session_add_turn(ivl_session *session, const char *question,
-                              ivl_media *const *media, int n_media, ivl_image_layout layout,
-                              const char *answer, GError **error);
+gboolean ivl_session_add_turn(ivl_session *session, const char *question, ivl_media *const *media,
+                              int n_media, ivl_image_layout layout, const char *answer,
+                              GError **error);
 
 /* Keeps the first n_turns turns of the history and forgets the later ones, as when a question
  * is edited or an answer replaced. The KV cache keeps the tokens still shared with the next

@@ -25,7 +25,31 @@ typedef struct {
   ivl_tensor *w_down;        /* [D, I] */
   ivl_tensor *k_cache;       /* [n_ctx, KV*hd] act, rotated keys */
   ivl_tensor *v_cache;       /* [n_ctx, KV*hd] act */
+  int stage;                 /* the backend (device) holding this layer */
 } lm_layer;
+
+/* The activations of one chunk of rows on one backend: a model split over devices has one
+ * per device, and the residual stream x is copied from one to the next at the boundary. */
+typedef struct {
+  ivl_backend *be;
+  ivl_tensor *x;         /* [CHUNK, D] residual stream */
+  ivl_tensor *xn;        /* [CHUNK, D] normed */
+  ivl_tensor *q, *att;   /* [CHUNK, H*hd] */
+  ivl_tensor *k, *v;     /* [CHUNK, KV*hd] */
+  ivl_tensor *out;       /* [CHUNK, D] o_proj / down output */
+  ivl_tensor *gate, *up; /* [CHUNK, I] */
+} lm_state;
+
+/* A run of the token's path on one backend: the embeddings (first unit), consecutive layers,
+ * the final norm and lm_head (last unit, on the first backend). Decode records one graph
+ * per unit; split_model's placement visits the first device twice (its last layer is
+ * there), hence `graph`, the unit's number among those of its backend. */
+typedef struct {
+  int stage;
+  int first, end; /* layers [first, end) */
+  gboolean embed, head;
+  int graph;
+} lm_unit;
 
 struct ivl_language {
   ivl_backend *be;
@@ -36,15 +60,13 @@ struct ivl_language {
   ivl_tensor *norm;    /* [1, D] model.norm */
   ivl_tensor *lm_head; /* [V, D] (embed when tied) */
   lm_layer *layers;
-  /* run state: one chunk of rows */
-  ivl_tensor *x;         /* [CHUNK, D] residual stream */
-  ivl_tensor *xn;        /* [CHUNK, D] normed */
-  ivl_tensor *q, *att;   /* [CHUNK, H*hd] */
-  ivl_tensor *k, *v;     /* [CHUNK, KV*hd] */
-  ivl_tensor *out;       /* [CHUNK, D] o_proj / down output */
-  ivl_tensor *gate, *up; /* [CHUNK, I] */
-  ivl_tensor *last;      /* [1, D] final norm of the last row */
-  ivl_tensor *logits;    /* [1, V] */
+  /* run state: one chunk of rows per backend; states[0] is on be */
+  lm_state states[IVL_MAX_GPUS];
+  int n_states;
+  lm_unit units[2 * IVL_MAX_GPUS + 2];
+  int n_units;
+  ivl_tensor *last;   /* [1, D] final norm of the last row */
+  ivl_tensor *logits; /* [1, V] */
   /* decode graph (backends with graph_begin): recorded once, replayed per token */
   gboolean recording; /* attention then reads the whole cache, masked by position */
   gboolean graph_ready;
@@ -138,8 +160,9 @@ static gboolean load_internlm2_layer(ivl_language *lm, ivl_loader *ld, int l, GE
 
 static gboolean load_layer(ivl_language *lm, ivl_loader *ld, int l, GError **error)
 {
-  ivl_backend *be = lm->be;
   lm_layer *w = &lm->layers[l];
+  ivl_backend *be = lm->states[w->stage].be;
+  ivl_loader_set_backend(ld, be);
   int64_t kvd = (int64_t)lm->cfg.num_kv_heads * lm->cfg.head_dim;
   gboolean ok = lm->cfg.arch == IVL_LLM_QWEN2 ? load_qwen2_layer(lm, ld, l, error)
                                               : load_internlm2_layer(lm, ld, l, error);
@@ -147,26 +170,61 @@ static gboolean load_layer(ivl_language *lm, ivl_loader *ld, int l, GError **err
          (w->v_cache = be->ops->tensor_new(be, be->act_dtype, lm->n_ctx, kvd, error));
 }
 
-static gboolean alloc_state(ivl_language *lm, GError **error)
+static gboolean alloc_stage(ivl_language *lm, lm_state *st, GError **error)
 {
-  ivl_backend *be = lm->be;
+  ivl_backend *be = st->be;
   const ivl_llm_config *c = &lm->cfg;
   ivl_dtype a = be->act_dtype;
   int64_t d = c->hidden_size, qd = (int64_t)c->num_heads * c->head_dim;
   int64_t kvd = (int64_t)c->num_kv_heads * c->head_dim;
-  return (lm->x = be->ops->tensor_new(be, a, CHUNK, d, error)) &&
-         (lm->xn = be->ops->tensor_new(be, a, CHUNK, d, error)) &&
-         (lm->q = be->ops->tensor_new(be, a, CHUNK, qd, error)) &&
-         (lm->att = be->ops->tensor_new(be, a, CHUNK, qd, error)) &&
-         (lm->k = be->ops->tensor_new(be, a, CHUNK, kvd, error)) &&
-         (lm->v = be->ops->tensor_new(be, a, CHUNK, kvd, error)) &&
-         (lm->out = be->ops->tensor_new(be, a, CHUNK, d, error)) &&
-         (lm->gate = be->ops->tensor_new(be, a, CHUNK, c->intermediate_size, error)) &&
-         (lm->up = be->ops->tensor_new(be, a, CHUNK, c->intermediate_size, error)) &&
-         (lm->last = be->ops->tensor_new(be, a, 1, d, error)) &&
+  return (st->x = be->ops->tensor_new(be, a, CHUNK, d, error)) &&
+         (st->xn = be->ops->tensor_new(be, a, CHUNK, d, error)) &&
+         (st->q = be->ops->tensor_new(be, a, CHUNK, qd, error)) &&
+         (st->att = be->ops->tensor_new(be, a, CHUNK, qd, error)) &&
+         (st->k = be->ops->tensor_new(be, a, CHUNK, kvd, error)) &&
+         (st->v = be->ops->tensor_new(be, a, CHUNK, kvd, error)) &&
+         (st->out = be->ops->tensor_new(be, a, CHUNK, d, error)) &&
+         (st->gate = be->ops->tensor_new(be, a, CHUNK, c->intermediate_size, error)) &&
+         (st->up = be->ops->tensor_new(be, a, CHUNK, c->intermediate_size, error));
+}
+
+static gboolean alloc_state(ivl_language *lm, GError **error)
+{
+  ivl_backend *be = lm->be;
+  const ivl_llm_config *c = &lm->cfg;
+  for (int i = 0; i < lm->n_states; i++)
+    if (!alloc_stage(lm, &lm->states[i], error))
+      return FALSE;
+  return (lm->last = be->ops->tensor_new(be, be->act_dtype, 1, c->hidden_size, error)) &&
          /* f32 whatever the activations: bf16 logits would round near-ties together and
           * let greedy decoding pick another token than the CPU reference. */
          (lm->logits = be->ops->tensor_new(be, IVL_DTYPE_F32, 1, c->vocab_size, error));
+}
+
+/* The units of the token's path (lm_unit): the embeddings on the first backend, each run
+ * of layers on one backend, the head back on the first. */
+static void plan_units(ivl_language *lm)
+{
+  int per_stage[IVL_MAX_GPUS] = {0};
+  lm_unit *u = lm->units;
+  u[0] = (lm_unit){.stage = 0, .embed = TRUE};
+  int n = 1;
+  for (int l = 0; l < lm->cfg.num_layers; l++) {
+    lm_unit *cur = &u[n - 1];
+    if (cur->stage == lm->layers[l].stage && (cur->end == l || cur->first == cur->end)) {
+      if (cur->first == cur->end)
+        cur->first = l;
+      cur->end = l + 1;
+    } else {
+      u[n++] = (lm_unit){.stage = lm->layers[l].stage, .first = l, .end = l + 1};
+    }
+  }
+  if (u[n - 1].stage != 0)
+    u[n++] = (lm_unit){.stage = 0, .first = lm->cfg.num_layers, .end = lm->cfg.num_layers};
+  u[n - 1].head = TRUE;
+  for (int i = 0; i < n; i++)
+    u[i].graph = per_stage[u[i].stage]++;
+  lm->n_units = n;
 }
 
 static gboolean check_supported(const ivl_llm_config *c, GError **error)
@@ -186,7 +244,7 @@ static gboolean check_supported(const ivl_llm_config *c, GError **error)
 }
 
 ivl_language *ivl_language_new(ivl_backend *be, const ivl_llm_config *cfg, ivl_loader *ld,
-                               int n_ctx, GError **error)
+                               int n_ctx, const ivl_language_split *split, GError **error)
 {
   if (!check_supported(cfg, error))
     return NULL;
@@ -195,6 +253,14 @@ ivl_language *ivl_language_new(ivl_backend *be, const ivl_llm_config *cfg, ivl_l
   lm->cfg = *cfg;
   lm->n_ctx = n_ctx;
   lm->layers = g_new0(lm_layer, cfg->num_layers);
+  lm->n_states = split ? split->n_backends : 1;
+  lm->states[0].be = be;
+  for (int i = 1; i < lm->n_states; i++)
+    lm->states[i].be = split->backends[i];
+  for (int l = 0; split && l < cfg->num_layers; l++)
+    lm->layers[l].stage = split->backend_of_layer[l];
+  plan_units(lm);
+  ivl_loader_set_backend(ld, be);
   int64_t d = cfg->hidden_size, v = cfg->vocab_size;
   gboolean qwen = cfg->arch == IVL_LLM_QWEN2;
   const char *embed = qwen ? "language_model.model.embed_tokens.weight"
@@ -208,6 +274,7 @@ ivl_language *ivl_language_new(ivl_backend *be, const ivl_llm_config *cfg, ivl_l
     ok = (lm->lm_head = ivl_loader_weight(ld, v, d, error, "%s", head)) != NULL;
   for (int l = 0; ok && l < cfg->num_layers; l++)
     ok = load_layer(lm, ld, l, error);
+  ivl_loader_set_backend(ld, be);
   if (!ok || !alloc_state(lm, error)) {
     ivl_language_free(lm);
     return NULL;
@@ -219,13 +286,19 @@ void ivl_language_free(ivl_language *lm)
 {
   if (!lm)
     return;
-  ivl_backend *be = lm->be;
-  ivl_tensor *state[] = {lm->x,   lm->xn,   lm->q,  lm->att,  lm->k,     lm->v,
-                         lm->out, lm->gate, lm->up, lm->last, lm->logits};
-  for (size_t i = 0; i < G_N_ELEMENTS(state); i++)
-    if (state[i])
-      be->ops->tensor_free(be, state[i]);
+  for (int i = 0; i < lm->n_states; i++) {
+    lm_state *st = &lm->states[i];
+    ivl_tensor *state[] = {st->x, st->xn, st->q, st->att, st->k, st->v, st->out, st->gate, st->up};
+    for (size_t j = 0; j < G_N_ELEMENTS(state); j++)
+      if (state[j])
+        st->be->ops->tensor_free(st->be, state[j]);
+  }
+  ivl_tensor *head[] = {lm->last, lm->logits};
+  for (size_t i = 0; i < G_N_ELEMENTS(head); i++)
+    if (head[i])
+      lm->be->ops->tensor_free(lm->be, head[i]);
   for (int l = 0; l < lm->cfg.num_layers; l++) {
+    ivl_backend *be = lm->states[lm->layers[l].stage].be;
     if (lm->layers[l].k_cache)
       be->ops->tensor_free(be, lm->layers[l].k_cache);
     if (lm->layers[l].v_cache)
@@ -249,15 +322,16 @@ int64_t ivl_language_get_n_past(const ivl_language *lm)
  * at positions pos0 .. pos0 + n - 1 (views of the chunk buffers with n rows). */
 static void layer_forward(ivl_language *lm, lm_layer *w, int64_t n, int64_t pos0, double theta)
 {
-  ivl_backend *be = lm->be;
+  lm_state *st = &lm->states[w->stage];
+  ivl_backend *be = st->be;
   const ivl_backend_ops *o = be->ops;
   const ivl_llm_config *c = &lm->cfg;
-  ivl_tensor x = ivl_tensor_view_rows(lm->x, 0, n), xn = ivl_tensor_view_rows(lm->xn, 0, n);
-  ivl_tensor q = ivl_tensor_view_rows(lm->q, 0, n), att = ivl_tensor_view_rows(lm->att, 0, n);
-  ivl_tensor k = ivl_tensor_view_rows(lm->k, 0, n), v = ivl_tensor_view_rows(lm->v, 0, n);
-  ivl_tensor out = ivl_tensor_view_rows(lm->out, 0, n);
-  ivl_tensor gate = ivl_tensor_view_rows(lm->gate, 0, n);
-  ivl_tensor up = ivl_tensor_view_rows(lm->up, 0, n);
+  ivl_tensor x = ivl_tensor_view_rows(st->x, 0, n), xn = ivl_tensor_view_rows(st->xn, 0, n);
+  ivl_tensor q = ivl_tensor_view_rows(st->q, 0, n), att = ivl_tensor_view_rows(st->att, 0, n);
+  ivl_tensor k = ivl_tensor_view_rows(st->k, 0, n), v = ivl_tensor_view_rows(st->v, 0, n);
+  ivl_tensor out = ivl_tensor_view_rows(st->out, 0, n);
+  ivl_tensor gate = ivl_tensor_view_rows(st->gate, 0, n);
+  ivl_tensor up = ivl_tensor_view_rows(st->up, 0, n);
   float eps = (float)c->rms_norm_eps;
 
   o->rms_norm(be, &xn, &x, w->attn_norm, eps);
@@ -289,7 +363,7 @@ static void embed_chunk(ivl_language *lm, const int32_t *ids, int64_t n, int32_t
                         const ivl_tensor *image_embeds, int64_t *image_row)
 {
   ivl_backend *be = lm->be;
-  ivl_tensor x = ivl_tensor_view_rows(lm->x, 0, n);
+  ivl_tensor x = ivl_tensor_view_rows(lm->states[0].x, 0, n);
   be->ops->get_rows(be, &x, lm->embed, ids, n);
   if (!image_embeds)
     return;
@@ -301,7 +375,7 @@ static void embed_chunk(ivl_language *lm, const int32_t *ids, int64_t n, int32_t
     int64_t run = 1;
     while (i + run < n && ids[i + run] == image_token)
       run++;
-    be->ops->copy_rows(be, lm->x, i, image_embeds, *image_row, run);
+    be->ops->copy_rows(be, lm->states[0].x, i, image_embeds, *image_row, run);
     *image_row += run;
     i += run;
   }
@@ -311,7 +385,7 @@ static void embed_chunk(ivl_language *lm, const int32_t *ids, int64_t n, int32_t
 static void final_logits(ivl_language *lm, int64_t row)
 {
   ivl_backend *be = lm->be;
-  ivl_tensor last = ivl_tensor_view_rows(lm->x, row, 1);
+  ivl_tensor last = ivl_tensor_view_rows(lm->states[0].x, row, 1);
   be->ops->rms_norm(be, lm->last, &last, lm->norm, (float)lm->cfg.rms_norm_eps);
   be->ops->matmul(be, lm->logits, lm->last, lm->lm_head, NULL);
 }
@@ -321,34 +395,70 @@ static gboolean graphs_enabled(const ivl_language *lm)
   return lm->be->ops->graph_begin != NULL && g_strcmp0(g_getenv("IVL_CUDA_GRAPHS"), "0") != 0;
 }
 
-/* One decode token through a recorded graph, which removes the per-kernel launch gaps: the
+/* x rows [0, n) of the unit before u, onto u's backend (nothing when both share one). */
+static void move_x(ivl_language *lm, const lm_unit *u, int64_t n)
+{
+  const lm_state *from = &lm->states[u[-1].stage];
+  lm_state *to = &lm->states[u->stage];
+  if (from != to)
+    to->be->ops->copy_rows_from(to->be, to->x, 0, from->x, 0, n);
+}
+
+/* Records unit u's part of a decode step at pos as graph u->graph of its backend. */
+static gboolean record_unit(ivl_language *lm, const lm_unit *u, int32_t id, int64_t pos,
+                            double theta, GError **error)
+{
+  ivl_backend *be = lm->states[u->stage].be;
+  if (!be->ops->graph_begin(be, u->graph, pos, error))
+    return FALSE;
+  lm->recording = TRUE;
+  if (u->embed)
+    embed_chunk(lm, &id, 1, -1, NULL, NULL);
+  for (int l = u->first; l < u->end; l++)
+    layer_forward(lm, &lm->layers[l], 1, pos, theta);
+  if (u->head)
+    final_logits(lm, 0);
+  lm->recording = FALSE;
+  return be->ops->graph_end(be, error);
+}
+
+/* One decode token through recorded graphs, which removes the per-kernel launch gaps: the
  * first call records the step, every call replays it at its position and RoPE theta (which
- * dynamic NTK changes past max_position_embeddings). Set IVL_CUDA_GRAPHS=0 to run the ops
- * directly instead. */
+ * dynamic NTK changes past max_position_embeddings). Split over devices, one graph per unit
+ * (per device, and a second on the first device for split_model's last layer and the head),
+ * and x is copied between them outside the graphs: a graph runs on one device's stream. Set
+ * IVL_CUDA_GRAPHS=0 to run the ops directly instead. */
 static gboolean decode_with_graph(ivl_language *lm, int32_t id, int64_t pos, double theta,
                                   GError **error)
 {
-  ivl_backend *be = lm->be;
   if (!lm->graph_ready) {
-    lm->graph_ready = FALSE;
-    if (!be->ops->graph_begin(be, pos, error))
-      return FALSE;
-    lm->recording = TRUE;
-    embed_chunk(lm, &id, 1, -1, NULL, NULL);
-    for (int l = 0; l < lm->cfg.num_layers; l++)
-      layer_forward(lm, &lm->layers[l], 1, pos, theta);
-    final_logits(lm, 0);
-    lm->recording = FALSE;
-    if (!be->ops->graph_end(be, error))
-      return FALSE;
+    for (int i = 0; i < lm->n_units; i++)
+      if (!record_unit(lm, &lm->units[i], id, pos, theta, error))
+        return FALSE;
     lm->graph_ready = TRUE;
   }
-  if (!be->ops->graph_replay(be, pos, &id, 1, theta, error)) {
-    lm->graph_ready = FALSE;
-    return FALSE;
+  for (int i = 0; i < lm->n_units; i++) {
+    const lm_unit *u = &lm->units[i];
+    ivl_backend *be = lm->states[u->stage].be;
+    if (i > 0)
+      move_x(lm, u, 1);
+    if (!ivl_backend_take_error(be, error) ||
+        !be->ops->graph_replay(be, u->graph, pos, &id, u->embed ? 1 : 0, theta, error)) {
+      lm->graph_ready = FALSE;
+      return FALSE;
+    }
   }
   lm->n_past = pos + 1;
   return TRUE;
+}
+
+/* The first recorded failure of any backend of the model. */
+static gboolean take_errors(ivl_language *lm, GError **error)
+{
+  gboolean ok = TRUE;
+  for (int i = 0; i < lm->n_states; i++)
+    ok = ivl_backend_take_error(lm->states[i].be, ok ? error : NULL) && ok;
+  return ok;
 }
 
 /* The arguments of one ivl_language_forward call, to run it again. */
@@ -361,17 +471,16 @@ typedef struct {
 } forward_call;
 
 /* *finite tells whether rows [0, n_rows) of t hold only finite values. */
-static gboolean rows_finite(ivl_language *lm, const ivl_tensor *t, int64_t n_rows,
-                            gboolean *finite, GError **error)
+static gboolean rows_finite(const ivl_tensor *t, int64_t n_rows, gboolean *finite, GError **error)
 {
   gsize count = (gsize)n_rows * (gsize)t->cols;
   g_autofree float *host = g_try_new(float, count);
   if (!host) {
-    g_set_error(error, IVL_ERROR, IVL_ERROR_OUT_OF_MEMORY, "cannot check %" G_GSIZE_FORMAT
-                " values", count);
+    g_set_error(error, IVL_ERROR, IVL_ERROR_OUT_OF_MEMORY,
+                "cannot check %" G_GSIZE_FORMAT " values", count);
     return FALSE;
   }
-  if (!lm->be->ops->download_f32(lm->be, t, 0, n_rows, host, error))
+  if (!t->backend->ops->download_f32(t->backend, t, 0, n_rows, host, error))
     return FALSE;
   *finite = TRUE;
   for (gsize i = 0; i < count && *finite; i++)
@@ -379,39 +488,47 @@ static gboolean rows_finite(ivl_language *lm, const ivl_tensor *t, int64_t n_row
   return TRUE;
 }
 
-/* The call's chunks through every layer. With `where`, each step's activations are checked
+/* The call's chunks through every unit. With `where`, each step's activations are checked
  * and the run stops (TRUE) at the first that is not finite, naming it in *where. */
 static gboolean run_chunks(ivl_language *lm, const forward_call *c, char **where, GError **error)
 {
-  ivl_backend *be = lm->be;
   int64_t image_row = 0;
   gboolean finite = TRUE;
   lm->n_past = c->pos0;
   for (int64_t c0 = 0; c0 < c->n; c0 += CHUNK) {
     int64_t len = MIN(CHUNK, c->n - c0);
-    embed_chunk(lm, c->ids + c0, len, c->image_token, c->image_embeds, &image_row);
-    if (where && !rows_finite(lm, lm->x, len, &finite, error))
-      return FALSE;
-    if (!finite) {
-      *where = g_strdup("the token or image embeddings");
-      return TRUE;
-    }
-    for (int l = 0; l < lm->cfg.num_layers; l++) {
-      layer_forward(lm, &lm->layers[l], len, c->pos0 + c0, c->theta);
-      if (!ivl_backend_take_error(be, error))
-        return FALSE;
-      if (where && !rows_finite(lm, lm->x, len, &finite, error))
-        return FALSE;
-      if (!finite) {
-        *where = g_strdup_printf("language layer %d", l);
-        return TRUE;
+    const gboolean last_chunk = c0 + len == c->n;
+    for (int i = 0; i < lm->n_units; i++) {
+      const lm_unit *u = &lm->units[i];
+      lm_state *st = &lm->states[u->stage];
+      if (u->embed) {
+        embed_chunk(lm, c->ids + c0, len, c->image_token, c->image_embeds, &image_row);
+        if (where && !rows_finite(st->x, len, &finite, error))
+          return FALSE;
+        if (!finite) {
+          *where = g_strdup("the token or image embeddings");
+          return TRUE;
+        }
+      } else if (u->end > u->first || last_chunk) {
+        move_x(lm, u, len);
       }
+      for (int l = u->first; l < u->end; l++) {
+        layer_forward(lm, &lm->layers[l], len, c->pos0 + c0, c->theta);
+        if (!ivl_backend_take_error(st->be, error))
+          return FALSE;
+        if (where && !rows_finite(st->x, len, &finite, error))
+          return FALSE;
+        if (!finite) {
+          *where = g_strdup_printf("language layer %d", l);
+          return TRUE;
+        }
+      }
+      if (u->head && last_chunk)
+        final_logits(lm, len - 1);
     }
     lm->n_past = c->pos0 + c0 + len;
-    if (c0 + len == c->n)
-      final_logits(lm, len - 1);
   }
-  return ivl_backend_take_error(be, error);
+  return take_errors(lm, error);
 }
 
 gboolean ivl_language_forward(ivl_language *lm, const int32_t *ids, int64_t n, int64_t pos0,
@@ -442,7 +559,7 @@ gboolean ivl_language_forward(ivl_language *lm, const int32_t *ids, int64_t n, i
   /* Damaged weights (NaN or Inf) would otherwise decode as one token repeated. They show in
    * the prompt's logits already, so single decode steps go unchecked and stay as fast. */
   gboolean finite = TRUE;
-  if (n > 1 && !rows_finite(lm, lm->logits, 1, &finite, error))
+  if (n > 1 && !rows_finite(lm->logits, 1, &finite, error))
     return FALSE;
   if (finite)
     return TRUE;
@@ -466,8 +583,8 @@ int32_t ivl_language_argmax(ivl_language *lm)
   return lm->be->ops->argmax(lm->be, lm->logits, 0);
 }
 
-gboolean ivl_language_top_k(ivl_language *lm, const ivl_sampler_device_part *part,
-                            float *values, int32_t *ids, int cap, int *n, GError **error)
+gboolean ivl_language_top_k(ivl_language *lm, const ivl_sampler_device_part *part, float *values,
+                            int32_t *ids, int cap, int *n, GError **error)
 {
   if (!lm->be->ops->top_k) {
     g_set_error(error, IVL_ERROR, IVL_ERROR_UNSUPPORTED, "the %s backend samples on the host",

@@ -9,10 +9,19 @@
 
 typedef struct ivl_language ivl_language;
 
+/* A language model split over backends of one kind (devices): backends[0] is the model's
+ * own, holding the embeddings, the final norm and lm_head; layer l and its KV cache go to
+ * backends[backend_of_layer[l]]. */
+typedef struct {
+  int n_backends;
+  ivl_backend *backends[IVL_MAX_GPUS];
+  const int *backend_of_layer; /* [num_layers] */
+} ivl_language_split;
+
 /* Takes language_model.* from the loader and allocates the run state: a KV cache of n_ctx
- * positions and activations for prefill chunks. */
+ * positions and activations for prefill chunks; split NULL: everything on be. */
 ivl_language *ivl_language_new(ivl_backend *be, const ivl_llm_config *cfg, ivl_loader *ld,
-                               int n_ctx, GError **error);
+                               int n_ctx, const ivl_language_split *split, GError **error);
 void ivl_language_free(ivl_language *lm);
 
 int ivl_language_get_n_ctx(const ivl_language *lm);
@@ -34,8 +43,8 @@ gboolean ivl_language_get_logits(ivl_language *lm, float *logits, GError **error
 int32_t ivl_language_argmax(ivl_language *lm);
 /* The sampling candidates of the last forward's logits, chosen where they live (the
  * backend's top_k); IVL_ERROR_UNSUPPORTED when the backend has no such op. */
-gboolean ivl_language_top_k(ivl_language *lm, const ivl_sampler_device_part *part,
-                            float *values, int32_t *ids, int cap, int *n, GError **error);
+gboolean ivl_language_top_k(ivl_language *lm, const ivl_sampler_device_part *part, float *values,
+                            int32_t *ids, int cap, int *n, GError **error);
 
 /* Dynamic NTK (spec 7c): the RoPE base for a forward whose last position is seq_len - 1. */
 double ivl_language_rope_theta(const ivl_llm_config *cfg, int64_t seq_len);
