@@ -10,7 +10,14 @@
 /* Shadow byte of each device byte: addressable (inside an allocation), written. */
 #define IVL_EMU_ADDRESSABLE 1
 #define IVL_EMU_WRITTEN 2
+/* The rest of the shadow byte: the device the allocation belongs to. */
+#define IVL_EMU_DEVICE_SHIFT 2
 
+/* The device whose kernel runs now (its stream's), and the shadow word of four written bytes
+ * of its memory: global accesses compare against it first. */
+extern int ivl_emu_running_device;
+/* Whether the running device may read device `owner`'s memory (peer access enabled). */
+bool ivl_emu_peer_enabled(int device, int owner);
 extern uintptr_t ivl_emu_arena_base;
 extern size_t ivl_emu_arena_size;
 extern uint8_t *ivl_emu_shadow;

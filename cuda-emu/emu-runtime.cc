@@ -123,6 +123,13 @@ int ivl_emu_device_of(const void *p)
   return it == allocations.end() ? -1 : allocation_device[it->first];
 }
 
+int ivl_emu_running_device;
+
+bool ivl_emu_peer_enabled(int device, int owner)
+{
+  return device == owner || dev.peer_enabled[device][owner];
+}
+
 void ivl_emu_check_device(int device, const void *p, const char *what)
 {
   const int owner = ivl_emu_device_of(p);
@@ -183,7 +190,9 @@ void ivl_emu_check_range(const void *p, size_t n, bool write, const char *what)
 
 void ivl_emu_mark_written(void *p, size_t n)
 {
-  memset(ivl_emu_shadow_of((uintptr_t)p), IVL_EMU_ADDRESSABLE | IVL_EMU_WRITTEN, n);
+  uint8_t *s = ivl_emu_shadow_of((uintptr_t)p);
+  for (size_t i = 0; i < n; i++)
+    s[i] |= IVL_EMU_WRITTEN;
 }
 
 extern "C" cudaError_t cudaMalloc(void **p, size_t size)
@@ -209,7 +218,7 @@ extern "C" cudaError_t cudaMalloc(void **p, size_t size)
   /* Device memory is not zeroed: all-ones bytes are a NaN in f32, f16 and bf16 alike, so an
    * unwritten value that slips past the checks still shows. */
   memset(d, 0xFF, size);
-  memset(s, IVL_EMU_ADDRESSABLE, size);
+  memset(s, IVL_EMU_ADDRESSABLE | dev.device << IVL_EMU_DEVICE_SHIFT, size);
   allocations[(uintptr_t)d] = size;
   allocation_device[(uintptr_t)d] = dev.device;
   used_bytes[dev.device] += size;
@@ -267,7 +276,11 @@ static cudaError_t copy(void *dst, const void *src, size_t n, cudaMemcpyKind kin
       ivl_emu_check_range(src, n, true, "cudaMemcpy source");
     memcpy(dst, src, n);
     if (dst_dev && src_dev)
-      memcpy(ivl_emu_shadow_of((uintptr_t)dst), ivl_emu_shadow_of((uintptr_t)src), n);
+      for (size_t i = 0; i < n; i++) { /* the written bits; each side keeps its device */
+        uint8_t *d = ivl_emu_shadow_of((uintptr_t)dst + i);
+        *d = (uint8_t)((*d & ~IVL_EMU_WRITTEN) |
+                       (*ivl_emu_shadow_of((uintptr_t)src + i) & IVL_EMU_WRITTEN));
+      }
     else if (dst_dev)
       ivl_emu_mark_written(dst, n);
   });
@@ -541,7 +554,14 @@ extern "C" void ivl_emu_launch(const void *kernel, dim3 grid, dim3 block, size_t
     return;
   }
   stats.launches++;
-  ivl_emu_enqueue(stream, [=] { ivl_emu_run_grid(grid, block, body, held.get(), site); });
+  const int device =
+      stream != nullptr && stream != cudaStreamLegacy && stream != cudaStreamPerThread
+          ? stream->device
+          : dev.device;
+  ivl_emu_enqueue(stream, [=] {
+    ivl_emu_running_device = device;
+    ivl_emu_run_grid(grid, block, body, held.get(), site);
+  });
 }
 
 /* -- several devices -- */
