@@ -463,10 +463,14 @@ static gboolean cuda_graph_replay(ivl_backend *be, int graph, int64_t pos, const
 
 /* -- a model split over devices -- */
 
-/* Makes `waiter`'s stream wait for the work enqueued on `self`'s so far. */
+/* Makes `waiter`'s stream wait for the work enqueued on `self`'s so far: the event is
+ * recorded on its own device, the wait enqueued on the waiter's (left current). */
 static gboolean wait_for(CudaBackend *waiter, CudaBackend *self)
 {
-  return ivl_cuda_check(waiter, cudaEventRecord(self->done, self->stream), "event record") &&
+  cudaSetDevice(self->device);
+  const cudaError_t err = cudaEventRecord(self->done, self->stream);
+  cudaSetDevice(waiter->device);
+  return ivl_cuda_check(waiter, err, "event record") &&
          ivl_cuda_check(waiter, cudaStreamWaitEvent(waiter->stream, self->done, 0), "stream wait");
 }
 
@@ -519,25 +523,21 @@ static void cuda_copy_rows_from(ivl_backend *be, ivl_tensor *dst, int64_t dst_ro
       self->host_stage_size = size;
   }
   if (!peer && self->host_stage != NULL && self->base.error == NULL) {
-    cudaSetDevice(from->device);
     /* the stage is free once this stream has read the last rows staged in it */
     const gboolean down =
         wait_for(from, self) &&
         ivl_cuda_check(
             self, cudaMemcpyAsync(self->host_stage, s, bytes, cudaMemcpyDeviceToHost, from->stream),
             "copy to the host");
-    cudaSetDevice(self->device);
     if (down && wait_for(self, from))
       ivl_cuda_check(
           self, cudaMemcpyAsync(d, self->host_stage, bytes, cudaMemcpyHostToDevice, self->stream),
           "copy from the host");
   }
   /* the source side must not overwrite its rows (or the stage) before the copy is done */
-  if (self->base.error == NULL) {
-    cudaSetDevice(from->device);
+  if (self->base.error == NULL)
     wait_for(from, self);
-    cudaSetDevice(self->device);
-  }
+  cudaSetDevice(self->device);
 }
 
 /* -- setup -- */

@@ -202,29 +202,48 @@ static gboolean alloc_state(ivl_language *lm, GError **error)
 }
 
 /* The units of the token's path (lm_unit): the embeddings on the first backend, each run
- * of layers on one backend, the head back on the first. */
-static void plan_units(ivl_language *lm)
+ * of layers on one backend, the head back on the first. A placement that visits a backend
+ * more often than it keeps graphs is refused (gpu-placement.c's never does). */
+static gboolean plan_units(ivl_language *lm, GError **error)
 {
   int per_stage[IVL_MAX_GPUS] = {0};
   lm_unit *u = lm->units;
   u[0] = (lm_unit){.stage = 0, .embed = TRUE};
+  per_stage[0] = 1;
   int n = 1;
   for (int l = 0; l < lm->cfg.num_layers; l++) {
     lm_unit *cur = &u[n - 1];
-    if (cur->stage == lm->layers[l].stage && (cur->end == l || cur->first == cur->end)) {
+    const int stage = lm->layers[l].stage;
+    if (cur->stage == stage && (cur->end == l || cur->first == cur->end)) {
       if (cur->first == cur->end)
         cur->first = l;
       cur->end = l + 1;
-    } else {
-      u[n++] = (lm_unit){.stage = lm->layers[l].stage, .first = l, .end = l + 1};
+      continue;
     }
+    if (n + 2 > (int)G_N_ELEMENTS(lm->units) || per_stage[stage] == IVL_BACKEND_MAX_GRAPHS) {
+      g_set_error(error, IVL_ERROR, IVL_ERROR_UNSUPPORTED,
+                  "layer %d goes back to a device already visited twice per token", l);
+      return FALSE;
+    }
+    u[n++] = (lm_unit){.stage = stage, .first = l, .end = l + 1, .graph = per_stage[stage]++};
   }
-  if (u[n - 1].stage != 0)
-    u[n++] = (lm_unit){.stage = 0, .first = lm->cfg.num_layers, .end = lm->cfg.num_layers};
+  if (u[n - 1].stage != 0) {
+    if (per_stage[0] == IVL_BACKEND_MAX_GRAPHS) {
+      g_set_error(error, IVL_ERROR, IVL_ERROR_UNSUPPORTED,
+                  "lm_head goes back to the first device after it was visited twice");
+      return FALSE;
+    }
+    const int end = lm->cfg.num_layers;
+    u[n++] = (lm_unit){.stage = 0, .first = end, .end = end, .graph = per_stage[0]++};
+  }
   u[n - 1].head = TRUE;
-  for (int i = 0; i < n; i++)
-    u[i].graph = per_stage[u[i].stage]++;
   lm->n_units = n;
+  if (lm->n_states > 1 && !lm->be->ops->copy_rows_from) {
+    g_set_error(error, IVL_ERROR, IVL_ERROR_UNSUPPORTED,
+                "the %s backend cannot split a model over devices", lm->be->ops->name);
+    return FALSE;
+  }
+  return TRUE;
 }
 
 static gboolean check_supported(const ivl_llm_config *c, GError **error)
@@ -259,7 +278,10 @@ ivl_language *ivl_language_new(ivl_backend *be, const ivl_llm_config *cfg, ivl_l
     lm->states[i].be = split->backends[i];
   for (int l = 0; split && l < cfg->num_layers; l++)
     lm->layers[l].stage = split->backend_of_layer[l];
-  plan_units(lm);
+  if (!plan_units(lm, error)) {
+    ivl_language_free(lm);
+    return NULL;
+  }
   ivl_loader_set_backend(ld, be);
   int64_t d = cfg->hidden_size, v = cfg->vocab_size;
   gboolean qwen = cfg->arch == IVL_LLM_QWEN2;
