@@ -127,7 +127,7 @@ static ivl_gpu_memory_plan device_plan(const ivl_placement *p, const ivl_split_c
 
 static gboolean check_each(const ivl_placement *p, const ivl_split_costs *c,
                            const guint64 *free_bytes, const guint64 *total_bytes,
-                           const char *const *names, GError **error)
+                           const char *const *names, gboolean auto_fits, GError **error)
 {
   for (int d = 0; d < p->n_devices; d++) {
     if (ivl_placement_need(p, d) == 0)
@@ -140,7 +140,7 @@ static gboolean check_each(const ivl_placement *p, const ivl_split_costs *c,
     g_set_error(error, IVL_ERROR, IVL_ERROR_OUT_OF_MEMORY,
                 "Split over %d GPUs (layers %s on %s%s): %s%s", p->n_devices, layers, names[d],
                 d == 0 ? " with the vision tower and lm_head" : "", local->message,
-                p->n_devices > 1 ? " --split auto places the layers by free memory instead." : "");
+                auto_fits ? " --split auto fits: it places the layers by free memory." : "");
     return FALSE;
   }
   return TRUE;
@@ -232,7 +232,10 @@ ivl_placement *ivl_placement_new(const ivl_split_costs *costs, ivl_split_mode mo
   } else {
     ivl_split_model_layers(costs->n_layers, n_devices, p->device_of);
     tally(p, costs);
-    if (!check_each(p, costs, free_bytes, total_bytes, names, error))
+    g_autoptr(ivl_placement) by_memory = placement_alloc(costs, n_devices);
+    const gboolean auto_fits =
+        n_devices > 1 && place_auto(by_memory, costs, free_bytes, total_bytes, names, NULL);
+    if (!check_each(p, costs, free_bytes, total_bytes, names, auto_fits, error))
       return NULL;
   }
   return g_steal_pointer(&p);

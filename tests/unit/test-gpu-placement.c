@@ -128,7 +128,14 @@ static void test_layers_fits_and_refuses(void)
   g_assert_nonnull(strstr(m, "--precision int8"));
   g_assert_nonnull(strstr(m, "shorter context"));
   g_assert_nonnull(strstr(m, "more GPUs"));
-  g_assert_nonnull(strstr(m, "--split auto"));
+  g_assert_nonnull(strstr(m, "--split auto fits"));
+  g_clear_error(&error);
+
+  /* two GPUs: neither placement fits, so auto is not offered */
+  fill(free_b, total_b, names, 2, 80 * GIB);
+  g_assert_null(ivl_placement_new(&c, IVL_SPLIT_LAYERS, 2, free_b, total_b, names, &error));
+  g_assert_nonnull(strstr(error->message, "layers 0-26, 79 on GPU 0"));
+  g_assert_null(strstr(error->message, "--split auto"));
 }
 
 /* Auto: layers in proportion to the room each device has; small devices take fewer. */
