@@ -76,16 +76,16 @@ typedef enum {
 
 typedef struct {
   ivl_backend_kind backend;
-  int n_threads; /* CPU worker threads; 0 = one per core; at most IVL_MAX_THREADS */
+  int n_threads;          /* CPU worker threads; 0 = one per core; at most IVL_MAX_THREADS */
+  int context_length;     /* tokens the KV cache holds; 0 = default (8192) */
+  ivl_precision precision; /* of the Linear weights; default bf16 */
+  ivl_progress_cb progress;
+  void *progress_data;
   /* The CUDA devices: n_gpus == 0 takes GPU 0 when the model fits there, else every GPU;
    * otherwise gpus[0 .. n_gpus), the first holding the vision tower and lm_head. */
   int n_gpus;
   int gpus[IVL_MAX_GPUS];
-  ivl_split_mode split;    /* with more than one GPU; default IVL_SPLIT_LAYERS */
-  int context_length;      /* tokens the KV cache holds; 0 = default (8192) */
-  ivl_precision precision; /* of the Linear weights; default bf16 */
-  ivl_progress_cb progress;
-  void *progress_data;
+  ivl_split_mode split; /* with more than one GPU; default IVL_SPLIT_LAYERS */
 } ivl_model_params;
 
 ivl_model_params ivl_model_default_params(void);
@@ -133,8 +133,8 @@ typedef struct {
 ivl_image_params ivl_image_default_params(void);
 
 typedef struct {
-  int n_segments;     /* frames to sample (default 8) */
-  gboolean has_bound; /* sample only between start and end seconds */
+  int n_segments;         /* frames to sample (default 8) */
+  gboolean has_bound;     /* sample only between start and end seconds */
   double start, end;
 } ivl_video_params;
 
@@ -196,6 +196,7 @@ typedef struct {
   int top_logprobs;
 } ivl_generation_params;
 
+
 ivl_generation_params ivl_generation_default_params(void);
 
 /* How several images of one question are shown to the model. */
@@ -227,9 +228,9 @@ char *ivl_session_ask(ivl_session *session, const char *question, ivl_media *con
 /* Adds a finished turn (question, its media, the answer given) to the history without
  * generating, as when a saved conversation is restored or an answer is regenerated; the KV
  * cache catches up on the next ivl_session_ask. */
-gboolean ivl_session_add_turn(ivl_session *session, const char *question, ivl_media *const *media,
-                              int n_media, ivl_image_layout layout, const char *answer,
-                              GError **error);
+gboolean ivl_session_add_turn(ivl_session *session, const char *question,
+                              ivl_media *const *media, int n_media, ivl_image_layout layout,
+                              const char *answer, GError **error);
 
 /* Keeps the first n_turns turns of the history and forgets the later ones, as when a question
  * is edited or an answer replaced. The KV cache keeps the tokens still shared with the next
