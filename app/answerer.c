@@ -52,6 +52,8 @@ static gboolean refuse_local_options(const ivl_cli_model_options *mo, GError **e
                        : mo->precision                    ? "--precision"
                        : mo->threads != IVL_CLI_UNSET_INT ? "--threads"
                        : mo->context != IVL_CLI_UNSET_INT ? "--context"
+                       : mo->gpus                         ? "--gpus"
+                       : mo->split                        ? "--split"
                                                           : NULL;
   if (option)
     g_set_error(error, IVL_ERROR, IVL_ERROR_INVALID_ARGUMENT,

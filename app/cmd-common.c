@@ -25,6 +25,14 @@ void ivl_cli_add_model_options(GOptionContext *ctx, ivl_cli_model_options *opts)
        N_("Weights in memory: bf16 (as published), int8 (half the memory) or 4bit (about a "
           "quarter); default bf16"),
        "NAME"},
+      {"gpus", 0, 0, G_OPTION_ARG_STRING, &opts->gpus,
+       N_("CUDA devices to split the model over, the first holding the vision tower (default: "
+          "GPU 0, or every GPU when the model does not fit there)"),
+       "0,1,..."},
+      {"split", 0, 0, G_OPTION_ARG_STRING, &opts->split,
+       N_("How layers spread over several GPUs: layers (InternVL3's split_model, the default) "
+          "or auto (by free memory)"),
+       "MODE"},
       {NULL},
   };
   g_option_context_add_main_entries(ctx, entries, GETTEXT_PACKAGE);
@@ -35,6 +43,35 @@ void ivl_cli_model_options_clear(ivl_cli_model_options *opts)
   g_clear_pointer(&opts->model, g_free);
   g_clear_pointer(&opts->backend, g_free);
   g_clear_pointer(&opts->precision, g_free);
+  g_clear_pointer(&opts->gpus, g_free);
+  g_clear_pointer(&opts->split, g_free);
+}
+
+gboolean ivl_cli_parse_gpus(const char *gpus, const char *split, ivl_model_params *params,
+                            GError **error)
+{
+  if (split && g_strcmp0(split, "layers") != 0 && g_strcmp0(split, "auto") != 0) {
+    g_set_error(error, IVL_ERROR, IVL_ERROR_INVALID_ARGUMENT,
+                _("unknown split '%s' (expected layers or auto)"), split);
+    return FALSE;
+  }
+  params->split = g_strcmp0(split, "auto") == 0 ? IVL_SPLIT_AUTO : IVL_SPLIT_LAYERS;
+  params->n_gpus = 0;
+  if (!gpus)
+    return TRUE;
+  g_auto(GStrv) items = g_strsplit(gpus, ",", -1);
+  for (int i = 0; items[i]; i++) {
+    guint64 d = 0;
+    if (params->n_gpus == IVL_MAX_GPUS ||
+        !g_ascii_string_to_unsigned(g_strstrip(items[i]), 10, 0, 255, &d, NULL)) {
+      g_set_error(error, IVL_ERROR, IVL_ERROR_INVALID_ARGUMENT,
+                  _("--gpus takes up to %d device numbers separated by commas, not '%s'"),
+                  IVL_MAX_GPUS, gpus);
+      return FALSE;
+    }
+    params->gpus[params->n_gpus++] = (int)d;
+  }
+  return TRUE;
 }
 
 gboolean ivl_cli_parse(GOptionContext *ctx, int *argc, char ***argv)
@@ -88,13 +125,19 @@ ivl_model *ivl_cli_load_model(const ivl_cli_model_options *opts, GError **error)
                 _("--context must be a positive number of tokens"));
     return NULL;
   }
+  if (!ivl_cli_parse_gpus(opts->gpus, opts->split, &params, error))
+    return NULL;
   params.n_threads = opts->threads == IVL_CLI_UNSET_INT ? 0 : opts->threads;
   params.context_length = opts->context == IVL_CLI_UNSET_INT ? 0 : opts->context;
   g_autofree char *dir = ivl_model_path_resolve(opts->model, error);
   if (!dir)
     return NULL;
   ivl_model *model = ivl_model_load(dir, &params, NULL, error);
-  if (model)
+  if (model && ivl_model_get_n_gpus(model) > 1)
+    fprintf(stderr, _("ivl: %s on the %s backend over %d GPUs, %s weights\n"), dir,
+            ivl_model_get_backend_name(model), ivl_model_get_n_gpus(model),
+            ivl_precision_name(params.precision));
+  else if (model)
     fprintf(stderr, _("ivl: %s on the %s backend, %s weights\n"), dir,
             ivl_model_get_backend_name(model), ivl_precision_name(params.precision));
   return model;

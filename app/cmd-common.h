@@ -13,12 +13,19 @@
 #define IVL_CLI_UNSET_DOUBLE (-DBL_MAX)
 
 typedef struct {
-  char *model;   /* -m: a model directory or name */
-  char *backend; /* auto | cpu | cuda */
-  int threads;   /* IVL_CLI_UNSET_INT: one per core */
-  int context;   /* KV cache tokens; IVL_CLI_UNSET_INT: the default */
+  char *model;     /* -m: a model directory or name */
+  char *backend;   /* auto | cpu | cuda */
+  int threads;     /* IVL_CLI_UNSET_INT: one per core */
+  int context;     /* KV cache tokens; IVL_CLI_UNSET_INT: the default */
   char *precision; /* bf16 | int8 | 4bit */
+  char *gpus;      /* "0,1,3": the CUDA devices to split the model over */
+  char *split;     /* layers | auto */
 } ivl_cli_model_options;
+
+/* --gpus and --split into params (n_gpus, gpus, split); FALSE with
+ * IVL_ERROR_INVALID_ARGUMENT for a malformed list or an unknown mode. */
+gboolean ivl_cli_parse_gpus(const char *gpus, const char *split, ivl_model_params *params,
+                            GError **error);
 
 /* Generation options; a sampling option without --greedy turns sampling on. */
 typedef struct {

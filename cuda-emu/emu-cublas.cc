@@ -15,6 +15,7 @@
 #include <vector>
 
 struct cublasContext {
+  int device; /* current when the handle was created */
   cudaStream_t stream;
   void *workspace; /* null: the default pool */
   size_t workspace_size;
@@ -24,7 +25,9 @@ extern "C" cublasStatus_t cublasCreate_v2(cublasHandle_t *h)
 {
   if (h == nullptr)
     return CUBLAS_STATUS_INVALID_VALUE;
-  *h = new cublasContext{nullptr, nullptr, 0};
+  int device = 0;
+  cudaGetDevice(&device);
+  *h = new cublasContext{device, nullptr, nullptr, 0};
   return CUBLAS_STATUS_SUCCESS;
 }
 
@@ -154,7 +157,11 @@ extern "C" cublasStatus_t cublasGemmEx(cublasHandle_t h, cublasOperation_t ta, c
     return CUBLAS_STATUS_SUCCESS;
   const float a = *(const float *)alpha, b = *(const float *)beta;
   ivl_emu_count_gemm();
+  const int device = h->device;
   ivl_emu_enqueue(h->stream, [=] {
+    ivl_emu_check_device(device, A, "cublasGemmEx A");
+    ivl_emu_check_device(device, B, "cublasGemmEx B");
+    ivl_emu_check_device(device, C, "cublasGemmEx C");
     const int a_cols = ta == CUBLAS_OP_N ? k : m, b_cols = tb == CUBLAS_OP_N ? n : k;
     ivl_emu_check_range(A,
                         ((size_t)(a_cols - 1) * lda + (ta == CUBLAS_OP_N ? m : k)) * type_size(at),

@@ -104,10 +104,12 @@ static void global_access(uintptr_t a, size_t n, int write)
   if (ivl_emu_profiling)
     ivl_emu_profile_access(a, n, write);
   uint8_t *s = ivl_emu_shadow_of(a);
+  const int device = ivl_emu_running_device;
   if (n == 4 && !write) {
     uint32_t w;
     memcpy(&w, s, 4);
-    if (w == 0x03030303u)
+    if (w == (uint32_t)(IVL_EMU_ADDRESSABLE | IVL_EMU_WRITTEN | device << IVL_EMU_DEVICE_SHIFT) *
+                 0x01010101u)
       return;
   }
   for (size_t i = 0; i < n; i++) {
@@ -117,6 +119,11 @@ static void global_access(uintptr_t a, size_t n, int write)
       ivl_emu_report("out-of-bounds global %s of %zu bytes at %p: %s", write ? "write" : "read", n,
                      (void *)a, where);
     }
+    const int owner = s[i] >> IVL_EMU_DEVICE_SHIFT;
+    if (owner != device && !ivl_emu_peer_enabled(device, owner))
+      ivl_emu_report("global %s of %zu bytes at %p by a kernel on device %d: the memory is device "
+                     "%d's and peer access is not enabled",
+                     write ? "write" : "read", n, (void *)a, device, owner);
     if (write)
       s[i] |= IVL_EMU_WRITTEN;
     else if (!(s[i] & IVL_EMU_WRITTEN)) {

@@ -10,7 +10,14 @@
 /* Shadow byte of each device byte: addressable (inside an allocation), written. */
 #define IVL_EMU_ADDRESSABLE 1
 #define IVL_EMU_WRITTEN 2
+/* The rest of the shadow byte: the device the allocation belongs to. */
+#define IVL_EMU_DEVICE_SHIFT 2
 
+/* The device whose kernel runs now (its stream's), and the shadow word of four written bytes
+ * of its memory: global accesses compare against it first. */
+extern int ivl_emu_running_device;
+/* Whether the running device may read device `owner`'s memory (peer access enabled). */
+bool ivl_emu_peer_enabled(int device, int owner);
 extern uintptr_t ivl_emu_arena_base;
 extern size_t ivl_emu_arena_size;
 extern uint8_t *ivl_emu_shadow;
@@ -31,6 +38,9 @@ void ivl_emu_describe_address(uintptr_t a, char *buf, size_t n);
 /* Checks [p, p + n) lies in one allocation (and, for a read, was written); reports if not. */
 void ivl_emu_check_range(const void *p, size_t n, bool write, const char *what);
 void ivl_emu_mark_written(void *p, size_t n);
+/* The device an allocation belongs to (-1: none); reports when `device` may not read it. */
+int ivl_emu_device_of(const void *p);
+void ivl_emu_check_device(int device, const void *p, const char *what);
 
 void ivl_emu_run_grid(dim3 grid, dim3 block, ivl_emu_body_fn body, void *args,
                       ivl_emu_launch_site site);

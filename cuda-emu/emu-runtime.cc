@@ -25,9 +25,13 @@ uintptr_t ivl_emu_arena_base;
 size_t ivl_emu_arena_size;
 uint8_t *ivl_emu_shadow;
 
+#define MAX_DEVICES 16
+
 static size_t arena_next;
 static std::map<uintptr_t, size_t> allocations; /* start -> size */
-static size_t used_bytes;
+static std::map<uintptr_t, int> allocation_device;
+static size_t used_bytes[MAX_DEVICES];
+static long mallocs_on[MAX_DEVICES];
 static cudaError_t last_error = cudaSuccess;
 static ivl_emu_stats stats;
 static std::map<const void *, int> max_dynamic_shared;
@@ -35,8 +39,11 @@ static std::map<const void *, int> max_dynamic_shared;
 static struct {
   bool ready;
   int devices, device, sm;
-  size_t total, free_at_start;
-  bool no_kernel_image;
+  size_t total[MAX_DEVICES], free_at_start[MAX_DEVICES];
+  bool no_kernel_image, no_peer;
+  int fail_device;
+  long fail_malloc; /* the fail_malloc-th cudaMalloc on fail_device fails; 0: none */
+  bool peer_enabled[MAX_DEVICES][MAX_DEVICES];
 } dev;
 
 static long env_long(const char *name, long fallback)
@@ -45,16 +52,37 @@ static long env_long(const char *name, long fallback)
   return s != nullptr && *s != '\0' ? strtol(s, nullptr, 10) : fallback;
 }
 
+/* Item i of a comma-separated list of numbers; the last one stands for the devices after it. */
+static long env_item(const char *name, int i, long fallback)
+{
+  const char *s = getenv(name);
+  if (s == nullptr || *s == '\0')
+    return fallback;
+  long v = strtol(s, nullptr, 10);
+  for (const char *p = s; i > 0 && (p = strchr(p, ',')) != nullptr; i--)
+    v = strtol(++p, nullptr, 10);
+  return v;
+}
+
 static void setup(void)
 {
   if (dev.ready)
     return;
   dev.ready = true;
   dev.devices = (int)env_long("IVL_EMU_DEVICES", 1);
+  if (dev.devices > MAX_DEVICES)
+    ivl_emu_report("IVL_EMU_DEVICES=%d: at most %d devices", dev.devices, MAX_DEVICES);
   dev.sm = (int)env_long("IVL_EMU_SM", 90);
-  dev.total = (size_t)env_long("IVL_EMU_MEMORY_MIB", 81559) << 20;
-  dev.free_at_start = (size_t)env_long("IVL_EMU_FREE_MIB", (long)(dev.total >> 20) - 512) << 20;
+  for (int d = 0; d < MAX_DEVICES; d++) {
+    dev.total[d] = (size_t)env_item("IVL_EMU_MEMORY_MIB", d, 81559) << 20;
+    dev.free_at_start[d] = (size_t)env_item("IVL_EMU_FREE_MIB", d, (long)(dev.total[d] >> 20) - 512)
+                           << 20;
+  }
   dev.no_kernel_image = env_long("IVL_EMU_NO_KERNEL_IMAGE", 0) != 0;
+  dev.no_peer = env_long("IVL_EMU_NO_PEER", 0) != 0;
+  const char *fail = getenv("IVL_EMU_FAIL_MALLOC");
+  if (fail != nullptr && sscanf(fail, "%d:%ld", &dev.fail_device, &dev.fail_malloc) != 2)
+    ivl_emu_report("IVL_EMU_FAIL_MALLOC=%s: expected DEVICE:N", fail);
   void *a =
       mmap(nullptr, ARENA_BYTES, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   void *s =
@@ -77,9 +105,37 @@ void ivl_emu_count_gemm(void)
   stats.gemms++;
 }
 
+static std::map<uintptr_t, size_t>::iterator find_allocation(uintptr_t a);
+
 extern "C" void ivl_emu_get_stats(ivl_emu_stats *s)
 {
   *s = stats;
+}
+
+extern "C" size_t ivl_emu_device_used(int device)
+{
+  return device >= 0 && device < MAX_DEVICES ? used_bytes[device] : 0;
+}
+
+int ivl_emu_device_of(const void *p)
+{
+  auto it = find_allocation((uintptr_t)p);
+  return it == allocations.end() ? -1 : allocation_device[it->first];
+}
+
+int ivl_emu_running_device;
+
+bool ivl_emu_peer_enabled(int device, int owner)
+{
+  return device == owner || dev.peer_enabled[device][owner];
+}
+
+void ivl_emu_check_device(int device, const void *p, const char *what)
+{
+  const int owner = ivl_emu_device_of(p);
+  if (owner >= 0 && owner != device && !dev.peer_enabled[device][owner])
+    ivl_emu_report("%s on device %d reads memory of device %d without peer access (%p)", what,
+                   device, owner, p);
 }
 
 /* -- memory -- */
@@ -134,7 +190,9 @@ void ivl_emu_check_range(const void *p, size_t n, bool write, const char *what)
 
 void ivl_emu_mark_written(void *p, size_t n)
 {
-  memset(ivl_emu_shadow_of((uintptr_t)p), IVL_EMU_ADDRESSABLE | IVL_EMU_WRITTEN, n);
+  uint8_t *s = ivl_emu_shadow_of((uintptr_t)p);
+  for (size_t i = 0; i < n; i++)
+    s[i] |= IVL_EMU_WRITTEN;
 }
 
 extern "C" cudaError_t cudaMalloc(void **p, size_t size)
@@ -143,7 +201,10 @@ extern "C" cudaError_t cudaMalloc(void **p, size_t size)
   *p = nullptr;
   if (dev.devices <= 0)
     return last_error = cudaErrorNoDevice;
-  if (size > dev.free_at_start - used_bytes || size > ARENA_BYTES / 4)
+  const int on = dev.device;
+  if (++mallocs_on[on] == dev.fail_malloc && on == dev.fail_device)
+    return last_error = cudaErrorMemoryAllocation;
+  if (size > dev.free_at_start[on] - used_bytes[on] || size > ARENA_BYTES / 4)
     return last_error = cudaErrorMemoryAllocation;
   const size_t mapped = (size + PAGE - 1) / PAGE * PAGE;
   if (arena_next + mapped + PAGE > ARENA_BYTES)
@@ -157,9 +218,10 @@ extern "C" cudaError_t cudaMalloc(void **p, size_t size)
   /* Device memory is not zeroed: all-ones bytes are a NaN in f32, f16 and bf16 alike, so an
    * unwritten value that slips past the checks still shows. */
   memset(d, 0xFF, size);
-  memset(s, IVL_EMU_ADDRESSABLE, size);
+  memset(s, IVL_EMU_ADDRESSABLE | dev.device << IVL_EMU_DEVICE_SHIFT, size);
   allocations[(uintptr_t)d] = size;
-  used_bytes += size;
+  allocation_device[(uintptr_t)d] = dev.device;
+  used_bytes[dev.device] += size;
   stats.mallocs++;
   *p = d;
   return cudaSuccess;
@@ -178,7 +240,8 @@ extern "C" cudaError_t cudaFree(void *p)
   mprotect(s, mapped, PROT_NONE);
   madvise(p, mapped, MADV_DONTNEED);
   madvise(s, mapped, MADV_DONTNEED);
-  used_bytes -= it->second;
+  used_bytes[allocation_device[it->first]] -= it->second;
+  allocation_device.erase(it->first);
   allocations.erase(it);
   stats.frees++;
   return cudaSuccess;
@@ -189,8 +252,8 @@ extern "C" cudaError_t cudaMemGetInfo(size_t *free_b, size_t *total_b)
   setup();
   if (dev.devices <= 0)
     return cudaErrorNoDevice;
-  *free_b = dev.free_at_start - used_bytes;
-  *total_b = dev.total;
+  *free_b = dev.free_at_start[dev.device] - used_bytes[dev.device];
+  *total_b = dev.total[dev.device];
   return cudaSuccess;
 }
 
@@ -213,7 +276,11 @@ static cudaError_t copy(void *dst, const void *src, size_t n, cudaMemcpyKind kin
       ivl_emu_check_range(src, n, true, "cudaMemcpy source");
     memcpy(dst, src, n);
     if (dst_dev && src_dev)
-      memcpy(ivl_emu_shadow_of((uintptr_t)dst), ivl_emu_shadow_of((uintptr_t)src), n);
+      for (size_t i = 0; i < n; i++) { /* the written bits; each side keeps its device */
+        uint8_t *d = ivl_emu_shadow_of((uintptr_t)dst + i);
+        *d = (uint8_t)((*d & ~IVL_EMU_WRITTEN) |
+                       (*ivl_emu_shadow_of((uintptr_t)src + i) & IVL_EMU_WRITTEN));
+      }
     else if (dst_dev)
       ivl_emu_mark_written(dst, n);
     if (ivl_emu_profiling)
@@ -268,6 +335,7 @@ struct CUgraphExec_st {
 struct CUstream_st {
   CUgraph_st *capture; /* non-null while capturing */
   bool invalidated;
+  int device;
 };
 struct CUevent_st {
   double ms;
@@ -299,7 +367,7 @@ extern "C" cudaError_t cudaStreamCreateWithFlags(cudaStream_t *s, unsigned int)
   setup();
   if (dev.devices <= 0)
     return last_error = cudaErrorNoDevice;
-  *s = new CUstream_st{nullptr, false};
+  *s = new CUstream_st{nullptr, false, dev.device};
   return cudaSuccess;
 }
 
@@ -395,6 +463,17 @@ extern "C" cudaError_t cudaEventCreate(cudaEvent_t *e)
   return cudaSuccess;
 }
 
+extern "C" cudaError_t cudaEventCreateWithFlags(cudaEvent_t *e, unsigned int)
+{
+  return cudaEventCreate(e);
+}
+
+/* Streams run each operation when it is enqueued: what an event marks is already done. */
+extern "C" cudaError_t cudaStreamWaitEvent(cudaStream_t, cudaEvent_t e, unsigned int)
+{
+  return e == nullptr ? (last_error = cudaErrorInvalidResourceHandle) : cudaSuccess;
+}
+
 extern "C" cudaError_t cudaEventDestroy(cudaEvent_t e)
 {
   delete e;
@@ -471,8 +550,79 @@ extern "C" void ivl_emu_launch(const void *kernel, dim3 grid, dim3 block, size_t
   }
   if (!launch_fits(kernel, grid, block, shared, site))
     return;
+  if (stream != nullptr && stream != cudaStreamLegacy && stream != cudaStreamPerThread &&
+      stream->device != dev.device) {
+    /* as a GPU does: the stream belongs to another device than the current one */
+    fprintf(stderr,
+            "ivl-emu: launch at %s:%d on a stream of device %d while device %d is "
+            "current\n",
+            site.file, site.line, stream->device, dev.device);
+    ivl_emu_set_error(cudaErrorInvalidResourceHandle);
+    return;
+  }
   stats.launches++;
-  ivl_emu_enqueue(stream, [=] { ivl_emu_run_grid(grid, block, body, held.get(), site); });
+  const int device =
+      stream != nullptr && stream != cudaStreamLegacy && stream != cudaStreamPerThread
+          ? stream->device
+          : dev.device;
+  ivl_emu_enqueue(stream, [=] {
+    ivl_emu_running_device = device;
+    ivl_emu_run_grid(grid, block, body, held.get(), site);
+  });
+}
+
+/* -- several devices -- */
+
+extern "C" cudaError_t cudaDeviceCanAccessPeer(int *can, int device, int peer)
+{
+  setup();
+  if (device < 0 || device >= dev.devices || peer < 0 || peer >= dev.devices)
+    return last_error = cudaErrorInvalidDevice;
+  *can = !dev.no_peer && device != peer;
+  return cudaSuccess;
+}
+
+extern "C" cudaError_t cudaDeviceEnablePeerAccess(int peer, unsigned int)
+{
+  setup();
+  if (peer < 0 || peer >= dev.devices || peer == dev.device || dev.no_peer)
+    return last_error = cudaErrorInvalidDevice;
+  if (dev.peer_enabled[dev.device][peer])
+    return last_error = cudaErrorPeerAccessAlreadyEnabled;
+  dev.peer_enabled[dev.device][peer] = true;
+  return cudaSuccess;
+}
+
+/* Works with or without peer access, as CUDA's does (the driver stages through the host). */
+extern "C" cudaError_t cudaMemcpyPeerAsync(void *dst, int dst_device, const void *src,
+                                           int src_device, size_t n, cudaStream_t stream)
+{
+  setup();
+  if (n > 0 && (ivl_emu_device_of(dst) != dst_device || ivl_emu_device_of(src) != src_device)) {
+    fprintf(stderr, "ivl-emu: cudaMemcpyPeer from device %d to %d of memory on devices %d, %d\n",
+            src_device, dst_device, ivl_emu_device_of(src), ivl_emu_device_of(dst));
+    return last_error = cudaErrorInvalidValue;
+  }
+  stats.peer_copies++;
+  return copy(dst, src, n, cudaMemcpyDeviceToDevice, stream);
+}
+
+extern "C" cudaError_t cudaMemcpyPeer(void *dst, int dst_device, const void *src, int src_device,
+                                      size_t n)
+{
+  return cudaMemcpyPeerAsync(dst, dst_device, src, src_device, n, nullptr);
+}
+
+extern "C" cudaError_t cudaMallocHost(void **p, size_t size)
+{
+  *p = aligned_alloc(PAGE, (size + PAGE - 1) / PAGE * PAGE);
+  return *p != nullptr ? cudaSuccess : (last_error = cudaErrorMemoryAllocation);
+}
+
+extern "C" cudaError_t cudaFreeHost(void *p)
+{
+  free(p);
+  return cudaSuccess;
 }
 
 /* -- device and errors -- */
@@ -507,7 +657,7 @@ extern "C" cudaError_t cudaGetDeviceProperties(struct cudaDeviceProp *p, int dev
     return last_error = cudaErrorInvalidDevice;
   memset(p, 0, sizeof *p);
   snprintf(p->name, sizeof p->name, "NVIDIA H100 80GB HBM3 (CPU emulation)");
-  p->totalGlobalMem = dev.total;
+  p->totalGlobalMem = dev.total[device];
   p->sharedMemPerBlock = IVL_EMU_SHARED_DEFAULT;
   p->sharedMemPerBlockOptin = IVL_EMU_SHARED_OPTIN;
   p->sharedMemPerMultiprocessor = 228 << 10;
@@ -547,6 +697,7 @@ static const ivl_emu_code_text errors[] = {
     CODE(cudaErrorInvalidConfiguration, "invalid configuration argument"),
     CODE(cudaErrorNoDevice, "no CUDA-capable device is detected"),
     CODE(cudaErrorInvalidDevice, "invalid device ordinal"),
+    CODE(cudaErrorPeerAccessAlreadyEnabled, "peer access is already enabled to the context"),
     CODE(cudaErrorNoKernelImageForDevice,
          "no kernel image is available for execution on the device"),
     CODE(cudaErrorStreamCaptureUnsupported, "operation not permitted when stream is capturing"),

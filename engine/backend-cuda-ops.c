@@ -114,7 +114,7 @@ static void matmul_quant(CudaBackend *self, ivl_tensor *y, const ivl_tensor *x, 
 static void cuda_matmul(ivl_backend *be, ivl_tensor *y, const ivl_tensor *x, const ivl_tensor *w,
                         const ivl_tensor *bias)
 {
-  CudaBackend *self = cuda_backend(be);
+  CudaBackend *self = cuda_enter(be);
   CHECK(x->dtype == IVL_DTYPE_BF16 && is_act(y), "matmul: x must be bf16 and y bf16 or f32");
   CHECK(w->dtype == IVL_DTYPE_BF16 || w->dtype == IVL_DTYPE_Q8 || w->dtype == IVL_DTYPE_Q4,
         "matmul: w must be bf16, int8 or 4-bit on the device (dtype %d)", (int)w->dtype);
@@ -138,7 +138,7 @@ static void cuda_matmul(ivl_backend *be, ivl_tensor *y, const ivl_tensor *x, con
 static void cuda_layer_norm(ivl_backend *be, ivl_tensor *y, const ivl_tensor *x,
                             const ivl_tensor *w, const ivl_tensor *b, float eps)
 {
-  CudaBackend *self = cuda_backend(be);
+  CudaBackend *self = cuda_enter(be);
   CHECK(is_act(x) && same_shape(x, y) && is_vec(w, x->cols) && is_vec(b, x->cols),
         "layer_norm: shapes or dtypes differ");
   ivl_cuda_check(self,
@@ -150,7 +150,7 @@ static void cuda_layer_norm(ivl_backend *be, ivl_tensor *y, const ivl_tensor *x,
 static void cuda_rms_norm(ivl_backend *be, ivl_tensor *y, const ivl_tensor *x, const ivl_tensor *w,
                           float eps)
 {
-  CudaBackend *self = cuda_backend(be);
+  CudaBackend *self = cuda_enter(be);
   CHECK(is_act(x) && same_shape(x, y) && is_vec(w, x->cols), "rms_norm: shapes or dtypes differ");
   ivl_cuda_check(self,
                  ivl_cuda_rms_norm(y->data, x->data, (ivl_cuda_dtype)x->dtype, w->data, x->rows,
@@ -161,7 +161,7 @@ static void cuda_rms_norm(ivl_backend *be, ivl_tensor *y, const ivl_tensor *x, c
 static void cuda_rope(ivl_backend *be, ivl_tensor *x, int n_heads, int head_dim, int64_t pos0,
                       double theta)
 {
-  CudaBackend *self = cuda_backend(be);
+  CudaBackend *self = cuda_enter(be);
   CHECK(is_act(x) && head_dim > 0 && head_dim % 2 == 0 && x->cols == (int64_t)n_heads * head_dim,
         "rope: %d heads of %d on %" G_GINT64_FORMAT " columns", n_heads, head_dim, x->cols);
   const int32_t *base = pos_base(self, &pos0);
@@ -176,7 +176,7 @@ static void cuda_attention(ivl_backend *be, ivl_tensor *out, const ivl_tensor *q
                            int n_kv_heads, int head_dim, gboolean causal, int64_t q_pos0,
                            float scale)
 {
-  CudaBackend *self = cuda_backend(be);
+  CudaBackend *self = cuda_enter(be);
   CHECK(q->dtype == IVL_DTYPE_BF16 && k->dtype == IVL_DTYPE_BF16 && v->dtype == IVL_DTYPE_BF16 &&
             same_shape(q, out) && same_shape(k, v),
         "attention: bf16 q, k, v, out of matching shapes needed");
@@ -205,7 +205,7 @@ static void cuda_attention(ivl_backend *be, ivl_tensor *out, const ivl_tensor *q
 
 static void cuda_gelu(ivl_backend *be, ivl_tensor *x)
 {
-  CudaBackend *self = cuda_backend(be);
+  CudaBackend *self = cuda_enter(be);
   CHECK(is_act(x), "gelu: activation dtype needed");
   ivl_cuda_check(self,
                  ivl_cuda_gelu(x->data, (ivl_cuda_dtype)x->dtype, x->rows * x->cols, self->stream),
@@ -214,7 +214,7 @@ static void cuda_gelu(ivl_backend *be, ivl_tensor *x)
 
 static void cuda_silu_mul(ivl_backend *be, ivl_tensor *gate, const ivl_tensor *up)
 {
-  CudaBackend *self = cuda_backend(be);
+  CudaBackend *self = cuda_enter(be);
   CHECK(is_act(gate) && same_shape(gate, up), "silu_mul: shapes or dtypes differ");
   ivl_cuda_check(self,
                  ivl_cuda_silu_mul(gate->data, up->data, (ivl_cuda_dtype)gate->dtype,
@@ -224,7 +224,7 @@ static void cuda_silu_mul(ivl_backend *be, ivl_tensor *gate, const ivl_tensor *u
 
 static void cuda_add(ivl_backend *be, ivl_tensor *y, const ivl_tensor *a, const ivl_tensor *b)
 {
-  CudaBackend *self = cuda_backend(be);
+  CudaBackend *self = cuda_enter(be);
   CHECK(is_act(y) && same_shape(y, a) && same_shape(y, b), "add: shapes or dtypes differ");
   ivl_cuda_check(self,
                  ivl_cuda_add(y->data, a->data, b->data, (ivl_cuda_dtype)y->dtype,
@@ -235,7 +235,7 @@ static void cuda_add(ivl_backend *be, ivl_tensor *y, const ivl_tensor *a, const 
 static void cuda_add_scaled(ivl_backend *be, ivl_tensor *y, const ivl_tensor *x,
                             const ivl_tensor *scale)
 {
-  CudaBackend *self = cuda_backend(be);
+  CudaBackend *self = cuda_enter(be);
   CHECK(is_act(y) && same_shape(y, x) && is_vec(scale, y->cols),
         "add_scaled: shapes or dtypes differ");
   ivl_cuda_check(self,
@@ -249,7 +249,7 @@ static void cuda_add_scaled(ivl_backend *be, ivl_tensor *y, const ivl_tensor *x,
 static void cuda_get_rows(ivl_backend *be, ivl_tensor *y, const ivl_tensor *table,
                           const int32_t *ids, int64_t n)
 {
-  CudaBackend *self = cuda_backend(be);
+  CudaBackend *self = cuda_enter(be);
   CHECK(is_act(y) && is_act(table) && y->cols == table->cols && n >= 0 && n <= y->rows,
         "get_rows: %" G_GINT64_FORMAT " rows of %" G_GINT64_FORMAT " into [%" G_GINT64_FORMAT
         ",%" G_GINT64_FORMAT "]",
@@ -283,7 +283,7 @@ static void cuda_get_rows(ivl_backend *be, ivl_tensor *y, const ivl_tensor *tabl
 static void cuda_copy_rows(ivl_backend *be, ivl_tensor *dst, int64_t dst_row0,
                            const ivl_tensor *src, int64_t src_row0, int64_t n_rows)
 {
-  CudaBackend *self = cuda_backend(be);
+  CudaBackend *self = cuda_enter(be);
   CHECK(dst->dtype == src->dtype && ivl_dtype_size(dst->dtype) > 0 && dst->cols == src->cols &&
             n_rows >= 0 && src_row0 >= 0 && src_row0 + n_rows <= src->rows && dst_row0 >= 0 &&
             dst_row0 + n_rows <= dst->rows,
@@ -301,7 +301,7 @@ static void cuda_copy_rows(ivl_backend *be, ivl_tensor *dst, int64_t dst_row0,
 static void cuda_patchify(ivl_backend *be, ivl_tensor *y, const ivl_tensor *pixels, int n_tiles,
                           int image_size, int patch)
 {
-  CudaBackend *self = cuda_backend(be);
+  CudaBackend *self = cuda_enter(be);
   CHECK(patch > 0 && image_size % patch == 0, "patchify: %d is not a multiple of %d", image_size,
         patch);
   const int64_t g = image_size / patch;
@@ -318,7 +318,7 @@ static void cuda_patchify(ivl_backend *be, ivl_tensor *y, const ivl_tensor *pixe
 static void cuda_pixel_shuffle(ivl_backend *be, ivl_tensor *y, const ivl_tensor *x, int n_tiles,
                                int grid)
 {
-  CudaBackend *self = cuda_backend(be);
+  CudaBackend *self = cuda_enter(be);
   CHECK(is_act(x) && x->dtype == y->dtype && grid % 2 == 0 &&
             x->rows == (int64_t)n_tiles * grid * grid &&
             y->rows == (int64_t)n_tiles * (grid / 2) * (grid / 2) && y->cols == 4 * x->cols,
@@ -331,7 +331,7 @@ static void cuda_pixel_shuffle(ivl_backend *be, ivl_tensor *y, const ivl_tensor 
 
 static int32_t cuda_argmax(ivl_backend *be, const ivl_tensor *logits, int64_t row)
 {
-  CudaBackend *self = cuda_backend(be);
+  CudaBackend *self = cuda_enter(be);
   if (self->recording || !is_act(logits) || row < 0 || row >= logits->rows || logits->cols <= 0) {
     ivl_cuda_fail(self, IVL_ERROR_INVALID_ARGUMENT,
                   self->recording ? "argmax waits and cannot be recorded"
@@ -358,7 +358,7 @@ static gboolean cuda_top_k(ivl_backend *be, const ivl_tensor *logits, int64_t ro
                            const int32_t *seen, int n_seen, float penalty, float temperature, int k,
                            float *values, int32_t *ids, int cap, int *n, GError **error)
 {
-  CudaBackend *self = cuda_backend(be);
+  CudaBackend *self = cuda_enter(be);
   if (self->recording || logits->dtype != IVL_DTYPE_F32 || row < 0 || row >= logits->rows ||
       k <= 0 || cap < 0 || n_seen < 0) {
     g_set_error(error, IVL_ERROR, IVL_ERROR_INVALID_ARGUMENT,

@@ -60,14 +60,30 @@ typedef struct {
   int64_t rec_pos;
   int64_t rec_n_ids;      /* -1: no get_rows recorded */
   int64_t rec_table_rows; /* smallest table a recorded get_rows reads */
-  cudaGraphExec_t graph;
-  int64_t graph_n_ids;
-  int64_t graph_table_rows;
+  int rec_graph;          /* the number being recorded */
+  cudaGraphExec_t graph[IVL_BACKEND_MAX_GRAPHS];
+  int64_t graph_n_ids[IVL_BACKEND_MAX_GRAPHS];
+  int64_t graph_table_rows[IVL_BACKEND_MAX_GRAPHS];
+
+  /* copy_rows_from: `done` marks this stream's work for another device's stream to wait on;
+   * host_stage is pinned memory for devices without peer access. */
+  cudaEvent_t done;
+  void *host_stage;
+  size_t host_stage_size;
 } CudaBackend;
 
 static inline CudaBackend *cuda_backend(ivl_backend *be)
 {
   return (CudaBackend *)be;
+}
+
+/* The backend, its device made current first: a model split over devices runs several
+ * backends from one thread, and a launch or cuBLAS call goes to the current device. */
+static inline CudaBackend *cuda_enter(ivl_backend *be)
+{
+  CudaBackend *self = (CudaBackend *)be;
+  cudaSetDevice(self->device);
+  return self;
 }
 
 /* Records a failure on the backend (first one wins). */

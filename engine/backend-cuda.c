@@ -96,6 +96,14 @@ static void *device_alloc(CudaBackend *self, size_t bytes, GError **error)
   return p;
 }
 
+static gboolean any_graph(const CudaBackend *self)
+{
+  for (int g = 0; g < IVL_BACKEND_MAX_GRAPHS; g++)
+    if (self->graph[g] != NULL)
+      return TRUE;
+  return FALSE;
+}
+
 /* A buffer a recording or a recorded graph may reference stays allocated until the graph
  * goes. The caller's tensors are its business once the recording ends (backend.h); the
  * backend's own scratch buffers (`scratch`) a graph may hold on to at any time. */
@@ -103,7 +111,7 @@ static void device_release(CudaBackend *self, void *p, gboolean scratch)
 {
   if (p == NULL)
     return;
-  if (self->recording || (scratch && self->graph != NULL))
+  if (self->recording || (scratch && any_graph(self)))
     g_ptr_array_add(self->retired, p);
   else
     cudaFree(p);
@@ -178,7 +186,7 @@ static ivl_tensor *tensor_alloc(ivl_backend *be, ivl_dtype dtype, int64_t rows, 
                                 : "");
     return NULL;
   }
-  CudaBackend *self = cuda_backend(be);
+  CudaBackend *self = cuda_enter(be);
   const size_t bytes = ivl_tensor_nbytes(dtype, rows, cols);
   void *data = pool_take(self, bytes);
   if (data == NULL)
@@ -205,7 +213,7 @@ static void cuda_tensor_free(ivl_backend *be, ivl_tensor *t)
 {
   if (t == NULL)
     return;
-  CudaBackend *self = cuda_backend(be);
+  CudaBackend *self = cuda_enter(be);
   /* Its memory may come back as another weight: its expansion is no longer its. */
   for (int i = 0; i < IVL_CUDA_DEQUANT_SLOTS; i++)
     if (self->dequant[i].weight == t->data)
@@ -235,7 +243,7 @@ static gboolean transfer_result(CudaBackend *self, GError **error)
 static ivl_tensor *cuda_weight_from_host(ivl_backend *be, ivl_dtype dtype, int64_t rows,
                                          int64_t cols, const void *host, GError **error)
 {
-  CudaBackend *self = cuda_backend(be);
+  CudaBackend *self = cuda_enter(be);
   /* Quantized weights stay in their layout: the matmul reads it (kernels/gemv-quant.cu). */
   const ivl_dtype dev = dtype == IVL_DTYPE_I32 || is_quant(dtype) ? dtype : IVL_DTYPE_BF16;
   ivl_tensor *t = tensor_alloc(be, dev, rows, cols, error);
@@ -284,7 +292,7 @@ static gboolean rows_in_range(const ivl_tensor *t, int64_t row0, int64_t n_rows,
 static gboolean cuda_upload_f32(ivl_backend *be, ivl_tensor *t, int64_t row0, int64_t n_rows,
                                 const float *host, GError **error)
 {
-  CudaBackend *self = cuda_backend(be);
+  CudaBackend *self = cuda_enter(be);
   if (recording_refuses(self, "upload_f32", error) || !rows_in_range(t, row0, n_rows, error))
     return FALSE;
   if (t->dtype == IVL_DTYPE_I32 || is_quant(t->dtype)) {
@@ -316,7 +324,7 @@ static gboolean cuda_upload_f32(ivl_backend *be, ivl_tensor *t, int64_t row0, in
 static gboolean cuda_download_f32(ivl_backend *be, const ivl_tensor *t, int64_t row0,
                                   int64_t n_rows, float *host, GError **error)
 {
-  CudaBackend *self = cuda_backend(be);
+  CudaBackend *self = cuda_enter(be);
   if (recording_refuses(self, "download_f32", error) || !rows_in_range(t, row0, n_rows, error))
     return FALSE;
   if (t->dtype == IVL_DTYPE_I32 || is_quant(t->dtype)) {
@@ -344,7 +352,7 @@ static gboolean cuda_download_f32(ivl_backend *be, const ivl_tensor *t, int64_t 
 
 static gboolean cuda_synchronize(ivl_backend *be, GError **error)
 {
-  CudaBackend *self = cuda_backend(be);
+  CudaBackend *self = cuda_enter(be);
   if (recording_refuses(self, "synchronize", error))
     return FALSE;
   ivl_cuda_check(self, cudaStreamSynchronize(self->stream), "synchronize");
@@ -353,36 +361,42 @@ static gboolean cuda_synchronize(ivl_backend *be, GError **error)
 
 /* -- graphs -- */
 
-static void graph_drop(CudaBackend *self)
+/* Drops graph g (-1: all); the retired buffers go once no graph may use them. */
+static void graph_drop(CudaBackend *self, int g)
 {
-  if (self->graph != NULL)
-    cudaGraphExecDestroy(self->graph);
-  self->graph = NULL;
-  if (!self->recording) {
+  for (int i = 0; i < IVL_BACKEND_MAX_GRAPHS; i++) {
+    if ((g < 0 || i == g) && self->graph[i] != NULL) {
+      cudaGraphExecDestroy(self->graph[i]);
+      self->graph[i] = NULL;
+    }
+  }
+  if (!self->recording && !any_graph(self)) {
     for (guint i = 0; i < self->retired->len; i++)
       cudaFree(self->retired->pdata[i]);
     g_ptr_array_set_size(self->retired, 0);
   }
 }
 
-static gboolean cuda_graph_begin(ivl_backend *be, int64_t pos, GError **error)
+static gboolean cuda_graph_begin(ivl_backend *be, int graph, int64_t pos, GError **error)
 {
-  CudaBackend *self = cuda_backend(be);
-  if (self->recording || pos < 0 || pos > G_MAXINT32) {
+  CudaBackend *self = cuda_enter(be);
+  if (self->recording || pos < 0 || pos > G_MAXINT32 || graph < 0 ||
+      graph >= IVL_BACKEND_MAX_GRAPHS) {
     g_set_error(error, IVL_ERROR, IVL_ERROR_INVALID_ARGUMENT,
                 self->recording ? "a graph is already being recorded"
-                                : "graph position %" G_GINT64_FORMAT " out of range",
-                pos);
+                                : "graph %d at position %" G_GINT64_FORMAT " out of range",
+                graph, pos);
     return FALSE;
   }
   if (!ivl_backend_take_error(be, error))
     return FALSE;
   ivl_cuda_check(self, cudaStreamSynchronize(self->stream), "synchronize");
-  graph_drop(self);
+  graph_drop(self, graph);
   /* Relaxed: an op may still grow a scratch buffer (cudaMalloc) while recording. */
   if (ivl_cuda_check(self, cudaStreamBeginCapture(self->stream, cudaStreamCaptureModeRelaxed),
                      "graph capture")) {
     self->recording = TRUE;
+    self->rec_graph = graph;
     self->rec_pos = pos;
     self->rec_n_ids = -1;
     self->rec_table_rows = G_MAXINT64;
@@ -392,39 +406,42 @@ static gboolean cuda_graph_begin(ivl_backend *be, int64_t pos, GError **error)
 
 static gboolean cuda_graph_end(ivl_backend *be, GError **error)
 {
-  CudaBackend *self = cuda_backend(be);
+  CudaBackend *self = cuda_enter(be);
   if (!self->recording) {
     g_set_error(error, IVL_ERROR, IVL_ERROR_INVALID_ARGUMENT, "no graph is being recorded");
     return FALSE;
   }
+  const int g = self->rec_graph;
   cudaGraph_t graph = NULL;
   const cudaError_t err = cudaStreamEndCapture(self->stream, &graph);
   self->recording = FALSE;
   if (ivl_cuda_check(self, err, "graph capture") && self->base.error == NULL &&
-      ivl_cuda_check(self, cudaGraphInstantiate(&self->graph, graph, 0), "graph instantiation")) {
-    self->graph_n_ids = self->rec_n_ids < 0 ? 0 : self->rec_n_ids;
-    self->graph_table_rows = self->rec_table_rows;
+      ivl_cuda_check(self, cudaGraphInstantiate(&self->graph[g], graph, 0),
+                     "graph instantiation")) {
+    self->graph_n_ids[g] = self->rec_n_ids < 0 ? 0 : self->rec_n_ids;
+    self->graph_table_rows[g] = self->rec_table_rows;
   }
   if (graph != NULL)
     cudaGraphDestroy(graph);
   if (self->base.error != NULL)
-    graph_drop(self);
+    graph_drop(self, g);
   return ivl_backend_take_error(be, error);
 }
 
-static gboolean cuda_graph_replay(ivl_backend *be, int64_t pos, const int32_t *ids, int64_t n_ids,
-                                  double rope_theta, GError **error)
+static gboolean cuda_graph_replay(ivl_backend *be, int graph, int64_t pos, const int32_t *ids,
+                                  int64_t n_ids, double rope_theta, GError **error)
 {
-  CudaBackend *self = cuda_backend(be);
-  if (self->graph == NULL || self->recording) {
+  CudaBackend *self = cuda_enter(be);
+  if (graph < 0 || graph >= IVL_BACKEND_MAX_GRAPHS || self->graph[graph] == NULL ||
+      self->recording) {
     g_set_error(error, IVL_ERROR, IVL_ERROR_INVALID_ARGUMENT, "no recorded graph to replay");
     return FALSE;
   }
-  if (n_ids != self->graph_n_ids || pos < 0 || pos > G_MAXINT32) {
+  if (n_ids != self->graph_n_ids[graph] || pos < 0 || pos > G_MAXINT32) {
     g_set_error(error, IVL_ERROR, IVL_ERROR_INVALID_ARGUMENT,
                 "graph replay with %" G_GINT64_FORMAT " ids at %" G_GINT64_FORMAT
                 " (recorded with %" G_GINT64_FORMAT " ids)",
-                n_ids, pos, self->graph_n_ids);
+                n_ids, pos, self->graph_n_ids[graph]);
     return FALSE;
   }
   int32_t step[IVL_CUDA_STEP_IDS + IVL_CUDA_MAX_GRAPH_IDS];
@@ -432,10 +449,10 @@ static gboolean cuda_graph_replay(ivl_backend *be, int64_t pos, const int32_t *i
   step[0] = (int32_t)pos;
   memcpy(&step[1], &theta, sizeof theta);
   for (int64_t i = 0; i < n_ids; i++) {
-    if (ids[i] < 0 || ids[i] >= self->graph_table_rows) {
+    if (ids[i] < 0 || ids[i] >= self->graph_table_rows[graph]) {
       g_set_error(error, IVL_ERROR, IVL_ERROR_INVALID_ARGUMENT,
                   "token id %d outside the table of %" G_GINT64_FORMAT " rows", ids[i],
-                  self->graph_table_rows);
+                  self->graph_table_rows[graph]);
       return FALSE;
     }
     step[IVL_CUDA_STEP_IDS + i] = ids[i];
@@ -444,8 +461,87 @@ static gboolean cuda_graph_replay(ivl_backend *be, int64_t pos, const int32_t *i
                      cudaMemcpyAsync(self->step, step, (size_t)(IVL_CUDA_STEP_IDS + n_ids) * 4,
                                      cudaMemcpyHostToDevice, self->stream),
                      "graph step upload"))
-    ivl_cuda_check(self, cudaGraphLaunch(self->graph, self->stream), "graph launch");
+    ivl_cuda_check(self, cudaGraphLaunch(self->graph[graph], self->stream), "graph launch");
   return ivl_backend_take_error(be, error);
+}
+
+/* -- a model split over devices -- */
+
+/* Makes `waiter`'s stream wait for the work enqueued on `self`'s so far: the event is
+ * recorded on its own device, the wait enqueued on the waiter's (left current). */
+static gboolean wait_for(CudaBackend *waiter, CudaBackend *self)
+{
+  cudaSetDevice(self->device);
+  const cudaError_t err = cudaEventRecord(self->done, self->stream);
+  cudaSetDevice(waiter->device);
+  return ivl_cuda_check(waiter, err, "event record") &&
+         ivl_cuda_check(waiter, cudaStreamWaitEvent(waiter->stream, self->done, 0), "stream wait");
+}
+
+/* Peer to peer where the devices allow it (enabled once, on first use), through pinned host
+ * memory otherwise: src's stream copies down, this one waits and copies up. Each stream then
+ * waits for the other, so that neither overwrites what the other still reads. */
+static void cuda_copy_rows_from(ivl_backend *be, ivl_tensor *dst, int64_t dst_row0,
+                                const ivl_tensor *src, int64_t src_row0, int64_t n_rows)
+{
+  CudaBackend *self = cuda_enter(be);
+  CudaBackend *from = cuda_backend(src->backend);
+  if (self->recording || from->recording) {
+    ivl_cuda_fail(self, IVL_ERROR_INVALID_ARGUMENT,
+                  "copy_rows_from cannot be part of a recorded graph");
+    return;
+  }
+  if (src->dtype != dst->dtype || src->cols != dst->cols || src_row0 < 0 || dst_row0 < 0 ||
+      n_rows < 0 || src_row0 + n_rows > src->rows || dst_row0 + n_rows > dst->rows) {
+    ivl_cuda_fail(self, IVL_ERROR_INVALID_ARGUMENT, "copy_rows_from of mismatched tensors");
+    return;
+  }
+  const size_t row = ivl_tensor_nbytes(dst->dtype, 1, dst->cols);
+  const size_t bytes = row * (size_t)n_rows;
+  char *d = (char *)dst->data + row * (size_t)dst_row0;
+  const char *s = (const char *)src->data + row * (size_t)src_row0;
+  int peer = self->device == from->device;
+  if (!peer && cudaDeviceCanAccessPeer(&peer, self->device, from->device) != cudaSuccess)
+    peer = 0;
+  if (peer && self->device != from->device) {
+    /* this device reads the other's memory: enabled here, once (the error says so after) */
+    const cudaError_t err = cudaDeviceEnablePeerAccess(from->device, 0);
+    if (err == cudaErrorPeerAccessAlreadyEnabled)
+      cudaGetLastError();
+    else if (err != cudaSuccess)
+      cudaGetLastError(), peer = 0;
+  }
+  if (peer) {
+    if (wait_for(self, from))
+      ivl_cuda_check(self,
+                     cudaMemcpyPeerAsync(d, self->device, s, from->device, bytes, self->stream),
+                     "peer copy");
+  } else if (self->host_stage_size < bytes) {
+    /* nothing may still read the old stage: this is the only stream reading it */
+    const size_t size = MAX(bytes, 2 * self->host_stage_size);
+    ivl_cuda_check(self, cudaStreamSynchronize(self->stream), "synchronize");
+    cudaFreeHost(self->host_stage);
+    self->host_stage = NULL;
+    self->host_stage_size = 0;
+    if (ivl_cuda_check(self, cudaMallocHost(&self->host_stage, size), "pinned host buffer"))
+      self->host_stage_size = size;
+  }
+  if (!peer && self->host_stage != NULL && self->base.error == NULL) {
+    /* the stage is free once this stream has read the last rows staged in it */
+    const gboolean down =
+        wait_for(from, self) &&
+        ivl_cuda_check(
+            self, cudaMemcpyAsync(self->host_stage, s, bytes, cudaMemcpyDeviceToHost, from->stream),
+            "copy to the host");
+    if (down && wait_for(self, from))
+      ivl_cuda_check(
+          self, cudaMemcpyAsync(d, self->host_stage, bytes, cudaMemcpyHostToDevice, self->stream),
+          "copy from the host");
+  }
+  /* the source side must not overwrite its rows (or the stage) before the copy is done */
+  if (self->base.error == NULL)
+    wait_for(from, self);
+  cudaSetDevice(self->device);
 }
 
 /* -- setup -- */
@@ -455,6 +551,7 @@ static void cuda_free(ivl_backend *be)
   CudaBackend *self = cuda_backend(be);
   if (self == NULL)
     return;
+  cudaSetDevice(self->device);
   if (self->recording) {
     cudaGraph_t graph = NULL;
     cudaStreamEndCapture(self->stream, &graph);
@@ -464,7 +561,7 @@ static void cuda_free(ivl_backend *be)
   }
   if (self->stream != NULL)
     cudaStreamSynchronize(self->stream);
-  graph_drop(self);
+  graph_drop(self, -1);
   g_ptr_array_unref(self->retired);
   if (self->pool != NULL) {
     pool_drain(self);
@@ -476,6 +573,9 @@ static void cuda_free(ivl_backend *be)
     cudaFree(buffers[i]);
   for (int i = 0; i < IVL_CUDA_DEQUANT_SLOTS; i++)
     cudaFree(self->dequant[i].buf);
+  cudaFreeHost(self->host_stage);
+  if (self->done != NULL)
+    cudaEventDestroy(self->done);
   if (self->cublas != NULL)
     cublasDestroy(self->cublas);
   if (self->stream != NULL)
@@ -500,6 +600,7 @@ static const ivl_backend_ops *cuda_ops(void)
     ops.graph_begin = cuda_graph_begin;
     ops.graph_end = cuda_graph_end;
     ops.graph_replay = cuda_graph_replay;
+    ops.copy_rows_from = cuda_copy_rows_from;
     ivl_cuda_backend_set_ops(&ops);
     g_once_init_leave(&ready, 1);
   }
@@ -547,6 +648,8 @@ static gboolean open_device(int device, char *name, size_t name_size, GError **e
 static gboolean setup_handles(CudaBackend *self, GError **error)
 {
   cudaError_t err = cudaStreamCreateWithFlags(&self->stream, cudaStreamNonBlocking);
+  if (err == cudaSuccess)
+    err = cudaEventCreateWithFlags(&self->done, cudaEventDisableTiming);
   if (err == cudaSuccess)
     self->cublas_workspace = device_alloc(self, CUBLAS_WORKSPACE_BYTES, error);
   if (err == cudaSuccess && self->cublas_workspace != NULL)
@@ -610,6 +713,16 @@ ivl_backend *ivl_backend_cuda_new(int device, GError **error)
     return NULL;
   }
   return &self->base;
+}
+
+int ivl_backend_cuda_device_count(GError **error)
+{
+  char name[256];
+  int count = 0;
+  if (!open_device(0, name, sizeof name, error))
+    return 0;
+  cudaGetDeviceCount(&count);
+  return count;
 }
 
 gboolean ivl_backend_cuda_device_memory(int device, char **name, guint64 *free_bytes,

@@ -39,7 +39,7 @@ typedef struct {
   ivl_backend *backend;
   ivl_dtype dtype;
   int64_t rows, cols;
-  void *data;        /* host pointer (CPU) or device pointer (CUDA) */
+  void *data;         /* host pointer (CPU) or device pointer (CUDA) */
   gboolean owns_data; /* FALSE for weights used in place from a mapped file */
 } ivl_tensor;
 
@@ -48,6 +48,9 @@ typedef struct {
   int top_k;         /* 0: off */
   float top_p;       /* >= 1: off */
 } ivl_sample_params;
+
+/* Recorded graphs one backend keeps at once. */
+#define IVL_BACKEND_MAX_GRAPHS 2
 
 typedef struct ivl_backend_ops {
   const char *name; /* "cpu", "cuda" */
@@ -99,8 +102,7 @@ typedef struct ivl_backend_ops {
   /* y = a + b (same shapes; y may alias a). */
   void (*add)(ivl_backend *be, ivl_tensor *y, const ivl_tensor *a, const ivl_tensor *b);
   /* y += x * scale[col] (layer scale ls1/ls2 over rows); scale is [1, cols]. */
-  void (*add_scaled)(ivl_backend *be, ivl_tensor *y, const ivl_tensor *x,
-                     const ivl_tensor *scale);
+  void (*add_scaled)(ivl_backend *be, ivl_tensor *y, const ivl_tensor *x, const ivl_tensor *scale);
   /* y[i] = table[ids[i]] for i < n; ids are host ints; y rows = n. */
   void (*get_rows)(ivl_backend *be, ivl_tensor *y, const ivl_tensor *table, const int32_t *ids,
                    int64_t n);
@@ -114,8 +116,7 @@ typedef struct ivl_backend_ops {
                    int image_size, int patch);
   /* Pixel shuffle v2 (s = 0.5) of n_tiles grids g x g of D channels, cls already dropped:
    * x[n*g*g, D] -> y[n*(g/2)², 4D], y[i][j][q*D + c] = x[2i + q/2][2j + q%2][c]. */
-  void (*pixel_shuffle)(ivl_backend *be, ivl_tensor *y, const ivl_tensor *x, int n_tiles,
-                        int grid);
+  void (*pixel_shuffle)(ivl_backend *be, ivl_tensor *y, const ivl_tensor *x, int n_tiles, int grid);
   /* Index of the largest value of row `row` (ties: the lowest index). Waits. */
   int32_t (*argmax)(ivl_backend *be, const ivl_tensor *logits, int64_t row);
 
@@ -131,22 +132,32 @@ typedef struct ivl_backend_ops {
 
   /* -- optional: a recorded decode step (CUDA graph); NULL where a backend has none (the CPU
    * backend), and the caller then runs the ops directly --
-   * graph_begin(pos) starts a recording: the ops after it are recorded, not run. In a
+   * graph_begin(graph, pos) starts recording graph number `graph` (0 ..
+   * IVL_BACKEND_MAX_GRAPHS - 1): the ops after it are recorded, not run. In a
    * recording, rope's pos0, attention's q_pos0 and copy_rows' dst_row0 are kept as offsets
    * from `pos`; get_rows keeps its count n but reads its ids from those given at replay (the
    * host ids are not read); attention over k/v of Tk rows is recorded for up to Tk keys. Ops
-   * that wait (argmax, download_f32, synchronize) fail inside a recording. Every tensor a
-   * recording uses must live until the graph is replaced or the backend freed.
+   * that wait (argmax, download_f32, synchronize) and copy_rows_from fail inside a recording.
+   * Every tensor a recording uses must live until the graph is replaced or the backend freed.
    * graph_end() stops the recording and readies the graph; nothing has run yet.
-   * graph_replay(pos, ids, n_ids, rope_theta) runs the graph as if recorded at `pos` with
-   * get_rows ids ids[0 .. n_ids), n_ids equal to the recorded count, and every recorded rope
-   * at base rope_theta (dynamic NTK changes it with the length: no new recording for that). One graph per backend: a new
-   * recording replaces the previous graph. Errors come back directly and also end a
-   * recording. */
-  gboolean (*graph_begin)(ivl_backend *be, int64_t pos, GError **error);
+   * graph_replay(graph, pos, ids, n_ids, rope_theta) runs that graph as if recorded at `pos`
+   * with get_rows ids ids[0 .. n_ids), n_ids equal to the recorded count, and every recorded
+   * rope at base rope_theta (dynamic NTK changes it with the length: no new recording for
+   * that). A new recording of a graph number replaces that graph (a model split over devices
+   * visits its first device twice per token: two graphs there). Errors come back directly and
+   * also end a recording. */
+  gboolean (*graph_begin)(ivl_backend *be, int graph, int64_t pos, GError **error);
   gboolean (*graph_end)(ivl_backend *be, GError **error);
-  gboolean (*graph_replay)(ivl_backend *be, int64_t pos, const int32_t *ids, int64_t n_ids,
-                           double rope_theta, GError **error);
+  gboolean (*graph_replay)(ivl_backend *be, int graph, int64_t pos, const int32_t *ids,
+                           int64_t n_ids, double rope_theta, GError **error);
+
+  /* -- optional: a model split over devices (NULL where a backend has none) --
+   * dst[dst_row0 + i] = src[src_row0 + i] for i < n_rows, where src belongs to another
+   * backend of the same kind (another device, or the same one): ordered after the ops
+   * enqueued on src's backend so far, and before those enqueued on either afterwards. Same
+   * dtype and columns. */
+  void (*copy_rows_from)(ivl_backend *be, ivl_tensor *dst, int64_t dst_row0, const ivl_tensor *src,
+                         int64_t src_row0, int64_t n_rows);
 } ivl_backend_ops;
 
 struct ivl_backend {
@@ -173,8 +184,9 @@ ivl_backend *ivl_backend_cuda_new(int device, GError **error);
 /* Before loading: does the plan (weights, KV cache, workspace) fit in what `device` has
  * free? FALSE with IVL_ERROR_OUT_OF_MEMORY naming the shortfall and what to try, or
  * IVL_ERROR_UNSUPPORTED when there is no such device. */
-gboolean ivl_backend_cuda_check_memory(int device, const ivl_gpu_memory_plan *plan,
-                                       GError **error);
+gboolean ivl_backend_cuda_check_memory(int device, const ivl_gpu_memory_plan *plan, GError **error);
+/* Devices present; 0 with IVL_ERROR_UNSUPPORTED when there are none. */
+int ivl_backend_cuda_device_count(GError **error);
 /* The device's name ("GPU 0 (NVIDIA H100 80GB HBM3)", caller frees; name may be NULL) and
  * its free and total memory. */
 gboolean ivl_backend_cuda_device_memory(int device, char **name, guint64 *free_bytes,

@@ -11,7 +11,7 @@ static double gib(guint64 bytes)
  * term (the first one that covers the shortfall, else the smallest); a shorter context shrinks
  * the KV cache in proportion; fewer tiles shrink the vision batch; another GPU is the answer
  * when nothing else gets close. */
-static char *suggestions(const ivl_gpu_memory_plan *plan, guint64 missing)
+char *ivl_gpu_memory_plan_suggest(const ivl_gpu_memory_plan *plan, guint64 missing)
 {
   GString *s = g_string_new("Try ");
   int pick = -1;
@@ -36,7 +36,10 @@ static char *suggestions(const ivl_gpu_memory_plan *plan, guint64 missing)
   if (plan->workspace > 0)
     g_string_append_printf(s, "fewer image tiles (the workspace takes %.2f GiB); ",
                            gib(plan->workspace));
-  g_string_append(s, "or a GPU with more memory, or the CPU backend.");
+  if (plan->n_devices > 1)
+    g_string_append(s, "or more GPUs (--gpus), or GPUs with more memory.");
+  else
+    g_string_append(s, "or a GPU with more memory, or the CPU backend.");
   return g_string_free(s, FALSE);
 }
 
@@ -46,7 +49,7 @@ gboolean ivl_gpu_memory_plan_check(const ivl_gpu_memory_plan *plan, const char *
   const guint64 need = plan->weights + plan->kv_cache + plan->workspace + IVL_GPU_MEMORY_RESERVE;
   if (need <= free_bytes)
     return TRUE;
-  g_autofree char *try = suggestions(plan, need - free_bytes);
+  g_autofree char *try = ivl_gpu_memory_plan_suggest(plan, need - free_bytes);
   g_set_error(error, IVL_ERROR, IVL_ERROR_OUT_OF_MEMORY,
               "%s has %.2f GiB free (of %.2f GiB) but the model needs %.2f GiB: weights %.2f, "
               "KV cache %.2f, workspace %.2f, reserve %.2f. %.2f GiB are missing. %s",

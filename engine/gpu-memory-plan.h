@@ -9,11 +9,13 @@
 
 typedef struct {
   ivl_precision precision; /* of the weights asked for */
-  guint64 weights;   /* bytes of weights as stored on the device in that precision */
-  guint64 kv_cache;  /* bytes of K and V for the whole context, all layers */
-  guint64 workspace; /* activations, attention scratch, vision batch */
+  guint64 weights;         /* bytes of weights as stored on the device in that precision */
+  guint64 kv_cache;        /* bytes of K and V for the whole context, all layers */
+  guint64 workspace;       /* activations, attention scratch, vision batch */
   /* the weights in each precision, for suggesting a smaller one; 0: unknown */
   guint64 weights_in[IVL_N_PRECISIONS];
+  /* devices the model is split over (0 or 1: one): the last suggestion is more of them */
+  int n_devices;
 } ivl_gpu_memory_plan;
 
 /* Bytes kept free beyond the plan for cuBLAS's workspace, the decode graph and allocator
@@ -25,5 +27,8 @@ typedef struct {
  * largest lever first. */
 gboolean ivl_gpu_memory_plan_check(const ivl_gpu_memory_plan *plan, const char *device_name,
                                    guint64 free_bytes, guint64 total_bytes, GError **error);
+
+/* "Try ..." for a plan `missing` bytes short, largest lever first (caller frees). */
+char *ivl_gpu_memory_plan_suggest(const ivl_gpu_memory_plan *plan, guint64 missing);
 
 #endif /* IVL_GPU_MEMORY_PLAN_H */

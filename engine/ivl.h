@@ -65,6 +65,15 @@ typedef void (*ivl_progress_cb)(double fraction, const char *what, void *user_da
 /* The most CPU threads a model runs with: more only cost memory and start-up time. */
 #define IVL_MAX_THREADS 1024
 
+/* The most GPUs one model is split over. */
+#define IVL_MAX_GPUS 16
+
+/* How the language layers of a model split over several GPUs are placed. */
+typedef enum {
+  IVL_SPLIT_LAYERS, /* InternVL3's quick start (split_model): the first GPU counts as half */
+  IVL_SPLIT_AUTO,   /* in proportion to each GPU's free memory */
+} ivl_split_mode;
+
 typedef struct {
   ivl_backend_kind backend;
   int n_threads;          /* CPU worker threads; 0 = one per core; at most IVL_MAX_THREADS */
@@ -72,6 +81,11 @@ typedef struct {
   ivl_precision precision; /* of the Linear weights; default bf16 */
   ivl_progress_cb progress;
   void *progress_data;
+  /* The CUDA devices: n_gpus == 0 takes GPU 0 when the model fits there, else every GPU;
+   * otherwise gpus[0 .. n_gpus), the first holding the vision tower and lm_head. */
+  int n_gpus;
+  int gpus[IVL_MAX_GPUS];
+  ivl_split_mode split; /* with more than one GPU; default IVL_SPLIT_LAYERS */
 } ivl_model_params;
 
 ivl_model_params ivl_model_default_params(void);
@@ -86,6 +100,10 @@ const char *ivl_model_get_backend_name(const ivl_model *model);
  * IVL_ERROR_UNSUPPORTED without a usable device or in a build without CUDA. */
 gboolean ivl_gpu_get_memory(int device, char **name, guint64 *free_bytes, guint64 *total_bytes,
                             GError **error);
+/* The number of CUDA devices; 0 with IVL_ERROR_UNSUPPORTED where there are none. */
+int ivl_gpu_count(GError **error);
+/* The GPUs the model runs on (0 on the CPU backend). */
+int ivl_model_get_n_gpus(const ivl_model *model);
 /* The precision the Linear weights were loaded in (ivl_model_params.precision). */
 ivl_precision ivl_model_get_precision(const ivl_model *model);
 /* The prompt tokens one image tile or video frame takes (256 for InternVL3), and the tokens

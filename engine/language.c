@@ -29,13 +29,36 @@ typedef struct {
   ivl_tensor *ffn_norm;      /* [1, D] post_attention_layernorm */
   ivl_tensor *w_gate, *w_up; /* [I, D] */
   ivl_tensor *w_down;        /* [D, I] */
+  int stage;                 /* the backend (device) holding this layer and its caches */
 } lm_layer;
 
-struct ivl_kv_cache {
+/* The activations of one step on one backend: a model split over devices has one per device,
+ * and the residual stream x is copied from one to the next at the boundary. */
+typedef struct {
   ivl_backend *be;
+  ivl_tensor *x;         /* [pass_rows, D] residual stream */
+  ivl_tensor *xn;        /* [CHUNK, D] normed */
+  ivl_tensor *q, *att;   /* [CHUNK, H*hd] */
+  ivl_tensor *k, *v;     /* [CHUNK, KV*hd] */
+  ivl_tensor *out;       /* [CHUNK, D] o_proj / down output */
+  ivl_tensor *gate, *up; /* [CHUNK, I] */
+} lm_state;
+
+/* A run of the token's path on one backend: the embeddings (first unit), consecutive layers,
+ * the final norm and lm_head (last unit, on the first backend). Decode records one graph
+ * per unit; split_model's placement visits the first device twice (its last layer is
+ * there), hence `graph`, the unit's number among those of its backend. */
+typedef struct {
+  int stage;
+  int first, end; /* layers [first, end) */
+  gboolean embed, head;
+  int graph;
+} lm_unit;
+
+struct ivl_kv_cache {
   int n_layers, n_ctx;
   int64_t n_past;
-  ivl_tensor **k; /* per layer [n_ctx, KV*hd] act, rotated keys */
+  ivl_tensor **k; /* per layer [n_ctx, KV*hd] act, rotated keys, on the layer's backend */
   ivl_tensor **v; /* per layer [n_ctx, KV*hd] act */
 };
 
@@ -48,18 +71,17 @@ struct ivl_language {
   ivl_tensor *norm;    /* [1, D] model.norm */
   ivl_tensor *lm_head; /* [V, D] (embed when tied) */
   lm_layer *layers;
-  /* run state: one chunk of rows, the residual stream of a pass */
-  int64_t pass_rows;     /* up to PASS_CHUNKS * CHUNK */
-  ivl_tensor *x;         /* [pass_rows, D] residual stream */
-  ivl_tensor *xn;        /* [CHUNK, D] normed */
-  ivl_tensor *q, *att;   /* [CHUNK, H*hd] */
-  ivl_tensor *k, *v;     /* [CHUNK, KV*hd] */
-  ivl_tensor *out;       /* [CHUNK, D] o_proj / down output */
-  ivl_tensor *gate, *up; /* [CHUNK, I] */
-  int32_t ids[CHUNK];    /* the step's token ids, all sequences in a row */
-  ivl_tensor *last;      /* [n_logits, D] final norm of the rows that give logits */
-  ivl_tensor *logits;    /* [n_logits, V] */
-  int n_logits;          /* rows of last and logits */
+  /* run state: the activations of a step per backend (states[0] is on be), the residual
+   * stream of a pass */
+  int64_t pass_rows; /* up to PASS_CHUNKS * CHUNK */
+  lm_state states[IVL_MAX_GPUS];
+  int n_states;
+  lm_unit units[2 * IVL_MAX_GPUS + 2];
+  int n_units;
+  int32_t ids[CHUNK]; /* the step's token ids, all sequences in a row */
+  ivl_tensor *last;   /* [n_logits, D] final norm of the rows that give logits */
+  ivl_tensor *logits; /* [n_logits, V] */
+  int n_logits;       /* rows of last and logits */
   /* decode graph (backends with graph_begin): recorded once, replayed per token */
   gboolean recording; /* attention then reads the whole cache, masked by position */
   gboolean graph_ready;
@@ -153,6 +175,7 @@ static gboolean load_internlm2_layer(ivl_language *lm, ivl_loader *ld, int l, GE
 
 static gboolean load_layer(ivl_language *lm, ivl_loader *ld, int l, GError **error)
 {
+  ivl_loader_set_backend(ld, lm->states[lm->layers[l].stage].be);
   return lm->cfg.arch == IVL_LLM_QWEN2 ? load_qwen2_layer(lm, ld, l, error)
                                        : load_internlm2_layer(lm, ld, l, error);
 }
@@ -166,15 +189,14 @@ guint64 ivl_language_kv_bytes(const ivl_language *lm, int n_ctx)
 
 ivl_kv_cache *ivl_kv_cache_new(ivl_language *lm, int n_ctx, GError **error)
 {
-  ivl_backend *be = lm->be;
   int64_t kvd = (int64_t)lm->cfg.num_kv_heads * lm->cfg.head_dim;
   ivl_kv_cache *kv = g_new0(ivl_kv_cache, 1);
-  kv->be = be;
   kv->n_layers = lm->cfg.num_layers;
   kv->n_ctx = n_ctx;
   kv->k = g_new0(ivl_tensor *, kv->n_layers);
   kv->v = g_new0(ivl_tensor *, kv->n_layers);
   for (int l = 0; l < kv->n_layers; l++) {
+    ivl_backend *be = lm->states[lm->layers[l].stage].be;
     if (!(kv->k[l] = be->ops->tensor_new(be, be->act_dtype, n_ctx, kvd, error)) ||
         !(kv->v[l] = be->ops->tensor_new(be, be->act_dtype, n_ctx, kvd, error))) {
       ivl_kv_cache_free(kv);
@@ -190,9 +212,9 @@ void ivl_kv_cache_free(ivl_kv_cache *kv)
     return;
   for (int l = 0; l < kv->n_layers; l++) {
     if (kv->k[l])
-      kv->be->ops->tensor_free(kv->be, kv->k[l]);
+      kv->k[l]->backend->ops->tensor_free(kv->k[l]->backend, kv->k[l]);
     if (kv->v[l])
-      kv->be->ops->tensor_free(kv->be, kv->v[l]);
+      kv->v[l]->backend->ops->tensor_free(kv->v[l]->backend, kv->v[l]);
   }
   g_free(kv->k);
   g_free(kv->v);
@@ -243,24 +265,76 @@ static gboolean ensure_logit_rows(ivl_language *lm, int n, GError **error)
   return TRUE;
 }
 
-static gboolean alloc_state(ivl_language *lm, GError **error)
+static gboolean alloc_stage(ivl_language *lm, lm_state *st, GError **error)
 {
-  ivl_backend *be = lm->be;
+  ivl_backend *be = st->be;
   const ivl_llm_config *c = &lm->cfg;
   ivl_dtype a = be->act_dtype;
   int64_t d = c->hidden_size, qd = (int64_t)c->num_heads * c->head_dim;
   int64_t kvd = (int64_t)c->num_kv_heads * c->head_dim;
+  return (st->x = be->ops->tensor_new(be, a, lm->pass_rows, d, error)) &&
+         (st->xn = be->ops->tensor_new(be, a, CHUNK, d, error)) &&
+         (st->q = be->ops->tensor_new(be, a, CHUNK, qd, error)) &&
+         (st->att = be->ops->tensor_new(be, a, CHUNK, qd, error)) &&
+         (st->k = be->ops->tensor_new(be, a, CHUNK, kvd, error)) &&
+         (st->v = be->ops->tensor_new(be, a, CHUNK, kvd, error)) &&
+         (st->out = be->ops->tensor_new(be, a, CHUNK, d, error)) &&
+         (st->gate = be->ops->tensor_new(be, a, CHUNK, c->intermediate_size, error)) &&
+         (st->up = be->ops->tensor_new(be, a, CHUNK, c->intermediate_size, error));
+}
+
+static gboolean alloc_state(ivl_language *lm, GError **error)
+{
   lm->pass_rows = MIN((int64_t)PASS_CHUNKS * CHUNK, MAX((int64_t)lm->n_ctx, CHUNK));
-  return (lm->x = be->ops->tensor_new(be, a, lm->pass_rows, d, error)) &&
-         (lm->xn = be->ops->tensor_new(be, a, CHUNK, d, error)) &&
-         (lm->q = be->ops->tensor_new(be, a, CHUNK, qd, error)) &&
-         (lm->att = be->ops->tensor_new(be, a, CHUNK, qd, error)) &&
-         (lm->k = be->ops->tensor_new(be, a, CHUNK, kvd, error)) &&
-         (lm->v = be->ops->tensor_new(be, a, CHUNK, kvd, error)) &&
-         (lm->out = be->ops->tensor_new(be, a, CHUNK, d, error)) &&
-         (lm->gate = be->ops->tensor_new(be, a, CHUNK, c->intermediate_size, error)) &&
-         (lm->up = be->ops->tensor_new(be, a, CHUNK, c->intermediate_size, error)) &&
-         ensure_logit_rows(lm, 1, error) && (lm->kv = ivl_kv_cache_new(lm, lm->n_ctx, error));
+  for (int i = 0; i < lm->n_states; i++)
+    if (!alloc_stage(lm, &lm->states[i], error))
+      return FALSE;
+  return ensure_logit_rows(lm, 1, error) && (lm->kv = ivl_kv_cache_new(lm, lm->n_ctx, error));
+}
+
+/* The units of the token's path (lm_unit): the embeddings on the first backend, each run
+ * of layers on one backend, the head back on the first. A placement that visits a backend
+ * more often than it keeps graphs is refused (gpu-placement.c's never does). */
+static gboolean plan_units(ivl_language *lm, GError **error)
+{
+  int per_stage[IVL_MAX_GPUS] = {0};
+  lm_unit *u = lm->units;
+  u[0] = (lm_unit){.stage = 0, .embed = TRUE};
+  per_stage[0] = 1;
+  int n = 1;
+  for (int l = 0; l < lm->cfg.num_layers; l++) {
+    lm_unit *cur = &u[n - 1];
+    const int stage = lm->layers[l].stage;
+    if (cur->stage == stage && (cur->end == l || cur->first == cur->end)) {
+      if (cur->first == cur->end)
+        cur->first = l;
+      cur->end = l + 1;
+      continue;
+    }
+    if (n + 2 > (int)G_N_ELEMENTS(lm->units) || per_stage[stage] == IVL_BACKEND_MAX_GRAPHS) {
+      g_set_error(error, IVL_ERROR, IVL_ERROR_UNSUPPORTED,
+                  "layer %d goes back to a device already visited twice per token", l);
+      return FALSE;
+    }
+    u[n++] = (lm_unit){.stage = stage, .first = l, .end = l + 1, .graph = per_stage[stage]++};
+  }
+  if (u[n - 1].stage != 0) {
+    if (per_stage[0] == IVL_BACKEND_MAX_GRAPHS) {
+      g_set_error(error, IVL_ERROR, IVL_ERROR_UNSUPPORTED,
+                  "lm_head goes back to the first device after it was visited twice");
+      return FALSE;
+    }
+    const int end = lm->cfg.num_layers;
+    u[n++] = (lm_unit){.stage = 0, .first = end, .end = end, .graph = per_stage[0]++};
+  }
+  u[n - 1].head = TRUE;
+  lm->n_units = n;
+  if (lm->n_states > 1 && !lm->be->ops->copy_rows_from) {
+    g_set_error(error, IVL_ERROR, IVL_ERROR_UNSUPPORTED,
+                "the %s backend cannot split a model over devices", lm->be->ops->name);
+    return FALSE;
+  }
+  return TRUE;
 }
 
 static gboolean check_supported(const ivl_llm_config *c, GError **error)
@@ -280,7 +354,7 @@ static gboolean check_supported(const ivl_llm_config *c, GError **error)
 }
 
 ivl_language *ivl_language_new(ivl_backend *be, const ivl_llm_config *cfg, ivl_loader *ld,
-                               int n_ctx, GError **error)
+                               int n_ctx, const ivl_language_split *split, GError **error)
 {
   if (!check_supported(cfg, error))
     return NULL;
@@ -289,6 +363,17 @@ ivl_language *ivl_language_new(ivl_backend *be, const ivl_llm_config *cfg, ivl_l
   lm->cfg = *cfg;
   lm->n_ctx = n_ctx;
   lm->layers = g_new0(lm_layer, cfg->num_layers);
+  lm->n_states = split ? split->n_backends : 1;
+  lm->states[0].be = be;
+  for (int i = 1; i < lm->n_states; i++)
+    lm->states[i].be = split->backends[i];
+  for (int l = 0; split && l < cfg->num_layers; l++)
+    lm->layers[l].stage = split->backend_of_layer[l];
+  if (!plan_units(lm, error)) {
+    ivl_language_free(lm);
+    return NULL;
+  }
+  ivl_loader_set_backend(ld, be);
   int64_t d = cfg->hidden_size, v = cfg->vocab_size;
   gboolean qwen = cfg->arch == IVL_LLM_QWEN2;
   const char *embed = qwen ? "language_model.model.embed_tokens.weight"
@@ -302,6 +387,7 @@ ivl_language *ivl_language_new(ivl_backend *be, const ivl_llm_config *cfg, ivl_l
     ok = (lm->lm_head = ivl_loader_weight(ld, v, d, error, "%s", head)) != NULL;
   for (int l = 0; ok && l < cfg->num_layers; l++)
     ok = load_layer(lm, ld, l, error);
+  ivl_loader_set_backend(ld, be);
   if (!ok || !alloc_state(lm, error)) {
     ivl_language_free(lm);
     return NULL;
@@ -313,12 +399,17 @@ void ivl_language_free(ivl_language *lm)
 {
   if (!lm)
     return;
-  ivl_backend *be = lm->be;
-  ivl_tensor *state[] = {lm->x,   lm->xn,   lm->q,  lm->att,  lm->k,     lm->v,
-                         lm->out, lm->gate, lm->up, lm->last, lm->logits};
-  for (size_t i = 0; i < G_N_ELEMENTS(state); i++)
-    if (state[i])
-      be->ops->tensor_free(be, state[i]);
+  for (int i = 0; i < lm->n_states; i++) {
+    lm_state *st = &lm->states[i];
+    ivl_tensor *state[] = {st->x, st->xn, st->q, st->att, st->k, st->v, st->out, st->gate, st->up};
+    for (size_t j = 0; j < G_N_ELEMENTS(state); j++)
+      if (state[j])
+        st->be->ops->tensor_free(st->be, state[j]);
+  }
+  ivl_tensor *head[] = {lm->last, lm->logits};
+  for (size_t i = 0; i < G_N_ELEMENTS(head); i++)
+    if (head[i])
+      lm->be->ops->tensor_free(lm->be, head[i]);
   ivl_kv_cache_free(lm->kv);
   g_free(lm->layers);
   g_free(lm);
@@ -347,16 +438,17 @@ int ivl_language_get_max_rows(const ivl_language *lm)
 static void layer_forward(ivl_language *lm, int l, int64_t x_row0, const ivl_lm_rows *seqs,
                           int n_seqs, int64_t n)
 {
-  ivl_backend *be = lm->be;
+  lm_layer *w = &lm->layers[l];
+  lm_state *st = &lm->states[w->stage];
+  ivl_backend *be = st->be;
   const ivl_backend_ops *o = be->ops;
   const ivl_llm_config *c = &lm->cfg;
-  lm_layer *w = &lm->layers[l];
-  ivl_tensor x = ivl_tensor_view_rows(lm->x, x_row0, n), xn = ivl_tensor_view_rows(lm->xn, 0, n);
-  ivl_tensor q = ivl_tensor_view_rows(lm->q, 0, n), att = ivl_tensor_view_rows(lm->att, 0, n);
-  ivl_tensor k = ivl_tensor_view_rows(lm->k, 0, n), v = ivl_tensor_view_rows(lm->v, 0, n);
-  ivl_tensor out = ivl_tensor_view_rows(lm->out, 0, n);
-  ivl_tensor gate = ivl_tensor_view_rows(lm->gate, 0, n);
-  ivl_tensor up = ivl_tensor_view_rows(lm->up, 0, n);
+  ivl_tensor x = ivl_tensor_view_rows(st->x, x_row0, n), xn = ivl_tensor_view_rows(st->xn, 0, n);
+  ivl_tensor q = ivl_tensor_view_rows(st->q, 0, n), att = ivl_tensor_view_rows(st->att, 0, n);
+  ivl_tensor k = ivl_tensor_view_rows(st->k, 0, n), v = ivl_tensor_view_rows(st->v, 0, n);
+  ivl_tensor out = ivl_tensor_view_rows(st->out, 0, n);
+  ivl_tensor gate = ivl_tensor_view_rows(st->gate, 0, n);
+  ivl_tensor up = ivl_tensor_view_rows(st->up, 0, n);
   float eps = (float)c->rms_norm_eps;
 
   o->rms_norm(be, &xn, &x, w->attn_norm, eps);
@@ -366,8 +458,8 @@ static void layer_forward(ivl_language *lm, int l, int64_t x_row0, const ivl_lm_
   int64_t r = 0;
   for (int i = 0; i < n_seqs; i++) {
     const ivl_lm_rows *s = &seqs[i];
-    ivl_tensor qs = ivl_tensor_view_rows(lm->q, r, s->n), ks = ivl_tensor_view_rows(lm->k, r, s->n);
-    ivl_tensor as = ivl_tensor_view_rows(lm->att, r, s->n);
+    ivl_tensor qs = ivl_tensor_view_rows(st->q, r, s->n), ks = ivl_tensor_view_rows(st->k, r, s->n);
+    ivl_tensor as = ivl_tensor_view_rows(st->att, r, s->n);
     o->rope(be, &qs, c->num_heads, c->head_dim, s->pos0, s->theta);
     o->rope(be, &ks, c->num_kv_heads, c->head_dim, s->pos0, s->theta);
     o->copy_rows(be, s->kv->k[l], s->pos0, &k, r, s->n);
@@ -396,7 +488,7 @@ static void embed_rows(ivl_language *lm, int64_t x_row0, const ivl_lm_rows *seqs
                        int64_t n)
 {
   ivl_backend *be = lm->be;
-  ivl_tensor x = ivl_tensor_view_rows(lm->x, x_row0, n);
+  ivl_tensor x = ivl_tensor_view_rows(lm->states[0].x, x_row0, n);
   const int32_t *ids = seqs[0].ids;
   if (n_seqs > 1) {
     int64_t r = 0;
@@ -417,7 +509,7 @@ static void embed_rows(ivl_language *lm, int64_t x_row0, const ivl_lm_rows *seqs
       int64_t run = 1;
       while (i + run < q->n && q->ids[i + run] == q->image_token)
         run++;
-      be->ops->copy_rows(be, lm->x, x_row0 + r + i, q->image_embeds, image_row, run);
+      be->ops->copy_rows(be, lm->states[0].x, x_row0 + r + i, q->image_embeds, image_row, run);
       image_row += run;
       i += run;
     }
@@ -434,7 +526,7 @@ static void final_logits(ivl_language *lm, int64_t x_row0, const ivl_lm_rows *se
     r += seqs[i].n;
     if (!seqs[i].logits)
       continue;
-    ivl_tensor row = ivl_tensor_view_rows(lm->x, r - 1, 1);
+    ivl_tensor row = ivl_tensor_view_rows(lm->states[0].x, r - 1, 1);
     ivl_tensor last = ivl_tensor_view_rows(lm->last, j++, 1);
     be->ops->rms_norm(be, &last, &row, lm->norm, (float)lm->cfg.rms_norm_eps);
   }
@@ -450,17 +542,43 @@ static gboolean graphs_enabled(const ivl_language *lm)
   return lm->be->ops->graph_begin != NULL && g_strcmp0(g_getenv("IVL_CUDA_GRAPHS"), "0") != 0;
 }
 
-/* One decode token of the model's own cache through a recorded graph, which removes the
+/* x rows [0, n) of the unit before u, onto u's backend (nothing when both share one). */
+static void move_x(ivl_language *lm, const lm_unit *u, int64_t n)
+{
+  const lm_state *from = &lm->states[u[-1].stage];
+  lm_state *to = &lm->states[u->stage];
+  if (from != to)
+    to->be->ops->copy_rows_from(to->be, to->x, 0, from->x, 0, n);
+}
+
+/* Records unit u's part of a decode step of `one` as graph u->graph of its backend. */
+static gboolean record_unit(ivl_language *lm, const lm_unit *u, const ivl_lm_rows *one,
+                            GError **error)
+{
+  ivl_backend *be = lm->states[u->stage].be;
+  if (!be->ops->graph_begin(be, u->graph, one->pos0, error))
+    return FALSE;
+  lm->recording = TRUE;
+  if (u->embed)
+    embed_rows(lm, 0, one, 1, 1);
+  for (int l = u->first; l < u->end; l++)
+    layer_forward(lm, l, 0, one, 1, 1);
+  if (u->head)
+    final_logits(lm, 0, one, 1);
+  lm->recording = FALSE;
+  return be->ops->graph_end(be, error);
+}
+
+/* One decode token of the model's own cache through recorded graphs, which removes the
  * per-kernel launch gaps: the first call records the step, every call replays it at its
- * position and RoPE theta (which dynamic NTK changes past max_position_embeddings). Set
- * IVL_CUDA_GRAPHS=0 to run the ops directly instead. */
+ * position and RoPE theta (which dynamic NTK changes past max_position_embeddings). Split
+ * over devices, one graph per unit (per device, and a second on the first device for
+ * split_model's last layer and the head), and x is copied between them outside the graphs:
+ * a graph runs on one device's stream. Set IVL_CUDA_GRAPHS=0 to run the ops directly. */
 static gboolean decode_with_graph(ivl_language *lm, int32_t id, int64_t pos, double theta,
                                   GError **error)
 {
-  ivl_backend *be = lm->be;
   if (!lm->graph_ready) {
-    if (!be->ops->graph_begin(be, pos, error))
-      return FALSE;
     const ivl_lm_rows one = {.kv = lm->kv,
                              .ids = &id,
                              .n = 1,
@@ -468,27 +586,37 @@ static gboolean decode_with_graph(ivl_language *lm, int32_t id, int64_t pos, dou
                              .image_token = -1,
                              .theta = theta,
                              .logits = TRUE};
-    lm->recording = TRUE;
-    embed_rows(lm, 0, &one, 1, 1);
-    for (int l = 0; l < lm->cfg.num_layers; l++)
-      layer_forward(lm, l, 0, &one, 1, 1);
-    final_logits(lm, 0, &one, 1);
-    lm->recording = FALSE;
-    if (!be->ops->graph_end(be, error))
-      return FALSE;
+    for (int i = 0; i < lm->n_units; i++)
+      if (!record_unit(lm, &lm->units[i], &one, error))
+        return FALSE;
     lm->graph_ready = TRUE;
   }
-  if (!be->ops->graph_replay(be, pos, &id, 1, theta, error)) {
-    lm->graph_ready = FALSE;
-    return FALSE;
+  for (int i = 0; i < lm->n_units; i++) {
+    const lm_unit *u = &lm->units[i];
+    ivl_backend *be = lm->states[u->stage].be;
+    if (i > 0)
+      move_x(lm, u, 1);
+    if (!ivl_backend_take_error(be, error) ||
+        !be->ops->graph_replay(be, u->graph, pos, &id, u->embed ? 1 : 0, theta, error)) {
+      lm->graph_ready = FALSE;
+      return FALSE;
+    }
   }
   lm->kv->n_past = pos + 1;
   return TRUE;
 }
 
+/* The first recorded failure of any backend of the model. */
+static gboolean take_errors(ivl_language *lm, GError **error)
+{
+  gboolean ok = TRUE;
+  for (int i = 0; i < lm->n_states; i++)
+    ok = ivl_backend_take_error(lm->states[i].be, ok ? error : NULL) && ok;
+  return ok;
+}
+
 /* *finite tells whether rows [0, n_rows) of t hold only finite values. */
-static gboolean rows_finite(ivl_language *lm, const ivl_tensor *t, int64_t n_rows, gboolean *finite,
-                            GError **error)
+static gboolean rows_finite(const ivl_tensor *t, int64_t n_rows, gboolean *finite, GError **error)
 {
   gsize count = (gsize)n_rows * (gsize)t->cols;
   g_autofree float *host = g_try_new(float, count);
@@ -497,7 +625,7 @@ static gboolean rows_finite(ivl_language *lm, const ivl_tensor *t, int64_t n_row
                 "cannot check %" G_GSIZE_FORMAT " values", count);
     return FALSE;
   }
-  if (!lm->be->ops->download_f32(lm->be, t, 0, n_rows, host, error))
+  if (!t->backend->ops->download_f32(t->backend, t, 0, n_rows, host, error))
     return FALSE;
   *finite = TRUE;
   for (gsize i = 0; i < count && *finite; i++)
@@ -505,40 +633,89 @@ static gboolean rows_finite(ivl_language *lm, const ivl_tensor *t, int64_t n_row
   return TRUE;
 }
 
-/* One step's rows through every layer. With `where`, each layer's activations are checked
- * and the step stops (TRUE) at the first that is not finite, naming it in *where. */
+/* Rows [0, n) of the residual stream through every unit: the embeddings `embed` writes,
+ * then each unit's layers on its backend (x moved there first), the head's logits from
+ * `head`. With `where`, each layer's activations are checked and the run stops (TRUE) at the
+ * first that is not finite, naming it in *where. */
+typedef void (*run_part)(ivl_language *lm, const void *data);
+typedef void (*run_layer)(ivl_language *lm, int l, const void *data);
+
+static gboolean run_units(ivl_language *lm, int64_t n, run_part embed, run_layer layer,
+                          run_part head, const void *data, char **where, GError **error)
+{
+  gboolean finite = TRUE;
+  for (int i = 0; i < lm->n_units; i++) {
+    const lm_unit *u = &lm->units[i];
+    lm_state *st = &lm->states[u->stage];
+    if (u->embed) {
+      embed(lm, data);
+      if (where && !rows_finite(st->x, n, &finite, error))
+        return FALSE;
+      if (!finite) {
+        *where = g_strdup("the token or image embeddings");
+        return TRUE;
+      }
+    } else {
+      move_x(lm, u, n);
+    }
+    for (int l = u->first; l < u->end; l++) {
+      layer(lm, l, data);
+      if (!ivl_backend_take_error(st->be, error))
+        return FALSE;
+      if (where && !rows_finite(st->x, n, &finite, error))
+        return FALSE;
+      if (!finite) {
+        *where = g_strdup_printf("language layer %d", l);
+        return TRUE;
+      }
+    }
+    if (u->head)
+      head(lm, data);
+  }
+  return take_errors(lm, error);
+}
+
+/* A step: several sequences' rows side by side in rows [0, n). */
+typedef struct {
+  const ivl_lm_rows *seqs;
+  int n_seqs;
+  int64_t n;
+} step_rows;
+
+static void step_embed(ivl_language *lm, const void *data)
+{
+  const step_rows *s = data;
+  embed_rows(lm, 0, s->seqs, s->n_seqs, s->n);
+}
+
+static void step_layer(ivl_language *lm, int l, const void *data)
+{
+  const step_rows *s = data;
+  layer_forward(lm, l, 0, s->seqs, s->n_seqs, s->n);
+}
+
+static void step_head(ivl_language *lm, const void *data)
+{
+  const step_rows *s = data;
+  final_logits(lm, 0, s->seqs, s->n_seqs);
+}
+
+/* One step's rows through every layer; see run_units for `where`. */
 static gboolean run_step(ivl_language *lm, const ivl_lm_rows *seqs, int n_seqs, char **where,
                          GError **error)
 {
-  ivl_backend *be = lm->be;
-  gboolean finite = TRUE;
-  int64_t n = 0;
+  step_rows s = {.seqs = seqs, .n_seqs = n_seqs};
   for (int i = 0; i < n_seqs; i++) {
-    n += seqs[i].n;
+    s.n += seqs[i].n;
     seqs[i].kv->n_past = seqs[i].pos0; /* the cache beyond is rewritten from here */
   }
-  embed_rows(lm, 0, seqs, n_seqs, n);
-  if (where && !rows_finite(lm, lm->x, n, &finite, error))
+  if (!run_units(lm, s.n, step_embed, step_layer, step_head, &s, where, error))
     return FALSE;
-  if (!finite) {
-    *where = g_strdup("the token or image embeddings");
+  if (where && *where)
     return TRUE;
-  }
-  for (int l = 0; l < lm->cfg.num_layers; l++) {
-    layer_forward(lm, l, 0, seqs, n_seqs, n);
-    if (!ivl_backend_take_error(be, error))
-      return FALSE;
-    if (where && !rows_finite(lm, lm->x, n, &finite, error))
-      return FALSE;
-    if (!finite) {
-      *where = g_strdup_printf("language layer %d", l);
-      return TRUE;
-    }
-  }
-  final_logits(lm, 0, seqs, n_seqs);
   for (int i = 0; i < n_seqs; i++)
     seqs[i].kv->n_past = seqs[i].pos0 + seqs[i].n;
-  return ivl_backend_take_error(be, error);
+  return TRUE;
 }
 
 static gboolean check_rows(const ivl_language *lm, const ivl_lm_rows *s, GError **error)
@@ -579,20 +756,46 @@ gboolean ivl_language_forward_batch(ivl_language *lm, const ivl_lm_rows *seqs, i
   return ensure_logit_rows(lm, MAX(n_logits, 1), error) && run_step(lm, seqs, n_seqs, NULL, error);
 }
 
-/* One sequence's call in passes, each layer over the pass's chunks in order (batches of one
- * per chunk); see run_step for `where`. */
+/* A pass: one sequence's chunks, chunk i in residual rows [i * CHUNK, ...). */
+typedef struct {
+  ivl_lm_rows chunks[PASS_CHUNKS];
+  int n_chunks;
+} pass_rows;
+
+static void pass_embed(ivl_language *lm, const void *data)
+{
+  const pass_rows *p = data;
+  for (int i = 0; i < p->n_chunks; i++)
+    embed_rows(lm, (int64_t)i * CHUNK, &p->chunks[i], 1, p->chunks[i].n);
+}
+
+static void pass_layer(ivl_language *lm, int l, const void *data)
+{
+  const pass_rows *p = data;
+  for (int i = 0; i < p->n_chunks; i++)
+    layer_forward(lm, l, (int64_t)i * CHUNK, &p->chunks[i], 1, p->chunks[i].n);
+}
+
+static void pass_head(ivl_language *lm, const void *data)
+{
+  const pass_rows *p = data;
+  const int last = p->n_chunks - 1;
+  if (p->chunks[last].logits)
+    final_logits(lm, (int64_t)last * CHUNK, &p->chunks[last], 1);
+}
+
+/* One sequence's call in passes, each layer over the pass's chunks in order; see run_units
+ * for `where`. */
 static gboolean run_chunks(ivl_language *lm, const ivl_lm_rows *call, char **where, GError **error)
 {
-  ivl_backend *be = lm->be;
-  ivl_lm_rows chunks[PASS_CHUNKS];
+  pass_rows p;
   int64_t image_row = call->image_row;
-  gboolean finite = TRUE;
   for (int64_t p0 = 0; p0 < call->n; p0 += lm->pass_rows) {
     int64_t len = MIN(lm->pass_rows, call->n - p0);
-    int n_chunks = 0;
+    p.n_chunks = 0;
     call->kv->n_past = call->pos0 + p0; /* the cache beyond is rewritten from here */
     for (int64_t c0 = 0; c0 < len; c0 += CHUNK) {
-      ivl_lm_rows *ch = &chunks[n_chunks++];
+      ivl_lm_rows *ch = &p.chunks[p.n_chunks++];
       *ch = *call;
       ch->ids = call->ids + p0 + c0;
       ch->n = MIN(CHUNK, len - c0);
@@ -602,31 +805,14 @@ static gboolean run_chunks(ivl_language *lm, const ivl_lm_rows *call, char **whe
       if (call->image_embeds)
         for (int64_t i = 0; i < ch->n; i++)
           image_row += ch->ids[i] == call->image_token;
-      embed_rows(lm, c0, ch, 1, ch->n);
     }
-    if (where && !rows_finite(lm, lm->x, len, &finite, error))
+    if (!run_units(lm, len, pass_embed, pass_layer, pass_head, &p, where, error))
       return FALSE;
-    if (!finite) {
-      *where = g_strdup("the token or image embeddings");
+    if (where && *where)
       return TRUE;
-    }
-    for (int l = 0; l < lm->cfg.num_layers; l++) {
-      for (int i = 0; i < n_chunks; i++)
-        layer_forward(lm, l, (int64_t)i * CHUNK, &chunks[i], 1, chunks[i].n);
-      if (!ivl_backend_take_error(be, error))
-        return FALSE;
-      if (where && !rows_finite(lm, lm->x, len, &finite, error))
-        return FALSE;
-      if (!finite) {
-        *where = g_strdup_printf("language layer %d", l);
-        return TRUE;
-      }
-    }
-    if (chunks[n_chunks - 1].logits)
-      final_logits(lm, (int64_t)(n_chunks - 1) * CHUNK, &chunks[n_chunks - 1], 1);
     call->kv->n_past = call->pos0 + p0 + len;
   }
-  return ivl_backend_take_error(be, error);
+  return TRUE;
 }
 
 gboolean ivl_language_forward(ivl_language *lm, const int32_t *ids, int64_t n, int64_t pos0,
@@ -651,7 +837,7 @@ gboolean ivl_language_forward(ivl_language *lm, const int32_t *ids, int64_t n, i
   /* Damaged weights (NaN or Inf) would otherwise decode as one token repeated. They show in
    * the prompt's logits already, so single decode steps go unchecked and stay as fast. */
   gboolean finite = TRUE;
-  if (n > 1 && !rows_finite(lm, lm->logits, 1, &finite, error))
+  if (n > 1 && !rows_finite(lm->logits, 1, &finite, error))
     return FALSE;
   if (finite)
     return TRUE;

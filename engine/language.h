@@ -11,10 +11,19 @@ typedef struct ivl_language ivl_language;
 /* The K and V of one sequence, all layers: positions [0, n_past) filled, n_ctx at most. */
 typedef struct ivl_kv_cache ivl_kv_cache;
 
+/* A language model split over backends of one kind (devices): backends[0] is the model's
+ * own, holding the embeddings, the final norm and lm_head; layer l and its KV cache go to
+ * backends[backend_of_layer[l]]. */
+typedef struct {
+  int n_backends;
+  ivl_backend *backends[IVL_MAX_GPUS];
+  const int *backend_of_layer; /* [num_layers] */
+} ivl_language_split;
+
 /* Takes language_model.* from the loader and allocates the run state: the model's own KV
- * cache of n_ctx positions and activations for prefill chunks. */
+ * cache of n_ctx positions and activations for prefill chunks; split NULL: everything on be. */
 ivl_language *ivl_language_new(ivl_backend *be, const ivl_llm_config *cfg, ivl_loader *ld,
-                               int n_ctx, GError **error);
+                               int n_ctx, const ivl_language_split *split, GError **error);
 void ivl_language_free(ivl_language *lm);
 
 int ivl_language_get_n_ctx(const ivl_language *lm);

@@ -90,12 +90,15 @@ gboolean ivl_precision_from_name(const char *name, ivl_precision *precision)
  *   int8: 1 byte per weight + one f32 scale per output row (4 bytes × rows);
  *   4bit: 0.5 byte per weight + one f16 scale per group of 32 weights (0.5625 bytes each);
  *         a matrix whose rows are not whole groups stays bf16. */
-static guint64 weight_bytes(const ivl_config *config, ivl_precision precision)
+static guint64 weight_bytes_of(const ivl_config *config, ivl_precision precision,
+                               const char *prefix)
 {
   g_autoptr(GPtrArray) specs = ivl_model_tensor_specs(config);
   guint64 bytes = 0;
   for (guint i = 0; i < specs->len; i++) {
     const ivl_tensor_spec *s = g_ptr_array_index(specs, i);
+    if (prefix && !g_str_has_prefix(s->name, prefix))
+      continue;
     guint64 k = (guint64)ivl_tensor_spec_n_elements(s);
     if (!s->is_linear || precision == IVL_PRECISION_BF16 ||
         (precision == IVL_PRECISION_Q4 && s->shape[1] % IVL_Q4_GROUP != 0))
@@ -108,6 +111,11 @@ static guint64 weight_bytes(const ivl_config *config, ivl_precision precision)
   return bytes;
 }
 
+static guint64 weight_bytes(const ivl_config *config, ivl_precision precision)
+{
+  return weight_bytes_of(config, precision, NULL);
+}
+
 /* Workspace, the larger of the two passes (they run one after the other), all f32:
  *   vision, one image of 13 tiles (12 + thumbnail) of T = 1025 tokens at once:
  *     13 × T × (6·Dv + Fv) × 4   (x, norm, q, k, v, attention out; MLP hidden)
@@ -115,20 +123,23 @@ static guint64 weight_bytes(const ivl_config *config, ivl_precision precision)
  *   LLM prefill in chunks of P = min(512, context) tokens against a context of C:
  *     P × (4·Dl + 2·I + (H + 2·KV)·hd) × 4 + H × P × C × 4 (scores) + V × 4 (logits)
  *     + min(4096, C) × Dl × 4 (the residual stream of a pass of chunks, language.c). */
-static guint64 workspace_bytes(const ivl_config *c, guint64 context)
+static guint64 llm_workspace_bytes(const ivl_config *c, guint64 context)
 {
-  const ivl_vision_config *v = &c->vision;
   const ivl_llm_config *l = &c->llm;
-  guint64 t = (guint64)v->num_positions;
-  guint64 vision = 13 * t * (6 * (guint64)v->hidden_size + (guint64)v->intermediate_size) * 4 +
-                   (guint64)v->num_heads * t * t * 4;
   guint64 p = MIN(512, context);
   guint64 per_token = 4 * (guint64)l->hidden_size + 2 * (guint64)l->intermediate_size +
                       (guint64)(l->num_heads + 2 * l->num_kv_heads) * (guint64)l->head_dim;
-  guint64 llm =
-      p * per_token * 4 + (guint64)l->num_heads * p * context * 4 + (guint64)l->vocab_size * 4;
-  llm += MIN(4096, context) * (guint64)l->hidden_size * 4;
-  return MAX(vision, llm);
+  return p * per_token * 4 + (guint64)l->num_heads * p * context * 4 + (guint64)l->vocab_size * 4 +
+         MIN(4096, context) * (guint64)l->hidden_size * 4;
+}
+
+static guint64 workspace_bytes(const ivl_config *c, guint64 context)
+{
+  const ivl_vision_config *v = &c->vision;
+  guint64 t = (guint64)v->num_positions;
+  guint64 vision = 13 * t * (6 * (guint64)v->hidden_size + (guint64)v->intermediate_size) * 4 +
+                   (guint64)v->num_heads * t * t * 4;
+  return MAX(vision, llm_workspace_bytes(c, context));
 }
 
 /* Elements of the largest Linear weight matrix that multiplies many rows at once: all but
@@ -172,6 +183,31 @@ ivl_memory_estimate ivl_model_estimate_memory(const ivl_config *config, ivl_prec
   m.overhead = gpu ? G_GUINT64_CONSTANT(512) << 20 : 0;
   m.total = m.weights + m.kv_cache + m.workspace + m.overhead;
   return m;
+}
+
+#define LAYERS_PREFIX "language_model.model.layers."
+
+/* ivl_model_estimate_memory's terms by part: the layers are alike, so one layer's weights
+ * are all layers' over their count; the first device runs the vision pass too. */
+ivl_split_costs ivl_model_split_costs(const ivl_config *config, ivl_precision precision,
+                                      int context_length)
+{
+  guint64 context = context_length > 0 ? (guint64)context_length : IVL_DEFAULT_CONTEXT_LENGTH;
+  const ivl_llm_config *l = &config->llm;
+  const guint64 n = (guint64)MAX(l->num_layers, 1);
+  ivl_split_costs c = {.precision = precision, .n_layers = l->num_layers};
+  for (int p = 0; p < IVL_N_PRECISIONS; p++) {
+    guint64 layers = weight_bytes_of(config, p, LAYERS_PREFIX);
+    c.layer_in[p] = layers / n;
+    c.fixed_in[p] = weight_bytes(config, p) - layers;
+  }
+  c.layer_weights = c.layer_in[precision];
+  c.fixed_weights = c.fixed_in[precision];
+  c.layer_kv = 2 * (guint64)l->num_kv_heads * (guint64)l->head_dim * context * 2;
+  guint64 dequant = precision != IVL_PRECISION_BF16 ? 2 * largest_linear(config) : 0;
+  c.workspace_first = workspace_bytes(config, context) + dequant;
+  c.workspace_other = llm_workspace_bytes(config, context) + dequant;
+  return c;
 }
 
 guint64 ivl_model_dir_disk_bytes(const char *dir)

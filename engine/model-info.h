@@ -6,6 +6,7 @@
 #include <glib.h>
 
 #include "config.h"
+#include "gpu-placement.h"
 #include "ivl.h" /* ivl_precision */
 
 G_BEGIN_DECLS
@@ -39,7 +40,6 @@ typedef struct {
 /* Counts the parameters of every tensor ivl_model_tensor_specs(config) lists. */
 ivl_param_counts ivl_model_count_params(const ivl_config *config);
 
-
 typedef struct {
   guint64 weights;   /* the weights in that precision */
   guint64 kv_cache;  /* K and V of every LLM layer for context_length tokens */
@@ -53,6 +53,10 @@ typedef struct {
  * model-info.c. */
 ivl_memory_estimate ivl_model_estimate_memory(const ivl_config *config, ivl_precision precision,
                                               gboolean gpu, int context_length);
+
+/* What each part costs on a GPU, for splitting the model over several (gpu-placement.h). */
+ivl_split_costs ivl_model_split_costs(const ivl_config *config, ivl_precision precision,
+                                      int context_length);
 
 /* Bytes of the regular files in dir and its subfolders (shards may sit in one; symbolic links
  * to files followed, as in a Hugging Face cache snapshot; linked folders not entered). 0 when

@@ -84,6 +84,11 @@ static ivl_tensor *hand_out(ivl_loader *ld, const char *name, ivl_dtype dtype, i
   return w;
 }
 
+void ivl_loader_set_backend(ivl_loader *ld, ivl_backend *be)
+{
+  ld->be = be;
+}
+
 guint64 ivl_loader_bytes_held(ivl_loader *ld, const char *prefix, const char *except)
 {
   GHashTableIter it;
@@ -100,8 +105,10 @@ void ivl_loader_free(ivl_loader *ld)
 {
   if (!ld)
     return;
-  for (guint i = 0; i < ld->tensors->len; i++)
-    ld->be->ops->tensor_free(ld->be, g_ptr_array_index(ld->tensors, i));
+  for (guint i = 0; i < ld->tensors->len; i++) {
+    ivl_tensor *t = g_ptr_array_index(ld->tensors, i);
+    t->backend->ops->tensor_free(t->backend, t);
+  }
   g_ptr_array_unref(ld->tensors);
   g_ptr_array_unref(ld->copies);
   g_hash_table_unref(ld->linear);

@@ -21,7 +21,10 @@ typedef struct ivl_loader ivl_loader;
  * handed out; the rest always as published. */
 ivl_loader *ivl_loader_new(ivl_backend *be, const char *model_dir, const ivl_config *config,
                            ivl_precision precision, GError **error);
-/* Frees the weights handed out, then the mapping. */
+/* The backend the next weights go to (a model split over devices: each layer's device). */
+void ivl_loader_set_backend(ivl_loader *ld, ivl_backend *be);
+
+/* Frees the weights handed out (each on its backend), then the mapping. */
 void ivl_loader_free(ivl_loader *ld);
 
 /* The weight named by the printf-style format, viewed as [rows, cols]. Errors: NOT_FOUND

@@ -31,45 +31,134 @@ static int context_length(const ivl_model_params *params)
 /* The GPU, once the weights, the KV cache and the workspace are known to fit in its free
  * memory: a model that cannot fit fails here, with what is missing and what to try, rather
  * than at some allocation halfway through loading. */
-static ivl_backend *open_cuda(const ivl_config *config, const ivl_model_params *params,
-                              GError **error)
+static ivl_backend *open_one_gpu(const ivl_config *config, const ivl_model_params *params,
+                                 int device, GError **error)
 {
   const int n_ctx = context_length(params);
   ivl_memory_estimate need = ivl_model_estimate_memory(config, params->precision, TRUE, n_ctx);
-  ivl_gpu_memory_plan plan = {params->precision, need.weights, need.kv_cache, need.workspace,
-                              {0}};
+  ivl_gpu_memory_plan plan = {params->precision, need.weights, need.kv_cache,
+                              need.workspace,    {0},          1};
   for (int p = 0; p < IVL_N_PRECISIONS; p++)
     plan.weights_in[p] = ivl_model_estimate_memory(config, p, TRUE, n_ctx).weights;
-  if (!ivl_backend_cuda_check_memory(0, &plan, error))
+  if (!ivl_backend_cuda_check_memory(device, &plan, error))
     return NULL;
-  return ivl_backend_cuda_new(0, error);
+  return ivl_backend_cuda_new(device, error);
+}
+
+/* The model over several GPUs (gpu-placement.h), planned before anything is allocated. A
+ * device named twice runs two backends on it (each with half its free memory): the copy
+ * path on a machine with one GPU. Devices the placement leaves without layers are not
+ * opened. */
+static gboolean open_gpus(ivl_model *m, const ivl_model_params *params, const int *devices, int n,
+                          GError **error)
+{
+  guint64 free_b[IVL_MAX_GPUS], total_b[IVL_MAX_GPUS];
+  char *names[IVL_MAX_GPUS] = {NULL};
+  gboolean ok = TRUE;
+  for (int d = 0; d < n && ok; d++) {
+    ok = ivl_backend_cuda_device_memory(devices[d], &names[d], &free_b[d], &total_b[d], error);
+    int shares = 0;
+    for (int e = 0; e < n; e++)
+      shares += devices[e] == devices[d];
+    free_b[d] /= (guint64)MAX(shares, 1);
+  }
+  const ivl_split_costs costs =
+      ivl_model_split_costs(m->config, params->precision, context_length(params));
+  ivl_placement *plan = ok ? ivl_placement_new(&costs, params->split, n, free_b, total_b,
+                                               (const char *const *)names, error)
+                           : NULL;
+  for (int d = 0; d < n; d++)
+    g_free(names[d]);
+  if (!plan)
+    return FALSE;
+  int stage_of[IVL_MAX_GPUS];
+  m->split.n_backends = 0;
+  for (int d = 0; d < n && ok; d++) {
+    stage_of[d] = -1;
+    if (d > 0 && plan->n_layers_on[d] == 0)
+      continue;
+    ivl_backend *be = ivl_backend_cuda_new(devices[d], error);
+    if (!be) {
+      ok = FALSE;
+      break;
+    }
+    stage_of[d] = m->split.n_backends;
+    m->split.backends[m->split.n_backends++] = be;
+  }
+  if (m->split.n_backends > 0)
+    m->backend = m->split.backends[0];
+  m->layer_backend = g_new0(int, MAX(plan->n_layers, 1));
+  for (int l = 0; ok && l < plan->n_layers; l++)
+    m->layer_backend[l] = stage_of[plan->device_of[l]];
+  m->split.backend_of_layer = m->layer_backend;
+  ivl_placement_free(plan);
+  return ok;
+}
+
+/* The GPUs params ask for; without a choice GPU 0 alone when the model fits there, else
+ * every GPU of the machine (the quick start's default). */
+static gboolean open_cuda(ivl_model *m, const ivl_model_params *params, GError **error)
+{
+  if (params->n_gpus < 0 || params->n_gpus > IVL_MAX_GPUS) {
+    g_set_error(error, IVL_ERROR, IVL_ERROR_INVALID_ARGUMENT, "%d GPUs asked for (1 to %d)",
+                params->n_gpus, IVL_MAX_GPUS);
+    return FALSE;
+  }
+  if (params->n_gpus > 1)
+    return open_gpus(m, params, params->gpus, params->n_gpus, error);
+  const int first = params->n_gpus == 1 ? params->gpus[0] : 0;
+  g_autoptr(GError) one_error = NULL;
+  if ((m->backend = open_one_gpu(m->config, params, first, &one_error)))
+    return TRUE;
+  const int count = params->n_gpus == 0 ? ivl_backend_cuda_device_count(NULL) : 0;
+  if (count < 2 || !g_error_matches(one_error, IVL_ERROR, IVL_ERROR_OUT_OF_MEMORY)) {
+    g_propagate_error(error, g_steal_pointer(&one_error));
+    return FALSE;
+  }
+  int all[IVL_MAX_GPUS];
+  for (int d = 0; d < MIN(count, IVL_MAX_GPUS); d++)
+    all[d] = d;
+  return open_gpus(m, params, all, MIN(count, IVL_MAX_GPUS), error);
 }
 #endif
 
-static ivl_backend *open_backend(const ivl_config *config, const ivl_model_params *params,
-                                 GError **error)
+static void free_backends(ivl_model *m)
+{
+  if (m->split.n_backends > 0) {
+    for (int i = 0; i < m->split.n_backends; i++)
+      m->split.backends[i]->ops->free(m->split.backends[i]);
+  } else if (m->backend) {
+    m->backend->ops->free(m->backend);
+  }
+  m->split.n_backends = 0;
+  m->backend = NULL;
+  g_clear_pointer(&m->layer_backend, g_free);
+}
+
+/* Sets m->backend (and m->split when the model spans several GPUs). */
+static gboolean open_backend(ivl_model *m, const ivl_model_params *params, GError **error)
 {
   switch (params->backend) {
   case IVL_BACKEND_CPU:
-    return ivl_backend_cpu_new(params->n_threads, error);
+    return (m->backend = ivl_backend_cpu_new(params->n_threads, error)) != NULL;
   case IVL_BACKEND_CUDA:
 #if IVL_HAVE_CUDA
-    return open_cuda(config, params, error);
+    return open_cuda(m, params, error);
 #else
     /* the error any GPU request gets from a build without CUDA */
     ivl_gpu_get_memory(0, NULL, &(guint64){0}, &(guint64){0}, error);
-    return NULL;
+    return FALSE;
 #endif
   case IVL_BACKEND_AUTO:
   default: {
 #if IVL_HAVE_CUDA
     g_autoptr(GError) cuda_error = NULL;
-    ivl_backend *be = open_cuda(config, params, &cuda_error);
-    if (be)
-      return be;
+    if (open_cuda(m, params, &cuda_error))
+      return TRUE;
+    free_backends(m);
     g_message("CUDA backend unavailable (%s); using the CPU", cuda_error->message);
 #endif
-    return ivl_backend_cpu_new(params->n_threads, error);
+    return (m->backend = ivl_backend_cpu_new(params->n_threads, error)) != NULL;
   }
   }
 }
@@ -121,7 +210,8 @@ static gboolean load_parts(ivl_model *m, const ivl_model_params *params, GCancel
   if (ivl_cancelled(cancellable, error))
     return FALSE;
   progress(params, 0.5, "language model");
-  if (!(m->language = ivl_language_new(m->backend, &m->config->llm, m->loader, n_ctx, error)))
+  if (!(m->language = ivl_language_new(m->backend, &m->config->llm, m->loader, n_ctx,
+                                       m->split.n_backends > 1 ? &m->split : NULL, error)))
     return FALSE;
   return ivl_backend_take_error(m->backend, error);
 }
@@ -139,8 +229,7 @@ ivl_model *ivl_model_load(const char *dir, const ivl_model_params *params,
   m->precision = params->precision;
   progress(params, 0.0, "reading config.json");
   if (!(m->config = ivl_config_load(dir, error)) || !load_tokenizer(m, error) ||
-      !(m->backend = open_backend(m->config, params, error)) ||
-      !load_parts(m, params, cancellable, error)) {
+      !open_backend(m, params, error) || !load_parts(m, params, cancellable, error)) {
     ivl_model_free(m);
     return NULL;
   }
@@ -158,8 +247,7 @@ void ivl_model_free(ivl_model *m)
   ivl_projector_free(m->projector);
   ivl_vision_free(m->vision);
   ivl_loader_free(m->loader);
-  if (m->backend)
-    m->backend->ops->free(m->backend);
+  free_backends(m);
   ivl_tokenizer_free(m->tokenizer);
   ivl_config_free(m->config);
   g_free(m->dir);
@@ -169,6 +257,13 @@ void ivl_model_free(ivl_model *m)
 const char *ivl_model_get_backend_name(const ivl_model *model)
 {
   return model->backend->ops->name;
+}
+
+int ivl_model_get_n_gpus(const ivl_model *model)
+{
+  if (g_str_equal(model->backend->ops->name, "cpu"))
+    return 0;
+  return MAX(model->split.n_backends, 1);
 }
 
 ivl_precision ivl_model_get_precision(const ivl_model *model)

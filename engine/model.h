@@ -22,14 +22,16 @@ struct ivl_model {
   ivl_config *config;
   ivl_tokenizer *tokenizer;
   const ivl_template *template; /* config.json's "template" (built in, not owned) */
-  ivl_backend *backend;
-  ivl_precision precision;  /* of the Linear weights */
-  ivl_loader *loader;       /* the mapped weights; owns every weight tensor */
-  ivl_vision *vision;       /* InternViT */
-  ivl_projector *projector; /* mlp1 */
-  ivl_language *language;   /* the LLM with the one KV cache of this model */
-  const void *cache_owner;  /* the session whose tokens the KV cache holds, or NULL */
-  GHashTable *ahead;        /* media key -> image rows encoded ahead (encode-ahead.c), or NULL */
+  ivl_backend *backend;         /* the first GPU's when split */
+  ivl_language_split split;     /* n_backends > 1: the GPUs the language layers spread over */
+  int *layer_backend;           /* split.backend_of_layer's array */
+  ivl_precision precision;      /* of the Linear weights */
+  ivl_loader *loader;           /* the mapped weights; owns every weight tensor */
+  ivl_vision *vision;           /* InternViT */
+  ivl_projector *projector;     /* mlp1 */
+  ivl_language *language;       /* the LLM with the one KV cache of this model */
+  const void *cache_owner;      /* the session whose tokens the KV cache holds, or NULL */
+  GHashTable *ahead; /* media key -> image rows encoded ahead (encode-ahead.c), or NULL */
 };
 
 /* Whether cancellable fired; if so sets IVL_ERROR_CANCELLED (the code ivl.h promises). */

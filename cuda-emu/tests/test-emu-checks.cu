@@ -247,6 +247,16 @@ static void broken_shuffle_outside_mask(void)
   LAUNCH(half_warp_shuffle_kernel, 1, 32, 0, nullptr, out, 0x0000ffffu, 16);
 }
 
+/* A kernel on device 0 reading device 1's memory without peer access. */
+static void broken_other_device(void)
+{
+  cudaSetDevice(1);
+  float *x = device_floats(4, 1.0f);
+  cudaSetDevice(0);
+  float *out = device_floats(1, 0.0f);
+  LAUNCH(read_kernel, 1, 32, 0, nullptr, out, (const float *)x, 0);
+}
+
 static void expect_report(const char *test, const char *pattern)
 {
   g_test_trap_subprocess(test, 0, G_TEST_SUBPROCESS_DEFAULT);
@@ -332,6 +342,52 @@ static void test_launch_limits(void)
   cudaFree(out);
 }
 
+/* Two devices: memory counted per device, a kernel reads the other's memory once peer access
+ * is enabled, cudaMemcpyPeer carries the data and its written state, and a launch into a
+ * stream of another device than the current one fails as on a GPU. */
+static void test_two_devices(void)
+{
+  size_t free1, free1_after, total;
+  const size_t used0 = ivl_emu_device_used(0);
+  cudaSetDevice(1);
+  cudaMemGetInfo(&free1, &total);
+  float *x = device_floats(256, 2.0f);
+  cudaMemGetInfo(&free1_after, &total);
+  g_assert_cmpuint(free1_after, ==, free1 - 1024);
+  g_assert_cmpuint(ivl_emu_device_used(1), ==, 1024);
+  g_assert_cmpuint(ivl_emu_device_used(0), ==, used0);
+  cudaStream_t stream1 = nullptr;
+  g_assert_cmpint(cudaStreamCreate(&stream1), ==, cudaSuccess);
+  cudaSetDevice(0);
+  float *y = nullptr, *out = device_floats(1, 0.0f);
+  g_assert_cmpint(cudaMalloc((void **)&y, 256 * sizeof(float)), ==, cudaSuccess);
+  g_assert_cmpint(cudaMemcpyPeer(y, 0, x, 1, 256 * sizeof(float)), ==, cudaSuccess);
+  g_assert_cmpint(cudaMemcpyPeer(y, 1, x, 1, 256 * sizeof(float)), ==, cudaErrorInvalidValue);
+  cudaGetLastError();
+  LAUNCH(read_kernel, 1, 32, 0, nullptr, out, (const float *)y, 255);
+  g_assert_cmpfloat(read_back(out, 0), ==, 2.0f);
+  int can = 0;
+  g_assert_cmpint(cudaDeviceCanAccessPeer(&can, 0, 1), ==, cudaSuccess);
+  g_assert_cmpint(can, ==, 1);
+  g_assert_cmpint(cudaDeviceEnablePeerAccess(1, 0), ==, cudaSuccess);
+  g_assert_cmpint(cudaDeviceEnablePeerAccess(1, 0), ==, cudaErrorPeerAccessAlreadyEnabled);
+  cudaGetLastError();
+  LAUNCH(read_kernel, 1, 32, 0, nullptr, out, (const float *)x, 3);
+  g_assert_cmpfloat(read_back(out, 0), ==, 2.0f);
+  LAUNCH(read_kernel, 1, 32, 0, stream1, out, (const float *)x, 3);
+  g_assert_cmpint(cudaGetLastError(), ==, cudaErrorInvalidResourceHandle);
+  cudaStreamDestroy(stream1);
+  cudaFree(x), cudaFree(y), cudaFree(out);
+  g_assert_cmpuint(ivl_emu_device_used(1), ==, 0);
+}
+
+static void test_other_device(void)
+{
+  expect_report("/emu/subprocess/other-device",
+                "*read of 4 bytes*by a kernel on device 0: the memory is device 1's and peer "
+                "access is not enabled*");
+}
+
 /* Out of memory, the device count and the free memory follow the environment (set before
  * the first call, so in a subprocess). */
 static void configured_device(void)
@@ -371,12 +427,16 @@ int main(int argc, char **argv)
     g_setenv("IVL_EMU_DEVICES", "3", TRUE);
     g_setenv("IVL_EMU_MEMORY_MIB", "1024", TRUE);
     g_setenv("IVL_EMU_FREE_MIB", "100", TRUE);
-  }
+  } else if (!g_getenv("IVL_EMU_DEVICES"))
+    g_setenv("IVL_EMU_DEVICES", "2", TRUE);
   g_test_init(&argc, &argv, nullptr);
   g_test_add_func("/emu/block-sum", test_block_sum);
   g_test_add_func("/emu/warp-exchange", test_warp_exchange);
   g_test_add_func("/emu/graph", test_graph);
   g_test_add_func("/emu/launch-limits", test_launch_limits);
+  g_test_add_func("/emu/two-devices", test_two_devices);
+  g_test_add_func("/emu/check/other-device", test_other_device);
+  g_test_add_func("/emu/subprocess/other-device", broken_other_device);
   g_test_add_func("/emu/check/read-past-end", test_oob_read);
   g_test_add_func("/emu/check/write-past-end", test_oob_write);
   g_test_add_func("/emu/check/uninitialised", test_uninitialised);

@@ -33,7 +33,8 @@ static gboolean generate(const char *dir, ivl_precision precision, gboolean int_
   ivl_backend *be = config ? ivl_backend_cpu_new(n_threads, error) : NULL;
   ivl_loader *loader = be ? ivl_loader_new(be, dir, config, precision, error) : NULL;
   ivl_language *lm =
-      loader ? ivl_language_new(be, &config->llm, loader, PROMPT + r->steps + 1, error) : NULL;
+      loader ? ivl_language_new(be, &config->llm, loader, PROMPT + r->steps + 1, NULL, error)
+             : NULL;
   if (lm == NULL) {
     ivl_loader_free(loader);
     if (be)

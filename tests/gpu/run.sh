@@ -13,7 +13,9 @@
 #   4. measure the GPU's ceilings (tests/gpu/gpu-peak: copy bandwidth, bf16 GEMM);
 #   5. `ivl bench --backend cuda` on a 1B-shaped and an 8B-shaped random model written on the
 #      spot by `ivl make-tiny-model`, the 8B-shaped one also with --precision int8 and 4bit
-#      (the loader quantizes its Linear weights);
+#      (the loader quantizes its Linear weights); the 1B-shaped one also split over every GPU
+#      found, or over two backend instances on GPU 0 when there is one (tests/gpu/split-check.sh:
+#      the same tokens and logits as on one GPU, so the copy path between devices runs);
 #   6. compare the measured times with the emulation's roofline projection committed in
 #      tests/gpu/projection.json (tests/gpu/projection.py writes it), and
 #      write report.json, report.md and logs.tar.gz (every step's output, and which suites ran
@@ -89,6 +91,13 @@ if ! GPU=$(nvidia-smi --query-gpu=name,compute_cap,memory.total,driver_version \
   exit 77
 fi
 CC=$(echo "$GPU" | cut -d, -f2 | tr -d ' ')
+# Every GPU for the split check; two backend instances on GPU 0 where it is the only one.
+N_GPUS=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU')
+if [ "$N_GPUS" -gt 1 ]; then
+  SPLIT_GPUS=$(seq -s, 0 $((N_GPUS - 1)))
+else
+  SPLIT_GPUS=0,0
+fi
 ARCH=${CC/./}
 log "GPU: $GPU (building for sm_$ARCH)"
 if command -v meson >/dev/null; then
@@ -203,6 +212,9 @@ if [ "$MODE" != none ]; then
     step bench-1b-no-graph 150 $RUN IVL_CUDA_GRAPHS=0 "$BIN_IVL" bench -m "$MODELS/1b" \
       --backend cuda --json
   # shellcheck disable=SC2086
+  [ -d "$MODELS/1b" ] &&
+    step split-1b 150 "$ROOT/tests/gpu/split-check.sh" "$BIN_IVL" "$MODELS/1b" "$SPLIT_GPUS" $RUN
+  # shellcheck disable=SC2086
   # Shards: the safetensors writer keeps a file in one GByteArray, which stops at 4 GiB.
   if step make-8b 200 $RUN "$BIN_IVL" make-tiny-model "$MODELS/8b" $VISION --shards 4 \
     --llm-hidden 3584 --llm-layers "$LAYERS_8B" --llm-heads 28 --llm-kv-heads 4 --llm-ffn 18944
@@ -221,8 +233,8 @@ fi
 # -- 6. report --
 if [ "$MODE" != none ]; then
   record suites-on-hardware pass 0 "on $(echo "$GPU" | cut -d, -f1): op tests, graph, top-k, \
-fixes, greedy end to end$([ "$MODE" = source ] && echo " (meson suite gpu)"); on the CPU \
-emulation only: emu-self-checks"
+fixes, greedy end to end$([ "$MODE" = source ] && echo " (meson suite gpu)"), a split over \
+GPUs $SPLIT_GPUS; on the CPU emulation only: emu-self-checks, the split over 3 and 8 devices"
 fi
 python3 "$ROOT/tests/gpu/report.py" --steps "$STEPS" --logs "$LOGS" --dir "$REPORT" \
   --gpu "$GPU" --mode "$MODE" --layers-8b "$LAYERS_8B" --seconds "$SECONDS" \

@@ -89,11 +89,11 @@ static gboolean check_refusals(model *m, step_tensors *g, int32_t *ids)
   if (!m->be->ops->graph_end(m->be, &error))
     return fail("graph_end", error);
   int32_t two[2] = {1, 2};
-  if (m->be->ops->graph_replay(m->be, POS0, two, 2, theta_at(POS0), &error))
+  if (m->be->ops->graph_replay(m->be, 0, POS0, two, 2, theta_at(POS0), &error))
     return fail("a replay with 2 ids was accepted for a graph of 1", NULL);
   g_clear_error(&error);
   int32_t bad = VOCAB;
-  if (m->be->ops->graph_replay(m->be, POS0, &bad, 1, theta_at(POS0), &error))
+  if (m->be->ops->graph_replay(m->be, 0, POS0, &bad, 1, theta_at(POS0), &error))
     return fail("a replay with an id past the table was accepted", NULL);
   return TRUE;
 }
@@ -106,7 +106,7 @@ static gboolean compare_runs(model *m, step_tensors *e, step_tensors *g, const i
     run_step(m, e, POS0 + t, ids[t]);
     if (!m->be->ops->download_f32(m->be, e->out, 0, 1, a, &error))
       return fail("eager step", error);
-    if (!m->be->ops->graph_replay(m->be, POS0 + t, &ids[t], 1, theta_at(POS0 + t), &error) ||
+    if (!m->be->ops->graph_replay(m->be, 0, POS0 + t, &ids[t], 1, theta_at(POS0 + t), &error) ||
         !m->be->ops->download_f32(m->be, g->out, 0, 1, b, &error))
       return fail("graph replay", error);
     if (memcmp(a, b, sizeof a) != 0)
@@ -161,7 +161,7 @@ int main(void)
   if (!ok)
     fail("setup", error);
   g_clear_error(&error);
-  ok = ok && (m.be->ops->graph_begin(m.be, POS0, &error) || fail("graph_begin", error)) &&
+  ok = ok && (m.be->ops->graph_begin(m.be, 0, POS0, &error) || fail("graph_begin", error)) &&
        check_refusals(&m, &graph, ids) && compare_runs(&m, &eager, &graph, ids);
   free_step(m.be, &eager);
   free_step(m.be, &graph);

@@ -139,6 +139,45 @@ static void test_text_output(void)
   g_assert_nonnull(strstr(out, "4bit"));
 }
 
+/* A published config and index without the shards: sizes and a GPU plan for a described
+ * machine, split_model's layers per device (4 layers over 2: 0-1 and 3 | 2). */
+static void test_plan_without_weights(void)
+{
+  g_autofree char *dir = g_build_filename(tmp_dir, "published", NULL);
+  const char *options[] = {"--vocab", "1000", "--no-tokenizer", "--shards", "2", "--llm-layers",
+                           "4",       NULL};
+  make_model(dir, options);
+  for (int i = 1; i <= 2; i++) {
+    g_autofree char *name = g_strdup_printf("model-%05d-of-00002.safetensors", i);
+    g_autofree char *shard = g_build_filename(dir, name, NULL);
+    g_assert_cmpint(g_unlink(shard), ==, 0);
+  }
+  const char *argv[] = {g_getenv("IVL"), "info", "-m", dir, "--json", "--devices", "2x1GiB", NULL};
+  g_autofree char *out = NULL, *err = NULL;
+  g_assert_cmpint(run(argv, &out, &err), ==, 0);
+  g_autoptr(JsonParser) parser = json_parser_new();
+  g_assert_true(json_parser_load_from_data(parser, out, -1, NULL));
+  JsonObject *o = json_node_get_object(json_parser_get_root(parser));
+  g_assert_nonnull(strstr(get_str(o, "disk", "weights_missing"), "names the shard"));
+  JsonObject *plan = json_object_get_object_member(o, "placement");
+  g_assert_true(json_object_get_boolean_member(plan, "fits"));
+  JsonArray *devices = json_object_get_array_member(plan, "devices");
+  g_assert_cmpint(json_array_get_length(devices), ==, 2);
+  JsonObject *d0 = json_array_get_object_element(devices, 0);
+  JsonObject *d1 = json_array_get_object_element(devices, 1);
+  g_assert_cmpstr(json_object_get_string_member(d0, "layers"), ==, "0-1, 3");
+  g_assert_cmpstr(json_object_get_string_member(d1, "layers"), ==, "2");
+  g_assert_cmpint(json_object_get_int_member(d0, "free"), ==, 1 << 30);
+
+  /* a machine too small: the plan is shown with what is missing */
+  const char *argv2[] = {g_getenv("IVL"), "info", "-m", dir, "--devices", "2x100MiB", NULL};
+  g_autofree char *out2 = NULL, *err2 = NULL;
+  g_assert_cmpint(run(argv2, &out2, &err2), ==, 0);
+  g_assert_nonnull(strstr(out2, "without the weights"));
+  g_assert_nonnull(strstr(out2, "Does not fit: Split over 2 GPUs"));
+  g_assert_nonnull(strstr(out2, "GiB are missing"));
+}
+
 /* Errors reach the user as one line and exit status 1. */
 static void test_errors(void)
 {
@@ -176,6 +215,7 @@ int main(int argc, char **argv)
   }
   g_test_add_func("/info/text", test_text_output);
   g_test_add_func("/info/errors", test_errors);
+  g_test_add_func("/info/plan-without-weights", test_plan_without_weights);
   int rc = g_test_run();
   ivl_test_remove_tree(tmp_dir);
   g_free(tmp_dir);

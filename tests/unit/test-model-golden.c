@@ -64,7 +64,7 @@ static gboolean parts_load(parts *p, const char *dir, int n_ctx, ivl_precision p
          (p->vision = ivl_vision_new(p->be, &p->config->vision, p->config->select_layer, p->loader,
                                      error)) &&
          (p->projector = ivl_projector_new(p->be, p->config, p->loader, error)) &&
-         (p->language = ivl_language_new(p->be, &p->config->llm, p->loader, n_ctx, error));
+         (p->language = ivl_language_new(p->be, &p->config->llm, p->loader, n_ctx, NULL, error));
 }
 
 /* ---- golden file ---------------------------------------------------------------------- */
