@@ -7,7 +7,7 @@
  * bytes per device and refuses a cuBLAS call that reads another device's memory.
  *
  * `--first-layout`: only the first model (the run with IVL_EMU_NO_PEER=1, copies through
- * the host). `--fail-load` (run with IVL_EMU_FAIL_MALLOC=2:N): device 2 fails an allocation while
+ * the host, and IVL_CUDA_GRAPHS=0, decode op by op). `--fail-load` (run with IVL_EMU_FAIL_MALLOC=2:N): device 2 fails an allocation while
  * the model loads; the error must name it and every device must be left with nothing allocated.
  * Needs the CPU emulation with IVL_EMU_DEVICES=8 (the suite sets it); exits 77 on a GPU. */
 #include "ivl-config.h"
