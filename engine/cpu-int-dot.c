@@ -78,8 +78,11 @@ static void qact_block_portable(int8_t *q, float *d, const float *x, int n, gboo
   *d = amax / 127.0f;
   const float id = amax != 0.0f ? 1.0f / *d : 0.0f;
   memset(q, 0, QB);
-  for (int t = 0; t < n; t++) /* nearbyintf: to nearest even, as _mm256_cvtps_epi32 */
-    q[block_pos(split, t)] = (int8_t)nearbyintf(x[t] * id);
+  /* clamped as the AVX2 path (a NaN to -127 there by max's operand order, here by fmaxf's),
+   * so that a NaN or infinite activation is no undefined conversion; nearbyintf rounds to
+   * nearest even, as _mm256_cvtps_epi32 */
+  for (int t = 0; t < n; t++)
+    q[block_pos(split, t)] = (int8_t)nearbyintf(fminf(fmaxf(x[t] * id, -127.0f), 127.0f));
 }
 
 #if HAVE_X86_SIMD
@@ -106,10 +109,11 @@ __attribute__((target("avx2,fma"))) static void qact_block_avx2(int8_t *q, float
   float amax = hmax(m);
   *d = amax / 127.0f;
   const __m256 id = _mm256_set1_ps(amax != 0.0f ? 1.0f / *d : 0.0f);
-  __m256i i0 = _mm256_cvtps_epi32(_mm256_mul_ps(v[0], id));
-  __m256i i1 = _mm256_cvtps_epi32(_mm256_mul_ps(v[1], id));
-  __m256i i2 = _mm256_cvtps_epi32(_mm256_mul_ps(v[2], id));
-  __m256i i3 = _mm256_cvtps_epi32(_mm256_mul_ps(v[3], id));
+  const __m256 lo = _mm256_set1_ps(-127.0f), hi = _mm256_set1_ps(127.0f);
+  __m256i iv[4];
+  for (int i = 0; i < 4; i++) /* max(NaN, lo) is lo: its second operand */
+    iv[i] = _mm256_cvtps_epi32(_mm256_min_ps(_mm256_max_ps(_mm256_mul_ps(v[i], id), lo), hi));
+  __m256i i0 = iv[0], i1 = iv[1], i2 = iv[2], i3 = iv[3];
   /* the packs interleave 128-bit lanes: values 0-3 8-11 16-19 24-27 | 4-7 12-15 20-23 28-31 */
   __m256i b = _mm256_packs_epi16(_mm256_packs_epi32(i0, i1), _mm256_packs_epi32(i2, i3));
   b = _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
