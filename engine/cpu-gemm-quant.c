@@ -1,6 +1,7 @@
-/* The CPU products' reads of quantized weights (quantize.h): rows dequantized to f32 for the
- * packed GEMM, and dot products straight from the int8/4-bit values for decode, where the
- * whole point of quantizing is reading fewer bytes per token. */
+/* The CPU products' float path for quantized weights (quantize.h; IVL_CPU_INT_DOT=0, else
+ * cpu-int-dot.c): rows dequantized to f32 for the packed GEMM, and dot products straight from
+ * the int8/4-bit values for decode, where the whole point of quantizing is reading fewer bytes
+ * per token. */
 #include "cpu-kernels.h"
 
 #include "quantize.h"
@@ -27,7 +28,7 @@ __attribute__((target("avx2,fma"), always_inline)) static inline __m256 i8x8(con
 }
 
 __attribute__((target("avx2,fma"))) static void q8_row_avx2(float *dst, const int8_t *q, float s,
-                                                           int64_t n)
+                                                            int64_t n)
 {
   __m256 sv = _mm256_set1_ps(s);
   int64_t i = 0;
@@ -39,7 +40,7 @@ __attribute__((target("avx2,fma"))) static void q8_row_avx2(float *dst, const in
 
 /* Σ a[i]·q[i] over n values (n a multiple of 32 for the vector part). */
 __attribute__((target("avx2,fma"))) static float q8_dot_avx2(const float *a, const int8_t *q,
-                                                            int64_t n)
+                                                             int64_t n)
 {
   __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
   int64_t i = 0;
@@ -138,8 +139,8 @@ void cpu_quant_row_to_f32(float *dst, const cpu_gemm_args *g, int64_t j, int64_t
 {
 #if HAVE_X86_SIMD
   if (simd && g->b_dtype == IVL_DTYPE_Q8) {
-    q8_row_avx2(dst, (const int8_t *)g->b + j * g->k + k0,
-                ivl_q8_scales(g->b, g->b_rows, g->k)[j], n);
+    q8_row_avx2(dst, (const int8_t *)g->b + j * g->k + k0, ivl_q8_scales(g->b, g->b_rows, g->k)[j],
+                n);
     return;
   }
   if (simd && g->b_dtype == IVL_DTYPE_Q4 && k0 % IVL_Q4_GROUP == 0 && n % IVL_Q4_GROUP == 0) {

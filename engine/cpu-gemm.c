@@ -6,8 +6,9 @@
  * register tile MR x 16 accumulates by broadcasting one A value against two 8-wide rows of
  * the panel (12 FMAs per 2 panel loads + 6 broadcasts, so FMA-bound rather than load-bound).
  * GEMV reads each weight row exactly once, converting bf16/f16 in registers, so decode runs
- * at memory speed. Quantized weights (cpu-gemm-quant.c) are dequantized into the panel or read
- * by their own dot products.
+ * at memory speed. Quantized weights are multiplied in integers (cpu-int-dot.c) when the
+ * caller quantized A (g->aq); otherwise (IVL_CPU_INT_DOT=0) cpu-gemm-quant.c dequantizes them
+ * into the panel or reads them in its own float dot products.
  */
 #include "cpu-kernels.h"
 #include "quantize.h"

@@ -106,6 +106,9 @@ struct cpu_qact {
   gboolean split;         /* the Q4 order above */
   int8_t *q;              /* [m][n_blocks * CPU_QACT_BLOCK], zero past k */
   float *d;               /* [m][n_blocks] */
+  /* Q4 order only: -d · Σq of each block, [m][n_blocks]: the 4-bit kernels multiply the stored
+   * nibbles q + 8 as they are (unsigned, no sign trick) and take the offset off once per block */
+  float *neg_dsum;
 };
 
 /* TRUE unless IVL_CPU_INT_DOT is "0": the float path (quantized weights converted to f32)

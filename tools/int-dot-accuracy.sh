@@ -14,10 +14,10 @@ steps=${2:-200}
 threads=${3:-2}
 ivl="$build/app/ivl"
 acc="$build/tests/int-dot-accuracy"
-[ -x "$ivl" ] && [ -x "$acc" ] || {
+if [ ! -x "$ivl" ] || [ ! -x "$acc" ]; then
   echo "build first: meson compile -C $build app/ivl tests/int-dot-accuracy" >&2
   exit 2
-}
+fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 tiny="--seed 1 --llm-hidden 256 --llm-layers 2 --llm-heads 4 --llm-kv-heads 2 --llm-ffn 512
