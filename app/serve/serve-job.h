@@ -41,13 +41,13 @@ struct _IvlServeJob {
   char *id;
   gint64 created;
   char *model_id;
-  gint64 last_write;      /* monotonic time of the last bytes sent to a stream */
-  gboolean probed;        /* a 100 Continue went out to see if a half-closed client reads */
+  gint64 last_write; /* monotonic time of the last bytes sent to a stream */
+  gboolean probed;   /* a 100 Continue went out to see if a half-closed client reads */
   /* set by the worker before the final delivery */
   char *answer;
   GError *error;
   int prompt_tokens, completion_tokens;
-  int cached_tokens; /* of the prompt, reused from the KV cache */
+  int cached_tokens;         /* of the prompt, reused from the KV cache */
   const char *finish_reason; /* "stop" or "length" */
   GArray *logprobs;          /* IvlServeLogprob of a whole answer, or NULL */
 };
@@ -57,10 +57,10 @@ struct _IvlServeJob {
 IvlServeJob *ivl_serve_job_ref(IvlServeJob *job);
 void ivl_serve_job_unref(IvlServeJob *job);
 
-/* The engine thread over model (not owned). */
-IvlServeWorker *ivl_serve_worker_new(ivl_model *model);
+/* The engine thread over model (not owned), answering up to parallel jobs at once. */
+IvlServeWorker *ivl_serve_worker_new(ivl_model *model, int parallel);
 void ivl_serve_worker_push(IvlServeWorker *worker, IvlServeJob *job);
-/* Cancels the running job, drops queued ones, joins the thread. */
+/* Cancels the running jobs, drops queued ones, joins the thread. */
 void ivl_serve_worker_free(IvlServeWorker *worker);
 
 #endif /* IVL_SERVE_JOB_H */
