@@ -37,9 +37,8 @@ static int serve(const ivl_cli_model_options *mo, IvlServeOptions *so, const cha
     return 1;
   }
   if (!is_loopback(host) && !so->api_key)
-    fprintf(stderr,
-            _("ivl serve: warning: %s is reachable from other machines and no "
-              "--api-key is set: anyone who can reach it can use the model\n"),
+    fprintf(stderr, _("ivl serve: warning: %s is reachable from other machines and no "
+                      "--api-key is set: anyone who can reach it can use the model\n"),
             host);
   ivl_model *model = ivl_cli_load_model(mo, &error);
   if (!model) {
@@ -114,8 +113,9 @@ int ivl_cmd_serve(int argc, char **argv)
   if (!parsed)
     ;
   else if (argc > 1 || port < 0 || port > 65535 || max_num < 1 || max_body_mb < 1 ||
-           max_body_mb > 4096 || max_queue < 0 || receive_timeout < 1 || parallel < 1 ||
-           parallel > 256 || (api_key && !*api_key))
+           max_body_mb > 4096 || max_queue < 0 || receive_timeout < 1 ||
+           parallel < 1 || parallel > 256 ||
+           (api_key && !*api_key))
     fprintf(stderr, _("ivl serve: bad arguments (see ivl serve --help)\n"));
   else {
     IvlServeOptions so = {

@@ -41,13 +41,13 @@ struct _IvlServeJob {
   char *id;
   gint64 created;
   char *model_id;
-  gint64 last_write; /* monotonic time of the last bytes sent to a stream */
-  gboolean probed;   /* a 100 Continue went out to see if a half-closed client reads */
+  gint64 last_write;      /* monotonic time of the last bytes sent to a stream */
+  gboolean probed;        /* a 100 Continue went out to see if a half-closed client reads */
   /* set by the worker before the final delivery */
   char *answer;
   GError *error;
   int prompt_tokens, completion_tokens;
-  int cached_tokens;         /* of the prompt, reused from the KV cache */
+  int cached_tokens; /* of the prompt, reused from the KV cache */
   const char *finish_reason; /* "stop" or "length" */
   GArray *logprobs;          /* IvlServeLogprob of a whole answer, or NULL */
 };

@@ -37,7 +37,8 @@ struct _IvlServer {
 static void send_body(SoupServerMessage *msg, guint status, char *body /* taken */)
 {
   soup_server_message_set_status(msg, status, NULL);
-  soup_server_message_set_response(msg, "application/json", SOUP_MEMORY_TAKE, body, strlen(body));
+  soup_server_message_set_response(msg, "application/json", SOUP_MEMORY_TAKE, body,
+                                   strlen(body));
 }
 
 static void send_gerror(SoupServerMessage *msg, const GError *error, const char *param)
@@ -56,8 +57,8 @@ static void send_error(SoupServerMessage *msg, guint status, const char *code, c
 static void send_event(IvlServeJob *job, const char *data)
 {
   g_autofree char *event = g_strdup_printf("data: %s\n\n", data);
-  soup_message_body_append(soup_server_message_get_response_body(job->msg), SOUP_MEMORY_COPY, event,
-                           strlen(event));
+  soup_message_body_append(soup_server_message_get_response_body(job->msg), SOUP_MEMORY_COPY,
+                           event, strlen(event));
   job->last_write = g_get_monotonic_time();
 }
 
@@ -284,8 +285,8 @@ static void admit(IvlServer *self, SoupServerMessage *msg, IvlServeKind kind)
                             kind == IVL_SERVE_CHAT ? "chatcmpl" : "cmpl", ++self->n_requests);
   job->created = g_get_real_time() / G_USEC_PER_SEC;
   job->model_id = g_strdup(self->model_id);
-  g_signal_connect_data(msg, "disconnected", G_CALLBACK(on_disconnected), ivl_serve_job_ref(job),
-                        job_closure_unref, 0);
+  g_signal_connect_data(msg, "disconnected", G_CALLBACK(on_disconnected),
+                        ivl_serve_job_ref(job), job_closure_unref, 0);
   g_hash_table_add(self->live, ivl_serve_job_ref(job));
   soup_server_message_pause(msg);
   g_thread_pool_push(self->prepare, job, NULL); /* the pool's reference */
@@ -293,14 +294,7 @@ static void admit(IvlServer *self, SoupServerMessage *msg, IvlServeKind kind)
 
 /* ---- who may ask, and what: checked on the headers, before the body is read ------------ */
 
-typedef enum {
-  ROUTE_NONE,
-  ROUTE_HEALTH,
-  ROUTE_MODELS,
-  ROUTE_MODEL,
-  ROUTE_CHAT,
-  ROUTE_COMPLETIONS
-} Route;
+typedef enum { ROUTE_NONE, ROUTE_HEALTH, ROUTE_MODELS, ROUTE_MODEL, ROUTE_CHAT, ROUTE_COMPLETIONS } Route;
 
 static Route route_of(const char *path, const char **method)
 {
@@ -320,7 +314,7 @@ static Route route_of(const char *path, const char **method)
     }
   *method = "GET";
   return g_str_has_prefix(path, "/v1/models/") && path[strlen("/v1/models/")] ? ROUTE_MODEL
-                                                                              : ROUTE_NONE;
+                                                                               : ROUTE_NONE;
 }
 
 /* CORS: an allowed page's origin is echoed; others get no such header (and a 403). */
@@ -357,8 +351,8 @@ static void on_chunk(SoupServerMessage *msg, GBytes *chunk, IvlServer *self)
   if ((gsize)body->length > self->opts.max_body && soup_server_message_get_status(msg) == 0) {
     soup_message_body_set_accumulate(body, FALSE);
     soup_message_body_truncate(body);
-    g_autofree char *text =
-        g_strdup_printf("the body is larger than %" G_GSIZE_FORMAT " bytes", self->opts.max_body);
+    g_autofree char *text = g_strdup_printf("the body is larger than %" G_GSIZE_FORMAT " bytes",
+                                            self->opts.max_body);
     send_error(msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE, "body_too_large", NULL, text);
   }
 }
@@ -406,15 +400,15 @@ static guint refuse(IvlServer *self, SoupServerMessage *msg, const char *path, c
   goffset length = soup_message_headers_get_content_length(req);
   if (soup_message_headers_get_encoding(req) == SOUP_ENCODING_CONTENT_LENGTH &&
       (guint64)length > self->opts.max_body) {
-    *message =
-        g_strdup_printf("the body is larger than %" G_GSIZE_FORMAT " bytes", self->opts.max_body);
+    *message = g_strdup_printf("the body is larger than %" G_GSIZE_FORMAT " bytes",
+                               self->opts.max_body);
     *code = "body_too_large";
     return SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE;
   }
   if (g_hash_table_size(self->live) >
       (guint)self->opts.max_queue + (guint)MAX(self->opts.parallel, 1) - 1) {
-    *message =
-        g_strdup_printf("%d requests are waiting already: try again later", self->opts.max_queue);
+    *message = g_strdup_printf("%d requests are waiting already: try again later",
+                               self->opts.max_queue);
     *code = "queue_full";
     return 429;
   }
@@ -466,8 +460,7 @@ static void route(SoupServer *soup, SoupServerMessage *msg, const char *path, GH
       send_body(msg, SOUP_STATUS_OK, ivl_serve_response_model(id, FALSE));
     } else {
       g_autofree char *text = g_strdup_printf("the model \"%s\" does not exist: this server "
-                                              "serves \"%s\"",
-                                              id ? id : path, self->model_id);
+                                              "serves \"%s\"", id ? id : path, self->model_id);
       send_error(msg, SOUP_STATUS_NOT_FOUND, "model_not_found", "model", text);
     }
     break;

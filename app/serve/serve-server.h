@@ -16,15 +16,15 @@
 typedef struct _IvlServer IvlServer;
 
 typedef struct {
-  const char *model_id;         /* what /v1/models lists and responses name */
-  gboolean any_model;           /* accept requests naming another model (else 404) */
-  int max_num;                  /* most tiles of each image */
-  const char *api_key;          /* required as "Authorization: Bearer" when not NULL */
+  const char *model_id;    /* what /v1/models lists and responses name */
+  gboolean any_model;      /* accept requests naming another model (else 404) */
+  int max_num;             /* most tiles of each image */
+  const char *api_key;     /* required as "Authorization: Bearer" when not NULL */
   char *const *allowed_origins; /* browser origins besides loopback pages; "*": any */
-  gsize max_body;               /* bytes; a larger body gets 413 unread */
-  int max_queue;                /* requests waiting besides the running ones; more get 429 */
-  int parallel;                 /* requests answered at once (continuous batching); 0 or 1: one */
-  int receive_timeout;          /* seconds for a request's headers and body to arrive */
+  gsize max_body;          /* bytes; a larger body gets 413 unread */
+  int max_queue;           /* requests waiting besides the running ones; more get 429 */
+  int parallel;            /* requests answered at once (continuous batching); 0 or 1: one */
+  int receive_timeout;     /* seconds for a request's headers and body to arrive */
 } IvlServeOptions;
 
 IvlServer *ivl_server_new(const IvlServeOptions *options);
