@@ -68,7 +68,8 @@ int ivl_cmd_serve(int argc, char **argv)
   ivl_cli_model_options mo = {0};
   g_autofree char *host = NULL, *api_key = NULL, *served_name = NULL;
   g_auto(GStrv) origins = NULL;
-  int port = 8000, max_num = 12, max_body_mb = 64, max_queue = 16, receive_timeout = 60;
+  int port = 8000, max_num = 12, max_body_mb = 64, max_queue = 16, receive_timeout = 60,
+      parallel = 1;
   gboolean any_model = FALSE;
   const GOptionEntry entries[] = {
       {"host", 0, 0, G_OPTION_ARG_STRING, &host,
@@ -92,6 +93,8 @@ int ivl_cmd_serve(int argc, char **argv)
        N_("Largest request body in MiB (default 64)"), "N"},
       {"max-queue", 0, 0, G_OPTION_ARG_INT, &max_queue,
        N_("Most requests waiting behind the running one; more get 429 (default 16)"), "N"},
+      {"parallel", 0, 0, G_OPTION_ARG_INT, &parallel,
+       N_("Requests answered at once, each streamed as it is generated (default 1)"), "N"},
       {"receive-timeout", 0, 0, G_OPTION_ARG_INT, &receive_timeout,
        N_("Seconds a client has to send its whole request (default 60)"), "S"},
       {NULL},
@@ -111,6 +114,7 @@ int ivl_cmd_serve(int argc, char **argv)
     ;
   else if (argc > 1 || port < 0 || port > 65535 || max_num < 1 || max_body_mb < 1 ||
            max_body_mb > 4096 || max_queue < 0 || receive_timeout < 1 ||
+           parallel < 1 || parallel > 256 ||
            (api_key && !*api_key))
     fprintf(stderr, _("ivl serve: bad arguments (see ivl serve --help)\n"));
   else {
@@ -122,6 +126,7 @@ int ivl_cmd_serve(int argc, char **argv)
         .allowed_origins = origins,
         .max_body = (gsize)max_body_mb << 20,
         .max_queue = max_queue,
+        .parallel = parallel,
         .receive_timeout = receive_timeout,
     };
     status = serve(&mo, &so, host ? host : "127.0.0.1", port);

@@ -2,15 +2,20 @@
  *
  * Each step is one ivl_language_forward_batch: first one row for every ask that is answering
  * (its last token), then chunks of the prompts still being read, oldest ask first, in the
- * rows left. A long prompt so takes several steps and never holds the answering asks back
- * for more than one step. Each ask has its own KV cache, planned against the batch's budget
- * when it is added; the model's own cache (ivl_session_ask's) is left alone.
+ * rows left (at most PROMPT_ROWS_BESIDE_ANSWERS while some answer). A long prompt so takes
+ * several steps and never holds the answering asks back for more than one short chunk.
+ * Each ask has its own KV cache, planned against the batch's budget when it is added; the
+ * model's own cache (ivl_session_ask's) is left alone.
  */
 #include <string.h>
 
 #include "encode-ahead.h"
 #include "host-memory.h"
 #include "session-private.h"
+
+/* Prompt rows a step reads beside answering asks: a longer chunk would hold their next
+ * token back for longer (a 256-row chunk of the 1B takes seconds on two cores). */
+#define PROMPT_ROWS_BESIDE_ANSWERS 64
 
 /* Left on the device beside the KV caches, for the activations and the library's own. */
 #define DEVICE_MARGIN (512ull << 20)
@@ -369,6 +374,8 @@ gboolean ivl_batch_step(ivl_batch *b, GError **error)
   int n_rows = 0, n_logits = 0;
   /* answering asks first: one row each, so a long prompt never holds them back */
   for (int pass = 0; pass < 2; pass++) {
+    if (pass == 1 && n_rows > 0)
+      room = MIN(room, PROMPT_ROWS_BESIDE_ANSWERS);
     for (guint i = 0; i < n; i++) {
       batch_ask *a = g_ptr_array_index(b->asks, i);
       gboolean answering = a->n_read == (int64_t)a->s->prompt_ids->len;

@@ -294,9 +294,11 @@ typedef void (*ivl_batch_done_cb)(ivl_session *session, const char *answer, cons
 /* kv_budget: bytes the batch's KV caches may take together; 0 = what memory allows (half
  * of the host's memory on the CPU, the device's free memory less a margin on CUDA). */
 ivl_batch *ivl_batch_new(ivl_model *model, guint64 kv_budget, GError **error);
+/* Asks still in the batch leave it as by ivl_batch_remove. */
 void ivl_batch_free(ivl_batch *batch);
 
-/* Adds an ask of session (not in a batch already) as ivl_session_ask would run it: the
+/* Adds an ask of session (not in a batch already; until its ask ends the session is not to
+ * be asked otherwise or freed) as ivl_session_ask would run it: the
  * question is rendered and its media run through the vision encoder now; its prompt is read
  * in the next steps. params, callback, user_data and cancellable are kept until done is
  * called (params->logit_bias borrowed as long). Errors: INVALID_ARGUMENT (the question does

@@ -272,7 +272,7 @@ char *ivl_session_ask(ivl_session *s, const char *question, ivl_media *const *me
   ivl_model *m = s->model;
   double t0 = ivl_session_now_ms();
 
-  g_return_val_if_fail(question != NULL && n_media >= 0, NULL);
+  g_return_val_if_fail(question != NULL && n_media >= 0 && !s->in_batch, NULL);
   if (!params)
     params = &defaults;
   ivl_session_clear_last_ask(s);
@@ -346,7 +346,7 @@ char *ivl_session_complete(ivl_session *s, const char *prompt, const ivl_generat
   ivl_turn none = {0}; /* no image rows */
   double t0 = ivl_session_now_ms();
 
-  g_return_val_if_fail(prompt != NULL && params != NULL, NULL);
+  g_return_val_if_fail(prompt != NULL && params != NULL && !s->in_batch, NULL);
   ivl_session_clear_last_ask(s);
   g_autoptr(GArray) ids = ivl_tokenizer_encode(m->tokenizer, prompt, -1);
   if (ids->len == 0 ||

@@ -57,10 +57,10 @@ struct _IvlServeJob {
 IvlServeJob *ivl_serve_job_ref(IvlServeJob *job);
 void ivl_serve_job_unref(IvlServeJob *job);
 
-/* The engine thread over model (not owned). */
-IvlServeWorker *ivl_serve_worker_new(ivl_model *model);
+/* The engine thread over model (not owned), answering up to parallel jobs at once. */
+IvlServeWorker *ivl_serve_worker_new(ivl_model *model, int parallel);
 void ivl_serve_worker_push(IvlServeWorker *worker, IvlServeJob *job);
-/* Cancels the running job, drops queued ones, joins the thread. */
+/* Cancels the running jobs, drops queued ones, joins the thread. */
 void ivl_serve_worker_free(IvlServeWorker *worker);
 
 #endif /* IVL_SERVE_JOB_H */

@@ -405,7 +405,8 @@ static guint refuse(IvlServer *self, SoupServerMessage *msg, const char *path, c
     *code = "body_too_large";
     return SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE;
   }
-  if (g_hash_table_size(self->live) > (guint)self->opts.max_queue) {
+  if (g_hash_table_size(self->live) >
+      (guint)self->opts.max_queue + (guint)MAX(self->opts.parallel, 1) - 1) {
     *message = g_strdup_printf("%d requests are waiting already: try again later",
                                self->opts.max_queue);
     *code = "queue_full";
@@ -570,7 +571,7 @@ int ivl_server_get_port(IvlServer *self)
 void ivl_server_start(IvlServer *self, ivl_model *model)
 {
   self->model = model;
-  self->worker = ivl_serve_worker_new(model);
+  self->worker = ivl_serve_worker_new(model, self->opts.parallel);
 }
 
 void ivl_server_free(IvlServer *self)

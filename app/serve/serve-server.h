@@ -22,7 +22,8 @@ typedef struct {
   const char *api_key;     /* required as "Authorization: Bearer" when not NULL */
   char *const *allowed_origins; /* browser origins besides loopback pages; "*": any */
   gsize max_body;          /* bytes; a larger body gets 413 unread */
-  int max_queue;           /* requests waiting besides the one running; more get 429 */
+  int max_queue;           /* requests waiting besides the running ones; more get 429 */
+  int parallel;            /* requests answered at once (continuous batching); 0 or 1: one */
   int receive_timeout;     /* seconds for a request's headers and body to arrive */
 } IvlServeOptions;
 

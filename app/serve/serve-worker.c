@@ -1,15 +1,24 @@
-/* serve-worker.c — the engine side of `ivl serve`: one thread, one session, jobs in order
- * (serve-job.h). */
+/* serve-worker.c — the engine side of `ivl serve`: one thread, jobs in order (serve-job.h).
+ *
+ * With parallel 1, one job runs at a time in the one session, which a follow-up request
+ * continues without reading its history again. With parallel N > 1 the jobs are asks of an
+ * ivl_batch (continuous batching): between two steps the worker takes queued chats, first
+ * come first served, while fewer than N answer and their KV caches fit, each in a session of
+ * its own; every step then advances each answer by a token and reads a chunk of the new
+ * prompts, so a new request never stalls the streams for longer than a step (and its image
+ * encoding). A job whose client left is cancelled and leaves at the next step. A plain
+ * completion runs alone between two steps. */
 #include "serve-job.h"
 
 #include "model.h"
 
 struct _IvlServeWorker {
   ivl_model *model;
+  int parallel;
   GAsyncQueue *jobs; /* IvlServeJob*, or the worker itself to stop */
   GThread *thread;
   GMutex lock;
-  IvlServeJob *running; /* under lock */
+  GPtrArray *running; /* IvlServeJob* taken from the queue and not ended; under lock */
   /* the worker thread's own */
   ivl_session *session;
   char *session_key; /* ivl_serve_history_key of what the session holds */
@@ -202,8 +211,8 @@ static char *complete(IvlServeWorker *w, Run *run, GError **error)
   if (!s)
     return NULL;
   run->session = s;
-  char *text = ivl_session_complete(s, r->prompt, &r->params, on_piece, run,
-                                    run->job->cancellable, error);
+  char *text =
+      ivl_session_complete(s, r->prompt, &r->params, on_piece, run, run->job->cancellable, error);
   ivl_generation_stats st;
   ivl_session_get_stats(s, &st);
   if (text) {
@@ -213,6 +222,41 @@ static char *complete(IvlServeWorker *w, Run *run, GError **error)
   }
   ivl_session_free(s);
   return text;
+}
+
+/* The job's results from what the engine gave (answer, or NULL and error, taken), then its
+ * final delivery. */
+static void end_run(Run *run, const char *answer, GError *error)
+{
+  IvlServeJob *job = run->job;
+  IvlServeRequest *r = job->request;
+  if (answer) {
+    g_autofree char *rest = ivl_serve_text_finish(run->text);
+    if (ivl_serve_text_stopped(run->text))
+      job->finish_reason = "stop";
+    if (*rest || (r->stream && run->logprobs->len > 0)) {
+      send_to_main(job, rest, r->stream ? run->logprobs : NULL);
+      if (r->stream)
+        run->logprobs = NULL;
+    }
+    job->answer = g_strdup(ivl_serve_text_get(run->text));
+    if (r->params.logprobs && !r->stream)
+      job->logprobs = g_steal_pointer(&run->logprobs);
+  } else {
+    job->error = error;
+  }
+  g_clear_pointer(&run->logprobs, g_array_unref);
+  send_to_main(job, NULL, NULL);
+}
+
+static void take_stats(IvlServeJob *job, ivl_session *s)
+{
+  ivl_generation_stats st;
+  ivl_session_get_stats(s, &st);
+  job->prompt_tokens = st.n_prompt_tokens;
+  job->completion_tokens = st.n_generated;
+  job->cached_tokens = st.n_cached_tokens;
+  job->finish_reason = st.hit_limit ? "length" : "stop";
 }
 
 static void run_job(IvlServeWorker *w, IvlServeJob *job)
@@ -226,59 +270,157 @@ static void run_job(IvlServeWorker *w, IvlServeJob *job)
     if (r->kind == IVL_SERVE_COMPLETION) {
       answer = complete(w, &run, &error);
     } else if ((answer = ask(w, &run, &error))) {
-      ivl_generation_stats st;
-      ivl_session_get_stats(run.session, &st);
-      job->prompt_tokens = st.n_prompt_tokens;
-      job->completion_tokens = st.n_generated;
-      job->cached_tokens = st.n_cached_tokens;
-      job->finish_reason = st.hit_limit ? "length" : "stop";
+      take_stats(job, run.session);
     }
   }
-  if (answer) {
-    g_autofree char *rest = ivl_serve_text_finish(text);
-    if (ivl_serve_text_stopped(text))
-      job->finish_reason = "stop";
-    if (*rest || (r->stream && run.logprobs->len > 0)) {
-      send_to_main(job, rest, r->stream ? run.logprobs : NULL);
-      if (r->stream)
-        run.logprobs = NULL;
-    }
-    job->answer = g_strdup(ivl_serve_text_get(text));
-    if (r->params.logprobs && !r->stream)
-      job->logprobs = g_steal_pointer(&run.logprobs);
-  } else {
-    job->error = error;
+  end_run(&run, answer, error);
+}
+
+/* ---- continuous batching (parallel > 1) ------------------------------------------------- */
+
+static void set_running(IvlServeWorker *w, IvlServeJob *job, gboolean running)
+{
+  g_mutex_lock(&w->lock);
+  if (running)
+    g_ptr_array_add(w->running, job);
+  else
+    g_ptr_array_remove(w->running, job);
+  g_mutex_unlock(&w->lock);
+}
+
+static void free_batch_run(Run *run)
+{
+  IvlServeWorker *w = run->worker;
+  IvlServeJob *job = run->job;
+  ivl_session_free(run->session);
+  ivl_serve_text_free(run->text);
+  g_clear_pointer(&run->logprobs, g_array_unref);
+  g_free(run);
+  set_running(w, job, FALSE);
+  ivl_serve_job_unref(job);
+}
+
+static void on_batch_done(ivl_session *s, const char *answer, const GError *error, void *user_data)
+{
+  Run *run = user_data;
+  if (answer)
+    take_stats(run->job, s);
+  end_run(run, answer, error ? g_error_copy(error) : NULL);
+  free_batch_run(run);
+}
+
+/* The chat's session: its history given turn by turn. */
+static ivl_session *history_session(IvlServeWorker *w, IvlServeRequest *r, GError **error)
+{
+  ivl_session *s = ivl_session_new(w->model, r->system, error);
+  for (guint i = 0; s && i < r->turns->len; i++) {
+    IvlServeTurn *t = g_ptr_array_index(r->turns, i);
+    if (!ivl_session_add_turn(s, t->question->text, media_of(t->question),
+                              (int)t->question->media->len, IVL_IMAGES_SEPARATE, t->answer, error))
+      g_clear_pointer(&s, ivl_session_free);
   }
-  g_clear_pointer(&run.logprobs, g_array_unref);
-  send_to_main(job, NULL, NULL);
+  return s;
+}
+
+/* Puts the job into the batch, or ends it (a completion runs to its end here, an error is
+ * delivered); FALSE, with the job untouched, when its KV cache must wait for room. */
+static gboolean admit(IvlServeWorker *w, ivl_batch *batch, IvlServeJob *job)
+{
+  IvlServeRequest *r = job->request;
+  if (r->kind == IVL_SERVE_COMPLETION) {
+    run_job(w, job);
+    set_running(w, job, FALSE);
+    ivl_serve_job_unref(job);
+    return TRUE;
+  }
+  Run *run = g_new0(Run, 1);
+  *run = (Run){w, NULL, job, ivl_serve_text_new(r->stop), ivl_serve_logprobs_new()};
+  GError *error = NULL;
+  if (!g_cancellable_set_error_if_cancelled(job->cancellable, &error) &&
+      (run->session = history_session(w, r, &error)) &&
+      ivl_batch_add(batch, run->session, r->question->text, media_of(r->question),
+                    (int)r->question->media->len, IVL_IMAGES_SEPARATE, &r->params, on_piece,
+                    on_batch_done, run, job->cancellable, &error))
+    return TRUE;
+  if (g_error_matches(error, IVL_ERROR, IVL_ERROR_OUT_OF_MEMORY) &&
+      ivl_batch_get_n_asks(batch) > 0) {
+    g_error_free(error);
+    ivl_session_free(run->session);
+    ivl_serve_text_free(run->text);
+    g_array_unref(run->logprobs);
+    g_free(run);
+    return FALSE;
+  }
+  end_run(run, NULL, error);
+  free_batch_run(run);
+  return TRUE;
+}
+
+/* The next job to admit: the one waiting for room, else the queue's (waiting for one when
+ * nothing answers); NULL when none is there, the worker itself to stop. */
+static gpointer next_job(IvlServeWorker *w, ivl_batch *batch, IvlServeJob **waiting)
+{
+  if (*waiting)
+    return g_steal_pointer(waiting);
+  gpointer item =
+      ivl_batch_get_n_asks(batch) > 0 ? g_async_queue_try_pop(w->jobs) : g_async_queue_pop(w->jobs);
+  if (item && item != w)
+    set_running(w, item, TRUE);
+  return item;
+}
+
+static void batch_main(IvlServeWorker *w)
+{
+  g_autoptr(GError) error = NULL;
+  ivl_batch *batch = ivl_batch_new(w->model, 0, &error);
+  IvlServeJob *waiting = NULL;
+  gboolean stopping = FALSE;
+  while (!stopping || ivl_batch_get_n_asks(batch) > 0) {
+    while (!stopping && ivl_batch_get_n_asks(batch) < w->parallel &&
+           ivl_batch_get_room(batch, 1) > 0) {
+      gpointer item = next_job(w, batch, &waiting);
+      if (item == w)
+        stopping = TRUE;
+      else if (item && !admit(w, batch, item))
+        waiting = item;
+      if (!item || item == w || waiting)
+        break;
+    }
+    /* a failed step ends every answer with its error, each delivered to its client */
+    if (ivl_batch_get_n_asks(batch) > 0)
+      ivl_batch_step(batch, NULL);
+  }
+  ivl_batch_free(batch);
 }
 
 static gpointer worker_main(gpointer data)
 {
   IvlServeWorker *w = data;
+  if (w->parallel > 1) {
+    batch_main(w);
+    return NULL;
+  }
   for (;;) {
     gpointer item = g_async_queue_pop(w->jobs);
     if (item == w)
       break;
     IvlServeJob *job = item;
-    g_mutex_lock(&w->lock);
-    w->running = job;
-    g_mutex_unlock(&w->lock);
+    set_running(w, job, TRUE);
     run_job(w, job);
-    g_mutex_lock(&w->lock);
-    w->running = NULL;
-    g_mutex_unlock(&w->lock);
+    set_running(w, job, FALSE);
     ivl_serve_job_unref(job);
   }
   drop_session(w);
   return NULL;
 }
 
-IvlServeWorker *ivl_serve_worker_new(ivl_model *model)
+IvlServeWorker *ivl_serve_worker_new(ivl_model *model, int parallel)
 {
   IvlServeWorker *w = g_new0(IvlServeWorker, 1);
   w->model = model;
+  w->parallel = MAX(parallel, 1);
   w->jobs = g_async_queue_new();
+  w->running = g_ptr_array_new();
   g_mutex_init(&w->lock);
   w->thread = g_thread_new("ivl-serve", worker_main, w);
   return w;
@@ -302,11 +444,12 @@ void ivl_serve_worker_free(IvlServeWorker *w)
   g_async_queue_push_unlocked(w->jobs, w);
   g_async_queue_unlock(w->jobs);
   g_mutex_lock(&w->lock);
-  if (w->running)
-    g_cancellable_cancel(w->running->cancellable);
+  for (guint i = 0; i < w->running->len; i++)
+    g_cancellable_cancel(((IvlServeJob *)g_ptr_array_index(w->running, i))->cancellable);
   g_mutex_unlock(&w->lock);
   g_thread_join(w->thread);
   g_async_queue_unref(w->jobs);
+  g_ptr_array_unref(w->running);
   g_mutex_clear(&w->lock);
   g_free(w);
 }

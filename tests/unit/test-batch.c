@@ -3,8 +3,8 @@
  * arithmetic, the rows grouped otherwise), for text, image and video questions of different
  * lengths whose prompts are read in chunks beside answering asks, and for asks that join and
  * leave mid-way. An ask whose KV cache does not fit is refused and the others go on.
- * With --cuda the model runs on the CUDA backend (the emulation in CI), against its own
- * answers alone; exit 77 without one. */
+ * With --cuda the model runs on the CUDA backend (the emulation in CI) and the questions all
+ * at once are checked against its own answers alone; exit 77 without one. */
 #include "session-fixture.h"
 
 #include <math.h>
@@ -27,6 +27,9 @@ static const question questions[] = {
     {"And one more thing: what colour is it?", 1, 7},
 };
 #define N_Q G_N_ELEMENTS(questions)
+/* Questions asked: under --cuda the last (a second image) is left out, as the emulation
+ * spends seconds on each tile. */
+static guint n_q = N_Q;
 
 typedef struct {
   GArray *ids;
@@ -50,7 +53,8 @@ static ivl_media *media_for(int kind)
   } else if (kind == 2) {
     g_autofree char *path = fixture_source_path("tests/data/engine/video_0.mov");
     ivl_video_params vp = ivl_video_default_params();
-    vp.n_segments = 2;
+    /* each tile costs the emulation seconds in the vision encoder */
+    vp.n_segments = fixture_backend == IVL_BACKEND_CPU ? 2 : 1;
     m = ivl_media_from_video_file(path, &vp, &error);
   }
   g_assert_no_error(error);
@@ -111,7 +115,7 @@ static const result *alone(void)
   result *out = alone_results;
   if (out[0].done)
     return out;
-  for (guint i = 0; i < N_Q; i++) {
+  for (guint i = 0; i < n_q; i++) {
     g_autoptr(GError) error = NULL;
     ivl_media *m = media_for(questions[i].media);
     ivl_session *s = ivl_session_new(fixture_model, NULL, &error);
@@ -164,7 +168,8 @@ static void same(const result *want, const result *got, const char *what)
   g_assert_cmpfloat(worst, <, 1e-4);
 }
 
-/* Every question at once: prompts of 20 to 540 tokens read in chunks beside the answers. */
+/* Every question at once: prompts of 20 to 540 tokens (one tile less under --cuda) read in
+ * chunks beside the answers. */
 static void test_all_at_once(void)
 {
   const result *want = alone();
@@ -173,16 +178,16 @@ static void test_all_at_once(void)
   g_autoptr(GError) error = NULL;
   ivl_batch *b = ivl_batch_new(fixture_model, 0, &error);
   g_assert_no_error(error);
-  for (guint i = 0; i < N_Q; i++) {
+  for (guint i = 0; i < n_q; i++) {
     s[i] = ivl_session_new(fixture_model, NULL, &error);
     add(b, s[i], i, &got[i]);
   }
-  g_assert_cmpint(ivl_batch_get_n_asks(b), ==, N_Q);
+  g_assert_cmpint(ivl_batch_get_n_asks(b), ==, n_q);
   int steps = 0;
   while (ivl_batch_get_n_asks(b) > 0 && steps++ < 100)
     step(b);
   g_assert_cmpint(ivl_batch_get_n_asks(b), ==, 0);
-  for (guint i = 0; i < N_Q; i++) {
+  for (guint i = 0; i < n_q; i++) {
     same(&want[i], &got[i], questions[i].question);
     ivl_generation_stats st;
     ivl_session_get_stats(s[i], &st);
@@ -313,11 +318,12 @@ int main(int argc, char **argv)
       return 77;
     }
     fixture_backend = IVL_BACKEND_CUDA;
+    n_q = N_Q - 1;
   }
   fixture_setup();
   g_test_add_func("/batch/all-at-once", test_all_at_once);
-  g_test_add_func("/batch/join-and-leave", test_join_and_leave);
-  if (fixture_backend == IVL_BACKEND_CPU) { /* bookkeeping, the same on every backend */
+  if (fixture_backend == IVL_BACKEND_CPU) { /* the rest is the same on every backend */
+    g_test_add_func("/batch/join-and-leave", test_join_and_leave);
     g_test_add_func("/batch/left-session-usable", test_left_session_usable);
     g_test_add_func("/batch/memory-refusal", test_memory_refusal);
   }
