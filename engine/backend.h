@@ -39,7 +39,7 @@ typedef struct {
   ivl_backend *backend;
   ivl_dtype dtype;
   int64_t rows, cols;
-  void *data;        /* host pointer (CPU) or device pointer (CUDA) */
+  void *data;         /* host pointer (CPU) or device pointer (CUDA) */
   gboolean owns_data; /* FALSE for weights used in place from a mapped file */
 } ivl_tensor;
 
@@ -96,11 +96,28 @@ typedef struct ivl_backend_ops {
   void (*gelu)(ivl_backend *be, ivl_tensor *x);
   /* gate = silu(gate) * up, in place. */
   void (*silu_mul)(ivl_backend *be, ivl_tensor *gate, const ivl_tensor *up);
+  /* Optional fusions (NULL: the caller runs the ops they stand for), same results:
+   * x += r, then y = rms_norm(x) * w (add, then rms_norm); */
+  void (*add_rms_norm)(ivl_backend *be, ivl_tensor *y, ivl_tensor *x, const ivl_tensor *r,
+                       const ivl_tensor *w, float eps);
+  /* q, k, v = x wq^T + bq, x wk^T + bk, x wv^T + bv (three matmuls; biases may be NULL); */
+  void (*matmul_qkv)(ivl_backend *be, ivl_tensor *q, ivl_tensor *k, ivl_tensor *v,
+                     const ivl_tensor *x, const ivl_tensor *wq, const ivl_tensor *wk,
+                     const ivl_tensor *wv, const ivl_tensor *bq, const ivl_tensor *bk,
+                     const ivl_tensor *bv);
+  /* rope on q and k, then k and v into the caches' rows from pos0 (rope, rope, copy_rows,
+   * copy_rows); */
+  void (*rope_store_kv)(ivl_backend *be, ivl_tensor *q, ivl_tensor *k, const ivl_tensor *v,
+                        ivl_tensor *k_cache, ivl_tensor *v_cache, int n_heads, int n_kv_heads,
+                        int head_dim, int64_t pos0, double theta);
+  /* gate = silu(x w_gate^T) * (x w_up^T), up scratch of gate's shape (matmul, matmul,
+   * silu_mul). */
+  void (*matmul_silu_mul)(ivl_backend *be, ivl_tensor *gate, ivl_tensor *up, const ivl_tensor *x,
+                          const ivl_tensor *w_gate, const ivl_tensor *w_up);
   /* y = a + b (same shapes; y may alias a). */
   void (*add)(ivl_backend *be, ivl_tensor *y, const ivl_tensor *a, const ivl_tensor *b);
   /* y += x * scale[col] (layer scale ls1/ls2 over rows); scale is [1, cols]. */
-  void (*add_scaled)(ivl_backend *be, ivl_tensor *y, const ivl_tensor *x,
-                     const ivl_tensor *scale);
+  void (*add_scaled)(ivl_backend *be, ivl_tensor *y, const ivl_tensor *x, const ivl_tensor *scale);
   /* y[i] = table[ids[i]] for i < n; ids are host ints; y rows = n. */
   void (*get_rows)(ivl_backend *be, ivl_tensor *y, const ivl_tensor *table, const int32_t *ids,
                    int64_t n);
@@ -114,8 +131,7 @@ typedef struct ivl_backend_ops {
                    int image_size, int patch);
   /* Pixel shuffle v2 (s = 0.5) of n_tiles grids g x g of D channels, cls already dropped:
    * x[n*g*g, D] -> y[n*(g/2)², 4D], y[i][j][q*D + c] = x[2i + q/2][2j + q%2][c]. */
-  void (*pixel_shuffle)(ivl_backend *be, ivl_tensor *y, const ivl_tensor *x, int n_tiles,
-                        int grid);
+  void (*pixel_shuffle)(ivl_backend *be, ivl_tensor *y, const ivl_tensor *x, int n_tiles, int grid);
   /* Index of the largest value of row `row` (ties: the lowest index). Waits. */
   int32_t (*argmax)(ivl_backend *be, const ivl_tensor *logits, int64_t row);
 
@@ -140,9 +156,9 @@ typedef struct ivl_backend_ops {
    * graph_end() stops the recording and readies the graph; nothing has run yet.
    * graph_replay(pos, ids, n_ids, rope_theta) runs the graph as if recorded at `pos` with
    * get_rows ids ids[0 .. n_ids), n_ids equal to the recorded count, and every recorded rope
-   * at base rope_theta (dynamic NTK changes it with the length: no new recording for that). One graph per backend: a new
-   * recording replaces the previous graph. Errors come back directly and also end a
-   * recording. */
+   * at base rope_theta (dynamic NTK changes it with the length: no new recording for that). One
+   * graph per backend: a new recording replaces the previous graph. Errors come back directly and
+   * also end a recording. */
   gboolean (*graph_begin)(ivl_backend *be, int64_t pos, GError **error);
   gboolean (*graph_end)(ivl_backend *be, GError **error);
   gboolean (*graph_replay)(ivl_backend *be, int64_t pos, const int32_t *ids, int64_t n_ids,
@@ -173,8 +189,7 @@ ivl_backend *ivl_backend_cuda_new(int device, GError **error);
 /* Before loading: does the plan (weights, KV cache, workspace) fit in what `device` has
  * free? FALSE with IVL_ERROR_OUT_OF_MEMORY naming the shortfall and what to try, or
  * IVL_ERROR_UNSUPPORTED when there is no such device. */
-gboolean ivl_backend_cuda_check_memory(int device, const ivl_gpu_memory_plan *plan,
-                                       GError **error);
+gboolean ivl_backend_cuda_check_memory(int device, const ivl_gpu_memory_plan *plan, GError **error);
 /* The device's name ("GPU 0 (NVIDIA H100 80GB HBM3)", caller frees; name may be NULL) and
  * its free and total memory. */
 gboolean ivl_backend_cuda_device_memory(int device, char **name, guint64 *free_bytes,

@@ -254,9 +254,14 @@ int64_t ivl_language_get_n_past(const ivl_language *lm)
 
 /* x = x + o_proj(attn(rope(q), rope(k), v)); x = x + down(silu(gate(xn)) * up(xn)) for rows
  * x_row0 .. x_row0 + n - 1 of the residual stream, at positions pos0 .. pos0 + n - 1 (views
- * of the chunk buffers with n rows). */
+ * of the chunk buffers with n rows).
+ *
+ * With the backend's fused add_rms_norm, a residual add can wait in `out` for the next norm:
+ * add_pending says the previous layer left its MLP output there (for these rows), and
+ * leave_pending that this one may too (the caller runs the next layer, or final_logits with
+ * add_pending, on the same rows next). */
 static void layer_forward(ivl_language *lm, lm_layer *w, int64_t x_row0, int64_t n, int64_t pos0,
-                          double theta)
+                          double theta, gboolean add_pending, gboolean leave_pending)
 {
   ivl_backend *be = lm->be;
   const ivl_backend_ops *o = be->ops;
@@ -269,28 +274,54 @@ static void layer_forward(ivl_language *lm, lm_layer *w, int64_t x_row0, int64_t
   ivl_tensor up = ivl_tensor_view_rows(lm->up, 0, n);
   float eps = (float)c->rms_norm_eps;
 
-  o->rms_norm(be, &xn, &x, w->attn_norm, eps);
-  o->matmul(be, &q, &xn, w->wq, w->bq);
-  o->matmul(be, &k, &xn, w->wk, w->bk);
-  o->matmul(be, &v, &xn, w->wv, w->bv);
-  o->rope(be, &q, c->num_heads, c->head_dim, pos0, theta);
-  o->rope(be, &k, c->num_kv_heads, c->head_dim, pos0, theta);
-  o->copy_rows(be, w->k_cache, pos0, &k, 0, n);
-  o->copy_rows(be, w->v_cache, pos0, &v, 0, n);
+  if (add_pending)
+    o->add_rms_norm(be, &xn, &x, &out, w->attn_norm, eps);
+  else
+    o->rms_norm(be, &xn, &x, w->attn_norm, eps);
+  if (o->matmul_qkv) {
+    o->matmul_qkv(be, &q, &k, &v, &xn, w->wq, w->wk, w->wv, w->bq, w->bk, w->bv);
+  } else {
+    o->matmul(be, &q, &xn, w->wq, w->bq);
+    o->matmul(be, &k, &xn, w->wk, w->bk);
+    o->matmul(be, &v, &xn, w->wv, w->bv);
+  }
+  if (o->rope_store_kv) {
+    o->rope_store_kv(be, &q, &k, &v, w->k_cache, w->v_cache, c->num_heads, c->num_kv_heads,
+                     c->head_dim, pos0, theta);
+  } else {
+    o->rope(be, &q, c->num_heads, c->head_dim, pos0, theta);
+    o->rope(be, &k, c->num_kv_heads, c->head_dim, pos0, theta);
+    o->copy_rows(be, w->k_cache, pos0, &k, 0, n);
+    o->copy_rows(be, w->v_cache, pos0, &v, 0, n);
+  }
   const int64_t kv_rows = lm->recording ? lm->n_ctx : pos0 + n;
   ivl_tensor kc = ivl_tensor_view_rows(w->k_cache, 0, kv_rows);
   ivl_tensor vc = ivl_tensor_view_rows(w->v_cache, 0, kv_rows);
   o->attention(be, &att, &q, &kc, &vc, 1, c->num_heads, c->num_kv_heads, c->head_dim, TRUE, pos0,
                1.0f / sqrtf((float)c->head_dim));
   o->matmul(be, &out, &att, w->wo, w->bo);
-  o->add(be, &x, &x, &out);
-
-  o->rms_norm(be, &xn, &x, w->ffn_norm, eps);
-  o->matmul(be, &gate, &xn, w->w_gate, NULL);
-  o->matmul(be, &up, &xn, w->w_up, NULL);
-  o->silu_mul(be, &gate, &up);
+  if (o->add_rms_norm) {
+    o->add_rms_norm(be, &xn, &x, &out, w->ffn_norm, eps);
+  } else {
+    o->add(be, &x, &x, &out);
+    o->rms_norm(be, &xn, &x, w->ffn_norm, eps);
+  }
+  if (o->matmul_silu_mul) {
+    o->matmul_silu_mul(be, &gate, &up, &xn, w->w_gate, w->w_up);
+  } else {
+    o->matmul(be, &gate, &xn, w->w_gate, NULL);
+    o->matmul(be, &up, &xn, w->w_up, NULL);
+    o->silu_mul(be, &gate, &up);
+  }
   o->matmul(be, &out, &gate, w->w_down, NULL);
-  o->add(be, &x, &x, &out);
+  if (!leave_pending || !o->add_rms_norm)
+    o->add(be, &x, &x, &out);
+}
+
+/* Whether layer_forward may leave the MLP's residual add for the next norm. */
+static gboolean can_fold(const ivl_language *lm)
+{
+  return lm->be->ops->add_rms_norm != NULL;
 }
 
 /* Token embeddings for ids[0..n) into residual rows x_row0.., with runs of image_token
@@ -317,12 +348,17 @@ static void embed_chunk(ivl_language *lm, int64_t x_row0, const int32_t *ids, in
   }
 }
 
-/* logits = lm_head(norm(x[row])) */
-static void final_logits(ivl_language *lm, int64_t row)
+/* logits = lm_head(norm(x[row])), after x[row] += out[row] when the last layer left its add
+ * pending. */
+static void final_logits(ivl_language *lm, int64_t row, gboolean add_pending)
 {
   ivl_backend *be = lm->be;
   ivl_tensor last = ivl_tensor_view_rows(lm->x, row, 1);
-  be->ops->rms_norm(be, lm->last, &last, lm->norm, (float)lm->cfg.rms_norm_eps);
+  ivl_tensor out = ivl_tensor_view_rows(lm->out, row, 1);
+  if (add_pending)
+    be->ops->add_rms_norm(be, lm->last, &last, &out, lm->norm, (float)lm->cfg.rms_norm_eps);
+  else
+    be->ops->rms_norm(be, lm->last, &last, lm->norm, (float)lm->cfg.rms_norm_eps);
   be->ops->matmul(be, lm->logits, lm->last, lm->lm_head, NULL);
 }
 
@@ -345,9 +381,10 @@ static gboolean decode_with_graph(ivl_language *lm, int32_t id, int64_t pos, dou
       return FALSE;
     lm->recording = TRUE;
     embed_chunk(lm, 0, &id, 1, -1, NULL, NULL);
+    const gboolean fold = can_fold(lm);
     for (int l = 0; l < lm->cfg.num_layers; l++)
-      layer_forward(lm, &lm->layers[l], 0, 1, pos, theta);
-    final_logits(lm, 0);
+      layer_forward(lm, &lm->layers[l], 0, 1, pos, theta, fold && l > 0, fold);
+    final_logits(lm, 0, fold);
     lm->recording = FALSE;
     if (!be->ops->graph_end(be, error))
       return FALSE;
@@ -409,9 +446,13 @@ static gboolean run_chunks(ivl_language *lm, const forward_call *c, char **where
       *where = g_strdup("the token or image embeddings");
       return TRUE;
     }
+    /* A pass of one chunk leaves each layer's last add to the next norm, unless every
+     * layer's output is checked; several chunks share `out`, so theirs cannot wait. */
+    const gboolean fold = can_fold(lm) && len <= CHUNK && !where;
     for (int l = 0; l < lm->cfg.num_layers; l++) {
       for (int64_t c0 = 0; c0 < len; c0 += CHUNK)
-        layer_forward(lm, &lm->layers[l], c0, MIN(CHUNK, len - c0), c->pos0 + p0 + c0, c->theta);
+        layer_forward(lm, &lm->layers[l], c0, MIN(CHUNK, len - c0), c->pos0 + p0 + c0, c->theta,
+                      fold && l > 0, fold);
       if (!ivl_backend_take_error(be, error))
         return FALSE;
       if (where && !rows_finite(lm, lm->x, len, &finite, error))
@@ -422,8 +463,10 @@ static gboolean run_chunks(ivl_language *lm, const forward_call *c, char **where
       }
     }
     lm->n_past = c->pos0 + p0 + len;
+    /* With fold, x misses the last layer's MLP output but in the row final_logits adds it
+     * to: later rows and passes read only the KV cache. */
     if (p0 + len == c->n)
-      final_logits(lm, len - 1);
+      final_logits(lm, len - 1, fold && lm->cfg.num_layers > 0);
   }
   return ivl_backend_take_error(be, error);
 }
