@@ -135,6 +135,107 @@ static void cuda_matmul(ivl_backend *be, ivl_tensor *y, const ivl_tensor *x, con
   ivl_cuda_check_blas(self, err, st, "matmul");
 }
 
+/* The decode step's fusions (kernels/fused-decode.cu), bitwise the ops they replace. */
+static void cuda_add_rms_norm(ivl_backend *be, ivl_tensor *y, ivl_tensor *x, const ivl_tensor *r,
+                              const ivl_tensor *w, float eps)
+{
+  CudaBackend *self = cuda_backend(be);
+  CHECK(is_act(x) && same_shape(x, y) && same_shape(x, r) && is_vec(w, x->cols),
+        "add_rms_norm: shapes or dtypes differ");
+  ivl_cuda_check(self,
+                 ivl_cuda_add_rms_norm(y->data, x->data, r->data, (ivl_cuda_dtype)x->dtype, w->data,
+                                       x->rows, x->cols, eps, self->stream),
+                 "add_rms_norm");
+}
+
+static void cuda_silu_mul(ivl_backend *be, ivl_tensor *gate, const ivl_tensor *up);
+static void cuda_rope(ivl_backend *be, ivl_tensor *x, int n_heads, int head_dim, int64_t pos0,
+                      double theta);
+static void cuda_copy_rows(ivl_backend *be, ivl_tensor *dst, int64_t dst_row0,
+                           const ivl_tensor *src, int64_t src_row0, int64_t n_rows);
+
+/* One row through bf16 weights of its width takes the 16-byte GEMV (ivl_cuda_gemv's vector
+ * path), which the fused kernels repeat. */
+static gboolean gemv_vec_fits(const ivl_tensor *y, const ivl_tensor *x, const ivl_tensor *w)
+{
+  return x->rows == 1 && x->dtype == IVL_DTYPE_BF16 && w->dtype == IVL_DTYPE_BF16 && is_act(y) &&
+         y->rows == 1 && y->cols == w->rows && w->cols == x->cols && x->cols % 8 == 0 &&
+         (((uintptr_t)x->data | (uintptr_t)w->data) % 16) == 0;
+}
+
+static void cuda_matmul_qkv(ivl_backend *be, ivl_tensor *q, ivl_tensor *k, ivl_tensor *v,
+                            const ivl_tensor *x, const ivl_tensor *wq, const ivl_tensor *wk,
+                            const ivl_tensor *wv, const ivl_tensor *bq, const ivl_tensor *bk,
+                            const ivl_tensor *bv)
+{
+  CudaBackend *self = cuda_backend(be);
+  ivl_tensor *y[3] = {q, k, v};
+  const ivl_tensor *w[3] = {wq, wk, wv}, *b[3] = {bq, bk, bv};
+  gboolean fused = q->dtype == k->dtype && q->dtype == v->dtype;
+  for (int m = 0; m < 3; m++)
+    fused = fused && gemv_vec_fits(y[m], x, w[m]) && (b[m] == NULL || is_vec(b[m], w[m]->rows));
+  if (!fused) {
+    for (int m = 0; m < 3; m++)
+      cuda_matmul(be, y[m], x, w[m], b[m]);
+    return;
+  }
+  void *yd[3];
+  const uint16_t *wd[3], *bd[3];
+  int64_t rows[3];
+  for (int m = 0; m < 3; m++)
+    yd[m] = y[m]->data, wd[m] = w[m]->data, bd[m] = b[m] ? b[m]->data : NULL, rows[m] = w[m]->rows;
+  ivl_cuda_check(
+      self,
+      ivl_cuda_gemv_qkv(yd, (ivl_cuda_dtype)q->dtype, x->data, wd, bd, rows, x->cols, self->stream),
+      "matmul_qkv");
+}
+
+static void cuda_rope_store_kv(ivl_backend *be, ivl_tensor *q, ivl_tensor *k, const ivl_tensor *v,
+                               ivl_tensor *k_cache, ivl_tensor *v_cache, int n_heads,
+                               int n_kv_heads, int head_dim, int64_t pos0, double theta)
+{
+  CudaBackend *self = cuda_backend(be);
+  const gboolean fused =
+      is_act(q) && q->dtype == k->dtype && same_shape(k, v) && k_cache->dtype == k->dtype &&
+      v_cache->dtype == k->dtype && k_cache->cols == k->cols && v_cache->cols == k->cols &&
+      k_cache->rows == v_cache->rows && q->rows == k->rows && head_dim > 0 && head_dim % 2 == 0 &&
+      q->cols == (int64_t)n_heads * head_dim && k->cols == (int64_t)n_kv_heads * head_dim &&
+      pos0 >= 0 && pos0 + k->rows <= k_cache->rows;
+  if (!fused) {
+    cuda_rope(be, q, n_heads, head_dim, pos0, theta);
+    cuda_rope(be, k, n_kv_heads, head_dim, pos0, theta);
+    cuda_copy_rows(be, k_cache, pos0, k, 0, k->rows);
+    cuda_copy_rows(be, v_cache, pos0, v, 0, v->rows);
+    return;
+  }
+  const int32_t *base = pos_base(self, &pos0);
+  ivl_cuda_check(self,
+                 ivl_cuda_rope_store_kv(q->data, k->data, v->data, k_cache->data, v_cache->data,
+                                        k_cache->rows, (ivl_cuda_dtype)q->dtype, q->rows, n_heads,
+                                        n_kv_heads, head_dim, pos0, base, (float)theta,
+                                        theta_base(self), self->stream),
+                 "rope_store_kv");
+}
+
+static void cuda_matmul_silu_mul(ivl_backend *be, ivl_tensor *gate, ivl_tensor *up,
+                                 const ivl_tensor *x, const ivl_tensor *w_gate,
+                                 const ivl_tensor *w_up)
+{
+  CudaBackend *self = cuda_backend(be);
+  const gboolean fused = gemv_vec_fits(gate, x, w_gate) && gemv_vec_fits(gate, x, w_up);
+  if (!fused) {
+    cuda_matmul(be, gate, x, w_gate, NULL);
+    cuda_matmul(be, up, x, w_up, NULL);
+    cuda_silu_mul(be, gate, up);
+    return;
+  }
+  ivl_cuda_check(self,
+                 ivl_cuda_gate_up_silu(gate->data, (ivl_cuda_dtype)gate->dtype, x->data,
+                                       w_gate->data, w_up->data, w_gate->rows, x->cols,
+                                       self->stream),
+                 "matmul_silu_mul");
+}
+
 static void cuda_layer_norm(ivl_backend *be, ivl_tensor *y, const ivl_tensor *x,
                             const ivl_tensor *w, const ivl_tensor *b, float eps)
 {
@@ -406,6 +507,10 @@ void ivl_cuda_backend_set_ops(ivl_backend_ops *ops)
   ops->matmul = cuda_matmul;
   ops->layer_norm = cuda_layer_norm;
   ops->rms_norm = cuda_rms_norm;
+  ops->add_rms_norm = cuda_add_rms_norm;
+  ops->matmul_silu_mul = cuda_matmul_silu_mul;
+  ops->matmul_qkv = cuda_matmul_qkv;
+  ops->rope_store_kv = cuda_rope_store_kv;
   ops->rope = cuda_rope;
   ops->attention = cuda_attention;
   ops->gelu = cuda_gelu;

@@ -99,6 +99,24 @@ typedef struct ivl_backend_ops {
   void (*gelu)(ivl_backend *be, ivl_tensor *x);
   /* gate = silu(gate) * up, in place. */
   void (*silu_mul)(ivl_backend *be, ivl_tensor *gate, const ivl_tensor *up);
+  /* Optional fusions (NULL: the caller runs the ops they stand for), same results:
+   * x += r, then y = rms_norm(x) * w (add, then rms_norm); */
+  void (*add_rms_norm)(ivl_backend *be, ivl_tensor *y, ivl_tensor *x, const ivl_tensor *r,
+                       const ivl_tensor *w, float eps);
+  /* q, k, v = x wq^T + bq, x wk^T + bk, x wv^T + bv (three matmuls; biases may be NULL); */
+  void (*matmul_qkv)(ivl_backend *be, ivl_tensor *q, ivl_tensor *k, ivl_tensor *v,
+                     const ivl_tensor *x, const ivl_tensor *wq, const ivl_tensor *wk,
+                     const ivl_tensor *wv, const ivl_tensor *bq, const ivl_tensor *bk,
+                     const ivl_tensor *bv);
+  /* rope on q and k, then k and v into the caches' rows from pos0 (rope, rope, copy_rows,
+   * copy_rows); */
+  void (*rope_store_kv)(ivl_backend *be, ivl_tensor *q, ivl_tensor *k, const ivl_tensor *v,
+                        ivl_tensor *k_cache, ivl_tensor *v_cache, int n_heads, int n_kv_heads,
+                        int head_dim, int64_t pos0, double theta);
+  /* gate = silu(x w_gate^T) * (x w_up^T), up scratch of gate's shape (matmul, matmul,
+   * silu_mul). */
+  void (*matmul_silu_mul)(ivl_backend *be, ivl_tensor *gate, ivl_tensor *up, const ivl_tensor *x,
+                          const ivl_tensor *w_gate, const ivl_tensor *w_up);
   /* y = a + b (same shapes; y may alias a). */
   void (*add)(ivl_backend *be, ivl_tensor *y, const ivl_tensor *a, const ivl_tensor *b);
   /* y += x * scale[col] (layer scale ls1/ls2 over rows); scale is [1, cols]. */

@@ -434,9 +434,14 @@ int ivl_language_get_max_rows(const ivl_language *lm)
 /* x = x + o_proj(attn(rope(q), rope(k), v)); x = x + down(silu(gate(xn)) * up(xn)) for the
  * step's rows, residual rows x_row0.. (views of the chunk buffers with n rows): every product
  * over all the rows at once, RoPE and attention per sequence, over its own cache and
- * positions. */
+ * positions.
+ *
+ * With the backend's fused add_rms_norm, a residual add can wait in `out` for the next norm:
+ * add_pending says the previous layer left its MLP output there (for these rows), and
+ * leave_pending that this one may too (the caller runs the next layer on the same backend, or
+ * final_logits with add_pending, on the same rows next). */
 static void layer_forward(ivl_language *lm, int l, int64_t x_row0, const ivl_lm_rows *seqs,
-                          int n_seqs, int64_t n)
+                          int n_seqs, int64_t n, gboolean add_pending, gboolean leave_pending)
 {
   lm_layer *w = &lm->layers[l];
   lm_state *st = &lm->states[w->stage];
@@ -451,19 +456,32 @@ static void layer_forward(ivl_language *lm, int l, int64_t x_row0, const ivl_lm_
   ivl_tensor up = ivl_tensor_view_rows(st->up, 0, n);
   float eps = (float)c->rms_norm_eps;
 
-  o->rms_norm(be, &xn, &x, w->attn_norm, eps);
-  o->matmul(be, &q, &xn, w->wq, w->bq);
-  o->matmul(be, &k, &xn, w->wk, w->bk);
-  o->matmul(be, &v, &xn, w->wv, w->bv);
+  if (add_pending)
+    o->add_rms_norm(be, &xn, &x, &out, w->attn_norm, eps);
+  else
+    o->rms_norm(be, &xn, &x, w->attn_norm, eps);
+  if (o->matmul_qkv) {
+    o->matmul_qkv(be, &q, &k, &v, &xn, w->wq, w->wk, w->wv, w->bq, w->bk, w->bv);
+  } else {
+    o->matmul(be, &q, &xn, w->wq, w->bq);
+    o->matmul(be, &k, &xn, w->wk, w->bk);
+    o->matmul(be, &v, &xn, w->wv, w->bv);
+  }
   int64_t r = 0;
   for (int i = 0; i < n_seqs; i++) {
     const ivl_lm_rows *s = &seqs[i];
     ivl_tensor qs = ivl_tensor_view_rows(st->q, r, s->n), ks = ivl_tensor_view_rows(st->k, r, s->n);
     ivl_tensor as = ivl_tensor_view_rows(st->att, r, s->n);
-    o->rope(be, &qs, c->num_heads, c->head_dim, s->pos0, s->theta);
-    o->rope(be, &ks, c->num_kv_heads, c->head_dim, s->pos0, s->theta);
-    o->copy_rows(be, s->kv->k[l], s->pos0, &k, r, s->n);
-    o->copy_rows(be, s->kv->v[l], s->pos0, &v, r, s->n);
+    if (o->rope_store_kv) {
+      ivl_tensor vs = ivl_tensor_view_rows(st->v, r, s->n);
+      o->rope_store_kv(be, &qs, &ks, &vs, s->kv->k[l], s->kv->v[l], c->num_heads, c->num_kv_heads,
+                       c->head_dim, s->pos0, s->theta);
+    } else {
+      o->rope(be, &qs, c->num_heads, c->head_dim, s->pos0, s->theta);
+      o->rope(be, &ks, c->num_kv_heads, c->head_dim, s->pos0, s->theta);
+      o->copy_rows(be, s->kv->k[l], s->pos0, &k, r, s->n);
+      o->copy_rows(be, s->kv->v[l], s->pos0, &v, r, s->n);
+    }
     const int64_t kv_rows = lm->recording ? s->kv->n_ctx : s->pos0 + s->n;
     ivl_tensor kc = ivl_tensor_view_rows(s->kv->k[l], 0, kv_rows);
     ivl_tensor vc = ivl_tensor_view_rows(s->kv->v[l], 0, kv_rows);
@@ -472,14 +490,28 @@ static void layer_forward(ivl_language *lm, int l, int64_t x_row0, const ivl_lm_
     r += s->n;
   }
   o->matmul(be, &out, &att, w->wo, w->bo);
-  o->add(be, &x, &x, &out);
-
-  o->rms_norm(be, &xn, &x, w->ffn_norm, eps);
-  o->matmul(be, &gate, &xn, w->w_gate, NULL);
-  o->matmul(be, &up, &xn, w->w_up, NULL);
-  o->silu_mul(be, &gate, &up);
+  if (o->add_rms_norm) {
+    o->add_rms_norm(be, &xn, &x, &out, w->ffn_norm, eps);
+  } else {
+    o->add(be, &x, &x, &out);
+    o->rms_norm(be, &xn, &x, w->ffn_norm, eps);
+  }
+  if (o->matmul_silu_mul) {
+    o->matmul_silu_mul(be, &gate, &up, &xn, w->w_gate, w->w_up);
+  } else {
+    o->matmul(be, &gate, &xn, w->w_gate, NULL);
+    o->matmul(be, &up, &xn, w->w_up, NULL);
+    o->silu_mul(be, &gate, &up);
+  }
   o->matmul(be, &out, &gate, w->w_down, NULL);
-  o->add(be, &x, &x, &out);
+  if (!leave_pending || !o->add_rms_norm)
+    o->add(be, &x, &x, &out);
+}
+
+/* Whether layer_forward may leave the MLP's residual add for the next norm. */
+static gboolean can_fold(const ivl_language *lm)
+{
+  return lm->be->ops->add_rms_norm != NULL;
 }
 
 /* Token embeddings for the step's ids into residual rows x_row0.., each sequence's runs of
@@ -517,8 +549,10 @@ static void embed_rows(ivl_language *lm, int64_t x_row0, const ivl_lm_rows *seqs
 }
 
 /* logits[j] = lm_head(norm(x[last row of the j-th sequence that wants logits])), as one
- * product over those rows. */
-static void final_logits(ivl_language *lm, int64_t x_row0, const ivl_lm_rows *seqs, int n_seqs)
+ * product over those rows; with add_pending, after x[row] += out[row - x_row0] (the last
+ * layer left its add to this norm). */
+static void final_logits(ivl_language *lm, int64_t x_row0, const ivl_lm_rows *seqs, int n_seqs,
+                         gboolean add_pending)
 {
   ivl_backend *be = lm->be;
   int64_t r = x_row0, j = 0;
@@ -528,7 +562,11 @@ static void final_logits(ivl_language *lm, int64_t x_row0, const ivl_lm_rows *se
       continue;
     ivl_tensor row = ivl_tensor_view_rows(lm->states[0].x, r - 1, 1);
     ivl_tensor last = ivl_tensor_view_rows(lm->last, j++, 1);
-    be->ops->rms_norm(be, &last, &row, lm->norm, (float)lm->cfg.rms_norm_eps);
+    ivl_tensor out = ivl_tensor_view_rows(lm->states[0].out, r - 1 - x_row0, 1);
+    if (add_pending)
+      be->ops->add_rms_norm(be, &last, &row, &out, lm->norm, (float)lm->cfg.rms_norm_eps);
+    else
+      be->ops->rms_norm(be, &last, &row, lm->norm, (float)lm->cfg.rms_norm_eps);
   }
   if (j == 0)
     return;
@@ -559,12 +597,13 @@ static gboolean record_unit(ivl_language *lm, const lm_unit *u, const ivl_lm_row
   if (!be->ops->graph_begin(be, u->graph, one->pos0, error))
     return FALSE;
   lm->recording = TRUE;
+  const gboolean fold = can_fold(lm);
   if (u->embed)
     embed_rows(lm, 0, one, 1, 1);
   for (int l = u->first; l < u->end; l++)
-    layer_forward(lm, l, 0, one, 1, 1);
+    layer_forward(lm, l, 0, one, 1, 1, fold && l > u->first, fold && (l + 1 < u->end || u->head));
   if (u->head)
-    final_logits(lm, 0, one, 1);
+    final_logits(lm, 0, one, 1, fold && u->end > u->first);
   lm->recording = FALSE;
   return be->ops->graph_end(be, error);
 }
@@ -638,10 +677,15 @@ static gboolean rows_finite(const ivl_tensor *t, int64_t n_rows, gboolean *finit
  * `head`. With `where`, each layer's activations are checked and the run stops (TRUE) at the
  * first that is not finite, naming it in *where. */
 typedef void (*run_part)(ivl_language *lm, const void *data);
-typedef void (*run_layer)(ivl_language *lm, int l, const void *data);
+typedef void (*run_layer)(ivl_language *lm, int l, gboolean add_pending, gboolean leave_pending,
+                          const void *data);
+typedef void (*run_head)(ivl_language *lm, gboolean add_pending, const void *data);
 
+/* With fold, each unit's layers leave their last residual add to the next norm (layer_forward):
+ * not across units, whose x moves to another backend without `out`. */
 static gboolean run_units(ivl_language *lm, int64_t n, run_part embed, run_layer layer,
-                          run_part head, const void *data, char **where, GError **error)
+                          run_head head, const void *data, gboolean fold, char **where,
+                          GError **error)
 {
   gboolean finite = TRUE;
   for (int i = 0; i < lm->n_units; i++) {
@@ -659,7 +703,7 @@ static gboolean run_units(ivl_language *lm, int64_t n, run_part embed, run_layer
       move_x(lm, u, n);
     }
     for (int l = u->first; l < u->end; l++) {
-      layer(lm, l, data);
+      layer(lm, l, fold && l > u->first, fold && (l + 1 < u->end || u->head), data);
       if (!ivl_backend_take_error(st->be, error))
         return FALSE;
       if (where && !rows_finite(st->x, n, &finite, error))
@@ -670,7 +714,7 @@ static gboolean run_units(ivl_language *lm, int64_t n, run_part embed, run_layer
       }
     }
     if (u->head)
-      head(lm, data);
+      head(lm, fold && u->end > u->first, data);
   }
   return take_errors(lm, error);
 }
@@ -688,16 +732,17 @@ static void step_embed(ivl_language *lm, const void *data)
   embed_rows(lm, 0, s->seqs, s->n_seqs, s->n);
 }
 
-static void step_layer(ivl_language *lm, int l, const void *data)
+static void step_layer(ivl_language *lm, int l, gboolean add_pending, gboolean leave_pending,
+                       const void *data)
 {
   const step_rows *s = data;
-  layer_forward(lm, l, 0, s->seqs, s->n_seqs, s->n);
+  layer_forward(lm, l, 0, s->seqs, s->n_seqs, s->n, add_pending, leave_pending);
 }
 
-static void step_head(ivl_language *lm, const void *data)
+static void step_head(ivl_language *lm, gboolean add_pending, const void *data)
 {
   const step_rows *s = data;
-  final_logits(lm, 0, s->seqs, s->n_seqs);
+  final_logits(lm, 0, s->seqs, s->n_seqs, add_pending);
 }
 
 /* One step's rows through every layer; see run_units for `where`. */
@@ -709,7 +754,10 @@ static gboolean run_step(ivl_language *lm, const ivl_lm_rows *seqs, int n_seqs, 
     s.n += seqs[i].n;
     seqs[i].kv->n_past = seqs[i].pos0; /* the cache beyond is rewritten from here */
   }
-  if (!run_units(lm, s.n, step_embed, step_layer, step_head, &s, where, error))
+  /* Folded adds leave x without the last layer's MLP output but in the rows final_logits
+   * adds it to: later steps read only the KV cache. Checked runs look at every layer's x. */
+  if (!run_units(lm, s.n, step_embed, step_layer, step_head, &s, can_fold(lm) && !where, where,
+                 error))
     return FALSE;
   if (where && *where)
     return TRUE;
@@ -769,19 +817,21 @@ static void pass_embed(ivl_language *lm, const void *data)
     embed_rows(lm, (int64_t)i * CHUNK, &p->chunks[i], 1, p->chunks[i].n);
 }
 
-static void pass_layer(ivl_language *lm, int l, const void *data)
+static void pass_layer(ivl_language *lm, int l, gboolean add_pending, gboolean leave_pending,
+                       const void *data)
 {
   const pass_rows *p = data;
   for (int i = 0; i < p->n_chunks; i++)
-    layer_forward(lm, l, (int64_t)i * CHUNK, &p->chunks[i], 1, p->chunks[i].n);
+    layer_forward(lm, l, (int64_t)i * CHUNK, &p->chunks[i], 1, p->chunks[i].n, add_pending,
+                  leave_pending);
 }
 
-static void pass_head(ivl_language *lm, const void *data)
+static void pass_head(ivl_language *lm, gboolean add_pending, const void *data)
 {
   const pass_rows *p = data;
   const int last = p->n_chunks - 1;
   if (p->chunks[last].logits)
-    final_logits(lm, (int64_t)last * CHUNK, &p->chunks[last], 1);
+    final_logits(lm, (int64_t)last * CHUNK, &p->chunks[last], 1, add_pending);
 }
 
 /* One sequence's call in passes, each layer over the pass's chunks in order; see run_units
@@ -806,7 +856,9 @@ static gboolean run_chunks(ivl_language *lm, const ivl_lm_rows *call, char **whe
         for (int64_t i = 0; i < ch->n; i++)
           image_row += ch->ids[i] == call->image_token;
     }
-    if (!run_units(lm, len, pass_embed, pass_layer, pass_head, &p, where, error))
+    /* The chunks of a pass share `out`: only a pass of one chunk can fold its adds. */
+    if (!run_units(lm, len, pass_embed, pass_layer, pass_head, &p,
+                   can_fold(lm) && p.n_chunks == 1 && !where, where, error))
       return FALSE;
     if (where && *where)
       return TRUE;

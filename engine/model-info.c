@@ -142,17 +142,20 @@ static guint64 workspace_bytes(const ivl_config *c, guint64 context)
   return MAX(vision, llm_workspace_bytes(c, context));
 }
 
-/* Elements of the largest Linear weight matrix that multiplies many rows at once: all but
- * lm_head, which only ever sees the last position. */
-static guint64 largest_linear(const ivl_config *config)
+/* Elements of the largest Linear weight matrix that multiplies many rows at once (all but
+ * lm_head, which only ever sees the last position), and of language layer 0's. */
+static guint64 largest_linear(const ivl_config *config, guint64 *layer0)
 {
   g_autoptr(GPtrArray) specs = ivl_model_tensor_specs(config);
   guint64 most = 0;
+  *layer0 = 0;
   for (guint i = 0; i < specs->len; i++) {
     const ivl_tensor_spec *s = g_ptr_array_index(specs, i);
     if (s->is_linear && !g_str_equal(s->name, "language_model.lm_head.weight") &&
         !g_str_equal(s->name, "language_model.output.weight"))
       most = MAX(most, (guint64)ivl_tensor_spec_n_elements(s));
+    if (s->is_linear && g_str_has_prefix(s->name, "language_model.model.layers.0."))
+      *layer0 += (guint64)ivl_tensor_spec_n_elements(s);
   }
   return most;
 }
@@ -161,8 +164,9 @@ static guint64 largest_linear(const ivl_config *config)
  *   KV cache = 2 (K, V) × layers × KV × hd × context × element size,
  *              bf16 on a GPU (2 bytes), f32 on the CPU (4 bytes);
  *   overhead = 512 MiB on a GPU for the CUDA context and cuBLAS workspace, 0 on the CPU;
- *   workspace on a GPU with quantized weights + 7 × 2 bytes × the largest Linear matrix but
- *   lm_head (the bf16 expansions kept for prefill and vision).
+ *   workspace on a GPU with quantized weights + 2 bytes × (a language layer's Linear
+ *   matrices + the largest Linear matrix but lm_head): the bf16 expansions a prompt keeps
+ *   for its chunks, and one for vision.
  * On the CPU the bf16 weights are the mapped files (page cache, not private memory), still
  * counted since they must fit in RAM to run at speed; quantized ones are private copies. */
 ivl_memory_estimate ivl_model_estimate_memory(const ivl_config *config, ivl_precision precision,
@@ -175,11 +179,13 @@ ivl_memory_estimate ivl_model_estimate_memory(const ivl_config *config, ivl_prec
   m.kv_cache = 2 * (guint64)l->num_layers * (guint64)l->num_kv_heads * (guint64)l->head_dim *
                context * (gpu ? 2 : 4);
   m.workspace = workspace_bytes(config, context);
-  /* a quantized matrix is expanded to bf16 for products of more than a few rows on a GPU,
-   * and the last 7 expansions are kept (a language layer's, reused by a prompt's chunks):
-   * at most 7 scratches as large as the largest matrix */
-  if (gpu && precision != IVL_PRECISION_BF16)
-    m.workspace += 7 * 2 * largest_linear(config);
+  /* a quantized matrix is expanded to bf16 for products of more than a few rows on a GPU;
+   * the last 7 expansions are kept, a language layer's while a prompt runs */
+  if (gpu && precision != IVL_PRECISION_BF16) {
+    guint64 layer0 = 0;
+    const guint64 most = largest_linear(config, &layer0);
+    m.workspace += 2 * (layer0 + most);
+  }
   m.overhead = gpu ? G_GUINT64_CONSTANT(512) << 20 : 0;
   m.total = m.weights + m.kv_cache + m.workspace + m.overhead;
   return m;
@@ -204,7 +210,10 @@ ivl_split_costs ivl_model_split_costs(const ivl_config *config, ivl_precision pr
   c.layer_weights = c.layer_in[precision];
   c.fixed_weights = c.fixed_in[precision];
   c.layer_kv = 2 * (guint64)l->num_kv_heads * (guint64)l->head_dim * context * 2;
-  guint64 dequant = precision != IVL_PRECISION_BF16 ? 2 * largest_linear(config) : 0;
+  /* each device expands its own layers' weights (ivl_model_estimate_memory) */
+  guint64 layer0 = 0;
+  const guint64 most = largest_linear(config, &layer0);
+  guint64 dequant = precision != IVL_PRECISION_BF16 ? 2 * (layer0 + most) : 0;
   c.workspace_first = workspace_bytes(config, context) + dequant;
   c.workspace_other = llm_workspace_bytes(config, context) + dequant;
   return c;

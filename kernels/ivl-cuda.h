@@ -64,6 +64,28 @@ cudaError_t ivl_cuda_add_bias(void *y, ivl_cuda_dtype t, const uint16_t *bias, i
 
 cudaError_t ivl_cuda_rms_norm(void *y, const void *x, ivl_cuda_dtype t, const uint16_t *w,
                               int64_t rows, int64_t cols, float eps, cudaStream_t stream);
+/* x += r, then y = rms_norm(x) * w: bitwise ivl_cuda_add then ivl_cuda_rms_norm. */
+cudaError_t ivl_cuda_add_rms_norm(void *y, void *x, const void *r, ivl_cuda_dtype t,
+                                  const uint16_t *w, int64_t rows, int64_t cols, float eps,
+                                  cudaStream_t stream);
+/* h [out] = silu(w_gate x) * (w_up x) for one row x [in] (bf16, in % 8 == 0, 16-byte
+ * aligned; else cudaErrorInvalidValue): bitwise two ivl_cuda_gemv and ivl_cuda_silu_mul. */
+/* y[m] [rows[m]] = w[m] x + bias[m] (bias may be NULL) for m = q, k, v and one row x [in]
+ * (bf16, in % 8 == 0, 16-byte aligned; else cudaErrorInvalidValue), in one launch: bitwise
+ * three ivl_cuda_gemv. */
+cudaError_t ivl_cuda_gemv_qkv(void *const y[3], ivl_cuda_dtype y_t, const void *x,
+                              const uint16_t *const w[3], const uint16_t *const bias[3],
+                              const int64_t rows[3], int64_t in, cudaStream_t stream);
+/* ivl_cuda_rope on q and k, then the rows of k and v copied to the caches [cache_rows,
+ * n_kv_heads * head_dim] at pos0 (+ *pos_base), as ivl_cuda_copy_rows: one launch. */
+cudaError_t ivl_cuda_rope_store_kv(void *q, void *k, const void *v, void *k_cache, void *v_cache,
+                                   int64_t cache_rows, ivl_cuda_dtype t, int64_t rows, int n_heads,
+                                   int n_kv_heads, int head_dim, int64_t pos0,
+                                   const int32_t *pos_base, float theta, const float *theta_dev,
+                                   cudaStream_t stream);
+cudaError_t ivl_cuda_gate_up_silu(void *h, ivl_cuda_dtype t, const void *x, const uint16_t *w_gate,
+                                  const uint16_t *w_up, int64_t out, int64_t in,
+                                  cudaStream_t stream);
 cudaError_t ivl_cuda_layer_norm(void *y, const void *x, ivl_cuda_dtype t, const uint16_t *w,
                                 const uint16_t *b, int64_t rows, int64_t cols, float eps,
                                 cudaStream_t stream);

@@ -35,7 +35,7 @@ if command -v nvcc >/dev/null 2>&1 || [ -x /usr/local/cuda/bin/nvcc ]; then
     meson setup build-emu -Demulate_cuda=true -Dwith_gui=disabled >/dev/null
   fi
   meson compile -C build-emu test-emu-checks test-cuda-open test-cuda-graph test-cuda-top-k \
-    test-backend-ops test-cuda-fixes test-greedy-cuda test-batch test-quant-prefill test-cuda-split app/ivl
+    test-backend-ops test-cuda-fixes test-greedy-cuda test-batch test-quant-prefill test-cuda-split test-cuda-fused app/ivl
   meson test -C build-emu --no-rebuild --suite emu --print-errorlogs
 else
   echo "no CUDA toolkit: the emulated CUDA suites did not run"

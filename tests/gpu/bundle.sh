@@ -1,7 +1,8 @@
 #!/bin/bash
 # tests/gpu/bundle.sh [ARCHS] — build ivl and the GPU checks on a machine that has the build
 # dependencies (tools/setup-debian.sh) into build-gpu-bundle/: bin/ (ivl, test-backend-ops,
-# test-cuda-graph, test-cuda-top-k, test-cuda-fixes, test-greedy-cuda, gpu-peak), lib/ (the shared libraries
+# test-cuda-graph, test-cuda-top-k, test-cuda-fixes, test-cuda-fused, test-quant-prefill,
+# test-greedy-cuda, gpu-peak), lib/ (the shared libraries
 # they need beyond glibc, libstdc++ and CUDA's own) and archs (the compute capabilities
 # built, default 90 = H100/H200).
 # tests/gpu/run.sh uses the bundle on a GPU machine where it cannot build from source (no
@@ -23,7 +24,8 @@ meson compile -C "$BUILD"
 rm -rf "$BUNDLE/bin" "$BUNDLE/lib"
 mkdir -p "$BUNDLE/bin" "$BUNDLE/lib"
 for exe in app/ivl tests/test-backend-ops tests/test-cuda-graph tests/test-cuda-top-k \
-  tests/test-cuda-fixes tests/test-greedy-cuda tests/gpu-peak; do
+  tests/test-cuda-fixes tests/test-cuda-fused tests/test-quant-prefill tests/test-greedy-cuda \
+  tests/gpu-peak; do
   [ -x "$BUILD/$exe" ] && cp "$BUILD/$exe" "$BUNDLE/bin/"
 done
 # glibc and libstdc++ are newer on the target (binaries built on older ones run there);

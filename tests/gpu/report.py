@@ -72,7 +72,8 @@ def projection_rows(path, bench, layers_8b, report):
         if not b or not p:
             continue
         at = {ph: v["fixed"] + layers * v["per_layer"] for ph, v in p["ms_by_layers"].items()}
-        at["vision_per_tile"] = p["vision_per_tile"]["ms"]
+        vision = p.get("vision_per_tile") or proj["models"].get("1b", {}).get("vision_per_tile")
+        at["vision_per_tile"] = vision["ms"] if vision else 0
         measured = {"decode_per_token": 1e3 / b["decode_tokens_per_s"]
                     if b.get("decode_tokens_per_s") else None,
                     "prefill_per_token": 1e3 / b["prefill_tokens_per_s"]

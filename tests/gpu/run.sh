@@ -131,6 +131,7 @@ if step build 360 build_from_source; then
   BIN_TOPK=$BUILD/tests/test-cuda-top-k
   BIN_PEAK=$BUILD/tests/gpu-peak
   BIN_FIXES=$BUILD/tests/test-cuda-fixes
+  BIN_FUSED=$BUILD/tests/test-cuda-fused
 elif [ -x "$BUNDLE/bin/ivl" ]; then
   # The failed source build is not this check's failure when a bundle stands in for it.
   sed -i '$d' "$STEPS"
@@ -147,6 +148,7 @@ elif [ -x "$BUNDLE/bin/ivl" ]; then
   BIN_TOPK=$BUNDLE/bin/test-cuda-top-k
   BIN_PEAK=$BUNDLE/bin/gpu-peak
   BIN_FIXES=$BUNDLE/bin/test-cuda-fixes
+  BIN_FUSED=$BUNDLE/bin/test-cuda-fused
 else
   log "cannot build here and no build-gpu-bundle/ (build log in logs.tar.gz); make a bundle with"
   log "tests/gpu/bundle.sh on a machine with the build dependencies and bring it along"
@@ -176,6 +178,11 @@ if [ "$MODE" != none ]; then
   else
     record cuda-fixes skip 0 "an older bundle without test-cuda-fixes"
   fi
+  if [ -x "$BIN_FUSED" ]; then
+    step cuda-fused 60 $RUN "$BIN_FUSED"
+  else
+    record cuda-fused skip 0 "a bundle without test-cuda-fused"
+  fi
   # The sanitizer slows the kernels, not the CPU reference: the whole op test fits; racecheck
   # (shared memory) on one case of each attention kernel and head size.
   if command -v compute-sanitizer >/dev/null; then
@@ -190,9 +197,12 @@ if [ "$MODE" != none ]; then
   fi
   if [ "$MODE" = bundle ]; then
     step greedy-cuda 300 $RUN IVL_SOURCE_ROOT="$ROOT" "$BUNDLE/bin/test-greedy-cuda"
+    [ -x "$BUNDLE/bin/test-quant-prefill" ] &&
+      step quant-prefill 200 $RUN IVL_SOURCE_ROOT="$ROOT" "$BUNDLE/bin/test-quant-prefill"
   fi
   if [ "$MODE" = source ]; then
-    # The rest of suite gpu (the ops suite ran above, binary by binary): greedy-cuda.
+    # The rest of suite gpu (the ops suite ran above, binary by binary): greedy-cuda,
+    # quant-prefill.
     step meson-tests-gpu 240 $MESON test -C "$BUILD" --suite gpu --no-suite ops \
       --print-errorlogs --timeout-multiplier 4
   fi
