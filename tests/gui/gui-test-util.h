@@ -4,6 +4,7 @@
 
 #include <adwaita.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef gboolean (*GuiCondition)(gpointer data);
 
@@ -138,6 +139,49 @@ static inline gboolean gui_toplevel_shown(gpointer type)
 {
   GtkWindow *w = gui_find_toplevel(GPOINTER_TO_SIZE(type));
   return w && gtk_widget_get_mapped(GTK_WIDGET(w));
+}
+
+/* GStreamer sees only the plugins playback needs (linked from $IVL_GST_PLUGINS_DIR into tmp),
+ * with a registry of its own: a full system set is slow to scan and drags GTK 3 (the
+ * gtkwayland plugin) or DirectFB into this GTK 4 process, which breaks under Xvfb. */
+static inline void gui_isolate_gstreamer(const char *tmp)
+{
+  static const char *const plugins[] = {
+      "app",
+      "audioconvert",
+      "audiofx",
+      "audioparsers",
+      "audioresample",
+      "autodetect",
+      "coreelements",
+      "id3demux",
+      "isomp4",
+      "jpeg",
+      "libav",
+      "matroska",
+      "playback",
+      "typefindfunctions",
+      "videoconvertscale",
+      "videoparsersbad",
+      "videofilter",
+      "volume",
+      "vpx",
+  };
+  const char *system = g_getenv("IVL_GST_PLUGINS_DIR");
+  g_autofree char *dir = g_build_filename(tmp, "gst-plugins", NULL);
+  g_autofree char *registry = g_build_filename(tmp, "gst-registry.bin", NULL);
+
+  g_mkdir_with_parents(dir, 0700);
+  for (guint i = 0; system && i < G_N_ELEMENTS(plugins); i++) {
+    g_autofree char *name = g_strdup_printf("libgst%s.so", plugins[i]);
+    g_autofree char *from = g_build_filename(system, name, NULL);
+    g_autofree char *to = g_build_filename(dir, name, NULL);
+    if (g_file_test(from, G_FILE_TEST_EXISTS))
+      g_assert_cmpint(symlink(from, to), ==, 0);
+  }
+  g_setenv("GST_PLUGIN_SYSTEM_PATH_1_0", dir, TRUE);
+  g_setenv("GST_PLUGIN_PATH_1_0", "", TRUE);
+  g_setenv("GST_REGISTRY_1_0", registry, TRUE);
 }
 
 /* Any warning or critical (from our code, GTK, libadwaita, GLib, GStreamer's GLib side; on

@@ -341,48 +341,6 @@ static void test_server_killed(void)
   screenshot(GTK_WIDGET(window), "08-unreachable");
 }
 
-/* Only the GStreamer plugins the clip preview needs, with a registry of the test's own (as
- * test-chat-window.c does): the system's full set is slow to scan and may log warnings. */
-static void isolate_gstreamer(const char *tmp)
-{
-  static const char *const plugins[] = {
-      "app",
-      "audioconvert",
-      "audiofx",
-      "audioparsers",
-      "audioresample",
-      "autodetect",
-      "coreelements",
-      "id3demux",
-      "isomp4",
-      "jpeg",
-      "libav",
-      "matroska",
-      "playback",
-      "typefindfunctions",
-      "videoconvertscale",
-      "videoparsersbad",
-      "videofilter",
-      "volume",
-      "vpx",
-  };
-  const char *system = g_getenv("IVL_GST_PLUGINS_DIR");
-  g_autofree char *dir = g_build_filename(tmp, "gst-plugins", NULL);
-  g_autofree char *registry = g_build_filename(tmp, "gst-registry.bin", NULL);
-
-  g_mkdir_with_parents(dir, 0700);
-  for (guint i = 0; system && i < G_N_ELEMENTS(plugins); i++) {
-    g_autofree char *name = g_strdup_printf("libgst%s.so", plugins[i]);
-    g_autofree char *from = g_build_filename(system, name, NULL);
-    g_autofree char *to = g_build_filename(dir, name, NULL);
-    if (g_file_test(from, G_FILE_TEST_EXISTS))
-      g_assert_cmpint(symlink(from, to), ==, 0);
-  }
-  g_setenv("GST_PLUGIN_SYSTEM_PATH_1_0", dir, TRUE);
-  g_setenv("GST_PLUGIN_PATH_1_0", "", TRUE);
-  g_setenv("GST_REGISTRY_1_0", registry, TRUE);
-}
-
 static void die_with_parent(gpointer data)
 {
   (void)data;
@@ -420,7 +378,7 @@ int main(int argc, char **argv)
   g_setenv("XDG_DATA_HOME", tmp, TRUE);
   g_setenv("XDG_CACHE_HOME", tmp, TRUE);
   g_setenv("HF_HOME", tmp, TRUE);
-  isolate_gstreamer(tmp);
+  gui_isolate_gstreamer(tmp);
   gtk_test_init(&argc, &argv, NULL);
   start_server();
 

@@ -1851,33 +1851,6 @@ static void test_narrow_alternatives(void)
   gui_settle(500);
 }
 
-/* GStreamer sees only the plugins playback needs: a full system set drags GTK 3 (the
- * gtkwayland plugin) or DirectFB into this GTK 4 process, which breaks under Xvfb. */
-static void isolate_gstreamer(const char *tmp)
-{
-  static const char *const plugins[] = {
-      "app",     "audioconvert", "audiofx",   "audioparsers",      "audioresample",
-      "autodetect", "coreelements", "id3demux", "isomp4",          "jpeg", "libav",
-      "matroska", "playback",     "typefindfunctions", "videoconvertscale", "videoparsersbad",
-      "videofilter", "volume", "vpx",
-  };
-  const char *system = g_getenv("IVL_GST_PLUGINS_DIR");
-  g_autofree char *dir = g_build_filename(tmp, "gst-plugins", NULL);
-  g_autofree char *registry = g_build_filename(tmp, "gst-registry.bin", NULL);
-
-  g_mkdir_with_parents(dir, 0700);
-  for (guint i = 0; system && i < G_N_ELEMENTS(plugins); i++) {
-    g_autofree char *name = g_strdup_printf("libgst%s.so", plugins[i]);
-    g_autofree char *from = g_build_filename(system, name, NULL);
-    g_autofree char *to = g_build_filename(dir, name, NULL);
-    if (g_file_test(from, G_FILE_TEST_EXISTS))
-      g_assert_cmpint(symlink(from, to), ==, 0);
-  }
-  g_setenv("GST_PLUGIN_SYSTEM_PATH_1_0", dir, TRUE);
-  g_setenv("GST_PLUGIN_PATH_1_0", "", TRUE);
-  g_setenv("GST_REGISTRY_1_0", registry, TRUE);
-}
-
 /* The other checkpoint kinds run in the window like the demo model: a 9B-style model (InternLM2
  * layout, SentencePiece tokenizer) and the -hf twins of both language layouts, each copied
  * into the models folder, chosen in the selector and asked about an image. */
@@ -2032,7 +2005,7 @@ int main(int argc, char **argv)
   g_setenv("XDG_DATA_HOME", data_home, TRUE);
   g_setenv("XDG_CACHE_HOME", tmp, TRUE);
   g_setenv("HF_HOME", tmp, TRUE);
-  isolate_gstreamer(tmp);
+  gui_isolate_gstreamer(tmp);
   gtk_test_init(&argc, &argv, NULL);
   /* GNOME's own title buttons (Xvfb's default adds minimize and maximize), so the narrow
    * layout is measured as people see it. */

@@ -271,18 +271,6 @@ static gboolean dialog_says(const char *needle)
   return strstr(adw_message_dialog_get_heading(dialog), needle) != NULL;
 }
 
-/* Whether a shown label under widget has needle in its text. */
-static gboolean shows_label(GtkWidget *widget, const char *needle)
-{
-  if (GTK_IS_LABEL(widget) && gtk_widget_get_visible(widget) &&
-      strstr(gtk_label_get_text(GTK_LABEL(widget)), needle))
-    return TRUE;
-  for (GtkWidget *c = gtk_widget_get_first_child(widget); c; c = gtk_widget_get_next_sibling(c))
-    if (shows_label(c, needle))
-      return TRUE;
-  return FALSE;
-}
-
 /* A model that cannot run here says so on its button and asks before downloading. */
 static void test_too_large(void)
 {
@@ -301,8 +289,8 @@ static void test_too_large(void)
   button = gtk_stack_get_visible_child(GTK_STACK(gui_find_descendant(small, GTK_TYPE_STACK, NULL)));
   g_assert_cmpstr(gtk_button_get_label(GTK_BUTTON(button)), ==, "Download");
   /* The row says where it would run: on a server (issue 18); the small one runs here. */
-  g_assert_true(shows_label(row, "Better run on a server"));
-  g_assert_false(shows_label(small, "run on a server"));
+  g_assert_true(gui_shows_text(row, "Better run on a server"));
+  g_assert_false(gui_shows_text(small, "run on a server"));
 
   gtk_widget_activate_action(row, "row.download", NULL);
   g_assert_true(dialog_says("too large for this computer"));
