@@ -26,6 +26,16 @@ static void add_precision_or_null(JsonBuilder *b, const char *member, int precis
   add_string_or_null(b, member, precision >= 0 ? ivl_precision_name(precision) : NULL);
 }
 
+/* Closes the list and the object around it that b holds and prints them. */
+static void print_list_end(JsonBuilder *b)
+{
+  json_builder_end_array(b);
+  json_builder_end_object(b);
+  g_autoptr(JsonNode) root = json_builder_get_root(b);
+  g_autofree char *text = json_to_string(root, TRUE);
+  printf("%s\n", text);
+}
+
 static void add_memory(JsonBuilder *b, const char *member, const guint64 memory[])
 {
   json_builder_set_member_name(b, member);
@@ -83,11 +93,7 @@ static void print_json(guint64 ram)
     add_string_or_null(b, "installed", path);
     json_builder_end_object(b);
   }
-  json_builder_end_array(b);
-  json_builder_end_object(b);
-  g_autoptr(JsonNode) root = json_builder_get_root(b);
-  g_autofree char *text = json_to_string(root, TRUE);
-  printf("%s\n", text);
+  print_list_end(b);
 }
 
 /* g_format_size separates number and unit with a no-break space, which printf's column
@@ -174,11 +180,7 @@ static int print_server_models(const ivl_cli_remote_options *ro, gboolean json)
         json_builder_add_null_value(b);
       json_builder_end_object(b);
     }
-    json_builder_end_array(b);
-    json_builder_end_object(b);
-    g_autoptr(JsonNode) root = json_builder_get_root(b);
-    g_autofree char *text = json_to_string(root, TRUE);
-    printf("%s\n", text);
+    print_list_end(b);
     return 0;
   }
   printf(_("Server: %s (%s)\n\n"), ivl_remote_client_get_base_url(client), dialect);
