@@ -12,13 +12,28 @@
 #include "cmd-common.h"
 #include "commands.h"
 
-static void add_precision_or_null(JsonBuilder *b, const char *member, int precision)
+static void add_string_or_null(JsonBuilder *b, const char *member, const char *value)
 {
   json_builder_set_member_name(b, member);
-  if (precision >= 0)
-    json_builder_add_string_value(b, ivl_precision_name(precision));
+  if (value)
+    json_builder_add_string_value(b, value);
   else
     json_builder_add_null_value(b);
+}
+
+static void add_precision_or_null(JsonBuilder *b, const char *member, int precision)
+{
+  add_string_or_null(b, member, precision >= 0 ? ivl_precision_name(precision) : NULL);
+}
+
+/* Closes the list and the object around it that b holds and prints them. */
+static void print_list_end(JsonBuilder *b)
+{
+  json_builder_end_array(b);
+  json_builder_end_object(b);
+  g_autoptr(JsonNode) root = json_builder_get_root(b);
+  g_autofree char *text = json_to_string(root, TRUE);
+  printf("%s\n", text);
 }
 
 static void add_memory(JsonBuilder *b, const char *member, const guint64 memory[])
@@ -75,18 +90,10 @@ static void print_json(guint64 ram)
     add_precision_or_null(b, "fits", ivl_catalog_best_precision(m->memory, ram));
     add_precision_or_null(b, "fits_gpu",
                           gpu ? ivl_catalog_best_precision(m->gpu_memory, gpu_memory) : -1);
-    json_builder_set_member_name(b, "installed");
-    if (path)
-      json_builder_add_string_value(b, path);
-    else
-      json_builder_add_null_value(b);
+    add_string_or_null(b, "installed", path);
     json_builder_end_object(b);
   }
-  json_builder_end_array(b);
-  json_builder_end_object(b);
-  g_autoptr(JsonNode) root = json_builder_get_root(b);
-  g_autofree char *text = json_to_string(root, TRUE);
-  printf("%s\n", text);
+  print_list_end(b);
 }
 
 /* g_format_size separates number and unit with a no-break space, which printf's column
@@ -165,11 +172,7 @@ static int print_server_models(const ivl_cli_remote_options *ro, gboolean json)
       json_builder_begin_object(b);
       json_builder_set_member_name(b, "id");
       json_builder_add_string_value(b, m->id);
-      json_builder_set_member_name(b, "owned_by");
-      if (m->owned_by)
-        json_builder_add_string_value(b, m->owned_by);
-      else
-        json_builder_add_null_value(b);
+      add_string_or_null(b, "owned_by", m->owned_by);
       json_builder_set_member_name(b, "context_length");
       if (m->context_length > 0)
         json_builder_add_int_value(b, m->context_length);
@@ -177,11 +180,7 @@ static int print_server_models(const ivl_cli_remote_options *ro, gboolean json)
         json_builder_add_null_value(b);
       json_builder_end_object(b);
     }
-    json_builder_end_array(b);
-    json_builder_end_object(b);
-    g_autoptr(JsonNode) root = json_builder_get_root(b);
-    g_autofree char *text = json_to_string(root, TRUE);
-    printf("%s\n", text);
+    print_list_end(b);
     return 0;
   }
   printf(_("Server: %s (%s)\n\n"), ivl_remote_client_get_base_url(client), dialect);

@@ -3,7 +3,8 @@
  * launch. Each rounds where the separate kernels store (add_kernel, gemv_vec_kernel,
  * silu_mul_kernel) and sums in their order, so the results are bitwise those of the three
  * or two launches they replace. */
-#include "common.cuh"
+#include "gemv.cuh"
+#include "rope.cuh"
 
 /* x += r; y = rms_norm(x) * w; one block per row, as rms_norm_kernel. */
 template <typename T>
@@ -35,37 +36,6 @@ extern "C" cudaError_t ivl_cuda_add_rms_norm(void *y, void *x, const void *r, iv
                    IVL_LAUNCH(add_rms_norm_kernel<T>, (unsigned)rows, 256, 0, stream, (T *)y,
                               (T *)x, (const T *)r, w, cols, eps));
   return cudaGetLastError();
-}
-
-#define ROWS_PER_BLOCK 8 /* one warp per row, as gemv.cu */
-
-__device__ __forceinline__ float dot8(uint4 w, uint4 x)
-{
-  const __nv_bfloat162 *wp = (const __nv_bfloat162 *)&w, *xp = (const __nv_bfloat162 *)&x;
-  float s = 0.0f;
-#pragma unroll
-  for (int k = 0; k < 4; k++) {
-    const float2 a = __bfloat1622float2(wp[k]), b = __bfloat1622float2(xp[k]);
-    s = fmaf(a.x, b.x, s);
-    s = fmaf(a.y, b.y, s);
-  }
-  return s;
-}
-
-/* Row `row` of W x, summed as gemv_vec_kernel does. */
-__device__ __forceinline__ float row_dot(const uint4 *wr, const uint4 *x, int64_t in8, int lane)
-{
-  float s0 = 0.0f, s1 = 0.0f;
-  int64_t i = lane;
-  for (; i + 32 < in8; i += 64) {
-    const uint4 w0 = __ldg(wr + i), w1 = __ldg(wr + i + 32);
-    const uint4 x0 = __ldg(x + i), x1 = __ldg(x + i + 32);
-    s0 += dot8(w0, x0);
-    s1 += dot8(w1, x1);
-  }
-  if (i < in8)
-    s0 += dot8(__ldg(wr + i), __ldg(x + i));
-  return ivl_warp_sum(s0 + s1);
 }
 
 /* h[row] = silu(gate . x) * (up . x), each product rounded to T first as stored. */
@@ -177,14 +147,8 @@ rope_store_kv_kernel(T *q, T *k, const T *v, T *k_cache, T *v_cache, int64_t cac
     const int i = (int)(f % half);
     const int64_t rh = f / half; /* row * heads + head */
     T *h = (is_q ? q : k) + rh * head_dim;
-    const float inv_freq = 1.0f / powf(theta, (float)(2 * i) / (float)head_dim);
-    const float angle = (float)(base + rh / heads) * inv_freq;
-    float s, c;
-    sincosf(angle, &s, &c);
-    const float a = ivl_load(h, i), b = ivl_load(h, i + half);
-    ivl_store(h, i, a * c - b * s);
-    ivl_store(h, i + half, b * c + a * s);
     const int64_t row = rh / heads;
+    rope_pair(h, i, head_dim, base + row, theta);
     if (!is_q && base + row >= 0 && base + row < cache_rows) {
       T *d = k_cache + (base + row) * kvd + (rh % heads) * head_dim;
       d[i] = h[i];

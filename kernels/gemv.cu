@@ -2,22 +2,7 @@
  * each warp streams whole rows with 16-byte loads (8 bf16), two in flight per lane, and
  * accumulates in f32; x is small and stays in L1/L2. Rows whose length or alignment rules
  * out 16-byte loads take the scalar kernel. */
-#include "common.cuh"
-
-#define ROWS_PER_BLOCK 8 /* one warp per row */
-
-__device__ __forceinline__ float dot8(uint4 w, uint4 x)
-{
-  const __nv_bfloat162 *wp = (const __nv_bfloat162 *)&w, *xp = (const __nv_bfloat162 *)&x;
-  float s = 0.0f;
-#pragma unroll
-  for (int k = 0; k < 4; k++) {
-    const float2 a = __bfloat1622float2(wp[k]), b = __bfloat1622float2(xp[k]);
-    s = fmaf(a.x, b.x, s);
-    s = fmaf(a.y, b.y, s);
-  }
-  return s;
-}
+#include "gemv.cuh"
 
 template <typename Y>
 static __global__ void gemv_vec_kernel(Y *y, const uint4 *x, const uint4 *w, const uint16_t *bias,
@@ -27,18 +12,7 @@ static __global__ void gemv_vec_kernel(Y *y, const uint4 *x, const uint4 *w, con
   const int lane = threadIdx.x & 31;
   if (row >= out)
     return;
-  const uint4 *wr = w + row * in8;
-  float s0 = 0.0f, s1 = 0.0f;
-  int64_t i = lane;
-  for (; i + 32 < in8; i += 64) {
-    const uint4 w0 = __ldg(wr + i), w1 = __ldg(wr + i + 32);
-    const uint4 x0 = __ldg(x + i), x1 = __ldg(x + i + 32);
-    s0 += dot8(w0, x0);
-    s1 += dot8(w1, x1);
-  }
-  if (i < in8)
-    s0 += dot8(__ldg(wr + i), __ldg(x + i));
-  const float s = ivl_warp_sum(s0 + s1);
+  const float s = row_dot(w + row * in8, x, in8, lane);
   if (lane == 0)
     ivl_store(y, row, s + (bias ? ivl_wload(bias, row) : 0.0f));
 }

@@ -1,7 +1,7 @@
 /* rope.cu — rotate-half (NeoX) rotary embedding in place. inv_freq and the angle are f32 as
  * in the upstream Qwen2RotaryEmbedding (1 / theta^(2i/hd), then pos * inv_freq), so large
  * positions round the way the reference does. */
-#include "common.cuh"
+#include "rope.cuh"
 
 template <typename T>
 static __global__ void rope_kernel(T *x, int64_t rows, int n_heads, int head_dim, int64_t pos0,
@@ -16,14 +16,7 @@ static __global__ void rope_kernel(T *x, int64_t rows, int n_heads, int head_dim
        e += (int64_t)gridDim.x * blockDim.x) {
     const int i = (int)(e % half);
     const int64_t rh = e / half; /* row * n_heads + head */
-    T *h = x + rh * head_dim;
-    const float inv_freq = 1.0f / powf(theta, (float)(2 * i) / (float)head_dim);
-    const float angle = (float)(base + rh / n_heads) * inv_freq;
-    float s, c;
-    sincosf(angle, &s, &c);
-    const float a = ivl_load(h, i), b = ivl_load(h, i + half);
-    ivl_store(h, i, a * c - b * s);
-    ivl_store(h, i + half, b * c + a * s);
+    rope_pair(x + rh * head_dim, i, head_dim, base + rh / n_heads, theta);
   }
 }
 

@@ -588,12 +588,25 @@ static gboolean add_remote_media(IvlRemoteChat *chat, const Turn *t, GError **er
   return TRUE;
 }
 
+/* The sampling the window asked for, seeded afresh: a regenerated answer differs. */
+static ivl_generation_params generation_params(const IvlAskOptions *options)
+{
+  ivl_generation_params params = ivl_generation_default_params();
+  params.max_new_tokens = options->max_new_tokens;
+  params.do_sample = options->do_sample;
+  params.temperature = (float)options->temperature;
+  params.top_p = (float)options->top_p;
+  params.top_k = options->top_k;
+  params.seed = (guint64)g_get_real_time();
+  return params;
+}
+
 /* Servers keep no state: the whole conversation goes with each question. */
 static void run_remote_ask(IvlWorker *self, Job *job)
 {
   g_autoptr(GError) error = NULL;
   g_autoptr(IvlRemoteChat) chat = ivl_remote_chat_new(self->remote_model);
-  ivl_generation_params params = ivl_generation_default_params();
+  ivl_generation_params params = generation_params(&job->options);
   IvlRemoteAnswer reply = {0};
   Answer *a;
 
@@ -609,12 +622,6 @@ static void run_remote_ask(IvlWorker *self, Job *job)
     if (t->answer)
       ivl_remote_chat_add_assistant(chat, t->answer);
   }
-  params.max_new_tokens = job->options.max_new_tokens;
-  params.do_sample = job->options.do_sample;
-  params.temperature = (float)job->options.temperature;
-  params.top_p = (float)job->options.top_p;
-  params.top_k = job->options.top_k;
-  params.seed = (guint64)g_get_real_time();
   ivl_remote_chat_set_params(chat, &params);
   if (!ivl_remote_client_chat(self->remote, chat, on_remote_piece, job->task, &reply,
                               g_task_get_cancellable(job->task), &error)) {
@@ -647,7 +654,7 @@ static void run_ask(IvlWorker *self, Job *job)
   }
   g_autoptr(GError) error = NULL;
   g_autoptr(GPtrArray) media = NULL;
-  ivl_generation_params params = ivl_generation_default_params();
+  ivl_generation_params params = generation_params(&job->options);
   char *answer;
 
   if (self->model == NULL) {
@@ -665,12 +672,6 @@ static void run_ask(IvlWorker *self, Job *job)
     return_engine_error(job->task, error, IVL_WORKER_ERROR_BAD_MEDIA, IVL_WORKER_ERROR_CORRUPT);
     return;
   }
-  params.max_new_tokens = job->options.max_new_tokens;
-  params.do_sample = job->options.do_sample;
-  params.temperature = (float)job->options.temperature;
-  params.top_p = (float)job->options.top_p;
-  params.top_k = job->options.top_k;
-  params.seed = (guint64)g_get_real_time();
   answer = ivl_session_ask(self->session, job->question->question,
                            (ivl_media *const *)media->pdata, (int)media->len,
                            layout_of(job->question), &params, on_token, job->task,

@@ -10,6 +10,7 @@
 #include "config.h"
 #include "ivl.h"
 #include "language.h"
+#include "logits-compare.h"
 #include "model-loader.h"
 
 #include <math.h>
@@ -63,15 +64,6 @@ static gboolean generate(const char *dir, ivl_precision precision, gboolean int_
   return ok;
 }
 
-static int top1(const float *l, int n)
-{
-  int a = 0;
-  for (int i = 1; i < n; i++)
-    if (l[i] > l[a])
-      a = i;
-  return a;
-}
-
 static void compare(const char *model, const char *what, const run *ref, const run *got)
 {
   double max_d = 0, sum_d = 0, sum_ref = 0;
@@ -85,7 +77,7 @@ static void compare(const char *model, const char *what, const run *ref, const r
       sum_d += d;
       sum_ref += fabs(a[i]);
     }
-    agree += top1(a, ref->vocab) == top1(b, ref->vocab);
+    agree += logits_top1(a, ref->vocab) == logits_top1(b, ref->vocab);
   }
   double n = (double)(ref->steps + 1) * ref->vocab;
   printf("| %s | %s | %.4g | %.3g | %.3g | %d/%d |\n", model, what, max_d, sum_d / n, sum_ref / n,

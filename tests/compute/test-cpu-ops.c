@@ -5,6 +5,7 @@
  * Usage: test-cpu-ops [-v] [filter]; IVL_TEST_SEED overrides the fixed seed. */
 #include "backend.h"
 #include "cpu-kernels.h"
+#include "expect.h"
 #include "ivl.h"
 #include "op-cases.h"
 #include "reference-ops.h"
@@ -15,16 +16,6 @@
 #include <string.h>
 
 static int failures;
-
-#define EXPECT(cond, ...)                                                                          \
-  do {                                                                                             \
-    if (!(cond)) {                                                                                 \
-      fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                         \
-      fprintf(stderr, __VA_ARGS__);                                                                \
-      fprintf(stderr, "\n");                                                                       \
-      failures++;                                                                                  \
-    }                                                                                              \
-  } while (0)
 
 /* f32 -> bf16/f16 -> f32 through a tensor: rounding to nearest even, overflow, subnormals. */
 static void test_conversions(ivl_backend *be)

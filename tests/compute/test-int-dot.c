@@ -8,6 +8,7 @@
  *     computed as one call or tile by tile.
  * Usage: test-int-dot [-v]. */
 #include "cpu-kernels.h"
+#include "expect.h"
 #include "quantize.h"
 
 #include <math.h>
@@ -16,16 +17,6 @@
 
 static int failures;
 static gboolean verbose;
-
-#define EXPECT(cond, ...)                                                                          \
-  do {                                                                                             \
-    if (!(cond)) {                                                                                 \
-      fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                         \
-      fprintf(stderr, __VA_ARGS__);                                                                \
-      fprintf(stderr, "\n");                                                                       \
-      failures++;                                                                                  \
-    }                                                                                              \
-  } while (0)
 
 typedef struct {
   int64_t m, k, n;

@@ -13,6 +13,7 @@
 #include "ivl-config.h"
 
 #include "language.h"
+#include "logits-compare.h"
 #include "model.h"
 #include "tiny-model.h"
 #if IVL_CUDA_EMULATION
@@ -82,44 +83,13 @@ static gboolean generate(run *r, int32_t *forced, gboolean force, int vocab, GEr
   return TRUE;
 }
 
-static double nmse(const float *ref, const float *x, int n)
-{
-  double err = 0, sum = 0;
-  for (int i = 0; i < n; i++) {
-    if (isnan(x[i]))
-      return INFINITY;
-    err += ((double)x[i] - ref[i]) * ((double)x[i] - ref[i]);
-    sum += (double)ref[i] * ref[i];
-  }
-  return sum > 0 ? err / sum : err;
-}
-
-static int top1(const float *l, int n)
-{
-  int a = 0;
-  for (int i = 1; i < n; i++)
-    if (l[i] > l[a])
-      a = i;
-  return a;
-}
-
-/* The top-1 index when it leads every other by CLEAR_MARGIN of its value, else -1. */
-static int clear_top(const float *l, int n)
-{
-  const int a = top1(l, n);
-  for (int i = 0; i < n; i++)
-    if (i != a && l[a] - l[i] <= CLEAR_MARGIN * fabsf(l[a]))
-      return -1;
-  return a;
-}
-
 static gboolean compare(const char *what, run *ref, run *got, int vocab, double tol)
 {
   gboolean ok = TRUE;
   for (int s = 0; s <= STEPS; s++) {
-    const double e = nmse(ref->logits[s], got->logits[s], vocab);
-    const int top = clear_top(ref->logits[s], vocab);
-    const gboolean token_ok = top < 0 || top1(got->logits[s], vocab) == top;
+    const double e = logits_nmse(ref->logits[s], got->logits[s], vocab);
+    const int top = logits_clear_top(ref->logits[s], vocab, CLEAR_MARGIN);
+    const gboolean token_ok = top < 0 || logits_top1(got->logits[s], vocab) == top;
     const gboolean step_ok = e <= tol && token_ok;
     printf("%-4s %s step %2d: logits nmse %.2e (tol %.0e)%s\n", step_ok ? "ok" : "FAIL", what, s, e,
            tol, token_ok ? "" : ", greedy token differs where the reference is clear");
@@ -178,7 +148,7 @@ static gboolean compare_vision(run *cpu, run *cuda, GError **error)
     }
   }
   if (ok) {
-    const double e = nmse(out[0], out[1], (int)n);
+    const double e = logits_nmse(out[0], out[1], (int)n);
     ok = e <= 1e-3;
     printf("%-4s image embeddings: nmse %.2e (tol 1e-03)\n", ok ? "ok" : "FAIL", e);
     fflush(stdout);

@@ -5,6 +5,7 @@
 #include "ivl-config.h"
 
 #include "language.h"
+#include "logits-compare.h"
 #include "model.h"
 #include "tiny-model.h"
 #if IVL_CUDA_EMULATION
@@ -20,37 +21,6 @@
 #define STEPS 3
 #define LAYERS 2
 #define CLEAR_MARGIN 0.03f
-
-static double nmse(const float *ref, const float *x, int n)
-{
-  double err = 0, sum = 0;
-  for (int i = 0; i < n; i++) {
-    if (isnan(x[i]))
-      return INFINITY;
-    err += ((double)x[i] - ref[i]) * ((double)x[i] - ref[i]);
-    sum += (double)ref[i] * ref[i];
-  }
-  return sum > 0 ? err / sum : err;
-}
-
-static int top1(const float *l, int n)
-{
-  int a = 0;
-  for (int i = 1; i < n; i++)
-    if (l[i] > l[a])
-      a = i;
-  return a;
-}
-
-/* The top-1 index when it leads every other by CLEAR_MARGIN of its value, else -1. */
-static int clear_top(const float *l, int n)
-{
-  const int a = top1(l, n);
-  for (int i = 0; i < n; i++)
-    if (i != a && l[a] - l[i] <= CLEAR_MARGIN * fabsf(l[a]))
-      return -1;
-  return a;
-}
 
 static ivl_model *load(const char *dir, ivl_backend_kind kind, ivl_precision precision)
 {
@@ -126,16 +96,16 @@ static gboolean check(ivl_precision precision, const char *name)
   for (int s = 0; s <= STEPS; s++) {
     g_assert_true(ivl_language_get_logits(cpu->language, ref, &error));
     g_assert_true(ivl_language_get_logits(cuda->language, got, &error));
-    const double e = nmse(ref, got, vocab);
-    const int top = clear_top(ref, vocab);
-    const gboolean step_ok = e <= 1e-3 && (top < 0 || top1(got, vocab) == top);
+    const double e = logits_nmse(ref, got, vocab);
+    const int top = logits_clear_top(ref, vocab, CLEAR_MARGIN);
+    const gboolean step_ok = e <= 1e-3 && (top < 0 || logits_top1(got, vocab) == top);
     printf("%-4s %s step %d: logits nmse %.2e (tol 1e-03), greedy %d / %d\n",
-           step_ok ? "ok" : "FAIL", name, s, e, top1(got, vocab), top1(ref, vocab));
+           step_ok ? "ok" : "FAIL", name, s, e, logits_top1(got, vocab), logits_top1(ref, vocab));
     ok = ok && step_ok;
     if (s == STEPS)
       break;
     /* Teacher-forced on the CPU's greedy token. */
-    const int32_t next = top1(ref, vocab);
+    const int32_t next = logits_top1(ref, vocab);
     g_assert_true(ivl_language_forward(cpu->language, &next, 1, PROMPT + s, -1, NULL, &error));
     g_assert_true(ivl_language_forward(cuda->language, &next, 1, PROMPT + s, -1, NULL, &error));
   }

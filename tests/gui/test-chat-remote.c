@@ -29,22 +29,13 @@ static char *server_url;  /* its API root, .../v1, as the window stores it */
 
 /* ---- helpers --------------------------------------------------------------------------- */
 
-static void print_labels(GtkWidget *widget)
-{
-  if (GTK_IS_LABEL(widget) && gtk_widget_is_drawable(widget) &&
-      *gtk_label_get_text(GTK_LABEL(widget)))
-    g_printerr("  label: %s\n", gtk_label_get_text(GTK_LABEL(widget)));
-  for (GtkWidget *c = gtk_widget_get_first_child(widget); c; c = gtk_widget_get_next_sibling(c))
-    print_labels(c);
-}
-
 static void print_all_labels(void)
 {
   GListModel *tops = gtk_window_get_toplevels();
 
   for (guint i = 0; i < g_list_model_get_n_items(tops); i++) {
     g_autoptr(GtkWidget) w = g_list_model_get_item(tops, i);
-    print_labels(w);
+    gui_print_labels(w);
   }
 }
 
@@ -67,76 +58,10 @@ static void screenshot(GtkWidget *widget, const char *name)
   gui_save_png(widget, path);
 }
 
-static gboolean shows_text(GtkWidget *widget, const char *needle)
-{
-  if (GTK_IS_LABEL(widget) && gtk_widget_is_drawable(widget) &&
-      strstr(gtk_label_get_text(GTK_LABEL(widget)), needle))
-    return TRUE;
-  for (GtkWidget *c = gtk_widget_get_first_child(widget); c; c = gtk_widget_get_next_sibling(c))
-    if (shows_text(c, needle))
-      return TRUE;
-  return FALSE;
-}
-
-typedef struct {
-  GtkWidget *widget;
-  const char *text;
-} TextWait;
-
-static gboolean text_shown(gpointer data)
-{
-  TextWait *w = data;
-  return shows_text(w->widget, w->text);
-}
-
 static void wait_for_text(GtkWidget *widget, const char *text)
 {
-  TextWait w = {widget, text};
-  wait_until(text_shown, &w, text);
-}
-
-static GtkWidget *find_button(GtkWidget *widget, const char *label)
-{
-  if (GTK_IS_BUTTON(widget) && g_strcmp0(gtk_button_get_label(GTK_BUTTON(widget)), label) == 0)
-    return widget;
-  for (GtkWidget *c = gtk_widget_get_first_child(widget); c; c = gtk_widget_get_next_sibling(c)) {
-    GtkWidget *found = find_button(c, label);
-    if (found)
-      return found;
-  }
-  return NULL;
-}
-
-/* The preferences row of this type titled title, anywhere under widget. */
-static GtkWidget *find_row(GtkWidget *widget, GType type, const char *title)
-{
-  if (G_TYPE_CHECK_INSTANCE_TYPE(widget, type) &&
-      g_strcmp0(adw_preferences_row_get_title(ADW_PREFERENCES_ROW(widget)), title) == 0)
-    return widget;
-  for (GtkWidget *c = gtk_widget_get_first_child(widget); c; c = gtk_widget_get_next_sibling(c)) {
-    GtkWidget *found = find_row(c, type, title);
-    if (found)
-      return found;
-  }
-  return NULL;
-}
-
-static GtkWindow *find_toplevel(GType type)
-{
-  GListModel *tops = gtk_window_get_toplevels();
-
-  for (guint i = 0; i < g_list_model_get_n_items(tops); i++) {
-    g_autoptr(GtkWindow) w = g_list_model_get_item(tops, i);
-    if (G_TYPE_CHECK_INSTANCE_TYPE(w, type))
-      return w;
-  }
-  return NULL;
-}
-
-static gboolean toplevel_shown(gpointer type)
-{
-  GtkWindow *w = find_toplevel(GPOINTER_TO_SIZE(type));
-  return w && gtk_widget_get_mapped(GTK_WIDGET(w));
+  GuiTextWait w = {widget, text};
+  wait_until(gui_text_shown, &w, text);
 }
 
 static IvlMessage *last_message(void)
@@ -208,29 +133,29 @@ static void test_add_server(void)
   GtkWindow *prefs;
 
   g_assert_true(gtk_widget_activate_action(GTK_WIDGET(window), "app.preferences", NULL));
-  wait_until(toplevel_shown, GSIZE_TO_POINTER(IVL_TYPE_PREFERENCES), "preferences");
-  prefs = find_toplevel(IVL_TYPE_PREFERENCES);
+  wait_until(gui_toplevel_shown, GSIZE_TO_POINTER(IVL_TYPE_PREFERENCES), "preferences");
+  prefs = gui_find_toplevel(IVL_TYPE_PREFERENCES);
   gtk_window_set_default_size(prefs, 600, 760);
   adw_preferences_window_set_visible_page_name(ADW_PREFERENCES_WINDOW(prefs), "servers");
-  g_assert_nonnull(find_row(GTK_WIDGET(prefs), ADW_TYPE_ENTRY_ROW, "Name"));
-  gtk_editable_set_text(GTK_EDITABLE(find_row(GTK_WIDGET(prefs), ADW_TYPE_ENTRY_ROW, "Name")),
-                        "test box");
-  gtk_editable_set_text(GTK_EDITABLE(find_row(GTK_WIDGET(prefs), ADW_TYPE_ENTRY_ROW,
-                                              "Address, such as http://gpu-box:8000")),
+  g_assert_nonnull(gui_find_descendant(GTK_WIDGET(prefs), ADW_TYPE_ENTRY_ROW, "Name"));
+  gtk_editable_set_text(
+      GTK_EDITABLE(gui_find_descendant(GTK_WIDGET(prefs), ADW_TYPE_ENTRY_ROW, "Name")), "test box");
+  gtk_editable_set_text(GTK_EDITABLE(gui_find_descendant(GTK_WIDGET(prefs), ADW_TYPE_ENTRY_ROW,
+                                                         "Address, such as http://gpu-box:8000")),
                         server_root);
   /* An address that is no URL is refused with the reason. */
   {
-    GtkWidget *url =
-        find_row(GTK_WIDGET(prefs), ADW_TYPE_ENTRY_ROW, "Address, such as http://gpu-box:8000");
+    GtkWidget *url = gui_find_descendant(GTK_WIDGET(prefs), ADW_TYPE_ENTRY_ROW,
+                                         "Address, such as http://gpu-box:8000");
     gtk_editable_set_text(GTK_EDITABLE(url), "gpu-box");
-    gtk_widget_activate(find_button(GTK_WIDGET(prefs), "_Add Server"));
+    gtk_widget_activate(gui_find_button(GTK_WIDGET(prefs), "_Add Server"));
     wait_for_text(GTK_WIDGET(prefs), "is not a server address");
-    g_assert_true(shows_text(GTK_WIDGET(prefs), "No servers yet"));
+    g_assert_true(gui_shows_text(GTK_WIDGET(prefs), "No servers yet"));
     gtk_editable_set_text(GTK_EDITABLE(url), server_root);
   }
-  gtk_widget_activate(find_button(GTK_WIDGET(prefs), "_Add Server"));
+  gtk_widget_activate(gui_find_button(GTK_WIDGET(prefs), "_Add Server"));
   wait_for_text(GTK_WIDGET(prefs), "test box");
-  gtk_widget_activate(find_button(GTK_WIDGET(prefs), "_Test"));
+  gtk_widget_activate(gui_find_button(GTK_WIDGET(prefs), "_Test"));
   wait_for_text(GTK_WIDGET(prefs), "Answers (vllm): OpenGVLab/InternVL3-78B");
   screenshot(GTK_WIDGET(prefs), "01-servers");
   gtk_window_close(prefs);
@@ -245,15 +170,16 @@ static void test_edit_server(void)
   AdwComboRow *software;
 
   g_assert_true(gtk_widget_activate_action(GTK_WIDGET(window), "app.preferences", NULL));
-  wait_until(toplevel_shown, GSIZE_TO_POINTER(IVL_TYPE_PREFERENCES), "preferences");
-  prefs = find_toplevel(IVL_TYPE_PREFERENCES);
+  wait_until(gui_toplevel_shown, GSIZE_TO_POINTER(IVL_TYPE_PREFERENCES), "preferences");
+  prefs = gui_find_toplevel(IVL_TYPE_PREFERENCES);
   adw_preferences_window_set_visible_page_name(ADW_PREFERENCES_WINDOW(prefs), "servers");
-  gtk_editable_set_text(GTK_EDITABLE(find_row(GTK_WIDGET(prefs), ADW_TYPE_ENTRY_ROW,
-                                              "Address, such as http://gpu-box:8000")),
+  gtk_editable_set_text(GTK_EDITABLE(gui_find_descendant(GTK_WIDGET(prefs), ADW_TYPE_ENTRY_ROW,
+                                                         "Address, such as http://gpu-box:8000")),
                         server_url);
-  software = ADW_COMBO_ROW(find_row(GTK_WIDGET(prefs), ADW_TYPE_COMBO_ROW, "Server Software"));
+  software =
+      ADW_COMBO_ROW(gui_find_descendant(GTK_WIDGET(prefs), ADW_TYPE_COMBO_ROW, "Server Software"));
   adw_combo_row_set_selected(software, 2); /* vLLM */
-  gtk_widget_activate(find_button(GTK_WIDGET(prefs), "_Add Server"));
+  gtk_widget_activate(gui_find_button(GTK_WIDGET(prefs), "_Add Server"));
   wait_for_text(GTK_WIDGET(prefs), "/v1 · vllm");
   servers = ivl_servers_read(window->settings);
   g_assert_cmpuint(servers->len, ==, 1);
@@ -341,7 +267,7 @@ static void test_grounding(void)
   wait_until(last_in_state, GINT_TO_POINTER(IVL_MESSAGE_DONE), "the grounding answer");
   wait_until(boxes_drawn, NULL, "the boxes");
   wait_for_text(GTK_WIDGET(window->message_view), "the red square");
-  g_assert_false(shows_text(GTK_WIDGET(window->message_view), "<box>"));
+  g_assert_false(gui_shows_text(GTK_WIDGET(window->message_view), "<box>"));
   screenshot(GTK_WIDGET(window), "04-grounding");
 }
 
@@ -355,10 +281,10 @@ static void test_video(void)
   GtkWindow *dialog;
 
   ivl_window_attach_files(window, &file, 1);
-  wait_until(toplevel_shown, GSIZE_TO_POINTER(IVL_TYPE_VIDEO_DIALOG), "the clip dialog");
-  dialog = find_toplevel(IVL_TYPE_VIDEO_DIALOG);
+  wait_until(gui_toplevel_shown, GSIZE_TO_POINTER(IVL_TYPE_VIDEO_DIALOG), "the clip dialog");
+  dialog = gui_find_toplevel(IVL_TYPE_VIDEO_DIALOG);
   wait_for_text(GTK_WIDGET(dialog), "8 frames");
-  g_signal_emit_by_name(find_button(GTK_WIDGET(dialog), "_Add"), "clicked");
+  g_signal_emit_by_name(gui_find_button(GTK_WIDGET(dialog), "_Add"), "clicked");
   wait_until(attachments_ready, NULL, "the clip");
   type_and_send("What happens in this clip?");
   wait_until(last_in_state, GINT_TO_POINTER(IVL_MESSAGE_DONE), "the answer about the clip");
@@ -415,48 +341,6 @@ static void test_server_killed(void)
   screenshot(GTK_WIDGET(window), "08-unreachable");
 }
 
-/* Only the GStreamer plugins the clip preview needs, with a registry of the test's own (as
- * test-chat-window.c does): the system's full set is slow to scan and may log warnings. */
-static void isolate_gstreamer(const char *tmp)
-{
-  static const char *const plugins[] = {
-      "app",
-      "audioconvert",
-      "audiofx",
-      "audioparsers",
-      "audioresample",
-      "autodetect",
-      "coreelements",
-      "id3demux",
-      "isomp4",
-      "jpeg",
-      "libav",
-      "matroska",
-      "playback",
-      "typefindfunctions",
-      "videoconvertscale",
-      "videoparsersbad",
-      "videofilter",
-      "volume",
-      "vpx",
-  };
-  const char *system = g_getenv("IVL_GST_PLUGINS_DIR");
-  g_autofree char *dir = g_build_filename(tmp, "gst-plugins", NULL);
-  g_autofree char *registry = g_build_filename(tmp, "gst-registry.bin", NULL);
-
-  g_mkdir_with_parents(dir, 0700);
-  for (guint i = 0; system && i < G_N_ELEMENTS(plugins); i++) {
-    g_autofree char *name = g_strdup_printf("libgst%s.so", plugins[i]);
-    g_autofree char *from = g_build_filename(system, name, NULL);
-    g_autofree char *to = g_build_filename(dir, name, NULL);
-    if (g_file_test(from, G_FILE_TEST_EXISTS))
-      g_assert_cmpint(symlink(from, to), ==, 0);
-  }
-  g_setenv("GST_PLUGIN_SYSTEM_PATH_1_0", dir, TRUE);
-  g_setenv("GST_PLUGIN_PATH_1_0", "", TRUE);
-  g_setenv("GST_REGISTRY_1_0", registry, TRUE);
-}
-
 static void die_with_parent(gpointer data)
 {
   (void)data;
@@ -494,7 +378,7 @@ int main(int argc, char **argv)
   g_setenv("XDG_DATA_HOME", tmp, TRUE);
   g_setenv("XDG_CACHE_HOME", tmp, TRUE);
   g_setenv("HF_HOME", tmp, TRUE);
-  isolate_gstreamer(tmp);
+  gui_isolate_gstreamer(tmp);
   gtk_test_init(&argc, &argv, NULL);
   start_server();
 

@@ -43,20 +43,9 @@ static char *data_home;
 
 /* ---- helpers --------------------------------------------------------------------------- */
 
-
-/* What the window shows, for the log of a failed wait. */
-static void print_labels(GtkWidget *widget)
-{
-  if (GTK_IS_LABEL(widget) && gtk_widget_is_drawable(widget) &&
-      *gtk_label_get_text(GTK_LABEL(widget)))
-    g_printerr("  label: %s\n", gtk_label_get_text(GTK_LABEL(widget)));
-  for (GtkWidget *c = gtk_widget_get_first_child(widget); c; c = gtk_widget_get_next_sibling(c))
-    print_labels(c);
-}
-
 static void print_window_labels(void)
 {
-  print_labels(GTK_WIDGET(window));
+  gui_print_labels(GTK_WIDGET(window));
 }
 
 static void wait_until(GuiCondition cond, gpointer data, const char *what)
@@ -86,45 +75,10 @@ static void screenshot(GtkWidget *widget, const char *name)
   adw_style_manager_set_color_scheme(style, ADW_COLOR_SCHEME_FORCE_LIGHT);
 }
 
-/* Whether a label with this text somewhere in it is shown under widget (e.g. a toast). */
-static gboolean shows_text(GtkWidget *widget, const char *needle)
-{
-  if (GTK_IS_LABEL(widget) && gtk_widget_is_drawable(widget) &&
-      strstr(gtk_label_get_text(GTK_LABEL(widget)), needle))
-    return TRUE;
-  for (GtkWidget *c = gtk_widget_get_first_child(widget); c; c = gtk_widget_get_next_sibling(c))
-    if (shows_text(c, needle))
-      return TRUE;
-  return FALSE;
-}
-
-static GtkWidget *find_button(GtkWidget *widget, const char *label)
-{
-  if (GTK_IS_BUTTON(widget) && g_strcmp0(gtk_button_get_label(GTK_BUTTON(widget)), label) == 0)
-    return widget;
-  for (GtkWidget *c = gtk_widget_get_first_child(widget); c; c = gtk_widget_get_next_sibling(c)) {
-    GtkWidget *found = find_button(c, label);
-    if (found)
-      return found;
-  }
-  return NULL;
-}
-
-typedef struct {
-  GtkWidget *widget;
-  const char *text;
-} TextWait;
-
-static gboolean text_shown(gpointer data)
-{
-  TextWait *w = data;
-  return shows_text(w->widget, w->text);
-}
-
 static void wait_for_text(GtkWidget *widget, const char *text)
 {
-  TextWait w = {widget, text};
-  wait_until(text_shown, &w, text);
+  GuiTextWait w = {widget, text};
+  wait_until(gui_text_shown, &w, text);
 }
 
 static gboolean page_is(gpointer name)
@@ -205,29 +159,11 @@ static void attach_test_file(const char *name)
   ivl_window_attach_files(window, &file, 1);
 }
 
-static GtkWindow *find_toplevel(GType type)
-{
-  GListModel *tops = gtk_window_get_toplevels(); /* not ours to free */
-
-  for (guint i = 0; i < g_list_model_get_n_items(tops); i++) {
-    g_autoptr(GtkWindow) w = g_list_model_get_item(tops, i);
-    if (G_TYPE_CHECK_INSTANCE_TYPE(w, type))
-      return w;
-  }
-  return NULL;
-}
-
-static gboolean toplevel_shown(gpointer type)
-{
-  GtkWindow *w = find_toplevel(GPOINTER_TO_SIZE(type));
-  return w && gtk_widget_get_mapped(GTK_WIDGET(w));
-}
-
 static GtkWindow *wait_for_toplevel(GType type)
 {
-  wait_until(toplevel_shown, GSIZE_TO_POINTER(type), g_type_name(type));
+  wait_until(gui_toplevel_shown, GSIZE_TO_POINTER(type), g_type_name(type));
   gui_settle(200);
-  return find_toplevel(type);
+  return gui_find_toplevel(type);
 }
 
 /* ---- the flows, in the order a first session goes -------------------------------------- */
@@ -562,7 +498,7 @@ static void test_video(void)
   gui_settle(500);
   screenshot(GTK_WIDGET(dialog), "08-video-clip");
   /* Add: the clip becomes an attachment with its sampled frames. */
-  g_signal_emit_by_name(find_button(GTK_WIDGET(dialog), "_Add"), "clicked");
+  g_signal_emit_by_name(gui_find_button(GTK_WIDGET(dialog), "_Add"), "clicked");
   wait_until(attachments_ready, GUINT_TO_POINTER(1), "the video attachment");
   wait_for_text(GTK_WIDGET(window->attachments_box), "8 frames");
   ivl_window_clear_attachments(window);
@@ -655,14 +591,14 @@ static GtkWindow *clip_dialog; /* for the log of a failed wait */
 
 static void print_dialog_labels(void)
 {
-  print_labels(GTK_WIDGET(clip_dialog));
+  gui_print_labels(GTK_WIDGET(clip_dialog));
 }
 
 static void wait_for_dialog_text(GtkWindow *dialog, const char *text)
 {
-  TextWait w = {GTK_WIDGET(dialog), text};
+  GuiTextWait w = {GTK_WIDGET(dialog), text};
   clip_dialog = dialog;
-  gui_wait_until(text_shown, &w, text, WAIT_MS, print_dialog_labels);
+  gui_wait_until(gui_text_shown, &w, text, WAIT_MS, print_dialog_labels);
 }
 
 static void wait_seeked(GtkWindow *dialog, double seconds)
@@ -713,7 +649,7 @@ static void test_clip_dialog(void)
   g_assert_cmpint(gtk_widget_get_width(GTK_WIDGET(dialog)), <=, 360);
   screenshot(GTK_WIDGET(dialog), "20-clip-narrow");
 
-  g_signal_emit_by_name(find_button(GTK_WIDGET(dialog), "_Add"), "clicked");
+  g_signal_emit_by_name(gui_find_button(GTK_WIDGET(dialog), "_Add"), "clicked");
   wait_until(attachments_ready, GUINT_TO_POINTER(1), "the clip attachment");
   wait_for_text(GTK_WIDGET(window->attachments_box), "8 frames, 0:05–0:09");
   /* Named after the file chosen, not the stored copy; a click changes the clip. */
@@ -808,7 +744,7 @@ static void test_clip_reopen(void)
   wait_seeked(dialog, 5);
   gtk_spin_button_set_value(GTK_SPIN_BUTTON(nth_widget(GTK_WIDGET(dialog), GTK_TYPE_SPIN_BUTTON, 0)), 4);
   wait_for_dialog_text(dialog, "4 frames, 0:05–0:09");
-  g_signal_emit_by_name(find_button(GTK_WIDGET(dialog), "_Add"), "clicked");
+  g_signal_emit_by_name(gui_find_button(GTK_WIDGET(dialog), "_Add"), "clicked");
   wait_for_text(GTK_WIDGET(window->attachments_box), "4 frames, 0:05–0:09");
   gtk_window_set_default_size(GTK_WINDOW(window), 960, 720);
   gui_settle(500);
@@ -1061,7 +997,7 @@ static void test_markdown(void)
   gui_settle(300);
   code = last_of_type(view, IVL_TYPE_CODE_BLOCK);
   g_assert_nonnull(code);
-  g_assert_true(shows_text(code, "python"));
+  g_assert_true(gui_shows_text(code, "python"));
   buffer = GTK_SOURCE_BUFFER(
       gtk_text_view_get_buffer(GTK_TEXT_VIEW(last_of_type(code, GTK_SOURCE_TYPE_VIEW))));
   gtk_text_buffer_get_bounds(GTK_TEXT_BUFFER(buffer), &start, &end);
@@ -1106,7 +1042,7 @@ static void test_markdown(void)
   link = label_with_markup(view, "<a href=\"https://internvl.github.io/\">the guide</a>");
   g_assert_nonnull(link);
   g_assert_true(gtk_label_get_use_markup(link));
-  g_assert_true(shows_text(GTK_WIDGET(link), "see tile 1 and the guide"));
+  g_assert_true(gui_shows_text(GTK_WIDGET(link), "see tile 1 and the guide"));
   g_assert_nonnull(gtk_label_get_extra_menu(link));
 
   /* Where no text is, a right-click opens the message's own menu; Copy Message copies the
@@ -1226,8 +1162,8 @@ static void test_markdown_blocks(void)
   g_assert_nonnull(last_with_class(view, "title-2"));
   g_assert_nonnull(last_with_class(view, "md-quote"));
   g_assert_nonnull(last_of_type(view, GTK_TYPE_SEPARATOR));
-  g_assert_true(shows_text(view, "☑"));
-  g_assert_true(shows_text(view, "a_snake_name"));
+  g_assert_true(gui_shows_text(view, "☑"));
+  g_assert_true(gui_shows_text(view, "a_snake_name"));
   /* The code is as high as its wrapped lines, also when it was set before it was shown. */
   code = last_of_type(view, GTK_SOURCE_TYPE_VIEW);
   gtk_widget_measure(code, GTK_ORIENTATION_VERTICAL, gtk_widget_get_width(code), &min_height, NULL,
@@ -1271,7 +1207,7 @@ static void test_grounding(void)
   gui_settle(500);
   /* The label replaces the tags in the text. */
   wait_for_text(GTK_WIDGET(window->message_view), "Image-1: the red square");
-  g_assert_false(shows_text(GTK_WIDGET(window->message_view), "<box>"));
+  g_assert_false(gui_shows_text(GTK_WIDGET(window->message_view), "<box>"));
 
   boxed = last_of_type(GTK_WIDGET(window->message_view), IVL_TYPE_BOXED_IMAGE);
   g_assert_nonnull(boxed);
@@ -1829,7 +1765,7 @@ static void test_conversation_settings(void)
                            "You answer in French.", -1);
   gui_settle(200);
   screenshot(GTK_WIDGET(dialog), "24-conversation-settings");
-  g_signal_emit_by_name(find_button(GTK_WIDGET(dialog), "_Save"), "clicked");
+  g_signal_emit_by_name(gui_find_button(GTK_WIDGET(dialog), "_Save"), "clicked");
   wait_until(model_ready, NULL, "the conversation's model");
   g_assert_true(g_str_has_suffix(window->loaded_model, "ivl-demo-copy"));
   canonical = g_canonicalize_filename(copy, NULL);
@@ -1913,33 +1849,6 @@ static void test_narrow_alternatives(void)
   g_assert_true(gtk_widget_activate_action(GTK_WIDGET(window), "win.cancel-edit", NULL));
   gtk_window_set_default_size(GTK_WINDOW(window), 960, 720);
   gui_settle(500);
-}
-
-/* GStreamer sees only the plugins playback needs: a full system set drags GTK 3 (the
- * gtkwayland plugin) or DirectFB into this GTK 4 process, which breaks under Xvfb. */
-static void isolate_gstreamer(const char *tmp)
-{
-  static const char *const plugins[] = {
-      "app",     "audioconvert", "audiofx",   "audioparsers",      "audioresample",
-      "autodetect", "coreelements", "id3demux", "isomp4",          "jpeg", "libav",
-      "matroska", "playback",     "typefindfunctions", "videoconvertscale", "videoparsersbad",
-      "videofilter", "volume", "vpx",
-  };
-  const char *system = g_getenv("IVL_GST_PLUGINS_DIR");
-  g_autofree char *dir = g_build_filename(tmp, "gst-plugins", NULL);
-  g_autofree char *registry = g_build_filename(tmp, "gst-registry.bin", NULL);
-
-  g_mkdir_with_parents(dir, 0700);
-  for (guint i = 0; system && i < G_N_ELEMENTS(plugins); i++) {
-    g_autofree char *name = g_strdup_printf("libgst%s.so", plugins[i]);
-    g_autofree char *from = g_build_filename(system, name, NULL);
-    g_autofree char *to = g_build_filename(dir, name, NULL);
-    if (g_file_test(from, G_FILE_TEST_EXISTS))
-      g_assert_cmpint(symlink(from, to), ==, 0);
-  }
-  g_setenv("GST_PLUGIN_SYSTEM_PATH_1_0", dir, TRUE);
-  g_setenv("GST_PLUGIN_PATH_1_0", "", TRUE);
-  g_setenv("GST_REGISTRY_1_0", registry, TRUE);
 }
 
 /* The other checkpoint kinds run in the window like the demo model: a 9B-style model (InternLM2
@@ -2096,7 +2005,7 @@ int main(int argc, char **argv)
   g_setenv("XDG_DATA_HOME", data_home, TRUE);
   g_setenv("XDG_CACHE_HOME", tmp, TRUE);
   g_setenv("HF_HOME", tmp, TRUE);
-  isolate_gstreamer(tmp);
+  gui_isolate_gstreamer(tmp);
   gtk_test_init(&argc, &argv, NULL);
   /* GNOME's own title buttons (Xvfb's default adds minimize and maximize), so the narrow
    * layout is measured as people see it. */

@@ -35,23 +35,9 @@ static void server_get(const char *query)
   g_assert_cmpuint(soup_message_get_status(msg), ==, 200);
 }
 
-static GtkWidget *find_descendant(GtkWidget *widget, GType type, const char *row_title)
-{
-  if (G_TYPE_CHECK_INSTANCE_TYPE(widget, type) &&
-      (!row_title ||
-       g_strcmp0(adw_preferences_row_get_title(ADW_PREFERENCES_ROW(widget)), row_title) == 0))
-    return widget;
-  for (GtkWidget *c = gtk_widget_get_first_child(widget); c; c = gtk_widget_get_next_sibling(c)) {
-    GtkWidget *found = find_descendant(c, type, row_title);
-    if (found)
-      return found;
-  }
-  return NULL;
-}
-
 static const char *row_state(GtkWidget *row)
 {
-  GtkWidget *stack = find_descendant(row, GTK_TYPE_STACK, NULL);
+  GtkWidget *stack = gui_find_descendant(row, GTK_TYPE_STACK, NULL);
   return gtk_stack_get_visible_child_name(GTK_STACK(stack));
 }
 
@@ -74,7 +60,7 @@ static void wait_state(GtkWidget *row, const char *state)
 
 static gboolean progressed(gpointer data)
 {
-  GtkWidget *bar = find_descendant(data, GTK_TYPE_PROGRESS_BAR, NULL);
+  GtkWidget *bar = gui_find_descendant(data, GTK_TYPE_PROGRESS_BAR, NULL);
   return gtk_progress_bar_get_fraction(GTK_PROGRESS_BAR(bar)) > 0.25;
 }
 
@@ -163,13 +149,13 @@ static void test_manager(void)
   gtk_window_present(GTK_WINDOW(manager));
   gui_settle(300);
 
-  GtkWidget *first = find_descendant(GTK_WIDGET(manager), IVL_TYPE_MODEL_ROW, NULL);
+  GtkWidget *first = gui_find_descendant(GTK_WIDGET(manager), IVL_TYPE_MODEL_ROW, NULL);
   int rows = 0;
   for (GtkWidget *c = first; c; c = gtk_widget_get_next_sibling(c))
     rows += IVL_IS_MODEL_ROW(c);
   g_assert_cmpint(rows, ==, 14); /* seven sizes, each also as its -hf twin */
 
-  GtkWidget *row = find_descendant(GTK_WIDGET(manager), IVL_TYPE_MODEL_ROW, "InternVL3-1B");
+  GtkWidget *row = gui_find_descendant(GTK_WIDGET(manager), IVL_TYPE_MODEL_ROW, "InternVL3-1B");
   g_assert_nonnull(row);
   g_assert_cmpstr(row_state(row), ==, "get");
   g_autofree char *dir =
@@ -196,7 +182,8 @@ static void test_manager(void)
   g_autofree char *config = g_build_filename(dir, "config.json", NULL);
   g_assert_true(g_file_test(config, G_FILE_TEST_IS_REGULAR));
   /* It is listed among the models on this computer, with its size on disk. */
-  g_assert_nonnull(find_descendant(GTK_WIDGET(manager), IVL_TYPE_INSTALLED_ROW, "InternVL3-1B"));
+  g_assert_nonnull(
+      gui_find_descendant(GTK_WIDGET(manager), IVL_TYPE_INSTALLED_ROW, "InternVL3-1B"));
   gui_settle(200);
   screenshots(GTK_WINDOW(manager), "model-manager-installed", TRUE);
 
@@ -207,7 +194,7 @@ static void test_manager(void)
   wait_state(row, "get");
 
   /* A second download cancelled, deleting its part. */
-  GtkWidget *row2 = find_descendant(GTK_WIDGET(manager), IVL_TYPE_MODEL_ROW, "InternVL3-2B");
+  GtkWidget *row2 = gui_find_descendant(GTK_WIDGET(manager), IVL_TYPE_MODEL_ROW, "InternVL3-2B");
   g_autofree char *dir2 =
       g_build_filename(g_get_user_data_dir(), "ivl", "models", "InternVL3-2B", NULL);
   server_get("/_throttle?bps=200000");
@@ -225,7 +212,7 @@ static void test_manager(void)
 static GtkWidget *status_label(GtkWidget *row)
 {
   /* The third label of the row's text column: title, facts, status. */
-  GtkWidget *title = find_descendant(row, GTK_TYPE_LABEL, NULL);
+  GtkWidget *title = gui_find_descendant(row, GTK_TYPE_LABEL, NULL);
   return gtk_widget_get_next_sibling(gtk_widget_get_next_sibling(title));
 }
 
@@ -242,7 +229,7 @@ static void test_offline(void)
   IvlModelManager *manager = ivl_model_manager_new(NULL, NULL);
   gtk_window_present(GTK_WINDOW(manager));
   gui_settle(300);
-  GtkWidget *row = find_descendant(GTK_WIDGET(manager), IVL_TYPE_MODEL_ROW, "InternVL3-1B");
+  GtkWidget *row = gui_find_descendant(GTK_WIDGET(manager), IVL_TYPE_MODEL_ROW, "InternVL3-1B");
   g_assert_cmpstr(row_state(row), ==, "get");
 
   /* Port 1 on loopback: nothing listens, the connection is refused at once. */
@@ -257,7 +244,7 @@ static void test_offline(void)
   g_assert_nonnull(strstr(text, "Could not reach 127.0.0.1"));
   g_assert_nonnull(strstr(text, "HF_ENDPOINT"));
   g_assert_false(gtk_widget_has_css_class(row, "error"));
-  GtkWidget *stack = find_descendant(row, GTK_TYPE_STACK, NULL);
+  GtkWidget *stack = gui_find_descendant(row, GTK_TYPE_STACK, NULL);
   GtkWidget *retry = gtk_stack_get_visible_child(GTK_STACK(stack));
   g_assert_cmpstr(gtk_button_get_label(GTK_BUTTON(retry)), ==, "Try Again");
   g_assert_false(gtk_widget_has_css_class(retry, "error"));
@@ -284,38 +271,26 @@ static gboolean dialog_says(const char *needle)
   return strstr(adw_message_dialog_get_heading(dialog), needle) != NULL;
 }
 
-/* Whether a shown label under widget has needle in its text. */
-static gboolean shows_label(GtkWidget *widget, const char *needle)
-{
-  if (GTK_IS_LABEL(widget) && gtk_widget_get_visible(widget) &&
-      strstr(gtk_label_get_text(GTK_LABEL(widget)), needle))
-    return TRUE;
-  for (GtkWidget *c = gtk_widget_get_first_child(widget); c; c = gtk_widget_get_next_sibling(c))
-    if (shows_label(c, needle))
-      return TRUE;
-  return FALSE;
-}
-
 /* A model that cannot run here says so on its button and asks before downloading. */
 static void test_too_large(void)
 {
   IvlModelManager *manager = ivl_model_manager_new(NULL, NULL);
   gtk_window_present(GTK_WINDOW(manager));
   gui_settle(300);
-  GtkWidget *row = find_descendant(GTK_WIDGET(manager), IVL_TYPE_MODEL_ROW, "InternVL3-78B");
-  GtkWidget *stack = find_descendant(row, GTK_TYPE_STACK, NULL);
+  GtkWidget *row = gui_find_descendant(GTK_WIDGET(manager), IVL_TYPE_MODEL_ROW, "InternVL3-78B");
+  GtkWidget *stack = gui_find_descendant(row, GTK_TYPE_STACK, NULL);
   GtkWidget *button = gtk_stack_get_visible_child(GTK_STACK(stack));
   if (g_strcmp0(gtk_button_get_label(GTK_BUTTON(button)), "Download…") != 0) {
     g_test_skip("this computer has the memory for InternVL3-78B");
     gtk_window_destroy(GTK_WINDOW(manager));
     return;
   }
-  GtkWidget *small = find_descendant(GTK_WIDGET(manager), IVL_TYPE_MODEL_ROW, "InternVL3-1B");
-  button = gtk_stack_get_visible_child(GTK_STACK(find_descendant(small, GTK_TYPE_STACK, NULL)));
+  GtkWidget *small = gui_find_descendant(GTK_WIDGET(manager), IVL_TYPE_MODEL_ROW, "InternVL3-1B");
+  button = gtk_stack_get_visible_child(GTK_STACK(gui_find_descendant(small, GTK_TYPE_STACK, NULL)));
   g_assert_cmpstr(gtk_button_get_label(GTK_BUTTON(button)), ==, "Download");
   /* The row says where it would run: on a server (issue 18); the small one runs here. */
-  g_assert_true(shows_label(row, "Better run on a server"));
-  g_assert_false(shows_label(small, "run on a server"));
+  g_assert_true(gui_shows_text(row, "Better run on a server"));
+  g_assert_false(gui_shows_text(small, "run on a server"));
 
   gtk_widget_activate_action(row, "row.download", NULL);
   g_assert_true(dialog_says("too large for this computer"));
@@ -357,8 +332,8 @@ static void test_installed(void)
       g_build_filename(g_get_user_data_dir(), "ivl", "models", "My-Model", NULL);
   write_file(mine, "config.json", 1000);
   write_file(mine, "shards/model-00001.safetensors", 2 * 1000 * 1000);
-  g_autofree char *hub = g_build_filename(g_getenv("HF_HOME"), "hub",
-                                          "models--OpenGVLab--InternVL3-2B", NULL);
+  g_autofree char *hub =
+      g_build_filename(g_getenv("HF_HOME"), "hub", "models--OpenGVLab--InternVL3-2B", NULL);
   g_autofree char *snapshot = g_build_filename(hub, "snapshots", "abc", NULL);
   write_file(snapshot, "config.json", 500);
   write_file(hub, "refs/main", 0);
@@ -367,27 +342,27 @@ static void test_installed(void)
 
   IvlModelManager *manager = ivl_model_manager_new(NULL, NULL);
   gtk_window_present(GTK_WINDOW(manager));
-  GtkWidget *row = find_descendant(GTK_WIDGET(manager), IVL_TYPE_INSTALLED_ROW, "My-Model");
+  GtkWidget *row = gui_find_descendant(GTK_WIDGET(manager), IVL_TYPE_INSTALLED_ROW, "My-Model");
   GtkWidget *cached =
-      find_descendant(GTK_WIDGET(manager), IVL_TYPE_INSTALLED_ROW, "OpenGVLab/InternVL3-2B");
+      gui_find_descendant(GTK_WIDGET(manager), IVL_TYPE_INSTALLED_ROW, "OpenGVLab/InternVL3-2B");
   g_assert_nonnull(row);
   g_assert_nonnull(cached);
   wait_until(size_shown, row, "the size on disk");
   g_assert_cmpuint(ivl_installed_row_get_bytes(IVL_INSTALLED_ROW(row)), ==, 2001000);
   wait_until(size_shown, cached, "the cached model's size");
-  GtkWidget *trash = find_descendant(cached, GTK_TYPE_BUTTON, NULL);
+  GtkWidget *trash = gui_find_descendant(cached, GTK_TYPE_BUTTON, NULL);
   g_assert_false(trash && gtk_widget_get_visible(trash));
   gui_settle(200);
-  g_assert_true(gtk_widget_get_visible(find_descendant(row, GTK_TYPE_BUTTON, NULL)));
+  g_assert_true(gtk_widget_get_visible(gui_find_descendant(row, GTK_TYPE_BUTTON, NULL)));
   screenshots(GTK_WINDOW(manager), "model-manager-on-this-computer", TRUE);
 
   gtk_widget_activate_action(row, "row.delete", NULL);
   answer_dialog("delete");
   wait_until(missing, mine, "the copied-in model deleted");
   gui_settle(200);
-  g_assert_null(find_descendant(GTK_WIDGET(manager), IVL_TYPE_INSTALLED_ROW, "My-Model"));
+  g_assert_null(gui_find_descendant(GTK_WIDGET(manager), IVL_TYPE_INSTALLED_ROW, "My-Model"));
   g_assert_nonnull(
-      find_descendant(GTK_WIDGET(manager), IVL_TYPE_INSTALLED_ROW, "OpenGVLab/InternVL3-2B"));
+      gui_find_descendant(GTK_WIDGET(manager), IVL_TYPE_INSTALLED_ROW, "OpenGVLab/InternVL3-2B"));
   gtk_window_destroy(GTK_WINDOW(manager));
   gui_settle(100);
   g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", hub);
@@ -400,11 +375,10 @@ static void start_server(const char *work)
   g_autofree char *script =
       g_build_filename(g_getenv("IVL_SOURCE_ROOT"), "tests", "net", "hub_server.py", NULL);
   g_autoptr(GError) error = NULL;
-  server = g_subprocess_new(G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDIN_PIPE,
-                            &error, "/usr/bin/python3", script, "--write-repo", repo, NULL);
+  server = g_subprocess_new(G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDIN_PIPE, &error,
+                            "/usr/bin/python3", script, "--write-repo", repo, NULL);
   g_assert_no_error(error);
-  g_autoptr(GDataInputStream) out =
-      g_data_input_stream_new(g_subprocess_get_stdout_pipe(server));
+  g_autoptr(GDataInputStream) out = g_data_input_stream_new(g_subprocess_get_stdout_pipe(server));
   g_autofree char *line = g_data_input_stream_read_line(out, NULL, NULL, &error);
   g_assert_no_error(error);
   g_assert_true(line && g_str_has_prefix(line, "PORT "));
@@ -427,8 +401,7 @@ int main(int argc, char **argv)
 
   gtk_test_init(&argc, &argv, NULL);
   adw_init();
-  adw_style_manager_set_color_scheme(adw_style_manager_get_default(),
-                                     ADW_COLOR_SCHEME_FORCE_LIGHT);
+  adw_style_manager_set_color_scheme(adw_style_manager_get_default(), ADW_COLOR_SCHEME_FORCE_LIGHT);
   g_test_add_func("/model-manager/download-pause-resume-delete", test_manager);
   g_test_add_func("/model-manager/offline", test_offline);
   g_test_add_func("/model-manager/too-large", test_too_large);

@@ -7,6 +7,8 @@
 
 #include "backend.h"
 
+#include <stdlib.h>
+
 /* Rows after every output that no op may touch, and the value they hold: 12288 is exact in
  * bf16 and far from any value the ops produce on the inputs drawn here. */
 #define OPS_GUARD_ROWS 2
@@ -66,5 +68,17 @@ gboolean ops_compare(ops_ctx *c, const ops_pair *p, double tol, double *nmse, ch
 
 /* TRUE when nothing failed so far on either side (setup or an op); else the message. */
 gboolean ops_ctx_ok(ops_ctx *c, char **why);
+
+/* The CUDA backend on device 0; without one, says why and ends the test as skipped (77). */
+static inline ivl_backend *ops_cuda_backend_or_skip(void)
+{
+  g_autoptr(GError) error = NULL;
+  ivl_backend *be = ivl_backend_cuda_new(0, &error);
+  if (be == NULL) {
+    g_print("no CUDA device: skipping (%s)\n", error->message);
+    exit(77);
+  }
+  return be;
+}
 
 #endif /* IVL_OPS_HARNESS_H */

@@ -8,6 +8,7 @@
 #include "ivl-config.h"
 
 #include "backend.h"
+#include "ops-harness.h"
 #include "ivl.h"
 #include "tensor-view.h"
 #if IVL_CUDA_EMULATION
@@ -120,12 +121,7 @@ static void test_tensor_pool(void)
 int main(int argc, char **argv)
 {
   g_test_init(&argc, &argv, NULL);
-  g_autoptr(GError) error = NULL;
-  be = ivl_backend_cuda_new(0, &error);
-  if (be == NULL) {
-    g_print("no CUDA device: skipping (%s)\n", error->message);
-    return 77;
-  }
+  be = ops_cuda_backend_or_skip();
   g_test_add_func("/cuda-fixes/attention-unwritten-cache", test_attention_unwritten_cache);
 #if IVL_CUDA_EMULATION
   g_test_add_func("/cuda-fixes/cublas-error-message", test_cublas_error_message);

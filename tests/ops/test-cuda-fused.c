@@ -7,6 +7,7 @@
 #include "ivl-config.h"
 
 #include "backend.h"
+#include "ops-harness.h"
 #include "ivl.h"
 
 #include <math.h>
@@ -158,12 +159,7 @@ static void test_rope_store_kv(void)
 int main(int argc, char **argv)
 {
   g_test_init(&argc, &argv, NULL);
-  g_autoptr(GError) error = NULL;
-  be = ivl_backend_cuda_new(0, &error);
-  if (be == NULL) {
-    g_print("no CUDA device: skipping (%s)\n", error->message);
-    return 77;
-  }
+  be = ops_cuda_backend_or_skip();
   g_test_add_func("/cuda-fused/add-rms-norm", test_add_rms_norm);
   g_test_add_func("/cuda-fused/matmul-silu-mul", test_matmul_silu_mul);
   g_test_add_func("/cuda-fused/matmul-qkv", test_matmul_qkv);
