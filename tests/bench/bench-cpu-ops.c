@@ -6,7 +6,8 @@
  *   vision: the matmuls of one InternViT-300M layer on one 448 px tile (1025 tokens: qkv, proj,
  *           fc1, fc2) and its attention (16 heads of 64), as GFLOP/s and a fraction of the
  *           measured f32 FMA peak.
- * Usage: bench-cpu-ops [n_threads]   (IVL_CPU_NO_SIMD=1 for the portable kernels) */
+ * Usage: bench-cpu-ops [n_threads [rows]]   (IVL_CPU_NO_SIMD=1 for the portable kernels); rows
+ * > 1 times only the decode step, with that many activation rows (a batch of streams). */
 #include "backend.h"
 #include "cpu-kernels.h"
 #include "roofline.h"
@@ -58,7 +59,7 @@ static const int64_t qwen_shape[N_MATS][2] = {
 };
 
 /* Best of `reps` decode steps; returns seconds, sets *bytes to the weight bytes of one step. */
-static double bench_decode(bench *b, int reps, double *bytes, double *lm_head_s)
+static double bench_decode(bench *b, int reps, int64_t rows, double *bytes, double *lm_head_s)
 {
   const ivl_backend_ops *ops = b->be->ops;
   ivl_tensor *w[24][N_MATS];
@@ -69,8 +70,8 @@ static double bench_decode(bench *b, int reps, double *bytes, double *lm_head_s)
       *bytes += (double)qwen_shape[m][0] * qwen_shape[m][1] * 2;
     }
   ivl_tensor *lm_head = weight(b, 151674, 896);
-  ivl_tensor *x = act(b, 1, 896), *x_mlp = act(b, 1, 4864);
-  ivl_tensor *y = act(b, 1, 4864), *logits = act(b, 1, 151674);
+  ivl_tensor *x = act(b, rows, 896), *x_mlp = act(b, rows, 4864);
+  ivl_tensor *y = act(b, rows, 4864), *logits = act(b, rows, 151674);
   double best = G_MAXDOUBLE;
   *lm_head_s = G_MAXDOUBLE;
   for (int r = 0; r < reps; r++) {
@@ -133,6 +134,7 @@ static double bench_gelu(bench *b, int reps)
 int main(int argc, char **argv)
 {
   int n_threads = argc > 1 ? atoi(argv[1]) : 0;
+  int64_t rows = argc > 2 ? MAX(1, atoi(argv[2])) : 1;
   g_autoptr(GError) error = NULL;
   ivl_roofline roof;
   if (!ivl_roofline_measure(n_threads, &roof, &error)) {
@@ -145,18 +147,21 @@ int main(int argc, char **argv)
     return 1;
   }
   double bytes, lm_s;
-  double dec_s = bench_decode(&b, 5, &bytes, &lm_s);
+  double dec_s = bench_decode(&b, 5, rows, &bytes, &lm_s);
   double lm_bytes = 151674.0 * 896 * 2;
 
   printf("{\n  \"threads\": %d,\n  \"kernels\": \"%s\",\n", roof.n_threads,
          cpu_simd_available() ? "avx2" : "portable");
   printf("  \"roofline\": {\"read_GBps\": %.2f, \"f32_GFLOPps\": %.2f},\n",
          roof.read_bytes_per_s * 1e-9, roof.f32_flops_per_s * 1e-9);
-  printf("  \"decode_qwen2.5_0.5b\": {\"weight_MB\": %.1f, \"ms_per_token\": %.2f, "
-         "\"GBps\": %.2f, \"fraction_of_bandwidth\": %.3f,\n"
-         "    \"lm_head_ms\": %.2f, \"lm_head_GBps\": %.2f, \"lm_head_fraction\": %.3f},\n",
-         bytes * 1e-6, dec_s * 1e3, bytes / dec_s * 1e-9, bytes / dec_s / roof.read_bytes_per_s,
-         lm_s * 1e3, lm_bytes / lm_s * 1e-9, lm_bytes / lm_s / roof.read_bytes_per_s);
+  printf("  \"decode_qwen2.5_0.5b\": {\"rows\": %" G_GINT64_FORMAT ", \"weight_MB\": %.1f, "
+         "\"ms_per_step\": %.2f, \"GBps\": %.2f, \"fraction_of_bandwidth\": %.3f,\n"
+         "    \"lm_head_ms\": %.2f, \"lm_head_GBps\": %.2f, \"lm_head_fraction\": %.3f}%s\n",
+         rows, bytes * 1e-6, dec_s * 1e3, bytes / dec_s * 1e-9,
+         bytes / dec_s / roof.read_bytes_per_s, lm_s * 1e3, lm_bytes / lm_s * 1e-9,
+         lm_bytes / lm_s / roof.read_bytes_per_s, rows > 1 ? "\n}" : ",");
+  if (rows > 1)
+    goto out;
 
   static const struct {
     const char *name;
@@ -181,6 +186,7 @@ int main(int argc, char **argv)
          "  }\n}\n",
          total_s * 1e3, total_flop / total_s * 1e-9, total_flop / total_s / roof.f32_flops_per_s);
 
+out:
   for (guint i = 0; i < b.tensors->len; i++)
     b.be->ops->tensor_free(b.be, b.tensors->pdata[i]);
   for (guint i = 0; i < b.buffers->len; i++)

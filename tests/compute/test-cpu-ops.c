@@ -128,6 +128,66 @@ static void test_errors(ivl_backend *be)
   be->ops->tensor_free(be, NULL);
 }
 
+/* y = x · w^T + bias for x of rows rows from `data`, w [n, k] bf16; returns y on the host. */
+static float *matmul_rows(ivl_backend *be, const float *x_data, int64_t rows, int64_t k,
+                          ivl_tensor *w, ivl_tensor *bias, int64_t n)
+{
+  g_autoptr(GError) error = NULL;
+  ivl_tensor *x = be->ops->tensor_new(be, IVL_DTYPE_F32, rows, k, &error);
+  ivl_tensor *y = be->ops->tensor_new(be, IVL_DTYPE_F32, rows, n, &error);
+  float *out = g_new0(float, rows *n);
+  EXPECT(x && y && be->ops->upload_f32(be, x, 0, rows, x_data, &error), "matmul_rows setup: %s",
+         error ? error->message : "");
+  be->ops->matmul(be, y, x, w, bias);
+  EXPECT(ivl_backend_take_error(be, &error) && be->ops->download_f32(be, y, 0, rows, out, &error),
+         "matmul_rows: %s", error ? error->message : "");
+  be->ops->tensor_free(be, x);
+  be->ops->tensor_free(be, y);
+  return out;
+}
+
+/* Each row of a product of 2..10 rows has the bits of that row multiplied alone: a sequence
+ * decoded in a batch must give the greedy tokens it gives alone (test-batch), and the few-row
+ * kernels keep the one-row summation order for that. */
+static void test_rows_alone(ivl_backend *be)
+{
+  static const int64_t shapes[][2] = {{17, 5}, {100, 37}, {1031, 23}}; /* k, n */
+  guint32 state = 12345;
+  for (size_t s = 0; s < G_N_ELEMENTS(shapes); s++) {
+    int64_t k = shapes[s][0], n = shapes[s][1];
+    g_autoptr(GError) error = NULL;
+    g_autofree float *x = g_new(float, 16 * k);
+    g_autofree float *wv = g_new(float, n *k);
+    g_autofree float *bv = g_new(float, n);
+    for (int64_t i = 0; i < 16 * k; i++)
+      x[i] = (float)((state = state * 1664525u + 1013904223u) >> 8) * 0x1p-23f - 1.0f;
+    for (int64_t i = 0; i < n * k; i++)
+      wv[i] = (float)((state = state * 1664525u + 1013904223u) >> 8) * 0x1p-23f - 1.0f;
+    for (int64_t i = 0; i < n; i++)
+      bv[i] = (float)i * 0.25f - 1.0f;
+    ivl_tensor *w = be->ops->tensor_new(be, IVL_DTYPE_BF16, n, k, &error);
+    ivl_tensor *b = be->ops->tensor_new(be, IVL_DTYPE_BF16, 1, n, &error);
+    EXPECT(w && b && be->ops->upload_f32(be, w, 0, n, wv, &error) &&
+               be->ops->upload_f32(be, b, 0, 1, bv, &error),
+           "rows alone setup: %s", error ? error->message : "");
+    g_autofree float *alone = g_new(float, 16 * n);
+    for (int64_t r = 0; r < 16; r++) {
+      g_autofree float *y = matmul_rows(be, x + r * k, 1, k, w, b, n);
+      memcpy(alone + r * n, y, n * sizeof(float));
+    }
+    /* up to GEMV_MAX_ROWS (cpu-gemm.c); above, the packed GEMM sums in another order */
+    for (int64_t m = 2; m <= 10; m++) {
+      g_autofree float *y = matmul_rows(be, x, m, k, w, b, n);
+      EXPECT(memcmp(y, alone, m * n * sizeof(float)) == 0,
+             "k %" G_GINT64_FORMAT ", n %" G_GINT64_FORMAT ": %" G_GINT64_FORMAT
+             " rows differ from each row alone",
+             k, n, m);
+    }
+    be->ops->tensor_free(be, w);
+    be->ops->tensor_free(be, b);
+  }
+}
+
 int main(int argc, char **argv)
 {
   ivl_op_cases_params params = {.seed = 20261127};
@@ -159,6 +219,7 @@ int main(int argc, char **argv)
   test_conversions(cpu);
   test_memory(cpu);
   test_errors(cpu);
+  test_rows_alone(cpu);
   cpu->ops->free(cpu);
   ref->ops->free(ref);
   printf("%d failure(s)\n", failures);
