@@ -6,22 +6,9 @@
 
 #include "quantize.h"
 
-#if defined(__x86_64__)
-#include <immintrin.h>
-#define HAVE_X86_SIMD 1
-#else
-#define HAVE_X86_SIMD 0
-#endif
+#include "cpu-simd.h"
 
 #if HAVE_X86_SIMD
-__attribute__((target("avx2,fma"), always_inline)) static inline float hsum(__m256 v)
-{
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
-
 __attribute__((target("avx2,fma"), always_inline)) static inline __m256 i8x8(const int8_t *q)
 {
   return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)q)));

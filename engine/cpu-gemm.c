@@ -15,12 +15,7 @@
 
 #include <string.h>
 
-#if defined(__x86_64__)
-#include <immintrin.h>
-#define HAVE_X86_SIMD 1
-#else
-#define HAVE_X86_SIMD 0
-#endif
+#include "cpu-simd.h"
 
 #define MR 6
 #define NR CPU_GEMM_PANEL
@@ -40,14 +35,6 @@ load8(const void *b, int64_t kk, ivl_dtype dtype)
   if (dtype == IVL_DTYPE_F16)
     return _mm256_cvtph_ps(h);
   return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
-}
-
-__attribute__((target("avx2,fma"), always_inline)) static inline float hsum(__m256 v)
-{
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
 }
 
 #endif

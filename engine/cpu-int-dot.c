@@ -22,12 +22,7 @@
 #include <math.h>
 #include <string.h>
 
-#if defined(__x86_64__)
-#include <immintrin.h>
-#define HAVE_X86_SIMD 1
-#else
-#define HAVE_X86_SIMD 0
-#endif
+#include "cpu-simd.h"
 
 #define QB CPU_QACT_BLOCK
 /* Up to this many rows of A, B is streamed one row at a time. */
@@ -220,14 +215,6 @@ static float dot_portable(const prod *p, int64_t i, int64_t j)
 }
 
 #if HAVE_X86_SIMD
-__attribute__((target("avx2,fma"), always_inline)) static inline float hsum(__m256 v)
-{
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
-
 /* A block of 32 weights: Q8 as signed bytes, Q4's 16 bytes as the stored nibbles q + 8
  * (unsigned, low nibbles first). */
 __attribute__((target("avx2"), always_inline)) static inline __m256i load_w(const void *p,
