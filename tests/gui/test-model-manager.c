@@ -4,7 +4,8 @@
  * offline, the error shown whole on its own red line with the row and its button unchanged;
  * a model too large for this computer asking before it downloads; the models on this
  * computer listed with their size on disk and deleted; on a machine with two GPUs
- * (fake-gpus.c), how a model too large for one would spread over both, or what they lack.
+ * (fake-gpus.c), how a model too large for one would spread over both, or what they lack,
+ * for a catalog model and one copied in.
  * Screenshots light, dark and narrow. */
 #include <adwaita.h>
 #include <glib/gstdio.h>
@@ -14,6 +15,7 @@
 #include "ivl-installed-row.h"
 #include "ivl-model-manager.h"
 #include "ivl-model-row.h"
+#include "tiny-model.h"
 
 #define WAIT_MS 20000
 
@@ -321,6 +323,18 @@ extern guint64 fake_ivl_gpu_bytes;
  * the most precise weights that fit them; one too large for both says what each lacks. */
 static void test_gpus(void)
 {
+  /* 14B's config copied in by hand: the models on this computer say the same from it. */
+  guint n_sizes;
+  const ivl_model_size *sizes = ivl_model_sizes(&n_sizes);
+  g_assert_cmpstr(sizes[4].name, ==, "InternVL3-14B");
+  ivl_tiny_model_params params = ivl_tiny_model_params_for_size(&sizes[4]);
+  g_autofree char *json = ivl_tiny_model_config_json(&params);
+  g_autofree char *copy =
+      g_build_filename(g_get_user_data_dir(), "ivl", "models", "Copied-14B", NULL);
+  g_autofree char *config = g_build_filename(copy, "config.json", NULL);
+  g_assert_cmpint(g_mkdir_with_parents(copy, 0755), ==, 0);
+  g_assert_true(g_file_set_contents(config, json, -1, NULL));
+
   IvlModelManager *manager = ivl_model_manager_new(NULL, NULL);
   gtk_window_present(GTK_WINDOW(manager));
   gui_settle(300);
@@ -336,6 +350,10 @@ static void test_gpus(void)
   g_assert_true(
       gui_shows_text(large, "too large for GPUs 0-1 even with 4-bit weights: GPU 1 lacks "));
   g_assert_true(gui_shows_text(large, "Better run on a server"));
+  GtkWidget *copied =
+      gui_find_descendant(GTK_WIDGET(manager), IVL_TYPE_INSTALLED_ROW, "Copied-14B");
+  g_assert_true(gui_shows_text(copied, "layers over GPUs 0-1: "));
+  save_png(GTK_WIDGET(manager), "model-manager-two-gpus-copied.png");
   /* The pictures show the large sizes: their -hf twins at the end of the list say the same. */
   GtkWidget *twin =
       gui_find_descendant(GTK_WIDGET(manager), IVL_TYPE_MODEL_ROW, "InternVL3-14B-hf");
@@ -348,6 +366,8 @@ static void test_gpus(void)
   screenshots(GTK_WINDOW(manager), "model-manager-two-gpus", TRUE);
   gtk_window_destroy(GTK_WINDOW(manager));
   gui_settle(100);
+  g_assert_cmpint(g_unlink(config), ==, 0);
+  g_assert_cmpint(g_rmdir(copy), ==, 0);
 }
 
 static void write_file(const char *dir, const char *name, gsize size)
