@@ -5,6 +5,8 @@
 
 #include <glib/gi18n.h>
 
+#include "config.h"
+#include "ivl-gpu-plan.h"
 #include "ivl-model-folder.h"
 #include "model-info.h"
 
@@ -125,23 +127,41 @@ static void ivl_installed_row_init(IvlInstalledRow *self)
   gtk_widget_init_template(GTK_WIDGET(self));
 }
 
+/* How the model in path would spread over this machine's GPUs (or what they lack), from its
+ * config.json; NULL when it needs no split or its config does not load. */
+static char *gpu_plan(const char *path)
+{
+  const IvlCatalogGpus *gpus = ivl_catalog_gpus();
+  if (gpus->n_gpus < 2)
+    return NULL;
+  g_autoptr(ivl_config) config = ivl_config_load(path, NULL);
+  if (!config)
+    return NULL;
+  ivl_split_costs costs[IVL_N_PRECISIONS];
+  for (int p = 0; p < IVL_N_PRECISIONS; p++)
+    costs[p] = ivl_model_split_costs(config, p, 0);
+  int fits;
+  return ivl_gpu_plan_text(costs, gpus, &fits);
+}
+
 IvlInstalledRow *ivl_installed_row_new(const char *name, const char *path, const char *hub_cache)
 {
   IvlInstalledRow *self = g_object_new(IVL_TYPE_INSTALLED_ROW, NULL);
   gboolean in_cache = hub_cache && *hub_cache && g_str_has_prefix(path, hub_cache);
+  g_autofree char *plan = gpu_plan(path);
+  g_autofree char *where = NULL;
 
   self->name = g_strdup(name);
   self->path = g_strdup(path);
   adw_preferences_row_set_title(ADW_PREFERENCES_ROW(self), name);
   if (in_cache) {
     /* TRANSLATORS: the subtitle of a model found in the Hugging Face cache; %s: its folder */
-    g_autofree char *subtitle = g_strdup_printf(_("%s (the Hugging Face cache: delete it with "
-                                                  "huggingface-cli)"),
-                                                path);
-    adw_action_row_set_subtitle(ADW_ACTION_ROW(self), subtitle);
+    where = g_strdup_printf(_("%s (the Hugging Face cache: delete it with huggingface-cli)"), path);
   } else {
-    adw_action_row_set_subtitle(ADW_ACTION_ROW(self), path);
+    where = g_strdup(path);
   }
+  g_autofree char *subtitle = plan ? g_strconcat(where, "\n", plan, NULL) : g_strdup(where);
+  adw_action_row_set_subtitle(ADW_ACTION_ROW(self), subtitle);
   gtk_widget_set_visible(GTK_WIDGET(self->delete_button), !in_cache);
   self->measuring = g_cancellable_new();
   ivl_model_folder_measure_async(path, self->measuring, on_measured, g_object_ref(self));

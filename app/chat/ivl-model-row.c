@@ -6,6 +6,7 @@
 #include <glib/gi18n.h>
 
 #include "hub-download.h"
+#include "ivl-gpu-plan.h"
 #include "ivl-model-folder.h"
 #include "model-info.h"
 #include "ivl-model-manager-resources.h"
@@ -18,6 +19,7 @@ struct _IvlModelRow {
   /* template widgets */
   GtkLabel *title_label;
   GtkLabel *facts_label;
+  GtkLabel *gpus_label; /* a split over several GPUs, or what they lack */
   GtkLabel *status_label;
   GtkStack *stack;
   GtkButton *download_button;
@@ -84,10 +86,11 @@ static const char *remote_text(int best, int gpu)
   return NULL;
 }
 
-/* Size, memory, fit; too_large is set when neither the memory nor a GPU can hold it, and
- * *remote to what remote_text says. */
+/* Size, memory, fit; too_large is set when neither the memory nor the GPUs can hold it,
+ * *remote to what remote_text says and *gpus to how it would spread over several GPUs (or
+ * NULL, caller frees). */
 static char *facts_text(const IvlCatalogModel *m, guint64 ram, gboolean *too_large,
-                        const char **remote)
+                        const char **remote, char **gpus)
 {
   g_autofree char *size = g_format_size(m->download_bytes);
   g_autofree char *bf16 = g_format_size(m->memory[IVL_PRECISION_BF16]);
@@ -99,11 +102,16 @@ static char *facts_text(const IvlCatalogModel *m, guint64 ram, gboolean *too_lar
   guint64 gpu_memory;
   *too_large = best < 0;
   *remote = remote_text(best, -1);
+  *gpus = NULL;
   if (!ivl_catalog_gpu(&gpu_name, &gpu_memory))
     return g_steal_pointer(&text);
   int gpu = ivl_catalog_best_precision(m->gpu_memory, gpu_memory);
-  *too_large = best < 0 && gpu < 0;
-  *remote = remote_text(best, gpu);
+  int split;
+  *gpus = ivl_gpu_plan_text(m->split, ivl_catalog_gpus(), &split);
+  /* a split in a more precise precision than one GPU takes is what the engine loads */
+  const int on_gpus = split >= 0 && (gpu < 0 || split < gpu) ? split : gpu;
+  *too_large = best < 0 && on_gpus < 0;
+  *remote = remote_text(best, on_gpus);
   return g_strdup_printf("%s · %s", text, fit_text(gpu, TRUE));
 }
 
@@ -396,6 +404,7 @@ static void ivl_model_row_class_init(IvlModelRowClass *klass)
       widget_class, "/io/github/ivl/Chat/model-manager/ui/ivl-model-row.ui");
   gtk_widget_class_bind_template_child(widget_class, IvlModelRow, title_label);
   gtk_widget_class_bind_template_child(widget_class, IvlModelRow, facts_label);
+  gtk_widget_class_bind_template_child(widget_class, IvlModelRow, gpus_label);
   gtk_widget_class_bind_template_child(widget_class, IvlModelRow, status_label);
   gtk_widget_class_bind_template_child(widget_class, IvlModelRow, remote_label);
   gtk_widget_class_bind_template_child(widget_class, IvlModelRow, stack);
@@ -425,7 +434,8 @@ IvlModelRow *ivl_model_row_new(const IvlCatalogModel *model, guint64 ram)
 {
   IvlModelRow *self = g_object_new(IVL_TYPE_MODEL_ROW, NULL);
   const char *remote = NULL;
-  g_autofree char *facts = facts_text(model, ram, &self->too_large, &remote);
+  g_autofree char *gpus = NULL;
+  g_autofree char *facts = facts_text(model, ram, &self->too_large, &remote, &gpus);
   self->model = model;
   self->ram = ram;
   self->dir = ivl_catalog_download_dir(model->repo_id);
@@ -433,6 +443,8 @@ IvlModelRow *ivl_model_row_new(const IvlCatalogModel *model, guint64 ram)
   adw_preferences_row_set_title(ADW_PREFERENCES_ROW(self), model->name);
   gtk_label_set_text(self->title_label, model->name);
   gtk_label_set_text(self->facts_label, facts);
+  gtk_label_set_text(self->gpus_label, gpus ? gpus : "");
+  gtk_widget_set_visible(GTK_WIDGET(self->gpus_label), gpus != NULL);
   gtk_label_set_text(self->remote_label, remote ? remote : "");
   gtk_widget_set_visible(GTK_WIDGET(self->remote_label), remote != NULL);
   /* The ellipsis says a question comes first: the model will not run here. */

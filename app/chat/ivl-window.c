@@ -849,11 +849,11 @@ static void show_model_line(IvlWindow *self, const char *text, gboolean failed)
   gtk_widget_set_tooltip_text(GTK_WIDGET(self->model_status), NULL);
 }
 
-/* "CPU · 8-bit weights", from the worker's "cpu int8"; "Remote · gpu-box:8000" from its
- * "remote gpu-box:8000". */
+/* "CPU · 8-bit weights", from the worker's "cpu int8"; "2 GPUs · full-precision weights"
+ * from "cuda bf16 2"; "Remote · gpu-box:8000" from its "remote gpu-box:8000". */
 static void show_model_status(IvlWindow *self, const char *how)
 {
-  g_auto(GStrv) parts = g_strsplit(how, " ", 2);
+  g_auto(GStrv) parts = g_strsplit(how, " ", 3);
   if (!parts[0] || !parts[1]) {
     show_model_line(self, "", FALSE);
     return;
@@ -864,7 +864,10 @@ static void show_model_status(IvlWindow *self, const char *how)
     show_model_line(self, remote, FALSE);
     return;
   }
-  const char *where = g_str_equal(parts[0], "cuda") ? _("GPU") : _("CPU");
+  const int n_gpus = parts[2] ? (int)g_ascii_strtoll(parts[2], NULL, 10) : 1;
+  /* TRANSLATORS: under the model selector: a model split over several GPUs. */
+  g_autofree char *gpus = g_strdup_printf(ngettext("%d GPU", "%d GPUs", n_gpus), n_gpus);
+  const char *where = !g_str_equal(parts[0], "cuda") ? _("CPU") : n_gpus > 1 ? gpus : _("GPU");
   const char *weights = g_str_equal(parts[1], "int8")   ? _("8-bit weights")
                         : g_str_equal(parts[1], "4bit") ? _("4-bit weights")
                                                         : _("full-precision weights");

@@ -314,11 +314,15 @@ static void run_load(IvlWorker *self, Job *job)
   self->model = ivl_model_load(job->dir, &params, g_task_get_cancellable(job->task), &error);
   if (self->model == NULL)
     return_engine_error(job->task, error, IVL_WORKER_ERROR_NO_MODEL, IVL_WORKER_ERROR_CORRUPT);
-  else
+  else {
+    const int n_gpus = ivl_model_get_n_gpus(self->model);
+    g_autofree char *gpus = n_gpus > 1 ? g_strdup_printf(" %d", n_gpus) : g_strdup("");
     g_task_return_pointer(job->task,
-                          g_strdup_printf("%s %s", ivl_model_get_backend_name(self->model),
-                                          ivl_precision_name(ivl_model_get_precision(self->model))),
+                          g_strdup_printf("%s %s%s", ivl_model_get_backend_name(self->model),
+                                          ivl_precision_name(ivl_model_get_precision(self->model)),
+                                          gpus),
                           g_free);
+  }
 }
 
 /* A remote model replaces the local one, whose memory is freed. */

@@ -54,7 +54,8 @@ IvlWorker *ivl_worker_new(void);
 
 /* Loads the model in dir, replacing the current one; "load-progress" reports on the way.
  * finish returns the backend it runs on and the weights' precision ("cpu bf16",
- * "cuda int8", "cpu 4bit"). */
+ * "cuda int8", "cpu 4bit"), then the number of GPUs when it is split over several
+ * ("cuda bf16 2"). */
 void ivl_worker_load_async(IvlWorker *self, const char *dir, IvlWorkerBackend backend,
                            IvlWorkerPrecision precision, GCancellable *cancellable,
                            GAsyncReadyCallback callback, gpointer user_data);

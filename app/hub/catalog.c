@@ -57,6 +57,7 @@ static void fill(IvlCatalogModel *m, const ivl_model_size *s, guint64 bytes, ivl
   for (int p = 0; p < IVL_N_PRECISIONS; p++) {
     m->memory[p] = ivl_model_estimate_memory(config, p, FALSE, 0).total;
     m->gpu_memory[p] = ivl_model_estimate_memory(config, p, TRUE, 0).total;
+    m->split[p] = ivl_model_split_costs(config, p, 0);
   }
 }
 
@@ -107,31 +108,36 @@ int ivl_catalog_best_precision(const guint64 memory[IVL_N_PRECISIONS], guint64 b
   return -1;
 }
 
-typedef struct {
-  gboolean present;
-  char *name;
-  guint64 memory;
-} GpuInfo;
-
-static gpointer probe_gpu(gpointer data)
+static gpointer probe_gpus(gpointer data)
 {
-  GpuInfo *gpu = data;
-  guint64 free_bytes;
-  gpu->present = ivl_gpu_get_memory(0, &gpu->name, &free_bytes, &gpu->memory, NULL);
+  IvlCatalogGpus *gpus = data;
+  const int count = MIN(ivl_gpu_count(NULL), IVL_MAX_GPUS);
+  for (int d = 0; d < count; d++) {
+    guint64 free_bytes;
+    if (!ivl_gpu_get_memory(d, &gpus->names[d], &free_bytes, &gpus->total[d], NULL))
+      break;
+    gpus->n_gpus = d + 1;
+  }
   return NULL;
+}
+
+const IvlCatalogGpus *ivl_catalog_gpus(void)
+{
+  /* asked once: starting the CUDA runtime takes a moment, and the cards do not change */
+  static IvlCatalogGpus gpus;
+  static GOnce once = G_ONCE_INIT;
+  g_once(&once, probe_gpus, &gpus);
+  return &gpus;
 }
 
 gboolean ivl_catalog_gpu(char **name, guint64 *memory)
 {
-  /* asked once: starting the CUDA runtime takes a moment, and the card does not change */
-  static GpuInfo gpu;
-  static GOnce once = G_ONCE_INIT;
-  g_once(&once, probe_gpu, &gpu);
-  if (gpu.present) {
-    *name = g_strdup(gpu.name);
-    *memory = gpu.memory;
+  const IvlCatalogGpus *gpus = ivl_catalog_gpus();
+  if (gpus->n_gpus > 0) {
+    *name = g_strdup(gpus->names[0]);
+    *memory = gpus->total[0];
   }
-  return gpu.present;
+  return gpus->n_gpus > 0;
 }
 
 char *ivl_catalog_installed_path(const char *name)

@@ -21,6 +21,9 @@ typedef struct {
   guint64 memory[IVL_N_PRECISIONS];
   /* GPU memory (CUDA inference) per precision, the same context. */
   guint64 gpu_memory[IVL_N_PRECISIONS];
+  /* What its parts cost on a GPU per precision, the same context, for a split over several
+   * (gpu-placement.h). */
+  ivl_split_costs split[IVL_N_PRECISIONS];
 } IvlCatalogModel;
 
 /* The fourteen repos: the seven models 1B … 78B, smallest first, then their -hf twins in
@@ -40,6 +43,16 @@ int ivl_catalog_best_precision(const guint64 memory[IVL_N_PRECISIONS], guint64 b
 /* This machine's CUDA GPU (the first): its name (caller frees) and total memory; FALSE when
  * there is none ivl can use. */
 gboolean ivl_catalog_gpu(char **name, guint64 *memory);
+
+/* This machine's CUDA GPUs (at most IVL_MAX_GPUS; n_gpus 0 when there is none ivl can
+ * use): names and total memory, asked once. Static. */
+typedef struct {
+  int n_gpus;
+  char *names[IVL_MAX_GPUS];
+  guint64 total[IVL_MAX_GPUS];
+} IvlCatalogGpus;
+
+const IvlCatalogGpus *ivl_catalog_gpus(void);
 
 /* Where the model is installed (a folder with config.json: pretrained/, the user's models
  * folder or the Hugging Face cache), else NULL. Caller frees. */

@@ -11,7 +11,8 @@
  * turns put back into sessions with ivl_session_add_turn, so a test sees what was rebuilt.
  * ivl_model_encode_ahead takes IVL_FAKE_ENCODE_US (default 0), checking its cancellable every
  * 10 ms; the fake_ivl_encodes_ counters count those started, finished, cancelled, forgotten
- * and taken by an ask (which reports their tiles as n_cached_tiles). */
+ * and taken by an ask (which reports their tiles as n_cached_tiles). A model runs on every
+ * GPU fake-gpus.c makes up ("cuda"), unless the CPU is asked for, else on the CPU. */
 #include <gdk-pixbuf/gdk-pixbuf.h>
 #include <json-glib/json-glib.h>
 #include <math.h>
@@ -28,9 +29,12 @@ gint fake_ivl_encodes_started, fake_ivl_encodes_done, fake_ivl_encodes_cancelled
 /* media ids encoded ahead and not yet taken by an ask or forgotten (worker thread only) */
 static GHashTable *fake_ahead;
 
+extern int fake_ivl_n_gpus; /* fake-gpus.c */
+
 struct ivl_model {
   char *dir;
   ivl_precision precision;
+  int n_gpus;
 };
 
 struct ivl_media {
@@ -96,6 +100,7 @@ ivl_model *ivl_model_load(const char *dir, const ivl_model_params *params,
   model = g_new0(ivl_model, 1);
   model->dir = g_strdup(dir);
   model->precision = params->precision;
+  model->n_gpus = params->backend == IVL_BACKEND_CPU ? 0 : fake_ivl_n_gpus;
   return model;
 }
 
@@ -109,8 +114,12 @@ void ivl_model_free(ivl_model *model)
 
 const char *ivl_model_get_backend_name(const ivl_model *model)
 {
-  (void)model;
-  return "cpu";
+  return model->n_gpus > 0 ? "cuda" : "cpu";
+}
+
+int ivl_model_get_n_gpus(const ivl_model *model)
+{
+  return model->n_gpus;
 }
 
 ivl_precision ivl_model_get_precision(const ivl_model *model)

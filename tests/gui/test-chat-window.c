@@ -1,8 +1,8 @@
 /* The ivl-chat window, driven in-process as a person would use it: no model page, demo
  * model, preferences, attachments, streamed answers, follow-up, stop, regenerate, broken
  * media, video clips, a restart that finds the conversation again, answer alternatives,
- * edit-and-resend, search, export and per-conversation settings. Each state is saved
- * as a PNG, light and dark, in $IVL_SCREENSHOT_DIR.
+ * edit-and-resend, search, export, per-conversation settings and (over the stand-in) a model
+ * split over two GPUs. Each state is saved as a PNG, light and dark, in $IVL_SCREENSHOT_DIR.
  *
  * Built twice: over a scripted stand-in for the engine's inference (fake-ivl.c), whose
  * answers say which turn they are and how much history the session held, so the test checks
@@ -1915,6 +1915,47 @@ static void test_model_kinds(void)
   wait_until(model_ready, NULL, "the demo model again");
 }
 
+#ifndef IVL_TEST_REAL_ENGINE
+extern int fake_ivl_n_gpus; /* fake-gpus.c: the CUDA devices the stand-in engine reports */
+
+/* A model the engine splits over two GPUs: the line under the selector says so. */
+static void test_two_gpus(void)
+{
+  g_autofree char *dir = g_build_filename(data_home, "ivl", "models", "split-model", NULL);
+  g_autofree char *config = g_build_filename(dir, "config.json", NULL);
+  g_autofree char *demo = g_strdup(window->loaded_model);
+  guint n = window->models->len, split = G_MAXUINT;
+
+  g_assert_cmpint(g_mkdir_with_parents(dir, 0700), ==, 0);
+  gui_settle(100);
+  g_assert_true(g_file_set_contents(config, "{}", -1, NULL));
+  wait_until(models_are, GUINT_TO_POINTER(n + 1), "the copied model folder to appear");
+  for (guint i = 0; i < window->models->len; i++)
+    if (g_str_has_suffix(((IvlModelEntry *)window->models->pdata[i])->path, "split-model"))
+      split = i;
+  g_assert_cmpuint(split, !=, G_MAXUINT);
+  fake_ivl_n_gpus = 2;
+  gtk_drop_down_set_selected(window->model_dropdown, split);
+  wait_until(model_ready, NULL, "the model on two GPUs");
+  g_assert_true(g_str_has_suffix(window->loaded_model, "split-model"));
+  g_assert_true(g_str_has_prefix(gtk_label_get_text(window->model_status), "2 GPUs · "));
+  gui_settle(300);
+  screenshot(GTK_WIDGET(window), "26-two-gpus");
+
+  /* Back to the demo model on the CPU; the copy goes again. */
+  fake_ivl_n_gpus = 0;
+  for (guint i = 0; i < window->models->len; i++)
+    if (g_strcmp0(((IvlModelEntry *)window->models->pdata[i])->path, demo) == 0)
+      gtk_drop_down_set_selected(window->model_dropdown, i);
+  wait_until(model_ready, NULL, "the demo model again");
+  g_assert_true(g_str_has_prefix(gtk_label_get_text(window->model_status), "CPU · "));
+  g_assert_cmpint(g_unlink(config), ==, 0);
+  g_assert_cmpint(g_rmdir(dir), ==, 0);
+  wait_until(models_are, GUINT_TO_POINTER(n), "the removed model folder to go");
+  wait_until(model_ready, NULL, "the demo model after the rescan");
+}
+#endif
+
 /* ---- attachments encoded while the question is typed (issue 20) ------------------------- */
 
 #ifndef IVL_TEST_REAL_ENGINE
@@ -2061,6 +2102,9 @@ int main(int argc, char **argv)
   g_test_add_func("/chat/conversation-settings", test_conversation_settings);
   g_test_add_func("/chat/narrow-alternatives", test_narrow_alternatives);
   g_test_add_func("/chat/model-kinds", test_model_kinds);
+#ifndef IVL_TEST_REAL_ENGINE
+  g_test_add_func("/chat/two-gpus", test_two_gpus);
+#endif
   g_test_add_func("/chat/encode-ahead", test_encode_ahead);
   status = g_test_run();
 

@@ -3,7 +3,10 @@
  * the model deleted with confirmation, and a second download cancelled deleting its part;
  * offline, the error shown whole on its own red line with the row and its button unchanged;
  * a model too large for this computer asking before it downloads; the models on this
- * computer listed with their size on disk and deleted. Screenshots light, dark and narrow. */
+ * computer listed with their size on disk and deleted; on a machine with two GPUs
+ * (fake-gpus.c), how a model too large for one would spread over both, or what they lack,
+ * for a catalog model and one copied in.
+ * Screenshots light, dark and narrow. */
 #include <adwaita.h>
 #include <glib/gstdio.h>
 #include <libsoup/soup.h>
@@ -12,6 +15,7 @@
 #include "ivl-installed-row.h"
 #include "ivl-model-manager.h"
 #include "ivl-model-row.h"
+#include "tiny-model.h"
 
 #define WAIT_MS 20000
 
@@ -310,6 +314,62 @@ static void test_too_large(void)
   gui_settle(100);
 }
 
+/* Two GPUs of FAKE_GPU_GIB each, made up by fake-gpus.c before the manager first asks. */
+extern int fake_ivl_n_gpus;
+extern guint64 fake_ivl_gpu_bytes;
+#define FAKE_GPU_GIB 24
+
+/* A model too large for one GPU says how the engine's split would place it over both, in
+ * the most precise weights that fit them; one too large for both says what each lacks. */
+static void test_gpus(void)
+{
+  /* 14B's config copied in by hand: the models on this computer say the same from it. */
+  guint n_sizes;
+  const ivl_model_size *sizes = ivl_model_sizes(&n_sizes);
+  g_assert_cmpstr(sizes[4].name, ==, "InternVL3-14B");
+  ivl_tiny_model_params params = ivl_tiny_model_params_for_size(&sizes[4]);
+  g_autofree char *json = ivl_tiny_model_config_json(&params);
+  g_autofree char *copy =
+      g_build_filename(g_get_user_data_dir(), "ivl", "models", "Copied-14B", NULL);
+  g_autofree char *config = g_build_filename(copy, "config.json", NULL);
+  g_assert_cmpint(g_mkdir_with_parents(copy, 0755), ==, 0);
+  g_assert_true(g_file_set_contents(config, json, -1, NULL));
+
+  IvlModelManager *manager = ivl_model_manager_new(NULL, NULL);
+  gtk_window_present(GTK_WINDOW(manager));
+  gui_settle(300);
+  GtkWidget *small = gui_find_descendant(GTK_WIDGET(manager), IVL_TYPE_MODEL_ROW, "InternVL3-1B");
+  GtkWidget *split = gui_find_descendant(GTK_WIDGET(manager), IVL_TYPE_MODEL_ROW, "InternVL3-14B");
+  GtkWidget *large = gui_find_descendant(GTK_WIDGET(manager), IVL_TYPE_MODEL_ROW, "InternVL3-78B");
+  g_assert_false(gui_shows_text(small, "GPUs 0-1"));
+  /* 14B in bf16 (about 34 GB with its KV cache) on two 24 GiB cards, the first holding the
+   * vision tower and lm_head beside its share of the layers: it runs here, no server needed */
+  g_assert_true(gui_shows_text(split, "layers over GPUs 0-1: "));
+  g_assert_false(gui_shows_text(split, "run on a server"));
+  /* 78B even in 4-bit overflows the second card's half of the layers */
+  g_assert_true(
+      gui_shows_text(large, "too large for GPUs 0-1 even with 4-bit weights: GPU 1 lacks "));
+  g_assert_true(gui_shows_text(large, "Better run on a server"));
+  GtkWidget *copied =
+      gui_find_descendant(GTK_WIDGET(manager), IVL_TYPE_INSTALLED_ROW, "Copied-14B");
+  g_assert_true(gui_shows_text(copied, "layers over GPUs 0-1: "));
+  save_png(GTK_WIDGET(manager), "model-manager-two-gpus-copied.png");
+  /* The pictures show the large sizes: their -hf twins at the end of the list say the same. */
+  GtkWidget *twin =
+      gui_find_descendant(GTK_WIDGET(manager), IVL_TYPE_MODEL_ROW, "InternVL3-14B-hf");
+  GtkScrolledWindow *scroller =
+      GTK_SCROLLED_WINDOW(gui_find_descendant(GTK_WIDGET(manager), GTK_TYPE_SCROLLED_WINDOW, NULL));
+  double x, y;
+  g_assert_true(gtk_widget_translate_coordinates(twin, gtk_scrolled_window_get_child(scroller), 0,
+                                                 0, &x, &y));
+  gtk_adjustment_set_value(gtk_scrolled_window_get_vadjustment(scroller), y - 12);
+  screenshots(GTK_WINDOW(manager), "model-manager-two-gpus", TRUE);
+  gtk_window_destroy(GTK_WINDOW(manager));
+  gui_settle(100);
+  g_assert_cmpint(g_unlink(config), ==, 0);
+  g_assert_cmpint(g_rmdir(copy), ==, 0);
+}
+
 static void write_file(const char *dir, const char *name, gsize size)
 {
   g_autofree char *path = g_build_filename(dir, name, NULL);
@@ -399,6 +459,9 @@ int main(int argc, char **argv)
   start_server(work);
   g_setenv("HF_ENDPOINT", endpoint, TRUE);
 
+  fake_ivl_n_gpus = 2;
+  fake_ivl_gpu_bytes = (guint64)FAKE_GPU_GIB << 30;
+
   gtk_test_init(&argc, &argv, NULL);
   adw_init();
   adw_style_manager_set_color_scheme(adw_style_manager_get_default(), ADW_COLOR_SCHEME_FORCE_LIGHT);
@@ -406,6 +469,7 @@ int main(int argc, char **argv)
   g_test_add_func("/model-manager/offline", test_offline);
   g_test_add_func("/model-manager/too-large", test_too_large);
   g_test_add_func("/model-manager/installed", test_installed);
+  g_test_add_func("/model-manager/gpus", test_gpus);
   int status = g_test_run();
   g_subprocess_force_exit(server);
   if (status == 0) {
