@@ -112,10 +112,10 @@ int ivl_cmd_serve(int argc, char **argv)
     api_key = g_strdup(g_getenv("IVL_API_KEY"));
   if (!parsed)
     ;
+  else if (parallel < 1 || parallel > 256)
+    fprintf(stderr, "ivl serve: %s\n", _("--parallel must be between 1 and 256"));
   else if (argc > 1 || port < 0 || port > 65535 || max_num < 1 || max_body_mb < 1 ||
-           max_body_mb > 4096 || max_queue < 0 || receive_timeout < 1 ||
-           parallel < 1 || parallel > 256 ||
-           (api_key && !*api_key))
+           max_body_mb > 4096 || max_queue < 0 || receive_timeout < 1 || (api_key && !*api_key))
     fprintf(stderr, _("ivl serve: bad arguments (see ivl serve --help)\n"));
   else {
     IvlServeOptions so = {

@@ -261,6 +261,14 @@ def item3_counts():
          r"--tiles between 1 and 256")
     case("3: make-tiny-model --llm-hidden 1048576", ["make-tiny-model", path("huge"),
          "--llm-hidden", "1048576", "--no-tokenizer"][:4], 1, r"GiB of weights need twice that")
+    case("3: serve --parallel 100000", ["serve", "-m", path("model"), "--parallel", "100000"], 2,
+         r"--parallel must be between 1 and 256")
+    case("3: bench --parallel 0,100000", ["bench", "-m", path("model"), "--parallel", "0,100000"],
+         2, r"--parallel takes up to 16 stream counts between 1 and 256")
+    case("3: info --devices 99999999x99999999GiB", ["info", "-m", path("model"), "--devices",
+         "99999999x99999999GiB"], 2, r"--devices takes sizes like 8x80GiB")
+    case("3: --gpus 99999999999999", ["run", "-m", path("model"), "--gpus", "99999999999999",
+         "hi"], 1, r"--gpus takes up to 16 device numbers")
     case("3: --threads 100000", ["run", "-m", path("model"), "--threads", "100000", "hi"], 1,
          r"--threads must be between 1 and 1024")
 
