@@ -29,6 +29,19 @@ gboolean cpu_simd_available(void)
 #endif
 }
 
+gboolean cpu_avx512_available(void)
+{
+  const char *off = g_getenv("IVL_CPU_NO_AVX512");
+  if (!cpu_simd_available() || (off != NULL && *off != '\0' && strcmp(off, "0") != 0))
+    return FALSE;
+#if defined(__x86_64__)
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+         __builtin_cpu_supports("avx512vl");
+#else
+  return FALSE;
+#endif
+}
+
 gboolean cpu_check(ivl_backend *be, gboolean ok, const char *op, const char *fmt, ...)
 {
   if (ok)

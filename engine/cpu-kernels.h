@@ -11,6 +11,10 @@
 
 /* TRUE when the CPU has AVX2, FMA and F16C and IVL_CPU_NO_SIMD is unset or "0". */
 gboolean cpu_simd_available(void);
+/* TRUE when SIMD is available and the CPU also has AVX-512 F/BW/VL, unless IVL_CPU_NO_AVX512
+ * is set (not "0"): kernels with an AVX-512 variant keep their AVX2 one for other machines,
+ * and the tests run both here. */
+gboolean cpu_avx512_available(void);
 
 /* -- dtype conversion (cpu-convert.c) -- */
 static inline float cpu_bf16_to_f32(uint16_t h)
