@@ -67,6 +67,7 @@ void cpu_op_matmul(ivl_backend *be, ivl_tensor *y, const ivl_tensor *x, const iv
               .alpha = 1.0f,
               .c = y->data,
               .ldc = y->cols,
+              .avx512 = cb->avx512,
           },
       .simd = cb->simd,
   };
@@ -164,6 +165,7 @@ void cpu_op_attention(ivl_backend *be, ivl_tensor *out, const ivl_tensor *q, con
               .causal = causal,
               .q_pos0 = q_pos0,
               .scale = scale,
+              .avx512 = cb->avx512,
           },
       .n_qblocks = (tq + CPU_ATTENTION_QBLOCK - 1) / CPU_ATTENTION_QBLOCK,
       .simd = cb->simd,

@@ -36,6 +36,7 @@ gboolean cpu_attention_block(const cpu_attention_args *a, int64_t seq, int head,
       .alpha = a->scale,
       .c = s,
       .ldc = n_keys,
+      .avx512 = a->avx512,
   };
   cpu_gemm_tile(&scores, 0, m, 0, n_keys, simd);
 
@@ -59,6 +60,7 @@ gboolean cpu_attention_block(const cpu_attention_args *a, int64_t seq, int head,
       .alpha = 1.0f,
       .c = a->out + (seq * a->tq + i0) * ldq + (int64_t)head * hd,
       .ldc = ldq,
+      .avx512 = a->avx512,
   };
   cpu_gemm_tile(&values, 0, m, 0, hd, simd);
   for (int64_t r = 0; r < m; r++) { /* softmax's division, on head_dim values, not n_keys */

@@ -30,4 +30,7 @@ static inline const char *b_at(const cpu_gemm_args *g, int64_t index)
 void cpu_gemv_tile(const cpu_gemm_args *g, int64_t i0, int64_t i1, int64_t j0, int64_t j1,
                    gboolean simd);
 
+/* The packed GEMM's AVX-512 path (cpu-gemm-avx512.c), for g->m above the GEMV's rows. */
+void cpu_gemm_packed_avx512(const cpu_gemm_args *g, int64_t i0, int64_t i1, int64_t j0, int64_t j1);
+
 #endif /* IVL_CPU_GEMM_PRIVATE_H */

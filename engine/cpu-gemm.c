@@ -1,10 +1,11 @@
 /* Matrix products for the CPU backend: a packed GEMM for many rows (prefill, vision tiles,
  * attention scores) and a streaming GEMV for few rows (decode).
  *
- * GEMM follows the BLIS scheme: a panel of CPU_GEMM_PANEL columns of B, KC deep, is converted
+ * GEMM follows the BLIS scheme: a panel of NR = 16 columns of B, KC deep, is converted
  * to f32 and packed k-major (16 KiB, stays in L1) and reused by every block of MR rows of A; a
  * register tile MR x 16 accumulates by broadcasting one A value against two 8-wide rows of
  * the panel (12 FMAs per 2 panel loads + 6 broadcasts, so FMA-bound rather than load-bound).
+ * Where the CPU has AVX-512, cpu-gemm-avx512.c does the same with 32-wide panels instead.
  * Few rows go to the streaming GEMV (cpu-gemv.c). Quantized weights are multiplied in integers
  * (cpu-int-dot.c) when the caller quantized A (g->aq); otherwise (IVL_CPU_INT_DOT=0)
  * cpu-gemm-quant.c dequantizes them into the panel or reads them in its own float dot products.
@@ -15,7 +16,7 @@
 #include <string.h>
 
 #define MR 6
-#define NR CPU_GEMM_PANEL
+#define NR 16
 #define KC 256
 /* Up to this many rows of A, B is streamed row by row instead of packed: packing converts and
  * transposes all of B, which only pays when enough rows reuse it (measured on a 4864 x 896
@@ -277,6 +278,10 @@ void cpu_gemm_tile(const cpu_gemm_args *g, int64_t i0, int64_t i1, int64_t j0, i
     return;
   if (g->aq != NULL)
     cpu_int_dot_tile(g, i0, i1, j0, j1, simd);
+#if HAVE_X86_SIMD
+  else if (g->m > GEMV_MAX_ROWS && simd && g->avx512)
+    cpu_gemm_packed_avx512(g, i0, i1, j0, j1);
+#endif
   else if (g->m > GEMV_MAX_ROWS)
     gemm_packed(g, i0, i1, j0, j1, simd);
   else

@@ -56,6 +56,8 @@ typedef struct {
   /* NULL, or A quantized (cpu-int-dot.c) for a quantized B: the product is then taken in
    * integers per block of CPU_QACT_BLOCK values */
   const cpu_qact *aq;
+  /* the AVX-512 kernels (cpu_avx512_available(), taken once per op); only with simd */
+  gboolean avx512;
 } cpu_gemm_args;
 
 /* How far ahead of its reads (bytes) a GEMV asks for the weights: the hardware prefetcher
@@ -63,8 +65,9 @@ typedef struct {
  * (bf16 decode of a 0.9B model, 2 threads: 35 -> 40 tok/s at 44 GB/s measured). */
 #define CPU_GEMV_PREFETCH 2048
 
-/* Columns are packed in panels of this width: a tile should start at a multiple of it. */
-#define CPU_GEMM_PANEL 16
+/* Columns are packed in panels of 16 (AVX2) or 32 (AVX-512) columns: a tile should start at a
+ * multiple of this. */
+#define CPU_GEMM_PANEL 32
 /* Rows of A per tile for the packed path. A panel of B is packed once per row block, so a
  * vision tile (1025 rows) is one block; its 2048 x 256 f32 slice of A (2 MiB) is re-read from
  * L2/L3 by every panel, at a few GB/s, far below what the caches give. */
@@ -138,6 +141,7 @@ typedef struct {
   gboolean causal;
   int64_t q_pos0;
   float scale;
+  gboolean avx512; /* as in cpu_gemm_args */
 } cpu_attention_args;
 
 /* Query rows are processed in blocks of this many per task. */

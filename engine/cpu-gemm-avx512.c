@@ -1,0 +1,243 @@
+/* The packed GEMM's AVX-512 path (cpu-gemm.c chooses it when cpu_avx512_available()).
+ *
+ * Same scheme as the AVX2 path, wider: B is converted to f32 and packed k-major in panels of
+ * NR = 32 columns, a block of NC columns KC deep at a time (up to 256 KiB, kept in L2), and a
+ * register tile of MR x 32 (24 zmm accumulators) broadcasts one value of A against two 16-wide
+ * rows of a panel. Zen 4 runs a zmm FMA as two halves, so the FLOP peak is the AVX2 one; what
+ * the wider tile saves is instructions per FMA, the C tile's loads and stores (once per KC of
+ * up to 512 instead of 256), and A's traffic (each row block of A is reused by NC columns).
+ * The tile is written by the kernel itself, masked at the right edge.
+ */
+#include "cpu-gemm-private.h"
+#include "quantize.h"
+
+#include <string.h>
+
+#if HAVE_X86_SIMD
+
+#define MR 12
+#define NR 32
+#define KC_MAX 512
+#define NC 128
+
+#define AVX512_TARGET "avx512f,avx512bw,avx512vl,avx2,fma,f16c"
+
+/* KC for a product of depth k: blocks of equal size up to KC_MAX, a multiple of 16 (the
+ * packing's step); a function of k alone, so every tile sums in the same order. */
+static int block_depth(int64_t k)
+{
+  int64_t n_blocks = (k + KC_MAX - 1) / KC_MAX;
+  int64_t kc = (k + n_blocks - 1) / MAX(n_blocks, 1);
+  return (int)MAX(16, (kc + 15) / 16 * 16);
+}
+
+__attribute__((target(AVX512_TARGET), always_inline)) static inline __m512
+load16(const char *row, int64_t kk, int n, ivl_dtype dtype)
+{
+  __mmask16 m = n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1);
+  if (dtype == IVL_DTYPE_F32)
+    return _mm512_maskz_loadu_ps(m, (const float *)row + kk);
+  __m256i h = _mm256_maskz_loadu_epi16(m, (const uint16_t *)row + kk);
+  if (dtype == IVL_DTYPE_F16)
+    return _mm512_cvtph_ps(h);
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+/* r[i] = row i of a 16 x 16 block becomes r[i] = column i. */
+__attribute__((target(AVX512_TARGET), always_inline)) static inline void transpose16(__m512 r[16])
+{
+  __m512 t[16], u[16];
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+  }
+  /* u[4q + j], lane L: rows 4q..4q+3 of column 4L + j */
+  for (int q = 0; q < 4; q++) {
+    __m512 *tq = t + 4 * q, *uq = u + 4 * q;
+    uq[0] = _mm512_shuffle_ps(tq[0], tq[2], _MM_SHUFFLE(1, 0, 1, 0));
+    uq[1] = _mm512_shuffle_ps(tq[0], tq[2], _MM_SHUFFLE(3, 2, 3, 2));
+    uq[2] = _mm512_shuffle_ps(tq[1], tq[3], _MM_SHUFFLE(1, 0, 1, 0));
+    uq[3] = _mm512_shuffle_ps(tq[1], tq[3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+  for (int j = 0; j < 4; j++) {
+    __m512 v0 = _mm512_shuffle_f32x4(u[j], u[4 + j], 0x88); /* lanes 0, 2 of rows 0-7 */
+    __m512 v1 = _mm512_shuffle_f32x4(u[j], u[4 + j], 0xdd); /* lanes 1, 3 */
+    __m512 v2 = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0x88);
+    __m512 v3 = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0xdd);
+    r[j] = _mm512_shuffle_f32x4(v0, v2, 0x88);
+    r[8 + j] = _mm512_shuffle_f32x4(v0, v2, 0xdd);
+    r[4 + j] = _mm512_shuffle_f32x4(v1, v3, 0x88);
+    r[12 + j] = _mm512_shuffle_f32x4(v1, v3, 0xdd);
+  }
+}
+
+/* panel[kk * NR + col0 + c] = row c's value kk for c < 16 (rows at or past nb: zero), kk < kc. */
+__attribute__((target(AVX512_TARGET), always_inline)) static inline void
+pack16(float *panel, const char *const rows[16], int nb, int kc, ivl_dtype dtype)
+{
+  for (int kk = 0; kk < kc; kk += 16) {
+    __m512 r[16];
+    int n = MIN(16, kc - kk);
+    for (int c = 0; c < 16; c++)
+      r[c] = c < nb ? load16(rows[c], kk, n, dtype) : _mm512_setzero_ps();
+    transpose16(r);
+    for (int i = 0; i < n; i++)
+      _mm512_store_ps(panel + (kk + i) * NR, r[i]);
+  }
+}
+
+/* One panel of nb <= NR columns from B stored [n, k] (weights, keys). */
+__attribute__((target(AVX512_TARGET))) static void pack_rows(float *panel, const cpu_gemm_args *g,
+                                                             int64_t j0, int nb, int64_t k0, int kc,
+                                                             float (*dequant)[KC_MAX])
+{
+  const char *rows[NR];
+  ivl_dtype dtype = g->b_dtype;
+  for (int c = 0; c < NR; c++) {
+    int64_t j = j0 + MIN(c, nb - 1);
+    if (cpu_dtype_is_quant(g->b_dtype)) {
+      if (c < nb)
+        cpu_quant_row_to_f32(dequant[c], g, j, k0, kc, TRUE);
+      rows[c] = (const char *)dequant[MIN(c, nb - 1)];
+    } else {
+      rows[c] = b_at(g, j * g->ldb + k0);
+    }
+  }
+  if (cpu_dtype_is_quant(dtype))
+    dtype = IVL_DTYPE_F32;
+  for (int half = 0; half < 2; half++) {
+    const char *const *r = rows + 16 * half;
+    int n = MAX(0, MIN(16, nb - 16 * half));
+    float *p = panel + 16 * half;
+    switch (dtype) { /* a constant dtype per instance, so the loads are not branches */
+    case IVL_DTYPE_BF16:
+      pack16(p, r, n, kc, IVL_DTYPE_BF16);
+      break;
+    case IVL_DTYPE_F16:
+      pack16(p, r, n, kc, IVL_DTYPE_F16);
+      break;
+    default:
+      pack16(p, r, n, kc, IVL_DTYPE_F32);
+      break;
+    }
+  }
+}
+
+/* One panel from B stored [k, n] (attention values): rows of B are rows of the panel. */
+__attribute__((target(AVX512_TARGET))) static void pack_cols(float *panel, const cpu_gemm_args *g,
+                                                             int64_t j0, int nb, int64_t k0, int kc)
+{
+  for (int kk = 0; kk < kc; kk++) {
+    const char *row = b_at(g, (k0 + kk) * g->ldb + j0);
+    float *p = panel + kk * NR;
+    if (g->b_dtype == IVL_DTYPE_F32 || nb < NR) {
+      cpu_row_to_f32(p, row, g->b_dtype, nb);
+      memset(p + nb, 0, (size_t)(NR - nb) * sizeof(float));
+    } else {
+      _mm512_store_ps(p, load16(row, 0, 16, g->b_dtype));
+      _mm512_store_ps(p + 16, load16(row, 16, 16, g->b_dtype));
+    }
+  }
+}
+
+/* C[0:mr, 0:nb] = alpha * A[0:mr, 0:kc] · panel + bias (first k block) or C += alpha * (...). */
+__attribute__((target(AVX512_TARGET), always_inline)) static inline void
+kernel_rows(const int mr, int kc, const float *a, int64_t lda, const float *panel, float *c,
+            int64_t ldc, int nb, float alpha, const float *bias, gboolean first)
+{
+  __m512 c0[MR], c1[MR];
+#pragma GCC unroll 12
+  for (int r = 0; r < mr; r++) {
+    c0[r] = c1[r] = _mm512_setzero_ps();
+    /* the tile's lines, in cache by the time the products are done */
+    _mm_prefetch((const char *)(c + r * ldc), _MM_HINT_T0);
+    _mm_prefetch((const char *)(c + r * ldc + 16), _MM_HINT_T0);
+  }
+  for (int kk = 0; kk < kc; kk++) {
+    __m512 b0 = _mm512_load_ps(panel + kk * NR);
+    __m512 b1 = _mm512_load_ps(panel + kk * NR + 16);
+#pragma GCC unroll 12
+    for (int r = 0; r < mr; r++) {
+      __m512 av = _mm512_set1_ps(a[r * lda + kk]);
+      c0[r] = _mm512_fmadd_ps(av, b0, c0[r]);
+      c1[r] = _mm512_fmadd_ps(av, b1, c1[r]);
+    }
+  }
+  __mmask16 m0 = nb >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << nb) - 1);
+  __mmask16 m1 = nb >= 32 ? (__mmask16)0xffff : nb > 16 ? (__mmask16)((1u << (nb - 16)) - 1) : 0;
+  __m512 va = _mm512_set1_ps(alpha);
+  __m512 bias0 = bias ? _mm512_maskz_loadu_ps(m0, bias) : _mm512_setzero_ps();
+  __m512 bias1 = bias ? _mm512_maskz_loadu_ps(m1, bias + 16) : _mm512_setzero_ps();
+#pragma GCC unroll 12
+  for (int r = 0; r < mr; r++) {
+    float *cr = c + r * ldc;
+    __m512 base0 = first ? bias0 : _mm512_maskz_loadu_ps(m0, cr);
+    __m512 base1 = first ? bias1 : _mm512_maskz_loadu_ps(m1, cr + 16);
+    _mm512_mask_storeu_ps(cr, m0, _mm512_fmadd_ps(va, c0[r], base0));
+    _mm512_mask_storeu_ps(cr + 16, m1, _mm512_fmadd_ps(va, c1[r], base1));
+  }
+}
+
+__attribute__((target(AVX512_TARGET))) static void kernel(int mr, int kc, const float *a,
+                                                          int64_t lda, const float *panel, float *c,
+                                                          int64_t ldc, int nb, float alpha,
+                                                          const float *bias, gboolean first)
+{
+  switch (mr) {
+#define CASE(n)                                                                                    \
+  case n:                                                                                          \
+    kernel_rows(n, kc, a, lda, panel, c, ldc, nb, alpha, bias, first);                             \
+    break;
+    CASE(12)
+    CASE(11)
+    CASE(10)
+    CASE(9)
+    CASE(8)
+    CASE(7)
+    CASE(6)
+    CASE(5)
+    CASE(4)
+    CASE(3)
+    CASE(2)
+#undef CASE
+  default:
+    kernel_rows(1, kc, a, lda, panel, c, ldc, nb, alpha, bias, first);
+    break;
+  }
+}
+
+void cpu_gemm_packed_avx512(const cpu_gemm_args *g, int64_t i0, int64_t i1, int64_t j0, int64_t j1)
+{
+  _Alignas(64) float block[KC_MAX * NC];
+  _Alignas(64) float dequant[cpu_dtype_is_quant(g->b_dtype) ? NR : 1][KC_MAX];
+  float bias[NC];
+  int kc_step = block_depth(g->k);
+  for (int64_t jc = j0; jc < j1; jc += NC) {
+    int ncols = (int)MIN(NC, j1 - jc);
+    int n_panels = (ncols + NR - 1) / NR;
+    if (g->bias)
+      cpu_row_to_f32(bias, (const char *)g->bias + jc * (int64_t)ivl_dtype_size(g->bias_dtype),
+                     g->bias_dtype, ncols);
+    for (int64_t kb = 0; kb < g->k || kb == 0; kb += kc_step) {
+      int kc = (int)MIN(kc_step, g->k - kb);
+      for (int p = 0; p < n_panels; p++) {
+        float *panel = block + (size_t)p * KC_MAX * NR;
+        int nb = MIN(NR, ncols - p * NR);
+        if (g->b_rows_are_n)
+          pack_rows(panel, g, jc + p * NR, nb, kb, kc, dequant);
+        else
+          pack_cols(panel, g, jc + p * NR, nb, kb, kc);
+      }
+      for (int64_t ib = i0; ib < i1; ib += MR) {
+        int mr = (int)MIN(MR, i1 - ib);
+        const float *a = g->a + ib * g->lda + kb;
+        for (int p = 0; p < n_panels; p++)
+          kernel(mr, kc, a, g->lda, block + (size_t)p * KC_MAX * NR,
+                 g->c + ib * g->ldc + jc + p * NR, g->ldc, MIN(NR, ncols - p * NR), g->alpha,
+                 g->bias ? bias + p * NR : NULL, kb == 0);
+      }
+    }
+  }
+}
+
+#endif
