@@ -11,7 +11,7 @@
  * With one thread, times are the thread's CPU time, and the peak is taken the same way, so the
  * other processes of a shared machine do not count (with more, wall time and the roofline's
  * peak: a figure only for a quiet moment).
- * Usage: bench-gemm [n_threads [reps [prefill|vision]]]   (best of reps, default 5) */
+ * Usage: bench-gemm [n_threads [reps [prefill|vision|NAME]]]   (best of reps, default 5) */
 #include "backend.h"
 #include "cpu-kernels.h"
 #include "roofline.h"
@@ -158,7 +158,7 @@ int main(int argc, char **argv)
   gboolean first = TRUE;
   for (size_t i = 0; i < G_N_ELEMENTS(shapes); i++) {
     const shape *s = &shapes[i];
-    if (only != NULL && strcmp(only, s->group) != 0)
+    if (only != NULL && strcmp(only, s->group) != 0 && strcmp(only, s->name) != 0)
       continue;
     int grp = strcmp(s->group, "vision") == 0;
     operands o[N_PATHS] = {{0}};
