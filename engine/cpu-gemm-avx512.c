@@ -20,14 +20,24 @@
 #define NR 32
 #define KC_MAX 512
 #define NC 256
-/* The kernel reads A's MR rows from a copy, A_COPY_LD floats apart: a constant, so one pointer
- * and displacements address all twelve broadcasts (with twelve row pointers GCC spilled a
- * panel row to the stack each step), and 33 cache lines, so the rows fall in 12 sets of the L1
- * cache; in place, rows a multiple of 1024 floats apart (vision's k = 1024 and 4096, the
- * queries' 16 heads of 64) or just past it (the scores' 1025 keys) all crowd one set of 8 ways. */
+/* Where A's MR rows would crowd one set of the L1 cache (rows a multiple of 1024 floats apart,
+ * as vision's k = 1024 and 4096 and the queries' 16 heads of 64, or just past it, as the
+ * scores' 1025 keys: all twelve in one set of 8 ways), the kernel reads them from a copy
+ * A_COPY_LD floats apart (33 cache lines: 12 sets). Elsewhere (prefill's k = 896 and 4864) the
+ * copy cost more than it saved (256-row chunks 83% of the peak in place, 81% copied). */
 #define A_COPY_LD (KC_MAX + 16)
 
 #define AVX512_TARGET "avx512f,avx512bw,avx512vl,avx2,fma,f16c"
+
+/* Whether MR rows of A, lda apart, put more than 4 lines in one set of the L1 cache (64 sets
+ * of 64-byte lines, 8 ways, shared with the panel's). */
+static gboolean rows_crowd_l1(int64_t lda)
+{
+  int count[64] = {0}, most = 0;
+  for (int r = 0; r < MR; r++)
+    most = MAX(most, ++count[(r * lda * (int64_t)sizeof(float) / 64) % 64]);
+  return most > 4;
+}
 
 /* KC for a product of depth k: blocks of equal size up to KC_MAX, a multiple of 16 (the
  * packing's step); a function of k alone, so every tile sums in the same order. */
@@ -149,8 +159,8 @@ __attribute__((target(AVX512_TARGET))) static void pack_cols(float *panel, const
 
 /* C[0:mr, 0:nb] = alpha * A[0:mr, 0:kc] · panel + bias (first k block) or C += alpha * (...). */
 __attribute__((target(AVX512_TARGET), always_inline)) static inline void
-kernel_rows(const int mr, int kc, const float *a, const float *panel, float *c, int64_t ldc, int nb,
-            float alpha, const float *bias, gboolean first)
+kernel_rows(const int mr, int kc, const float *a, int64_t lda, const float *panel, float *c,
+            int64_t ldc, int nb, float alpha, const float *bias, gboolean first)
 {
   __m512 c0[MR], c1[MR];
 #pragma GCC unroll 12
@@ -160,15 +170,23 @@ kernel_rows(const int mr, int kc, const float *a, const float *panel, float *c, 
     _mm_prefetch((const char *)(c + r * ldc), _MM_HINT_T0);
     _mm_prefetch((const char *)(c + r * ldc + 16), _MM_HINT_T0);
   }
+  /* row r at base[r / 4] + (r % 4) * lda: three pointers and two strides address all twelve
+   * (one pointer per row ran out of registers, and GCC spilled a panel row to the stack) */
+  const char *base[3] = {(const char *)a, (const char *)(a + 4 * lda), (const char *)(a + 8 * lda)};
+  const int64_t l1 = lda * (int64_t)sizeof(float), l3 = 3 * l1;
   for (int kk = 0; kk < kc; kk++) {
     __m512 b0 = _mm512_load_ps(panel + kk * NR);
     __m512 b1 = _mm512_load_ps(panel + kk * NR + 16);
 #pragma GCC unroll 12
     for (int r = 0; r < mr; r++) {
-      __m512 av = _mm512_set1_ps(a[r * A_COPY_LD + kk]);
+      const char *q = base[r / 4];
+      const char *at = r % 4 == 0 ? q : r % 4 == 1 ? q + l1 : r % 4 == 2 ? q + 2 * l1 : q + l3;
+      __m512 av = _mm512_set1_ps(*(const float *)at);
       c0[r] = _mm512_fmadd_ps(av, b0, c0[r]);
       c1[r] = _mm512_fmadd_ps(av, b1, c1[r]);
     }
+    for (int i = 0; i < 3; i++)
+      base[i] += sizeof(float);
   }
   __mmask16 m0 = nb >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << nb) - 1);
   __mmask16 m1 = nb >= 32 ? (__mmask16)0xffff : nb > 16 ? (__mmask16)((1u << (nb - 16)) - 1) : 0;
@@ -186,14 +204,14 @@ kernel_rows(const int mr, int kc, const float *a, const float *panel, float *c, 
 }
 
 __attribute__((target(AVX512_TARGET))) static void kernel(int mr, int kc, const float *a,
-                                                          const float *panel, float *c, int64_t ldc,
-                                                          int nb, float alpha, const float *bias,
-                                                          gboolean first)
+                                                          int64_t lda, const float *panel, float *c,
+                                                          int64_t ldc, int nb, float alpha,
+                                                          const float *bias, gboolean first)
 {
   switch (mr) {
 #define CASE(n)                                                                                    \
   case n:                                                                                          \
-    kernel_rows(n, kc, a, panel, c, ldc, nb, alpha, bias, first);                                  \
+    kernel_rows(n, kc, a, lda, panel, c, ldc, nb, alpha, bias, first);                             \
     break;
     CASE(12)
     CASE(11)
@@ -208,7 +226,7 @@ __attribute__((target(AVX512_TARGET))) static void kernel(int mr, int kc, const 
     CASE(2)
 #undef CASE
   default:
-    kernel_rows(1, kc, a, panel, c, ldc, nb, alpha, bias, first);
+    kernel_rows(1, kc, a, lda, panel, c, ldc, nb, alpha, bias, first);
     break;
   }
 }
@@ -220,6 +238,7 @@ void cpu_gemm_packed_avx512(const cpu_gemm_args *g, int64_t i0, int64_t i1, int6
   _Alignas(64) float a_copy[MR * A_COPY_LD];
   float bias[NC];
   int kc_step = block_depth(g->k);
+  gboolean copy_a = rows_crowd_l1(g->lda);
   for (int64_t jc = j0; jc < j1; jc += NC) {
     int ncols = (int)MIN(NC, j1 - jc);
     int n_panels = (ncols + NR - 1) / NR;
@@ -238,18 +257,24 @@ void cpu_gemm_packed_avx512(const cpu_gemm_args *g, int64_t i0, int64_t i1, int6
       }
       for (int64_t ib = i0; ib < i1; ib += MR) {
         int mr = (int)MIN(MR, i1 - ib);
-        const float *a = g->a + ib * g->lda + kb;
-        for (int r = 0; r < mr; r++)
-          memcpy(a_copy + r * A_COPY_LD, a + r * g->lda, (size_t)kc * sizeof(float));
+        const float *a = g->a + ib * g->lda + kb, *a_rows = a;
+        int64_t lda = g->lda;
+        if (copy_a) {
+          for (int r = 0; r < mr; r++)
+            memcpy(a_copy + r * A_COPY_LD, a + r * g->lda, (size_t)kc * sizeof(float));
+          a_rows = a_copy;
+          lda = A_COPY_LD;
+        }
         /* the next tile's rows into L2 while this one computes: A's rows come from L3 at its
-         * latency otherwise, and the copy above waited for them (qkv 83% -> 87% of the peak) */
+         * latency otherwise, and the copy or the kernel waited for them (qkv 83% -> 87% of the
+         * peak) */
         for (int64_t r = ib + MR; r < MIN(i1, ib + 2 * MR); r++)
           for (int kk = 0; kk < kc; kk += 16)
             _mm_prefetch((const char *)(g->a + r * g->lda + kb + kk), _MM_HINT_T1);
         for (int p = 0; p < n_panels; p++)
-          kernel(mr, kc, a_copy, block + (size_t)p * KC_MAX * NR, g->c + ib * g->ldc + jc + p * NR,
-                 g->ldc, MIN(NR, ncols - p * NR), g->alpha, g->bias ? bias + p * NR : NULL,
-                 kb == 0);
+          kernel(mr, kc, a_rows, lda, block + (size_t)p * KC_MAX * NR,
+                 g->c + ib * g->ldc + jc + p * NR, g->ldc, MIN(NR, ncols - p * NR), g->alpha,
+                 g->bias ? bias + p * NR : NULL, kb == 0);
       }
     }
   }

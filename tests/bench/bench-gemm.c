@@ -2,7 +2,8 @@
  * tower spend their time, next to the f32 FMA peak measured in the same run, as JSON.
  *
  *   prefill: the matmuls of one Qwen2.5-0.5B layer on 512 rows (q, k, v, o, gate, up, down),
- *            bf16 weights;
+ *            bf16 weights; chunk: the same on 256 rows, the chunks prefill runs in
+ *            (language.c);
  *   vision:  the matmuls of one InternViT-300M layer on a 448 px tile (1025 rows: qkv, proj,
  *            fc1, fc2), bf16 weights, and its attention (16 heads of 64 over 1025 tokens,
  *            the scores and the values products);
@@ -11,7 +12,7 @@
  * With one thread, times are the thread's CPU time, and the peak is taken the same way, so the
  * other processes of a shared machine do not count (with more, wall time and the roofline's
  * peak: a figure only for a quiet moment).
- * Usage: bench-gemm [n_threads [reps [prefill|vision|NAME]]]   (best of reps, default 5) */
+ * Usage: bench-gemm [n_threads [reps [prefill|chunk|vision|NAME]]]   (best of reps, default 5) */
 #include "backend.h"
 #include "cpu-kernels.h"
 #include "roofline.h"
@@ -33,9 +34,12 @@ static const shape shapes[] = {
     {"prefill", "q", 512, 896, 896},      {"prefill", "k", 512, 128, 896},
     {"prefill", "v", 512, 128, 896},      {"prefill", "o", 512, 896, 896},
     {"prefill", "gate", 512, 4864, 896},  {"prefill", "up", 512, 4864, 896},
-    {"prefill", "down", 512, 896, 4864},  {"vision", "qkv", 1025, 3072, 1024},
-    {"vision", "proj", 1025, 1024, 1024}, {"vision", "fc1", 1025, 4096, 1024},
-    {"vision", "fc2", 1025, 1024, 4096},  {"vision", "attention", 1025, 0, 64},
+    {"prefill", "down", 512, 896, 4864},  {"chunk", "q256", 256, 896, 896},
+    {"chunk", "kv256", 256, 128, 896},    {"chunk", "o256", 256, 896, 896},
+    {"chunk", "gate256", 256, 4864, 896}, {"chunk", "down256", 256, 896, 4864},
+    {"vision", "qkv", 1025, 3072, 1024},  {"vision", "proj", 1025, 1024, 1024},
+    {"vision", "fc1", 1025, 4096, 1024},  {"vision", "fc2", 1025, 1024, 4096},
+    {"vision", "attention", 1025, 0, 64},
 };
 
 enum { AVX512, AVX2, N_PATHS };
@@ -117,6 +121,17 @@ static double run_once(ivl_backend *be, const shape *s, operands *o)
   return now() - t0;
 }
 
+static const char *const groups[] = {"prefill", "chunk", "vision"};
+enum { N_GROUPS = G_N_ELEMENTS(groups) };
+
+static int group_of(const shape *s)
+{
+  for (int i = 0; i < N_GROUPS; i++)
+    if (strcmp(s->group, groups[i]) == 0)
+      return i;
+  return 0;
+}
+
 static double flop_of(const shape *s)
 {
   if (s->n == 0) /* scores and values, 16 heads */
@@ -154,13 +169,13 @@ int main(int argc, char **argv)
   printf("{\n  \"threads\": %d,\n  \"clock\": \"%s\",\n  \"f32_GFLOPps\": %.2f,\n"
          "  \"shapes\": [\n",
          roof.n_threads, thread_clock ? "thread_cpu" : "wall", roof.f32_flops_per_s * 1e-9);
-  double group_flop[2] = {0}, group_s[N_PATHS][2] = {{0}};
+  double group_flop[N_GROUPS] = {0}, group_s[N_PATHS][N_GROUPS] = {{0}};
   gboolean first = TRUE;
   for (size_t i = 0; i < G_N_ELEMENTS(shapes); i++) {
     const shape *s = &shapes[i];
     if (only != NULL && strcmp(only, s->group) != 0 && strcmp(only, s->name) != 0)
       continue;
-    int grp = strcmp(s->group, "vision") == 0;
+    int grp = group_of(s);
     operands o[N_PATHS] = {{0}};
     void *host[N_PATHS] = {NULL};
     for (int p = 0; p < N_PATHS; p++) {
@@ -208,9 +223,8 @@ int main(int argc, char **argv)
     }
   }
   printf("\n  ],\n  \"totals\": [");
-  static const char *const groups[2] = {"prefill", "vision"};
   first = TRUE;
-  for (int grp = 0; grp < 2; grp++)
+  for (int grp = 0; grp < N_GROUPS; grp++)
     for (int p = 0; p < N_PATHS; p++)
       if (be[p] != NULL && group_s[p][grp] > 0) {
         printf("%s\n    {\"group\": \"%s\", \"path\": \"%s\", \"ms\": %.2f, \"GFLOPps\": %.1f, "
