@@ -2,7 +2,8 @@
  *
  * Kernels work on plain host pointers; backend-cpu.c checks shapes and splits the work over
  * threads. Every kernel has a portable C path and, where it pays, an AVX2/FMA path chosen at
- * run time (cpu_simd_init); `simd` selects between them so tests can exercise both.
+ * run time (cpu_simd_init); `simd` selects between them so tests can exercise both. The packed
+ * GEMM also has an AVX-512 path (cpu_gemm_args.avx512), tested with and without it.
  */
 #ifndef IVL_CPU_KERNELS_H
 #define IVL_CPU_KERNELS_H
