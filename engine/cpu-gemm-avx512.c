@@ -265,16 +265,19 @@ void cpu_gemm_packed_avx512(const cpu_gemm_args *g, int64_t i0, int64_t i1, int6
           a_rows = a_copy;
           lda = A_COPY_LD;
         }
-        /* the next tile's rows into L2 while this one computes: A's rows come from L3 at its
-         * latency otherwise, and the copy or the kernel waited for them (qkv 83% -> 87% of the
-         * peak) */
-        for (int64_t r = ib + MR; r < MIN(i1, ib + 2 * MR); r++)
-          for (int kk = 0; kk < kc; kk += 16)
-            _mm_prefetch((const char *)(g->a + r * g->lda + kb + kk), _MM_HINT_T1);
-        for (int p = 0; p < n_panels; p++)
+        /* the next tile's rows into L2 while this one computes, a share before each panel:
+         * A's rows come from L3 at its latency otherwise, and the copy or the kernel waited
+         * for them (qkv 83% -> 87% of the peak; spread over the panels rather than all at
+         * once, the copy's share of a vision tile's time fell from ~5.8% to ~4.5%) */
+        int next_rows = (int)MAX(0, MIN(MR, i1 - ib - MR));
+        for (int p = 0; p < n_panels; p++) {
+          for (int r = next_rows * p / n_panels; r < next_rows * (p + 1) / n_panels; r++)
+            for (int kk = 0; kk < kc; kk += 16)
+              _mm_prefetch((const char *)(a + (MR + r) * g->lda + kk), _MM_HINT_T1);
           kernel(mr, kc, a_rows, lda, block + (size_t)p * KC_MAX * NR,
                  g->c + ib * g->ldc + jc + p * NR, g->ldc, MIN(NR, ncols - p * NR), g->alpha,
                  g->bias ? bias + p * NR : NULL, kb == 0);
+        }
       }
     }
   }
