@@ -103,16 +103,22 @@ static gboolean models_are(gpointer n)
   return window->models && window->models->len == GPOINTER_TO_UINT(n);
 }
 
+static IvlMessage *last_message(void);
+
+/* No conversation is answering. */
 static gboolean answer_done(gpointer data)
 {
   (void)data;
-  return window->ask_cancellable == NULL;
+  return g_hash_table_size(window->answering) == 0;
 }
 
 static gboolean answer_has_text(gpointer data)
 {
+  g_autoptr(IvlMessage) last = last_message();
+
   (void)data;
-  return window->answer && *ivl_message_get_text(window->answer) != '\0';
+  return last && ivl_message_get_state(last) == IVL_MESSAGE_STREAMING &&
+         *ivl_message_get_text(last) != '\0';
 }
 
 static gboolean attachments_ready(gpointer data)
