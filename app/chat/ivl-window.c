@@ -1218,6 +1218,17 @@ static void bind_model_label(GtkSignalListItemFactory *factory, GtkListItem *ite
                      gtk_string_object_get_string(gtk_list_item_get_item(item)));
 }
 
+/* Every answer stops, shown or not, as the one shown did when there was only one. */
+static void stop_all_answers(IvlWindow *self)
+{
+  GHashTableIter iter;
+  gpointer a;
+
+  g_hash_table_iter_init(&iter, self->answering);
+  while (g_hash_table_iter_next(&iter, NULL, &a))
+    g_cancellable_cancel(((Answering *)a)->cancellable);
+}
+
 static gboolean on_close_request(IvlWindow *self)
 {
   int w, h;
@@ -1227,12 +1238,7 @@ static gboolean on_close_request(IvlWindow *self)
   g_settings_set_int(self->settings, "window-height", h);
   g_settings_set_boolean(self->settings, "window-maximized",
                          gtk_window_is_maximized(GTK_WINDOW(self)));
-  /* Every answer stops, shown or not, as the one shown did when there was only one. */
-  GHashTableIter iter;
-  gpointer a;
-  g_hash_table_iter_init(&iter, self->answering);
-  while (g_hash_table_iter_next(&iter, NULL, &a))
-    g_cancellable_cancel(((Answering *)a)->cancellable);
+  stop_all_answers(self);
   if (self->load_cancellable)
     g_cancellable_cancel(self->load_cancellable);
   return FALSE;
@@ -1279,6 +1285,8 @@ static void ivl_window_dispose(GObject *object)
   g_clear_pointer(&self->loaded_model, g_free);
   g_clear_pointer(&self->loading_model, g_free);
   g_clear_object(&self->load_cancellable);
+  if (self->answering) /* app.quit destroys the window without asking it to close */
+    stop_all_answers(self);
   g_clear_pointer(&self->answering, g_hash_table_unref);
   g_clear_object(&self->editing);
   gtk_widget_dispose_template(GTK_WIDGET(self), IVL_TYPE_WINDOW);

@@ -891,8 +891,9 @@ static void admit_waiting(IvlWorker *self)
     } else if (c && c->busy) {
       l = next;
       continue;
-    } else if (self->full || self->running->len >= (guint)g_atomic_int_get(&self->max_parallel)) {
-      return;
+    } else if (self->full || self->running->len >= (guint)g_atomic_int_get(&self->max_parallel) ||
+               (self->running->len > 0 && ivl_batch_get_room(self->batch, 1) < 1)) {
+      return; /* the step takes no more rows, or memory no more caches */
     } else if ((result = admit(self, job)) == ADMIT_NO_ROOM) {
       self->full = TRUE;
       return;
