@@ -653,9 +653,11 @@ static void on_ask_state(IvlWindow *self, const char *conversation_id, gboolean 
 {
   Answering *a = g_hash_table_lookup(self->answering, conversation_id);
 
-  if (a)
-    ivl_conversation_set_activity(a->conversation,
-                                  waiting ? IVL_ACTIVITY_WAITING : IVL_ACTIVITY_ANSWERING);
+  if (a == NULL)
+    return;
+  ivl_conversation_set_activity(a->conversation,
+                                waiting ? IVL_ACTIVITY_WAITING : IVL_ACTIVITY_ANSWERING);
+  ivl_message_set_waiting(a->message, waiting);
 }
 
 /* A conversation deleted for good is not written back by its answer's end. */
@@ -705,6 +707,7 @@ static void on_answer(GObject *source, GAsyncResult *result, gpointer user_data)
   }
   g_hash_table_remove(self->answering, ivl_conversation_get_id(conversation));
   ivl_conversation_set_activity(conversation, IVL_ACTIVITY_IDLE);
+  ivl_message_set_waiting(message, FALSE);
   if (answer) {
     const char *before = g_object_get_data(G_OBJECT(message), "continued");
     const IvlAnswerStats *earlier = ivl_message_get_stats(message);
@@ -756,7 +759,7 @@ static void ask(IvlWindow *self, GListModel *asked, IvlMessage *answer, gboolean
   a->message = g_object_ref(answer);
   a->cancellable = g_cancellable_new();
   g_hash_table_insert(self->answering, g_strdup(ivl_conversation_get_id(self->conversation)), a);
-  ivl_conversation_set_activity(self->conversation, IVL_ACTIVITY_WAITING);
+  ivl_conversation_set_activity(self->conversation, IVL_ACTIVITY_ANSWERING);
   options.do_sample = options.do_sample || sample;
   ivl_worker_ask_async(self->worker, ivl_conversation_get_id(self->conversation), asked, &options,
                        a->cancellable, on_answer, a);

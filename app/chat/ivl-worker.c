@@ -51,7 +51,8 @@ typedef struct {
   GPtrArray *history; /* Turn; the answer of each is known */
   Turn *question;     /* answer NULL */
   IvlAskOptions options;
-  IvlServer *server; /* JOB_CONNECT */
+  gboolean told_waiting; /* JOB_ASK: the window knows it waits */
+  IvlServer *server;     /* JOB_CONNECT */
   char *remote_model;
 } Job;
 
@@ -854,7 +855,7 @@ static Admission admit(IvlWorker *self, Job *job)
     g_free(r);
     /* Too big beside the asks answering: it waits for one of them to end. */
     if (self->running->len > 0 && g_error_matches(error, IVL_ERROR, IVL_ERROR_OUT_OF_MEMORY)) {
-      report_state(self, job->conversation_id, TRUE);
+      job->told_waiting = FALSE; /* it was told it started */
       return ADMIT_NO_ROOM;
     }
     if (g_error_matches(error, IVL_ERROR, IVL_ERROR_CANCELLED))
@@ -868,6 +869,17 @@ static Admission admit(IvlWorker *self, Job *job)
   c->busy = TRUE;
   g_ptr_array_add(self->running, r);
   return ADMIT_RUNNING;
+}
+
+/* Tells the window which asks from l on wait for room. */
+static void tell_waiting(IvlWorker *self, GList *l)
+{
+  for (; l; l = l->next) {
+    Job *job = l->data;
+    if (!job->told_waiting)
+      report_state(self, job->conversation_id, TRUE);
+    job->told_waiting = TRUE;
+  }
 }
 
 /* Starts the waiting asks that have room, oldest first; an ask of a conversation still
@@ -893,9 +905,11 @@ static void admit_waiting(IvlWorker *self)
       continue;
     } else if (self->full || self->running->len >= (guint)g_atomic_int_get(&self->max_parallel) ||
                (self->running->len > 0 && ivl_batch_get_room(self->batch, 1) < 1)) {
-      return; /* the step takes no more rows, or memory no more caches */
+      tell_waiting(self, l); /* the step takes no more rows, or memory no more caches */
+      return;
     } else if ((result = admit(self, job)) == ADMIT_NO_ROOM) {
       self->full = TRUE;
+      tell_waiting(self, l);
       return;
     }
     g_queue_delete_link(self->waiting, l);
@@ -1018,8 +1032,8 @@ static void ivl_worker_class_init(IvlWorkerClass *klass)
   signals[SIGNAL_TOKENS] =
       g_signal_new("tokens", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
                    G_TYPE_NONE, 2, G_TYPE_STRING, G_TYPE_STRING);
-  /* The ask of the conversation with this id started being answered (FALSE), or waits for
-   * room beside the answers running (TRUE). Every ask waits until it is first told. */
+  /* The ask of the conversation with this id waits for room beside the answers running
+   * (TRUE), or starts being answered (FALSE). */
   signals[SIGNAL_ASK_STATE] =
       g_signal_new("ask-state", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
                    G_TYPE_NONE, 2, G_TYPE_STRING, G_TYPE_BOOLEAN);

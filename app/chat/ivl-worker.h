@@ -96,7 +96,7 @@ void ivl_worker_forget_ahead(IvlWorker *self, IvlAttachment *attachment, int max
 /* Answers the last message of messages (a question) with the earlier messages as history,
  * one ask at a time in each conversation. The session of a conversation is kept between its
  * asks; a history that changed (regenerate, edit) rebuilds it from the first turn that
- * differs. Each ask is told waiting until "ask-state" says it started.
+ * differs. "ask-state" says when an ask waits for room, and when it starts after all.
  * finish returns the whole answer, how it was made, and whether it was cut by
  * options->max_new_tokens. */
 void ivl_worker_ask_async(IvlWorker *self, const char *conversation_id, GListModel *messages,

@@ -7,7 +7,8 @@
  * are recognised by their container magic, answers are a fixed markdown text streamed word by
  * word that states the turn number, how many turns the session already held, and the system
  * message when there is one.
- * IVL_FAKE_TOKEN_US sets the delay per word (default 2000 µs). fake_ivl_turns_added counts the
+ * IVL_FAKE_TOKEN_US sets the delay per word (default 2000 µs). A batch steps every ask a word
+ * per delay; IVL_FAKE_KV_ASKS=N makes its KV budget hold N asks. fake_ivl_turns_added counts the
  * turns put back into sessions with ivl_session_add_turn, so a test sees what was rebuilt.
  * ivl_model_encode_ahead takes IVL_FAKE_ENCODE_US (default 0), checking its cancellable every
  * 10 ms; the fake_ivl_encodes_ counters count those started, finished, cancelled, forgotten
@@ -474,8 +475,14 @@ gboolean ivl_batch_add(ivl_batch *batch, ivl_session *session, const char *quest
 {
   fake_ask *a;
 
+  const char *kv_asks = g_getenv("IVL_FAKE_KV_ASKS");
+
   if (g_str_has_prefix(question, "[fail]")) {
     g_set_error(error, IVL_ERROR, IVL_ERROR_BACKEND, "the compute device failed");
+    return FALSE;
+  }
+  if (kv_asks && batch->asks->len >= strtoul(kv_asks, NULL, 10)) {
+    g_set_error(error, IVL_ERROR, IVL_ERROR_OUT_OF_MEMORY, "this question's KV cache does not fit");
     return FALSE;
   }
   a = g_new0(fake_ask, 1);

@@ -2075,6 +2075,15 @@ static IvlConversation *ask_in_new(const char *question)
   return window->conversation;
 }
 
+static IvlConversation *ask_with_picture_in_new(const char *question)
+{
+  g_assert_true(gtk_widget_activate_action(GTK_WIDGET(window), "win.new-conversation", NULL));
+  attach_test_file("wide.png");
+  wait_until(attachments_ready, GUINT_TO_POINTER(1), "the attachment cut into tiles");
+  type_and_send(question);
+  return window->conversation;
+}
+
 static gboolean is_answering(gpointer c)
 {
   g_autoptr(IvlMessage) last = last_message_of(c);
@@ -2120,7 +2129,8 @@ static void test_parallel(void)
   if (real_engine) /* long enough to still run when the second is asked */
     g_settings_set_int(window->settings, "max-new-tokens", 160);
   g_setenv("IVL_FAKE_TOKEN_US", "60000", TRUE);
-  a = ask_in_new("What is in the first picture?");
+  /* The first with a picture: its vision encoding runs, then it joins the batch. */
+  a = ask_with_picture_in_new("What is in the first picture?");
   wait_until(is_answering, a, "the first answer streaming");
   b = ask_in_new("Tell me about the second one");
   both[0] = a, both[1] = b;
@@ -2153,13 +2163,13 @@ static void test_parallel(void)
   text_a = answer_text(a);
   text_b = answer_text(b);
   if (!real_engine) {
-    g_assert_nonnull(strstr(text_a, "about “What is in the first picture?”"));
+    g_assert_nonnull(strstr(text_a, "about “What is in the first picture?” with 1 media"));
     g_assert_nonnull(strstr(text_b, "about “Tell me about the second one”"));
     g_assert_true(g_str_has_suffix(text_a, "Done."));
     g_assert_true(g_str_has_suffix(text_b, "Done."));
   }
   /* The same questions one at a time answer the same. */
-  a_alone = ask_in_new("What is in the first picture?");
+  a_alone = ask_with_picture_in_new("What is in the first picture?");
   wait_long(answer_done, NULL, "the first question alone");
   b_alone = ask_in_new("Tell me about the second one");
   wait_long(answer_done, NULL, "the second question alone");
@@ -2263,6 +2273,26 @@ static void test_parallel_waiting(void)
     assert_answered(first);
   }
   g_settings_set_int(window->settings, "parallel-answers", 4);
+  if (real_engine)
+    return;
+
+  /* A question whose KV cache does not fit beside the answer running waits for it too. */
+  g_setenv("IVL_FAKE_KV_ASKS", "1", TRUE);
+  g_setenv("IVL_FAKE_TOKEN_US", "60000", TRUE);
+  a = ask_in_new("The first to fit");
+  wait_until(is_answering, a, "the first answer streaming");
+  b = ask_in_new("The second to fit");
+  wait_until(is_waiting, b, "the second question waiting for memory");
+  g_assert_true(is_answering(a));
+  wait_long(answer_done, NULL, "both answers, one after the other");
+  g_setenv("IVL_FAKE_TOKEN_US", "2000", TRUE);
+  g_unsetenv("IVL_FAKE_KV_ASKS");
+  {
+    g_autoptr(IvlMessage) first = last_message_of(a);
+    g_autoptr(IvlMessage) second = last_message_of(b);
+    assert_answered(first);
+    assert_answered(second);
+  }
 }
 
 int main(int argc, char **argv)
