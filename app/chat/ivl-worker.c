@@ -882,20 +882,36 @@ static void tell_waiting(IvlWorker *self, GList *l)
   }
 }
 
+/* Ends the waiting asks that were stopped (or their conversation deleted), wherever they
+ * are in the line. */
+static void drop_stopped(IvlWorker *self)
+{
+  for (GList *l = self->waiting->head; l;) {
+    Job *job = l->data;
+    GList *next = l->next;
+
+    if (g_cancellable_is_cancelled(g_task_get_cancellable(job->task))) {
+      g_task_return_new_error(job->task, IVL_WORKER_ERROR, IVL_WORKER_ERROR_CANCELLED,
+                              _("Stopped"));
+      g_queue_delete_link(self->waiting, l);
+      job_done(self, job);
+    }
+    l = next;
+  }
+}
+
 /* Starts the waiting asks that have room, oldest first; an ask of a conversation still
  * answering waits for that answer (the window asks one at a time in each). */
 static void admit_waiting(IvlWorker *self)
 {
+  drop_stopped(self);
   for (GList *l = self->waiting->head; l;) {
     Job *job = l->data;
     GList *next = l->next;
     Conversation *c = g_hash_table_lookup(self->sessions, job->conversation_id);
     Admission result = ADMIT_DONE;
 
-    if (g_cancellable_is_cancelled(g_task_get_cancellable(job->task))) {
-      g_task_return_new_error(job->task, IVL_WORKER_ERROR, IVL_WORKER_ERROR_CANCELLED,
-                              _("Stopped"));
-    } else if (self->remote) {
+    if (self->remote) {
       run_remote_ask(self, job);
     } else if (self->model == NULL) {
       g_task_return_new_error(job->task, IVL_WORKER_ERROR, IVL_WORKER_ERROR_NO_MODEL,

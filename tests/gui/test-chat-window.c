@@ -2272,9 +2272,26 @@ static void test_parallel_waiting(void)
     g_autoptr(IvlMessage) first = last_message_of(a);
     assert_answered(first);
   }
-  g_settings_set_int(window->settings, "parallel-answers", 4);
-  if (real_engine)
+  if (real_engine) {
+    g_settings_set_int(window->settings, "parallel-answers", 4);
     return;
+  }
+
+  /* Stop on a question still in line takes it out of the line at once. */
+  g_setenv("IVL_FAKE_TOKEN_US", "60000", TRUE);
+  a = ask_in_new("Another first in line");
+  wait_until(is_answering, a, "the first answer streaming");
+  b = ask_in_new("Another second in line");
+  wait_until(is_waiting, b, "the second question waiting");
+  g_assert_true(gtk_widget_activate_action(GTK_WIDGET(window), "win.stop", NULL));
+  wait_until(is_idle, b, "the waiting question stopped");
+  g_assert_true(is_answering(a));
+  {
+    g_autoptr(IvlMessage) stopped = last_message_of(b);
+    g_assert_cmpint(ivl_message_get_state(stopped), ==, IVL_MESSAGE_STOPPED);
+  }
+  wait_long(answer_done, NULL, "the first answer");
+  g_settings_set_int(window->settings, "parallel-answers", 4);
 
   /* A question whose KV cache does not fit beside the answer running waits for it too. */
   g_setenv("IVL_FAKE_KV_ASKS", "1", TRUE);
