@@ -13,9 +13,9 @@ struct _IvlConversation {
   GObject parent_instance;
 
   char *id;
-  char *title;          /* NULL until the first question */
-  char *named;          /* the title the person gave it; NULL: the first question */
-  gint64 updated;       /* unix seconds */
+  char *title; /* NULL until the first question */
+  char *named;  /* the title the person gave it; NULL: the first question */
+  gint64 updated; /* unix seconds */
   char *system_message; /* NULL: the preference's */
   char *model;          /* folder; NULL: none yet */
   GListStore *messages;

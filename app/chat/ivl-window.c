@@ -58,7 +58,8 @@ void ivl_window_show_error(IvlWindow *self, const GError *error)
   show_banner(self, text);
 }
 
-void ivl_window_show_media_error(IvlWindow *self, IvlAttachment *attachment, const GError *error)
+void ivl_window_show_media_error(IvlWindow *self, IvlAttachment *attachment,
+                                 const GError *error)
 {
   const char *stored = ivl_attachment_get_path(attachment);
   g_autofree char *base = g_path_get_basename(stored);
@@ -173,8 +174,8 @@ static void follow_bottom(IvlWindow *self)
   if (g_list_model_get_n_items(messages) == 0)
     return;
   if (self->stick_to_bottom && self->follow_tick == 0)
-    self->follow_tick =
-        gtk_widget_add_tick_callback(GTK_WIDGET(self->message_scroller), follow_tick, self, NULL);
+    self->follow_tick = gtk_widget_add_tick_callback(GTK_WIDGET(self->message_scroller),
+                                                     follow_tick, self, NULL);
 }
 
 static void on_scroll_layout(IvlWindow *self)
@@ -204,8 +205,8 @@ static void select_current_row(IvlWindow *self)
   guint pos;
 
   if (self->conversation &&
-      g_list_store_find(G_LIST_STORE(ivl_store_get_conversations(self->store)), self->conversation,
-                        &pos))
+      g_list_store_find(G_LIST_STORE(ivl_store_get_conversations(self->store)),
+                        self->conversation, &pos))
     gtk_list_box_select_row(self->conversation_list,
                             gtk_list_box_get_row_at_index(self->conversation_list, (int)pos));
 }
@@ -219,7 +220,8 @@ static void show_conversation(IvlWindow *self, IvlConversation *conversation)
   if (self->editing)
     ivl_window_cancel_edit(self); /* the question belongs to the conversation left */
   if (self->conversation)
-    g_signal_handlers_disconnect_by_data(ivl_conversation_get_messages(self->conversation), self);
+    g_signal_handlers_disconnect_by_data(ivl_conversation_get_messages(self->conversation),
+                                         self);
   g_set_object(&self->conversation, conversation);
   messages = ivl_conversation_get_messages(conversation);
   g_autoptr(GtkNoSelection) selection = gtk_no_selection_new(g_object_ref(messages));
@@ -408,7 +410,8 @@ void ivl_window_conversation_settings(IvlWindow *self, const char *id)
     return;
   dialog = ivl_conversation_settings_new(GTK_WINDOW(self), c, self->models, self->loaded_model);
   g_object_set_data_full(G_OBJECT(dialog), "conversation", g_object_ref(c), g_object_unref);
-  g_signal_connect_object(dialog, "saved", G_CALLBACK(on_settings_saved), self, G_CONNECT_SWAPPED);
+  g_signal_connect_object(dialog, "saved", G_CALLBACK(on_settings_saved), self,
+                          G_CONNECT_SWAPPED);
   gtk_window_present(GTK_WINDOW(dialog));
 }
 
@@ -805,7 +808,8 @@ void ivl_window_continue(IvlWindow *self)
   text = ivl_message_get_text(last);
   if (*text && !g_ascii_isspace(text[strlen(text) - 1]))
     ivl_message_append_text(last, " ");
-  g_object_set_data_full(G_OBJECT(last), "continued", g_strdup(ivl_message_get_text(last)), g_free);
+  g_object_set_data_full(G_OBJECT(last), "continued", g_strdup(ivl_message_get_text(last)),
+                         g_free);
   ask(self, G_LIST_MODEL(asked), last, FALSE);
   ivl_window_update_actions(self);
 }
@@ -1270,7 +1274,8 @@ static void ivl_window_dispose(GObject *object)
     g_signal_handlers_disconnect_by_data(self->servers, self);
   g_clear_object(&self->servers);
   if (self->conversation)
-    g_signal_handlers_disconnect_by_data(ivl_conversation_get_messages(self->conversation), self);
+    g_signal_handlers_disconnect_by_data(ivl_conversation_get_messages(self->conversation),
+                                         self);
   if (self->follow_tick)
     gtk_widget_remove_tick_callback(GTK_WIDGET(self->message_scroller), self->follow_tick);
   self->follow_tick = 0;
@@ -1358,15 +1363,15 @@ static void ivl_window_init(IvlWindow *self)
 
   gtk_event_controller_set_propagation_phase(keys, GTK_PHASE_CAPTURE);
   g_signal_connect(keys, "key-pressed", G_CALLBACK(on_input_key), self);
-  g_signal_connect(gtk_text_view_get_buffer(self->input), "changed", G_CALLBACK(on_input_changed),
-                   self);
+  g_signal_connect(gtk_text_view_get_buffer(self->input), "changed",
+                   G_CALLBACK(on_input_changed), self);
   gtk_widget_add_controller(GTK_WIDGET(self->input), keys);
 
   adj = gtk_scrolled_window_get_vadjustment(self->message_scroller);
   g_signal_connect(adj, "value-changed", G_CALLBACK(on_scroll_value), self);
   g_signal_connect_swapped(adj, "changed", G_CALLBACK(on_scroll_layout), self);
-  g_signal_connect_swapped(self->model_dropdown, "notify::selected", G_CALLBACK(on_model_picked),
-                           self);
+  g_signal_connect_swapped(self->model_dropdown, "notify::selected",
+                           G_CALLBACK(on_model_picked), self);
   g_signal_connect_swapped(self->model_dropdown, "notify::selected",
                            G_CALLBACK(load_selected_model), self);
   g_signal_connect_swapped(self->conversation_list, "row-selected",

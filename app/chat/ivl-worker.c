@@ -468,7 +468,8 @@ static void run_inspect(Job *job)
   Inspection *in;
 
   if (media == NULL) {
-    return_engine_error(job->task, error, IVL_WORKER_ERROR_BAD_MEDIA, IVL_WORKER_ERROR_BAD_MEDIA);
+    return_engine_error(job->task, error, IVL_WORKER_ERROR_BAD_MEDIA,
+                        IVL_WORKER_ERROR_BAD_MEDIA);
     return;
   }
   in = g_new0(Inspection, 1);
@@ -1133,7 +1134,8 @@ void ivl_worker_inspect_async(IvlWorker *self, IvlAttachment *attachment, int ma
                               GCancellable *cancellable, GAsyncReadyCallback callback,
                               gpointer user_data)
 {
-  Job *job = job_new(self, JOB_INSPECT, cancellable, callback, user_data, ivl_worker_inspect_async);
+  Job *job =
+      job_new(self, JOB_INSPECT, cancellable, callback, user_data, ivl_worker_inspect_async);
 
   job->inspected = media_array_new();
   media_append(job->inspected, attachment);
@@ -1275,7 +1277,8 @@ gboolean ivl_worker_can_write_demo(void)
 void ivl_worker_write_demo_async(IvlWorker *self, const char *dir, GCancellable *cancellable,
                                  GAsyncReadyCallback callback, gpointer user_data)
 {
-  Job *job = job_new(self, JOB_DEMO, cancellable, callback, user_data, ivl_worker_write_demo_async);
+  Job *job =
+      job_new(self, JOB_DEMO, cancellable, callback, user_data, ivl_worker_write_demo_async);
 
   job->dir = g_strdup(dir);
   g_async_queue_push(self->jobs, job);

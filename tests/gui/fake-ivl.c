@@ -322,9 +322,9 @@ void ivl_session_reset(ivl_session *session)
   session->turns = 0;
 }
 
-gboolean ivl_session_add_turn(ivl_session *session, const char *question, ivl_media *const *media,
-                              int n_media, ivl_image_layout layout, const char *answer,
-                              GError **error)
+gboolean ivl_session_add_turn(ivl_session *session, const char *question,
+                              ivl_media *const *media, int n_media, ivl_image_layout layout,
+                              const char *answer, GError **error)
 {
   (void)question, (void)media, (void)n_media, (void)layout, (void)answer, (void)error;
   session->turns++;
