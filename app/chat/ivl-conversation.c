@@ -19,11 +19,12 @@ struct _IvlConversation {
   char *system_message; /* NULL: the preference's */
   char *model;          /* folder; NULL: none yet */
   GListStore *messages;
+  IvlActivity activity; /* not saved: an answer does not outlive the app */
 };
 
 G_DEFINE_FINAL_TYPE(IvlConversation, ivl_conversation, G_TYPE_OBJECT)
 
-enum { PROP_0, PROP_TITLE, N_PROPS };
+enum { PROP_0, PROP_TITLE, PROP_ACTIVITY, N_PROPS };
 static GParamSpec *props[N_PROPS];
 
 static void ivl_conversation_finalize(GObject *object)
@@ -46,6 +47,9 @@ static void ivl_conversation_get_property(GObject *object, guint id, GValue *val
   case PROP_TITLE:
     g_value_set_string(value, ivl_conversation_get_title(IVL_CONVERSATION(object)));
     break;
+  case PROP_ACTIVITY:
+    g_value_set_int(value, IVL_CONVERSATION(object)->activity);
+    break;
   default:
     G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, pspec);
   }
@@ -59,6 +63,9 @@ static void ivl_conversation_class_init(IvlConversationClass *klass)
   object_class->get_property = ivl_conversation_get_property;
   props[PROP_TITLE] =
       g_param_spec_string("title", NULL, NULL, NULL, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+  props[PROP_ACTIVITY] =
+      g_param_spec_int("activity", NULL, NULL, IVL_ACTIVITY_IDLE, IVL_ACTIVITY_ANSWERING,
+                       IVL_ACTIVITY_IDLE, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
   g_object_class_install_properties(object_class, N_PROPS, props);
 }
 
@@ -261,4 +268,17 @@ void ivl_conversation_remove_last(IvlConversation *self)
     g_clear_pointer(&self->title, g_free);
     g_object_notify_by_pspec(G_OBJECT(self), props[PROP_TITLE]);
   }
+}
+
+IvlActivity ivl_conversation_get_activity(IvlConversation *self)
+{
+  return self->activity;
+}
+
+void ivl_conversation_set_activity(IvlConversation *self, IvlActivity activity)
+{
+  if (self->activity == activity)
+    return;
+  self->activity = activity;
+  g_object_notify_by_pspec(G_OBJECT(self), props[PROP_ACTIVITY]);
 }

@@ -6,6 +6,13 @@
 
 G_BEGIN_DECLS
 
+/* Whether an answer of the conversation is being generated, or waits for its turn. */
+typedef enum {
+  IVL_ACTIVITY_IDLE,
+  IVL_ACTIVITY_WAITING,
+  IVL_ACTIVITY_ANSWERING,
+} IvlActivity;
+
 #define IVL_TYPE_CONVERSATION (ivl_conversation_get_type())
 G_DECLARE_FINAL_TYPE(IvlConversation, ivl_conversation, IVL, CONVERSATION, GObject)
 
@@ -38,5 +45,9 @@ void ivl_conversation_append(IvlConversation *self, IvlMessage *message);
 void ivl_conversation_remove_last(IvlConversation *self);
 /* Keeps the first n messages (an edited question replaces the rest). */
 void ivl_conversation_truncate(IvlConversation *self, guint n);
+
+/* The "activity" property; the window sets it, the sidebar shows it. */
+IvlActivity ivl_conversation_get_activity(IvlConversation *self);
+void ivl_conversation_set_activity(IvlConversation *self, IvlActivity activity);
 
 G_END_DECLS

@@ -159,6 +159,8 @@ static void show_state(IvlMessageRow *self)
     note = _("The answer could not be completed");
   else if (state == IVL_MESSAGE_LENGTH)
     note = _("Stopped at the length limit");
+  else if (state == IVL_MESSAGE_STREAMING && ivl_message_get_waiting(self->message))
+    note = _("Waiting for another answer to end");
   gtk_label_set_text(self->state_label, note ? note : "");
   gtk_widget_set_visible(GTK_WIDGET(self->state_label), note != NULL);
   gtk_widget_set_visible(GTK_WIDGET(self->continue_button), state == IVL_MESSAGE_LENGTH);

@@ -21,7 +21,8 @@ struct _IvlMessage {
 
   IvlMessageRole role;
   IvlMessageState state;
-  char *error; /* why a FAILED answer stopped */
+  gboolean waiting; /* STREAMING, but not started yet; not saved */
+  char *error;      /* why a FAILED answer stopped */
   GString *text;
   GPtrArray *attachments; /* IvlAttachment */
   gboolean combined;
@@ -322,6 +323,19 @@ void ivl_message_set_state(IvlMessage *self, IvlMessageState state)
   if (self->state == state)
     return;
   self->state = state;
+  g_object_notify_by_pspec(G_OBJECT(self), props[PROP_STATE]);
+}
+
+gboolean ivl_message_get_waiting(IvlMessage *self)
+{
+  return self->waiting;
+}
+
+void ivl_message_set_waiting(IvlMessage *self, gboolean waiting)
+{
+  if (self->waiting == waiting)
+    return;
+  self->waiting = waiting;
   g_object_notify_by_pspec(G_OBJECT(self), props[PROP_STATE]);
 }
 

@@ -40,6 +40,10 @@ void ivl_message_set_text(IvlMessage *self, const char *text);
 void ivl_message_append_text(IvlMessage *self, const char *piece);
 IvlMessageState ivl_message_get_state(IvlMessage *self);
 void ivl_message_set_state(IvlMessage *self, IvlMessageState state);
+/* A STREAMING answer that waits for others to end before it starts; not saved. Notifies
+ * "state". */
+gboolean ivl_message_get_waiting(IvlMessage *self);
+void ivl_message_set_waiting(IvlMessage *self, gboolean waiting);
 /* Why a FAILED answer stopped (saved with it), or NULL; other states have none. */
 const char *ivl_message_get_error(IvlMessage *self);
 /* Marks the answer FAILED for this reason, its text kept. */

@@ -18,6 +18,7 @@ struct _IvlPreferences {
   AdwComboRow *precision_row;
   GtkSpinButton *tiles_spin;
   GtkSpinButton *tokens_spin;
+  GtkSpinButton *parallel_spin;
   GtkSwitch *sample_switch;
   AdwActionRow *temperature_row;
   AdwActionRow *top_p_row;
@@ -130,6 +131,7 @@ static void ivl_preferences_class_init(IvlPreferencesClass *klass)
   BIND(precision_row);
   BIND(tiles_spin);
   BIND(tokens_spin);
+  BIND(parallel_spin);
   BIND(sample_switch);
   BIND(temperature_row);
   BIND(top_p_row);
@@ -161,6 +163,8 @@ IvlPreferences *ivl_preferences_new(GtkWindow *parent, GSettings *settings)
   bind_enum(settings, "color-scheme", self->style_row, styles);
   g_settings_bind(settings, "max-tiles", self->tiles_spin, "value", G_SETTINGS_BIND_DEFAULT);
   g_settings_bind(settings, "max-new-tokens", self->tokens_spin, "value", G_SETTINGS_BIND_DEFAULT);
+  g_settings_bind(settings, "parallel-answers", self->parallel_spin, "value",
+                  G_SETTINGS_BIND_DEFAULT);
   g_settings_bind(settings, "do-sample", self->sample_switch, "active", G_SETTINGS_BIND_DEFAULT);
   g_settings_bind(settings, "temperature", self->temperature_spin, "value",
                   G_SETTINGS_BIND_DEFAULT);

@@ -58,9 +58,8 @@ struct _IvlWindow {
   AdwToast *undo_toast;                 /* the last such offer; NULL before the first */
   gint64 undo_toast_added;              /* when it was added, in g_get_monotonic_time() µs */
   GListStore *attachments;              /* IvlAttachment for the next question */
-  IvlMessage *answer;                   /* the answer being generated */
   IvlMessage *editing;                  /* the question the composer holds to replace; NULL: none */
-  GCancellable *ask_cancellable;        /* set while an answer is generated */
+  GHashTable *answering;                /* conversation id -> Answering, one per conversation */
   gboolean stick_to_bottom;             /* follow the stream while the view is at its end */
   double last_scroll_value, last_upper; /* where the view was, how tall the content */
   gboolean scrolling;                   /* the view is being moved by follow_tick, not the person */

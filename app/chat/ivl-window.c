@@ -261,12 +261,29 @@ static char *describe_date(gint64 unix_seconds)
   return g_date_time_format(when, _("%e %b %Y"));
 }
 
+/* The date, or that its answer waits for the others running to make room. */
 static void update_row_date(GtkLabel *label, GParamSpec *pspec, IvlConversation *conversation)
 {
   g_autofree char *date = describe_date(ivl_conversation_get_updated(conversation));
 
   (void)pspec;
-  gtk_label_set_text(label, g_strstrip(date));
+  if (ivl_conversation_get_activity(conversation) == IVL_ACTIVITY_WAITING)
+    gtk_label_set_text(label, _("Waiting…"));
+  else
+    gtk_label_set_text(label, g_strstrip(date));
+}
+
+static void update_row_spinner(GtkSpinner *spinner, GParamSpec *pspec,
+                               IvlConversation *conversation)
+{
+  IvlActivity activity = ivl_conversation_get_activity(conversation);
+
+  (void)pspec;
+  gtk_spinner_set_spinning(spinner, activity != IVL_ACTIVITY_IDLE);
+  gtk_widget_set_visible(GTK_WIDGET(spinner), activity != IVL_ACTIVITY_IDLE);
+  gtk_widget_set_tooltip_text(GTK_WIDGET(spinner), activity == IVL_ACTIVITY_WAITING
+                                                       ? _("Waiting for another answer to end")
+                                                       : _("Answering"));
 }
 
 static GtkWidget *create_conversation_row(gpointer item, gpointer user_data)
@@ -275,6 +292,7 @@ static GtkWidget *create_conversation_row(gpointer item, gpointer user_data)
   GtkWidget *text = gtk_box_new(GTK_ORIENTATION_VERTICAL, 2);
   GtkWidget *title = gtk_label_new(NULL);
   GtkWidget *date = gtk_label_new(NULL);
+  GtkWidget *spinner = gtk_spinner_new();
   GtkWidget *more = gtk_menu_button_new();
   g_autoptr(GMenu) menu = g_menu_new();
   GVariant *id = g_variant_new_string(ivl_conversation_get_id(item));
@@ -294,6 +312,12 @@ static GtkWidget *create_conversation_row(gpointer item, gpointer user_data)
   update_row_date(GTK_LABEL(date), NULL, item);
   /* A rename or a new answer changes the title; the date follows. */
   g_signal_connect_object(item, "notify::title", G_CALLBACK(update_row_date), date,
+                          G_CONNECT_SWAPPED);
+  g_signal_connect_object(item, "notify::activity", G_CALLBACK(update_row_date), date,
+                          G_CONNECT_SWAPPED);
+  gtk_widget_add_css_class(spinner, "conversation-spinner");
+  update_row_spinner(GTK_SPINNER(spinner), NULL, item);
+  g_signal_connect_object(item, "notify::activity", G_CALLBACK(update_row_spinner), spinner,
                           G_CONNECT_SWAPPED);
   gtk_widget_set_hexpand(text, TRUE);
   gtk_box_append(GTK_BOX(text), title);
@@ -316,6 +340,7 @@ static GtkWidget *create_conversation_row(gpointer item, gpointer user_data)
   gtk_widget_add_css_class(more, "flat");
   gtk_widget_add_css_class(more, "conversation-menu");
   gtk_box_append(GTK_BOX(box), text);
+  gtk_box_append(GTK_BOX(box), spinner);
   gtk_box_append(GTK_BOX(box), more);
   return box;
 }
@@ -390,6 +415,39 @@ void ivl_window_conversation_settings(IvlWindow *self, const char *id)
   gtk_window_present(GTK_WINDOW(dialog));
 }
 
+/* An answer being generated, in a conversation shown or not: the worker answers several
+ * conversations at once, one answer in each. */
+typedef struct {
+  IvlWindow *self;
+  IvlConversation *conversation;
+  IvlMessage *message;
+  GCancellable *cancellable;
+} Answering;
+
+static void answering_free(Answering *a)
+{
+  g_object_unref(a->self);
+  g_object_unref(a->conversation);
+  g_object_unref(a->message);
+  g_object_unref(a->cancellable);
+  g_free(a);
+}
+
+static Answering *answering_of(IvlWindow *self, IvlConversation *conversation)
+{
+  return conversation ? g_hash_table_lookup(self->answering, ivl_conversation_get_id(conversation))
+                      : NULL;
+}
+
+/* Stops the answer of a conversation; its callback comes later. */
+static void stop_answer(IvlWindow *self, IvlConversation *conversation)
+{
+  Answering *a = answering_of(self, conversation);
+
+  if (a)
+    g_cancellable_cancel(a->cancellable);
+}
+
 /* A deleted conversation leaves the list at once; its file goes when the toast offering Undo
  * does. */
 static void forget_deleted(IvlWindow *self)
@@ -460,9 +518,10 @@ void ivl_window_delete_conversation(IvlWindow *self, const char *id)
   GListModel *list = ivl_store_get_conversations(self->store);
   AdwToast *toast;
 
-  if (c == NULL || (self->ask_cancellable && c == self->conversation))
+  if (c == NULL)
     return;
-  if (self->deleted) { /* one deletion waits for Undo at a time */
+  stop_answer(self, c); /* what it answered so far goes with it */
+  if (self->deleted) {  /* one deletion waits for Undo at a time */
     forget_deleted(self);
     dismiss_undo_toast(self);
   }
@@ -564,7 +623,7 @@ void ivl_window_update_actions(IvlWindow *self)
   GListModel *messages =
       self->conversation ? ivl_conversation_get_messages(self->conversation) : NULL;
   guint n = messages ? g_list_model_get_n_items(messages) : 0;
-  gboolean busy = self->ask_cancellable != NULL;
+  gboolean busy = answering_of(self, self->conversation) != NULL;
 
   /* Without a model loaded or on its way there is nothing to answer: the line under the
    * model selector says why. */
@@ -582,11 +641,36 @@ void ivl_window_update_actions(IvlWindow *self)
   }
 }
 
-static void on_tokens(IvlWindow *self, const char *text)
+static void on_tokens(IvlWindow *self, const char *conversation_id, const char *text)
 {
-  if (self->answer)
-    ivl_message_append_text(self->answer, text);
-  follow_bottom(self);
+  Answering *a = g_hash_table_lookup(self->answering, conversation_id);
+
+  if (a == NULL)
+    return;
+  ivl_message_append_text(a->message, text);
+  if (a->conversation == self->conversation)
+    follow_bottom(self);
+}
+
+static void on_ask_state(IvlWindow *self, const char *conversation_id, gboolean waiting)
+{
+  Answering *a = g_hash_table_lookup(self->answering, conversation_id);
+
+  if (a == NULL)
+    return;
+  ivl_conversation_set_activity(a->conversation,
+                                waiting ? IVL_ACTIVITY_WAITING : IVL_ACTIVITY_ANSWERING);
+  ivl_message_set_waiting(a->message, waiting);
+}
+
+/* A conversation deleted for good is not written back by its answer's end. */
+static gboolean still_kept(IvlWindow *self, IvlConversation *conversation)
+{
+  guint pos;
+
+  return conversation == self->deleted ||
+         g_list_store_find(G_LIST_STORE(ivl_store_get_conversations(self->store)), conversation,
+                           &pos);
 }
 
 /* A failed turn is no answer: the question leaves the history and goes back to the
@@ -610,16 +694,23 @@ static void take_back_question(IvlWindow *self, IvlConversation *conversation)
 
 static void on_answer(GObject *source, GAsyncResult *result, gpointer user_data)
 {
-  g_autoptr(IvlWindow) self = user_data;
+  Answering *ending = user_data;
+  IvlWindow *self = ending->self;
   g_autoptr(GError) error = NULL;
   IvlAnswerStats stats;
   gboolean at_limit;
   g_autofree char *answer =
       ivl_worker_ask_finish(IVL_WORKER(source), result, &stats, &at_limit, &error);
-  g_autoptr(IvlMessage) message = g_steal_pointer(&self->answer);
-  IvlConversation *conversation = g_object_get_data(G_OBJECT(message), "conversation");
+  IvlMessage *message = ending->message;
+  IvlConversation *conversation = ending->conversation;
 
-  g_clear_object(&self->ask_cancellable);
+  if (self->answering == NULL) { /* the window is gone: the file keeps what streamed */
+    answering_free(ending);
+    return;
+  }
+  g_hash_table_remove(self->answering, ivl_conversation_get_id(conversation));
+  ivl_conversation_set_activity(conversation, IVL_ACTIVITY_IDLE);
+  ivl_message_set_waiting(message, FALSE);
   if (answer) {
     const char *before = g_object_get_data(G_OBJECT(message), "continued");
     const IvlAnswerStats *earlier = ivl_message_get_stats(message);
@@ -651,8 +742,10 @@ static void on_answer(GObject *source, GAsyncResult *result, gpointer user_data)
   }
   g_object_set_data(G_OBJECT(message), "continued", NULL);
   ivl_conversation_touch(conversation);
-  save_conversation(self, conversation);
+  if (still_kept(self, conversation))
+    save_conversation(self, conversation);
   ivl_window_update_actions(self);
+  answering_free(ending);
 }
 
 /* Has the worker answer the last question of asked into answer, a message of the shown
@@ -661,17 +754,20 @@ static void on_answer(GObject *source, GAsyncResult *result, gpointer user_data)
 static void ask(IvlWindow *self, GListModel *asked, IvlMessage *answer, gboolean sample)
 {
   IvlAskOptions options = ivl_window_ask_options(self);
+  Answering *a = g_new0(Answering, 1);
 
+  /* The answer may go on after the person switched to another conversation. */
+  a->self = g_object_ref(self);
+  a->conversation = g_object_ref(self->conversation);
+  a->message = g_object_ref(answer);
+  a->cancellable = g_cancellable_new();
+  g_hash_table_insert(self->answering, g_strdup(ivl_conversation_get_id(self->conversation)), a);
+  ivl_conversation_set_activity(self->conversation, IVL_ACTIVITY_ANSWERING);
   options.do_sample = options.do_sample || sample;
-  self->ask_cancellable = g_cancellable_new();
-  ivl_worker_ask_async(self->worker, ivl_conversation_get_id(self->conversation), asked,
-                       &options, self->ask_cancellable, on_answer, g_object_ref(self));
+  ivl_worker_ask_async(self->worker, ivl_conversation_get_id(self->conversation), asked, &options,
+                       a->cancellable, on_answer, a);
   g_free(options.system_message);
-  self->answer = g_object_ref(answer);
-  ivl_message_set_state(self->answer, IVL_MESSAGE_STREAMING);
-  /* The answer may finish after the person switched to another conversation. */
-  g_object_set_data_full(G_OBJECT(self->answer), "conversation",
-                         g_object_ref(self->conversation), g_object_unref);
+  ivl_message_set_state(answer, IVL_MESSAGE_STREAMING);
   self->stick_to_bottom = TRUE;
 }
 
@@ -698,7 +794,8 @@ void ivl_window_continue(IvlWindow *self)
   g_autoptr(IvlMessage) go_on = NULL;
   const char *text;
 
-  if (self->ask_cancellable || last == NULL || ivl_message_get_state(last) != IVL_MESSAGE_LENGTH)
+  if (answering_of(self, self->conversation) || last == NULL ||
+      ivl_message_get_state(last) != IVL_MESSAGE_LENGTH)
     return;
   for (guint i = 0; i < n; i++) {
     g_autoptr(IvlMessage) m = g_list_model_get_item(messages, i);
@@ -726,7 +823,7 @@ void ivl_window_send(IvlWindow *self)
   g_autofree char *text = NULL;
   g_autoptr(IvlMessage) question = NULL;
 
-  if (self->ask_cancellable)
+  if (answering_of(self, self->conversation))
     return;
   gtk_text_buffer_get_bounds(buffer, &start, &end);
   text = g_strstrip(gtk_text_buffer_get_text(buffer, &start, &end, FALSE));
@@ -803,8 +900,7 @@ void ivl_window_find_objects(IvlWindow *self)
 
 void ivl_window_stop(IvlWindow *self)
 {
-  if (self->ask_cancellable)
-    g_cancellable_cancel(self->ask_cancellable);
+  stop_answer(self, self->conversation);
 }
 
 /* The last answer is asked again, sampled; the earlier answers stay as its alternatives. */
@@ -815,7 +911,7 @@ void ivl_window_regenerate(IvlWindow *self)
   g_autoptr(IvlMessage) last = n ? g_list_model_get_item(messages, n - 1) : NULL;
   g_autoptr(GListStore) asked = g_list_store_new(IVL_TYPE_MESSAGE);
 
-  if (self->ask_cancellable || last == NULL ||
+  if (answering_of(self, self->conversation) || last == NULL ||
       ivl_message_get_role(last) != IVL_MESSAGE_ASSISTANT)
     return;
   for (guint i = 0; i + 1 < n; i++) {
@@ -1129,6 +1225,17 @@ static void bind_model_label(GtkSignalListItemFactory *factory, GtkListItem *ite
                      gtk_string_object_get_string(gtk_list_item_get_item(item)));
 }
 
+/* Every answer stops, shown or not, as the one shown did when there was only one. */
+static void stop_all_answers(IvlWindow *self)
+{
+  GHashTableIter iter;
+  gpointer a;
+
+  g_hash_table_iter_init(&iter, self->answering);
+  while (g_hash_table_iter_next(&iter, NULL, &a))
+    g_cancellable_cancel(((Answering *)a)->cancellable);
+}
+
 static gboolean on_close_request(IvlWindow *self)
 {
   int w, h;
@@ -1138,7 +1245,7 @@ static gboolean on_close_request(IvlWindow *self)
   g_settings_set_int(self->settings, "window-height", h);
   g_settings_set_boolean(self->settings, "window-maximized",
                          gtk_window_is_maximized(GTK_WINDOW(self)));
-  ivl_window_stop(self);
+  stop_all_answers(self);
   if (self->load_cancellable)
     g_cancellable_cancel(self->load_cancellable);
   return FALSE;
@@ -1186,8 +1293,9 @@ static void ivl_window_dispose(GObject *object)
   g_clear_pointer(&self->loaded_model, g_free);
   g_clear_pointer(&self->loading_model, g_free);
   g_clear_object(&self->load_cancellable);
-  g_clear_object(&self->ask_cancellable);
-  g_clear_object(&self->answer);
+  if (self->answering) /* app.quit destroys the window without asking it to close */
+    stop_all_answers(self);
+  g_clear_pointer(&self->answering, g_hash_table_unref);
   g_clear_object(&self->editing);
   gtk_widget_dispose_template(GTK_WIDGET(self), IVL_TYPE_WINDOW);
   G_OBJECT_CLASS(ivl_window_parent_class)->dispose(object);
@@ -1237,6 +1345,7 @@ static void ivl_window_init(IvlWindow *self)
   GtkAdjustment *adj;
 
   gtk_widget_init_template(GTK_WIDGET(self));
+  self->answering = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
   self->attachments = g_list_store_new(IVL_TYPE_ATTACHMENT);
   self->model_folders = ivl_folder_watch_new();
   g_signal_connect_swapped(self->model_folders, "changed", G_CALLBACK(ivl_window_refresh_models),
@@ -1276,6 +1385,11 @@ static void ivl_window_init(IvlWindow *self)
   ivl_window_setup_dnd(self);
 }
 
+static void apply_parallel_answers(IvlWindow *self)
+{
+  ivl_worker_set_max_parallel(self->worker, g_settings_get_int(self->settings, "parallel-answers"));
+}
+
 IvlWindow *ivl_window_new(GtkApplication *app, GSettings *settings, IvlStore *store,
                           IvlWorker *worker)
 {
@@ -1290,7 +1404,11 @@ IvlWindow *ivl_window_new(GtkApplication *app, GSettings *settings, IvlStore *st
   if (g_settings_get_boolean(settings, "window-maximized"))
     gtk_window_maximize(GTK_WINDOW(self));
   g_signal_connect_swapped(worker, "tokens", G_CALLBACK(on_tokens), self);
+  g_signal_connect_swapped(worker, "ask-state", G_CALLBACK(on_ask_state), self);
   g_signal_connect_swapped(worker, "load-progress", G_CALLBACK(on_load_progress), self);
+  g_signal_connect_object(settings, "changed::parallel-answers", G_CALLBACK(apply_parallel_answers),
+                          self, G_CONNECT_SWAPPED);
+  apply_parallel_answers(self);
   g_signal_connect_object(settings, "changed::servers", G_CALLBACK(on_servers_edited), self,
                           G_CONNECT_SWAPPED);
   self->servers = ivl_servers_new(settings);

@@ -9,7 +9,7 @@
 #include "ivl.h"
 #include "tiny-model.h"
 
-G_DEFINE_QUARK(ivl-worker-error-quark, ivl_worker_error)
+G_DEFINE_QUARK(ivl - worker - error - quark, ivl_worker_error)
 
 typedef enum {
   JOB_QUIT,
@@ -51,7 +51,8 @@ typedef struct {
   GPtrArray *history; /* Turn; the answer of each is known */
   Turn *question;     /* answer NULL */
   IvlAskOptions options;
-  IvlServer *server; /* JOB_CONNECT */
+  gboolean told_waiting; /* JOB_ASK: the window knows it waits */
+  IvlServer *server;     /* JOB_CONNECT */
   char *remote_model;
 } Job;
 
@@ -69,26 +70,57 @@ struct _IvlWorker {
 
   /* Shared with the thread, under lock: what the next idle callback delivers. */
   GMutex lock;
-  GString *pending_tokens;
+  GHashTable *pending_tokens; /* conversation id -> GString of text not delivered yet */
+  GPtrArray *pending_states;  /* AskState: asks that started or went back to waiting */
   double progress;
   char *progress_what;
   gboolean flush_scheduled;
+  gint max_parallel; /* atomic: how many asks the batch may answer at once */
 
   /* Owned by the thread alone. */
   ivl_model *model;
-  ivl_session *session;
-  char *session_conversation;
-  char *session_system;
-  int session_max_tiles;    /* the images of its turns were cut for this many tiles */
-  GPtrArray *session_turns; /* Turn: the history the session holds, answers as it has them */
-  GHashTable *ahead;        /* ahead_key -> ivl_media*: attachments encoded ahead of the ask */
-  IvlRemoteClient *remote;  /* instead of model: the server that answers */
+  ivl_batch *batch;        /* the asks answering together; NULL until the first */
+  GHashTable *sessions;    /* conversation id -> Conversation */
+  GQueue *waiting;         /* Job: asks not admitted yet, oldest first */
+  GPtrArray *running;      /* Running: asks in the batch */
+  Job *barrier;            /* a load that waits for the asks before it to end */
+  gboolean full;           /* an ask did not fit the KV budget: none tried until one ends */
+  guint64 uses;            /* counts admissions, to evict the session used longest ago */
+  GHashTable *ahead;       /* ahead_key -> ivl_media*: attachments encoded ahead of the ask */
+  IvlRemoteClient *remote; /* instead of model: the server that answers */
   char *remote_model;
 };
 
+/* A conversation's session, kept between its asks so a follow-up only adds the turns that
+ * changed. */
+typedef struct {
+  ivl_session *session;
+  char *system;
+  int max_tiles;    /* the images of its turns were cut for this many tiles */
+  GPtrArray *turns; /* Turn: the history the session holds, answers as it has them */
+  gboolean busy;    /* its ask is in the batch */
+  guint64 used;
+} Conversation;
+
+/* An ask being answered: in the batch, or streaming from a server. */
+typedef struct {
+  IvlWorker *self;
+  Job *job;
+  Conversation *conversation; /* NULL for a server's */
+  ivl_generation_params params;
+} Running;
+
+typedef struct {
+  char *conversation_id;
+  gboolean waiting;
+} AskState;
+
+/* How many conversations' sessions are kept beside those answering. */
+#define KEPT_SESSIONS 8
+
 G_DEFINE_FINAL_TYPE(IvlWorker, ivl_worker, G_TYPE_OBJECT)
 
-enum { SIGNAL_TOKENS, SIGNAL_LOAD_PROGRESS, N_SIGNALS };
+enum { SIGNAL_TOKENS, SIGNAL_ASK_STATE, SIGNAL_LOAD_PROGRESS, N_SIGNALS };
 static guint signals[N_SIGNALS];
 
 static void media_clear(Media *m)
@@ -213,18 +245,37 @@ static void return_engine_error(GTask *task, GError *error, IvlWorkerError not_f
 
 /* ---- batched delivery to the main context ---------------------------------------------- */
 
+static void string_free(GString *text)
+{
+  g_string_free(text, TRUE);
+}
+
+static void ask_state_free(AskState *st)
+{
+  g_free(st->conversation_id);
+  g_free(st);
+}
+
 static gboolean flush_pending(gpointer data)
 {
   IvlWorker *self = data;
-  g_autofree char *tokens = NULL;
+  g_autoptr(GHashTable) tokens = NULL;
+  g_autoptr(GPtrArray) states = NULL;
   g_autofree char *what = NULL;
   double progress;
+  GHashTableIter iter;
+  gpointer id, text;
 
   g_mutex_lock(&self->lock);
   self->flush_scheduled = FALSE;
-  if (self->pending_tokens->len > 0) {
-    tokens = g_strdup(self->pending_tokens->str);
-    g_string_truncate(self->pending_tokens, 0);
+  if (g_hash_table_size(self->pending_tokens) > 0) {
+    tokens = g_steal_pointer(&self->pending_tokens);
+    self->pending_tokens =
+        g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)string_free);
+  }
+  if (self->pending_states->len > 0) {
+    states = g_steal_pointer(&self->pending_states);
+    self->pending_states = g_ptr_array_new_with_free_func((GDestroyNotify)ask_state_free);
   }
   what = g_steal_pointer(&self->progress_what);
   progress = self->progress;
@@ -232,8 +283,15 @@ static gboolean flush_pending(gpointer data)
 
   if (what)
     g_signal_emit(self, signals[SIGNAL_LOAD_PROGRESS], 0, progress, what);
-  if (tokens)
-    g_signal_emit(self, signals[SIGNAL_TOKENS], 0, tokens);
+  for (guint i = 0; states && i < states->len; i++) {
+    AskState *st = states->pdata[i];
+    g_signal_emit(self, signals[SIGNAL_ASK_STATE], 0, st->conversation_id, st->waiting);
+  }
+  if (tokens) {
+    g_hash_table_iter_init(&iter, tokens);
+    while (g_hash_table_iter_next(&iter, &id, &text))
+      g_signal_emit(self, signals[SIGNAL_TOKENS], 0, id, ((GString *)text)->str);
+  }
   return G_SOURCE_REMOVE;
 }
 
@@ -260,15 +318,34 @@ static void schedule_flush_locked(IvlWorker *self)
 
 static gboolean on_token(const char *piece, int token_id, void *user_data)
 {
-  GTask *task = user_data;
-  IvlWorker *self = g_task_get_source_object(task);
+  Running *r = user_data;
+  IvlWorker *self = r->self;
+  GString *text;
 
   (void)token_id;
   g_mutex_lock(&self->lock);
-  g_string_append(self->pending_tokens, piece);
+  text = g_hash_table_lookup(self->pending_tokens, r->job->conversation_id);
+  if (text == NULL) {
+    text = g_string_new(NULL);
+    g_hash_table_insert(self->pending_tokens, g_strdup(r->job->conversation_id), text);
+  }
+  g_string_append(text, piece);
   schedule_flush_locked(self);
   g_mutex_unlock(&self->lock);
-  return !g_cancellable_is_cancelled(g_task_get_cancellable(task));
+  return !g_cancellable_is_cancelled(g_task_get_cancellable(r->job->task));
+}
+
+/* Tells the window an ask started being answered, or waits again for room. */
+static void report_state(IvlWorker *self, const char *conversation_id, gboolean waiting)
+{
+  AskState *st = g_new0(AskState, 1);
+
+  st->conversation_id = g_strdup(conversation_id);
+  st->waiting = waiting;
+  g_mutex_lock(&self->lock);
+  g_ptr_array_add(self->pending_states, st);
+  schedule_flush_locked(self);
+  g_mutex_unlock(&self->lock);
 }
 
 static void on_progress(double fraction, const char *what, void *user_data)
@@ -285,12 +362,19 @@ static void on_progress(double fraction, const char *what, void *user_data)
 
 /* ---- jobs, run on the worker thread ---------------------------------------------------- */
 
-static void drop_session(IvlWorker *self)
+static void conversation_free(Conversation *c)
 {
-  g_clear_pointer(&self->session, ivl_session_free);
-  g_clear_pointer(&self->session_conversation, g_free);
-  g_clear_pointer(&self->session_system, g_free);
-  g_ptr_array_set_size(self->session_turns, 0);
+  ivl_session_free(c->session);
+  g_free(c->system);
+  g_ptr_array_unref(c->turns);
+  g_free(c);
+}
+
+/* Before the model goes: the batch is empty then (a load waits for the asks before it). */
+static void drop_sessions(IvlWorker *self)
+{
+  g_clear_pointer(&self->batch, ivl_batch_free);
+  g_hash_table_remove_all(self->sessions);
 }
 
 static void run_load(IvlWorker *self, Job *job)
@@ -303,7 +387,7 @@ static void run_load(IvlWorker *self, Job *job)
 
   /* The old model goes first: two models rarely fit in memory together. Rows encoded ahead
    * go with it. */
-  drop_session(self);
+  drop_sessions(self);
   g_hash_table_remove_all(self->ahead);
   g_clear_pointer(&self->model, ivl_model_free);
   g_clear_pointer(&self->remote, ivl_remote_client_unref);
@@ -331,7 +415,7 @@ static void run_connect(IvlWorker *self, Job *job)
   g_autoptr(GError) error = NULL;
   IvlRemoteClient *client;
 
-  drop_session(self);
+  drop_sessions(self);
   g_hash_table_remove_all(self->ahead);
   g_clear_pointer(&self->model, ivl_model_free);
   g_clear_pointer(&self->remote, ivl_remote_client_unref);
@@ -489,49 +573,74 @@ static ivl_image_layout layout_of(Turn *t)
   return t->combined ? IVL_IMAGES_COMBINED : IVL_IMAGES_SEPARATE;
 }
 
-/* Makes the session hold exactly the job's history. The session of the same conversation is
- * kept up to the first turn that differs (an edited question, another answer chosen or
- * regenerated, a continued answer) and only the turns from there are added again: the engine
- * keeps the KV cache of the tokens still shared, so the kept part is not prefilled again. */
-static gboolean prepare_session(IvlWorker *self, Job *job, GError **error)
+/* The session of the job's conversation, holding exactly the job's history. A kept session
+ * keeps its turns up to the first that differs (an edited question, another answer chosen or
+ * regenerated, a continued answer, a stopped one) and only the turns from there are added
+ * again. */
+static Conversation *prepare_session(IvlWorker *self, Job *job, GError **error)
 {
   const char *system = job->options.system_message && *job->options.system_message
                            ? job->options.system_message
                            : NULL;
+  Conversation *c = g_hash_table_lookup(self->sessions, job->conversation_id);
   guint keep = 0;
 
-  if (self->session && g_strcmp0(self->session_system, system) == 0 &&
-      g_strcmp0(self->session_conversation, job->conversation_id) == 0 &&
-      self->session_max_tiles == job->options.max_tiles) {
-    while (keep < self->session_turns->len && keep < job->history->len &&
-           same_turn(self->session_turns->pdata[keep], job->history->pdata[keep]))
+  if (c && g_strcmp0(c->system, system) == 0 && c->max_tiles == job->options.max_tiles) {
+    while (keep < c->turns->len && keep < job->history->len &&
+           same_turn(c->turns->pdata[keep], job->history->pdata[keep]))
       keep++;
-    ivl_session_truncate(self->session, (int)keep);
-    g_ptr_array_set_size(self->session_turns, keep);
+    ivl_session_truncate(c->session, (int)keep);
+    g_ptr_array_set_size(c->turns, keep);
   } else {
-    drop_session(self);
-    self->session = ivl_session_new(self->model, system, error);
-    if (self->session == NULL)
-      return FALSE;
-    self->session_system = g_strdup(system);
-    self->session_conversation = g_strdup(job->conversation_id);
-    self->session_max_tiles = job->options.max_tiles;
+    ivl_session *session = ivl_session_new(self->model, system, error);
+    if (session == NULL)
+      return NULL;
+    c = g_new0(Conversation, 1);
+    c->session = session;
+    c->system = g_strdup(system);
+    c->max_tiles = job->options.max_tiles;
+    c->turns = g_ptr_array_new_with_free_func((GDestroyNotify)turn_free);
+    g_hash_table_insert(self->sessions, g_strdup(job->conversation_id), c);
   }
+  c->used = ++self->uses;
   for (guint i = keep; i < job->history->len; i++) {
     Turn *t = job->history->pdata[i];
     GPtrArray *media = media_of_turn(t, job->options.max_tiles, error);
-    gboolean ok = media && ivl_session_add_turn(self->session, t->question,
-                                                (ivl_media *const *)media->pdata,
-                                                (int)media->len, layout_of(t), t->answer, error);
+    gboolean ok =
+        media && ivl_session_add_turn(c->session, t->question, (ivl_media *const *)media->pdata,
+                                      (int)media->len, layout_of(t), t->answer, error);
     if (media)
       g_ptr_array_unref(media);
     if (!ok) {
-      drop_session(self);
-      return FALSE;
+      g_hash_table_remove(self->sessions, job->conversation_id);
+      return NULL;
     }
-    g_ptr_array_add(self->session_turns, turn_copy(t));
+    g_ptr_array_add(c->turns, turn_copy(t));
   }
-  return TRUE;
+  return c;
+}
+
+/* Keeps the sessions of the conversations asked last, and of those answering. */
+static void evict_sessions(IvlWorker *self)
+{
+  while (g_hash_table_size(self->sessions) > self->running->len + KEPT_SESSIONS) {
+    GHashTableIter iter;
+    gpointer id, value;
+    const char *oldest = NULL;
+    guint64 used = G_MAXUINT64;
+
+    g_hash_table_iter_init(&iter, self->sessions);
+    while (g_hash_table_iter_next(&iter, &id, &value)) {
+      Conversation *c = value;
+      if (!c->busy && c->used < used) {
+        used = c->used;
+        oldest = id;
+      }
+    }
+    if (oldest == NULL)
+      return;
+    g_hash_table_remove(self->sessions, oldest);
+  }
 }
 
 /* What an ask returns: the text, and how it was made. */
@@ -605,15 +714,17 @@ static ivl_generation_params generation_params(const IvlAskOptions *options)
   return params;
 }
 
-/* Servers keep no state: the whole conversation goes with each question. */
+/* Servers keep no state: the whole conversation goes with each question. Their asks are
+ * answered one at a time, in the order they came. */
 static void run_remote_ask(IvlWorker *self, Job *job)
 {
   g_autoptr(GError) error = NULL;
   g_autoptr(IvlRemoteChat) chat = ivl_remote_chat_new(self->remote_model);
-  ivl_generation_params params = generation_params(&job->options);
+  Running r = {.self = self, .job = job, .params = generation_params(&job->options)};
   IvlRemoteAnswer reply = {0};
   Answer *a;
 
+  report_state(self, job->conversation_id, FALSE);
   ivl_remote_chat_set_system(chat, job->options.system_message);
   for (guint i = 0; i <= job->history->len; i++) {
     const Turn *t = i < job->history->len ? job->history->pdata[i] : job->question;
@@ -626,8 +737,8 @@ static void run_remote_ask(IvlWorker *self, Job *job)
     if (t->answer)
       ivl_remote_chat_add_assistant(chat, t->answer);
   }
-  ivl_remote_chat_set_params(chat, &params);
-  if (!ivl_remote_client_chat(self->remote, chat, on_remote_piece, job->task, &reply,
+  ivl_remote_chat_set_params(chat, &r.params);
+  if (!ivl_remote_client_chat(self->remote, chat, on_remote_piece, &r, &reply,
                               g_task_get_cancellable(job->task), &error)) {
     ivl_remote_answer_clear(&reply);
     /* What streamed before the failure is in the window already; the error says the rest. */
@@ -650,53 +761,179 @@ static void run_remote_ask(IvlWorker *self, Job *job)
   g_task_return_pointer(job->task, a, (GDestroyNotify)answer_free);
 }
 
-static void run_ask(IvlWorker *self, Job *job)
+static gboolean release_task(gpointer task)
 {
-  if (self->remote) {
-    run_remote_ask(self, job);
-    return;
+  g_object_unref(task);
+  return G_SOURCE_REMOVE;
+}
+
+/* The task holds the worker: its last reference must not drop on this thread, or the worker
+ * would be finalized here and join itself. */
+static void job_done(IvlWorker *self, Job *job)
+{
+  idle_on(self->context, release_task, g_steal_pointer(&job->task), NULL);
+  job_free(job);
+}
+
+static void running_free(Running *r)
+{
+  if (r->conversation)
+    r->conversation->busy = FALSE;
+  job_done(r->self, r->job);
+  g_free(r);
+}
+
+/* The batch ended the ask: with its answer (stopped or whole), or an error. */
+static void on_ask_done(ivl_session *session, const char *text, const GError *error,
+                        void *user_data)
+{
+  Running *r = user_data;
+  IvlWorker *self = r->self;
+  Job *job = r->job;
+
+  if (text == NULL) {
+    /* The engine's history is as it was. */
+    g_autoptr(GError) copy = g_error_copy(error);
+    if (g_error_matches(error, IVL_ERROR, IVL_ERROR_CANCELLED))
+      g_task_return_new_error(job->task, IVL_WORKER_ERROR, IVL_WORKER_ERROR_CANCELLED,
+                              _("Stopped"));
+    else
+      return_engine_error(job->task, copy, IVL_WORKER_ERROR_BAD_MEDIA, IVL_WORKER_ERROR_FAILED);
+  } else {
+    /* A stopped answer is kept by the engine as the turn's answer, and by the window too. */
+    job->question->answer = g_strdup(text);
+    g_ptr_array_add(r->conversation->turns, g_steal_pointer(&job->question));
+    if (g_cancellable_is_cancelled(g_task_get_cancellable(job->task)))
+      g_task_return_new_error(job->task, IVL_WORKER_ERROR, IVL_WORKER_ERROR_CANCELLED,
+                              _("Stopped"));
+    else
+      g_task_return_pointer(job->task,
+                            answer_new(session, g_strdup(text), r->params.max_new_tokens),
+                            (GDestroyNotify)answer_free);
   }
+  self->full = FALSE;
+  g_ptr_array_remove(self->running, r);
+  /* The attachments it sent were taken by the engine; once none answers, any other encoded
+   * ahead was removed from a composer unsent (cleared, or another conversation's). */
+  if (self->running->len == 0)
+    forget_all_ahead(self);
+  evict_sessions(self);
+}
+
+typedef enum { ADMIT_DONE, ADMIT_RUNNING, ADMIT_NO_ROOM } Admission;
+
+/* Puts a local ask into the batch: its session made to hold its history, its media read
+ * and run through the vision encoder. ADMIT_DONE: it ended (an error, returned). */
+static Admission admit(IvlWorker *self, Job *job)
+{
   g_autoptr(GError) error = NULL;
   g_autoptr(GPtrArray) media = NULL;
-  ivl_generation_params params = generation_params(&job->options);
-  char *answer;
+  Conversation *c;
+  Running *r;
 
-  if (self->model == NULL) {
-    g_task_return_new_error(job->task, IVL_WORKER_ERROR, IVL_WORKER_ERROR_NO_MODEL,
-                            _("No model is loaded"));
-    return;
+  if (self->batch == NULL && !(self->batch = ivl_batch_new(self->model, 0, &error))) {
+    return_engine_error(job->task, error, IVL_WORKER_ERROR_FAILED, IVL_WORKER_ERROR_FAILED);
+    return ADMIT_DONE;
   }
   media = media_of_turn(job->question, job->options.max_tiles, &error);
   if (media == NULL) {
-    return_engine_error(job->task, error, IVL_WORKER_ERROR_BAD_MEDIA,
-                        IVL_WORKER_ERROR_BAD_MEDIA);
-    return;
+    return_engine_error(job->task, error, IVL_WORKER_ERROR_BAD_MEDIA, IVL_WORKER_ERROR_BAD_MEDIA);
+    return ADMIT_DONE;
   }
-  if (!prepare_session(self, job, &error)) {
+  if (!(c = prepare_session(self, job, &error))) {
     return_engine_error(job->task, error, IVL_WORKER_ERROR_BAD_MEDIA, IVL_WORKER_ERROR_CORRUPT);
-    return;
+    return ADMIT_DONE;
   }
-  answer = ivl_session_ask(self->session, job->question->question,
-                           (ivl_media *const *)media->pdata, (int)media->len,
-                           layout_of(job->question), &params, on_token, job->task,
-                           g_task_get_cancellable(job->task), &error);
-  if (answer == NULL) {
-    /* The engine's history is as it was. */
-    return_engine_error(job->task, error, IVL_WORKER_ERROR_BAD_MEDIA, IVL_WORKER_ERROR_FAILED);
-    return;
+  r = g_new0(Running, 1);
+  r->self = self;
+  r->job = job;
+  r->params = generation_params(&job->options);
+  report_state(self, job->conversation_id, FALSE);
+  if (!ivl_batch_add(self->batch, c->session, job->question->question,
+                     (ivl_media *const *)media->pdata, (int)media->len, layout_of(job->question),
+                     &r->params, on_token, on_ask_done, r, g_task_get_cancellable(job->task),
+                     &error)) {
+    g_free(r);
+    /* Too big beside the asks answering: it waits for one of them to end. */
+    if (self->running->len > 0 && g_error_matches(error, IVL_ERROR, IVL_ERROR_OUT_OF_MEMORY)) {
+      job->told_waiting = FALSE; /* it was told it started */
+      return ADMIT_NO_ROOM;
+    }
+    if (g_error_matches(error, IVL_ERROR, IVL_ERROR_CANCELLED))
+      g_task_return_new_error(job->task, IVL_WORKER_ERROR, IVL_WORKER_ERROR_CANCELLED,
+                              _("Stopped"));
+    else
+      return_engine_error(job->task, error, IVL_WORKER_ERROR_BAD_MEDIA, IVL_WORKER_ERROR_FAILED);
+    return ADMIT_DONE;
   }
-  forget_all_ahead(self);
-  /* A stopped answer is kept by the engine as the turn's answer, and by the window too. */
-  job->question->answer = g_strdup(answer);
-  g_ptr_array_add(self->session_turns, g_steal_pointer(&job->question));
-  if (g_cancellable_is_cancelled(g_task_get_cancellable(job->task))) {
-    g_free(answer);
-    g_task_return_new_error(job->task, IVL_WORKER_ERROR, IVL_WORKER_ERROR_CANCELLED,
-                            _("Stopped"));
-    return;
+  r->conversation = c;
+  c->busy = TRUE;
+  g_ptr_array_add(self->running, r);
+  return ADMIT_RUNNING;
+}
+
+/* Tells the window which asks from l on wait for room. */
+static void tell_waiting(IvlWorker *self, GList *l)
+{
+  for (; l; l = l->next) {
+    Job *job = l->data;
+    if (!job->told_waiting)
+      report_state(self, job->conversation_id, TRUE);
+    job->told_waiting = TRUE;
   }
-  g_task_return_pointer(job->task, answer_new(self->session, answer, params.max_new_tokens),
-                        (GDestroyNotify)answer_free);
+}
+
+/* Ends the waiting asks that were stopped (or their conversation deleted), wherever they
+ * are in the line. */
+static void drop_stopped(IvlWorker *self)
+{
+  for (GList *l = self->waiting->head; l;) {
+    Job *job = l->data;
+    GList *next = l->next;
+
+    if (g_cancellable_is_cancelled(g_task_get_cancellable(job->task))) {
+      g_task_return_new_error(job->task, IVL_WORKER_ERROR, IVL_WORKER_ERROR_CANCELLED,
+                              _("Stopped"));
+      g_queue_delete_link(self->waiting, l);
+      job_done(self, job);
+    }
+    l = next;
+  }
+}
+
+/* Starts the waiting asks that have room, oldest first; an ask of a conversation still
+ * answering waits for that answer (the window asks one at a time in each). */
+static void admit_waiting(IvlWorker *self)
+{
+  drop_stopped(self);
+  for (GList *l = self->waiting->head; l;) {
+    Job *job = l->data;
+    GList *next = l->next;
+    Conversation *c = g_hash_table_lookup(self->sessions, job->conversation_id);
+    Admission result = ADMIT_DONE;
+
+    if (self->remote) {
+      run_remote_ask(self, job);
+    } else if (self->model == NULL) {
+      g_task_return_new_error(job->task, IVL_WORKER_ERROR, IVL_WORKER_ERROR_NO_MODEL,
+                              _("No model is loaded"));
+    } else if (c && c->busy) {
+      l = next;
+      continue;
+    } else if (self->full || self->running->len >= (guint)g_atomic_int_get(&self->max_parallel) ||
+               (self->running->len > 0 && ivl_batch_get_room(self->batch, 1) < 1)) {
+      tell_waiting(self, l); /* the step takes no more rows, or memory no more caches */
+      return;
+    } else if ((result = admit(self, job)) == ADMIT_NO_ROOM) {
+      self->full = TRUE;
+      tell_waiting(self, l);
+      return;
+    }
+    g_queue_delete_link(self->waiting, l);
+    if (result == ADMIT_DONE)
+      job_done(self, job);
+    l = next;
+  }
 }
 
 /* The demo model needs the Qwen2.5 tokenizer files; they are installed with the app
@@ -720,42 +957,59 @@ static void run_demo(Job *job)
     g_task_return_boolean(job->task, TRUE);
 }
 
-static gboolean release_task(gpointer task)
+static void run_job(IvlWorker *self, Job *job)
 {
-  g_object_unref(task);
-  return G_SOURCE_REMOVE;
+  if (g_cancellable_is_cancelled(g_task_get_cancellable(job->task)))
+    g_task_return_new_error(job->task, IVL_WORKER_ERROR, IVL_WORKER_ERROR_CANCELLED,
+                            _("Cancelled"));
+  else if (job->kind == JOB_LOAD)
+    run_load(self, job);
+  else if (job->kind == JOB_CONNECT)
+    run_connect(self, job);
+  else if (job->kind == JOB_INSPECT)
+    run_inspect(job);
+  else if (job->kind == JOB_ENCODE)
+    run_encode(self, job);
+  else if (job->kind == JOB_FORGET)
+    run_forget(self, job);
+  else
+    run_demo(job);
+  job_done(self, job);
 }
 
+/* Between steps of the batch the thread takes the jobs that came: asks wait their turn to
+ * join it, the others run at once, but a load (which replaces the model) waits for the asks
+ * sent before it to end, and the jobs after it for the load. */
 static gpointer thread_main(gpointer data)
 {
   IvlWorker *self = data;
-  Job *job;
 
-  while ((job = g_async_queue_pop(self->jobs))->kind != JOB_QUIT) {
-    if (g_cancellable_is_cancelled(g_task_get_cancellable(job->task)))
-      g_task_return_new_error(job->task, IVL_WORKER_ERROR, IVL_WORKER_ERROR_CANCELLED,
-                              _("Cancelled"));
-    else if (job->kind == JOB_LOAD)
-      run_load(self, job);
-    else if (job->kind == JOB_CONNECT)
-      run_connect(self, job);
-    else if (job->kind == JOB_INSPECT)
-      run_inspect(job);
-    else if (job->kind == JOB_ENCODE)
-      run_encode(self, job);
-    else if (job->kind == JOB_FORGET)
-      run_forget(self, job);
-    else if (job->kind == JOB_ASK)
-      run_ask(self, job);
-    else
-      run_demo(job);
-    /* The task holds the worker: its last reference must not drop on this thread, or the
-     * worker would be finalized here and join itself. */
-    idle_on(self->context, release_task, g_steal_pointer(&job->task), NULL);
-    job_free(job);
+  for (;;) {
+    gboolean busy = self->running->len > 0 || self->waiting->length > 0;
+    Job *job = NULL;
+
+    if (self->barrier == NULL)
+      job = busy ? g_async_queue_try_pop(self->jobs) : g_async_queue_pop(self->jobs);
+    if (job && job->kind == JOB_QUIT) {
+      job_free(job);
+      break;
+    }
+    if (job && job->kind == JOB_ASK)
+      g_queue_push_tail(self->waiting, job);
+    else if (job && busy && (job->kind == JOB_LOAD || job->kind == JOB_CONNECT))
+      self->barrier = job;
+    else if (job)
+      run_job(self, job);
+    if (job)
+      continue; /* every job that came joins before the next step */
+    admit_waiting(self);
+    if (self->running->len > 0)
+      ivl_batch_step(self->batch, NULL); /* a failure ends its asks with it */
+    else if (self->barrier && self->waiting->length == 0)
+      run_job(self, g_steal_pointer(&self->barrier));
   }
-  job_free(job);
-  drop_session(self);
+  /* The window has stopped every ask before it let the worker go: the tasks hold it. */
+  drop_sessions(self);
   g_hash_table_remove_all(self->ahead);
   g_clear_pointer(&self->model, ivl_model_free);
   g_clear_pointer(&self->remote, ivl_remote_client_unref);
@@ -775,10 +1029,13 @@ static void ivl_worker_finalize(GObject *object)
   g_thread_join(self->thread);
   g_async_queue_unref(self->jobs);
   g_main_context_unref(self->context);
-  g_string_free(self->pending_tokens, TRUE);
+  g_hash_table_unref(self->pending_tokens);
+  g_ptr_array_unref(self->pending_states);
   g_free(self->progress_what);
   g_mutex_clear(&self->lock);
-  g_ptr_array_unref(self->session_turns);
+  g_hash_table_unref(self->sessions);
+  g_queue_free(self->waiting);
+  g_ptr_array_unref(self->running);
   g_hash_table_unref(self->ahead);
   G_OBJECT_CLASS(ivl_worker_parent_class)->finalize(object);
 }
@@ -787,9 +1044,16 @@ static void ivl_worker_class_init(IvlWorkerClass *klass)
 {
   G_OBJECT_CLASS(klass)->finalize = ivl_worker_finalize;
 
-  /* Text of the answer being generated, as one or more pieces at a time. */
-  signals[SIGNAL_TOKENS] = g_signal_new("tokens", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST,
-                                        0, NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_STRING);
+  /* Text of the answer being generated in the conversation with this id, as one or more
+   * pieces at a time. */
+  signals[SIGNAL_TOKENS] =
+      g_signal_new("tokens", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
+                   G_TYPE_NONE, 2, G_TYPE_STRING, G_TYPE_STRING);
+  /* The ask of the conversation with this id waits for room beside the answers running
+   * (TRUE), or starts being answered (FALSE). */
+  signals[SIGNAL_ASK_STATE] =
+      g_signal_new("ask-state", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
+                   G_TYPE_NONE, 2, G_TYPE_STRING, G_TYPE_BOOLEAN);
   signals[SIGNAL_LOAD_PROGRESS] =
       g_signal_new("load-progress", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL,
                    NULL, G_TYPE_NONE, 2, G_TYPE_DOUBLE, G_TYPE_STRING);
@@ -798,10 +1062,16 @@ static void ivl_worker_class_init(IvlWorkerClass *klass)
 static void ivl_worker_init(IvlWorker *self)
 {
   g_mutex_init(&self->lock);
-  self->session_turns = g_ptr_array_new_with_free_func((GDestroyNotify)turn_free);
-  self->ahead = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
-                                      (GDestroyNotify)ivl_media_free);
-  self->pending_tokens = g_string_new(NULL);
+  self->sessions =
+      g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)conversation_free);
+  self->waiting = g_queue_new();
+  self->running = g_ptr_array_new_with_free_func((GDestroyNotify)running_free);
+  self->max_parallel = 4;
+  self->ahead =
+      g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)ivl_media_free);
+  self->pending_tokens =
+      g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)string_free);
+  self->pending_states = g_ptr_array_new_with_free_func((GDestroyNotify)ask_state_free);
   self->context = g_main_context_ref_thread_default();
   self->jobs = g_async_queue_new();
   self->thread = g_thread_new("ivl-worker", thread_main, self);
@@ -810,6 +1080,11 @@ static void ivl_worker_init(IvlWorker *self)
 IvlWorker *ivl_worker_new(void)
 {
   return g_object_new(IVL_TYPE_WORKER, NULL);
+}
+
+void ivl_worker_set_max_parallel(IvlWorker *self, int n)
+{
+  g_atomic_int_set(&self->max_parallel, MAX(n, 1));
 }
 
 static Job *job_new(IvlWorker *self, JobKind kind, GCancellable *cancellable,

@@ -1,10 +1,12 @@
-/* ivl-worker.h — the inference worker: one thread owns the model and its session.
+/* ivl-worker.h — the inference worker: one thread owns the model and its sessions.
  *
  * Every request is queued to that thread and answered through a GAsyncReadyCallback on the
- * caller's main context, so the window never waits on the engine. Tokens of an answer arrive
- * through the "tokens" signal, several at a time: the thread keeps at most one idle source
- * pending on the main context however fast tokens come. This is the only file of the app that
- * calls the engine (engine/ivl.h) or a server (app/remote/). */
+ * caller's main context, so the window never waits on the engine. Asks of several
+ * conversations are answered together, in one batch of the engine (a server's, one after
+ * another). Tokens of an answer arrive through the "tokens" signal with their conversation's
+ * id, several at a time: the thread keeps at most one idle source pending on the main context
+ * however fast tokens come. This is the only file of the app that calls the engine
+ * (engine/ivl.h) or a server (app/remote/). */
 #pragma once
 
 #include "ivl-message.h"
@@ -51,6 +53,9 @@ GQuark ivl_worker_error_quark(void);
 G_DECLARE_FINAL_TYPE(IvlWorker, ivl_worker, IVL, WORKER, GObject)
 
 IvlWorker *ivl_worker_new(void);
+/* How many conversations may be answered at once (at least 1); the others wait, as do those
+ * whose KV cache does not fit beside the answers running. */
+void ivl_worker_set_max_parallel(IvlWorker *self, int n);
 
 /* Loads the model in dir, replacing the current one; "load-progress" reports on the way.
  * finish returns the backend it runs on and the weights' precision ("cpu bf16",
@@ -88,9 +93,10 @@ gboolean ivl_worker_encode_ahead_finish(IvlWorker *self, GAsyncResult *result, G
 /* Drops what ivl_worker_encode_ahead_async kept for an attachment removed unsent. */
 void ivl_worker_forget_ahead(IvlWorker *self, IvlAttachment *attachment, int max_tiles);
 
-/* Answers the last message of messages (a question) with the earlier messages as history.
- * The session is kept between asks of one conversation, so a follow-up reuses the KV cache;
- * another conversation, or a history that changed (regenerate), rebuilds it from the turns.
+/* Answers the last message of messages (a question) with the earlier messages as history,
+ * one ask at a time in each conversation. The session of a conversation is kept between its
+ * asks; a history that changed (regenerate, edit) rebuilds it from the first turn that
+ * differs. "ask-state" says when an ask waits for room, and when it starts after all.
  * finish returns the whole answer, how it was made, and whether it was cut by
  * options->max_new_tokens. */
 void ivl_worker_ask_async(IvlWorker *self, const char *conversation_id, GListModel *messages,

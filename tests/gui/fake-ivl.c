@@ -7,7 +7,8 @@
  * are recognised by their container magic, answers are a fixed markdown text streamed word by
  * word that states the turn number, how many turns the session already held, and the system
  * message when there is one.
- * IVL_FAKE_TOKEN_US sets the delay per word (default 2000 µs). fake_ivl_turns_added counts the
+ * IVL_FAKE_TOKEN_US sets the delay per word (default 2000 µs). A batch steps every ask a word
+ * per delay; IVL_FAKE_KV_ASKS=N makes its KV budget hold N asks. fake_ivl_turns_added counts the
  * turns put back into sessions with ivl_session_add_turn, so a test sees what was rebuilt.
  * ivl_model_encode_ahead takes IVL_FAKE_ENCODE_US (default 0), checking its cancellable every
  * 10 ms; the fake_ivl_encodes_ counters count those started, finished, cancelled, forgotten
@@ -69,8 +70,8 @@ ivl_video_params ivl_video_default_params(void)
 
 ivl_generation_params ivl_generation_default_params(void)
 {
-  return (ivl_generation_params){.max_new_tokens = 1024, .temperature = 1, .top_k = 50,
-                                 .top_p = 1, .repetition_penalty = 1};
+  return (ivl_generation_params){
+      .max_new_tokens = 1024, .temperature = 1, .top_k = 50, .top_p = 1, .repetition_penalty = 1};
 }
 
 ivl_model *ivl_model_load(const char *dir, const ivl_model_params *params,
@@ -336,42 +337,43 @@ void ivl_session_truncate(ivl_session *session, int n_turns)
   session->turns = MIN(session->turns, n_turns);
 }
 
-char *ivl_session_ask(ivl_session *session, const char *question, ivl_media *const *media,
-                      int n_media, ivl_image_layout layout, const ivl_generation_params *params,
-                      ivl_token_cb callback, void *user_data, GCancellable *cancellable,
-                      GError **error)
+/* The scripted answer to question, as words. */
+static char **answer_words(ivl_session *session, const char *question, int n_media,
+                           ivl_image_layout layout, const ivl_generation_params *params)
 {
-  const char *delay = g_getenv("IVL_FAKE_TOKEN_US");
-
-  /* A question that asks for it fails, as a backend error would. */
-  if (g_str_has_prefix(question, "[fail]")) {
-    g_set_error(error, IVL_ERROR, IVL_ERROR_BACKEND, "the compute device failed");
-    return NULL;
-  }
-  gulong us = delay ? strtoul(delay, NULL, 10) : 2000;
   const char *ref = strstr(question, "<ref>");
   const char *ref_end = ref ? strstr(ref, "</ref>") : NULL;
   /* A grounding question gets InternVL's grounding answer: two boxes for what it names on
    * the first image, one for "a cloud" on the second when there is one. */
   g_autofree char *thing = ref_end ? g_strndup(ref + 5, ref_end - ref - 5) : NULL;
-  g_autofree char *text = thing ? g_strdup_printf(
-      "Image-1: <ref>%s</ref><box>[[100, 200, 400, 800], [600, 100, 900, 500]]</box>%s", thing,
-      n_media > 1 ? " Image-2: <ref>a cloud</ref><box>[[0, 0, 500, 500]]</box>" : "")
-  : g_strdup_printf(
-      "**Turn %d** (history: %d turns) about “%s” with %d media, %s%s.\n\n"
-      "- the picture is *clear*\n- see `tile 1` and [the guide](https://internvl.github.io/)\n\n"
-      "| Part | Tiles |\n|:--|--:|\n| wide | 2 |\n| photo_small | 1 |\n\n"
-      "```python\nprint(\"hello\")\n```\nDone.%s%s",
-      session->turns + 1, session->turns, question, n_media,
-      layout == IVL_IMAGES_COMBINED ? "combined" : "separate",
-      params->do_sample ? ", sampled" : "",
-      session->system_message ? " System: " : "",
-      session->system_message ? session->system_message : "");
-  g_auto(GStrv) words = g_strsplit(text, " ", -1);
-  GString *answer = g_string_new(NULL);
+  g_autofree char *text =
+      thing ? g_strdup_printf(
+                  "Image-1: <ref>%s</ref><box>[[100, 200, 400, 800], [600, 100, 900, 500]]</box>%s",
+                  thing,
+                  n_media > 1 ? " Image-2: <ref>a cloud</ref><box>[[0, 0, 500, 500]]</box>" : "")
+            : g_strdup_printf("**Turn %d** (history: %d turns) about “%s” with %d media, %s%s.\n\n"
+                              "- the picture is *clear*\n- see `tile 1` and [the "
+                              "guide](https://internvl.github.io/)\n\n"
+                              "| Part | Tiles |\n|:--|--:|\n| wide | 2 |\n| photo_small | 1 |\n\n"
+                              "```python\nprint(\"hello\")\n```\nDone.%s%s",
+                              session->turns + 1, session->turns, question, n_media,
+                              layout == IVL_IMAGES_COMBINED ? "combined" : "separate",
+                              params->do_sample ? ", sampled" : "",
+                              session->system_message ? " System: " : "",
+                              session->system_message ? session->system_message : "");
+  return g_strsplit(text, " ", -1);
+}
 
-  int i = 0;
+static gulong token_us(void)
+{
+  const char *delay = g_getenv("IVL_FAKE_TOKEN_US");
 
+  return delay ? strtoul(delay, NULL, 10) : 2000;
+}
+
+/* The stats of an ask's media: its tiles, and those encoded ahead that it takes. */
+static void count_media(ivl_session *session, ivl_media *const *media, int n_media)
+{
   memset(&session->stats, 0, sizeof session->stats);
   for (int k = 0; k < n_media; k++) {
     session->stats.n_image_tiles += media[k]->n_tiles;
@@ -380,6 +382,32 @@ char *ivl_session_ask(ivl_session *session, const char *question, ivl_media *con
       g_atomic_int_inc(&fake_ivl_encodes_taken);
     }
   }
+}
+
+/* A word is a token here; the times are made up but plausible. */
+static void set_times(ivl_session *session, int n_generated)
+{
+  session->stats.n_generated = n_generated;
+  session->stats.first_token_ms = 120;
+  session->stats.decode_ms = 50.0 * (n_generated > 1 ? n_generated - 1 : 0);
+}
+
+char *ivl_session_ask(ivl_session *session, const char *question, ivl_media *const *media,
+                      int n_media, ivl_image_layout layout, const ivl_generation_params *params,
+                      ivl_token_cb callback, void *user_data, GCancellable *cancellable,
+                      GError **error)
+{
+  /* A question that asks for it fails, as a backend error would. */
+  if (g_str_has_prefix(question, "[fail]")) {
+    g_set_error(error, IVL_ERROR, IVL_ERROR_BACKEND, "the compute device failed");
+    return NULL;
+  }
+  gulong us = token_us();
+  g_auto(GStrv) words = answer_words(session, question, n_media, layout, params);
+  GString *answer = g_string_new(NULL);
+  int i = 0;
+
+  count_media(session, media, n_media);
   /* As the engine does: a callback that says stop ends the answer, which is kept. */
   for (; words[i] && i < params->max_new_tokens; i++) {
     g_autofree char *piece = g_strconcat(i ? " " : "", words[i], NULL);
@@ -390,13 +418,151 @@ char *ivl_session_ask(ivl_session *session, const char *question, ivl_media *con
       break;
     }
   }
-  /* A word is a token here; the times are made up but plausible. */
-  session->stats.n_generated = i;
-  session->stats.first_token_ms = 120;
-  session->stats.decode_ms = 50.0 * (i > 1 ? i - 1 : 0);
-  (void)error;
+  set_times(session, i);
   session->turns++;
   return g_string_free(answer, FALSE);
+}
+
+/* ---- batches: a word of every ask per step, one token delay per step ------------------- */
+
+int fake_ivl_batch_most_asks; /* the most asks a batch held at once, for the tests */
+
+typedef struct {
+  ivl_session *session;
+  char **words;
+  int next, max_new_tokens;
+  GString *answer;
+  ivl_token_cb callback;
+  ivl_batch_done_cb done;
+  void *user_data;
+  GCancellable *cancellable;
+} fake_ask;
+
+struct ivl_batch {
+  GPtrArray *asks;
+};
+
+static void fake_ask_free(fake_ask *a)
+{
+  g_strfreev(a->words);
+  g_string_free(a->answer, TRUE);
+  g_clear_object(&a->cancellable);
+  g_free(a);
+}
+
+ivl_batch *ivl_batch_new(ivl_model *model, guint64 kv_budget, GError **error)
+{
+  ivl_batch *b = g_new0(ivl_batch, 1);
+
+  (void)model, (void)kv_budget, (void)error;
+  b->asks = g_ptr_array_new_with_free_func((GDestroyNotify)fake_ask_free);
+  return b;
+}
+
+void ivl_batch_free(ivl_batch *batch)
+{
+  if (batch == NULL)
+    return;
+  g_ptr_array_unref(batch->asks);
+  g_free(batch);
+}
+
+gboolean ivl_batch_add(ivl_batch *batch, ivl_session *session, const char *question,
+                       ivl_media *const *media, int n_media, ivl_image_layout layout,
+                       const ivl_generation_params *params, ivl_token_cb callback,
+                       ivl_batch_done_cb done, void *user_data, GCancellable *cancellable,
+                       GError **error)
+{
+  fake_ask *a;
+
+  const char *kv_asks = g_getenv("IVL_FAKE_KV_ASKS");
+
+  if (g_str_has_prefix(question, "[fail]")) {
+    g_set_error(error, IVL_ERROR, IVL_ERROR_BACKEND, "the compute device failed");
+    return FALSE;
+  }
+  if (kv_asks && batch->asks->len >= strtoul(kv_asks, NULL, 10)) {
+    g_set_error(error, IVL_ERROR, IVL_ERROR_OUT_OF_MEMORY, "this question's KV cache does not fit");
+    return FALSE;
+  }
+  a = g_new0(fake_ask, 1);
+  a->session = session;
+  a->words = answer_words(session, question, n_media, layout, params);
+  a->max_new_tokens = params->max_new_tokens;
+  a->answer = g_string_new(NULL);
+  a->callback = callback;
+  a->done = done;
+  a->user_data = user_data;
+  a->cancellable = cancellable ? g_object_ref(cancellable) : NULL;
+  count_media(session, media, n_media);
+  g_ptr_array_add(batch->asks, a);
+  fake_ivl_batch_most_asks = MAX(fake_ivl_batch_most_asks, (int)batch->asks->len);
+  return TRUE;
+}
+
+void ivl_batch_remove(ivl_batch *batch, ivl_session *session)
+{
+  for (guint i = 0; i < batch->asks->len; i++)
+    if (((fake_ask *)batch->asks->pdata[i])->session == session) {
+      g_ptr_array_remove_index(batch->asks, i);
+      return;
+    }
+}
+
+/* Out of the batch, then done: with the answer (a turn of the session) or the error. */
+static void end_ask(ivl_batch *batch, fake_ask *a, const GError *error)
+{
+  guint i;
+
+  if (g_ptr_array_find(batch->asks, a, &i))
+    g_ptr_array_steal_index(batch->asks, i);
+  if (error == NULL) {
+    set_times(a->session, a->next);
+    a->session->turns++;
+  }
+  if (a->done)
+    a->done(a->session, error ? NULL : a->answer->str, error, a->user_data);
+  fake_ask_free(a);
+}
+
+gboolean ivl_batch_step(ivl_batch *batch, GError **error)
+{
+  g_autoptr(GPtrArray) asks = g_ptr_array_copy(batch->asks, NULL, NULL);
+
+  (void)error;
+  g_ptr_array_set_free_func(asks, NULL); /* the copy would free them too */
+  if (asks->len == 0)
+    return TRUE;
+  g_usleep(token_us());
+  for (guint i = 0; i < asks->len; i++) {
+    fake_ask *a = asks->pdata[i];
+    g_autoptr(GError) cancelled = NULL;
+    if (g_cancellable_set_error_if_cancelled(a->cancellable, &cancelled)) {
+      g_clear_error(&cancelled);
+      g_set_error_literal(&cancelled, IVL_ERROR, IVL_ERROR_CANCELLED, "cancelled");
+      end_ask(batch, a, cancelled);
+      continue;
+    }
+    g_autofree char *piece = g_strconcat(a->next ? " " : "", a->words[a->next], NULL);
+    g_string_append(a->answer, piece);
+    a->next++;
+    /* As the engine does: a callback that says stop ends the answer, which is kept. */
+    if (!a->callback(piece, a->next - 1, a->user_data) || !a->words[a->next] ||
+        a->next >= a->max_new_tokens)
+      end_ask(batch, a, NULL);
+  }
+  return TRUE;
+}
+
+int ivl_batch_get_n_asks(const ivl_batch *batch)
+{
+  return (int)batch->asks->len;
+}
+
+int ivl_batch_get_room(const ivl_batch *batch, int n_tokens)
+{
+  (void)batch, (void)n_tokens;
+  return G_MAXINT;
 }
 
 void ivl_session_get_stats(const ivl_session *session, ivl_generation_stats *stats)

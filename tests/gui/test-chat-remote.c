@@ -75,7 +75,7 @@ static IvlMessage *last_message(void)
 static gboolean last_in_state(gpointer state)
 {
   g_autoptr(IvlMessage) m = last_message();
-  return m && window->ask_cancellable == NULL &&
+  return m && g_hash_table_size(window->answering) == 0 &&
          ivl_message_get_state(m) == (IvlMessageState)GPOINTER_TO_INT(state);
 }
 

@@ -103,16 +103,22 @@ static gboolean models_are(gpointer n)
   return window->models && window->models->len == GPOINTER_TO_UINT(n);
 }
 
+static IvlMessage *last_message(void);
+
+/* No conversation is answering. */
 static gboolean answer_done(gpointer data)
 {
   (void)data;
-  return window->ask_cancellable == NULL;
+  return g_hash_table_size(window->answering) == 0;
 }
 
 static gboolean answer_has_text(gpointer data)
 {
+  g_autoptr(IvlMessage) last = last_message();
+
   (void)data;
-  return window->answer && *ivl_message_get_text(window->answer) != '\0';
+  return last && ivl_message_get_state(last) == IVL_MESSAGE_STREAMING &&
+         *ivl_message_get_text(last) != '\0';
 }
 
 static gboolean attachments_ready(gpointer data)
@@ -2033,6 +2039,279 @@ static void test_encode_ahead(void)
 #endif
 }
 
+/* ---- several conversations answering at once ------------------------------------------- */
+
+/* Answers of the demo model that run long enough to overlap take a while on a loaded
+ * machine. */
+static void wait_long(GuiCondition cond, gpointer data, const char *what)
+{
+  gui_wait_until(cond, data, what, 6 * WAIT_MS, print_window_labels);
+}
+
+static IvlMessage *last_message_of(IvlConversation *c)
+{
+  GListModel *messages = ivl_conversation_get_messages(c);
+  guint n = g_list_model_get_n_items(messages);
+
+  return n ? g_list_model_get_item(messages, n - 1) : NULL;
+}
+
+static void switch_to(IvlConversation *c)
+{
+  guint pos;
+
+  g_assert_true(
+      g_list_store_find(G_LIST_STORE(ivl_store_get_conversations(window->store)), c, &pos));
+  gtk_list_box_select_row(window->conversation_list,
+                          gtk_list_box_get_row_at_index(window->conversation_list, (int)pos));
+  g_assert_true(window->conversation == c);
+}
+
+/* A new conversation, shown, with question sent; returned (the store keeps it). */
+static IvlConversation *ask_in_new(const char *question)
+{
+  g_assert_true(gtk_widget_activate_action(GTK_WIDGET(window), "win.new-conversation", NULL));
+  type_and_send(question);
+  return window->conversation;
+}
+
+static IvlConversation *ask_with_picture_in_new(const char *question)
+{
+  g_assert_true(gtk_widget_activate_action(GTK_WIDGET(window), "win.new-conversation", NULL));
+  attach_test_file("wide.png");
+  wait_until(attachments_ready, GUINT_TO_POINTER(1), "the attachment cut into tiles");
+  type_and_send(question);
+  return window->conversation;
+}
+
+static gboolean is_answering(gpointer c)
+{
+  g_autoptr(IvlMessage) last = last_message_of(c);
+
+  return ivl_conversation_get_activity(c) == IVL_ACTIVITY_ANSWERING &&
+         (real_engine || *ivl_message_get_text(last) != '\0');
+}
+
+static gboolean both_answering(gpointer pair)
+{
+  IvlConversation **c = pair;
+
+  return is_answering(c[0]) && is_answering(c[1]);
+}
+
+static gboolean is_waiting(gpointer c)
+{
+  return ivl_conversation_get_activity(c) == IVL_ACTIVITY_WAITING;
+}
+
+static gboolean is_idle(gpointer c)
+{
+  return ivl_conversation_get_activity(c) == IVL_ACTIVITY_IDLE;
+}
+
+static char *answer_text(IvlConversation *c)
+{
+  g_autoptr(IvlMessage) last = last_message_of(c);
+
+  return g_strdup(ivl_message_get_text(last));
+}
+
+/* Two conversations stream together, each answer into its own conversation whether shown or
+ * not; their greedy answers are those each gets alone. */
+static void test_parallel(void)
+{
+  IvlConversation *a, *b, *a_alone, *b_alone;
+  g_autofree char *text_a = NULL, *text_b = NULL, *grown = NULL;
+  g_autoptr(IvlMessage) answer_b = NULL;
+  IvlConversation *both[2];
+
+  g_settings_set_boolean(window->settings, "do-sample", FALSE);
+  if (real_engine) /* long enough to still run when the second is asked */
+    g_settings_set_int(window->settings, "max-new-tokens", 160);
+  g_setenv("IVL_FAKE_TOKEN_US", "60000", TRUE);
+  /* The first with a picture: its vision encoding runs, then it joins the batch. */
+  a = ask_with_picture_in_new("What is in the first picture?");
+  wait_until(is_answering, a, "the first answer streaming");
+  b = ask_in_new("Tell me about the second one");
+  both[0] = a, both[1] = b;
+  wait_until(both_answering, both, "both answers streaming together");
+  if (!real_engine) {
+    /* The first grows while the second is shown. */
+    grown = answer_text(a);
+    wait_until(is_answering, b, "more words");
+    gui_settle(300);
+    text_a = answer_text(a);
+    g_assert_cmpuint(strlen(text_a), >, strlen(grown));
+    g_clear_pointer(&text_a, g_free);
+  }
+  /* Back to the first: its text so far, still streaming; the sidebar spins on both. */
+  switch_to(a);
+  if (!real_engine)
+    g_assert_cmpint(ivl_conversation_get_activity(a), ==, IVL_ACTIVITY_ANSWERING);
+  gui_settle(200);
+  screenshot(GTK_WIDGET(window), "40-two-answering");
+  wait_long(answer_done, NULL, "both answers");
+  g_setenv("IVL_FAKE_TOKEN_US", "2000", TRUE);
+  answer_b = last_message_of(b);
+  assert_answered(answer_b);
+#ifndef IVL_TEST_REAL_ENGINE
+  { /* the engine stepped both in one batch */
+    extern int fake_ivl_batch_most_asks;
+    g_assert_cmpint(fake_ivl_batch_most_asks, >=, 2);
+  }
+#endif
+  text_a = answer_text(a);
+  text_b = answer_text(b);
+  if (!real_engine) {
+    g_assert_nonnull(strstr(text_a, "about “What is in the first picture?” with 1 media"));
+    g_assert_nonnull(strstr(text_b, "about “Tell me about the second one”"));
+    g_assert_true(g_str_has_suffix(text_a, "Done."));
+    g_assert_true(g_str_has_suffix(text_b, "Done."));
+  }
+  /* The same questions one at a time answer the same. */
+  a_alone = ask_with_picture_in_new("What is in the first picture?");
+  wait_long(answer_done, NULL, "the first question alone");
+  b_alone = ask_in_new("Tell me about the second one");
+  wait_long(answer_done, NULL, "the second question alone");
+  {
+    g_autofree char *alone_a = answer_text(a_alone);
+    g_autofree char *alone_b = answer_text(b_alone);
+    g_assert_cmpstr(text_a, ==, alone_a);
+    g_assert_cmpstr(text_b, ==, alone_b);
+  }
+}
+
+/* Stop in one conversation stops only its answer. */
+static void test_parallel_stop(void)
+{
+  IvlConversation *a, *b;
+  g_autoptr(IvlMessage) stopped = NULL, answered = NULL;
+
+  g_setenv("IVL_FAKE_TOKEN_US", "60000", TRUE);
+  a = ask_in_new("Describe the first slowly");
+  wait_until(is_answering, a, "the first answer streaming");
+  b = ask_in_new("Describe the second slowly");
+  wait_until(is_answering, b, "the second answer streaming");
+  switch_to(a);
+  g_assert_true(gtk_widget_activate_action(GTK_WIDGET(window), "win.stop", NULL));
+  wait_long(is_idle, a, "the first answer stopped");
+  if (!real_engine)
+    g_assert_cmpint(ivl_conversation_get_activity(b), ==, IVL_ACTIVITY_ANSWERING);
+  wait_long(answer_done, NULL, "the second answer");
+  g_setenv("IVL_FAKE_TOKEN_US", "2000", TRUE);
+  stopped = last_message_of(a);
+  answered = last_message_of(b);
+  g_assert_cmpint(ivl_message_get_state(stopped), ==, IVL_MESSAGE_STOPPED);
+  assert_answered(answered);
+  if (!real_engine)
+    g_assert_true(g_str_has_suffix(ivl_message_get_text(answered), "Done."));
+  /* A follow-up in the stopped one sees its stopped answer as history. */
+  type_and_send("Go on");
+  wait_long(answer_done, NULL, "the follow-up");
+  {
+    g_autoptr(IvlMessage) follow_up = last_message_of(a);
+    assert_answered(follow_up);
+    if (!real_engine)
+      g_assert_nonnull(strstr(ivl_message_get_text(follow_up), "(history: 1 turns)"));
+  }
+}
+
+/* Deleting a conversation stops its answer; the other goes on, and the deleted one's file
+ * is not written back when its answer ends. */
+static void test_parallel_delete(void)
+{
+  IvlConversation *a, *b;
+  g_autofree char *id = NULL;
+  g_autoptr(IvlMessage) answered = NULL;
+  guint n = n_conversations();
+
+  g_setenv("IVL_FAKE_TOKEN_US", "60000", TRUE);
+  a = ask_in_new("One to delete");
+  id = g_strdup(ivl_conversation_get_id(a));
+  wait_until(is_answering, a, "the answer to delete streaming");
+  b = ask_in_new("One to keep");
+  wait_until(is_answering, b, "the answer to keep streaming");
+  g_assert_true(gtk_widget_activate_action(GTK_WIDGET(window), "win.delete-conversation", "s", id));
+  g_assert_cmpuint(n_conversations(), ==, n + 1);
+  wait_long(is_idle, a, "the deleted conversation's answer stopped");
+  gui_settle(700);
+  adw_toast_dismiss(window->undo_toast);
+  gui_settle(200);
+  g_assert_false(saved_file_exists(id));
+  wait_long(answer_done, NULL, "the answer kept");
+  g_setenv("IVL_FAKE_TOKEN_US", "2000", TRUE);
+  g_assert_false(saved_file_exists(id));
+  answered = last_message_of(b);
+  assert_answered(answered);
+}
+
+/* Beyond the limit of answers at once a question waits, visibly, and starts when one ends. */
+static void test_parallel_waiting(void)
+{
+  IvlConversation *a, *b;
+  g_autoptr(IvlMessage) answered = NULL;
+
+  g_settings_set_int(window->settings, "parallel-answers", 1);
+  if (real_engine) /* two answers one after the other within the wait */
+    g_settings_set_int(window->settings, "max-new-tokens", 48);
+  g_setenv("IVL_FAKE_TOKEN_US", "60000", TRUE);
+  a = ask_in_new("The first in line");
+  wait_until(is_answering, a, "the first answer streaming");
+  b = ask_in_new("The second in line");
+  if (!real_engine) {
+    wait_for_text(GTK_WIDGET(window->conversation_list), "Waiting…");
+    g_assert_true(is_waiting(b));
+    gui_settle(200);
+    screenshot(GTK_WIDGET(window), "41-waiting");
+  }
+  wait_long(answer_done, NULL, "both answers, one after the other");
+  g_setenv("IVL_FAKE_TOKEN_US", "2000", TRUE);
+  answered = last_message_of(b);
+  assert_answered(answered);
+  {
+    g_autoptr(IvlMessage) first = last_message_of(a);
+    assert_answered(first);
+  }
+  if (real_engine) {
+    g_settings_set_int(window->settings, "parallel-answers", 4);
+    return;
+  }
+
+  /* Stop on a question still in line takes it out of the line at once. */
+  g_setenv("IVL_FAKE_TOKEN_US", "60000", TRUE);
+  a = ask_in_new("Another first in line");
+  wait_until(is_answering, a, "the first answer streaming");
+  b = ask_in_new("Another second in line");
+  wait_until(is_waiting, b, "the second question waiting");
+  g_assert_true(gtk_widget_activate_action(GTK_WIDGET(window), "win.stop", NULL));
+  wait_until(is_idle, b, "the waiting question stopped");
+  g_assert_true(is_answering(a));
+  {
+    g_autoptr(IvlMessage) stopped = last_message_of(b);
+    g_assert_cmpint(ivl_message_get_state(stopped), ==, IVL_MESSAGE_STOPPED);
+  }
+  wait_long(answer_done, NULL, "the first answer");
+  g_settings_set_int(window->settings, "parallel-answers", 4);
+
+  /* A question whose KV cache does not fit beside the answer running waits for it too. */
+  g_setenv("IVL_FAKE_KV_ASKS", "1", TRUE);
+  g_setenv("IVL_FAKE_TOKEN_US", "60000", TRUE);
+  a = ask_in_new("The first to fit");
+  wait_until(is_answering, a, "the first answer streaming");
+  b = ask_in_new("The second to fit");
+  wait_until(is_waiting, b, "the second question waiting for memory");
+  g_assert_true(is_answering(a));
+  wait_long(answer_done, NULL, "both answers, one after the other");
+  g_setenv("IVL_FAKE_TOKEN_US", "2000", TRUE);
+  g_unsetenv("IVL_FAKE_KV_ASKS");
+  {
+    g_autoptr(IvlMessage) first = last_message_of(a);
+    g_autoptr(IvlMessage) second = last_message_of(b);
+    assert_answered(first);
+    assert_answered(second);
+  }
+}
+
 int main(int argc, char **argv)
 {
   g_autofree char *tmp = NULL;
@@ -2106,6 +2385,10 @@ int main(int argc, char **argv)
   g_test_add_func("/chat/two-gpus", test_two_gpus);
 #endif
   g_test_add_func("/chat/encode-ahead", test_encode_ahead);
+  g_test_add_func("/chat/parallel", test_parallel);
+  g_test_add_func("/chat/parallel-stop", test_parallel_stop);
+  g_test_add_func("/chat/parallel-delete", test_parallel_delete);
+  g_test_add_func("/chat/parallel-waiting", test_parallel_waiting);
   status = g_test_run();
 
   gtk_window_destroy(GTK_WINDOW(window));
