@@ -5,7 +5,8 @@
  * rows left (at most PROMPT_ROWS_BESIDE_ANSWERS while some answer). A long prompt so takes
  * several steps and never holds the answering asks back for more than one short chunk.
  * Each ask has its own KV cache, planned against the batch's budget when it is added; the
- * model's own cache (ivl_session_ask's) is left alone.
+ * model's own cache (ivl_session_ask's) is left alone unless ivl_batch_set_model_cache lends
+ * it to one ask at a time, which then starts after the prefix its session left there.
  */
 #include <string.h>
 
@@ -25,6 +26,7 @@ typedef struct {
   ivl_turn *turn;
   GPtrArray *ahead_keys; /* media rows encoded ahead, dropped once the ask succeeds */
   ivl_kv_cache *kv;
+  gboolean model_cache; /* kv is the model's own, lent to this ask */
   guint64 kv_bytes;
   ivl_tensor *image_rows; /* every turn's image rows, for the prompt's image tokens; or NULL */
   ivl_generation_params params;
@@ -45,6 +47,7 @@ typedef struct {
 struct ivl_batch {
   ivl_model *model;
   guint64 kv_budget, kv_used;
+  gboolean use_model_cache;
   GPtrArray *asks; /* batch_ask*, oldest first */
 };
 
@@ -55,7 +58,8 @@ static void ask_free(batch_ask *a)
   ivl_turn_free(a->turn);
   if (a->ahead_keys)
     g_ptr_array_unref(a->ahead_keys);
-  ivl_kv_cache_free(a->kv);
+  if (!a->model_cache)
+    ivl_kv_cache_free(a->kv);
   if (a->image_rows)
     be->ops->tensor_free(be, a->image_rows);
   ivl_sampler_free(a->sampler);
@@ -89,12 +93,63 @@ ivl_batch *ivl_batch_new(ivl_model *model, guint64 kv_budget, GError **error)
   return b;
 }
 
+void ivl_batch_set_model_cache(ivl_batch *b, gboolean use)
+{
+  b->use_model_cache = use;
+}
+
+/* The model's cache back from ask a: it holds a's prompt and the tokens it ran, as far as
+ * the forward passes that succeeded wrote them. */
+static void return_model_cache(batch_ask *a)
+{
+  if (!a->model_cache)
+    return;
+  ivl_session *s = a->s;
+  int64_t n_prompt = s->prompt_ids->len, n_past = ivl_kv_cache_get_n_past(a->kv);
+  int64_t valid = a->n_read < n_prompt ? MIN(n_past, a->n_read) : n_past;
+  g_array_set_size(s->cached, 0);
+  g_array_append_vals(s->cached, s->prompt_ids->data, s->prompt_ids->len);
+  g_array_append_vals(s->cached, s->generated_ids->data, s->generated_ids->len);
+  g_array_set_size(s->cached, MIN(s->cached->len, (guint)valid));
+  s->model->cache_owner = s;
+  s->model->cache_lent = FALSE;
+  a->model_cache = FALSE;
+  a->kv = NULL;
+}
+
+/* The model's cache for ask a if no other ask holds it: a starts after the longest prefix of
+ * its prompt the cache holds for its session (always leaving one position to run). */
+static gboolean lend_model_cache(ivl_batch *b, batch_ask *a)
+{
+  ivl_session *s = a->s;
+  ivl_model *m = b->model;
+  if (!b->use_model_cache || m->cache_lent)
+    return FALSE;
+  const int32_t *ids = (const int32_t *)s->prompt_ids->data;
+  int64_t n = s->prompt_ids->len, keep = 0;
+  if (m->cache_owner == s) {
+    const int32_t *old = (const int32_t *)s->cached->data;
+    while (keep < (int64_t)s->cached->len && keep < n && old[keep] == ids[keep])
+      keep++;
+  }
+  a->n_read = MIN(keep, n - 1);
+  s->stats.n_cached_tokens = (int)a->n_read;
+  m->cache_owner = NULL; /* rewritten from n_read on */
+  m->cache_lent = TRUE;
+  a->model_cache = TRUE;
+  a->kv = ivl_language_get_kv(m->language);
+  return TRUE;
+}
+
 void ivl_batch_free(ivl_batch *b)
 {
   if (!b)
     return;
-  for (guint i = 0; i < b->asks->len; i++)
-    ivl_session_forget_turn_images(((batch_ask *)g_ptr_array_index(b->asks, i))->s);
+  for (guint i = 0; i < b->asks->len; i++) {
+    batch_ask *a = g_ptr_array_index(b->asks, i);
+    return_model_cache(a);
+    ivl_session_forget_turn_images(a->s);
+  }
   g_ptr_array_unref(b->asks);
   g_free(b);
 }
@@ -129,6 +184,8 @@ static gboolean plan_cache(ivl_batch *b, batch_ask *a, GError **error)
                 "the batch already holds %u asks, as many as one step can run", b->asks->len);
     return FALSE;
   }
+  if (lend_model_cache(b, a))
+    return TRUE;
   int n = cache_positions(b, (int)a->s->prompt_ids->len, a->params.max_new_tokens);
   guint64 need = ivl_language_kv_bytes(lm, n);
   if (b->kv_used + need > b->kv_budget) {
@@ -204,6 +261,7 @@ gboolean ivl_batch_add(ivl_batch *b, ivl_session *s, const char *question, ivl_m
   a->logits_row = -1;
   s->in_batch = TRUE;
   if (!prepare(b, a, question, media, n_media, layout, error)) {
+    return_model_cache(a);
     ivl_session_forget_turn_images(s);
     ask_free(a);
     return FALSE;
@@ -221,6 +279,7 @@ gboolean ivl_batch_add(ivl_batch *b, ivl_session *s, const char *question, ivl_m
 /* Takes the ask out (freeing it); history and cache bookkeeping as for a failed ask. */
 static void drop(ivl_batch *b, batch_ask *a)
 {
+  return_model_cache(a);
   ivl_session_forget_turn_images(a->s);
   b->kv_used -= a->kv_bytes;
   g_ptr_array_remove(b->asks, a);
@@ -264,6 +323,7 @@ static void finish(ivl_batch *b, batch_ask *a)
       ivl_session_decode_answer(m, (const int32_t *)s->generated_ids->data, s->generated_ids->len);
   g_ptr_array_add(s->turns, turn);
   ivl_encode_ahead_drop(m, a->ahead_keys);
+  return_model_cache(a);
   ivl_batch_done_cb done = a->done;
   void *user_data = a->user_data;
   b->kv_used -= a->kv_bytes;
@@ -340,7 +400,7 @@ static int64_t ask_rows(ivl_batch *b, batch_ask *a, int64_t room, ivl_lm_rows *r
     r->theta = ivl_language_rope_theta(&m->config->llm, r->pos0 + 1);
     return 1;
   }
-  if (a->n_read == 0)
+  if (a->t_prefill == 0)
     a->t_prefill = ivl_session_now_ms();
   r->image_token = ivl_tokenizer_get_img_context_id(m->tokenizer);
   r->ids = prompt + a->n_read;

@@ -317,6 +317,12 @@ void ivl_batch_remove(ivl_batch *batch, ivl_session *session);
  * failure of the model: every ask then ends with that error (done called) and the batch is
  * empty, but usable. */
 gboolean ivl_batch_step(ivl_batch *batch, GError **error);
+/* Lets one ask at a time run in the model's own KV cache, outside the budget, as
+ * ivl_session_ask does: a session's follow-up then reads only what is new since its last
+ * ask (the history's prompt, answers and images stay in the cache). Off by default. While
+ * an ask holds the cache, ivl_session_ask and ivl_session_complete on the model fail
+ * (INVALID_ARGUMENT). */
+void ivl_batch_set_model_cache(ivl_batch *batch, gboolean use);
 /* Asks in the batch. */
 int ivl_batch_get_n_asks(const ivl_batch *batch);
 /* How many more asks of n_tokens positions (prompt + answer) the KV budget admits now. */

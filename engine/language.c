@@ -420,6 +420,11 @@ int ivl_language_get_n_ctx(const ivl_language *lm)
   return lm->n_ctx;
 }
 
+ivl_kv_cache *ivl_language_get_kv(ivl_language *lm)
+{
+  return lm->kv;
+}
+
 int64_t ivl_language_get_n_past(const ivl_language *lm)
 {
   return lm->kv->n_past;

@@ -27,6 +27,8 @@ ivl_language *ivl_language_new(ivl_backend *be, const ivl_llm_config *cfg, ivl_l
 void ivl_language_free(ivl_language *lm);
 
 int ivl_language_get_n_ctx(const ivl_language *lm);
+/* The model's own KV cache (ivl_language_forward's), for a batch to run one sequence in. */
+ivl_kv_cache *ivl_language_get_kv(ivl_language *lm);
 /* Positions held in the model's own KV cache. */
 int64_t ivl_language_get_n_past(const ivl_language *lm);
 

@@ -31,6 +31,7 @@ struct ivl_model {
   ivl_projector *projector;     /* mlp1 */
   ivl_language *language;       /* the LLM with the one KV cache of this model */
   const void *cache_owner;      /* the session whose tokens the KV cache holds, or NULL */
+  gboolean cache_lent;          /* an ask of an ivl_batch runs in the KV cache */
   GHashTable *ahead; /* media key -> image rows encoded ahead (encode-ahead.c), or NULL */
 };
 

@@ -130,6 +130,11 @@ static gboolean prefill(ivl_session *s, ivl_turn *current, GError **error)
   int64_t n = s->prompt_ids->len, keep = 0;
   int32_t image_token = ivl_tokenizer_get_img_context_id(m->tokenizer);
 
+  if (m->cache_lent) {
+    g_set_error_literal(error, IVL_ERROR, IVL_ERROR_INVALID_ARGUMENT,
+                        "the model's KV cache is answering in a batch");
+    return FALSE;
+  }
   if (m->cache_owner == s) {
     const int32_t *old = (const int32_t *)s->cached->data;
     while (keep < (int64_t)s->cached->len && keep < n && old[keep] == ids[keep])

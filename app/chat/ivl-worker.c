@@ -468,8 +468,7 @@ static void run_inspect(Job *job)
   Inspection *in;
 
   if (media == NULL) {
-    return_engine_error(job->task, error, IVL_WORKER_ERROR_BAD_MEDIA,
-                        IVL_WORKER_ERROR_BAD_MEDIA);
+    return_engine_error(job->task, error, IVL_WORKER_ERROR_BAD_MEDIA, IVL_WORKER_ERROR_BAD_MEDIA);
     return;
   }
   in = g_new0(Inspection, 1);
@@ -835,6 +834,8 @@ static Admission admit(IvlWorker *self, Job *job)
     return_engine_error(job->task, error, IVL_WORKER_ERROR_FAILED, IVL_WORKER_ERROR_FAILED);
     return ADMIT_DONE;
   }
+  /* a follow-up in the conversation answered last reads only its new turn */
+  ivl_batch_set_model_cache(self->batch, TRUE);
   media = media_of_turn(job->question, job->options.max_tiles, &error);
   if (media == NULL) {
     return_engine_error(job->task, error, IVL_WORKER_ERROR_BAD_MEDIA, IVL_WORKER_ERROR_BAD_MEDIA);
@@ -1134,8 +1135,7 @@ void ivl_worker_inspect_async(IvlWorker *self, IvlAttachment *attachment, int ma
                               GCancellable *cancellable, GAsyncReadyCallback callback,
                               gpointer user_data)
 {
-  Job *job =
-      job_new(self, JOB_INSPECT, cancellable, callback, user_data, ivl_worker_inspect_async);
+  Job *job = job_new(self, JOB_INSPECT, cancellable, callback, user_data, ivl_worker_inspect_async);
 
   job->inspected = media_array_new();
   media_append(job->inspected, attachment);
@@ -1277,8 +1277,7 @@ gboolean ivl_worker_can_write_demo(void)
 void ivl_worker_write_demo_async(IvlWorker *self, const char *dir, GCancellable *cancellable,
                                  GAsyncReadyCallback callback, gpointer user_data)
 {
-  Job *job =
-      job_new(self, JOB_DEMO, cancellable, callback, user_data, ivl_worker_write_demo_async);
+  Job *job = job_new(self, JOB_DEMO, cancellable, callback, user_data, ivl_worker_write_demo_async);
 
   job->dir = g_strdup(dir);
   g_async_queue_push(self->jobs, job);

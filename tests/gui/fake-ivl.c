@@ -322,9 +322,9 @@ void ivl_session_reset(ivl_session *session)
   session->turns = 0;
 }
 
-gboolean ivl_session_add_turn(ivl_session *session, const char *question,
-                              ivl_media *const *media, int n_media, ivl_image_layout layout,
-                              const char *answer, GError **error)
+gboolean ivl_session_add_turn(ivl_session *session, const char *question, ivl_media *const *media,
+                              int n_media, ivl_image_layout layout, const char *answer,
+                              GError **error)
 {
   (void)question, (void)media, (void)n_media, (void)layout, (void)answer, (void)error;
   session->turns++;
@@ -457,6 +457,11 @@ ivl_batch *ivl_batch_new(ivl_model *model, guint64 kv_budget, GError **error)
   (void)model, (void)kv_budget, (void)error;
   b->asks = g_ptr_array_new_with_free_func((GDestroyNotify)fake_ask_free);
   return b;
+}
+
+void ivl_batch_set_model_cache(ivl_batch *batch, gboolean use)
+{
+  (void)batch, (void)use;
 }
 
 void ivl_batch_free(ivl_batch *batch)

@@ -307,6 +307,78 @@ static void test_memory_refusal(void)
   ivl_batch_free(b);
 }
 
+/* With the model's cache lent (ivl_chat's worker), a follow-up reads only its new turn: as
+ * many cached tokens and the same answer as ivl_session_ask's follow-up, while another
+ * conversation answers in a cache of its own; ivl_session_ask is refused while the cache is
+ * lent, and reuses what the batch left once it is back. */
+static void test_model_cache_follow_up(void)
+{
+  g_autoptr(GError) error = NULL;
+  const char *follow_up = "And what colour is it?";
+  ivl_media *image = media_for(1);
+  ivl_generation_params p = fixture_greedy(6);
+
+  ivl_session *ref = ivl_session_new(fixture_model, NULL, &error);
+  g_autofree char *first = ivl_session_ask(ref, questions[1].question, &image, 1,
+                                           IVL_IMAGES_COMBINED, &p, NULL, NULL, NULL, &error);
+  g_assert_no_error(error);
+  result want = {.text = g_string_new(NULL)};
+  want.answer = ivl_session_ask(ref, follow_up, NULL, 0, IVL_IMAGES_COMBINED, &p, on_token, &want,
+                                NULL, &error);
+  g_assert_no_error(error);
+  take_session(&want, ref);
+  want.done = TRUE;
+  ivl_generation_stats ref_st;
+  ivl_session_get_stats(ref, &ref_st);
+  g_assert_cmpint(ref_st.n_cached_tokens, >, 0);
+
+  ivl_batch *b = ivl_batch_new(fixture_model, 0, &error);
+  ivl_batch_set_model_cache(b, TRUE);
+  ivl_session *s = ivl_session_new(fixture_model, NULL, &error);
+  ivl_session *other = ivl_session_new(fixture_model, NULL, &error);
+  result r1 = {0}, r2 = {0}, ro = {0};
+  add(b, s, 1, &r1);
+  add(b, other, 2, &ro); /* in a cache of its own */
+  ivl_session *third = ivl_session_new(fixture_model, NULL, &error);
+  g_assert_null(
+      ivl_session_ask(third, "Hi.", NULL, 0, IVL_IMAGES_COMBINED, &p, NULL, NULL, NULL, &error));
+  g_assert_error(error, IVL_ERROR, IVL_ERROR_INVALID_ARGUMENT);
+  g_clear_error(&error);
+  while (!r1.done)
+    step(b);
+  g_assert_cmpstr(r1.answer, ==, first);
+  r2.text = g_string_new(NULL);
+  g_assert_true(ivl_batch_add(b, s, follow_up, NULL, 0, IVL_IMAGES_COMBINED, &p, on_token, on_done,
+                              &r2, NULL, &error));
+  g_assert_no_error(error);
+  while (ivl_batch_get_n_asks(b) > 0)
+    step(b);
+  same(&want, &r2, follow_up);
+  ivl_generation_stats st;
+  ivl_session_get_stats(s, &st);
+  g_assert_cmpint(st.n_cached_tokens, ==, ref_st.n_cached_tokens);
+  same(&alone()[2], &ro, questions[2].question);
+
+  /* back with the session: a third turn asked alone reads only its own tokens */
+  g_autofree char *third_ref = fixture_ask(ref, "Why?", NULL, 0, IVL_IMAGES_COMBINED, 4);
+  g_autofree char *third_got = fixture_ask(s, "Why?", NULL, 0, IVL_IMAGES_COMBINED, 4);
+  g_assert_cmpstr(third_got, ==, third_ref);
+  ivl_session_get_stats(s, &st);
+  ivl_session_get_stats(ref, &ref_st);
+  g_assert_cmpint(st.n_cached_tokens, ==, ref_st.n_cached_tokens);
+
+  result_clear(&want);
+  result_clear(&r1);
+  result_clear(&r2);
+  result_clear(&ro);
+  ivl_session_free(third);
+  ivl_session_free(other);
+  ivl_session_free(s);
+  ivl_session_free(ref);
+  ivl_batch_free(b);
+  ivl_media_free(image);
+}
+
 int main(int argc, char **argv)
 {
   g_test_init(&argc, &argv, NULL);
@@ -326,6 +398,7 @@ int main(int argc, char **argv)
     g_test_add_func("/batch/join-and-leave", test_join_and_leave);
     g_test_add_func("/batch/left-session-usable", test_left_session_usable);
     g_test_add_func("/batch/memory-refusal", test_memory_refusal);
+    g_test_add_func("/batch/model-cache-follow-up", test_model_cache_follow_up);
   }
   int status = g_test_run();
   for (guint i = 0; i < N_Q; i++)
