@@ -67,6 +67,7 @@ void cpu_op_matmul(ivl_backend *be, ivl_tensor *y, const ivl_tensor *x, const iv
               .alpha = 1.0f,
               .c = y->data,
               .ldc = y->cols,
+              .avx512 = cb->avx512,
           },
       .simd = cb->simd,
   };

@@ -10,6 +10,7 @@ typedef struct {
   ivl_backend base;
   ivl_threadpool *pool;
   gboolean simd;    /* AVX2/FMA/F16C kernels */
+  gboolean avx512;  /* and the AVX-512 ones where a kernel has them (cpu_avx512_available) */
   gboolean int_dot; /* quantized weights by integer dot products (cpu_int_dot_enabled) */
 } cpu_backend;
 

@@ -319,6 +319,7 @@ ivl_backend *ivl_backend_cpu_new(int n_threads, GError **error)
   cb->base.act_dtype = IVL_DTYPE_F32;
   cb->pool = pool;
   cb->simd = cpu_simd_available();
+  cb->avx512 = cpu_avx512_available();
   cb->int_dot = cpu_int_dot_enabled();
   return &cb->base;
 }

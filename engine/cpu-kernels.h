@@ -56,6 +56,8 @@ typedef struct {
   /* NULL, or A quantized (cpu-int-dot.c) for a quantized B: the product is then taken in
    * integers per block of CPU_QACT_BLOCK values */
   const cpu_qact *aq;
+  /* the AVX-512 kernels where there are some (cpu_avx512_available, taken once by the caller) */
+  gboolean avx512;
 } cpu_gemm_args;
 
 /* How far ahead of its reads (bytes) a GEMV asks for the weights: the hardware prefetcher
