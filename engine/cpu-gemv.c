@@ -267,7 +267,7 @@ rows_bf16_avx512_t(const int nr, const int nj, const cpu_gemm_args *g, int64_t i
     __m512 acc[2][ROWS_MAX][2];
 #pragma GCC unroll 2
     for (int t = 0; t < nj; t++) {
-      w[t] = (const uint16_t *)b_at(g, (j + t) * g->ldb);
+      w[t] = (const uint16_t *)g->b + (j + t) * g->ldb;
 #pragma GCC unroll 8
       for (int r = 0; r < nr; r++)
         acc[t][r][0] = acc[t][r][1] = _mm512_setzero_ps();
@@ -292,20 +292,24 @@ rows_bf16_avx512_t(const int nr, const int nj, const cpu_gemm_args *g, int64_t i
         }
       }
     }
+    /* the sums first, so that no register is live across the calls below */
+    float dots[2][ROWS_MAX];
 #pragma GCC unroll 2
-    for (int t = 0; t < nj; t++) {
-      float tails[ROWS_MAX];
-      tails_bf16(tails, a, nr, w[t], k32, k);
-      const float bias = bias_at(g, j + t);
+    for (int t = 0; t < nj; t++)
 #pragma GCC unroll 8
       for (int r = 0; r < nr; r++) {
         /* [s0 + s1 | s2 + s3], then (s0 + s1) + (s2 + s3) as dot_bf16_avx2 adds them */
         __m512 s = _mm512_add_ps(acc[t][r][0], acc[t][r][1]);
         __m256 lo = _mm512_castps512_ps256(s);
         __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(s), 1));
-        g->c[(i0 + r) * g->ldc + j + t] =
-            g->alpha * (hsum(_mm256_add_ps(lo, hi)) + tails[r]) + bias;
+        dots[t][r] = hsum(_mm256_add_ps(lo, hi));
       }
+    for (int t = 0; t < nj; t++) {
+      float tails[ROWS_MAX];
+      tails_bf16(tails, a, nr, w[t], k32, k);
+      const float bias = bias_at(g, j + t);
+      for (int r = 0; r < nr; r++)
+        g->c[(i0 + r) * g->ldc + j + t] = g->alpha * (dots[t][r] + tails[r]) + bias;
     }
   }
 }
