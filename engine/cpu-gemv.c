@@ -246,13 +246,34 @@ __attribute__((target("avx512f"))) static void split_even_odd_512(float *dst, co
 
 static float bias_at(const cpu_gemm_args *g, int64_t j);
 
-/* C[i0 + r][j] for r < nr (the rows of one group, split512 = split_even_odd_512 of each, one
- * every per_row floats) and j0 <= j < j1, nj weight rows at a time: two accumulators per row
- * and weight row, 2 * nr * nj of AVX-512's 32 registers. Each sum ends as dot_bf16_avx2's. */
+/* C[i0 + r][j] for r < nr from the two accumulators of each row over the first k / 32 * 32
+ * values ([s0 | s2] and [s1 | s3] of dot_bf16_avx2), then the tail as dot_bf16_avx2 adds it. */
 __attribute__((target("avx512f,avx512bw,avx2,fma"), always_inline)) static inline void
-rows_bf16_avx512_t(const int nr, const int nj, const cpu_gemm_args *g, int64_t i0,
-                   const float *split512, int64_t per_row, int64_t j0, int64_t j1,
-                   const gboolean prefetch)
+rows_bf16_avx512_store(const int nr, const cpu_gemm_args *g, int64_t i0, const float *const *a,
+                       const uint16_t *w, int64_t j, __m512 acc[ROWS_MAX][2])
+{
+  /* the sums first, so that no register is live across the calls below */
+  float dots[ROWS_MAX], tails[ROWS_MAX];
+#pragma GCC unroll 8
+  for (int r = 0; r < nr; r++) {
+    /* [s0 + s1 | s2 + s3], then (s0 + s1) + (s2 + s3) as dot_bf16_avx2 adds them */
+    __m512 s = _mm512_add_ps(acc[r][0], acc[r][1]);
+    __m256 lo = _mm512_castps512_ps256(s);
+    __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(s), 1));
+    dots[r] = hsum(_mm256_add_ps(lo, hi));
+  }
+  tails_bf16(tails, a, nr, w, g->k / 32 * 32, g->k);
+  const float bias = bias_at(g, j);
+  for (int r = 0; r < nr; r++)
+    g->c[(i0 + r) * g->ldc + j] = g->alpha * (dots[r] + tails[r]) + bias;
+}
+
+/* C[i0 + r][j] for r < nr (the rows of one group, split512 = split_even_odd_512 of each, one
+ * every per_row floats) and j0 <= j < j1: two accumulators per row, 2 * nr of AVX-512's 32
+ * registers, each sum ending as dot_bf16_avx2's. For rows that fit in L1 together. */
+__attribute__((target("avx512f,avx512bw,avx2,fma"), always_inline)) static inline void
+rows_bf16_avx512_t(const int nr, const cpu_gemm_args *g, int64_t i0, const float *split512,
+                   int64_t per_row, int64_t j0, int64_t j1, const gboolean prefetch)
 {
   const __m512i odd = _mm512_set1_epi32((int)0xffff0000u);
   const int64_t k = g->k, k32 = k / 32 * 32;
@@ -262,89 +283,135 @@ rows_bf16_avx512_t(const int nr, const int nj, const cpu_gemm_args *g, int64_t i
     a[r] = g->a + (i0 + r) * g->lda;
     as[r] = split512 + r * per_row;
   }
-  for (int64_t j = j0; j < j1; j += nj) {
-    const uint16_t *w[2];
-    __m512 acc[2][ROWS_MAX][2];
-#pragma GCC unroll 2
-    for (int t = 0; t < nj; t++) {
-      w[t] = (const uint16_t *)g->b + (j + t) * g->ldb;
+  for (int64_t j = j0; j < j1; j++) {
+    const uint16_t *w = (const uint16_t *)g->b + j * g->ldb;
+    __m512 acc[ROWS_MAX][2];
 #pragma GCC unroll 8
-      for (int r = 0; r < nr; r++)
-        acc[t][r][0] = acc[t][r][1] = _mm512_setzero_ps();
-    }
+    for (int r = 0; r < nr; r++)
+      acc[r][0] = acc[r][1] = _mm512_setzero_ps();
     for (int64_t kk = 0; kk < k32; kk += 32) {
-      __m512 we[2], wo[2];
-#pragma GCC unroll 2
-      for (int t = 0; t < nj; t++) {
-        if (prefetch)
-          _mm_prefetch((const char *)(w[t] + kk) + CPU_GEMV_PREFETCH, _MM_HINT_T0);
-        __m512i v = _mm512_loadu_si512(w[t] + kk);
-        we[t] = _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
-        wo[t] = _mm512_castsi512_ps(_mm512_and_si512(v, odd));
-      }
+      if (prefetch)
+        _mm_prefetch((const char *)(w + kk) + CPU_GEMV_PREFETCH, _MM_HINT_T0);
+      __m512i v = _mm512_loadu_si512(w + kk);
+      __m512 we = _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
+      __m512 wo = _mm512_castsi512_ps(_mm512_and_si512(v, odd));
 #pragma GCC unroll 8
       for (int r = 0; r < nr; r++) {
-        __m512 ae = _mm512_loadu_ps(as[r] + kk), ao = _mm512_loadu_ps(as[r] + kk + 16);
-#pragma GCC unroll 2
-        for (int t = 0; t < nj; t++) {
-          acc[t][r][0] = _mm512_fmadd_ps(ae, we[t], acc[t][r][0]);
-          acc[t][r][1] = _mm512_fmadd_ps(ao, wo[t], acc[t][r][1]);
+        acc[r][0] = _mm512_fmadd_ps(_mm512_loadu_ps(as[r] + kk), we, acc[r][0]);
+        acc[r][1] = _mm512_fmadd_ps(_mm512_loadu_ps(as[r] + kk + 16), wo, acc[r][1]);
+      }
+    }
+    rows_bf16_avx512_store(nr, g, i0, a, w, j, acc);
+  }
+}
+
+/* rows_bf16_avx512_t for long rows (k = 4864: 8 split rows are 152 KiB, beyond L1) and
+ * j1 - j0 <= KB_COLS: the sums go over KB_VALUES values of the rows at a time, for each weight
+ * row in turn, and wait in registers spilled to memory (their bits unchanged) for the next
+ * values; the rows' values of a chunk then stay in L1 for all the weight rows. Each sum still
+ * runs over its values in order. */
+#define KB_VALUES 512
+#define KB_COLS 8
+__attribute__((target("avx512f,avx512bw,avx2,fma"), always_inline)) static inline void
+rows_bf16_avx512_kb_t(const int nr, const cpu_gemm_args *g, int64_t i0, const float *split512,
+                      int64_t per_row, int64_t j0, int64_t j1, const gboolean prefetch)
+{
+  const __m512i odd = _mm512_set1_epi32((int)0xffff0000u);
+  const int64_t k = g->k, k32 = k / 32 * 32;
+  const float *a[ROWS_MAX], *as[ROWS_MAX];
+#pragma GCC unroll 8
+  for (int r = 0; r < nr; r++) {
+    a[r] = g->a + (i0 + r) * g->lda;
+    as[r] = split512 + r * per_row;
+  }
+  {
+    const int64_t jb = j0;
+    const int nb = (int)(j1 - j0);
+    __m512 held[KB_COLS][ROWS_MAX][2]; /* the sums between chunks */
+    for (int64_t k0 = 0; k0 < k32; k0 += KB_VALUES) {
+      const int64_t k1 = MIN(k32, k0 + KB_VALUES);
+      for (int t = 0; t < nb; t++) {
+        const uint16_t *w = (const uint16_t *)g->b + (jb + t) * g->ldb;
+        /* the piece two turns ahead: the next rows' at these values, then the first rows'
+         * at the next ones */
+        const int ahead = (t + 2) % nb;
+        const uint16_t *wp =
+            (const uint16_t *)g->b + (jb + ahead) * g->ldb + (t + 2 < nb ? 0 : KB_VALUES);
+        __m512 acc[ROWS_MAX][2];
+#pragma GCC unroll 8
+        for (int r = 0; r < nr; r++) {
+          acc[r][0] = k0 == 0 ? _mm512_setzero_ps() : held[t][r][0];
+          acc[r][1] = k0 == 0 ? _mm512_setzero_ps() : held[t][r][1];
+        }
+        for (int64_t kk = k0; kk < k1; kk += 32) {
+          if (prefetch)
+            _mm_prefetch((const char *)(wp + kk), _MM_HINT_T0);
+          __m512i v = _mm512_loadu_si512(w + kk);
+          __m512 we = _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
+          __m512 wo = _mm512_castsi512_ps(_mm512_and_si512(v, odd));
+#pragma GCC unroll 8
+          for (int r = 0; r < nr; r++) {
+            acc[r][0] = _mm512_fmadd_ps(_mm512_loadu_ps(as[r] + kk), we, acc[r][0]);
+            acc[r][1] = _mm512_fmadd_ps(_mm512_loadu_ps(as[r] + kk + 16), wo, acc[r][1]);
+          }
+        }
+#pragma GCC unroll 8
+        for (int r = 0; r < nr; r++) {
+          held[t][r][0] = acc[r][0];
+          held[t][r][1] = acc[r][1];
         }
       }
     }
-    /* the sums first, so that no register is live across the calls below */
-    float dots[2][ROWS_MAX];
-#pragma GCC unroll 2
-    for (int t = 0; t < nj; t++)
-#pragma GCC unroll 8
-      for (int r = 0; r < nr; r++) {
-        /* [s0 + s1 | s2 + s3], then (s0 + s1) + (s2 + s3) as dot_bf16_avx2 adds them */
-        __m512 s = _mm512_add_ps(acc[t][r][0], acc[t][r][1]);
-        __m256 lo = _mm512_castps512_ps256(s);
-        __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(s), 1));
-        dots[t][r] = hsum(_mm256_add_ps(lo, hi));
-      }
-    for (int t = 0; t < nj; t++) {
-      float tails[ROWS_MAX];
-      tails_bf16(tails, a, nr, w[t], k32, k);
-      const float bias = bias_at(g, j + t);
-      for (int r = 0; r < nr; r++)
-        g->c[(i0 + r) * g->ldc + j + t] = g->alpha * (dots[t][r] + tails[r]) + bias;
+    for (int t = 0; t < nb; t++) {
+      if (k32 == 0)
+        for (int r = 0; r < nr; r++)
+          held[t][r][0] = held[t][r][1] = _mm512_setzero_ps();
+      rows_bf16_avx512_store(nr, g, i0, a, (const uint16_t *)g->b + (jb + t) * g->ldb, jb + t,
+                             held[t]);
     }
   }
 }
 
-#define ROWS_512_CASE(NR, NJ)                                                                      \
+#define ROWS_KB_CASE(NR)                                                                           \
   case NR:                                                                                         \
-    rows_bf16_avx512_t(NR, NJ, g, i0, split512, per_row, j0, j1, prefetch);                        \
+    rows_bf16_avx512_kb_t(NR, g, i0, split512, per_row, j0, j1, prefetch);                         \
     break
 
-/* rows_bf16_avx512_t for 2 <= nr <= ROWS_MAX (nj = 1) or <= ROWS_MAX_2J (nj = 2, j1 - j0 even). */
-#define ROWS_MAX_2J 6
 __attribute__((target("avx512f,avx512bw,avx2,fma"))) static void
-rows_bf16_avx512(int nr, int nj, const cpu_gemm_args *g, int64_t i0, const float *split512,
-                 int64_t per_row, int64_t j0, int64_t j1, gboolean prefetch)
+rows_bf16_avx512_kb(int nr, const cpu_gemm_args *g, int64_t i0, const float *split512,
+                    int64_t per_row, int64_t j0, int64_t j1, gboolean prefetch)
 {
-  if (nj == 2) {
-    switch (nr) {
-      ROWS_512_CASE(6, 2);
-      ROWS_512_CASE(5, 2);
-      ROWS_512_CASE(4, 2);
-      ROWS_512_CASE(3, 2);
-    default:
-      rows_bf16_avx512_t(2, 2, g, i0, split512, per_row, j0, j1, prefetch);
-    }
-  } else {
-    switch (nr) {
-      ROWS_512_CASE(8, 1);
-      ROWS_512_CASE(7, 1);
-      ROWS_512_CASE(6, 1);
-      ROWS_512_CASE(5, 1);
-      ROWS_512_CASE(4, 1);
-      ROWS_512_CASE(3, 1);
-    default:
-      rows_bf16_avx512_t(2, 1, g, i0, split512, per_row, j0, j1, prefetch);
-    }
+  switch (nr) {
+    ROWS_KB_CASE(8);
+    ROWS_KB_CASE(7);
+    ROWS_KB_CASE(6);
+    ROWS_KB_CASE(5);
+    ROWS_KB_CASE(4);
+    ROWS_KB_CASE(3);
+  default:
+    rows_bf16_avx512_kb_t(2, g, i0, split512, per_row, j0, j1, prefetch);
+  }
+}
+
+#define ROWS_512_CASE(NR)                                                                          \
+  case NR:                                                                                         \
+    rows_bf16_avx512_t(NR, g, i0, split512, per_row, j0, j1, prefetch);                            \
+    break
+
+/* rows_bf16_avx512_t for 2 <= nr <= ROWS_MAX. */
+__attribute__((target("avx512f,avx512bw,avx2,fma"))) static void
+rows_bf16_avx512(int nr, const cpu_gemm_args *g, int64_t i0, const float *split512, int64_t per_row,
+                 int64_t j0, int64_t j1, gboolean prefetch)
+{
+  switch (nr) {
+    ROWS_512_CASE(8);
+    ROWS_512_CASE(7);
+    ROWS_512_CASE(6);
+    ROWS_512_CASE(5);
+    ROWS_512_CASE(4);
+    ROWS_512_CASE(3);
+  default:
+    rows_bf16_avx512_t(2, g, i0, split512, per_row, j0, j1, prefetch);
   }
 }
 #endif
@@ -359,12 +426,13 @@ static float bias_at(const cpu_gemm_args *g, int64_t j)
 }
 
 #if HAVE_X86_SIMD
-/* The AVX-512 few-row product: rows in groups of up to 8 against one weight row at a time
- * while a group's split rows fit in L1 (k = 896: 28 KiB for 8 rows), otherwise groups of up to
- * 6 against two weight rows at a time, which halves the loads of A per product (k = 4864: the
- * rows come from L2). Measured on one Zen 4 core, weights in cache: ~95 and ~88 GFLOP/s of its
- * 117 GFLOP/s peak; one weight row per step at k = 4864 gets 55. With several groups, the
- * columns go in chunks whose weights stay in L2 while each group reads them. */
+/* The AVX-512 few-row product, rows in groups of up to ROWS_MAX. While a group's split rows
+ * fit in L1 together (k = 896: 28 KiB for 8 rows), each weight row is multiplied into all of
+ * them in one pass; longer rows go KB_VALUES values at a time (rows_bf16_avx512_kb_t). Measured
+ * on one Zen 4 core, 8 rows, weights from memory on a shared machine: k = 896 at 55-65 GFLOP/s
+ * of the core's 117 (the AVX2 kernel: 40-45); k = 4864 at 60-65, against 50 for two weight rows
+ * at a time over whole rows and 37 for the AVX2 kernel. With several groups, the columns go in
+ * chunks whose weights stay in L2 while each group reads them. */
 __attribute__((target("avx512f,avx512bw,avx2,fma"))) static void
 gemv_bf16_rows_avx512(const cpu_gemm_args *g, int64_t i0, int64_t i1, int64_t j0, int64_t j1)
 {
@@ -373,21 +441,21 @@ gemv_bf16_rows_avx512(const cpu_gemm_args *g, int64_t i0, int64_t i1, int64_t j0
   float *split = g_aligned_alloc(m * per_row, sizeof(float), 64);
   for (int64_t r = 0; r < m; r++)
     split_even_odd_512(split + r * per_row, g->a + (i0 + r) * g->lda, g->k);
-  const gboolean in_l1 = MIN(m, ROWS_MAX) * per_row * (int64_t)sizeof(float) <= 32 * 1024;
-  const int nj = in_l1 ? 1 : 2, group_max = in_l1 ? ROWS_MAX : ROWS_MAX_2J;
-  const int n_groups = (int)((m + group_max - 1) / group_max);
-  const int64_t chunk =
-      n_groups == 1 ? j1 - j0 : MAX(2, 256 * 1024 / (g->k * (int64_t)sizeof(uint16_t)) / 2 * 2);
-  for (int64_t jc = j0; jc < j1; jc += chunk) {
-    const int64_t jc1 = MIN(j1, jc + chunk), j_even = jc + (jc1 - jc) / nj * nj;
+  const int n_groups = (int)((m + ROWS_MAX - 1) / ROWS_MAX);
+  const gboolean in_l1 =
+      (m + n_groups - 1) / n_groups * per_row * (int64_t)sizeof(float) <= 32 * 1024;
+  const int64_t chunk = !in_l1          ? KB_COLS
+                        : n_groups == 1 ? j1 - j0
+                                        : MAX(1, 256 * 1024 / (g->k * (int64_t)sizeof(uint16_t)));
+  for (int64_t jc = j0; jc < j1; jc += chunk)
     for (int gr = 0; gr < n_groups; gr++) {
-      const int64_t r0 = m * gr / n_groups, r1 = m * (gr + 1) / n_groups;
+      const int64_t r0 = m * gr / n_groups, r1 = m * (gr + 1) / n_groups, jc1 = MIN(j1, jc + chunk);
       const float *s = split + r0 * per_row;
-      rows_bf16_avx512((int)(r1 - r0), nj, g, i0 + r0, s, per_row, jc, j_even, gr == 0);
-      if (j_even < jc1)
-        rows_bf16_avx512((int)(r1 - r0), 1, g, i0 + r0, s, per_row, j_even, jc1, gr == 0);
+      if (in_l1)
+        rows_bf16_avx512((int)(r1 - r0), g, i0 + r0, s, per_row, jc, jc1, gr == 0);
+      else
+        rows_bf16_avx512_kb((int)(r1 - r0), g, i0 + r0, s, per_row, jc, jc1, gr == 0);
     }
-  }
   g_aligned_free(split);
 }
 #endif

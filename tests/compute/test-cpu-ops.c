@@ -187,9 +187,10 @@ static void test_argmax(ivl_backend *be)
  * kernels keep the one-row summation order for that. */
 static void test_rows_alone(ivl_backend *be)
 {
-  /* k, n: tails after the 32-value blocks or none; rows that fit in L1 or not (the AVX-512
-   * kernel then takes two weight rows at a time: an odd n leaves one) */
-  static const int64_t shapes[][2] = {{17, 5}, {100, 37}, {1031, 23}, {256, 41}, {2048, 19}};
+  /* k, n: tails after the 32-value blocks or none; rows that fit in L1 together or not (the
+   * AVX-512 kernel then sums 512 values at a time: the last chunk shorter at k = 1200) */
+  static const int64_t shapes[][2] = {{17, 5},   {100, 37},  {1031, 23},
+                                      {256, 41}, {2048, 19}, {1200, 13}};
   guint32 state = 12345;
   for (size_t s = 0; s < G_N_ELEMENTS(shapes); s++) {
     int64_t k = shapes[s][0], n = shapes[s][1];
