@@ -1,7 +1,8 @@
 /* cpu-gemv.c — matrix products for few rows of A (decode, batched decode): B is streamed once,
  * row by row, and converted from bf16/f16 in registers, so decode runs at memory speed; from
- * 3 rows a bf16 weight block is converted once and multiplied into several rows, each row
- * keeping the one-row summation order (a batched row is bit-identical to the row alone). */
+ * 3 rows a bf16 weight block is converted once and multiplied into several rows (by AVX-512
+ * where the CPU has it), each row keeping the one-row summation order (a batched row is
+ * bit-identical to the row alone). */
 #include "cpu-gemm-private.h"
 #include "quantize.h"
 
@@ -324,51 +325,49 @@ rows_bf16_avx512_kb_t(const int nr, const cpu_gemm_args *g, int64_t i0, const fl
     a[r] = g->a + (i0 + r) * g->lda;
     as[r] = split512 + r * per_row;
   }
-  {
-    const int64_t jb = j0;
-    const int nb = (int)(j1 - j0);
-    __m512 held[KB_COLS][ROWS_MAX][2]; /* the sums between chunks */
-    for (int64_t k0 = 0; k0 < k32; k0 += KB_VALUES) {
-      const int64_t k1 = MIN(k32, k0 + KB_VALUES);
-      for (int t = 0; t < nb; t++) {
-        const uint16_t *w = (const uint16_t *)g->b + (jb + t) * g->ldb;
-        /* the piece two turns ahead: the next rows' at these values, then the first rows'
-         * at the next ones */
-        const int ahead = (t + 2) % nb;
-        const uint16_t *wp =
-            (const uint16_t *)g->b + (jb + ahead) * g->ldb + (t + 2 < nb ? 0 : KB_VALUES);
-        __m512 acc[ROWS_MAX][2];
+  const int64_t jb = j0;
+  const int nb = (int)(j1 - j0);
+  __m512 held[KB_COLS][ROWS_MAX][2]; /* the sums between chunks */
+  for (int64_t k0 = 0; k0 < k32; k0 += KB_VALUES) {
+    const int64_t k1 = MIN(k32, k0 + KB_VALUES);
+    for (int t = 0; t < nb; t++) {
+      const uint16_t *w = (const uint16_t *)g->b + (jb + t) * g->ldb;
+      /* the piece two turns ahead: the next rows' at these values, then the first rows'
+       * at the next ones */
+      const int ahead = (t + 2) % nb;
+      const uint16_t *wp =
+          (const uint16_t *)g->b + (jb + ahead) * g->ldb + (t + 2 < nb ? 0 : KB_VALUES);
+      __m512 acc[ROWS_MAX][2];
+#pragma GCC unroll 8
+      for (int r = 0; r < nr; r++) {
+        acc[r][0] = k0 == 0 ? _mm512_setzero_ps() : held[t][r][0];
+        acc[r][1] = k0 == 0 ? _mm512_setzero_ps() : held[t][r][1];
+      }
+      for (int64_t kk = k0; kk < k1; kk += 32) {
+        if (prefetch)
+          _mm_prefetch((const char *)(wp + kk), _MM_HINT_T0);
+        __m512i v = _mm512_loadu_si512(w + kk);
+        __m512 we = _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
+        __m512 wo = _mm512_castsi512_ps(_mm512_and_si512(v, odd));
 #pragma GCC unroll 8
         for (int r = 0; r < nr; r++) {
-          acc[r][0] = k0 == 0 ? _mm512_setzero_ps() : held[t][r][0];
-          acc[r][1] = k0 == 0 ? _mm512_setzero_ps() : held[t][r][1];
-        }
-        for (int64_t kk = k0; kk < k1; kk += 32) {
-          if (prefetch)
-            _mm_prefetch((const char *)(wp + kk), _MM_HINT_T0);
-          __m512i v = _mm512_loadu_si512(w + kk);
-          __m512 we = _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
-          __m512 wo = _mm512_castsi512_ps(_mm512_and_si512(v, odd));
-#pragma GCC unroll 8
-          for (int r = 0; r < nr; r++) {
-            acc[r][0] = _mm512_fmadd_ps(_mm512_loadu_ps(as[r] + kk), we, acc[r][0]);
-            acc[r][1] = _mm512_fmadd_ps(_mm512_loadu_ps(as[r] + kk + 16), wo, acc[r][1]);
-          }
-        }
-#pragma GCC unroll 8
-        for (int r = 0; r < nr; r++) {
-          held[t][r][0] = acc[r][0];
-          held[t][r][1] = acc[r][1];
+          acc[r][0] = _mm512_fmadd_ps(_mm512_loadu_ps(as[r] + kk), we, acc[r][0]);
+          acc[r][1] = _mm512_fmadd_ps(_mm512_loadu_ps(as[r] + kk + 16), wo, acc[r][1]);
         }
       }
+#pragma GCC unroll 8
+      for (int r = 0; r < nr; r++) {
+        held[t][r][0] = acc[r][0];
+        held[t][r][1] = acc[r][1];
+      }
     }
-    for (int t = 0; t < nb; t++) {
-      if (k32 == 0)
-        for (int r = 0; r < nr; r++)
-          held[t][r][0] = held[t][r][1] = _mm512_setzero_ps();
-      rows_bf16_avx512_store(nr, g, i0, a, (const uint16_t *)g->b + (jb + t) * g->ldb, jb + t,
-                             held[t]);
-    }
+  }
+  for (int t = 0; t < nb; t++) {
+    if (k32 == 0)
+      for (int r = 0; r < nr; r++)
+        held[t][r][0] = held[t][r][1] = _mm512_setzero_ps();
+    rows_bf16_avx512_store(nr, g, i0, a, (const uint16_t *)g->b + (jb + t) * g->ldb, jb + t,
+                           held[t]);
   }
 }
 
