@@ -146,12 +146,51 @@ static float *matmul_rows(ivl_backend *be, const float *x_data, int64_t rows, in
   return out;
 }
 
+/* argmax beside NaNs and -inf, where the vector path hands over to the scalar loop: the first
+ * largest non-NaN value wins; no value but NaN gives the last index. */
+static void test_argmax(ivl_backend *be)
+{
+  static const struct {
+    int64_t n, at[3];
+    float v[3];
+    int32_t want;
+  } cases[] = {
+      {100, {3, 40, 77}, {NAN, 9.0f, 9.0f}, 40},        /* a tie after a NaN */
+      {100, {0, 1, 99}, {NAN, NAN, 2.0f}, 99},          /* the largest in the tail */
+      {37, {5, 6, 7}, {-INFINITY, NAN, 1.0f}, 7},       /* the largest in the tail */
+      {70, {0, 64, 65}, {NAN, 0.75f, 0.75f}, 64},       /* a tie in the last full vector */
+      {40, {0, 1, 2}, {-INFINITY, -INFINITY, NAN}, -2}, /* all -inf but one NaN */
+      {9, {0, 1, 2}, {NAN, NAN, NAN}, -1},              /* all NaN */
+  };
+  for (size_t c = 0; c < G_N_ELEMENTS(cases); c++) {
+    g_autoptr(GError) error = NULL;
+    int64_t n = cases[c].n;
+    g_autofree float *x = g_new(float, n);
+    /* -inf everywhere for the two last cases, small values otherwise, then the marked ones */
+    for (int64_t i = 0; i < n; i++)
+      x[i] = cases[c].want < 0 ? (cases[c].want == -1 ? NAN : -INFINITY) : (float)(i % 13) * 0.05f;
+    for (int i = 0; i < 3; i++)
+      x[cases[c].at[i]] = cases[c].v[i];
+    /* all -inf: the scalar loop keeps index 0; all NaN: it walks to the last */
+    int32_t want = cases[c].want == -2 ? 0 : cases[c].want == -1 ? (int32_t)(n - 1) : cases[c].want;
+    ivl_tensor *t = be->ops->tensor_new(be, IVL_DTYPE_F32, 1, n, &error);
+    EXPECT(t && be->ops->upload_f32(be, t, 0, 1, x, &error), "argmax setup: %s",
+           error ? error->message : "");
+    int32_t got = be->ops->argmax(be, t, 0);
+    EXPECT(got == want, "argmax case %zu: %d, expected %d", c, got, want);
+    be->ops->tensor_free(be, t);
+  }
+}
+
 /* Each row of a product of 2..10 rows has the bits of that row multiplied alone: a sequence
  * decoded in a batch must give the greedy tokens it gives alone (test-batch), and the few-row
  * kernels keep the one-row summation order for that. */
 static void test_rows_alone(ivl_backend *be)
 {
-  static const int64_t shapes[][2] = {{17, 5}, {100, 37}, {1031, 23}}; /* k, n */
+  /* k, n: tails after the 32-value blocks or none; rows that fit in L1 together or not (the
+   * AVX-512 kernel then sums 512 values at a time: the last chunk shorter at k = 1200) */
+  static const int64_t shapes[][2] = {{17, 5},   {100, 37},  {1031, 23},
+                                      {256, 41}, {2048, 19}, {1200, 13}};
   guint32 state = 12345;
   for (size_t s = 0; s < G_N_ELEMENTS(shapes); s++) {
     int64_t k = shapes[s][0], n = shapes[s][1];
@@ -220,6 +259,7 @@ int main(int argc, char **argv)
   test_memory(cpu);
   test_errors(cpu);
   test_rows_alone(cpu);
+  test_argmax(cpu);
   cpu->ops->free(cpu);
   ref->ops->free(ref);
   printf("%d failure(s)\n", failures);
