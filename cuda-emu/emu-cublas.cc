@@ -1,5 +1,6 @@
 /* emu-cublas.cc — the cuBLAS calls ivl makes: handles with a stream and a workspace, and
- * cublasGemmEx computed in f32 from the stated input types (column-major, as cuBLAS). Like
+ * cublasGemmEx and cublasGemmStridedBatchedEx computed in f32 from the stated input types
+ * (column-major, as cuBLAS). Like
  * the real library, cublasSetStream puts the handle back on cuBLAS's default workspace pool;
  * a GEMM recorded into a graph from that pool is refused (the real cuBLAS would allocate
  * during the capture). */
@@ -128,11 +129,14 @@ static std::vector<float> operand(const void *p, cudaDataType t, cublasOperation
   return m;
 }
 
-extern "C" cublasStatus_t cublasGemmEx(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb,
-                                       int m, int n, int k, const void *alpha, const void *A,
-                                       cudaDataType at, int lda, const void *B, cudaDataType bt,
-                                       int ldb, const void *beta, void *C, cudaDataType ct, int ldc,
-                                       cublasComputeType_t compute, cublasGemmAlgo_t)
+/* cublasGemmEx is the batch of one; a batch's matrices lie stride_* elements apart (0: one
+ * operand shared by all, as cuBLAS allows for A and B). */
+static cublasStatus_t gemm(cublasHandle_t h, const char *what, cublasOperation_t ta,
+                           cublasOperation_t tb, int m, int n, int k, const void *alpha,
+                           const void *A, cudaDataType at, int lda, long long stride_a,
+                           const void *B, cudaDataType bt, int ldb, long long stride_b,
+                           const void *beta, void *C, cudaDataType ct, int ldc, long long stride_c,
+                           int batch, cublasComputeType_t compute)
 {
   if (h == nullptr)
     return CUBLAS_STATUS_NOT_INITIALIZED;
@@ -142,58 +146,88 @@ extern "C" cublasStatus_t cublasGemmEx(cublasHandle_t h, cublasOperation_t ta, c
   const auto known = [](cudaDataType t) {
     return t == CUDA_R_32F || t == CUDA_R_16F || t == CUDA_R_16BF;
   };
-  if (m < 0 || n < 0 || k < 0 || !known(at) || !known(bt) || !known(ct) ||
+  if (m < 0 || n < 0 || k < 0 || batch < 0 || stride_a < 0 || stride_b < 0 ||
+      (batch > 1 && stride_c < (long long)ldc * n) || !known(at) || !known(bt) || !known(ct) ||
       (compute != CUBLAS_COMPUTE_32F && compute != CUBLAS_COMPUTE_32F_FAST_TF32) ||
       (ta != CUBLAS_OP_N && ta != CUBLAS_OP_T) || (tb != CUBLAS_OP_N && tb != CUBLAS_OP_T) ||
       lda < (ta == CUBLAS_OP_N ? m : k) || ldb < (tb == CUBLAS_OP_N ? k : n) || ldc < m)
     return CUBLAS_STATUS_INVALID_VALUE;
   if (ivl_emu_capturing(h->stream) && h->workspace == nullptr) {
-    fprintf(stderr, "ivl-emu: cublasGemmEx recorded into a graph with cuBLAS's default workspace "
-                    "pool (cublasSetStream drops the workspace set by cublasSetWorkspace): cuBLAS "
-                    "would allocate during the capture\n");
+    fprintf(stderr,
+            "ivl-emu: %s recorded into a graph with cuBLAS's default workspace "
+            "pool (cublasSetStream drops the workspace set by cublasSetWorkspace): cuBLAS "
+            "would allocate during the capture\n",
+            what);
     return CUBLAS_STATUS_NOT_SUPPORTED;
   }
-  if (m == 0 || n == 0)
+  if (m == 0 || n == 0 || batch == 0)
     return CUBLAS_STATUS_SUCCESS;
   const float a = *(const float *)alpha, b = *(const float *)beta;
   ivl_emu_count_gemm();
   const int device = h->device;
   ivl_emu_enqueue(h->stream, [=] {
-    ivl_emu_check_device(device, A, "cublasGemmEx A");
-    ivl_emu_check_device(device, B, "cublasGemmEx B");
-    ivl_emu_check_device(device, C, "cublasGemmEx C");
-    const int a_cols = ta == CUBLAS_OP_N ? k : m, b_cols = tb == CUBLAS_OP_N ? n : k;
-    ivl_emu_check_range(A,
-                        ((size_t)(a_cols - 1) * lda + (ta == CUBLAS_OP_N ? m : k)) * type_size(at),
-                        false, "cublasGemmEx A");
-    ivl_emu_check_range(B,
-                        ((size_t)(b_cols - 1) * ldb + (tb == CUBLAS_OP_N ? k : n)) * type_size(bt),
-                        false, "cublasGemmEx B");
-    ivl_emu_check_range(C, ((size_t)(n - 1) * ldc + m) * type_size(ct), b == 0.0f,
-                        "cublasGemmEx C");
-    const std::vector<float> am = operand(A, at, ta, m, k, lda);
-    const std::vector<float> bm =
-        operand(B, bt, tb == CUBLAS_OP_N ? CUBLAS_OP_T : CUBLAS_OP_N, n, k, ldb);
-    for (int j = 0; j < n; j++)
-      for (int i = 0; i < m; i++) {
-        const float *x = &am[(size_t)i * k], *y = &bm[(size_t)j * k];
-        float s = 0.0f;
-        for (int l = 0; l < k; l++)
-          s += x[l] * y[l];
-        const size_t o = (size_t)i + (size_t)j * ldc;
-        const float v = a * s + (b != 0.0f ? b * element(C, ct, o) : 0.0f);
-        if (ct == CUDA_R_32F)
-          ((float *)C)[o] = v;
-        else if (ct == CUDA_R_16F)
-          ((__half *)C)[o] = __float2half(v);
-        else
-          ((__nv_bfloat16 *)C)[o] = __float2bfloat16(v);
-      }
-    for (int j = 0; j < n; j++)
-      ivl_emu_mark_written((char *)C + (size_t)j * ldc * type_size(ct), (size_t)m * type_size(ct));
+    for (int i = 0; i < batch; i++) {
+      const void *Ai = (const char *)A + (size_t)(stride_a * i) * type_size(at);
+      const void *Bi = (const char *)B + (size_t)(stride_b * i) * type_size(bt);
+      void *Ci = (char *)C + (size_t)(stride_c * i) * type_size(ct);
+      ivl_emu_check_device(device, Ai, what);
+      ivl_emu_check_device(device, Bi, what);
+      ivl_emu_check_device(device, Ci, what);
+      const int a_cols = ta == CUBLAS_OP_N ? k : m, b_cols = tb == CUBLAS_OP_N ? n : k;
+      ivl_emu_check_range(
+          Ai, ((size_t)(a_cols - 1) * lda + (ta == CUBLAS_OP_N ? m : k)) * type_size(at), false,
+          what);
+      ivl_emu_check_range(
+          Bi, ((size_t)(b_cols - 1) * ldb + (tb == CUBLAS_OP_N ? k : n)) * type_size(bt), false,
+          what);
+      ivl_emu_check_range(Ci, ((size_t)(n - 1) * ldc + m) * type_size(ct), b == 0.0f, what);
+      const std::vector<float> am = operand(Ai, at, ta, m, k, lda);
+      const std::vector<float> bm =
+          operand(Bi, bt, tb == CUBLAS_OP_N ? CUBLAS_OP_T : CUBLAS_OP_N, n, k, ldb);
+      for (int j = 0; j < n; j++)
+        for (int r = 0; r < m; r++) {
+          const float *x = &am[(size_t)r * k], *y = &bm[(size_t)j * k];
+          float s = 0.0f;
+          for (int l = 0; l < k; l++)
+            s += x[l] * y[l];
+          const size_t o = (size_t)r + (size_t)j * ldc;
+          const float v = a * s + (b != 0.0f ? b * element(Ci, ct, o) : 0.0f);
+          if (ct == CUDA_R_32F)
+            ((float *)Ci)[o] = v;
+          else if (ct == CUDA_R_16F)
+            ((__half *)Ci)[o] = __float2half(v);
+          else
+            ((__nv_bfloat16 *)Ci)[o] = __float2bfloat16(v);
+        }
+      for (int j = 0; j < n; j++)
+        ivl_emu_mark_written((char *)Ci + (size_t)j * ldc * type_size(ct),
+                             (size_t)m * type_size(ct));
+    }
+    /* one launch; a shared operand (stride 0) is read from DRAM once */
     if (ivl_emu_profiling)
-      ivl_emu_profile_gemm(m, n, k, type_size(at), type_size(bt), type_size(ct), b != 0.0f,
+      ivl_emu_profile_gemm(what, m, n, k, batch, stride_a == 0, stride_b == 0, type_size(at),
+                           type_size(bt), type_size(ct), b != 0.0f,
                            type_size(at) == 2 && type_size(bt) == 2);
   });
   return CUBLAS_STATUS_SUCCESS;
+}
+
+extern "C" cublasStatus_t cublasGemmEx(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb,
+                                       int m, int n, int k, const void *alpha, const void *A,
+                                       cudaDataType at, int lda, const void *B, cudaDataType bt,
+                                       int ldb, const void *beta, void *C, cudaDataType ct, int ldc,
+                                       cublasComputeType_t compute, cublasGemmAlgo_t)
+{
+  return gemm(h, "cublasGemmEx", ta, tb, m, n, k, alpha, A, at, lda, 0, B, bt, ldb, 0, beta, C, ct,
+              ldc, 0, 1, compute);
+}
+
+extern "C" cublasStatus_t cublasGemmStridedBatchedEx(
+    cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
+    const void *alpha, const void *A, cudaDataType at, int lda, long long stride_a, const void *B,
+    cudaDataType bt, int ldb, long long stride_b, const void *beta, void *C, cudaDataType ct,
+    int ldc, long long stride_c, int batch, cublasComputeType_t compute, cublasGemmAlgo_t)
+{
+  return gemm(h, "cublasGemmStridedBatchedEx", ta, tb, m, n, k, alpha, A, at, lda, stride_a, B, bt,
+              ldb, stride_b, beta, C, ct, ldc, stride_c, batch, compute);
 }

@@ -57,8 +57,11 @@ extern bool ivl_emu_profiling;
 void ivl_emu_profile_access(uintptr_t a, size_t n, int write);
 void ivl_emu_profile_launch_begin(void);
 void ivl_emu_profile_launch_end(ivl_emu_launch_site site);
-void ivl_emu_profile_gemm(int m, int n, int k, size_t a_size, size_t b_size, size_t c_size,
-                          bool reads_c, bool tensor_cores);
+/* A GEMM call (`what`, its cuBLAS name) of `batch` products; a_shared, b_shared: one operand
+ * for the whole batch. */
+void ivl_emu_profile_gemm(const char *what, int m, int n, int k, int batch, bool a_shared,
+                          bool b_shared, size_t a_size, size_t b_size, size_t c_size, bool reads_c,
+                          bool tensor_cores);
 void ivl_emu_profile_copy(const char *what, size_t n, bool over_host_link);
 
 /* A code's name and description, for the error-string calls of the runtime and cuBLAS. */

@@ -103,15 +103,21 @@ void ivl_emu_profile_launch_end(ivl_emu_launch_site site)
   add(name, bytes, roof.launch_s + t, launch_flops);
 }
 
-void ivl_emu_profile_gemm(int m, int n, int k, size_t a_size, size_t b_size, size_t c_size,
-                          bool reads_c, bool tensor_cores)
+void ivl_emu_profile_gemm(const char *what, int m, int n, int k, int batch, bool a_shared,
+                          bool b_shared, size_t a_size, size_t b_size, size_t c_size, bool reads_c,
+                          bool tensor_cores)
 {
-  const double flops = 2.0 * m * n * k;
-  const double bytes =
-      (double)m * k * a_size + (double)k * n * b_size + (double)m * n * c_size * (reads_c ? 2 : 1);
+  const double flops = 2.0 * m * n * k * batch;
+  const double bytes = (double)m * k * a_size * (a_shared ? 1 : batch) +
+                       (double)k * n * b_size * (b_shared ? 1 : batch) +
+                       (double)m * n * c_size * (reads_c ? 2 : 1) * batch;
   const double rate = tensor_cores ? roof.tensor_flops_per_s : roof.cuda_core_flops_per_s;
   char name[96];
-  snprintf(name, sizeof name, "cublasGemmEx %dx%dx%d%s", m, n, k, tensor_cores ? "" : " (f32)");
+  if (batch == 1)
+    snprintf(name, sizeof name, "%s %dx%dx%d%s", what, m, n, k, tensor_cores ? "" : " (f32)");
+  else
+    snprintf(name, sizeof name, "%s %dx%dx%dx%d%s", what, batch, m, n, k,
+             tensor_cores ? "" : " (f32)");
   add(name, bytes, roof.launch_s + std::max(bytes / roof.bytes_per_s, flops / rate), flops);
 }
 

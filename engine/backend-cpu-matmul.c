@@ -6,10 +6,17 @@
 
 #include <stdatomic.h>
 
+/* What runs on a tile of the product while it is in cache (matmul_gelu, matmul_add_scaled):
+ * the element-wise ops the fusions stand for, on the same values in the same order. */
+typedef enum { EPILOGUE_NONE, EPILOGUE_GELU, EPILOGUE_ADD_SCALED } matmul_epilogue;
+
 typedef struct {
   cpu_gemm_args g;
   int64_t row_block, col_chunk, n_col_chunks;
   gboolean simd;
+  matmul_epilogue epilogue;
+  float *residual;    /* EPILOGUE_ADD_SCALED: += c * scale, row stride ldc */
+  const float *scale; /* [n] */
 } matmul_job;
 
 typedef struct {
@@ -30,15 +37,23 @@ static void matmul_task(void *ctx, int64_t task, int thread)
   matmul_job *job = ctx;
   int64_t i0 = task / job->n_col_chunks * job->row_block;
   int64_t j0 = task % job->n_col_chunks * job->col_chunk;
+  int64_t i1 = MIN(job->g.m, i0 + job->row_block), j1 = MIN(job->g.n, j0 + job->col_chunk);
   (void)thread;
-  cpu_gemm_tile(&job->g, i0, MIN(job->g.m, i0 + job->row_block), j0,
-                MIN(job->g.n, j0 + job->col_chunk), job->simd);
+  cpu_gemm_tile(&job->g, i0, i1, j0, j1, job->simd);
+  for (int64_t i = i0; i < i1 && job->epilogue != EPILOGUE_NONE; i++) {
+    float *c = job->g.c + i * job->g.ldc + j0;
+    if (job->epilogue == EPILOGUE_GELU)
+      cpu_gelu(c, j1 - j0, job->simd);
+    else
+      cpu_add_scaled_row(job->residual + i * job->g.ldc + j0, c, job->scale + j0, j1 - j0);
+  }
 }
 
-void cpu_op_matmul(ivl_backend *be, ivl_tensor *y, const ivl_tensor *x, const ivl_tensor *w,
-                   const ivl_tensor *bias)
+/* y = x w^T + bias, then the epilogue on each tile; op names the op in errors. */
+static void matmul_run(ivl_backend *be, const char *op, ivl_tensor *y, const ivl_tensor *x,
+                       const ivl_tensor *w, const ivl_tensor *bias, matmul_epilogue epilogue,
+                       float *residual, const float *scale)
 {
-  const char *op = "matmul";
   if (!cpu_check_act(be, op, "x", x, -1, -1) ||
       !cpu_check(be, w != NULL && w->dtype != IVL_DTYPE_I32, op,
                  "w must be f32, f16, bf16 or quantized") ||
@@ -70,6 +85,9 @@ void cpu_op_matmul(ivl_backend *be, ivl_tensor *y, const ivl_tensor *x, const iv
               .avx512 = cb->avx512,
           },
       .simd = cb->simd,
+      .epilogue = epilogue,
+      .residual = residual,
+      .scale = scale,
   };
   /* about 8 tasks per thread over the columns of each row block, so threads that start late
    * (the machine may be shared) still find work; at least one 16-wide panel each */
@@ -92,6 +110,39 @@ void cpu_op_matmul(ivl_backend *be, ivl_tensor *y, const ivl_tensor *x, const iv
   }
   ivl_threadpool_run(cb->pool, n_row_blocks * job.n_col_chunks, matmul_task, &job);
   cpu_qact_free(qa);
+}
+
+void cpu_op_matmul(ivl_backend *be, ivl_tensor *y, const ivl_tensor *x, const ivl_tensor *w,
+                   const ivl_tensor *bias)
+{
+  matmul_run(be, "matmul", y, x, w, bias, EPILOGUE_NONE, NULL, NULL);
+}
+
+void cpu_op_matmul_gelu(ivl_backend *be, ivl_tensor *y, const ivl_tensor *x, const ivl_tensor *w,
+                        const ivl_tensor *bias)
+{
+  matmul_run(be, "matmul_gelu", y, x, w, bias, EPILOGUE_GELU, NULL, NULL);
+}
+
+void cpu_op_matmul_add_scaled(ivl_backend *be, ivl_tensor *y, ivl_tensor *out, const ivl_tensor *x,
+                              const ivl_tensor *w, const ivl_tensor *bias, const ivl_tensor *scale,
+                              ivl_tensor *yn, const ivl_tensor *norm_w, const ivl_tensor *norm_b,
+                              float eps)
+{
+  const char *op = "matmul_add_scaled";
+  if (!cpu_check_act(be, op, "out", out, -1, -1) ||
+      !cpu_check_act(be, op, "y", y, out->rows, out->cols) ||
+      !cpu_check(be, y->data != out->data && y->data != x->data, op, "y must not alias out or x") ||
+      !cpu_check_vector(be, op, "scale", scale, y->cols))
+    return;
+  g_autofree float *sf = g_new(float, MAX(1, y->cols));
+  cpu_row_to_f32(sf, scale->data, scale->dtype, y->cols);
+  matmul_run(be, op, out, x, w, bias, EPILOGUE_ADD_SCALED, y->data, sf);
+  /* the norm needs whole rows: after every tile */
+  if (yn != NULL && norm_b != NULL)
+    cpu_op_layer_norm(be, yn, y, norm_w, norm_b, eps);
+  else if (yn != NULL)
+    cpu_op_rms_norm(be, yn, y, norm_w, eps);
 }
 
 typedef struct {

@@ -166,12 +166,8 @@ static void add_scaled_rows(void *ctx, int64_t r0, int64_t r1)
 {
   ew_job *j = ctx;
   const float *scale = j->b;
-  for (int64_t r = r0; r < r1; r++) {
-    float *y = j->y + r * j->cols;
-    const float *x = j->x + r * j->cols;
-    for (int64_t c = 0; c < j->cols; c++)
-      y[c] += x[c] * scale[c];
-  }
+  for (int64_t r = r0; r < r1; r++)
+    cpu_add_scaled_row(j->y + r * j->cols, j->x + r * j->cols, scale, j->cols);
 }
 
 void cpu_op_add_scaled(ivl_backend *be, ivl_tensor *y, const ivl_tensor *x, const ivl_tensor *scale)

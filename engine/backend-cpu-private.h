@@ -60,6 +60,12 @@ int32_t cpu_op_argmax(ivl_backend *be, const ivl_tensor *logits, int64_t row);
 /* the products of backend-cpu-matmul.c */
 void cpu_op_matmul(ivl_backend *be, ivl_tensor *y, const ivl_tensor *x, const ivl_tensor *w,
                    const ivl_tensor *bias);
+void cpu_op_matmul_gelu(ivl_backend *be, ivl_tensor *y, const ivl_tensor *x, const ivl_tensor *w,
+                        const ivl_tensor *bias);
+void cpu_op_matmul_add_scaled(ivl_backend *be, ivl_tensor *y, ivl_tensor *out, const ivl_tensor *x,
+                              const ivl_tensor *w, const ivl_tensor *bias, const ivl_tensor *scale,
+                              ivl_tensor *yn, const ivl_tensor *norm_w, const ivl_tensor *norm_b,
+                              float eps);
 void cpu_op_attention(ivl_backend *be, ivl_tensor *out, const ivl_tensor *q, const ivl_tensor *k,
                       const ivl_tensor *v, int n_seq, int n_heads, int n_kv_heads, int head_dim,
                       gboolean causal, int64_t q_pos0, float scale);

@@ -163,6 +163,77 @@ static gboolean gemv_vec_fits(const ivl_tensor *y, const ivl_tensor *x, const iv
          (((uintptr_t)x->data | (uintptr_t)w->data) % 16) == 0;
 }
 
+/* Whether matmul over x's rows runs cuBLAS, whose bias is a launch of its own (ivl_cuda_matmul),
+ * rather than a GEMV kernel that adds it as it stores. */
+static gboolean runs_gemm(const ivl_tensor *x, const ivl_tensor *w)
+{
+  return w->dtype == IVL_DTYPE_BF16 ? x->rows > 1 : x->rows > IVL_CUDA_QGEMV_MAX_ROWS;
+}
+
+/* How many elements apart three evenly spaced tensors of one dtype lie, or 0. */
+static int64_t even_stride(const ivl_tensor *const t[3])
+{
+  const size_t size = ivl_dtype_size(t[0]->dtype);
+  const ptrdiff_t d1 = (const char *)t[1]->data - (const char *)t[0]->data;
+  const ptrdiff_t d2 = (const char *)t[2]->data - (const char *)t[1]->data;
+  return d1 > 0 && d1 == d2 && size > 0 && d1 % (ptrdiff_t)size == 0 ? d1 / (ptrdiff_t)size : 0;
+}
+
+/* One cuBLAS call for q, k and v when they have one shape and lie evenly spaced, as do their
+ * weights (the vision tower's, row blocks of attn.qkv.weight); FALSE when they do not. */
+static gboolean qkv_batched(CudaBackend *self, ivl_tensor *const y[3], const ivl_tensor *x,
+                            const ivl_tensor *const w[3])
+{
+  for (int m = 0; m < 3; m++)
+    if (w[m]->dtype != IVL_DTYPE_BF16 || !same_shape(w[m], w[0]) || !same_shape(y[m], y[0]) ||
+        !is_act(y[m]) || x->dtype != IVL_DTYPE_BF16 || w[m]->cols != x->cols ||
+        y[m]->rows != x->rows || y[m]->cols != w[m]->rows)
+      return FALSE;
+  const int64_t w_stride = even_stride((const ivl_tensor *const *)w);
+  const int64_t y_stride = even_stride((const ivl_tensor *const *)y);
+  if (w_stride < w[0]->rows * w[0]->cols || y_stride < y[0]->rows * y[0]->cols)
+    return FALSE;
+  cublasStatus_t st = CUBLAS_STATUS_SUCCESS;
+  const cudaError_t err = ivl_cuda_matmul_batched(
+      self->cublas, y[0]->data, (ivl_cuda_dtype)y[0]->dtype, y_stride, x->data, w[0]->data,
+      w_stride, 3, x->rows, w[0]->rows, x->cols, self->stream, &st);
+  ivl_cuda_check_blas(self, err, st, "matmul_qkv");
+  return TRUE;
+}
+
+/* matmul_qkv over more rows than the fused GEMV takes: the three products (one cuBLAS call
+ * where qkv_batched can), then the three biases in one launch. */
+static void matmul_qkv_rows(CudaBackend *self, ivl_tensor *const y[3], const ivl_tensor *x,
+                            const ivl_tensor *const w[3], const ivl_tensor *const b[3])
+{
+  ivl_backend *be = &self->base;
+  cuda_enter(be);
+  gboolean one_launch = TRUE;
+  for (int m = 0; m < 3; m++)
+    one_launch = one_launch && runs_gemm(x, w[m]) && y[m]->dtype == y[0]->dtype &&
+                 (b[m] == NULL || is_vec(b[m], w[m]->rows));
+  if (!one_launch) {
+    for (int m = 0; m < 3; m++)
+      cuda_matmul(be, y[m], x, w[m], b[m]);
+    return;
+  }
+  void *yd[3];
+  const uint16_t *bd[3];
+  int64_t cols[3];
+  const gboolean batched = qkv_batched(self, y, x, w);
+  for (int m = 0; m < 3; m++) {
+    if (!batched)
+      cuda_matmul(be, y[m], x, w[m], NULL);
+    yd[m] = y[m]->data, bd[m] = b[m] ? b[m]->data : NULL, cols[m] = w[m]->rows;
+  }
+  if (b[0] == NULL && b[1] == NULL && b[2] == NULL)
+    return;
+  if (be->error == NULL) /* the products' shapes were right */
+    ivl_cuda_check(
+        self, ivl_cuda_add_bias3(yd, (ivl_cuda_dtype)y[0]->dtype, bd, cols, x->rows, self->stream),
+        "matmul_qkv biases");
+}
+
 static void cuda_matmul_qkv(ivl_backend *be, ivl_tensor *q, ivl_tensor *k, ivl_tensor *v,
                             const ivl_tensor *x, const ivl_tensor *wq, const ivl_tensor *wk,
                             const ivl_tensor *wv, const ivl_tensor *bq, const ivl_tensor *bk,
@@ -175,8 +246,7 @@ static void cuda_matmul_qkv(ivl_backend *be, ivl_tensor *q, ivl_tensor *k, ivl_t
   for (int m = 0; m < 3; m++)
     fused = fused && gemv_vec_fits(y[m], x, w[m]) && (b[m] == NULL || is_vec(b[m], w[m]->rows));
   if (!fused) {
-    for (int m = 0; m < 3; m++)
-      cuda_matmul(be, y[m], x, w[m], b[m]);
+    matmul_qkv_rows(self, y, x, w, b);
     return;
   }
   void *yd[3];
@@ -234,6 +304,66 @@ static void cuda_matmul_silu_mul(ivl_backend *be, ivl_tensor *gate, ivl_tensor *
                                        w_gate->data, w_up->data, w_gate->rows, x->cols,
                                        self->stream),
                  "matmul_silu_mul");
+}
+
+/* The vision tower's epilogues (kernels/epilogue.cu) after a cuBLAS product, bitwise the ops
+ * they stand for; fewer rows (a GEMV adds the bias itself) take those ops. */
+static void cuda_gelu(ivl_backend *be, ivl_tensor *x);
+
+static void cuda_matmul_gelu(ivl_backend *be, ivl_tensor *y, const ivl_tensor *x,
+                             const ivl_tensor *w, const ivl_tensor *bias)
+{
+  CudaBackend *self = cuda_backend(be);
+  if (!runs_gemm(x, w)) {
+    cuda_matmul(be, y, x, w, bias);
+    cuda_gelu(be, y);
+    return;
+  }
+  CHECK(bias == NULL || is_vec(bias, w->rows),
+        "matmul_gelu: bias must be bf16 [%" G_GINT64_FORMAT "]", w->rows);
+  cuda_matmul(be, y, x, w, NULL);
+  if (be->error == NULL)
+    ivl_cuda_check(self,
+                   ivl_cuda_bias_gelu(y->data, (ivl_cuda_dtype)y->dtype, bias ? bias->data : NULL,
+                                      y->rows, y->cols, self->stream),
+                   "matmul_gelu");
+}
+
+static void cuda_add_scaled(ivl_backend *be, ivl_tensor *y, const ivl_tensor *x,
+                            const ivl_tensor *scale);
+static void cuda_layer_norm(ivl_backend *be, ivl_tensor *y, const ivl_tensor *x,
+                            const ivl_tensor *w, const ivl_tensor *b, float eps);
+static void cuda_rms_norm(ivl_backend *be, ivl_tensor *y, const ivl_tensor *x, const ivl_tensor *w,
+                          float eps);
+
+static void cuda_matmul_add_scaled(ivl_backend *be, ivl_tensor *y, ivl_tensor *out,
+                                   const ivl_tensor *x, const ivl_tensor *w, const ivl_tensor *bias,
+                                   const ivl_tensor *scale, ivl_tensor *yn,
+                                   const ivl_tensor *norm_w, const ivl_tensor *norm_b, float eps)
+{
+  CudaBackend *self = cuda_backend(be);
+  if (!runs_gemm(x, w)) {
+    cuda_matmul(be, out, x, w, bias);
+    cuda_add_scaled(be, y, out, scale);
+    if (yn != NULL && norm_b != NULL)
+      cuda_layer_norm(be, yn, y, norm_w, norm_b, eps);
+    else if (yn != NULL)
+      cuda_rms_norm(be, yn, y, norm_w, eps);
+    return;
+  }
+  CHECK(is_act(y) && same_shape(y, out) && is_vec(scale, y->cols) &&
+            (bias == NULL || is_vec(bias, w->rows)) &&
+            (yn == NULL || (same_shape(y, yn) && is_vec(norm_w, y->cols) &&
+                            (norm_b == NULL || is_vec(norm_b, y->cols)))),
+        "matmul_add_scaled: shapes or dtypes differ");
+  cuda_matmul(be, out, x, w, NULL);
+  if (be->error == NULL)
+    ivl_cuda_check(self,
+                   ivl_cuda_bias_scaled_add(y->data, out->data, (ivl_cuda_dtype)y->dtype,
+                                            bias ? bias->data : NULL, scale->data, y->rows, y->cols,
+                                            yn ? yn->data : NULL, yn ? norm_w->data : NULL,
+                                            norm_b ? norm_b->data : NULL, eps, self->stream),
+                   "matmul_add_scaled");
 }
 
 static void cuda_layer_norm(ivl_backend *be, ivl_tensor *y, const ivl_tensor *x,
@@ -510,6 +640,8 @@ void ivl_cuda_backend_set_ops(ivl_backend_ops *ops)
   ops->add_rms_norm = cuda_add_rms_norm;
   ops->matmul_silu_mul = cuda_matmul_silu_mul;
   ops->matmul_qkv = cuda_matmul_qkv;
+  ops->matmul_gelu = cuda_matmul_gelu;
+  ops->matmul_add_scaled = cuda_matmul_add_scaled;
   ops->rope_store_kv = cuda_rope_store_kv;
   ops->rope = cuda_rope;
   ops->attention = cuda_attention;

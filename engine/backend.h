@@ -117,6 +117,16 @@ typedef struct ivl_backend_ops {
    * silu_mul). */
   void (*matmul_silu_mul)(ivl_backend *be, ivl_tensor *gate, ivl_tensor *up, const ivl_tensor *x,
                           const ivl_tensor *w_gate, const ivl_tensor *w_up);
+  /* y = gelu(x w^T + bias), bias may be NULL (matmul, gelu); */
+  void (*matmul_gelu)(ivl_backend *be, ivl_tensor *y, const ivl_tensor *x, const ivl_tensor *w,
+                      const ivl_tensor *bias);
+  /* y += (x w^T + bias) * scale[col], out a scratch of y's shape left holding anything
+   * (matmul into out, add_scaled); then, when yn is not NULL, yn = the norm of y: layer_norm
+   * with norm_w and norm_b, or rms_norm with norm_w when norm_b is NULL. */
+  void (*matmul_add_scaled)(ivl_backend *be, ivl_tensor *y, ivl_tensor *out, const ivl_tensor *x,
+                            const ivl_tensor *w, const ivl_tensor *bias, const ivl_tensor *scale,
+                            ivl_tensor *yn, const ivl_tensor *norm_w, const ivl_tensor *norm_b,
+                            float eps);
   /* y = a + b (same shapes; y may alias a). */
   void (*add)(ivl_backend *be, ivl_tensor *y, const ivl_tensor *a, const ivl_tensor *b);
   /* y += x * scale[col] (layer scale ls1/ls2 over rows); scale is [1, cols]. */

@@ -157,6 +157,8 @@ void cpu_layer_norm_row(float *y, const float *x, const float *w, const float *b
                         float eps);
 void cpu_rms_norm_row(float *y, const float *x, const float *w, int64_t n, float eps);
 void cpu_gelu(float *x, int64_t n, gboolean simd);
+/* y[i] += x[i] * scale[i] (layer scale) */
+void cpu_add_scaled_row(float *y, const float *x, const float *scale, int64_t n);
 void cpu_silu_mul(float *gate, const float *up, int64_t n, gboolean simd);
 /* x[i] = exp(x[i] - max(x)) in place, n >= 1; returns the sum (the softmax denominator, which
  * attention applies to its few output columns instead of to every score). */

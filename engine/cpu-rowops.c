@@ -184,6 +184,12 @@ void cpu_silu_mul(float *gate, const float *up, int64_t n, gboolean simd)
     gate[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
 }
 
+void cpu_add_scaled_row(float *y, const float *x, const float *scale, int64_t n)
+{
+  for (int64_t i = 0; i < n; i++)
+    y[i] += x[i] * scale[i];
+}
+
 void cpu_gelu(float *x, int64_t n, gboolean simd)
 {
 #if HAVE_X86_SIMD

@@ -53,6 +53,12 @@ ivl_loader *ivl_loader_new(ivl_backend *be, const char *model_dir, const ivl_con
   return ld;
 }
 
+gboolean ivl_loader_quantizes(ivl_loader *ld, const char *name, int64_t rows, int64_t cols)
+{
+  return ld->quant != IVL_DTYPE_F32 && rows > 1 && g_hash_table_contains(ld->linear, name) &&
+         ivl_quant_fits(ld->quant, rows, cols);
+}
+
 /* Hands a weight to the backend: a Linear matrix quantized first when asked (the same
  * choice model-info.c's memory estimate makes), anything else as it is in the file. */
 static ivl_tensor *hand_out(ivl_loader *ld, const char *name, ivl_dtype dtype, int64_t rows,
@@ -60,8 +66,7 @@ static ivl_tensor *hand_out(ivl_loader *ld, const char *name, ivl_dtype dtype, i
 {
   ivl_backend *be = ld->be;
   ivl_tensor *w;
-  if (ld->quant != IVL_DTYPE_F32 && rows > 1 && g_hash_table_contains(ld->linear, name) &&
-      ivl_quant_fits(ld->quant, rows, cols)) {
+  if (ivl_loader_quantizes(ld, name, rows, cols)) {
     void *q = g_try_malloc(ivl_tensor_nbytes(ld->quant, rows, cols));
     if (!q) {
       g_set_error(error, IVL_ERROR, IVL_ERROR_OUT_OF_MEMORY,
@@ -230,6 +235,16 @@ ivl_tensor *ivl_loader_weight_gather(ivl_loader *ld, int64_t total_rows, int64_t
   va_start(ap, format);
   g_autofree char *name = g_strdup_vprintf(format, ap);
   va_end(ap);
+  /* Blocks in order and stored together (vision's q | k | v in an original checkpoint) are
+   * handed out as they lie, without a copy. */
+  gboolean in_order = n_blocks > 0;
+  for (int i = 0; i < n_blocks && in_order; i++)
+    in_order = blocks[i] == blocks[0] + i;
+  int64_t stored_row0;
+  if (in_order && find_rows(ld, name, total_rows, blocks[0] * block_rows, n_blocks * block_rows,
+                            cols, &stored_row0, NULL))
+    return weight_rows(ld, name, total_rows, blocks[0] * block_rows, n_blocks * block_rows, cols,
+                       error);
   char *copy = NULL;
   gsize block_bytes = 0;
   ivl_dtype dtype = IVL_DTYPE_F32;

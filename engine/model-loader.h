@@ -39,9 +39,14 @@ ivl_tensor *ivl_loader_weight_rows(ivl_loader *ld, int64_t total_rows, int64_t r
                                    int64_t cols, GError **error, const char *format, ...)
     G_GNUC_PRINTF(7, 8);
 
+/* Whether the weight `name` of rows x cols goes to the backend quantized (a Linear matrix of
+ * a model loaded in int8 or 4-bit): row views of it then do not exist. */
+gboolean ivl_loader_quantizes(ivl_loader *ld, const char *name, int64_t rows, int64_t cols);
+
 /* Blocks of block_rows rows (block indices into the weight viewed [total_rows, cols]),
  * gathered in the given order into one [n_blocks * block_rows, cols] weight: a host copy
- * the loader keeps (InternLM2's interleaved wqkv split into q, k and v). cols == 1: a
+ * the loader keeps (InternLM2's interleaved wqkv split into q, k and v), or the file's rows
+ * themselves when the blocks are consecutive and stored together. cols == 1: a
  * vector, returned as [1, n_blocks * block_rows]. */
 ivl_tensor *ivl_loader_weight_gather(ivl_loader *ld, int64_t total_rows, int64_t cols,
                                      int64_t block_rows, const int64_t *blocks, int n_blocks,

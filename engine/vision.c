@@ -14,6 +14,7 @@ typedef struct {
   ivl_tensor *norm2_w, *norm2_b;
   ivl_tensor *wq, *wk, *wv;    /* [Dv, Dv]: the q | k | v row blocks of attn.qkv.weight */
   ivl_tensor *bq, *bk, *bv;    /* [1, Dv] or NULL (qkv_bias false) */
+  ivl_tensor qkv_parts[6];     /* wq..bv as views of the whole tensors, where loaded whole */
   ivl_tensor *q_norm, *k_norm; /* [1, Dv] or NULL (qk_normalization false) */
   ivl_tensor *proj_w, *proj_b; /* [Dv, Dv], [1, Dv] */
   ivl_tensor *ls1, *ls2;       /* [1, Dv] layer scales */
@@ -37,20 +38,22 @@ struct ivl_vision {
 /* Activations of one batch of tiles, allocated per call (the batch size varies). */
 typedef struct {
   ivl_backend *be;
-  ivl_tensor *pixels;          /* [N*C, S*S] f32 */
-  ivl_tensor *patches;         /* [N*n_patches, C*p*p] */
-  ivl_tensor *embed;           /* [N*n_patches, Dv] */
-  ivl_tensor *x;               /* [N*T, Dv] residual stream */
-  ivl_tensor *xn;              /* [N*T, Dv] normed */
-  ivl_tensor *q, *k, *v, *att; /* [N*T, Dv] */
-  ivl_tensor *out;             /* [N*T, Dv] proj / fc2 output */
-  ivl_tensor *ff;              /* [N*T, Dffn] */
+  ivl_tensor *pixels;  /* [N*C, S*S] f32 */
+  ivl_tensor *patches; /* [N*n_patches, C*p*p] */
+  ivl_tensor *embed;   /* [N*n_patches, Dv] */
+  ivl_tensor *x;       /* [N*T, Dv] residual stream */
+  ivl_tensor *xn;      /* [N*T, Dv] normed */
+  ivl_tensor *qkv;     /* [3*N*T, Dv]: q | k | v, one matmul_qkv output */
+  ivl_tensor q, k, v;  /* its row blocks */
+  ivl_tensor *att;     /* [N*T, Dv] */
+  ivl_tensor *out;     /* [N*T, Dv] proj / fc2 output */
+  ivl_tensor *ff;      /* [N*T, Dffn] */
 } vit_state;
 
 static void vit_state_clear(vit_state *s)
 {
-  ivl_tensor **all[] = {&s->pixels, &s->patches, &s->embed, &s->xn, &s->q, &s->k,
-                        &s->v,      &s->att,     &s->out,   &s->ff, &s->x};
+  ivl_tensor **all[] = {&s->pixels, &s->patches, &s->embed, &s->xn, &s->qkv,
+                        &s->att,    &s->out,     &s->ff,    &s->x};
   for (size_t i = 0; i < G_N_ELEMENTS(all); i++) {
     if (*all[i])
       s->be->ops->tensor_free(s->be, *all[i]);
@@ -74,14 +77,58 @@ static gboolean vit_state_init(vit_state *s, const ivl_vision *vis, int n, GErro
       !(s->embed = be->ops->tensor_new(be, a, np, c->hidden_size, error)) ||
       !(s->x = be->ops->tensor_new(be, a, rows, c->hidden_size, error)) ||
       !(s->xn = be->ops->tensor_new(be, a, rows, c->hidden_size, error)) ||
-      !(s->q = be->ops->tensor_new(be, a, rows, c->hidden_size, error)) ||
-      !(s->k = be->ops->tensor_new(be, a, rows, c->hidden_size, error)) ||
-      !(s->v = be->ops->tensor_new(be, a, rows, c->hidden_size, error)) ||
+      !(s->qkv = be->ops->tensor_new(be, a, 3 * rows, c->hidden_size, error)) ||
       !(s->att = be->ops->tensor_new(be, a, rows, c->hidden_size, error)) ||
       !(s->out = be->ops->tensor_new(be, a, rows, c->hidden_size, error)) ||
       !(s->ff = be->ops->tensor_new(be, a, rows, c->intermediate_size, error))) {
     vit_state_clear(s);
     return FALSE;
+  }
+  s->q = ivl_tensor_view_rows(s->qkv, 0, rows);
+  s->k = ivl_tensor_view_rows(s->qkv, rows, rows);
+  s->v = ivl_tensor_view_rows(s->qkv, 2 * rows, rows);
+  return TRUE;
+}
+
+/* Columns [col0, col0 + n) of a vector [1, cols]. */
+static ivl_tensor vector_part(const ivl_tensor *t, int64_t col0, int64_t n)
+{
+  ivl_tensor v = *t;
+  v.cols = n;
+  v.data = (char *)t->data + (size_t)col0 * ivl_dtype_size(t->dtype);
+  v.owns_data = FALSE;
+  return v;
+}
+
+/* attn.qkv is loaded as one weight (and bias) with q, k, v as views of it for a backend that
+ * multiplies the three at once (matmul_qkv), unless it is quantized (a row view of a quantized
+ * weight does not exist). */
+static gboolean qkv_whole(ivl_vision *vis, ivl_loader *ld, int l)
+{
+  const int64_t d = vis->cfg.hidden_size;
+  g_autofree char *name = g_strdup_printf("vision_model.encoder.layers.%d.attn.qkv.weight", l);
+  return vis->be->ops->matmul_qkv != NULL && !ivl_loader_quantizes(ld, name, 3 * d, d);
+}
+
+static gboolean load_qkv_whole(ivl_vision *vis, ivl_loader *ld, vit_layer *w, int l, GError **error)
+{
+  const int64_t d = vis->cfg.hidden_size, blocks[3] = {0, 1, 2};
+  const char *p = "vision_model.encoder.layers";
+  ivl_tensor *qkv =
+      ivl_loader_weight_gather(ld, 3 * d, d, d, blocks, 3, error, "%s.%d.attn.qkv.weight", p, l);
+  if (!qkv)
+    return FALSE;
+  for (int m = 0; m < 3; m++)
+    w->qkv_parts[m] = ivl_tensor_view_rows(qkv, m * d, d);
+  w->wq = &w->qkv_parts[0], w->wk = &w->qkv_parts[1], w->wv = &w->qkv_parts[2];
+  if (vis->cfg.qkv_bias) {
+    ivl_tensor *b =
+        ivl_loader_weight_gather(ld, 3 * d, 1, d, blocks, 3, error, "%s.%d.attn.qkv.bias", p, l);
+    if (!b)
+      return FALSE;
+    for (int m = 0; m < 3; m++)
+      w->qkv_parts[3 + m] = vector_part(b, m * d, d);
+    w->bq = &w->qkv_parts[3], w->bk = &w->qkv_parts[4], w->bv = &w->qkv_parts[5];
   }
   return TRUE;
 }
@@ -106,13 +153,18 @@ static gboolean load_layer(ivl_vision *vis, ivl_loader *ld, int l, GError **erro
     W(w->norm1_b, 1, d, "%s.%d.norm1.bias", p, l);
     W(w->norm2_b, 1, d, "%s.%d.norm2.bias", p, l);
   }
-  WROWS(w->wq, 3 * d, 0, d, "%s.%d.attn.qkv.weight", p, l);
-  WROWS(w->wk, 3 * d, d, d, "%s.%d.attn.qkv.weight", p, l);
-  WROWS(w->wv, 3 * d, 2 * d, d, "%s.%d.attn.qkv.weight", p, l);
-  if (c->qkv_bias) {
-    WROWS(w->bq, 3 * d, 0, 1, "%s.%d.attn.qkv.bias", p, l);
-    WROWS(w->bk, 3 * d, d, 1, "%s.%d.attn.qkv.bias", p, l);
-    WROWS(w->bv, 3 * d, 2 * d, 1, "%s.%d.attn.qkv.bias", p, l);
+  if (qkv_whole(vis, ld, l)) {
+    if (!load_qkv_whole(vis, ld, w, l, error))
+      return FALSE;
+  } else {
+    WROWS(w->wq, 3 * d, 0, d, "%s.%d.attn.qkv.weight", p, l);
+    WROWS(w->wk, 3 * d, d, d, "%s.%d.attn.qkv.weight", p, l);
+    WROWS(w->wv, 3 * d, 2 * d, d, "%s.%d.attn.qkv.weight", p, l);
+    if (c->qkv_bias) {
+      WROWS(w->bq, 3 * d, 0, 1, "%s.%d.attn.qkv.bias", p, l);
+      WROWS(w->bk, 3 * d, d, 1, "%s.%d.attn.qkv.bias", p, l);
+      WROWS(w->bv, 3 * d, 2 * d, 1, "%s.%d.attn.qkv.bias", p, l);
+    }
   }
   if (c->qk_normalization) {
     W(w->q_norm, 1, d, "%s.%d.attn.q_norm.weight", p, l);
@@ -232,36 +284,60 @@ static void norm(ivl_vision *vis, ivl_tensor *y, const ivl_tensor *x, const ivl_
     vis->be->ops->rms_norm(vis->be, y, x, w, eps);
 }
 
-/* x = x + ls1 * proj(attn(norm1(x))); x = x + ls2 * fc2(gelu(fc1(norm2(x)))) */
-static void layer_forward(ivl_vision *vis, const vit_layer *w, vit_state *s, int n)
+/* x += ls * (a w^T + b), through s->out; then xn = norm(x) with nw, nb unless nw is NULL. */
+static void scaled_residual(ivl_vision *vis, vit_state *s, const ivl_tensor *a, const ivl_tensor *w,
+                            const ivl_tensor *b, const ivl_tensor *ls, const ivl_tensor *nw,
+                            const ivl_tensor *nb)
+{
+  ivl_backend *be = vis->be;
+  if (be->ops->matmul_add_scaled) {
+    be->ops->matmul_add_scaled(be, s->x, s->out, a, w, b, ls, nw ? s->xn : NULL, nw, nb,
+                               (float)vis->cfg.layer_norm_eps);
+    return;
+  }
+  be->ops->matmul(be, s->out, a, w, b);
+  be->ops->add_scaled(be, s->x, s->out, ls);
+  if (nw)
+    norm(vis, s->xn, s->x, nw, nb);
+}
+
+/* x = x + ls1 * proj(attn(norm1(x))); x = x + ls2 * fc2(gelu(fc1(norm2(x)))), with norm1(x)
+ * in xn on entry, and on return the next layer's norm1(x) unless next is NULL. */
+static void layer_forward(ivl_vision *vis, const vit_layer *w, const vit_layer *next, vit_state *s,
+                          int n)
 {
   ivl_backend *be = vis->be;
   const ivl_backend_ops *o = be->ops;
   const ivl_vision_config *c = &vis->cfg;
   float eps = (float)c->layer_norm_eps;
 
-  norm(vis, s->xn, s->x, w->norm1_w, w->norm1_b);
-  o->matmul(be, s->q, s->xn, w->wq, w->bq);
-  o->matmul(be, s->k, s->xn, w->wk, w->bk);
-  o->matmul(be, s->v, s->xn, w->wv, w->bv);
-  if (w->q_norm) {
-    /* 6B: RMSNorm over all Dv channels of q and k, before the split into heads. */
-    ivl_tensor *tmp;
-    o->rms_norm(be, s->xn, s->q, w->q_norm, eps);
-    tmp = s->q, s->q = s->xn, s->xn = tmp;
-    o->rms_norm(be, s->xn, s->k, w->k_norm, eps);
-    tmp = s->k, s->k = s->xn, s->xn = tmp;
+  if (o->matmul_qkv) {
+    o->matmul_qkv(be, &s->q, &s->k, &s->v, s->xn, w->wq, w->wk, w->wv, w->bq, w->bk, w->bv);
+  } else {
+    o->matmul(be, &s->q, s->xn, w->wq, w->bq);
+    o->matmul(be, &s->k, s->xn, w->wk, w->bk);
+    o->matmul(be, &s->v, s->xn, w->wv, w->bv);
   }
-  o->attention(be, s->att, s->q, s->k, s->v, n, c->num_heads, c->num_heads, c->head_dim, FALSE, 0,
+  const ivl_tensor *q = &s->q, *k = &s->k;
+  if (w->q_norm) {
+    /* 6B: RMSNorm over all Dv channels of q and k, before the split into heads; xn and out
+     * are free until proj. */
+    o->rms_norm(be, s->xn, q, w->q_norm, eps);
+    o->rms_norm(be, s->out, k, w->k_norm, eps);
+    q = s->xn, k = s->out;
+  }
+  o->attention(be, s->att, q, k, &s->v, n, c->num_heads, c->num_heads, c->head_dim, FALSE, 0,
                1.0f / sqrtf((float)c->head_dim));
-  o->matmul(be, s->out, s->att, w->proj_w, w->proj_b);
-  o->add_scaled(be, s->x, s->out, w->ls1);
+  scaled_residual(vis, s, s->att, w->proj_w, w->proj_b, w->ls1, w->norm2_w, w->norm2_b);
 
-  norm(vis, s->xn, s->x, w->norm2_w, w->norm2_b);
-  o->matmul(be, s->ff, s->xn, w->fc1_w, w->fc1_b);
-  o->gelu(be, s->ff);
-  o->matmul(be, s->out, s->ff, w->fc2_w, w->fc2_b);
-  o->add_scaled(be, s->x, s->out, w->ls2);
+  if (o->matmul_gelu) {
+    o->matmul_gelu(be, s->ff, s->xn, w->fc1_w, w->fc1_b);
+  } else {
+    o->matmul(be, s->ff, s->xn, w->fc1_w, w->fc1_b);
+    o->gelu(be, s->ff);
+  }
+  scaled_residual(vis, s, s->ff, w->fc2_w, w->fc2_b, w->ls2, next ? next->norm1_w : NULL,
+                  next ? next->norm1_b : NULL);
 }
 
 ivl_tensor *ivl_vision_encode(ivl_vision *vis, const float *pixels, int n_tiles, GError **error)
@@ -278,8 +354,11 @@ ivl_tensor *ivl_vision_encode(ivl_vision *vis, const float *pixels, int n_tiles,
     return NULL;
   }
   embed(vis, &s, n_tiles);
+  if (vis->n_run > 0)
+    norm(vis, s.xn, s.x, vis->layers[0].norm1_w, vis->layers[0].norm1_b);
   for (int l = 0; l < vis->n_run; l++) {
-    layer_forward(vis, &vis->layers[l], &s, n_tiles);
+    const vit_layer *next = l + 1 < vis->n_run ? &vis->layers[l + 1] : NULL;
+    layer_forward(vis, &vis->layers[l], next, &s, n_tiles);
     if (!ivl_backend_take_error(be, error)) {
       vit_state_clear(&s);
       return NULL;

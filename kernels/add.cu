@@ -9,16 +9,21 @@ template <typename T> static __global__ void add_kernel(T *y, const T *a, const 
     ivl_store(y, i, ivl_load(a, i) + ivl_load(b, i));
 }
 
-/* x == NULL adds the per-column vector alone (bias). */
 template <typename T>
-static __global__ void add_cols_kernel(T *y, const T *x, const uint16_t *vec, int64_t n,
-                                       int64_t cols)
+static __global__ void add_scaled_kernel(T *y, const T *x, const uint16_t *scale, int64_t n,
+                                         int64_t cols)
 {
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
-       i += (int64_t)gridDim.x * blockDim.x) {
-    const float v = ivl_wload(vec, i % cols);
-    ivl_store(y, i, ivl_load(y, i) + (x ? ivl_load(x, i) * v : v));
-  }
+       i += (int64_t)gridDim.x * blockDim.x)
+    ivl_store(y, i, ivl_scaled_add(ivl_load(y, i), ivl_load(x, i), ivl_wload(scale, i % cols)));
+}
+
+template <typename T>
+static __global__ void add_bias_kernel(T *y, const uint16_t *bias, int64_t n, int64_t cols)
+{
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
+       i += (int64_t)gridDim.x * blockDim.x)
+    ivl_store(y, i, ivl_load(y, i) + ivl_wload(bias, i % cols));
 }
 
 static unsigned grid_for(int64_t n)
@@ -45,8 +50,8 @@ extern "C" cudaError_t ivl_cuda_add_scaled(void *y, const void *x, ivl_cuda_dtyp
   if (n <= 0)
     return cudaSuccess;
   IVL_DISPATCH_ACT(t, T,
-                   IVL_LAUNCH(add_cols_kernel<T>, grid_for(n), 256, 0, stream, (T *)y, (const T *)x,
-                              scale, n, cols));
+                   IVL_LAUNCH(add_scaled_kernel<T>, grid_for(n), 256, 0, stream, (T *)y,
+                              (const T *)x, scale, n, cols));
   return cudaGetLastError();
 }
 
@@ -56,8 +61,7 @@ extern "C" cudaError_t ivl_cuda_add_bias(void *y, ivl_cuda_dtype t, const uint16
   const int64_t n = rows * cols;
   if (n <= 0)
     return cudaSuccess;
-  IVL_DISPATCH_ACT(t, T,
-                   IVL_LAUNCH(add_cols_kernel<T>, grid_for(n), 256, 0, stream, (T *)y,
-                              (const T *)NULL, bias, n, cols));
+  IVL_DISPATCH_ACT(
+      t, T, IVL_LAUNCH(add_bias_kernel<T>, grid_for(n), 256, 0, stream, (T *)y, bias, n, cols));
   return cudaGetLastError();
 }

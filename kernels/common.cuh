@@ -44,6 +44,26 @@ __device__ __forceinline__ float ivl_wload(const uint16_t *w, int64_t i)
   return __uint_as_float((uint32_t)w[i] << 16);
 }
 
+/* v as an activation of type T holds it (bf16: rounded; f32: unchanged): the fused kernels
+ * round what the separate ones store between steps, so that they give the same bits. */
+template <typename T> __device__ __forceinline__ float ivl_round(float v)
+{
+  T t;
+  ivl_store(&t, 0, v);
+  return ivl_load(&t, 0);
+}
+
+/* The element-wise steps that separate kernels and fused ones share, so that both compile
+ * to the same arithmetic (a contraction into an FMA included). */
+__device__ __forceinline__ float ivl_gelu(float v) /* exact: 0.5 v (1 + erf(v / sqrt 2)) */
+{
+  return 0.5f * v * (1.0f + erff(v * 0.70710678118654752f));
+}
+__device__ __forceinline__ float ivl_scaled_add(float y, float x, float scale)
+{
+  return y + x * scale;
+}
+
 __device__ __forceinline__ float ivl_warp_sum(float v)
 {
 #pragma unroll

@@ -6,8 +6,7 @@ template <typename T> static __global__ void gelu_kernel(T *x, int64_t n)
 {
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
        i += (int64_t)gridDim.x * blockDim.x) {
-    const float v = ivl_load(x, i);
-    ivl_store(x, i, 0.5f * v * (1.0f + erff(v * 0.70710678118654752f)));
+    ivl_store(x, i, ivl_gelu(ivl_load(x, i)));
   }
 }
 

@@ -43,6 +43,12 @@ cudaError_t ivl_cuda_convert(void *dst, ivl_cuda_dtype dst_t, const void *src, i
 cudaError_t ivl_cuda_matmul(cublasHandle_t cublas, void *y, ivl_cuda_dtype y_t, const void *x,
                             const uint16_t *w, const uint16_t *bias, int64_t n, int64_t out,
                             int64_t in, cudaStream_t stream, cublasStatus_t *blas_status);
+/* y_b = x · w_bᵀ for b < batch in one cuBLAS call (strided batched, x shared): w_b [out, in]
+ * lies w_stride elements after w_(b-1), y_b [n, out] y_stride after y_(b-1); no bias, n any. */
+cudaError_t ivl_cuda_matmul_batched(cublasHandle_t cublas, void *y, ivl_cuda_dtype y_t,
+                                    int64_t y_stride, const void *x, const uint16_t *w,
+                                    int64_t w_stride, int batch, int64_t n, int64_t out, int64_t in,
+                                    cudaStream_t stream, cublasStatus_t *blas_status);
 /* The GEMV alone (n == 1), exposed for the bandwidth benchmark. */
 cudaError_t ivl_cuda_gemv(void *y, ivl_cuda_dtype y_t, const void *x, const uint16_t *w,
                           const uint16_t *bias, int64_t out, int64_t in, cudaStream_t stream);
@@ -61,6 +67,20 @@ cudaError_t ivl_cuda_dequantize(uint16_t *dst, ivl_cuda_dtype w_t, const void *w
 /* y[r, c] += bias[c] */
 cudaError_t ivl_cuda_add_bias(void *y, ivl_cuda_dtype t, const uint16_t *bias, int64_t rows,
                               int64_t cols, cudaStream_t stream);
+/* After a cuBLAS product into y (epilogue.cu), bitwise the separate kernels they replace:
+ * y = gelu(y + bias) (ivl_cuda_add_bias, ivl_cuda_gelu); x += (y + bias) * scale with y left
+ * as it is (ivl_cuda_add_bias on y, ivl_cuda_add_scaled), then, when xn is not NULL, xn = the
+ * norm of x (ivl_cuda_layer_norm with norm_b, ivl_cuda_rms_norm when norm_b is NULL); and
+ * y[m] += bias[m] for the three outputs [rows, cols[m]] of q, k and v in one launch. A NULL
+ * bias is skipped. */
+cudaError_t ivl_cuda_bias_gelu(void *y, ivl_cuda_dtype t, const uint16_t *bias, int64_t rows,
+                               int64_t cols, cudaStream_t stream);
+cudaError_t ivl_cuda_bias_scaled_add(void *x, const void *y, ivl_cuda_dtype t, const uint16_t *bias,
+                                     const uint16_t *scale, int64_t rows, int64_t cols, void *xn,
+                                     const uint16_t *norm_w, const uint16_t *norm_b, float eps,
+                                     cudaStream_t stream);
+cudaError_t ivl_cuda_add_bias3(void *const y[3], ivl_cuda_dtype t, const uint16_t *const bias[3],
+                               const int64_t cols[3], int64_t rows, cudaStream_t stream);
 
 cudaError_t ivl_cuda_rms_norm(void *y, const void *x, ivl_cuda_dtype t, const uint16_t *w,
                               int64_t rows, int64_t cols, float eps, cudaStream_t stream);

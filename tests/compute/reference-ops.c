@@ -279,6 +279,9 @@ ivl_backend *ivl_reference_backend_new(GError **error)
     reference_ops.patchify = ref_patchify;
     reference_ops.pixel_shuffle = ref_pixel_shuffle;
     reference_ops.argmax = ref_argmax;
+    /* the optional fusions fall back to the reference ops above */
+    reference_ops.matmul_gelu = NULL;
+    reference_ops.matmul_add_scaled = NULL;
     g_once_init_leave(&ops_ready, 1);
   }
   be->ops = &reference_ops;

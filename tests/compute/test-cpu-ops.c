@@ -227,6 +227,72 @@ static void test_rows_alone(ivl_backend *be)
   }
 }
 
+/* A tensor of dtype holding uniform values in [-1, 1). */
+static ivl_tensor *random_tensor(ivl_backend *be, ivl_dtype dtype, int64_t rows, int64_t cols,
+                                 guint32 *state)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree float *v = g_new(float, rows *cols);
+  for (int64_t i = 0; i < rows * cols; i++)
+    v[i] = (float)((*state = *state * 1664525u + 1013904223u) >> 8) * 0x1p-23f - 1.0f;
+  ivl_tensor *t = be->ops->tensor_new(be, dtype, rows, cols, &error);
+  EXPECT(t && be->ops->upload_f32(be, t, 0, rows, v, &error), "random tensor: %s",
+         error ? error->message : "");
+  return t;
+}
+
+static gboolean same_bits(ivl_backend *be, const ivl_tensor *a, const ivl_tensor *b)
+{
+  return ivl_backend_take_error(be, NULL) &&
+         memcmp(a->data, b->data, (size_t)(a->rows * a->cols) * sizeof(float)) == 0;
+}
+
+/* matmul_gelu and matmul_add_scaled (run on each tile of the product while it is in cache)
+ * give the bits of matmul then gelu, and of matmul, add_scaled, layer_norm: the vision goldens stay
+ * as they were. Widths are multiples of 8, as the models' (the AVX2 GELU takes 8 at a time,
+ * so elsewhere the split over rows decides which values take its scalar tail). */
+static void test_fusions(ivl_backend *be)
+{
+  /* m, n, k: the packed GEMM, the few-row GEMV, several row blocks' worth of columns */
+  static const int64_t shapes[][3] = {{37, 40, 24}, {5, 72, 64}, {300, 136, 64}};
+  guint32 state = 777;
+  for (size_t i = 0; i < G_N_ELEMENTS(shapes); i++) {
+    const int64_t m = shapes[i][0], n = shapes[i][1], k = shapes[i][2];
+    ivl_tensor *x = random_tensor(be, IVL_DTYPE_F32, m, k, &state);
+    ivl_tensor *w = random_tensor(be, IVL_DTYPE_BF16, n, k, &state);
+    ivl_tensor *b = random_tensor(be, IVL_DTYPE_BF16, 1, n, &state);
+    ivl_tensor *ls = random_tensor(be, IVL_DTYPE_BF16, 1, n, &state);
+    ivl_tensor *y1 = random_tensor(be, IVL_DTYPE_F32, m, n, &state);
+    ivl_tensor *y2 = random_tensor(be, IVL_DTYPE_F32, m, n, &state);
+    ivl_tensor *r1 = random_tensor(be, IVL_DTYPE_F32, m, n, &state);
+    ivl_tensor *n1 = random_tensor(be, IVL_DTYPE_F32, m, n, &state);
+    ivl_tensor *n2 = random_tensor(be, IVL_DTYPE_F32, m, n, &state);
+    ivl_tensor *r2 = be->ops->tensor_new(be, IVL_DTYPE_F32, m, n, NULL);
+    memcpy(r2->data, r1->data, (size_t)(m * n) * sizeof(float));
+    for (int with_bias = 0; with_bias < 2; with_bias++) {
+      ivl_tensor *bias = with_bias ? b : NULL;
+      be->ops->matmul(be, y1, x, w, bias);
+      be->ops->gelu(be, y1);
+      be->ops->matmul_gelu(be, y2, x, w, bias);
+      EXPECT(same_bits(be, y1, y2),
+             "matmul_gelu %" G_GINT64_FORMAT "x%" G_GINT64_FORMAT "x%" G_GINT64_FORMAT
+             " (bias %d) differs from matmul, gelu",
+             m, n, k, with_bias);
+      be->ops->matmul(be, y1, x, w, bias);
+      be->ops->add_scaled(be, r1, y1, ls);
+      be->ops->layer_norm(be, n1, r1, ls, b, 1e-6f);
+      be->ops->matmul_add_scaled(be, r2, y2, x, w, bias, ls, n2, ls, b, 1e-6f);
+      EXPECT(same_bits(be, r1, r2) && same_bits(be, n1, n2),
+             "matmul_add_scaled %" G_GINT64_FORMAT "x%" G_GINT64_FORMAT "x%" G_GINT64_FORMAT
+             " (bias %d) differs from matmul, add_scaled, layer_norm",
+             m, n, k, with_bias);
+    }
+    ivl_tensor *all[] = {x, w, b, ls, y1, y2, r1, r2, n1, n2};
+    for (size_t t = 0; t < G_N_ELEMENTS(all); t++)
+      be->ops->tensor_free(be, all[t]);
+  }
+}
+
 int main(int argc, char **argv)
 {
   ivl_op_cases_params params = {.seed = 20261127};
@@ -260,6 +326,7 @@ int main(int argc, char **argv)
   test_errors(cpu);
   test_rows_alone(cpu);
   test_argmax(cpu);
+  test_fusions(cpu);
   cpu->ops->free(cpu);
   ref->ops->free(ref);
   printf("%d failure(s)\n", failures);

@@ -55,6 +55,43 @@ static gboolean run_matmul(ops_ctx *c, const ops_case *k, double *nmse, char **w
   return ops_compare(c, &y, k->op->tol, nmse, why);
 }
 
+/* fc1's product, bias and GELU: y = gelu(x w^T + b). */
+static gboolean run_matmul_gelu(ops_ctx *c, const ops_case *k, double *nmse, char **why)
+{
+  ops_pair x = ops_input(c, k->n, k->in, 1.0f, 0.0f);
+  ops_pair w = ops_weight(c, IVL_DTYPE_BF16, k->out, k->in, 2.0f / sqrtf((float)k->in), 0.0f);
+  ops_pair b = ops_weight(c, IVL_DTYPE_BF16, 1, k->out, 0.5f, 0.0f);
+  ops_pair y = ops_output(c, k->n, k->out);
+  for (int s = 0; s < 2; s++)
+    c->be[s]->ops->matmul_gelu(c->be[s], &y.view[s], &x.view[s], &w.view[s],
+                               k->bias ? &b.view[s] : NULL);
+  return ops_compare(c, &y, k->op->tol, nmse, why);
+}
+
+/* proj's or fc2's product, bias, layer scale and residual add, y += (x w^T + b) * scale,
+ * then the next norm of y into yn (causal: a layer norm; f32: an RMS norm; else none). */
+static gboolean run_matmul_add_scaled(ops_ctx *c, const ops_case *k, double *nmse, char **why)
+{
+  ops_pair x = ops_input(c, k->n, k->in, 1.0f, 0.0f);
+  ops_pair w = ops_weight(c, IVL_DTYPE_BF16, k->out, k->in, 1.0f / sqrtf((float)k->in), 0.0f);
+  ops_pair b = ops_weight(c, IVL_DTYPE_BF16, 1, k->out, 0.5f, 0.0f);
+  ops_pair scale = ops_weight(c, IVL_DTYPE_BF16, 1, k->out, 0.5f, 0.5f);
+  ops_pair nw = ops_weight(c, IVL_DTYPE_BF16, 1, k->out, 0.5f, 1.0f);
+  ops_pair nb = ops_weight(c, IVL_DTYPE_BF16, 1, k->out, 0.5f, 0.0f);
+  ops_pair y = ops_inout(c, k->n, k->out, 1.0f);
+  ops_pair out = ops_output(c, k->n, k->out);
+  const gboolean norm = k->causal || k->f32;
+  ops_pair yn = ops_output(c, k->n, norm ? k->out : 1);
+  for (int s = 0; s < 2; s++)
+    c->be[s]->ops->matmul_add_scaled(c->be[s], &y.view[s], &out.view[s], &x.view[s], &w.view[s],
+                                     k->bias ? &b.view[s] : NULL, &scale.view[s],
+                                     norm ? &yn.view[s] : NULL, &nw.view[s],
+                                     k->causal ? &nb.view[s] : NULL, 1e-6f);
+  if (!ops_compare(c, &y, k->op->tol, nmse, why))
+    return FALSE;
+  return !norm || ops_compare(c, &yn, k->op->tol, nmse, why);
+}
+
 static gboolean run_rms_norm(ops_ctx *c, const ops_case *k, double *nmse, char **why)
 {
   ops_pair x = ops_input(c, k->n, k->in, 2.0f, 0.0f);
@@ -220,6 +257,10 @@ static const ops_op MATMUL_Q8 = {"matmul q8", run_matmul, 1e-4,
                                  "x, y and (over 8 rows) w rounded to bf16 (~7.5e-6)"};
 static const ops_op MATMUL_Q4 = {"matmul q4", run_matmul, 1e-4,
                                  "x, y and (over 8 rows) w rounded to bf16 (~7.5e-6)"};
+static const ops_op MATMUL_GELU = {"matmul_gelu", run_matmul_gelu, 1e-4,
+                                   "x, the product and y rounded to bf16 (~7.5e-6)"};
+static const ops_op MATMUL_ADD_SCALED = {"matmul_add_scaled", run_matmul_add_scaled, 1e-4,
+                                         "y, x, the product, the norm rounded to bf16 (~1e-5)"};
 static const ops_op RMS_NORM = {"rms_norm", run_rms_norm, 1e-4,
                                 "x and y rounded to bf16 (~5e-6); f32 statistics"};
 static const ops_op LAYER_NORM = {"layer_norm", run_layer_norm, 1e-4,
@@ -321,6 +362,33 @@ static const ops_case cases[] = {
     Q4MM("8B o_proj, 7 rows", 7, 3584, 3584, FALSE, FALSE),
     Q4MM("300M fc1, one tile of 1025, bias", 1025, 4096, 1024, TRUE, FALSE),
     Q4MM("8B o_proj, prefill 300", 300, 3584, 3584, FALSE, FALSE),
+    /* the vision MLP's and proj's epilogues */
+    {.op = &MATMUL_GELU,
+     .what = "300M fc1, one tile",
+     .n = 1025,
+     .out = 4096,
+     .in = 1024,
+     .bias = TRUE},
+    {.op = &MATMUL_ADD_SCALED,
+     .what = "300M fc2, one tile",
+     .n = 1025,
+     .out = 1024,
+     .in = 4096,
+     .bias = TRUE},
+    {.op = &MATMUL_ADD_SCALED,
+     .what = "300M proj + norm2, 2 tiles",
+     .n = 2050,
+     .out = 1024,
+     .in = 1024,
+     .bias = TRUE,
+     .causal = TRUE},
+    {.op = &MATMUL_ADD_SCALED,
+     .what = "6B fc2 + RMS norm1, one tile",
+     .n = 1025,
+     .out = 3200,
+     .in = 12800,
+     .bias = TRUE,
+     .f32 = TRUE},
     /* norms */
     {.op = &RMS_NORM, .what = "1B hidden, 7 rows", .n = 7, .in = 896, .eps = 1e-6f},
     {.op = &RMS_NORM, .what = "78B hidden, 3 rows", .n = 3, .in = 8192, .eps = 1e-6f},
@@ -440,6 +508,36 @@ static const ops_case emu_cases[] = {
     Q4MM("3 rows, bias", 3, 41, 256, TRUE, FALSE),
     Q4MM("7 rows, f32 y", 7, 40, 512, FALSE, TRUE),
     Q4MM("40 rows to bf16", 40, 48, 128, TRUE, FALSE),
+    {.op = &MATMUL_GELU, .what = "21 rows, bias", .n = 21, .out = 136, .in = 64, .bias = TRUE},
+    {.op = &MATMUL_GELU, .what = "one row (GEMV), no bias", .n = 1, .out = 72, .in = 64},
+    {.op = &MATMUL_ADD_SCALED,
+     .what = "21 rows, bias",
+     .n = 21,
+     .out = 72,
+     .in = 136,
+     .bias = TRUE},
+    {.op = &MATMUL_ADD_SCALED, .what = "3 rows, no bias", .n = 3, .out = 64, .in = 40},
+    {.op = &MATMUL_ADD_SCALED,
+     .what = "21 rows + layer norm",
+     .n = 21,
+     .out = 320,
+     .in = 64,
+     .bias = TRUE,
+     .causal = TRUE},
+    {.op = &MATMUL_ADD_SCALED,
+     .what = "9 rows + RMS norm",
+     .n = 9,
+     .out = 96,
+     .in = 64,
+     .bias = TRUE,
+     .f32 = TRUE},
+    {.op = &MATMUL_ADD_SCALED,
+     .what = "one row (GEMV) + layer norm",
+     .n = 1,
+     .out = 64,
+     .in = 96,
+     .bias = TRUE,
+     .causal = TRUE},
     {.op = &RMS_NORM, .what = "7 rows of 896", .n = 7, .in = 896, .eps = 1e-6f},
     {.op = &RMS_NORM, .what = "3 rows of 8192", .n = 3, .in = 8192, .eps = 1e-6f},
     {.op = &RMS_NORM, .what = "f32 weight converted", .n = 5, .in = 200, .eps = 1e-6f, .f32 = TRUE},
