@@ -3,7 +3,8 @@
  * Each launch is priced at max(bytes / HBM bandwidth, FLOPs / compute rate) plus a fixed
  * launch cost; the bytes are the distinct 32-byte sectors it touches (as if L2 caught every
  * reuse within a launch and none across launches), the FLOPs are cuBLAS's from its shapes
- * (tensor cores) and what the kernels declare (CUDA cores). The figures are an H100 SXM's
+ * (tensor cores), what the kernels declare (CUDA cores) and their mma instructions' (tensor
+ * cores: the flash attention). The figures are an H100 SXM's
  * datasheet values: a floor, not a measurement; tests/gpu/run.sh compares them with one. */
 #include "ivl-config.h"
 

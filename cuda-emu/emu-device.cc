@@ -61,6 +61,8 @@ static DATA uint32_t epoch_counter = 1;
 static DATA uint32_t block_epoch = 1;
 static DATA uint32_t warp_epoch[MAX_THREADS / 32] = {1};
 static DATA uint32_t warp_arrived[MAX_THREADS / 32] = {0}; /* lanes waiting at a warp op */
+/* What the lanes of each warp gave to their last ivl_emu_warp_gather, lane after lane. */
+static DATA char (*gathered)[32 * IVL_EMU_GATHER_MAX] = nullptr;
 
 /* The dynamic shared memory of the running block: in .bss, so the race check covers it. */
 static char dynamic_shared[IVL_EMU_SHARED_OPTIN] __attribute__((aligned(16)));
@@ -325,6 +327,7 @@ static void ensure_stacks(void)
     ivl_emu_report("cannot map fiber stacks");
   stacks = (char *)m;
   threads = new emu_thread[MAX_THREADS];
+  gathered = new char[MAX_THREADS / 32][32 * IVL_EMU_GATHER_MAX];
 }
 
 /* -- rendezvous -- */
@@ -378,6 +381,13 @@ static void complete_warp_op(emu_thread *first, unsigned mask)
                      t->lane, cur->lane, cur->warp, t->file, t->line, cur->file, cur->line, mask);
     if (t->op == IVL_EMU_BALLOT) {
       t->result = ballot;
+    } else if (t->op == IVL_EMU_GATHER) {
+      /* The lanes wait here, so their contributions (on their stacks) are still there. */
+      if (t->arg != cur->arg)
+        ivl_emu_report("a warp gather at %s:%d: lanes %d and %d give %d and %d bytes", t->file,
+                       t->line, t->lane, cur->lane, t->arg, cur->arg);
+      memcpy(gathered[cur->warp] + l * t->arg, (const void *)(uintptr_t)t->value, t->arg);
+      t->result = (uintptr_t)gathered[cur->warp];
     } else if (t->op != IVL_EMU_SYNCWARP) {
       const int src = source_lane(t);
       if (!(mask & (1u << src)))
@@ -405,6 +415,9 @@ extern "C" uint64_t ivl_emu_warp(unsigned mask, enum ivl_emu_warp_op op, uint64_
     ivl_emu_report("a warp operation at %s:%d with mask %#x names lanes past the block's %d "
                    "threads",
                    file, line, mask, n_threads);
+  if (op == IVL_EMU_GATHER && (mask != 0xffffffffu || arg <= 0 || arg > IVL_EMU_GATHER_MAX))
+    ivl_emu_report("a warp gather at %s:%d with mask %#x and %d bytes (full warps, at most %d)",
+                   file, line, mask, arg, IVL_EMU_GATHER_MAX);
   if (width <= 0 || width > 32 || (width & (width - 1)) != 0)
     ivl_emu_report("a shuffle at %s:%d with width %d", file, line, width);
   cur->state = AT_WARP;

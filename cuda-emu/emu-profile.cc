@@ -24,7 +24,7 @@ static std::map<std::string, ivl_emu_profile_entry> entries;
 static uint64_t *sector_bits[2];
 static std::vector<uint64_t> sector_words[2];
 static uint64_t sectors[2];
-static double launch_flops;
+static double launch_flops, launch_tensor_flops;
 
 extern "C" void ivl_emu_profile_start(const ivl_emu_roofline *r)
 {
@@ -68,6 +68,11 @@ extern "C" void ivl_emu_count_flops(double flops)
   launch_flops += flops;
 }
 
+extern "C" void ivl_emu_count_tensor_flops(double flops)
+{
+  launch_tensor_flops += flops;
+}
+
 static void add(const std::string &name, double bytes, double seconds, double flops)
 {
   ivl_emu_profile_entry &e = entries[name];
@@ -82,7 +87,7 @@ static void add(const std::string &name, double bytes, double seconds, double fl
 void ivl_emu_profile_launch_begin(void)
 {
   sectors[0] = sectors[1] = 0;
-  launch_flops = 0;
+  launch_flops = launch_tensor_flops = 0;
 }
 
 void ivl_emu_profile_launch_end(ivl_emu_launch_site site)
@@ -93,14 +98,17 @@ void ivl_emu_profile_launch_end(ivl_emu_launch_site site)
     sector_words[k].clear();
   }
   const double bytes = (double)((sectors[0] + sectors[1]) << SECTOR_SHIFT);
-  const double t = std::max(bytes / roof.bytes_per_s, launch_flops / roof.cuda_core_flops_per_s);
+  /* A kernel's softmax and its mma share the SM's issue slots: their times add up. */
+  const double t =
+      std::max(bytes / roof.bytes_per_s, launch_flops / roof.cuda_core_flops_per_s +
+                                             launch_tensor_flops / roof.tensor_flops_per_s);
   /* The kernel's name without its template arguments (IVL_LAUNCH's first macro argument ends
    * at the first comma of a template's); file:line tells the instances apart. */
   const char *kernel = site.kernel ? site.kernel : "?", *file = strrchr(site.file, '/');
   char name[sizeof(ivl_emu_profile_entry::name)];
   snprintf(name, sizeof name, "%.*s (%s:%d)", (int)strcspn(kernel, "<"), kernel,
            file ? file + 1 : site.file, site.line);
-  add(name, bytes, roof.launch_s + t, launch_flops);
+  add(name, bytes, roof.launch_s + t, launch_flops + launch_tensor_flops);
 }
 
 void ivl_emu_profile_gemm(const char *what, int m, int n, int k, int batch, bool a_shared,

@@ -52,6 +52,7 @@ enum ivl_emu_warp_op {
   IVL_EMU_SHFL_XOR,
   IVL_EMU_BALLOT,
   IVL_EMU_SYNCWARP,
+  IVL_EMU_GATHER,
 };
 extern "C" void ivl_emu_syncthreads(const char *file, int line);
 /* The lanes of `mask` exchange 8-byte values: returns the value of the lane this op selects
@@ -65,6 +66,20 @@ extern "C" void ivl_emu_check_access(const void *p, size_t n, int write);
 extern "C" void ivl_emu_copy(void *dst, const void *src, size_t n);
 /* A thread's FLOPs, for the profile (IVL_FLOPS in kernels/common.cuh). */
 extern "C" void ivl_emu_count_flops(double flops);
+/* ... and those it does on tensor cores (IVL_TENSOR_FLOPS, kernels/mma.cuh). */
+extern "C" void ivl_emu_count_tensor_flops(double flops);
+
+/* Every lane of the full warp gives `n` bytes at `mine` (n <= IVL_EMU_GATHER_MAX); once all
+ * have, each gets the 32 contributions, lane after lane, valid until its next warp operation:
+ * the register exchange of a warp-wide instruction such as mma.sync (kernels/mma.cuh). */
+#define IVL_EMU_GATHER_MAX 64
+static inline const void *ivl_emu_warp_gather(const void *mine, size_t n,
+                                              const char *file = __builtin_FILE(),
+                                              int line = __builtin_LINE())
+{
+  return (const void *)(uintptr_t)ivl_emu_warp(0xffffffffu, IVL_EMU_GATHER, (uintptr_t)mine, (int)n,
+                                               32, file, line);
+}
 
 #define __syncthreads() ivl_emu_syncthreads(__FILE__, __LINE__)
 static inline void __syncwarp(unsigned mask = 0xffffffffu, const char *file = __builtin_FILE(),

@@ -35,7 +35,8 @@ void *ivl_emu_cublas_workspace(void *handle);
 
 /* The roofline a profile prices each launch with (emu-profile.cc): a launch costs launch_s
  * plus the larger of its global bytes over bytes_per_s and its FLOPs over the rate of the
- * units doing them (cuBLAS with 16-bit operands: tensor cores; kernels: CUDA cores). Copies
+ * units doing them (cuBLAS with 16-bit operands and a kernel's mma: tensor cores; the rest of
+ * a kernel's: CUDA cores; a kernel doing both pays the sum of the two times). Copies
  * between host and device move at host_bytes_per_s. */
 typedef struct {
   double bytes_per_s, tensor_flops_per_s, cuda_core_flops_per_s, host_bytes_per_s, launch_s;
@@ -52,6 +53,8 @@ void ivl_emu_profile_stop(void);
 size_t ivl_emu_profile_read(ivl_emu_profile_entry *out, size_t max);
 /* What a kernel says it computes (IVL_FLOPS in kernels/common.cuh), added to its launch. */
 void ivl_emu_count_flops(double flops);
+/* The same for a kernel's tensor-core instructions (IVL_TENSOR_FLOPS, kernels/mma.cuh). */
+void ivl_emu_count_tensor_flops(double flops);
 
 #ifdef __cplusplus
 }

@@ -111,12 +111,27 @@ static inline void ivl_launch(void (*kernel)(P...), dim3 grid, dim3 block, size_
 #define IVL_LAUNCH(...) ivl_launch(__VA_ARGS__)
 #endif
 
+/* Dynamic shared memory (the launch's shared bytes) as a `type *`; one byte array for every
+ * kernel, since nvcc refuses extern __shared__ arrays of different types under one name.
+ * 16-byte aligned (cp.async, uint4). The emulation defines its own (ivl-cuda-emu.h). */
+#ifndef IVL_CUDA_EMULATION
+#define IVL_EXTERN_SHARED(type, name)                                                              \
+  extern __shared__ __align__(16) unsigned char ivl_dynamic_shared[];                              \
+  type *name = (type *)ivl_dynamic_shared
+#endif
+
 /* The FLOPs a thread does, for the emulation's roofline projection (cuda-emu/emu-profile.cc):
  * only kernels that may be compute-bound say theirs; nothing on a GPU. */
 #ifdef IVL_CUDA_EMULATION
 #define IVL_FLOPS(n) ivl_emu_count_flops((double)(n))
 #else
 #define IVL_FLOPS(n) ((void)0)
+#endif
+/* The same for tensor-core FLOPs (mma.cuh counts its own), priced at the tensor-core rate. */
+#ifdef IVL_CUDA_EMULATION
+#define IVL_TENSOR_FLOPS(n) ivl_emu_count_tensor_flops((double)(n))
+#else
+#define IVL_TENSOR_FLOPS(n) ((void)0)
 #endif
 
 static inline unsigned ivl_blocks(int64_t n, int threads)

@@ -3,6 +3,7 @@
  * make fires on a deliberately broken kernel (run in a subprocess, since a report aborts). */
 #include "ivl-cuda-emu.h"
 #include "ivl-emu.h"
+#include "mma.cuh"
 
 #include <glib.h>
 
@@ -84,6 +85,66 @@ static void test_warp_exchange(void)
   g_assert_cmpint(c, ==, 64);
   cudaFree(out);
   cudaFree(counter);
+}
+
+/* mma.sync m16n8k16 (kernels/mma.cuh) against a plain product: each lane loads its fragments
+ * of A (16 x 16), B (16 x 8) and C as the PTX ISA lays them out, and stores D likewise. The
+ * matrices are neither symmetric nor periodic along any layout's stride, so a lane or register
+ * taken for another fails; their values (small integers and halves) make every sum exact.
+ * Two warps, each with its own matrices, check that warps do not share the exchange. */
+static __global__ void mma_kernel(float *d, const float *a, const float *b, const float *c)
+{
+  const int w = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+  const float *aw = a + w * 256, *bw = b + w * 128, *cw = c + w * 128;
+  uint32_t ar[4], br[2];
+  for (int i = 0; i < 4; i++) {
+    const int r = g + 8 * (i & 1), k = 2 * t + 8 * (i >> 1);
+    ar[i] = ivl_pack_bf16x2(aw[r * 16 + k], aw[r * 16 + k + 1]);
+  }
+  for (int i = 0; i < 2; i++) {
+    const int k = 2 * t + 8 * i;
+    br[i] = ivl_pack_bf16x2(bw[k * 8 + g], bw[(k + 1) * 8 + g]);
+  }
+  float acc[4];
+  for (int i = 0; i < 4; i++)
+    acc[i] = cw[(g + 8 * (i >> 1)) * 8 + 2 * t + (i & 1)];
+  ivl_mma_bf16_16816(acc, ar, br);
+  for (int i = 0; i < 4; i++)
+    d[w * 128 + (g + 8 * (i >> 1)) * 8 + 2 * t + (i & 1)] = acc[i];
+}
+
+static void test_mma(void)
+{
+  float ha[2 * 256], hb[2 * 128], hc[2 * 128], want[2 * 128], got[2 * 128];
+  for (int i = 0; i < 2 * 256; i++)
+    ha[i] = (float)((i * 37 + i / 16 * 5) % 23 - 11) * 0.5f;
+  for (int i = 0; i < 2 * 128; i++) {
+    hb[i] = (float)((i * 29 + i / 8 * 3) % 19 - 9);
+    hc[i] = (float)(i % 7) - 3.0f;
+  }
+  for (int w = 0; w < 2; w++)
+    for (int r = 0; r < 16; r++)
+      for (int n = 0; n < 8; n++) {
+        float s = hc[w * 128 + r * 8 + n];
+        for (int k = 0; k < 16; k++)
+          s += ha[w * 256 + r * 16 + k] * hb[w * 128 + k * 8 + n];
+        want[w * 128 + r * 8 + n] = s;
+      }
+  float *a = device_floats(2 * 256, 0), *b = device_floats(2 * 128, 0),
+        *c = device_floats(2 * 128, 0), *d = device_floats(2 * 128, 0);
+  cudaMemcpy(a, ha, sizeof ha, cudaMemcpyHostToDevice);
+  cudaMemcpy(b, hb, sizeof hb, cudaMemcpyHostToDevice);
+  cudaMemcpy(c, hc, sizeof hc, cudaMemcpyHostToDevice);
+  LAUNCH(mma_kernel, 1, 64, 0, nullptr, d, (const float *)a, (const float *)b, (const float *)c);
+  g_assert_cmpint(cudaGetLastError(), ==, cudaSuccess);
+  cudaMemcpy(got, d, sizeof got, cudaMemcpyDeviceToHost);
+  for (int i = 0; i < 2 * 128; i++)
+    if (got[i] != want[i])
+      g_error("mma: D[%d][%d][%d] = %g, want %g", i / 128, i % 128 / 8, i % 8, got[i], want[i]);
+  cudaFree(a);
+  cudaFree(b);
+  cudaFree(c);
+  cudaFree(d);
 }
 
 static __global__ void add_one_kernel(float *x, const int *step)
@@ -432,6 +493,7 @@ int main(int argc, char **argv)
   g_test_init(&argc, &argv, nullptr);
   g_test_add_func("/emu/block-sum", test_block_sum);
   g_test_add_func("/emu/warp-exchange", test_warp_exchange);
+  g_test_add_func("/emu/mma", test_mma);
   g_test_add_func("/emu/graph", test_graph);
   g_test_add_func("/emu/launch-limits", test_launch_limits);
   g_test_add_func("/emu/two-devices", test_two_devices);
