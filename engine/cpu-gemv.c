@@ -269,6 +269,19 @@ rows_bf16_avx512_store(const int nr, const cpu_gemm_args *g, int64_t i0, const f
     g->c[(i0 + r) * g->ldc + j] = g->alpha * (dots[r] + tails[r]) + bias;
 }
 
+/* The group's rows of A (a) and their split copies (as). */
+__attribute__((always_inline)) static inline void group_rows(const int nr, const cpu_gemm_args *g,
+                                                             int64_t i0, const float *split512,
+                                                             int64_t per_row, const float **a,
+                                                             const float **as)
+{
+#pragma GCC unroll 8
+  for (int r = 0; r < nr; r++) {
+    a[r] = g->a + (i0 + r) * g->lda;
+    as[r] = split512 + r * per_row;
+  }
+}
+
 /* C[i0 + r][j] for r < nr (the rows of one group, split512 = split_even_odd_512 of each, one
  * every per_row floats) and j0 <= j < j1: two accumulators per row, 2 * nr of AVX-512's 32
  * registers, each sum ending as dot_bf16_avx2's. For rows that fit in L1 together. */
@@ -279,11 +292,7 @@ rows_bf16_avx512_t(const int nr, const cpu_gemm_args *g, int64_t i0, const float
   const __m512i odd = _mm512_set1_epi32((int)0xffff0000u);
   const int64_t k = g->k, k32 = k / 32 * 32;
   const float *a[ROWS_MAX], *as[ROWS_MAX];
-#pragma GCC unroll 8
-  for (int r = 0; r < nr; r++) {
-    a[r] = g->a + (i0 + r) * g->lda;
-    as[r] = split512 + r * per_row;
-  }
+  group_rows(nr, g, i0, split512, per_row, a, as);
   for (int64_t j = j0; j < j1; j++) {
     const uint16_t *w = (const uint16_t *)g->b + j * g->ldb;
     __m512 acc[ROWS_MAX][2];
@@ -320,11 +329,7 @@ rows_bf16_avx512_kb_t(const int nr, const cpu_gemm_args *g, int64_t i0, const fl
   const __m512i odd = _mm512_set1_epi32((int)0xffff0000u);
   const int64_t k = g->k, k32 = k / 32 * 32;
   const float *a[ROWS_MAX], *as[ROWS_MAX];
-#pragma GCC unroll 8
-  for (int r = 0; r < nr; r++) {
-    a[r] = g->a + (i0 + r) * g->lda;
-    as[r] = split512 + r * per_row;
-  }
+  group_rows(nr, g, i0, split512, per_row, a, as);
   const int64_t jb = j0;
   const int nb = (int)(j1 - j0);
   __m512 held[KB_COLS][ROWS_MAX][2]; /* the sums between chunks */
