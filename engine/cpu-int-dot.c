@@ -461,6 +461,44 @@ __attribute__((target(VNNI_TARGET))) static void tile_dispatch_vnni(const prod *
   }
 }
 
+/* dot_row_avx2 with vpdpbusd in place of maddubs + madd (Q8 keeps the sign trick: with one
+ * weight row there is no tile to share the offset of w + 128 over). */
+__attribute__((target(VNNI_TARGET), always_inline)) static inline float
+dot_row_vnni(const prod *p, const int q4, int64_t i, int64_t j)
+{
+  const cpu_gemm_args *g = p->g;
+  const cpu_qact *qa = g->aq;
+  const int64_t full = g->k / QB;
+  const int8_t *q = qa->q + i * qa->n_blocks * QB;
+  const float *d = qa->d + i * qa->n_blocks;
+  const float *m = q4 ? qa->neg_dsum + i * qa->n_blocks : NULL;
+  const uint16_t *ws = q4 ? p->q4_scales + j * (g->k / QB) : NULL;
+  const char *wrow = (const char *)g->b + (q4 ? j * g->k / 2 : j * g->k);
+  const __m256i zero = _mm256_setzero_si256();
+  __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+  for (int64_t b = 0; b < full; b++) {
+    _mm_prefetch(wrow + b * (q4 ? QB / 2 : QB) + CPU_GEMV_PREFETCH, _MM_HINT_T0);
+    __m256i a = _mm256_loadu_si256((const __m256i *)(q + b * QB));
+    __m256i w = load_w(wrow + b * (q4 ? QB / 2 : QB), q4);
+    if (q4) {
+      __m256 s = _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(zero, w, a));
+      __m256 t = _mm256_fmadd_ps(s, _mm256_set1_ps(d[b]), _mm256_set1_ps(m[b]));
+      acc[b % 2] = _mm256_fmadd_ps(t, _mm256_set1_ps(_cvtsh_ss(ws[b])), acc[b % 2]);
+    } else {
+      __m256i s = _mm256_dpbusd_epi32(zero, _mm256_abs_epi8(a), _mm256_sign_epi8(w, a));
+      acc[b % 2] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(d[b]), acc[b % 2]);
+    }
+  }
+  float sum = hsum(_mm256_add_ps(acc[0], acc[1]));
+  return full < qa->n_blocks ? sum + tail_dot(g, i, j) : sum;
+}
+
+__attribute__((target(VNNI_TARGET))) static float dot_row_dispatch_vnni(const prod *p, int64_t i,
+                                                                        int64_t j)
+{
+  return p->q4_scales ? dot_row_vnni(p, 1, i, j) : dot_row_vnni(p, 0, i, j);
+}
+
 /* AVX-512 VNNI and VL, checked once; used where g->avx512 (cpu_avx512_available()) is set. */
 static gboolean vnni_available(void)
 {
@@ -499,6 +537,10 @@ void cpu_int_dot_tile(const cpu_gemm_args *g, int64_t i0, int64_t i1, int64_t j0
           else
             tile_dispatch_avx2(&p, mr, nr, ib, jb);
         }
+  } else if (simd && g->avx512 && vnni_available()) {
+    for (int64_t j = j0; j < j1; j++)
+      for (int64_t i = i0; i < i1; i++)
+        store(&p, i, j, dot_row_dispatch_vnni(&p, i, j));
   } else if (simd) {
     for (int64_t j = j0; j < j1; j++)
       for (int64_t i = i0; i < i1; i++)
