@@ -13,7 +13,9 @@
  *
  * Few rows (decode): one weight row streamed at a time, two accumulators over alternate
  * blocks to cover the FMA latency. More rows (prefill, vision): tiles of 4 rows of A × 2
- * weight rows, the weights unpacked once per block for 4 rows and A read from cache.
+ * weight rows, the weights unpacked once per block for 4 rows and A read from cache. With
+ * AVX-512 VNNI (g->avx512 and the CPU has it) the tiles are 4 × 4 and vpdpbusd takes the place
+ * of maddubs + madd: the same int32 lanes, so the same results bit for bit.
  */
 #include "cpu-kernels.h"
 
@@ -367,6 +369,145 @@ tile_dispatch_avx2(const prod *p, int mr, int nr, int64_t i0, int64_t j0)
   }
 }
 
+/* -- AVX-512 VNNI: vpdpbusd sums the 4 products of each int32 lane in one instruction, the
+ * same exact integers per lane as maddubs + madd, so that the float operations after it, and
+ * the results, are those of tile_avx2 bit for bit. Its 32 registers hold 4 × 4 tiles. -- */
+#define VNNI_TARGET "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c"
+#define VNNI_COLS 4
+
+/* Q8 weights go in as w + 128 (unsigned, shared by the tile's rows) and each lane starts from
+ * -128 · Σa of its 4 activations (shared by the columns): Σ (w + 128) · a - 128 Σa = Σ w · a,
+ * in int32 without overflow (4 · 255 · 127). One instruction per product where AVX2 takes
+ * three (sign, maddubs, madd). */
+__attribute__((target(VNNI_TARGET), always_inline)) static inline void
+tile_vnni(const prod *p, const int q4, const int mr, const int nr, int64_t i0, int64_t j0)
+{
+  const cpu_gemm_args *g = p->g;
+  const cpu_qact *qa = g->aq;
+  const int64_t full = g->k / QB, nb = qa->n_blocks;
+  const int64_t row_bytes = q4 ? g->k / 2 : g->k, block_bytes = q4 ? QB / 2 : QB;
+  const __m256i bias = _mm256_set1_epi8((char)0x80);
+  const char *wrow[VNNI_COLS];
+  const uint16_t *wsc[VNNI_COLS];
+  const uint16_t *scales = p->q4_scales;
+  __m256 acc[TILE_ROWS][VNNI_COLS];
+#pragma GCC unroll 4
+  for (int c = 0; c < nr; c++) {
+    wrow[c] = (const char *)g->b + (j0 + c) * row_bytes;
+    wsc[c] = q4 ? scales + (j0 + c) * (g->k / QB) : NULL;
+  }
+#pragma GCC unroll 4
+  for (int r = 0; r < mr; r++)
+#pragma GCC unroll 4
+    for (int c = 0; c < nr; c++)
+      acc[r][c] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < full; b++) {
+    __m256i w[VNNI_COLS];
+    __m256 ws[VNNI_COLS];
+#pragma GCC unroll 4
+    for (int c = 0; c < nr; c++) {
+      w[c] = load_w(wrow[c] + b * block_bytes, q4);
+      if (!q4)
+        w[c] = _mm256_xor_si256(w[c], bias);
+      ws[c] = q4 ? _mm256_set1_ps(_cvtsh_ss(wsc[c][b])) : _mm256_setzero_ps();
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < mr; r++) {
+      __m256i a = _mm256_loadu_si256((const __m256i *)(qa->q + ((i0 + r) * nb + b) * QB));
+      __m256 d = _mm256_broadcast_ss(qa->d + (i0 + r) * nb + b);
+      if (q4) { /* as in tile_avx2 */
+        __m256 m = _mm256_broadcast_ss(qa->neg_dsum + (i0 + r) * nb + b);
+#pragma GCC unroll 4
+        for (int c = 0; c < nr; c++) {
+          __m256 s = _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(_mm256_setzero_si256(), w[c], a));
+          acc[r][c] = _mm256_fmadd_ps(_mm256_fmadd_ps(s, d, m), ws[c], acc[r][c]);
+        }
+      } else {
+        __m256i off = _mm256_sub_epi32(_mm256_setzero_si256(),
+                                       _mm256_dpbusd_epi32(_mm256_setzero_si256(), bias, a));
+#pragma GCC unroll 4
+        for (int c = 0; c < nr; c++)
+          acc[r][c] =
+              _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_dpbusd_epi32(off, w[c], a)), d, acc[r][c]);
+      }
+    }
+  }
+#pragma GCC unroll 4
+  for (int r = 0; r < mr; r++)
+#pragma GCC unroll 4
+    for (int c = 0; c < nr; c++) {
+      float sum = hsum(acc[r][c]);
+      store(p, i0 + r, j0 + c, full < nb ? sum + tail_dot(g, i0 + r, j0 + c) : sum);
+    }
+}
+
+#define VNNI_CASE(q4, mr, nr)                                                                      \
+  case (q4)*100 + (mr)*10 + (nr):                                                                  \
+    tile_vnni(p, q4, mr, nr, i0, j0);                                                              \
+    break;
+#define VNNI_ROW_CASES(q4, mr)                                                                     \
+  VNNI_CASE(q4, mr, 1) VNNI_CASE(q4, mr, 2) VNNI_CASE(q4, mr, 3) VNNI_CASE(q4, mr, 4)
+#define VNNI_CASES(q4)                                                                             \
+  VNNI_ROW_CASES(q4, 1) VNNI_ROW_CASES(q4, 2) VNNI_ROW_CASES(q4, 3) VNNI_ROW_CASES(q4, 4)
+
+__attribute__((target(VNNI_TARGET))) static void tile_dispatch_vnni(const prod *p, int mr, int nr,
+                                                                    int64_t i0, int64_t j0)
+{
+  switch ((p->q4_scales != NULL) * 100 + mr * 10 + nr) {
+    VNNI_CASES(0)
+    VNNI_CASES(1)
+  default:
+    g_assert_not_reached();
+  }
+}
+
+/* dot_row_avx2 with vpdpbusd in place of maddubs + madd (Q8 keeps the sign trick: with one
+ * weight row there is no tile to share the offset of w + 128 over). */
+__attribute__((target(VNNI_TARGET), always_inline)) static inline float
+dot_row_vnni(const prod *p, const int q4, int64_t i, int64_t j)
+{
+  const cpu_gemm_args *g = p->g;
+  const cpu_qact *qa = g->aq;
+  const int64_t full = g->k / QB;
+  const int8_t *q = qa->q + i * qa->n_blocks * QB;
+  const float *d = qa->d + i * qa->n_blocks;
+  const float *m = q4 ? qa->neg_dsum + i * qa->n_blocks : NULL;
+  const uint16_t *ws = q4 ? p->q4_scales + j * (g->k / QB) : NULL;
+  const char *wrow = (const char *)g->b + (q4 ? j * g->k / 2 : j * g->k);
+  const __m256i zero = _mm256_setzero_si256();
+  __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+  for (int64_t b = 0; b < full; b++) {
+    _mm_prefetch(wrow + b * (q4 ? QB / 2 : QB) + CPU_GEMV_PREFETCH, _MM_HINT_T0);
+    __m256i a = _mm256_loadu_si256((const __m256i *)(q + b * QB));
+    __m256i w = load_w(wrow + b * (q4 ? QB / 2 : QB), q4);
+    if (q4) {
+      __m256 s = _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(zero, w, a));
+      __m256 t = _mm256_fmadd_ps(s, _mm256_set1_ps(d[b]), _mm256_set1_ps(m[b]));
+      acc[b % 2] = _mm256_fmadd_ps(t, _mm256_set1_ps(_cvtsh_ss(ws[b])), acc[b % 2]);
+    } else {
+      __m256i s = _mm256_dpbusd_epi32(zero, _mm256_abs_epi8(a), _mm256_sign_epi8(w, a));
+      acc[b % 2] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(d[b]), acc[b % 2]);
+    }
+  }
+  float sum = hsum(_mm256_add_ps(acc[0], acc[1]));
+  return full < qa->n_blocks ? sum + tail_dot(g, i, j) : sum;
+}
+
+__attribute__((target(VNNI_TARGET))) static float dot_row_dispatch_vnni(const prod *p, int64_t i,
+                                                                        int64_t j)
+{
+  return p->q4_scales ? dot_row_vnni(p, 1, i, j) : dot_row_vnni(p, 0, i, j);
+}
+
+/* AVX-512 VNNI and VL, checked once; used where g->avx512 (cpu_avx512_available()) is set. */
+static gboolean vnni_available(void)
+{
+  static int have = -1;
+  if (have < 0)
+    have = __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl");
+  return have;
+}
+
 __attribute__((target("avx2,fma,f16c"))) static float dot_row_dispatch_avx2(const prod *p,
                                                                             int64_t i, int64_t j)
 {
@@ -385,11 +526,21 @@ void cpu_int_dot_tile(const cpu_gemm_args *g, int64_t i0, int64_t i1, int64_t j0
      * while every column pair of the tile passes over it (all of A per pair was L3 traffic
      * of a gigabyte per prefill product) */
     const int64_t slice = MAX(TILE_ROWS, A_SLICE_BYTES / MAX(1, g->k) / TILE_ROWS * TILE_ROWS);
+    const gboolean vnni = g->avx512 && vnni_available();
+    const int64_t cols = vnni ? VNNI_COLS : TILE_COLS;
     for (int64_t is = i0; is < i1; is += slice)
-      for (int64_t jb = j0; jb < j1; jb += TILE_COLS)
-        for (int64_t ib = is; ib < MIN(i1, is + slice); ib += TILE_ROWS)
-          tile_dispatch_avx2(&p, (int)MIN(TILE_ROWS, MIN(i1, is + slice) - ib),
-                             (int)MIN(TILE_COLS, j1 - jb), ib, jb);
+      for (int64_t jb = j0; jb < j1; jb += cols)
+        for (int64_t ib = is; ib < MIN(i1, is + slice); ib += TILE_ROWS) {
+          int mr = (int)MIN(TILE_ROWS, MIN(i1, is + slice) - ib), nr = (int)MIN(cols, j1 - jb);
+          if (vnni)
+            tile_dispatch_vnni(&p, mr, nr, ib, jb);
+          else
+            tile_dispatch_avx2(&p, mr, nr, ib, jb);
+        }
+  } else if (simd && g->avx512 && vnni_available()) {
+    for (int64_t j = j0; j < j1; j++)
+      for (int64_t i = i0; i < i1; i++)
+        store(&p, i, j, dot_row_dispatch_vnni(&p, i, j));
   } else if (simd) {
     for (int64_t j = j0; j < j1; j++)
       for (int64_t i = i0; i < i1; i++)

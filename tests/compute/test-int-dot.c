@@ -5,7 +5,8 @@
  *     value is within half a step of its input;
  *   - products: within f32 rounding of the same block formula in double, within the
  *     activations' quantization error of the float product, and bit for bit the same whether
- *     computed as one call or tile by tile.
+ *     computed as one call or tile by tile, and bit for bit the same on the AVX-512 (VNNI)
+ *     path as on AVX2 where the CPU has it (IVL_CPU_NO_AVX512=1 leaves it out).
  * Usage: test-int-dot [-v]. */
 #include "cpu-kernels.h"
 #include "expect.h"
@@ -115,6 +116,23 @@ static void run_shape(const shape *s, GRand *rng, gboolean simd)
       cpu_gemm_tile(&g, i0, MIN(s->m, i0 + 3), j0, MIN(s->n, j0 + 5), simd);
   EXPECT(memcmp(c, c_tiled, (size_t)(s->m * s->n) * sizeof(float)) == 0,
          "%s: tile by tile differs from one call", path);
+  if (simd && cpu_avx512_available()) { /* VNNI where the CPU has it: AVX2's bits exactly */
+    g.avx512 = TRUE;
+    g.c = c_tiled;
+    memset(c_tiled, 0, (size_t)(s->m * s->n) * sizeof(float));
+    cpu_gemm_tile(&g, 0, s->m, 0, s->n, simd);
+    EXPECT(memcmp(c, c_tiled, (size_t)(s->m * s->n) * sizeof(float)) == 0,
+           "avx512: differs from avx2 (m %" G_GINT64_FORMAT ", k %" G_GINT64_FORMAT
+           ", n %" G_GINT64_FORMAT ")",
+           s->m, s->k, s->n);
+    memset(c_tiled, 0, (size_t)(s->m * s->n) * sizeof(float));
+    for (int64_t i0 = 0; i0 < s->m; i0 += 3)
+      for (int64_t j0 = 0; j0 < s->n; j0 += 5)
+        cpu_gemm_tile(&g, i0, MIN(s->m, i0 + 3), j0, MIN(s->n, j0 + 5), simd);
+    EXPECT(memcmp(c, c_tiled, (size_t)(s->m * s->n) * sizeof(float)) == 0,
+           "avx512: tile by tile differs from avx2");
+    g.avx512 = FALSE;
+  }
 
   double worst = 0.0;
   for (int64_t i = 0; i < s->m; i++)
@@ -175,22 +193,25 @@ int main(int argc, char **argv)
 {
   verbose = argc > 1 && strcmp(argv[1], "-v") == 0;
   static const shape shapes[] = {
-      {1, 37, 5, IVL_DTYPE_Q8},   /* decode, a partial block */
-      {1, 31, 3, IVL_DTYPE_Q8},   /* k below one block */
-      {2, 100, 7, IVL_DTYPE_Q8},  /* two rows streamed */
-      {3, 896, 9, IVL_DTYPE_Q8},  /* the most rows streamed */
-      {4, 33, 3, IVL_DTYPE_Q8},   /* the fewest rows tiled, a 1-value block */
-      {13, 96, 11, IVL_DTYPE_Q8}, /* tiles cut short in rows and columns */
-      {19, 588, 6, IVL_DTYPE_Q8}, /* patch embedding's k = 3 * 14 * 14 */
-      {1, 64, 3, IVL_DTYPE_Q4},   /* decode, two groups */
-      {3, 32, 5, IVL_DTYPE_Q4},   /* one group */
-      {7, 160, 9, IVL_DTYPE_Q4},  /* tiles cut short */
-      {9, 896, 13, IVL_DTYPE_Q4}, /* a 1B row length */
-      {21, 288, 4, IVL_DTYPE_Q4}, /* whole tiles in columns */
+      {1, 37, 5, IVL_DTYPE_Q8},    /* decode, a partial block */
+      {1, 31, 3, IVL_DTYPE_Q8},    /* k below one block */
+      {2, 100, 7, IVL_DTYPE_Q8},   /* two rows streamed */
+      {3, 896, 9, IVL_DTYPE_Q8},   /* the most rows streamed */
+      {4, 33, 3, IVL_DTYPE_Q8},    /* the fewest rows tiled, a 1-value block */
+      {13, 96, 11, IVL_DTYPE_Q8},  /* tiles cut short in rows and columns */
+      {19, 588, 6, IVL_DTYPE_Q8},  /* patch embedding's k = 3 * 14 * 14 */
+      {1, 64, 3, IVL_DTYPE_Q4},    /* decode, two groups */
+      {3, 32, 5, IVL_DTYPE_Q4},    /* one group */
+      {7, 160, 9, IVL_DTYPE_Q4},   /* tiles cut short */
+      {9, 896, 13, IVL_DTYPE_Q4},  /* a 1B row length */
+      {21, 288, 4, IVL_DTYPE_Q4},  /* whole tiles in columns */
+      {18, 900, 11, IVL_DTYPE_Q8}, /* VNNI's 4 x 4 tiles cut short, a partial block */
+      {10, 416, 10, IVL_DTYPE_Q4}, /* VNNI's tiles cut short */
   };
   GRand *rng = g_rand_new_with_seed(20261207);
   gboolean simd = cpu_simd_available();
-  printf("paths: portable%s\n", simd ? ", avx2" : " (no AVX2 here)");
+  printf("paths: portable%s%s\n", simd ? ", avx2" : " (no AVX2 here)",
+         simd && cpu_avx512_available() ? ", avx512" : "");
   for (size_t i = 0; i < G_N_ELEMENTS(shapes); i++) {
     run_shape(&shapes[i], rng, FALSE);
     if (simd)
