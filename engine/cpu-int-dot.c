@@ -287,6 +287,37 @@ dot_row_avx2(const prod *p, const int q4, int64_t i, int64_t j)
   return full < qa->n_blocks ? sum + tail_dot(g, i, j) : sum;
 }
 
+/* The tile's weight rows (wrow) and, for 4-bit, their block scales (wsc). */
+__attribute__((always_inline)) static inline void tile_weight_rows(const prod *p, const int q4,
+                                                                   const int nr, int64_t j0,
+                                                                   const char **wrow,
+                                                                   const uint16_t **wsc)
+{
+  const cpu_gemm_args *g = p->g;
+  const int64_t row_bytes = q4 ? g->k / 2 : g->k;
+#pragma GCC unroll 4
+  for (int c = 0; c < nr; c++) {
+    wrow[c] = (const char *)g->b + (j0 + c) * row_bytes;
+    wsc[c] = q4 ? p->q4_scales + (j0 + c) * (g->k / QB) : NULL;
+  }
+}
+
+/* C from a tile's accumulators (acc[r * cols + c]), the blocks past the last full one added. */
+__attribute__((target("avx2,fma,f16c"), always_inline)) static inline void
+tile_store(const prod *p, const int mr, const int nr, int64_t i0, int64_t j0, const __m256 *acc,
+           const int cols)
+{
+  const cpu_gemm_args *g = p->g;
+  const int64_t full = g->k / QB, nb = g->aq->n_blocks;
+#pragma GCC unroll 4
+  for (int r = 0; r < mr; r++)
+#pragma GCC unroll 4
+    for (int c = 0; c < nr; c++) {
+      float sum = hsum(acc[r * cols + c]);
+      store(p, i0 + r, j0 + c, full < nb ? sum + tail_dot(g, i0 + r, j0 + c) : sum);
+    }
+}
+
 /* C[i0 .. i0+mr, j0 .. j0+nr] from A's rows and the weights' rows, one accumulator each. */
 __attribute__((target("avx2,fma,f16c"), always_inline)) static inline void
 tile_avx2(const prod *p, const int q4, const int mr, const int nr, int64_t i0, int64_t j0)
@@ -294,16 +325,11 @@ tile_avx2(const prod *p, const int q4, const int mr, const int nr, int64_t i0, i
   const cpu_gemm_args *g = p->g;
   const cpu_qact *qa = g->aq;
   const int64_t full = g->k / QB, nb = qa->n_blocks;
-  const int64_t row_bytes = q4 ? g->k / 2 : g->k, block_bytes = q4 ? QB / 2 : QB;
+  const int64_t block_bytes = q4 ? QB / 2 : QB;
   const char *wrow[TILE_COLS];
   const uint16_t *wsc[TILE_COLS];
-  const uint16_t *scales = p->q4_scales;
   __m256 acc[TILE_ROWS][TILE_COLS];
-#pragma GCC unroll 4
-  for (int c = 0; c < nr; c++) {
-    wrow[c] = (const char *)g->b + (j0 + c) * row_bytes;
-    wsc[c] = q4 ? scales + (j0 + c) * (g->k / QB) : NULL;
-  }
+  tile_weight_rows(p, q4, nr, j0, wrow, wsc);
 #pragma GCC unroll 4
   for (int r = 0; r < mr; r++)
 #pragma GCC unroll 4
@@ -335,13 +361,7 @@ tile_avx2(const prod *p, const int q4, const int mr, const int nr, int64_t i0, i
       }
     }
   }
-#pragma GCC unroll 4
-  for (int r = 0; r < mr; r++)
-#pragma GCC unroll 4
-    for (int c = 0; c < nr; c++) {
-      float sum = hsum(acc[r][c]);
-      store(p, i0 + r, j0 + c, full < nb ? sum + tail_dot(g, i0 + r, j0 + c) : sum);
-    }
+  tile_store(p, mr, nr, i0, j0, &acc[0][0], TILE_COLS);
 }
 
 #define TILE_CASE(q4, mr, nr)                                                                      \
@@ -385,17 +405,12 @@ tile_vnni(const prod *p, const int q4, const int mr, const int nr, int64_t i0, i
   const cpu_gemm_args *g = p->g;
   const cpu_qact *qa = g->aq;
   const int64_t full = g->k / QB, nb = qa->n_blocks;
-  const int64_t row_bytes = q4 ? g->k / 2 : g->k, block_bytes = q4 ? QB / 2 : QB;
+  const int64_t block_bytes = q4 ? QB / 2 : QB;
   const __m256i bias = _mm256_set1_epi8((char)0x80);
   const char *wrow[VNNI_COLS];
   const uint16_t *wsc[VNNI_COLS];
-  const uint16_t *scales = p->q4_scales;
   __m256 acc[TILE_ROWS][VNNI_COLS];
-#pragma GCC unroll 4
-  for (int c = 0; c < nr; c++) {
-    wrow[c] = (const char *)g->b + (j0 + c) * row_bytes;
-    wsc[c] = q4 ? scales + (j0 + c) * (g->k / QB) : NULL;
-  }
+  tile_weight_rows(p, q4, nr, j0, wrow, wsc);
 #pragma GCC unroll 4
   for (int r = 0; r < mr; r++)
 #pragma GCC unroll 4
@@ -432,13 +447,7 @@ tile_vnni(const prod *p, const int q4, const int mr, const int nr, int64_t i0, i
       }
     }
   }
-#pragma GCC unroll 4
-  for (int r = 0; r < mr; r++)
-#pragma GCC unroll 4
-    for (int c = 0; c < nr; c++) {
-      float sum = hsum(acc[r][c]);
-      store(p, i0 + r, j0 + c, full < nb ? sum + tail_dot(g, i0 + r, j0 + c) : sum);
-    }
+  tile_store(p, mr, nr, i0, j0, &acc[0][0], VNNI_COLS);
 }
 
 #define VNNI_CASE(q4, mr, nr)                                                                      \
