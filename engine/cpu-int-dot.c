@@ -511,10 +511,13 @@ __attribute__((target(VNNI_TARGET))) static float dot_row_dispatch_vnni(const pr
 /* AVX-512 VNNI and VL, checked once; used where g->avx512 (cpu_avx512_available()) is set. */
 static gboolean vnni_available(void)
 {
-  static int have = -1;
-  if (have < 0)
-    have = __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl");
-  return have;
+  /* 1 + the answer, so that 0 is "not checked yet" for g_once_init_* (the backend's threads
+   * may ask together) */
+  static gsize have = 0;
+  if (g_once_init_enter(&have))
+    g_once_init_leave(
+        &have, 1 + (__builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl")));
+  return have == 2;
 }
 
 __attribute__((target("avx2,fma,f16c"))) static float dot_row_dispatch_avx2(const prod *p,
