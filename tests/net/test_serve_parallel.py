@@ -30,8 +30,9 @@ def body(q, max_tokens, stream):
                        "stream": stream})
 
 
-def stream_into(server, q, max_tokens, out, key):
-    """Streams one answer: its text and the arrival time of each content chunk."""
+def stream_into(server, q, max_tokens, out, key, first=None):
+    """Streams one answer: its text and the arrival time of each content chunk; sets the
+    event `first` when the first chunk comes."""
     conn = http.client.HTTPConnection(server.host, server.port, timeout=120)
     conn.request("POST", "/v1/chat/completions", body(q, max_tokens, True),
                  {"Content-Type": "application/json"})
@@ -46,6 +47,8 @@ def stream_into(server, q, max_tokens, out, key):
         if piece:
             text += piece
             times.append(time.monotonic())
+            if first is not None:
+                first.set()
     conn.close()
     out[key] = (r.status, text, times)
 
@@ -81,11 +84,13 @@ def main():
           (a[2][0], a[2][-1], b[2][0], b[2][-1]))
 
     # A request sent while another answers joins it; the answers stay the same.
-    out = {}
+    # It is sent once the other has streamed its first piece (a fixed wait let a fast machine
+    # finish the other first), while it still has hundreds of tokens to go.
+    out, started = {}, threading.Event()
     long_one = threading.Thread(target=stream_into,
-                                args=(server, QUESTIONS[1][0], 200, out, "long"))
+                                args=(server, QUESTIONS[1][0], 300, out, "long", started))
     long_one.start()
-    time.sleep(0.3)
+    check(started.wait(60), "the long answer started streaming")
     stream_into(server, QUESTIONS[0][0], QUESTIONS[0][1], out, "joined")
     long_one.join()
     check(out["joined"][1] == want[0], "a request that joins a running one answers as alone")
