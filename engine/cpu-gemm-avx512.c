@@ -48,6 +48,26 @@ static int block_depth(int64_t k)
   return (int)MAX(16, (kc + 15) / 16 * 16);
 }
 
+/* g->a_blocks: block b of KC columns of A (the last one narrower) holds row i's values at
+ * a_blocks + (b * m + i) * A_COPY_LD, so a tile of MR rows is one contiguous run. */
+size_t cpu_gemm_avx512_a_blocks_size(const cpu_gemm_args *g)
+{
+  if (!rows_crowd_l1(g->lda))
+    return 0;
+  int kc_step = block_depth(g->k);
+  int64_t n_blocks = MAX(1, (g->k + kc_step - 1) / kc_step);
+  return (size_t)(n_blocks * g->m * A_COPY_LD);
+}
+
+void cpu_gemm_avx512_pack_a(const cpu_gemm_args *g, float *dst, int64_t r0, int64_t r1)
+{
+  int kc_step = block_depth(g->k);
+  for (int64_t kb = 0, b = 0; kb < g->k; kb += kc_step, b++)
+    for (int64_t i = r0; i < r1; i++)
+      memcpy(dst + (b * g->m + i) * A_COPY_LD, g->a + i * g->lda + kb,
+             (size_t)MIN(kc_step, g->k - kb) * sizeof(float));
+}
+
 __attribute__((target(AVX512_TARGET), always_inline)) static inline __m512
 load16(const char *row, int64_t kk, int n, ivl_dtype dtype)
 {
@@ -258,8 +278,11 @@ void cpu_gemm_packed_avx512(const cpu_gemm_args *g, int64_t i0, int64_t i1, int6
       for (int64_t ib = i0; ib < i1; ib += MR) {
         int mr = (int)MIN(MR, i1 - ib);
         const float *a = g->a + ib * g->lda + kb, *a_rows = a;
-        int64_t lda = g->lda;
-        if (copy_a) {
+        int64_t lda = g->lda, next_lda = g->lda;
+        if (g->a_blocks != NULL) {
+          a = a_rows = g->a_blocks + (kb / kc_step * g->m + ib) * A_COPY_LD;
+          lda = next_lda = A_COPY_LD;
+        } else if (copy_a) {
           for (int r = 0; r < mr; r++)
             memcpy(a_copy + r * A_COPY_LD, a + r * g->lda, (size_t)kc * sizeof(float));
           a_rows = a_copy;
@@ -273,7 +296,7 @@ void cpu_gemm_packed_avx512(const cpu_gemm_args *g, int64_t i0, int64_t i1, int6
         for (int p = 0; p < n_panels; p++) {
           for (int r = next_rows * p / n_panels; r < next_rows * (p + 1) / n_panels; r++)
             for (int kk = 0; kk < kc; kk += 16)
-              _mm_prefetch((const char *)(a + (MR + r) * g->lda + kk), _MM_HINT_T1);
+              _mm_prefetch((const char *)(a + (MR + r) * next_lda + kk), _MM_HINT_T1);
           kernel(mr, kc, a_rows, lda, block + (size_t)p * KC_MAX * NR,
                  g->c + ib * g->ldc + jc + p * NR, g->ldc, MIN(NR, ncols - p * NR), g->alpha,
                  g->bias ? bias + p * NR : NULL, kb == 0);

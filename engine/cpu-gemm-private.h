@@ -32,5 +32,8 @@ void cpu_gemv_tile(const cpu_gemm_args *g, int64_t i0, int64_t i1, int64_t j0, i
 
 /* The packed GEMM's AVX-512 path (cpu-gemm-avx512.c), for g->m above the GEMV's rows. */
 void cpu_gemm_packed_avx512(const cpu_gemm_args *g, int64_t i0, int64_t i1, int64_t j0, int64_t j1);
+/* cpu_gemm_a_blocks_size and cpu_gemm_pack_a for that kernel. */
+size_t cpu_gemm_avx512_a_blocks_size(const cpu_gemm_args *g);
+void cpu_gemm_avx512_pack_a(const cpu_gemm_args *g, float *dst, int64_t r0, int64_t r1);
 
 #endif /* IVL_CPU_GEMM_PRIVATE_H */

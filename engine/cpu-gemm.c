@@ -271,6 +271,25 @@ static void gemm_packed(const cpu_gemm_args *g, int64_t i0, int64_t i1, int64_t 
   (void)simd;
 }
 
+size_t cpu_gemm_a_blocks_size(const cpu_gemm_args *g, gboolean simd)
+{
+#if HAVE_X86_SIMD
+  if (g->aq == NULL && g->m > GEMV_MAX_ROWS && simd && g->avx512)
+    return cpu_gemm_avx512_a_blocks_size(g);
+#endif
+  (void)g, (void)simd;
+  return 0;
+}
+
+void cpu_gemm_pack_a(const cpu_gemm_args *g, float *dst, int64_t r0, int64_t r1)
+{
+#if HAVE_X86_SIMD
+  cpu_gemm_avx512_pack_a(g, dst, r0, r1);
+#else
+  (void)g, (void)dst, (void)r0, (void)r1;
+#endif
+}
+
 void cpu_gemm_tile(const cpu_gemm_args *g, int64_t i0, int64_t i1, int64_t j0, int64_t j1,
                    gboolean simd)
 {

@@ -44,6 +44,8 @@ typedef struct {
   int64_t m, n, k;
   const float *a;
   int64_t lda;
+  /* NULL, or A copied out by k block for the packed path (cpu_gemm_pack_a), read instead of a */
+  const float *a_blocks;
   const void *b;
   ivl_dtype b_dtype; /* Q8/Q4 (quantize.h): b is the whole [b_rows, k] matrix, ldb = k */
   int64_t b_rows;
@@ -78,6 +80,14 @@ typedef struct {
  * one product agree bit for bit with a single call over the whole matrix. */
 void cpu_gemm_tile(const cpu_gemm_args *g, int64_t i0, int64_t i1, int64_t j0, int64_t j1,
                    gboolean simd);
+
+/* Floats of the copy of A that cpu_gemm_tile reads instead of g->a, or 0 where it reads A in
+ * place. The AVX-512 kernel copies each tile of A's rows whose stride would crowd one set of
+ * the L1 cache (vision's k = 1024 and 4096) once per column chunk; a product split into many
+ * column chunks (matmul_run) copies A once instead, with cpu_gemm_pack_a. */
+size_t cpu_gemm_a_blocks_size(const cpu_gemm_args *g, gboolean simd);
+/* Copies rows [r0, r1) of g->a into dst (cpu_gemm_a_blocks_size floats), for g->a_blocks. */
+void cpu_gemm_pack_a(const cpu_gemm_args *g, float *dst, int64_t r0, int64_t r1);
 
 /* -- quantized B, stored [n, k] (cpu-gemm-quant.c) -- */
 static inline gboolean cpu_dtype_is_quant(ivl_dtype dtype)

@@ -2,8 +2,9 @@
  * as one call or tile by tile (rows cut anywhere, columns at multiples of CPU_GEMM_PANEL), on
  * each path this CPU has (portable, AVX2, AVX-512): what lets the backend split a product over
  * threads without changing a token. Shapes cover several k blocks, A's rows in place and copied
- * (lda a multiple of 1024 floats), a tile wider than the AVX-512 column block, bias and alpha,
- * and B stored [k, n] as attention's values are.
+ * (lda a multiple of 1024 floats: tile by tile, or all of A at once by cpu_gemm_pack_a), a tile
+ * wider than the AVX-512 column block, bias and alpha, and B stored [k, n] as attention's
+ * values are.
  * Usage: test-gemm-tiles */
 #include "cpu-kernels.h"
 #include "expect.h"
@@ -11,7 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static int failures;
+static int failures, a_blocks_checked;
 
 typedef struct {
   int64_t m, k, n;
@@ -71,6 +72,23 @@ static void check(const shape *s, gboolean simd, gboolean avx512, const char *pa
          "%s: m %" G_GINT64_FORMAT " k %" G_GINT64_FORMAT " n %" G_GINT64_FORMAT
          ": tile by tile differs from one call",
          path, s->m, s->k, s->n);
+  size_t a_size = cpu_gemm_a_blocks_size(&g, simd);
+  if (a_size > 0) { /* A copied out once, in two ranges of rows, as matmul_run does */
+    g_autofree float *a_blocks = g_new(float, a_size);
+    g_autofree float *c_blocks = g_new0(float, s->m * s->n);
+    cpu_gemm_pack_a(&g, a_blocks, 0, s->m / 2);
+    cpu_gemm_pack_a(&g, a_blocks, s->m / 2, s->m);
+    g.a_blocks = a_blocks;
+    g.c = c_blocks;
+    for (int64_t j0 = 0; j0 < s->n; j0 += CPU_GEMM_PANEL)
+      cpu_gemm_tile(&g, 0, s->m, j0, MIN(s->n, j0 + CPU_GEMM_PANEL), simd);
+    EXPECT(memcmp(c, c_blocks, (size_t)(s->m * s->n) * sizeof(float)) == 0,
+           "%s: m %" G_GINT64_FORMAT " k %" G_GINT64_FORMAT " n %" G_GINT64_FORMAT
+           ": A copied out by k block differs from A in place",
+           path, s->m, s->k, s->n);
+    g.a_blocks = NULL;
+    a_blocks_checked++;
+  }
   g.c = c; /* the whole product again: nothing depends on what ran before */
   g_autofree float *again = g_memdup2(c, (size_t)(s->m * s->n) * sizeof(float));
   cpu_gemm_tile(&g, 0, s->m, 0, s->n, simd);
@@ -86,6 +104,7 @@ int main(void)
       {25, 64, 1025, IVL_DTYPE_F32, TRUE, FALSE},   /* attention's scores */
       {40, 1025, 64, IVL_DTYPE_F32, FALSE, FALSE},  /* attention's values: B stored [k, n] */
       {13, 100, 70, IVL_DTYPE_F16, TRUE, TRUE},     /* k below one block */
+      {30, 4096, 70, IVL_DTYPE_BF16, TRUE, TRUE},   /* vision's fc2: 8 k blocks, A copied out */
   };
   for (size_t i = 0; i < G_N_ELEMENTS(shapes); i++) {
     check(&shapes[i], FALSE, FALSE, "portable");
@@ -94,7 +113,10 @@ int main(void)
     if (cpu_avx512_available())
       check(&shapes[i], TRUE, TRUE, "avx512");
   }
-  printf("paths: portable%s%s; %d failure(s)\n", cpu_simd_available() ? ", avx2" : "",
-         cpu_avx512_available() ? ", avx512" : "", failures);
+  /* the AVX-512 path copies A out for k = 1024 and 4096 */
+  EXPECT(!cpu_avx512_available() || a_blocks_checked > 0, "A was never copied out by k block");
+  printf("paths: portable%s%s; A copied out in %d shape(s); %d failure(s)\n",
+         cpu_simd_available() ? ", avx2" : "", cpu_avx512_available() ? ", avx512" : "",
+         a_blocks_checked, failures);
   return failures == 0 ? 0 : 1;
 }
