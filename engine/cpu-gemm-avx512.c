@@ -251,6 +251,16 @@ __attribute__((target(AVX512_TARGET))) static void kernel(int mr, int kc, const 
   }
 }
 
+/* The B rows a pack_rows of columns [j, j + nb), values [k0, k0 + kc) will read, as lines
+ * [line0, line1) of them (row-major over the columns), asked for into L2. */
+static void prefetch_b(const cpu_gemm_args *g, int64_t j, int nb, int64_t k0, int kc, int64_t line0,
+                       int64_t line1)
+{
+  int64_t size = (int64_t)ivl_dtype_size(g->b_dtype), per_row = (kc * size + 63) / 64 + 1;
+  for (int64_t l = line0; l < line1 && l / per_row < nb; l++)
+    _mm_prefetch(b_at(g, (j + l / per_row) * g->ldb + k0) + l % per_row * 64, _MM_HINT_T1);
+}
+
 void cpu_gemm_packed_avx512(const cpu_gemm_args *g, int64_t i0, int64_t i1, int64_t j0, int64_t j1)
 {
   _Alignas(64) float block[KC_MAX * NC];
@@ -275,8 +285,25 @@ void cpu_gemm_packed_avx512(const cpu_gemm_args *g, int64_t i0, int64_t i1, int6
         else
           pack_cols(panel, g, jc + p * NR, nb, kb, kc);
       }
+      /* the next block of B (its rows are in memory, read at its latency by the packing
+       * otherwise), a share before each tile of rows */
+      int64_t next_j = jc, next_k = kb + kc_step;
+      if (next_k >= g->k) {
+        next_j = jc + NC;
+        next_k = 0;
+      }
+      int next_nb = (int)MAX(0, MIN(NC, j1 - next_j)), next_kc = (int)MIN(kc_step, g->k - next_k);
+      gboolean prefetch_next = g->b_rows_are_n && !cpu_dtype_is_quant(g->b_dtype) && next_nb > 0;
+      int64_t n_tiles = (i1 - i0 + MR - 1) / MR,
+              next_lines =
+                  next_nb * ((next_kc * (int64_t)ivl_dtype_size(g->b_dtype) + 63) / 64 + 1);
       for (int64_t ib = i0; ib < i1; ib += MR) {
         int mr = (int)MIN(MR, i1 - ib);
+        if (prefetch_next) {
+          int64_t t = (ib - i0) / MR;
+          prefetch_b(g, next_j, next_nb, next_k, next_kc, next_lines * t / n_tiles,
+                     next_lines * (t + 1) / n_tiles);
+        }
         const float *a = g->a + ib * g->lda + kb, *a_rows = a;
         int64_t lda = g->lda, next_lda = g->lda;
         if (g->a_blocks != NULL) {

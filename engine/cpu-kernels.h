@@ -72,8 +72,9 @@ typedef struct {
  * multiple of this. */
 #define CPU_GEMM_PANEL 32
 /* Rows of A per tile for the packed path. A panel of B is packed once per row block, so a
- * vision tile (1025 rows) is one block; its 2048 x 256 f32 slice of A (2 MiB) is re-read from
- * L2/L3 by every panel, at a few GB/s, far below what the caches give. */
+ * vision tile (1025 rows) is one block (but where matmul_run copies A out and would cut B into
+ * narrow chunks); its 2048 x 256 f32 slice of A (2 MiB) is re-read from L2/L3 by every panel,
+ * at a few GB/s, far below what the caches give. */
 #define CPU_GEMM_ROW_BLOCK 2048
 
 /* Computes C[i0:i1, j0:j1]. The path (packed or streaming) depends on g->m only, so tiles of

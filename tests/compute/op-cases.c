@@ -452,6 +452,7 @@ static void matmul_cases(harness *h)
   case_matmul(h, 13, 4864, 40, IVL_DTYPE_BF16, FALSE);   /* 19 k blocks, odd last */
   case_matmul(h, 61, 588, 64, IVL_DTYPE_BF16, TRUE);     /* patch embedding, k = 3*14*14 */
   case_matmul(h, 600, 64, 20, IVL_DTYPE_F32, TRUE);      /* two row blocks */
+  case_matmul(h, 600, 1024, 200, IVL_DTYPE_BF16, TRUE);  /* A copied out, rows split in blocks */
   case_matmul(h, 13, 40, 8000, IVL_DTYPE_F16, TRUE);     /* tiles wider than a column block */
   /* batched decode: 2..16 rows (few-row bf16 kernel up to the packed threshold), odd k, n */
   for (int64_t m = 2; m <= 16; m++)
