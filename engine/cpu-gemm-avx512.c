@@ -266,11 +266,16 @@ void cpu_gemm_packed_avx512(const cpu_gemm_args *g, int64_t i0, int64_t i1, int6
   _Alignas(64) float block[KC_MAX * NC];
   _Alignas(64) float dequant[cpu_dtype_is_quant(g->b_dtype) ? NR : 1][KC_MAX];
   _Alignas(64) float a_copy[MR * A_COPY_LD];
-  float bias[NC];
+  float bias[NC * (KC_MAX / 16)];
   int kc_step = block_depth(g->k);
+  /* a shallow product (attention's scores, k = 64) takes as many more columns per block as the
+   * block has room for: each tile of A is then read (and copied) once for all 1025 keys
+   * rather than once per 256 */
+  int nc = NC * MAX(1, KC_MAX / kc_step);
+  size_t panel_size = (size_t)kc_step * NR;
   gboolean copy_a = rows_crowd_l1(g->lda);
-  for (int64_t jc = j0; jc < j1; jc += NC) {
-    int ncols = (int)MIN(NC, j1 - jc);
+  for (int64_t jc = j0; jc < j1; jc += nc) {
+    int ncols = (int)MIN(nc, j1 - jc);
     int n_panels = (ncols + NR - 1) / NR;
     if (g->bias)
       cpu_row_to_f32(bias, (const char *)g->bias + jc * (int64_t)ivl_dtype_size(g->bias_dtype),
@@ -278,7 +283,7 @@ void cpu_gemm_packed_avx512(const cpu_gemm_args *g, int64_t i0, int64_t i1, int6
     for (int64_t kb = 0; kb < g->k || kb == 0; kb += kc_step) {
       int kc = (int)MIN(kc_step, g->k - kb);
       for (int p = 0; p < n_panels; p++) {
-        float *panel = block + (size_t)p * KC_MAX * NR;
+        float *panel = block + p * panel_size;
         int nb = MIN(NR, ncols - p * NR);
         if (g->b_rows_are_n)
           pack_rows(panel, g, jc + p * NR, nb, kb, kc, dequant);
@@ -289,10 +294,10 @@ void cpu_gemm_packed_avx512(const cpu_gemm_args *g, int64_t i0, int64_t i1, int6
        * otherwise), a share before each tile of rows */
       int64_t next_j = jc, next_k = kb + kc_step;
       if (next_k >= g->k) {
-        next_j = jc + NC;
+        next_j = jc + nc;
         next_k = 0;
       }
-      int next_nb = (int)MAX(0, MIN(NC, j1 - next_j)), next_kc = (int)MIN(kc_step, g->k - next_k);
+      int next_nb = (int)MAX(0, MIN(nc, j1 - next_j)), next_kc = (int)MIN(kc_step, g->k - next_k);
       gboolean prefetch_next = g->b_rows_are_n && !cpu_dtype_is_quant(g->b_dtype) && next_nb > 0;
       int64_t n_tiles = (i1 - i0 + MR - 1) / MR,
               next_lines =
@@ -324,9 +329,9 @@ void cpu_gemm_packed_avx512(const cpu_gemm_args *g, int64_t i0, int64_t i1, int6
           for (int r = next_rows * p / n_panels; r < next_rows * (p + 1) / n_panels; r++)
             for (int kk = 0; kk < kc; kk += 16)
               _mm_prefetch((const char *)(a + (MR + r) * next_lda + kk), _MM_HINT_T1);
-          kernel(mr, kc, a_rows, lda, block + (size_t)p * KC_MAX * NR,
-                 g->c + ib * g->ldc + jc + p * NR, g->ldc, MIN(NR, ncols - p * NR), g->alpha,
-                 g->bias ? bias + p * NR : NULL, kb == 0);
+          kernel(mr, kc, a_rows, lda, block + p * panel_size, g->c + ib * g->ldc + jc + p * NR,
+                 g->ldc, MIN(NR, ncols - p * NR), g->alpha, g->bias ? bias + p * NR : NULL,
+                 kb == 0);
         }
       }
     }
