@@ -114,9 +114,10 @@ static void matmul_run(ivl_backend *be, const char *op, ivl_tensor *y, const ivl
    * (the machine may be shared) still find work; at least one 16-wide panel each. Each column
    * chunk reads all of its row block of A, and each row block packs all of B: where A is
    * copied out (below), it is split into row blocks until the chunks are MIN_CHUNK wide
-   * (vision's proj and fc2 with 2 threads: 3 blocks of 348 rows x 5 chunks of 224 columns
-   * rather than 16 chunks of 64: fc2 ~0.75 -> ~0.82 of the peak) */
-  enum { MIN_CHUNK = 192, TILE_ROWS = 12 /* the AVX-512 kernel's */ };
+   * (vision's proj and fc2 with 2 threads: 2 blocks of 516 rows x 8 chunks of 128 columns
+   * rather than 16 chunks of 64: fc2 ~0.75 -> ~0.82 of the peak; 16 tasks of one size, which
+   * 2 threads end together) */
+  enum { MIN_CHUNK = 128, TILE_ROWS = 12 /* the AVX-512 kernel's */ };
   int64_t n_threads = ivl_threadpool_n_threads(cb->pool);
   int64_t n_row_blocks = (job.g.m + CPU_GEMM_ROW_BLOCK - 1) / CPU_GEMM_ROW_BLOCK;
   if (a_size > 0)
