@@ -60,6 +60,10 @@ int32_t cpu_op_argmax(ivl_backend *be, const ivl_tensor *logits, int64_t row);
 /* the products of backend-cpu-matmul.c */
 void cpu_op_matmul(ivl_backend *be, ivl_tensor *y, const ivl_tensor *x, const ivl_tensor *w,
                    const ivl_tensor *bias);
+void cpu_op_matmul_qkv(ivl_backend *be, ivl_tensor *q, ivl_tensor *k, ivl_tensor *v,
+                       const ivl_tensor *x, const ivl_tensor *wq, const ivl_tensor *wk,
+                       const ivl_tensor *wv, const ivl_tensor *bq, const ivl_tensor *bk,
+                       const ivl_tensor *bv);
 void cpu_op_matmul_gelu(ivl_backend *be, ivl_tensor *y, const ivl_tensor *x, const ivl_tensor *w,
                         const ivl_tensor *bias);
 void cpu_op_matmul_add_scaled(ivl_backend *be, ivl_tensor *y, ivl_tensor *out, const ivl_tensor *x,

@@ -294,6 +294,7 @@ static const ivl_backend_ops cpu_ops = {
     .download_f32 = cpu_download_f32,
     .synchronize = cpu_synchronize,
     .matmul = cpu_op_matmul,
+    .matmul_qkv = cpu_op_matmul_qkv,
     .matmul_gelu = cpu_op_matmul_gelu,
     .matmul_add_scaled = cpu_op_matmul_add_scaled,
     .layer_norm = cpu_op_layer_norm,

@@ -266,6 +266,38 @@ static void case_matmul(harness *h, int64_t n, int64_t in, int64_t out, ivl_dtyp
   end(h);
 }
 
+/* q, k, v = x wq^T + bq, ...: matmul_qkv where the backend has it (the CPU backend: one job
+ * over the three products), three matmuls where it does not. Tolerance as for matmul. */
+static void case_matmul_qkv(harness *h, int64_t n, int64_t in, int64_t out, int64_t out_kv,
+                            ivl_dtype wt)
+{
+  if (!begin(h,
+             "matmul_qkv [%" G_GINT64_FORMAT ",%" G_GINT64_FORMAT "]x[%" G_GINT64_FORMAT
+             "|%" G_GINT64_FORMAT "|%" G_GINT64_FORMAT ",%" G_GINT64_FORMAT "]^T %s +bias",
+             n, in, out, out_kv, out_kv, in, dtype_name(wt)))
+    return;
+  pair *x = act(h, n, in, rand_f32(h, n * in, -1, 1));
+  const int64_t outs[3] = {out, out_kv, out_kv};
+  pair *w[3], *bb[3], *y[3];
+  for (int i = 0; i < 3; i++) {
+    w[i] = weight(h, wt, outs[i], in, -1, 1);
+    bb[i] = weight(h, IVL_DTYPE_BF16, 1, outs[i], -1, 1);
+    y[i] = act(h, n, outs[i], NULL);
+  }
+  EACH(b)
+  {
+    if (OPS(b)->matmul_qkv)
+      OPS(b)->matmul_qkv(h->be[b], y[0]->t[b], y[1]->t[b], y[2]->t[b], x->t[b], w[0]->t[b],
+                         w[1]->t[b], w[2]->t[b], bb[0]->t[b], bb[1]->t[b], bb[2]->t[b]);
+    else
+      for (int i = 0; i < 3; i++)
+        OPS(b)->matmul(h->be[b], y[i]->t[b], x->t[b], w[i]->t[b], bb[i]->t[b]);
+  }
+  for (int i = 0; i < 3; i++)
+    check(h, y[i], 1e-11 + (wt == IVL_DTYPE_Q8 || wt == IVL_DTYPE_Q4 ? h->p->quant_act_nmse : 0.0));
+  end(h);
+}
+
 /* Tolerance: f32 mean/variance over <= 4096 values against double: measured <= 6e-13. */
 static void case_norm(harness *h, gboolean rms, int64_t rows, int64_t cols, ivl_dtype wt, float eps)
 {
@@ -458,15 +490,20 @@ static void matmul_cases(harness *h)
   for (int64_t m = 2; m <= 16; m++)
     case_matmul(h, m, 1031, 23, IVL_DTYPE_BF16, m % 2 == 0);
   /* quantized weights: the same products, the reference dequantizing in double */
-  case_matmul(h, 1, 896, 896, IVL_DTYPE_Q8, TRUE);    /* decode q_proj */
-  case_matmul(h, 1, 4864, 896, IVL_DTYPE_Q8, FALSE);  /* decode down_proj */
-  case_matmul(h, 3, 100, 37, IVL_DTYPE_Q8, TRUE);     /* odd k: the scalar tail */
-  case_matmul(h, 37, 300, 70, IVL_DTYPE_Q8, TRUE);    /* packed, partial tiles */
-  case_matmul(h, 1, 896, 896, IVL_DTYPE_Q4, TRUE);    /* decode q_proj */
-  case_matmul(h, 2, 4864, 896, IVL_DTYPE_Q4, FALSE);  /* decode down_proj, 2 rows */
-  case_matmul(h, 3, 64, 37, IVL_DTYPE_Q4, TRUE);      /* two groups */
-  case_matmul(h, 37, 288, 70, IVL_DTYPE_Q4, TRUE);    /* packed, k block of 9 groups */
-  case_matmul(h, 19, 1024, 100, IVL_DTYPE_Q4, FALSE); /* packed, 4 k blocks */
+  case_matmul(h, 1, 896, 896, IVL_DTYPE_Q8, TRUE);       /* decode q_proj */
+  case_matmul(h, 1, 4864, 896, IVL_DTYPE_Q8, FALSE);     /* decode down_proj */
+  case_matmul(h, 3, 100, 37, IVL_DTYPE_Q8, TRUE);        /* odd k: the scalar tail */
+  case_matmul(h, 37, 300, 70, IVL_DTYPE_Q8, TRUE);       /* packed, partial tiles */
+  case_matmul(h, 1, 896, 896, IVL_DTYPE_Q4, TRUE);       /* decode q_proj */
+  case_matmul(h, 2, 4864, 896, IVL_DTYPE_Q4, FALSE);     /* decode down_proj, 2 rows */
+  case_matmul(h, 3, 64, 37, IVL_DTYPE_Q4, TRUE);         /* two groups */
+  case_matmul(h, 37, 288, 70, IVL_DTYPE_Q4, TRUE);       /* packed, k block of 9 groups */
+  case_matmul(h, 19, 1024, 100, IVL_DTYPE_Q4, FALSE);    /* packed, 4 k blocks */
+  case_matmul_qkv(h, 600, 1024, 96, 96, IVL_DTYPE_BF16); /* vision: A copied out once for all */
+  case_matmul_qkv(h, 19, 256, 64, 32, IVL_DTYPE_BF16);   /* prefill chunk, GQA */
+  case_matmul_qkv(h, 1, 256, 64, 32, IVL_DTYPE_BF16);    /* decode */
+  case_matmul_qkv(h, 19, 256, 64, 32, IVL_DTYPE_Q8);     /* A quantized once for all */
+  case_matmul_qkv(h, 2, 288, 64, 32, IVL_DTYPE_Q4);
 }
 
 static void attention_cases(harness *h)

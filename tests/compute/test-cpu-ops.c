@@ -253,8 +253,9 @@ static gboolean same_bits(ivl_backend *be, const ivl_tensor *a, const ivl_tensor
  * so elsewhere the split over rows decides which values take its scalar tail). */
 static void test_fusions(ivl_backend *be)
 {
-  /* m, n, k: the packed GEMM, the few-row GEMV, several row blocks' worth of columns */
-  static const int64_t shapes[][3] = {{37, 40, 24}, {5, 72, 64}, {300, 136, 64}};
+  /* m, n, k: the packed GEMM, the few-row GEMV, several row blocks' worth of columns, A copied
+   * out (k = 1024) and split in row blocks */
+  static const int64_t shapes[][3] = {{37, 40, 24}, {5, 72, 64}, {300, 136, 64}, {600, 96, 1024}};
   guint32 state = 777;
   for (size_t i = 0; i < G_N_ELEMENTS(shapes); i++) {
     const int64_t m = shapes[i][0], n = shapes[i][1], k = shapes[i][2];
@@ -287,6 +288,14 @@ static void test_fusions(ivl_backend *be)
              " (bias %d) differs from matmul, add_scaled, layer_norm",
              m, n, k, with_bias);
     }
+    /* one job over three products of x, as three matmuls */
+    be->ops->matmul(be, y1, x, w, b);
+    be->ops->matmul_qkv(be, y2, n1, n2, x, w, w, w, b, NULL, b);
+    be->ops->matmul(be, r1, x, w, NULL);
+    EXPECT(same_bits(be, y1, y2) && same_bits(be, r1, n1) && same_bits(be, y1, n2),
+           "matmul_qkv %" G_GINT64_FORMAT "x%" G_GINT64_FORMAT "x%" G_GINT64_FORMAT
+           " differs from three matmuls",
+           m, n, k);
     ivl_tensor *all[] = {x, w, b, ls, y1, y2, r1, r2, n1, n2};
     for (size_t t = 0; t < G_N_ELEMENTS(all); t++)
       be->ops->tensor_free(be, all[t]);
