@@ -285,6 +285,14 @@ void cpu_gemm_packed_avx512(const cpu_gemm_args *g, int64_t i0, int64_t i1, int6
       for (int p = 0; p < n_panels; p++) {
         float *panel = block + p * panel_size;
         int nb = MIN(NR, ncols - p * NR);
+        /* the task's first block was not asked for in advance (below): each panel's rows
+         * while the one before is packed */
+        if (jc == j0 && kb == 0 && p + 1 < n_panels && g->b_rows_are_n &&
+            !cpu_dtype_is_quant(g->b_dtype)) {
+          int nb_next = MIN(NR, ncols - (p + 1) * NR);
+          prefetch_b(g, jc + (p + 1) * NR, nb_next, kb, kc, 0,
+                     nb_next * ((kc * (int64_t)ivl_dtype_size(g->b_dtype) + 63) / 64 + 1));
+        }
         if (g->b_rows_are_n)
           pack_rows(panel, g, jc + p * NR, nb, kb, kc, dequant);
         else
