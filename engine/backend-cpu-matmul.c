@@ -6,13 +6,31 @@
 
 #include <stdatomic.h>
 
-/* What runs on a tile of the product while it is in cache (matmul_gelu, matmul_add_scaled):
- * the element-wise ops the fusions stand for, on the same values in the same order. */
-typedef enum { EPILOGUE_NONE, EPILOGUE_GELU, EPILOGUE_ADD_SCALED } matmul_epilogue;
+/* What runs on a tile of the product while it is in cache (matmul_gelu, matmul_add_scaled,
+ * matmul_silu_mul): the element-wise ops the fusions stand for, on the same values in the
+ * same order. */
+typedef enum {
+  EPILOGUE_NONE,
+  EPILOGUE_GELU,
+  EPILOGUE_ADD_SCALED,
+  EPILOGUE_SILU_MUL
+} matmul_epilogue;
 
+/* One product of the job, split into (row block, column chunk) tasks. */
 typedef struct {
   cpu_gemm_args g;
-  int64_t row_block, col_chunk, n_col_chunks;
+  int64_t col_chunk, n_col_chunks, n_tasks;
+  cpu_qact *qa;
+} matmul_product;
+
+/* Products of the same x run as one loop over the thread pool (matmul_qkv: three; decode
+ * issues hundreds of small products per token, and each loop costs a hand-over between
+ * threads). EPILOGUE_SILU_MUL: p[1] (up) is computed on each of p[0]'s (gate) tiles, then
+ * gate = silu(gate) * up there, so it has no tasks of its own. */
+typedef struct {
+  matmul_product p[3];
+  int n_products;
+  int64_t row_block;
   gboolean simd;
   matmul_epilogue epilogue;
   float *residual;    /* EPILOGUE_ADD_SCALED: += c * scale, row stride ldc */
@@ -35,24 +53,31 @@ static void qact_rows(void *ctx, int64_t r0, int64_t r1)
 static void matmul_task(void *ctx, int64_t task, int thread)
 {
   matmul_job *job = ctx;
-  int64_t i0 = task / job->n_col_chunks * job->row_block;
-  int64_t j0 = task % job->n_col_chunks * job->col_chunk;
-  int64_t i1 = MIN(job->g.m, i0 + job->row_block), j1 = MIN(job->g.n, j0 + job->col_chunk);
+  int pi = 0;
+  while (task >= job->p[pi].n_tasks)
+    task -= job->p[pi++].n_tasks;
+  const matmul_product *p = &job->p[pi];
+  int64_t i0 = task / p->n_col_chunks * job->row_block;
+  int64_t j0 = task % p->n_col_chunks * p->col_chunk;
+  int64_t i1 = MIN(p->g.m, i0 + job->row_block), j1 = MIN(p->g.n, j0 + p->col_chunk);
   (void)thread;
-  cpu_gemm_tile(&job->g, i0, i1, j0, j1, job->simd);
+  cpu_gemm_tile(&p->g, i0, i1, j0, j1, job->simd);
+  if (job->epilogue == EPILOGUE_SILU_MUL)
+    cpu_gemm_tile(&job->p[1].g, i0, i1, j0, j1, job->simd);
   for (int64_t i = i0; i < i1 && job->epilogue != EPILOGUE_NONE; i++) {
-    float *c = job->g.c + i * job->g.ldc + j0;
+    float *c = p->g.c + i * p->g.ldc + j0;
     if (job->epilogue == EPILOGUE_GELU)
       cpu_gelu(c, j1 - j0, job->simd);
+    else if (job->epilogue == EPILOGUE_SILU_MUL)
+      cpu_silu_mul(c, job->p[1].g.c + i * p->g.ldc + j0, j1 - j0, job->simd);
     else
-      cpu_add_scaled_row(job->residual + i * job->g.ldc + j0, c, job->scale + j0, j1 - j0);
+      cpu_add_scaled_row(job->residual + i * p->g.ldc + j0, c, job->scale + j0, j1 - j0);
   }
 }
 
-/* y = x w^T + bias, then the epilogue on each tile; op names the op in errors. */
-static void matmul_run(ivl_backend *be, const char *op, ivl_tensor *y, const ivl_tensor *x,
-                       const ivl_tensor *w, const ivl_tensor *bias, matmul_epilogue epilogue,
-                       float *residual, const float *scale)
+/* Checks y = x w^T + bias and sets up its product; op names the op in errors. */
+static gboolean product_init(ivl_backend *be, const char *op, matmul_product *p, ivl_tensor *y,
+                             const ivl_tensor *x, const ivl_tensor *w, const ivl_tensor *bias)
 {
   if (!cpu_check_act(be, op, "x", x, -1, -1) ||
       !cpu_check(be, w != NULL && w->dtype != IVL_DTYPE_I32, op,
@@ -62,9 +87,9 @@ static void matmul_run(ivl_backend *be, const char *op, ivl_tensor *y, const ivl
       !cpu_check_act(be, op, "y", y, x->rows, w->rows) ||
       !cpu_check(be, y->data != x->data, op, "y must not alias x") ||
       (bias != NULL && !cpu_check_vector(be, op, "bias", bias, w->rows)))
-    return;
+    return FALSE;
   cpu_backend *cb = cpu_of(be);
-  matmul_job job = {
+  *p = (matmul_product){
       .g =
           {
               .m = x->rows,
@@ -84,32 +109,61 @@ static void matmul_run(ivl_backend *be, const char *op, ivl_tensor *y, const ivl
               .ldc = y->cols,
               .avx512 = cb->avx512,
           },
-      .simd = cb->simd,
-      .epilogue = epilogue,
-      .residual = residual,
-      .scale = scale,
   };
   /* about 8 tasks per thread over the columns of each row block, so threads that start late
    * (the machine may be shared) still find work; at least one 16-wide panel each */
   int64_t n_threads = ivl_threadpool_n_threads(cb->pool);
-  job.row_block = MAX(1, MIN(job.g.m, CPU_GEMM_ROW_BLOCK));
-  int64_t n_row_blocks = (job.g.m + job.row_block - 1) / job.row_block;
+  int64_t row_block = MAX(1, MIN(p->g.m, CPU_GEMM_ROW_BLOCK));
+  int64_t n_row_blocks = (p->g.m + row_block - 1) / row_block;
   int64_t want = MAX(1, 8 * n_threads / n_row_blocks);
-  job.col_chunk = (job.g.n + want - 1) / want;
-  job.col_chunk =
-      MAX(CPU_GEMM_PANEL, (job.col_chunk + CPU_GEMM_PANEL - 1) / CPU_GEMM_PANEL * CPU_GEMM_PANEL);
-  job.n_col_chunks = MAX(1, (job.g.n + job.col_chunk - 1) / job.col_chunk);
-  if (job.g.m == 0 || job.g.n == 0)
-    return;
-  cpu_qact *qa = NULL;
-  if (cb->int_dot && cpu_dtype_is_quant(w->dtype)) {
-    qa = cpu_qact_new(job.g.m, job.g.k, w->dtype);
-    qact_job qj = {qa, job.g.a, job.g.lda, cb->simd};
-    cpu_parallel_rows(cb, job.g.m, job.g.k, qact_rows, &qj);
-    job.g.aq = qa;
+  p->col_chunk = (p->g.n + want - 1) / want;
+  p->col_chunk =
+      MAX(CPU_GEMM_PANEL, (p->col_chunk + CPU_GEMM_PANEL - 1) / CPU_GEMM_PANEL * CPU_GEMM_PANEL);
+  p->n_col_chunks = MAX(1, (p->g.n + p->col_chunk - 1) / p->col_chunk);
+  p->n_tasks = p->g.m == 0 || p->g.n == 0 ? 0 : n_row_blocks * p->n_col_chunks;
+  return TRUE;
+}
+
+/* Runs the job's products (set up by product_init, x the same for all), quantizing x once per
+ * weight dtype for the integer dot products. */
+static void products_run(cpu_backend *cb, matmul_job *job)
+{
+  int64_t n_tasks = 0;
+  job->row_block = MAX(1, MIN(job->p[0].g.m, CPU_GEMM_ROW_BLOCK));
+  job->simd = cb->simd;
+  for (int i = 0; i < job->n_products; i++) {
+    matmul_product *p = &job->p[i];
+    n_tasks += p->n_tasks;
+    if (!cb->int_dot || !cpu_dtype_is_quant(p->g.b_dtype) || p->g.m == 0)
+      continue;
+    for (int j = 0; j < i && !p->qa; j++)
+      if (job->p[j].g.b_dtype == p->g.b_dtype)
+        p->qa = job->p[j].qa;
+    if (!p->qa) {
+      p->qa = cpu_qact_new(p->g.m, p->g.k, p->g.b_dtype);
+      qact_job qj = {p->qa, p->g.a, p->g.lda, cb->simd};
+      cpu_parallel_rows(cb, p->g.m, p->g.k, qact_rows, &qj);
+    }
+    p->g.aq = p->qa;
   }
-  ivl_threadpool_run(cb->pool, n_row_blocks * job.n_col_chunks, matmul_task, &job);
-  cpu_qact_free(qa);
+  ivl_threadpool_run(cb->pool, n_tasks, matmul_task, job);
+  for (int i = 0; i < job->n_products; i++) {
+    gboolean shared = FALSE;
+    for (int j = 0; j < i; j++)
+      shared = shared || job->p[j].qa == job->p[i].qa;
+    if (!shared)
+      cpu_qact_free(job->p[i].qa);
+  }
+}
+
+/* y = x w^T + bias, then the epilogue on each tile; op names the op in errors. */
+static void matmul_run(ivl_backend *be, const char *op, ivl_tensor *y, const ivl_tensor *x,
+                       const ivl_tensor *w, const ivl_tensor *bias, matmul_epilogue epilogue,
+                       float *residual, const float *scale)
+{
+  matmul_job job = {.n_products = 1, .epilogue = epilogue, .residual = residual, .scale = scale};
+  if (product_init(be, op, &job.p[0], y, x, w, bias))
+    products_run(cpu_of(be), &job);
 }
 
 void cpu_op_matmul(ivl_backend *be, ivl_tensor *y, const ivl_tensor *x, const ivl_tensor *w,
@@ -122,6 +176,40 @@ void cpu_op_matmul_gelu(ivl_backend *be, ivl_tensor *y, const ivl_tensor *x, con
                         const ivl_tensor *bias)
 {
   matmul_run(be, "matmul_gelu", y, x, w, bias, EPILOGUE_GELU, NULL, NULL);
+}
+
+void cpu_op_matmul_qkv(ivl_backend *be, ivl_tensor *q, ivl_tensor *k, ivl_tensor *v,
+                       const ivl_tensor *x, const ivl_tensor *wq, const ivl_tensor *wk,
+                       const ivl_tensor *wv, const ivl_tensor *bq, const ivl_tensor *bk,
+                       const ivl_tensor *bv)
+{
+  matmul_job job = {.n_products = 3};
+  if (product_init(be, "matmul_qkv", &job.p[0], q, x, wq, bq) &&
+      product_init(be, "matmul_qkv", &job.p[1], k, x, wk, bk) &&
+      product_init(be, "matmul_qkv", &job.p[2], v, x, wv, bv))
+    products_run(cpu_of(be), &job);
+}
+
+void cpu_op_matmul_silu_mul(ivl_backend *be, ivl_tensor *gate, ivl_tensor *up, const ivl_tensor *x,
+                            const ivl_tensor *w_gate, const ivl_tensor *w_up)
+{
+  const char *op = "matmul_silu_mul";
+  matmul_job job = {.n_products = 2, .epilogue = EPILOGUE_SILU_MUL};
+  if (!cpu_check(be, w_gate != NULL && w_up != NULL && w_up->rows == w_gate->rows, op,
+                 "w_gate and w_up must have as many rows") ||
+      !product_init(be, op, &job.p[0], gate, x, w_gate, NULL) ||
+      !product_init(be, op, &job.p[1], up, x, w_up, NULL))
+    return;
+  /* silu_mul's vector loop runs over the whole rows as one array: with rows a multiple of its
+   * 8 lanes a tile's columns meet the same lanes, and the same exp, as there */
+  if (gate->cols % 8 != 0) {
+    cpu_op_matmul(be, gate, x, w_gate, NULL);
+    cpu_op_matmul(be, up, x, w_up, NULL);
+    cpu_op_silu_mul(be, gate, up);
+    return;
+  }
+  job.p[1].n_tasks = 0;
+  products_run(cpu_of(be), &job);
 }
 
 void cpu_op_matmul_add_scaled(ivl_backend *be, ivl_tensor *y, ivl_tensor *out, const ivl_tensor *x,
