@@ -6,19 +6,31 @@
 
 #include <stdatomic.h>
 
-/* What runs on a tile of the product while it is in cache (matmul_gelu, matmul_add_scaled):
- * the element-wise ops the fusions stand for, on the same values in the same order. */
-typedef enum { EPILOGUE_NONE, EPILOGUE_GELU, EPILOGUE_ADD_SCALED } matmul_epilogue;
+/* What runs on a tile of the product while it is in cache (matmul_gelu, matmul_add_scaled,
+ * matmul_silu_mul): the element-wise ops the fusions stand for, on the same values in the
+ * same order. */
+typedef enum {
+  EPILOGUE_NONE,
+  EPILOGUE_GELU,
+  EPILOGUE_ADD_SCALED,
+  EPILOGUE_SILU_MUL
+} matmul_epilogue;
 
-/* One product of a matmul_run: its tiles are tasks [task0, task0 + n_tasks) of the job. */
+/* One product of the job, split into (row block, column chunk) tasks. */
 typedef struct {
   cpu_gemm_args g;
-  int64_t row_block, col_chunk, n_col_chunks, n_tasks;
-} matmul_part;
+  int64_t col_chunk, n_col_chunks, n_tasks;
+  cpu_qact *qa;
+} matmul_product;
 
+/* Products of the same x run as one loop over the thread pool (matmul_qkv: three; decode
+ * issues hundreds of small products per token, and each loop costs a hand-over between
+ * threads). EPILOGUE_SILU_MUL: p[1] (up) is computed on each of p[0]'s (gate) tiles, then
+ * gate = silu(gate) * up there, so it has no tasks of its own. */
 typedef struct {
-  matmul_part part[3]; /* matmul_qkv: three products of one A */
-  int n_parts;
+  matmul_product p[3];
+  int n_products;
+  int64_t row_block;
   gboolean simd;
   matmul_epilogue epilogue;
   float *residual;    /* EPILOGUE_ADD_SCALED: += c * scale, row stride ldc */
@@ -52,144 +64,168 @@ static void pack_a_rows(void *ctx, int64_t r0, int64_t r1)
 static void matmul_task(void *ctx, int64_t task, int thread)
 {
   matmul_job *job = ctx;
-  const matmul_part *p = job->part;
-  for (; task >= p->n_tasks; p++)
-    task -= p->n_tasks;
-  int64_t i0 = task / p->n_col_chunks * p->row_block;
+  int pi = 0;
+  while (task >= job->p[pi].n_tasks)
+    task -= job->p[pi++].n_tasks;
+  const matmul_product *p = &job->p[pi];
+  int64_t i0 = task / p->n_col_chunks * job->row_block;
   int64_t j0 = task % p->n_col_chunks * p->col_chunk;
-  int64_t i1 = MIN(p->g.m, i0 + p->row_block), j1 = MIN(p->g.n, j0 + p->col_chunk);
+  int64_t i1 = MIN(p->g.m, i0 + job->row_block), j1 = MIN(p->g.n, j0 + p->col_chunk);
   (void)thread;
   cpu_gemm_tile(&p->g, i0, i1, j0, j1, job->simd);
+  if (job->epilogue == EPILOGUE_SILU_MUL)
+    cpu_gemm_tile(&job->p[1].g, i0, i1, j0, j1, job->simd);
   for (int64_t i = i0; i < i1 && job->epilogue != EPILOGUE_NONE; i++) {
     float *c = p->g.c + i * p->g.ldc + j0;
     if (job->epilogue == EPILOGUE_GELU)
       cpu_gelu(c, j1 - j0, job->simd);
+    else if (job->epilogue == EPILOGUE_SILU_MUL)
+      cpu_silu_mul(c, job->p[1].g.c + i * p->g.ldc + j0, j1 - j0, job->simd);
     else
       cpu_add_scaled_row(job->residual + i * p->g.ldc + j0, c, job->scale + j0, j1 - j0);
   }
 }
 
-static gboolean matmul_check(ivl_backend *be, const char *op, const ivl_tensor *y,
+/* Checks y = x w^T + bias and sets up its product; op names the op in errors. */
+static gboolean product_init(ivl_backend *be, const char *op, matmul_product *p, ivl_tensor *y,
                              const ivl_tensor *x, const ivl_tensor *w, const ivl_tensor *bias)
 {
-  return cpu_check_act(be, op, "x", x, -1, -1) &&
-         cpu_check(be, w != NULL && w->dtype != IVL_DTYPE_I32, op,
-                   "w must be f32, f16, bf16 or quantized") &&
-         cpu_check(be, w->cols == x->cols, op,
-                   "x has %" G_GINT64_FORMAT " columns, w %" G_GINT64_FORMAT, x->cols, w->cols) &&
-         cpu_check_act(be, op, "y", y, x->rows, w->rows) &&
-         cpu_check(be, y->data != x->data, op, "y must not alias x") &&
-         (bias == NULL || cpu_check_vector(be, op, "bias", bias, w->rows));
+  if (!cpu_check_act(be, op, "x", x, -1, -1) ||
+      !cpu_check(be, w != NULL && w->dtype != IVL_DTYPE_I32, op,
+                 "w must be f32, f16, bf16 or quantized") ||
+      !cpu_check(be, w->cols == x->cols, op,
+                 "x has %" G_GINT64_FORMAT " columns, w %" G_GINT64_FORMAT, x->cols, w->cols) ||
+      !cpu_check_act(be, op, "y", y, x->rows, w->rows) ||
+      !cpu_check(be, y->data != x->data, op, "y must not alias x") ||
+      (bias != NULL && !cpu_check_vector(be, op, "bias", bias, w->rows)))
+    return FALSE;
+  cpu_backend *cb = cpu_of(be);
+  *p = (matmul_product){
+      .g =
+          {
+              .m = x->rows,
+              .n = w->rows,
+              .k = x->cols,
+              .a = x->data,
+              .lda = x->cols,
+              .b = w->data,
+              .b_dtype = w->dtype,
+              .b_rows = w->rows,
+              .ldb = w->cols,
+              .b_rows_are_n = TRUE,
+              .bias = bias ? bias->data : NULL,
+              .bias_dtype = bias ? bias->dtype : IVL_DTYPE_F32,
+              .alpha = 1.0f,
+              .c = y->data,
+              .ldc = y->cols,
+              .avx512 = cb->avx512,
+          },
+  };
+  return TRUE;
 }
 
-/* The tiles of one product: about 8 tasks per thread over the columns of each row block, so
- * threads that start late (the machine may be shared) still find work; at least one 16-wide
- * panel each. Each column chunk reads all of its row block of A, and each row block packs all
- * of B: where A is copied out (a_copied), it is split into row blocks until the chunks are
+/* The job's tiles: about 8 tasks per thread over the columns of each row block, so threads
+ * that start late (the machine may be shared) still find work; at least one 16-wide panel
+ * each. Each column chunk reads all of its row block of A, and each row block packs all of
+ * B: where A is copied out (a_copied), it is split into row blocks until the chunks are
  * MIN_CHUNK wide (vision's proj and fc2 with 2 threads: 2 blocks of 516 rows x 8 chunks of 128
  * columns rather than 16 chunks of 64: fc2 ~0.75 -> ~0.82 of the peak; 16 tasks of one size,
  * which 2 threads end together). */
-static void matmul_tiling(matmul_part *p, int64_t n_threads, gboolean a_copied)
+static void products_tile(cpu_backend *cb, matmul_job *job, gboolean a_copied)
 {
   enum { MIN_CHUNK = 128, TILE_ROWS = 12 /* the AVX-512 kernel's */ };
-  const cpu_gemm_args *g = &p->g;
-  if (g->m == 0 || g->n == 0)
-    return; /* no tasks */
-  int64_t n_row_blocks = (g->m + CPU_GEMM_ROW_BLOCK - 1) / CPU_GEMM_ROW_BLOCK;
+  const int64_t m = job->p[0].g.m, n = MAX(1, job->p[0].g.n);
+  int64_t n_threads = ivl_threadpool_n_threads(cb->pool);
+  int64_t n_row_blocks = MAX(1, (m + CPU_GEMM_ROW_BLOCK - 1) / CPU_GEMM_ROW_BLOCK);
   if (a_copied)
-    n_row_blocks =
-        MAX(n_row_blocks, MIN(g->m / 256, (8 * n_threads * MIN_CHUNK + g->n - 1) / g->n));
-  p->row_block = (g->m + n_row_blocks - 1) / n_row_blocks;
+    n_row_blocks = MAX(n_row_blocks, MIN(m / 256, (8 * n_threads * MIN_CHUNK + n - 1) / n));
+  job->row_block = MAX(1, (m + n_row_blocks - 1) / n_row_blocks);
   if (n_row_blocks > 1)
-    p->row_block = (p->row_block + TILE_ROWS - 1) / TILE_ROWS * TILE_ROWS;
-  n_row_blocks = (g->m + p->row_block - 1) / p->row_block;
+    job->row_block = (job->row_block + TILE_ROWS - 1) / TILE_ROWS * TILE_ROWS;
+  n_row_blocks = MAX(1, (m + job->row_block - 1) / job->row_block);
   int64_t want = MAX(1, 8 * n_threads / n_row_blocks);
-  p->col_chunk = (g->n + want - 1) / want;
-  p->col_chunk =
-      MAX(CPU_GEMM_PANEL, (p->col_chunk + CPU_GEMM_PANEL - 1) / CPU_GEMM_PANEL * CPU_GEMM_PANEL);
-  p->n_col_chunks = MAX(1, (g->n + p->col_chunk - 1) / p->col_chunk);
-  p->n_tasks = n_row_blocks * p->n_col_chunks;
+  for (int i = 0; i < job->n_products; i++) {
+    matmul_product *p = &job->p[i];
+    p->col_chunk = (p->g.n + want - 1) / want;
+    p->col_chunk =
+        MAX(CPU_GEMM_PANEL, (p->col_chunk + CPU_GEMM_PANEL - 1) / CPU_GEMM_PANEL * CPU_GEMM_PANEL);
+    p->n_col_chunks = MAX(1, (p->g.n + p->col_chunk - 1) / p->col_chunk);
+    p->n_tasks = p->g.m == 0 || p->g.n == 0 ? 0 : n_row_blocks * p->n_col_chunks;
+  }
+  if (job->epilogue == EPILOGUE_SILU_MUL) /* up runs on gate's tiles */
+    job->p[1].n_tasks = 0;
 }
 
-/* y[i] = x w[i]^T + bias[i] for i < n_parts, one job over the thread pool (A quantized or
- * copied out once for all), then the epilogue on each tile; op names the op in errors. */
-static void matmul_run(ivl_backend *be, const char *op, int n_parts, ivl_tensor *const y[],
-                       const ivl_tensor *x, const ivl_tensor *const w[],
-                       const ivl_tensor *const bias[], matmul_epilogue epilogue, float *residual,
-                       const float *scale)
+/* Runs the job's products (set up by product_init, x the same for all), quantizing x once per
+ * weight dtype for the integer dot products. */
+static void products_run(cpu_backend *cb, matmul_job *job)
 {
-  cpu_backend *cb = cpu_of(be);
-  matmul_job job = {
-      .n_parts = n_parts,
-      .simd = cb->simd,
-      .epilogue = epilogue,
-      .residual = residual,
-      .scale = scale,
-  };
-  for (int i = 0; i < n_parts; i++) {
-    if (!matmul_check(be, op, y[i], x, w[i], bias[i]))
-      return;
-    if (cb->int_dot && w[i]->dtype != w[0]->dtype &&
-        (cpu_dtype_is_quant(w[i]->dtype) || cpu_dtype_is_quant(w[0]->dtype))) {
-      /* A is quantized for one weight type: one job per product */
-      for (int j = 0; j < n_parts; j++)
-        matmul_run(be, op, 1, y + j, x, w + j, bias + j, epilogue, residual, scale);
-      return;
+  int64_t n_tasks = 0, n_chunks = 0;
+  job->simd = cb->simd;
+  for (int i = 0; i < job->n_products; i++) {
+    matmul_product *p = &job->p[i];
+    if (!cb->int_dot || !cpu_dtype_is_quant(p->g.b_dtype) || p->g.m == 0)
+      continue;
+    for (int j = 0; j < i && !p->qa; j++)
+      if (job->p[j].g.b_dtype == p->g.b_dtype)
+        p->qa = job->p[j].qa;
+    if (!p->qa) {
+      p->qa = cpu_qact_new(p->g.m, p->g.k, p->g.b_dtype);
+      qact_job qj = {p->qa, p->g.a, p->g.lda, cb->simd};
+      cpu_parallel_rows(cb, p->g.m, p->g.k, qact_rows, &qj);
     }
-    job.part[i].g = (cpu_gemm_args){
-        .m = x->rows,
-        .n = w[i]->rows,
-        .k = x->cols,
-        .a = x->data,
-        .lda = x->cols,
-        .b = w[i]->data,
-        .b_dtype = w[i]->dtype,
-        .b_rows = w[i]->rows,
-        .ldb = w[i]->cols,
-        .b_rows_are_n = TRUE,
-        .bias = bias[i] ? bias[i]->data : NULL,
-        .bias_dtype = bias[i] ? bias[i]->dtype : IVL_DTYPE_F32,
-        .alpha = 1.0f,
-        .c = y[i]->data,
-        .ldc = y[i]->cols,
-        .avx512 = cb->avx512,
-    };
+    p->g.aq = p->qa;
   }
-  if (x->rows == 0)
-    return;
-  cpu_qact *qa = NULL;
-  if (cb->int_dot && cpu_dtype_is_quant(w[0]->dtype)) {
-    qa = cpu_qact_new(x->rows, x->cols, w[0]->dtype);
-    qact_job qj = {qa, x->data, x->cols, cb->simd};
-    cpu_parallel_rows(cb, x->rows, x->cols, qact_rows, &qj);
-    for (int i = 0; i < n_parts; i++)
-      job.part[i].g.aq = qa;
+  /* every column chunk reads all of its rows of A: copied once here for all products (the
+   * float ones: x is the same) rather than tile by tile in each chunk */
+  const cpu_gemm_args *g_float = NULL;
+  for (int i = job->n_products - 1; i >= 0; i--)
+    if (job->p[i].g.aq == NULL)
+      g_float = &job->p[i].g;
+  size_t a_size = g_float ? cpu_gemm_a_blocks_size(g_float, cb->simd) : 0;
+  products_tile(cb, job, a_size > 0);
+  for (int i = 0; i < job->n_products; i++) {
+    n_tasks += job->p[i].n_tasks;
+    n_chunks += job->p[i].n_col_chunks;
   }
-  size_t a_size = cpu_gemm_a_blocks_size(&job.part[0].g, cb->simd);
-  int64_t n_threads = ivl_threadpool_n_threads(cb->pool), n_tasks = 0, n_chunks = 0;
-  for (int i = 0; i < n_parts; i++) {
-    matmul_tiling(&job.part[i], n_threads, a_size > 0);
-    n_tasks += job.part[i].n_tasks;
-    n_chunks += job.part[i].n_col_chunks;
-  }
-  /* every column chunk reads all of its rows of A: copied once here rather than tile by tile
-   * in each chunk */
   g_autofree float *a_blocks = NULL;
   if (a_size > 0 && n_chunks > 1 && (a_blocks = g_try_new(float, a_size)) != NULL) {
-    pack_a_job pj = {&job.part[0].g, a_blocks};
-    cpu_parallel_rows(cb, x->rows, x->cols, pack_a_rows, &pj);
-    for (int i = 0; i < n_parts; i++)
-      job.part[i].g.a_blocks = a_blocks;
+    pack_a_job pj = {g_float, a_blocks};
+    cpu_parallel_rows(cb, g_float->m, g_float->k, pack_a_rows, &pj);
+    for (int i = 0; i < job->n_products; i++)
+      job->p[i].g.a_blocks = a_blocks;
   }
   if (n_tasks > 0)
-    ivl_threadpool_run(cb->pool, n_tasks, matmul_task, &job);
-  cpu_qact_free(qa);
+    ivl_threadpool_run(cb->pool, n_tasks, matmul_task, job);
+  for (int i = 0; i < job->n_products; i++) {
+    gboolean shared = FALSE;
+    for (int j = 0; j < i; j++)
+      shared = shared || job->p[j].qa == job->p[i].qa;
+    if (!shared)
+      cpu_qact_free(job->p[i].qa);
+  }
+}
+
+/* y = x w^T + bias, then the epilogue on each tile; op names the op in errors. */
+static void matmul_run(ivl_backend *be, const char *op, ivl_tensor *y, const ivl_tensor *x,
+                       const ivl_tensor *w, const ivl_tensor *bias, matmul_epilogue epilogue,
+                       float *residual, const float *scale)
+{
+  matmul_job job = {.n_products = 1, .epilogue = epilogue, .residual = residual, .scale = scale};
+  if (product_init(be, op, &job.p[0], y, x, w, bias))
+    products_run(cpu_of(be), &job);
 }
 
 void cpu_op_matmul(ivl_backend *be, ivl_tensor *y, const ivl_tensor *x, const ivl_tensor *w,
                    const ivl_tensor *bias)
 {
-  matmul_run(be, "matmul", 1, &y, x, &w, &bias, EPILOGUE_NONE, NULL, NULL);
+  matmul_run(be, "matmul", y, x, w, bias, EPILOGUE_NONE, NULL, NULL);
+}
+
+void cpu_op_matmul_gelu(ivl_backend *be, ivl_tensor *y, const ivl_tensor *x, const ivl_tensor *w,
+                        const ivl_tensor *bias)
+{
+  matmul_run(be, "matmul_gelu", y, x, w, bias, EPILOGUE_GELU, NULL, NULL);
 }
 
 void cpu_op_matmul_qkv(ivl_backend *be, ivl_tensor *q, ivl_tensor *k, ivl_tensor *v,
@@ -197,15 +233,32 @@ void cpu_op_matmul_qkv(ivl_backend *be, ivl_tensor *q, ivl_tensor *k, ivl_tensor
                        const ivl_tensor *wv, const ivl_tensor *bq, const ivl_tensor *bk,
                        const ivl_tensor *bv)
 {
-  ivl_tensor *y[3] = {q, k, v};
-  const ivl_tensor *w[3] = {wq, wk, wv}, *b[3] = {bq, bk, bv};
-  matmul_run(be, "matmul_qkv", 3, y, x, w, b, EPILOGUE_NONE, NULL, NULL);
+  matmul_job job = {.n_products = 3};
+  if (product_init(be, "matmul_qkv", &job.p[0], q, x, wq, bq) &&
+      product_init(be, "matmul_qkv", &job.p[1], k, x, wk, bk) &&
+      product_init(be, "matmul_qkv", &job.p[2], v, x, wv, bv))
+    products_run(cpu_of(be), &job);
 }
 
-void cpu_op_matmul_gelu(ivl_backend *be, ivl_tensor *y, const ivl_tensor *x, const ivl_tensor *w,
-                        const ivl_tensor *bias)
+void cpu_op_matmul_silu_mul(ivl_backend *be, ivl_tensor *gate, ivl_tensor *up, const ivl_tensor *x,
+                            const ivl_tensor *w_gate, const ivl_tensor *w_up)
 {
-  matmul_run(be, "matmul_gelu", 1, &y, x, &w, &bias, EPILOGUE_GELU, NULL, NULL);
+  const char *op = "matmul_silu_mul";
+  matmul_job job = {.n_products = 2, .epilogue = EPILOGUE_SILU_MUL};
+  if (!cpu_check(be, w_gate != NULL && w_up != NULL && w_up->rows == w_gate->rows, op,
+                 "w_gate and w_up must have as many rows") ||
+      !product_init(be, op, &job.p[0], gate, x, w_gate, NULL) ||
+      !product_init(be, op, &job.p[1], up, x, w_up, NULL))
+    return;
+  /* silu_mul's vector loop runs over the whole rows as one array: with rows a multiple of its
+   * 8 lanes a tile's columns meet the same lanes, and the same exp, as there */
+  if (gate->cols % 8 != 0) {
+    cpu_op_matmul(be, gate, x, w_gate, NULL);
+    cpu_op_matmul(be, up, x, w_up, NULL);
+    cpu_op_silu_mul(be, gate, up);
+    return;
+  }
+  products_run(cpu_of(be), &job);
 }
 
 void cpu_op_matmul_add_scaled(ivl_backend *be, ivl_tensor *y, ivl_tensor *out, const ivl_tensor *x,
@@ -221,7 +274,7 @@ void cpu_op_matmul_add_scaled(ivl_backend *be, ivl_tensor *y, ivl_tensor *out, c
     return;
   g_autofree float *sf = g_new(float, MAX(1, y->cols));
   cpu_row_to_f32(sf, scale->data, scale->dtype, y->cols);
-  matmul_run(be, op, 1, &out, x, &w, &bias, EPILOGUE_ADD_SCALED, y->data, sf);
+  matmul_run(be, op, out, x, w, bias, EPILOGUE_ADD_SCALED, y->data, sf);
   /* the norm needs whole rows: after every tile */
   if (yn != NULL && norm_b != NULL)
     cpu_op_layer_norm(be, yn, y, norm_w, norm_b, eps);

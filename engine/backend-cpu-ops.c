@@ -37,6 +37,41 @@ static void rms_norm_rows(void *ctx, int64_t r0, int64_t r1)
     cpu_rms_norm_row(j->y + r * j->cols, j->x + r * j->cols, j->w, j->cols, j->eps);
 }
 
+typedef struct {
+  norm_job norm;
+  float *x;
+  const float *r;
+} add_norm_job;
+
+static void add_rms_norm_rows(void *ctx, int64_t r0, int64_t r1)
+{
+  add_norm_job *j = ctx;
+  const int64_t cols = j->norm.cols;
+  for (int64_t r = r0; r < r1; r++) {
+    float *x = j->x + r * cols;
+    const float *add = j->r + r * cols;
+    for (int64_t i = 0; i < cols; i++)
+      x[i] += add[i];
+    cpu_rms_norm_row(j->norm.y + r * cols, x, j->norm.w, cols, j->norm.eps);
+  }
+}
+
+/* add then rms_norm in one pass over the rows: a decode step runs two per layer. */
+void cpu_op_add_rms_norm(ivl_backend *be, ivl_tensor *y, ivl_tensor *x, const ivl_tensor *r,
+                         const ivl_tensor *w, float eps)
+{
+  const char *op = "add_rms_norm";
+  if (!cpu_check_act(be, op, "x", x, -1, -1) || !cpu_check_act(be, op, "y", y, x->rows, x->cols) ||
+      !cpu_check_act(be, op, "r", r, x->rows, x->cols) ||
+      !cpu_check_vector(be, op, "w", w, x->cols) ||
+      !cpu_check(be, x->cols > 0, op, "rows are empty") ||
+      !cpu_check(be, y->data != x->data && y->data != r->data, op, "y must not alias x or r"))
+    return;
+  g_autofree float *wf = vector_f32(w);
+  add_norm_job job = {{y->data, NULL, wf, NULL, x->cols, eps}, x->data, r->data};
+  cpu_parallel_rows(cpu_of(be), x->rows, 3 * x->cols, add_rms_norm_rows, &job);
+}
+
 void cpu_op_layer_norm(ivl_backend *be, ivl_tensor *y, const ivl_tensor *x, const ivl_tensor *w,
                        const ivl_tensor *b, float eps)
 {

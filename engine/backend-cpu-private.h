@@ -44,6 +44,8 @@ void cpu_op_rope(ivl_backend *be, ivl_tensor *x, int n_heads, int head_dim, int6
                  double theta);
 void cpu_op_gelu(ivl_backend *be, ivl_tensor *x);
 void cpu_op_silu_mul(ivl_backend *be, ivl_tensor *gate, const ivl_tensor *up);
+void cpu_op_add_rms_norm(ivl_backend *be, ivl_tensor *y, ivl_tensor *x, const ivl_tensor *r,
+                         const ivl_tensor *w, float eps);
 void cpu_op_add(ivl_backend *be, ivl_tensor *y, const ivl_tensor *a, const ivl_tensor *b);
 void cpu_op_add_scaled(ivl_backend *be, ivl_tensor *y, const ivl_tensor *x,
                        const ivl_tensor *scale);
@@ -60,12 +62,14 @@ int32_t cpu_op_argmax(ivl_backend *be, const ivl_tensor *logits, int64_t row);
 /* the products of backend-cpu-matmul.c */
 void cpu_op_matmul(ivl_backend *be, ivl_tensor *y, const ivl_tensor *x, const ivl_tensor *w,
                    const ivl_tensor *bias);
+void cpu_op_matmul_gelu(ivl_backend *be, ivl_tensor *y, const ivl_tensor *x, const ivl_tensor *w,
+                        const ivl_tensor *bias);
 void cpu_op_matmul_qkv(ivl_backend *be, ivl_tensor *q, ivl_tensor *k, ivl_tensor *v,
                        const ivl_tensor *x, const ivl_tensor *wq, const ivl_tensor *wk,
                        const ivl_tensor *wv, const ivl_tensor *bq, const ivl_tensor *bk,
                        const ivl_tensor *bv);
-void cpu_op_matmul_gelu(ivl_backend *be, ivl_tensor *y, const ivl_tensor *x, const ivl_tensor *w,
-                        const ivl_tensor *bias);
+void cpu_op_matmul_silu_mul(ivl_backend *be, ivl_tensor *gate, ivl_tensor *up, const ivl_tensor *x,
+                            const ivl_tensor *w_gate, const ivl_tensor *w_up);
 void cpu_op_matmul_add_scaled(ivl_backend *be, ivl_tensor *y, ivl_tensor *out, const ivl_tensor *x,
                               const ivl_tensor *w, const ivl_tensor *bias, const ivl_tensor *scale,
                               ivl_tensor *yn, const ivl_tensor *norm_w, const ivl_tensor *norm_b,

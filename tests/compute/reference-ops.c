@@ -283,6 +283,8 @@ ivl_backend *ivl_reference_backend_new(GError **error)
     reference_ops.matmul_gelu = NULL;
     reference_ops.matmul_add_scaled = NULL;
     reference_ops.matmul_qkv = NULL;
+    reference_ops.matmul_silu_mul = NULL;
+    reference_ops.add_rms_norm = NULL;
     g_once_init_leave(&ops_ready, 1);
   }
   be->ops = &reference_ops;

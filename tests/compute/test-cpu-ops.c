@@ -8,6 +8,7 @@
 #include "expect.h"
 #include "ivl.h"
 #include "op-cases.h"
+#include "quantize.h"
 #include "reference-ops.h"
 
 #include <float.h>
@@ -302,6 +303,85 @@ static void test_fusions(ivl_backend *be)
   }
 }
 
+/* A weight of dtype (quantized ones as the loader makes them) holding uniform values. */
+static ivl_tensor *random_weight(ivl_backend *be, ivl_dtype dtype, int64_t rows, int64_t cols,
+                                 guint32 *state)
+{
+  if (!cpu_dtype_is_quant(dtype))
+    return random_tensor(be, dtype, rows, cols, state);
+  g_autoptr(GError) error = NULL;
+  g_autofree float *v = g_new(float, rows *cols);
+  for (int64_t i = 0; i < rows * cols; i++)
+    v[i] = (float)((*state = *state * 1664525u + 1013904223u) >> 8) * 0x1p-23f - 1.0f;
+  g_autofree void *q = g_malloc(ivl_tensor_nbytes(dtype, rows, cols));
+  ivl_quantize(dtype, q, v, IVL_DTYPE_F32, rows, cols);
+  ivl_tensor *t = be->ops->weight_from_host(be, dtype, rows, cols, q, &error);
+  EXPECT(t != NULL, "quantized weight: %s", error ? error->message : "");
+  return t;
+}
+
+/* The language model's fusions (one thread-pool loop for q, k and v, and for gate and up)
+ * give the bits of the ops they stand for, for every weight dtype (the integer dot products
+ * quantize x once for all three products). */
+static void test_language_fusions(ivl_backend *be)
+{
+  /* m, n (q; k and v are n / 4), k: decode, a few streams, a prefill chunk; up's width n */
+  static const int64_t shapes[][3] = {{1, 64, 64}, {5, 96, 128}, {70, 128, 64}};
+  static const ivl_dtype dtypes[] = {IVL_DTYPE_BF16, IVL_DTYPE_Q8, IVL_DTYPE_Q4};
+  static const char *names[] = {"bf16", "int8", "4-bit"};
+  guint32 state = 4242;
+  for (size_t i = 0; i < G_N_ELEMENTS(shapes); i++)
+    for (size_t d = 0; d < G_N_ELEMENTS(dtypes); d++) {
+      const int64_t m = shapes[i][0], n = shapes[i][1], k = shapes[i][2];
+      ivl_tensor *x = random_tensor(be, IVL_DTYPE_F32, m, k, &state);
+      ivl_tensor *w[3], *b[3], *y1[3], *y2[3];
+      for (int p = 0; p < 3; p++) {
+        int64_t rows = p == 0 ? n : n / 4;
+        w[p] = random_weight(be, dtypes[d], rows, k, &state);
+        b[p] = random_tensor(be, IVL_DTYPE_BF16, 1, rows, &state);
+        y1[p] = random_tensor(be, IVL_DTYPE_F32, m, rows, &state);
+        y2[p] = random_tensor(be, IVL_DTYPE_F32, m, rows, &state);
+        be->ops->matmul(be, y1[p], x, w[p], b[p]);
+      }
+      be->ops->matmul_qkv(be, y2[0], y2[1], y2[2], x, w[0], w[1], w[2], b[0], b[1], b[2]);
+      EXPECT(same_bits(be, y1[0], y2[0]) && same_bits(be, y1[1], y2[1]) &&
+                 same_bits(be, y1[2], y2[2]),
+             "matmul_qkv %" G_GINT64_FORMAT "x%" G_GINT64_FORMAT "x%" G_GINT64_FORMAT
+             " (%s) differs from three matmuls",
+             m, n, k, names[d]);
+      ivl_tensor *wu = random_weight(be, dtypes[d], n, k, &state);
+      ivl_tensor *u1 = random_tensor(be, IVL_DTYPE_F32, m, n, &state);
+      ivl_tensor *u2 = random_tensor(be, IVL_DTYPE_F32, m, n, &state);
+      be->ops->matmul(be, y1[0], x, w[0], NULL);
+      be->ops->matmul(be, u1, x, wu, NULL);
+      be->ops->silu_mul(be, y1[0], u1);
+      be->ops->matmul_silu_mul(be, y2[0], u2, x, w[0], wu);
+      EXPECT(same_bits(be, y1[0], y2[0]),
+             "matmul_silu_mul %" G_GINT64_FORMAT "x%" G_GINT64_FORMAT "x%" G_GINT64_FORMAT
+             " (%s) differs from matmul, matmul, silu_mul",
+             m, n, k, names[d]);
+      ivl_tensor *all[] = {x,     w[0],  w[1],  w[2],  b[0],  b[1], b[2], y1[0],
+                           y1[1], y1[2], y2[0], y2[1], y2[2], wu,   u1,   u2};
+      for (size_t t = 0; t < G_N_ELEMENTS(all); t++)
+        be->ops->tensor_free(be, all[t]);
+    }
+  /* add_rms_norm: x += r, then the norm, as add and rms_norm */
+  ivl_tensor *x1 = random_tensor(be, IVL_DTYPE_F32, 9, 136, &state);
+  ivl_tensor *x2 = be->ops->tensor_new(be, IVL_DTYPE_F32, 9, 136, NULL);
+  memcpy(x2->data, x1->data, 9 * 136 * sizeof(float));
+  ivl_tensor *r = random_tensor(be, IVL_DTYPE_F32, 9, 136, &state);
+  ivl_tensor *nw = random_tensor(be, IVL_DTYPE_BF16, 1, 136, &state);
+  ivl_tensor *n1 = random_tensor(be, IVL_DTYPE_F32, 9, 136, &state);
+  ivl_tensor *n2 = random_tensor(be, IVL_DTYPE_F32, 9, 136, &state);
+  be->ops->add(be, x1, x1, r);
+  be->ops->rms_norm(be, n1, x1, nw, 1e-6f);
+  be->ops->add_rms_norm(be, n2, x2, r, nw, 1e-6f);
+  EXPECT(same_bits(be, x1, x2) && same_bits(be, n1, n2), "add_rms_norm differs from add, rms_norm");
+  ivl_tensor *all[] = {x1, x2, r, nw, n1, n2};
+  for (size_t t = 0; t < G_N_ELEMENTS(all); t++)
+    be->ops->tensor_free(be, all[t]);
+}
+
 int main(int argc, char **argv)
 {
   ivl_op_cases_params params = {.seed = 20261127};
@@ -336,6 +416,7 @@ int main(int argc, char **argv)
   test_rows_alone(cpu);
   test_argmax(cpu);
   test_fusions(cpu);
+  test_language_fusions(cpu);
   cpu->ops->free(cpu);
   ref->ops->free(ref);
   printf("%d failure(s)\n", failures);
