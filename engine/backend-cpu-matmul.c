@@ -103,7 +103,7 @@ static void matmul_run(ivl_backend *be, const char *op, ivl_tensor *y, const ivl
     return;
   cpu_qact *qa = NULL;
   if (cb->int_dot && cpu_dtype_is_quant(w->dtype)) {
-    qa = cpu_qact_new(job.g.m, job.g.k, w->dtype);
+    qa = cpu_qact_new(job.g.m, job.g.k);
     qact_job qj = {qa, job.g.a, job.g.lda, cb->simd};
     cpu_parallel_rows(cb, job.g.m, job.g.k, qact_rows, &qj);
     job.g.aq = qa;
