@@ -45,7 +45,9 @@ typedef struct {
   const float *a;
   int64_t lda;
   const void *b;
-  ivl_dtype b_dtype; /* Q8/Q4 (quantize.h): b is the whole [b_rows, k] matrix, ldb = k */
+  /* Q8/Q4: b is the whole [b_rows, k] matrix, ldb = k, in quantize.h's layout, or in
+   * cpu-qpanel.h's when aq is set */
+  ivl_dtype b_dtype;
   int64_t b_rows;
   int64_t ldb;
   gboolean b_rows_are_n;
