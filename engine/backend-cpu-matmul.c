@@ -20,7 +20,6 @@ typedef enum {
 typedef struct {
   cpu_gemm_args g;
   int64_t col_chunk, n_col_chunks, n_tasks;
-  cpu_qact *qa;
 } matmul_product;
 
 /* Products of the same x run as one loop over the thread pool (matmul_qkv: three; decode
@@ -156,25 +155,23 @@ static void products_tile(cpu_backend *cb, matmul_job *job, gboolean a_copied)
     job->p[1].n_tasks = 0;
 }
 
-/* Runs the job's products (set up by product_init, x the same for all), quantizing x once per
- * weight dtype for the integer dot products. */
+/* Runs the job's products (set up by product_init, x the same for all), x quantized once for
+ * all the integer dot products. */
 static void products_run(cpu_backend *cb, matmul_job *job)
 {
   int64_t n_tasks = 0, n_chunks = 0;
+  cpu_qact *qa = NULL;
   job->simd = cb->simd;
   for (int i = 0; i < job->n_products; i++) {
     matmul_product *p = &job->p[i];
     if (!cb->int_dot || !cpu_dtype_is_quant(p->g.b_dtype) || p->g.m == 0)
       continue;
-    for (int j = 0; j < i && !p->qa; j++)
-      if (job->p[j].g.b_dtype == p->g.b_dtype)
-        p->qa = job->p[j].qa;
-    if (!p->qa) {
-      p->qa = cpu_qact_new(p->g.m, p->g.k, p->g.b_dtype);
-      qact_job qj = {p->qa, p->g.a, p->g.lda, cb->simd};
+    if (!qa) {
+      qa = cpu_qact_new(p->g.m, p->g.k);
+      qact_job qj = {qa, p->g.a, p->g.lda, cb->simd};
       cpu_parallel_rows(cb, p->g.m, p->g.k, qact_rows, &qj);
     }
-    p->g.aq = p->qa;
+    p->g.aq = qa;
   }
   /* every column chunk reads all of its rows of A: copied once here for all products (the
    * float ones: x is the same) rather than tile by tile in each chunk */
@@ -197,13 +194,7 @@ static void products_run(cpu_backend *cb, matmul_job *job)
   }
   if (n_tasks > 0)
     ivl_threadpool_run(cb->pool, n_tasks, matmul_task, job);
-  for (int i = 0; i < job->n_products; i++) {
-    gboolean shared = FALSE;
-    for (int j = 0; j < i; j++)
-      shared = shared || job->p[j].qa == job->p[i].qa;
-    if (!shared)
-      cpu_qact_free(job->p[i].qa);
-  }
+  cpu_qact_free(qa);
 }
 
 /* y = x w^T + bias, then the epilogue on each tile; op names the op in errors. */

@@ -2,6 +2,7 @@
  * mapped model file, ops on a thread pool (see cpu-kernels.h for the kernels). */
 #include "backend-cpu-private.h"
 
+#include "cpu-qpanel.h"
 #include "ivl.h"
 #include "quantize.h"
 
@@ -204,13 +205,20 @@ static ivl_tensor *cpu_weight_from_host(ivl_backend *be, ivl_dtype dtype, int64_
   /* used in place: ops only read weights, so the mapping may stay read-only */
   *t = (ivl_tensor){be, dtype, rows, cols, (void *)host, FALSE};
   if (cpu_dtype_is_quant(dtype)) { /* the loader's quantized buffer is temporary */
+    /* the integer products read the panels of cpu-qpanel.h, made here once */
+    const gboolean panels = cpu_of(be)->int_dot;
+    if (panels)
+      bytes = cpu_qpanel_nbytes(dtype, rows, cols);
     if (!(t->data = host_alloc(bytes))) {
       g_free(t);
       g_set_error(error, IVL_ERROR, IVL_ERROR_OUT_OF_MEMORY,
                   "cannot allocate %zu bytes for a quantized weight", bytes);
       return NULL;
     }
-    memcpy(t->data, host, bytes);
+    if (panels)
+      cpu_qpanel_pack(dtype, t->data, host, rows, cols);
+    else
+      memcpy(t->data, host, bytes);
     t->owns_data = TRUE;
   }
   return t;

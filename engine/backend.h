@@ -62,7 +62,8 @@ typedef struct ivl_backend_ops {
                             GError **error);
   /* A weight from host memory (e.g. the mmapped file): the CPU uses it in place, CUDA copies
    * it to the device (converting to bf16 where asked by the backend). Quantized weights
-   * (Q8, Q4) are copied on every backend: the loader quantizes into a temporary buffer. */
+   * (Q8, Q4) are copied on every backend: the loader quantizes into a temporary buffer (the
+   * CPU copies them into its own panel layout when its integer products are on). */
   ivl_tensor *(*weight_from_host)(ivl_backend *be, ivl_dtype dtype, int64_t rows, int64_t cols,
                                   const void *host, GError **error);
   void (*tensor_free)(ivl_backend *be, ivl_tensor *t);

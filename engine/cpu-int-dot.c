@@ -1,25 +1,30 @@
 /* Integer dot products for quantized weights (cpu-kernels.h): activations quantized per block
- * of 32 to int8, products in int32 per block, one float multiply-add per block.
+ * of 32 to int8, products in int32 per block, one float multiply-add per block, on the
+ * weights' panel layout (cpu-qpanel.h: lane r of a 64-byte group is weight row r).
  *
- * On AVX2 a block is one _mm256_maddubs_epi16 (unsigned × signed bytes into pairs of int16)
- * and one _mm256_madd_epi16 (pairs into int32). For int8 weights the activation's sign is
- * moved onto the weight (|a| · sign(a)·w), so the unsigned operand is |a| <= 127 and a pair
- * sums to at most 2 · 127 · 127 < 32768, never saturating. 4-bit weights go in as stored,
- * q + 8 in [0, 15], unsigned; the offset, 8 · Σa of the block, is taken off in float once per
- * block and row (cpu_qact.neg_dsum): one instruction less per product than the sign trick,
- * which made the 4-bit GEMM ~25% faster. The block sums of int8 weights are exact integers,
- * as in the portable path; the float sums over blocks (and the 4-bit offset) round
- * differently, within f32 rounding of each other.
- *
- * Few rows (decode): one weight row streamed at a time, two accumulators over alternate
- * blocks to cover the FMA latency. More rows (prefill, vision): tiles of 4 rows of A × 2
- * weight rows, the weights unpacked once per block for 4 rows and A read from cache. With
- * AVX-512 VNNI (g->avx512 and the CPU has it) the tiles are 4 × 4 and vpdpbusd takes the place
- * of maddubs + madd: the same int32 lanes, so the same results bit for bit.
+ * One arithmetic for every path, so that portable C, AVX2 and AVX-512 VNNI give the same bits:
+ * for each output (i, j) and block b, isum = Σ q_a · q_w exactly in int32; then
+ * acc = fmaf((float)isum, s, acc) with s = d_a[i, b] · ws[j, b] (Q4) or d_a[i, b] (Q8), and
+ * C = fmaf(mul[j], acc, add[j]) with mul = alpha (· the Q8 row scale) and add the bias. The
+ * int32 sum is exact (at most 32 · 127 · 127 < 2^24, so its float is too); how the kernels
+ * reach it differs:
+ *   - 4-bit weights go in as stored, q + 8 in [0, 15], as the unsigned operand; the offset
+ *     −8 · Σq_a of the activation block (cpu_qact.sum) starts the int32 sum.
+ *   - VNNI: one vpdpbusd per group adds the 4 products of 16 weight rows against the 4
+ *     activation bytes broadcast. Int8 weights go in as w + 128 (unsigned), the sum starting
+ *     from −128 · Σq_a.
+ *   - AVX2: 8 rows per ymm. Int8 weights take the sign trick (|a| · sign(a)·w in
+ *     maddubs, a pair at most 2 · 127 · 127 < 32768) and madd into int32; 4-bit ones add
+ *     maddubs' int16 pairs over the block's 8 groups (at most 8 · 2 · 15 · 127 < 32768) and
+ *     madd once per block.
+ * Few rows (decode): all of them against two panels (32 weight rows) at a time, the weights
+ * streamed with prefetches ahead. More rows (prefill, vision): tiles of 6 rows × 2 panels
+ * (VNNI) or 3 rows × 1 panel (AVX2) over slices of A that stay in L2; a panel pair's weights
+ * stay in L1 while every tile of the slice passes over them.
  */
 #include "cpu-kernels.h"
 
-#include "quantize.h"
+#include "cpu-qpanel.h"
 
 #include <math.h>
 #include <string.h>
@@ -27,27 +32,28 @@
 #include "cpu-simd.h"
 
 #define QB CPU_QACT_BLOCK
-/* Up to this many rows of A, B is streamed one row at a time. */
+#define PR CPU_QPANEL_ROWS
+/* Up to this many rows, the weights are streamed: each panel passes once. */
 #define GEMV_MAX_ROWS 3
-#define TILE_ROWS 4
-#define TILE_COLS 2
 #define A_SLICE_BYTES (128 * 1024)
+/* Bytes of one block of a panel: Q4 256 of nibbles and 64 of scales, Q8 512. */
+#define Q4_BLOCK_BYTES (QB / 2 * PR + PR * 4)
+#define Q8_BLOCK_BYTES (QB * PR)
 
 gboolean cpu_int_dot_enabled(void)
 {
   return g_strcmp0(g_getenv("IVL_CPU_INT_DOT"), "0") != 0;
 }
 
-cpu_qact *cpu_qact_new(int64_t m, int64_t k, ivl_dtype b_dtype)
+cpu_qact *cpu_qact_new(int64_t m, int64_t k)
 {
   cpu_qact *qa = g_new0(cpu_qact, 1);
   qa->m = m;
   qa->k = k;
   qa->n_blocks = (k + QB - 1) / QB;
-  qa->split = b_dtype == IVL_DTYPE_Q4;
   qa->q = g_malloc(MAX(1, (size_t)m * (size_t)qa->n_blocks * QB));
   qa->d = g_new(float, MAX(1, m * qa->n_blocks));
-  qa->neg_dsum = qa->split ? g_new(float, MAX(1, m * qa->n_blocks)) : NULL;
+  qa->sum = g_new(int32_t, MAX(1, m * qa->n_blocks));
   return qa;
 }
 
@@ -57,17 +63,11 @@ void cpu_qact_free(cpu_qact *qa)
     return;
   g_free(qa->q);
   g_free(qa->d);
-  g_free(qa->neg_dsum);
+  g_free(qa->sum);
   g_free(qa);
 }
 
-/* Where value t of a block goes: Q4's order puts the even values first. */
-static int block_pos(gboolean split, int t)
-{
-  return split ? t / 2 + (t % 2) * (QB / 2) : t;
-}
-
-static void qact_block_portable(int8_t *q, float *d, const float *x, int n, gboolean split)
+static void qact_block_portable(int8_t *q, float *d, const float *x, int n)
 {
   float amax = 0.0f;
   for (int t = 0; t < n; t++)
@@ -79,7 +79,7 @@ static void qact_block_portable(int8_t *q, float *d, const float *x, int n, gboo
    * so that a NaN or infinite activation is no undefined conversion; nearbyintf rounds to
    * nearest even, as _mm256_cvtps_epi32 */
   for (int t = 0; t < n; t++)
-    q[block_pos(split, t)] = (int8_t)nearbyintf(fminf(fmaxf(x[t] * id, -127.0f), 127.0f));
+    q[t] = (int8_t)nearbyintf(fminf(fmaxf(x[t] * id, -127.0f), 127.0f));
 }
 
 #if HAVE_X86_SIMD
@@ -93,8 +93,7 @@ __attribute__((target("avx2,fma"), always_inline)) static inline float hmax(__m2
 
 /* qact_block_portable for a whole block, bit for bit: the same max, the same product x · id
  * and the same rounding. */
-__attribute__((target("avx2,fma"))) static void qact_block_avx2(int8_t *q, float *d, const float *x,
-                                                                gboolean split)
+__attribute__((target("avx2,fma"))) static void qact_block_avx2(int8_t *q, float *d, const float *x)
 {
   const __m256 sign = _mm256_set1_ps(-0.0f);
   __m256 v[4];
@@ -114,11 +113,6 @@ __attribute__((target("avx2,fma"))) static void qact_block_avx2(int8_t *q, float
   /* the packs interleave 128-bit lanes: values 0-3 8-11 16-19 24-27 | 4-7 12-15 20-23 28-31 */
   __m256i b = _mm256_packs_epi16(_mm256_packs_epi32(i0, i1), _mm256_packs_epi32(i2, i3));
   b = _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
-  if (split) { /* per 16: evens then odds, then the lanes' halves regrouped */
-    const __m256i eo = _mm256_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15, 0, 2,
-                                        4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
-    b = _mm256_permute4x64_epi64(_mm256_shuffle_epi8(b, eo), _MM_SHUFFLE(3, 1, 2, 0));
-  }
   _mm256_storeu_si256((__m256i *)q, b);
 }
 #endif
@@ -133,379 +127,358 @@ void cpu_qact_rows(cpu_qact *qa, const float *a, int64_t lda, int64_t r0, int64_
       int n = (int)MIN(QB, qa->k - b * QB);
 #if HAVE_X86_SIMD
       if (simd && n == QB)
-        qact_block_avx2(q, d, x, qa->split);
+        qact_block_avx2(q, d, x);
       else
 #endif
-        qact_block_portable(q, d, x, n, qa->split);
-      if (qa->neg_dsum) {
-        int32_t sum = 0;
-        for (int t = 0; t < QB; t++)
-          sum += q[t];
-        qa->neg_dsum[r * qa->n_blocks + b] = -*d * (float)sum;
-      }
+        qact_block_portable(q, d, x, n);
+      int32_t sum = 0;
+      for (int t = 0; t < QB; t++)
+        sum += q[t];
+      qa->sum[r * qa->n_blocks + b] = sum;
     }
   (void)simd;
 }
 
 /* -- the products -- */
 
-/* One call's product: C[i][j] = mul[j - j0] · (Σ over blocks) + add[j - j0], the row scale
- * (Q8), alpha and the bias taken once per column instead of per element. */
+/* One call's product over whole panels [pan0, pan1): C[i][j] = fmaf(mul[j - j0], acc, add[j -
+ * j0]) for j in [j0, j1), mul and add held for every row of the panels (j0 = pan0 · 16 here). */
 typedef struct {
   const cpu_gemm_args *g;
-  const uint16_t *q4_scales; /* NULL for Q8 */
-  int64_t j0;
+  int q4;
+  size_t panel_bytes;
+  int64_t pan0, pan1, j0, j1; /* j0, j1: the columns to store */
   float *mul, *add;
 } prod;
 
 static void prod_init(prod *p, const cpu_gemm_args *g, int64_t j0, int64_t j1)
 {
   p->g = g;
+  p->q4 = g->b_dtype == IVL_DTYPE_Q4;
+  p->panel_bytes = cpu_qpanel_bytes(g->b_dtype, g->k);
+  p->pan0 = j0 / PR;
+  p->pan1 = (j1 + PR - 1) / PR;
   p->j0 = j0;
-  p->q4_scales = g->b_dtype == IVL_DTYPE_Q4 ? ivl_q4_scales(g->b, g->b_rows, g->k) : NULL;
-  p->mul = g_new(float, 2 * (j1 - j0));
-  p->add = p->mul + (j1 - j0);
-  const float *q8_scales = p->q4_scales ? NULL : ivl_q8_scales(g->b, g->b_rows, g->k);
-  for (int64_t j = j0; j < j1; j++)
-    p->mul[j - j0] = q8_scales ? g->alpha * q8_scales[j] : g->alpha;
+  p->j1 = j1;
+  const int64_t cols = (p->pan1 - p->pan0) * PR, base = p->pan0 * PR;
+  p->mul = g_new0(float, 2 * cols);
+  p->add = p->mul + cols;
+  const int64_t n_blocks = (g->k + QB - 1) / QB;
+  for (int64_t c = 0; c < cols; c++) {
+    int64_t j = base + c;
+    float s = 1.0f;
+    if (!p->q4) /* the row scales after the panel's blocks */
+      memcpy(&s,
+             (const char *)g->b + (j / PR) * p->panel_bytes + n_blocks * Q8_BLOCK_BYTES +
+                 (j % PR) * sizeof(float),
+             sizeof(float));
+    p->mul[c] = g->alpha * s;
+  }
+  int64_t nb = MIN(g->n, p->pan1 * PR) - base; /* the bias ends at n */
   if (g->bias)
-    cpu_row_to_f32(p->add, (const char *)g->bias + j0 * (int64_t)ivl_dtype_size(g->bias_dtype),
-                   g->bias_dtype, j1 - j0);
-  else
-    memset(p->add, 0, (size_t)(j1 - j0) * sizeof(float));
+    cpu_row_to_f32(p->add, (const char *)g->bias + base * (int64_t)ivl_dtype_size(g->bias_dtype),
+                   g->bias_dtype, nb);
 }
 
-static inline void store(const prod *p, int64_t i, int64_t j, float sum)
+static inline const uint8_t *panel_block(const prod *p, int64_t pan, int64_t b)
 {
-  p->g->c[i * p->g->ldc + j] = p->mul[j - p->j0] * sum + p->add[j - p->j0];
+  return (const uint8_t *)p->g->b + pan * p->panel_bytes +
+         b * (p->q4 ? Q4_BLOCK_BYTES : Q8_BLOCK_BYTES);
 }
 
-/* Weight block b of row j as 32 int8 values in the activations' order of the block, n of them
- * (the last Q8 block may be partial); the weights' scale of the block is returned (Q8: 1, the
- * row scale is applied once at the end). */
-static float weight_block(int8_t w[QB], const prod *p, int64_t j, int64_t b, int n)
+/* Weight row r of a panel block against 32 activation values, exactly, the 4-bit offset
+ * included. */
+static int32_t block_isum_portable(const prod *p, const uint8_t *blk, int r, const int8_t *a)
 {
-  const cpu_gemm_args *g = p->g;
-  if (!p->q4_scales) {
-    memcpy(w, (const int8_t *)g->b + j * g->k + b * QB, (size_t)n);
-    return 1.0f;
-  }
-  const uint8_t *v = (const uint8_t *)g->b + (j * g->k + b * QB) / 2;
-  for (int t = 0; t < QB / 2; t++) {
-    w[t] = (int8_t)((v[t] & 15) - 8);
-    w[QB / 2 + t] = (int8_t)((v[t] >> 4) - 8);
-  }
-  return cpu_f16_to_f32(p->q4_scales[j * (g->k / QB) + b]);
+  int32_t s = 0;
+  for (int gr = 0; gr < QB / 4; gr++)
+    for (int t = 0; t < 4; t++) {
+      int w;
+      if (p->q4) {
+        uint8_t byte = blk[(gr / 2) * 64 + 4 * r + t];
+        w = (gr % 2 == 0 ? byte & 15 : byte >> 4) - 8;
+      } else
+        w = (int8_t)blk[gr * 64 + 4 * r + t];
+      s += (int32_t)a[4 * gr + t] * w;
+    }
+  return s;
 }
 
-static float dot_portable(const prod *p, int64_t i, int64_t j)
+static void product_portable(const prod *p, int64_t i0, int64_t i1)
 {
   const cpu_gemm_args *g = p->g;
   const cpu_qact *qa = g->aq;
-  float sum = 0.0f;
-  for (int64_t b = 0; b < qa->n_blocks; b++) {
-    int n = (int)MIN(QB, g->k - b * QB);
-    int8_t w[QB];
-    float ws = weight_block(w, p, j, b, n);
-    const int8_t *q = qa->q + (i * qa->n_blocks + b) * QB;
-    int32_t isum = 0;
-    for (int t = 0; t < n; t++)
-      isum += (int32_t)q[t] * w[t];
-    sum += qa->d[i * qa->n_blocks + b] * ws * (float)isum;
-  }
-  return sum;
+  const int64_t nb = qa->n_blocks;
+  for (int64_t i = i0; i < i1; i++)
+    for (int64_t j = p->j0; j < p->j1; j++) {
+      const int64_t pan = j / PR;
+      const int r = (int)(j % PR);
+      float acc = 0.0f;
+      for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *blk = panel_block(p, pan, b);
+        int32_t isum = block_isum_portable(p, blk, r, qa->q + (i * nb + b) * QB);
+        float s = qa->d[i * nb + b];
+        if (p->q4) {
+          float ws;
+          memcpy(&ws, blk + QB / 2 * PR + r * sizeof(float), sizeof(float));
+          s = s * ws;
+        }
+        acc = fmaf((float)isum, s, acc);
+      }
+      int64_t c = j - p->pan0 * PR;
+      g->c[i * g->ldc + j] = fmaf(p->mul[c], acc, p->add[c]);
+    }
 }
 
 #if HAVE_X86_SIMD
-/* A block of 32 weights: Q8 as signed bytes, Q4's 16 bytes as the stored nibbles q + 8
- * (unsigned, low nibbles first). */
-__attribute__((target("avx2"), always_inline)) static inline __m256i load_w(const void *p,
-                                                                            const int q4)
+/* The 4 activation bytes at a, in every int32 lane. */
+__attribute__((target("avx2"), always_inline)) static inline __m256i bcast4_256(const int8_t *a)
 {
-  if (!q4)
-    return _mm256_loadu_si256((const __m256i *)p);
-  __m128i bytes = _mm_loadu_si128((const __m128i *)p);
-  __m256i v = _mm256_inserti128_si256(_mm256_castsi128_si256(bytes), _mm_srli_epi16(bytes, 4), 1);
-  return _mm256_and_si256(v, _mm256_set1_epi8(15));
+  int32_t v;
+  memcpy(&v, a, sizeof(v));
+  return _mm256_set1_epi32(v);
 }
 
-/* Σ (q + 8) · a of a 4-bit block in 8 int32 lanes, as floats: the nibbles are maddubs'
- * unsigned operand as they are (a pair sums to at most 2 · 15 · 127). */
-__attribute__((target("avx2"), always_inline)) static inline __m256 block_dot_q4(__m256i u,
-                                                                                 __m256i a)
-{
-  return _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_maddubs_epi16(u, a), _mm256_set1_epi16(1)));
-}
-
-/* The 32 products of a block summed into 8 int32 lanes, as floats; ax = |a|. */
-__attribute__((target("avx2"), always_inline)) static inline __m256 block_dot(__m256i ax, __m256i a,
-                                                                              __m256i w)
-{
-  __m256i p16 = _mm256_maddubs_epi16(ax, _mm256_sign_epi8(w, a));
-  return _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, _mm256_set1_epi16(1)));
-}
-
-/* The last, partial block of a Q8 row (k % 32 values), in integers as the portable path. */
-static float tail_dot(const cpu_gemm_args *g, int64_t i, int64_t j)
-{
-  const cpu_qact *qa = g->aq;
-  const int64_t b = g->k / QB;
-  const int8_t *q = qa->q + (i * qa->n_blocks + b) * QB;
-  const int8_t *w = (const int8_t *)g->b + j * g->k + b * QB;
-  int32_t isum = 0;
-  for (int64_t t = 0; t < g->k - b * QB; t++)
-    isum += (int32_t)q[t] * w[t];
-  return qa->d[i * qa->n_blocks + b] * (float)isum;
-}
-
-/* Row i of A · weight row j, streaming the weights: even and odd blocks in two accumulators. */
-__attribute__((target("avx2,fma,f16c"), always_inline)) static inline float
-dot_row_avx2(const prod *p, const int q4, int64_t i, int64_t j)
+/* Row i of C over panel pan from its two 8-lane accumulators. */
+__attribute__((target("avx2,fma"), always_inline)) static inline void
+store_panel_avx2(const prod *p, int64_t i, int64_t pan, __m256 acc0, __m256 acc1)
 {
   const cpu_gemm_args *g = p->g;
-  const cpu_qact *qa = g->aq;
-  const int64_t full = g->k / QB;
-  const int8_t *q = qa->q + i * qa->n_blocks * QB;
-  const float *d = qa->d + i * qa->n_blocks;
-  const float *m = q4 ? qa->neg_dsum + i * qa->n_blocks : NULL;
-  const uint16_t *ws = q4 ? p->q4_scales + j * (g->k / QB) : NULL;
-  const char *wrow = (const char *)g->b + (q4 ? j * g->k / 2 : j * g->k);
-  __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
-  for (int64_t b = 0; b < full; b++) {
-    _mm_prefetch(wrow + b * (q4 ? QB / 2 : QB) + CPU_GEMV_PREFETCH, _MM_HINT_T0);
-    __m256i a = _mm256_loadu_si256((const __m256i *)(q + b * QB));
-    __m256i w = load_w(wrow + b * (q4 ? QB / 2 : QB), q4);
-    if (q4) { /* d · ws · (Σ (q + 8) · a - 8 Σa), the offset spread over the 8 lanes */
-      __m256 t = _mm256_fmadd_ps(block_dot_q4(w, a), _mm256_set1_ps(d[b]), _mm256_set1_ps(m[b]));
-      acc[b % 2] = _mm256_fmadd_ps(t, _mm256_set1_ps(_cvtsh_ss(ws[b])), acc[b % 2]);
-    } else {
-      __m256 p = block_dot(_mm256_abs_epi8(a), a, w);
-      acc[b % 2] = _mm256_fmadd_ps(p, _mm256_set1_ps(d[b]), acc[b % 2]);
-    }
+  const int64_t base = pan * PR, c = base - p->pan0 * PR;
+  float *crow = g->c + i * g->ldc;
+  __m256 y0 = _mm256_fmadd_ps(_mm256_loadu_ps(p->mul + c), acc0, _mm256_loadu_ps(p->add + c));
+  __m256 y1 =
+      _mm256_fmadd_ps(_mm256_loadu_ps(p->mul + c + 8), acc1, _mm256_loadu_ps(p->add + c + 8));
+  if (base >= p->j0 && base + PR <= p->j1) {
+    _mm256_storeu_ps(crow + base, y0);
+    _mm256_storeu_ps(crow + base + 8, y1);
+    return;
   }
-  float sum = hsum(_mm256_add_ps(acc[0], acc[1]));
-  return full < qa->n_blocks ? sum + tail_dot(g, i, j) : sum;
+  float t[PR];
+  _mm256_storeu_ps(t, y0);
+  _mm256_storeu_ps(t + 8, y1);
+  for (int64_t j = MAX(base, p->j0); j < MIN(base + PR, p->j1); j++)
+    crow[j] = t[j - base];
 }
 
-/* The tile's weight rows (wrow) and, for 4-bit, their block scales (wsc). */
-__attribute__((always_inline)) static inline void tile_weight_rows(const prod *p, const int q4,
-                                                                   const int nr, int64_t j0,
-                                                                   const char **wrow,
-                                                                   const uint16_t **wsc)
-{
-  const cpu_gemm_args *g = p->g;
-  const int64_t row_bytes = q4 ? g->k / 2 : g->k;
-#pragma GCC unroll 4
-  for (int c = 0; c < nr; c++) {
-    wrow[c] = (const char *)g->b + (j0 + c) * row_bytes;
-    wsc[c] = q4 ? p->q4_scales + (j0 + c) * (g->k / QB) : NULL;
-  }
-}
+#define AVX2_ROWS 3
 
-/* C from a tile's accumulators (acc[r * cols + c]), the blocks past the last full one added. */
+/* C[i0 .. i0+mr] over panel pan: 8 weight rows per ymm. */
 __attribute__((target("avx2,fma,f16c"), always_inline)) static inline void
-tile_store(const prod *p, const int mr, const int nr, int64_t i0, int64_t j0, const __m256 *acc,
-           const int cols)
+tile_avx2(const prod *p, const int q4, const int mr, int64_t i0, int64_t pan)
 {
-  const cpu_gemm_args *g = p->g;
-  const int64_t full = g->k / QB, nb = g->aq->n_blocks;
+  const cpu_qact *qa = p->g->aq;
+  const int64_t nb = qa->n_blocks, bb = q4 ? Q4_BLOCK_BYTES : Q8_BLOCK_BYTES;
+  const __m256i low = _mm256_set1_epi8(15), ones = _mm256_set1_epi16(1);
+  const uint8_t *wp = panel_block(p, pan, 0);
+  __m256 acc[AVX2_ROWS][2];
 #pragma GCC unroll 4
   for (int r = 0; r < mr; r++)
+    acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < nb; b++) {
+    const uint8_t *blk = wp + b * bb;
+    for (int64_t l = 0; l < bb; l += 64)
+      _mm_prefetch((const char *)blk + l + CPU_GEMV_PREFETCH, _MM_HINT_T0);
+    const int8_t *a[AVX2_ROWS];
+    __m256i isum[AVX2_ROWS][2]; /* 4-bit: int16 pairs until the block's end */
 #pragma GCC unroll 4
-    for (int c = 0; c < nr; c++) {
-      float sum = hsum(acc[r * cols + c]);
-      store(p, i0 + r, j0 + c, full < nb ? sum + tail_dot(g, i0 + r, j0 + c) : sum);
+    for (int r = 0; r < mr; r++) {
+      a[r] = qa->q + ((i0 + r) * nb + b) * QB;
+      isum[r][0] = isum[r][1] = _mm256_setzero_si256();
     }
-}
-
-/* C[i0 .. i0+mr, j0 .. j0+nr] from A's rows and the weights' rows, one accumulator each. */
-__attribute__((target("avx2,fma,f16c"), always_inline)) static inline void
-tile_avx2(const prod *p, const int q4, const int mr, const int nr, int64_t i0, int64_t j0)
-{
-  const cpu_gemm_args *g = p->g;
-  const cpu_qact *qa = g->aq;
-  const int64_t full = g->k / QB, nb = qa->n_blocks;
-  const int64_t block_bytes = q4 ? QB / 2 : QB;
-  const char *wrow[TILE_COLS];
-  const uint16_t *wsc[TILE_COLS];
-  __m256 acc[TILE_ROWS][TILE_COLS];
-  tile_weight_rows(p, q4, nr, j0, wrow, wsc);
 #pragma GCC unroll 4
-  for (int r = 0; r < mr; r++)
+    for (int h = 0; h < QB / 8; h++) {
+      __m256i w[2][2]; /* [group 2h + e][half] */
+#pragma GCC unroll 2
+      for (int hf = 0; hf < 2; hf++) {
+        if (q4) {
+          __m256i v = _mm256_loadu_si256((const __m256i *)(blk + 64 * h + 32 * hf));
+          w[0][hf] = _mm256_and_si256(v, low);
+          w[1][hf] = _mm256_and_si256(_mm256_srli_epi16(v, 4), low);
+        } else {
+          w[0][hf] = _mm256_loadu_si256((const __m256i *)(blk + 128 * h + 32 * hf));
+          w[1][hf] = _mm256_loadu_si256((const __m256i *)(blk + 128 * h + 64 + 32 * hf));
+        }
+      }
+#pragma GCC unroll 2
+      for (int e = 0; e < 2; e++)
 #pragma GCC unroll 4
-    for (int c = 0; c < nr; c++)
-      acc[r][c] = _mm256_setzero_ps();
-  for (int64_t b = 0; b < full; b++) {
-    __m256i w[TILE_COLS];
-    __m256 ws[TILE_COLS];
-#pragma GCC unroll 4
-    for (int c = 0; c < nr; c++) {
-      w[c] = load_w(wrow[c] + b * block_bytes, q4);
-      ws[c] = q4 ? _mm256_set1_ps(_cvtsh_ss(wsc[c][b])) : _mm256_setzero_ps();
+        for (int r = 0; r < mr; r++) {
+          __m256i av = bcast4_256(a[r] + 4 * (2 * h + e));
+          if (q4) {
+#pragma GCC unroll 2
+            for (int hf = 0; hf < 2; hf++)
+              isum[r][hf] = _mm256_add_epi16(isum[r][hf], _mm256_maddubs_epi16(w[e][hf], av));
+          } else {
+            __m256i ax = _mm256_abs_epi8(av);
+#pragma GCC unroll 2
+            for (int hf = 0; hf < 2; hf++)
+              isum[r][hf] = _mm256_add_epi32(
+                  isum[r][hf], _mm256_madd_epi16(
+                                   _mm256_maddubs_epi16(ax, _mm256_sign_epi8(w[e][hf], av)), ones));
+          }
+        }
     }
 #pragma GCC unroll 4
     for (int r = 0; r < mr; r++) {
-      __m256i a = _mm256_loadu_si256((const __m256i *)(qa->q + ((i0 + r) * nb + b) * QB));
-      __m256 d = _mm256_broadcast_ss(qa->d + (i0 + r) * nb + b);
-      if (q4) { /* as in dot_row_avx2 */
-        __m256 m = _mm256_broadcast_ss(qa->neg_dsum + (i0 + r) * nb + b);
-#pragma GCC unroll 4
-        for (int c = 0; c < nr; c++)
-          acc[r][c] =
-              _mm256_fmadd_ps(_mm256_fmadd_ps(block_dot_q4(w[c], a), d, m), ws[c], acc[r][c]);
-      } else {
-        __m256i ax = _mm256_abs_epi8(a);
-#pragma GCC unroll 4
-        for (int c = 0; c < nr; c++)
-          acc[r][c] = _mm256_fmadd_ps(block_dot(ax, a, w[c]), d, acc[r][c]);
+      const __m256 dv = _mm256_set1_ps(qa->d[(i0 + r) * nb + b]);
+      const __m256i off = _mm256_set1_epi32(-8 * qa->sum[(i0 + r) * nb + b]);
+#pragma GCC unroll 2
+      for (int hf = 0; hf < 2; hf++) {
+        __m256i i32 =
+            q4 ? _mm256_add_epi32(_mm256_madd_epi16(isum[r][hf], ones), off) : isum[r][hf];
+        __m256 s =
+            q4 ? _mm256_mul_ps(dv, _mm256_loadu_ps((const float *)(blk + QB / 2 * PR) + 8 * hf))
+               : dv;
+        acc[r][hf] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i32), s, acc[r][hf]);
       }
     }
   }
-  tile_store(p, mr, nr, i0, j0, &acc[0][0], TILE_COLS);
+#pragma GCC unroll 4
+  for (int r = 0; r < mr; r++)
+    store_panel_avx2(p, i0 + r, pan, acc[r][0], acc[r][1]);
 }
 
-#define TILE_CASE(q4, mr, nr)                                                                      \
-  case (q4)*100 + (mr)*10 + (nr):                                                                  \
-    tile_avx2(p, q4, mr, nr, i0, j0);                                                              \
+#define AVX2_CASE(q4, mr)                                                                          \
+  case (q4)*10 + (mr):                                                                             \
+    tile_avx2(p, q4, mr, i0, pan);                                                                 \
     break;
-#define TILE_CASES(q4)                                                                             \
-  TILE_CASE(q4, 1, 1)                                                                              \
-  TILE_CASE(q4, 2, 1)                                                                              \
-  TILE_CASE(q4, 3, 1)                                                                              \
-  TILE_CASE(q4, 4, 1)                                                                              \
-  TILE_CASE(q4, 1, 2)                                                                              \
-  TILE_CASE(q4, 2, 2)                                                                              \
-  TILE_CASE(q4, 3, 2)                                                                              \
-  TILE_CASE(q4, 4, 2)
 
-__attribute__((target("avx2,fma,f16c"))) static void
-tile_dispatch_avx2(const prod *p, int mr, int nr, int64_t i0, int64_t j0)
+__attribute__((target("avx2,fma,f16c"))) static void tile_dispatch_avx2(const prod *p, int mr,
+                                                                        int64_t i0, int64_t pan)
 {
-  switch ((p->q4_scales != NULL) * 100 + mr * 10 + nr) {
-    TILE_CASES(0)
-    TILE_CASES(1)
+  switch (p->q4 * 10 + mr) {
+    AVX2_CASE(0, 1)
+    AVX2_CASE(0, 2)
+    AVX2_CASE(0, 3)
+    AVX2_CASE(1, 1)
+    AVX2_CASE(1, 2)
+    AVX2_CASE(1, 3)
   default:
     g_assert_not_reached();
   }
 }
 
-/* -- AVX-512 VNNI: vpdpbusd sums the 4 products of each int32 lane in one instruction, the
- * same exact integers per lane as maddubs + madd, so that the float operations after it, and
- * the results, are those of tile_avx2 bit for bit. Its 32 registers hold 4 × 4 tiles. -- */
+/* -- AVX-512 VNNI: lane r of a zmm is weight row r of the panel. -- */
 #define VNNI_TARGET "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c"
-#define VNNI_COLS 4
+#define VNNI_ROWS 6
+#define VNNI_PANELS 2
 
-/* Q8 weights go in as w + 128 (unsigned, shared by the tile's rows) and each lane starts from
- * -128 · Σa of its 4 activations (shared by the columns): Σ (w + 128) · a - 128 Σa = Σ w · a,
- * in int32 without overflow (4 · 255 · 127). One instruction per product where AVX2 takes
- * three (sign, maddubs, madd). */
+__attribute__((target(VNNI_TARGET), always_inline)) static inline __m512i
+bcast4_512(const int8_t *a)
+{
+  int32_t v;
+  memcpy(&v, a, sizeof(v));
+  return _mm512_set1_epi32(v);
+}
+
 __attribute__((target(VNNI_TARGET), always_inline)) static inline void
-tile_vnni(const prod *p, const int q4, const int mr, const int nr, int64_t i0, int64_t j0)
+store_panel_vnni(const prod *p, int64_t i, int64_t pan, __m512 acc)
 {
   const cpu_gemm_args *g = p->g;
-  const cpu_qact *qa = g->aq;
-  const int64_t full = g->k / QB, nb = qa->n_blocks;
-  const int64_t block_bytes = q4 ? QB / 2 : QB;
-  const __m256i bias = _mm256_set1_epi8((char)0x80);
-  const char *wrow[VNNI_COLS];
-  const uint16_t *wsc[VNNI_COLS];
-  __m256 acc[TILE_ROWS][VNNI_COLS];
-  tile_weight_rows(p, q4, nr, j0, wrow, wsc);
-#pragma GCC unroll 4
+  const int64_t base = pan * PR, c = base - p->pan0 * PR;
+  __m512 y = _mm512_fmadd_ps(_mm512_loadu_ps(p->mul + c), acc, _mm512_loadu_ps(p->add + c));
+  const int64_t lo = MAX(base, p->j0) - base, hi = MIN(base + PR, p->j1) - base;
+  const __mmask16 mask = (__mmask16)(((1u << hi) - 1) & ~((1u << lo) - 1));
+  _mm512_mask_storeu_ps(g->c + i * g->ldc + base, mask, y);
+}
+
+/* C[i0 .. i0+mr] over panels pan .. pan+np: one vpdpbusd per group, row and panel. */
+__attribute__((target(VNNI_TARGET), always_inline)) static inline void
+tile_vnni(const prod *p, const int q4, const int mr, const int np, int64_t i0, int64_t pan)
+{
+  const cpu_qact *qa = p->g->aq;
+  const int64_t nb = qa->n_blocks, bb = q4 ? Q4_BLOCK_BYTES : Q8_BLOCK_BYTES;
+  const int streamed = mr <= GEMV_MAX_ROWS; /* then the weights come from memory */
+  const __m512i low = _mm512_set1_epi8(15), flip = _mm512_set1_epi8((char)0x80);
+  const uint8_t *wp[VNNI_PANELS];
+  __m512 acc[VNNI_ROWS][VNNI_PANELS];
+#pragma GCC unroll 2
+  for (int c = 0; c < np; c++)
+    wp[c] = panel_block(p, pan + c, 0);
+#pragma GCC unroll 6
   for (int r = 0; r < mr; r++)
-#pragma GCC unroll 4
-    for (int c = 0; c < nr; c++)
-      acc[r][c] = _mm256_setzero_ps();
-  for (int64_t b = 0; b < full; b++) {
-    __m256i w[VNNI_COLS];
-    __m256 ws[VNNI_COLS];
-#pragma GCC unroll 4
-    for (int c = 0; c < nr; c++) {
-      w[c] = load_w(wrow[c] + b * block_bytes, q4);
-      if (!q4)
-        w[c] = _mm256_xor_si256(w[c], bias);
-      ws[c] = q4 ? _mm256_set1_ps(_cvtsh_ss(wsc[c][b])) : _mm256_setzero_ps();
+#pragma GCC unroll 2
+    for (int c = 0; c < np; c++)
+      acc[r][c] = _mm512_setzero_ps();
+  for (int64_t b = 0; b < nb; b++) {
+    if (streamed)
+#pragma GCC unroll 2
+      for (int c = 0; c < np; c++)
+        for (int64_t l = 0; l < bb; l += 64)
+          _mm_prefetch((const char *)wp[c] + b * bb + l + CPU_GEMV_PREFETCH, _MM_HINT_T0);
+    const int8_t *a[VNNI_ROWS];
+    __m512i isum[VNNI_ROWS][VNNI_PANELS];
+#pragma GCC unroll 6
+    for (int r = 0; r < mr; r++) {
+      a[r] = qa->q + ((i0 + r) * nb + b) * QB;
+      const __m512i off = _mm512_set1_epi32(qa->sum[(i0 + r) * nb + b] * (q4 ? -8 : -128));
+#pragma GCC unroll 2
+      for (int c = 0; c < np; c++)
+        isum[r][c] = off;
     }
 #pragma GCC unroll 4
-    for (int r = 0; r < mr; r++) {
-      __m256i a = _mm256_loadu_si256((const __m256i *)(qa->q + ((i0 + r) * nb + b) * QB));
-      __m256 d = _mm256_broadcast_ss(qa->d + (i0 + r) * nb + b);
-      if (q4) { /* as in tile_avx2 */
-        __m256 m = _mm256_broadcast_ss(qa->neg_dsum + (i0 + r) * nb + b);
-#pragma GCC unroll 4
-        for (int c = 0; c < nr; c++) {
-          __m256 s = _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(_mm256_setzero_si256(), w[c], a));
-          acc[r][c] = _mm256_fmadd_ps(_mm256_fmadd_ps(s, d, m), ws[c], acc[r][c]);
+    for (int h = 0; h < QB / 8; h++) {
+      __m512i w[VNNI_PANELS][2]; /* [panel][group 2h + e] */
+#pragma GCC unroll 2
+      for (int c = 0; c < np; c++) {
+        const uint8_t *blk = wp[c] + b * bb;
+        if (q4) {
+          __m512i v = _mm512_loadu_si512(blk + 64 * h);
+          w[c][0] = _mm512_and_si512(v, low);
+          w[c][1] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low);
+        } else {
+          w[c][0] = _mm512_xor_si512(_mm512_loadu_si512(blk + 128 * h), flip);
+          w[c][1] = _mm512_xor_si512(_mm512_loadu_si512(blk + 128 * h + 64), flip);
         }
-      } else {
-        __m256i off = _mm256_sub_epi32(_mm256_setzero_si256(),
-                                       _mm256_dpbusd_epi32(_mm256_setzero_si256(), bias, a));
-#pragma GCC unroll 4
-        for (int c = 0; c < nr; c++)
-          acc[r][c] =
-              _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_dpbusd_epi32(off, w[c], a)), d, acc[r][c]);
+      }
+#pragma GCC unroll 2
+      for (int e = 0; e < 2; e++)
+#pragma GCC unroll 6
+        for (int r = 0; r < mr; r++) {
+          const __m512i av = bcast4_512(a[r] + 4 * (2 * h + e));
+#pragma GCC unroll 2
+          for (int c = 0; c < np; c++)
+            isum[r][c] = _mm512_dpbusd_epi32(isum[r][c], w[c][e], av);
+        }
+    }
+#pragma GCC unroll 6
+    for (int r = 0; r < mr; r++) {
+      const __m512 dv = _mm512_set1_ps(qa->d[(i0 + r) * nb + b]);
+#pragma GCC unroll 2
+      for (int c = 0; c < np; c++) {
+        __m512 s = q4 ? _mm512_mul_ps(dv, _mm512_loadu_ps(wp[c] + b * bb + QB / 2 * PR)) : dv;
+        acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[r][c]), s, acc[r][c]);
       }
     }
   }
-  tile_store(p, mr, nr, i0, j0, &acc[0][0], VNNI_COLS);
+#pragma GCC unroll 6
+  for (int r = 0; r < mr; r++)
+#pragma GCC unroll 2
+    for (int c = 0; c < np; c++)
+      store_panel_vnni(p, i0 + r, pan + c, acc[r][c]);
 }
 
-#define VNNI_CASE(q4, mr, nr)                                                                      \
-  case (q4)*100 + (mr)*10 + (nr):                                                                  \
-    tile_vnni(p, q4, mr, nr, i0, j0);                                                              \
+#define VNNI_CASE(q4, mr, np)                                                                      \
+  case (q4)*100 + (mr)*10 + (np):                                                                  \
+    tile_vnni(p, q4, mr, np, i0, pan);                                                             \
     break;
-#define VNNI_ROW_CASES(q4, mr)                                                                     \
-  VNNI_CASE(q4, mr, 1) VNNI_CASE(q4, mr, 2) VNNI_CASE(q4, mr, 3) VNNI_CASE(q4, mr, 4)
+#define VNNI_ROW_CASES(q4, mr) VNNI_CASE(q4, mr, 1) VNNI_CASE(q4, mr, 2)
 #define VNNI_CASES(q4)                                                                             \
-  VNNI_ROW_CASES(q4, 1) VNNI_ROW_CASES(q4, 2) VNNI_ROW_CASES(q4, 3) VNNI_ROW_CASES(q4, 4)
+  VNNI_ROW_CASES(q4, 1)                                                                            \
+  VNNI_ROW_CASES(q4, 2)                                                                            \
+  VNNI_ROW_CASES(q4, 3)                                                                            \
+  VNNI_ROW_CASES(q4, 4) VNNI_ROW_CASES(q4, 5) VNNI_ROW_CASES(q4, 6)
 
-__attribute__((target(VNNI_TARGET))) static void tile_dispatch_vnni(const prod *p, int mr, int nr,
-                                                                    int64_t i0, int64_t j0)
+__attribute__((target(VNNI_TARGET))) static void tile_dispatch_vnni(const prod *p, int mr, int np,
+                                                                    int64_t i0, int64_t pan)
 {
-  switch ((p->q4_scales != NULL) * 100 + mr * 10 + nr) {
+  switch (p->q4 * 100 + mr * 10 + np) {
     VNNI_CASES(0)
     VNNI_CASES(1)
   default:
     g_assert_not_reached();
   }
-}
-
-/* dot_row_avx2 with vpdpbusd in place of maddubs + madd (Q8 keeps the sign trick: with one
- * weight row there is no tile to share the offset of w + 128 over). */
-__attribute__((target(VNNI_TARGET), always_inline)) static inline float
-dot_row_vnni(const prod *p, const int q4, int64_t i, int64_t j)
-{
-  const cpu_gemm_args *g = p->g;
-  const cpu_qact *qa = g->aq;
-  const int64_t full = g->k / QB;
-  const int8_t *q = qa->q + i * qa->n_blocks * QB;
-  const float *d = qa->d + i * qa->n_blocks;
-  const float *m = q4 ? qa->neg_dsum + i * qa->n_blocks : NULL;
-  const uint16_t *ws = q4 ? p->q4_scales + j * (g->k / QB) : NULL;
-  const char *wrow = (const char *)g->b + (q4 ? j * g->k / 2 : j * g->k);
-  const __m256i zero = _mm256_setzero_si256();
-  __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
-  for (int64_t b = 0; b < full; b++) {
-    _mm_prefetch(wrow + b * (q4 ? QB / 2 : QB) + CPU_GEMV_PREFETCH, _MM_HINT_T0);
-    __m256i a = _mm256_loadu_si256((const __m256i *)(q + b * QB));
-    __m256i w = load_w(wrow + b * (q4 ? QB / 2 : QB), q4);
-    if (q4) {
-      __m256 s = _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(zero, w, a));
-      __m256 t = _mm256_fmadd_ps(s, _mm256_set1_ps(d[b]), _mm256_set1_ps(m[b]));
-      acc[b % 2] = _mm256_fmadd_ps(t, _mm256_set1_ps(_cvtsh_ss(ws[b])), acc[b % 2]);
-    } else {
-      __m256i s = _mm256_dpbusd_epi32(zero, _mm256_abs_epi8(a), _mm256_sign_epi8(w, a));
-      acc[b % 2] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(d[b]), acc[b % 2]);
-    }
-  }
-  float sum = hsum(_mm256_add_ps(acc[0], acc[1]));
-  return full < qa->n_blocks ? sum + tail_dot(g, i, j) : sum;
-}
-
-__attribute__((target(VNNI_TARGET))) static float dot_row_dispatch_vnni(const prod *p, int64_t i,
-                                                                        int64_t j)
-{
-  return p->q4_scales ? dot_row_vnni(p, 1, i, j) : dot_row_vnni(p, 0, i, j);
 }
 
 /* AVX-512 VNNI and VL, checked once; used where g->avx512 (cpu_avx512_available()) is set. */
@@ -519,12 +492,6 @@ static gboolean vnni_available(void)
         &have, 1 + (__builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl")));
   return have == 2;
 }
-
-__attribute__((target("avx2,fma,f16c"))) static float dot_row_dispatch_avx2(const prod *p,
-                                                                            int64_t i, int64_t j)
-{
-  return p->q4_scales ? dot_row_avx2(p, 1, i, j) : dot_row_avx2(p, 0, i, j);
-}
 #endif
 
 void cpu_int_dot_tile(const cpu_gemm_args *g, int64_t i0, int64_t i1, int64_t j0, int64_t j1,
@@ -533,37 +500,29 @@ void cpu_int_dot_tile(const cpu_gemm_args *g, int64_t i0, int64_t i1, int64_t j0
   prod p;
   prod_init(&p, g, j0, j1);
 #if HAVE_X86_SIMD
-  if (simd && g->m > GEMV_MAX_ROWS) {
-    /* rows in slices of about A_SLICE_BYTES of quantized A, so that the slice stays in L2
-     * while every column pair of the tile passes over it (all of A per pair was L3 traffic
-     * of a gigabyte per prefill product) */
-    const int64_t slice = MAX(TILE_ROWS, A_SLICE_BYTES / MAX(1, g->k) / TILE_ROWS * TILE_ROWS);
+  if (simd) {
     const gboolean vnni = g->avx512 && vnni_available();
-    const int64_t cols = vnni ? VNNI_COLS : TILE_COLS;
-    for (int64_t is = i0; is < i1; is += slice)
-      for (int64_t jb = j0; jb < j1; jb += cols)
-        for (int64_t ib = is; ib < MIN(i1, is + slice); ib += TILE_ROWS) {
-          int mr = (int)MIN(TILE_ROWS, MIN(i1, is + slice) - ib), nr = (int)MIN(cols, j1 - jb);
+    const int rows = vnni ? VNNI_ROWS : AVX2_ROWS, panels = vnni ? VNNI_PANELS : 1;
+    /* few rows: all of them against each panel once. More: rows in slices of about
+     * A_SLICE_BYTES of quantized A, so that the slice stays in L2 while every panel passes
+     * over it (all of A per panel would be L3 traffic) */
+    const int64_t slice = i1 - i0 <= GEMV_MAX_ROWS
+                              ? GEMV_MAX_ROWS
+                              : MAX(rows, A_SLICE_BYTES / MAX(1, g->k) / rows * rows);
+    for (int64_t is = i0; is < i1; is += slice) {
+      const int64_t ie = MIN(i1, is + slice);
+      for (int64_t pan = p.pan0; pan < p.pan1; pan += panels)
+        for (int64_t ib = is; ib < ie; ib += rows) {
+          int mr = (int)MIN(rows, ie - ib), np = (int)MIN(panels, p.pan1 - pan);
           if (vnni)
-            tile_dispatch_vnni(&p, mr, nr, ib, jb);
+            tile_dispatch_vnni(&p, mr, np, ib, pan);
           else
-            tile_dispatch_avx2(&p, mr, nr, ib, jb);
+            tile_dispatch_avx2(&p, mr, ib, pan);
         }
-  } else if (simd && g->avx512 && vnni_available()) {
-    for (int64_t j = j0; j < j1; j++)
-      for (int64_t i = i0; i < i1; i++)
-        store(&p, i, j, dot_row_dispatch_vnni(&p, i, j));
-  } else if (simd) {
-    for (int64_t j = j0; j < j1; j++)
-      for (int64_t i = i0; i < i1; i++)
-        store(&p, i, j, dot_row_dispatch_avx2(&p, i, j));
+    }
   } else
 #endif
-  {
-    for (int64_t j = j0; j < j1; j++)
-      for (int64_t i = i0; i < i1; i++)
-        store(&p, i, j, dot_portable(&p, i, j));
-  }
+    product_portable(&p, i0, i1);
   (void)simd;
   g_free(p.mul);
 }

@@ -47,7 +47,9 @@ typedef struct {
   /* NULL, or A copied out by k block for the packed path (cpu_gemm_pack_a), read instead of a */
   const float *a_blocks;
   const void *b;
-  ivl_dtype b_dtype; /* Q8/Q4 (quantize.h): b is the whole [b_rows, k] matrix, ldb = k */
+  /* Q8/Q4: b is the whole [b_rows, k] matrix, ldb = k, in quantize.h's layout, or in
+   * cpu-qpanel.h's when aq is set */
+  ivl_dtype b_dtype;
   int64_t b_rows;
   int64_t ldb;
   gboolean b_rows_are_n;
@@ -114,33 +116,32 @@ float cpu_quant_dot(const float *a, const float *a_split, const cpu_gemm_args *g
  *
  * A is quantized per block of CPU_QACT_BLOCK values of a row, as llama.cpp's Q8 activations:
  * d = max|block| / 127, q = x / d rounded to nearest even (an all-zero block has d = 0, q = 0).
- * A product is then Σ over blocks of d · (the int32 dot of q with the weights' int8 values,
- * or with the 4-bit values q - 8) · the weights' scale for that block (Q4) or row (Q8), one
- * float multiply-add per 32 products. For Q4, each block of q holds its 16 even values then
- * its 16 odd ones, the order of the low and high nibbles of the 16 weight bytes. */
+ * A product is then Σ over blocks of the int32 dot of q with the weights' integer values times
+ * d (Q8; the row scale once at the end) or d · the weights' block scale (Q4), one float
+ * multiply-add per block. B is in the panel layout of cpu-qpanel.h, which the CPU backend
+ * makes at load when the integer products are on. */
 #define CPU_QACT_BLOCK 32
 
 struct cpu_qact {
   int64_t m, k, n_blocks; /* n_blocks = ceil(k / CPU_QACT_BLOCK) */
-  gboolean split;         /* the Q4 order above */
   int8_t *q;              /* [m][n_blocks * CPU_QACT_BLOCK], zero past k */
   float *d;               /* [m][n_blocks] */
-  /* Q4 order only: -d · Σq of each block, [m][n_blocks]: the 4-bit kernels multiply the stored
-   * nibbles q + 8 as they are (unsigned, no sign trick) and take the offset off once per block */
-  float *neg_dsum;
+  /* Σq of each block, [m][n_blocks]: the kernels that multiply unsigned weights (4-bit q + 8,
+   * VNNI's int8 w + 128) start each block's int32 sum from minus that offset */
+  int32_t *sum;
 };
 
 /* TRUE unless IVL_CPU_INT_DOT is "0": the float path (quantized weights converted to f32)
  * stays selectable, and the goldens compare against it. */
 gboolean cpu_int_dot_enabled(void);
-/* An A of m rows and k columns for B in b_dtype (Q8 or Q4), its values unset. */
-cpu_qact *cpu_qact_new(int64_t m, int64_t k, ivl_dtype b_dtype);
+/* An A of m rows and k columns, its values unset. */
+cpu_qact *cpu_qact_new(int64_t m, int64_t k);
 void cpu_qact_free(cpu_qact *qa);
 /* Quantizes rows [r0, r1) of a (f32, row stride lda) into qa. */
 void cpu_qact_rows(cpu_qact *qa, const float *a, int64_t lda, int64_t r0, int64_t r1,
                    gboolean simd);
-/* cpu_gemm_tile for g->aq != NULL and B Q8 or Q4 stored [n, k]. The same rule holds: the path
- * (one row at a time, or tiles of rows and columns) depends on g->m only. */
+/* cpu_gemm_tile for g->aq != NULL and B Q8 or Q4 in cpu-qpanel.h's layout: every path
+ * (portable, AVX2, AVX-512 VNNI; streamed or tiled) gives the same bits. */
 void cpu_int_dot_tile(const cpu_gemm_args *g, int64_t i0, int64_t i1, int64_t j0, int64_t j1,
                       gboolean simd);
 

@@ -3,6 +3,8 @@
  * engine's bit tricks so that a bug there shows up as a mismatch. */
 #include "reference-ops.h"
 
+#include "quantize.h"
+
 #include <math.h>
 #include <string.h>
 
@@ -255,6 +257,30 @@ static int32_t ref_argmax(ivl_backend *be, const ivl_tensor *logits, int64_t row
 }
 
 static ivl_backend_ops reference_ops;
+static const ivl_backend_ops *cpu_ops;
+
+/* Quantized weights in quantize.h's layout, which quant_value reads: the CPU backend's own
+ * weight_from_host repacks them for its integer products. */
+static ivl_tensor *ref_weight_from_host(ivl_backend *be, ivl_dtype dtype, int64_t rows,
+                                        int64_t cols, const void *host, GError **error)
+{
+  if (dtype != IVL_DTYPE_Q8 && dtype != IVL_DTYPE_Q4)
+    return cpu_ops->weight_from_host(be, dtype, rows, cols, host, error);
+  ivl_tensor *t = g_new(ivl_tensor, 1);
+  *t = (ivl_tensor){be,  dtype, rows, cols, g_memdup2(host, ivl_tensor_nbytes(dtype, rows, cols)),
+                    TRUE};
+  return t;
+}
+
+static void ref_tensor_free(ivl_backend *be, ivl_tensor *t)
+{
+  if (t == NULL || (t->dtype != IVL_DTYPE_Q8 && t->dtype != IVL_DTYPE_Q4)) {
+    cpu_ops->tensor_free(be, t);
+    return;
+  }
+  g_free(t->data);
+  g_free(t);
+}
 
 ivl_backend *ivl_reference_backend_new(GError **error)
 {
@@ -263,8 +289,11 @@ ivl_backend *ivl_reference_backend_new(GError **error)
   if (be == NULL)
     return NULL;
   if (g_once_init_enter(&ops_ready)) {
+    cpu_ops = be->ops;
     reference_ops = *be->ops; /* memory functions: host memory, as on the CPU */
     reference_ops.name = "reference";
+    reference_ops.weight_from_host = ref_weight_from_host;
+    reference_ops.tensor_free = ref_tensor_free;
     reference_ops.matmul = ref_matmul;
     reference_ops.layer_norm = ref_layer_norm;
     reference_ops.rms_norm = ref_rms_norm;
