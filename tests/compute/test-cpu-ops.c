@@ -228,14 +228,21 @@ static void test_rows_alone(ivl_backend *be)
   }
 }
 
+/* n uniform values in [-1, 1), newly allocated. */
+static float *random_values(int64_t n, guint32 *state)
+{
+  float *v = g_new(float, MAX(1, n));
+  for (int64_t i = 0; i < n; i++)
+    v[i] = (float)((*state = *state * 1664525u + 1013904223u) >> 8) * 0x1p-23f - 1.0f;
+  return v;
+}
+
 /* A tensor of dtype holding uniform values in [-1, 1). */
 static ivl_tensor *random_tensor(ivl_backend *be, ivl_dtype dtype, int64_t rows, int64_t cols,
                                  guint32 *state)
 {
   g_autoptr(GError) error = NULL;
-  g_autofree float *v = g_new(float, rows *cols);
-  for (int64_t i = 0; i < rows * cols; i++)
-    v[i] = (float)((*state = *state * 1664525u + 1013904223u) >> 8) * 0x1p-23f - 1.0f;
+  g_autofree float *v = random_values(rows * cols, state);
   ivl_tensor *t = be->ops->tensor_new(be, dtype, rows, cols, &error);
   EXPECT(t && be->ops->upload_f32(be, t, 0, rows, v, &error), "random tensor: %s",
          error ? error->message : "");
@@ -310,9 +317,7 @@ static ivl_tensor *random_weight(ivl_backend *be, ivl_dtype dtype, int64_t rows,
   if (!cpu_dtype_is_quant(dtype))
     return random_tensor(be, dtype, rows, cols, state);
   g_autoptr(GError) error = NULL;
-  g_autofree float *v = g_new(float, rows *cols);
-  for (int64_t i = 0; i < rows * cols; i++)
-    v[i] = (float)((*state = *state * 1664525u + 1013904223u) >> 8) * 0x1p-23f - 1.0f;
+  g_autofree float *v = random_values(rows * cols, state);
   g_autofree void *q = g_malloc(ivl_tensor_nbytes(dtype, rows, cols));
   ivl_quantize(dtype, q, v, IVL_DTYPE_F32, rows, cols);
   ivl_tensor *t = be->ops->weight_from_host(be, dtype, rows, cols, q, &error);
