@@ -247,6 +247,15 @@ static const char *dtype_name(ivl_dtype t)
                               : "bf16";
 }
 
+/* A product's bound: 1e-11 (below), plus the error of activations quantized or rounded to bf16
+ * where the backend does so for this weight dtype. */
+static double product_nmse(const harness *h, ivl_dtype wt)
+{
+  if (wt == IVL_DTYPE_Q8 || wt == IVL_DTYPE_Q4)
+    return 1e-11 + h->p->quant_act_nmse;
+  return 1e-11 + (wt == IVL_DTYPE_BF16 ? h->p->bf16_act_nmse : 0.0);
+}
+
 /* Tolerance: f32 sums of k products in another order than the double reference; the error of
  * a dot product grows like 2^-24 · sqrt(k) relative, so NMSE ~ 4e-15 · k / 100: measured
  * <= 2e-13 up to k = 4864 on both CPU paths; the bound leaves 50x for other summation orders. */
@@ -262,7 +271,7 @@ static void case_matmul(harness *h, int64_t n, int64_t in, int64_t out, ivl_dtyp
   pair *bb = bias ? weight(h, IVL_DTYPE_BF16, 1, out, -1, 1) : NULL;
   pair *y = act(h, n, out, NULL);
   EACH(b) OPS(b)->matmul(h->be[b], y->t[b], x->t[b], w->t[b], bb ? bb->t[b] : NULL);
-  check(h, y, 1e-11 + (wt == IVL_DTYPE_Q8 || wt == IVL_DTYPE_Q4 ? h->p->quant_act_nmse : 0.0));
+  check(h, y, product_nmse(h, wt));
   end(h);
 }
 
@@ -294,7 +303,7 @@ static void case_matmul_qkv(harness *h, int64_t n, int64_t in, int64_t out, int6
         OPS(b)->matmul(h->be[b], y[i]->t[b], x->t[b], w[i]->t[b], bb[i]->t[b]);
   }
   for (int i = 0; i < 3; i++)
-    check(h, y[i], 1e-11 + (wt == IVL_DTYPE_Q8 || wt == IVL_DTYPE_Q4 ? h->p->quant_act_nmse : 0.0));
+    check(h, y[i], product_nmse(h, wt));
   end(h);
 }
 
