@@ -349,6 +349,7 @@ void cpu_op_attention(ivl_backend *be, ivl_tensor *out, const ivl_tensor *q, con
               .q_pos0 = q_pos0,
               .scale = scale,
               .avx512 = cb->avx512,
+              .bf16_dot = cb->bf16_dot,
           },
       .n_qblocks = (tq + CPU_ATTENTION_QBLOCK - 1) / CPU_ATTENTION_QBLOCK,
       .simd = cb->simd,

@@ -56,9 +56,9 @@ int cpu_bf16_dot_block(int64_t k)
 #define BF16_TARGET AVX512_TARGET ",avx512bf16"
 
 /* The cache lines prefetch_b counts for one row of B, kc values deep. */
-static int64_t b_lines(int kc)
+static int64_t b_lines(const cpu_gemm_args *g, int kc)
 {
-  return (kc * (int64_t)sizeof(uint16_t) + 63) / 64 + 1;
+  return (kc * (int64_t)ivl_dtype_size(g->b_dtype) + 63) / 64 + 1;
 }
 
 static inline __mmask16 mask16(int n)
@@ -84,27 +84,71 @@ __attribute__((target(BF16_TARGET))) static void a_to_pairs(uint32_t *dst, const
   }
 }
 
-/* One panel of nb <= NR columns of B (bf16, stored [n, k]), values [k0, k0 + kc), in pairs:
- * panel[p * NR + c] = pair p of column c; columns past nb and the value past an odd kc are 0. */
+/* 16 pairs of a row of B from value 2 * pp, ne values of it (the others 0), as bits of a zmm:
+ * bf16 as stored, f32 rounded to bf16 (attention's keys). */
+__attribute__((target(BF16_TARGET), always_inline)) static inline __m512
+load_pairs(const char *row, int pp, int ne, ivl_dtype dtype)
+{
+  if (dtype == IVL_DTYPE_BF16) {
+    __mmask32 m = ne >= 32 ? (__mmask32)0xffffffffu : (__mmask32)((1u << ne) - 1);
+    return _mm512_castsi512_ps(_mm512_maskz_loadu_epi16(m, (const uint16_t *)row + 2 * pp));
+  }
+  const float *f = (const float *)row + 2 * pp;
+  __m512 lo = _mm512_maskz_loadu_ps(mask16(ne), f),
+         hi = _mm512_maskz_loadu_ps(mask16(ne - 16), f + 16);
+  return (__m512)_mm512_cvtne2ps_pbh(hi, lo);
+}
+
+__attribute__((target(BF16_TARGET), always_inline)) static inline void
+pack_pairs_t(uint32_t *panel, const char *const rows[16], int n, int kc, ivl_dtype dtype)
+{
+  int kp = (kc + 1) / 2;
+  for (int pp = 0; pp < kp; pp += 16) {
+    int ne = MIN(32, kc - 2 * pp);
+    __m512 r[16];
+    for (int c = 0; c < 16; c++)
+      r[c] = c < n ? load_pairs(rows[c], pp, ne, dtype) : _mm512_setzero_ps();
+    transpose16(r);
+    for (int i = 0; i < MIN(16, kp - pp); i++)
+      _mm512_store_ps((float *)panel + (pp + i) * NR, r[i]);
+  }
+}
+
+/* One panel of nb <= NR columns of B stored [n, k] (weights in bf16, keys in f32), values
+ * [k0, k0 + kc), in pairs: panel[p * NR + c] = pair p of column c; columns past nb and the
+ * value past an odd kc are 0. */
 __attribute__((target(BF16_TARGET))) static void pack_pairs(uint32_t *panel, const cpu_gemm_args *g,
                                                             int64_t j0, int nb, int64_t k0, int kc)
 {
-  int kp = (kc + 1) / 2;
   for (int half = 0; half < 2; half++) {
-    const uint16_t *rows[16];
+    const char *rows[16];
     int n = MAX(0, MIN(16, nb - 16 * half));
     for (int c = 0; c < 16; c++)
-      rows[c] = (const uint16_t *)b_at(g, (j0 + MIN(16 * half + c, nb - 1)) * g->ldb + k0);
-    for (int pp = 0; pp < kp; pp += 16) {
-      int ne = MIN(32, kc - 2 * pp);
-      __mmask32 m = ne >= 32 ? (__mmask32)0xffffffffu : (__mmask32)((1u << ne) - 1);
-      __m512 r[16];
-      for (int c = 0; c < 16; c++)
-        r[c] = c < n ? _mm512_castsi512_ps(_mm512_maskz_loadu_epi16(m, rows[c] + 2 * pp))
-                     : _mm512_setzero_ps();
-      transpose16(r);
-      for (int i = 0; i < MIN(16, kp - pp); i++)
-        _mm512_store_ps((float *)panel + (pp + i) * NR + 16 * half, r[i]);
+      rows[c] = b_at(g, (j0 + MIN(16 * half + c, nb - 1)) * g->ldb + k0);
+    if (g->b_dtype == IVL_DTYPE_BF16) /* a constant dtype per instance: no branch per load */
+      pack_pairs_t(panel + 16 * half, rows, n, kc, IVL_DTYPE_BF16);
+    else
+      pack_pairs_t(panel + 16 * half, rows, n, kc, IVL_DTYPE_F32);
+  }
+}
+
+/* The same from an f32 B stored [k, n] (attention's values): values 2p and 2p + 1 of a column
+ * are in two rows of B, rounded to bf16 and interleaved. */
+__attribute__((target(BF16_TARGET))) static void
+pack_pairs_cols(uint32_t *panel, const cpu_gemm_args *g, int64_t j0, int nb, int64_t k0, int kc)
+{
+  for (int p = 0; p < (kc + 1) / 2; p++) {
+    const float *even = (const float *)g->b + (k0 + 2 * p) * g->ldb + j0;
+    const float *odd = even + g->ldb;
+    gboolean has_odd = 2 * p + 1 < kc;
+    for (int half = 0; half < 2; half++) {
+      __mmask16 m = mask16(nb - 16 * half);
+      __m512i e = _mm512_cvtepu16_epi32(
+          (__m256i)_mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(m, even + 16 * half)));
+      __m512i o = has_odd ? _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(
+                                _mm512_maskz_loadu_ps(m, odd + 16 * half)))
+                          : _mm512_setzero_si512();
+      _mm512_store_si512(panel + p * NR + 16 * half, _mm512_or_si512(e, _mm512_slli_epi32(o, 16)));
     }
   }
 }
@@ -195,11 +239,14 @@ void cpu_gemm_packed_bf16dot(const cpu_gemm_args *g, int64_t i0, int64_t i1, int
 {
   _Alignas(64) uint32_t block[KC_MAX / 2 * NC];
   _Alignas(64) uint32_t a_copy[MR * A_LD];
-  float bias[NC];
+  float bias[NC * (KC_MAX / 16)];
   int kc_step = cpu_bf16_dot_block(g->k);
+  /* a shallow product (attention's scores, k = 64) takes as many more columns per block as the
+   * block has room for, as in cpu-gemm-avx512.c */
+  int nc = NC * MAX(1, KC_MAX / kc_step);
   size_t panel_size = (size_t)(kc_step / 2) * NR;
-  for (int64_t jc = j0; jc < j1; jc += NC) {
-    int ncols = (int)MIN(NC, j1 - jc);
+  for (int64_t jc = j0; jc < j1; jc += nc) {
+    int ncols = (int)MIN(nc, j1 - jc);
     int n_panels = (ncols + NR - 1) / NR;
     if (g->bias)
       cpu_row_to_f32(bias, (const char *)g->bias + jc * (int64_t)ivl_dtype_size(g->bias_dtype),
@@ -208,20 +255,24 @@ void cpu_gemm_packed_bf16dot(const cpu_gemm_args *g, int64_t i0, int64_t i1, int
       int kc = (int)MIN(kc_step, g->k - kb), kp = (kc + 1) / 2;
       for (int p = 0; p < n_panels; p++) {
         int nb = MIN(NR, ncols - p * NR);
-        if (jc == j0 && kb == 0 && p + 1 < n_panels) { /* as in cpu-gemm-avx512.c */
+        if (jc == j0 && kb == 0 && p + 1 < n_panels && g->b_rows_are_n) { /* as in the f32 path */
           int nb_next = MIN(NR, ncols - (p + 1) * NR);
-          prefetch_b(g, jc + (p + 1) * NR, nb_next, kb, kc, 0, nb_next * b_lines(kc));
+          prefetch_b(g, jc + (p + 1) * NR, nb_next, kb, kc, 0, nb_next * b_lines(g, kc));
         }
-        pack_pairs(block + p * panel_size, g, jc + p * NR, nb, kb, kc);
+        if (g->b_rows_are_n)
+          pack_pairs(block + p * panel_size, g, jc + p * NR, nb, kb, kc);
+        else
+          pack_pairs_cols(block + p * panel_size, g, jc + p * NR, nb, kb, kc);
       }
       /* the next block of B, a share before each tile of rows */
       int64_t next_j = jc, next_k = kb + kc_step;
       if (next_k >= g->k) {
-        next_j = jc + NC;
+        next_j = jc + nc;
         next_k = 0;
       }
-      int next_nb = (int)MAX(0, MIN(NC, j1 - next_j)), next_kc = (int)MIN(kc_step, g->k - next_k);
-      int64_t n_tiles = (i1 - i0 + MR - 1) / MR, next_lines = next_nb * b_lines(next_kc);
+      int next_nb = g->b_rows_are_n ? (int)MAX(0, MIN(nc, j1 - next_j)) : 0,
+          next_kc = (int)MIN(kc_step, g->k - next_k);
+      int64_t n_tiles = (i1 - i0 + MR - 1) / MR, next_lines = next_nb * b_lines(g, next_kc);
       for (int64_t ib = i0; ib < i1; ib += MR) {
         int mr = (int)MIN(MR, i1 - ib);
         if (next_nb > 0) {

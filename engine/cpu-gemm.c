@@ -275,7 +275,8 @@ static void gemm_packed(const cpu_gemm_args *g, int64_t i0, int64_t i1, int64_t 
 static gboolean bf16_dot(const cpu_gemm_args *g, gboolean simd)
 {
   return g->aq == NULL && g->m > GEMV_MAX_ROWS && simd && g->avx512 && g->bf16_dot &&
-         g->b_dtype == IVL_DTYPE_BF16 && g->b_rows_are_n;
+         ((g->b_dtype == IVL_DTYPE_BF16 && g->b_rows_are_n) ||
+          (g->b_dtype == IVL_DTYPE_F32 && g->bf16_dot_f32));
 }
 
 size_t cpu_gemm_a_blocks_size(const cpu_gemm_args *g, gboolean simd)

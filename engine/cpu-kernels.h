@@ -67,9 +67,10 @@ typedef struct {
   const cpu_qact *aq;
   /* the AVX-512 kernels (cpu_avx512_available(), taken once per op); only with simd */
   gboolean avx512;
-  /* with avx512: a bf16 B is multiplied by bf16 dot products, A rounded to bf16
-   * (cpu_bf16_dot_available()) */
-  gboolean bf16_dot;
+  /* with avx512: a bf16 B stored [n, k] is multiplied by bf16 dot products, A rounded to bf16
+   * (cpu_bf16_dot_available()); with bf16_dot_f32 an f32 B (either layout) too, rounded to
+   * bf16 as well (attention's keys and values) */
+  gboolean bf16_dot, bf16_dot_f32;
 } cpu_gemm_args;
 
 /* How far ahead of its reads (bytes) a GEMV asks for the weights: the hardware prefetcher
@@ -168,6 +169,9 @@ typedef struct {
   int64_t q_pos0;
   float scale;
   gboolean avx512; /* as in cpu_gemm_args */
+  /* the vision tower's and prefill's products (many query rows) by bf16 dot products, Q, K,
+   * exp(S - max) and V rounded to bf16 (cpu_bf16_dot_available()) */
+  gboolean bf16_dot;
 } cpu_attention_args;
 
 /* Query rows are processed in blocks of this many per task. */

@@ -5,9 +5,10 @@
  *     s = (s + a[2p+1] * b[2p+1]) + a[2p] * b[2p], each sum rounded to nearest even and
  *     flushed to zero if denormal (an odd k's last pair: the missing value is 0);
  *   - C = fma(alpha, s, bias) after the first block, C = fma(alpha, s, C) after the others.
- * Odd m, n and k, k below one block and over several, bias, alpha, computed as one call, tile by
- * tile (rows cut anywhere, columns at multiples of CPU_GEMM_PANEL) and with A rounded once for
- * the whole product (cpu_gemm_pack_a). Skipped (exit 77) where the CPU lacks AVX512_BF16 or
+ * bf16 weights, and f32 B (attention's keys, stored [n, k], and values, [k, n]) rounded to bf16
+ * as A is. Odd m, n and k, k below one block and over several, bias, alpha, computed as one call,
+ * tile by tile (rows cut anywhere, columns at multiples of CPU_GEMM_PANEL) and with A rounded once
+ * for the whole product (cpu_gemm_pack_a). Skipped (exit 77) where the CPU lacks AVX512_BF16 or
  * IVL_CPU_BF16_DOT=0.
  * Usage: test-bf16-dot */
 #include "cpu-kernels.h"
@@ -23,6 +24,8 @@ typedef struct {
   int64_t m, k, n;
   gboolean bias;
   float alpha;
+  ivl_dtype b_dtype; /* bf16 weights, or f32 (attention's keys, values: rounded to bf16) */
+  gboolean b_rows_are_n;
 } shape;
 
 static float uniform(guint32 *state)
@@ -46,20 +49,27 @@ static uint16_t bf16_round(float x)
   return cpu_f32_to_bf16(flush(x));
 }
 
+/* B[j][t] as the products read it: bf16 as stored, f32 rounded to bf16. */
+static float b_value(const shape *s, const uint16_t *b16, const float *b32, int64_t j, int64_t t)
+{
+  int64_t at = s->b_rows_are_n ? j * s->k + t : t * s->n + j;
+  return bf16_read(s->b_dtype == IVL_DTYPE_BF16 ? b16[at] : bf16_round(b32[at]));
+}
+
 /* C[i][j] by the arithmetic the header states. */
-static float reference(const shape *s, const float *a, const uint16_t *b, const float *bias,
-                       int64_t i, int64_t j)
+static float reference(const shape *s, const float *a, const uint16_t *b16, const float *b32,
+                       const float *bias, int64_t i, int64_t j)
 {
   int kc_step = cpu_bf16_dot_block(s->k);
   float c = 0.0f;
   for (int64_t kb = 0; kb < s->k; kb += kc_step) {
     float sum = 0.0f;
     for (int64_t t = kb; t < MIN(s->k, kb + kc_step); t += 2) {
-      float a0 = bf16_read(bf16_round(a[i * s->k + t])), b0 = bf16_read(b[j * s->k + t]);
+      float a0 = bf16_read(bf16_round(a[i * s->k + t])), b0 = b_value(s, b16, b32, j, t);
       float a1 = 0.0f, b1 = 0.0f;
       if (t + 1 < MIN(s->k, kb + kc_step)) {
         a1 = bf16_read(bf16_round(a[i * s->k + t + 1]));
-        b1 = bf16_read(b[j * s->k + t + 1]);
+        b1 = b_value(s, b16, b32, j, t + 1);
       }
       volatile float p1 = a1 * b1, p0 = a0 * b0; /* exact: two 8-bit significands */
       sum = flush(flush(sum + p1) + p0);
@@ -74,40 +84,46 @@ static void check(const shape *s)
   guint32 state = 20261207 + (guint32)(s->m * 31 + s->k * 7 + s->n);
   g_autofree float *a = g_new(float, s->m * s->k);
   g_autofree uint16_t *b = g_new(uint16_t, s->n * s->k);
+  g_autofree float *b32 = g_new(float, s->n * s->k);
   g_autofree float *bias = g_new(float, s->n);
   g_autofree float *want = g_new(float, s->m * s->n);
   g_autofree float *f32 = g_new0(float, s->m * s->n);
   for (int64_t i = 0; i < s->m * s->k; i++)
     a[i] = uniform(&state) * 4.0f;
-  for (int64_t i = 0; i < s->n * s->k; i++)
-    b[i] = cpu_f32_to_bf16(uniform(&state));
+  for (int64_t i = 0; i < s->n * s->k; i++) {
+    b32[i] = uniform(&state);
+    b[i] = cpu_f32_to_bf16(b32[i]);
+  }
   /* a few exact zeros, denormals (read as zero) and values halfway between two bf16 */
   for (int64_t i = 0; i < s->m * s->k; i += 37)
     a[i] = i % 3 == 0 ? 0.0f : i % 3 == 1 ? 1e-40f : 1.0f + 0x1p-8f;
-  for (int64_t i = 5; i < s->n * s->k; i += 41)
+  for (int64_t i = 5; i < s->n * s->k; i += 41) {
     b[i] = i % 2 ? 0x0001 : 0x8000;
+    b32[i] = i % 2 ? 1e-39f : 1.0f - 0x1p-9f;
+  }
   for (int64_t j = 0; j < s->n; j++)
     bias[j] = uniform(&state);
   for (int64_t i = 0; i < s->m; i++)
     for (int64_t j = 0; j < s->n; j++)
-      want[i * s->n + j] = reference(s, a, b, s->bias ? bias : NULL, i, j);
+      want[i * s->n + j] = reference(s, a, b, b32, s->bias ? bias : NULL, i, j);
   cpu_gemm_args g = {
       .m = s->m,
       .n = s->n,
       .k = s->k,
       .a = a,
       .lda = s->k,
-      .b = b,
-      .b_dtype = IVL_DTYPE_BF16,
-      .b_rows = s->n,
-      .ldb = s->k,
-      .b_rows_are_n = TRUE,
+      .b = s->b_dtype == IVL_DTYPE_BF16 ? (const void *)b : (const void *)b32,
+      .b_dtype = s->b_dtype,
+      .b_rows = s->b_rows_are_n ? s->n : s->k,
+      .ldb = s->b_rows_are_n ? s->k : s->n,
+      .b_rows_are_n = s->b_rows_are_n,
       .bias = s->bias ? bias : NULL,
       .bias_dtype = IVL_DTYPE_F32,
       .alpha = s->alpha,
       .ldc = s->n,
       .avx512 = TRUE,
       .bf16_dot = TRUE,
+      .bf16_dot_f32 = TRUE,
   };
   size_t bytes = (size_t)(s->m * s->n) * sizeof(float);
   const char *what[] = {"one call", "tile by tile", "A rounded once"};
@@ -142,7 +158,7 @@ static void check(const shape *s)
            first >= 0 ? c[first] : 0.0, first >= 0 ? want[first] : 0.0);
   }
   /* the f32 path gives other numbers: the test did take the bf16 one */
-  g.bf16_dot = FALSE;
+  g.bf16_dot = g.bf16_dot_f32 = FALSE;
   g.a_blocks = NULL;
   g.c = f32;
   cpu_gemm_tile(&g, 0, s->m, 0, s->n, TRUE);
@@ -157,11 +173,14 @@ int main(void)
     return 77;
   }
   static const shape shapes[] = {
-      {37, 1031, 101, TRUE, 0.125f}, /* 3 blocks, the last one odd */
-      {13, 7, 45, TRUE, 1.0f},       /* k below one pair block, odd */
-      {25, 4096, 70, FALSE, 1.0f},   /* vision's fc2: 8 blocks */
-      {61, 896, 300, TRUE, 0.5f},    /* prefill's k: 2 blocks, past a column block */
-      {11, 1024, 33, FALSE, -0.25f}, /* one row past the GEMV's, rows a power of two apart */
+      {37, 1031, 101, TRUE, 0.125f, IVL_DTYPE_BF16, TRUE}, /* 3 blocks, the last one odd */
+      {13, 7, 45, TRUE, 1.0f, IVL_DTYPE_BF16, TRUE},       /* k below one pair block, odd */
+      {25, 4096, 70, FALSE, 1.0f, IVL_DTYPE_BF16, TRUE},   /* vision's fc2: 8 blocks */
+      {61, 896, 300, TRUE, 0.5f, IVL_DTYPE_BF16, TRUE},    /* prefill's k: 2 blocks, wide tiles */
+      {11, 1024, 33, FALSE, -0.25f, IVL_DTYPE_BF16, TRUE}, /* one row past the GEMV's */
+      {29, 64, 1025, FALSE, 0.125f, IVL_DTYPE_F32, TRUE},  /* attention's scores: keys f32 */
+      {30, 1025, 64, FALSE, 1.0f, IVL_DTYPE_F32, FALSE},   /* its values: B stored [k, n] */
+      {17, 9, 37, TRUE, 1.0f, IVL_DTYPE_F32, FALSE},       /* odd everything, [k, n] */
   };
   for (size_t i = 0; i < G_N_ELEMENTS(shapes); i++)
     check(&shapes[i]);

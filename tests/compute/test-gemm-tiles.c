@@ -62,6 +62,7 @@ static void check(const shape *s, gboolean simd, gboolean avx512, gboolean bf16_
       .ldc = s->n,
       .avx512 = avx512,
       .bf16_dot = bf16_dot,
+      .bf16_dot_f32 = bf16_dot,
   };
   cpu_gemm_tile(&g, 0, s->m, 0, s->n, simd);
   g.c = c_tiled;
