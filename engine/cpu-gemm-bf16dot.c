@@ -1,5 +1,6 @@
 /* The packed GEMM's bf16 dot-product path (cpu-gemm.c chooses it for bf16 weights where
- * g->bf16_dot: the CPU has AVX512_BF16 and IVL_CPU_BF16_DOT is not "0").
+ * g->bf16_dot: the CPU has AVX512_BF16 and IVL_CPU_BF16_DOT is not "0"; and for attention's
+ * f32 keys and values where g->bf16_dot_f32, rounded to bf16 as they are packed).
  *
  * vdpbf16ps multiplies pairs of bf16 and adds both products to an f32 lane; Zen 4 runs it at
  * twice the f32 FMA rate (one core: 232 against 113 GFLOP/s). A is rounded to bf16 (nearest

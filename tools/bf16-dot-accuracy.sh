@@ -36,3 +36,10 @@ echo "|---|---|---|---|---|---|"
 if [ -n "$model_1b" ]; then
   "$acc" --steps "$steps" --threads "$threads" "$model_1b" "1B-shaped random"
 fi
+echo
+echo "| model | max abs Δh | max abs h | ratio | mean abs Δh | mean abs h | ratio |"
+echo "|---|---|---|---|---|---|---|"
+"$acc" --vision --threads "$threads" "$tmp/qwen2" "tiny (golden), 2 layers, hidden 64"
+if [ -n "$model_1b" ]; then
+  "$acc" --vision --threads "$threads" "$model_1b" "InternViT-300M-shaped random"
+fi
