@@ -94,8 +94,9 @@ void cpu_gemm_tile(const cpu_gemm_args *g, int64_t i0, int64_t i1, int64_t j0, i
 
 /* Floats of the copy of A that cpu_gemm_tile reads instead of g->a, or 0 where it reads A in
  * place. The AVX-512 kernel copies each tile of A's rows whose stride would crowd one set of
- * the L1 cache (vision's k = 1024 and 4096) once per column chunk; a product split into many
- * column chunks (matmul_run) copies A once instead, with cpu_gemm_pack_a. */
+ * the L1 cache (vision's k = 1024 and 4096) once per column chunk, and the bf16 dot products
+ * round every tile of A to bf16 into a copy; a product split into many column chunks
+ * (matmul_run) copies A once instead, with cpu_gemm_pack_a. */
 size_t cpu_gemm_a_blocks_size(const cpu_gemm_args *g, gboolean simd);
 /* Copies rows [r0, r1) of g->a into dst (cpu_gemm_a_blocks_size floats), for g->a_blocks: f32,
  * or rounded to bf16 for the bf16 dot products (g->bf16_dot with bf16 B). */
