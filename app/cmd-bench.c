@@ -1,6 +1,8 @@
 /* cmd-bench.c — `ivl bench`: prefill and decode speed, time to first token with a 13-tile
  * image, vision time per tile and peak memory, each speed beside the machine's measured
- * ceiling (memory bandwidth for decode, FMA peak for prefill and vision).
+ * ceiling (memory bandwidth for decode, FMA peak for prefill and vision; where the CPU's
+ * products of bf16 weights take bf16 dot products, their peak instead: "compute_peak" says
+ * which).
  *
  * Inputs are synthetic (fixed token ids, patterned tiles): speed does not depend on what
  * the tokens say, and the benchmark then needs neither a tokenizer nor an image file.
@@ -47,6 +49,10 @@ typedef struct {
   double decode_tps, decode_gbps, decode_weight_bytes;
   double peak_rss_mib;
   double roof_gbps, roof_gflops;
+  /* the bf16 dot products' peak (0: not measured), and the one the vision and prefill
+   * fractions are of (roof_gflops, or this where of_bf16_peak) */
+  double roof_bf16_gflops, compute_gflops;
+  gboolean of_bf16_peak;
   bench_parallel parallel[MAX_PARALLEL_RUNS];
   int n_parallel;
 } bench_result;
@@ -271,13 +277,26 @@ static gboolean measure_ceilings(ivl_model *m, bench_result *r, int n_threads, G
       return FALSE;
     r->roof_gbps = roof.read_bytes_per_s / 1e9;
     r->roof_gflops = roof.f32_flops_per_s / 1e9;
+    r->roof_bf16_gflops = roof.bf16_flops_per_s / 1e9;
+    /* bf16 weights' products then run at the bf16 dot products' rate (the attention's in
+     * f32): a fraction of the FMA peak would read above 1 */
+    r->of_bf16_peak = roof.bf16_flops_per_s > 0 && ivl_model_get_precision(m) == IVL_PRECISION_BF16;
+    r->compute_gflops = r->of_bf16_peak ? r->roof_bf16_gflops : r->roof_gflops;
     return TRUE;
   }
   /* engine/roofline measures the host; a device's ceilings are not measured here, and the
    * fractions are then reported as unknown (0 ceilings). */
   (void)error;
-  r->roof_gbps = r->roof_gflops = 0;
+  r->roof_gbps = r->roof_gflops = r->roof_bf16_gflops = r->compute_gflops = 0;
   return TRUE;
+}
+
+/* The peak the vision and prefill fractions are of, for the JSON. */
+static const char *compute_peak_name(const bench_result *r)
+{
+  if (r->compute_gflops <= 0)
+    return "unknown";
+  return r->of_bf16_peak ? "bf16_dot" : "f32_fma";
 }
 
 /* x as a fraction of its ceiling, or -1 when the ceiling is unknown. */
@@ -301,12 +320,12 @@ static void bench_figures(const bench_result *r, bench_figure out[N_FIGURES])
       {"vision_ms_per_tile", N_("vision (ms per tile)"), r->vision_ms_per_tile},
       {"vision_gflops", N_("vision (GFLOP/s)"), r->vision_gflops},
       {"vision_fraction_of_peak", N_("vision (fraction of peak)"),
-       fraction(r->vision_gflops, r->roof_gflops)},
+       fraction(r->vision_gflops, r->compute_gflops)},
       {"ttft_ms", N_("first token (ms)"), r->ttft_ms},
       {"prefill_tokens_per_s", N_("prefill (tokens/s)"), r->prefill_tps},
       {"prefill_gflops", N_("prefill (GFLOP/s)"), r->prefill_gflops},
       {"prefill_fraction_of_peak", N_("prefill (fraction of peak)"),
-       fraction(r->prefill_gflops, r->roof_gflops)},
+       fraction(r->prefill_gflops, r->compute_gflops)},
       {"decode_tokens_per_s", N_("decode (tokens/s)"), r->decode_tps},
       {"decode_gb_per_s", N_("decode (GB/s)"), r->decode_gbps},
       {"decode_fraction_of_bandwidth", N_("decode (fraction of bandwidth)"),
@@ -391,12 +410,14 @@ static void print_result(const bench_result *r, const char *backend, const char 
            "\"prefill_fraction_of_peak\":%.3f,\"decode_tokens_per_s\":%.2f,"
            "\"decode_gb_per_s\":%.2f,\"decode_fraction_of_bandwidth\":%.3f,"
            "\"peak_rss_mib\":%.1f,\"machine_bandwidth_gb_per_s\":%.2f,"
-           "\"machine_peak_gflops\":%.2f",
+           "\"machine_peak_gflops\":%.2f,\"machine_bf16_dot_peak_gflops\":%.2f,"
+           "\"compute_peak\":\"%s\"",
            backend, precision, r->decode_weight_bytes, r->load_s, r->vision_ms_per_tile,
-           r->vision_gflops, fraction(r->vision_gflops, r->roof_gflops), r->ttft_ms, r->ttft_tokens,
-           r->ttft_tiles, r->prefill_tps, r->prefill_gflops,
-           fraction(r->prefill_gflops, r->roof_gflops), r->decode_tps, r->decode_gbps,
-           fraction(r->decode_gbps, r->roof_gbps), r->peak_rss_mib, r->roof_gbps, r->roof_gflops);
+           r->vision_gflops, fraction(r->vision_gflops, r->compute_gflops), r->ttft_ms,
+           r->ttft_tokens, r->ttft_tiles, r->prefill_tps, r->prefill_gflops,
+           fraction(r->prefill_gflops, r->compute_gflops), r->decode_tps, r->decode_gbps,
+           fraction(r->decode_gbps, r->roof_gbps), r->peak_rss_mib, r->roof_gbps, r->roof_gflops,
+           r->roof_bf16_gflops, compute_peak_name(r));
     if (r->n_parallel > 0) {
       printf(",\"parallel\":[");
       for (int i = 0; i < r->n_parallel; i++) {
@@ -420,12 +441,17 @@ static void print_result(const bench_result *r, const char *backend, const char 
          r->load_s);
   printf(_("machine            %.1f GB/s memory bandwidth, %.1f GFLOP/s FMA peak\n"), r->roof_gbps,
          r->roof_gflops);
+  if (r->of_bf16_peak)
+    printf(_("bf16 products      %.1f GFLOP/s bf16 dot-product peak, which the vision and prefill "
+             "fractions are of\n"),
+           r->compute_gflops);
   printf(_("vision             %.1f ms per tile, %.1f GFLOP/s (%.0f%% of peak)\n"),
-         r->vision_ms_per_tile, r->vision_gflops, 100 * fraction(r->vision_gflops, r->roof_gflops));
+         r->vision_ms_per_tile, r->vision_gflops,
+         100 * fraction(r->vision_gflops, r->compute_gflops));
   printf(_("first token        %.0f ms with a %d-tile image (%d prompt tokens)\n"), r->ttft_ms,
          r->ttft_tiles, r->ttft_tokens);
   printf(_("prefill            %.1f tokens/s, %.1f GFLOP/s (%.0f%% of peak)\n"), r->prefill_tps,
-         r->prefill_gflops, 100 * fraction(r->prefill_gflops, r->roof_gflops));
+         r->prefill_gflops, 100 * fraction(r->prefill_gflops, r->compute_gflops));
   printf(_("decode             %.2f tokens/s, %.1f GB/s (%.0f%% of bandwidth)\n"), r->decode_tps,
          r->decode_gbps, 100 * fraction(r->decode_gbps, r->roof_gbps));
   for (int i = 0; i < r->n_parallel; i++) {

@@ -52,12 +52,13 @@ static void qact_rows(void *ctx, int64_t r0, int64_t r1)
 typedef struct {
   const cpu_gemm_args *g;
   float *dst;
+  gboolean simd;
 } pack_a_job;
 
 static void pack_a_rows(void *ctx, int64_t r0, int64_t r1)
 {
   pack_a_job *job = ctx;
-  cpu_gemm_pack_a(job->g, job->dst, r0, r1);
+  cpu_gemm_pack_a(job->g, job->dst, r0, r1, job->simd);
 }
 
 static void matmul_task(void *ctx, int64_t task, int thread)
@@ -118,6 +119,7 @@ static gboolean product_init(ivl_backend *be, const char *op, matmul_product *p,
               .c = y->data,
               .ldc = y->cols,
               .avx512 = cb->avx512,
+              .bf16_dot = cb->bf16_dot,
           },
   };
   return TRUE;
@@ -187,10 +189,12 @@ static void products_run(cpu_backend *cb, matmul_job *job)
   }
   g_autofree float *a_blocks = NULL;
   if (a_size > 0 && n_chunks > 1 && (a_blocks = g_try_new(float, a_size)) != NULL) {
-    pack_a_job pj = {g_float, a_blocks};
+    pack_a_job pj = {g_float, a_blocks, cb->simd};
     cpu_parallel_rows(cb, g_float->m, g_float->k, pack_a_rows, &pj);
+    /* the copy's layout depends on B's dtype (rounded to bf16 for the bf16 dot products) */
     for (int i = 0; i < job->n_products; i++)
-      job->p[i].g.a_blocks = a_blocks;
+      if (job->p[i].g.aq == NULL && job->p[i].g.b_dtype == g_float->b_dtype)
+        job->p[i].g.a_blocks = a_blocks;
   }
   if (n_tasks > 0)
     ivl_threadpool_run(cb->pool, n_tasks, matmul_task, job);
@@ -345,6 +349,7 @@ void cpu_op_attention(ivl_backend *be, ivl_tensor *out, const ivl_tensor *q, con
               .q_pos0 = q_pos0,
               .scale = scale,
               .avx512 = cb->avx512,
+              .bf16_dot = cb->bf16_dot,
           },
       .n_qblocks = (tq + CPU_ATTENTION_QBLOCK - 1) / CPU_ATTENTION_QBLOCK,
       .simd = cb->simd,

@@ -9,9 +9,10 @@
 typedef struct {
   ivl_backend base;
   ivl_threadpool *pool;
-  gboolean simd;    /* AVX2/FMA/F16C kernels */
-  gboolean avx512;  /* and the AVX-512 ones where there are (cpu_avx512_available) */
-  gboolean int_dot; /* quantized weights by integer dot products (cpu_int_dot_enabled) */
+  gboolean simd;     /* AVX2/FMA/F16C kernels */
+  gboolean avx512;   /* and the AVX-512 ones where there are (cpu_avx512_available) */
+  gboolean int_dot;  /* quantized weights by integer dot products (cpu_int_dot_enabled) */
+  gboolean bf16_dot; /* bf16 weights by bf16 dot products (cpu_bf16_dot_available) */
 } cpu_backend;
 
 static inline cpu_backend *cpu_of(ivl_backend *be)

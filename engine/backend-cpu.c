@@ -334,5 +334,6 @@ ivl_backend *ivl_backend_cpu_new(int n_threads, GError **error)
   cb->simd = cpu_simd_available();
   cb->avx512 = cpu_avx512_available();
   cb->int_dot = cpu_int_dot_enabled();
+  cb->bf16_dot = cb->avx512 && cpu_bf16_dot_available();
   return &cb->base;
 }

@@ -40,6 +40,8 @@ gboolean cpu_attention_block(const cpu_attention_args *a, int64_t seq, int head,
       .c = s,
       .ldc = lds,
       .avx512 = a->avx512,
+      .bf16_dot = a->bf16_dot,
+      .bf16_dot_f32 = a->bf16_dot,
   };
   cpu_gemm_tile(&scores, 0, m, 0, n_keys, simd);
 
@@ -64,6 +66,8 @@ gboolean cpu_attention_block(const cpu_attention_args *a, int64_t seq, int head,
       .c = a->out + (seq * a->tq + i0) * ldq + (int64_t)head * hd,
       .ldc = ldq,
       .avx512 = a->avx512,
+      .bf16_dot = a->bf16_dot,
+      .bf16_dot_f32 = a->bf16_dot,
   };
   cpu_gemm_tile(&values, 0, m, 0, hd, simd);
   for (int64_t r = 0; r < m; r++) { /* softmax's division, on head_dim values, not n_keys */

@@ -27,8 +27,6 @@
  * copy cost more than it saved (256-row chunks 83% of the peak in place, 81% copied). */
 #define A_COPY_LD (KC_MAX + 16)
 
-#define AVX512_TARGET "avx512f,avx512bw,avx512vl,avx2,fma,f16c"
-
 /* Whether MR rows of A, lda apart, put more than 4 lines in one set of the L1 cache (64 sets
  * of 64-byte lines, 8 ways, shared with the panel's). */
 static gboolean rows_crowd_l1(int64_t lda)
@@ -78,34 +76,6 @@ load16(const char *row, int64_t kk, int n, ivl_dtype dtype)
   if (dtype == IVL_DTYPE_F16)
     return _mm512_cvtph_ps(h);
   return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
-}
-
-/* r[i] = row i of a 16 x 16 block becomes r[i] = column i. */
-__attribute__((target(AVX512_TARGET), always_inline)) static inline void transpose16(__m512 r[16])
-{
-  __m512 t[16], u[16];
-  for (int i = 0; i < 16; i += 2) {
-    t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
-    t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
-  }
-  /* u[4q + j], lane L: rows 4q..4q+3 of column 4L + j */
-  for (int q = 0; q < 4; q++) {
-    __m512 *tq = t + 4 * q, *uq = u + 4 * q;
-    uq[0] = _mm512_shuffle_ps(tq[0], tq[2], _MM_SHUFFLE(1, 0, 1, 0));
-    uq[1] = _mm512_shuffle_ps(tq[0], tq[2], _MM_SHUFFLE(3, 2, 3, 2));
-    uq[2] = _mm512_shuffle_ps(tq[1], tq[3], _MM_SHUFFLE(1, 0, 1, 0));
-    uq[3] = _mm512_shuffle_ps(tq[1], tq[3], _MM_SHUFFLE(3, 2, 3, 2));
-  }
-  for (int j = 0; j < 4; j++) {
-    __m512 v0 = _mm512_shuffle_f32x4(u[j], u[4 + j], 0x88); /* lanes 0, 2 of rows 0-7 */
-    __m512 v1 = _mm512_shuffle_f32x4(u[j], u[4 + j], 0xdd); /* lanes 1, 3 */
-    __m512 v2 = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0x88);
-    __m512 v3 = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0xdd);
-    r[j] = _mm512_shuffle_f32x4(v0, v2, 0x88);
-    r[8 + j] = _mm512_shuffle_f32x4(v0, v2, 0xdd);
-    r[4 + j] = _mm512_shuffle_f32x4(v1, v3, 0x88);
-    r[12 + j] = _mm512_shuffle_f32x4(v1, v3, 0xdd);
-  }
 }
 
 /* panel[kk * NR + col0 + c] = row c's value kk for c < 16 (rows at or past nb: zero), kk < kc. */
@@ -249,16 +219,6 @@ __attribute__((target(AVX512_TARGET))) static void kernel(int mr, int kc, const 
     kernel_rows(1, kc, a, lda, panel, c, ldc, nb, alpha, bias, first);
     break;
   }
-}
-
-/* The B rows a pack_rows of columns [j, j + nb), values [k0, k0 + kc) will read, as lines
- * [line0, line1) of them (row-major over the columns), asked for into L2. */
-static void prefetch_b(const cpu_gemm_args *g, int64_t j, int nb, int64_t k0, int kc, int64_t line0,
-                       int64_t line1)
-{
-  int64_t size = (int64_t)ivl_dtype_size(g->b_dtype), per_row = (kc * size + 63) / 64 + 1;
-  for (int64_t l = line0; l < line1 && l / per_row < nb; l++)
-    _mm_prefetch(b_at(g, (j + l / per_row) * g->ldb + k0) + l % per_row * 64, _MM_HINT_T1);
 }
 
 void cpu_gemm_packed_avx512(const cpu_gemm_args *g, int64_t i0, int64_t i1, int64_t j0, int64_t j1)

@@ -1,5 +1,6 @@
-/* cpu-gemm-private.h — what the packed GEMM (cpu-gemm.c) and the streaming GEMV (cpu-gemv.c)
- * share: reading B's elements where they are stored. */
+/* cpu-gemm-private.h — what the packed GEMM's paths (cpu-gemm.c, cpu-gemm-avx512.c,
+ * cpu-gemm-bf16dot.c) and the streaming GEMV (cpu-gemv.c) share: reading B's elements where
+ * they are stored, transposing them into panels, asking for them ahead. */
 #ifndef IVL_CPU_GEMM_PRIVATE_H
 #define IVL_CPU_GEMM_PRIVATE_H
 
@@ -18,12 +19,54 @@ load8(const void *b, int64_t kk, ivl_dtype dtype)
   return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
 }
 
+#define AVX512_TARGET "avx512f,avx512bw,avx512vl,avx2,fma,f16c"
+
+/* r[i] = row i of a 16 x 16 block becomes r[i] = column i. */
+__attribute__((target(AVX512_TARGET), always_inline)) static inline void transpose16(__m512 r[16])
+{
+  __m512 t[16], u[16];
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+  }
+  /* u[4q + j], lane L: rows 4q..4q+3 of column 4L + j */
+  for (int q = 0; q < 4; q++) {
+    __m512 *tq = t + 4 * q, *uq = u + 4 * q;
+    uq[0] = _mm512_shuffle_ps(tq[0], tq[2], _MM_SHUFFLE(1, 0, 1, 0));
+    uq[1] = _mm512_shuffle_ps(tq[0], tq[2], _MM_SHUFFLE(3, 2, 3, 2));
+    uq[2] = _mm512_shuffle_ps(tq[1], tq[3], _MM_SHUFFLE(1, 0, 1, 0));
+    uq[3] = _mm512_shuffle_ps(tq[1], tq[3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+  for (int j = 0; j < 4; j++) {
+    __m512 v0 = _mm512_shuffle_f32x4(u[j], u[4 + j], 0x88); /* lanes 0, 2 of rows 0-7 */
+    __m512 v1 = _mm512_shuffle_f32x4(u[j], u[4 + j], 0xdd); /* lanes 1, 3 */
+    __m512 v2 = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0x88);
+    __m512 v3 = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0xdd);
+    r[j] = _mm512_shuffle_f32x4(v0, v2, 0x88);
+    r[8 + j] = _mm512_shuffle_f32x4(v0, v2, 0xdd);
+    r[4 + j] = _mm512_shuffle_f32x4(v1, v3, 0x88);
+    r[12 + j] = _mm512_shuffle_f32x4(v1, v3, 0xdd);
+  }
+}
 #endif
 
 static inline const char *b_at(const cpu_gemm_args *g, int64_t index)
 {
   return (const char *)g->b + index * (int64_t)ivl_dtype_size(g->b_dtype);
 }
+
+#if HAVE_X86_SIMD
+/* The B rows a pack_rows of columns [j, j + nb), values [k0, k0 + kc) will read, as lines
+ * [line0, line1) of them (row-major over the columns), asked for into L2. */
+static inline void prefetch_b(const cpu_gemm_args *g, int64_t j, int nb, int64_t k0, int kc,
+                              int64_t line0, int64_t line1)
+{
+  int64_t size = (int64_t)ivl_dtype_size(g->b_dtype), per_row = (kc * size + 63) / 64 + 1;
+  for (int64_t l = line0; l < line1 && l / per_row < nb; l++)
+    _mm_prefetch(b_at(g, (j + l / per_row) * g->ldb + k0) + l % per_row * 64, _MM_HINT_T1);
+}
+
+#endif
 
 /* cpu_gemm_tile for few rows (g->m small, A not quantized): each row of B is read once and
  * converted in registers. */
@@ -35,5 +78,12 @@ void cpu_gemm_packed_avx512(const cpu_gemm_args *g, int64_t i0, int64_t i1, int6
 /* cpu_gemm_a_blocks_size and cpu_gemm_pack_a for that kernel. */
 size_t cpu_gemm_avx512_a_blocks_size(const cpu_gemm_args *g);
 void cpu_gemm_avx512_pack_a(const cpu_gemm_args *g, float *dst, int64_t r0, int64_t r1);
+
+/* The bf16 dot-product path (cpu-gemm-bf16dot.c): bf16 B stored [n, k], g->bf16_dot. */
+void cpu_gemm_packed_bf16dot(const cpu_gemm_args *g, int64_t i0, int64_t i1, int64_t j0,
+                             int64_t j1);
+/* cpu_gemm_a_blocks_size and cpu_gemm_pack_a for it: A rounded to bf16 pairs. */
+size_t cpu_gemm_bf16dot_a_blocks_size(const cpu_gemm_args *g);
+void cpu_gemm_bf16dot_pack_a(const cpu_gemm_args *g, float *dst, int64_t r0, int64_t r1);
 
 #endif /* IVL_CPU_GEMM_PRIVATE_H */

@@ -271,9 +271,19 @@ static void gemm_packed(const cpu_gemm_args *g, int64_t i0, int64_t i1, int64_t 
   (void)simd;
 }
 
+/* Whether cpu_gemm_tile takes the bf16 dot-product path (cpu-gemm-bf16dot.c). */
+static gboolean bf16_dot(const cpu_gemm_args *g, gboolean simd)
+{
+  return g->aq == NULL && g->m > GEMV_MAX_ROWS && simd && g->avx512 && g->bf16_dot &&
+         ((g->b_dtype == IVL_DTYPE_BF16 && g->b_rows_are_n) ||
+          (g->b_dtype == IVL_DTYPE_F32 && g->bf16_dot_f32));
+}
+
 size_t cpu_gemm_a_blocks_size(const cpu_gemm_args *g, gboolean simd)
 {
 #if HAVE_X86_SIMD
+  if (bf16_dot(g, simd))
+    return cpu_gemm_bf16dot_a_blocks_size(g);
   if (g->aq == NULL && g->m > GEMV_MAX_ROWS && simd && g->avx512)
     return cpu_gemm_avx512_a_blocks_size(g);
 #endif
@@ -281,12 +291,15 @@ size_t cpu_gemm_a_blocks_size(const cpu_gemm_args *g, gboolean simd)
   return 0;
 }
 
-void cpu_gemm_pack_a(const cpu_gemm_args *g, float *dst, int64_t r0, int64_t r1)
+void cpu_gemm_pack_a(const cpu_gemm_args *g, float *dst, int64_t r0, int64_t r1, gboolean simd)
 {
 #if HAVE_X86_SIMD
-  cpu_gemm_avx512_pack_a(g, dst, r0, r1);
+  if (bf16_dot(g, simd))
+    cpu_gemm_bf16dot_pack_a(g, dst, r0, r1);
+  else
+    cpu_gemm_avx512_pack_a(g, dst, r0, r1);
 #else
-  (void)g, (void)dst, (void)r0, (void)r1;
+  (void)g, (void)dst, (void)r0, (void)r1, (void)simd;
 #endif
 }
 
@@ -298,6 +311,8 @@ void cpu_gemm_tile(const cpu_gemm_args *g, int64_t i0, int64_t i1, int64_t j0, i
   if (g->aq != NULL)
     cpu_int_dot_tile(g, i0, i1, j0, j1, simd);
 #if HAVE_X86_SIMD
+  else if (bf16_dot(g, simd))
+    cpu_gemm_packed_bf16dot(g, i0, i1, j0, j1);
   else if (g->m > GEMV_MAX_ROWS && simd && g->avx512)
     cpu_gemm_packed_avx512(g, i0, i1, j0, j1);
 #endif

@@ -16,6 +16,10 @@ gboolean cpu_simd_available(void);
  * is set (not "0"): kernels with an AVX-512 variant keep their AVX2 one for other machines,
  * and the tests run both here. */
 gboolean cpu_avx512_available(void);
+/* TRUE when AVX-512 is available, the CPU also has AVX512_BF16 and IVL_CPU_BF16_DOT is not "0":
+ * products with bf16 weights then round A to bf16 and multiply in bf16 dot products
+ * (cpu-gemm-bf16dot.c); "0" keeps the f32 products (the goldens compare against them). */
+gboolean cpu_bf16_dot_available(void);
 
 /* -- dtype conversion (cpu-convert.c) -- */
 static inline float cpu_bf16_to_f32(uint16_t h)
@@ -63,6 +67,10 @@ typedef struct {
   const cpu_qact *aq;
   /* the AVX-512 kernels (cpu_avx512_available(), taken once per op); only with simd */
   gboolean avx512;
+  /* with avx512: a bf16 B stored [n, k] is multiplied by bf16 dot products, A rounded to bf16
+   * (cpu_bf16_dot_available()); with bf16_dot_f32 an f32 B (either layout) too, rounded to
+   * bf16 as well (attention's keys and values) */
+  gboolean bf16_dot, bf16_dot_f32;
 } cpu_gemm_args;
 
 /* How far ahead of its reads (bytes) a GEMV asks for the weights: the hardware prefetcher
@@ -86,11 +94,18 @@ void cpu_gemm_tile(const cpu_gemm_args *g, int64_t i0, int64_t i1, int64_t j0, i
 
 /* Floats of the copy of A that cpu_gemm_tile reads instead of g->a, or 0 where it reads A in
  * place. The AVX-512 kernel copies each tile of A's rows whose stride would crowd one set of
- * the L1 cache (vision's k = 1024 and 4096) once per column chunk; a product split into many
- * column chunks (matmul_run) copies A once instead, with cpu_gemm_pack_a. */
+ * the L1 cache (vision's k = 1024 and 4096) once per column chunk, and the bf16 dot products
+ * round every tile of A to bf16 into a copy; a product split into many column chunks
+ * (matmul_run) copies A once instead, with cpu_gemm_pack_a. */
 size_t cpu_gemm_a_blocks_size(const cpu_gemm_args *g, gboolean simd);
-/* Copies rows [r0, r1) of g->a into dst (cpu_gemm_a_blocks_size floats), for g->a_blocks. */
-void cpu_gemm_pack_a(const cpu_gemm_args *g, float *dst, int64_t r0, int64_t r1);
+/* Copies rows [r0, r1) of g->a into dst (cpu_gemm_a_blocks_size floats), for g->a_blocks: f32,
+ * or rounded to bf16 for the bf16 dot products (g->bf16_dot with bf16 B). */
+void cpu_gemm_pack_a(const cpu_gemm_args *g, float *dst, int64_t r0, int64_t r1, gboolean simd);
+
+/* The bf16 dot products' block depth for a product of depth k (cpu-gemm-bf16dot.c): each
+ * output sums k in blocks of this many from zero, C = alpha * sum + bias after the first block
+ * and C += alpha * sum after the others (one fused multiply-add each). */
+int cpu_bf16_dot_block(int64_t k);
 
 /* -- quantized B, stored [n, k] (cpu-gemm-quant.c) -- */
 static inline gboolean cpu_dtype_is_quant(ivl_dtype dtype)
@@ -155,6 +170,9 @@ typedef struct {
   int64_t q_pos0;
   float scale;
   gboolean avx512; /* as in cpu_gemm_args */
+  /* the vision tower's and prefill's products (many query rows) by bf16 dot products, Q, K,
+   * exp(S - max) and V rounded to bf16 (cpu_bf16_dot_available()) */
+  gboolean bf16_dot;
 } cpu_attention_args;
 
 /* Query rows are processed in blocks of this many per task. */

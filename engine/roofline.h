@@ -12,6 +12,9 @@ typedef struct {
   /* register-resident multiply-adds, all threads, f32 FLOP/s (an FMA counts 2) */
   double f32_flops_per_s;
   gboolean simd; /* measured with AVX2/FMA (else with portable C, as the kernels would run) */
+  /* register-resident bf16 dot products (vdpbf16ps: 2 multiply-adds per f32 lane), all threads,
+   * FLOP/s, where the products of bf16 weights use them (cpu_bf16_dot_available()), else 0 */
+  double bf16_flops_per_s;
 } ivl_roofline;
 
 /* n_threads <= 0: one per online CPU. Fails only when memory or threads cannot be had. */

@@ -7,8 +7,11 @@
  *   vision:  the matmuls of one InternViT-300M layer on a 448 px tile (1025 rows: qkv, proj,
  *            fc1, fc2), bf16 weights, and its attention (16 heads of 64 over 1025 tokens,
  *            the scores and the values products);
- * once with the AVX-512 kernels where the CPU has them and once with IVL_CPU_NO_AVX512=1, the
- * two backends taking turns shape by shape so both see the same moments of a shared machine.
+ * with the bf16 dot products where the CPU has AVX512_BF16 ("bf16dot"), the f32 AVX-512 kernels
+ * (IVL_CPU_BF16_DOT=0) and the AVX2 ones (IVL_CPU_NO_AVX512=1), the backends taking turns shape
+ * by shape so all see the same moments of a shared machine. Fractions are of the f32 FMA peak;
+ * the bf16dot path's also of the bf16 dot-product peak (vdpbf16ps, twice the FMA rate on Zen 4),
+ * which is what its products use.
  * With one thread, times are the thread's CPU time, and the peak is taken the same way, so the
  * other processes of a shared machine do not count (with more, wall time and the roofline's
  * peak: a figure only for a quiet moment).
@@ -42,8 +45,8 @@ static const shape shapes[] = {
     {"vision", "attention", 1025, 0, 64},
 };
 
-enum { AVX512, AVX2, N_PATHS };
-static const char *const path_names[N_PATHS] = {"avx512", "avx2"};
+enum { BF16DOT, AVX512, AVX2, N_PATHS };
+static const char *const path_names[N_PATHS] = {"bf16dot", "avx512", "avx2"};
 
 typedef struct {
   ivl_tensor *x, *w, *y; /* attention: q, k, v in x, w, y and its output in out */
@@ -86,6 +89,34 @@ __attribute__((target("avx2,fma"))) static double thread_fma_peak(void)
   volatile float keep = sink;
   (void)keep;
   return ITERS * 12 * 16.0 / best;
+}
+
+/* The same for vdpbf16ps (16 lanes x 2 products x 2 FLOP each), or 0 without AVX512_BF16. */
+__attribute__((target("avx512f,avx512bf16"))) static double thread_bf16_peak(void)
+{
+  if (!cpu_bf16_dot_available())
+    return 0;
+  double best = G_MAXDOUBLE;
+  enum { ITERS = 2000000 };
+  float sink = 0;
+  for (int pass = 0; pass < 5; pass++) {
+    __m512 acc[12];
+    __m512bh a = (__m512bh)_mm512_set1_epi32(0x3f803f80),
+             b = (__m512bh)_mm512_set1_epi32(0x33d633d6);
+    for (int i = 0; i < 12; i++)
+      acc[i] = _mm512_set1_ps((float)(i + pass));
+    double t0 = now();
+    for (int it = 0; it < ITERS; it++)
+#pragma GCC unroll 12
+      for (int i = 0; i < 12; i++)
+        acc[i] = _mm512_dpbf16_ps(acc[i], a, b);
+    best = MIN(best, now() - t0);
+    for (int i = 0; i < 12; i++)
+      sink += _mm512_reduce_add_ps(acc[i]);
+  }
+  volatile float keep = sink;
+  (void)keep;
+  return ITERS * 12 * 64.0 / best;
 }
 #endif
 
@@ -149,10 +180,15 @@ int main(int argc, char **argv)
   g_setenv("IVL_CPU_NO_AVX512", "1", TRUE);
   be[AVX2] = ivl_backend_cpu_new(n_threads, &error);
   g_unsetenv("IVL_CPU_NO_AVX512");
-  gboolean have_avx512 = cpu_avx512_available();
+  gboolean have_avx512 = cpu_avx512_available(), have_bf16 = cpu_bf16_dot_available();
+  g_setenv("IVL_CPU_BF16_DOT", "0", TRUE);
   if (be[AVX2] != NULL && have_avx512)
     be[AVX512] = ivl_backend_cpu_new(n_threads, &error);
-  if (be[AVX2] == NULL || (have_avx512 && be[AVX512] == NULL)) {
+  g_unsetenv("IVL_CPU_BF16_DOT");
+  if (be[AVX512] != NULL && have_bf16)
+    be[BF16DOT] = ivl_backend_cpu_new(n_threads, &error);
+  if (be[AVX2] == NULL || (have_avx512 && be[AVX512] == NULL) ||
+      (have_bf16 && be[BF16DOT] == NULL)) {
     fprintf(stderr, "backend: %s\n", error->message);
     return 1;
   }
@@ -161,14 +197,17 @@ int main(int argc, char **argv)
     fprintf(stderr, "roofline: %s\n", error->message);
     return 1;
   }
+  double bf16_peak = 0;
 #if defined(__x86_64__)
   thread_clock = roof.n_threads == 1 && roof.simd;
   if (thread_clock)
     roof.f32_flops_per_s = thread_fma_peak();
+  bf16_peak = have_bf16 ? (thread_clock ? thread_bf16_peak() : roof.bf16_flops_per_s) : 0;
 #endif
   printf("{\n  \"threads\": %d,\n  \"clock\": \"%s\",\n  \"f32_GFLOPps\": %.2f,\n"
-         "  \"shapes\": [\n",
-         roof.n_threads, thread_clock ? "thread_cpu" : "wall", roof.f32_flops_per_s * 1e-9);
+         "  \"bf16_dot_GFLOPps\": %.2f,\n  \"shapes\": [\n",
+         roof.n_threads, thread_clock ? "thread_cpu" : "wall", roof.f32_flops_per_s * 1e-9,
+         bf16_peak * 1e-9);
   double group_flop[N_GROUPS] = {0}, group_s[N_PATHS][N_GROUPS] = {{0}};
   gboolean first = TRUE;
   for (size_t i = 0; i < G_N_ELEMENTS(shapes); i++) {
@@ -192,7 +231,7 @@ int main(int argc, char **argv)
         o[p].y = act(be[p], s->m, s->n);
       }
     }
-    double best[N_PATHS] = {G_MAXDOUBLE, G_MAXDOUBLE};
+    double best[N_PATHS] = {G_MAXDOUBLE, G_MAXDOUBLE, G_MAXDOUBLE};
     for (int r = 0; r < reps; r++)
       for (int p = 0; p < N_PATHS; p++)
         if (be[p] != NULL)
@@ -207,9 +246,12 @@ int main(int argc, char **argv)
       if (be[p] == NULL)
         continue;
       group_s[p][grp] += best[p];
-      printf(", \"%s\": {\"ms\": %.2f, \"GFLOPps\": %.1f, \"fraction_of_peak\": %.3f}",
+      printf(", \"%s\": {\"ms\": %.2f, \"GFLOPps\": %.1f, \"fraction_of_peak\": %.3f",
              path_names[p], best[p] * 1e3, flop / best[p] * 1e-9,
              flop / best[p] / roof.f32_flops_per_s);
+      if (p == BF16DOT)
+        printf(", \"fraction_of_bf16_peak\": %.3f", flop / best[p] / bf16_peak);
+      printf("}");
     }
     printf("}");
     for (int p = 0; p < N_PATHS; p++) {
@@ -228,10 +270,14 @@ int main(int argc, char **argv)
     for (int p = 0; p < N_PATHS; p++)
       if (be[p] != NULL && group_s[p][grp] > 0) {
         printf("%s\n    {\"group\": \"%s\", \"path\": \"%s\", \"ms\": %.2f, \"GFLOPps\": %.1f, "
-               "\"fraction_of_peak\": %.3f}",
+               "\"fraction_of_peak\": %.3f",
                first ? "" : ",", groups[grp], path_names[p], group_s[p][grp] * 1e3,
                group_flop[grp] / group_s[p][grp] * 1e-9,
                group_flop[grp] / group_s[p][grp] / roof.f32_flops_per_s);
+        if (p == BF16DOT)
+          printf(", \"fraction_of_bf16_peak\": %.3f",
+                 group_flop[grp] / group_s[p][grp] / bf16_peak);
+        printf("}");
         first = FALSE;
       }
   printf("\n  ]\n}\n");

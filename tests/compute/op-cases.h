@@ -19,6 +19,12 @@ typedef struct {
   /* added to the bound of products with quantized weights, for a backend that quantizes the
    * activations too (the CPU's integer dot products, cpu-int-dot.c); 0 otherwise */
   double quant_act_nmse;
+  /* added to the bound of products with bf16 weights, for a backend that rounds the
+   * activations to bf16 there (the CPU's bf16 dot products, cpu-gemm-bf16dot.c); 0 otherwise */
+  double bf16_act_nmse;
+  /* added to attention's bound, for a backend whose attention products round Q, K,
+   * exp(S - max) and V to bf16 (the CPU's, cpu-gemm-bf16dot.c, for many query rows) */
+  double bf16_attention_nmse;
   const char *filter; /* only cases whose name contains this; NULL: all */
   gboolean verbose;   /* print one line per case */
 } ivl_op_cases_params;

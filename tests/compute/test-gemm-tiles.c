@@ -1,11 +1,10 @@
-/* The packed GEMM (cpu-gemm.c, cpu-gemm-avx512.c) gives bit for bit the same C whether computed
- * as one call or tile by tile (rows cut anywhere, columns at multiples of CPU_GEMM_PANEL), on
- * each path this CPU has (portable, AVX2, AVX-512): what lets the backend split a product over
- * threads without changing a token. Shapes cover several k blocks, A's rows in place and copied
- * (lda a multiple of 1024 floats: tile by tile, or all of A at once by cpu_gemm_pack_a), a tile
- * wider than the AVX-512 column block, bias and alpha, and B stored [k, n] as attention's
- * values are.
- * Usage: test-gemm-tiles */
+/* The packed GEMM (cpu-gemm.c, cpu-gemm-avx512.c, cpu-gemm-bf16dot.c) gives bit for bit the same
+ * C whether computed as one call or tile by tile (rows cut anywhere, columns at multiples of
+ * CPU_GEMM_PANEL), on each path this CPU has (portable, AVX2, AVX-512, bf16 dot products): what
+ * lets the backend split a product over threads without changing a token. Shapes cover several k
+ * blocks, A's rows in place and copied (lda a multiple of 1024 floats: tile by tile, or all of A at
+ * once by cpu_gemm_pack_a), a tile wider than the AVX-512 column block, bias and alpha, and B
+ * stored [k, n] as attention's values are. Usage: test-gemm-tiles */
 #include "cpu-kernels.h"
 #include "expect.h"
 
@@ -26,7 +25,8 @@ static float uniform(guint32 *state)
   return (float)(*state >> 8) * 0x1p-23f - 1.0f;
 }
 
-static void check(const shape *s, gboolean simd, gboolean avx512, const char *path)
+static void check(const shape *s, gboolean simd, gboolean avx512, gboolean bf16_dot,
+                  const char *path)
 {
   guint32 state = 20261207;
   int64_t b_rows = s->b_rows_are_n ? s->n : s->k, b_cols = s->b_rows_are_n ? s->k : s->n;
@@ -61,6 +61,8 @@ static void check(const shape *s, gboolean simd, gboolean avx512, const char *pa
       .c = c,
       .ldc = s->n,
       .avx512 = avx512,
+      .bf16_dot = bf16_dot,
+      .bf16_dot_f32 = bf16_dot,
   };
   cpu_gemm_tile(&g, 0, s->m, 0, s->n, simd);
   g.c = c_tiled;
@@ -76,8 +78,8 @@ static void check(const shape *s, gboolean simd, gboolean avx512, const char *pa
   if (a_size > 0) { /* A copied out once, in two ranges of rows, as matmul_run does */
     g_autofree float *a_blocks = g_new(float, a_size);
     g_autofree float *c_blocks = g_new0(float, s->m * s->n);
-    cpu_gemm_pack_a(&g, a_blocks, 0, s->m / 2);
-    cpu_gemm_pack_a(&g, a_blocks, s->m / 2, s->m);
+    cpu_gemm_pack_a(&g, a_blocks, 0, s->m / 2, simd);
+    cpu_gemm_pack_a(&g, a_blocks, s->m / 2, s->m, simd);
     g.a_blocks = a_blocks;
     g.c = c_blocks;
     for (int64_t j0 = 0; j0 < s->n; j0 += CPU_GEMM_PANEL)
@@ -107,16 +109,18 @@ int main(void)
       {30, 4096, 70, IVL_DTYPE_BF16, TRUE, TRUE},   /* vision's fc2: 8 k blocks, A copied out */
   };
   for (size_t i = 0; i < G_N_ELEMENTS(shapes); i++) {
-    check(&shapes[i], FALSE, FALSE, "portable");
+    check(&shapes[i], FALSE, FALSE, FALSE, "portable");
     if (cpu_simd_available())
-      check(&shapes[i], TRUE, FALSE, "avx2");
+      check(&shapes[i], TRUE, FALSE, FALSE, "avx2");
     if (cpu_avx512_available())
-      check(&shapes[i], TRUE, TRUE, "avx512");
+      check(&shapes[i], TRUE, TRUE, FALSE, "avx512");
+    if (cpu_bf16_dot_available())
+      check(&shapes[i], TRUE, TRUE, TRUE, "bf16-dot");
   }
   /* the AVX-512 path copies A out for k = 1024 and 4096 */
   EXPECT(!cpu_avx512_available() || a_blocks_checked > 0, "A was never copied out by k block");
-  printf("paths: portable%s%s; A copied out in %d shape(s); %d failure(s)\n",
+  printf("paths: portable%s%s%s; A copied out in %d shape(s); %d failure(s)\n",
          cpu_simd_available() ? ", avx2" : "", cpu_avx512_available() ? ", avx512" : "",
-         a_blocks_checked, failures);
+         cpu_bf16_dot_available() ? ", bf16-dot" : "", a_blocks_checked, failures);
   return failures == 0 ? 0 : 1;
 }

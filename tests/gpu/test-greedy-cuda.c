@@ -227,8 +227,10 @@ static gboolean check_layout(const layout *l)
 
 int main(void)
 {
-  /* the CPU reference in f32 activations, as the CUDA kernels (not cpu-int-dot.c's int8) */
+  /* the CPU reference in f32 activations, as the CUDA kernels (not cpu-int-dot.c's int8, nor
+   * cpu-gemm-bf16dot.c's bf16) */
   g_setenv("IVL_CPU_INT_DOT", "0", FALSE);
+  g_setenv("IVL_CPU_BF16_DOT", "0", FALSE);
   g_autoptr(GError) error = NULL;
   ivl_backend *probe = ivl_backend_cuda_new(0, &error);
   if (probe == NULL) {

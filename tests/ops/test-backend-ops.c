@@ -648,8 +648,10 @@ static int run_cases(ivl_backend *cpu, ivl_backend *cuda, const ops_case *cases,
 int main(int argc, char **argv)
 {
   /* the CPU reference in f32 activations, as the CUDA kernels: its integer dot products
-   * (cpu-int-dot.c) quantize the activations of quantized products */
+   * (cpu-int-dot.c) quantize the activations of quantized products, its bf16 dot products
+   * (cpu-gemm-bf16dot.c) round those of bf16 products */
   g_setenv("IVL_CPU_INT_DOT", "0", FALSE);
+  g_setenv("IVL_CPU_BF16_DOT", "0", FALSE);
   const guint64 seed = seed_from_env();
   printf("seed %" G_GUINT64_FORMAT " (set IVL_OPS_SEED to change)\n", seed);
   g_autoptr(GError) error = NULL;

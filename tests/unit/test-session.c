@@ -20,6 +20,9 @@ static void test_text_only(void)
   ivl_session_free(s);
 }
 
+/* Reused against recomputed prompt logits, largest |difference| allowed (see its use). */
+#define WORST_DIFF 1e-3
+
 static double worst_diff(const float *a, const ivl_session *s)
 {
   int n;
@@ -55,8 +58,11 @@ static void test_multi_turn_reuse(void)
   g_assert_cmpstr(a2, ==, b2);
   double worst = worst_diff(la, b);
   g_test_message("reused vs recomputed prompt logits: worst |diff| %.3g", worst);
-  /* Same f32 arithmetic in other row groupings (matmul chunks) only. */
-  g_assert_cmpfloat(worst, <, 1e-4);
+  /* Same f32 arithmetic in other row groupings (matmul chunks), except where the CPU rounds
+   * the activations of bf16 products to bf16 (cpu-gemm-bf16dot.c): in products of more than
+   * a few rows, so in the full prefill but not in a short reused suffix (3e-5 to 1.2e-4
+   * measured; 0 with IVL_CPU_BF16_DOT=0). */
+  g_assert_cmpfloat(worst, <, WORST_DIFF);
   ivl_session_free(a);
   ivl_session_free(b);
 }
@@ -90,7 +96,7 @@ static void test_truncate_reuse(void)
   ivl_session_get_prompt_ids(b, &n_b);
   g_assert_cmpint(n_b, ==, n_edited); /* the forgotten turn is not in the prompt */
   g_assert_cmpstr(e2, ==, b2);
-  g_assert_cmpfloat(worst_diff(la, b), <, 1e-4);
+  g_assert_cmpfloat(worst_diff(la, b), <, WORST_DIFF); /* as in test_multi_turn_reuse */
   ivl_session_free(a);
   ivl_session_free(b);
 }
