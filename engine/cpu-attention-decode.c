@@ -20,13 +20,18 @@
  * block; 512 cached keys give 4 tasks per kv head. */
 #define KEY_CHUNK 128
 
-/* the query row r of a group: row r / group of the sequence, head kv_head·group + r % group */
-static const float *query_row(const cpu_attention_decode *d, int64_t seq, int kv_head, int64_t r)
+/* the first query row of a group; row r = i · group + h is query row i of the sequence, head
+ * kv_head · group + h, at i · n_heads · head_dim + h · head_dim from it */
+static const float *group_queries(const cpu_attention_decode *d, int64_t seq, int kv_head)
 {
   const cpu_attention_args *a = &d->a;
   int64_t ldq = (int64_t)a->n_heads * a->head_dim;
-  int64_t head = (int64_t)kv_head * d->group + r % d->group;
-  return a->q + (seq * a->tq + r / d->group) * ldq + head * a->head_dim;
+  return a->q + seq * a->tq * ldq + (int64_t)kv_head * d->group * a->head_dim;
+}
+
+static const float *query_row(const cpu_attention_decode *d, const float *q0, int64_t r)
+{
+  return q0 + r / d->group * d->a.n_heads * d->a.head_dim + r % d->group * d->a.head_dim;
 }
 
 /* keys of the chunk that query row r sees */
@@ -43,8 +48,9 @@ static void scores_portable(const cpu_attention_decode *d, int64_t seq, int kv_h
 {
   int hd = d->a.head_dim;
   int64_t ldk = (int64_t)d->a.n_kv_heads * hd;
+  const float *q0 = group_queries(d, seq, kv_head);
   for (int64_t r = 0; r < d->rows; r++) {
-    const float *q = query_row(d, seq, kv_head, r);
+    const float *q = query_row(d, q0, r);
     for (int64_t j = 0; j < nk; j++) {
       const float *kj = k + j * ldk;
       float p[8] = {0};
@@ -96,12 +102,16 @@ __attribute__((target("avx2,fma"))) static void scores_avx2(const cpu_attention_
   int hd = d->a.head_dim;
   int64_t ldk = (int64_t)d->a.n_kv_heads * hd;
   __m256 scale = _mm256_set1_ps(d->a.scale);
+  const float *q0 = group_queries(d, seq, kv_head);
+  const float *qr[d->rows]; /* no division per row and key block */
+  for (int64_t r = 0; r < d->rows; r++)
+    qr[r] = query_row(d, q0, r);
   for (int64_t j0 = 0; j0 < nk; j0 += 8) {
     const float *kp[8];
     for (int t = 0; t < 8; t++)
       kp[t] = k + MIN(j0 + t, nk - 1) * ldk;
     for (int64_t r = 0; r < d->rows; r++) {
-      const float *q = query_row(d, seq, kv_head, r);
+      const float *q = qr[r];
       __m256 c0 = _mm256_setzero_ps(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0,
              c7 = c0;
       for (int i = 0; i < hd; i += 8) {
@@ -220,15 +230,18 @@ void cpu_attention_decode_task(const cpu_attention_decode *d, int64_t task, int 
 {
   const cpu_attention_args *a = &d->a;
   int hd = a->head_dim;
-  int64_t c = task % d->n_chunks;
-  int kv_head = (int)(task / d->n_chunks % a->n_kv_heads);
-  int64_t seq = task / d->n_chunks / a->n_kv_heads;
+  /* the kv heads of a chunk one after another: their K and V rows interleave in memory, so the
+   * tasks in flight together read one stream */
+  int kv_head = (int)(task % a->n_kv_heads);
+  int64_t c = task / a->n_kv_heads % d->n_chunks;
+  int64_t seq = task / a->n_kv_heads / d->n_chunks;
   int64_t k0 = c * KEY_CHUNK, nk = MIN(KEY_CHUNK, d->n_keys - k0);
   int64_t ldk = (int64_t)a->n_kv_heads * hd;
   const float *k = a->k + (seq * a->tk + k0) * ldk + (int64_t)kv_head * hd;
   const float *v = a->v + (seq * a->tk + k0) * ldk + (int64_t)kv_head * hd;
   float *s = d->scores + (int64_t)thread * d->rows * d->lds;
-  float *max = d->part + task * d->part_size, *sum = max + d->rows, *o = sum + d->rows;
+  float *max = d->part + ((seq * a->n_kv_heads + kv_head) * d->n_chunks + c) * d->part_size,
+        *sum = max + d->rows, *o = sum + d->rows;
 
 #if HAVE_X86_SIMD
   if (d->simd)
@@ -242,8 +255,8 @@ void cpu_attention_decode_task(const cpu_attention_decode *d, int64_t task, int 
     int64_t vis = visible_keys(d, r, k0, nk);
     max[r] = -INFINITY;
     sum[r] = 0.0f;
-    for (int64_t j = 0; j < vis; j++)
-      max[r] = fmaxf(max[r], row[j]);
+    for (int64_t j = 0; j < vis; j++) /* not fmaxf: a libm call where it is not inlined */
+      max[r] = max[r] > row[j] ? max[r] : row[j];
     if (vis > 0) /* cpu_exp_row subtracts the same maximum */
       sum[r] = cpu_exp_row(row, vis, d->simd);
     memset(row + vis, 0, (size_t)(nk - vis) * sizeof(float));
@@ -264,7 +277,7 @@ static void merge_row(const cpu_attention_decode *d, const float *part, int64_t 
   int hd = d->a.head_dim;
   float m = -INFINITY, l = 0.0f;
   for (int64_t c = 0; c < d->n_chunks; c++)
-    m = fmaxf(m, part[c * d->part_size + r]);
+    m = m > part[c * d->part_size + r] ? m : part[c * d->part_size + r];
   for (int64_t c = 0; c < d->n_chunks; c++)
     l += expf(part[c * d->part_size + r] - m) * part[c * d->part_size + d->rows + r];
   for (int i = 0; i < hd; i++)
