@@ -212,8 +212,10 @@ gboolean cpu_attention_decode_init(cpu_attention_decode *d, const cpu_attention_
   int64_t n_parts = n_seq * a->n_kv_heads * d->n_chunks;
   d->part = g_try_malloc(((size_t)(n_parts * d->part_size) + (size_t)n_threads * d->rows * d->lds) *
                          sizeof(float));
+  if (d->part == NULL)
+    return FALSE;
   d->scores = d->part + n_parts * d->part_size;
-  return d->part != NULL;
+  return TRUE;
 }
 
 void cpu_attention_decode_clear(cpu_attention_decode *d)
