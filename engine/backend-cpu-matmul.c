@@ -320,6 +320,33 @@ static gboolean check_attention_shapes(ivl_backend *be, const ivl_tensor *out, c
                    q->rows, k->rows, n_seq);
 }
 
+static void attention_decode_task(void *ctx, int64_t task, int thread)
+{
+  cpu_attention_decode_task(ctx, task, thread);
+}
+
+/* Few query rows: one task per (sequence, kv head, key chunk), then the chunks merged. Below
+ * min_work the caller runs the tasks alone: waking a thread costs more than it saves. */
+static void attention_decode(ivl_backend *be, const cpu_attention_args *a, int n_seq)
+{
+  const int64_t min_work = 32768;
+  cpu_backend *cb = cpu_of(be);
+  cpu_attention_decode d;
+  if (!cpu_attention_decode_init(&d, a, n_seq, ivl_threadpool_n_threads(cb->pool), cb->simd)) {
+    ivl_backend_set_error(be, g_error_new(IVL_ERROR, IVL_ERROR_OUT_OF_MEMORY,
+                                          "attention: cannot allocate the score buffer"));
+    return;
+  }
+  int64_t n_tasks = cpu_attention_decode_n_tasks(&d);
+  if (n_seq * a->n_heads * a->tq * d.n_keys * a->head_dim < min_work)
+    for (int64_t t = 0; t < n_tasks; t++)
+      cpu_attention_decode_task(&d, t, 0);
+  else
+    ivl_threadpool_run(cb->pool, n_tasks, attention_decode_task, &d);
+  cpu_attention_decode_merge(&d);
+  cpu_attention_decode_clear(&d);
+}
+
 void cpu_op_attention(ivl_backend *be, ivl_tensor *out, const ivl_tensor *q, const ivl_tensor *k,
                       const ivl_tensor *v, int n_seq, int n_heads, int n_kv_heads, int head_dim,
                       gboolean causal, int64_t q_pos0, float scale)
@@ -357,6 +384,10 @@ void cpu_op_attention(ivl_backend *be, ivl_tensor *out, const ivl_tensor *q, con
   atomic_init(&job.out_of_memory, FALSE);
   if (tq == 0)
     return;
+  if (tq <= CPU_ATTENTION_DECODE_ROWS) {
+    attention_decode(be, &job.a, n_seq);
+    return;
+  }
   ivl_threadpool_run(cb->pool, (int64_t)n_seq * n_heads * job.n_qblocks, attention_task, &job);
   if (atomic_load(&job.out_of_memory))
     ivl_backend_set_error(be, g_error_new(IVL_ERROR, IVL_ERROR_OUT_OF_MEMORY,

@@ -182,6 +182,34 @@ typedef struct {
 gboolean cpu_attention_block(const cpu_attention_args *a, int64_t seq, int head, int64_t i0,
                              int64_t i1, gboolean simd);
 
+/* -- attention for few query rows (cpu-attention-decode.c) -- */
+/* Up to this many query rows per sequence take the decode path. */
+#define CPU_ATTENTION_DECODE_ROWS 4
+
+typedef struct {
+  cpu_attention_args a;
+  int64_t n_seq;
+  int group;        /* query heads per kv head */
+  int64_t rows;     /* query rows of one kv head's group: tq · group */
+  int64_t n_keys;   /* keys seen by some row */
+  int64_t n_chunks; /* of the keys, one task each per (sequence, kv head) */
+  int64_t lds;      /* stride of a score row */
+  int64_t part_size;
+  float *part;   /* per task: row maxima, exp sums, unnormalised outputs [rows, head_dim] */
+  float *scores; /* per thread: [rows, lds] */
+  gboolean simd;
+} cpu_attention_decode;
+
+/* FALSE when out of memory. n_threads: thread indices the tasks will be given. */
+gboolean cpu_attention_decode_init(cpu_attention_decode *d, const cpu_attention_args *a,
+                                   int64_t n_seq, int n_threads, gboolean simd);
+void cpu_attention_decode_clear(cpu_attention_decode *d);
+int64_t cpu_attention_decode_n_tasks(const cpu_attention_decode *d);
+/* Tasks are independent; thread names the score scratch. */
+void cpu_attention_decode_task(const cpu_attention_decode *d, int64_t task, int thread);
+/* After every task: writes a.out. */
+void cpu_attention_decode_merge(const cpu_attention_decode *d);
+
 /* -- row-wise ops (cpu-rowops.c); w, b already in f32 -- */
 void cpu_layer_norm_row(float *y, const float *x, const float *w, const float *b, int64_t n,
                         float eps);

@@ -525,6 +525,16 @@ static void attention_cases(harness *h)
   case_attention(h, 1, 5, 20, 14, 2, 64, TRUE, 11);    /* chunk after 11 cached, cache 20 */
   case_attention(h, 1, 1, 64, 12, 2, 128, TRUE, 40);   /* decode, 1.5B heads */
   case_attention(h, 1, 1, 1, 14, 2, 64, TRUE, 0);      /* first token */
+  /* the decode path (few query rows): a group of heads per kv head, 128-key chunks merged */
+  case_attention(h, 1, 1, 517, 14, 2, 64, TRUE, 516);  /* decode after 516, 5 chunks */
+  case_attention(h, 2, 1, 40, 14, 2, 64, TRUE, 20);    /* a cache longer than the position */
+  case_attention(h, 1, 1, 300, 32, 8, 128, TRUE, 299); /* 4 heads per kv head, 8B heads */
+  case_attention(h, 1, 1, 129, 16, 2, 128, TRUE, 128); /* 8 heads per kv head */
+  case_attention(h, 1, 1, 200, 4, 4, 128, TRUE, 150);  /* MHA */
+  case_attention(h, 3, 1, 150, 3, 3, 64, FALSE, 0);    /* MHA, several sequences, full */
+  case_attention(h, 3, 2, 131, 14, 2, 64, FALSE, 0);   /* several sequences, two rows */
+  case_attention(h, 1, 4, 140, 8, 2, 64, TRUE, 126);   /* rows on both sides of a chunk */
+  case_attention(h, 1, 3, 70, 6, 2, 24, TRUE, 60);     /* head_dim not a multiple of 16 */
 }
 
 static void other_cases(harness *h)

@@ -255,6 +255,49 @@ static gboolean same_bits(ivl_backend *be, const ivl_tensor *a, const ivl_tensor
          memcmp(a->data, b->data, (size_t)(a->rows * a->cols) * sizeof(float)) == 0;
 }
 
+/* Decode attention splits the keys of a kv head into chunks fixed by the key count, merged in
+ * key order: 1, 2 and 3 threads give the same bytes. */
+static void test_attention_threads(void)
+{
+  static const struct {
+    int n_seq, tq, tk, heads, kv, hd;
+    gboolean causal;
+    int q_pos0;
+  } cases[] = {
+      {1, 1, 517, 14, 2, 64, TRUE, 516},
+      {2, 1, 300, 32, 8, 128, TRUE, 250},
+      {1, 4, 400, 8, 2, 64, TRUE, 396},
+      {2, 1, 260, 4, 4, 64, FALSE, 0},
+  };
+  for (size_t c = 0; c < G_N_ELEMENTS(cases); c++) {
+    g_autofree float *first = NULL;
+    int64_t qr = (int64_t)cases[c].n_seq * cases[c].tq, kr = (int64_t)cases[c].n_seq * cases[c].tk;
+    int64_t qc = (int64_t)cases[c].heads * cases[c].hd, kc = (int64_t)cases[c].kv * cases[c].hd;
+    for (int threads = 1; threads <= 3; threads++) {
+      g_autoptr(GError) error = NULL;
+      ivl_backend *be = ivl_backend_cpu_new(threads, &error);
+      guint32 state = 777;
+      ivl_tensor *q = random_tensor(be, IVL_DTYPE_F32, qr, qc, &state);
+      ivl_tensor *k = random_tensor(be, IVL_DTYPE_F32, kr, kc, &state);
+      ivl_tensor *v = random_tensor(be, IVL_DTYPE_F32, kr, kc, &state);
+      ivl_tensor *o = be->ops->tensor_new(be, IVL_DTYPE_F32, qr, qc, &error);
+      be->ops->attention(be, o, q, k, v, cases[c].n_seq, cases[c].heads, cases[c].kv, cases[c].hd,
+                         cases[c].causal, cases[c].q_pos0, 1.0f / sqrtf((float)cases[c].hd));
+      EXPECT(ivl_backend_take_error(be, &error), "attention case %zu: %s", c,
+             error ? error->message : "");
+      if (first == NULL)
+        first = g_memdup2(o->data, (gsize)(qr * qc) * sizeof(float));
+      else
+        EXPECT(memcmp(first, o->data, (size_t)(qr * qc) * sizeof(float)) == 0,
+               "attention case %zu: %d threads differ from 1", c, threads);
+      ivl_tensor *all[] = {q, k, v, o};
+      for (size_t t = 0; t < G_N_ELEMENTS(all); t++)
+        be->ops->tensor_free(be, all[t]);
+      be->ops->free(be);
+    }
+  }
+}
+
 /* matmul_gelu and matmul_add_scaled (run on each tile of the product while it is in cache)
  * give the bits of matmul then gelu, and of matmul, add_scaled, layer_norm: the vision goldens stay
  * as they were. Widths are multiples of 8, as the models' (the AVX2 GELU takes 8 at a time,
@@ -432,6 +475,7 @@ int main(int argc, char **argv)
   test_argmax(cpu);
   test_fusions(cpu);
   test_language_fusions(cpu);
+  test_attention_threads();
   cpu->ops->free(cpu);
   ref->ops->free(ref);
   printf("%d failure(s)\n", failures);
