@@ -1,8 +1,8 @@
 /* cmd-bench.c — `ivl bench`: prefill and decode speed, time to first token with a 13-tile
  * image, vision time per tile and peak memory, each speed beside the machine's measured
  * ceiling (memory bandwidth for decode, FMA peak for prefill and vision; where the CPU's
- * products of bf16 weights take bf16 dot products, their peak instead: "compute_peak" says
- * which).
+ * products of the weights take bf16 or int8 dot products, their peak instead: "compute_peak"
+ * says which).
  *
  * Inputs are synthetic (fixed token ids, patterned tiles): speed does not depend on what
  * the tokens say, and the benchmark then needs neither a tokenizer nor an image file.
@@ -49,10 +49,10 @@ typedef struct {
   double decode_tps, decode_gbps, decode_weight_bytes;
   double peak_rss_mib;
   double roof_gbps, roof_gflops;
-  /* the bf16 dot products' peak (0: not measured), and the one the vision and prefill
-   * fractions are of (roof_gflops, or this where of_bf16_peak) */
-  double roof_bf16_gflops, compute_gflops;
-  gboolean of_bf16_peak;
+  /* the bf16 and int8 dot products' peaks (0: not measured), and the one the vision and
+   * prefill fractions are of (roof_gflops, or one of these: compute_peak) */
+  double roof_bf16_gflops, roof_int8_gops, compute_gflops;
+  const char *compute_peak;
   bench_parallel parallel[MAX_PARALLEL_RUNS];
   int n_parallel;
 } bench_result;
@@ -278,16 +278,26 @@ static gboolean measure_ceilings(ivl_model *m, bench_result *r, int n_threads, G
     r->roof_gbps = roof.read_bytes_per_s / 1e9;
     r->roof_gflops = roof.f32_flops_per_s / 1e9;
     r->roof_bf16_gflops = roof.bf16_flops_per_s / 1e9;
-    /* bf16 weights' products then run at the bf16 dot products' rate (the attention's in
-     * f32): a fraction of the FMA peak would read above 1 */
-    r->of_bf16_peak = roof.bf16_flops_per_s > 0 && ivl_model_get_precision(m) == IVL_PRECISION_BF16;
-    r->compute_gflops = r->of_bf16_peak ? r->roof_bf16_gflops : r->roof_gflops;
+    r->roof_int8_gops = roof.int8_ops_per_s / 1e9;
+    /* the weights' products then run at the bf16 or int8 dot products' rate (attention's
+     * parts in f32): a fraction of the FMA peak would read above 1 */
+    ivl_precision precision = ivl_model_get_precision(m);
+    if (precision == IVL_PRECISION_BF16 && r->roof_bf16_gflops > 0) {
+      r->compute_peak = "bf16_dot";
+      r->compute_gflops = r->roof_bf16_gflops;
+    } else if (precision != IVL_PRECISION_BF16 && r->roof_int8_gops > 0) {
+      r->compute_peak = "int8_dot";
+      r->compute_gflops = r->roof_int8_gops;
+    } else {
+      r->compute_peak = "f32_fma";
+      r->compute_gflops = r->roof_gflops;
+    }
     return TRUE;
   }
   /* engine/roofline measures the host; a device's ceilings are not measured here, and the
    * fractions are then reported as unknown (0 ceilings). */
   (void)error;
-  r->roof_gbps = r->roof_gflops = r->roof_bf16_gflops = r->compute_gflops = 0;
+  r->roof_gbps = r->roof_gflops = r->roof_bf16_gflops = r->roof_int8_gops = r->compute_gflops = 0;
   return TRUE;
 }
 
@@ -296,7 +306,7 @@ static const char *compute_peak_name(const bench_result *r)
 {
   if (r->compute_gflops <= 0)
     return "unknown";
-  return r->of_bf16_peak ? "bf16_dot" : "f32_fma";
+  return r->compute_peak;
 }
 
 /* x as a fraction of its ceiling, or -1 when the ceiling is unknown. */
@@ -411,13 +421,14 @@ static void print_result(const bench_result *r, const char *backend, const char 
            "\"decode_gb_per_s\":%.2f,\"decode_fraction_of_bandwidth\":%.3f,"
            "\"peak_rss_mib\":%.1f,\"machine_bandwidth_gb_per_s\":%.2f,"
            "\"machine_peak_gflops\":%.2f,\"machine_bf16_dot_peak_gflops\":%.2f,"
+           "\"machine_int8_dot_peak_gops\":%.2f,"
            "\"compute_peak\":\"%s\"",
            backend, precision, r->decode_weight_bytes, r->load_s, r->vision_ms_per_tile,
            r->vision_gflops, fraction(r->vision_gflops, r->compute_gflops), r->ttft_ms,
            r->ttft_tokens, r->ttft_tiles, r->prefill_tps, r->prefill_gflops,
            fraction(r->prefill_gflops, r->compute_gflops), r->decode_tps, r->decode_gbps,
            fraction(r->decode_gbps, r->roof_gbps), r->peak_rss_mib, r->roof_gbps, r->roof_gflops,
-           r->roof_bf16_gflops, compute_peak_name(r));
+           r->roof_bf16_gflops, r->roof_int8_gops, compute_peak_name(r));
     if (r->n_parallel > 0) {
       printf(",\"parallel\":[");
       for (int i = 0; i < r->n_parallel; i++) {
@@ -441,8 +452,12 @@ static void print_result(const bench_result *r, const char *backend, const char 
          r->load_s);
   printf(_("machine            %.1f GB/s memory bandwidth, %.1f GFLOP/s FMA peak\n"), r->roof_gbps,
          r->roof_gflops);
-  if (r->of_bf16_peak)
+  if (g_strcmp0(r->compute_peak, "bf16_dot") == 0)
     printf(_("bf16 products      %.1f GFLOP/s bf16 dot-product peak, which the vision and prefill "
+             "fractions are of\n"),
+           r->compute_gflops);
+  else if (g_strcmp0(r->compute_peak, "int8_dot") == 0)
+    printf(_("integer products   %.1f GOP/s int8 dot-product peak, which the vision and prefill "
              "fractions are of\n"),
            r->compute_gflops);
   printf(_("vision             %.1f ms per tile, %.1f GFLOP/s (%.0f%% of peak)\n"),

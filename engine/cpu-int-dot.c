@@ -484,10 +484,11 @@ __attribute__((target(VNNI_TARGET))) static void tile_dispatch_vnni(const prod *
     g_assert_not_reached();
   }
 }
+#endif
 
-/* AVX-512 VNNI and VL, checked once; used where g->avx512 (cpu_avx512_available()) is set. */
-static gboolean vnni_available(void)
+gboolean cpu_int_dot_vnni_available(void)
 {
+#if HAVE_X86_SIMD
   /* 1 + the answer, so that 0 is "not checked yet" for g_once_init_* (the backend's threads
    * may ask together) */
   static gsize have = 0;
@@ -495,8 +496,10 @@ static gboolean vnni_available(void)
     g_once_init_leave(
         &have, 1 + (__builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl")));
   return have == 2;
-}
+#else
+  return FALSE;
 #endif
+}
 
 void cpu_int_dot_tile(const cpu_gemm_args *g, int64_t i0, int64_t i1, int64_t j0, int64_t j1,
                       gboolean simd)
@@ -505,7 +508,7 @@ void cpu_int_dot_tile(const cpu_gemm_args *g, int64_t i0, int64_t i1, int64_t j0
   prod_init(&p, g, j0, j1);
 #if HAVE_X86_SIMD
   if (simd) {
-    const gboolean vnni = g->avx512 && vnni_available();
+    const gboolean vnni = g->avx512 && cpu_int_dot_vnni_available();
     const int rows = vnni ? VNNI_ROWS : AVX2_ROWS;
     /* streamed weights (few rows) one panel at a time: one sequential stream per thread, which
      * the prefetchers follow better than two panels in step (one thread, lm_head: 4-bit 17 ->

@@ -149,6 +149,9 @@ struct cpu_qact {
 /* TRUE unless IVL_CPU_INT_DOT is "0": the float path (quantized weights converted to f32)
  * stays selectable, and the goldens compare against it. */
 gboolean cpu_int_dot_enabled(void);
+/* Whether the CPU has AVX-512 VNNI and VL: the integer dot products take it where the AVX-512
+ * kernels are on (cpu_avx512_available()), else AVX2 or portable C. */
+gboolean cpu_int_dot_vnni_available(void);
 /* An A of m rows and k columns, its values unset. */
 cpu_qact *cpu_qact_new(int64_t m, int64_t k);
 void cpu_qact_free(cpu_qact *qa);

@@ -1,6 +1,7 @@
-/* Memory bandwidth, f32 FMA peak and bf16 dot-product peak, measured on the thread pool the backend
- * uses. Both loops are split into many small tasks so that a thread descheduled on a shared machine
- * does not leave the others idle while the clock runs; the best of several passes is kept. */
+/* Memory bandwidth, f32 FMA peak, bf16 and int8 dot-product peaks, measured on the thread pool the
+ * backend uses. Both loops are split into many small tasks so that a thread descheduled on a shared
+ * machine does not leave the others idle while the clock runs; the best of several passes is kept.
+ */
 #include "roofline.h"
 
 #include "cpu-kernels.h"
@@ -26,6 +27,7 @@
 typedef struct {
   const float *buf;
   gboolean simd;
+  gboolean vnni;   /* the int8 probe takes VNNI */
   float sink[256]; /* one slot per task mod 256, so the loops are not optimised away */
 } roof_job;
 
@@ -89,6 +91,43 @@ __attribute__((target("avx512f,avx512bf16"))) static float dot_bf16(float seed)
     s = _mm512_add_ps(s, acc[i]);
   return _mm512_reduce_add_ps(s);
 }
+/* The integer dot products' own form, register-resident: VNNI's vpdpbusd (64 multiply-adds of
+ * bytes into 16 int32 lanes per instruction), or AVX2's maddubs + madd + add (32 per three). */
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) static float
+dot_int8_vnni(float seed)
+{
+  __m512i acc[12];
+  const __m512i a = _mm512_set1_epi8(3), b = _mm512_set1_epi8((char)(int)seed);
+  for (int i = 0; i < 12; i++)
+    acc[i] = _mm512_set1_epi32(i);
+  for (int it = 0; it < FMA_ITERS / 4; it++)
+#pragma GCC unroll 12
+    for (int i = 0; i < 12; i++)
+      acc[i] = _mm512_dpbusd_epi32(acc[i], a, b);
+  __m512i s = acc[0];
+  for (int i = 1; i < 12; i++)
+    s = _mm512_add_epi32(s, acc[i]);
+  return (float)_mm512_reduce_add_epi32(s);
+}
+
+__attribute__((target("avx2"))) static float dot_int8_avx2(float seed)
+{
+  __m256i acc[12];
+  const __m256i a = _mm256_set1_epi8(3), b = _mm256_set1_epi8((char)(int)seed),
+                ones = _mm256_set1_epi16(1);
+  for (int i = 0; i < 12; i++)
+    acc[i] = _mm256_set1_epi32(i);
+  for (int it = 0; it < FMA_ITERS / 4; it++)
+#pragma GCC unroll 12
+    for (int i = 0; i < 12; i++)
+      acc[i] = _mm256_add_epi32(acc[i], _mm256_madd_epi16(_mm256_maddubs_epi16(a, b), ones));
+  __m256i s = acc[0];
+  for (int i = 1; i < 12; i++)
+    s = _mm256_add_epi32(s, acc[i]);
+  int out[8];
+  _mm256_storeu_si256((__m256i *)out, s);
+  return (float)(out[0] + out[7]);
+}
 #endif
 
 static float fma_portable(float seed)
@@ -141,6 +180,15 @@ static void bf16_task(void *ctx, int64_t task, int thread)
 #endif
 }
 
+static void int8_task(void *ctx, int64_t task, int thread)
+{
+  roof_job *job = ctx;
+  (void)thread;
+#if HAVE_X86_SIMD
+  job->sink[task % 256] += job->vnni ? dot_int8_vnni((float)task) : dot_int8_avx2((float)task);
+#endif
+}
+
 static double best_seconds(ivl_threadpool *pool, int passes, int64_t n_tasks, ivl_task_fn fn,
                            roof_job *job)
 {
@@ -176,6 +224,12 @@ gboolean ivl_roofline_measure(int n_threads, ivl_roofline *out, GError **error)
   if (cpu_bf16_dot_available())
     bf16_flops = (double)fma_tasks * (FMA_ITERS / 2) * 12 * 64 /
                  best_seconds(pool, FMA_PASSES, fma_tasks, bf16_task, &job);
+  /* per task: FMA_ITERS / 4 rounds of 12 instructions, each 64 (VNNI) or 32 (AVX2) multiply-adds */
+  double int8_ops = 0;
+  job.vnni = cpu_avx512_available() && cpu_int_dot_vnni_available();
+  if (job.simd && cpu_int_dot_enabled())
+    int8_ops = (double)fma_tasks * (FMA_ITERS / 4) * 12 * (job.vnni ? 64 : 32) * 2 /
+               best_seconds(pool, FMA_PASSES, fma_tasks, int8_task, &job);
   free(buf);
   ivl_threadpool_free(pool);
 
@@ -185,6 +239,7 @@ gboolean ivl_roofline_measure(int n_threads, ivl_roofline *out, GError **error)
       .f32_flops_per_s = (double)fma_tasks * FMA_ITERS * 12 * 8 * 2 / fma_s,
       .simd = job.simd,
       .bf16_flops_per_s = bf16_flops,
+      .int8_ops_per_s = int8_ops,
   };
   return TRUE;
 }

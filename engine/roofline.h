@@ -15,6 +15,10 @@ typedef struct {
   /* register-resident bf16 dot products (vdpbf16ps: 2 multiply-adds per f32 lane), all threads,
    * FLOP/s, where the products of bf16 weights use them (cpu_bf16_dot_available()), else 0 */
   double bf16_flops_per_s;
+  /* register-resident int8 dot products in the integer dot products' form (VNNI, else AVX2),
+   * all threads, operations/s (a multiply-add counts 2), where quantized weights take them
+   * (cpu_int_dot_enabled() and AVX2), else 0 */
+  double int8_ops_per_s;
 } ivl_roofline;
 
 /* n_threads <= 0: one per online CPU. Fails only when memory or threads cannot be had. */
