@@ -69,7 +69,7 @@ void cpu_gemm_avx512_pack_a(const cpu_gemm_args *g, float *dst, int64_t r0, int6
 __attribute__((target(AVX512_TARGET), always_inline)) static inline __m512
 load16(const char *row, int64_t kk, int n, ivl_dtype dtype)
 {
-  __mmask16 m = n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1);
+  __mmask16 m = mask16(n);
   if (dtype == IVL_DTYPE_F32)
     return _mm512_maskz_loadu_ps(m, (const float *)row + kk);
   __m256i h = _mm256_maskz_loadu_epi16(m, (const uint16_t *)row + kk);
@@ -178,19 +178,7 @@ kernel_rows(const int mr, int kc, const float *a, int64_t lda, const float *pane
     for (int i = 0; i < 3; i++)
       base[i] += sizeof(float);
   }
-  __mmask16 m0 = nb >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << nb) - 1);
-  __mmask16 m1 = nb >= 32 ? (__mmask16)0xffff : nb > 16 ? (__mmask16)((1u << (nb - 16)) - 1) : 0;
-  __m512 va = _mm512_set1_ps(alpha);
-  __m512 bias0 = bias ? _mm512_maskz_loadu_ps(m0, bias) : _mm512_setzero_ps();
-  __m512 bias1 = bias ? _mm512_maskz_loadu_ps(m1, bias + 16) : _mm512_setzero_ps();
-#pragma GCC unroll 12
-  for (int r = 0; r < mr; r++) {
-    float *cr = c + r * ldc;
-    __m512 base0 = first ? bias0 : _mm512_maskz_loadu_ps(m0, cr);
-    __m512 base1 = first ? bias1 : _mm512_maskz_loadu_ps(m1, cr + 16);
-    _mm512_mask_storeu_ps(cr, m0, _mm512_fmadd_ps(va, c0[r], base0));
-    _mm512_mask_storeu_ps(cr + 16, m1, _mm512_fmadd_ps(va, c1[r], base1));
-  }
+  store_tile_avx512(mr, c0, c1, c, ldc, nb, alpha, bias, first);
 }
 
 __attribute__((target(AVX512_TARGET))) static void kernel(int mr, int kc, const float *a,

@@ -62,11 +62,6 @@ static int64_t b_lines(const cpu_gemm_args *g, int kc)
   return (kc * (int64_t)ivl_dtype_size(g->b_dtype) + 63) / 64 + 1;
 }
 
-static inline __mmask16 mask16(int n)
-{
-  return n >= 16 ? (__mmask16)0xffff : n <= 0 ? 0 : (__mmask16)((1u << n) - 1);
-}
-
 /* rows of A (stride lda), values [0, kc), rounded to bf16 into dst (rows A_LD pairs apart),
  * pair p = value 2p in the low half, 2p + 1 in the high one; an odd kc's last pair ends in 0. */
 __attribute__((target(BF16_TARGET))) static void a_to_pairs(uint32_t *dst, const float *a,
@@ -177,18 +172,7 @@ kernel_rows(const int mr, int kp, const uint32_t *a, const uint32_t *panel, floa
       c1[r] = _mm512_dpbf16_ps(c1[r], av, b1);
     }
   }
-  __mmask16 m0 = mask16(nb), m1 = mask16(nb - 16);
-  __m512 va = _mm512_set1_ps(alpha);
-  __m512 bias0 = bias ? _mm512_maskz_loadu_ps(m0, bias) : _mm512_setzero_ps();
-  __m512 bias1 = bias ? _mm512_maskz_loadu_ps(m1, bias + 16) : _mm512_setzero_ps();
-#pragma GCC unroll 12
-  for (int r = 0; r < mr; r++) {
-    float *cr = c + r * ldc;
-    __m512 base0 = first ? bias0 : _mm512_maskz_loadu_ps(m0, cr);
-    __m512 base1 = first ? bias1 : _mm512_maskz_loadu_ps(m1, cr + 16);
-    _mm512_mask_storeu_ps(cr, m0, _mm512_fmadd_ps(va, c0[r], base0));
-    _mm512_mask_storeu_ps(cr + 16, m1, _mm512_fmadd_ps(va, c1[r], base1));
-  }
+  store_tile_avx512(mr, c0, c1, c, ldc, nb, alpha, bias, first);
 }
 
 __attribute__((target(BF16_TARGET))) static void kernel(int mr, int kp, const uint32_t *a,

@@ -48,6 +48,32 @@ __attribute__((target(AVX512_TARGET), always_inline)) static inline void transpo
     r[12 + j] = _mm512_shuffle_f32x4(v1, v3, 0xdd);
   }
 }
+
+/* The lanes below n (0 <= n, all 16 from 16 up). */
+__attribute__((target(AVX512_TARGET), always_inline)) static inline __mmask16 mask16(int n)
+{
+  return n >= 16 ? (__mmask16)0xffff : n <= 0 ? 0 : (__mmask16)((1u << n) - 1);
+}
+
+/* The end of a register tile of mr rows x 32 columns (c0: columns 0-15, c1: 16-31), nb of
+ * them kept: C = alpha * acc + bias on the first k block (first), C += alpha * acc after. */
+__attribute__((target(AVX512_TARGET), always_inline)) static inline void
+store_tile_avx512(const int mr, const __m512 *c0, const __m512 *c1, float *c, int64_t ldc, int nb,
+                  float alpha, const float *bias, gboolean first)
+{
+  __mmask16 m0 = mask16(nb), m1 = mask16(nb - 16);
+  __m512 va = _mm512_set1_ps(alpha);
+  __m512 bias0 = bias ? _mm512_maskz_loadu_ps(m0, bias) : _mm512_setzero_ps();
+  __m512 bias1 = bias ? _mm512_maskz_loadu_ps(m1, bias + 16) : _mm512_setzero_ps();
+#pragma GCC unroll 12
+  for (int r = 0; r < mr; r++) {
+    float *cr = c + r * ldc;
+    __m512 base0 = first ? bias0 : _mm512_maskz_loadu_ps(m0, cr);
+    __m512 base1 = first ? bias1 : _mm512_maskz_loadu_ps(m1, cr + 16);
+    _mm512_mask_storeu_ps(cr, m0, _mm512_fmadd_ps(va, c0[r], base0));
+    _mm512_mask_storeu_ps(cr + 16, m1, _mm512_fmadd_ps(va, c1[r], base1));
+  }
+}
 #endif
 
 static inline const char *b_at(const cpu_gemm_args *g, int64_t index)
