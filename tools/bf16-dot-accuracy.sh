@@ -14,20 +14,9 @@ build=${1:-build}
 steps=${2:-256}
 threads=${3:-2}
 model_1b=${4:-}
-ivl="$build/app/ivl"
-acc="$build/tests/bf16-dot-accuracy"
-if [ ! -x "$ivl" ] || [ ! -x "$acc" ]; then
-  echo "build first: meson compile -C $build app/ivl tests/bf16-dot-accuracy" >&2
-  exit 2
-fi
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-tiny="--seed 1 --llm-hidden 256 --llm-layers 2 --llm-heads 4 --llm-kv-heads 2 --llm-ffn 512
-      --vocab 1024"
-# shellcheck disable=SC2086 # the option lists split on purpose
-"$ivl" make-tiny-model $tiny "$tmp/qwen2" >/dev/null
-# shellcheck disable=SC2086
-"$ivl" make-tiny-model $tiny --llm-layout internlm2 "$tmp/internlm2" >/dev/null
+# shellcheck source=tools/accuracy-common.sh
+program=bf16-dot-accuracy
+. "$(dirname "$0")/accuracy-common.sh"
 
 echo "| model | run | max abs Δlogit | mean abs Δlogit | mean abs logit | top-1 agreement |"
 echo "|---|---|---|---|---|---|"

@@ -12,20 +12,9 @@ set -eu
 build=${1:-build}
 steps=${2:-200}
 threads=${3:-2}
-ivl="$build/app/ivl"
-acc="$build/tests/int-dot-accuracy"
-if [ ! -x "$ivl" ] || [ ! -x "$acc" ]; then
-  echo "build first: meson compile -C $build app/ivl tests/int-dot-accuracy" >&2
-  exit 2
-fi
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-tiny="--seed 1 --llm-hidden 256 --llm-layers 2 --llm-heads 4 --llm-kv-heads 2 --llm-ffn 512
-      --vocab 1024"
-# shellcheck disable=SC2086 # the option lists split on purpose
-"$ivl" make-tiny-model $tiny "$tmp/qwen2" >/dev/null
-# shellcheck disable=SC2086
-"$ivl" make-tiny-model $tiny --llm-layout internlm2 "$tmp/internlm2" >/dev/null
+# shellcheck source=tools/accuracy-common.sh
+program=int-dot-accuracy
+. "$(dirname "$0")/accuracy-common.sh"
 "$ivl" make-tiny-model --seed 1 --llm-hidden 896 --llm-layers 24 --llm-heads 14 \
   --llm-kv-heads 2 --llm-ffn 4864 "$tmp/1b" >/dev/null
 
