@@ -134,22 +134,7 @@ static gboolean vision(const char *dir, gboolean bf16_dot, int n_threads, run *r
 
 static void compare(const char *model, const char *what, const run *ref, const run *got)
 {
-  double max_d = 0, sum_d = 0, sum_ref = 0;
-  int agree = 0;
-  for (int s = 0; s < ref->n; s++) {
-    const float *a = ref->logits + (size_t)s * ref->vocab,
-                *b = got->logits + (size_t)s * ref->vocab;
-    for (int i = 0; i < ref->vocab; i++) {
-      double d = fabs((double)b[i] - a[i]);
-      max_d = MAX(max_d, d);
-      sum_d += d;
-      sum_ref += fabs(a[i]);
-    }
-    agree += logits_top1(a, ref->vocab) == logits_top1(b, ref->vocab);
-  }
-  double n = (double)ref->n * ref->vocab;
-  printf("| %s | %s | %.4g | %.3g | %.3g | %d/%d |\n", model, what, max_d, sum_d / n, sum_ref / n,
-         agree, ref->n);
+  logits_diff_row(model, what, ref->logits, got->logits, ref->n, ref->vocab);
 }
 
 static void compare_vision(const char *model, const run *ref, const run *got)

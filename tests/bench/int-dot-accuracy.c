@@ -66,22 +66,7 @@ static gboolean generate(const char *dir, ivl_precision precision, gboolean int_
 
 static void compare(const char *model, const char *what, const run *ref, const run *got)
 {
-  double max_d = 0, sum_d = 0, sum_ref = 0;
-  int agree = 0;
-  for (int s = 0; s <= ref->steps; s++) {
-    const float *a = ref->logits + (size_t)s * ref->vocab,
-                *b = got->logits + (size_t)s * ref->vocab;
-    for (int i = 0; i < ref->vocab; i++) {
-      double d = fabs((double)b[i] - a[i]);
-      max_d = MAX(max_d, d);
-      sum_d += d;
-      sum_ref += fabs(a[i]);
-    }
-    agree += logits_top1(a, ref->vocab) == logits_top1(b, ref->vocab);
-  }
-  double n = (double)(ref->steps + 1) * ref->vocab;
-  printf("| %s | %s | %.4g | %.3g | %.3g | %d/%d |\n", model, what, max_d, sum_d / n, sum_ref / n,
-         agree, ref->steps + 1);
+  logits_diff_row(model, what, ref->logits, got->logits, ref->steps + 1, ref->vocab);
 }
 
 int main(int argc, char **argv)

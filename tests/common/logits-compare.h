@@ -3,6 +3,7 @@
 #pragma once
 
 #include <math.h>
+#include <stdio.h>
 
 /* Sum of squared differences over the reference's sum of squares; any NaN is infinitely far. */
 static inline double logits_nmse(const float *ref, const float *x, int n)
@@ -35,4 +36,27 @@ static inline int logits_clear_top(const float *l, int n, float margin)
     if (i != a && l[a] - l[i] <= margin * fabsf(l[a]))
       return -1;
   return a;
+}
+
+/* One markdown row of how far got's logits are from ref's over rows × vocab values: max and
+ * mean |Δ|, mean |ref|, and in how many rows the greedy token agrees (the accuracy tables of
+ * tools/int-dot-accuracy.sh and tools/bf16-dot-accuracy.sh). */
+static inline void logits_diff_row(const char *model, const char *what, const float *ref,
+                                   const float *got, int rows, int vocab)
+{
+  double max_d = 0, sum_d = 0, sum_ref = 0;
+  int agree = 0;
+  for (int s = 0; s < rows; s++) {
+    const float *a = ref + (size_t)s * vocab, *b = got + (size_t)s * vocab;
+    for (int i = 0; i < vocab; i++) {
+      double d = fabs((double)b[i] - a[i]);
+      max_d = d > max_d ? d : max_d;
+      sum_d += d;
+      sum_ref += fabs(a[i]);
+    }
+    agree += logits_top1(a, vocab) == logits_top1(b, vocab);
+  }
+  double n = (double)rows * vocab;
+  printf("| %s | %s | %.4g | %.3g | %.3g | %d/%d |\n", model, what, max_d, sum_d / n, sum_ref / n,
+         agree, rows);
 }
