@@ -18,7 +18,7 @@
 
 #define MR 12
 #define NR 32
-#define KC_MAX 512
+#define KC_MAX CPU_GEMM_KC_MAX
 #define NC 256
 /* Where A's MR rows would crowd one set of the L1 cache (rows a multiple of 1024 floats apart,
  * as vision's k = 1024 and 4096 and the queries' 16 heads of 64, or just past it, as the
@@ -37,29 +37,20 @@ static gboolean rows_crowd_l1(int64_t lda)
   return most > 4;
 }
 
-/* KC for a product of depth k: blocks of equal size up to KC_MAX, a multiple of 16 (the
- * packing's step); a function of k alone, so every tile sums in the same order. */
-static int block_depth(int64_t k)
-{
-  int64_t n_blocks = (k + KC_MAX - 1) / KC_MAX;
-  int64_t kc = (k + n_blocks - 1) / MAX(n_blocks, 1);
-  return (int)MAX(16, (kc + 15) / 16 * 16);
-}
-
 /* g->a_blocks: block b of KC columns of A (the last one narrower) holds row i's values at
  * a_blocks + (b * m + i) * A_COPY_LD, so a tile of MR rows is one contiguous run. */
 size_t cpu_gemm_avx512_a_blocks_size(const cpu_gemm_args *g)
 {
   if (!rows_crowd_l1(g->lda))
     return 0;
-  int kc_step = block_depth(g->k);
+  int kc_step = cpu_gemm_block_depth(g->k);
   int64_t n_blocks = MAX(1, (g->k + kc_step - 1) / kc_step);
   return (size_t)(n_blocks * g->m * A_COPY_LD);
 }
 
 void cpu_gemm_avx512_pack_a(const cpu_gemm_args *g, float *dst, int64_t r0, int64_t r1)
 {
-  int kc_step = block_depth(g->k);
+  int kc_step = cpu_gemm_block_depth(g->k);
   for (int64_t kb = 0, b = 0; kb < g->k; kb += kc_step, b++)
     for (int64_t i = r0; i < r1; i++)
       memcpy(dst + (b * g->m + i) * A_COPY_LD, g->a + i * g->lda + kb,
@@ -191,17 +182,7 @@ __attribute__((target(AVX512_TARGET))) static void kernel(int mr, int kc, const 
   case n:                                                                                          \
     kernel_rows(n, kc, a, lda, panel, c, ldc, nb, alpha, bias, first);                             \
     break;
-    CASE(12)
-    CASE(11)
-    CASE(10)
-    CASE(9)
-    CASE(8)
-    CASE(7)
-    CASE(6)
-    CASE(5)
-    CASE(4)
-    CASE(3)
-    CASE(2)
+    CPU_GEMM_ROWS_2_TO_12(CASE)
 #undef CASE
   default:
     kernel_rows(1, kc, a, lda, panel, c, ldc, nb, alpha, bias, first);
@@ -215,7 +196,7 @@ void cpu_gemm_packed_avx512(const cpu_gemm_args *g, int64_t i0, int64_t i1, int6
   _Alignas(64) float dequant[cpu_dtype_is_quant(g->b_dtype) ? NR : 1][KC_MAX];
   _Alignas(64) float a_copy[MR * A_COPY_LD];
   float bias[NC * (KC_MAX / 16)];
-  int kc_step = block_depth(g->k);
+  int kc_step = cpu_gemm_block_depth(g->k);
   /* a shallow product (attention's scores, k = 64) takes as many more columns per block as the
    * block has room for: each tile of A is then read (and copied) once for all 1025 keys
    * rather than once per 256 */

@@ -35,15 +35,7 @@ gboolean cpu_bf16_dot_available(void)
 #endif
 }
 
-#define KC_MAX 512
-
-/* KC: blocks of equal size up to KC_MAX, a multiple of 16, as the f32 AVX-512 path's. */
-int cpu_bf16_dot_block(int64_t k)
-{
-  int64_t n_blocks = (k + KC_MAX - 1) / KC_MAX;
-  int64_t kc = (k + n_blocks - 1) / MAX(n_blocks, 1);
-  return (int)MAX(16, (kc + 15) / 16 * 16);
-}
+#define KC_MAX CPU_GEMM_KC_MAX
 
 #if HAVE_X86_SIMD
 
@@ -185,17 +177,7 @@ __attribute__((target(BF16_TARGET))) static void kernel(int mr, int kp, const ui
   case n:                                                                                          \
     kernel_rows(n, kp, a, panel, c, ldc, nb, alpha, bias, first);                                  \
     break;
-    CASE(12)
-    CASE(11)
-    CASE(10)
-    CASE(9)
-    CASE(8)
-    CASE(7)
-    CASE(6)
-    CASE(5)
-    CASE(4)
-    CASE(3)
-    CASE(2)
+    CPU_GEMM_ROWS_2_TO_12(CASE)
 #undef CASE
   default:
     kernel_rows(1, kp, a, panel, c, ldc, nb, alpha, bias, first);
@@ -207,14 +189,14 @@ __attribute__((target(BF16_TARGET))) static void kernel(int mr, int kp, const ui
  * float's room per pair), so A is rounded once for all of a product's column chunks. */
 size_t cpu_gemm_bf16dot_a_blocks_size(const cpu_gemm_args *g)
 {
-  int kc_step = cpu_bf16_dot_block(g->k);
+  int kc_step = cpu_gemm_block_depth(g->k);
   int64_t n_blocks = MAX(1, (g->k + kc_step - 1) / kc_step);
   return (size_t)(n_blocks * g->m * A_LD);
 }
 
 void cpu_gemm_bf16dot_pack_a(const cpu_gemm_args *g, float *dst, int64_t r0, int64_t r1)
 {
-  int kc_step = cpu_bf16_dot_block(g->k);
+  int kc_step = cpu_gemm_block_depth(g->k);
   for (int64_t kb = 0, b = 0; kb < g->k; kb += kc_step, b++)
     a_to_pairs((uint32_t *)dst + (b * g->m + r0) * A_LD, g->a + r0 * g->lda + kb, g->lda, r1 - r0,
                (int)MIN(kc_step, g->k - kb));
@@ -225,7 +207,7 @@ void cpu_gemm_packed_bf16dot(const cpu_gemm_args *g, int64_t i0, int64_t i1, int
   _Alignas(64) uint32_t block[KC_MAX / 2 * NC];
   _Alignas(64) uint32_t a_copy[MR * A_LD];
   float bias[NC * (KC_MAX / 16)];
-  int kc_step = cpu_bf16_dot_block(g->k);
+  int kc_step = cpu_gemm_block_depth(g->k);
   /* a shallow product (attention's scores, k = 64) takes as many more columns per block as the
    * block has room for, as in cpu-gemm-avx512.c */
   int nc = NC * MAX(1, KC_MAX / kc_step);

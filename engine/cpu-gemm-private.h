@@ -49,6 +49,11 @@ __attribute__((target(AVX512_TARGET), always_inline)) static inline void transpo
   }
 }
 
+/* CASE(n) for the register tile's row counts 12 down to 2 (the AVX-512 kernels' switch on mr;
+ * 1 is their default). */
+#define CPU_GEMM_ROWS_2_TO_12(CASE)                                                                \
+  CASE(12) CASE(11) CASE(10) CASE(9) CASE(8) CASE(7) CASE(6) CASE(5) CASE(4) CASE(3) CASE(2)
+
 /* The lanes below n (0 <= n, all 16 from 16 up). */
 __attribute__((target(AVX512_TARGET), always_inline)) static inline __mmask16 mask16(int n)
 {

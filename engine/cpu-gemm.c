@@ -279,6 +279,13 @@ static gboolean bf16_dot(const cpu_gemm_args *g, gboolean simd)
           (g->b_dtype == IVL_DTYPE_F32 && g->bf16_dot_f32));
 }
 
+int cpu_gemm_block_depth(int64_t k)
+{
+  int64_t n_blocks = (k + CPU_GEMM_KC_MAX - 1) / CPU_GEMM_KC_MAX;
+  int64_t kc = (k + n_blocks - 1) / MAX(n_blocks, 1);
+  return (int)MAX(16, (kc + 15) / 16 * 16);
+}
+
 size_t cpu_gemm_a_blocks_size(const cpu_gemm_args *g, gboolean simd)
 {
 #if HAVE_X86_SIMD

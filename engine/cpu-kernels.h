@@ -102,10 +102,13 @@ size_t cpu_gemm_a_blocks_size(const cpu_gemm_args *g, gboolean simd);
  * or rounded to bf16 for the bf16 dot products (g->bf16_dot with bf16 B). */
 void cpu_gemm_pack_a(const cpu_gemm_args *g, float *dst, int64_t r0, int64_t r1, gboolean simd);
 
-/* The bf16 dot products' block depth for a product of depth k (cpu-gemm-bf16dot.c): each
+/* The block depth (KC) of the AVX-512 and bf16 dot-product GEMMs for a product of depth k:
+ * blocks of equal size up to CPU_GEMM_KC_MAX, a multiple of 16 (the packing's step). Each
  * output sums k in blocks of this many from zero, C = alpha * sum + bias after the first block
- * and C += alpha * sum after the others (one fused multiply-add each). */
-int cpu_bf16_dot_block(int64_t k);
+ * and C += alpha * sum after the others (one fused multiply-add each); a function of k alone,
+ * so every tile sums in the same order. */
+#define CPU_GEMM_KC_MAX 512
+int cpu_gemm_block_depth(int64_t k);
 
 /* -- quantized B, stored [n, k] (cpu-gemm-quant.c) -- */
 static inline gboolean cpu_dtype_is_quant(ivl_dtype dtype)

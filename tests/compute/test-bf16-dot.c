@@ -1,7 +1,7 @@
 /* The packed GEMM's bf16 dot products (cpu-gemm-bf16dot.c) against a plain scalar reference of
  * the same arithmetic, bit for bit:
  *   - A rounded to bf16, nearest even (f32 denormals to zero); bf16 denormals read as zero;
- *   - per output and per block of cpu_bf16_dot_block(k) values, from zero, pair by pair:
+ *   - per output and per block of cpu_gemm_block_depth(k) values, from zero, pair by pair:
  *     s = (s + a[2p+1] * b[2p+1]) + a[2p] * b[2p], each sum rounded to nearest even and
  *     flushed to zero if denormal (an odd k's last pair: the missing value is 0);
  *   - C = fma(alpha, s, bias) after the first block, C = fma(alpha, s, C) after the others.
@@ -60,7 +60,7 @@ static float b_value(const shape *s, const uint16_t *b16, const float *b32, int6
 static float reference(const shape *s, const float *a, const uint16_t *b16, const float *b32,
                        const float *bias, int64_t i, int64_t j)
 {
-  int kc_step = cpu_bf16_dot_block(s->k);
+  int kc_step = cpu_gemm_block_depth(s->k);
   float c = 0.0f;
   for (int64_t kb = 0; kb < s->k; kb += kc_step) {
     float sum = 0.0f;
