@@ -1,6 +1,7 @@
 #!/bin/sh
 # Smoke run of `ivl bench` on a tiny model: it runs and reports every figure as JSON,
-# --compare divides each figure by a saved run's, and --parallel reports each stream count.
+# --compare divides each figure by a saved run's, --parallel reports each stream count, and the
+# vision and prefill fractions are of the peak the weights' products use (compute_peak).
 # (Speeds are measured, never asserted.)
 set -eu
 dir=$(mktemp -d)
@@ -25,6 +26,7 @@ small="--prompt-tokens 16 --decode-tokens 4 --tiles 1"
     > "$dir/compare.json"
 "$IVL" bench -m "$dir/model" --backend cpu $small --compare "$dir/saved.json" > "$dir/compare.txt"
 "$IVL" bench -m "$dir/model" --backend cpu $small --parallel 1,2,4 --json > "$dir/parallel.json"
+"$IVL" bench -m "$dir/model" --backend cpu $small --precision int8 --json > "$dir/int8.json"
 if "$IVL" bench -m "$dir/model" --parallel 1,0 2> "$dir/err-parallel.txt"; then
     echo "ivl bench --parallel accepted 0 streams" >&2; exit 1
 fi
@@ -76,5 +78,20 @@ for r in p:
     if abs(r["decode_tokens_per_s"] - r["streams"] * r["per_stream_tokens_per_s"]) > \
             0.01 * r["decode_tokens_per_s"] + 0.02:
         sys.exit("ivl bench --parallel: the aggregate is not streams x per stream: %r" % r)
-print("ivl bench smoke run: 3 passed, 0 failed")
+# The vision and prefill fractions are of the peak compute_peak names: the bf16 or int8 dot
+# products' where the weights' products take them (measured > 0 then), else the FMA peak.
+peaks = {"f32_fma": "machine_peak_gflops", "bf16_dot": "machine_bf16_dot_peak_gflops",
+         "int8_dot": "machine_int8_dot_peak_gops"}
+for name, want in (("bench.json", ("bf16_dot", "f32_fma")), ("int8.json", ("int8_dot", "f32_fma"))):
+    r = json.load(open(d + "/" + name))
+    cp = r.get("compute_peak")
+    if cp not in want:
+        sys.exit("ivl bench %s: compute_peak %r, expected one of %s" % (name, cp, want))
+    if cp == "f32_fma" and r[peaks[want[0]]] > 0:
+        sys.exit("ivl bench %s: %s measured but the fractions are of the FMA peak" % (name, want[0]))
+    frac = r["vision_gflops"] / r[peaks[cp]]
+    if abs(r["vision_fraction_of_peak"] - frac) > 0.002 + 0.01 * frac:
+        sys.exit("ivl bench %s: vision fraction %r is not of the %s peak (%r)" %
+                 (name, r["vision_fraction_of_peak"], cp, frac))
+print("ivl bench smoke run: 4 passed, 0 failed")
 PY
