@@ -20,6 +20,7 @@ typedef enum {
 typedef struct {
   cpu_gemm_args g;
   int64_t col_chunk, n_col_chunks, n_tasks;
+  cpu_compact_bf16 bc; /* g.bc: w's rows of its compact layout */
 } matmul_product;
 
 /* Products of the same x run as one loop over the thread pool (matmul_qkv: three; decode
@@ -122,6 +123,10 @@ static gboolean product_init(ivl_backend *be, const char *op, matmul_product *p,
               .bf16_dot = cb->bf16_dot,
           },
   };
+  if (w->layout) {
+    p->bc = cpu_compact_bf16_rows(w->layout, w->layout_row0, w->rows);
+    p->g.bc = &p->bc;
+  }
   return TRUE;
 }
 

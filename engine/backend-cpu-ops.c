@@ -12,7 +12,7 @@
 static float *vector_f32(const ivl_tensor *t)
 {
   float *v = g_new(float, MAX(1, t->rows * t->cols));
-  cpu_row_to_f32(v, t->data, t->dtype, t->rows * t->cols);
+  cpu_tensor_rows_to_f32(t, 0, t->rows, v);
   return v;
 }
 
@@ -136,7 +136,7 @@ typedef struct {
   float *y;
   const float *x;
   const void *b;
-  ivl_dtype b_dtype;
+  const ivl_tensor *bt; /* add: b as a tensor (a weight, in any layout) */
   int64_t cols;
   gboolean simd;
 } ew_job;
@@ -173,15 +173,12 @@ void cpu_op_silu_mul(ivl_backend *be, ivl_tensor *gate, const ivl_tensor *up)
 static void add_rows(void *ctx, int64_t r0, int64_t r1)
 {
   ew_job *j = ctx;
-  float tmp[1024];
-  int64_t n = (r1 - r0) * j->cols, off = r0 * j->cols;
-  size_t es = ivl_dtype_size(j->b_dtype);
-  for (int64_t i0 = 0; i0 < n; i0 += 1024) {
-    int64_t nb = MIN(1024, n - i0);
-    cpu_row_to_f32(tmp, (const char *)j->b + (off + i0) * (int64_t)es, j->b_dtype, nb);
-    float *y = j->y + off + i0;
-    const float *a = j->x + off + i0;
-    for (int64_t i = 0; i < nb; i++)
+  g_autofree float *tmp = g_new(float, MAX(1, j->cols));
+  for (int64_t r = r0; r < r1; r++) {
+    cpu_tensor_rows_to_f32(j->bt, r, 1, tmp);
+    float *y = j->y + r * j->cols;
+    const float *a = j->x + r * j->cols;
+    for (int64_t i = 0; i < j->cols; i++)
       y[i] = a[i] + tmp[i];
   }
 }
@@ -193,7 +190,7 @@ void cpu_op_add(ivl_backend *be, ivl_tensor *y, const ivl_tensor *a, const ivl_t
       !cpu_check(be, b != NULL && cpu_dtype_is_float(b->dtype), op, "b must be f32, f16 or bf16") ||
       !cpu_check(be, b->rows == a->rows && b->cols == a->cols, op, "b's shape differs from a's"))
     return;
-  ew_job job = {.y = y->data, .x = a->data, .b = b->data, .b_dtype = b->dtype, .cols = a->cols};
+  ew_job job = {.y = y->data, .x = a->data, .bt = b, .cols = a->cols};
   cpu_parallel_rows(cpu_of(be), a->rows, 2 * a->cols, add_rows, &job);
 }
 
@@ -230,10 +227,8 @@ void cpu_op_get_rows(ivl_backend *be, ivl_tensor *y, const ivl_tensor *table, co
                    "id %d at %" G_GINT64_FORMAT " is outside the table's %" G_GINT64_FORMAT " rows",
                    ids[i], i, table->rows))
       return;
-  int64_t row_bytes = table->cols * (int64_t)ivl_dtype_size(table->dtype);
   for (int64_t i = 0; i < n; i++)
-    cpu_row_to_f32((float *)y->data + i * y->cols, (const char *)table->data + ids[i] * row_bytes,
-                   table->dtype, table->cols);
+    cpu_tensor_rows_to_f32(table, ids[i], 1, (float *)y->data + i * y->cols);
 }
 
 void cpu_op_copy_rows(ivl_backend *be, ivl_tensor *dst, int64_t dst_row0, const ivl_tensor *src,
@@ -246,7 +241,8 @@ void cpu_op_copy_rows(ivl_backend *be, ivl_tensor *dst, int64_t dst_row0, const 
       !cpu_check(be,
                  n_rows >= 0 && dst_row0 >= 0 && src_row0 >= 0 && dst_row0 <= dst->rows - n_rows &&
                      src_row0 <= src->rows - n_rows,
-                 op, "rows out of range"))
+                 op, "rows out of range") ||
+      !cpu_check(be, !dst->layout && !src->layout, op, "weights are not copied"))
     return;
   int64_t row_bytes = dst->cols * (int64_t)ivl_dtype_size(dst->dtype);
   memmove((char *)dst->data + dst_row0 * row_bytes, (const char *)src->data + src_row0 * row_bytes,

@@ -3,6 +3,7 @@
 #define IVL_BACKEND_CPU_PRIVATE_H
 
 #include "backend.h"
+#include "cpu-compact-bf16.h"
 #include "cpu-kernels.h"
 #include "threadpool.h"
 
@@ -13,6 +14,9 @@ typedef struct {
   gboolean avx512;   /* and the AVX-512 ones where there are (cpu_avx512_available) */
   gboolean int_dot;  /* quantized weights by integer dot products (cpu_int_dot_enabled) */
   gboolean bf16_dot; /* bf16 weights by bf16 dot products (cpu_bf16_dot_available) */
+  /* bf16 weight matrices in the compact layout (cpu-compact-bf16.h), which only the AVX-512
+   * kernels read */
+  gboolean compact;
 } cpu_backend;
 
 static inline cpu_backend *cpu_of(ivl_backend *be)
@@ -29,6 +33,10 @@ gboolean cpu_check_act(ivl_backend *be, const char *op, const char *what, const 
 /* Checks that t is a floating-point vector of n elements (a norm weight, a bias, a scale). */
 gboolean cpu_check_vector(ivl_backend *be, const char *op, const char *what, const ivl_tensor *t,
                           int64_t n);
+
+/* Rows [row0, row0 + n_rows) of a float tensor (an activation, or a weight in any layout) as
+ * f32. */
+void cpu_tensor_rows_to_f32(const ivl_tensor *t, int64_t row0, int64_t n_rows, float *dst);
 
 /* Runs fn over rows [0, n_rows) in contiguous ranges, over as many threads as the work is
  * worth: work_per_row is a rough element count, ranges hold at least ~32k of it. */

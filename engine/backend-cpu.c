@@ -73,7 +73,8 @@ gboolean cpu_check_vector(ivl_backend *be, const char *op, const char *what, con
 {
   if (!cpu_check(be, t != NULL, op, "%s is missing", what))
     return FALSE;
-  if (!cpu_check(be, cpu_dtype_is_float(t->dtype), op, "%s must be f32, f16 or bf16", what))
+  if (!cpu_check(be, cpu_dtype_is_float(t->dtype) && !t->layout, op,
+                 "%s must be an f32, f16 or bf16 vector", what))
     return FALSE;
   return cpu_check(be, t->rows * t->cols == n, op,
                    "%s has %" G_GINT64_FORMAT " elements, expected %" G_GINT64_FORMAT, what,
@@ -187,9 +188,45 @@ static ivl_tensor *cpu_tensor_new(ivl_backend *be, ivl_dtype dtype, int64_t rows
     return NULL;
   }
   ivl_tensor *t = g_new(ivl_tensor, 1);
-  *t = (ivl_tensor){be, dtype, rows, cols, data, TRUE};
+  *t = (ivl_tensor){be, dtype, rows, cols, data, TRUE, NULL, 0};
   return t;
 }
+
+#if HAVE_X86_SIMD
+typedef struct {
+  cpu_compact_bf16 *z;
+  const uint16_t *src;
+} compact_job;
+
+static void compact_rows(void *ctx, int64_t r0, int64_t r1)
+{
+  compact_job *job = ctx;
+  cpu_compact_bf16_code_rows(job->z, job->src, r0, r1);
+}
+
+/* A bf16 matrix in the compact layout (cpu-compact-bf16.h), coded over the thread pool. */
+static ivl_tensor *compact_weight(ivl_backend *be, int64_t rows, int64_t cols, const void *host,
+                                  GError **error)
+{
+  cpu_compact_bf16 *z = cpu_compact_bf16_new(rows, cols);
+  compact_job job = {z, host};
+  if (z) {
+    cpu_parallel_rows(cpu_of(be), rows, 4 * cols, compact_rows, &job);
+    if (!cpu_compact_bf16_finish(z, host))
+      g_clear_pointer(&z, cpu_compact_bf16_free);
+  }
+  if (!z) {
+    g_set_error(error, IVL_ERROR, IVL_ERROR_OUT_OF_MEMORY,
+                "cannot allocate the compact copy of a [%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT
+                "] bf16 weight",
+                rows, cols);
+    return NULL;
+  }
+  ivl_tensor *t = g_new(ivl_tensor, 1);
+  *t = (ivl_tensor){be, IVL_DTYPE_BF16, rows, cols, NULL, TRUE, z, 0};
+  return t;
+}
+#endif
 
 static ivl_tensor *cpu_weight_from_host(ivl_backend *be, ivl_dtype dtype, int64_t rows,
                                         int64_t cols, const void *host, GError **error)
@@ -201,9 +238,13 @@ static ivl_tensor *cpu_weight_from_host(ivl_backend *be, ivl_dtype dtype, int64_
     g_set_error(error, IVL_ERROR, IVL_ERROR_UNSUPPORTED, "an i32 weight is not supported");
     return NULL;
   }
+#if HAVE_X86_SIMD
+  if (dtype == IVL_DTYPE_BF16 && rows > 1 && cols > 0 && cpu_of(be)->compact)
+    return compact_weight(be, rows, cols, host, error);
+#endif
   ivl_tensor *t = g_new(ivl_tensor, 1);
   /* used in place: ops only read weights, so the mapping may stay read-only */
-  *t = (ivl_tensor){be, dtype, rows, cols, (void *)host, FALSE};
+  *t = (ivl_tensor){be, dtype, rows, cols, (void *)host, FALSE, NULL, 0};
   if (cpu_dtype_is_quant(dtype)) { /* the loader's quantized buffer is temporary */
     /* the integer products read the panels of cpu-qpanel.h, made here once */
     const gboolean panels = cpu_of(be)->int_dot;
@@ -229,9 +270,34 @@ static void cpu_tensor_free(ivl_backend *be, ivl_tensor *t)
   (void)be;
   if (t == NULL)
     return;
-  if (t->owns_data)
+  if (t->layout)
+    cpu_compact_bf16_free(t->layout);
+  else if (t->owns_data)
     host_free(t->data);
   g_free(t);
+}
+
+static size_t cpu_weight_nbytes(ivl_backend *be, const ivl_tensor *t)
+{
+  (void)be;
+  return t->layout ? cpu_compact_bf16_bytes(t->layout)
+                   : ivl_tensor_nbytes(t->dtype, t->rows, t->cols);
+}
+
+void cpu_tensor_rows_to_f32(const ivl_tensor *t, int64_t row0, int64_t n_rows, float *dst)
+{
+  if (!t->layout) {
+    const char *src = (const char *)t->data + row0 * t->cols * (int64_t)ivl_dtype_size(t->dtype);
+    cpu_row_to_f32(dst, src, t->dtype, n_rows * t->cols);
+    return;
+  }
+  uint16_t buf[1024];
+  for (int64_t r = row0; r < row0 + n_rows; r++)
+    for (int64_t k0 = 0; k0 < t->cols; k0 += 1024) {
+      int64_t n = MIN(1024, t->cols - k0);
+      cpu_compact_bf16_values(t->layout, t->layout_row0 + r, k0, n, buf);
+      cpu_row_to_f32(dst + (r - row0) * t->cols + k0, buf, IVL_DTYPE_BF16, n);
+    }
 }
 
 static gboolean check_row_range(const ivl_tensor *t, int64_t row0, int64_t n_rows, GError **error)
@@ -260,6 +326,10 @@ static gboolean cpu_upload_f32(ivl_backend *be, ivl_tensor *t, int64_t row0, int
   (void)be;
   if (!check_row_range(t, row0, n_rows, error) || !check_float(t, error))
     return FALSE;
+  if (t->layout) {
+    g_set_error(error, IVL_ERROR, IVL_ERROR_INVALID_ARGUMENT, "a weight is read-only");
+    return FALSE;
+  }
   char *dst = (char *)t->data + row0 * t->cols * (int64_t)ivl_dtype_size(t->dtype);
   cpu_row_from_f32(dst, t->dtype, host, n_rows * t->cols);
   return TRUE;
@@ -271,8 +341,7 @@ static gboolean cpu_download_f32(ivl_backend *be, const ivl_tensor *t, int64_t r
   (void)be;
   if (!check_row_range(t, row0, n_rows, error) || !check_float(t, error))
     return FALSE;
-  const char *src = (const char *)t->data + row0 * t->cols * (int64_t)ivl_dtype_size(t->dtype);
-  cpu_row_to_f32(host, src, t->dtype, n_rows * t->cols);
+  cpu_tensor_rows_to_f32(t, row0, n_rows, host);
   return TRUE;
 }
 
@@ -298,6 +367,7 @@ static const ivl_backend_ops cpu_ops = {
     .tensor_new = cpu_tensor_new,
     .weight_from_host = cpu_weight_from_host,
     .tensor_free = cpu_tensor_free,
+    .weight_nbytes = cpu_weight_nbytes,
     .upload_f32 = cpu_upload_f32,
     .download_f32 = cpu_download_f32,
     .synchronize = cpu_synchronize,
@@ -335,5 +405,6 @@ ivl_backend *ivl_backend_cpu_new(int n_threads, GError **error)
   cb->avx512 = cpu_avx512_available();
   cb->int_dot = cpu_int_dot_enabled();
   cb->bf16_dot = cb->avx512 && cpu_bf16_dot_available();
+  cb->compact = cb->avx512 && cpu_compact_bf16_enabled();
   return &cb->base;
 }

@@ -194,7 +194,7 @@ static ivl_tensor *tensor_alloc(ivl_backend *be, ivl_dtype dtype, int64_t rows, 
   if (data == NULL)
     return NULL;
   ivl_tensor *t = g_new0(ivl_tensor, 1);
-  *t = (ivl_tensor){be, dtype, rows, cols, data, TRUE};
+  *t = (ivl_tensor){be, dtype, rows, cols, data, TRUE, NULL, 0};
   return t;
 }
 

@@ -41,6 +41,11 @@ typedef struct {
   int64_t rows, cols;
   void *data;         /* host pointer (CPU) or device pointer (CUDA) */
   gboolean owns_data; /* FALSE for weights used in place from a mapped file */
+  /* NULL, or the backend's own layout of a weight, which data does not hold then (the CPU's
+   * compact bf16, cpu-compact-bf16.h): only that backend's ops read it, from row layout_row0
+   * of it on (a view of rows, tensor-view.h) */
+  void *layout;
+  int64_t layout_row0;
 } ivl_tensor;
 
 typedef struct {
@@ -67,6 +72,9 @@ typedef struct ivl_backend_ops {
   ivl_tensor *(*weight_from_host)(ivl_backend *be, ivl_dtype dtype, int64_t rows, int64_t cols,
                                   const void *host, GError **error);
   void (*tensor_free)(ivl_backend *be, ivl_tensor *t);
+  /* Bytes of a weight from weight_from_host as the backend's products read them (NULL:
+   * ivl_tensor_nbytes of its dtype and shape). */
+  size_t (*weight_nbytes)(ivl_backend *be, const ivl_tensor *t);
   /* Host f32 <-> tensor rows [row0, row0+n_rows), converting to/from the tensor's dtype. */
   gboolean (*upload_f32)(ivl_backend *be, ivl_tensor *t, int64_t row0, int64_t n_rows,
                          const float *host, GError **error);

@@ -89,16 +89,14 @@ __attribute__((target(AVX512_TARGET))) static void pack_rows(float *panel, const
                                                              int64_t j0, int nb, int64_t k0, int kc,
                                                              float (*dequant)[KC_MAX])
 {
-  const char *rows[NR];
+  const char *rows[NR] = {NULL}; /* columns past nb are not read */
   ivl_dtype dtype = g->b_dtype;
-  for (int c = 0; c < NR; c++) {
-    int64_t j = j0 + MIN(c, nb - 1);
+  for (int c = 0; c < nb; c++) {
     if (cpu_dtype_is_quant(g->b_dtype)) {
-      if (c < nb)
-        cpu_quant_row_to_f32(dequant[c], g, j, k0, kc, TRUE);
-      rows[c] = (const char *)dequant[MIN(c, nb - 1)];
+      cpu_quant_row_to_f32(dequant[c], g, j0 + c, k0, kc, TRUE);
+      rows[c] = (const char *)dequant[c];
     } else {
-      rows[c] = b_at(g, j * g->ldb + k0);
+      rows[c] = b_row(g, j0 + c, k0, kc, (uint16_t *)dequant[g->bc ? c : 0]);
     }
   }
   if (cpu_dtype_is_quant(dtype))
@@ -193,7 +191,8 @@ __attribute__((target(AVX512_TARGET))) static void kernel(int mr, int kc, const 
 void cpu_gemm_packed_avx512(const cpu_gemm_args *g, int64_t i0, int64_t i1, int64_t j0, int64_t j1)
 {
   _Alignas(64) float block[KC_MAX * NC];
-  _Alignas(64) float dequant[cpu_dtype_is_quant(g->b_dtype) ? NR : 1][KC_MAX];
+  /* quantized rows as f32, or compact ones decoded to bf16 */
+  _Alignas(64) float dequant[cpu_dtype_is_quant(g->b_dtype) || g->bc ? NR : 1][KC_MAX];
   _Alignas(64) float a_copy[MR * A_COPY_LD];
   float bias[NC * (KC_MAX / 16)];
   int kc_step = cpu_gemm_block_depth(g->k);
@@ -219,8 +218,7 @@ void cpu_gemm_packed_avx512(const cpu_gemm_args *g, int64_t i0, int64_t i1, int6
         if (jc == j0 && kb == 0 && p + 1 < n_panels && g->b_rows_are_n &&
             !cpu_dtype_is_quant(g->b_dtype)) {
           int nb_next = MIN(NR, ncols - (p + 1) * NR);
-          prefetch_b(g, jc + (p + 1) * NR, nb_next, kb, kc, 0,
-                     nb_next * ((kc * (int64_t)ivl_dtype_size(g->b_dtype) + 63) / 64 + 1));
+          prefetch_b(g, jc + (p + 1) * NR, nb_next, kb, kc, 0, nb_next * b_lines(g, kc));
         }
         if (g->b_rows_are_n)
           pack_rows(panel, g, jc + p * NR, nb, kb, kc, dequant);
@@ -237,8 +235,7 @@ void cpu_gemm_packed_avx512(const cpu_gemm_args *g, int64_t i0, int64_t i1, int6
       int next_nb = (int)MAX(0, MIN(nc, j1 - next_j)), next_kc = (int)MIN(kc_step, g->k - next_k);
       gboolean prefetch_next = g->b_rows_are_n && !cpu_dtype_is_quant(g->b_dtype) && next_nb > 0;
       int64_t n_tiles = (i1 - i0 + MR - 1) / MR,
-              next_lines =
-                  next_nb * ((next_kc * (int64_t)ivl_dtype_size(g->b_dtype) + 63) / 64 + 1);
+              next_lines = next_nb * b_lines(g, next_kc);
       for (int64_t ib = i0; ib < i1; ib += MR) {
         int mr = (int)MIN(MR, i1 - ib);
         if (prefetch_next) {

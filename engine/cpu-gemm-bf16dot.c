@@ -48,12 +48,6 @@ gboolean cpu_bf16_dot_available(void)
 
 #define BF16_TARGET AVX512_TARGET ",avx512bf16"
 
-/* The cache lines prefetch_b counts for one row of B, kc values deep. */
-static int64_t b_lines(const cpu_gemm_args *g, int kc)
-{
-  return (kc * (int64_t)ivl_dtype_size(g->b_dtype) + 63) / 64 + 1;
-}
-
 /* rows of A (stride lda), values [0, kc), rounded to bf16 into dst (rows A_LD pairs apart),
  * pair p = value 2p in the low half, 2p + 1 in the high one; an odd kc's last pair ends in 0. */
 __attribute__((target(BF16_TARGET))) static void a_to_pairs(uint32_t *dst, const float *a,
@@ -108,11 +102,12 @@ pack_pairs_t(uint32_t *panel, const char *const rows[16], int n, int kc, ivl_dty
 __attribute__((target(BF16_TARGET))) static void pack_pairs(uint32_t *panel, const cpu_gemm_args *g,
                                                             int64_t j0, int nb, int64_t k0, int kc)
 {
+  _Alignas(64) uint16_t scratch[g->bc ? 16 : 1][KC_MAX]; /* the compact layout decoded */
   for (int half = 0; half < 2; half++) {
     const char *rows[16];
     int n = MAX(0, MIN(16, nb - 16 * half));
     for (int c = 0; c < 16; c++)
-      rows[c] = b_at(g, (j0 + MIN(16 * half + c, nb - 1)) * g->ldb + k0);
+      rows[c] = c < n ? b_row(g, j0 + 16 * half + c, k0, kc, scratch[g->bc ? c : 0]) : NULL;
     if (g->b_dtype == IVL_DTYPE_BF16) /* a constant dtype per instance: no branch per load */
       pack_pairs_t(panel + 16 * half, rows, n, kc, IVL_DTYPE_BF16);
     else

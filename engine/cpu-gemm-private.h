@@ -86,15 +86,44 @@ static inline const char *b_at(const cpu_gemm_args *g, int64_t index)
   return (const char *)g->b + index * (int64_t)ivl_dtype_size(g->b_dtype);
 }
 
+/* Where the packers read row j of B from value k0, kc values: in B, or for the compact layout
+ * decoded into scratch (kc bf16). */
+static inline const char *b_row(const cpu_gemm_args *g, int64_t j, int64_t k0, int kc,
+                                uint16_t *scratch)
+{
+  if (!g->bc)
+    return b_at(g, j * g->ldb + k0);
+  cpu_compact_bf16_values(g->bc, j, k0, kc, scratch);
+  return (const char *)scratch;
+}
+
+/* The cache lines prefetch_b counts for one row of B, kc values deep (one more for a start
+ * inside a line, or for the compact layout inside a block). */
+static inline int64_t b_lines(const cpu_gemm_args *g, int kc)
+{
+  if (g->bc)
+    return ((kc + CPU_COMPACT_BF16_BLOCK - 1) / CPU_COMPACT_BF16_BLOCK + 1) *
+               CPU_COMPACT_BF16_BLOCK_BYTES / 64 +
+           1;
+  return (kc * (int64_t)ivl_dtype_size(g->b_dtype) + 63) / 64 + 1;
+}
+
 #if HAVE_X86_SIMD
 /* The B rows a pack_rows of columns [j, j + nb), values [k0, k0 + kc) will read, as lines
  * [line0, line1) of them (row-major over the columns), asked for into L2. */
 static inline void prefetch_b(const cpu_gemm_args *g, int64_t j, int nb, int64_t k0, int kc,
                               int64_t line0, int64_t line1)
 {
-  int64_t size = (int64_t)ivl_dtype_size(g->b_dtype), per_row = (kc * size + 63) / 64 + 1;
-  for (int64_t l = line0; l < line1 && l / per_row < nb; l++)
-    _mm_prefetch(b_at(g, (j + l / per_row) * g->ldb + k0) + l % per_row * 64, _MM_HINT_T1);
+  int64_t per_row = b_lines(g, kc);
+  for (int64_t l = line0; l < line1 && l / per_row < nb; l++) {
+    int64_t row = j + l / per_row;
+    const char *start =
+        g->bc ? (const char *)g->bc->blocks +
+                    (row * g->bc->n_blocks + k0 / CPU_COMPACT_BF16_BLOCK) *
+                        CPU_COMPACT_BF16_BLOCK_BYTES
+              : b_at(g, row * g->ldb + k0);
+    _mm_prefetch(start + l % per_row * 64, _MM_HINT_T1);
+  }
 }
 
 #endif

@@ -127,10 +127,11 @@ static void dots_bf16_portable(float *dots, const float *const *a, int nr, const
   }
 }
 
-/* What follows the 32-value blocks of the vector kernels (k % 32 values): dot_portable's
- * result for them, added as the one-row kernels add it (+0.0f when there are none). */
-static void tails_bf16(float *tails, const float *const *a, int nr, const uint16_t *w, int64_t k32,
-                       int64_t k)
+/* What follows the 32-value blocks of the vector kernels (k % 32 values, w_tail: the weights
+ * from k32): dot_portable's result for them, added as the one-row kernels add it (+0.0f when
+ * there are none). */
+static void tails_bf16(float *tails, const float *const *a, int nr, const uint16_t *w_tail,
+                       int64_t k32, int64_t k)
 {
   if (k32 == k) {
     for (int r = 0; r < nr; r++)
@@ -140,7 +141,7 @@ static void tails_bf16(float *tails, const float *const *a, int nr, const uint16
   const float *a_tail[ROWS_MAX];
   for (int r = 0; r < nr; r++)
     a_tail[r] = a[r] + k32;
-  dots_bf16_portable(tails, a_tail, nr, w + k32, k - k32);
+  dots_bf16_portable(tails, a_tail, nr, w_tail, k - k32);
 }
 
 #if HAVE_X86_SIMD
@@ -198,7 +199,7 @@ dots_bf16_avx2_t(const int nr, float *dots, const float *const *a, const float *
     sums_bf16_avx2(nr, 2, 2, s, split, w, k32, FALSE);
   }
   float tails[4];
-  tails_bf16(tails, a, nr, w, k32, k);
+  tails_bf16(tails, a, nr, w + k32, k32, k);
   for (int r = 0; r < nr; r++)
     dots[r] =
         hsum(_mm256_add_ps(_mm256_add_ps(s[r][0], s[r][1]), _mm256_add_ps(s[r][2], s[r][3]))) +
@@ -247,11 +248,14 @@ __attribute__((target("avx512f"))) static void split_even_odd_512(float *dst, co
 
 static float bias_at(const cpu_gemm_args *g, int64_t j);
 
+#define AVX512_GEMV __attribute__((target("avx512f,avx512bw,avx2,fma"), always_inline))
+
 /* C[i0 + r][j] for r < nr from the two accumulators of each row over the first k / 32 * 32
  * values ([s0 | s2] and [s1 | s3] of dot_bf16_avx2), then the tail as dot_bf16_avx2 adds it. */
-__attribute__((target("avx512f,avx512bw,avx2,fma"), always_inline)) static inline void
-rows_bf16_avx512_store(const int nr, const cpu_gemm_args *g, int64_t i0, const float *const *a,
-                       const uint16_t *w, int64_t j, __m512 acc[ROWS_MAX][2])
+AVX512_GEMV static inline void rows_bf16_avx512_store(const int nr, const gboolean coded,
+                                                      const cpu_gemm_args *g, int64_t i0,
+                                                      const float *const *a, int64_t j,
+                                                      __m512 acc[ROWS_MAX][2])
 {
   /* the sums first, so that no register is live across the calls below */
   float dots[ROWS_MAX], tails[ROWS_MAX];
@@ -263,7 +267,11 @@ rows_bf16_avx512_store(const int nr, const cpu_gemm_args *g, int64_t i0, const f
     __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(s), 1));
     dots[r] = hsum(_mm256_add_ps(lo, hi));
   }
-  tails_bf16(tails, a, nr, w, g->k / 32 * 32, g->k);
+  const int64_t k32 = g->k / 32 * 32;
+  uint16_t tail[32];
+  if (coded && k32 < g->k)
+    cpu_compact_bf16_values(g->bc, j, k32, g->k - k32, tail);
+  tails_bf16(tails, a, nr, coded ? tail : (const uint16_t *)g->b + j * g->ldb + k32, k32, g->k);
   const float bias = bias_at(g, j);
   for (int r = 0; r < nr; r++)
     g->c[(i0 + r) * g->ldc + j] = g->alpha * (dots[r] + tails[r]) + bias;
@@ -282,36 +290,86 @@ __attribute__((always_inline)) static inline void group_rows(const int nr, const
   }
 }
 
+/* acc[r] += 32 weights w (values kk..kk + 31 of a row) times row r's split values there. */
+AVX512_GEMV static inline void fma_rows(const int nr, __m512 acc[ROWS_MAX][2],
+                                        const float *const *as, int64_t kk, __m512i w)
+{
+  const __m512i odd = _mm512_set1_epi32((int)0xffff0000u);
+  __m512 we = _mm512_castsi512_ps(_mm512_slli_epi32(w, 16));
+  __m512 wo = _mm512_castsi512_ps(_mm512_and_si512(w, odd));
+#pragma GCC unroll 8
+  for (int r = 0; r < nr; r++) {
+    acc[r][0] = _mm512_fmadd_ps(_mm512_loadu_ps(as[r] + kk), we, acc[r][0]);
+    acc[r][1] = _mm512_fmadd_ps(_mm512_loadu_ps(as[r] + kk + 16), wo, acc[r][1]);
+  }
+}
+
+/* Where a kernel asks for weights ahead of its reads: the row jp, dk values past the ones it
+ * reads, then `ahead` bytes further on in B's stream. */
+typedef struct {
+  gboolean on;
+  int64_t jp, dk, ahead;
+} weights_ahead;
+
+/* acc[r] += weight row j's values [k0, k1) (multiples of 32, k0 of 64) times row r's, 64 at a
+ * time: as stored, or decoded from the compact layout (coded), in the same order. */
+AVX512_GEMV static inline void row_products(const int nr, const gboolean coded,
+                                            const cpu_gemm_args *g, const uint8_t (*tables)[16],
+                                            int64_t j, int64_t k0, int64_t k1,
+                                            const float *const *as, __m512 acc[ROWS_MAX][2],
+                                            const weights_ahead *pf)
+{
+  const uint16_t *w = coded ? NULL : (const uint16_t *)g->b + j * g->ldb;
+  const uint16_t *wp = coded ? NULL : (const uint16_t *)g->b + pf->jp * g->ldb + pf->dk;
+  __m512i v[2];
+  int64_t kk = k0;
+  for (; kk + 64 <= k1; kk += 64) {
+    if (pf->on && coded)
+      cpu_compact_bf16_prefetch(g->bc, pf->jp, (kk + pf->dk) / 64, pf->ahead);
+    if (pf->on && !coded) {
+      _mm_prefetch((const char *)(wp + kk) + pf->ahead, _MM_HINT_T0);
+      _mm_prefetch((const char *)(wp + kk + 32) + pf->ahead, _MM_HINT_T0);
+    }
+    if (coded) {
+      cpu_compact_bf16_block(g->bc, tables, j, kk / 64, v);
+    } else {
+      v[0] = _mm512_loadu_si512(w + kk);
+      v[1] = _mm512_loadu_si512(w + kk + 32);
+    }
+    fma_rows(nr, acc, as, kk, v[0]);
+    fma_rows(nr, acc, as, kk + 32, v[1]);
+  }
+  if (kk < k1) { /* 32 values: the first half of a block */
+    if (pf->on && !coded)
+      _mm_prefetch((const char *)(wp + kk) + pf->ahead, _MM_HINT_T0);
+    if (coded)
+      cpu_compact_bf16_block(g->bc, tables, j, kk / 64, v);
+    else
+      v[0] = _mm512_loadu_si512(w + kk);
+    fma_rows(nr, acc, as, kk, v[0]);
+  }
+}
+
 /* C[i0 + r][j] for r < nr (the rows of one group, split512 = split_even_odd_512 of each, one
  * every per_row floats) and j0 <= j < j1: two accumulators per row, 2 * nr of AVX-512's 32
  * registers, each sum ending as dot_bf16_avx2's. For rows that fit in L1 together. */
-__attribute__((target("avx512f,avx512bw,avx2,fma"), always_inline)) static inline void
-rows_bf16_avx512_t(const int nr, const cpu_gemm_args *g, int64_t i0, const float *split512,
-                   int64_t per_row, int64_t j0, int64_t j1, const gboolean prefetch)
+AVX512_GEMV static inline void rows_bf16_avx512_t(const int nr, const gboolean coded,
+                                                  const cpu_gemm_args *g, int64_t i0,
+                                                  const float *split512, int64_t per_row,
+                                                  int64_t j0, int64_t j1, const gboolean prefetch)
 {
-  const __m512i odd = _mm512_set1_epi32((int)0xffff0000u);
-  const int64_t k = g->k, k32 = k / 32 * 32;
+  const uint8_t(*tables)[16] = coded ? cpu_compact_bf16_tables() : NULL;
+  const int64_t k32 = g->k / 32 * 32;
   const float *a[ROWS_MAX], *as[ROWS_MAX];
   group_rows(nr, g, i0, split512, per_row, a, as);
   for (int64_t j = j0; j < j1; j++) {
-    const uint16_t *w = (const uint16_t *)g->b + j * g->ldb;
     __m512 acc[ROWS_MAX][2];
 #pragma GCC unroll 8
     for (int r = 0; r < nr; r++)
       acc[r][0] = acc[r][1] = _mm512_setzero_ps();
-    for (int64_t kk = 0; kk < k32; kk += 32) {
-      if (prefetch)
-        _mm_prefetch((const char *)(w + kk) + CPU_GEMV_PREFETCH, _MM_HINT_T0);
-      __m512i v = _mm512_loadu_si512(w + kk);
-      __m512 we = _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
-      __m512 wo = _mm512_castsi512_ps(_mm512_and_si512(v, odd));
-#pragma GCC unroll 8
-      for (int r = 0; r < nr; r++) {
-        acc[r][0] = _mm512_fmadd_ps(_mm512_loadu_ps(as[r] + kk), we, acc[r][0]);
-        acc[r][1] = _mm512_fmadd_ps(_mm512_loadu_ps(as[r] + kk + 16), wo, acc[r][1]);
-      }
-    }
-    rows_bf16_avx512_store(nr, g, i0, a, w, j, acc);
+    const weights_ahead pf = {prefetch, j, 0, CPU_GEMV_PREFETCH};
+    row_products(nr, coded, g, tables, j, 0, k32, as, acc, &pf);
+    rows_bf16_avx512_store(nr, coded, g, i0, a, j, acc);
   }
 }
 
@@ -322,12 +380,14 @@ rows_bf16_avx512_t(const int nr, const cpu_gemm_args *g, int64_t i0, const float
  * runs over its values in order. */
 #define KB_VALUES 512
 #define KB_COLS 8
-__attribute__((target("avx512f,avx512bw,avx2,fma"), always_inline)) static inline void
-rows_bf16_avx512_kb_t(const int nr, const cpu_gemm_args *g, int64_t i0, const float *split512,
-                      int64_t per_row, int64_t j0, int64_t j1, const gboolean prefetch)
+AVX512_GEMV static inline void rows_bf16_avx512_kb_t(const int nr, const gboolean coded,
+                                                     const cpu_gemm_args *g, int64_t i0,
+                                                     const float *split512, int64_t per_row,
+                                                     int64_t j0, int64_t j1,
+                                                     const gboolean prefetch)
 {
-  const __m512i odd = _mm512_set1_epi32((int)0xffff0000u);
-  const int64_t k = g->k, k32 = k / 32 * 32;
+  const uint8_t(*tables)[16] = coded ? cpu_compact_bf16_tables() : NULL;
+  const int64_t k32 = g->k / 32 * 32;
   const float *a[ROWS_MAX], *as[ROWS_MAX];
   group_rows(nr, g, i0, split512, per_row, a, as);
   const int64_t jb = j0;
@@ -336,30 +396,17 @@ rows_bf16_avx512_kb_t(const int nr, const cpu_gemm_args *g, int64_t i0, const fl
   for (int64_t k0 = 0; k0 < k32; k0 += KB_VALUES) {
     const int64_t k1 = MIN(k32, k0 + KB_VALUES);
     for (int t = 0; t < nb; t++) {
-      const uint16_t *w = (const uint16_t *)g->b + (jb + t) * g->ldb;
       /* the piece two turns ahead: the next rows' at these values, then the first rows'
        * at the next ones */
       const int ahead = (t + 2) % nb;
-      const uint16_t *wp =
-          (const uint16_t *)g->b + (jb + ahead) * g->ldb + (t + 2 < nb ? 0 : KB_VALUES);
+      const weights_ahead pf = {prefetch, jb + ahead, t + 2 < nb ? 0 : KB_VALUES, 0};
       __m512 acc[ROWS_MAX][2];
 #pragma GCC unroll 8
       for (int r = 0; r < nr; r++) {
         acc[r][0] = k0 == 0 ? _mm512_setzero_ps() : held[t][r][0];
         acc[r][1] = k0 == 0 ? _mm512_setzero_ps() : held[t][r][1];
       }
-      for (int64_t kk = k0; kk < k1; kk += 32) {
-        if (prefetch)
-          _mm_prefetch((const char *)(wp + kk), _MM_HINT_T0);
-        __m512i v = _mm512_loadu_si512(w + kk);
-        __m512 we = _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
-        __m512 wo = _mm512_castsi512_ps(_mm512_and_si512(v, odd));
-#pragma GCC unroll 8
-        for (int r = 0; r < nr; r++) {
-          acc[r][0] = _mm512_fmadd_ps(_mm512_loadu_ps(as[r] + kk), we, acc[r][0]);
-          acc[r][1] = _mm512_fmadd_ps(_mm512_loadu_ps(as[r] + kk + 16), wo, acc[r][1]);
-        }
-      }
+      row_products(nr, coded, g, tables, jb + t, k0, k1, as, acc, &pf);
 #pragma GCC unroll 8
       for (int r = 0; r < nr; r++) {
         held[t][r][0] = acc[r][0];
@@ -371,51 +418,52 @@ rows_bf16_avx512_kb_t(const int nr, const cpu_gemm_args *g, int64_t i0, const fl
     if (k32 == 0)
       for (int r = 0; r < nr; r++)
         held[t][r][0] = held[t][r][1] = _mm512_setzero_ps();
-    rows_bf16_avx512_store(nr, g, i0, a, (const uint16_t *)g->b + (jb + t) * g->ldb, jb + t,
-                           held[t]);
+    rows_bf16_avx512_store(nr, coded, g, i0, a, jb + t, held[t]);
   }
 }
 
-#define ROWS_KB_CASE(NR)                                                                           \
+#define ROWS_CASE(KERNEL, NR)                                                                      \
   case NR:                                                                                         \
-    rows_bf16_avx512_kb_t(NR, g, i0, split512, per_row, j0, j1, prefetch);                         \
+    if (coded)                                                                                     \
+      KERNEL(NR, TRUE, g, i0, split512, per_row, j0, j1, prefetch);                                \
+    else                                                                                           \
+      KERNEL(NR, FALSE, g, i0, split512, per_row, j0, j1, prefetch);                               \
     break
 
+/* rows_bf16_avx512_kb_t for 1 <= nr <= ROWS_MAX. */
 __attribute__((target("avx512f,avx512bw,avx2,fma"))) static void
-rows_bf16_avx512_kb(int nr, const cpu_gemm_args *g, int64_t i0, const float *split512,
-                    int64_t per_row, int64_t j0, int64_t j1, gboolean prefetch)
+rows_bf16_avx512_kb(int nr, const gboolean coded, const cpu_gemm_args *g, int64_t i0,
+                    const float *split512, int64_t per_row, int64_t j0, int64_t j1,
+                    gboolean prefetch)
 {
   switch (nr) {
-    ROWS_KB_CASE(8);
-    ROWS_KB_CASE(7);
-    ROWS_KB_CASE(6);
-    ROWS_KB_CASE(5);
-    ROWS_KB_CASE(4);
-    ROWS_KB_CASE(3);
+    ROWS_CASE(rows_bf16_avx512_kb_t, 8);
+    ROWS_CASE(rows_bf16_avx512_kb_t, 7);
+    ROWS_CASE(rows_bf16_avx512_kb_t, 6);
+    ROWS_CASE(rows_bf16_avx512_kb_t, 5);
+    ROWS_CASE(rows_bf16_avx512_kb_t, 4);
+    ROWS_CASE(rows_bf16_avx512_kb_t, 3);
+    ROWS_CASE(rows_bf16_avx512_kb_t, 2);
   default:
-    rows_bf16_avx512_kb_t(2, g, i0, split512, per_row, j0, j1, prefetch);
+    ROWS_CASE(rows_bf16_avx512_kb_t, 1);
   }
 }
 
-#define ROWS_512_CASE(NR)                                                                          \
-  case NR:                                                                                         \
-    rows_bf16_avx512_t(NR, g, i0, split512, per_row, j0, j1, prefetch);                            \
-    break
-
-/* rows_bf16_avx512_t for 2 <= nr <= ROWS_MAX. */
+/* rows_bf16_avx512_t for 1 <= nr <= ROWS_MAX. */
 __attribute__((target("avx512f,avx512bw,avx2,fma"))) static void
-rows_bf16_avx512(int nr, const cpu_gemm_args *g, int64_t i0, const float *split512, int64_t per_row,
-                 int64_t j0, int64_t j1, gboolean prefetch)
+rows_bf16_avx512(int nr, const gboolean coded, const cpu_gemm_args *g, int64_t i0,
+                 const float *split512, int64_t per_row, int64_t j0, int64_t j1, gboolean prefetch)
 {
   switch (nr) {
-    ROWS_512_CASE(8);
-    ROWS_512_CASE(7);
-    ROWS_512_CASE(6);
-    ROWS_512_CASE(5);
-    ROWS_512_CASE(4);
-    ROWS_512_CASE(3);
+    ROWS_CASE(rows_bf16_avx512_t, 8);
+    ROWS_CASE(rows_bf16_avx512_t, 7);
+    ROWS_CASE(rows_bf16_avx512_t, 6);
+    ROWS_CASE(rows_bf16_avx512_t, 5);
+    ROWS_CASE(rows_bf16_avx512_t, 4);
+    ROWS_CASE(rows_bf16_avx512_t, 3);
+    ROWS_CASE(rows_bf16_avx512_t, 2);
   default:
-    rows_bf16_avx512_t(2, g, i0, split512, per_row, j0, j1, prefetch);
+    ROWS_CASE(rows_bf16_avx512_t, 1);
   }
 }
 #endif
@@ -456,17 +504,19 @@ gemv_bf16_rows_avx512(const cpu_gemm_args *g, int64_t i0, int64_t i1, int64_t j0
       const int64_t r0 = m * gr / n_groups, r1 = m * (gr + 1) / n_groups, jc1 = MIN(j1, jc + chunk);
       const float *s = split + r0 * per_row;
       if (in_l1)
-        rows_bf16_avx512((int)(r1 - r0), g, i0 + r0, s, per_row, jc, jc1, gr == 0);
+        rows_bf16_avx512((int)(r1 - r0), g->bc != NULL, g, i0 + r0, s, per_row, jc, jc1,
+                         gr == 0);
       else
-        rows_bf16_avx512_kb((int)(r1 - r0), g, i0 + r0, s, per_row, jc, jc1, gr == 0);
+        rows_bf16_avx512_kb((int)(r1 - r0), g->bc != NULL, g, i0 + r0, s, per_row, jc, jc1,
+                            gr == 0);
     }
   g_aligned_free(split);
 }
 #endif
 
-/* Rows i0..i1 of A (at least 3) against bf16 weight rows j0..j1, each weight block converted
- * once for a group of rows; each weight row is read from memory by the first group and from
- * L1 by the others. */
+/* Rows i0..i1 of A (at least 3, or any for the compact layout, which g->avx512 comes with)
+ * against bf16 weight rows j0..j1, each weight block converted once for a group of rows; each
+ * weight row is read from memory by the first group and from L1 by the others. */
 static void gemv_bf16_rows(const cpu_gemm_args *g, int64_t i0, int64_t i1, int64_t j0, int64_t j1,
                            gboolean simd)
 {
@@ -517,8 +567,9 @@ static void gemv_rows_are_n(const cpu_gemm_args *g, int64_t i0, int64_t i1, int6
                             gboolean simd)
 {
   /* from 3 rows: at 2 the step is still bound by the weights' bandwidth, and the one-row
-   * kernel's single stream per row read it faster (1B decode, 2 streams: 48 against 46 tok/s) */
-  if (g->b_dtype == IVL_DTYPE_BF16 && i1 - i0 >= 3) {
+   * kernel's single stream per row read it faster (1B decode, 2 streams: 48 against 46 tok/s).
+   * The compact layout is read there from 1 row: its AVX-512 kernels decode it. */
+  if (g->b_dtype == IVL_DTYPE_BF16 && (i1 - i0 >= 3 || g->bc)) {
     gemv_bf16_rows(g, i0, i1, j0, j1, simd);
     return;
   }

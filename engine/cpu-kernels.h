@@ -9,6 +9,7 @@
 #define IVL_CPU_KERNELS_H
 
 #include "backend.h"
+#include "cpu-compact-bf16.h"
 
 /* TRUE when the CPU has AVX2, FMA and F16C and IVL_CPU_NO_SIMD is unset or "0". */
 gboolean cpu_simd_available(void);
@@ -51,6 +52,9 @@ typedef struct {
   /* NULL, or A copied out by k block for the packed path (cpu_gemm_pack_a), read instead of a */
   const float *a_blocks;
   const void *b;
+  /* NULL, or B a bf16 weight in the compact layout (cpu-compact-bf16.h) instead of b; only
+   * with avx512 */
+  const cpu_compact_bf16 *bc;
   /* Q8/Q4: b is the whole [b_rows, k] matrix, ldb = k, in quantize.h's layout, or in
    * cpu-qpanel.h's when aq is set */
   ivl_dtype b_dtype;

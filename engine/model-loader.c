@@ -85,7 +85,8 @@ static ivl_tensor *hand_out(ivl_loader *ld, const char *name, ivl_dtype dtype, i
   guint64 *held = g_hash_table_lookup(ld->bytes, name);
   if (!held)
     g_hash_table_insert(ld->bytes, g_strdup(name), held = g_new0(guint64, 1));
-  *held += ivl_tensor_nbytes(w->dtype, w->rows, w->cols);
+  *held += be->ops->weight_nbytes ? be->ops->weight_nbytes(be, w)
+                                  : ivl_tensor_nbytes(w->dtype, w->rows, w->cols);
   return w;
 }
 
@@ -277,8 +278,8 @@ ivl_tensor *ivl_loader_weight_gather(ivl_loader *ld, int64_t total_rows, int64_t
   int64_t n = n_blocks * block_rows;
   int64_t r = cols == 1 ? 1 : n, c = cols == 1 ? n : cols;
   ivl_tensor *w = hand_out(ld, name, dtype, r, c, copy, error);
-  /* the CPU uses a plain copy in place; a quantized one was copied again by the backend */
-  if (w && w->dtype == dtype)
+  /* the CPU uses a plain copy in place; a quantized or compact one it copied again */
+  if (w && w->data == copy)
     g_ptr_array_add(ld->copies, copy);
   else
     g_free(copy);

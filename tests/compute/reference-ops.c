@@ -259,16 +259,21 @@ static int32_t ref_argmax(ivl_backend *be, const ivl_tensor *logits, int64_t row
 static ivl_backend_ops reference_ops;
 static const ivl_backend_ops *cpu_ops;
 
-/* Quantized weights in quantize.h's layout, which quant_value reads: the CPU backend's own
- * weight_from_host repacks them for its integer products. */
+/* Weights as the file holds them, which the formulas read: quantized ones in quantize.h's
+ * layout (the CPU backend's own weight_from_host repacks them for its integer products) and
+ * bf16 ones in plain rows (it keeps matrices in its compact layout). */
 static ivl_tensor *ref_weight_from_host(ivl_backend *be, ivl_dtype dtype, int64_t rows,
                                         int64_t cols, const void *host, GError **error)
 {
-  if (dtype != IVL_DTYPE_Q8 && dtype != IVL_DTYPE_Q4)
-    return cpu_ops->weight_from_host(be, dtype, rows, cols, host, error);
+  if (dtype != IVL_DTYPE_Q8 && dtype != IVL_DTYPE_Q4) {
+    ivl_tensor *t = cpu_ops->tensor_new(be, dtype, rows, cols, error);
+    if (t)
+      memcpy(t->data, host, ivl_tensor_nbytes(dtype, rows, cols));
+    return t;
+  }
   ivl_tensor *t = g_new(ivl_tensor, 1);
-  *t = (ivl_tensor){be,  dtype, rows, cols, g_memdup2(host, ivl_tensor_nbytes(dtype, rows, cols)),
-                    TRUE};
+  *t = (ivl_tensor){be,   dtype, rows, cols, g_memdup2(host, ivl_tensor_nbytes(dtype, rows, cols)),
+                    TRUE, NULL, 0};
   return t;
 }
 

@@ -68,7 +68,7 @@ static void keep(ops_ctx *c, int side, ivl_tensor *t, GError *error, ops_pair *p
     else
       g_error_free(error);
     /* A view over nothing: ops on it fail their shape checks instead of crashing. */
-    p->view[side] = (ivl_tensor){c->be[side], IVL_DTYPE_F32, 0, 0, NULL, FALSE};
+    p->view[side] = (ivl_tensor){c->be[side], IVL_DTYPE_F32, 0, 0, NULL, FALSE, NULL, 0};
     return;
   }
   g_ptr_array_add(c->owned[side], t);
