@@ -204,22 +204,17 @@ static void compact_rows(void *ctx, int64_t r0, int64_t r1)
   cpu_compact_bf16_code_rows(job->z, job->src, r0, r1);
 }
 
-/* A bf16 matrix in the compact layout (cpu-compact-bf16.h), coded over the thread pool. */
-static ivl_tensor *compact_weight(ivl_backend *be, int64_t rows, int64_t cols, const void *host,
-                                  GError **error)
+/* A bf16 matrix in the compact layout (cpu-compact-bf16.h), coded over the thread pool; NULL
+ * when there is no memory for it (the plain rows in place need none). */
+static ivl_tensor *compact_weight(ivl_backend *be, int64_t rows, int64_t cols, const void *host)
 {
   cpu_compact_bf16 *z = cpu_compact_bf16_new(rows, cols);
+  if (!z)
+    return NULL;
   compact_job job = {z, host};
-  if (z) {
-    cpu_parallel_rows(cpu_of(be), rows, 4 * cols, compact_rows, &job);
-    if (!cpu_compact_bf16_finish(z, host))
-      g_clear_pointer(&z, cpu_compact_bf16_free);
-  }
-  if (!z) {
-    g_set_error(error, IVL_ERROR, IVL_ERROR_OUT_OF_MEMORY,
-                "cannot allocate the compact copy of a [%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT
-                "] bf16 weight",
-                rows, cols);
+  cpu_parallel_rows(cpu_of(be), rows, 4 * cols, compact_rows, &job);
+  if (!cpu_compact_bf16_finish(z, host)) {
+    cpu_compact_bf16_free(z);
     return NULL;
   }
   ivl_tensor *t = g_new(ivl_tensor, 1);
@@ -239,8 +234,10 @@ static ivl_tensor *cpu_weight_from_host(ivl_backend *be, ivl_dtype dtype, int64_
     return NULL;
   }
 #if HAVE_X86_SIMD
-  if (dtype == IVL_DTYPE_BF16 && rows > 1 && cols > 0 && cpu_of(be)->compact)
-    return compact_weight(be, rows, cols, host, error);
+  ivl_tensor *compact = NULL;
+  if (dtype == IVL_DTYPE_BF16 && rows > 1 && cols > 0 && cpu_of(be)->compact &&
+      (compact = compact_weight(be, rows, cols, host)) != NULL)
+    return compact;
 #endif
   ivl_tensor *t = g_new(ivl_tensor, 1);
   /* used in place: ops only read weights, so the mapping may stay read-only */
