@@ -1,5 +1,5 @@
 #!/bin/sh
-# What the CPU's bf16 dot products (IVL_CPU_BF16_DOT, engine/cpu-gemm-bf16dot.c: activations
+# What the CPU's bf16 dot products (IVL_CPU_BF16_DOT, engine/cpu/cpu-gemm-bf16dot.c: activations
 # rounded to bf16 in the products of bf16 weights) change against the f32 products, as markdown
 # rows (tests/bench/bf16-dot-accuracy.c): decode logits after a bf16-dot prefill, prefill logits
 # chunk by chunk, and one vision tile's hidden states, on

@@ -1,5 +1,5 @@
 #!/bin/sh
-# What the CPU's integer dot products (IVL_CPU_INT_DOT, engine/cpu-int-dot.c) change in the
+# What the CPU's integer dot products (IVL_CPU_INT_DOT, engine/cpu/cpu-int-dot.c) change in the
 # logits, as a markdown table: int8 and 4-bit weights on the integer path and on the float
 # path, against bf16 weights and against each other, over STEPS teacher-forced greedy steps
 # (tests/bench/int-dot-accuracy.c) of
