@@ -205,7 +205,8 @@ static void compact_rows(void *ctx, int64_t r0, int64_t r1)
 }
 
 /* A bf16 matrix in the compact layout (cpu-compact-bf16.h), coded over the thread pool; NULL
- * when there is no memory for it (the plain rows in place need none). */
+ * when there is no memory for it (the plain rows in place need none), or when it would not be
+ * smaller: narrow rows (a block of 64 values holds fewer) or many raw blocks. */
 static ivl_tensor *compact_weight(ivl_backend *be, int64_t rows, int64_t cols, const void *host)
 {
   cpu_compact_bf16 *z = cpu_compact_bf16_new(rows, cols);
@@ -213,7 +214,8 @@ static ivl_tensor *compact_weight(ivl_backend *be, int64_t rows, int64_t cols, c
     return NULL;
   compact_job job = {z, host};
   cpu_parallel_rows(cpu_of(be), rows, 4 * cols, compact_rows, &job);
-  if (!cpu_compact_bf16_finish(z, host)) {
+  if (!cpu_compact_bf16_finish(z, host) ||
+      cpu_compact_bf16_bytes(z) >= ivl_tensor_nbytes(IVL_DTYPE_BF16, rows, cols)) {
     cpu_compact_bf16_free(z);
     return NULL;
   }
